@@ -1,0 +1,31 @@
+import path from 'node:path';
+
+/** Runtime configuration, read once from the environment by the composition root. */
+export interface Config {
+  port: number;
+  host: string;
+  /** PGlite data directory, used when no DATABASE_URL is given. */
+  dataDir: string;
+  databaseUrl: string | undefined;
+  /** PostgreSQL schema to run in (search_path); lets tests and tenants share one database. */
+  databaseSchema: string | undefined;
+  redisUrl: string | undefined;
+  logLevel: string;
+  /** Seed demo data into an empty database on start. */
+  demo: boolean;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = Number(env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got "${env.PORT}"`);
+  return {
+    port,
+    host: env.HOST ?? '0.0.0.0',
+    dataDir: path.resolve(env.MILLET_DATA_DIR ?? './.millet'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    databaseSchema: env.MILLET_DB_SCHEMA || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    demo: (env.MILLET_DEMO ?? '1') !== '0',
+  };
+}

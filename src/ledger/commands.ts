@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { MilletError, canonicalJson, isUuid } from '../core/index.ts';
+import type {
+  Leg,
+  Metadata,
+  PlaceHoldCommand,
+  PostEntryCommand,
+  PostHoldCommand,
+  ReverseEntryCommand,
+  VoidHoldCommand,
+} from './types.ts';
+
+/** Every write the ledger accepts, as the group-commit writer sees it. */
+export type LedgerCommand =
+  | ({ type: 'entry' } & PostEntryCommand)
+  | ({ type: 'hold' } & PlaceHoldCommand)
+  | ({ type: 'hold_post' } & PostHoldCommand)
+  | ({ type: 'hold_void' } & VoidHoldCommand)
+  | { type: 'hold_expire'; id: string; holdId: string }
+  | ({ type: 'reversal' } & ReverseEntryCommand);
+
+/** Largest amount a leg may carry: keeps every running total far inside int8. */
+export const MAX_AMOUNT = 10n ** 15n;
+const MAX_LEGS = 64;
+const MAX_METADATA_BYTES = 4096;
+
+function fail(message: string, details?: Record<string, unknown>): never {
+  throw new MilletError('VALIDATION_FAILED', message, details);
+}
+
+function checkId(value: unknown, field: string): void {
+  if (typeof value !== 'string' || !isUuid(value)) fail(`${field} must be a UUID`, { field });
+}
+
+function checkAmount(amount: unknown, field: string): void {
+  if (typeof amount !== 'bigint' || amount <= 0n || amount > MAX_AMOUNT) {
+    throw new MilletError('AMOUNT_INVALID', `${field} must be a whole number of minor units between 1 and ${MAX_AMOUNT}`, {
+      field,
+    });
+  }
+}
+
+function checkMetadata(metadata: Metadata | undefined): void {
+  if (metadata === undefined) return;
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) fail('metadata must be an object');
+  if (canonicalJson(metadata).length > MAX_METADATA_BYTES) fail(`metadata may hold at most ${MAX_METADATA_BYTES} bytes`);
+}
+
+function checkLegs(legs: readonly Leg[]): void {
+  if (!Array.isArray(legs) || legs.length < 2) {
+    throw new MilletError('ENTRY_TOO_FEW_LEGS', 'An entry needs at least two legs');
+  }
+  if (legs.length > MAX_LEGS) fail(`An entry may have at most ${MAX_LEGS} legs`);
+  let debits = 0n;
+  let credits = 0n;
+  legs.forEach((leg, i) => {
+    checkId(leg.accountId, `legs[${i}].accountId`);
+    checkAmount(leg.amount, `legs[${i}].amount`);
+    if (leg.side === 'debit') debits += leg.amount;
+    else if (leg.side === 'credit') credits += leg.amount;
+    else fail(`legs[${i}].side must be "debit" or "credit"`);
+  });
+  if (debits !== credits) {
+    throw new MilletError('ENTRY_UNBALANCED', `Debits (${debits}) and credits (${credits}) differ`, {
+      debits: debits.toString(),
+      credits: credits.toString(),
+    });
+  }
+}
+
+/**
+ * Checks what can be checked without the ledger's state. A command refused here never reaches the
+ * journal and does not burn its id (as in TigerBeetle, only state-dependent failures do).
+ */
+export function validateCommand(command: LedgerCommand): void {
+  checkId(command.id, 'id');
+  switch (command.type) {
+    case 'entry':
+      checkLegs(command.legs);
+      checkMetadata(command.metadata);
+      return;
+    case 'hold':
+      checkId(command.debitAccountId, 'debitAccountId');
+      checkId(command.creditAccountId, 'creditAccountId');
+      if (command.debitAccountId === command.creditAccountId) fail('A hold needs two different accounts');
+      checkAmount(command.amount, 'amount');
+      if (
+        command.timeoutSeconds !== undefined &&
+        (!Number.isInteger(command.timeoutSeconds) || command.timeoutSeconds <= 0 || command.timeoutSeconds > 366 * 86400)
+      ) {
+        fail('timeoutSeconds must be a whole number of seconds between 1 and one year');
+      }
+      checkMetadata(command.metadata);
+      return;
+    case 'hold_post':
+      checkId(command.holdId, 'holdId');
+      if (command.amount !== undefined) checkAmount(command.amount, 'amount');
+      checkMetadata(command.metadata);
+      return;
+    case 'hold_void':
+    case 'hold_expire':
+      checkId(command.holdId, 'holdId');
+      return;
+    case 'reversal':
+      checkId(command.entryId, 'entryId');
+      checkMetadata(command.metadata);
+      return;
+  }
+}
+
+/** The fingerprint that decides whether a retry carries the same payload as the original. */
+export function requestHash(command: LedgerCommand): string {
+  return createHash('sha256').update(canonicalJson(command)).digest('hex');
+}

@@ -1,0 +1,107 @@
+import { MilletError, type Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import { applyBatch, type Outcome } from './batch.ts';
+import type { LedgerCommand } from './commands.ts';
+import type { EntryReceipt } from './types.ts';
+
+interface Queued {
+  command: LedgerCommand;
+  resolve: (receipt: EntryReceipt) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface WriterStats {
+  batches: number;
+  commands: number;
+  largestBatch: number;
+}
+
+export interface GroupCommitOptions {
+  /** Most commands in one database transaction. */
+  maxBatch?: number;
+  /** Called after every committed batch, for metrics. */
+  onBatch?: (size: number, seconds: number, outcomes: readonly Outcome[]) => void;
+}
+
+/**
+ * The per-process single writer. Callers queue commands; while one batch is being committed the
+ * next ones gather, so under load each transaction (and each fsync) carries hundreds of transfers and
+ * with no load a command is written at once. A transfer is acknowledged only after its batch commits.
+ */
+export class GroupCommitWriter {
+  readonly #db: Database;
+  readonly #clock: Clock;
+  readonly #maxBatch: number;
+  readonly #onBatch: GroupCommitOptions['onBatch'];
+  #queue: Queued[] = [];
+  #running: Promise<void> | null = null;
+  #closed = false;
+  readonly stats: WriterStats = { batches: 0, commands: 0, largestBatch: 0 };
+
+  constructor(db: Database, clock: Clock, options: GroupCommitOptions = {}) {
+    this.#db = db;
+    this.#clock = clock;
+    this.#maxBatch = options.maxBatch ?? 4000;
+    this.#onBatch = options.onBatch;
+  }
+
+  submit(command: LedgerCommand): Promise<EntryReceipt> {
+    if (this.#closed) return Promise.reject(new MilletError('LEDGER_UNAVAILABLE', 'The ledger is shutting down'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ command, resolve, reject });
+      this.#running ??= this.#drain();
+    });
+  }
+
+  /** Stops taking commands and waits for the queued ones to be written. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#running) await this.#running;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        await this.#write(batch);
+      }
+    } finally {
+      // Cleared in the same tick as the emptiness check, so a command queued after it starts a new drain.
+      this.#running = null;
+    }
+  }
+
+  async #write(batch: Queued[]): Promise<void> {
+    const started = performance.now();
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.#db.transaction((tx) => applyBatch(tx, batch.map((q) => q.command), this.#clock.now()));
+    } catch (error) {
+      // Something other than a rule failed (a constraint, a lost connection). Split the batch so the
+      // fault lands only on the command that causes it, never on its neighbours.
+      if (batch.length === 1 || isConnectionError(error)) {
+        for (const queued of batch) queued.reject(error);
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      await this.#write(batch.slice(0, half));
+      await this.#write(batch.slice(half));
+      return;
+    }
+    this.stats.batches += 1;
+    this.stats.commands += batch.length;
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+    this.#onBatch?.(batch.length, (performance.now() - started) / 1000, outcomes);
+    outcomes.forEach((outcome, i) => {
+      const queued = batch[i]!;
+      if (outcome.ok) queued.resolve(outcome.receipt);
+      else queued.reject(outcome.error);
+    });
+  }
+}
+
+/** The database itself is unreachable: splitting the batch would only fail each half again. */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('ECONN'));
+}

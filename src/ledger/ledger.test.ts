@@ -1,0 +1,294 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, newId, type MilletError } from '../core/index.ts';
+import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { createLedger, ledgerMigrations, type Ledger } from './index.ts';
+
+let t: TestDatabase;
+let ledger: Ledger;
+const clock = new ManualClock('2025-06-01T00:00:00Z');
+
+beforeAll(async () => {
+  t = await openTestDatabase(ledgerMigrations);
+  ledger = createLedger({ db: t.db, clock });
+});
+afterAll(async () => {
+  await ledger.close();
+  await t.close();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<MilletError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as MilletError;
+  }
+  throw new Error('expected a rejection');
+}
+
+const world = () => ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } });
+const wallet = () => ledger.openAccount({ currency: 'CNY', code: 'user_wallet', bound: { kind: 'no_overdraft' } });
+
+async function funded(amount: bigint) {
+  const source = await world();
+  const account = await wallet();
+  if (amount > 0n) await ledger.transfer({ id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount });
+  return { source, account };
+}
+
+describe('accounts', () => {
+  it('opens an account with its bound and metadata, idempotently by id', async () => {
+    const id = newId();
+    const command = { id, currency: 'CNY', code: 'user_wallet', bound: { kind: 'overdraft_limit', limit: 500n }, metadata: { userId: 'u1' } } as const;
+    const a = await ledger.openAccount(command);
+    expect(a).toMatchObject({ id, currency: 'CNY', bound: { kind: 'overdraft_limit', limit: 500n }, metadata: { userId: 'u1' } });
+    expect(a.balances.posted).toBe(0n);
+    expect((await ledger.openAccount(command)).id).toBe(id);
+    const conflict = await rejection(ledger.openAccount({ ...command, metadata: { userId: 'u2' } }));
+    expect(conflict.code).toBe('ACCOUNT_ID_CONFLICT');
+  });
+
+  it('refuses bad currencies and unknown accounts with stable codes', async () => {
+    expect((await rejection(ledger.openAccount({ currency: 'cny', code: 'x', bound: { kind: 'unbounded' } }))).code).toBe('VALIDATION_FAILED');
+    expect((await rejection(ledger.getAccount(newId()))).code).toBe('ACCOUNT_NOT_FOUND');
+  });
+});
+
+describe('entries', () => {
+  it('posts a multi-leg entry atomically and zero-sum', async () => {
+    const { account: payer } = await funded(10_000n);
+    const merchant = await wallet();
+    const fees = await ledger.openAccount({ currency: 'CNY', code: 'fee_income', bound: { kind: 'credit_only' } });
+    const receipt = await ledger.postEntry({
+      id: newId(),
+      legs: [
+        { accountId: payer.id, side: 'debit', amount: 1_000n },
+        { accountId: merchant.id, side: 'credit', amount: 994n },
+        { accountId: fees.id, side: 'credit', amount: 6n },
+      ],
+      metadata: { order: 'o-1' },
+    });
+    expect(receipt.kind).toBe('entry');
+    expect((await ledger.getAccount(payer.id)).balances.posted).toBe(9_000n);
+    expect((await ledger.getAccount(merchant.id)).balances.posted).toBe(994n);
+    expect((await ledger.getAccount(fees.id)).balances.posted).toBe(6n);
+    const entry = await ledger.getEntry(receipt.entryId);
+    expect(entry.legs).toHaveLength(3);
+    expect(entry.metadata).toEqual({ order: 'o-1' });
+  });
+
+  it('refuses unbalanced entries, single legs and bad amounts before they reach the journal', async () => {
+    const { source, account } = await funded(100n);
+    const unbalanced = await rejection(
+      ledger.postEntry({
+        id: newId(),
+        legs: [
+          { accountId: account.id, side: 'debit', amount: 10n },
+          { accountId: source.id, side: 'credit', amount: 9n },
+        ],
+      }),
+    );
+    expect(unbalanced.code).toBe('ENTRY_UNBALANCED');
+    expect((await rejection(ledger.postEntry({ id: newId(), legs: [{ accountId: account.id, side: 'debit', amount: 1n }] }))).code).toBe(
+      'ENTRY_TOO_FEW_LEGS',
+    );
+    expect((await rejection(ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 0n }))).code).toBe(
+      'AMOUNT_INVALID',
+    );
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(100n);
+  });
+
+  it('refuses legs that balance overall but not per currency', async () => {
+    const cny = await world();
+    const usd = await ledger.openAccount({ currency: 'USD', code: 'world', bound: { kind: 'unbounded' } });
+    const error = await rejection(ledger.transfer({ id: newId(), debitAccountId: cny.id, creditAccountId: usd.id, amount: 5n }));
+    expect(error.code).toBe('CURRENCY_MISMATCH');
+  });
+});
+
+describe('bounds', () => {
+  it('no overdraft: cannot spend more than the balance', async () => {
+    const { source, account } = await funded(500n);
+    const error = await rejection(ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 501n }));
+    expect(error.code).toBe('INSUFFICIENT_FUNDS');
+    await ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 500n });
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(0n);
+  });
+
+  it('overdraft limit: may go negative down to the limit', async () => {
+    const source = await world();
+    const line = await ledger.openAccount({ currency: 'CNY', code: 'line', bound: { kind: 'overdraft_limit', limit: 300n } });
+    await ledger.transfer({ id: newId(), debitAccountId: line.id, creditAccountId: source.id, amount: 300n });
+    expect((await ledger.getAccount(line.id)).balances.posted).toBe(-300n);
+    const error = await rejection(ledger.transfer({ id: newId(), debitAccountId: line.id, creditAccountId: source.id, amount: 1n }));
+    expect(error.code).toBe('OVERDRAFT_LIMIT_EXCEEDED');
+  });
+
+  it('credit only: a debit is refused, a reversal of its credit is not', async () => {
+    const { account } = await funded(100n);
+    const fees = await ledger.openAccount({ currency: 'CNY', code: 'fee_income', bound: { kind: 'credit_only' } });
+    const fee = await ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: fees.id, amount: 7n });
+    expect((await rejection(ledger.transfer({ id: newId(), debitAccountId: fees.id, creditAccountId: account.id, amount: 1n }))).code).toBe(
+      'ACCOUNT_CREDIT_ONLY',
+    );
+    await ledger.reverseEntry({ id: newId(), entryId: fee.entryId });
+    expect((await ledger.getAccount(fees.id)).balances.posted).toBe(0n);
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(100n);
+  });
+
+  it('no overcredit: a receivable cannot be repaid beyond what is owed', async () => {
+    const { account: payer } = await funded(1_000n);
+    const receivable = await ledger.openAccount({ currency: 'CNY', code: 'receivable', bound: { kind: 'no_overcredit' } });
+    const lender = await world();
+    await ledger.transfer({ id: newId(), debitAccountId: receivable.id, creditAccountId: lender.id, amount: 200n });
+    const error = await rejection(ledger.transfer({ id: newId(), debitAccountId: payer.id, creditAccountId: receivable.id, amount: 201n }));
+    expect(error.code).toBe('CREDIT_LIMIT_EXCEEDED');
+    await ledger.transfer({ id: newId(), debitAccountId: payer.id, creditAccountId: receivable.id, amount: 200n });
+  });
+});
+
+describe('idempotency (TigerBeetle semantics)', () => {
+  it('same id and payload returns the original result without posting twice', async () => {
+    const { source, account } = await funded(0n);
+    const command = { id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount: 42n };
+    const first = await ledger.transfer(command);
+    const again = await ledger.transfer(command);
+    expect(again).toEqual(first);
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(42n);
+  });
+
+  it('same id with another payload is a conflict', async () => {
+    const { source, account } = await funded(100n);
+    const id = newId();
+    await ledger.transfer({ id, debitAccountId: source.id, creditAccountId: account.id, amount: 1n });
+    const error = await rejection(ledger.transfer({ id, debitAccountId: source.id, creditAccountId: account.id, amount: 2n }));
+    expect(error.code).toBe('ENTRY_ID_CONFLICT');
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(101n);
+  });
+
+  it('a failed id stays failed, even once it could succeed', async () => {
+    const { source, account } = await funded(10n);
+    const command = { id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 20n };
+    expect((await rejection(ledger.transfer(command))).code).toBe('INSUFFICIENT_FUNDS');
+    await ledger.transfer({ id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount: 100n });
+    expect((await rejection(ledger.transfer(command))).code).toBe('INSUFFICIENT_FUNDS');
+    expect((await rejection(ledger.transfer({ ...command, amount: 5n }))).code).toBe('ENTRY_ID_CONFLICT');
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(110n);
+  });
+
+  it('duplicates inside one batch resolve like retries', async () => {
+    const { source, account } = await funded(0n);
+    const command = { id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount: 5n };
+    const results = await Promise.allSettled([ledger.transfer(command), ledger.transfer(command), ledger.transfer({ ...command, amount: 6n })]);
+    expect(results[0]).toEqual(results[1]);
+    expect(results[2]).toMatchObject({ status: 'rejected', reason: { code: 'ENTRY_ID_CONFLICT' } });
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(5n);
+  });
+});
+
+describe('holds', () => {
+  it('a pending hold reduces available, not posted; a partial post releases the rest', async () => {
+    const { source, account } = await funded(1_000n);
+    const hold = await ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 600n });
+    let balances = (await ledger.getAccount(account.id)).balances;
+    expect(balances).toMatchObject({ posted: 1_000n, available: 400n, debitsPending: 600n });
+    expect((await rejection(ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 401n }))).code).toBe(
+      'INSUFFICIENT_FUNDS',
+    );
+    await ledger.postHold({ id: newId(), holdId: hold.entryId, amount: 250n });
+    balances = (await ledger.getAccount(account.id)).balances;
+    expect(balances).toMatchObject({ posted: 750n, available: 750n, debitsPending: 0n });
+    expect(await ledger.getHold(hold.entryId)).toMatchObject({ status: 'posted', postedAmount: 250n });
+    expect((await rejection(ledger.voidHold({ id: newId(), holdId: hold.entryId }))).code).toBe('HOLD_NOT_PENDING');
+  });
+
+  it('void releases the whole hold; posting more than held is refused', async () => {
+    const { source, account } = await funded(100n);
+    const hold = await ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 80n });
+    expect((await rejection(ledger.postHold({ id: newId(), holdId: hold.entryId, amount: 81n }))).code).toBe('HOLD_POST_EXCEEDS_AMOUNT');
+    await ledger.voidHold({ id: newId(), holdId: hold.entryId });
+    expect((await ledger.getAccount(account.id)).balances).toMatchObject({ posted: 100n, available: 100n });
+    expect((await rejection(ledger.postHold({ id: newId(), holdId: newId() }))).code).toBe('HOLD_NOT_FOUND');
+  });
+
+  it('expires at its timeout: posting is refused and the job voids it', async () => {
+    const { source, account } = await funded(100n);
+    const hold = await ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 30n, timeoutSeconds: 60 });
+    expect(await ledger.expireHolds()).toBe(0);
+    clock.advance(61_000);
+    expect((await rejection(ledger.postHold({ id: newId(), holdId: hold.entryId }))).code).toBe('HOLD_EXPIRED');
+    expect(await ledger.expireHolds()).toBeGreaterThanOrEqual(1);
+    expect(await ledger.getHold(hold.entryId)).toMatchObject({ status: 'expired' });
+    expect((await ledger.getAccount(account.id)).balances).toMatchObject({ posted: 100n, available: 100n });
+    expect(await ledger.expireHolds()).toBe(0);
+  });
+});
+
+describe('reversals', () => {
+  it('posts a correcting entry once; holds and reversals themselves are not reversible', async () => {
+    const { source, account } = await funded(100n);
+    const payment = await ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 60n });
+    const reversal = await ledger.reverseEntry({ id: newId(), entryId: payment.entryId });
+    expect(reversal.kind).toBe('reversal');
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(100n);
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: payment.entryId }))).code).toBe('ENTRY_ALREADY_REVERSED');
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: reversal.entryId }))).code).toBe('ENTRY_NOT_REVERSIBLE');
+    const hold = await ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 1n });
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: hold.entryId }))).code).toBe('ENTRY_NOT_REVERSIBLE');
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: newId() }))).code).toBe('ENTRY_NOT_FOUND');
+  });
+
+  it('a reversal that would overdraw the credited account is refused', async () => {
+    const { source, account } = await funded(100n);
+    const other = await wallet();
+    const gift = await ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: other.id, amount: 100n });
+    await ledger.transfer({ id: newId(), debitAccountId: other.id, creditAccountId: source.id, amount: 50n });
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: gift.entryId }))).code).toBe('INSUFFICIENT_FUNDS');
+  });
+});
+
+describe('history', () => {
+  it('balances as of any instant, statements page by cursor with running balances', async () => {
+    const { source, account } = await funded(0n);
+    const times: Date[] = [];
+    for (let i = 1; i <= 5; i++) {
+      clock.advance(1000);
+      await ledger.transfer({ id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount: BigInt(i * 100) });
+      times.push(clock.now());
+    }
+    expect((await ledger.balanceAt(account.id, new Date(times[0]!.getTime() - 1))).posted).toBe(0n);
+    expect((await ledger.balanceAt(account.id, times[1]!)).posted).toBe(300n);
+    expect((await ledger.balanceAt(account.id, new Date(times[2]!.getTime() + 500))).posted).toBe(600n);
+    expect((await ledger.balanceAt(account.id, times[4]!)).posted).toBe(1_500n);
+
+    const first = await ledger.statement(account.id, { limit: 2 });
+    expect(first.items.map((l) => l.balanceAfter)).toEqual([100n, 300n]);
+    const second = await ledger.statement(account.id, { limit: 2, cursor: first.nextCursor! });
+    expect(second.items.map((l) => l.amount)).toEqual([300n, 400n]);
+    const third = await ledger.statement(account.id, { limit: 2, cursor: second.nextCursor! });
+    expect(third.items.map((l) => l.balanceAfter)).toEqual([1_500n]);
+    expect(third.nextCursor).toBeNull();
+    expect((await rejection(ledger.statement(account.id, { cursor: 'garbage' }))).code).toBe('VALIDATION_FAILED');
+  });
+
+  it('the outbox delivers every entry in order and resumes from the acknowledged cursor', async () => {
+    const consumer = `test-${newId()}`;
+    const all = await ledger.pollEvents(consumer, 100_000);
+    expect(all.length).toBeGreaterThan(10);
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => BigInt(i + 1)));
+    await ledger.acknowledgeEvents(consumer, all[4]!.seq);
+    const rest = await ledger.pollEvents(consumer, 3);
+    expect(rest.map((e) => e.seq)).toEqual([6n, 7n, 8n]);
+    await ledger.acknowledgeEvents(consumer, 2n); // never moves back
+    expect((await ledger.pollEvents(consumer, 1))[0]!.seq).toBe(6n);
+  });
+
+  it('verify passes on an honest journal and catches a tampered entry', async () => {
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(report.ok).toBe(true);
+    await t.db.query(`UPDATE ledger_entries SET metadata = '{"tampered":true}' WHERE seq = 3`);
+    const tampered = await ledger.verify();
+    expect(tampered.ok).toBe(false);
+    expect(tampered.checks.find((c) => c.name === 'hash_chain')).toMatchObject({ ok: false });
+  });
+});
