@@ -117,16 +117,16 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
   const postedAt = now > head.last_posted_at ? now : head.last_posted_at;
 
   const ids = [...new Set(commands.map((c) => c.id))];
-  const [existingRows, failedRows] = await Promise.all([
-    tx.query<{ id: string; seq: bigint; kind: EntryKind; posted_at: Date; hold_id: string | null; request_hash: string }>(
+  const [existingRows, failedRows] = [
+    await tx.query<{ id: string; seq: bigint; kind: EntryKind; posted_at: Date; hold_id: string | null; request_hash: string }>(
       'SELECT id, seq, kind, posted_at, hold_id, request_hash FROM ledger_entries WHERE id = ANY($1::uuid[])',
       [ids],
     ),
-    tx.query<{ id: string; request_hash: string; code: ErrorCode; message: string; details: Record<string, unknown> | null }>(
+    await tx.query<{ id: string; request_hash: string; code: ErrorCode; message: string; details: Record<string, unknown> | null }>(
       'SELECT id, request_hash, code, message, details FROM ledger_failed_entries WHERE id = ANY($1::uuid[])',
       [ids],
     ),
-  ]);
+  ];
   const existing = new Map(existingRows.rows.map((r) => [r.id, r]));
   const failed = new Map(failedRows.rows.map((r) => [r.id, r]));
   const fresh = commands.filter((c) => !existing.has(c.id) && !failed.has(c.id));
@@ -477,10 +477,10 @@ async function writeBatch(
   },
 ): Promise<void> {
   const { accepted, postings, failures } = batch;
-  const writes: Promise<unknown>[] = [];
+  const writes: Array<() => Promise<unknown>> = [];
   if (accepted.length > 0) {
     writes.push(
-      tx.query(
+      () => tx.query(
         `INSERT INTO ledger_entries (seq, id, kind, posted_at, hold_id, reverses_seq, legs, metadata, request_hash, hash)
          SELECT s, i, k, $4::timestamptz, h, r, l, m, q, x
            FROM unnest($1::int8[], $2::uuid[], $3::text[], $5::uuid[], $6::int8[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[])
@@ -498,7 +498,7 @@ async function writeBatch(
           accepted.map((e) => e.hash),
         ],
       ),
-      tx.query(
+      () => tx.query(
         `INSERT INTO ledger_postings (account_id, entry_seq, leg_index, side, phase, amount, debits_posted, credits_posted)
          SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int[], $4::char(1)[], $5::char(1)[], $6::int8[], $7::int8[], $8::int8[])`,
         [
@@ -517,7 +517,7 @@ async function writeBatch(
   const dirtyAccounts = [...batch.accounts.values()].filter((a) => a.dirty);
   if (dirtyAccounts.length > 0) {
     writes.push(
-      tx.query(
+      () => tx.query(
         `UPDATE ledger_accounts a
             SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dh, credits_pending = v.ch
            FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS v(id, dp, cp, dh, ch)
@@ -537,7 +537,7 @@ async function writeBatch(
   const changedHolds = dirtyHolds.filter((h) => !h.isNew);
   if (newHolds.length > 0) {
     writes.push(
-      tx.query(
+      () => tx.query(
         `INSERT INTO ledger_holds (id, debit_account_id, credit_account_id, currency, amount, posted_amount, status, expires_at, created_seq, resolved_seq)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::timestamptz[], $9::int8[], $10::int8[])`,
         [
@@ -557,7 +557,7 @@ async function writeBatch(
   }
   if (changedHolds.length > 0) {
     writes.push(
-      tx.query(
+      () => tx.query(
         `UPDATE ledger_holds h SET status = v.st, posted_amount = v.pa, resolved_seq = v.rs
            FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[]) AS v(id, st, pa, rs)
           WHERE h.id = v.id`,
@@ -567,7 +567,7 @@ async function writeBatch(
   }
   if (failures.length > 0) {
     writes.push(
-      tx.query(
+      () => tx.query(
         `INSERT INTO ledger_failed_entries (id, request_hash, code, message, details, failed_at)
          SELECT i, q, c, m, d, $6::timestamptz FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) AS t(i, q, c, m, d)
          ON CONFLICT (id) DO NOTHING`,
@@ -584,10 +584,8 @@ async function writeBatch(
   }
   if (accepted.length > 0) {
     writes.push(
-      tx.query('UPDATE ledger_head SET last_seq = $1, last_hash = $2, last_posted_at = $3 WHERE id = 1', [batch.seq, batch.hash, batch.postedAt]),
+      () => tx.query('UPDATE ledger_head SET last_seq = $1, last_hash = $2, last_posted_at = $3 WHERE id = 1', [batch.seq, batch.hash, batch.postedAt]),
     );
   }
-  // pg pipelines queries on one connection; PGlite runs them in order. Either way all are awaited
-  // before the caller commits.
-  await Promise.all(writes);
+  for (const write of writes) await write();
 }

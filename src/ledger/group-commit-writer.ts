@@ -64,6 +64,9 @@ export class GroupCommitWriter {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, this.#maxBatch);
         await this.#write(batch);
+        // PGlite answers through microtasks alone; yield so timers and sockets get a turn between
+        // batches (and the next batch gathers the requests they bring).
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       // Cleared in the same tick as the emptiness check, so a command queued after it starts a new drain.
