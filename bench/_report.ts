@@ -10,7 +10,12 @@ export function report(name: string, results: Record<string, unknown>, args: rea
   const full = {
     bench: name,
     at: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memory_gib: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+    },
     ...results,
   };
   fs.mkdirSync(resultsDir, { recursive: true });

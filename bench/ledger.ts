@@ -12,7 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { ManualClock, newId, systemClock } from '../src/core/index.ts';
-import { applyMigrations, dropPostgresSchema, openPGlite, openPostgres, type Database, type Queryable } from '../src/db/index.ts';
+import {
+  applyMigrations,
+  dropPostgresSchema,
+  openPGlite,
+  openPostgres,
+  type Database,
+  type Queryable,
+} from '../src/db/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../src/ledger/index.ts';
 import { percentile, report, round } from './_report.ts';
 
@@ -59,7 +66,12 @@ async function drive(concurrency: number, seconds: number, once: () => Promise<v
   stop = true;
   await Promise.all(loops);
   latencies.sort((a, b) => a - b);
-  return { tps: Math.round(latencies.length / elapsed), p50_ms: round(percentile(latencies, 50), 2), p99_ms: round(percentile(latencies, 99), 2), transfers: latencies.length };
+  return {
+    tps: Math.round(latencies.length / elapsed),
+    p50_ms: round(percentile(latencies, 50), 2),
+    p99_ms: round(percentile(latencies, 99), 2),
+    transfers: latencies.length,
+  };
 }
 
 // ---------- (a) naive baseline ----------
@@ -73,13 +85,20 @@ async function naiveTransfer(q: Queryable, debit: number, credit: number): Promi
   const [low, high] = debit < credit ? [debit, credit] : [credit, debit];
   await q.query('BEGIN');
   try {
-    const rows = await q.query<{ id: bigint; balance: bigint }>('SELECT id, balance FROM naive_accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE', [low, high]);
+    const rows = await q.query<{ id: bigint; balance: bigint }>(
+      'SELECT id, balance FROM naive_accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE',
+      [low, high],
+    );
     const from = rows.rows.find((r) => r.id === BigInt(debit));
     if (!from || from.balance < 1n) {
       await q.query('ROLLBACK');
       return;
     }
-    await q.query('INSERT INTO naive_transfers (id, debit_id, credit_id, amount) VALUES ($1, $2, $3, 1)', [newId(), debit, credit]);
+    await q.query('INSERT INTO naive_transfers (id, debit_id, credit_id, amount) VALUES ($1, $2, $3, 1)', [
+      newId(),
+      debit,
+      credit,
+    ]);
     await q.query('UPDATE naive_accounts SET balance = balance - 1 WHERE id = $1', [debit]);
     await q.query('UPDATE naive_accounts SET balance = balance + 1 WHERE id = $1', [credit]);
     await q.query('COMMIT');
@@ -91,7 +110,9 @@ async function naiveTransfer(q: Queryable, debit: number, credit: number): Promi
 
 async function naiveSetup(q: Queryable): Promise<void> {
   for (const statement of naiveSchema.split(';').filter((s) => s.trim())) await q.query(statement);
-  await q.query('INSERT INTO naive_accounts SELECT g, 1000000000 FROM generate_series(0, $1::int) g', [ACCOUNTS]);
+  await q.query('INSERT INTO naive_accounts SELECT g, 1000000000 FROM generate_series(0, $1::int) g', [
+    ACCOUNTS,
+  ]);
 }
 
 async function naivePostgres(url: string, hot: boolean, seconds: number): Promise<RunResult> {
@@ -139,16 +160,40 @@ export async function naivePGlite(db: Database, hot: boolean, seconds: number): 
 // ---------- (b, c) Millet ----------
 
 async function milletAccounts(ledger: Ledger): Promise<{ wallets: string[]; hot: string }> {
-  const world = await ledger.openAccount({ currency: 'CNY', code: 'bench_world', bound: { kind: 'unbounded' } });
-  const hot = await ledger.openAccount({ currency: 'CNY', code: 'bench_merchant', bound: { kind: 'no_overdraft' } });
+  const world = await ledger.openAccount({
+    currency: 'CNY',
+    code: 'bench_world',
+    bound: { kind: 'unbounded' },
+  });
+  const hot = await ledger.openAccount({
+    currency: 'CNY',
+    code: 'bench_merchant',
+    bound: { kind: 'no_overdraft' },
+  });
   const wallets = await Promise.all(
-    Array.from({ length: ACCOUNTS }, () => ledger.openAccount({ currency: 'CNY', code: 'bench_wallet', bound: { kind: 'no_overdraft' } })),
+    Array.from({ length: ACCOUNTS }, () =>
+      ledger.openAccount({ currency: 'CNY', code: 'bench_wallet', bound: { kind: 'no_overdraft' } }),
+    ),
   );
-  await Promise.all(wallets.map((w) => ledger.transfer({ id: newId(), debitAccountId: world.id, creditAccountId: w.id, amount: 1_000_000_000n })));
+  await Promise.all(
+    wallets.map((w) =>
+      ledger.transfer({
+        id: newId(),
+        debitAccountId: world.id,
+        creditAccountId: w.id,
+        amount: 1_000_000_000n,
+      }),
+    ),
+  );
   return { wallets: wallets.map((w) => w.id), hot: hot.id };
 }
 
-async function milletRun(ledger: Ledger, accounts: { wallets: string[]; hot: string }, hot: boolean, seconds: number): Promise<RunResult> {
+async function milletRun(
+  ledger: Ledger,
+  accounts: { wallets: string[]; hot: string },
+  hot: boolean,
+  seconds: number,
+): Promise<RunResult> {
   const { wallets } = accounts;
   return drive(MILLET_IN_FLIGHT, seconds, async () => {
     const i = randomIndex(wallets.length);
@@ -157,7 +202,10 @@ async function milletRun(ledger: Ledger, accounts: { wallets: string[]; hot: str
   });
 }
 
-async function milletOn(db: Database, seconds: number): Promise<{ uniform: RunResult; hot: RunResult; verified: boolean; largest_batch: number }> {
+async function milletOn(
+  db: Database,
+  seconds: number,
+): Promise<{ uniform: RunResult; hot: RunResult; verified: boolean; largest_batch: number }> {
   await applyMigrations(db, ledgerMigrations);
   const ledger = createLedger({ db, clock: systemClock });
   const accounts = await milletAccounts(ledger);
@@ -194,7 +242,12 @@ export async function main(args: string[]): Promise<void> {
   const settings = new pg.Client({ connectionString: url });
   await settings.connect();
   const durability = Object.fromEntries(
-    await Promise.all(['fsync', 'synchronous_commit', 'server_version'].map(async (s) => [s, (await settings.query(`SHOW ${s}`)).rows[0][s]])),
+    await Promise.all(
+      ['fsync', 'synchronous_commit', 'server_version'].map(async (s) => [
+        s,
+        (await settings.query(`SHOW ${s}`)).rows[0][s],
+      ]),
+    ),
   );
   await settings.end();
 
@@ -225,7 +278,12 @@ export async function main(args: string[]): Promise<void> {
     const pgliteMillet = await milletOn(milletDb, seconds);
     await milletDb.close();
     log(`PGlite millet ${pgliteMillet.uniform.tps}/s, hot ${pgliteMillet.hot.tps}/s`);
-    pglite = { ...summary(pgliteNaive, pgliteNaiveHot, pgliteMillet.uniform, pgliteMillet.hot), naive_clients: 1, verified: pgliteMillet.verified, largest_batch: pgliteMillet.largest_batch };
+    pglite = {
+      ...summary(pgliteNaive, pgliteNaiveHot, pgliteMillet.uniform, pgliteMillet.hot),
+      naive_clients: 1,
+      verified: pgliteMillet.verified,
+      largest_batch: pgliteMillet.largest_batch,
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -236,7 +294,13 @@ export async function main(args: string[]): Promise<void> {
       ...summary(naive, naiveHot, millet.uniform, millet.hot),
       verified: millet.verified,
       largest_batch: millet.largest_batch,
-      setup: { accounts: ACCOUNTS, naive_clients: NAIVE_CLIENTS, millet_in_flight: MILLET_IN_FLIGHT, seconds_per_run: seconds, postgres: durability },
+      setup: {
+        accounts: ACCOUNTS,
+        naive_clients: NAIVE_CLIENTS,
+        millet_in_flight: MILLET_IN_FLIGHT,
+        seconds_per_run: seconds,
+        postgres: durability,
+      },
       pglite,
     },
     args,

@@ -11,11 +11,21 @@ import { spawnLedgerWorker } from './support/spawn-worker.ts';
 /** Opens `n` funded wallets plus a hot merchant account. */
 async function fundedAccounts(ledger: Ledger, n: number) {
   const world = await ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } });
-  const hot = await ledger.openAccount({ currency: 'CNY', code: 'merchant', bound: { kind: 'no_overdraft' } });
+  const hot = await ledger.openAccount({
+    currency: 'CNY',
+    code: 'merchant',
+    bound: { kind: 'no_overdraft' },
+  });
   const wallets = await Promise.all(
-    Array.from({ length: n }, () => ledger.openAccount({ currency: 'CNY', code: 'user_wallet', bound: { kind: 'no_overdraft' } })),
+    Array.from({ length: n }, () =>
+      ledger.openAccount({ currency: 'CNY', code: 'user_wallet', bound: { kind: 'no_overdraft' } }),
+    ),
   );
-  await Promise.all(wallets.map((w) => ledger.transfer({ id: newId(), debitAccountId: world.id, creditAccountId: w.id, amount: 10_000_000n })));
+  await Promise.all(
+    wallets.map((w) =>
+      ledger.transfer({ id: newId(), debitAccountId: world.id, creditAccountId: w.id, amount: 10_000_000n }),
+    ),
+  );
   return { wallets: wallets.map((w) => w.id), hot: hot.id };
 }
 
@@ -33,7 +43,11 @@ describe.skipIf(!onPostgres)('several processes on one PostgreSQL', () => {
 
   it('three writers posting at once, one hot account among them: final balances are exact', async () => {
     const { wallets, hot } = await fundedAccounts(ledger, 40);
-    const before = new Map(await Promise.all([...wallets, hot].map(async (id) => [id, (await ledger.getAccount(id)).balances.posted] as const)));
+    const before = new Map(
+      await Promise.all(
+        [...wallets, hot].map(async (id) => [id, (await ledger.getAccount(id)).balances.posted] as const),
+      ),
+    );
     const env = { DATABASE_URL: t.url, MILLET_DB_SCHEMA: t.schema };
     const workers = [
       spawnLedgerWorker({ accounts: wallets, count: 1500, inFlight: 200 }, env),
@@ -73,7 +87,9 @@ describe('a writer killed with SIGKILL mid-stream', () => {
 
     const worker = spawnLedgerWorker(
       { accounts: wallets, inFlight: 100 },
-      t ? { DATABASE_URL: t.url, MILLET_DB_SCHEMA: t.schema } : { DATABASE_URL: '', MILLET_DATA_DIR: dataDir },
+      t
+        ? { DATABASE_URL: t.url, MILLET_DB_SCHEMA: t.schema }
+        : { DATABASE_URL: '', MILLET_DATA_DIR: dataDir },
     );
     const deadline = Date.now() + 30_000;
     while (worker.acks.length < 2000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -87,9 +103,10 @@ describe('a writer killed with SIGKILL mid-stream', () => {
       ledger = createLedger({ db, clock: systemClock });
     }
     try {
-      const found = await db.query<{ n: bigint }>('SELECT count(*)::int8 AS n FROM ledger_entries WHERE id = ANY($1::uuid[])', [
-        acked.map((a) => a.entryId),
-      ]);
+      const found = await db.query<{ n: bigint }>(
+        'SELECT count(*)::int8 AS n FROM ledger_entries WHERE id = ANY($1::uuid[])',
+        [acked.map((a) => a.entryId)],
+      );
       expect(found.rows[0]!.n).toBe(BigInt(acked.length));
       const report = await ledger.verify();
       expect(report.checks.filter((c) => !c.ok)).toEqual([]);

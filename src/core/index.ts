@@ -1,6 +1,13 @@
 export { errorCodes, type ErrorCode } from './error-codes.ts';
 export { MilletError, isMilletError } from './errors.ts';
-export { type Clock, systemClock, ManualClock, BUSINESS_TIME_ZONE, businessDate, businessDateOf } from './clock.ts';
+export {
+  type Clock,
+  systemClock,
+  ManualClock,
+  BUSINESS_TIME_ZONE,
+  businessDate,
+  businessDateOf,
+} from './clock.ts';
 export { newId, isUuid, derivedId } from './ids.ts';
 export { canonicalJson } from './canonical-json.ts';
 export {

@@ -25,11 +25,16 @@ describe('divRound', () => {
   it('stays within one unit of the exact quotient in every mode', () => {
     const modes: RoundingMode[] = ['half_even', 'half_up', 'half_down', 'down', 'up', 'floor', 'ceiling'];
     fc.assert(
-      fc.property(fc.bigInt(-(10n ** 12n), 10n ** 12n), fc.bigInt(1n, 10n ** 6n), fc.constantFrom(...modes), (n, d, mode) => {
-        const q = divRound(n, d, mode);
-        const diff = q * d - n;
-        expect(diff < 0n ? -diff : diff).toBeLessThan(d);
-      }),
+      fc.property(
+        fc.bigInt(-(10n ** 12n), 10n ** 12n),
+        fc.bigInt(1n, 10n ** 6n),
+        fc.constantFrom(...modes),
+        (n, d, mode) => {
+          const q = divRound(n, d, mode);
+          const diff = q * d - n;
+          expect(diff < 0n ? -diff : diff).toBeLessThan(d);
+        },
+      ),
     );
   });
 

@@ -55,7 +55,8 @@ export async function applyMigrations(db: Database, migrations: readonly Migrati
       ]);
       return true;
     });
-    if (done) applied.push(`${migration.module}/${String(migration.version).padStart(4, '0')}_${migration.name}`);
+    if (done)
+      applied.push(`${migration.module}/${String(migration.version).padStart(4, '0')}_${migration.name}`);
   }
   return applied;
 }

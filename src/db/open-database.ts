@@ -13,7 +13,11 @@ export interface OpenDatabaseOptions {
 /** PostgreSQL when a URL is given, otherwise PGlite. */
 export function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   if (options.databaseUrl) {
-    return openPostgres({ url: options.databaseUrl, schema: options.schema, maxConnections: options.maxConnections });
+    return openPostgres({
+      url: options.databaseUrl,
+      schema: options.schema,
+      maxConnections: options.maxConnections,
+    });
   }
   return openPGlite(options.dataDir);
 }

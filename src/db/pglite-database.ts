@@ -9,7 +9,11 @@ function wrap(target: { query: PGlite['query'] }): Queryable {
   return {
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
       const result = await target.query<Row>(sql, params as unknown[] | undefined);
-      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+      // PGlite reports affectedRows 0 for a SELECT; count the rows it returned instead.
+      return {
+        rows: result.rows,
+        rowCount: result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0),
+      };
     },
   };
 }

@@ -23,14 +23,19 @@ export interface PostgresOptions {
 function queryableOf(client: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-      const result = await client.query({ text: sql, values: params as unknown[] | undefined, types: typeParsers });
+      const result = await client.query({
+        text: sql,
+        values: params as unknown[] | undefined,
+        types: typeParsers,
+      });
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
   };
 }
 
 export async function openPostgres(options: PostgresOptions): Promise<Database> {
-  if (options.schema && !/^[a-z_][a-z0-9_]*$/.test(options.schema)) throw new Error(`bad schema name ${options.schema}`);
+  if (options.schema && !/^[a-z_][a-z0-9_]*$/.test(options.schema))
+    throw new Error(`bad schema name ${options.schema}`);
   if (options.schema) {
     const admin = new pg.Client({ connectionString: options.url });
     await admin.connect();

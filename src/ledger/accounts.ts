@@ -7,20 +7,34 @@ import { accountFromRow, type AccountRow } from './rows.ts';
 import type { Account, OpenAccountCommand, Page } from './types.ts';
 
 function validateOpenAccount(command: OpenAccountCommand): void {
-  if (command.id !== undefined && !isUuid(command.id)) throw new MilletError('VALIDATION_FAILED', 'id must be a UUID', { field: 'id' });
+  if (command.id !== undefined && !isUuid(command.id))
+    throw new MilletError('VALIDATION_FAILED', 'id must be a UUID', { field: 'id' });
   if (!isCurrencyCode(command.currency)) {
-    throw new MilletError('VALIDATION_FAILED', 'currency must be an ISO 4217 code such as CNY', { field: 'currency' });
+    throw new MilletError('VALIDATION_FAILED', 'currency must be an ISO 4217 code such as CNY', {
+      field: 'currency',
+    });
   }
   if (!/^[a-z][a-z0-9_.:-]{0,63}$/.test(command.code)) {
-    throw new MilletError('VALIDATION_FAILED', 'code must be 1–64 lower-case letters, digits or _ . : -', { field: 'code' });
+    throw new MilletError('VALIDATION_FAILED', 'code must be 1–64 lower-case letters, digits or _ . : -', {
+      field: 'code',
+    });
   }
-  if (command.bound.kind === 'overdraft_limit' && (command.bound.limit < 0n || command.bound.limit > MAX_AMOUNT)) {
-    throw new MilletError('AMOUNT_INVALID', 'overdraft limit must be between 0 and 10^15 minor units', { field: 'bound.limit' });
+  if (
+    command.bound.kind === 'overdraft_limit' &&
+    (command.bound.limit < 0n || command.bound.limit > MAX_AMOUNT)
+  ) {
+    throw new MilletError('AMOUNT_INVALID', 'overdraft limit must be between 0 and 10^15 minor units', {
+      field: 'bound.limit',
+    });
   }
 }
 
 /** Opens an account; the same client id with the same fields returns the existing account. */
-export async function openAccount(db: Queryable, clock: Clock, command: OpenAccountCommand): Promise<Account> {
+export async function openAccount(
+  db: Queryable,
+  clock: Clock,
+  command: OpenAccountCommand,
+): Promise<Account> {
   validateOpenAccount(command);
   const id = command.id ?? newId();
   const metadata = command.metadata ?? {};
@@ -47,13 +61,16 @@ export async function openAccount(db: Queryable, clock: Clock, command: OpenAcco
   const existing = await db.query<AccountRow>('SELECT * FROM ledger_accounts WHERE id = $1', [id]);
   const row = existing.rows[0]!;
   if (row.request_hash !== hash) {
-    throw new MilletError('ACCOUNT_ID_CONFLICT', `Account ${id} already exists with other fields`, { accountId: id });
+    throw new MilletError('ACCOUNT_ID_CONFLICT', `Account ${id} already exists with other fields`, {
+      accountId: id,
+    });
   }
   return accountFromRow(row);
 }
 
 export async function getAccount(db: Queryable, id: string): Promise<Account> {
-  if (!isUuid(id)) throw new MilletError('ACCOUNT_NOT_FOUND', `Account ${id} does not exist`, { accountId: id });
+  if (!isUuid(id))
+    throw new MilletError('ACCOUNT_NOT_FOUND', `Account ${id} does not exist`, { accountId: id });
   const result = await db.query<AccountRow>('SELECT * FROM ledger_accounts WHERE id = $1', [id]);
   const row = result.rows[0];
   if (!row) throw new MilletError('ACCOUNT_NOT_FOUND', `Account ${id} does not exist`, { accountId: id });
@@ -70,7 +87,8 @@ export interface ListAccountsQuery {
 export async function listAccounts(db: Queryable, query: ListAccountsQuery = {}): Promise<Page<Account>> {
   const limit = clampLimit(query.limit);
   const after = query.cursor ? decodeCursor(query.cursor, 1)[0]! : '00000000-0000-0000-0000-000000000000';
-  if (!isUuid(after)) throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', { field: 'cursor' });
+  if (!isUuid(after))
+    throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', { field: 'cursor' });
   const result = await db.query<AccountRow>(
     `SELECT * FROM ledger_accounts WHERE id > $1 AND ($2::text IS NULL OR code = $2) ORDER BY id LIMIT $3`,
     [after, query.code ?? null, limit + 1],
@@ -82,7 +100,9 @@ export async function listAccounts(db: Queryable, query: ListAccountsQuery = {})
 export function clampLimit(limit: number | undefined): number {
   if (limit === undefined) return 50;
   if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-    throw new MilletError('VALIDATION_FAILED', 'limit must be a whole number from 1 to 500', { field: 'limit' });
+    throw new MilletError('VALIDATION_FAILED', 'limit must be a whole number from 1 to 500', {
+      field: 'limit',
+    });
   }
   return limit;
 }

@@ -103,11 +103,16 @@ function reject(code: ErrorCode, message: string, details?: Record<string, unkno
 
 function referencedHoldIds(commands: readonly LedgerCommand[]): string[] {
   const ids = new Set<string>();
-  for (const c of commands) if (c.type === 'hold_post' || c.type === 'hold_void' || c.type === 'hold_expire') ids.add(c.holdId);
+  for (const c of commands)
+    if (c.type === 'hold_post' || c.type === 'hold_void' || c.type === 'hold_expire') ids.add(c.holdId);
   return [...ids];
 }
 
-export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand[], now: Date): Promise<Outcome[]> {
+export async function applyBatch(
+  tx: Queryable,
+  commands: readonly LedgerCommand[],
+  now: Date,
+): Promise<Outcome[]> {
   const head = (
     await tx.query<{ last_seq: bigint; last_hash: string; last_posted_at: Date }>(
       'SELECT last_seq, last_hash, last_posted_at FROM ledger_head WHERE id = 1 FOR UPDATE',
@@ -118,11 +123,24 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
 
   const ids = [...new Set(commands.map((c) => c.id))];
   const [existingRows, failedRows] = [
-    await tx.query<{ id: string; seq: bigint; kind: EntryKind; posted_at: Date; hold_id: string | null; request_hash: string }>(
+    await tx.query<{
+      id: string;
+      seq: bigint;
+      kind: EntryKind;
+      posted_at: Date;
+      hold_id: string | null;
+      request_hash: string;
+    }>(
       'SELECT id, seq, kind, posted_at, hold_id, request_hash FROM ledger_entries WHERE id = ANY($1::uuid[])',
       [ids],
     ),
-    await tx.query<{ id: string; request_hash: string; code: ErrorCode; message: string; details: Record<string, unknown> | null }>(
+    await tx.query<{
+      id: string;
+      request_hash: string;
+      code: ErrorCode;
+      message: string;
+      details: Record<string, unknown> | null;
+    }>(
       'SELECT id, request_hash, code, message, details FROM ledger_failed_entries WHERE id = ANY($1::uuid[])',
       [ids],
     ),
@@ -168,13 +186,19 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
   const targets = new Map<string, TargetEntry>();
   const targetIds = [...new Set(fresh.flatMap((c) => (c.type === 'reversal' ? [c.entryId] : [])))];
   if (targetIds.length > 0) {
-    const rows = await tx.query<{ seq: bigint; id: string; kind: EntryKind; legs: StoredLeg[]; reversed: boolean }>(
+    const rows = await tx.query<{
+      seq: bigint;
+      id: string;
+      kind: EntryKind;
+      legs: string;
+      reversed: boolean;
+    }>(
       `SELECT e.seq, e.id, e.kind, e.legs,
               EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_seq = e.seq) AS reversed
          FROM ledger_entries e WHERE e.id = ANY($1::uuid[])`,
       [targetIds],
     );
-    for (const r of rows.rows) targets.set(r.id, r);
+    for (const r of rows.rows) targets.set(r.id, { ...r, legs: JSON.parse(r.legs) as StoredLeg[] });
   }
 
   // Lock every account the batch may touch, in id order (the same order in every process).
@@ -244,17 +268,36 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
   /** Works out a command's legs and side effects, or throws a Rejection; touches no state. */
   const plan = (
     c: LedgerCommand,
-  ): { kind: EntryKind; legs: InternalLeg[]; holdId: string | null; reversesSeq: bigint | null; commit?: () => void } => {
+  ): {
+    kind: EntryKind;
+    legs: InternalLeg[];
+    holdId: string | null;
+    reversesSeq: bigint | null;
+    commit?: () => void;
+  } => {
     switch (c.type) {
       case 'entry': {
         const legs = c.legs.map((leg): InternalLeg => {
           const a = account(leg.accountId);
-          return { accountId: a.id, currency: a.currency, side: leg.side === 'debit' ? 'D' : 'C', phase: 'P', amount: leg.amount };
+          return {
+            accountId: a.id,
+            currency: a.currency,
+            side: leg.side === 'debit' ? 'D' : 'C',
+            phase: 'P',
+            amount: leg.amount,
+          };
         });
         const net = new Map<string, bigint>();
-        for (const leg of legs) net.set(leg.currency, (net.get(leg.currency) ?? 0n) + (leg.side === 'C' ? leg.amount : -leg.amount));
+        for (const leg of legs)
+          net.set(
+            leg.currency,
+            (net.get(leg.currency) ?? 0n) + (leg.side === 'C' ? leg.amount : -leg.amount),
+          );
         for (const [currency, sum] of net) {
-          if (sum !== 0n) reject('CURRENCY_MISMATCH', `The legs in ${currency} do not balance (off by ${sum})`, { currency });
+          if (sum !== 0n)
+            reject('CURRENCY_MISMATCH', `The legs in ${currency} do not balance (off by ${sum})`, {
+              currency,
+            });
         }
         return { kind: 'entry', legs, holdId: null, reversesSeq: null };
       }
@@ -278,12 +321,20 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
           isNew: true,
           dirty: true,
         };
-        return { kind: 'hold', legs: holdLegs(hold, 'H', c.amount), holdId: c.id, reversesSeq: null, commit: () => holds.set(c.id, hold) };
+        return {
+          kind: 'hold',
+          legs: holdLegs(hold, 'H', c.amount),
+          holdId: c.id,
+          reversesSeq: null,
+          commit: () => holds.set(c.id, hold),
+        };
       }
       case 'hold_post': {
         const hold = pendingHold(c.holdId);
         if (hold.expiresAt && hold.expiresAt <= postedAt) {
-          reject('HOLD_EXPIRED', `Hold ${hold.id} expired at ${hold.expiresAt.toISOString()}`, { holdId: hold.id });
+          reject('HOLD_EXPIRED', `Hold ${hold.id} expired at ${hold.expiresAt.toISOString()}`, {
+            holdId: hold.id,
+          });
         }
         const amount = c.amount ?? hold.amount;
         if (amount > hold.amount) {
@@ -297,39 +348,72 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
           legs: [...holdLegs(hold, 'R', hold.amount), ...holdLegs(hold, 'P', amount)],
           holdId: hold.id,
           reversesSeq: null,
-          commit: () => Object.assign(hold, { status: 'posted', postedAmount: amount, resolvedSeq: seq, dirty: true }),
+          commit: () =>
+            Object.assign(hold, { status: 'posted', postedAmount: amount, resolvedSeq: seq, dirty: true }),
         };
       }
       case 'hold_void':
       case 'hold_expire': {
         const hold = pendingHold(c.holdId);
         const expiring = c.type === 'hold_expire';
+        // As in TigerBeetle, a hold past its timeout belongs to the expiry job, even before it runs.
+        if (!expiring && hold.expiresAt && hold.expiresAt <= postedAt) {
+          reject('HOLD_EXPIRED', `Hold ${hold.id} expired at ${hold.expiresAt.toISOString()}`, {
+            holdId: hold.id,
+          });
+        }
         if (expiring && !(hold.expiresAt && hold.expiresAt <= postedAt)) {
           // The expiry job and this process may disagree by a clock tick; let the job try again.
-          throw new Rejection('HOLD_NOT_PENDING', `Hold ${hold.id} has not reached its timeout`, { holdId: hold.id }, true);
+          throw new Rejection(
+            'HOLD_NOT_PENDING',
+            `Hold ${hold.id} has not reached its timeout`,
+            { holdId: hold.id },
+            true,
+          );
         }
         return {
           kind: c.type,
           legs: holdLegs(hold, 'R', hold.amount),
           holdId: hold.id,
           reversesSeq: null,
-          commit: () => Object.assign(hold, { status: expiring ? 'expired' : 'voided', resolvedSeq: seq, dirty: true }),
+          commit: () =>
+            Object.assign(hold, { status: expiring ? 'expired' : 'voided', resolvedSeq: seq, dirty: true }),
         };
       }
       case 'reversal': {
         const target =
-          targets.get(c.entryId) ?? reject('ENTRY_NOT_FOUND', `Entry ${c.entryId} does not exist`, { entryId: c.entryId });
+          targets.get(c.entryId) ??
+          reject('ENTRY_NOT_FOUND', `Entry ${c.entryId} does not exist`, { entryId: c.entryId });
         if (target.kind !== 'entry' && target.kind !== 'hold_post') {
-          reject('ENTRY_NOT_REVERSIBLE', `A ${target.kind} entry cannot be reversed${target.kind === 'hold' ? '; void the hold instead' : ''}`, {
+          reject(
+            'ENTRY_NOT_REVERSIBLE',
+            `A ${target.kind} entry cannot be reversed${target.kind === 'hold' ? '; void the hold instead' : ''}`,
+            {
+              entryId: target.id,
+            },
+          );
+        }
+        if (target.reversed)
+          reject('ENTRY_ALREADY_REVERSED', `Entry ${target.id} has already been reversed`, {
             entryId: target.id,
           });
-        }
-        if (target.reversed) reject('ENTRY_ALREADY_REVERSED', `Entry ${target.id} has already been reversed`, { entryId: target.id });
         const legs = target.legs
           .filter((leg) => leg.p === 'P')
-          .map((leg): InternalLeg => ({ accountId: leg.a, currency: leg.c, side: leg.s === 'D' ? 'C' : 'D', phase: 'P', amount: BigInt(leg.n) }));
+          .map((leg): InternalLeg => ({
+            accountId: leg.a,
+            currency: leg.c,
+            side: leg.s === 'D' ? 'C' : 'D',
+            phase: 'P',
+            amount: BigInt(leg.n),
+          }));
         for (const leg of legs) account(leg.accountId);
-        return { kind: 'reversal', legs, holdId: null, reversesSeq: target.seq, commit: () => (target.reversed = true) };
+        return {
+          kind: 'reversal',
+          legs,
+          holdId: null,
+          reversesSeq: target.seq,
+          commit: () => (target.reversed = true),
+        };
       }
     }
   };
@@ -338,24 +422,37 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
     const hashOfRequest = requestHash(c);
     const prior = existing.get(c.id);
     if (prior) {
-      if (prior.request_hash !== hashOfRequest) return { ok: false, error: idConflict(c.id), replayed: false };
-      const receipt: EntryReceipt = { entryId: prior.id, seq: prior.seq, kind: prior.kind, postedAt: prior.posted_at };
+      if (prior.request_hash !== hashOfRequest)
+        return { ok: false, error: idConflict(c.id), replayed: false };
+      const receipt: EntryReceipt = {
+        entryId: prior.id,
+        seq: prior.seq,
+        kind: prior.kind,
+        postedAt: prior.posted_at,
+      };
       if (prior.hold_id) receipt.holdId = prior.hold_id;
       return { ok: true, receipt, replayed: true };
     }
     const priorFailure = failed.get(c.id);
     if (priorFailure) {
-      if (priorFailure.request_hash !== hashOfRequest) return { ok: false, error: idConflict(c.id), replayed: false };
-      return { ok: false, error: new MilletError(priorFailure.code, priorFailure.message, priorFailure.details ?? undefined), replayed: true };
+      if (priorFailure.request_hash !== hashOfRequest)
+        return { ok: false, error: idConflict(c.id), replayed: false };
+      return {
+        ok: false,
+        error: new MilletError(priorFailure.code, priorFailure.message, priorFailure.details ?? undefined),
+        replayed: true,
+      };
     }
     const earlier = acceptedById.get(c.id);
     if (earlier) {
-      if (earlier.entry.requestHash !== hashOfRequest) return { ok: false, error: idConflict(c.id), replayed: false };
+      if (earlier.entry.requestHash !== hashOfRequest)
+        return { ok: false, error: idConflict(c.id), replayed: false };
       return { ok: true, receipt: earlier.receipt, replayed: true };
     }
     const earlierFailure = failuresById.get(c.id);
     if (earlierFailure) {
-      if (earlierFailure.requestHash !== hashOfRequest) return { ok: false, error: idConflict(c.id), replayed: false };
+      if (earlierFailure.requestHash !== hashOfRequest)
+        return { ok: false, error: idConflict(c.id), replayed: false };
       return { ok: false, error: earlierFailure.error, replayed: true };
     }
 
@@ -366,7 +463,12 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
       const entrySeq = seq + 1n;
       const entryPostings: Posting[] = planned.legs.map((leg, legIndex) => {
         const state = account(leg.accountId);
-        if (state.bound.kind === 'credit_only' && leg.side === 'D' && leg.phase !== 'R' && planned.kind !== 'reversal') {
+        if (
+          state.bound.kind === 'credit_only' &&
+          leg.side === 'D' &&
+          leg.phase !== 'R' &&
+          planned.kind !== 'reversal'
+        ) {
           reject('ACCOUNT_CREDIT_ONLY', `Account ${state.id} may only be credited`, { accountId: state.id });
         }
         const totals = copies.get(leg.accountId) ?? { ...state.totals };
@@ -395,9 +497,24 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
       }
       seq = entrySeq;
       planned.commit?.();
-      const legs = planned.legs.map((leg): StoredLeg => ({ a: leg.accountId, c: leg.currency, s: leg.side, p: leg.phase, n: leg.amount.toString() }));
+      const legs = planned.legs.map((leg): StoredLeg => ({
+        a: leg.accountId,
+        c: leg.currency,
+        s: leg.side,
+        p: leg.phase,
+        n: leg.amount.toString(),
+      }));
       const metadata = 'metadata' in c && c.metadata ? c.metadata : {};
-      hash = entryHash(hash, { seq, id: c.id, kind: planned.kind, postedAt, holdId: planned.holdId, reversesSeq: planned.reversesSeq, legs, metadata });
+      hash = entryHash(hash, {
+        seq,
+        id: c.id,
+        kind: planned.kind,
+        postedAt,
+        holdId: planned.holdId,
+        reversesSeq: planned.reversesSeq,
+        legs,
+        metadata,
+      });
       const entry: AcceptedEntry = {
         seq,
         id: c.id,
@@ -414,10 +531,16 @@ export async function applyBatch(tx: Queryable, commands: readonly LedgerCommand
       const receipt: EntryReceipt = { entryId: c.id, seq, kind: planned.kind, postedAt };
       if (planned.holdId) receipt.holdId = planned.holdId;
       acceptedById.set(c.id, { entry, receipt });
+      // A later command in this batch may reverse this entry.
+      targets.set(c.id, { seq, id: c.id, kind: planned.kind, legs, reversed: false });
       return { ok: true, receipt, replayed: false };
     } catch (error) {
       if (!(error instanceof Rejection)) throw error;
-      const failure: Failure = { id: c.id, requestHash: hashOfRequest, error: new MilletError(error.code, error.message, error.details) };
+      const failure: Failure = {
+        id: c.id,
+        requestHash: hashOfRequest,
+        error: new MilletError(error.code, error.message, error.details),
+      };
       if (error.transient) return { ok: false, error: failure.error, replayed: false };
       failures.push(failure);
       failuresById.set(c.id, failure);
@@ -480,44 +603,46 @@ async function writeBatch(
   const writes: Array<() => Promise<unknown>> = [];
   if (accepted.length > 0) {
     writes.push(
-      () => tx.query(
-        `INSERT INTO ledger_entries (seq, id, kind, posted_at, hold_id, reverses_seq, legs, metadata, request_hash, hash)
+      () =>
+        tx.query(
+          `INSERT INTO ledger_entries (seq, id, kind, posted_at, hold_id, reverses_seq, legs, metadata, request_hash, hash)
          SELECT s, i, k, $4::timestamptz, h, r, l, m, q, x
-           FROM unnest($1::int8[], $2::uuid[], $3::text[], $5::uuid[], $6::int8[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[])
+           FROM unnest($1::int8[], $2::uuid[], $3::text[], $5::uuid[], $6::int8[], $7::text[], $8::jsonb[], $9::text[], $10::text[])
                 AS t(s, i, k, h, r, l, m, q, x)`,
-        [
-          accepted.map((e) => e.seq),
-          accepted.map((e) => e.id),
-          accepted.map((e) => e.kind),
-          batch.postedAt,
-          accepted.map((e) => e.holdId),
-          accepted.map((e) => e.reversesSeq),
-          accepted.map((e) => JSON.stringify(e.legs)),
-          accepted.map((e) => e.metadata),
-          accepted.map((e) => e.requestHash),
-          accepted.map((e) => e.hash),
-        ],
-      ),
-      () => tx.query(
-        `INSERT INTO ledger_postings (account_id, entry_seq, leg_index, side, phase, amount, debits_posted, credits_posted)
+          [
+            accepted.map((e) => e.seq),
+            accepted.map((e) => e.id),
+            accepted.map((e) => e.kind),
+            batch.postedAt,
+            accepted.map((e) => e.holdId),
+            accepted.map((e) => e.reversesSeq),
+            accepted.map((e) => JSON.stringify(e.legs)),
+            accepted.map((e) => e.metadata),
+            accepted.map((e) => e.requestHash),
+            accepted.map((e) => e.hash),
+          ],
+        ),
+      () =>
+        tx.query(
+          `INSERT INTO ledger_postings (account_id, entry_seq, leg_index, side, phase, amount, debits_posted, credits_posted)
          SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int[], $4::char(1)[], $5::char(1)[], $6::int8[], $7::int8[], $8::int8[])`,
-        [
-          postings.map((p) => p.accountId),
-          postings.map((p) => p.entrySeq),
-          postings.map((p) => p.legIndex),
-          postings.map((p) => p.side),
-          postings.map((p) => p.phase),
-          postings.map((p) => p.amount),
-          postings.map((p) => p.debitsPosted),
-          postings.map((p) => p.creditsPosted),
-        ],
-      ),
+          [
+            postings.map((p) => p.accountId),
+            postings.map((p) => p.entrySeq),
+            postings.map((p) => p.legIndex),
+            postings.map((p) => p.side),
+            postings.map((p) => p.phase),
+            postings.map((p) => p.amount),
+            postings.map((p) => p.debitsPosted),
+            postings.map((p) => p.creditsPosted),
+          ],
+        ),
     );
   }
   const dirtyAccounts = [...batch.accounts.values()].filter((a) => a.dirty);
   if (dirtyAccounts.length > 0) {
-    writes.push(
-      () => tx.query(
+    writes.push(() =>
+      tx.query(
         `UPDATE ledger_accounts a
             SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dh, credits_pending = v.ch
            FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS v(id, dp, cp, dh, ch)
@@ -536,8 +661,8 @@ async function writeBatch(
   const newHolds = dirtyHolds.filter((h) => h.isNew);
   const changedHolds = dirtyHolds.filter((h) => !h.isNew);
   if (newHolds.length > 0) {
-    writes.push(
-      () => tx.query(
+    writes.push(() =>
+      tx.query(
         `INSERT INTO ledger_holds (id, debit_account_id, credit_account_id, currency, amount, posted_amount, status, expires_at, created_seq, resolved_seq)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::timestamptz[], $9::int8[], $10::int8[])`,
         [
@@ -556,18 +681,23 @@ async function writeBatch(
     );
   }
   if (changedHolds.length > 0) {
-    writes.push(
-      () => tx.query(
+    writes.push(() =>
+      tx.query(
         `UPDATE ledger_holds h SET status = v.st, posted_amount = v.pa, resolved_seq = v.rs
            FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int8[]) AS v(id, st, pa, rs)
           WHERE h.id = v.id`,
-        [changedHolds.map((h) => h.id), changedHolds.map((h) => h.status), changedHolds.map((h) => h.postedAmount), changedHolds.map((h) => h.resolvedSeq)],
+        [
+          changedHolds.map((h) => h.id),
+          changedHolds.map((h) => h.status),
+          changedHolds.map((h) => h.postedAmount),
+          changedHolds.map((h) => h.resolvedSeq),
+        ],
       ),
     );
   }
   if (failures.length > 0) {
-    writes.push(
-      () => tx.query(
+    writes.push(() =>
+      tx.query(
         `INSERT INTO ledger_failed_entries (id, request_hash, code, message, details, failed_at)
          SELECT i, q, c, m, d, $6::timestamptz FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) AS t(i, q, c, m, d)
          ON CONFLICT (id) DO NOTHING`,
@@ -583,8 +713,12 @@ async function writeBatch(
     );
   }
   if (accepted.length > 0) {
-    writes.push(
-      () => tx.query('UPDATE ledger_head SET last_seq = $1, last_hash = $2, last_posted_at = $3 WHERE id = 1', [batch.seq, batch.hash, batch.postedAt]),
+    writes.push(() =>
+      tx.query('UPDATE ledger_head SET last_seq = $1, last_hash = $2, last_posted_at = $3 WHERE id = 1', [
+        batch.seq,
+        batch.hash,
+        batch.postedAt,
+      ]),
     );
   }
   for (const write of writes) await write();

@@ -11,17 +11,25 @@ export interface AccountTotals {
 
 /**
  * Whether `after` breaks the account's bound. Only a change that makes the bounded side grow is
- * judged, so an entry that reduces exposure (a reversal, a void) always passes.
+ * judged, so an entry that only reduces exposure (a void, a repayment) always passes; a reversal is
+ * judged like any entry on the accounts it debits.
  */
-export function boundViolation(bound: AccountBound, before: AccountTotals, after: AccountTotals): ErrorCode | undefined {
+export function boundViolation(
+  bound: AccountBound,
+  before: AccountTotals,
+  after: AccountTotals,
+): ErrorCode | undefined {
   const debitsGrew = after.debitsPosted + after.debitsPending > before.debitsPosted + before.debitsPending;
-  const creditsGrew = after.creditsPosted + after.creditsPending > before.creditsPosted + before.creditsPending;
+  const creditsGrew =
+    after.creditsPosted + after.creditsPending > before.creditsPosted + before.creditsPending;
   switch (bound.kind) {
     case 'unbounded':
     case 'credit_only': // judged per leg: see the batch
       return undefined;
     case 'no_overdraft':
-      return debitsGrew && after.debitsPosted + after.debitsPending > after.creditsPosted ? 'INSUFFICIENT_FUNDS' : undefined;
+      return debitsGrew && after.debitsPosted + after.debitsPending > after.creditsPosted
+        ? 'INSUFFICIENT_FUNDS'
+        : undefined;
     case 'overdraft_limit':
       return debitsGrew && after.debitsPosted + after.debitsPending > after.creditsPosted + bound.limit
         ? 'OVERDRAFT_LIMIT_EXCEEDED'

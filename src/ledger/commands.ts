@@ -34,16 +34,22 @@ function checkId(value: unknown, field: string): void {
 
 function checkAmount(amount: unknown, field: string): void {
   if (typeof amount !== 'bigint' || amount <= 0n || amount > MAX_AMOUNT) {
-    throw new MilletError('AMOUNT_INVALID', `${field} must be a whole number of minor units between 1 and ${MAX_AMOUNT}`, {
-      field,
-    });
+    throw new MilletError(
+      'AMOUNT_INVALID',
+      `${field} must be a whole number of minor units between 1 and ${MAX_AMOUNT}`,
+      {
+        field,
+      },
+    );
   }
 }
 
 function checkMetadata(metadata: Metadata | undefined): void {
   if (metadata === undefined) return;
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) fail('metadata must be an object');
-  if (canonicalJson(metadata).length > MAX_METADATA_BYTES) fail(`metadata may hold at most ${MAX_METADATA_BYTES} bytes`);
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+    fail('metadata must be an object');
+  if (canonicalJson(metadata).length > MAX_METADATA_BYTES)
+    fail(`metadata may hold at most ${MAX_METADATA_BYTES} bytes`);
 }
 
 function checkLegs(legs: readonly Leg[]): void {
@@ -86,7 +92,9 @@ export function validateCommand(command: LedgerCommand): void {
       checkAmount(command.amount, 'amount');
       if (
         command.timeoutSeconds !== undefined &&
-        (!Number.isInteger(command.timeoutSeconds) || command.timeoutSeconds <= 0 || command.timeoutSeconds > 366 * 86400)
+        (!Number.isInteger(command.timeoutSeconds) ||
+          command.timeoutSeconds <= 0 ||
+          command.timeoutSeconds > 366 * 86400)
       ) {
         fail('timeoutSeconds must be a whole number of seconds between 1 and one year');
       }

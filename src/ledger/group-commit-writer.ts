@@ -46,7 +46,8 @@ export class GroupCommitWriter {
   }
 
   submit(command: LedgerCommand): Promise<EntryReceipt> {
-    if (this.#closed) return Promise.reject(new MilletError('LEDGER_UNAVAILABLE', 'The ledger is shutting down'));
+    if (this.#closed)
+      return Promise.reject(new MilletError('LEDGER_UNAVAILABLE', 'The ledger is shutting down'));
     return new Promise((resolve, reject) => {
       this.#queue.push({ command, resolve, reject });
       this.#running ??= this.#drain();
@@ -78,7 +79,13 @@ export class GroupCommitWriter {
     const started = performance.now();
     let outcomes: Outcome[];
     try {
-      outcomes = await this.#db.transaction((tx) => applyBatch(tx, batch.map((q) => q.command), this.#clock.now()));
+      outcomes = await this.#db.transaction((tx) =>
+        applyBatch(
+          tx,
+          batch.map((q) => q.command),
+          this.#clock.now(),
+        ),
+      );
     } catch (error) {
       // Something other than a rule failed (a constraint, a lost connection). Split the batch so the
       // fault lands only on the command that causes it, never on its neighbours.
@@ -106,5 +113,7 @@ export class GroupCommitWriter {
 /** The database itself is unreachable: splitting the batch would only fail each half again. */
 function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('ECONN'));
+  return (
+    typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || code.startsWith('ECONN'))
+  );
 }

@@ -26,21 +26,34 @@ async function rejection(promise: Promise<unknown>): Promise<MilletError> {
 }
 
 const world = () => ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } });
-const wallet = () => ledger.openAccount({ currency: 'CNY', code: 'user_wallet', bound: { kind: 'no_overdraft' } });
+const wallet = () =>
+  ledger.openAccount({ currency: 'CNY', code: 'user_wallet', bound: { kind: 'no_overdraft' } });
 
 async function funded(amount: bigint) {
   const source = await world();
   const account = await wallet();
-  if (amount > 0n) await ledger.transfer({ id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount });
+  if (amount > 0n)
+    await ledger.transfer({ id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount });
   return { source, account };
 }
 
 describe('accounts', () => {
   it('opens an account with its bound and metadata, idempotently by id', async () => {
     const id = newId();
-    const command = { id, currency: 'CNY', code: 'user_wallet', bound: { kind: 'overdraft_limit', limit: 500n }, metadata: { userId: 'u1' } } as const;
+    const command = {
+      id,
+      currency: 'CNY',
+      code: 'user_wallet',
+      bound: { kind: 'overdraft_limit', limit: 500n },
+      metadata: { userId: 'u1' },
+    } as const;
     const a = await ledger.openAccount(command);
-    expect(a).toMatchObject({ id, currency: 'CNY', bound: { kind: 'overdraft_limit', limit: 500n }, metadata: { userId: 'u1' } });
+    expect(a).toMatchObject({
+      id,
+      currency: 'CNY',
+      bound: { kind: 'overdraft_limit', limit: 500n },
+      metadata: { userId: 'u1' },
+    });
     expect(a.balances.posted).toBe(0n);
     expect((await ledger.openAccount(command)).id).toBe(id);
     const conflict = await rejection(ledger.openAccount({ ...command, metadata: { userId: 'u2' } }));
@@ -48,7 +61,10 @@ describe('accounts', () => {
   });
 
   it('refuses bad currencies and unknown accounts with stable codes', async () => {
-    expect((await rejection(ledger.openAccount({ currency: 'cny', code: 'x', bound: { kind: 'unbounded' } }))).code).toBe('VALIDATION_FAILED');
+    expect(
+      (await rejection(ledger.openAccount({ currency: 'cny', code: 'x', bound: { kind: 'unbounded' } })))
+        .code,
+    ).toBe('VALIDATION_FAILED');
     expect((await rejection(ledger.getAccount(newId()))).code).toBe('ACCOUNT_NOT_FOUND');
   });
 });
@@ -57,7 +73,11 @@ describe('entries', () => {
   it('posts a multi-leg entry atomically and zero-sum', async () => {
     const { account: payer } = await funded(10_000n);
     const merchant = await wallet();
-    const fees = await ledger.openAccount({ currency: 'CNY', code: 'fee_income', bound: { kind: 'credit_only' } });
+    const fees = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'fee_income',
+      bound: { kind: 'credit_only' },
+    });
     const receipt = await ledger.postEntry({
       id: newId(),
       legs: [
@@ -88,19 +108,34 @@ describe('entries', () => {
       }),
     );
     expect(unbalanced.code).toBe('ENTRY_UNBALANCED');
-    expect((await rejection(ledger.postEntry({ id: newId(), legs: [{ accountId: account.id, side: 'debit', amount: 1n }] }))).code).toBe(
-      'ENTRY_TOO_FEW_LEGS',
-    );
-    expect((await rejection(ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 0n }))).code).toBe(
-      'AMOUNT_INVALID',
-    );
+    expect(
+      (
+        await rejection(
+          ledger.postEntry({ id: newId(), legs: [{ accountId: account.id, side: 'debit', amount: 1n }] }),
+        )
+      ).code,
+    ).toBe('ENTRY_TOO_FEW_LEGS');
+    expect(
+      (
+        await rejection(
+          ledger.transfer({
+            id: newId(),
+            debitAccountId: account.id,
+            creditAccountId: source.id,
+            amount: 0n,
+          }),
+        )
+      ).code,
+    ).toBe('AMOUNT_INVALID');
     expect((await ledger.getAccount(account.id)).balances.posted).toBe(100n);
   });
 
   it('refuses legs that balance overall but not per currency', async () => {
     const cny = await world();
     const usd = await ledger.openAccount({ currency: 'USD', code: 'world', bound: { kind: 'unbounded' } });
-    const error = await rejection(ledger.transfer({ id: newId(), debitAccountId: cny.id, creditAccountId: usd.id, amount: 5n }));
+    const error = await rejection(
+      ledger.transfer({ id: newId(), debitAccountId: cny.id, creditAccountId: usd.id, amount: 5n }),
+    );
     expect(error.code).toBe('CURRENCY_MISMATCH');
   });
 });
@@ -108,28 +143,54 @@ describe('entries', () => {
 describe('bounds', () => {
   it('no overdraft: cannot spend more than the balance', async () => {
     const { source, account } = await funded(500n);
-    const error = await rejection(ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 501n }));
+    const error = await rejection(
+      ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 501n }),
+    );
     expect(error.code).toBe('INSUFFICIENT_FUNDS');
-    await ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 500n });
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: source.id,
+      amount: 500n,
+    });
     expect((await ledger.getAccount(account.id)).balances.posted).toBe(0n);
   });
 
   it('overdraft limit: may go negative down to the limit', async () => {
     const source = await world();
-    const line = await ledger.openAccount({ currency: 'CNY', code: 'line', bound: { kind: 'overdraft_limit', limit: 300n } });
+    const line = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'line',
+      bound: { kind: 'overdraft_limit', limit: 300n },
+    });
     await ledger.transfer({ id: newId(), debitAccountId: line.id, creditAccountId: source.id, amount: 300n });
     expect((await ledger.getAccount(line.id)).balances.posted).toBe(-300n);
-    const error = await rejection(ledger.transfer({ id: newId(), debitAccountId: line.id, creditAccountId: source.id, amount: 1n }));
+    const error = await rejection(
+      ledger.transfer({ id: newId(), debitAccountId: line.id, creditAccountId: source.id, amount: 1n }),
+    );
     expect(error.code).toBe('OVERDRAFT_LIMIT_EXCEEDED');
   });
 
   it('credit only: a debit is refused, a reversal of its credit is not', async () => {
     const { account } = await funded(100n);
-    const fees = await ledger.openAccount({ currency: 'CNY', code: 'fee_income', bound: { kind: 'credit_only' } });
-    const fee = await ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: fees.id, amount: 7n });
-    expect((await rejection(ledger.transfer({ id: newId(), debitAccountId: fees.id, creditAccountId: account.id, amount: 1n }))).code).toBe(
-      'ACCOUNT_CREDIT_ONLY',
-    );
+    const fees = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'fee_income',
+      bound: { kind: 'credit_only' },
+    });
+    const fee = await ledger.transfer({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: fees.id,
+      amount: 7n,
+    });
+    expect(
+      (
+        await rejection(
+          ledger.transfer({ id: newId(), debitAccountId: fees.id, creditAccountId: account.id, amount: 1n }),
+        )
+      ).code,
+    ).toBe('ACCOUNT_CREDIT_ONLY');
     await ledger.reverseEntry({ id: newId(), entryId: fee.entryId });
     expect((await ledger.getAccount(fees.id)).balances.posted).toBe(0n);
     expect((await ledger.getAccount(account.id)).balances.posted).toBe(100n);
@@ -137,12 +198,33 @@ describe('bounds', () => {
 
   it('no overcredit: a receivable cannot be repaid beyond what is owed', async () => {
     const { account: payer } = await funded(1_000n);
-    const receivable = await ledger.openAccount({ currency: 'CNY', code: 'receivable', bound: { kind: 'no_overcredit' } });
+    const receivable = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'receivable',
+      bound: { kind: 'no_overcredit' },
+    });
     const lender = await world();
-    await ledger.transfer({ id: newId(), debitAccountId: receivable.id, creditAccountId: lender.id, amount: 200n });
-    const error = await rejection(ledger.transfer({ id: newId(), debitAccountId: payer.id, creditAccountId: receivable.id, amount: 201n }));
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: receivable.id,
+      creditAccountId: lender.id,
+      amount: 200n,
+    });
+    const error = await rejection(
+      ledger.transfer({
+        id: newId(),
+        debitAccountId: payer.id,
+        creditAccountId: receivable.id,
+        amount: 201n,
+      }),
+    );
     expect(error.code).toBe('CREDIT_LIMIT_EXCEEDED');
-    await ledger.transfer({ id: newId(), debitAccountId: payer.id, creditAccountId: receivable.id, amount: 200n });
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: payer.id,
+      creditAccountId: receivable.id,
+      amount: 200n,
+    });
   });
 });
 
@@ -160,7 +242,9 @@ describe('idempotency (TigerBeetle semantics)', () => {
     const { source, account } = await funded(100n);
     const id = newId();
     await ledger.transfer({ id, debitAccountId: source.id, creditAccountId: account.id, amount: 1n });
-    const error = await rejection(ledger.transfer({ id, debitAccountId: source.id, creditAccountId: account.id, amount: 2n }));
+    const error = await rejection(
+      ledger.transfer({ id, debitAccountId: source.id, creditAccountId: account.id, amount: 2n }),
+    );
     expect(error.code).toBe('ENTRY_ID_CONFLICT');
     expect((await ledger.getAccount(account.id)).balances.posted).toBe(101n);
   });
@@ -169,7 +253,12 @@ describe('idempotency (TigerBeetle semantics)', () => {
     const { source, account } = await funded(10n);
     const command = { id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 20n };
     expect((await rejection(ledger.transfer(command))).code).toBe('INSUFFICIENT_FUNDS');
-    await ledger.transfer({ id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount: 100n });
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: source.id,
+      creditAccountId: account.id,
+      amount: 100n,
+    });
     expect((await rejection(ledger.transfer(command))).code).toBe('INSUFFICIENT_FUNDS');
     expect((await rejection(ledger.transfer({ ...command, amount: 5n }))).code).toBe('ENTRY_ID_CONFLICT');
     expect((await ledger.getAccount(account.id)).balances.posted).toBe(110n);
@@ -178,7 +267,11 @@ describe('idempotency (TigerBeetle semantics)', () => {
   it('duplicates inside one batch resolve like retries', async () => {
     const { source, account } = await funded(0n);
     const command = { id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount: 5n };
-    const results = await Promise.allSettled([ledger.transfer(command), ledger.transfer(command), ledger.transfer({ ...command, amount: 6n })]);
+    const results = await Promise.allSettled([
+      ledger.transfer(command),
+      ledger.transfer(command),
+      ledger.transfer({ ...command, amount: 6n }),
+    ]);
     expect(results[0]).toEqual(results[1]);
     expect(results[2]).toMatchObject({ status: 'rejected', reason: { code: 'ENTRY_ID_CONFLICT' } });
     expect((await ledger.getAccount(account.id)).balances.posted).toBe(5n);
@@ -188,23 +281,46 @@ describe('idempotency (TigerBeetle semantics)', () => {
 describe('holds', () => {
   it('a pending hold reduces available, not posted; a partial post releases the rest', async () => {
     const { source, account } = await funded(1_000n);
-    const hold = await ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 600n });
+    const hold = await ledger.placeHold({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: source.id,
+      amount: 600n,
+    });
     let balances = (await ledger.getAccount(account.id)).balances;
     expect(balances).toMatchObject({ posted: 1_000n, available: 400n, debitsPending: 600n });
-    expect((await rejection(ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 401n }))).code).toBe(
-      'INSUFFICIENT_FUNDS',
-    );
+    expect(
+      (
+        await rejection(
+          ledger.transfer({
+            id: newId(),
+            debitAccountId: account.id,
+            creditAccountId: source.id,
+            amount: 401n,
+          }),
+        )
+      ).code,
+    ).toBe('INSUFFICIENT_FUNDS');
     await ledger.postHold({ id: newId(), holdId: hold.entryId, amount: 250n });
     balances = (await ledger.getAccount(account.id)).balances;
     expect(balances).toMatchObject({ posted: 750n, available: 750n, debitsPending: 0n });
     expect(await ledger.getHold(hold.entryId)).toMatchObject({ status: 'posted', postedAmount: 250n });
-    expect((await rejection(ledger.voidHold({ id: newId(), holdId: hold.entryId }))).code).toBe('HOLD_NOT_PENDING');
+    expect((await rejection(ledger.voidHold({ id: newId(), holdId: hold.entryId }))).code).toBe(
+      'HOLD_NOT_PENDING',
+    );
   });
 
   it('void releases the whole hold; posting more than held is refused', async () => {
     const { source, account } = await funded(100n);
-    const hold = await ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 80n });
-    expect((await rejection(ledger.postHold({ id: newId(), holdId: hold.entryId, amount: 81n }))).code).toBe('HOLD_POST_EXCEEDS_AMOUNT');
+    const hold = await ledger.placeHold({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: source.id,
+      amount: 80n,
+    });
+    expect((await rejection(ledger.postHold({ id: newId(), holdId: hold.entryId, amount: 81n }))).code).toBe(
+      'HOLD_POST_EXCEEDS_AMOUNT',
+    );
     await ledger.voidHold({ id: newId(), holdId: hold.entryId });
     expect((await ledger.getAccount(account.id)).balances).toMatchObject({ posted: 100n, available: 100n });
     expect((await rejection(ledger.postHold({ id: newId(), holdId: newId() }))).code).toBe('HOLD_NOT_FOUND');
@@ -212,10 +328,21 @@ describe('holds', () => {
 
   it('expires at its timeout: posting is refused and the job voids it', async () => {
     const { source, account } = await funded(100n);
-    const hold = await ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 30n, timeoutSeconds: 60 });
+    const hold = await ledger.placeHold({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: source.id,
+      amount: 30n,
+      timeoutSeconds: 60,
+    });
     expect(await ledger.expireHolds()).toBe(0);
     clock.advance(61_000);
-    expect((await rejection(ledger.postHold({ id: newId(), holdId: hold.entryId }))).code).toBe('HOLD_EXPIRED');
+    expect((await rejection(ledger.postHold({ id: newId(), holdId: hold.entryId }))).code).toBe(
+      'HOLD_EXPIRED',
+    );
+    expect((await rejection(ledger.voidHold({ id: newId(), holdId: hold.entryId }))).code).toBe(
+      'HOLD_EXPIRED',
+    );
     expect(await ledger.expireHolds()).toBeGreaterThanOrEqual(1);
     expect(await ledger.getHold(hold.entryId)).toMatchObject({ status: 'expired' });
     expect((await ledger.getAccount(account.id)).balances).toMatchObject({ posted: 100n, available: 100n });
@@ -226,23 +353,63 @@ describe('holds', () => {
 describe('reversals', () => {
   it('posts a correcting entry once; holds and reversals themselves are not reversible', async () => {
     const { source, account } = await funded(100n);
-    const payment = await ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 60n });
+    const payment = await ledger.transfer({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: source.id,
+      amount: 60n,
+    });
     const reversal = await ledger.reverseEntry({ id: newId(), entryId: payment.entryId });
     expect(reversal.kind).toBe('reversal');
     expect((await ledger.getAccount(account.id)).balances.posted).toBe(100n);
-    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: payment.entryId }))).code).toBe('ENTRY_ALREADY_REVERSED');
-    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: reversal.entryId }))).code).toBe('ENTRY_NOT_REVERSIBLE');
-    const hold = await ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount: 1n });
-    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: hold.entryId }))).code).toBe('ENTRY_NOT_REVERSIBLE');
-    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: newId() }))).code).toBe('ENTRY_NOT_FOUND');
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: payment.entryId }))).code).toBe(
+      'ENTRY_ALREADY_REVERSED',
+    );
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: reversal.entryId }))).code).toBe(
+      'ENTRY_NOT_REVERSIBLE',
+    );
+    const hold = await ledger.placeHold({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: source.id,
+      amount: 1n,
+    });
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: hold.entryId }))).code).toBe(
+      'ENTRY_NOT_REVERSIBLE',
+    );
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: newId() }))).code).toBe(
+      'ENTRY_NOT_FOUND',
+    );
+  });
+
+  it('reverses an entry written earlier in the same group-commit batch', async () => {
+    const { source, account } = await funded(10n);
+    const paymentId = newId();
+    // The first transfer occupies the writer, so the next two gather into one batch behind it.
+    const results = await Promise.allSettled([
+      ledger.transfer({ id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount: 1n }),
+      ledger.transfer({ id: paymentId, debitAccountId: source.id, creditAccountId: account.id, amount: 5n }),
+      ledger.reverseEntry({ id: newId(), entryId: paymentId }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    const [, payment, reversal] = results as PromiseFulfilledResult<{ seq: bigint }>[];
+    expect(reversal!.value.seq).toBe(payment!.value.seq + 1n);
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(11n);
   });
 
   it('a reversal that would overdraw the credited account is refused', async () => {
     const { source, account } = await funded(100n);
     const other = await wallet();
-    const gift = await ledger.transfer({ id: newId(), debitAccountId: account.id, creditAccountId: other.id, amount: 100n });
+    const gift = await ledger.transfer({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: other.id,
+      amount: 100n,
+    });
     await ledger.transfer({ id: newId(), debitAccountId: other.id, creditAccountId: source.id, amount: 50n });
-    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: gift.entryId }))).code).toBe('INSUFFICIENT_FUNDS');
+    expect((await rejection(ledger.reverseEntry({ id: newId(), entryId: gift.entryId }))).code).toBe(
+      'INSUFFICIENT_FUNDS',
+    );
   });
 });
 
@@ -252,7 +419,12 @@ describe('history', () => {
     const times: Date[] = [];
     for (let i = 1; i <= 5; i++) {
       clock.advance(1000);
-      await ledger.transfer({ id: newId(), debitAccountId: source.id, creditAccountId: account.id, amount: BigInt(i * 100) });
+      await ledger.transfer({
+        id: newId(),
+        debitAccountId: source.id,
+        creditAccountId: account.id,
+        amount: BigInt(i * 100),
+      });
       times.push(clock.now());
     }
     expect((await ledger.balanceAt(account.id, new Date(times[0]!.getTime() - 1))).posted).toBe(0n);
@@ -267,7 +439,9 @@ describe('history', () => {
     const third = await ledger.statement(account.id, { limit: 2, cursor: second.nextCursor! });
     expect(third.items.map((l) => l.balanceAfter)).toEqual([1_500n]);
     expect(third.nextCursor).toBeNull();
-    expect((await rejection(ledger.statement(account.id, { cursor: 'garbage' }))).code).toBe('VALIDATION_FAILED');
+    expect((await rejection(ledger.statement(account.id, { cursor: 'garbage' }))).code).toBe(
+      'VALIDATION_FAILED',
+    );
   });
 
   it('the outbox delivers every entry in order and resumes from the acknowledged cursor', async () => {

@@ -29,7 +29,10 @@ import type {
 } from './types.ts';
 import { verifyLedger } from './verify.ts';
 
-export const ledgerMigrations: Migration[] = loadMigrations('ledger', path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'));
+export const ledgerMigrations: Migration[] = loadMigrations(
+  'ledger',
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+);
 
 export interface LedgerOptions {
   db: Database;
@@ -77,7 +80,8 @@ export function createLedger(options: LedgerOptions): Ledger {
       ? (size, seconds, outcomes) => {
           metrics.batchSize.observe(size);
           metrics.batchSeconds.observe(seconds);
-          for (const o of outcomes) metrics.commands.inc({ outcome: o.ok ? (o.replayed ? 'replayed' : 'accepted') : o.error.code });
+          for (const o of outcomes)
+            metrics.commands.inc({ outcome: o.ok ? (o.replayed ? 'replayed' : 'accepted') : o.error.code });
         }
       : undefined,
   });

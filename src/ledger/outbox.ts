@@ -10,14 +10,25 @@ import type { JournalEntry } from './types.ts';
  * no second table to write on the hot path.
  */
 export async function pollEvents(db: Queryable, consumer: string, limit = 500): Promise<JournalEntry[]> {
-  const cursor = await db.query<{ last_seq: bigint }>('SELECT last_seq FROM ledger_outbox_cursors WHERE consumer = $1', [consumer]);
+  const cursor = await db.query<{ last_seq: bigint }>(
+    'SELECT last_seq FROM ledger_outbox_cursors WHERE consumer = $1',
+    [consumer],
+  );
   const after = cursor.rows[0]?.last_seq ?? 0n;
-  const rows = await db.query<EntryRow>('SELECT * FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2', [after, limit]);
+  const rows = await db.query<EntryRow>('SELECT * FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2', [
+    after,
+    limit,
+  ]);
   return rows.rows.map(entryFromRow);
 }
 
 /** Records that `consumer` has handled everything up to and including `seq`. Never moves back. */
-export async function acknowledgeEvents(db: Queryable, clock: Clock, consumer: string, seq: bigint): Promise<void> {
+export async function acknowledgeEvents(
+  db: Queryable,
+  clock: Clock,
+  consumer: string,
+  seq: bigint,
+): Promise<void> {
   await db.query(
     `INSERT INTO ledger_outbox_cursors (consumer, last_seq, updated_at) VALUES ($1, $2, $3)
      ON CONFLICT (consumer) DO UPDATE SET last_seq = greatest(ledger_outbox_cursors.last_seq, excluded.last_seq), updated_at = excluded.updated_at`,

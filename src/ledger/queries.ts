@@ -6,14 +6,18 @@ import { entryFromRow, holdFromRow, phaseOf, type EntryRow, type HoldRow } from 
 import type { BalanceAt, EntryKind, Hold, JournalEntry, Page, StatementLine } from './types.ts';
 
 export async function getEntry(db: Queryable, id: string): Promise<JournalEntry> {
-  const result = isUuid(id) ? await db.query<EntryRow>('SELECT * FROM ledger_entries WHERE id = $1', [id]) : { rows: [] };
+  const result = isUuid(id)
+    ? await db.query<EntryRow>('SELECT * FROM ledger_entries WHERE id = $1', [id])
+    : { rows: [] };
   const row = result.rows[0];
   if (!row) throw new MilletError('ENTRY_NOT_FOUND', `Entry ${id} does not exist`, { entryId: id });
   return entryFromRow(row);
 }
 
 export async function getHold(db: Queryable, id: string): Promise<Hold> {
-  const result = isUuid(id) ? await db.query<HoldRow>('SELECT * FROM ledger_holds WHERE id = $1', [id]) : { rows: [] };
+  const result = isUuid(id)
+    ? await db.query<HoldRow>('SELECT * FROM ledger_holds WHERE id = $1', [id])
+    : { rows: [] };
   const row = result.rows[0];
   if (!row) throw new MilletError('HOLD_NOT_FOUND', `Hold ${id} does not exist`, { holdId: id });
   return holdFromRow(row);
@@ -51,14 +55,19 @@ export interface StatementQuery {
 }
 
 /** An account's lines in journal order, with the running posted balance, a page at a time. */
-export async function statement(db: Queryable, accountId: string, query: StatementQuery = {}): Promise<Page<StatementLine>> {
+export async function statement(
+  db: Queryable,
+  accountId: string,
+  query: StatementQuery = {},
+): Promise<Page<StatementLine>> {
   await getAccount(db, accountId);
   const limit = clampLimit(query.limit);
   let afterSeq = 0n;
   let afterLeg = -1;
   if (query.cursor) {
     const [seq, leg] = decodeCursor(query.cursor, 2);
-    if (!/^\d+$/.test(seq!) || !/^\d+$/.test(leg!)) throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out');
+    if (!/^\d+$/.test(seq!) || !/^\d+$/.test(leg!))
+      throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out');
     afterSeq = BigInt(seq!);
     afterLeg = Number(leg);
   }
@@ -85,19 +94,20 @@ export async function statement(db: Queryable, accountId: string, query: Stateme
     [accountId, afterSeq, afterLeg, query.from ?? null, query.to ?? null, limit + 1],
   );
   const rows = result.rows.slice(0, limit);
-  const items = rows.map(
-    (r): StatementLine => ({
-      entrySeq: r.entry_seq,
-      entryId: r.id,
-      kind: r.kind,
-      postedAt: r.posted_at,
-      side: r.side === 'D' ? 'debit' : 'credit',
-      phase: phaseOf(r.phase),
-      amount: r.amount,
-      balanceAfter: r.credits_posted - r.debits_posted,
-      metadata: r.metadata,
-    }),
-  );
+  const items = rows.map((r): StatementLine => ({
+    entrySeq: r.entry_seq,
+    entryId: r.id,
+    kind: r.kind,
+    postedAt: r.posted_at,
+    side: r.side === 'D' ? 'debit' : 'credit',
+    phase: phaseOf(r.phase),
+    amount: r.amount,
+    balanceAfter: r.credits_posted - r.debits_posted,
+    metadata: r.metadata,
+  }));
   const last = rows.at(-1);
-  return { items, nextCursor: result.rows.length > limit && last ? encodeCursor([last.entry_seq, last.leg_index]) : null };
+  return {
+    items,
+    nextCursor: result.rows.length > limit && last ? encodeCursor([last.entry_seq, last.leg_index]) : null,
+  };
 }

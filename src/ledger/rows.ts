@@ -46,7 +46,7 @@ export interface EntryRow {
   posted_at: Date;
   hold_id: string | null;
   reverses_seq: bigint | null;
-  legs: StoredLeg[];
+  legs: string;
   metadata: Record<string, unknown>;
   hash: string;
 }
@@ -58,7 +58,13 @@ export function phaseOf(code: StoredLeg['p']): LegPhase {
 }
 
 export function legFromStored(leg: StoredLeg): JournalLeg {
-  return { accountId: leg.a, currency: leg.c, side: leg.s === 'D' ? 'debit' : 'credit', phase: phases[leg.p], amount: BigInt(leg.n) };
+  return {
+    accountId: leg.a,
+    currency: leg.c,
+    side: leg.s === 'D' ? 'debit' : 'credit',
+    phase: phases[leg.p],
+    amount: BigInt(leg.n),
+  };
 }
 
 export function entryFromRow(r: EntryRow): JournalEntry {
@@ -69,7 +75,7 @@ export function entryFromRow(r: EntryRow): JournalEntry {
     postedAt: r.posted_at,
     holdId: r.hold_id,
     reversesSeq: r.reverses_seq,
-    legs: r.legs.map(legFromStored),
+    legs: (JSON.parse(r.legs) as StoredLeg[]).map(legFromStored),
     metadata: r.metadata,
     hash: r.hash,
   };

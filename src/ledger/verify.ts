@@ -14,10 +14,16 @@ function zeroTotals(): AccountTotals {
  * account's totals equal the sum of its legs (in the journal and in the postings index), pending
  * totals equal the open holds, and no account outside its bound. Reads only; safe while running.
  */
-export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, total: bigint) => void): Promise<VerifyReport> {
+export async function verifyLedger(
+  db: Queryable,
+  onProgress?: (done: bigint, total: bigint) => void,
+): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
-  const head = (await db.query<{ last_seq: bigint; last_hash: string }>('SELECT last_seq, last_hash FROM ledger_head WHERE id = 1'))
-    .rows[0]!;
+  const head = (
+    await db.query<{ last_seq: bigint; last_hash: string }>(
+      'SELECT last_seq, last_hash FROM ledger_head WHERE id = 1',
+    )
+  ).rows[0]!;
 
   // 1. The chain, and totals re-derived from the hashed legs.
   const totals = new Map<string, AccountTotals>();
@@ -34,10 +40,14 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
       posted_at: Date;
       hold_id: string | null;
       reverses_seq: bigint | null;
-      legs: StoredLeg[];
+      legs: string;
       metadata: Record<string, unknown>;
       hash: string;
-    }>('SELECT * FROM ledger_entries WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3', [expectedSeq, head.last_seq, PAGE]);
+    }>('SELECT * FROM ledger_entries WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3', [
+      expectedSeq,
+      head.last_seq,
+      PAGE,
+    ]);
     if (page.rows.length === 0) {
       chainProblem = `entry ${expectedSeq} is missing`;
       break;
@@ -47,6 +57,7 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
         chainProblem = `entry ${expectedSeq} is missing (found ${row.seq})`;
         break;
       }
+      const legs = JSON.parse(row.legs) as StoredLeg[];
       const hash = entryHash(previousHash, {
         seq: row.seq,
         id: row.id,
@@ -54,14 +65,14 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
         postedAt: row.posted_at,
         holdId: row.hold_id,
         reversesSeq: row.reverses_seq,
-        legs: row.legs,
+        legs,
         metadata: row.metadata,
       });
       if (hash !== row.hash) {
         chainProblem = `entry ${row.seq} (${row.id}) does not match its hash`;
         break;
       }
-      for (const leg of row.legs) {
+      for (const leg of legs) {
         legCount += 1n;
         const t = totals.get(leg.a) ?? zeroTotals();
         totals.set(leg.a, t);
@@ -85,7 +96,8 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
     }
     onProgress?.(expectedSeq - 1n, head.last_seq);
   }
-  if (!chainProblem && previousHash !== head.last_hash) chainProblem = 'the journal head does not match the last entry';
+  if (!chainProblem && previousHash !== head.last_hash)
+    chainProblem = 'the journal head does not match the last entry';
   checks.push({
     name: 'hash_chain',
     ok: !chainProblem,
@@ -100,7 +112,9 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
     detail:
       unbalanced.length === 0
         ? `${netByCurrency.size} currencies balance`
-        : unbalanced.map(([c, n]) => `${c} posted off by ${n.posted}, pending off by ${n.pending}`).join('; '),
+        : unbalanced
+            .map(([c, n]) => `${c} posted off by ${n.posted}, pending off by ${n.pending}`)
+            .join('; '),
   });
 
   // 3. Account totals = sum of journal legs; 5. bounds hold.
@@ -112,7 +126,9 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
     credits_posted: bigint;
     debits_pending: bigint;
     credits_pending: bigint;
-  }>('SELECT id, bound, overdraft_limit, debits_posted, credits_posted, debits_pending, credits_pending FROM ledger_accounts');
+  }>(
+    'SELECT id, bound, overdraft_limit, debits_posted, credits_posted, debits_pending, credits_pending FROM ledger_accounts',
+  );
   const mismatched: string[] = [];
   const outOfBounds: string[] = [];
   for (const a of accounts.rows) {
@@ -132,7 +148,8 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
     ) {
       mismatched.push(a.id);
     }
-    if (boundViolation(boundFromRow(a.bound, a.overdraft_limit), zeroTotals(), stored)) outOfBounds.push(a.id);
+    if (boundViolation(boundFromRow(a.bound, a.overdraft_limit), zeroTotals(), stored))
+      outOfBounds.push(a.id);
   }
   const orphans = [...totals.keys()];
   checks.push({
@@ -146,7 +163,10 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
   checks.push({
     name: 'bounds',
     ok: outOfBounds.length === 0,
-    detail: outOfBounds.length === 0 ? 'every account within its bound' : `out of bounds: ${outOfBounds.slice(0, 10).join(', ')}`,
+    detail:
+      outOfBounds.length === 0
+        ? 'every account within its bound'
+        : `out of bounds: ${outOfBounds.slice(0, 10).join(', ')}`,
   });
 
   // 4. The postings index agrees with the journal, and pending totals with the open holds.
@@ -158,7 +178,8 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
                     FROM ledger_postings GROUP BY account_id) p ON p.account_id = a.id
       WHERE coalesce(p.dp, 0) <> a.debits_posted OR coalesce(p.cp, 0) <> a.credits_posted`,
   );
-  const postingCount = (await db.query<{ n: bigint }>('SELECT count(*)::int8 AS n FROM ledger_postings')).rows[0]!.n;
+  const postingCount = (await db.query<{ n: bigint }>('SELECT count(*)::int8 AS n FROM ledger_postings'))
+    .rows[0]!.n;
   checks.push({
     name: 'postings_index',
     ok: postings.rows.length === 0 && postingCount === legCount,
@@ -176,7 +197,10 @@ export async function verifyLedger(db: Queryable, onProgress?: (done: bigint, to
   checks.push({
     name: 'holds_equal_pending',
     ok: holds.rows.length === 0,
-    detail: holds.rows.length === 0 ? 'pending totals equal the open holds' : `pending totals differ from holds for ${holds.rows.length} accounts`,
+    detail:
+      holds.rows.length === 0
+        ? 'pending totals equal the open holds'
+        : `pending totals differ from holds for ${holds.rows.length} accounts`,
   });
 
   return { ok: checks.every((c) => c.ok), entries: head.last_seq, checks };

@@ -41,7 +41,12 @@ await Promise.all(
       let credit = plan.hotAccount ?? pick();
       while (credit === debit) credit = pick();
       const amount = BigInt(1 + Math.floor(Math.random() * 1000));
-      const receipt = await ledger.transfer({ id: newId(), debitAccountId: debit, creditAccountId: credit, amount });
+      const receipt = await ledger.transfer({
+        id: newId(),
+        debitAccountId: debit,
+        creditAccountId: credit,
+        amount,
+      });
       out.push(`ack ${receipt.entryId} ${debit} ${credit} ${amount}\n`);
     }
   }),

@@ -21,11 +21,15 @@ export interface Worker {
 
 /** Starts test/support/ledger-worker.ts through tsx with the given plan and environment. */
 export function spawnLedgerWorker(plan: object, env: Record<string, string | undefined>): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'test/support/ledger-worker.ts')], {
-    cwd: root,
-    env: { ...process.env, ...env, WORKER_PLAN: JSON.stringify(plan) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'test/support/ledger-worker.ts')],
+    {
+      cwd: root,
+      env: { ...process.env, ...env, WORKER_PLAN: JSON.stringify(plan) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const acks: Ack[] = [];
   let pending = '';
   let errors = '';
@@ -35,10 +39,13 @@ export function spawnLedgerWorker(plan: object, env: Record<string, string | und
     pending = lines.pop()!;
     for (const line of lines) {
       const [word, entryId, debit, credit, amount] = line.split(' ');
-      if (word === 'ack') acks.push({ entryId: entryId!, debit: debit!, credit: credit!, amount: BigInt(amount!) });
+      if (word === 'ack')
+        acks.push({ entryId: entryId!, debit: debit!, credit: credit!, amount: BigInt(amount!) });
     }
   });
   child.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   return { child, acks, exited, stderr: () => errors };
 }

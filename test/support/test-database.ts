@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { applyMigrations, dropPostgresSchema, openDatabase, type Database, type Migration } from '../../src/db/index.ts';
+import {
+  applyMigrations,
+  dropPostgresSchema,
+  openDatabase,
+  type Database,
+  type Migration,
+} from '../../src/db/index.ts';
 
 export interface TestDatabase {
   db: Database;
@@ -13,7 +19,10 @@ export interface TestDatabase {
  * The storage suites run on in-memory PGlite by default and on PostgreSQL when DATABASE_URL is set
  * (as .ci/run does). On PostgreSQL each suite gets a fresh schema, dropped afterwards.
  */
-export async function openTestDatabase(migrations: readonly Migration[], options: { maxConnections?: number } = {}): Promise<TestDatabase> {
+export async function openTestDatabase(
+  migrations: readonly Migration[],
+  options: { maxConnections?: number } = {},
+): Promise<TestDatabase> {
   const url = process.env.DATABASE_URL || undefined;
   const schema = url ? `millet_test_${randomBytes(6).toString('hex')}` : undefined;
   const db = await openDatabase({ databaseUrl: url, schema, maxConnections: options.maxConnections });

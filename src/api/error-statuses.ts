@@ -1,0 +1,46 @@
+import type { ErrorCode } from '../core/index.ts';
+
+/**
+ * The HTTP status of every stable error code, in one place. Typed as a full Record so adding a code
+ * to src/core/error-codes.ts without choosing its status fails the type check.
+ */
+export const errorStatuses: Record<ErrorCode, number> = {
+  // generic
+  VALIDATION_FAILED: 400,
+  NOT_FOUND: 404,
+  INTERNAL: 500,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN_SCOPE: 403,
+  RATE_LIMITED: 429,
+  IDEMPOTENCY_KEY_REQUIRED: 400,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  IDEMPOTENCY_KEY_IN_PROGRESS: 409,
+  REQUEST_MALFORMED: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  API_KEY_NOT_FOUND: 404,
+  // storage
+  DATABASE_LOCKED: 503,
+  DATABASE_UNAVAILABLE: 503,
+  // ledger: 404 for what does not exist, 409 for a clash with the ledger's current state,
+  // 422 for a well-formed request the ledger's rules refuse.
+  ACCOUNT_NOT_FOUND: 404,
+  ACCOUNT_ID_CONFLICT: 409,
+  ENTRY_UNBALANCED: 422,
+  ENTRY_TOO_FEW_LEGS: 422,
+  ENTRY_ID_CONFLICT: 409,
+  ENTRY_NOT_FOUND: 404,
+  ENTRY_NOT_REVERSIBLE: 422,
+  ENTRY_ALREADY_REVERSED: 409,
+  AMOUNT_INVALID: 422,
+  CURRENCY_MISMATCH: 422,
+  INSUFFICIENT_FUNDS: 422,
+  OVERDRAFT_LIMIT_EXCEEDED: 422,
+  CREDIT_LIMIT_EXCEEDED: 422,
+  ACCOUNT_CREDIT_ONLY: 422,
+  HOLD_NOT_FOUND: 404,
+  HOLD_NOT_PENDING: 409,
+  HOLD_EXPIRED: 409,
+  HOLD_POST_EXCEEDS_AMOUNT: 422,
+  LEDGER_UNAVAILABLE: 503,
+};

@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { MilletError, canonicalJson, derivedId, type Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  releaseIdempotencyKey,
+  type StoredResponse,
+} from './idempotency-store.ts';
+import './request-context.ts';
+
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
+
+export interface IdempotencyOptions {
+  ttlMs?: number;
+  leaseMs?: number;
+}
+
+function principalOf(request: FastifyRequest): string {
+  return request.operator ? `operator:${request.operator.id}` : 'anonymous';
+}
+
+/**
+ * The id of the ledger command a POST issues: the body's `id` when the client chose one, otherwise
+ * derived from (principal, Idempotency-Key) so a retry after the key record is gone still names
+ * the same ledger entry and the ledger's own idempotency returns the original result.
+ */
+export function commandIdFor(request: FastifyRequest, explicitId?: string): string {
+  if (explicitId) return explicitId;
+  if (!request.idempotencyKey)
+    throw new MilletError('IDEMPOTENCY_KEY_REQUIRED', 'This request needs an Idempotency-Key header');
+  return derivedId('api.idempotency', `${principalOf(request)}\u0000${request.idempotencyKey}`);
+}
+
+function redact(body: string, fields: readonly string[] | undefined): string {
+  if (!fields?.length) return body;
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    for (const field of fields) if (field in parsed) parsed[field] = null;
+    return JSON.stringify(parsed);
+  } catch {
+    return body;
+  }
+}
+
+/**
+ * `Idempotency-Key` on every POST, Stripe style. The key is claimed after authentication and
+ * validation (a request refused there never ran, so nothing is remembered), the response is
+ * stored with it — 4xx included, 5xx not, so those can be retried — and the same request again
+ * replays it with `Idempotent-Replayed: true`.
+ */
+export function installIdempotency(
+  app: FastifyInstance,
+  deps: { db: Database; clock: Clock; options?: IdempotencyOptions },
+): void {
+  const { db, clock } = deps;
+  app.decorateRequest('idempotencyKey', null);
+  app.decorateRequest('idempotencyClaim', null);
+
+  app.addHook('preValidation', async (request) => {
+    if (request.method !== 'POST' || request.is404) return;
+    const header = request.headers[IDEMPOTENCY_KEY_HEADER];
+    const key = Array.isArray(header) ? header[0] : header;
+    if (!key)
+      throw new MilletError(
+        'IDEMPOTENCY_KEY_REQUIRED',
+        'Every POST needs an Idempotency-Key header (a UUID is a good choice)',
+      );
+    if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+      throw new MilletError('VALIDATION_FAILED', 'Idempotency-Key must be 1–255 visible ASCII characters', {
+        errors: [
+          {
+            location: 'headers',
+            path: IDEMPOTENCY_KEY_HEADER,
+            pointer: '#',
+            detail: 'must be 1–255 visible ASCII characters',
+          },
+        ],
+      });
+    }
+    request.idempotencyKey = key;
+  });
+
+  app.addHook('preHandler', async (request, reply) => {
+    const key = request.idempotencyKey;
+    if (!key) return;
+    const principal = principalOf(request);
+    const fingerprint = createHash('sha256')
+      .update(canonicalJson({ method: request.method, path: request.url, body: request.body ?? null }))
+      .digest('hex');
+    const outcome = await claimIdempotencyKey(db, {
+      principal,
+      key,
+      fingerprint,
+      method: request.method,
+      path: request.url,
+      now: clock.now(),
+      ttlMs: deps.options?.ttlMs,
+      leaseMs: deps.options?.leaseMs,
+    });
+    switch (outcome.kind) {
+      case 'claimed':
+        request.idempotencyClaim = { principal, key, claimToken: outcome.claimToken };
+        return;
+      case 'replay':
+        request.log.info({ idempotencyKey: key }, 'idempotent replay');
+        return reply
+          .code(outcome.response.status)
+          .header(IDEMPOTENT_REPLAYED_HEADER, 'true')
+          .type(outcome.response.contentType)
+          .send(outcome.response.body);
+      case 'in_progress':
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_IN_PROGRESS',
+          'A request with this Idempotency-Key is still being processed; retry shortly',
+        );
+      case 'mismatch':
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_REUSED',
+          `This Idempotency-Key was already used for a different request (${outcome.method} ${outcome.path}); use a new key for a new request`,
+        );
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const claim = request.idempotencyClaim;
+    if (!claim) return payload;
+    request.idempotencyClaim = null;
+    try {
+      if (reply.statusCode >= 500) {
+        await releaseIdempotencyKey(db, claim);
+      } else {
+        const contentType = String(reply.getHeader('content-type') ?? 'application/json');
+        const body =
+          typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '';
+        const stored: StoredResponse = {
+          status: reply.statusCode,
+          contentType,
+          body: redact(body, request.routeOptions.config?.idempotencyRedact),
+        };
+        await completeIdempotencyKey(db, claim, stored, clock.now());
+      }
+    } catch (error) {
+      // The response still goes out: its effect has happened. The claim stays in flight until its
+      // lease runs out, and the retry that takes it over maps to the same ledger command id.
+      request.log.error({ err: error }, 'could not record the idempotent response');
+    }
+    return payload;
+  });
+}

@@ -1,0 +1,25 @@
+import type { OperatorKey, OperatorScope } from './operator-keys.ts';
+
+/** What the api module's hooks attach to requests and read from route config. */
+export interface IdempotencyClaim {
+  principal: string;
+  key: string;
+  claimToken: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The scope an operator key needs for this route; routes without one are public. */
+    scope?: OperatorScope;
+    /** Top-level response fields blanked before an idempotent response is stored (secrets shown once). */
+    idempotencyRedact?: readonly string[];
+  }
+  interface FastifyRequest {
+    /** The authenticated operator key, on routes with a scope. */
+    operator: OperatorKey | null;
+    /** The Idempotency-Key header of a POST, checked for shape. */
+    idempotencyKey: string | null;
+    /** Set when this request owns its Idempotency-Key and must record its response. */
+    idempotencyClaim: IdempotencyClaim | null;
+  }
+}

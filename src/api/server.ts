@@ -1,0 +1,83 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { newId, systemClock, type Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import { installOperatorAuth } from './auth-hooks.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { installHttpMetrics } from './http-metrics.ts';
+import { installIdempotency, type IdempotencyOptions } from './idempotency-hooks.ts';
+import { createLogger } from './logger.ts';
+import { installOpenApi } from './openapi.ts';
+import { createOperatorKeyStore, type OperatorKeyStore } from './operator-keys.ts';
+import { healthRoutes } from './routes/health-routes.ts';
+import { ledgerAccountRoutes } from './routes/ledger-account-routes.ts';
+import { ledgerEntryRoutes } from './routes/ledger-entry-routes.ts';
+import { ledgerHoldRoutes } from './routes/ledger-hold-routes.ts';
+import { operatorKeyRoutes } from './routes/operator-key-routes.ts';
+import { milletVersion } from './version.ts';
+
+export interface ServerOptions {
+  ledger: Ledger;
+  db: Database;
+  clock?: Clock;
+  /** Where /metrics reads from; pass the ledger's registry so its metrics show too. */
+  registry?: Registry;
+  logger?: Logger;
+  operatorKeys?: OperatorKeyStore;
+  idempotency?: IdempotencyOptions;
+  /** Largest request body in bytes. */
+  bodyLimit?: number;
+}
+
+const REQUEST_ID_HEADER = 'x-request-id';
+
+/**
+ * The HTTP API. Returns the Fastify instance unstarted: call `ready()` (tests with `inject`) or
+ * `listen()`. Routes added before then get the same auth, idempotency and error handling.
+ */
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const clock = options.clock ?? systemClock;
+  const registry = options.registry ?? new Registry();
+  const operatorKeys = options.operatorKeys ?? createOperatorKeyStore({ db: options.db, clock });
+
+  // Typed as Fastify's logger interface so the instance has Fastify's default generics.
+  const loggerInstance: FastifyBaseLogger = options.logger ?? createLogger();
+  const app = Fastify({
+    loggerInstance,
+    // Keep a caller's request id (a gateway's) so one id follows the request across services.
+    genReqId: (req) => {
+      const given = req.headers[REQUEST_ID_HEADER];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : newId();
+    },
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  installErrorHandling(app);
+  installHttpMetrics(app, registry);
+  installOperatorAuth(app, operatorKeys);
+  installIdempotency(app, { db: options.db, clock, options: options.idempotency });
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+    return payload;
+  });
+
+  installOpenApi(app, { version: milletVersion });
+  void app.register(healthRoutes, { db: options.db });
+  void app.register(operatorKeyRoutes, { prefix: '/v1/operator', operatorKeys });
+  void app.register(
+    async (ledgerApp) => {
+      await ledgerApp.register(ledgerAccountRoutes, { ledger: options.ledger });
+      await ledgerApp.register(ledgerEntryRoutes, { ledger: options.ledger });
+      await ledgerApp.register(ledgerHoldRoutes, { ledger: options.ledger });
+    },
+    { prefix: '/v1/ledger' },
+  );
+  return app;
+}

@@ -1,0 +1,198 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import {
+  apiMigrations,
+  buildServer,
+  createLogger,
+  deleteExpiredIdempotencyKeys,
+  ensureBootstrapKey,
+} from './api/index.ts';
+import { derivedId, systemClock, type Clock, type Config } from './core/index.ts';
+import { applyMigrations, openDatabase, type Database, type Migration } from './db/index.ts';
+import { startJobs, type RunningJobs } from './jobs/index.ts';
+import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
+
+/** Every module's migrations, in dependency order. */
+export const allMigrations: readonly Migration[] = [...ledgerMigrations, ...apiMigrations];
+
+export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
+
+export interface App {
+  readonly config: Config;
+  readonly db: Database;
+  readonly ledger: Ledger;
+  readonly server: FastifyInstance;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /**
+   * The admin key created because none existed (first start): the only time its plaintext
+   * exists. `savedTo` is the file it was also written to (embedded database only).
+   */
+  readonly bootstrapKey: { plaintext: string; savedTo: string | undefined } | undefined;
+  /** Starts the HTTP server and the jobs; resolves to the address it listens on. */
+  listen(): Promise<string>;
+  /** Stops accepting requests, stops the jobs, drains the ledger writer, closes the database. */
+  close(): Promise<void>;
+}
+
+export interface AppOverrides {
+  clock?: Clock;
+  logger?: Logger;
+  /** Milliseconds between job rounds. */
+  jobsIntervalMs?: number;
+}
+
+/** The composition root: the one place that knows every module and wires them together. */
+export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
+  const clock = overrides.clock ?? systemClock;
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    schema: config.databaseSchema,
+  });
+  let ledger: Ledger | undefined;
+  try {
+    const applied = await applyMigrations(db, allMigrations);
+    if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
+    const registry = new Registry();
+    ledger = createLedger({ db, clock, registry });
+    if (config.demo && (await seedDemo(ledger))) logger.info('seeded demo ledger accounts and transfers');
+    const bootstrapKey = await createBootstrapKey(db, clock, config);
+    const server = buildServer({ ledger, db, registry, logger, clock });
+    return assemble({
+      config,
+      db,
+      ledger,
+      server,
+      registry,
+      logger,
+      bootstrapKey,
+      clock,
+      jobsIntervalMs: overrides.jobsIntervalMs,
+    });
+  } catch (error) {
+    await ledger?.close().catch(() => {});
+    await db.close().catch(() => {});
+    throw error;
+  }
+}
+
+function assemble(
+  parts: Omit<App, 'listen' | 'close'> & { clock: Clock; jobsIntervalMs: number | undefined },
+): App {
+  const { db, ledger, server, logger, clock, config } = parts;
+  let jobs: RunningJobs | undefined;
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    db,
+    ledger,
+    server,
+    registry: parts.registry,
+    logger,
+    bootstrapKey: parts.bootstrapKey,
+    async listen() {
+      const address = await server.listen({ port: config.port, host: config.host });
+      jobs = startJobs({
+        ledger,
+        logger,
+        intervalMs: parts.jobsIntervalMs,
+        jobs: [{ name: 'api.idempotency-cleanup', run: () => deleteExpiredIdempotencyKeys(db, clock.now()) }],
+      });
+      return address;
+    },
+    close() {
+      closing ??= (async () => {
+        // Each step runs even if an earlier one failed: the database must be closed (and the
+        // PGlite lock released) whatever happened above it.
+        const steps: Array<[string, () => Promise<unknown>]> = [
+          ['http server', () => server.close()],
+          ['jobs', async () => jobs?.stop()],
+          ['ledger writer', () => ledger.close()],
+          ['database', () => db.close()],
+        ];
+        for (const [name, step] of steps) {
+          try {
+            await step();
+          } catch (error) {
+            logger.error({ err: error, step: name }, 'error while closing');
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+async function createBootstrapKey(db: Database, clock: Clock, config: Config): Promise<App['bootstrapKey']> {
+  const created = await ensureBootstrapKey(db, clock);
+  if (!created) return undefined;
+  if (config.databaseUrl) return { plaintext: created.plaintext, savedTo: undefined };
+  // With the embedded database the operator is whoever can read the data directory, so the key
+  // waits there (owner-only) for a local user who missed the console output.
+  const savedTo = path.join(config.dataDir, BOOTSTRAP_KEY_FILE);
+  fs.writeFileSync(savedTo, `${created.plaintext}\n`, { mode: 0o600 });
+  fs.chmodSync(savedTo, 0o600);
+  return { plaintext: created.plaintext, savedTo };
+}
+
+/**
+ * Demo data for an empty ledger, so a fresh `npm start` has something to show: a world account,
+ * a fee account, two wallets, a few transfers and one open hold. Ids are derived from names, so
+ * seeding two databases gives the same ids. Returns false (and does nothing) when the ledger
+ * already has accounts.
+ */
+export async function seedDemo(ledger: Ledger): Promise<boolean> {
+  if ((await ledger.listAccounts({ limit: 1 })).items.length > 0) return false;
+  const id = (name: string) => derivedId('demo', name);
+  const account = (
+    name: string,
+    code: string,
+    bound: Parameters<Ledger['openAccount']>[0]['bound'],
+    metadata = {},
+  ) =>
+    ledger.openAccount({
+      id: id(`account:${name}`),
+      currency: 'CNY',
+      code,
+      bound,
+      metadata: { demo: true, name, ...metadata },
+    });
+  const world = await account('world', 'world', { kind: 'unbounded' });
+  const fees = await account('platform-fees', 'fee_income', { kind: 'credit_only' });
+  const alice = await account('alice', 'user_wallet', { kind: 'no_overdraft' });
+  const bob = await account('bob', 'user_wallet', { kind: 'no_overdraft' });
+  const transfer = (name: string, from: string, to: string, amount: bigint, memo: string) =>
+    ledger.transfer({
+      id: id(`transfer:${name}`),
+      debitAccountId: from,
+      creditAccountId: to,
+      amount,
+      metadata: { memo },
+    });
+  await transfer('alice-top-up', world.id, alice.id, 100_000n, 'top-up 1,000.00');
+  await transfer('bob-top-up', world.id, bob.id, 50_000n, 'top-up 500.00');
+  await transfer('alice-pays-bob', alice.id, bob.id, 12_000n, 'dinner 120.00');
+  await ledger.postEntry({
+    id: id('entry:alice-buys-from-bob'),
+    legs: [
+      { accountId: alice.id, side: 'debit', amount: 20_000n },
+      { accountId: bob.id, side: 'credit', amount: 19_880n },
+      { accountId: fees.id, side: 'credit', amount: 120n },
+    ],
+    metadata: { memo: 'order 200.00 with a 0.6% platform fee' },
+  });
+  await ledger.placeHold({
+    id: id('hold:bob-pre-authorisation'),
+    debitAccountId: bob.id,
+    creditAccountId: world.id,
+    amount: 5_000n,
+    timeoutSeconds: 7 * 86_400,
+    metadata: { memo: 'pre-authorisation 50.00, expires in a week' },
+  });
+  return true;
+}

@@ -1,0 +1,19 @@
+import { Command } from 'commander';
+import { milletVersion } from '../api/index.ts';
+import { EXIT_FAILURE } from './exit-codes.ts';
+import { ledgerCommand } from './ledger-command.ts';
+import { reportError } from './report-error.ts';
+import { startCommand } from './start-command.ts';
+
+const program = new Command('millet')
+  .description('Millet: consumer finance on one double-entry ledger')
+  .version(milletVersion)
+  .addCommand(startCommand())
+  .addCommand(ledgerCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  reportError(error);
+  process.exitCode = EXIT_FAILURE;
+}

@@ -1,0 +1,1 @@
+export { startJobs, type Job, type JobsOptions, type RunningJobs } from './scheduler.ts';

@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteExpiredIdempotencyKeys, IDEMPOTENCY_TTL_MS } from '../src/api/index.ts';
+import { openApiHarness, openWorldAndWallet, type ApiHarness } from './support/api-harness.ts';
+
+let h: ApiHarness;
+/** Requests to the test route wait here until the test lets them go. */
+const gates = new Map<string, Array<() => void>>();
+let flakyCalls = 0;
+
+beforeAll(async () => {
+  h = await openApiHarness({
+    idempotency: { leaseMs: 60_000 },
+    beforeReady(app) {
+      app.post('/v1/test/slow', { config: { scope: 'ledger:write' } }, async (request, reply) => {
+        const { gate } = request.body as { gate: string };
+        await new Promise<void>((resolve) => gates.set(gate, [...(gates.get(gate) ?? []), resolve]));
+        return reply.code(201).send({ done: gate, at: Date.now() });
+      });
+      app.post('/v1/test/flaky', { config: { scope: 'ledger:write' } }, async (_request, reply) => {
+        flakyCalls += 1;
+        if (flakyCalls === 1) throw new Error('transient');
+        return reply.code(201).send({ calls: flakyCalls });
+      });
+    },
+  });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+/** Waits until `count` requests are parked at the gate. */
+async function waitForGate(gate: string, count = 1): Promise<void> {
+  for (let i = 0; i < 500 && (gates.get(gate)?.length ?? 0) < count; i++)
+    await new Promise((r) => setTimeout(r, 10));
+  expect(gates.get(gate)?.length).toBe(count);
+}
+
+function openGate(gate: string): void {
+  for (const release of gates.get(gate) ?? []) release();
+  gates.delete(gate);
+}
+
+async function walletBalance(id: string): Promise<string> {
+  return (await h.get(`/v1/ledger/accounts/${id}`)).json().balances.posted;
+}
+
+describe('Idempotency-Key', () => {
+  it('is required on every POST', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const missing = await h.post(
+      '/v1/ledger/transfers',
+      { debit_account_id: world, credit_account_id: wallet, amount: '1' },
+      { idempotencyKey: null },
+    );
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().code).toBe('IDEMPOTENCY_KEY_REQUIRED');
+    for (const url of [
+      '/v1/ledger/accounts',
+      `/v1/ledger/holds/${randomUUID()}/void`,
+      '/v1/operator/api-keys',
+      `/v1/operator/api-keys/${randomUUID()}/revoke`,
+    ]) {
+      expect((await h.post(url, {}, { idempotencyKey: null })).json().code, url).toBe(
+        'IDEMPOTENCY_KEY_REQUIRED',
+      );
+    }
+    const tooLong = await h.post('/v1/ledger/accounts', {}, { idempotencyKey: 'x'.repeat(256) });
+    expect(tooLong.json().code).toBe('VALIDATION_FAILED');
+    // GETs need none.
+    expect((await h.get('/v1/ledger/accounts')).statusCode).toBe(200);
+  });
+
+  it('replays the stored response for the same request, and posts once', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const key = randomUUID();
+    const body = {
+      debit_account_id: world,
+      credit_account_id: wallet,
+      amount: '700',
+      metadata: { b: 1, a: [1, 2] },
+    };
+    const first = await h.post('/v1/ledger/transfers', body, { idempotencyKey: key });
+    expect(first.statusCode).toBe(201);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    // Same body with keys in another order is the same request.
+    const again = await h.post(
+      '/v1/ledger/transfers',
+      { metadata: { a: [1, 2], b: 1 }, amount: '700', credit_account_id: wallet, debit_account_id: world },
+      { idempotencyKey: key },
+    );
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.headers['content-type']).toMatch(/^application\/json/);
+    expect(again.body).toBe(first.body);
+    expect(await walletBalance(wallet)).toBe('700');
+  });
+
+  it('refuses the same key for a different body or path with 422', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const key = randomUUID();
+    await h.post(
+      '/v1/ledger/transfers',
+      { debit_account_id: world, credit_account_id: wallet, amount: '10' },
+      { idempotencyKey: key },
+    );
+    const otherBody = await h.post(
+      '/v1/ledger/transfers',
+      { debit_account_id: world, credit_account_id: wallet, amount: '11' },
+      { idempotencyKey: key },
+    );
+    expect(otherBody.statusCode).toBe(422);
+    expect(otherBody.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(otherBody.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 422 });
+    const otherPath = await h.post(
+      '/v1/ledger/holds',
+      { debit_account_id: world, credit_account_id: wallet, amount: '10' },
+      { idempotencyKey: key },
+    );
+    expect(otherPath.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(await walletBalance(wallet)).toBe('10');
+  });
+
+  it('stores 4xx results too: a refused transfer stays refused under its key', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const key = randomUUID();
+    const spend = { debit_account_id: wallet, credit_account_id: world, amount: '500' };
+    const refused = await h.post('/v1/ledger/transfers', spend, { idempotencyKey: key });
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().code).toBe('INSUFFICIENT_FUNDS');
+    await h.post('/v1/ledger/transfers', {
+      debit_account_id: world,
+      credit_account_id: wallet,
+      amount: '1000',
+    });
+    const retried = await h.post('/v1/ledger/transfers', spend, { idempotencyKey: key });
+    expect(retried.statusCode).toBe(422);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(retried.body).toBe(refused.body);
+    expect(await walletBalance(wallet)).toBe('1000');
+  });
+
+  it('remembers nothing for requests refused before they ran (validation)', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const key = randomUUID();
+    const invalid = await h.post(
+      '/v1/ledger/transfers',
+      { debit_account_id: world, credit_account_id: wallet, amount: 'lots' },
+      { idempotencyKey: key },
+    );
+    expect(invalid.statusCode).toBe(400);
+    const fixed = await h.post(
+      '/v1/ledger/transfers',
+      { debit_account_id: world, credit_account_id: wallet, amount: '5' },
+      { idempotencyKey: key },
+    );
+    expect(fixed.statusCode).toBe(201);
+    expect(fixed.headers['idempotent-replayed']).toBeUndefined();
+  });
+
+  it('does not store 5xx results, so the retry runs again', async () => {
+    const key = randomUUID();
+    const failed = await h.post('/v1/test/flaky', {}, { idempotencyKey: key });
+    expect(failed.statusCode).toBe(500);
+    const retried = await h.post('/v1/test/flaky', {}, { idempotencyKey: key });
+    expect(retried.statusCode).toBe(201);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    expect(retried.json()).toEqual({ calls: 2 });
+    expect((await h.post('/v1/test/flaky', {}, { idempotencyKey: key })).headers['idempotent-replayed']).toBe(
+      'true',
+    );
+  });
+
+  it('answers 409 while a request with the same key is still in flight', async () => {
+    const key = randomUUID();
+    const gate = randomUUID();
+    const first = h.post('/v1/test/slow', { gate }, { idempotencyKey: key });
+    await waitForGate(gate);
+    const concurrent = await h.post('/v1/test/slow', { gate }, { idempotencyKey: key });
+    expect(concurrent.statusCode).toBe(409);
+    expect(concurrent.json().code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    openGate(gate);
+    const original = await first;
+    expect(original.statusCode).toBe(201);
+    const replay = await h.post('/v1/test/slow', { gate }, { idempotencyKey: key });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toBe(original.body);
+  });
+
+  it('lets a retry take over a claim abandoned past its lease, and the late original does not overwrite it', async () => {
+    const key = randomUUID();
+    const gate = randomUUID();
+    const abandoned = h.post('/v1/test/slow', { gate }, { idempotencyKey: key });
+    await waitForGate(gate, 1);
+    h.clock.advance(61_000);
+    const takeover = h.post('/v1/test/slow', { gate }, { idempotencyKey: key });
+    await waitForGate(gate, 2);
+    openGate(gate);
+    const [late, winner] = await Promise.all([abandoned, takeover]);
+    expect(late.statusCode).toBe(201);
+    expect(winner.statusCode).toBe(201);
+    const replay = await h.post('/v1/test/slow', { gate }, { idempotencyKey: key });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect([late.body, winner.body]).toContain(replay.body);
+  });
+
+  it('posts exactly once under a burst of identical concurrent requests', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const key = randomUUID();
+    const body = { debit_account_id: world, credit_account_id: wallet, amount: '42' };
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => h.post('/v1/ledger/transfers', body, { idempotencyKey: key })),
+    );
+    const fresh = responses.filter(
+      (r) => r.statusCode === 201 && r.headers['idempotent-replayed'] === undefined,
+    );
+    expect(fresh).toHaveLength(1);
+    for (const r of responses) {
+      if (r.statusCode === 201) expect(r.json().entry_id).toBe(fresh[0]!.json().entry_id);
+      else expect(r.json().code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    }
+    expect(await walletBalance(wallet)).toBe('42');
+  });
+
+  it('scopes keys per principal', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const other = (
+      await h.post('/v1/operator/api-keys', {
+        name: 'second writer',
+        scopes: ['ledger:write', 'ledger:read'],
+      })
+    ).json().key;
+    const key = randomUUID();
+    const a = await h.post(
+      '/v1/ledger/transfers',
+      { debit_account_id: world, credit_account_id: wallet, amount: '3' },
+      { idempotencyKey: key },
+    );
+    const b = await h.post(
+      '/v1/ledger/transfers',
+      { debit_account_id: world, credit_account_id: wallet, amount: '4' },
+      { idempotencyKey: key, key: other },
+    );
+    expect(a.statusCode).toBe(201);
+    expect(b.statusCode).toBe(201);
+    expect(b.headers['idempotent-replayed']).toBeUndefined();
+    expect(await walletBalance(wallet)).toBe('7');
+  });
+
+  it('expires keys after 24 hours; a reused key then maps to the same ledger entry', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const key = randomUUID();
+    const body = { debit_account_id: world, credit_account_id: wallet, amount: '250' };
+    const first = await h.post('/v1/ledger/transfers', body, { idempotencyKey: key });
+    h.clock.advance(IDEMPOTENCY_TTL_MS + 1000);
+    expect(await deleteExpiredIdempotencyKeys(h.t.db, h.clock.now())).toBeGreaterThan(0);
+    const remaining = await h.t.db.query('SELECT 1 FROM api_idempotency_keys WHERE idempotency_key = $1', [
+      key,
+    ]);
+    expect(remaining.rows).toHaveLength(0);
+    const later = await h.post('/v1/ledger/transfers', body, { idempotencyKey: key });
+    expect(later.statusCode).toBe(201);
+    expect(later.headers['idempotent-replayed']).toBeUndefined();
+    // The ledger command id is derived from the key, so the ledger itself replays the original.
+    expect(later.json().entry_id).toBe(first.json().entry_id);
+    expect(later.json().seq).toBe(first.json().seq);
+    expect(await walletBalance(wallet)).toBe('250');
+  });
+
+  it('treats an expired key as new even before the cleanup runs', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const key = randomUUID();
+    await h.post(
+      '/v1/ledger/accounts',
+      { currency: 'CNY', code: 'expiry_probe', bound: { kind: 'unbounded' } },
+      { idempotencyKey: key },
+    );
+    h.clock.advance(IDEMPOTENCY_TTL_MS + 1000);
+    const reused = await h.post(
+      '/v1/ledger/transfers',
+      { debit_account_id: world, credit_account_id: wallet, amount: '1' },
+      { idempotencyKey: key },
+    );
+    expect(reused.statusCode).toBe(201);
+  });
+});

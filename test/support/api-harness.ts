@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { Registry } from 'prom-client';
+import {
+  apiMigrations,
+  buildServer,
+  createLogger,
+  ensureBootstrapKey,
+  type IdempotencyOptions,
+} from '../../src/api/index.ts';
+import { ManualClock } from '../../src/core/index.ts';
+import { createLedger, ledgerMigrations, type Ledger } from '../../src/ledger/index.ts';
+import { openTestDatabase, type TestDatabase } from './test-database.ts';
+
+export interface ApiHarness {
+  app: FastifyInstance;
+  t: TestDatabase;
+  ledger: Ledger;
+  clock: ManualClock;
+  registry: Registry;
+  /** The bootstrap key: every scope. */
+  adminKey: string;
+  /** Every log line the server wrote, parsed. */
+  logs: Array<Record<string, unknown>>;
+  request(options: RequestOptions): Promise<ApiResponse>;
+  get(url: string, key?: string): Promise<ApiResponse>;
+  /** A POST with a fresh Idempotency-Key unless one is given. */
+  post(
+    url: string,
+    body?: unknown,
+    options?: { key?: string | null; idempotencyKey?: string | null },
+  ): Promise<ApiResponse>;
+  close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** Response JSON as tests read it: loosely typed, since the assertions check the shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonObject = Record<string, any>;
+
+export type ApiResponse = LightMyRequestResponse & { json<T = JsonObject>(): T };
+
+export async function openApiHarness(
+  options: { idempotency?: IdempotencyOptions; beforeReady?: (app: FastifyInstance) => void } = {},
+): Promise<ApiHarness> {
+  const t = await openTestDatabase([...ledgerMigrations, ...apiMigrations]);
+  const clock = new ManualClock('2025-06-01T00:00:00Z');
+  const registry = new Registry();
+  const ledger = createLedger({ db: t.db, clock, registry });
+  const logs: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      callback();
+    },
+  });
+  const logger = createLogger({ level: 'info', destination });
+  const app = buildServer({ db: t.db, ledger, registry, logger, clock, idempotency: options.idempotency });
+  options.beforeReady?.(app);
+  await app.ready();
+  const adminKey = (await ensureBootstrapKey(t.db, clock))!.plaintext;
+
+  const request = async (o: RequestOptions): Promise<ApiResponse> =>
+    (await app.inject({
+      method: o.method,
+      url: o.url,
+      headers: o.headers,
+      payload: o.body as never,
+    })) as ApiResponse;
+  return {
+    app,
+    t,
+    ledger,
+    clock,
+    registry,
+    adminKey,
+    logs,
+    request,
+    get: (url, key = adminKey) =>
+      request({ method: 'GET', url, headers: key ? { authorization: `Bearer ${key}` } : {} }),
+    post: (url, body, o = {}) => {
+      const headers: Record<string, string> = {};
+      const key = o.key === undefined ? adminKey : o.key;
+      if (key) headers.authorization = `Bearer ${key}`;
+      const idempotencyKey = o.idempotencyKey === undefined ? randomUUID() : o.idempotencyKey;
+      if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+      return request({ method: 'POST', url, body, headers });
+    },
+    async close() {
+      await app.close();
+      await ledger.close();
+      await t.close();
+    },
+  };
+}
+
+/** Opens the accounts most tests need: an unbounded world account and a no-overdraft wallet. */
+export async function openWorldAndWallet(h: ApiHarness): Promise<{ world: string; wallet: string }> {
+  const world = await h.post('/v1/ledger/accounts', {
+    currency: 'CNY',
+    code: 'world',
+    bound: { kind: 'unbounded' },
+  });
+  const wallet = await h.post('/v1/ledger/accounts', {
+    currency: 'CNY',
+    code: 'user_wallet',
+    bound: { kind: 'no_overdraft' },
+  });
+  if (world.statusCode !== 201 || wallet.statusCode !== 201)
+    throw new Error(`could not open accounts: ${world.body} ${wallet.body}`);
+  return { world: world.json().id as string, wallet: wallet.json().id as string };
+}
