@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { ManualClock, newId, systemClock } from '../src/core/index.ts';
+import { newId, systemClock } from '../src/core/index.ts';
 import {
   applyMigrations,
   dropPostgresSchema,
@@ -27,6 +27,8 @@ const ACCOUNTS = 10_000;
 const NAIVE_CLIENTS = 8;
 /** Callers with a transfer in flight at once against Millet's ledger (an API server's worth). */
 const MILLET_IN_FLIGHT = 8_000;
+/** A light load, to show the latency group commit adds when the writer is not saturated. */
+const LIGHT_IN_FLIGHT = 64;
 
 interface RunResult {
   tps: number;
@@ -193,9 +195,10 @@ async function milletRun(
   accounts: { wallets: string[]; hot: string },
   hot: boolean,
   seconds: number,
+  inFlight = MILLET_IN_FLIGHT,
 ): Promise<RunResult> {
   const { wallets } = accounts;
-  return drive(MILLET_IN_FLIGHT, seconds, async () => {
+  return drive(inFlight, seconds, async () => {
     const i = randomIndex(wallets.length);
     const credit = hot ? accounts.hot : wallets[(i + 1 + randomIndex(wallets.length - 1)) % wallets.length]!;
     await ledger.transfer({ id: newId(), debitAccountId: wallets[i]!, creditAccountId: credit, amount: 1n });
@@ -205,18 +208,31 @@ async function milletRun(
 async function milletOn(
   db: Database,
   seconds: number,
-): Promise<{ uniform: RunResult; hot: RunResult; verified: boolean; largest_batch: number }> {
+): Promise<{
+  uniform: RunResult;
+  hot: RunResult;
+  light: RunResult;
+  verified: boolean;
+  largest_batch: number;
+}> {
   await applyMigrations(db, ledgerMigrations);
   const ledger = createLedger({ db, clock: systemClock });
   const accounts = await milletAccounts(ledger);
   const uniform = await milletRun(ledger, accounts, false, seconds);
   const hot = await milletRun(ledger, accounts, true, seconds);
+  const light = await milletRun(ledger, accounts, false, Math.min(seconds, 5), LIGHT_IN_FLIGHT);
   const verified = (await ledger.verify()).ok;
   await ledger.close();
-  return { uniform, hot, verified, largest_batch: ledger.writerStats.largestBatch };
+  return { uniform, hot, light, verified, largest_batch: ledger.writerStats.largestBatch };
 }
 
-function summary(naive: RunResult, naiveHot: RunResult, millet: RunResult, milletHot: RunResult) {
+function summary(
+  naive: RunResult,
+  naiveHot: RunResult,
+  millet: RunResult,
+  milletHot: RunResult,
+  light: RunResult,
+) {
   return {
     naive_tps: naive.tps,
     millet_tps: millet.tps,
@@ -228,6 +244,10 @@ function summary(naive: RunResult, naiveHot: RunResult, millet: RunResult, mille
     p99_ms: millet.p99_ms,
     hot_p50_ms: milletHot.p50_ms,
     hot_p99_ms: milletHot.p99_ms,
+    light_in_flight: LIGHT_IN_FLIGHT,
+    light_tps: light.tps,
+    light_p50_ms: light.p50_ms,
+    light_p99_ms: light.p99_ms,
     naive_p50_ms: naive.p50_ms,
     naive_p99_ms: naive.p99_ms,
   };
@@ -237,18 +257,13 @@ export async function main(args: string[]): Promise<void> {
   const seconds = option(args, '--seconds', 10);
   const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
   const log = (message: string) => console.error(`[bench ledger] ${message}`);
-  void ManualClock;
 
   const settings = new pg.Client({ connectionString: url });
   await settings.connect();
-  const durability = Object.fromEntries(
-    await Promise.all(
-      ['fsync', 'synchronous_commit', 'server_version'].map(async (s) => [
-        s,
-        (await settings.query(`SHOW ${s}`)).rows[0][s],
-      ]),
-    ),
-  );
+  const durability: Record<string, string> = {};
+  for (const setting of ['fsync', 'synchronous_commit', 'server_version']) {
+    durability[setting] = (await settings.query(`SHOW ${setting}`)).rows[0][setting];
+  }
   await settings.end();
 
   log(`PostgreSQL ${durability.server_version}: naive, ${NAIVE_CLIENTS} clients, ${seconds}s each`);
@@ -279,7 +294,7 @@ export async function main(args: string[]): Promise<void> {
     await milletDb.close();
     log(`PGlite millet ${pgliteMillet.uniform.tps}/s, hot ${pgliteMillet.hot.tps}/s`);
     pglite = {
-      ...summary(pgliteNaive, pgliteNaiveHot, pgliteMillet.uniform, pgliteMillet.hot),
+      ...summary(pgliteNaive, pgliteNaiveHot, pgliteMillet.uniform, pgliteMillet.hot, pgliteMillet.light),
       naive_clients: 1,
       verified: pgliteMillet.verified,
       largest_batch: pgliteMillet.largest_batch,
@@ -291,7 +306,7 @@ export async function main(args: string[]): Promise<void> {
   report(
     'ledger',
     {
-      ...summary(naive, naiveHot, millet.uniform, millet.hot),
+      ...summary(naive, naiveHot, millet.uniform, millet.hot, millet.light),
       verified: millet.verified,
       largest_batch: millet.largest_batch,
       setup: {

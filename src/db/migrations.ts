@@ -61,10 +61,11 @@ export async function applyMigrations(db: Database, migrations: readonly Migrati
   return applied;
 }
 
-/** Migrations hold DDL only (no functions with `;` in bodies), so splitting on `;` at line ends is safe. */
+/** Migrations hold DDL only: no `--` inside strings and no `;` inside bodies, so this split is exact. */
 function splitStatements(sql: string): string[] {
   return sql
+    .replace(/--.*$/gm, '')
     .split(/;\s*(?:\n|$)/)
-    .map((statement) => statement.replace(/^\s*--.*$/gm, '').trim())
+    .map((statement) => statement.trim())
     .filter((statement) => statement.length > 0);
 }

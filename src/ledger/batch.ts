@@ -1,8 +1,8 @@
 import { MilletError, canonicalJson, type ErrorCode } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { boundFromRow, boundViolation, type AccountTotals } from './bounds.ts';
-import { requestHash, type LedgerCommand } from './commands.ts';
-import { entryHash, type StoredLeg } from './entry-hash.ts';
+import type { LedgerCommand, PreparedCommand } from './commands.ts';
+import { decodeLegs, encodeLegs, entryHash, type StoredLeg } from './entry-hash.ts';
 import type { AccountBound, EntryKind, EntryReceipt } from './types.ts';
 
 /**
@@ -63,6 +63,7 @@ interface AcceptedEntry {
   holdId: string | null;
   reversesSeq: bigint | null;
   legs: StoredLeg[];
+  legsText: string;
   metadata: string;
   requestHash: string;
   hash: string;
@@ -110,9 +111,10 @@ function referencedHoldIds(commands: readonly LedgerCommand[]): string[] {
 
 export async function applyBatch(
   tx: Queryable,
-  commands: readonly LedgerCommand[],
+  prepared: readonly PreparedCommand[],
   now: Date,
 ): Promise<Outcome[]> {
+  const commands = prepared.map((p) => p.command);
   const head = (
     await tx.query<{ last_seq: bigint; last_hash: string; last_posted_at: Date }>(
       'SELECT last_seq, last_hash, last_posted_at FROM ledger_head WHERE id = 1 FOR UPDATE',
@@ -198,7 +200,7 @@ export async function applyBatch(
          FROM ledger_entries e WHERE e.id = ANY($1::uuid[])`,
       [targetIds],
     );
-    for (const r of rows.rows) targets.set(r.id, { ...r, legs: JSON.parse(r.legs) as StoredLeg[] });
+    for (const r of rows.rows) targets.set(r.id, { ...r, legs: decodeLegs(r.legs) });
   }
 
   // Lock every account the batch may touch, in id order (the same order in every process).
@@ -418,135 +420,140 @@ export async function applyBatch(
     }
   };
 
-  const outcomes: Outcome[] = commands.map((c): Outcome => {
-    const hashOfRequest = requestHash(c);
-    const prior = existing.get(c.id);
-    if (prior) {
-      if (prior.request_hash !== hashOfRequest)
-        return { ok: false, error: idConflict(c.id), replayed: false };
-      const receipt: EntryReceipt = {
-        entryId: prior.id,
-        seq: prior.seq,
-        kind: prior.kind,
-        postedAt: prior.posted_at,
-      };
-      if (prior.hold_id) receipt.holdId = prior.hold_id;
-      return { ok: true, receipt, replayed: true };
-    }
-    const priorFailure = failed.get(c.id);
-    if (priorFailure) {
-      if (priorFailure.request_hash !== hashOfRequest)
-        return { ok: false, error: idConflict(c.id), replayed: false };
-      return {
-        ok: false,
-        error: new MilletError(priorFailure.code, priorFailure.message, priorFailure.details ?? undefined),
-        replayed: true,
-      };
-    }
-    const earlier = acceptedById.get(c.id);
-    if (earlier) {
-      if (earlier.entry.requestHash !== hashOfRequest)
-        return { ok: false, error: idConflict(c.id), replayed: false };
-      return { ok: true, receipt: earlier.receipt, replayed: true };
-    }
-    const earlierFailure = failuresById.get(c.id);
-    if (earlierFailure) {
-      if (earlierFailure.requestHash !== hashOfRequest)
-        return { ok: false, error: idConflict(c.id), replayed: false };
-      return { ok: false, error: earlierFailure.error, replayed: true };
-    }
-
-    try {
-      const planned = plan(c);
-      // Apply the legs to copies of the totals, judge the bounds, then keep the copies.
-      const copies = new Map<string, AccountTotals>();
-      const entrySeq = seq + 1n;
-      const entryPostings: Posting[] = planned.legs.map((leg, legIndex) => {
-        const state = account(leg.accountId);
-        if (
-          state.bound.kind === 'credit_only' &&
-          leg.side === 'D' &&
-          leg.phase !== 'R' &&
-          planned.kind !== 'reversal'
-        ) {
-          reject('ACCOUNT_CREDIT_ONLY', `Account ${state.id} may only be credited`, { accountId: state.id });
-        }
-        const totals = copies.get(leg.accountId) ?? { ...state.totals };
-        copies.set(leg.accountId, totals);
-        applyLeg(totals, leg);
-        return {
-          accountId: leg.accountId,
-          entrySeq,
-          legIndex,
-          side: leg.side,
-          phase: leg.phase,
-          amount: leg.amount,
-          debitsPosted: totals.debitsPosted,
-          creditsPosted: totals.creditsPosted,
+  const postedAtIso = postedAt.toISOString();
+  const outcomes: Outcome[] = prepared.map(
+    ({ command: c, fingerprint: hashOfRequest, metadataJson }): Outcome => {
+      const prior = existing.get(c.id);
+      if (prior) {
+        if (prior.request_hash !== hashOfRequest)
+          return { ok: false, error: idConflict(c.id), replayed: false };
+        const receipt: EntryReceipt = {
+          entryId: prior.id,
+          seq: prior.seq,
+          kind: prior.kind,
+          postedAt: prior.posted_at,
         };
-      });
-      for (const [id, after] of copies) {
-        const state = accounts.get(id)!;
-        const violation = boundViolation(state.bound, state.totals, after);
-        if (violation) reject(violation, boundMessage(violation, id), { accountId: id });
+        if (prior.hold_id) receipt.holdId = prior.hold_id;
+        return { ok: true, receipt, replayed: true };
       }
-      for (const [id, after] of copies) {
-        const state = accounts.get(id)!;
-        state.totals = after;
-        state.dirty = true;
+      const priorFailure = failed.get(c.id);
+      if (priorFailure) {
+        if (priorFailure.request_hash !== hashOfRequest)
+          return { ok: false, error: idConflict(c.id), replayed: false };
+        return {
+          ok: false,
+          error: new MilletError(priorFailure.code, priorFailure.message, priorFailure.details ?? undefined),
+          replayed: true,
+        };
       }
-      seq = entrySeq;
-      planned.commit?.();
-      const legs = planned.legs.map((leg): StoredLeg => ({
-        a: leg.accountId,
-        c: leg.currency,
-        s: leg.side,
-        p: leg.phase,
-        n: leg.amount.toString(),
-      }));
-      const metadata = 'metadata' in c && c.metadata ? c.metadata : {};
-      hash = entryHash(hash, {
-        seq,
-        id: c.id,
-        kind: planned.kind,
-        postedAt,
-        holdId: planned.holdId,
-        reversesSeq: planned.reversesSeq,
-        legs,
-        metadata,
-      });
-      const entry: AcceptedEntry = {
-        seq,
-        id: c.id,
-        kind: planned.kind,
-        holdId: planned.holdId,
-        reversesSeq: planned.reversesSeq,
-        legs,
-        metadata: canonicalJson(metadata),
-        requestHash: hashOfRequest,
-        hash,
-      };
-      accepted.push(entry);
-      postings.push(...entryPostings);
-      const receipt: EntryReceipt = { entryId: c.id, seq, kind: planned.kind, postedAt };
-      if (planned.holdId) receipt.holdId = planned.holdId;
-      acceptedById.set(c.id, { entry, receipt });
-      // A later command in this batch may reverse this entry.
-      targets.set(c.id, { seq, id: c.id, kind: planned.kind, legs, reversed: false });
-      return { ok: true, receipt, replayed: false };
-    } catch (error) {
-      if (!(error instanceof Rejection)) throw error;
-      const failure: Failure = {
-        id: c.id,
-        requestHash: hashOfRequest,
-        error: new MilletError(error.code, error.message, error.details),
-      };
-      if (error.transient) return { ok: false, error: failure.error, replayed: false };
-      failures.push(failure);
-      failuresById.set(c.id, failure);
-      return { ok: false, error: failure.error, replayed: false };
-    }
-  });
+      const earlier = acceptedById.get(c.id);
+      if (earlier) {
+        if (earlier.entry.requestHash !== hashOfRequest)
+          return { ok: false, error: idConflict(c.id), replayed: false };
+        return { ok: true, receipt: earlier.receipt, replayed: true };
+      }
+      const earlierFailure = failuresById.get(c.id);
+      if (earlierFailure) {
+        if (earlierFailure.requestHash !== hashOfRequest)
+          return { ok: false, error: idConflict(c.id), replayed: false };
+        return { ok: false, error: earlierFailure.error, replayed: true };
+      }
+
+      try {
+        const planned = plan(c);
+        // Apply the legs to copies of the totals, judge the bounds, then keep the copies.
+        const copies = new Map<string, AccountTotals>();
+        const entrySeq = seq + 1n;
+        const entryPostings: Posting[] = planned.legs.map((leg, legIndex) => {
+          const state = account(leg.accountId);
+          if (
+            state.bound.kind === 'credit_only' &&
+            leg.side === 'D' &&
+            leg.phase !== 'R' &&
+            planned.kind !== 'reversal'
+          ) {
+            reject('ACCOUNT_CREDIT_ONLY', `Account ${state.id} may only be credited`, {
+              accountId: state.id,
+            });
+          }
+          const totals = copies.get(leg.accountId) ?? { ...state.totals };
+          copies.set(leg.accountId, totals);
+          applyLeg(totals, leg);
+          return {
+            accountId: leg.accountId,
+            entrySeq,
+            legIndex,
+            side: leg.side,
+            phase: leg.phase,
+            amount: leg.amount,
+            debitsPosted: totals.debitsPosted,
+            creditsPosted: totals.creditsPosted,
+          };
+        });
+        for (const [id, after] of copies) {
+          const state = accounts.get(id)!;
+          const violation = boundViolation(state.bound, state.totals, after);
+          if (violation) reject(violation, boundMessage(violation, id), { accountId: id });
+        }
+        for (const [id, after] of copies) {
+          const state = accounts.get(id)!;
+          state.totals = after;
+          state.dirty = true;
+        }
+        seq = entrySeq;
+        planned.commit?.();
+        const legs = planned.legs.map((leg): StoredLeg => ({
+          a: leg.accountId,
+          c: leg.currency,
+          s: leg.side,
+          p: leg.phase,
+          n: leg.amount.toString(),
+        }));
+        const storedLegs = encodeLegs(legs);
+        hash = entryHash(hash, {
+          seq,
+          id: c.id,
+          kind: planned.kind,
+          postedAtIso,
+          holdId: planned.holdId,
+          reversesSeq: planned.reversesSeq,
+          legsText: storedLegs,
+          metadataJson,
+        });
+        const entry: AcceptedEntry = {
+          seq,
+          id: c.id,
+          kind: planned.kind,
+          holdId: planned.holdId,
+          reversesSeq: planned.reversesSeq,
+          legs,
+          legsText: storedLegs,
+          metadata: metadataJson,
+          requestHash: hashOfRequest,
+          hash,
+        };
+        accepted.push(entry);
+        postings.push(...entryPostings);
+        const receipt: EntryReceipt = { entryId: c.id, seq, kind: planned.kind, postedAt };
+        if (planned.holdId) receipt.holdId = planned.holdId;
+        acceptedById.set(c.id, { entry, receipt });
+        // A later command in this batch may reverse this entry.
+        targets.set(c.id, { seq, id: c.id, kind: planned.kind, legs, reversed: false });
+        return { ok: true, receipt, replayed: false };
+      } catch (error) {
+        if (!(error instanceof Rejection)) throw error;
+        const failure: Failure = {
+          id: c.id,
+          requestHash: hashOfRequest,
+          error: new MilletError(error.code, error.message, error.details),
+        };
+        if (error.transient) return { ok: false, error: failure.error, replayed: false };
+        failures.push(failure);
+        failuresById.set(c.id, failure);
+        return { ok: false, error: failure.error, replayed: false };
+      }
+    },
+  );
 
   await writeBatch(tx, { accepted, postings, failures, accounts, holds, postedAt, seq, hash, now });
   return outcomes;
@@ -616,7 +623,7 @@ async function writeBatch(
             batch.postedAt,
             accepted.map((e) => e.holdId),
             accepted.map((e) => e.reversesSeq),
-            accepted.map((e) => JSON.stringify(e.legs)),
+            accepted.map((e) => e.legsText),
             accepted.map((e) => e.metadata),
             accepted.map((e) => e.requestHash),
             accepted.map((e) => e.hash),

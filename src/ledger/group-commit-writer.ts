@@ -1,11 +1,11 @@
 import { MilletError, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import { applyBatch, type Outcome } from './batch.ts';
-import type { LedgerCommand } from './commands.ts';
+import { prepareCommand, type LedgerCommand, type PreparedCommand } from './commands.ts';
 import type { EntryReceipt } from './types.ts';
 
 interface Queued {
-  command: LedgerCommand;
+  prepared: PreparedCommand;
   resolve: (receipt: EntryReceipt) => void;
   reject: (error: unknown) => void;
 }
@@ -48,8 +48,14 @@ export class GroupCommitWriter {
   submit(command: LedgerCommand): Promise<EntryReceipt> {
     if (this.#closed)
       return Promise.reject(new MilletError('LEDGER_UNAVAILABLE', 'The ledger is shutting down'));
+    let prepared: PreparedCommand;
+    try {
+      prepared = prepareCommand(command);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ command, resolve, reject });
+      this.#queue.push({ prepared, resolve, reject });
       this.#running ??= this.#drain();
     });
   }
@@ -82,7 +88,7 @@ export class GroupCommitWriter {
       outcomes = await this.#db.transaction((tx) =>
         applyBatch(
           tx,
-          batch.map((q) => q.command),
+          batch.map((q) => q.prepared),
           this.#clock.now(),
         ),
       );

@@ -5,7 +5,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import { getAccount, listAccounts, openAccount, type ListAccountsQuery } from './accounts.ts';
-import { validateCommand, type LedgerCommand } from './commands.ts';
+import type { LedgerCommand } from './commands.ts';
 import { GroupCommitWriter, type WriterStats } from './group-commit-writer.ts';
 import { expireDueHolds } from './hold-expiry.ts';
 import { acknowledgeEvents, pollEvents } from './outbox.ts';
@@ -85,14 +85,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         }
       : undefined,
   });
-  const submit = (command: LedgerCommand): Promise<EntryReceipt> => {
-    try {
-      validateCommand(command);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return writer.submit(command);
-  };
+  const submit = (command: LedgerCommand): Promise<EntryReceipt> => writer.submit(command);
 
   return {
     openAccount: (command) => openAccount(db, clock, command),

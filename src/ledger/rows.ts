@@ -1,5 +1,5 @@
 import { boundFromRow } from './bounds.ts';
-import type { StoredLeg } from './entry-hash.ts';
+import { decodeLegs, type StoredLeg } from './entry-hash.ts';
 import type { Account, EntryKind, Hold, HoldStatus, JournalEntry, JournalLeg, LegPhase } from './types.ts';
 
 /** Mapping from the ledger's rows to its public types, in one place. */
@@ -75,7 +75,7 @@ export function entryFromRow(r: EntryRow): JournalEntry {
     postedAt: r.posted_at,
     holdId: r.hold_id,
     reversesSeq: r.reverses_seq,
-    legs: (JSON.parse(r.legs) as StoredLeg[]).map(legFromStored),
+    legs: decodeLegs(r.legs).map(legFromStored),
     metadata: r.metadata,
     hash: r.hash,
   };

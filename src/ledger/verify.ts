@@ -1,6 +1,7 @@
+import { canonicalJson } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { boundFromRow, boundViolation, type AccountTotals } from './bounds.ts';
-import { entryHash, GENESIS_HASH, type StoredLeg } from './entry-hash.ts';
+import { decodeLegs, entryHash, GENESIS_HASH } from './entry-hash.ts';
 import type { VerifyCheck, VerifyReport } from './types.ts';
 
 const PAGE = 5000;
@@ -57,16 +58,16 @@ export async function verifyLedger(
         chainProblem = `entry ${expectedSeq} is missing (found ${row.seq})`;
         break;
       }
-      const legs = JSON.parse(row.legs) as StoredLeg[];
+      const legs = decodeLegs(row.legs);
       const hash = entryHash(previousHash, {
         seq: row.seq,
         id: row.id,
         kind: row.kind,
-        postedAt: row.posted_at,
+        postedAtIso: row.posted_at.toISOString(),
         holdId: row.hold_id,
         reversesSeq: row.reverses_seq,
-        legs,
-        metadata: row.metadata,
+        legsText: row.legs,
+        metadataJson: canonicalJson(row.metadata),
       });
       if (hash !== row.hash) {
         chainProblem = `entry ${row.seq} (${row.id}) does not match its hash`;
