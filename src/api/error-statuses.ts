@@ -43,4 +43,17 @@ export const errorStatuses: Record<ErrorCode, number> = {
   HOLD_EXPIRED: 409,
   HOLD_POST_EXCEEDS_AMOUNT: 422,
   LEDGER_UNAVAILABLE: 503,
+  // credit scoring: bad input data or a protected field offered as a model input is the caller's
+  // request to fix (422); a model artifact that does not load is the server's fault (500).
+  CREDIT_DATA_INVALID: 422,
+  CREDIT_PROTECTED_FIELD: 422,
+  CREDIT_ARTIFACT_INVALID: 500,
+  WALLET_NOT_FOUND: 404,
+  IDENTITY_NOT_VERIFIED: 403,
+  PAYMENT_LIMIT_EXCEEDED: 422,
+  BANK_DECLINED: 422,
+  TOP_UP_NOT_FOUND: 404,
+  WITHDRAWAL_NOT_FOUND: 404,
+  TRANSFER_NOT_FOUND: 404,
+  TRANSFER_TO_SELF: 422,
 };

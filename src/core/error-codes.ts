@@ -40,6 +40,19 @@ export const errorCodes = [
   'HOLD_EXPIRED',
   'HOLD_POST_EXCEEDS_AMOUNT',
   'LEDGER_UNAVAILABLE',
+  // credit scoring
+  'CREDIT_DATA_INVALID',
+  'CREDIT_PROTECTED_FIELD',
+  'CREDIT_ARTIFACT_INVALID',
+  // wallet
+  'WALLET_NOT_FOUND',
+  'IDENTITY_NOT_VERIFIED',
+  'PAYMENT_LIMIT_EXCEEDED',
+  'BANK_DECLINED',
+  'TOP_UP_NOT_FOUND',
+  'WITHDRAWAL_NOT_FOUND',
+  'TRANSFER_NOT_FOUND',
+  'TRANSFER_TO_SELF',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -1,0 +1,19 @@
+import { businessDateOf } from '../core/index.ts';
+
+/**
+ * Payment limits of the PBoC 2016 payment-account rules (银发〔2015〕392号, in force 2016-07-01):
+ * Class I accounts may pay at most 1,000 CNY over the account's life, Class II at most 100,000 CNY a
+ * year, Class III at most 200,000 CNY a year. Amounts in fen.
+ */
+export type AccountClass = 'I' | 'II' | 'III';
+
+export const accountClassLimits: Record<AccountClass, { limit: bigint; per: 'life' | 'year' }> = {
+  I: { limit: 100_000n, per: 'life' },
+  II: { limit: 10_000_000n, per: 'year' },
+  III: { limit: 20_000_000n, per: 'year' },
+};
+
+/** The usage bucket a payment at `at` counts in: 'life', or the business year in Asia/Shanghai. */
+export function usagePeriod(accountClass: AccountClass, at: Date): string {
+  return accountClassLimits[accountClass].per === 'life' ? 'life' : businessDateOf(at).slice(0, 4);
+}

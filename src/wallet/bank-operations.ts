@@ -1,0 +1,260 @@
+import { MilletError, derivedId, isMilletError, type Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import {
+  BankDeclinedError,
+  BankTimeoutError,
+  type BankConnector,
+  type BankSettlement,
+} from './bank-connector.ts';
+import { WALLET_CURRENCY, findWalletAccount, platformAccountIds } from './wallet-accounts.ts';
+
+export type BankOperationKind = 'top_up' | 'withdrawal';
+export type OperationStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface BankOperation {
+  id: string;
+  kind: BankOperationKind;
+  userId: string;
+  amount: bigint;
+  currency: string;
+  status: OperationStatus;
+  bankReference: string | null;
+  failureCode: string | null;
+  failureMessage: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface BankOperationCommand {
+  /** The client's id for the operation: a retry with the same id is the same operation. */
+  id: string;
+  userId: string;
+  amount: bigint;
+  cardToken: string;
+}
+
+interface OperationRow {
+  id: string;
+  kind: BankOperationKind;
+  user_id: string;
+  amount: bigint;
+  currency: string;
+  card_token: string;
+  status: OperationStatus;
+  bank_reference: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function fromRow(r: OperationRow): BankOperation {
+  return {
+    id: r.id,
+    kind: r.kind,
+    userId: r.user_id,
+    amount: r.amount,
+    currency: r.currency,
+    status: r.status,
+    bankReference: r.bank_reference,
+    failureCode: r.failure_code,
+    failureMessage: r.failure_message,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Ledger ids of an operation's entries, derived so that every retry names the same entry. */
+const ledgerIds = (operationId: string) => ({
+  credit: derivedId('wallet.top-up', operationId),
+  hold: derivedId('wallet.withdrawal.hold', operationId),
+  post: derivedId('wallet.withdrawal.post', operationId),
+  void: derivedId('wallet.withdrawal.void', operationId),
+});
+
+/**
+ * Top-ups and withdrawals through a bank connector. A top-up credits the wallet only once the bank
+ * settles it. A withdrawal first holds the amount in the wallet, so it can't be spent twice, then
+ * posts the hold when the bank settles, or voids it — returning the money — when the bank declines
+ * or fails.
+ */
+export class BankOperations {
+  constructor(
+    private readonly db: Database,
+    private readonly ledger: Ledger,
+    private readonly clock: Clock,
+    private readonly bank: BankConnector,
+  ) {
+    bank.onSettlement((settlement) => this.settle(settlement));
+  }
+
+  topUp(command: BankOperationCommand): Promise<BankOperation> {
+    return this.#start('top_up', command);
+  }
+
+  withdraw(command: BankOperationCommand): Promise<BankOperation> {
+    return this.#start('withdrawal', command);
+  }
+
+  async get(id: string, userId?: string): Promise<BankOperation> {
+    const result = await this.db.query<OperationRow>('SELECT * FROM wallet_bank_operations WHERE id = $1', [
+      id,
+    ]);
+    const row = result.rows[0];
+    if (!row || (userId !== undefined && row.user_id !== userId)) {
+      throw new MilletError(
+        row?.kind === 'withdrawal' ? 'WITHDRAWAL_NOT_FOUND' : 'TOP_UP_NOT_FOUND',
+        `No operation ${id}`,
+        { id },
+      );
+    }
+    return fromRow(row);
+  }
+
+  /** Applies a bank's settlement; safe to receive twice or after the operation already ended. */
+  async settle(settlement: BankSettlement): Promise<void> {
+    const operation = await this.get(settlement.reference).catch(() => undefined);
+    if (!operation || operation.status !== 'pending') return;
+    const wallet = await findWalletAccount(this.db, operation.userId);
+    const { bankClearing } = platformAccountIds(operation.currency);
+    const ids = ledgerIds(operation.id);
+    if (settlement.outcome === 'succeeded') {
+      if (operation.kind === 'top_up') {
+        await this.ledger.transfer({
+          id: ids.credit,
+          debitAccountId: bankClearing,
+          creditAccountId: wallet.ledgerAccountId,
+          amount: operation.amount,
+          metadata: { topUpId: operation.id },
+        });
+      } else {
+        await this.ledger.postHold({
+          id: ids.post,
+          holdId: ids.hold,
+          metadata: { withdrawalId: operation.id },
+        });
+      }
+      await this.#finish(operation.id, 'succeeded');
+    } else {
+      if (operation.kind === 'withdrawal') await this.#releaseHold(operation.id);
+      await this.#finish(
+        operation.id,
+        'failed',
+        'BANK_DECLINED',
+        settlement.reason ?? 'the bank failed the operation',
+      );
+    }
+  }
+
+  /** Asks the bank about operations still pending after `olderThanMs` (lost callbacks, timeouts). */
+  async reconcile(olderThanMs = 60_000): Promise<number> {
+    const stale = await this.db.query<{ id: string }>(
+      `SELECT id FROM wallet_bank_operations WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT 500`,
+      [new Date(this.clock.now().getTime() - olderThanMs)],
+    );
+    let settled = 0;
+    for (const { id } of stale.rows) {
+      const status = await this.bank.status(id);
+      if (status === 'succeeded' || status === 'failed') {
+        await this.settle({ reference: id, outcome: status });
+        settled += 1;
+      } else if (status === 'unknown') {
+        // The bank never took it: nothing can settle, so the operation failed.
+        const operation = await this.get(id);
+        if (operation.kind === 'withdrawal') await this.#releaseHold(id);
+        await this.#finish(id, 'failed', 'BANK_DECLINED', 'the bank has no record of the request');
+        settled += 1;
+      }
+    }
+    return settled;
+  }
+
+  async #start(kind: BankOperationKind, command: BankOperationCommand): Promise<BankOperation> {
+    if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
+    const wallet = await findWalletAccount(this.db, command.userId);
+    const now = this.clock.now();
+    const inserted = await this.db.query<OperationRow>(
+      `INSERT INTO wallet_bank_operations (id, kind, user_id, amount, currency, card_token, status, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)
+       ON CONFLICT (id) DO NOTHING RETURNING *`,
+      [command.id, kind, command.userId, command.amount, WALLET_CURRENCY, command.cardToken, now],
+    );
+    if (inserted.rows.length === 0) {
+      const existing = await this.db.query<OperationRow>(
+        'SELECT * FROM wallet_bank_operations WHERE id = $1',
+        [command.id],
+      );
+      const row = existing.rows[0]!;
+      if (
+        row.kind !== kind ||
+        row.user_id !== command.userId ||
+        row.amount !== command.amount ||
+        row.card_token !== command.cardToken
+      ) {
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_REUSED',
+          `Operation ${command.id} was already requested with other details`,
+        );
+      }
+      return fromRow(row);
+    }
+    const request = {
+      reference: command.id,
+      cardToken: command.cardToken,
+      amount: command.amount,
+      currency: WALLET_CURRENCY,
+    };
+    const { bankClearing } = platformAccountIds(WALLET_CURRENCY);
+    if (kind === 'withdrawal') {
+      try {
+        await this.ledger.placeHold({
+          id: ledgerIds(command.id).hold,
+          debitAccountId: wallet.ledgerAccountId,
+          creditAccountId: bankClearing,
+          amount: command.amount,
+          metadata: { withdrawalId: command.id },
+        });
+      } catch (error) {
+        if (isMilletError(error)) await this.#finish(command.id, 'failed', error.code, error.message);
+        throw error;
+      }
+    }
+    try {
+      const { bankReference } =
+        kind === 'top_up' ? await this.bank.requestDebit(request) : await this.bank.requestCredit(request);
+      await this.db.query(
+        'UPDATE wallet_bank_operations SET bank_reference = $2, updated_at = $3 WHERE id = $1',
+        [command.id, bankReference, this.clock.now()],
+      );
+    } catch (error) {
+      if (error instanceof BankDeclinedError) {
+        if (kind === 'withdrawal') await this.#releaseHold(command.id);
+        await this.#finish(command.id, 'failed', 'BANK_DECLINED', `The bank declined: ${error.reason}`);
+        throw new MilletError('BANK_DECLINED', `The bank declined: ${error.reason}`, { id: command.id });
+      }
+      // A timeout leaves the operation pending: the bank may still settle it, and reconciliation asks.
+      if (!(error instanceof BankTimeoutError)) throw error;
+    }
+    return this.get(command.id);
+  }
+
+  async #releaseHold(operationId: string): Promise<void> {
+    const ids = ledgerIds(operationId);
+    try {
+      await this.ledger.voidHold({ id: ids.void, holdId: ids.hold, metadata: { withdrawalId: operationId } });
+    } catch (error) {
+      // Never placed (the wallet lacked funds) or already resolved: nothing to give back.
+      if (!(isMilletError(error) && (error.code === 'HOLD_NOT_FOUND' || error.code === 'HOLD_NOT_PENDING')))
+        throw error;
+    }
+  }
+
+  async #finish(id: string, status: OperationStatus, code?: string, message?: string): Promise<void> {
+    await this.db.query(
+      `UPDATE wallet_bank_operations SET status = $2, failure_code = $3, failure_message = $4, updated_at = $5
+        WHERE id = $1 AND status = 'pending'`,
+      [id, status, code ?? null, message ?? null, this.clock.now()],
+    );
+  }
+}

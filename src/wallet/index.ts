@@ -1,0 +1,20 @@
+export {
+  createWallet,
+  walletMigrations,
+  type Wallet,
+  type WalletBalance,
+  type WalletOptions,
+} from './wallet.ts';
+export { accountClassLimits, usagePeriod, type AccountClass } from './account-classes.ts';
+export {
+  BankDeclinedError,
+  BankTimeoutError,
+  type BankConnector,
+  type BankRequest,
+  type BankSettlement,
+} from './bank-connector.ts';
+export { SandboxBank, type SandboxBankOptions } from './sandbox-bank.ts';
+export type { BankOperation, BankOperationCommand } from './bank-operations.ts';
+export type { TransferCommand, WalletTransfer } from './transfers.ts';
+export type { WalletUser, WalletUserDirectory } from './users.ts';
+export { chargePaymentAllowance, releasePaymentAllowance } from './payment-allowance.ts';

@@ -1,0 +1,74 @@
+import { MilletError, derivedId, type Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+
+export const WALLET_CURRENCY = 'CNY';
+
+/**
+ * The platform's side of the wallet in the ledger. Ids are derived from names, so every process
+ * (and every restart) finds the same accounts without a lookup table.
+ */
+export function platformAccountIds(currency = WALLET_CURRENCY) {
+  return {
+    /** Money held for us at partner banks: the other side of every top-up and withdrawal. */
+    bankClearing: derivedId('wallet.platform', `bank_clearing:${currency}`),
+  };
+}
+
+export async function ensurePlatformAccounts(ledger: Ledger, currency = WALLET_CURRENCY): Promise<void> {
+  const ids = platformAccountIds(currency);
+  await ledger.openAccount({
+    id: ids.bankClearing,
+    currency,
+    code: 'bank_clearing',
+    bound: { kind: 'unbounded' },
+    metadata: { owner: 'platform' },
+  });
+}
+
+export interface WalletAccount {
+  userId: string;
+  ledgerAccountId: string;
+  currency: string;
+  createdAt: Date;
+}
+
+/** Opens the user's wallet (a no-overdraft ledger account); opening twice returns the same one. */
+export async function openWalletAccount(
+  db: Database,
+  ledger: Ledger,
+  clock: Clock,
+  userId: string,
+): Promise<WalletAccount> {
+  const ledgerAccountId = derivedId('wallet.user', userId);
+  await ledger.openAccount({
+    id: ledgerAccountId,
+    currency: WALLET_CURRENCY,
+    code: 'user_wallet',
+    bound: { kind: 'no_overdraft' },
+    metadata: { userId },
+  });
+  await db.query(
+    `INSERT INTO wallet_accounts (user_id, ledger_account_id, currency, created_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (user_id) DO NOTHING`,
+    [userId, ledgerAccountId, WALLET_CURRENCY, clock.now()],
+  );
+  return findWalletAccount(db, userId);
+}
+
+export async function findWalletAccount(db: Database, userId: string): Promise<WalletAccount> {
+  const result = await db.query<{
+    user_id: string;
+    ledger_account_id: string;
+    currency: string;
+    created_at: Date;
+  }>('SELECT * FROM wallet_accounts WHERE user_id = $1', [userId]);
+  const row = result.rows[0];
+  if (!row) throw new MilletError('WALLET_NOT_FOUND', `User ${userId} has no wallet`, { userId });
+  return {
+    userId: row.user_id,
+    ledgerAccountId: row.ledger_account_id,
+    currency: row.currency,
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,298 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, newId, type MilletError } from '../core/index.ts';
+import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
+import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import type { BankConnector, BankOutcome, BankSettlement } from './bank-connector.ts';
+import { SandboxBank } from './sandbox-bank.ts';
+import type { WalletUser } from './users.ts';
+import { createWallet, walletMigrations, type Wallet } from './wallet.ts';
+
+let t: TestDatabase;
+let ledger: Ledger;
+let wallet: Wallet;
+const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 5 });
+const clock = new ManualClock('2026-03-01T04:00:00Z');
+const users = new Map<string, WalletUser>();
+const directory = {
+  async getUser(id: string) {
+    const user = users.get(id);
+    if (!user) throw new Error(`no user ${id}`);
+    return user;
+  },
+};
+
+beforeAll(async () => {
+  t = await openTestDatabase([...ledgerMigrations, ...walletMigrations]);
+  ledger = createLedger({ db: t.db, clock });
+  wallet = createWallet({ db: t.db, ledger, clock, users: directory, bank });
+  await wallet.start();
+});
+afterAll(async () => {
+  bank.close();
+  await ledger.close();
+  await t.close();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<MilletError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as MilletError;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function settled(id: string) {
+  for (let i = 0; i < 200; i++) {
+    const operation = await wallet.getBankOperation(id);
+    if (operation.status !== 'pending') return operation;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`operation ${id} never settled`);
+}
+
+/** A verified user with a wallet holding `balance` fen, topped up through the sandbox bank. */
+async function userWith(balance: bigint, accountClass: WalletUser['accountClass'] = 'II') {
+  const id = newId();
+  users.set(id, { id, kycStatus: accountClass ? 'verified' : 'none', accountClass });
+  await wallet.openWallet(id);
+  if (balance > 0n) {
+    const topUp = await wallet.topUp({ id: newId(), userId: id, amount: balance, cardToken: 'card_ok' });
+    expect((await settled(topUp.id)).status).toBe('succeeded');
+  }
+  return id;
+}
+
+describe('top-ups', () => {
+  it('credit the wallet only when the bank settles', async () => {
+    const user = await userWith(0n);
+    const topUp = await wallet.topUp({ id: newId(), userId: user, amount: 50_000n, cardToken: 'card_ok' });
+    expect(topUp.status).toBe('pending');
+    expect((await wallet.getWallet(user)).balance).toBe(0n);
+    expect(await settled(topUp.id)).toMatchObject({ status: 'succeeded', bankReference: expect.any(String) });
+    expect((await wallet.getWallet(user)).balance).toBe(50_000n);
+  });
+
+  it('a declined card moves nothing and says why', async () => {
+    const user = await userWith(0n);
+    const id = newId();
+    const error = await rejection(
+      wallet.topUp({ id, userId: user, amount: 1_000n, cardToken: 'sandbox_decline' }),
+    );
+    expect(error.code).toBe('BANK_DECLINED');
+    expect(await wallet.getBankOperation(id)).toMatchObject({
+      status: 'failed',
+      failureCode: 'BANK_DECLINED',
+    });
+    expect((await wallet.getWallet(user)).balance).toBe(0n);
+  });
+
+  it('a timed-out request stays pending and completes when the bank settles it', async () => {
+    const user = await userWith(0n);
+    const topUp = await wallet.topUp({
+      id: newId(),
+      userId: user,
+      amount: 700n,
+      cardToken: 'sandbox_timeout',
+    });
+    expect(topUp.status).toBe('pending');
+    expect((await settled(topUp.id)).status).toBe('succeeded');
+    expect((await wallet.getWallet(user)).balance).toBe(700n);
+  });
+
+  it('a retry with the same id is the same top-up; other details are refused', async () => {
+    const user = await userWith(0n);
+    const command = { id: newId(), userId: user, amount: 300n, cardToken: 'card_ok' };
+    await wallet.topUp(command);
+    await wallet.topUp(command);
+    await settled(command.id);
+    await bank.requestDebit({ reference: command.id, cardToken: 'card_ok', amount: 300n, currency: 'CNY' });
+    expect((await wallet.getWallet(user)).balance).toBe(300n);
+    expect((await rejection(wallet.topUp({ ...command, amount: 301n }))).code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+});
+
+describe('withdrawals', () => {
+  it('hold the amount, then post it when the bank settles', async () => {
+    const user = await userWith(10_000n);
+    const withdrawal = await wallet.withdraw({
+      id: newId(),
+      userId: user,
+      amount: 4_000n,
+      cardToken: 'card_ok',
+    });
+    expect(withdrawal.status).toBe('pending');
+    expect(await wallet.getWallet(user)).toMatchObject({ balance: 10_000n, available: 6_000n });
+    expect((await settled(withdrawal.id)).status).toBe('succeeded');
+    expect(await wallet.getWallet(user)).toMatchObject({ balance: 6_000n, available: 6_000n });
+  });
+
+  it('a failed withdrawal returns the money', async () => {
+    const user = await userWith(10_000n);
+    const withdrawal = await wallet.withdraw({
+      id: newId(),
+      userId: user,
+      amount: 4_000n,
+      cardToken: 'sandbox_fail',
+    });
+    expect(await settled(withdrawal.id)).toMatchObject({ status: 'failed', failureCode: 'BANK_DECLINED' });
+    expect(await wallet.getWallet(user)).toMatchObject({ balance: 10_000n, available: 10_000n });
+    const declined = await rejection(
+      wallet.withdraw({ id: newId(), userId: user, amount: 1_000n, cardToken: 'sandbox_decline' }),
+    );
+    expect(declined.code).toBe('BANK_DECLINED');
+    expect(await wallet.getWallet(user)).toMatchObject({ balance: 10_000n, available: 10_000n });
+  });
+
+  it('cannot withdraw more than is available', async () => {
+    const user = await userWith(1_000n);
+    const error = await rejection(
+      wallet.withdraw({ id: newId(), userId: user, amount: 1_001n, cardToken: 'card_ok' }),
+    );
+    expect(error.code).toBe('INSUFFICIENT_FUNDS');
+    expect((await wallet.getWallet(user)).available).toBe(1_000n);
+  });
+});
+
+describe('transfers between wallets', () => {
+  it('move money once, also when retried with the same id', async () => {
+    const alice = await userWith(10_000n);
+    const bob = await userWith(0n);
+    const command = { id: newId(), fromUserId: alice, toUserId: bob, amount: 2_500n, memo: 'dinner' };
+    const first = await wallet.transfer(command);
+    const again = await wallet.transfer(command);
+    expect(first).toMatchObject({ status: 'succeeded', memo: 'dinner' });
+    expect(again.status).toBe('succeeded');
+    expect((await wallet.getWallet(alice)).balance).toBe(7_500n);
+    expect((await wallet.getWallet(bob)).balance).toBe(2_500n);
+  });
+
+  it('need a verified payer, another recipient and enough money', async () => {
+    const unverified = await userWith(0n, null);
+    const alice = await userWith(100n);
+    expect(
+      (await rejection(wallet.transfer({ id: newId(), fromUserId: unverified, toUserId: alice, amount: 1n })))
+        .code,
+    ).toBe('IDENTITY_NOT_VERIFIED');
+    expect(
+      (await rejection(wallet.transfer({ id: newId(), fromUserId: alice, toUserId: alice, amount: 1n })))
+        .code,
+    ).toBe('TRANSFER_TO_SELF');
+    const id = newId();
+    expect(
+      (await rejection(wallet.transfer({ id, fromUserId: alice, toUserId: unverified, amount: 101n }))).code,
+    ).toBe('INSUFFICIENT_FUNDS');
+    expect(await wallet.getTransfer(id)).toMatchObject({
+      status: 'failed',
+      failureCode: 'INSUFFICIENT_FUNDS',
+    });
+  });
+});
+
+describe('account-class limits', () => {
+  it('Class I: at most 1,000.00 over the account life; a refused payment gives its allowance back', async () => {
+    const payer = await userWith(200_000n, 'I');
+    const payee = await userWith(0n);
+    await wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 60_000n });
+    await wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 40_000n });
+    const error = await rejection(
+      wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 1n }),
+    );
+    expect(error.code).toBe('PAYMENT_LIMIT_EXCEEDED');
+    expect(error.details).toMatchObject({
+      accountClass: 'I',
+      limit: '100000',
+      used: '100000',
+      period: 'life',
+    });
+    clock.set('2027-06-01T00:00:00Z');
+    expect(
+      (await rejection(wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 1n })))
+        .code,
+    ).toBe('PAYMENT_LIMIT_EXCEEDED');
+    clock.set('2026-03-01T04:00:00Z');
+  });
+
+  it('Class II: 100,000.00 a year, counted per business year', async () => {
+    const payer = await userWith(0n, 'II');
+    const payee = await userWith(0n);
+    // Fund the payer straight through the ledger: the sandbox card limit is 50,000.00 a top-up.
+    const { ledgerAccountId } = await wallet.getWallet(payer);
+    const world = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'test_world',
+      bound: { kind: 'unbounded' },
+    });
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: world.id,
+      creditAccountId: ledgerAccountId,
+      amount: 30_000_000n,
+    });
+    clock.set('2026-12-31T15:59:00Z'); // 23:59 on 31 December in Shanghai
+    await wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 10_000_000n });
+    expect(
+      (await rejection(wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 1n })))
+        .code,
+    ).toBe('PAYMENT_LIMIT_EXCEEDED');
+    clock.set('2026-12-31T16:00:00Z'); // midnight: 2027 in Shanghai
+    expect(
+      await wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 10_000_000n }),
+    ).toMatchObject({
+      status: 'succeeded',
+    });
+    clock.set('2026-03-01T04:00:00Z');
+  });
+
+  it('concurrent payments by one user never pass the limit together', async () => {
+    const payer = await userWith(200_000n, 'I');
+    const payee = await userWith(0n);
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, () =>
+        wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 20_000n }),
+      ),
+    );
+    const succeeded = results.filter((r) => r.status === 'fulfilled');
+    expect(succeeded).toHaveLength(5);
+    for (const r of results)
+      if (r.status === 'rejected') expect((r.reason as MilletError).code).toBe('PAYMENT_LIMIT_EXCEEDED');
+    expect((await wallet.getWallet(payee)).balance).toBe(100_000n);
+  });
+});
+
+describe('reconciliation', () => {
+  it('settles operations whose callback never came, and fails those the bank never saw', async () => {
+    const outcomes = new Map<string, BankOutcome | 'unknown'>();
+    const silentBank: BankConnector = {
+      async requestDebit(request) {
+        outcomes.set(request.reference, 'succeeded');
+        return { bankReference: 'SILENT' };
+      },
+      async requestCredit(request) {
+        outcomes.set(request.reference, 'unknown');
+        return { bankReference: 'SILENT' };
+      },
+      onSettlement(_handler: (s: BankSettlement) => Promise<void>) {},
+      async status(reference) {
+        return outcomes.get(reference) ?? 'unknown';
+      },
+    };
+    const quiet = createWallet({ db: t.db, ledger, clock, users: directory, bank: silentBank });
+    const user = await userWith(5_000n);
+    const topUp = await quiet.topUp({ id: newId(), userId: user, amount: 1_000n, cardToken: 'card_ok' });
+    const withdrawal = await quiet.withdraw({
+      id: newId(),
+      userId: user,
+      amount: 2_000n,
+      cardToken: 'card_ok',
+    });
+    expect(await quiet.getWallet(user)).toMatchObject({ balance: 5_000n, available: 3_000n });
+    expect(await quiet.reconcileBankOperations(60_000)).toBe(0);
+    clock.advance(61_000);
+    expect(await quiet.reconcileBankOperations(60_000)).toBeGreaterThanOrEqual(2);
+    expect((await quiet.getBankOperation(topUp.id)).status).toBe('succeeded');
+    expect((await quiet.getBankOperation(withdrawal.id)).status).toBe('failed');
+    expect(await quiet.getWallet(user)).toMatchObject({ balance: 6_000n, available: 6_000n });
+    expect((await ledger.verify()).ok).toBe(true);
+  });
+});

@@ -1,0 +1,83 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Clock } from '../core/index.ts';
+import { loadMigrations, type Database, type Migration } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import type { BankConnector } from './bank-connector.ts';
+import { BankOperations, type BankOperation, type BankOperationCommand } from './bank-operations.ts';
+import {
+  getTransfer,
+  transferBetweenWallets,
+  type TransferCommand,
+  type WalletTransfer,
+} from './transfers.ts';
+import type { WalletUserDirectory } from './users.ts';
+import { ensurePlatformAccounts, findWalletAccount, openWalletAccount } from './wallet-accounts.ts';
+
+export const walletMigrations: Migration[] = loadMigrations(
+  'wallet',
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+);
+
+export interface WalletBalance {
+  userId: string;
+  ledgerAccountId: string;
+  currency: string;
+  /** Posted balance, minor units. */
+  balance: bigint;
+  /** What can be spent now: the balance less amounts held (withdrawals in flight). */
+  available: bigint;
+}
+
+export interface WalletOptions {
+  db: Database;
+  ledger: Ledger;
+  clock: Clock;
+  users: WalletUserDirectory;
+  bank: BankConnector;
+}
+
+/** The wallet's public API. */
+export interface Wallet {
+  /** Creates the platform's ledger accounts; call once at start. */
+  start(): Promise<void>;
+  openWallet(userId: string): Promise<WalletBalance>;
+  getWallet(userId: string): Promise<WalletBalance>;
+  topUp(command: BankOperationCommand): Promise<BankOperation>;
+  withdraw(command: BankOperationCommand): Promise<BankOperation>;
+  getBankOperation(id: string, userId?: string): Promise<BankOperation>;
+  transfer(command: TransferCommand): Promise<WalletTransfer>;
+  getTransfer(id: string, userId?: string): Promise<WalletTransfer>;
+  /** Settles bank operations whose callback never came; run by the jobs module. */
+  reconcileBankOperations(olderThanMs?: number): Promise<number>;
+}
+
+export function createWallet(options: WalletOptions): Wallet {
+  const { db, ledger, clock, users } = options;
+  const bankOperations = new BankOperations(db, ledger, clock, options.bank);
+  const balanceOf = async (userId: string): Promise<WalletBalance> => {
+    const wallet = await findWalletAccount(db, userId);
+    const account = await ledger.getAccount(wallet.ledgerAccountId);
+    return {
+      userId,
+      ledgerAccountId: wallet.ledgerAccountId,
+      currency: wallet.currency,
+      balance: account.balances.posted,
+      available: account.balances.available,
+    };
+  };
+  return {
+    start: () => ensurePlatformAccounts(ledger),
+    async openWallet(userId) {
+      await openWalletAccount(db, ledger, clock, userId);
+      return balanceOf(userId);
+    },
+    getWallet: balanceOf,
+    topUp: (command) => bankOperations.topUp(command),
+    withdraw: (command) => bankOperations.withdraw(command),
+    getBankOperation: (id, userId) => bankOperations.get(id, userId),
+    transfer: (command) => transferBetweenWallets(db, ledger, clock, users, command),
+    getTransfer: (id, userId) => getTransfer(db, id, userId),
+    reconcileBankOperations: (olderThanMs) => bankOperations.reconcile(olderThanMs),
+  };
+}
