@@ -1,4 +1,4 @@
-import { MilletError, derivedId, isMilletError, type Clock } from '../core/index.ts';
+import { MilletError, derivedId, isMilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import {
@@ -7,7 +7,7 @@ import {
   type BankConnector,
   type BankSettlement,
 } from './bank-connector.ts';
-import { WALLET_CURRENCY, findWalletAccount, platformAccountIds } from './wallet-accounts.ts';
+import { WALLET_CURRENCY, findWalletAccount, platformAccountIds, requireIds } from './wallet-accounts.ts';
 
 export type BankOperationKind = 'top_up' | 'withdrawal';
 export type OperationStatus = 'pending' | 'succeeded' | 'failed';
@@ -98,9 +98,9 @@ export class BankOperations {
   }
 
   async get(id: string, userId?: string): Promise<BankOperation> {
-    const result = await this.db.query<OperationRow>('SELECT * FROM wallet_bank_operations WHERE id = $1', [
-      id,
-    ]);
+    const result = isUuid(id)
+      ? await this.db.query<OperationRow>('SELECT * FROM wallet_bank_operations WHERE id = $1', [id])
+      : { rows: [] };
     const row = result.rows[0];
     if (!row || (userId !== undefined && row.user_id !== userId)) {
       throw new MilletError(
@@ -171,6 +171,7 @@ export class BankOperations {
   }
 
   async #start(kind: BankOperationKind, command: BankOperationCommand): Promise<BankOperation> {
+    requireIds({ id: command.id, userId: command.userId });
     if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
     const wallet = await findWalletAccount(this.db, command.userId);
     const now = this.clock.now();

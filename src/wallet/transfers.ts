@@ -1,9 +1,9 @@
-import { MilletError, derivedId, isMilletError, type Clock } from '../core/index.ts';
+import { MilletError, derivedId, isMilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { chargePaymentAllowance, releasePaymentAllowance } from './payment-allowance.ts';
 import type { WalletUserDirectory } from './users.ts';
-import { WALLET_CURRENCY, findWalletAccount } from './wallet-accounts.ts';
+import { WALLET_CURRENCY, findWalletAccount, requireIds } from './wallet-accounts.ts';
 
 export interface TransferCommand {
   id: string;
@@ -68,6 +68,7 @@ export async function transferBetweenWallets(
   users: WalletUserDirectory,
   command: TransferCommand,
 ): Promise<WalletTransfer> {
+  requireIds({ id: command.id, fromUserId: command.fromUserId, toUserId: command.toUserId });
   if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
   if (command.fromUserId === command.toUserId)
     throw new MilletError('TRANSFER_TO_SELF', 'Cannot transfer to yourself');
@@ -155,7 +156,9 @@ async function completeTransfer(
 }
 
 export async function getTransfer(db: Database, id: string, userId?: string): Promise<WalletTransfer> {
-  const result = await db.query<TransferRow>('SELECT * FROM wallet_transfers WHERE id = $1', [id]);
+  const result = isUuid(id)
+    ? await db.query<TransferRow>('SELECT * FROM wallet_transfers WHERE id = $1', [id])
+    : { rows: [] };
   const row = result.rows[0];
   if (!row || (userId !== undefined && row.from_user_id !== userId && row.to_user_id !== userId)) {
     throw new MilletError('TRANSFER_NOT_FOUND', `No transfer ${id}`, { id });

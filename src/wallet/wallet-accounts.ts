@@ -1,4 +1,4 @@
-import { MilletError, derivedId, type Clock } from '../core/index.ts';
+import { MilletError, derivedId, isUuid, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 
@@ -56,7 +56,15 @@ export async function openWalletAccount(
   return findWalletAccount(db, userId);
 }
 
+/** Ids reach SQL as uuid parameters: refuse anything else with a clear error, not a database fault. */
+export function requireIds(ids: Record<string, string>): void {
+  for (const [field, value] of Object.entries(ids)) {
+    if (!isUuid(value)) throw new MilletError('VALIDATION_FAILED', `${field} must be a UUID`, { field });
+  }
+}
+
 export async function findWalletAccount(db: Database, userId: string): Promise<WalletAccount> {
+  if (!isUuid(userId)) throw new MilletError('WALLET_NOT_FOUND', `User ${userId} has no wallet`, { userId });
   const result = await db.query<{
     user_id: string;
     ledger_account_id: string;

@@ -189,6 +189,22 @@ describe('transfers between wallets', () => {
   });
 });
 
+describe('bad input', () => {
+  it('gets a clear error, never a database fault', async () => {
+    const alice = await userWith(100n);
+    expect(
+      (await rejection(wallet.transfer({ id: newId(), fromUserId: alice, toUserId: 'bob', amount: 1n })))
+        .code,
+    ).toBe('VALIDATION_FAILED');
+    expect((await rejection(wallet.getTransfer('not-a-uuid'))).code).toBe('TRANSFER_NOT_FOUND');
+    expect((await rejection(wallet.getBankOperation('42'))).code).toBe('TOP_UP_NOT_FOUND');
+    expect((await rejection(wallet.getWallet(newId()))).code).toBe('WALLET_NOT_FOUND');
+    expect(
+      (await rejection(wallet.topUp({ id: newId(), userId: alice, amount: 0n, cardToken: 'card_ok' }))).code,
+    ).toBe('AMOUNT_INVALID');
+  });
+});
+
 describe('account-class limits', () => {
   it('Class I: at most 1,000.00 over the account life; a refused payment gives its allowance back', async () => {
     const payer = await userWith(200_000n, 'I');

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
-import type { Ledger } from '../ledger/index.ts';
+import type { Ledger, Page, StatementLine, StatementQuery } from '../ledger/index.ts';
 import type { BankConnector } from './bank-connector.ts';
 import { BankOperations, type BankOperation, type BankOperationCommand } from './bank-operations.ts';
 import {
@@ -43,6 +43,8 @@ export interface Wallet {
   start(): Promise<void>;
   openWallet(userId: string): Promise<WalletBalance>;
   getWallet(userId: string): Promise<WalletBalance>;
+  /** The wallet's ledger lines, newest last, a page at a time. */
+  statement(userId: string, query?: StatementQuery): Promise<Page<StatementLine>>;
   topUp(command: BankOperationCommand): Promise<BankOperation>;
   withdraw(command: BankOperationCommand): Promise<BankOperation>;
   getBankOperation(id: string, userId?: string): Promise<BankOperation>;
@@ -73,6 +75,10 @@ export function createWallet(options: WalletOptions): Wallet {
       return balanceOf(userId);
     },
     getWallet: balanceOf,
+    async statement(userId, query) {
+      const wallet = await findWalletAccount(db, userId);
+      return ledger.statement(wallet.ledgerAccountId, query);
+    },
     topUp: (command) => bankOperations.topUp(command),
     withdraw: (command) => bankOperations.withdraw(command),
     getBankOperation: (id, userId) => bankOperations.get(id, userId),
