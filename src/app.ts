@@ -12,11 +12,18 @@ import {
 } from './api/index.ts';
 import { derivedId, systemClock, type Clock, type Config } from './core/index.ts';
 import { applyMigrations, openDatabase, type Database, type Migration } from './db/index.ts';
+import { createIdentity, identityMigrations, resolvePiiKey, type Identity } from './identity/index.ts';
 import { startJobs, type RunningJobs } from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
+import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 
 /** Every module's migrations, in dependency order. */
-export const allMigrations: readonly Migration[] = [...ledgerMigrations, ...apiMigrations];
+export const allMigrations: readonly Migration[] = [
+  ...ledgerMigrations,
+  ...apiMigrations,
+  ...identityMigrations,
+  ...walletMigrations,
+];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
 
@@ -24,6 +31,8 @@ export interface App {
   readonly config: Config;
   readonly db: Database;
   readonly ledger: Ledger;
+  readonly identity: Identity;
+  readonly wallet: Wallet;
   readonly server: FastifyInstance;
   readonly registry: Registry;
   readonly logger: Logger;
@@ -55,6 +64,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     schema: config.databaseSchema,
   });
   let ledger: Ledger | undefined;
+  let bank: SandboxBank | undefined;
   try {
     const applied = await applyMigrations(db, allMigrations);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
@@ -62,11 +72,26 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     ledger = createLedger({ db, clock, registry });
     if (config.demo && (await seedDemo(ledger))) logger.info('seeded demo ledger accounts and transfers');
     const bootstrapKey = await createBootstrapKey(db, clock, config);
-    const server = buildServer({ ledger, db, registry, logger, clock });
+    const pii = resolvePiiKey({ envKey: config.piiKey, dataDir: config.dataDir });
+    if (config.databaseUrl && pii.source === 'file')
+      logger.warn(
+        { file: pii.file },
+        'MILLET_PII_KEY is not set: personal data is encrypted with a key file; set it',
+      );
+    const identity = createIdentity({ db, clock, encryptionKey: pii.key });
+    // The sandbox bank until a real connector is configured: it behaves like one (latency,
+    // declines, asynchronous settlement), see src/wallet/sandbox-bank.ts.
+    bank = new SandboxBank();
+    const wallet = createWallet({ db, ledger, clock, users: identity, bank });
+    await wallet.start();
+    const server = buildServer({ ledger, db, registry, logger, clock, identity, wallet });
     return assemble({
       config,
       db,
       ledger,
+      identity,
+      wallet,
+      bank,
       server,
       registry,
       logger,
@@ -75,6 +100,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       jobsIntervalMs: overrides.jobsIntervalMs,
     });
   } catch (error) {
+    bank?.close();
     await ledger?.close().catch(() => {});
     await db.close().catch(() => {});
     throw error;
@@ -82,7 +108,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 }
 
 function assemble(
-  parts: Omit<App, 'listen' | 'close'> & { clock: Clock; jobsIntervalMs: number | undefined },
+  parts: Omit<App, 'listen' | 'close'> & {
+    clock: Clock;
+    jobsIntervalMs: number | undefined;
+    bank: SandboxBank;
+  },
 ): App {
   const { db, ledger, server, logger, clock, config } = parts;
   let jobs: RunningJobs | undefined;
@@ -91,6 +121,8 @@ function assemble(
     config,
     db,
     ledger,
+    identity: parts.identity,
+    wallet: parts.wallet,
     server,
     registry: parts.registry,
     logger,
@@ -101,7 +133,11 @@ function assemble(
         ledger,
         logger,
         intervalMs: parts.jobsIntervalMs,
-        jobs: [{ name: 'api.idempotency-cleanup', run: () => deleteExpiredIdempotencyKeys(db, clock.now()) }],
+        jobs: [
+          { name: 'api.idempotency-cleanup', run: () => deleteExpiredIdempotencyKeys(db, clock.now()) },
+          { name: 'identity.login-failures-cleanup', run: () => parts.identity.pruneLoginFailures() },
+          { name: 'wallet.bank-reconciliation', run: () => parts.wallet.reconcileBankOperations() },
+        ],
       });
       return address;
     },
@@ -112,6 +148,7 @@ function assemble(
         const steps: Array<[string, () => Promise<unknown>]> = [
           ['http server', () => server.close()],
           ['jobs', async () => jobs?.stop()],
+          ['bank connector', async () => parts.bank.close()],
           ['ledger writer', () => ledger.close()],
           ['database', () => db.close()],
         ];

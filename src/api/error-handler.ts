@@ -110,6 +110,8 @@ export function problemFor(
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   if (problem.code === 'UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="millet"');
+  if (problem.code === 'RATE_LIMITED' && typeof problem.retry_after_seconds === 'number')
+    reply.header('retry-after', String(problem.retry_after_seconds));
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
 }
 

@@ -43,6 +43,20 @@ export const errorStatuses: Record<ErrorCode, number> = {
   HOLD_EXPIRED: 409,
   HOLD_POST_EXCEEDS_AMOUNT: 422,
   LEDGER_UNAVAILABLE: 503,
+  // identity: 401 for credentials and tokens (the client logs in or refreshes), 409 for a clash
+  // with another user, 422 for input the identity rules refuse.
+  PHONE_INVALID: 422,
+  PASSWORD_TOO_WEAK: 422,
+  PHONE_ALREADY_REGISTERED: 409,
+  INVALID_CREDENTIALS: 401,
+  ACCESS_TOKEN_EXPIRED: 401,
+  REFRESH_TOKEN_INVALID: 401,
+  REFRESH_TOKEN_REUSED: 401,
+  USER_NOT_FOUND: 404,
+  REAL_NAME_INVALID: 422,
+  RESIDENT_ID_INVALID: 422,
+  RESIDENT_ID_ALREADY_REGISTERED: 409,
+  IDENTITY_ALREADY_VERIFIED: 409,
   // credit scoring: bad input data or a protected field offered as a model input is the caller's
   // request to fix (422); a model artifact that does not load is the server's fault (500).
   CREDIT_DATA_INVALID: 422,

@@ -19,7 +19,8 @@ export interface IdempotencyOptions {
 }
 
 function principalOf(request: FastifyRequest): string {
-  return request.operator ? `operator:${request.operator.id}` : 'anonymous';
+  if (request.operator) return `operator:${request.operator.id}`;
+  return request.user ? `user:${request.user.userId}` : 'anonymous';
 }
 
 /**
@@ -48,7 +49,7 @@ function redact(body: string, fields: readonly string[] | undefined): string {
 /**
  * `Idempotency-Key` on every POST, Stripe style. The key is claimed after authentication and
  * validation (a request refused there never ran, so nothing is remembered), the response is
- * stored with it — 4xx included, 5xx not, so those can be retried — and the same request again
+ * stored with it — 4xx included, 5xx and 429 not, so those can be retried — and the same request again
  * replays it with `Idempotent-Replayed: true`.
  */
 export function installIdempotency(
@@ -87,8 +88,15 @@ export function installIdempotency(
     const key = request.idempotencyKey;
     if (!key) return;
     const principal = principalOf(request);
+    const fingerprintBody = request.routeOptions.config?.idempotencyFingerprint;
     const fingerprint = createHash('sha256')
-      .update(canonicalJson({ method: request.method, path: request.url, body: request.body ?? null }))
+      .update(
+        canonicalJson({
+          method: request.method,
+          path: request.url,
+          body: fingerprintBody ? fingerprintBody(request.body) : (request.body ?? null),
+        }),
+      )
       .digest('hex');
     const outcome = await claimIdempotencyKey(db, {
       principal,
@@ -129,7 +137,8 @@ export function installIdempotency(
     if (!claim) return payload;
     request.idempotencyClaim = null;
     try {
-      if (reply.statusCode >= 500) {
+      // 429: the request was refused before it ran, so a retry after the wait must run it.
+      if (reply.statusCode >= 500 || reply.statusCode === 429) {
         await releaseIdempotencyKey(db, claim);
       } else {
         const contentType = String(reply.getHeader('content-type') ?? 'application/json');

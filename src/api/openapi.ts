@@ -7,6 +7,7 @@ import './request-context.ts';
 
 const zodTransform = createJsonSchemaTransform({ skipList: ['/openapi.json', '/metrics'] });
 const SECURITY_SCHEME = 'operatorKey';
+const USER_SECURITY_SCHEME = 'userAccessToken';
 
 const idempotencyKeyHeader = {
   type: 'object',
@@ -40,11 +41,18 @@ export function installOpenApi(app: FastifyInstance, info: { version: string }):
       components: {
         securitySchemes: {
           [SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', description: 'An operator API key, mlt_op_…' },
+          [USER_SECURITY_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'A user access token from POST /v1/sessions',
+          },
         },
       },
       tags: [
         { name: 'ledger', description: 'Accounts, entries, holds, balances and statements' },
         { name: 'operators', description: 'Operator API keys' },
+        { name: 'users', description: 'Sign-up, sessions and identity verification' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -59,6 +67,7 @@ export function installOpenApi(app: FastifyInstance, info: { version: string }):
         const description = (schema as { description?: string }).description;
         extra.description = `${description ? `${description}\n\n` : ''}Requires the \`${scope}\` scope.`;
       }
+      if (input.route.config?.userAuth) extra.security = [{ [USER_SECURITY_SCHEME]: [] }];
       if (methods.includes('POST')) extra.headers = idempotencyKeyHeader;
       return { schema: { ...schema, ...extra }, url };
     },

@@ -1,3 +1,4 @@
+import type { AuthenticatedUser } from '../identity/index.ts';
 import type { OperatorKey, OperatorScope } from './operator-keys.ts';
 
 /** What the api module's hooks attach to requests and read from route config. */
@@ -13,10 +14,19 @@ declare module 'fastify' {
     scope?: OperatorScope;
     /** Top-level response fields blanked before an idempotent response is stored (secrets shown once). */
     idempotencyRedact?: readonly string[];
+    /**
+     * What of the body the idempotency fingerprint covers, when not all of it: routes taking
+     * passwords or personal data give keyed digests instead, so the stored hash reveals nothing.
+     */
+    idempotencyFingerprint?: (body: unknown) => unknown;
+    /** The route needs a user's access token (`Authorization: Bearer <JWT>`). */
+    userAuth?: boolean;
   }
   interface FastifyRequest {
     /** The authenticated operator key, on routes with a scope. */
     operator: OperatorKey | null;
+    /** The authenticated user, on routes with `userAuth`. */
+    user: AuthenticatedUser | null;
     /** The Idempotency-Key header of a POST, checked for shape. */
     idempotencyKey: string | null;
     /** Set when this request owns its Idempotency-Key and must record its response. */

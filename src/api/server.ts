@@ -4,8 +4,11 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { newId, systemClock, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
+import type { Identity } from '../identity/index.ts';
 import type { Ledger } from '../ledger/index.ts';
+import type { Wallet } from '../wallet/index.ts';
 import { installOperatorAuth } from './auth-hooks.ts';
+import { installUserAuth } from './user-auth-hooks.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { installHttpMetrics } from './http-metrics.ts';
 import { installIdempotency, type IdempotencyOptions } from './idempotency-hooks.ts';
@@ -13,10 +16,12 @@ import { createLogger } from './logger.ts';
 import { installOpenApi } from './openapi.ts';
 import { createOperatorKeyStore, type OperatorKeyStore } from './operator-keys.ts';
 import { healthRoutes } from './routes/health-routes.ts';
+import { identityRoutes } from './routes/identity-routes.ts';
 import { ledgerAccountRoutes } from './routes/ledger-account-routes.ts';
 import { ledgerEntryRoutes } from './routes/ledger-entry-routes.ts';
 import { ledgerHoldRoutes } from './routes/ledger-hold-routes.ts';
 import { operatorKeyRoutes } from './routes/operator-key-routes.ts';
+import { walletRoutes } from './routes/wallet-routes.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -28,6 +33,10 @@ export interface ServerOptions {
   logger?: Logger;
   operatorKeys?: OperatorKeyStore;
   idempotency?: IdempotencyOptions;
+  /** Users, sessions and identity verification; the user routes are served when given. */
+  identity?: Identity;
+  /** The user's wallet; served with identity (its routes need a logged-in user). */
+  wallet?: Wallet;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -62,6 +71,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   installErrorHandling(app);
   installHttpMetrics(app, registry);
   installOperatorAuth(app, operatorKeys);
+  if (options.identity) installUserAuth(app, options.identity);
   installIdempotency(app, { db: options.db, clock, options: options.idempotency });
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header(REQUEST_ID_HEADER, request.id);
@@ -71,6 +81,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   installOpenApi(app, { version: milletVersion });
   void app.register(healthRoutes, { db: options.db });
   void app.register(operatorKeyRoutes, { prefix: '/v1/operator', operatorKeys });
+  if (options.identity) void app.register(identityRoutes, { prefix: '/v1', identity: options.identity });
+  if (options.identity && options.wallet)
+    void app.register(walletRoutes, { prefix: '/v1', wallet: options.wallet });
   void app.register(
     async (ledgerApp) => {
       await ledgerApp.register(ledgerAccountRoutes, { ledger: options.ledger });

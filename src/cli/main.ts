@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { milletVersion } from '../api/index.ts';
+import { creditCommand } from './credit-command.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
 import { ledgerCommand } from './ledger-command.ts';
 import { reportError } from './report-error.ts';
@@ -9,7 +10,8 @@ const program = new Command('millet')
   .description('Millet: consumer finance on one double-entry ledger')
   .version(milletVersion)
   .addCommand(startCommand())
-  .addCommand(ledgerCommand());
+  .addCommand(ledgerCommand())
+  .addCommand(creditCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -13,6 +13,8 @@ export interface Config {
   logLevel: string;
   /** Seed demo data into an empty database on start. */
   demo: boolean;
+  /** MILLET_PII_KEY: 32 bytes in base64 that encrypt personal data (a file in dataDir when unset). */
+  piiKey: string | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -28,5 +30,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
     demo: (env.MILLET_DEMO ?? '1') !== '0',
+    piiKey: env.MILLET_PII_KEY || undefined,
   };
 }

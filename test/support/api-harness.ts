@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { Registry } from 'prom-client';
@@ -10,13 +10,23 @@ import {
   type IdempotencyOptions,
 } from '../../src/api/index.ts';
 import { ManualClock } from '../../src/core/index.ts';
+import {
+  createIdentity,
+  identityMigrations,
+  type Identity,
+  type IdentityOptions,
+} from '../../src/identity/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../../src/ledger/index.ts';
+import { SandboxBank, createWallet, walletMigrations, type Wallet } from '../../src/wallet/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
   app: FastifyInstance;
   t: TestDatabase;
   ledger: Ledger;
+  identity: Identity;
+  wallet: Wallet;
+  bank: SandboxBank;
   clock: ManualClock;
   registry: Registry;
   /** The bootstrap key: every scope. */
@@ -48,12 +58,25 @@ export type JsonObject = Record<string, any>;
 export type ApiResponse = LightMyRequestResponse & { json<T = JsonObject>(): T };
 
 export async function openApiHarness(
-  options: { idempotency?: IdempotencyOptions; beforeReady?: (app: FastifyInstance) => void } = {},
+  options: {
+    idempotency?: IdempotencyOptions;
+    beforeReady?: (app: FastifyInstance) => void;
+    identity?: Partial<Omit<IdentityOptions, 'db' | 'clock'>>;
+  } = {},
 ): Promise<ApiHarness> {
-  const t = await openTestDatabase([...ledgerMigrations, ...apiMigrations]);
+  const t = await openTestDatabase([
+    ...ledgerMigrations,
+    ...apiMigrations,
+    ...identityMigrations,
+    ...walletMigrations,
+  ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
   const ledger = createLedger({ db: t.db, clock, registry });
+  const identity = createIdentity({ db: t.db, clock, encryptionKey: randomBytes(32), ...options.identity });
+  const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 5 });
+  const wallet = createWallet({ db: t.db, ledger, clock, users: identity, bank });
+  await wallet.start();
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -63,7 +86,16 @@ export async function openApiHarness(
     },
   });
   const logger = createLogger({ level: 'info', destination });
-  const app = buildServer({ db: t.db, ledger, registry, logger, clock, idempotency: options.idempotency });
+  const app = buildServer({
+    db: t.db,
+    ledger,
+    identity,
+    wallet,
+    registry,
+    logger,
+    clock,
+    idempotency: options.idempotency,
+  });
   options.beforeReady?.(app);
   await app.ready();
   const adminKey = (await ensureBootstrapKey(t.db, clock))!.plaintext;
@@ -79,6 +111,9 @@ export async function openApiHarness(
     app,
     t,
     ledger,
+    identity,
+    wallet,
+    bank,
     clock,
     registry,
     adminKey,
@@ -95,6 +130,7 @@ export async function openApiHarness(
       return request({ method: 'POST', url, body, headers });
     },
     async close() {
+      bank.close();
       await app.close();
       await ledger.close();
       await t.close();

@@ -1,0 +1,192 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { accountClasses, type Identity, type SessionTokens, type User } from '../../identity/index.ts';
+import { timestampOutput } from '../schemas.ts';
+
+const userOutput = z.object({
+  id: z.string(),
+  phone: z.string().meta({ description: 'Masked: 138****5678' }),
+  kyc_status: z.enum(['none', 'verified']),
+  account_class: z.enum(accountClasses).nullable(),
+  real_name: z.string().nullable().meta({ description: 'Masked: 张*; null until verified' }),
+  resident_id: z.string().nullable().meta({ description: 'Masked: 1101**********1234; null until verified' }),
+  birth_date: z.string().nullable().meta({ description: 'YYYY-MM-DD, from the resident ID' }),
+  age_years: z.number().int().nullable().meta({ description: 'Completed years at today’s business date' }),
+  is_adult: z.boolean().meta({ description: 'Verified and 18 or over; credit products need it' }),
+  verified_at: timestampOutput.nullable(),
+  created_at: timestampOutput,
+});
+
+const tokensOutput = z.object({
+  access_token: z.string().nullable().meta({
+    description:
+      'HS256 JWT for "Authorization: Bearer …"; null when an idempotent retry replays the response',
+  }),
+  refresh_token: z.string().nullable().meta({
+    description: 'Opaque and single use; null when an idempotent retry replays the response',
+  }),
+  token_type: z.literal('Bearer'),
+  expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
+  refresh_expires_in: z.number().int(),
+  user_id: z.string(),
+  session_id: z.string(),
+});
+
+function userJson(user: User): z.input<typeof userOutput> {
+  return {
+    id: user.id,
+    phone: user.phoneMasked,
+    kyc_status: user.kycStatus,
+    account_class: user.accountClass,
+    real_name: user.realNameMasked,
+    resident_id: user.residentIdMasked,
+    birth_date: user.birthDate,
+    age_years: user.ageYears,
+    is_adult: user.isAdult,
+    verified_at: user.verifiedAt ? user.verifiedAt.toISOString() : null,
+    created_at: user.createdAt.toISOString(),
+  };
+}
+
+function tokensJson(tokens: SessionTokens): z.input<typeof tokensOutput> {
+  return {
+    access_token: tokens.accessToken,
+    refresh_token: tokens.refreshToken,
+    token_type: tokens.tokenType,
+    expires_in: tokens.expiresIn,
+    refresh_expires_in: tokens.refreshExpiresIn,
+    user_id: tokens.userId,
+    session_id: tokens.sessionId,
+  };
+}
+
+// Shapes are checked loosely here and exactly by the identity module, whose errors never echo the
+// value (a phone number or ID must not come back in an error or a log line).
+const credentials = z.object({
+  phone: z
+    .string()
+    .max(32)
+    .meta({ description: 'E.164, or an 11-digit mainland mobile number (+86 assumed)' }),
+  password: z.string().max(512).meta({ description: 'At least 8 characters' }),
+});
+const refreshBody = z.object({ refresh_token: z.string().max(256) });
+const tokenRedact = ['access_token', 'refresh_token'] as const;
+
+export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = async (app, { identity }) => {
+  // Bodies with passwords, tokens or personal data are fingerprinted through keyed digests: the
+  // idempotency store then holds nothing a fast hash of a phone number or ID would give back.
+  const digestFields =
+    (...fields: string[]) =>
+    (body: unknown) =>
+      Object.fromEntries(
+        Object.entries((body ?? {}) as Record<string, unknown>).map(([k, v]) => [
+          k,
+          fields.includes(k) && typeof v === 'string' ? identity.keyedDigest(`${k}\0${v}`) : v,
+        ]),
+      );
+
+  app.post(
+    '/users',
+    {
+      config: { idempotencyFingerprint: digestFields('phone', 'password') },
+      schema: {
+        tags: ['users'],
+        summary: 'Sign up with a phone number and a password',
+        body: credentials,
+        response: { 201: userOutput },
+      },
+    },
+    async (request, reply) => reply.code(201).send(userJson(await identity.signUp(request.body))),
+  );
+
+  app.post(
+    '/sessions',
+    {
+      config: { idempotencyFingerprint: digestFields('phone', 'password'), idempotencyRedact: tokenRedact },
+      schema: {
+        tags: ['users'],
+        summary: 'Log in: an access token (15 minutes) and a refresh token',
+        description:
+          'Five failed log-ins for a phone number (twenty from one address) within 15 minutes answer 429 RATE_LIMITED with Retry-After.',
+        body: credentials,
+        response: { 201: tokensOutput },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(tokensJson(await identity.logIn({ ...request.body, ip: request.ip }))),
+  );
+
+  app.post(
+    '/sessions/refresh',
+    {
+      config: { idempotencyFingerprint: digestFields('refresh_token'), idempotencyRedact: tokenRedact },
+      schema: {
+        tags: ['users'],
+        summary: 'Exchange a refresh token for new tokens; the old refresh token stops working',
+        description:
+          'A refresh token used twice revokes its session (401 REFRESH_TOKEN_REUSED): one of the two holders is not the user.',
+        body: refreshBody,
+        response: { 200: tokensOutput },
+      },
+    },
+    async (request) => tokensJson(await identity.refresh(request.body.refresh_token)),
+  );
+
+  app.post(
+    '/sessions/logout',
+    {
+      config: { idempotencyFingerprint: digestFields('refresh_token') },
+      schema: {
+        tags: ['users'],
+        summary: 'Log out: revokes the session, its refresh token and its access tokens',
+        body: refreshBody,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await identity.logOut(request.body.refresh_token);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/me',
+    {
+      config: { userAuth: true },
+      schema: {
+        tags: ['users'],
+        summary: 'The logged-in user (personal data masked)',
+        response: { 200: userOutput },
+      },
+    },
+    async (request) => userJson(await identity.getUser(request.user!.userId)),
+  );
+
+  app.post(
+    '/me/identity',
+    {
+      config: { userAuth: true, idempotencyFingerprint: digestFields('real_name', 'resident_id') },
+      schema: {
+        tags: ['users'],
+        summary: 'Verify identity (KYC): real name and resident ID; sets the account class',
+        body: z.object({
+          real_name: z.string().max(100),
+          resident_id: z.string().max(32).meta({ description: '18 characters with its check digit' }),
+          account_class: z
+            .enum(accountClasses)
+            .optional()
+            .meta({ description: 'Requested class; I when absent' }),
+        }),
+        response: { 200: userOutput },
+      },
+    },
+    async (request) =>
+      userJson(
+        await identity.verifyIdentity(request.user!.userId, {
+          realName: request.body.real_name,
+          residentId: request.body.resident_id,
+          accountClass: request.body.account_class,
+        }),
+      ),
+  );
+};

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import { MilletError } from '../core/index.ts';
+import type { Identity } from '../identity/index.ts';
+import './request-context.ts';
+
+function bearerToken(header: string | undefined): string | undefined {
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return match?.[1];
+}
+
+/**
+ * Routes with `config.userAuth` need `Authorization: Bearer <access token>` from a user's log-in.
+ * Operator keys (`mlt_op_…`) keep working on operator routes and are refused here with a clear word.
+ */
+export function installUserAuth(app: FastifyInstance, identity: Identity): void {
+  app.decorateRequest('user', null);
+  app.addHook('onRequest', async (request) => {
+    if (!request.routeOptions.config?.userAuth || request.is404) return;
+    const token = bearerToken(request.headers.authorization);
+    if (!token)
+      throw new MilletError(
+        'UNAUTHENTICATED',
+        'Send the access token from POST /v1/sessions as "Authorization: Bearer …"',
+      );
+    if (token.startsWith('mlt_op_'))
+      throw new MilletError(
+        'UNAUTHENTICATED',
+        'This route is for users: send a user access token, not an operator key',
+      );
+    request.user = await identity.authenticate(token);
+  });
+}

@@ -1,0 +1,313 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MilletError } from '../core/index.ts';
+import type { CsvTable } from './csv.ts';
+import { assertNoProtectedFields } from './protected.ts';
+
+export type ModelName = 'behaviour' | 'application';
+export const modelNames: readonly ModelName[] = ['behaviour', 'application'];
+
+/** One model input: a column of the data set (or a value derived from some), with its reason texts. */
+export interface FeatureSpec {
+  name: string;
+  kind: 'numeric' | 'categorical';
+  /** Gradient-boosted trees: +1 risk may only rise with the value, −1 only fall, 0 free. */
+  monotone: -1 | 0 | 1;
+  /** A categorical feature whose labels are ordered numbers (PAY_n): the trees split it as a number. */
+  ordinal?: boolean;
+  /** A derived feature: computed from these columns (never protected ones) by `derive`. */
+  from?: string[];
+  derive?: (values: readonly number[]) => number;
+  /** The formula in words, written into the artifact. */
+  formula?: string;
+  /** The stable reason code and its plain-language text when this feature costs points. */
+  code: string;
+  text_en: string;
+  text_zh: string;
+}
+
+export interface ModelSpec {
+  name: ModelName;
+  title: string;
+  /** The development data, relative to the repository root. */
+  dataFile: string;
+  target: string;
+  /** The target's value for a bad (defaulted) account. */
+  badValue: string;
+  features: FeatureSpec[];
+  /** Protected columns of the data set: read for the fairness audit only. */
+  auditFields: string[];
+}
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const months = ['September', 'August', 'July', 'June', 'May', 'April'];
+const monthsZh = ['9月', '8月', '7月', '6月', '5月', '4月'];
+
+const behaviourFeatures: FeatureSpec[] = [
+  {
+    name: 'LIMIT_BAL',
+    kind: 'numeric',
+    monotone: -1,
+    code: 'B01',
+    text_en: 'Credit limit is low',
+    text_zh: '信用额度较低',
+  },
+  ...['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'PAY_5', 'PAY_6'].map((name, i): FeatureSpec => ({
+    name,
+    kind: 'categorical',
+    monotone: 0,
+    ordinal: true,
+    code: `B0${i + 2}`,
+    text_en:
+      i === 0
+        ? 'Repayment status on the latest statement (past due or revolving)'
+        : `Repayment status on the ${months[i]} statement (past due or revolving)`,
+    text_zh: i === 0 ? '最近一期账单的还款状态（逾期或循环）' : `${monthsZh[i]}账单的还款状态（逾期或循环）`,
+  })),
+  ...[1, 2, 3, 4, 5, 6].map((n): FeatureSpec => ({
+    name: `BILL_AMT${n}`,
+    kind: 'numeric',
+    monotone: 0,
+    code: `B${String(7 + n).padStart(2, '0')}`,
+    text_en: `Statement balance in ${months[n - 1]}`,
+    text_zh: `${monthsZh[n - 1]}账单余额`,
+  })),
+  ...[1, 2, 3, 4, 5, 6].map((n): FeatureSpec => ({
+    name: `PAY_AMT${n}`,
+    kind: 'numeric',
+    monotone: -1,
+    code: `B${13 + n}`,
+    text_en: `Amount repaid in ${months[n - 1]} is low`,
+    text_zh: `${monthsZh[n - 1]}还款金额较低`,
+  })),
+];
+
+const ratio = (a: number, b: number): number => (b > 0 ? Math.min(a / b, 2) : a > 0 ? 2 : 1);
+const billCols = ['BILL_AMT1', 'BILL_AMT2', 'BILL_AMT3', 'BILL_AMT4', 'BILL_AMT5', 'BILL_AMT6'];
+const payCols = ['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'PAY_5', 'PAY_6'];
+
+/**
+ * Derived behaviour features: utilisation of the line and the share of each statement repaid
+ * (PAY_AMTn is paid against statement n+1), and the delinquency summary over six months.
+ */
+const derivedBehaviourFeatures: FeatureSpec[] = [
+  {
+    name: 'UTILISATION_1',
+    kind: 'numeric',
+    monotone: 0,
+    from: ['BILL_AMT1', 'LIMIT_BAL'],
+    derive: ([bill, limit]) => ratio(bill!, limit!),
+    formula: 'BILL_AMT1 / LIMIT_BAL (capped at 2)',
+    code: 'B20',
+    text_en: 'Most of the credit line is used',
+    text_zh: '信用额度使用率较高',
+  },
+  {
+    name: 'UTILISATION_AVG',
+    kind: 'numeric',
+    monotone: 0,
+    from: [...billCols, 'LIMIT_BAL'],
+    derive: (v) => ratio(v.slice(0, 6).reduce((a, b) => a + b, 0) / 6, v[6]!),
+    formula: 'mean(BILL_AMT1..6) / LIMIT_BAL (capped at 2)',
+    code: 'B21',
+    text_en: 'High average use of the credit line over six months',
+    text_zh: '近六个月平均额度使用率较高',
+  },
+  ...[1, 2, 3, 4, 5].map((n): FeatureSpec => ({
+    name: `REPAID_SHARE_${n}`,
+    kind: 'numeric',
+    monotone: 0,
+    from: [`PAY_AMT${n}`, `BILL_AMT${n + 1}`],
+    derive: ([paid, bill]) => ratio(paid!, bill!),
+    formula: `PAY_AMT${n} / BILL_AMT${n + 1} (1 when nothing was owed, capped at 2)`,
+    code: `B${21 + n}`,
+    text_en: `Small share of the ${months[n]} statement repaid`,
+    text_zh: `${monthsZh[n]}账单还款比例较低`,
+  })),
+  {
+    name: 'MONTHS_LATE',
+    kind: 'numeric',
+    monotone: 1,
+    from: payCols,
+    derive: (v) => v.filter((x) => x > 0).length,
+    formula: 'count of PAY_0..PAY_6 ≥ 1',
+    code: 'B27',
+    text_en: 'Months with a late payment in the last six',
+    text_zh: '近六个月逾期月数',
+  },
+  {
+    name: 'WORST_STATUS',
+    kind: 'numeric',
+    monotone: 0,
+    from: payCols,
+    derive: (v) => Math.max(...v),
+    formula: 'max(PAY_0..PAY_6)',
+    code: 'B28',
+    text_en: 'Worst repayment status in the last six months',
+    text_zh: '近六个月最差还款状态',
+  },
+];
+
+const applicationFeatures: FeatureSpec[] = [
+  [
+    'status_of_existing_checking_account',
+    'categorical',
+    0,
+    'Wallet (current account) balance is low or negative',
+    '钱包（活期账户）余额较低或为负',
+  ],
+  ['duration_in_month', 'numeric', 1, 'Loan term is long', '借款期限较长'],
+  ['credit_history', 'categorical', 0, 'Past credit history', '过往信用记录'],
+  ['purpose', 'categorical', 0, 'Purpose of the loan', '借款用途'],
+  ['credit_amount', 'numeric', 0, 'Loan amount', '借款金额'],
+  ['savings_account_and_bonds', 'categorical', 0, 'Savings and fund holdings are low', '储蓄及理财持有较少'],
+  ['present_employment_since', 'categorical', 0, 'Time in current employment is short', '当前工作年限较短'],
+  [
+    'installment_rate_in_percentage_of_disposable_income',
+    'numeric',
+    1,
+    'Instalments take a large share of income',
+    '分期还款占可支配收入比例较高',
+  ],
+  ['other_debtors_or_guarantors', 'categorical', 0, 'No guarantor or co-applicant', '无担保人或共同申请人'],
+  ['present_residence_since', 'numeric', 0, 'Time at current address', '现居住地居住时长'],
+  ['property', 'categorical', 0, 'Property held', '名下资产情况'],
+  ['other_installment_plans', 'categorical', 0, 'Other instalment plans', '其他分期计划'],
+  ['housing', 'categorical', 0, 'Housing situation', '住房情况'],
+  [
+    'number_of_existing_credits_at_this_bank',
+    'numeric',
+    0,
+    'Number of loans on the platform and with partners',
+    '平台及合作机构的现有借款笔数',
+  ],
+  ['job', 'categorical', 0, 'Occupation', '职业'],
+  [
+    'number_of_people_being_liable_to_provide_maintenance_for',
+    'numeric',
+    0,
+    'Number of dependants',
+    '需供养人数',
+  ],
+  ['telephone', 'categorical', 0, 'No registered telephone', '未登记电话'],
+].map(([name, kind, monotone, en, zh], i) => ({
+  name: name as string,
+  kind: kind as 'numeric' | 'categorical',
+  monotone: monotone as -1 | 0 | 1,
+  code: `A${String(i + 1).padStart(2, '0')}`,
+  text_en: en as string,
+  text_zh: zh as string,
+}));
+
+export const modelSpecs: Record<ModelName, ModelSpec> = {
+  behaviour: {
+    name: 'behaviour',
+    title: 'Behaviour model (revolving line history; Taiwan 2005 credit card data)',
+    dataFile: 'data/credit/taiwan-credit-card-default.csv',
+    target: 'DEFAULT_NEXT_MONTH',
+    badValue: '1',
+    features: [...behaviourFeatures, ...derivedBehaviourFeatures],
+    auditFields: ['SEX', 'EDUCATION', 'MARRIAGE', 'AGE'],
+  },
+  application: {
+    name: 'application',
+    title: 'Application model (no line history; German Credit data)',
+    dataFile: 'data/credit/german-credit.csv',
+    target: 'creditability',
+    badValue: 'bad',
+    features: applicationFeatures,
+    auditFields: ['personal_status_and_sex', 'age_in_years', 'foreign_worker'],
+  },
+};
+
+for (const spec of Object.values(modelSpecs))
+  assertNoProtectedFields(spec.features.flatMap((f) => [f.name, ...(f.from ?? [])]));
+
+export function modelSpec(name: string): ModelSpec {
+  if (name !== 'behaviour' && name !== 'application')
+    throw new MilletError('VALIDATION_FAILED', `unknown model "${name}" (behaviour or application)`);
+  return modelSpecs[name];
+}
+
+/** Data set columns as typed arrays: numeric features (NaN = missing), categorical (null = missing). */
+export interface Frame {
+  n: number;
+  y: Uint8Array;
+  numeric: Map<string, Float64Array>;
+  categorical: Map<string, (string | null)[]>;
+  /** Protected columns, raw: for the fairness audit only, never passed to a learner. */
+  audit: Map<string, string[]>;
+}
+
+export function parseNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (value === null || value === undefined) return NaN;
+  const s = String(value).trim();
+  return s === '' ? NaN : Number(s);
+}
+
+export function parseCategory(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  const s = String(value).trim();
+  return s === '' ? null : s;
+}
+
+export function frameFromCsv(spec: ModelSpec, table: CsvTable, requireTarget = true): Frame {
+  const index = new Map(table.columns.map((c, i) => [c, i]));
+  const column = (name: string): number => {
+    const i = index.get(name);
+    if (i === undefined)
+      throw new MilletError('CREDIT_DATA_INVALID', `the ${spec.name} data has no column "${name}"`, {
+        column: name,
+      });
+    return i;
+  };
+  const n = table.rows.length;
+  const y = new Uint8Array(n);
+  if (requireTarget) {
+    const t = column(spec.target);
+    table.rows.forEach((row, r) => (y[r] = row[t]!.trim() === spec.badValue ? 1 : 0));
+  }
+  const numeric = new Map<string, Float64Array>();
+  const categorical = new Map<string, (string | null)[]>();
+  for (const f of spec.features) {
+    if (f.derive) {
+      const sources = f.from!.map(column);
+      const inputs = new Array<number>(sources.length);
+      numeric.set(
+        f.name,
+        Float64Array.from(table.rows, (row) => {
+          sources.forEach((c, k) => (inputs[k] = parseNumber(row[c])));
+          return f.derive!(inputs);
+        }),
+      );
+      continue;
+    }
+    const c = column(f.name);
+    if (f.kind === 'numeric') {
+      const values = new Float64Array(n);
+      table.rows.forEach((row, r) => {
+        const v = parseNumber(row[c]);
+        if (!Number.isNaN(v) && !Number.isFinite(v))
+          throw new MilletError('CREDIT_DATA_INVALID', `row ${r + 2}: ${f.name} is not a number`);
+        values[r] = v;
+      });
+      numeric.set(f.name, values);
+    } else
+      categorical.set(
+        f.name,
+        table.rows.map((row) => parseCategory(row[c])),
+      );
+  }
+  const audit = new Map<string, string[]>();
+  for (const field of spec.auditFields) {
+    const c = index.get(field);
+    if (c !== undefined)
+      audit.set(
+        field,
+        table.rows.map((row) => row[c]!),
+      );
+  }
+  return { n, y, numeric, categorical, audit };
+}

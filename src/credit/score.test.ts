@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { ARTIFACT_FORMAT, defaultArtifactPath, readArtifact, type CreditArtifact } from './artifact.ts';
+import { modelSpecs } from './datasets.ts';
+import { defaultScaling, rawScore } from './scaling.ts';
+import { scoreApplicant } from './score.ts';
+
+/** A hand-made three-characteristic scorecard over behaviour inputs. */
+function tinyScorecard(): CreditArtifact {
+  const inputs = modelSpecs.behaviour.features.map(({ name, kind, code, text_en, text_zh }) => ({
+    name,
+    kind,
+    code,
+    text_en,
+    text_zh,
+  }));
+  const characteristic = (feature: string, cuts: number[], points: number[]) => ({
+    feature,
+    binning: { kind: 'numeric' as const, cuts },
+    woe: points.map(() => 0),
+    points,
+    goods: points.map(() => 1),
+    bads: points.map(() => 1),
+    coefficient: -1,
+    iv: 0.1,
+  });
+  return {
+    format: ARTIFACT_FORMAT,
+    format_version: 1,
+    model: 'behaviour',
+    model_version: 'test',
+    title: 'test',
+    learner: 'scorecard',
+    trained_at: '2026-01-01T00:00:00Z',
+    data: { file: 'x', sha256: 'x', rows: 0, bad_rate: 0 },
+    inputs,
+    excluded_protected_fields: [],
+    scaling: defaultScaling,
+    cross_validation: {} as CreditArtifact['cross_validation'],
+    hyper_parameters: {} as CreditArtifact['hyper_parameters'],
+    training_fit: { auc: 0, ks: 0 },
+    scorecard: {
+      intercept: 0,
+      base_points: 500,
+      iv_table: [],
+      characteristics: [
+        characteristic('LIMIT_BAL', [50_000, 200_000], [-20, 10, 40, 0]), // best 40
+        characteristic('BILL_AMT1', [1000], [15, 5, 0]), // best 15
+        characteristic('PAY_AMT1', [1000, 5000], [-10, 5, 25, 0]), // best 25
+        characteristic('PAY_AMT2', [1000], [0, 8, 0]), // best 8
+        characteristic('PAY_AMT3', [1000], [0, 3, 0]), // best 3
+      ],
+    },
+  };
+}
+
+describe('scoreApplicant', () => {
+  it('ranks reason codes by points lost against the best bin, four of them', () => {
+    const artifact = tinyScorecard();
+    const result = scoreApplicant(artifact, {
+      LIMIT_BAL: 10_000, // −20: lost 60
+      BILL_AMT1: 5000, // 5: lost 10
+      PAY_AMT1: 2000, // 5: lost 20
+      PAY_AMT2: 0, // 0: lost 8
+      PAY_AMT3: 0, // 0: lost 3
+    });
+    expect(result.reasons.map((r) => [r.feature, r.points_lost])).toEqual([
+      ['LIMIT_BAL', 60],
+      ['PAY_AMT1', 20],
+      ['BILL_AMT1', 10],
+      ['PAY_AMT2', 8],
+    ]);
+    expect(result.reasons[0]!.code).toBe('B01');
+    expect(result.reasons[0]!.text_zh).toBe('信用额度较低');
+    // 500 − 20 + 5 + 5 + 0 + 0 = 490
+    expect(result.score).toBe(490);
+    const logit = (defaultScaling.offset - 490) / defaultScaling.factor;
+    expect(rawScore(defaultScaling, logit)).toBeCloseTo(490, 9);
+    expect(result.probability).toBeCloseTo(1 / (1 + Math.exp(-logit)), 12);
+  });
+
+  it('gives every committed model a 350–950 score and four reasons', () => {
+    const b = readArtifact(defaultArtifactPath('behaviour'));
+    const row = {
+      LIMIT_BAL: '20000',
+      PAY_0: '2',
+      PAY_2: '2',
+      PAY_3: '-1',
+      PAY_4: '-1',
+      PAY_5: '-2',
+      PAY_6: '-2',
+      BILL_AMT1: '3913',
+      BILL_AMT2: '3102',
+      BILL_AMT3: '689',
+      BILL_AMT4: '0',
+      BILL_AMT5: '0',
+      BILL_AMT6: '0',
+      PAY_AMT1: '0',
+      PAY_AMT2: '689',
+      PAY_AMT3: '0',
+      PAY_AMT4: '0',
+      PAY_AMT5: '0',
+      PAY_AMT6: '0',
+    };
+    const risky = scoreApplicant(b, row);
+    const safe = scoreApplicant(b, { ...row, LIMIT_BAL: 500000, PAY_0: -1, PAY_2: -1, PAY_AMT1: 3102 });
+    for (const r of [risky, safe]) {
+      expect(r.score).toBeGreaterThanOrEqual(350);
+      expect(r.score).toBeLessThanOrEqual(950);
+      expect(r.reasons).toHaveLength(4);
+      for (let i = 1; i < 4; i++)
+        expect(r.reasons[i]!.points_lost).toBeLessThanOrEqual(r.reasons[i - 1]!.points_lost);
+    }
+    expect(safe.score).toBeGreaterThan(risky.score);
+    expect(risky.probability).toBeGreaterThan(safe.probability);
+    expect(risky.reasons.map((r) => r.feature)).toContain('PAY_0');
+  });
+});

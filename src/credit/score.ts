@@ -1,0 +1,194 @@
+import type { CreditArtifact, ModelInput } from './artifact.ts';
+import { categoryLookup, numericBin } from './binning.ts';
+import { modelSpec, parseCategory, parseNumber, type FeatureSpec } from './datasets.ts';
+import { encodeValue } from './encoding.ts';
+import { sigmoid } from './logistic.ts';
+import { clampScore } from './scaling.ts';
+
+export interface ReasonCode {
+  feature: string;
+  code: string;
+  /** Points this characteristic costs against its best bin (scorecard) or best contribution (trees). */
+  points_lost: number;
+  text_en: string;
+  text_zh: string;
+}
+
+export interface ScoreResult {
+  /** 350–950, higher is safer. */
+  score: number;
+  /** The model's probability of default. */
+  probability: number;
+  /** The four characteristics that cost the most points, most first. */
+  reasons: ReasonCode[];
+}
+
+/** An applicant's raw values by column name, as in the data set (strings or numbers; missing allowed). */
+export type ApplicantFeatures = Readonly<Record<string, unknown>>;
+
+export const REASON_COUNT = 4;
+
+interface Compiled {
+  inputs: ModelInput[];
+  specs: FeatureSpec[];
+  /** Value of input j from a record: a number (numeric, encoded) or a bin index. */
+  contribution: (features: ApplicantFeatures, lost: Float64Array) => number;
+  factor: number;
+  offset: number;
+}
+
+const cache = new WeakMap<CreditArtifact, Compiled>();
+
+function numericInput(spec: FeatureSpec): (features: ApplicantFeatures) => number {
+  if (spec.derive) {
+    const from = spec.from!;
+    const values = new Array<number>(from.length);
+    return (features) => {
+      for (let k = 0; k < from.length; k++) values[k] = parseNumber(features[from[k]!]);
+      return spec.derive!(values);
+    };
+  }
+  return (features) => parseNumber(features[spec.name]);
+}
+
+function compile(artifact: CreditArtifact): Compiled {
+  const model = modelSpec(artifact.model);
+  const byName = new Map(model.features.map((f) => [f.name, f]));
+  const specs = artifact.inputs.map((input) => byName.get(input.name)!);
+  const { factor, offset } = artifact.scaling;
+  const m = artifact.inputs.length;
+  if (artifact.learner === 'scorecard') {
+    const card = artifact.scorecard!;
+    const index = new Map(artifact.inputs.map((input, j) => [input.name, j]));
+    const parts = card.characteristics.map((c) => {
+      const spec = byName.get(c.feature)!;
+      const points = Float64Array.from(c.points);
+      const best = Math.max(...c.points);
+      const j = index.get(c.feature)!;
+      let bin: (features: ApplicantFeatures) => number;
+      if (c.binning.kind === 'numeric') {
+        const cuts = c.binning.cuts;
+        const value = numericInput(spec);
+        bin = (features) => numericBin(cuts, value(features));
+      } else {
+        const lookup = categoryLookup(c.binning.groups);
+        const missing = c.binning.groups.length;
+        bin = (features) => lookup.get(parseCategory(features[c.feature]) ?? '') ?? missing;
+      }
+      return { j, points, best, bin };
+    });
+    return {
+      inputs: artifact.inputs,
+      specs,
+      factor,
+      offset,
+      contribution: (features, lost) => {
+        lost.fill(-1);
+        let score = card.base_points;
+        for (const p of parts) {
+          const pts = p.points[p.bin(features)]!;
+          score += pts;
+          lost[p.j] = p.best - pts;
+        }
+        return score;
+      },
+    };
+  }
+  const gbt = artifact.gbt!;
+  // Flatten the trees into typed arrays: one walk per tree, contributions credited as it goes.
+  const sizes = gbt.trees.map((t) => t.feature.length);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const feature = new Int32Array(total);
+  const threshold = new Float64Array(total);
+  const left = new Int32Array(total);
+  const right = new Int32Array(total);
+  const value = new Float64Array(total);
+  const roots = new Int32Array(gbt.trees.length);
+  let at = 0;
+  let bias = gbt.base;
+  gbt.trees.forEach((t, k) => {
+    roots[k] = at;
+    bias += t.value[0]!;
+    for (let i = 0; i < t.feature.length; i++) {
+      feature[at + i] = t.feature[i]!;
+      threshold[at + i] = t.threshold[i]!;
+      left[at + i] = t.left[i]! + at;
+      right[at + i] = t.right[i]! + at;
+      value[at + i] = t.value[i]!;
+    }
+    at += t.feature.length;
+  });
+  const readers = specs.map((spec, j) => {
+    const e = gbt.encodings[j]!;
+    if (spec.kind === 'numeric') return numericInput(spec);
+    const rank = e.kind === 'rank' ? new Map(e.labels.map((label, r) => [label, r])) : undefined;
+    return (features: ApplicantFeatures) => encodeValue(e, features[spec.name], rank);
+  });
+  const x = new Float64Array(m);
+  const best = Float64Array.from(gbt.best_contribution);
+  return {
+    inputs: artifact.inputs,
+    specs,
+    factor,
+    offset,
+    contribution: (features, lost) => {
+      for (let j = 0; j < m; j++) x[j] = readers[j]!(features);
+      lost.fill(0);
+      let margin = bias;
+      for (let k = 0; k < roots.length; k++) {
+        let node = roots[k]!;
+        while (feature[node]! >= 0) {
+          const f = feature[node]!;
+          const v = x[f]!;
+          const next = v <= threshold[node]! || v !== v ? left[node]! : right[node]!;
+          const delta = value[next]! - value[node]!;
+          lost[f] = lost[f]! + delta;
+          margin += delta;
+          node = next;
+        }
+      }
+      for (let j = 0; j < m; j++) lost[j] = Math.max(0, factor * (lost[j]! - best[j]!));
+      return offset - factor * margin;
+    },
+  };
+}
+
+function compiled(artifact: CreditArtifact): Compiled {
+  let c = cache.get(artifact);
+  if (!c) cache.set(artifact, (c = compile(artifact)));
+  return c;
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/**
+ * Scores one applicant: the 350–950 score, the probability of default and the top four reason codes
+ * (characteristics by points lost, most first; ties by input order). The first call compiles the
+ * artifact (cached per artifact object); later calls allocate only the result.
+ */
+export function scoreApplicant(artifact: CreditArtifact, features: ApplicantFeatures): ScoreResult {
+  const c = compiled(artifact);
+  const lost = new Float64Array(c.inputs.length);
+  const raw = c.contribution(features, lost);
+  const probability = sigmoid((c.offset - raw) / c.factor);
+  const reasons: ReasonCode[] = [];
+  const taken = new Uint8Array(lost.length);
+  for (let r = 0; r < REASON_COUNT; r++) {
+    let pick = -1;
+    for (let j = 0; j < lost.length; j++)
+      if (!taken[j] && lost[j]! >= 0 && (pick < 0 || lost[j]! > lost[pick]!)) pick = j;
+    if (pick < 0) break;
+    taken[pick] = 1;
+    const input = c.inputs[pick]!;
+    reasons.push({
+      feature: input.name,
+      code: input.code,
+      points_lost: Math.max(0, round1(lost[pick]!)),
+      text_en: input.text_en,
+      text_zh: input.text_zh,
+    });
+  }
+  return { score: clampScore(artifactScaling(artifact), raw), probability, reasons };
+}
+
+const artifactScaling = (artifact: CreditArtifact) => artifact.scaling;

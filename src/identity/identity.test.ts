@@ -1,0 +1,330 @@
+import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, type MilletError } from '../core/index.ts';
+import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { makeResidentId } from '../../test/support/resident-ids.ts';
+import { createIdentity, identityMigrations, type Identity } from './index.ts';
+
+let t: TestDatabase;
+let identity: Identity;
+const clock = new ManualClock('2025-06-01T00:00:00Z');
+const encryptionKey = randomBytes(32);
+
+beforeAll(async () => {
+  t = await openTestDatabase(identityMigrations);
+  identity = createIdentity({ db: t.db, clock, encryptionKey });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<MilletError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as MilletError;
+  }
+  throw new Error('expected a rejection');
+}
+
+let phoneCounter = 0;
+/** A fresh mainland number per call, so tests do not share users (or rate-limit counters). */
+function freshPhone(): string {
+  phoneCounter += 1;
+  return `139${String(10_000_000 + phoneCounter * 7919).slice(-8)}`;
+}
+
+describe('sign-up', () => {
+  it('stores an argon2id hash, never the password, and masks the phone', async () => {
+    const phone = freshPhone();
+    const user = await identity.signUp({ phone, password: 'correct horse' });
+    expect(user.phoneMasked).toBe(`${phone.slice(0, 3)}****${phone.slice(-4)}`);
+    expect(user).toMatchObject({ kycStatus: 'none', accountClass: null, birthDate: null, isAdult: false });
+    const row = (
+      await t.db.query<Record<string, string>>('SELECT * FROM identity_users WHERE id = $1', [user.id])
+    ).rows[0]!;
+    expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    expect(JSON.stringify(row)).not.toContain('correct horse');
+  });
+
+  it('refuses a duplicate phone, however it is written', async () => {
+    const phone = freshPhone();
+    await identity.signUp({ phone, password: 'password-1' });
+    const error = await rejection(identity.signUp({ phone: `+86 ${phone}`, password: 'password-2' }));
+    expect(error.code).toBe('PHONE_ALREADY_REGISTERED');
+  });
+
+  it('refuses weak passwords and bad phone numbers', async () => {
+    expect((await rejection(identity.signUp({ phone: freshPhone(), password: 'short' }))).code).toBe(
+      'PASSWORD_TOO_WEAK',
+    );
+    expect((await rejection(identity.signUp({ phone: freshPhone(), password: 'aaaaaaaaaa' }))).code).toBe(
+      'PASSWORD_TOO_WEAK',
+    );
+    const phone = freshPhone();
+    expect((await rejection(identity.signUp({ phone, password: phone }))).code).toBe('PASSWORD_TOO_WEAK');
+    expect((await rejection(identity.signUp({ phone: '12345', password: 'long enough' }))).code).toBe(
+      'PHONE_INVALID',
+    );
+  });
+});
+
+describe('sessions', () => {
+  it('logs in with a 15-minute HS256 access token that expires by the injected clock', async () => {
+    const phone = freshPhone();
+    const user = await identity.signUp({ phone, password: 'password-1' });
+    const tokens = await identity.logIn({ phone, password: 'password-1', ip: '10.0.0.1' });
+    expect(tokens.expiresIn).toBe(900);
+    const claims = decodeJwt(tokens.accessToken);
+    expect(claims).toMatchObject({ sub: user.id, typ: 'access', sid: tokens.sessionId, iss: 'millet' });
+    expect(claims.exp! - claims.iat!).toBe(900);
+    expect(await identity.authenticate(tokens.accessToken)).toEqual({
+      userId: user.id,
+      sessionId: tokens.sessionId,
+    });
+
+    clock.advance(899_000);
+    await expect(identity.authenticate(tokens.accessToken)).resolves.toMatchObject({ userId: user.id });
+    clock.advance(1_000);
+    expect((await rejection(identity.authenticate(tokens.accessToken))).code).toBe('ACCESS_TOKEN_EXPIRED');
+    // The refresh token still works, and its access token is valid from the new now.
+    const refreshed = await identity.refresh(tokens.refreshToken);
+    await expect(identity.authenticate(refreshed.accessToken)).resolves.toMatchObject({ userId: user.id });
+  });
+
+  it('refuses tampered tokens and tokens signed with another key', async () => {
+    const phone = freshPhone();
+    await identity.signUp({ phone, password: 'password-1' });
+    const tokens = await identity.logIn({ phone, password: 'password-1' });
+    const [header, payload, signature] = tokens.accessToken.split('.');
+    const forged = `${header}.${payload}.${signature!.slice(0, -2)}AA`;
+    expect((await rejection(identity.authenticate(forged))).code).toBe('UNAUTHENTICATED');
+    const other = createIdentity({ db: t.db, clock, encryptionKey: randomBytes(32) });
+    expect((await rejection(other.authenticate(tokens.accessToken))).code).toBe('UNAUTHENTICATED');
+    expect((await rejection(identity.authenticate('not-a-jwt'))).code).toBe('UNAUTHENTICATED');
+  });
+
+  it('rotates the refresh token; reusing a rotated one revokes the whole session', async () => {
+    const phone = freshPhone();
+    await identity.signUp({ phone, password: 'password-1' });
+    const first = await identity.logIn({ phone, password: 'password-1' });
+    const second = await identity.refresh(first.refreshToken);
+    expect(second.refreshToken).not.toBe(first.refreshToken);
+    expect(second.sessionId).toBe(first.sessionId);
+    const third = await identity.refresh(second.refreshToken);
+
+    // The first token again: a thief or a replay. The family is revoked, including the newest token.
+    expect((await rejection(identity.refresh(first.refreshToken))).code).toBe('REFRESH_TOKEN_REUSED');
+    expect((await rejection(identity.refresh(third.refreshToken))).code).toBe('REFRESH_TOKEN_INVALID');
+    expect((await rejection(identity.authenticate(third.accessToken))).code).toBe('UNAUTHENTICATED');
+    // Other sessions of the same user are untouched.
+    const other = await identity.logIn({ phone, password: 'password-1' });
+    await expect(identity.authenticate(other.accessToken)).resolves.toBeTruthy();
+    const stored = await t.db.query<{ token_hash: string }>(
+      'SELECT token_hash FROM identity_refresh_tokens WHERE session_id = $1',
+      [first.sessionId],
+    );
+    expect(stored.rows).toHaveLength(3);
+    expect(stored.rows.map((r) => r.token_hash)).not.toContain(first.refreshToken);
+  });
+
+  it('expires refresh tokens after their lifetime', async () => {
+    const short = createIdentity({ db: t.db, clock, encryptionKey, refreshTokenTtlSeconds: 60 });
+    const phone = freshPhone();
+    await short.signUp({ phone, password: 'password-1' });
+    const tokens = await short.logIn({ phone, password: 'password-1' });
+    clock.advance(60_000);
+    expect((await rejection(short.refresh(tokens.refreshToken))).code).toBe('REFRESH_TOKEN_INVALID');
+  });
+
+  it('logs out: the refresh token and the access tokens of the session stop working', async () => {
+    const phone = freshPhone();
+    await identity.signUp({ phone, password: 'password-1' });
+    const tokens = await identity.logIn({ phone, password: 'password-1' });
+    await identity.logOut(tokens.refreshToken);
+    await identity.logOut(tokens.refreshToken); // twice is harmless
+    expect((await rejection(identity.refresh(tokens.refreshToken))).code).toBe('REFRESH_TOKEN_INVALID');
+    expect((await rejection(identity.authenticate(tokens.accessToken))).code).toBe('UNAUTHENTICATED');
+    expect((await rejection(identity.logOut('mlt_rt_unknown'))).code).toBe('REFRESH_TOKEN_INVALID');
+  });
+
+  it('refuses a wrong password and an unknown phone alike', async () => {
+    const phone = freshPhone();
+    await identity.signUp({ phone, password: 'password-1' });
+    expect((await rejection(identity.logIn({ phone, password: 'password-2' }))).code).toBe(
+      'INVALID_CREDENTIALS',
+    );
+    expect((await rejection(identity.logIn({ phone: freshPhone(), password: 'password-1' }))).code).toBe(
+      'INVALID_CREDENTIALS',
+    );
+  });
+});
+
+describe('login rate limit', () => {
+  it('allows 5 failures per phone in 15 minutes, then 429 until the oldest leaves the window', async () => {
+    const phone = freshPhone();
+    await identity.signUp({ phone, password: 'password-1' });
+    for (let i = 0; i < 5; i += 1) {
+      expect(
+        (await rejection(identity.logIn({ phone, password: 'wrong-pass', ip: `10.1.0.${i}` }))).code,
+      ).toBe('INVALID_CREDENTIALS');
+      clock.advance(60_000);
+    }
+    // Even the right password is refused while limited.
+    const limited = await rejection(identity.logIn({ phone, password: 'password-1', ip: '10.1.1.1' }));
+    expect(limited.code).toBe('RATE_LIMITED');
+    // First failure at T, now T + 5 min: the window lifts at T + 15 min.
+    expect(limited.details?.retryAfterSeconds).toBe(600);
+    clock.advance(600_000 - 1_000);
+    expect((await rejection(identity.logIn({ phone, password: 'password-1' }))).code).toBe('RATE_LIMITED');
+    clock.advance(1_000);
+    await expect(identity.logIn({ phone, password: 'password-1' })).resolves.toMatchObject({
+      tokenType: 'Bearer',
+    });
+    // A success clears the phone's failures.
+    const count = await t.db.query('SELECT 1 FROM identity_login_failures');
+    expect(count.rows.length).toBeGreaterThan(0); // the IP rows remain
+    await expect(identity.logIn({ phone, password: 'password-1' })).resolves.toBeTruthy();
+  });
+
+  it('limits one address trying many phones, and holds across instances (the counts are in the database)', async () => {
+    const a = createIdentity({ db: t.db, clock, encryptionKey, loginRateLimit: { maxFailuresPerIp: 3 } });
+    const b = createIdentity({ db: t.db, clock, encryptionKey, loginRateLimit: { maxFailuresPerIp: 3 } });
+    for (const instance of [a, b, a])
+      expect(
+        (await rejection(instance.logIn({ phone: freshPhone(), password: 'whatever1', ip: '192.0.2.7' })))
+          .code,
+      ).toBe('INVALID_CREDENTIALS');
+    expect(
+      (await rejection(b.logIn({ phone: freshPhone(), password: 'whatever1', ip: '192.0.2.7' }))).code,
+    ).toBe('RATE_LIMITED');
+    // Another address is not affected.
+    expect(
+      (await rejection(b.logIn({ phone: freshPhone(), password: 'whatever1', ip: '192.0.2.8' }))).code,
+    ).toBe('INVALID_CREDENTIALS');
+    clock.advance(15 * 60_000);
+    expect(
+      (await rejection(b.logIn({ phone: freshPhone(), password: 'whatever1', ip: '192.0.2.7' }))).code,
+    ).toBe('INVALID_CREDENTIALS');
+    const raw = JSON.stringify((await t.db.query('SELECT * FROM identity_login_failures')).rows);
+    expect(raw).not.toContain('192.0.2.7');
+
+    // The cleanup job removes what has left the window.
+    clock.advance(15 * 60_000);
+    expect(await a.pruneLoginFailures()).toBeGreaterThan(0);
+    expect((await t.db.query('SELECT 1 FROM identity_login_failures')).rows).toHaveLength(0);
+  });
+});
+
+describe('identity verification', () => {
+  const adultId = makeResidentId('110105', '19900307', '123');
+
+  it('verifies name and ID, derives birth date and age, and stores only ciphertext', async () => {
+    const phone = freshPhone();
+    const user = await identity.signUp({ phone, password: 'password-1' });
+    const verified = await identity.verifyIdentity(user.id, {
+      realName: '张三',
+      residentId: adultId,
+      accountClass: 'II',
+    });
+    expect(verified).toMatchObject({
+      kycStatus: 'verified',
+      accountClass: 'II',
+      realNameMasked: '张*',
+      residentIdMasked: `1101**********${adultId.slice(-4)}`,
+      birthDate: '1990-03-07',
+      ageYears: 35,
+      isAdult: true,
+    });
+    expect(await identity.isAdult(user.id)).toBe(true);
+    const raw = JSON.stringify(
+      (await t.db.query('SELECT * FROM identity_users WHERE id = $1', [user.id])).rows,
+    );
+    for (const plaintext of [phone, phone.slice(-8), '张三', adultId, adultId.slice(6, 14)])
+      expect(raw).not.toContain(plaintext);
+  });
+
+  it('defaults to class I and lets the same identity change its class', async () => {
+    const user = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const id = makeResidentId('320102', '19800101', '456');
+    expect((await identity.verifyIdentity(user.id, { realName: '李四', residentId: id })).accountClass).toBe(
+      'I',
+    );
+    const upgraded = await identity.verifyIdentity(user.id, {
+      realName: '李四',
+      residentId: id,
+      accountClass: 'III',
+    });
+    expect(upgraded.accountClass).toBe('III');
+    const other = makeResidentId('320102', '19800101', '457');
+    const error = await rejection(identity.verifyIdentity(user.id, { realName: '李四', residentId: other }));
+    expect(error.code).toBe('IDENTITY_ALREADY_VERIFIED');
+    expect(
+      (await rejection(identity.verifyIdentity(user.id, { realName: '王五', residentId: id }))).code,
+    ).toBe('IDENTITY_ALREADY_VERIFIED');
+  });
+
+  it('refuses a resident ID already verified by another user', async () => {
+    const first = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const second = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const id = makeResidentId('440305', '19750505', '789');
+    await identity.verifyIdentity(first.id, { realName: '赵六', residentId: id });
+    const error = await rejection(
+      identity.verifyIdentity(second.id, { realName: '赵六', residentId: id.toLowerCase() }),
+    );
+    expect(error.code).toBe('RESIDENT_ID_ALREADY_REGISTERED');
+    expect((await identity.getUser(second.id)).kycStatus).toBe('none');
+  });
+
+  it('refuses the same ID verified by two users at once: one wins', async () => {
+    const users = await Promise.all(
+      [1, 2, 3].map(() => identity.signUp({ phone: freshPhone(), password: 'password-1' })),
+    );
+    const id = makeResidentId('510104', '19880808', '246');
+    const results = await Promise.allSettled(
+      users.map((u) => identity.verifyIdentity(u.id, { realName: '钱七', residentId: id })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results)
+      if (r.status === 'rejected')
+        expect((r.reason as MilletError).code).toBe('RESIDENT_ID_ALREADY_REGISTERED');
+  });
+
+  it('flags under-18s, and they come of age on their 18th birthday (Beijing time)', async () => {
+    const user = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const now = clock.now();
+    const shanghai = new Date(now.getTime() + 8 * 3_600_000);
+    const eighteenYearsLater = new Date(
+      Date.UTC(shanghai.getUTCFullYear() - 18, shanghai.getUTCMonth(), shanghai.getUTCDate() + 1),
+    );
+    const birth = eighteenYearsLater.toISOString().slice(0, 10).replaceAll('-', '');
+    const minor = await identity.verifyIdentity(user.id, {
+      realName: '孙八',
+      residentId: makeResidentId('330106', birth, '135'),
+    });
+    expect(minor.ageYears).toBe(17);
+    expect(minor.isAdult).toBe(false);
+    expect(await identity.isAdult(user.id)).toBe(false);
+    const birthday = new Date(
+      `${eighteenYearsLater.getUTCFullYear() + 18}-${birth.slice(4, 6)}-${birth.slice(6, 8)}T00:00:00+08:00`,
+    );
+    expect(await identity.isAdult(user.id, birthday)).toBe(true);
+    expect((await identity.getUser(user.id, new Date(birthday.getTime() - 1))).ageYears).toBe(17);
+  });
+
+  it('refuses invalid IDs and names, and unknown users', async () => {
+    const user = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const badCheck = adultId.slice(0, 17) + (adultId.endsWith('0') ? '1' : '0');
+    expect(
+      (await rejection(identity.verifyIdentity(user.id, { realName: '张三', residentId: badCheck }))).code,
+    ).toBe('RESIDENT_ID_INVALID');
+    expect(
+      (await rejection(identity.verifyIdentity(user.id, { realName: '张', residentId: adultId }))).code,
+    ).toBe('REAL_NAME_INVALID');
+    expect((await rejection(identity.getUser('00000000-0000-7000-8000-000000000000'))).code).toBe(
+      'USER_NOT_FOUND',
+    );
+    expect((await rejection(identity.getUser('nope'))).code).toBe('USER_NOT_FOUND');
+  });
+});

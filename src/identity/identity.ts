@@ -1,0 +1,418 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
+import { MilletError, isUuid, newId } from '../core/index.ts';
+import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
+import {
+  assertNotRateLimited,
+  clearLoginFailures,
+  defaultLoginRateLimit,
+  recordLoginFailure,
+} from './login-rate-limit.ts';
+import { maskPhone, normalizePhone } from './phone.ts';
+import { blindIndex, decryptField, derivePiiKeys, encryptField } from './pii-crypto.ts';
+import {
+  ageInYears,
+  maskRealName,
+  maskResidentId,
+  normalizeRealName,
+  parseResidentId,
+} from './resident-id.ts';
+import {
+  generateRefreshToken,
+  hashRefreshToken,
+  looksLikeRefreshToken,
+  signAccessToken,
+  verifyAccessToken,
+} from './sessions.ts';
+import {
+  accountClasses,
+  type AccountClass,
+  type Identity,
+  type IdentityOptions,
+  type KycStatus,
+  type SessionTokens,
+  type User,
+} from './types.ts';
+
+export const identityMigrations: Migration[] = loadMigrations(
+  'identity',
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+);
+
+/** argon2id (Algorithm.Argon2id; a const enum, so spelled as its value) with the library defaults:
+ * 19 MiB, 2 passes, 1 lane — the OWASP minimum recommendation. */
+const ARGON2ID = 2 as Algorithm;
+const MIN_PASSWORD_LENGTH = 8;
+const MAX_PASSWORD_LENGTH = 128;
+
+interface UserRow {
+  id: string;
+  phone_ciphertext: string;
+  password_hash: string;
+  created_at: Date;
+  kyc_status: KycStatus;
+  account_class: AccountClass | null;
+  real_name_ciphertext: string | null;
+  resident_id_ciphertext: string | null;
+  resident_id_index: string | null;
+  birth_date: string | Date | null;
+  verified_at: Date | null;
+}
+
+const userColumns = `id, phone_ciphertext, password_hash, created_at, kyc_status, account_class,
+  real_name_ciphertext, resident_id_ciphertext, resident_id_index, to_char(birth_date, 'YYYY-MM-DD') AS birth_date,
+  verified_at`;
+
+/** The associated data of each encrypted column: a ciphertext only decrypts in its own row and column. */
+const aad = {
+  phone: (userId: string) => `identity_users.phone:${userId}`,
+  realName: (userId: string) => `identity_users.real_name:${userId}`,
+  residentId: (userId: string) => `identity_users.resident_id:${userId}`,
+};
+
+function checkPassword(password: string, phone: string): void {
+  const length = [...password].length;
+  if (length < MIN_PASSWORD_LENGTH || length > MAX_PASSWORD_LENGTH) {
+    throw new MilletError(
+      'PASSWORD_TOO_WEAK',
+      `password must be ${MIN_PASSWORD_LENGTH}–${MAX_PASSWORD_LENGTH} characters`,
+      { field: 'password', minLength: MIN_PASSWORD_LENGTH },
+    );
+  }
+  if (phone.endsWith(password) || /^(.)\1*$/u.test(password)) {
+    throw new MilletError(
+      'PASSWORD_TOO_WEAK',
+      'password must not be the phone number or one repeated character',
+      {
+        field: 'password',
+      },
+    );
+  }
+}
+
+function userNotFound(userId: string): MilletError {
+  return new MilletError('USER_NOT_FOUND', `User ${userId} does not exist`, { userId });
+}
+
+function isUniqueViolation(error: unknown, constraintHint: string): boolean {
+  const e = error as { code?: unknown; constraint?: unknown; message?: unknown; detail?: unknown } | null;
+  if (e?.code !== '23505') return false;
+  return [e.constraint, e.message, e.detail].some(
+    (part) => typeof part === 'string' && part.includes(constraintHint),
+  );
+}
+
+export function createIdentity(options: IdentityOptions): Identity {
+  const { db, clock } = options;
+  const keys = derivePiiKeys(options.encryptionKey);
+  const accessTtl = options.accessTokenTtlSeconds ?? 15 * 60;
+  const refreshTtl = options.refreshTokenTtlSeconds ?? 30 * 86_400;
+  const limits = { ...defaultLoginRateLimit, ...options.loginRateLimit };
+  const phoneIndex = (e164: string) => blindIndex(keys.index, 'phone', e164);
+  // Verifying a password against this when the phone is unknown keeps both answers equally slow.
+  let dummyHash: Promise<string> | undefined;
+
+  function toUser(row: UserRow, at: Date): User {
+    const birthDate = row.birth_date === null ? null : String(row.birth_date);
+    const ageYears = birthDate ? ageInYears(birthDate, at) : null;
+    return {
+      id: row.id,
+      phoneMasked: maskPhone(decryptField(keys.cipher, row.phone_ciphertext, aad.phone(row.id))),
+      kycStatus: row.kyc_status,
+      accountClass: row.account_class,
+      realNameMasked: row.real_name_ciphertext
+        ? maskRealName(decryptField(keys.cipher, row.real_name_ciphertext, aad.realName(row.id)))
+        : null,
+      residentIdMasked: row.resident_id_ciphertext
+        ? maskResidentId(decryptField(keys.cipher, row.resident_id_ciphertext, aad.residentId(row.id)))
+        : null,
+      birthDate,
+      ageYears,
+      isAdult: ageYears !== null && ageYears >= 18,
+      verifiedAt: row.verified_at,
+      createdAt: row.created_at,
+    };
+  }
+
+  async function loadUser(q: Queryable, userId: string, forUpdate = false): Promise<UserRow> {
+    if (!isUuid(userId)) throw userNotFound(userId);
+    const result = await q.query<UserRow>(
+      `SELECT ${userColumns} FROM identity_users WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+      [userId],
+    );
+    if (!result.rows[0]) throw userNotFound(userId);
+    return result.rows[0];
+  }
+
+  async function issueTokens(
+    q: Queryable,
+    userId: string,
+    sessionId: string,
+    now: Date,
+  ): Promise<SessionTokens> {
+    const refreshToken = generateRefreshToken();
+    const expiresAt = new Date(now.getTime() + refreshTtl * 1000);
+    await q.query(
+      `INSERT INTO identity_refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+      [hashRefreshToken(refreshToken), sessionId, now, expiresAt],
+    );
+    await q.query('UPDATE identity_sessions SET expires_at = $2 WHERE id = $1', [sessionId, expiresAt]);
+    const accessToken = await signAccessToken(keys.jwt, { userId, sessionId }, now, accessTtl);
+    return {
+      accessToken,
+      refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: accessTtl,
+      refreshExpiresIn: refreshTtl,
+      userId,
+      sessionId,
+    };
+  }
+
+  const invalidRefresh = () =>
+    new MilletError(
+      'REFRESH_TOKEN_INVALID',
+      'The refresh token is not valid, has expired or has been revoked; log in again',
+    );
+
+  const identity: Identity = {
+    async signUp(command) {
+      const phone = normalizePhone(command.phone);
+      checkPassword(command.password, phone);
+      const index = phoneIndex(phone);
+      const taken = () =>
+        new MilletError(
+          'PHONE_ALREADY_REGISTERED',
+          'A user with this phone number already exists; log in instead',
+          {
+            field: 'phone',
+          },
+        );
+      if ((await db.query('SELECT 1 FROM identity_users WHERE phone_index = $1', [index])).rows.length > 0)
+        throw taken();
+      const passwordHash = await argon2Hash(command.password, { algorithm: ARGON2ID });
+      const id = newId();
+      const now = clock.now();
+      const result = await db.query<UserRow>(
+        `INSERT INTO identity_users (id, phone_ciphertext, phone_index, password_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (phone_index) DO NOTHING
+         RETURNING ${userColumns}`,
+        [id, encryptField(keys.cipher, phone, aad.phone(id)), index, passwordHash, now],
+      );
+      if (!result.rows[0]) throw taken();
+      return toUser(result.rows[0], now);
+    },
+
+    async logIn(command) {
+      const now = clock.now();
+      let phone: string | undefined;
+      try {
+        phone = normalizePhone(command.phone);
+      } catch {
+        phone = undefined;
+      }
+      const phoneSubject = phone ? `phone:${phoneIndex(phone)}` : undefined;
+      const ipSubject = command.ip ? `ip:${blindIndex(keys.index, 'ip', command.ip)}` : undefined;
+      const subjects = [
+        ...(phoneSubject ? [{ subject: phoneSubject, max: limits.maxFailuresPerPhone }] : []),
+        ...(ipSubject ? [{ subject: ipSubject, max: limits.maxFailuresPerIp }] : []),
+      ];
+      await assertNotRateLimited(db, subjects, now, limits.windowMs);
+
+      const row = phoneSubject
+        ? (
+            await db.query<{ id: string; password_hash: string }>(
+              'SELECT id, password_hash FROM identity_users WHERE phone_index = $1',
+              [phoneIndex(phone!)],
+            )
+          ).rows[0]
+        : undefined;
+      dummyHash ??= argon2Hash('millet-dummy-password', { algorithm: ARGON2ID });
+      const ok = await argon2Verify(row?.password_hash ?? (await dummyHash), command.password);
+      if (!row || !ok) {
+        await recordLoginFailure(
+          db,
+          subjects.map((s) => s.subject),
+          now,
+          limits.windowMs,
+        );
+        throw new MilletError('INVALID_CREDENTIALS', 'The phone number or password is wrong');
+      }
+      return db.transaction(async (tx) => {
+        await clearLoginFailures(tx, phoneSubject!);
+        const sessionId = newId();
+        await tx.query(
+          'INSERT INTO identity_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $3)',
+          [sessionId, row.id, now],
+        );
+        return issueTokens(tx, row.id, sessionId, now);
+      });
+    },
+
+    async refresh(refreshToken) {
+      if (!looksLikeRefreshToken(refreshToken)) throw invalidRefresh();
+      const now = clock.now();
+      const outcome = await db.transaction(async (tx) => {
+        const result = await tx.query<{
+          session_id: string;
+          user_id: string;
+          expires_at: Date;
+          rotated_at: Date | null;
+          revoked_at: Date | null;
+        }>(
+          `SELECT t.session_id, s.user_id, t.expires_at, t.rotated_at, s.revoked_at
+           FROM identity_refresh_tokens t JOIN identity_sessions s ON s.id = t.session_id
+           WHERE t.token_hash = $1 FOR UPDATE`,
+          [hashRefreshToken(refreshToken)],
+        );
+        const token = result.rows[0];
+        if (!token || token.revoked_at) return { kind: 'invalid' as const };
+        if (token.rotated_at) {
+          // A rotated token came back: either it was stolen or the thief already used it. The
+          // whole family goes, so neither copy keeps the session.
+          await tx.query(
+            `UPDATE identity_sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reused' WHERE id = $1`,
+            [token.session_id, now],
+          );
+          return { kind: 'reused' as const };
+        }
+        if (token.expires_at.getTime() <= now.getTime()) return { kind: 'invalid' as const };
+        await tx.query('UPDATE identity_refresh_tokens SET rotated_at = $2 WHERE token_hash = $1', [
+          hashRefreshToken(refreshToken),
+          now,
+        ]);
+        return { kind: 'ok' as const, tokens: await issueTokens(tx, token.user_id, token.session_id, now) };
+      });
+      if (outcome.kind === 'reused')
+        throw new MilletError(
+          'REFRESH_TOKEN_REUSED',
+          'This refresh token was already used; the session has been revoked for safety. Log in again',
+        );
+      if (outcome.kind === 'invalid') throw invalidRefresh();
+      return outcome.tokens;
+    },
+
+    async logOut(refreshToken) {
+      if (!looksLikeRefreshToken(refreshToken)) throw invalidRefresh();
+      const result = await db.query<{ id: string }>(
+        `UPDATE identity_sessions SET revoked_at = coalesce(revoked_at, $2), revoked_reason = coalesce(revoked_reason, 'logout')
+         WHERE id = (SELECT session_id FROM identity_refresh_tokens WHERE token_hash = $1) RETURNING id`,
+        [hashRefreshToken(refreshToken), clock.now()],
+      );
+      if (result.rows.length === 0) throw invalidRefresh();
+    },
+
+    async revokeSession(sessionId) {
+      if (!isUuid(sessionId)) return;
+      await db.query(
+        `UPDATE identity_sessions SET revoked_at = coalesce(revoked_at, $2), revoked_reason = coalesce(revoked_reason, 'revoked')
+         WHERE id = $1`,
+        [sessionId, clock.now()],
+      );
+    },
+
+    async authenticate(accessToken) {
+      const now = clock.now();
+      const claims = await verifyAccessToken(keys.jwt, accessToken, now);
+      if (!isUuid(claims.sessionId) || !isUuid(claims.userId))
+        throw new MilletError('UNAUTHENTICATED', 'The access token is not valid');
+      const session = await db.query<{ revoked_at: Date | null }>(
+        'SELECT revoked_at FROM identity_sessions WHERE id = $1 AND user_id = $2',
+        [claims.sessionId, claims.userId],
+      );
+      if (!session.rows[0] || session.rows[0].revoked_at)
+        throw new MilletError('UNAUTHENTICATED', 'The session has ended; log in again');
+      return claims;
+    },
+
+    async verifyIdentity(userId, command) {
+      const now = clock.now();
+      const realName = normalizeRealName(command.realName);
+      const residentId = parseResidentId(command.residentId, now);
+      const accountClass = command.accountClass ?? 'I';
+      if (!(accountClasses as readonly string[]).includes(accountClass)) {
+        throw new MilletError(
+          'VALIDATION_FAILED',
+          `account_class must be one of ${accountClasses.join(', ')}`,
+          {
+            field: 'accountClass',
+          },
+        );
+      }
+      const index = blindIndex(keys.index, 'resident_id', residentId.value);
+      const idTaken = () =>
+        new MilletError(
+          'RESIDENT_ID_ALREADY_REGISTERED',
+          'This resident ID is already verified for another user',
+          {
+            field: 'residentId',
+          },
+        );
+      try {
+        const row = await db.transaction(async (tx) => {
+          const user = await loadUser(tx, userId, true);
+          if (user.kyc_status === 'verified') {
+            const sameName =
+              user.real_name_ciphertext !== null &&
+              decryptField(keys.cipher, user.real_name_ciphertext, aad.realName(user.id)) === realName;
+            if (user.resident_id_index !== index || !sameName) {
+              throw new MilletError(
+                'IDENTITY_ALREADY_VERIFIED',
+                'This user is already verified with another identity; it cannot be changed',
+              );
+            }
+            // The same identity again: only the account class may change.
+            const updated = await tx.query<UserRow>(
+              `UPDATE identity_users SET account_class = $2 WHERE id = $1 RETURNING ${userColumns}`,
+              [user.id, accountClass],
+            );
+            return updated.rows[0]!;
+          }
+          const other = await tx.query(
+            'SELECT 1 FROM identity_users WHERE resident_id_index = $1 AND id <> $2',
+            [index, user.id],
+          );
+          if (other.rows.length > 0) throw idTaken();
+          const updated = await tx.query<UserRow>(
+            `UPDATE identity_users SET kyc_status = 'verified', account_class = $2, real_name_ciphertext = $3,
+               resident_id_ciphertext = $4, resident_id_index = $5, birth_date = $6::date, verified_at = $7
+             WHERE id = $1 RETURNING ${userColumns}`,
+            [
+              user.id,
+              accountClass,
+              encryptField(keys.cipher, realName, aad.realName(user.id)),
+              encryptField(keys.cipher, residentId.value, aad.residentId(user.id)),
+              index,
+              residentId.birthDate,
+              now,
+            ],
+          );
+          return updated.rows[0]!;
+        });
+        return toUser(row, now);
+      } catch (error) {
+        // Two users verifying the same ID at once: the unique index lets one through.
+        if (isUniqueViolation(error, 'resident_id_index')) throw idTaken();
+        throw error;
+      }
+    },
+
+    async getUser(userId, at) {
+      return toUser(await loadUser(db, userId), at ?? clock.now());
+    },
+
+    async isAdult(userId, at) {
+      return (await identity.getUser(userId, at)).isAdult;
+    },
+
+    keyedDigest: (value) => blindIndex(keys.index, 'digest', value),
+
+    async pruneLoginFailures() {
+      const cutoff = new Date(clock.now().getTime() - limits.windowMs);
+      return (await db.query('DELETE FROM identity_login_failures WHERE failed_at <= $1', [cutoff])).rowCount;
+    },
+  };
+  return identity;
+}

@@ -1,0 +1,18 @@
+export { createIdentity, identityMigrations } from './identity.ts';
+export { resolvePiiKey, decodePiiKey, PII_KEY_FILE, type ResolvedPiiKey } from './pii-key.ts';
+export { normalizePhone, maskPhone } from './phone.ts';
+export { parseResidentId, maskResidentId, maskRealName, ageInYears, type ResidentId } from './resident-id.ts';
+export {
+  accountClasses,
+  type AccountClass,
+  type AuthenticatedUser,
+  type Identity,
+  type IdentityOptions,
+  type KycStatus,
+  type LogInCommand,
+  type LoginRateLimit,
+  type SessionTokens,
+  type SignUpCommand,
+  type User,
+  type VerifyIdentityCommand,
+} from './types.ts';

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { maskPhone, normalizePhone } from './phone.ts';
+import { blindIndex, decryptField, derivePiiKeys, encryptField } from './pii-crypto.ts';
+
+describe('phone numbers', () => {
+  it('assumes +86 for a bare mainland mobile number and keeps E.164 as given', () => {
+    expect(normalizePhone('13812345678')).toBe('+8613812345678');
+    expect(normalizePhone('138 1234 5678')).toBe('+8613812345678');
+    expect(normalizePhone('+86 138-1234-5678')).toBe('+8613812345678');
+    expect(normalizePhone('+14155552671')).toBe('+14155552671');
+  });
+
+  it('refuses what is not a mainland mobile or E.164 number', () => {
+    for (const bad of [
+      '12812345678',
+      '1381234567',
+      '+8612812345678',
+      '+86138123456789',
+      'abc',
+      '+0123456789',
+      '',
+    ])
+      expect(() => normalizePhone(bad)).toThrow(expect.objectContaining({ code: 'PHONE_INVALID' }));
+  });
+
+  it('masks the middle digits', () => {
+    expect(maskPhone('+8613812345678')).toBe('138****5678');
+    expect(maskPhone('+14155552671')).toBe('+141****2671');
+  });
+});
+
+describe('PII encryption', () => {
+  const keys = derivePiiKeys(Buffer.alloc(32, 7));
+
+  it('round-trips, with a fresh IV each time, and only in its own row and column', () => {
+    const a = encryptField(keys.cipher, '张三', 'identity_users.real_name:u1');
+    const b = encryptField(keys.cipher, '张三', 'identity_users.real_name:u1');
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^v1\./);
+    expect(decryptField(keys.cipher, a, 'identity_users.real_name:u1')).toBe('张三');
+    expect(() => decryptField(keys.cipher, a, 'identity_users.real_name:u2')).toThrow();
+    const tampered = a.slice(0, -2) + (a.endsWith('A') ? 'B' : 'A') + a.slice(-1);
+    expect(() => decryptField(keys.cipher, tampered, 'identity_users.real_name:u1')).toThrow();
+  });
+
+  it('derives independent keys and a stable, keyed blind index', () => {
+    expect(keys.cipher.equals(keys.index)).toBe(false);
+    expect(blindIndex(keys.index, 'phone', '+8613812345678')).toBe(
+      blindIndex(keys.index, 'phone', '+8613812345678'),
+    );
+    expect(blindIndex(keys.index, 'phone', '+8613812345678')).not.toBe(
+      blindIndex(derivePiiKeys(Buffer.alloc(32, 8)).index, 'phone', '+8613812345678'),
+    );
+    expect(() => derivePiiKeys(Buffer.alloc(16))).toThrow(/32 bytes/);
+  });
+});

@@ -1,0 +1,119 @@
+import type { Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+
+/** Payment-account classes after the PBoC 2016 rules; the wallet enforces their limits. */
+export const accountClasses = ['I', 'II', 'III'] as const;
+export type AccountClass = (typeof accountClasses)[number];
+
+export type KycStatus = 'none' | 'verified';
+
+/** A user as other modules and the API see one: PII only masked, never in the clear. */
+export interface User {
+  id: string;
+  /** `138****5678` for a mainland number. */
+  phoneMasked: string;
+  kycStatus: KycStatus;
+  /** Set by identity verification; null until then. */
+  accountClass: AccountClass | null;
+  /** `张*`; null until verified. */
+  realNameMasked: string | null;
+  /** `1101**********1234`; null until verified. */
+  residentIdMasked: string | null;
+  /** YYYY-MM-DD, from the resident ID; null until verified. */
+  birthDate: string | null;
+  /** Completed years at the business date of the instant asked about; null until verified. */
+  ageYears: number | null;
+  /** ageYears ≥ 18; false while unverified (credit products refuse both). */
+  isAdult: boolean;
+  verifiedAt: Date | null;
+  createdAt: Date;
+}
+
+export interface SignUpCommand {
+  /** E.164, or a bare 11-digit mainland mobile number (+86 is assumed). */
+  phone: string;
+  /** At least 8 characters. */
+  password: string;
+}
+
+export interface LogInCommand {
+  phone: string;
+  password: string;
+  /** The client's address, for the per-IP login rate limit. */
+  ip?: string;
+}
+
+export interface SessionTokens {
+  /** HS256 JWT: `sub` = user id, `sid` = session id, `typ` = 'access'. */
+  accessToken: string;
+  /** Opaque, single use: each refresh returns a new one. */
+  refreshToken: string;
+  tokenType: 'Bearer';
+  /** Seconds until the access token expires. */
+  expiresIn: number;
+  /** Seconds until the refresh token expires. */
+  refreshExpiresIn: number;
+  userId: string;
+  sessionId: string;
+}
+
+/** Who an access token belongs to. */
+export interface AuthenticatedUser {
+  userId: string;
+  sessionId: string;
+}
+
+export interface VerifyIdentityCommand {
+  realName: string;
+  /** 18 characters: 17 digits and an ISO 7064 MOD 11-2 check character (0–9 or X). */
+  residentId: string;
+  /** The class requested; 'I' when not given. */
+  accountClass?: AccountClass;
+}
+
+export interface LoginRateLimit {
+  /** Failed logins allowed per phone number within the window. */
+  maxFailuresPerPhone: number;
+  /** Failed logins allowed per client IP within the window. */
+  maxFailuresPerIp: number;
+  windowMs: number;
+}
+
+export interface IdentityOptions {
+  db: Database;
+  clock: Clock;
+  /** 32 bytes (MILLET_PII_KEY); the PII cipher, blind-index and JWT keys are derived from it. */
+  encryptionKey: Uint8Array;
+  /** Access-token lifetime; 900 s (15 min) by default. */
+  accessTokenTtlSeconds?: number;
+  /** Refresh-token (session) lifetime; 30 days by default. */
+  refreshTokenTtlSeconds?: number;
+  loginRateLimit?: Partial<LoginRateLimit>;
+}
+
+/** The identity module's public API: users, sessions and identity verification. */
+export interface Identity {
+  signUp(command: SignUpCommand): Promise<User>;
+  logIn(command: LogInCommand): Promise<SessionTokens>;
+  /** Rotates the refresh token; a rotated token used again revokes the whole session. */
+  refresh(refreshToken: string): Promise<SessionTokens>;
+  /** Revokes the session the refresh token belongs to; revoking twice is harmless. */
+  logOut(refreshToken: string): Promise<void>;
+  /** Revokes one session by id (the access token's `sid`). */
+  revokeSession(sessionId: string): Promise<void>;
+  /** Checks an access token (signature, expiry by the Clock, session not revoked). */
+  authenticate(accessToken: string): Promise<AuthenticatedUser>;
+  /** KYC: name + resident ID; sets birth date and account class. */
+  verifyIdentity(userId: string, command: VerifyIdentityCommand): Promise<User>;
+  /** `at` dates ageYears/isAdult (the Clock's now by default). */
+  getUser(userId: string, at?: Date): Promise<User>;
+  /** Whether a verified user is 18 or over at the business date of `at`; false if unverified. */
+  isAdult(userId: string, at?: Date): Promise<boolean>;
+  /**
+   * A keyed HMAC-SHA256 (hex) of a value: lets other code compare personal data or secrets (the
+   * idempotency fingerprint of a sign-up) without storing anything a fast hash would give back.
+   */
+  keyedDigest(value: string): string;
+  /** Deletes failed-log-in records older than the rate-limit window; returns how many. A job. */
+  pruneLoginFailures(): Promise<number>;
+}

@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
+import { makeResidentId } from './support/resident-ids.ts';
+
+let h: ApiHarness;
+
+beforeAll(async () => {
+  h = await openApiHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+let counter = 0;
+function freshPhone(): string {
+  counter += 1;
+  return `137${String(20_000_000 + counter * 6113).slice(-8)}`;
+}
+
+/** A POST as a user (or anonymous): never the operator key. */
+function postAs(token: string | null, url: string, body: unknown, idempotencyKey: string = randomUUID()) {
+  return h.post(url, body, { key: token, idempotencyKey });
+}
+
+function getAs(token: string | null, url: string): Promise<ApiResponse> {
+  return h.get(url, token ?? '');
+}
+
+async function signUpAndLogIn(phone = freshPhone(), password = 'password-1') {
+  const user = await postAs(null, '/v1/users', { phone, password });
+  expect(user.statusCode).toBe(201);
+  const session = await postAs(null, '/v1/sessions', { phone, password });
+  expect(session.statusCode).toBe(201);
+  return { phone, user: user.json(), tokens: session.json() };
+}
+
+describe('users and sessions over HTTP', () => {
+  it('signs up (masked phone), logs in, reads /v1/me with the access token', async () => {
+    const phone = freshPhone();
+    const created = await postAs(null, '/v1/users', { phone, password: 'password-1' });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({
+      phone: `${phone.slice(0, 3)}****${phone.slice(-4)}`,
+      kyc_status: 'none',
+      account_class: null,
+      is_adult: false,
+    });
+    expect(created.body).not.toContain(phone);
+
+    const session = await postAs(null, '/v1/sessions', { phone: `+86${phone}`, password: 'password-1' });
+    expect(session.statusCode).toBe(201);
+    const tokens = session.json();
+    expect(tokens).toMatchObject({ token_type: 'Bearer', expires_in: 900, user_id: created.json().id });
+
+    const me = await getAs(tokens.access_token, '/v1/me');
+    expect(me.statusCode).toBe(200);
+    expect(me.json().id).toBe(created.json().id);
+  });
+
+  it('answers 409 for a duplicate phone and 422 for a weak password', async () => {
+    const phone = freshPhone();
+    await postAs(null, '/v1/users', { phone, password: 'password-1' });
+    const again = await postAs(null, '/v1/users', { phone, password: 'password-2' });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('PHONE_ALREADY_REGISTERED');
+    expect(again.body).not.toContain(phone);
+    const weak = await postAs(null, '/v1/users', { phone: freshPhone(), password: 'short' });
+    expect([weak.statusCode, weak.json().code]).toEqual([422, 'PASSWORD_TOO_WEAK']);
+    const badPhone = await postAs(null, '/v1/users', { phone: '12345', password: 'password-1' });
+    expect([badPhone.statusCode, badPhone.json().code]).toEqual([422, 'PHONE_INVALID']);
+  });
+
+  it('needs a user token on /v1/me: none, an operator key, an expired token are 401', async () => {
+    const { tokens } = await signUpAndLogIn();
+    expect((await getAs(null, '/v1/me')).statusCode).toBe(401);
+    const withOperatorKey = await getAs(h.adminKey, '/v1/me');
+    expect([withOperatorKey.statusCode, withOperatorKey.json().code]).toEqual([401, 'UNAUTHENTICATED']);
+    // …and a user token does not open operator routes.
+    expect((await getAs(tokens.access_token, '/v1/ledger/accounts')).statusCode).toBe(401);
+    h.clock.advance(15 * 60_000);
+    const expired = await getAs(tokens.access_token, '/v1/me');
+    expect([expired.statusCode, expired.json().code]).toEqual([401, 'ACCESS_TOKEN_EXPIRED']);
+  });
+
+  it('refreshes with rotation, detects reuse, and logs out', async () => {
+    const { tokens } = await signUpAndLogIn();
+    const refreshed = await postAs(null, '/v1/sessions/refresh', { refresh_token: tokens.refresh_token });
+    expect(refreshed.statusCode).toBe(200);
+    const next = refreshed.json();
+    expect(next.refresh_token).not.toBe(tokens.refresh_token);
+
+    const reused = await postAs(null, '/v1/sessions/refresh', { refresh_token: tokens.refresh_token });
+    expect([reused.statusCode, reused.json().code]).toEqual([401, 'REFRESH_TOKEN_REUSED']);
+    expect((await getAs(next.access_token, '/v1/me')).statusCode).toBe(401);
+
+    const again = await signUpAndLogIn();
+    const out = await postAs(null, '/v1/sessions/logout', { refresh_token: again.tokens.refresh_token });
+    expect(out.statusCode).toBe(204);
+    expect((await getAs(again.tokens.access_token, '/v1/me')).statusCode).toBe(401);
+    const after = await postAs(null, '/v1/sessions/refresh', { refresh_token: again.tokens.refresh_token });
+    expect([after.statusCode, after.json().code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+  });
+
+  it('rate-limits failed log-ins with 429 and Retry-After, then lets the user in after the window', async () => {
+    const { phone } = await signUpAndLogIn();
+    for (let i = 0; i < 5; i += 1) {
+      const wrong = await postAs(null, '/v1/sessions', { phone, password: 'not-the-password' });
+      expect([wrong.statusCode, wrong.json().code]).toEqual([401, 'INVALID_CREDENTIALS']);
+    }
+    const key = randomUUID();
+    const limited = await postAs(null, '/v1/sessions', { phone, password: 'password-1' }, key);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().code).toBe('RATE_LIMITED');
+    expect(limited.headers['retry-after']).toBe('900');
+    expect(limited.json().retry_after_seconds).toBe(900);
+
+    h.clock.advance(900_000);
+    // The same Idempotency-Key works after the wait: a 429 is not remembered.
+    const ok = await postAs(null, '/v1/sessions', { phone, password: 'password-1' }, key);
+    expect(ok.statusCode).toBe(201);
+  });
+
+  it('limits per client address across phone numbers', async () => {
+    const ip = '203.0.113.9';
+    const attempt = () =>
+      h.request({
+        method: 'POST',
+        url: '/v1/sessions',
+        body: { phone: freshPhone(), password: 'guess-guess' },
+        headers: { 'idempotency-key': randomUUID() },
+      });
+    // inject() comes from 127.0.0.1; use the app directly to set the remote address.
+    const fromIp = async () =>
+      h.app.inject({
+        method: 'POST',
+        url: '/v1/sessions',
+        remoteAddress: ip,
+        headers: { 'idempotency-key': randomUUID() },
+        payload: { phone: freshPhone(), password: 'guess-guess' },
+      });
+    for (let i = 0; i < 20; i += 1) expect((await fromIp()).statusCode).toBe(401);
+    expect((await fromIp()).statusCode).toBe(429);
+    expect((await attempt()).statusCode).toBe(401); // another address
+    h.clock.advance(900_000);
+  });
+});
+
+describe('identity verification over HTTP', () => {
+  it('verifies identity, answers masked, and keeps no plaintext PII in the database or the logs', async () => {
+    const { phone, tokens, user } = await signUpAndLogIn();
+    const residentId = makeResidentId('110105', '19920229', '321');
+    const verified = await postAs(tokens.access_token, '/v1/me/identity', {
+      real_name: '王小明',
+      resident_id: residentId,
+      account_class: 'II',
+    });
+    expect(verified.statusCode).toBe(200);
+    expect(verified.json()).toMatchObject({
+      kyc_status: 'verified',
+      account_class: 'II',
+      real_name: '王**',
+      resident_id: `1101**********${residentId.slice(-4)}`,
+      birth_date: '1992-02-29',
+      age_years: 33,
+      is_adult: true,
+    });
+    for (const body of [verified.body, (await getAs(tokens.access_token, '/v1/me')).body]) {
+      expect(body).not.toContain(residentId);
+      expect(body).not.toContain('王小明');
+      expect(body).not.toContain(phone);
+    }
+
+    const raw = JSON.stringify(
+      (await h.t.db.query('SELECT * FROM identity_users WHERE id = $1', [user.id])).rows,
+    );
+    for (const plaintext of [phone, '王小明', residentId, residentId.slice(0, 14)])
+      expect(raw).not.toContain(plaintext);
+    // Nor in the idempotency records (their fingerprints use keyed digests)…
+    const idempotency = JSON.stringify((await h.t.db.query('SELECT * FROM api_idempotency_keys')).rows);
+    for (const plaintext of [phone, '王小明', residentId, 'password-1'])
+      expect(idempotency).not.toContain(plaintext);
+    expect(idempotency).not.toContain(tokens.refresh_token);
+    // …nor in any log line.
+    const logs = JSON.stringify(h.logs);
+    for (const plaintext of [phone, '王小明', residentId, 'password-1', tokens.access_token])
+      expect(logs).not.toContain(plaintext);
+  });
+
+  it('scopes idempotency to the user: the same key from two users runs twice', async () => {
+    const a = await signUpAndLogIn();
+    const b = await signUpAndLogIn();
+    const key = randomUUID();
+    const body = (id: string) => ({ real_name: '周杰', resident_id: id });
+    const first = await postAs(
+      a.tokens.access_token,
+      '/v1/me/identity',
+      body(makeResidentId('350203', '19790118', '111')),
+      key,
+    );
+    const second = await postAs(
+      b.tokens.access_token,
+      '/v1/me/identity',
+      body(makeResidentId('350203', '19790118', '113')),
+      key,
+    );
+    expect([first.statusCode, second.statusCode]).toEqual([200, 200]);
+    expect(second.headers['idempotent-replayed']).toBeUndefined();
+    const replay = await postAs(
+      a.tokens.access_token,
+      '/v1/me/identity',
+      body(makeResidentId('350203', '19790118', '111')),
+      key,
+    );
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    const rows = await h.t.db.query<{ principal: string }>(
+      'SELECT principal FROM api_idempotency_keys WHERE idempotency_key = $1 ORDER BY principal',
+      [key],
+    );
+    expect(rows.rows.map((r) => r.principal).sort()).toEqual(
+      [`user:${a.user.id}`, `user:${b.user.id}`].sort(),
+    );
+  });
+
+  it('refuses an ID already verified by another user (409) and a bad check digit (422)', async () => {
+    const a = await signUpAndLogIn();
+    const b = await signUpAndLogIn();
+    const id = makeResidentId('420106', '19850505', '202');
+    expect(
+      (await postAs(a.tokens.access_token, '/v1/me/identity', { real_name: '吴一', resident_id: id }))
+        .statusCode,
+    ).toBe(200);
+    const dup = await postAs(b.tokens.access_token, '/v1/me/identity', {
+      real_name: '吴一',
+      resident_id: id,
+    });
+    expect([dup.statusCode, dup.json().code]).toEqual([409, 'RESIDENT_ID_ALREADY_REGISTERED']);
+    expect(dup.body).not.toContain(id);
+    const bad = id.slice(0, 17) + (id.endsWith('0') ? '1' : '0');
+    const invalid = await postAs(b.tokens.access_token, '/v1/me/identity', {
+      real_name: '吴一',
+      resident_id: bad,
+    });
+    expect([invalid.statusCode, invalid.json().code]).toEqual([422, 'RESIDENT_ID_INVALID']);
+    expect(invalid.body).not.toContain(bad);
+  });
+
+  it('flags a minor: is_adult false', async () => {
+    const { tokens } = await signUpAndLogIn();
+    const minor = await postAs(tokens.access_token, '/v1/me/identity', {
+      real_name: '郑小',
+      resident_id: makeResidentId('610102', '20100101', '404'),
+    });
+    expect(minor.statusCode).toBe(200);
+    expect(minor.json()).toMatchObject({ is_adult: false, birth_date: '2010-01-01' });
+    expect(minor.json().age_years).toBeLessThan(18);
+  });
+
+  it('documents the user routes in OpenAPI with the user security scheme', async () => {
+    const doc = (await getAs(null, '/openapi.json')).json();
+    expect(doc.paths['/v1/me'].get.security).toEqual([{ userAccessToken: [] }]);
+    expect(doc.paths['/v1/users'].post).toBeTruthy();
+    expect(doc.components.securitySchemes.userAccessToken).toMatchObject({
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+    });
+  });
+});

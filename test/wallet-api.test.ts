@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
+import { makeResidentId } from './support/resident-ids.ts';
+
+let h: ApiHarness;
+beforeAll(async () => {
+  h = await openApiHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+let sequence = 100;
+/** A user signed up, logged in, identity-verified (unless `verify` is false) and with a wallet. */
+async function customer(verify = true): Promise<{ id: string; token: string }> {
+  sequence += 1;
+  const phone = `139${String(30_000_000 + sequence * 7919).slice(-8)}`;
+  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
+  const session = await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null });
+  const token = session.json().access_token as string;
+  if (verify) {
+    const kyc = await h.post(
+      '/v1/me/identity',
+      {
+        real_name: '王小明',
+        resident_id: makeResidentId('110105', '19900307', String(sequence)),
+        account_class: 'II',
+      },
+      { key: token },
+    );
+    expect(kyc.statusCode, kyc.body).toBe(200);
+  }
+  expect((await h.post('/v1/wallet', {}, { key: token })).statusCode).toBe(201);
+  return { id: user.json().id as string, token };
+}
+
+async function balance(token: string): Promise<JsonObject> {
+  return (await h.get('/v1/wallet', token)).json();
+}
+
+async function settledOperation(
+  kind: 'top-ups' | 'withdrawals',
+  id: string,
+  token: string,
+): Promise<JsonObject> {
+  for (let i = 0; i < 200; i++) {
+    const operation = (await h.get(`/v1/wallet/${kind}/${id}`, token)).json();
+    if (operation.status !== 'pending') return operation;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error('never settled');
+}
+
+describe('the wallet over HTTP', () => {
+  it('top up, pay a friend (retry-safe), withdraw with a failing bank, and the ledger verifies', async () => {
+    const alice = await customer();
+    const bob = await customer();
+
+    const topUp = await h.post(
+      '/v1/wallet/top-ups',
+      { amount: '50000', card_token: 'card_ok' },
+      { key: alice.token },
+    );
+    expect(topUp.statusCode, topUp.body).toBe(201);
+    expect(topUp.json()).toMatchObject({ kind: 'top_up', status: 'pending', amount: '50000' });
+    expect(await settledOperation('top-ups', topUp.json().id, alice.token)).toMatchObject({
+      status: 'succeeded',
+    });
+    expect(await balance(alice.token)).toMatchObject({ balance: '50000', available: '50000' });
+
+    const key = randomUUID();
+    const pay = () =>
+      h.post(
+        '/v1/transfers',
+        { to_user_id: bob.id, amount: '12000', memo: 'dinner' },
+        { key: alice.token, idempotencyKey: key },
+      );
+    const first = await pay();
+    const retry = await pay();
+    expect(first.statusCode, first.body).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.json().id).toBe(first.json().id);
+    expect((await balance(alice.token)).balance).toBe('38000');
+    expect((await balance(bob.token)).balance).toBe('12000');
+    expect((await h.get(`/v1/transfers/${first.json().id}`, bob.token)).json()).toMatchObject({
+      status: 'succeeded',
+      memo: 'dinner',
+    });
+
+    const withdrawal = await h.post(
+      '/v1/wallet/withdrawals',
+      { amount: '10000', card_token: 'sandbox_fail' },
+      { key: bob.token },
+    );
+    expect(withdrawal.statusCode, withdrawal.body).toBe(201);
+    expect(await settledOperation('withdrawals', withdrawal.json().id, bob.token)).toMatchObject({
+      status: 'failed',
+      failure_code: 'BANK_DECLINED',
+    });
+    expect(await balance(bob.token)).toMatchObject({ balance: '12000', available: '12000' });
+
+    const statement = (await h.get('/v1/wallet/statement?limit=10', alice.token)).json();
+    expect(statement.items.map((line: JsonObject) => line.balance_after)).toEqual(['50000', '38000']);
+
+    const verify = await h.get('/v1/ledger/verify');
+    expect(verify.json().ok).toBe(true);
+  });
+
+  it('answers refusals as problem+json with stable codes', async () => {
+    const payer = await customer();
+    const stranger = await customer(false);
+
+    const declined = await h.post(
+      '/v1/wallet/top-ups',
+      { amount: '100', card_token: 'sandbox_decline' },
+      { key: payer.token },
+    );
+    expect(declined.statusCode).toBe(422);
+    expect(declined.headers['content-type']).toContain('application/problem+json');
+    expect(declined.json().code).toBe('BANK_DECLINED');
+
+    const broke = await h.post(
+      '/v1/transfers',
+      { to_user_id: stranger.id, amount: '1' },
+      { key: payer.token },
+    );
+    expect(broke.json().code).toBe('INSUFFICIENT_FUNDS');
+    const unverified = await h.post(
+      '/v1/transfers',
+      { to_user_id: payer.id, amount: '1' },
+      { key: stranger.token },
+    );
+    expect(unverified.statusCode).toBe(403);
+    expect(unverified.json().code).toBe('IDENTITY_NOT_VERIFIED');
+    const badAmount = await h.post(
+      '/v1/transfers',
+      { to_user_id: payer.id, amount: '1.50' },
+      { key: payer.token },
+    );
+    expect(badAmount.statusCode).toBe(400);
+    expect(badAmount.json().code).toBe('VALIDATION_FAILED');
+
+    expect((await h.get('/v1/wallet')).statusCode).toBe(401); // an operator key is not a user
+    expect((await h.get(`/v1/transfers/${randomUUID()}`, payer.token)).statusCode).toBe(404);
+    const noWallet = await h.get('/v1/wallet/withdrawals/not-a-uuid', payer.token);
+    expect(noWallet.statusCode).toBe(404);
+  });
+});
