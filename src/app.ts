@@ -13,7 +13,14 @@ import {
 import { derivedId, systemClock, type Clock, type Config } from './core/index.ts';
 import { applyMigrations, openDatabase, type Database, type Migration } from './db/index.ts';
 import { createIdentity, identityMigrations, resolvePiiKey, type Identity } from './identity/index.ts';
-import { startJobs, type RunningJobs } from './jobs/index.ts';
+import {
+  createEndOfDayClose,
+  jobsMigrations,
+  startJobs,
+  type CloseStep,
+  type EndOfDayClose,
+  type RunningJobs,
+} from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 
@@ -23,6 +30,7 @@ export const allMigrations: readonly Migration[] = [
   ...apiMigrations,
   ...identityMigrations,
   ...walletMigrations,
+  ...jobsMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -33,6 +41,8 @@ export interface App {
   readonly ledger: Ledger;
   readonly identity: Identity;
   readonly wallet: Wallet;
+  /** The end-of-day close, with every module's steps in order. */
+  readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
   readonly registry: Registry;
   readonly logger: Logger;
@@ -84,6 +94,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bank = new SandboxBank();
     const wallet = createWallet({ db, ledger, clock, users: identity, bank });
     await wallet.start();
+    const endOfDay = createEndOfDayClose({ db, clock, steps: endOfDaySteps(ledger, wallet) });
     const server = buildServer({ ledger, db, registry, logger, clock, identity, wallet });
     return assemble({
       config,
@@ -91,6 +102,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ledger,
       identity,
       wallet,
+      endOfDay,
       bank,
       server,
       registry,
@@ -123,6 +135,7 @@ function assemble(
     ledger,
     identity: parts.identity,
     wallet: parts.wallet,
+    endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
     logger,
@@ -232,4 +245,29 @@ export async function seedDemo(ledger: Ledger): Promise<boolean> {
     metadata: { memo: 'pre-authorisation 50.00, expires in a week' },
   });
   return true;
+}
+
+/**
+ * The end-of-day close's steps, in the order they must run. Modules add theirs here as they land
+ * (accrual, statements and due processing with lending; settlement with merchants; fund income;
+ * the monthly score refresh).
+ */
+function endOfDaySteps(ledger: Ledger, wallet: Wallet): CloseStep[] {
+  return [
+    {
+      name: 'ledger.expire-holds',
+      async run(ctx) {
+        let expired = 0;
+        for (let batch = await ledger.expireHolds(); batch > 0; batch = await ledger.expireHolds())
+          expired += batch;
+        await ctx.checkpoint(null, { done: expired });
+      },
+    },
+    {
+      name: 'wallet.bank-reconciliation',
+      async run(ctx) {
+        await ctx.checkpoint(null, { done: await wallet.reconcileBankOperations() });
+      },
+    },
+  ];
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { milletVersion } from '../api/index.ts';
+import { closeDayCommand } from './close-day-command.ts';
 import { creditCommand } from './credit-command.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
 import { ledgerCommand } from './ledger-command.ts';
@@ -11,6 +12,7 @@ const program = new Command('millet')
   .version(milletVersion)
   .addCommand(startCommand())
   .addCommand(ledgerCommand())
+  .addCommand(closeDayCommand())
   .addCommand(creditCommand());
 
 try {

@@ -1,0 +1,54 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { createApp } from '../app.ts';
+import { loadConfig } from '../core/index.ts';
+import type { CloseProgress, CloseRunView } from '../jobs/index.ts';
+import { EXIT_FAILURE } from './exit-codes.ts';
+import { reportError } from './report-error.ts';
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
+  return value;
+}
+
+function progressLine(progress: CloseProgress): void {
+  const of = progress.total === null ? '' : `/${progress.total}`;
+  const line = `closing ${progress.businessDate}: ${progress.step} ${progress.done}${of}`;
+  process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
+}
+
+function summary(run: CloseRunView): string {
+  const steps = run.steps.map(
+    (s) => `  ${s.status.padEnd(9)} ${s.step} (${s.done}${s.total === null ? '' : `/${s.total}`})`,
+  );
+  return [`${run.businessDate}: ${run.status}`, ...steps].join('\n');
+}
+
+/** `millet close-day [--date D] [--days N]`: the end-of-day close, resumable, with progress. */
+export function closeDayCommand(): Command {
+  return new Command('close-day')
+    .description('Run the end-of-day close for a business date (default: yesterday, Asia/Shanghai)')
+    .option('--date <YYYY-MM-DD>', 'the business date to close')
+    .option('--days <N>', 'fast-forward: close the next N dates after the last one closed', positiveInteger)
+    .option('--json', 'print the runs as one JSON object')
+    .action(async (options: { date?: string; days?: number; json?: boolean }) => {
+      let app;
+      try {
+        app = await createApp(loadConfig());
+        const runs = options.days
+          ? await app.endOfDay.closeDays(options.days, { onProgress: progressLine })
+          : [await app.endOfDay.close(options.date, { onProgress: progressLine })];
+        if (process.stderr.isTTY) process.stderr.write('\n');
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify({ runs }, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))}\n`
+            : `${runs.map(summary).join('\n')}\n`,
+        );
+      } catch (error) {
+        reportError(error);
+        process.exitCode = EXIT_FAILURE;
+      } finally {
+        await app?.close();
+      }
+    });
+}

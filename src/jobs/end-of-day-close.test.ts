@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, type MilletError } from '../core/index.ts';
+import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { addDays, endOfBusinessDate, isBusinessDate } from './business-dates.ts';
+import { createEndOfDayClose, type CloseProgress, type CloseStep } from './end-of-day-close.ts';
+import { jobsMigrations } from './index.ts';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await openTestDatabase(jobsMigrations);
+});
+afterAll(async () => {
+  await t.close();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<MilletError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as MilletError;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A chunked step over `items` that records what it processed and can be told to crash once. */
+function chunkedStep(
+  name: string,
+  items: number,
+  log: string[],
+  crashAt?: { index: number; armed: boolean },
+): CloseStep {
+  return {
+    name,
+    async run(ctx) {
+      let next = ctx.cursor === null ? 0 : Number(ctx.cursor);
+      while (next < items) {
+        if (crashAt?.armed && next === crashAt.index) {
+          crashAt.armed = false;
+          throw new Error(`${name} crashed at ${next}`);
+        }
+        log.push(`${ctx.businessDate}:${name}:${next}`);
+        next += 1;
+        await ctx.checkpoint(String(next), { done: next, total: items });
+      }
+    },
+  };
+}
+
+describe('business dates', () => {
+  it('do calendar arithmetic and end at midnight Shanghai time', () => {
+    expect(addDays('2024-02-28', 1)).toBe('2024-02-29');
+    expect(addDays('2024-12-31', 1)).toBe('2025-01-01');
+    expect(endOfBusinessDate('2025-03-31').toISOString()).toBe('2025-03-31T15:59:59.999Z');
+    expect(isBusinessDate('2025-02-30')).toBe(false);
+  });
+});
+
+describe('the end-of-day close', () => {
+  it('runs its steps in order, once per date, and resumes a failed step from its checkpoint', async () => {
+    const clock = new ManualClock('2025-05-02T02:00:00Z'); // 10:00 on 2 May in Shanghai
+    const log: string[] = [];
+    const crash = { index: 2, armed: true };
+    const progress: CloseProgress[] = [];
+    const close = createEndOfDayClose({
+      db: t.db,
+      clock,
+      steps: [chunkedStep('accrual', 2, log), chunkedStep('statements', 4, log, crash)],
+    });
+
+    const failure = await rejection(close.close(undefined, { onProgress: (p) => progress.push(p) }));
+    expect(String(failure)).toContain('statements crashed at 2');
+    expect(await close.getRun('2025-05-01')).toMatchObject({
+      status: 'failed',
+      steps: [
+        { step: 'accrual', status: 'completed', done: 2n },
+        { step: 'statements', status: 'failed', done: 2n, total: 4n },
+      ],
+    });
+
+    const done = await close.close('2025-05-01');
+    expect(done.status).toBe('completed');
+    // Nothing ran twice: accrual was done, statements went on from item 2.
+    expect(log).toEqual([
+      '2025-05-01:accrual:0',
+      '2025-05-01:accrual:1',
+      '2025-05-01:statements:0',
+      '2025-05-01:statements:1',
+      '2025-05-01:statements:2',
+      '2025-05-01:statements:3',
+    ]);
+    expect(progress.map((p) => `${p.step}:${p.done}/${p.total}`)).toContain('statements:2/4');
+
+    await close.close('2025-05-01'); // already closed: nothing happens
+    expect(log).toHaveLength(6);
+  });
+
+  it('closes dates in order, refuses dates not yet over, and fast-forwards', async () => {
+    const clock = new ManualClock('2025-05-02T17:00:00Z'); // 01:00 on 3 May in Shanghai
+    const log: string[] = [];
+    const close = createEndOfDayClose({
+      db: t.db,
+      clock,
+      steps: [chunkedStep('accrual', 1, log), chunkedStep('statements', 1, log)],
+    });
+    expect(await close.lastClosedDate()).toBe('2025-05-01');
+    expect((await rejection(close.close('2025-05-04'))).code).toBe('VALIDATION_FAILED');
+    expect((await rejection(close.close('2025-05-03', { fastForward: false }))).message).toContain(
+      'has not ended',
+    );
+    await close.close('2025-05-02');
+    const runs = await close.closeDays(3);
+    expect(runs.map((r) => r.businessDate)).toEqual(['2025-05-03', '2025-05-04', '2025-05-05']);
+    expect(await close.lastClosedDate()).toBe('2025-05-05');
+    expect(log.filter((l) => l.endsWith(':accrual:0'))).toHaveLength(4);
+  });
+
+  it('will not run one date twice at once, but takes over an abandoned run after its lease', async () => {
+    const clock = new ManualClock('2025-05-07T02:00:00Z');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: CloseStep = {
+      name: 'slow',
+      async run(ctx) {
+        await ctx.checkpoint(null, { done: 0 });
+        await gate;
+      },
+    };
+    const close = createEndOfDayClose({ db: t.db, clock, steps: [slow], leaseMs: 60_000 });
+    const first = close.close('2025-05-06');
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await rejection(close.close('2025-05-06'))).code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    release();
+    expect((await first).status).toBe('completed');
+
+    // A process that died mid-close leaves its run "running"; after the lease another takes it over.
+    await t.db.query(
+      `INSERT INTO jobs_close_runs (business_date, status, started_at, heartbeat_at) VALUES ('2025-05-07', 'running', $1, $1)`,
+      [clock.now()],
+    );
+    clock.set('2025-05-08T02:00:00Z');
+    expect((await close.close('2025-05-07')).status).toBe('completed');
+  });
+});

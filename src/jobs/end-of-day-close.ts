@@ -1,0 +1,259 @@
+import { MilletError, businessDate as businessDateNow, type Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import { addDays, endOfBusinessDate, isBusinessDate } from './business-dates.ts';
+
+/**
+ * One step of the end-of-day close (accrual, statements, settlement, fund income, …), registered
+ * by the composition root in the order they must run. A step must be idempotent for a business
+ * date. A long step works in chunks: it starts from `ctx.cursor` and calls `ctx.checkpoint` after
+ * each chunk, so a close that stops resumes there instead of from the beginning.
+ */
+export interface CloseStep {
+  name: string;
+  run(ctx: CloseStepContext): Promise<void>;
+}
+
+export interface CloseStepContext {
+  businessDate: string;
+  /** The end of the business date (23:59:59.999 Asia/Shanghai): "now" for everything the step books. */
+  asOf: Date;
+  /** Where the step stopped last time, or null on its first run. */
+  cursor: string | null;
+  checkpoint(
+    cursor: string | null,
+    progress: { done: number | bigint; total?: number | bigint },
+  ): Promise<void>;
+}
+
+export interface CloseProgress {
+  businessDate: string;
+  step: string;
+  done: bigint;
+  total: bigint | null;
+}
+
+export interface CloseRunView {
+  businessDate: string;
+  status: 'running' | 'completed' | 'failed';
+  startedAt: Date;
+  finishedAt: Date | null;
+  error: string | null;
+  steps: Array<{
+    step: string;
+    status: 'pending' | 'running' | 'completed' | 'failed';
+    done: bigint;
+    total: bigint | null;
+    error: string | null;
+  }>;
+}
+
+export interface EndOfDayCloseOptions {
+  db: Database;
+  clock: Clock;
+  steps: readonly CloseStep[];
+  /** A running close whose heartbeat is older than this is taken to have died and may be resumed. */
+  leaseMs?: number;
+}
+
+export interface CloseOptions {
+  onProgress?: (progress: CloseProgress) => void;
+  /** Allow closing a date that has not ended yet (demos and tests moving time forward). */
+  fastForward?: boolean;
+}
+
+export interface EndOfDayClose {
+  /**
+   * Closes one business date (default: yesterday's). Dates close in order; closing a date again
+   * after it completed does nothing; a failed or abandoned close resumes at the step that stopped.
+   */
+  close(businessDate?: string, options?: CloseOptions): Promise<CloseRunView>;
+  /** Fast-forward: closes the next `days` dates after the last one closed (demos and tests). */
+  closeDays(days: number, options?: Omit<CloseOptions, 'fastForward'>): Promise<CloseRunView[]>;
+  getRun(businessDate: string): Promise<CloseRunView>;
+  lastClosedDate(): Promise<string | null>;
+}
+
+export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClose {
+  const { db, clock, steps } = options;
+  const leaseMs = options.leaseMs ?? 10 * 60_000;
+  const names = new Set(steps.map((s) => s.name));
+  if (names.size !== steps.length) throw new Error('close steps need distinct names');
+
+  async function lastClosedDate(): Promise<string | null> {
+    const result = await db.query<{ d: string | null }>(
+      `SELECT max(business_date) AS d FROM jobs_close_runs WHERE status = 'completed'`,
+    );
+    return result.rows[0]?.d ?? null;
+  }
+
+  async function getRun(businessDate: string): Promise<CloseRunView> {
+    const run = await db.query<{
+      business_date: string;
+      status: CloseRunView['status'];
+      started_at: Date;
+      finished_at: Date | null;
+      error: string | null;
+    }>('SELECT * FROM jobs_close_runs WHERE business_date = $1', [businessDate]);
+    const row = run.rows[0];
+    if (!row) throw new MilletError('NOT_FOUND', `No close has run for ${businessDate}`, { businessDate });
+    const stepRows = await db.query<{
+      step: string;
+      status: CloseRunView['steps'][number]['status'];
+      done: bigint;
+      total: bigint | null;
+      error: string | null;
+    }>(
+      'SELECT step, status, done, total, error FROM jobs_close_steps WHERE business_date = $1 ORDER BY position',
+      [businessDate],
+    );
+    return {
+      businessDate: row.business_date,
+      status: row.status,
+      startedAt: row.started_at,
+      finishedAt: row.finished_at,
+      error: row.error,
+      steps: stepRows.rows,
+    };
+  }
+
+  /** Takes the run for the date, or says why not. Returns false when it already completed. */
+  async function claim(businessDate: string): Promise<boolean> {
+    return db.transaction(async (tx) => {
+      const now = clock.now();
+      const previous = await tx.query<{ d: string | null; n: bigint }>(
+        `SELECT max(business_date) AS d, count(*)::int8 AS n FROM jobs_close_runs WHERE status = 'completed'`,
+      );
+      const lastClosed = previous.rows[0]?.d ?? null;
+      const existing = await tx.query<{ status: string; heartbeat_at: Date }>(
+        'SELECT status, heartbeat_at FROM jobs_close_runs WHERE business_date = $1 FOR UPDATE',
+        [businessDate],
+      );
+      const row = existing.rows[0];
+      if (row?.status === 'completed') return false;
+      if (lastClosed !== null && businessDate < lastClosed) {
+        throw new MilletError(
+          'VALIDATION_FAILED',
+          `${businessDate} is before the last closed date ${lastClosed}`,
+        );
+      }
+      if (lastClosed !== null && businessDate !== addDays(lastClosed, 1)) {
+        throw new MilletError(
+          'VALIDATION_FAILED',
+          `Dates close in order: close ${addDays(lastClosed, 1)} before ${businessDate}`,
+          { next: addDays(lastClosed, 1) },
+        );
+      }
+      if (row?.status === 'running' && now.getTime() - row.heartbeat_at.getTime() < leaseMs) {
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_IN_PROGRESS',
+          `The close of ${businessDate} is already running`,
+        );
+      }
+      if (row) {
+        await tx.query(
+          `UPDATE jobs_close_runs SET status = 'running', heartbeat_at = $2, error = NULL WHERE business_date = $1`,
+          [businessDate, now],
+        );
+      } else {
+        await tx.query(
+          `INSERT INTO jobs_close_runs (business_date, status, started_at, heartbeat_at) VALUES ($1, 'running', $2, $2)`,
+          [businessDate, now],
+        );
+      }
+      // New steps (added since a failed run) join at their position; known steps keep their progress.
+      for (const [position, step] of steps.entries()) {
+        await tx.query(
+          `INSERT INTO jobs_close_steps (business_date, step, position, status) VALUES ($1, $2, $3, 'pending')
+           ON CONFLICT (business_date, step) DO NOTHING`,
+          [businessDate, step.name, position],
+        );
+      }
+      return true;
+    });
+  }
+
+  async function close(businessDate?: string, options: CloseOptions = {}): Promise<CloseRunView> {
+    const { onProgress } = options;
+    const date = businessDate ?? addDays(businessDateNow(clock), -1);
+    if (!isBusinessDate(date))
+      throw new MilletError('VALIDATION_FAILED', `"${date}" is not a date (YYYY-MM-DD)`);
+    const asOf = endOfBusinessDate(date);
+    if (!options.fastForward && asOf > clock.now()) {
+      throw new MilletError(
+        'VALIDATION_FAILED',
+        `${date} has not ended yet in Asia/Shanghai; it can be closed from midnight`,
+      );
+    }
+    if (!(await claim(date))) return getRun(date);
+    for (const step of steps) {
+      const state = await db.query<{ status: string; cursor: string | null }>(
+        'SELECT status, cursor FROM jobs_close_steps WHERE business_date = $1 AND step = $2',
+        [date, step.name],
+      );
+      if (state.rows[0]?.status === 'completed') continue;
+      await db.query(
+        `UPDATE jobs_close_steps SET status = 'running', started_at = coalesce(started_at, $3), error = NULL
+          WHERE business_date = $1 AND step = $2`,
+        [date, step.name, clock.now()],
+      );
+      try {
+        await step.run({
+          businessDate: date,
+          asOf,
+          cursor: state.rows[0]?.cursor ?? null,
+          async checkpoint(cursor, progress) {
+            const done = BigInt(progress.done);
+            const total = progress.total === undefined ? null : BigInt(progress.total);
+            await db.query(
+              `UPDATE jobs_close_steps SET cursor = $3, done = $4, total = $5 WHERE business_date = $1 AND step = $2`,
+              [date, step.name, cursor, done, total],
+            );
+            await db.query('UPDATE jobs_close_runs SET heartbeat_at = $2 WHERE business_date = $1', [
+              date,
+              clock.now(),
+            ]);
+            onProgress?.({ businessDate: date, step: step.name, done, total });
+          },
+        });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        await db.query(
+          `UPDATE jobs_close_steps SET status = 'failed', error = $3 WHERE business_date = $1 AND step = $2`,
+          [date, step.name, message],
+        );
+        await db.query(`UPDATE jobs_close_runs SET status = 'failed', error = $2 WHERE business_date = $1`, [
+          date,
+          `${step.name}: ${message}`,
+        ]);
+        throw error;
+      }
+      await db.query(
+        `UPDATE jobs_close_steps SET status = 'completed', finished_at = $3 WHERE business_date = $1 AND step = $2`,
+        [date, step.name, clock.now()],
+      );
+    }
+    await db.query(
+      `UPDATE jobs_close_runs SET status = 'completed', finished_at = $2 WHERE business_date = $1`,
+      [date, clock.now()],
+    );
+    return getRun(date);
+  }
+
+  return {
+    close,
+    async closeDays(days, options = {}) {
+      if (!Number.isInteger(days) || days < 1 || days > 3660) {
+        throw new MilletError('VALIDATION_FAILED', 'days must be a whole number from 1 to 3660');
+      }
+      const last = await lastClosedDate();
+      let next = last ? addDays(last, 1) : addDays(businessDateNow(clock), -1);
+      const runs: CloseRunView[] = [];
+      for (let i = 0; i < days; i++, next = addDays(next, 1)) {
+        runs.push(await close(next, { ...options, fastForward: true }));
+      }
+      return runs;
+    },
+    getRun,
+    lastClosedDate,
+  };
+}
