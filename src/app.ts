@@ -11,6 +11,12 @@ import {
   ensureBootstrapKey,
 } from './api/index.ts';
 import { derivedId, systemClock, type Clock, type Config } from './core/index.ts';
+import {
+  createCreditService,
+  creditMigrations,
+  noLineHistoryFeatureSource,
+  type CreditService,
+} from './credit/index.ts';
 import { applyMigrations, openDatabase, type Database, type Migration } from './db/index.ts';
 import { createIdentity, identityMigrations, resolvePiiKey, type Identity } from './identity/index.ts';
 import {
@@ -22,7 +28,10 @@ import {
   type RunningJobs,
 } from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
+import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
+import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
+import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
 
 /** Every module's migrations, in dependency order. */
 export const allMigrations: readonly Migration[] = [
@@ -30,7 +39,11 @@ export const allMigrations: readonly Migration[] = [
   ...apiMigrations,
   ...identityMigrations,
   ...walletMigrations,
+  ...merchantsMigrations,
+  ...creditMigrations,
   ...jobsMigrations,
+  ...webhooksMigrations,
+  ...wealthMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -41,6 +54,12 @@ export interface App {
   readonly ledger: Ledger;
   readonly identity: Identity;
   readonly wallet: Wallet;
+  readonly merchants: Merchants;
+  /** The credit score service: consent, scores, history, the monthly refresh. */
+  readonly credit: CreditService;
+  readonly webhooks: Webhooks;
+  /** Money-market funds and fixed-term products. */
+  readonly wealth: Wealth;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -94,14 +113,40 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bank = new SandboxBank();
     const wallet = createWallet({ db, ledger, clock, users: identity, bank });
     await wallet.start();
-    const endOfDay = createEndOfDayClose({ db, clock, steps: endOfDaySteps(ledger, wallet) });
-    const server = buildServer({ ledger, db, registry, logger, clock, identity, wallet });
+    const merchants = createMerchants({ db, ledger, clock, wallet, users: identity, encryptionKey: pii.key });
+    await merchants.start();
+    const wealth = createWealth({ db, ledger, clock, wallets: wallet });
+    const endOfDay = createEndOfDayClose({ db, clock, steps: endOfDaySteps(ledger, wallet, wealth) });
+    const webhooks = createWebhooks({
+      db,
+      clock,
+      encryptionKey: pii.key,
+      logger: logger.child({ module: 'webhooks' }),
+    });
+    const credit = createCredit({ db, clock, identity, wallet });
+    const server = buildServer({
+      ledger,
+      db,
+      registry,
+      logger,
+      clock,
+      identity,
+      wallet,
+      webhooks,
+      credit,
+      merchants,
+      wealth,
+    });
     return assemble({
       config,
       db,
       ledger,
       identity,
       wallet,
+      merchants,
+      credit,
+      webhooks,
+      wealth,
       endOfDay,
       bank,
       server,
@@ -135,6 +180,10 @@ function assemble(
     ledger,
     identity: parts.identity,
     wallet: parts.wallet,
+    merchants: parts.merchants,
+    credit: parts.credit,
+    webhooks: parts.webhooks,
+    wealth: parts.wealth,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
@@ -150,6 +199,8 @@ function assemble(
           { name: 'api.idempotency-cleanup', run: () => deleteExpiredIdempotencyKeys(db, clock.now()) },
           { name: 'identity.login-failures-cleanup', run: () => parts.identity.pruneLoginFailures() },
           { name: 'wallet.bank-reconciliation', run: () => parts.wallet.reconcileBankOperations() },
+          { name: 'merchants.card-reconciliation', run: () => parts.merchants.reconcileCardPayments() },
+          { name: 'webhooks.deliver', run: () => parts.webhooks.deliverDue() },
         ],
       });
       return address;
@@ -162,6 +213,7 @@ function assemble(
           ['http server', () => server.close()],
           ['jobs', async () => jobs?.stop()],
           ['bank connector', async () => parts.bank.close()],
+          ['webhook attempts', () => parts.webhooks.close()],
           ['ledger writer', () => ledger.close()],
           ['database', () => db.close()],
         ];
@@ -176,6 +228,28 @@ function assemble(
       return closing;
     },
   };
+}
+
+/**
+ * The score service wired to identity (verified, 18+) and the wallet (balance ↔ checking account).
+ * Also used by `millet credit refresh`.
+ */
+export function createCredit(parts: {
+  db: Database;
+  clock: Clock;
+  identity: Identity;
+  wallet: Pick<Wallet, 'getWallet'>;
+}): CreditService {
+  return createCreditService({
+    db: parts.db,
+    clock: parts.clock,
+    users: parts.identity,
+    wallets: parts.wallet,
+    // TODO(lending issue, DESIGN §2.4/§2.5): a FeatureSource over the pay-later line's statements,
+    // repayments and months past due, the fund's holdings and the loans on the platform and through
+    // partners. Until then no user has line history: everyone gets the application model.
+    features: noLineHistoryFeatureSource,
+  });
 }
 
 async function createBootstrapKey(db: Database, clock: Clock, config: Config): Promise<App['bootstrapKey']> {
@@ -252,7 +326,7 @@ export async function seedDemo(ledger: Ledger): Promise<boolean> {
  * (accrual, statements and due processing with lending; settlement with merchants; fund income;
  * the monthly score refresh).
  */
-function endOfDaySteps(ledger: Ledger, wallet: Wallet): CloseStep[] {
+function endOfDaySteps(ledger: Ledger, wallet: Wallet, wealth: Wealth): CloseStep[] {
   return [
     {
       name: 'ledger.expire-holds',
@@ -269,5 +343,7 @@ function endOfDaySteps(ledger: Ledger, wallet: Wallet): CloseStep[] {
         await ctx.checkpoint(null, { done: await wallet.reconcileBankOperations() });
       },
     },
+    // Orders first (payouts, confirmations, maturities), then the day's income on what is held.
+    ...wealth.closeSteps(),
   ];
 }

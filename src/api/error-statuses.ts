@@ -62,6 +62,13 @@ export const errorStatuses: Record<ErrorCode, number> = {
   CREDIT_DATA_INVALID: 422,
   CREDIT_PROTECTED_FIELD: 422,
   CREDIT_ARTIFACT_INVALID: 500,
+  // score service: scoring without consent, or for a minor, is refused (403); the first score needs
+  // the application answers (422).
+  CONSENT_REQUIRED: 403,
+  CONSENT_NOT_FOUND: 404,
+  CREDIT_UNDERAGE: 403,
+  CREDIT_APPLICATION_REQUIRED: 422,
+  CREDIT_SCORE_NOT_FOUND: 404,
   WALLET_NOT_FOUND: 404,
   IDENTITY_NOT_VERIFIED: 403,
   PAYMENT_LIMIT_EXCEEDED: 422,
@@ -70,4 +77,35 @@ export const errorStatuses: Record<ErrorCode, number> = {
   WITHDRAWAL_NOT_FOUND: 404,
   TRANSFER_NOT_FOUND: 404,
   TRANSFER_TO_SELF: 422,
+  // merchants and payments: 409 for a clash with a record's state (an order already paid, a code
+  // already used), 422 for a payment the rules refuse.
+  MERCHANT_NOT_FOUND: 404,
+  MERCHANT_SUSPENDED: 422,
+  MERCHANT_REFERENCE_TAKEN: 409,
+  MERCHANT_BALANCE_INSUFFICIENT: 422,
+  PAYMENT_ORDER_NOT_FOUND: 404,
+  PAYMENT_ORDER_EXPIRED: 409,
+  PAYMENT_ORDER_CANCELLED: 409,
+  PAYMENT_ORDER_ALREADY_PAID: 409,
+  PAYMENT_NOT_FOUND: 404,
+  PAYMENT_NOT_REFUNDABLE: 409,
+  PAYMENT_METHOD_UNKNOWN: 422,
+  PAYMENT_CODE_INVALID: 422,
+  PAYMENT_CODE_EXPIRED: 422,
+  PAYMENT_CODE_USED: 409,
+  REFUND_EXCEEDS_PAYMENT: 422,
+  REFUND_NOT_FOUND: 404,
+  // webhooks: a notify URL for an owner without a signing secret is a state to fix first (409).
+  WEBHOOK_URL_INVALID: 422,
+  WEBHOOK_ENDPOINT_NOT_FOUND: 404,
+  WEBHOOK_DELIVERY_NOT_FOUND: 404,
+  WEBHOOK_SIGNING_SECRET_MISSING: 409,
+  // wealth: a locked fixed-term product, a day already published with another rate or a close
+  // waiting for a rate are states (409); too few shares or over the fast-redemption cap are rules (422).
+  WEALTH_PRODUCT_NOT_FOUND: 404,
+  WEALTH_PRODUCT_LOCKED: 409,
+  WEALTH_INSUFFICIENT_SHARES: 422,
+  WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED: 422,
+  WEALTH_INCOME_NOT_PUBLISHED: 409,
+  WEALTH_RATE_CONFLICT: 409,
 };

@@ -20,6 +20,7 @@ export interface IdempotencyOptions {
 
 function principalOf(request: FastifyRequest): string {
   if (request.operator) return `operator:${request.operator.id}`;
+  if (request.merchant) return `merchant:${request.merchant.merchantId}`;
   return request.user ? `user:${request.user.userId}` : 'anonymous';
 }
 

@@ -54,6 +54,7 @@ export function installOpenApi(app: FastifyInstance, info: { version: string }):
         { name: 'operators', description: 'Operator API keys' },
         { name: 'users', description: 'Sign-up, sessions and identity verification' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'credit', description: 'Credit score: consent, scores with reasons, history' },
       ],
     },
     transform: (input) => {

@@ -8,7 +8,15 @@ import {
   looksLikeOperatorKey,
 } from './operator-key-secret.ts';
 
-export const operatorScopes = ['ledger:read', 'ledger:write', 'operators:admin'] as const;
+export const operatorScopes = [
+  'ledger:read',
+  'ledger:write',
+  'operators:admin',
+  'merchants:admin',
+  'webhooks:admin',
+  'credit:read',
+  'wealth:admin',
+] as const;
 export type OperatorScope = (typeof operatorScopes)[number];
 
 /** An operator API key as stored and listed: never the secret, only what identifies it to people. */

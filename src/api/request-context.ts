@@ -1,4 +1,5 @@
 import type { AuthenticatedUser } from '../identity/index.ts';
+import type { AuthenticatedMerchant, MerchantScope } from '../merchants/index.ts';
 import type { OperatorKey, OperatorScope } from './operator-keys.ts';
 
 /** What the api module's hooks attach to requests and read from route config. */
@@ -21,12 +22,16 @@ declare module 'fastify' {
     idempotencyFingerprint?: (body: unknown) => unknown;
     /** The route needs a user's access token (`Authorization: Bearer <JWT>`). */
     userAuth?: boolean;
+    /** The route needs a merchant API key (`mlt_mk_…`) carrying this scope. */
+    merchantAuth?: MerchantScope;
   }
   interface FastifyRequest {
     /** The authenticated operator key, on routes with a scope. */
     operator: OperatorKey | null;
     /** The authenticated user, on routes with `userAuth`. */
     user: AuthenticatedUser | null;
+    /** The merchant whose API key authenticated, on routes with `merchantAuth`. */
+    merchant: AuthenticatedMerchant | null;
     /** The Idempotency-Key header of a POST, checked for shape. */
     idempotencyKey: string | null;
     /** Set when this request owns its Idempotency-Key and must record its response. */

@@ -3,12 +3,17 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { newId, systemClock, type Clock } from '../core/index.ts';
+import type { CreditService } from '../credit/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Ledger } from '../ledger/index.ts';
+import type { Merchants } from '../merchants/index.ts';
 import type { Wallet } from '../wallet/index.ts';
+import type { Wealth } from '../wealth/index.ts';
+import type { Webhooks } from '../webhooks/index.ts';
 import { installOperatorAuth } from './auth-hooks.ts';
 import { installUserAuth } from './user-auth-hooks.ts';
+import { installMerchantAuth } from './merchant-auth-hooks.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { installHttpMetrics } from './http-metrics.ts';
 import { installIdempotency, type IdempotencyOptions } from './idempotency-hooks.ts';
@@ -22,6 +27,12 @@ import { ledgerEntryRoutes } from './routes/ledger-entry-routes.ts';
 import { ledgerHoldRoutes } from './routes/ledger-hold-routes.ts';
 import { operatorKeyRoutes } from './routes/operator-key-routes.ts';
 import { walletRoutes } from './routes/wallet-routes.ts';
+import { merchantOperatorRoutes } from './routes/merchant-operator-routes.ts';
+import { merchantRoutes } from './routes/merchant-routes.ts';
+import { paymentRoutes } from './routes/payment-routes.ts';
+import { creditRoutes } from './routes/credit-routes.ts';
+import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
+import { webhookRoutes } from './routes/webhook-routes.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -37,6 +48,14 @@ export interface ServerOptions {
   identity?: Identity;
   /** The user's wallet; served with identity (its routes need a logged-in user). */
   wallet?: Wallet;
+  /** Merchants, payment orders, payment codes, refunds; operator and merchant routes when given. */
+  merchants?: Merchants;
+  /** The credit score service; its user routes (with identity) and operator routes when given. */
+  credit?: CreditService;
+  /** Webhook endpoints and deliveries; the operator routes under /v1/operator/webhooks when given. */
+  webhooks?: Webhooks;
+  /** Money funds and fixed-term products; operator routes under /v1/operator/wealth, user routes with identity. */
+  wealth?: Wealth;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -72,6 +91,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   installHttpMetrics(app, registry);
   installOperatorAuth(app, operatorKeys);
   if (options.identity) installUserAuth(app, options.identity);
+  if (options.merchants) installMerchantAuth(app, options.merchants);
   installIdempotency(app, { db: options.db, clock, options: options.idempotency });
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header(REQUEST_ID_HEADER, request.id);
@@ -84,6 +104,20 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.identity) void app.register(identityRoutes, { prefix: '/v1', identity: options.identity });
   if (options.identity && options.wallet)
     void app.register(walletRoutes, { prefix: '/v1', wallet: options.wallet });
+  if (options.merchants) {
+    const merchants = options.merchants;
+    void app.register(merchantOperatorRoutes, { prefix: '/v1/operator/merchants', merchants });
+    void app.register(merchantRoutes, { prefix: '/v1/merchant', merchants });
+    if (options.identity) void app.register(paymentRoutes, { prefix: '/v1', merchants });
+  }
+  if (options.identity && options.credit)
+    void app.register(creditRoutes, { prefix: '/v1', credit: options.credit });
+  if (options.wealth) {
+    void app.register(wealthOperatorRoutes, { prefix: '/v1/operator/wealth', wealth: options.wealth });
+    if (options.identity) void app.register(wealthRoutes, { prefix: '/v1', wealth: options.wealth });
+  }
+  if (options.webhooks)
+    void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });
   void app.register(
     async (ledgerApp) => {
       await ledgerApp.register(ledgerAccountRoutes, { ledger: options.ledger });

@@ -23,3 +23,40 @@ export { scoreApplicant, type ScoreResult, type ReasonCode, type ApplicantFeatur
 export { evaluateArtifact, type Evaluation } from './evaluate.ts';
 export { buildCreditReport } from './report.ts';
 export { defaultScaling, type Scaling } from './scaling.ts';
+export {
+  createCreditService,
+  creditMigrations,
+  type CreditService,
+  type CreditServiceOptions,
+  type CreditScore,
+  type CreditUser,
+  type CreditUserDirectory,
+  type CreditWalletReader,
+  type RefreshOptions,
+  type RefreshProgress,
+  type RefreshReport,
+  type ScoreTrigger,
+} from './score-service.ts';
+export { CREDIT_CONSENT, type CreditConsent } from './consent.ts';
+export {
+  noLineHistoryFeatureSource,
+  applicationFeatures,
+  behaviourFeatures,
+  featuresHash,
+  checkingStatus,
+  savingsStatus,
+  loanPurposes,
+  employmentDurations,
+  housingKinds,
+  TYPICAL_APPLICANT,
+  FEN_PER_DM,
+  NTD_PER_CNY,
+  type ApplicationAnswers,
+  type FeatureSource,
+  type LineHistory,
+  type LineStatement,
+  type PlatformFacts,
+  type LoanPurpose,
+  type EmploymentDuration,
+  type Housing,
+} from './features.ts';

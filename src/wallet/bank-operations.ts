@@ -80,6 +80,8 @@ const ledgerIds = (operationId: string) => ({
  * or fails.
  */
 export class BankOperations {
+  readonly #otherSettlements: Array<(settlement: BankSettlement) => Promise<void>> = [];
+
   constructor(
     private readonly db: Database,
     private readonly ledger: Ledger,
@@ -112,10 +114,22 @@ export class BankOperations {
     return fromRow(row);
   }
 
+  /**
+   * Settlements of requests other modules made through this connector (a checkout by bank card):
+   * the connector has one settlement handler, so the wallet passes on what is not its own.
+   */
+  onOtherSettlement(handler: (settlement: BankSettlement) => Promise<void>): void {
+    this.#otherSettlements.push(handler);
+  }
+
   /** Applies a bank's settlement; safe to receive twice or after the operation already ended. */
   async settle(settlement: BankSettlement): Promise<void> {
     const operation = await this.get(settlement.reference).catch(() => undefined);
-    if (!operation || operation.status !== 'pending') return;
+    if (!operation) {
+      for (const handler of this.#otherSettlements) await handler(settlement);
+      return;
+    }
+    if (operation.status !== 'pending') return;
     const wallet = await findWalletAccount(this.db, operation.userId);
     const { bankClearing } = platformAccountIds(operation.currency);
     const ids = ledgerIds(operation.id);

@@ -10,6 +10,7 @@ export {
   BankDeclinedError,
   BankTimeoutError,
   type BankConnector,
+  type BankOutcome,
   type BankRequest,
   type BankSettlement,
 } from './bank-connector.ts';

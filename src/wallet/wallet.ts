@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger, Page, StatementLine, StatementQuery } from '../ledger/index.ts';
-import type { BankConnector } from './bank-connector.ts';
+import type { BankConnector, BankOutcome, BankRequest, BankSettlement } from './bank-connector.ts';
 import { BankOperations, type BankOperation, type BankOperationCommand } from './bank-operations.ts';
 import {
   getTransfer,
@@ -12,7 +12,12 @@ import {
   type WalletTransfer,
 } from './transfers.ts';
 import type { WalletUserDirectory } from './users.ts';
-import { ensurePlatformAccounts, findWalletAccount, openWalletAccount } from './wallet-accounts.ts';
+import {
+  ensurePlatformAccounts,
+  findWalletAccount,
+  openWalletAccount,
+  platformAccountIds,
+} from './wallet-accounts.ts';
 
 export const walletMigrations: Migration[] = loadMigrations(
   'wallet',
@@ -52,6 +57,16 @@ export interface Wallet {
   getTransfer(id: string, userId?: string): Promise<WalletTransfer>;
   /** Settles bank operations whose callback never came; run by the jobs module. */
   reconcileBankOperations(olderThanMs?: number): Promise<number>;
+  /**
+   * For other modules' card payments: asks the bank to debit a card (the request's reference is
+   * the caller's record id). Throws BankDeclinedError or BankTimeoutError as the connector does;
+   * the outcome arrives through `onCardSettlement`, or `cardStatus` when the callback is lost.
+   */
+  debitCard(request: BankRequest): Promise<{ bankReference: string }>;
+  onCardSettlement(handler: (settlement: BankSettlement) => Promise<void>): void;
+  cardStatus(reference: string): Promise<BankOutcome | 'pending' | 'unknown'>;
+  /** The ledger account money from banks arrives in (the other side of a card debit). */
+  bankClearingAccountId(currency?: string): string;
 }
 
 export function createWallet(options: WalletOptions): Wallet {
@@ -85,5 +100,9 @@ export function createWallet(options: WalletOptions): Wallet {
     transfer: (command) => transferBetweenWallets(db, ledger, clock, users, command),
     getTransfer: (id, userId) => getTransfer(db, id, userId),
     reconcileBankOperations: (olderThanMs) => bankOperations.reconcile(olderThanMs),
+    debitCard: (request) => options.bank.requestDebit(request),
+    onCardSettlement: (handler) => bankOperations.onOtherSettlement(handler),
+    cardStatus: (reference) => options.bank.status(reference),
+    bankClearingAccountId: (currency) => platformAccountIds(currency).bankClearing,
   };
 }

@@ -18,6 +18,9 @@ import {
 } from '../../src/identity/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../../src/ledger/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from '../../src/wallet/index.ts';
+import { createMerchants, merchantsMigrations, type Merchants } from '../../src/merchants/index.ts';
+import { createCreditService, creditMigrations, type CreditService } from '../../src/credit/index.ts';
+import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -26,6 +29,9 @@ export interface ApiHarness {
   ledger: Ledger;
   identity: Identity;
   wallet: Wallet;
+  merchants: Merchants;
+  credit: CreditService;
+  wealth: Wealth;
   bank: SandboxBank;
   clock: ManualClock;
   registry: Registry;
@@ -69,6 +75,9 @@ export async function openApiHarness(
     ...apiMigrations,
     ...identityMigrations,
     ...walletMigrations,
+    ...merchantsMigrations,
+    ...creditMigrations,
+    ...wealthMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -77,6 +86,17 @@ export async function openApiHarness(
   const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 5 });
   const wallet = createWallet({ db: t.db, ledger, clock, users: identity, bank });
   await wallet.start();
+  const merchants = createMerchants({
+    db: t.db,
+    ledger,
+    clock,
+    wallet,
+    users: identity,
+    encryptionKey: randomBytes(32),
+  });
+  await merchants.start();
+  const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
+  const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -91,6 +111,9 @@ export async function openApiHarness(
     ledger,
     identity,
     wallet,
+    merchants,
+    credit,
+    wealth,
     registry,
     logger,
     clock,
@@ -113,6 +136,9 @@ export async function openApiHarness(
     ledger,
     identity,
     wallet,
+    merchants,
+    credit,
+    wealth,
     bank,
     clock,
     registry,

@@ -1,0 +1,97 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { PAYMENT_CODE_STEP_MS, type Merchants } from '../../merchants/index.ts';
+import { commandIdFor } from '../idempotency-hooks.ts';
+import { orderJson, orderOutput, paymentJson, paymentOutput } from '../merchant-presenters.ts';
+import { idParams, optionalCommandId, timestampOutput } from '../schemas.ts';
+
+const user = { userAuth: true } as const;
+
+/** The user's side of merchant payments: see and pay a scanned order, register a payment-code device. */
+export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = async (app, { merchants }) => {
+  app.get(
+    '/payment-orders/:id',
+    {
+      config: user,
+      schema: {
+        tags: ['payments'],
+        summary: 'A scanned payment order: amount, merchant name, status',
+        params: idParams,
+        response: { 200: orderOutput },
+      },
+    },
+    async (request) => orderJson(await merchants.getOrder(request.params.id)),
+  );
+
+  app.post(
+    '/payment-orders/:id/pay',
+    {
+      config: user,
+      schema: {
+        tags: ['payments'],
+        summary: 'Pay a payment order with a checkout method',
+        description:
+          "method 'balance' pays from the wallet at once; 'bank_card' (with card_token) is pending until the bank settles. " +
+          'Counts against the account-class limit (422 PAYMENT_LIMIT_EXCEEDED). 409 PAYMENT_ORDER_EXPIRED, PAYMENT_ORDER_CANCELLED, PAYMENT_ORDER_ALREADY_PAID.',
+        params: idParams,
+        body: z.object({
+          id: optionalCommandId,
+          method: z.string().min(1).max(32).meta({ description: "'balance' or 'bank_card'" }),
+          card_token: z.string().min(1).max(64).optional(),
+        }),
+        response: { 201: paymentOutput },
+      },
+    },
+    async (request, reply) => {
+      const payment = await merchants.payOrder({
+        id: commandIdFor(request, request.body.id),
+        orderId: request.params.id,
+        userId: request.user!.userId,
+        method: request.body.method,
+        details: request.body.card_token ? { cardToken: request.body.card_token } : {},
+      });
+      return reply.code(201).send(paymentJson(payment));
+    },
+  );
+
+  app.post(
+    '/me/payment-devices',
+    {
+      // The stored idempotent response must not hold the secret: a replay shows secret: null.
+      config: { ...user, idempotencyRedact: ['secret'] },
+      schema: {
+        tags: ['payments'],
+        summary: 'Register a device that shows payment codes; the response carries its secret, shown once',
+        description:
+          'The device computes 18-digit codes offline: "28", the 8-digit device_index, and an 8-digit TOTP ' +
+          '(HMAC-SHA256 of the secret over the 30-second step). A code is valid for the current and previous step, once.',
+        body: z.object({ id: optionalCommandId, name: z.string().trim().min(1).max(64).optional() }),
+        response: {
+          201: z.object({
+            id: z.string(),
+            device_index: z.number().int(),
+            name: z.string(),
+            secret: z.string().nullable().meta({ description: '32 bytes, base64; null on a replay' }),
+            period_seconds: z.number().int(),
+            created_at: timestampOutput,
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { device, secret } = await merchants.registerDevice({
+        id: commandIdFor(request, request.body.id),
+        userId: request.user!.userId,
+        name: request.body.name,
+      });
+      return reply.code(201).send({
+        id: device.id,
+        device_index: device.deviceIndex,
+        name: device.name,
+        secret: secret ? secret.toString('base64') : null,
+        period_seconds: PAYMENT_CODE_STEP_MS / 1000,
+        created_at: device.createdAt.toISOString(),
+      });
+    },
+  );
+};

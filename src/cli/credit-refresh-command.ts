@@ -1,0 +1,57 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { createApp } from '../app.ts';
+import { loadConfig } from '../core/index.ts';
+import type { RefreshProgress, RefreshReport } from '../credit/index.ts';
+import { EXIT_FAILURE } from './exit-codes.ts';
+import { reportError } from './report-error.ts';
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
+  return value;
+}
+
+function progressLine(p: RefreshProgress): void {
+  const line =
+    `refreshing scores for ${p.businessDate}: ${p.processed} users looked at, ${p.scored} scored, ` +
+    `${p.skippedCurrent} current, ${p.skippedNoAnswers} without answers, ${p.skippedIneligible} ineligible`;
+  process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
+}
+
+function summary(r: RefreshReport): string {
+  if (r.alreadyCompleted) return `${r.businessDate}: already refreshed (${r.scored} scored); nothing to do`;
+  return (
+    `${r.businessDate}: ${r.status}; ${r.scored} scored, ${r.skippedCurrent} already current, ` +
+    `${r.skippedNoAnswers} without application answers, ${r.skippedIneligible} ineligible ` +
+    `in ${r.timings.totalS.toFixed(1)} s`
+  );
+}
+
+/** `millet credit refresh [--date D]`: the monthly score refresh, resumable, with progress. */
+export function creditRefreshCommand(): Command {
+  return new Command('refresh')
+    .description(
+      'Refresh the credit score of every consenting user not yet scored on the date (resumable; a rerun does nothing)',
+    )
+    .option('--date <YYYY-MM-DD>', 'the refresh business date (default: today, Asia/Shanghai)')
+    .option('--batch-size <N>', 'users per batch (default 1000)', positiveInteger)
+    .option('--json', 'print the report as one JSON object')
+    .action(async (options: { date?: string; batchSize?: number; json?: boolean }) => {
+      let app;
+      try {
+        app = await createApp(loadConfig());
+        const report = await app.credit.refreshScores({
+          businessDate: options.date,
+          batchSize: options.batchSize,
+          onProgress: progressLine,
+        });
+        if (process.stderr.isTTY) process.stderr.write('\n');
+        process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : `${summary(report)}\n`);
+      } catch (error) {
+        reportError(error);
+        process.exitCode = EXIT_FAILURE;
+      } finally {
+        await app?.close();
+      }
+    });
+}

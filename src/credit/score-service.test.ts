@@ -1,0 +1,274 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { ManualClock, MilletError, newId } from '../core/index.ts';
+import {
+  applicationFeatures,
+  behaviourFeatures,
+  noLineHistoryFeatureSource,
+  type ApplicationAnswers,
+  type FeatureSource,
+  type LineHistory,
+} from './features.ts';
+import { PROTECTED_FIELDS } from './protected.ts';
+import {
+  createCreditService,
+  creditMigrations,
+  type CreditService,
+  type CreditUser,
+  type RefreshProgress,
+} from './score-service.ts';
+
+const answers: ApplicationAnswers = {
+  amount: 1_000_000n,
+  durationMonths: 12,
+  purpose: 'radio_television',
+  employment: '4_to_7_years',
+  housing: 'own',
+};
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof MilletError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('credit score service', () => {
+  let t: TestDatabase;
+  let clock: ManualClock;
+  let credit: CreditService;
+  const users = new Map<string, CreditUser>();
+  const balances = new Map<string, bigint>();
+  const histories = new Map<string, LineHistory>();
+  const source: FeatureSource = {
+    ...noLineHistoryFeatureSource,
+    lineHistories: async (ids) =>
+      new Map(ids.flatMap((id) => (histories.has(id) ? [[id, histories.get(id)!]] : []))),
+  };
+  const adult = (): string => {
+    const id = newId();
+    users.set(id, { kycStatus: 'verified', isAdult: true });
+    balances.set(id, 50_000n);
+    return id;
+  };
+
+  beforeAll(async () => {
+    t = await openTestDatabase(creditMigrations);
+    clock = new ManualClock('2026-03-10T04:00:00Z');
+    credit = createCreditService({
+      db: t.db,
+      clock,
+      features: source,
+      users: {
+        getUser: async (id) => {
+          const u = users.get(id);
+          if (!u) throw new MilletError('USER_NOT_FOUND', 'no such user');
+          return u;
+        },
+      },
+      wallets: {
+        getWallet: async (id) => {
+          const balance = balances.get(id);
+          if (balance === undefined) throw new MilletError('WALLET_NOT_FOUND', 'no wallet');
+          return { balance };
+        },
+      },
+    });
+  });
+  afterAll(async () => t?.close());
+
+  it('refuses to score without consent, scores with it, refuses again after withdrawal; rows are kept', async () => {
+    const id = adult();
+    expect(await codeOf(credit.score(id, answers))).toBe('CONSENT_REQUIRED');
+    const consent = await credit.grantConsent(id);
+    expect(consent.scope).toBe('credit_scoring');
+    expect(consent.dataCategories).toContain('wallet_balance');
+    expect(consent.purpose).toMatch(/credit score/);
+    expect(consent.withdrawnAt).toBeNull();
+    expect((await credit.grantConsent(id)).id).toBe(consent.id); // granting again: the same record
+
+    const scored = await credit.score(id, answers);
+    expect(scored.score).toBeGreaterThanOrEqual(350);
+    expect(scored.score).toBeLessThanOrEqual(950);
+    expect(scored.model).toBe('application');
+
+    clock.advance(60_000);
+    const withdrawn = await credit.withdrawConsent(id);
+    expect(withdrawn.withdrawnAt).not.toBeNull();
+    expect(await codeOf(credit.score(id, answers))).toBe('CONSENT_REQUIRED');
+    expect((await credit.withdrawConsent(id)).id).toBe(consent.id); // withdrawing twice is harmless
+    // History survives the withdrawal.
+    expect((await credit.getScoreHistory(id)).items).toHaveLength(1);
+
+    await credit.grantConsent(id);
+    const records = await credit.listConsents(id);
+    expect(records).toHaveLength(2);
+    expect(records[0]!.withdrawnAt).not.toBeNull();
+    expect(records[1]!.withdrawnAt).toBeNull();
+    const rows = await t.db.query<{ n: bigint }>(
+      'SELECT count(*)::int8 AS n FROM credit_consents WHERE user_id = $1',
+      [id],
+    );
+    expect(rows.rows[0]!.n).toBe(2n);
+    expect(await codeOf(credit.withdrawConsent(newId()))).toBe('CONSENT_NOT_FOUND');
+  });
+
+  it('never scores unverified or under-18 users', async () => {
+    const unverified = newId();
+    users.set(unverified, { kycStatus: 'none', isAdult: false });
+    const minor = newId();
+    users.set(minor, { kycStatus: 'verified', isAdult: false });
+    expect(await codeOf(credit.grantConsent(unverified))).toBe('IDENTITY_NOT_VERIFIED');
+    expect(await codeOf(credit.score(unverified, answers))).toBe('IDENTITY_NOT_VERIFIED');
+    expect(await codeOf(credit.grantConsent(minor))).toBe('CREDIT_UNDERAGE');
+    expect(await codeOf(credit.score(minor, answers))).toBe('CREDIT_UNDERAGE');
+  });
+
+  it('returns four reasons in en and zh-CN, stores the model, version and features hash; history grows', async () => {
+    const id = adult();
+    await credit.grantConsent(id);
+    const first = await credit.score(id, answers);
+    expect(first.reasons).toHaveLength(4);
+    for (const r of first.reasons) {
+      expect(r.text_en).toMatch(/[a-z]/);
+      expect(r.text_zh).toMatch(/[\u4e00-\u9fff]/);
+    }
+    expect(first.modelVersion).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(first.featuresHash).toMatch(/^[0-9a-f]{64}$/);
+    clock.advance(1000);
+    // Without answers, the last ones on record are used: same inputs, same score and hash.
+    const second = await credit.score(id);
+    expect(second.score).toBe(first.score);
+    expect(second.featuresHash).toBe(first.featuresHash);
+    clock.advance(1000);
+    await credit.score(id, { ...answers, durationMonths: 60, amount: 8_000_000n });
+    const history = await credit.getScoreHistory(id, { limit: 2 });
+    expect(history.items).toHaveLength(2);
+    expect(history.nextCursor).not.toBeNull();
+    const rest = await credit.getScoreHistory(id, { limit: 2, cursor: history.nextCursor! });
+    expect(rest.items.map((s) => s.id)).toEqual([first.id]);
+    expect((await credit.getLatestScore(id)).id).toBe(history.items[0]!.id);
+  });
+
+  it('needs application answers for a first score without line history', async () => {
+    const id = adult();
+    await credit.grantConsent(id);
+    expect(await codeOf(credit.score(id))).toBe('CREDIT_APPLICATION_REQUIRED');
+    expect(await codeOf(credit.getLatestScore(id))).toBe('CREDIT_SCORE_NOT_FOUND');
+  });
+
+  it('uses the behaviour model once the source reports line history', async () => {
+    const id = adult();
+    await credit.grantConsent(id);
+    histories.set(id, {
+      creditLimit: 2_000_000n,
+      statements: [
+        { monthsPastDue: 2, statementBalance: 1_900_000n, amountRepaid: 0n },
+        { monthsPastDue: 1, statementBalance: 1_800_000n, amountRepaid: 10_000n },
+      ],
+    });
+    const s = await credit.score(id);
+    expect(s.model).toBe('behaviour');
+    expect(s.reasons).toHaveLength(4);
+    expect(s.reasons[0]!.code).toMatch(/^B\d\d$/);
+    histories.delete(id);
+  });
+
+  it('maps application answers deterministically and never sets a protected field', () => {
+    const facts = { walletBalance: 50_000n, fundHoldings: 0n, existingCredits: 0 };
+    const a = applicationFeatures(answers, facts);
+    expect(applicationFeatures({ ...answers }, { ...facts })).toEqual(a);
+    expect(a.status_of_existing_checking_account).toBe('0 <= ... < 200 DM');
+    expect(a.savings_account_and_bonds).toBe('unknown/ no savings account');
+    expect(a.number_of_existing_credits_at_this_bank).toBe(1);
+    expect(
+      applicationFeatures(answers, { ...facts, walletBalance: null }).status_of_existing_checking_account,
+    ).toBe('no checking account');
+    const b = behaviourFeatures({ creditLimit: 100n, statements: [] });
+    for (const field of PROTECTED_FIELDS) {
+      expect(a).not.toHaveProperty(field);
+      expect(b).not.toHaveProperty(field);
+    }
+  });
+
+  it('gives the same score for the same answers and balance (deterministic)', async () => {
+    const [x, y] = [adult(), adult()];
+    await credit.grantConsent(x);
+    await credit.grantConsent(y);
+    const sx = await credit.score(x, answers);
+    const sy = await credit.score(y, answers);
+    expect(sy.score).toBe(sx.score);
+    expect(sy.featuresHash).toBe(sx.featuresHash);
+    expect(sy.reasons).toEqual(sx.reasons);
+  });
+
+  it('refreshes every consenting user once per business date, resumes after an interruption', async () => {
+    await t.db.query('DELETE FROM credit_consents'); // a clean population for counting (test only)
+    const population: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const id = adult();
+      population.push(id);
+      await credit.grantConsent(id);
+      if (i < 6) await credit.score(id, { ...answers, durationMonths: 6 + i * 6 });
+    }
+    // The seventh never gave answers: skipped until its first on-demand score.
+    clock.set('2026-04-01T02:00:00Z');
+    const controller = new AbortController();
+    const seen: RefreshProgress[] = [];
+    const first = await credit.refreshScores({
+      businessDate: '2026-04-01',
+      batchSize: 3,
+      signal: controller.signal,
+      onProgress: (p) => {
+        seen.push(p);
+        controller.abort(); // "the process stops" after the first batch
+      },
+    });
+    expect(first.status).toBe('interrupted');
+    expect(first.processed).toBe(3);
+    expect(first.scored).toBe(3);
+    const resumed = await credit.refreshScores({
+      businessDate: '2026-04-01',
+      batchSize: 3,
+      onProgress: (p) => void seen.push(p),
+    });
+    expect(resumed.status).toBe('completed');
+    expect(resumed.alreadyCompleted).toBe(false);
+    expect(resumed.processed).toBe(7);
+    expect(resumed.scored).toBe(6);
+    expect(resumed.skippedNoAnswers).toBe(1);
+    expect(seen.map((p) => p.processed)).toEqual([3, 6, 7]);
+    const counts = await t.db.query<{ user_id: string; n: bigint }>(
+      `SELECT user_id, count(*)::int8 AS n FROM credit_scores WHERE refresh_date = '2026-04-01' GROUP BY user_id`,
+    );
+    expect(counts.rows).toHaveLength(6);
+    expect(counts.rows.every((r) => r.n === 1n)).toBe(true);
+    const refreshed = await credit.getLatestScore(population[0]!);
+    expect(refreshed.trigger).toBe('refresh');
+    expect(refreshed.businessDate).toBe('2026-04-01');
+    expect(refreshed.model).toBe('application');
+
+    // A rerun of the same date does nothing.
+    const again = await credit.refreshScores({ businessDate: '2026-04-01', batchSize: 3 });
+    expect(again.alreadyCompleted).toBe(true);
+    expect(again.scored).toBe(6);
+    const total = await t.db.query<{ n: bigint }>(
+      `SELECT count(*)::int8 AS n FROM credit_scores WHERE refresh_date IS NOT NULL`,
+    );
+    expect(total.rows[0]!.n).toBe(6n);
+
+    // Next month: a user scored on demand that day is current; a withdrawn one is not looked at.
+    clock.set('2026-05-01T02:00:00Z');
+    await credit.score(population[1]!);
+    await credit.withdrawConsent(population[2]!);
+    const may = await credit.refreshScores({ batchSize: 100 });
+    expect(may.businessDate).toBe('2026-05-01');
+    expect(may.processed).toBe(6);
+    expect(may.skippedCurrent).toBe(1);
+    expect(may.scored).toBe(4);
+    expect(may.timings.totalS).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,594 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  MilletError,
+  businessDate as businessDateOfClock,
+  isUuid,
+  newId,
+  type Clock,
+} from '../core/index.ts';
+import { loadMigrations, type Database, type Migration, type Queryable } from '../db/index.ts';
+import { defaultArtifactPath, readArtifact, type CreditArtifact } from './artifact.ts';
+import {
+  activeConsent,
+  insertConsent,
+  listConsents,
+  stampWithdrawal,
+  type CreditConsent,
+} from './consent.ts';
+import type { ModelName } from './datasets.ts';
+import {
+  answersFromJson,
+  answersToJson,
+  applicationFeatures,
+  behaviourFeatures,
+  featuresHash,
+  noLineHistoryFeatureSource,
+  type ApplicationAnswers,
+  type FeatureSource,
+  type LineHistory,
+  type StoredAnswers,
+} from './features.ts';
+import { scoreApplicant, type ApplicantFeatures, type ReasonCode } from './score.ts';
+
+export const creditMigrations: Migration[] = loadMigrations(
+  'credit',
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+);
+
+/** What scoring needs to know about a user; the identity module provides it. */
+export interface CreditUser {
+  kycStatus: 'none' | 'verified';
+  /** 18 or over at the instant asked about; false while unverified. */
+  isAdult: boolean;
+}
+
+export interface CreditUserDirectory {
+  getUser(userId: string, at?: Date): Promise<CreditUser>;
+}
+
+/** The wallet balance ↔ checking account; the wallet module provides it (WALLET_NOT_FOUND: none). */
+export interface CreditWalletReader {
+  getWallet(userId: string): Promise<{ balance: bigint }>;
+}
+
+export interface CreditServiceOptions {
+  db: Database;
+  clock: Clock;
+  users: CreditUserDirectory;
+  wallets: CreditWalletReader;
+  /** Behaviour data, fund holdings and loans; default: none of them exist yet. */
+  features?: FeatureSource;
+  /** The models; default: the committed artifacts in src/credit/models, read on first use. */
+  artifacts?: Partial<Record<ModelName, CreditArtifact>>;
+  /** Users looked up at once (identity, wallet) during the refresh. */
+  lookupConcurrency?: number;
+}
+
+export type ScoreTrigger = 'on_demand' | 'refresh';
+
+export interface CreditScore {
+  id: string;
+  userId: string;
+  /** 350–950, higher is safer. */
+  score: number;
+  probability: number;
+  model: ModelName;
+  modelVersion: string;
+  learner: string;
+  /** The top four reasons, most points lost first, with en and zh-CN texts. */
+  reasons: ReasonCode[];
+  /** SHA-256 of the model and its exact inputs. */
+  featuresHash: string;
+  trigger: ScoreTrigger;
+  businessDate: string;
+  scoredAt: Date;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface RefreshProgress {
+  businessDate: string;
+  /** Batches done in this call. */
+  batches: number;
+  /** Consenting users looked at so far in this run (all calls). */
+  processed: number;
+  scored: number;
+  /** Already scored on or after the refresh date (an on-demand score today, or a rerun). */
+  skippedCurrent: number;
+  /** Neither line history nor application answers on record: scored on their first request. */
+  skippedNoAnswers: number;
+  /** Unverified, under 18, or no longer a user. */
+  skippedIneligible: number;
+}
+
+export interface RefreshReport extends RefreshProgress {
+  status: 'completed' | 'interrupted';
+  /** The run had completed before this call: nothing was done. */
+  alreadyCompleted: boolean;
+  /** Seconds spent in this call on: reading the platform's data and mapping it, the models, storage. */
+  timings: { featureS: number; modelS: number; storageS: number; totalS: number };
+}
+
+export interface RefreshOptions {
+  /** The refresh day (YYYY-MM-DD); default the clock's business date. */
+  businessDate?: string;
+  /** Users per batch (one transaction each); default 1,000. */
+  batchSize?: number;
+  /** Called after each committed batch. */
+  onProgress?: (progress: RefreshProgress) => void | Promise<void>;
+  /** Stops after the batch in flight; a later call with the same date resumes. */
+  signal?: AbortSignal;
+}
+
+/** The score service's public API. */
+export interface CreditService {
+  /** Records consent to credit scoring (verified adults only); returns the active consent. */
+  grantConsent(userId: string): Promise<CreditConsent>;
+  /** Stops all future scoring; past scores are kept. Withdrawing twice is harmless. */
+  withdrawConsent(userId: string): Promise<CreditConsent>;
+  getActiveConsent(userId: string): Promise<CreditConsent | null>;
+  /** Every consent record, oldest first: withdrawals stamp a record, nothing is deleted. */
+  listConsents(userId: string): Promise<CreditConsent[]>;
+  /**
+   * Scores now. Uses the behaviour model when the user has line history, else the application
+   * model with these answers (or the ones given last time). Needs an active consent.
+   */
+  score(userId: string, answers?: ApplicationAnswers): Promise<CreditScore>;
+  /** The latest score, or CREDIT_SCORE_NOT_FOUND. */
+  getLatestScore(userId: string): Promise<CreditScore>;
+  /** Scores newest first. */
+  getScoreHistory(userId: string, query?: { limit?: number; cursor?: string }): Promise<Page<CreditScore>>;
+  /**
+   * The monthly refresh: scores every consenting user whose latest score is older than the refresh
+   * date, in batches; resumable (a cursor row per date) and idempotent (a completed date is not
+   * run again, and a user gets at most one refresh score per date).
+   */
+  refreshScores(options?: RefreshOptions): Promise<RefreshReport>;
+}
+
+interface ScoreRow {
+  id: string;
+  user_id: string;
+  score: number;
+  probability: number;
+  model: ModelName;
+  model_version: string;
+  learner: string;
+  reasons: ReasonCode[];
+  features_hash: string;
+  trigger: ScoreTrigger;
+  business_date: string;
+  scored_at: Date;
+}
+
+const scoreColumns = `id, user_id, score, probability, model, model_version, learner, reasons, features_hash,
+  trigger, business_date::text AS business_date, scored_at`;
+
+const fromRow = (r: ScoreRow): CreditScore => ({
+  id: r.id,
+  userId: r.user_id,
+  score: r.score,
+  probability: r.probability,
+  model: r.model,
+  modelVersion: r.model_version,
+  learner: r.learner,
+  reasons: r.reasons,
+  featuresHash: r.features_hash,
+  trigger: r.trigger,
+  businessDate: r.business_date,
+  scoredAt: r.scored_at,
+});
+
+/** A score ready to store: one element of the JSON array the batch insert reads. */
+interface NewScore {
+  id: string;
+  user_id: string;
+  score: number;
+  probability: number;
+  model: ModelName;
+  model_version: string;
+  learner: string;
+  reasons: ReasonCode[];
+  features_hash: string;
+  answers: StoredAnswers | null;
+  trigger: ScoreTrigger;
+  business_date: string;
+  refresh_date: string | null;
+  scored_at: string;
+}
+
+/**
+ * Inserts scores for users whose consent is active at this moment (checked in the same statement,
+ * so a withdrawal committed meanwhile wins); refresh scores already stored for the date are skipped.
+ */
+async function insertScores(q: Queryable, scores: readonly NewScore[]): Promise<Set<string>> {
+  if (scores.length === 0) return new Set();
+  const r = await q.query<{ user_id: string }>(
+    `INSERT INTO credit_scores (id, user_id, score, probability, model, model_version, learner, reasons,
+       features_hash, answers, trigger, business_date, refresh_date, scored_at)
+     SELECT t.id, t.user_id, t.score, t.probability, t.model, t.model_version, t.learner, t.reasons,
+       t.features_hash, t.answers, t.trigger, t.business_date, t.refresh_date, t.scored_at
+     FROM jsonb_to_recordset($1::jsonb) AS t(id uuid, user_id uuid, score int, probability double precision,
+       model text, model_version text, learner text, reasons jsonb, features_hash text, answers jsonb,
+       trigger text, business_date date, refresh_date date, scored_at timestamptz)
+     WHERE EXISTS (SELECT 1 FROM credit_consents c WHERE c.user_id = t.user_id AND c.withdrawn_at IS NULL)
+     ON CONFLICT (user_id, refresh_date) WHERE refresh_date IS NOT NULL DO NOTHING
+     RETURNING user_id`,
+    [JSON.stringify(scores)],
+  );
+  return new Set(r.rows.map((row) => row.user_id));
+}
+
+/** Runs `work` over items with at most `limit` in flight; results in input order. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+const encodeCursor = (at: Date, id: string) => Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
+
+function decodeCursor(cursor: string): { at: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const date = new Date(at ?? '');
+  if (!id || !isUuid(id) || Number.isNaN(date.getTime()))
+    throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', { field: 'cursor' });
+  return { at: date, id };
+}
+
+const isWalletMissing = (error: unknown) => error instanceof MilletError && error.code === 'WALLET_NOT_FOUND';
+
+export function createCreditService(options: CreditServiceOptions): CreditService {
+  const { db, clock, users, wallets } = options;
+  const source = options.features ?? noLineHistoryFeatureSource;
+  const concurrency = options.lookupConcurrency ?? 16;
+  const loaded: Partial<Record<ModelName, CreditArtifact>> = { ...options.artifacts };
+  const artifact = (model: ModelName): CreditArtifact =>
+    (loaded[model] ??= readArtifact(defaultArtifactPath(model)));
+
+  const requireId = (userId: string) => {
+    if (!isUuid(userId)) throw new MilletError('USER_NOT_FOUND', 'No such user', { userId });
+  };
+
+  /** Under-18 and unverified users are never scored (nor asked for consent). */
+  async function requireEligible(userId: string, at: Date): Promise<void> {
+    const user = await users.getUser(userId, at);
+    if (user.kycStatus !== 'verified')
+      throw new MilletError(
+        'IDENTITY_NOT_VERIFIED',
+        'Credit scoring needs a verified identity: verify it with POST /v1/me/identity first',
+      );
+    if (!user.isAdult)
+      throw new MilletError('CREDIT_UNDERAGE', 'Credit scoring is only for users aged 18 or over');
+  }
+
+  async function walletBalance(userId: string): Promise<bigint | null> {
+    try {
+      return (await wallets.getWallet(userId)).balance;
+    } catch (error) {
+      if (isWalletMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Computes a score (no storage): the model, its inputs and the result. */
+  function compute(
+    userId: string,
+    input: { history: LineHistory } | { answers: ApplicationAnswers; features: ApplicantFeatures },
+    extra: {
+      answers: ApplicationAnswers | null;
+      trigger: ScoreTrigger;
+      businessDate: string;
+      refresh: boolean;
+    },
+  ): NewScore {
+    const model: ModelName = 'history' in input ? 'behaviour' : 'application';
+    const features = 'history' in input ? behaviourFeatures(input.history) : input.features;
+    const a = artifact(model);
+    const result = scoreApplicant(a, features);
+    return {
+      id: newId(),
+      user_id: userId,
+      score: result.score,
+      probability: result.probability,
+      model,
+      model_version: a.model_version,
+      learner: a.learner,
+      reasons: result.reasons,
+      features_hash: featuresHash(model, a.model_version, features),
+      answers: extra.answers ? answersToJson(extra.answers) : null,
+      trigger: extra.trigger,
+      business_date: extra.businessDate,
+      refresh_date: extra.refresh ? extra.businessDate : null,
+      scored_at: clock.now().toISOString(),
+    };
+  }
+
+  async function lastAnswers(q: Queryable, userId: string): Promise<ApplicationAnswers | null> {
+    const r = await q.query<{ answers: StoredAnswers }>(
+      `SELECT answers FROM credit_scores WHERE user_id = $1 AND answers IS NOT NULL
+       ORDER BY scored_at DESC, id DESC LIMIT 1`,
+      [userId],
+    );
+    return r.rows[0] ? answersFromJson(r.rows[0].answers) : null;
+  }
+
+  async function getScore(id: string): Promise<CreditScore> {
+    const r = await db.query<ScoreRow>(`SELECT ${scoreColumns} FROM credit_scores WHERE id = $1`, [id]);
+    return fromRow(r.rows[0]!);
+  }
+
+  const service: CreditService = {
+    async grantConsent(userId) {
+      requireId(userId);
+      await requireEligible(userId, clock.now());
+      return insertConsent(db, clock, userId);
+    },
+
+    async withdrawConsent(userId) {
+      requireId(userId);
+      return stampWithdrawal(db, clock, userId);
+    },
+
+    async getActiveConsent(userId) {
+      requireId(userId);
+      return activeConsent(db, userId);
+    },
+
+    async listConsents(userId) {
+      requireId(userId);
+      return listConsents(db, userId);
+    },
+
+    async score(userId, given) {
+      requireId(userId);
+      const now = clock.now();
+      await requireEligible(userId, now);
+      if (!(await activeConsent(db, userId))) throw consentRequired();
+      const day = businessDateOfClock(clock);
+      const history = (await source.lineHistories([userId], now)).get(userId);
+      const answers = given ?? (await lastAnswers(db, userId));
+      let row: NewScore;
+      const extra = { answers, trigger: 'on_demand' as const, businessDate: day, refresh: false };
+      if (history) row = compute(userId, { history }, extra);
+      else {
+        if (!answers)
+          throw new MilletError(
+            'CREDIT_APPLICATION_REQUIRED',
+            'Your first score needs the application answers: amount, duration_months, purpose, employment, housing',
+          );
+        const [balance, holdings, credits] = await Promise.all([
+          walletBalance(userId),
+          source.fundHoldings([userId]),
+          source.existingCredits([userId]),
+        ]);
+        const features = applicationFeatures(answers, {
+          walletBalance: balance,
+          fundHoldings: holdings.get(userId) ?? 0n,
+          existingCredits: credits.get(userId) ?? 0,
+        });
+        row = compute(userId, { answers, features }, extra);
+      }
+      const inserted = await insertScores(db, [row]);
+      // The consent was withdrawn between the check and the insert: nothing was stored.
+      if (!inserted.has(userId)) throw consentRequired();
+      return getScore(row.id);
+    },
+
+    async getLatestScore(userId) {
+      requireId(userId);
+      const r = await db.query<ScoreRow>(
+        `SELECT ${scoreColumns} FROM credit_scores WHERE user_id = $1 ORDER BY scored_at DESC, id DESC LIMIT 1`,
+        [userId],
+      );
+      if (!r.rows[0])
+        throw new MilletError(
+          'CREDIT_SCORE_NOT_FOUND',
+          'No credit score yet: consent, then ask for one with POST /v1/me/score',
+          { userId },
+        );
+      return fromRow(r.rows[0]);
+    },
+
+    async getScoreHistory(userId, query = {}) {
+      requireId(userId);
+      const limit = Math.min(500, Math.max(1, query.limit ?? 50));
+      const after = query.cursor ? decodeCursor(query.cursor) : null;
+      const r = await db.query<ScoreRow>(
+        `SELECT ${scoreColumns} FROM credit_scores
+         WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (scored_at, id) < ($2::timestamptz, $3::uuid))
+         ORDER BY scored_at DESC, id DESC LIMIT $4`,
+        [userId, after?.at ?? null, after?.id ?? null, limit + 1],
+      );
+      const items = r.rows.slice(0, limit).map(fromRow);
+      const last = items[items.length - 1];
+      return {
+        items,
+        nextCursor: r.rows.length > limit && last ? encodeCursor(last.scoredAt, last.id) : null,
+      };
+    },
+
+    refreshScores: (refreshOptions = {}) => refresh(refreshOptions),
+  };
+
+  async function refresh(o: RefreshOptions): Promise<RefreshReport> {
+    const day = o.businessDate ?? businessDateOfClock(clock);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day))
+      throw new MilletError('VALIDATION_FAILED', `businessDate must be YYYY-MM-DD, not "${day}"`);
+    const batchSize = Math.max(1, Math.min(10_000, o.batchSize ?? 1000));
+    const started = performance.now();
+    const timings = { featureS: 0, modelS: 0, storageS: 0, totalS: 0 };
+    const t0 = performance.now();
+    await db.query(
+      `INSERT INTO credit_refresh_runs (business_date, status, started_at, updated_at)
+       VALUES ($1, 'running', $2, $2) ON CONFLICT (business_date) DO NOTHING`,
+      [day, clock.now()],
+    );
+    const run = (
+      await db.query<{
+        status: 'running' | 'completed';
+        cursor: string | null;
+        scored: bigint;
+        skipped_current: bigint;
+        skipped_no_answers: bigint;
+        skipped_ineligible: bigint;
+      }>(
+        `SELECT status, cursor, scored, skipped_current, skipped_no_answers, skipped_ineligible
+         FROM credit_refresh_runs WHERE business_date = $1`,
+        [day],
+      )
+    ).rows[0]!;
+    timings.storageS += (performance.now() - t0) / 1000;
+    const progress: RefreshProgress = {
+      businessDate: day,
+      batches: 0,
+      processed: 0,
+      scored: Number(run.scored),
+      skippedCurrent: Number(run.skipped_current),
+      skippedNoAnswers: Number(run.skipped_no_answers),
+      skippedIneligible: Number(run.skipped_ineligible),
+    };
+    progress.processed =
+      progress.scored + progress.skippedCurrent + progress.skippedNoAnswers + progress.skippedIneligible;
+    const finish = (status: RefreshReport['status'], alreadyCompleted: boolean): RefreshReport => {
+      timings.totalS = (performance.now() - started) / 1000;
+      return { ...progress, status, alreadyCompleted, timings };
+    };
+    if (run.status === 'completed') return finish('completed', true);
+
+    let cursor = run.cursor;
+    // "As of" the end of the refresh date is the close's business; the clock's now is as good here.
+    const asOf = clock.now();
+    for (;;) {
+      if (o.signal?.aborted) return finish('interrupted', false);
+      const ts = performance.now();
+      const batch = (
+        await db.query<{ user_id: string; last_date: string | null; answers: StoredAnswers | null }>(
+          `SELECT c.user_id, s.business_date::text AS last_date, s.answers
+           FROM credit_consents c
+           LEFT JOIN LATERAL (
+             SELECT business_date, answers FROM credit_scores s
+             WHERE s.user_id = c.user_id ORDER BY scored_at DESC, id DESC LIMIT 1
+           ) s ON true
+           WHERE c.withdrawn_at IS NULL AND ($1::uuid IS NULL OR c.user_id > $1::uuid)
+           ORDER BY c.user_id LIMIT $2`,
+          [cursor, batchSize],
+        )
+      ).rows;
+      timings.storageS += (performance.now() - ts) / 1000;
+      const counts = { scored: 0, current: 0, noAnswers: 0, ineligible: 0 };
+      const due = batch.filter((b) => {
+        if (b.last_date !== null && b.last_date >= day) {
+          counts.current++;
+          return false;
+        }
+        return true;
+      });
+
+      const tf = performance.now();
+      const ids = due.map((b) => b.user_id);
+      const [histories, holdings, credits, eligible] = await Promise.all([
+        source.lineHistories(ids, asOf),
+        source.fundHoldings(ids),
+        source.existingCredits(ids),
+        mapLimit(ids, concurrency, async (id) => {
+          try {
+            const user = await users.getUser(id, asOf);
+            return user.kycStatus === 'verified' && user.isAdult;
+          } catch (error) {
+            if (error instanceof MilletError && error.code === 'USER_NOT_FOUND') return false;
+            throw error;
+          }
+        }),
+      ]);
+      type Plan =
+        | { userId: string; history: LineHistory; answers: ApplicationAnswers | null }
+        | { userId: string; answers: ApplicationAnswers; features?: ApplicantFeatures };
+      const plans: Plan[] = [];
+      due.forEach((b, i) => {
+        if (!eligible[i]) return void counts.ineligible++;
+        const answers = b.answers ? answersFromJson(b.answers) : null;
+        const history = histories.get(b.user_id);
+        if (history) plans.push({ userId: b.user_id, history, answers });
+        else if (answers) plans.push({ userId: b.user_id, answers });
+        else counts.noAnswers++;
+      });
+      const needWallet = plans.filter(
+        (p): p is Extract<Plan, { features?: ApplicantFeatures }> => !('history' in p),
+      );
+      const balances = await mapLimit(needWallet, concurrency, (p) => walletBalance(p.userId));
+      needWallet.forEach((p, i) => {
+        p.features = applicationFeatures(p.answers, {
+          walletBalance: balances[i]!,
+          fundHoldings: holdings.get(p.userId) ?? 0n,
+          existingCredits: credits.get(p.userId) ?? 0,
+        });
+      });
+      timings.featureS += (performance.now() - tf) / 1000;
+
+      const tm = performance.now();
+      const rows = plans.map((p) =>
+        compute(
+          p.userId,
+          'history' in p ? { history: p.history } : { answers: p.answers, features: p.features! },
+          { answers: p.answers, trigger: 'refresh', businessDate: day, refresh: true },
+        ),
+      );
+      timings.modelS += (performance.now() - tm) / 1000;
+
+      const tw = performance.now();
+      const last = batch[batch.length - 1]?.user_id ?? cursor;
+      const done = batch.length < batchSize;
+      await db.transaction(async (tx) => {
+        const inserted = await insertScores(tx, rows);
+        // A user scored by an earlier attempt at this date (or who withdrew meanwhile) is current.
+        counts.scored = inserted.size;
+        counts.current += rows.length - inserted.size;
+        await tx.query(
+          `UPDATE credit_refresh_runs SET
+             cursor = CASE WHEN $2::uuid IS NULL OR (cursor IS NOT NULL AND cursor >= $2::uuid) THEN cursor ELSE $2::uuid END,
+             scored = scored + $3, skipped_current = skipped_current + $4,
+             skipped_no_answers = skipped_no_answers + $5, skipped_ineligible = skipped_ineligible + $6,
+             status = CASE WHEN $7::boolean THEN 'completed' ELSE status END,
+             finished_at = CASE WHEN $7::boolean THEN $8::timestamptz ELSE finished_at END,
+             updated_at = $8::timestamptz
+           WHERE business_date = $1`,
+          [day, last, counts.scored, counts.current, counts.noAnswers, counts.ineligible, done, clock.now()],
+        );
+      });
+      timings.storageS += (performance.now() - tw) / 1000;
+      cursor = last;
+      progress.batches++;
+      progress.scored += counts.scored;
+      progress.skippedCurrent += counts.current;
+      progress.skippedNoAnswers += counts.noAnswers;
+      progress.skippedIneligible += counts.ineligible;
+      progress.processed += batch.length;
+      await o.onProgress?.({ ...progress });
+      if (done) return finish('completed', false);
+    }
+  }
+
+  return service;
+}
+
+const consentRequired = () =>
+  new MilletError(
+    'CONSENT_REQUIRED',
+    'Credit scoring needs your consent: grant it with POST /v1/me/credit-consent (you can withdraw it at any time)',
+  );

@@ -1,0 +1,87 @@
+import { MilletError } from '../core/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import { BankDeclinedError, BankTimeoutError, type BankSettlement, type Wallet } from '../wallet/index.ts';
+import { paymentEntryId } from './balance-method.ts';
+import { loadMerchant } from './merchant-directory.ts';
+import type { PaymentMethodHandler } from './payment-methods.ts';
+import type { PaymentService } from './payments.ts';
+
+export const BANK_CARD = 'bank_card';
+
+/**
+ * `bank_card`: the wallet's bank connector debits the card (reference = the payment id, so the
+ * bank keys its idempotency on it) and the payment stays pending. When the bank settles, the money
+ * has reached the platform's bank clearing account and the ledger moves it bank_clearing →
+ * merchant_payable (entry id derived from the payment's); a failed settlement fails the payment.
+ */
+export function bankCardMethod(wallet: Wallet): PaymentMethodHandler {
+  return {
+    validate(details) {
+      const token = details.cardToken;
+      if (!token || token.length > 64)
+        throw new MilletError('VALIDATION_FAILED', 'bank_card needs a card_token (1–64 characters)', {
+          field: 'card_token',
+        });
+    },
+    async collect(payment) {
+      try {
+        const { bankReference } = await wallet.debitCard({
+          reference: payment.paymentId,
+          cardToken: payment.details.cardToken!,
+          amount: payment.amount,
+          currency: payment.currency,
+        });
+        return { status: 'pending', reference: bankReference };
+      } catch (error) {
+        if (error instanceof BankDeclinedError)
+          throw new MilletError('BANK_DECLINED', `The bank declined: ${error.reason}`, {
+            paymentId: payment.paymentId,
+          });
+        // No answer: the bank may still take it; settlement or reconciliation decides.
+        if (error instanceof BankTimeoutError) return { status: 'pending' };
+        throw error;
+      }
+    },
+  };
+}
+
+/** Applies the bank's settlement of a card payment; safe to receive twice. */
+export async function settleCardPayment(
+  deps: { ledger: Ledger; wallet: Wallet; payments: PaymentService },
+  settlement: BankSettlement,
+): Promise<void> {
+  const row = await deps.payments.find(settlement.reference);
+  if (!row || row.method !== BANK_CARD || row.status !== 'pending') return;
+  if (settlement.outcome === 'failed') {
+    await deps.payments.fail(row.id, 'BANK_DECLINED', settlement.reason ?? 'the bank failed the payment');
+    return;
+  }
+  const merchant = await loadMerchant(deps.payments.db, row.merchant_id);
+  await deps.ledger.transfer({
+    id: paymentEntryId(row.id),
+    debitAccountId: deps.wallet.bankClearingAccountId(row.currency),
+    creditAccountId: merchant.ledgerAccountId,
+    amount: row.amount,
+    metadata: { paymentId: row.id, merchantId: row.merchant_id, method: BANK_CARD },
+  });
+  await deps.payments.complete(row.id);
+}
+
+/** Card payments still pending after `olderThanMs` (a lost callback, a timeout): ask the bank. */
+export async function reconcileCardPayments(
+  deps: { ledger: Ledger; wallet: Wallet; payments: PaymentService },
+  before: Date,
+): Promise<number> {
+  let settled = 0;
+  for (const row of await deps.payments.pending(BANK_CARD, before)) {
+    const status = await deps.wallet.cardStatus(row.id);
+    if (status === 'succeeded' || status === 'failed') {
+      await settleCardPayment(deps, { reference: row.id, outcome: status });
+      settled += 1;
+    } else if (status === 'unknown') {
+      await deps.payments.fail(row.id, 'BANK_DECLINED', 'the bank has no record of the request');
+      settled += 1;
+    }
+  }
+  return settled;
+}

@@ -1,0 +1,22 @@
+export { createMerchants, merchantsMigrations } from './merchants.ts';
+export {
+  merchantScopes,
+  type AuthenticatedMerchant,
+  type CreateMerchantCommand,
+  type CreateOrderCommand,
+  type Merchant,
+  type MerchantKey,
+  type Merchants,
+  type MerchantScope,
+  type MerchantsOptions,
+  type MerchantStatus,
+  type Payment,
+  type PaymentDevice,
+  type PaymentOrder,
+  type PaymentStatus,
+  type Refund,
+} from './types.ts';
+export { paymentCode, PAYMENT_CODE_STEP_MS } from './payment-code.ts';
+export type { CollectionResult, PaymentCollection, PaymentMethodHandler } from './payment-methods.ts';
+export { MERCHANT_KEY_PREFIX } from './merchant-keys.ts';
+export { DEFAULT_ORDER_TTL_SECONDS, MAX_ORDER_TTL_SECONDS } from './payment-orders.ts';

@@ -1,0 +1,123 @@
+import { MilletError, derivedId, isUuid, type Clock } from '../core/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import { decodeCursor, encodeCursor, merchantFromRow, type MerchantRow } from './rows.ts';
+import type { CreateMerchantCommand, ListQuery, Merchant, MerchantStatus, PageOf } from './types.ts';
+
+export const MERCHANT_CURRENCY = 'CNY';
+
+/** The platform's own accounts for merchant business; ids derived from names, like the wallet's. */
+export function platformFeeAccountId(currency = MERCHANT_CURRENCY): string {
+  return derivedId('merchants.platform', `fee_income:${currency}`);
+}
+
+export async function ensurePlatformFeeAccount(ledger: Ledger, currency = MERCHANT_CURRENCY): Promise<void> {
+  await ledger.openAccount({
+    id: platformFeeAccountId(currency),
+    currency,
+    code: 'fee_income',
+    bound: { kind: 'credit_only' },
+    metadata: { owner: 'platform', purpose: 'merchant fees' },
+  });
+}
+
+export function merchantNotFound(id: string): MilletError {
+  return new MilletError('MERCHANT_NOT_FOUND', `No merchant ${id}`, { merchantId: id });
+}
+
+export async function loadMerchant(q: Queryable, id: string): Promise<Merchant> {
+  if (!isUuid(id)) throw merchantNotFound(id);
+  const result = await q.query<MerchantRow>('SELECT * FROM merchants_merchants WHERE id = $1', [id]);
+  if (!result.rows[0]) throw merchantNotFound(id);
+  return merchantFromRow(result.rows[0]);
+}
+
+/** The merchant, refusing one that may not take payments now. */
+export async function activeMerchant(q: Queryable, id: string): Promise<Merchant> {
+  const merchant = await loadMerchant(q, id);
+  if (merchant.status !== 'active')
+    throw new MilletError(
+      'MERCHANT_SUSPENDED',
+      `Merchant ${merchant.name} is suspended and cannot take payments`,
+      {
+        merchantId: id,
+      },
+    );
+  return merchant;
+}
+
+/** Merchants as operators onboard them, each with a `merchant_payable` ledger account. */
+export class MerchantDirectory {
+  constructor(
+    private readonly db: Database,
+    private readonly ledger: Ledger,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Creating the same id again returns the merchant (a retried request). */
+  async create(command: CreateMerchantCommand): Promise<Merchant> {
+    const name = command.name.trim();
+    if (name.length === 0 || name.length > 100)
+      throw new MilletError('VALIDATION_FAILED', 'name must be 1–100 characters', { field: 'name' });
+    if (!Number.isInteger(command.feeBps) || command.feeBps < 0 || command.feeBps > 10_000)
+      throw new MilletError('VALIDATION_FAILED', 'fee_bps must be an integer from 0 to 10000', {
+        field: 'fee_bps',
+      });
+    if (!isUuid(command.id)) throw new MilletError('VALIDATION_FAILED', 'id must be a UUID', { field: 'id' });
+    // The account first: a crash after it leaves an unused account, never a merchant without one.
+    const ledgerAccountId = derivedId('merchants.payable', command.id);
+    await this.ledger.openAccount({
+      id: ledgerAccountId,
+      currency: MERCHANT_CURRENCY,
+      code: 'merchant_payable',
+      bound: { kind: 'no_overdraft' },
+      metadata: { merchantId: command.id },
+    });
+    const now = this.clock.now();
+    await this.db.query(
+      `INSERT INTO merchants_merchants (id, name, status, fee_bps, ledger_account_id, currency, created_at, updated_at)
+       VALUES ($1, $2, 'active', $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING`,
+      [command.id, name, command.feeBps, ledgerAccountId, MERCHANT_CURRENCY, now],
+    );
+    const merchant = await loadMerchant(this.db, command.id);
+    if (merchant.name !== name || merchant.feeBps !== command.feeBps)
+      throw new MilletError(
+        'IDEMPOTENCY_KEY_REUSED',
+        `Merchant ${command.id} was already created with other details`,
+      );
+    return merchant;
+  }
+
+  get(id: string): Promise<Merchant> {
+    return loadMerchant(this.db, id);
+  }
+
+  async list(query: ListQuery = {}): Promise<PageOf<Merchant>> {
+    const limit = query.limit ?? 50;
+    const after = query.cursor ? decodeCursor(query.cursor) : '00000000-0000-0000-0000-000000000000';
+    const result = await this.db.query<MerchantRow>(
+      'SELECT * FROM merchants_merchants WHERE id > $1 ORDER BY id LIMIT $2',
+      [after, limit + 1],
+    );
+    const items = result.rows.slice(0, limit).map(merchantFromRow);
+    return { items, nextCursor: result.rows.length > limit ? encodeCursor(items.at(-1)!.id) : null };
+  }
+
+  /** Suspending a suspended merchant (or reactivating an active one) is harmless. */
+  async setStatus(id: string, status: MerchantStatus): Promise<Merchant> {
+    if (!isUuid(id)) throw merchantNotFound(id);
+    const result = await this.db.query<MerchantRow>(
+      `UPDATE merchants_merchants SET status = $2, updated_at = CASE WHEN status = $2 THEN updated_at ELSE $3 END
+        WHERE id = $1 RETURNING *`,
+      [id, status, this.clock.now()],
+    );
+    if (!result.rows[0]) throw merchantNotFound(id);
+    return merchantFromRow(result.rows[0]);
+  }
+
+  async balance(id: string): Promise<{ posted: bigint; available: bigint }> {
+    const merchant = await this.get(id);
+    const account = await this.ledger.getAccount(merchant.ledgerAccountId);
+    return { posted: account.balances.posted, available: account.balances.available };
+  }
+}

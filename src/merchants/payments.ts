@@ -1,0 +1,239 @@
+import { MilletError, isMilletError, isUuid, type Clock } from '../core/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
+import {
+  chargePaymentAllowance,
+  releasePaymentAllowance,
+  usagePeriod,
+  type Wallet,
+  type WalletUserDirectory,
+} from '../wallet/index.ts';
+import { activeMerchant, loadMerchant, MERCHANT_CURRENCY } from './merchant-directory.ts';
+import type { PaymentMethodRegistry } from './payment-methods.ts';
+import { decodeCursor, encodeCursor, paymentFromRow, requireIds, type PaymentRow } from './rows.ts';
+import type { ListQuery, PageOf, Payment, PaymentStatus } from './types.ts';
+
+export interface StartPaymentCommand {
+  id: string;
+  merchantId: string;
+  userId: string;
+  amount: bigint;
+  method: string;
+  details: Record<string, string>;
+  description: string | null;
+  source: 'order' | 'code';
+  orderId: string | null;
+}
+
+/** What a payment's source does inside the payment's transaction (lock the order, spend the code). */
+export type PaymentClaim = (tx: Queryable, paymentId: string) => Promise<void>;
+
+/** Errors that say "we don't know yet", not "the payment failed": the payment stays pending. */
+const UNDECIDED = new Set(['LEDGER_UNAVAILABLE', 'DATABASE_UNAVAILABLE']);
+
+/**
+ * Payments to merchants, whatever their source (an order, a scanned code) and method. As with the
+ * wallet's transfers: the payment row, the source's claim and the charge against the payer's class
+ * limit are one transaction, before any money moves; then the method collects the money (ledger
+ * entry ids derived from the payment's id, so a retry posts once); then the row is marked
+ * succeeded — or failed, giving back the allowance and reopening the order.
+ */
+export class PaymentService {
+  constructor(
+    readonly db: Database,
+    private readonly clock: Clock,
+    private readonly wallet: Wallet,
+    private readonly users: WalletUserDirectory,
+    private readonly methods: PaymentMethodRegistry,
+  ) {}
+
+  async find(id: string): Promise<PaymentRow | undefined> {
+    if (!isUuid(id)) return undefined;
+    const result = await this.db.query<PaymentRow>('SELECT * FROM merchants_payments WHERE id = $1', [id]);
+    return result.rows[0];
+  }
+
+  /**
+   * A retry of a payment already recorded: its record (a pending one is driven on), after checking
+   * the retry asks for the same payment. Undefined when there is none.
+   */
+  async replay(
+    command: Partial<StartPaymentCommand> & { id: string; merchantId: string },
+  ): Promise<Payment | undefined> {
+    const row = await this.find(command.id);
+    if (!row) return undefined;
+    const same =
+      row.merchant_id === command.merchantId &&
+      (command.userId === undefined || row.user_id === command.userId) &&
+      (command.amount === undefined || row.amount === command.amount) &&
+      (command.method === undefined || row.method === command.method) &&
+      (command.orderId === undefined || row.order_id === command.orderId) &&
+      (command.source === undefined || row.source === command.source);
+    if (!same)
+      throw new MilletError(
+        'IDEMPOTENCY_KEY_REUSED',
+        `Payment ${command.id} was already made with other details`,
+      );
+    return row.status === 'pending' ? this.#collect(row) : paymentFromRow(row);
+  }
+
+  async start(command: StartPaymentCommand, claim: PaymentClaim): Promise<Payment> {
+    requireIds({ id: command.id, merchantId: command.merchantId, userId: command.userId });
+    if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
+    const handler = this.methods.get(command.method);
+    handler.validate?.(command.details);
+    const replayed = await this.replay(command);
+    if (replayed) return replayed;
+    const payer = await this.users.getUser(command.userId);
+    if (payer.kycStatus !== 'verified' || payer.accountClass === null)
+      throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before making payments');
+    // Refunds return money to the wallet, whatever the method: the payer needs one.
+    await this.wallet.getWallet(command.userId);
+    const accountClass = payer.accountClass;
+    const now = this.clock.now();
+    const row = await this.db.transaction(async (tx) => {
+      const merchant = await activeMerchant(tx, command.merchantId);
+      const inserted = await tx.query<PaymentRow>(
+        `INSERT INTO merchants_payments (id, merchant_id, user_id, order_id, source, method, method_details, amount,
+           currency, fee_bps, description, usage_period, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, 'pending', $13, $13)
+         ON CONFLICT DO NOTHING RETURNING *`,
+        [
+          command.id,
+          command.merchantId,
+          command.userId,
+          command.orderId,
+          command.source,
+          command.method,
+          JSON.stringify(command.details),
+          command.amount,
+          MERCHANT_CURRENCY,
+          merchant.feeBps,
+          command.description,
+          usagePeriod(accountClass, now),
+          now,
+        ],
+      );
+      if (!inserted.rows[0]) {
+        // The same payment, recorded by a concurrent retry: nothing else to do here.
+        const same = await tx.query('SELECT 1 FROM merchants_payments WHERE id = $1', [command.id]);
+        if (same.rows.length > 0) return undefined;
+        // Otherwise the order already has a payment: its claim says why.
+        await claim(tx, command.id);
+        throw new MilletError('PAYMENT_ORDER_ALREADY_PAID', 'This order is already paid or being paid');
+      }
+      await claim(tx, command.id);
+      await chargePaymentAllowance(tx, command.userId, accountClass, command.amount, now);
+      return inserted.rows[0];
+    });
+    if (!row) return (await this.replay(command))!;
+    return this.#collect(row);
+  }
+
+  async #collect(row: PaymentRow): Promise<Payment> {
+    const handler = this.methods.get(row.method);
+    // A merchant suspended since the payment began still receives it.
+    const { ledgerAccountId: merchantAccountId } = await loadMerchant(this.db, row.merchant_id);
+    let result;
+    try {
+      result = await handler.collect({
+        paymentId: row.id,
+        merchantId: row.merchant_id,
+        userId: row.user_id,
+        amount: row.amount,
+        currency: row.currency,
+        merchantAccountId,
+        details: row.method_details,
+      });
+    } catch (error) {
+      if (isMilletError(error) && !UNDECIDED.has(error.code))
+        await this.fail(row.id, error.code, error.message);
+      throw error;
+    }
+    if (result.status === 'succeeded') return this.complete(row.id);
+    if (result.reference)
+      await this.db.query('UPDATE merchants_payments SET method_reference = $2 WHERE id = $1', [
+        row.id,
+        result.reference,
+      ]);
+    return this.get(row.id);
+  }
+
+  /** Marks a pending payment succeeded (its money is in the merchant's account) and its order paid. */
+  async complete(id: string): Promise<Payment> {
+    const now = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      const done = await tx.query<PaymentRow>(
+        `UPDATE merchants_payments SET status = 'succeeded', updated_at = $2 WHERE id = $1 AND status = 'pending' RETURNING *`,
+        [id, now],
+      );
+      const row = done.rows[0];
+      if (row?.order_id)
+        await tx.query(
+          `UPDATE merchants_payment_orders SET status = 'paid', updated_at = $3 WHERE id = $1 AND payment_id = $2`,
+          [row.order_id, id, now],
+        );
+    });
+    return this.get(id);
+  }
+
+  /** Marks a pending payment failed: the allowance goes back and its order can be paid again. */
+  async fail(id: string, code: string, message: string): Promise<Payment> {
+    const now = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      const failed = await tx.query<PaymentRow>(
+        `UPDATE merchants_payments SET status = 'failed', failure_code = $2, failure_message = $3, updated_at = $4
+          WHERE id = $1 AND status = 'pending' RETURNING *`,
+        [id, code, message, now],
+      );
+      const row = failed.rows[0];
+      if (!row) return;
+      await releasePaymentAllowance(tx, row.user_id, row.usage_period, row.amount);
+      if (row.order_id)
+        await tx.query(
+          `UPDATE merchants_payment_orders SET status = 'open', payment_id = NULL, updated_at = $3
+            WHERE id = $1 AND payment_id = $2 AND status = 'pending'`,
+          [row.order_id, id, now],
+        );
+    });
+    return this.get(id);
+  }
+
+  /** With a scope, a payment of another merchant or user is not found. */
+  async get(id: string, scope: { merchantId?: string; userId?: string } = {}): Promise<Payment> {
+    const row = await this.find(id);
+    if (
+      !row ||
+      (scope.merchantId !== undefined && row.merchant_id !== scope.merchantId) ||
+      (scope.userId !== undefined && row.user_id !== scope.userId)
+    )
+      throw new MilletError('PAYMENT_NOT_FOUND', `No payment ${id}`, { id });
+    return paymentFromRow(row);
+  }
+
+  /** A merchant's payments, newest first. */
+  async list(
+    merchantId: string,
+    query: ListQuery & { status?: PaymentStatus } = {},
+  ): Promise<PageOf<Payment>> {
+    requireIds({ merchantId });
+    const limit = query.limit ?? 50;
+    const before = query.cursor ? decodeCursor(query.cursor) : 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+    const result = await this.db.query<PaymentRow>(
+      `SELECT * FROM merchants_payments WHERE merchant_id = $1 AND id < $2 AND ($3::text IS NULL OR status = $3)
+        ORDER BY id DESC LIMIT $4`,
+      [merchantId, before, query.status ?? null, limit + 1],
+    );
+    const items = result.rows.slice(0, limit).map(paymentFromRow);
+    return { items, nextCursor: result.rows.length > limit ? encodeCursor(items.at(-1)!.id) : null };
+  }
+
+  /** Pending payments of a method created before `before`, for reconciliation. */
+  async pending(method: string, before: Date, limit = 500): Promise<PaymentRow[]> {
+    const result = await this.db.query<PaymentRow>(
+      `SELECT * FROM merchants_payments WHERE status = 'pending' AND method = $1 AND created_at <= $2
+        ORDER BY created_at LIMIT $3`,
+      [method, before, limit],
+    );
+    return result.rows;
+  }
+}

@@ -1,0 +1,67 @@
+import { MilletError, type Clock } from '../core/index.ts';
+import type { Queryable } from '../db/index.ts';
+import type { PaymentDevices } from './payment-devices.ts';
+import type { PaymentService } from './payments.ts';
+import { requireIds } from './rows.ts';
+import type { Payment, ScanPayCommand } from './types.ts';
+
+function codeUsed(): MilletError {
+  return new MilletError(
+    'PAYMENT_CODE_USED',
+    'This payment code was already used; ask the customer to refresh it',
+  );
+}
+
+/**
+ * The merchant scans the user's payment code and takes the amount from the user's wallet. The code
+ * is spent in the payment's own transaction: a row keyed (device, time step) — a second payment
+ * with the code, concurrent or later, finds it taken — and the device's last used step, so a code
+ * older than one already used is refused too.
+ */
+export async function scanPay(
+  devices: PaymentDevices,
+  payments: PaymentService,
+  clock: Clock,
+  command: ScanPayCommand,
+): Promise<Payment> {
+  requireIds({ id: command.id, merchantId: command.merchantId });
+  const method = command.method ?? 'balance';
+  // A retried request is answered from its record, even after the code has expired.
+  const replayed = await payments.replay({
+    id: command.id,
+    merchantId: command.merchantId,
+    amount: command.amount,
+    method,
+    source: 'code',
+  });
+  if (replayed) return replayed;
+  const code = await devices.resolve(command.code);
+  const spend = async (tx: Queryable, paymentId: string) => {
+    const use = await tx.query(
+      `INSERT INTO merchants_payment_code_uses (device_id, time_step, payment_id, used_at)
+       VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING device_id`,
+      [code.deviceId, code.step, paymentId, clock.now()],
+    );
+    if (use.rows.length === 0) throw codeUsed();
+    const device = await tx.query(
+      `UPDATE merchants_payment_devices SET last_used_step = $2
+        WHERE id = $1 AND (last_used_step IS NULL OR last_used_step < $2)`,
+      [code.deviceId, code.step],
+    );
+    if (device.rowCount === 0) throw codeUsed();
+  };
+  return payments.start(
+    {
+      id: command.id,
+      merchantId: command.merchantId,
+      userId: code.userId,
+      amount: command.amount,
+      method,
+      details: {},
+      description: command.description ?? null,
+      source: 'code',
+      orderId: null,
+    },
+    spend,
+  );
+}

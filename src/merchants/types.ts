@@ -1,0 +1,221 @@
+import type { Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import type { Wallet, WalletUserDirectory } from '../wallet/index.ts';
+import type { PaymentMethodHandler } from './payment-methods.ts';
+
+export type MerchantStatus = 'active' | 'suspended';
+
+export interface Merchant {
+  id: string;
+  name: string;
+  status: MerchantStatus;
+  /** The platform's fee in basis points (1 bp = 0.01 %), taken at settlement, not at payment. */
+  feeBps: number;
+  /** The merchant's `merchant_payable` ledger account: what the platform owes the merchant. */
+  ledgerAccountId: string;
+  currency: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const merchantScopes = ['payments:write', 'payments:read', 'refunds:write'] as const;
+export type MerchantScope = (typeof merchantScopes)[number];
+
+/** A merchant API key as stored and listed: never the secret. */
+export interface MerchantKey {
+  id: string;
+  merchantId: string;
+  name: string;
+  scopes: MerchantScope[];
+  prefix: string;
+  last4: string;
+  createdAt: Date;
+  createdBy: string | null;
+  revokedAt: Date | null;
+}
+
+/** Who a merchant API key speaks for, as the merchant routes see it. */
+export interface AuthenticatedMerchant {
+  merchantId: string;
+  keyId: string;
+  scopes: MerchantScope[];
+}
+
+export type PaymentOrderStatus = 'open' | 'pending' | 'paid' | 'cancelled';
+
+export interface PaymentOrder {
+  id: string;
+  merchantId: string;
+  merchantName: string;
+  merchantReference: string;
+  amount: bigint;
+  currency: string;
+  description: string;
+  notifyUrl: string | null;
+  /** `expired` is an open order past its expiry (computed at read time). */
+  status: PaymentOrderStatus | 'expired';
+  paymentId: string | null;
+  expiresAt: Date;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type PaymentStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface Payment {
+  id: string;
+  merchantId: string;
+  userId: string;
+  orderId: string | null;
+  source: 'order' | 'code';
+  method: string;
+  amount: bigint;
+  refunded: bigint;
+  currency: string;
+  /** The merchant's fee rate when the payment was made; settlement nets it later. */
+  feeBps: number;
+  description: string | null;
+  status: PaymentStatus;
+  failureCode: string | null;
+  failureMessage: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Refund {
+  id: string;
+  paymentId: string;
+  merchantId: string;
+  amount: bigint;
+  currency: string;
+  reason: string | null;
+  status: PaymentStatus;
+  failureCode: string | null;
+  failureMessage: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface PaymentDevice {
+  id: string;
+  userId: string;
+  deviceIndex: number;
+  name: string;
+  createdAt: Date;
+}
+
+export interface CreateMerchantCommand {
+  id: string;
+  name: string;
+  feeBps: number;
+}
+
+export interface CreateOrderCommand {
+  id: string;
+  merchantId: string;
+  merchantReference: string;
+  amount: bigint;
+  description: string;
+  notifyUrl?: string | undefined;
+  /** Seconds until the order expires: default 900 (15 minutes), at most 86,400 (a day). */
+  expiresInSeconds?: number | undefined;
+}
+
+export interface PayOrderCommand {
+  /** The payment's id: a retry with the same id is the same payment. */
+  id: string;
+  orderId: string;
+  userId: string;
+  method: string;
+  /** Method-specific fields, such as `cardToken` for `bank_card`. */
+  details?: Record<string, string> | undefined;
+}
+
+export interface ScanPayCommand {
+  id: string;
+  merchantId: string;
+  /** The 18 digits the merchant scanned from the user's screen. */
+  code: string;
+  amount: bigint;
+  description?: string | undefined;
+  method?: string | undefined;
+}
+
+export interface RefundCommand {
+  id: string;
+  merchantId: string;
+  paymentId: string;
+  amount: bigint;
+  reason?: string | undefined;
+}
+
+export interface ListQuery {
+  cursor?: string | undefined;
+  limit?: number | undefined;
+}
+
+export interface PageOf<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface MerchantsOptions {
+  db: Database;
+  ledger: Ledger;
+  clock: Clock;
+  wallet: Wallet;
+  users: WalletUserDirectory;
+  /** 32 bytes (the PII master key): a key for device secrets is derived from it with HKDF. */
+  encryptionKey: Uint8Array;
+}
+
+/** The merchants module's public API. */
+export interface Merchants {
+  /** Opens the shared platform accounts and listens for card settlements; call once at start. */
+  start(): Promise<void>;
+  createMerchant(command: CreateMerchantCommand): Promise<Merchant>;
+  getMerchant(id: string): Promise<Merchant>;
+  listMerchants(query?: ListQuery): Promise<PageOf<Merchant>>;
+  setMerchantStatus(id: string, status: MerchantStatus): Promise<Merchant>;
+  /** The merchant's payable balance in the ledger (posted, available). */
+  merchantBalance(id: string): Promise<{ posted: bigint; available: bigint }>;
+
+  createKey(command: {
+    merchantId: string;
+    name: string;
+    scopes: readonly MerchantScope[];
+    createdBy?: string | null;
+  }): Promise<{ key: MerchantKey; plaintext: string }>;
+  listKeys(merchantId: string): Promise<MerchantKey[]>;
+  revokeKey(merchantId: string, keyId: string): Promise<MerchantKey>;
+  authenticateKey(plaintext: string): Promise<AuthenticatedMerchant | undefined>;
+
+  createOrder(command: CreateOrderCommand): Promise<PaymentOrder>;
+  /** With merchantId, only that merchant's order is found. */
+  getOrder(id: string, merchantId?: string): Promise<PaymentOrder>;
+  cancelOrder(id: string, merchantId: string): Promise<PaymentOrder>;
+  payOrder(command: PayOrderCommand): Promise<Payment>;
+
+  /** The secret is null when a retry of the same id finds the device (it was shown once). */
+  registerDevice(command: {
+    id: string;
+    userId: string;
+    name?: string | undefined;
+  }): Promise<{ device: PaymentDevice; secret: Buffer | null }>;
+  scanPay(command: ScanPayCommand): Promise<Payment>;
+
+  getPayment(id: string, scope?: { merchantId?: string; userId?: string }): Promise<Payment>;
+  listPayments(merchantId: string, query?: ListQuery & { status?: PaymentStatus }): Promise<PageOf<Payment>>;
+  refund(command: RefundCommand): Promise<Refund>;
+  getRefund(id: string, merchantId?: string): Promise<Refund>;
+
+  /** The extension point for checkout methods (pay-later, instalments). */
+  registerPaymentMethod(name: string, handler: PaymentMethodHandler): void;
+  paymentMethods(): string[];
+  /** For asynchronous methods: report the outcome of a pending payment. */
+  completePayment(id: string): Promise<Payment>;
+  failPayment(id: string, code: string, message: string): Promise<Payment>;
+  /** Asks the bank about card payments still pending after `olderThanMs`; run by the jobs module. */
+  reconcileCardPayments(olderThanMs?: number): Promise<number>;
+}

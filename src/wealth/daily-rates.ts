@@ -1,0 +1,95 @@
+import { MilletError, type Clock } from '../core/index.ts';
+import type { Queryable } from '../db/index.ts';
+import { getProduct } from './products.ts';
+import { sevenDayYieldMilli } from './seven-day-yield.ts';
+
+export interface DailyYield {
+  date: string;
+  /** 万份收益: income per 10,000 shares, 1/10,000 yuan. */
+  incomePer10k: bigint;
+  /** Compound 7-day annualised yield in thousandths of a percent; null without 7 published days. */
+  sevenDayYieldMilli: bigint | null;
+}
+
+/**
+ * Publishes a natural day's income per 10,000 shares for a money fund. Publishing the same rate
+ * again is a no-op; another rate for a day already published is WEALTH_RATE_CONFLICT.
+ */
+export async function publishDailyRate(
+  db: Queryable,
+  clock: Clock,
+  productId: string,
+  date: string,
+  rate: bigint,
+): Promise<DailyYield> {
+  const product = await getProduct(db, productId);
+  if (product.kind !== 'money_fund')
+    throw new MilletError('VALIDATION_FAILED', 'daily income is published for money funds only', {
+      field: 'product_id',
+    });
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date))
+    throw new MilletError('VALIDATION_FAILED', 'date must be YYYY-MM-DD', { field: 'date' });
+  await db.query(
+    `INSERT INTO wealth_daily_rates (product_id, business_date, rate, published_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT DO NOTHING`,
+    [productId, date, rate, clock.now()],
+  );
+  const stored = await db.query<{ rate: bigint }>(
+    'SELECT rate FROM wealth_daily_rates WHERE product_id = $1 AND business_date = $2',
+    [productId, date],
+  );
+  if (stored.rows[0]!.rate !== rate)
+    throw new MilletError('WEALTH_RATE_CONFLICT', `${date} was already published with another rate`, {
+      date,
+    });
+  const [day] = await yieldSeries(db, productId, date, date);
+  return day!;
+}
+
+export async function getDailyRate(db: Queryable, productId: string, date: string): Promise<bigint | null> {
+  const result = await db.query<{ rate: bigint }>(
+    'SELECT rate FROM wealth_daily_rates WHERE product_id = $1 AND business_date = $2',
+    [productId, date],
+  );
+  return result.rows[0]?.rate ?? null;
+}
+
+/**
+ * The published days in [from, to] with their 万份收益 and 7-day yield, oldest first. The 7-day
+ * yield of a day uses that day and the six natural days before it, all of which must be published.
+ */
+export async function yieldSeries(
+  db: Queryable,
+  productId: string,
+  from: string,
+  to: string,
+): Promise<DailyYield[]> {
+  await getProduct(db, productId);
+  const start = addDays(from, -6);
+  const result = await db.query<{ business_date: string; rate: bigint }>(
+    `SELECT business_date, rate FROM wealth_daily_rates
+     WHERE product_id = $1 AND business_date BETWEEN $2 AND $3 ORDER BY business_date`,
+    [productId, start, to],
+  );
+  const byDate = new Map(result.rows.map((r) => [r.business_date, r.rate]));
+  return result.rows
+    .filter((r) => r.business_date >= from)
+    .map((r) => {
+      const window: bigint[] = [];
+      for (let i = 6; i >= 0; i--) {
+        const rate = byDate.get(addDays(r.business_date, -i));
+        if (rate !== undefined) window.push(rate);
+      }
+      return {
+        date: r.business_date,
+        incomePer10k: r.rate,
+        sevenDayYieldMilli: window.length === 7 ? sevenDayYieldMilli(window) : null,
+      };
+    });
+}
+
+function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}

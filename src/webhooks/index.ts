@@ -1,0 +1,23 @@
+export { createWebhooks, webhooksMigrations, type Webhooks, type WebhooksOptions } from './webhooks.ts';
+export {
+  generateWebhookSecret,
+  signWebhook,
+  verifyWebhook,
+  WebhookVerificationError,
+  type VerifyOptions,
+  type WebhookHeaders,
+} from './signature.ts';
+export { defaultRetryDelaysMs, retryDelayMs, RETRY_JITTER } from './retry-schedule.ts';
+export { checkWebhookUrl } from './url-policy.ts';
+export type { DeliveryQuery } from './deliveries.ts';
+export type {
+  CreateEndpointCommand,
+  CreatedWebhookEndpoint,
+  DeliveryStatus,
+  Page as WebhookPage,
+  PageQuery as WebhookPageQuery,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookEvent,
+} from './types.ts';

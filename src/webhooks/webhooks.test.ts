@@ -1,0 +1,369 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, type MilletError } from '../core/index.ts';
+import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { startReceiver, type Receiver, type ReceivedWebhook } from '../../test/support/webhook-receiver.ts';
+import { defaultRetryDelaysMs, retryDelayMs } from './retry-schedule.ts';
+import { verifyWebhook } from './signature.ts';
+import { createWebhooks, webhooksMigrations, type Webhooks, type WebhooksOptions } from './webhooks.ts';
+import { claimDeliveries } from './worker.ts';
+
+let t: TestDatabase;
+const clock = new ManualClock('2026-03-01T04:00:00Z');
+const encryptionKey = randomBytes(32);
+const receivers: Receiver[] = [];
+const modules: Webhooks[] = [];
+let owner = 0;
+const nextOwner = () => `merchant-${++owner}`;
+
+beforeAll(async () => {
+  t = await openTestDatabase(webhooksMigrations, { maxConnections: 4 });
+});
+// Each test counts only its own deliveries: what one leaves pending is retired after it.
+afterEach(async () => {
+  for (const m of modules) await m.close();
+  await t.db.query(
+    `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL WHERE status = 'pending'`,
+  );
+});
+afterAll(async () => {
+  for (const m of modules) await m.close();
+  for (const r of receivers) await r.close();
+  await t.close();
+});
+
+function webhooks(options: Partial<WebhooksOptions> = {}): Webhooks {
+  const m = createWebhooks({ db: t.db, clock, encryptionKey, random: () => 0.5, ...options });
+  modules.push(m);
+  return m;
+}
+
+async function receiver(respond: Parameters<typeof startReceiver>[0]): Promise<Receiver> {
+  const r = await startReceiver(respond);
+  receivers.push(r);
+  return r;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<MilletError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as MilletError;
+  }
+  throw new Error('expected a rejection');
+}
+
+const verifies = (secret: string, request: ReceivedWebhook) => {
+  try {
+    verifyWebhook(secret, request.headers, request.body, { now: clock.now() });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('webhook endpoints', () => {
+  it('accepts https and local http URLs only', async () => {
+    const w = webhooks();
+    const ownerId = nextOwner();
+    for (const url of [
+      'http://example.com/hook',
+      'ftp://example.com',
+      'not a url',
+      'https://u:p@example.com/',
+    ])
+      expect((await rejection(w.createEndpoint({ ownerId, url }))).code).toBe('WEBHOOK_URL_INVALID');
+    for (const url of ['https://example.com/hook', 'http://localhost:8080/x', 'http://127.0.0.1/x'])
+      expect((await w.createEndpoint({ ownerId, url })).endpoint.url).toBe(new URL(url).toString());
+  });
+
+  it('shows the secret once and keeps it encrypted at rest', async () => {
+    const w = webhooks();
+    const created = await w.createEndpoint({ ownerId: nextOwner(), url: 'https://example.com/h' });
+    expect(created.secret).toMatch(/^whsec_/);
+    const stored = await t.db.query<{ secret_ciphertext: string }>(
+      'SELECT secret_ciphertext FROM webhook_endpoints WHERE id = $1',
+      [created.endpoint.id],
+    );
+    expect(stored.rows[0]!.secret_ciphertext).toMatch(/^v1\./);
+    expect(stored.rows[0]!.secret_ciphertext).not.toContain(created.secret.slice(6, 20));
+    expect(JSON.stringify(await w.getEndpoint(created.endpoint.id))).not.toContain('whsec_');
+  });
+
+  it('sends an event only to enabled endpoints that take its type', async () => {
+    const w = webhooks({ immediate: false });
+    const ownerId = nextOwner();
+    const payments = await w.createEndpoint({
+      ownerId,
+      url: 'https://a.example/h',
+      eventTypes: ['payment.succeeded'],
+    });
+    const all = await w.createEndpoint({ ownerId, url: 'https://b.example/h' });
+    const off = await w.createEndpoint({ ownerId, url: 'https://c.example/h' });
+    await w.setEndpointEnabled(off.endpoint.id, false);
+    await w.createEndpoint({ ownerId: nextOwner(), url: 'https://other.example/h' });
+    const refund = await w.enqueue({ ownerId, eventType: 'refund.succeeded', payload: {} });
+    expect(refund.map((d) => d.endpointId)).toEqual([all.endpoint.id]);
+    const payment = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: { a: 1 } });
+    expect(payment.map((d) => d.endpointId).sort()).toEqual([payments.endpoint.id, all.endpoint.id].sort());
+    expect(new Set(payment.map((d) => d.messageId)).size).toBe(1);
+    expect(JSON.parse(payment[0]!.body)).toEqual({
+      type: 'payment.succeeded',
+      timestamp: clock.now().toISOString(),
+      data: { a: 1 },
+    });
+    // Disabling fails what was waiting for the endpoint.
+    await w.setEndpointEnabled(all.endpoint.id, false);
+    const after = await w.getDelivery(refund[0]!.id);
+    expect(after).toMatchObject({ status: 'failed', lastError: 'endpoint disabled', nextAttemptAt: null });
+  });
+});
+
+describe('webhook delivery', () => {
+  it('POSTs the signed JSON to a real HTTP server, which verifies it, and logs the attempt', async () => {
+    let secret = '';
+    const r = await receiver((request) => ({
+      status: verifies(secret, request) ? 200 : 400,
+      body: 'x'.repeat(10_000),
+    }));
+    const w = webhooks();
+    const ownerId = nextOwner();
+    const created = await w.createEndpoint({ ownerId, url: r.url });
+    secret = created.secret;
+    const [delivery] = await w.enqueue({
+      ownerId,
+      eventType: 'payment.succeeded',
+      payload: { amount: '12345' },
+    });
+    await w.close();
+    expect(r.received).toHaveLength(1);
+    const request = r.received[0]!;
+    expect(request.headers['content-type']).toBe('application/json');
+    expect(request.headers['webhook-id']).toBe(delivery!.messageId);
+    expect(request.headers['webhook-timestamp']).toBe(String(clock.now().getTime() / 1000));
+    expect(request.body.toString()).toBe(delivery!.body);
+    const done = await w.getDelivery(delivery!.id);
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      attempts: 1,
+      lastStatusCode: 200,
+      nextAttemptAt: null,
+    });
+    const [attempt] = await w.listAttempts(delivery!.id);
+    expect(attempt).toMatchObject({
+      attempt: 1,
+      trigger: 'scheduled',
+      outcome: 'succeeded',
+      statusCode: 200,
+    });
+    expect(attempt!.durationMs).toBeGreaterThanOrEqual(0);
+    expect(attempt!.responseBody).toHaveLength(4096);
+  });
+
+  it('retries with exponential backoff in business time until the endpoint answers 2xx', async () => {
+    const r = await receiver((_request, index) => ({ status: index < 3 ? 500 : 204, body: `try ${index}` }));
+    const w = webhooks({ immediate: false });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    expect(await w.deliverDue()).toBe(1);
+    for (const delay of defaultRetryDelaysMs.slice(0, 3)) {
+      const pending = await w.getDelivery(delivery!.id);
+      expect(pending.status).toBe('pending');
+      expect(pending.nextAttemptAt!.getTime() - clock.now().getTime()).toBe(delay); // random 0.5: no jitter
+      clock.advance(delay - 1);
+      expect(await w.deliverDue()).toBe(0);
+      clock.advance(1);
+      expect(await w.deliverDue()).toBe(1);
+    }
+    const attempts = await w.listAttempts(delivery!.id);
+    expect(attempts.map((a) => [a.attempt, a.statusCode, a.outcome])).toEqual([
+      [1, 500, 'failed'],
+      [2, 500, 'failed'],
+      [3, 500, 'failed'],
+      [4, 204, 'succeeded'],
+    ]);
+    expect(attempts[0]!.error).toBe('HTTP 500');
+    expect(attempts[0]!.responseBody).toBe('try 0');
+    expect((await w.getDelivery(delivery!.id)).status).toBe('succeeded');
+    expect(new Set(r.received.map((q) => q.headers['webhook-id'])).size).toBe(1);
+  });
+
+  it('jitters each wait within ±20%', () => {
+    expect(retryDelayMs(defaultRetryDelaysMs, 1, () => 0)).toBe(4_000);
+    expect(retryDelayMs(defaultRetryDelaysMs, 1, () => 1)).toBe(6_000);
+    expect(retryDelayMs(defaultRetryDelaysMs, 7, () => 0.5)).toBe(24 * 3_600_000);
+    expect(retryDelayMs(defaultRetryDelaysMs, 8, () => 0.5)).toBeUndefined();
+  });
+
+  it('gives up after the last attempt, and redeliver makes one more attempt now', async () => {
+    let up = false;
+    const r = await receiver(() => ({ status: up ? 200 : 503 }));
+    const w = webhooks({ immediate: false });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    expect(await w.deliverDue()).toBe(1);
+    for (const delay of defaultRetryDelaysMs) {
+      clock.advance(delay);
+      expect(await w.deliverDue()).toBe(1);
+    }
+    const failed = await w.getDelivery(delivery!.id);
+    expect(failed).toMatchObject({ status: 'failed', attempts: 8, maxAttempts: 8, nextAttemptAt: null });
+    expect(failed.lastStatusCode).toBe(503);
+    clock.advance(7 * 24 * 3_600_000);
+    expect(await w.deliverDue()).toBe(0);
+    expect(r.received).toHaveLength(8);
+
+    up = true;
+    const again = await w.redeliver(delivery!.id);
+    expect(again.attempt).toMatchObject({
+      attempt: 9,
+      trigger: 'redeliver',
+      outcome: 'succeeded',
+      statusCode: 200,
+    });
+    expect(again.delivery).toMatchObject({ status: 'succeeded', attempts: 9 });
+    // A succeeded delivery can be sent again too (the merchant lost it); a failure then does not retry.
+    up = false;
+    const third = await w.redeliver(delivery!.id);
+    expect(third.attempt).toMatchObject({ attempt: 10, outcome: 'failed', statusCode: 503 });
+    expect(third.delivery).toMatchObject({ status: 'failed', nextAttemptAt: null });
+    expect((await rejection(w.redeliver('00000000-0000-4000-8000-000000000000'))).code).toBe(
+      'WEBHOOK_DELIVERY_NOT_FOUND',
+    );
+  });
+
+  it('never delivers the same attempt twice with two workers running in parallel', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const first = webhooks({ immediate: false, batchSize: 5 });
+    const second = webhooks({ immediate: false, batchSize: 5 });
+    const ownerId = nextOwner();
+    await first.createEndpoint({ ownerId, url: r.url });
+    const deliveries = [];
+    for (let i = 0; i < 40; i++)
+      deliveries.push(...(await first.enqueue({ ownerId, eventType: 'payment.succeeded', payload: { i } })));
+    const counts = await Promise.all([
+      first.deliverDue(),
+      second.deliverDue(),
+      first.deliverDue(),
+      second.deliverDue(),
+    ]);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(r.received).toHaveLength(40);
+    expect(new Set(r.received.map((q) => q.headers['webhook-id'])).size).toBe(40);
+    const attempts = await t.db.query<{ n: bigint }>(
+      'SELECT count(*)::int8 AS n FROM webhook_attempts WHERE delivery_id = ANY($1::uuid[])',
+      [deliveries.map((d) => d.id)],
+    );
+    expect(attempts.rows[0]!.n).toBe(40n);
+  });
+
+  it('does not block the caller on a slow endpoint, and times out an attempt that takes too long', async () => {
+    const r = await receiver(() => ({ status: 200, delayMs: 600 }));
+    const w = webhooks({ timeoutMs: 2_000 });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const started = performance.now();
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    expect(performance.now() - started).toBeLessThan(300);
+    expect((await w.getDelivery(delivery!.id)).status).toBe('pending');
+    await w.close();
+    expect((await w.getDelivery(delivery!.id)).status).toBe('succeeded');
+
+    const impatient = webhooks({ timeoutMs: 100, immediate: false });
+    const [late] = await impatient.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    expect(await impatient.deliverDue()).toBe(1);
+    const [attempt] = await impatient.listAttempts(late!.id);
+    expect(attempt).toMatchObject({
+      outcome: 'failed',
+      statusCode: null,
+      error: 'no response within 100 ms',
+    });
+    expect((await impatient.getDelivery(late!.id)).status).toBe('pending');
+  });
+
+  it('resumes after a worker died mid-attempt, once its lease runs out', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const w = webhooks({ immediate: false, leaseMs: 60_000 });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    // A worker claims it and "crashes" before sending.
+    const now = clock.now();
+    await t.db.transaction((tx) =>
+      claimDeliveries(
+        tx,
+        now,
+        new Date(now.getTime() + 60_000),
+        { ids: [delivery!.id], limit: 1 },
+        'scheduled',
+      ),
+    );
+    expect(await w.deliverDue()).toBe(0);
+    clock.advance(60_000);
+    expect(await w.deliverDue()).toBe(1);
+    const attempts = await w.listAttempts(delivery!.id);
+    expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, 'abandoned'],
+      [2, 'succeeded'],
+    ]);
+    expect(r.received).toHaveLength(1);
+  });
+
+  it("signs notify-URL deliveries with the owner's secret, and with both secrets while one rotates", async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const w = webhooks();
+    const ownerId = nextOwner();
+    const event = { ownerId, eventType: 'payment.succeeded', payload: { order: 'o-1' }, url: r.url };
+    expect((await rejection(w.enqueue(event))).code).toBe('WEBHOOK_SIGNING_SECRET_MISSING');
+    expect((await rejection(w.enqueue({ ...event, url: 'http://example.com/' }))).code).toBe(
+      'WEBHOOK_URL_INVALID',
+    );
+    const { secret: first, previousExpiresAt } = await w.rotateOwnerSecret(ownerId);
+    expect(previousExpiresAt).toBeNull();
+    const [delivery] = await w.enqueue(event);
+    expect(delivery).toMatchObject({ endpointId: null, url: r.url });
+    await w.close();
+    expect(verifies(first, r.received[0]!)).toBe(true);
+
+    const { secret: second } = await w.rotateOwnerSecret(ownerId);
+    await w.enqueue(event);
+    await w.close();
+    expect(String(r.received[1]!.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(verifies(first, r.received[1]!)).toBe(true);
+    expect(verifies(second, r.received[1]!)).toBe(true);
+    clock.advance(24 * 3_600_000 + 1);
+    await w.enqueue(event);
+    await w.close();
+    expect(verifies(first, r.received[2]!)).toBe(false);
+    expect(verifies(second, r.received[2]!)).toBe(true);
+  });
+
+  it('writes deliveries inside the caller transaction (the outbox) and lists them newest first', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const w = webhooks();
+    const ownerId = nextOwner();
+    const endpoint = await w.createEndpoint({ ownerId, url: r.url });
+    await rejection(
+      t.db.transaction(async (tx) => {
+        await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: { n: 0 } }, tx);
+        throw new Error('the payment rolled back');
+      }),
+    );
+    const committed = await t.db.transaction((tx) =>
+      w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: { n: 1 } }, tx),
+    );
+    expect((await w.listDeliveries({ ownerId })).items.map((d) => d.id)).toEqual([committed[0]!.id]);
+    expect(await w.deliverDue()).toBe(1);
+    for (let i = 2; i < 5; i++)
+      await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: { n: i } });
+    await w.close();
+    const page = await w.listDeliveries({ endpointId: endpoint.endpoint.id, limit: 3 });
+    expect(page.items.map((d) => JSON.parse(d.body).data.n)).toEqual([4, 3, 2]);
+    const rest = await w.listDeliveries({ endpointId: endpoint.endpoint.id, cursor: page.nextCursor! });
+    expect(rest.items.map((d) => JSON.parse(d.body).data.n)).toEqual([1]);
+    expect(rest.nextCursor).toBeNull();
+    expect((await w.listDeliveries({ ownerId, status: 'succeeded' })).items).toHaveLength(4);
+  });
+});

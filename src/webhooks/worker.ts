@@ -1,0 +1,228 @@
+import type { Logger } from 'pino';
+import { isUuid, newId, type Clock } from '../core/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
+import { deliveryColumns, deliveryFromRow, deliveryNotFound, type DeliveryRow } from './deliveries.ts';
+import type { EndpointStore } from './endpoints.ts';
+import { postWebhook, type FetchFunction, type PostResult } from './http-post.ts';
+import { retryDelayMs } from './retry-schedule.ts';
+import { signWebhook } from './signature.ts';
+import type { WebhookAttempt, WebhookDelivery } from './types.ts';
+
+/** A delivery this worker owns for one attempt: `attempt` is the fencing token. */
+export interface Claim {
+  delivery: WebhookDelivery;
+  attempt: number;
+  attemptId: string;
+  trigger: WebhookAttempt['trigger'];
+}
+
+export interface WorkerOptions {
+  db: Database;
+  clock: Clock;
+  endpoints: EndpointStore;
+  fetch: FetchFunction;
+  timeoutMs: number;
+  /** How long a claimed delivery stays invisible to other workers (business time). */
+  leaseMs: number;
+  retryDelaysMs: readonly number[];
+  random: () => number;
+  logger?: Logger | undefined;
+}
+
+const claimedColumns = deliveryColumns
+  .split(', ')
+  .map((column) => `d.${column}`)
+  .join(', ');
+
+/**
+ * Claims due deliveries in the caller's (short) transaction: `FOR UPDATE SKIP LOCKED` lets several
+ * processes claim side by side without waiting on each other, and the claim moves
+ * `next_attempt_at` to the end of a lease, so once committed no one else sees the delivery as due.
+ * A worker that dies mid-attempt leaves the lease to run out; the next claim marks its attempt
+ * abandoned and tries again (at-least-once, never two live attempts with one number).
+ */
+export async function claimDeliveries(
+  tx: Queryable,
+  now: Date,
+  leaseUntil: Date,
+  filter: { ids?: readonly string[] | undefined; limit: number },
+  trigger: Claim['trigger'],
+): Promise<Claim[]> {
+  const claimed = await tx.query<DeliveryRow>(
+    `WITH due AS (
+       SELECT id FROM webhook_deliveries
+        WHERE status = 'pending' AND next_attempt_at <= $1 AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
+        ORDER BY next_attempt_at
+        LIMIT $4
+        FOR UPDATE SKIP LOCKED
+     )
+     UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2, updated_at = $1
+       FROM due WHERE d.id = due.id
+     RETURNING ${claimedColumns}`,
+    [now, leaseUntil, filter.ids ?? null, filter.limit],
+  );
+  if (claimed.rows.length === 0) return [];
+  const claims = claimed.rows.map((row) => ({
+    delivery: deliveryFromRow(row),
+    attempt: Number(row.attempts),
+    attemptId: newId(),
+    trigger,
+  }));
+  const ids = claims.map((c) => c.delivery.id);
+  await tx.query(
+    `UPDATE webhook_attempts SET outcome = 'abandoned', error = 'the worker stopped before the attempt finished'
+      WHERE delivery_id = ANY($1::uuid[]) AND outcome IS NULL`,
+    [ids],
+  );
+  await tx.query(
+    `INSERT INTO webhook_attempts (id, delivery_id, attempt, trigger, started_at)
+     SELECT t.id, t.delivery_id, t.attempt, $4, $5
+       FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS t (id, delivery_id, attempt)`,
+    [claims.map((c) => c.attemptId), ids, claims.map((c) => c.attempt), trigger, now],
+  );
+  return claims;
+}
+
+/** Attempts deliveries: claims, signs, POSTs, records the outcome and schedules the retry. */
+export class DeliveryWorker {
+  readonly #o: WorkerOptions;
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+  }
+
+  /** Claims due deliveries (only `ids` when given) batch by batch and attempts them; returns how many. */
+  async deliverDue(
+    options: { ids?: readonly string[]; limit?: number; batchSize?: number } = {},
+  ): Promise<number> {
+    // Bounded so one job round takes at most limit / batchSize timeouts (4 × 5 s by default).
+    const limit = options.limit ?? 200;
+    const batchSize = options.batchSize ?? 50;
+    let total = 0;
+    while (total < limit) {
+      const claims = await this.#o.db.transaction((tx) =>
+        claimDeliveries(
+          tx,
+          this.#o.clock.now(),
+          this.#leaseUntil(),
+          { ids: options.ids, limit: Math.min(batchSize, limit - total) },
+          'scheduled',
+        ),
+      );
+      if (claims.length === 0) break;
+      total += claims.length;
+      await Promise.all(claims.map((claim) => this.attempt(claim)));
+      if (options.ids) break;
+    }
+    return total;
+  }
+
+  /**
+   * Makes a delivery due now, whatever its state, and attempts it at once; a delivery that had
+   * succeeded or failed gets exactly one more attempt. Returns the attempt's id.
+   */
+  async redeliver(id: string): Promise<string> {
+    if (!isUuid(id)) throw deliveryNotFound(id);
+    const claim = await this.#o.db.transaction(async (tx) => {
+      const now = this.#o.clock.now();
+      const updated = await tx.query(
+        `UPDATE webhook_deliveries
+            SET status = 'pending', next_attempt_at = $2, updated_at = $2,
+                max_attempts = CASE WHEN status = 'pending' THEN max_attempts ELSE attempts + 1 END
+          WHERE id = $1`,
+        [id, now],
+      );
+      if (updated.rowCount === 0) throw deliveryNotFound(id);
+      const claims = await claimDeliveries(tx, now, this.#leaseUntil(), { ids: [id], limit: 1 }, 'redeliver');
+      return claims[0]!;
+    });
+    await this.attempt(claim);
+    return claim.attemptId;
+  }
+
+  /** One attempt of a claimed delivery; never throws (a failure to record is logged, the lease retries it). */
+  async attempt(claim: Claim): Promise<void> {
+    const { delivery } = claim;
+    let result: PostResult;
+    try {
+      result = await this.#send(delivery);
+    } catch (error) {
+      // Signing failed (a secret that does not decrypt): recorded like any failed attempt.
+      result = {
+        ok: false,
+        statusCode: null,
+        durationMs: 0,
+        error: `not sent: ${String(error)}`,
+        responseBody: null,
+      };
+    }
+    try {
+      await this.#record(claim, result);
+    } catch (error) {
+      this.#o.logger?.error({ err: error, deliveryId: delivery.id }, 'webhook attempt not recorded');
+    }
+  }
+
+  async #send(delivery: WebhookDelivery): Promise<PostResult> {
+    const secrets = await this.#o.endpoints.signingSecrets(delivery);
+    if (secrets.length === 0)
+      return { ok: false, statusCode: null, durationMs: 0, error: 'no signing secret', responseBody: null };
+    const timestamp = Math.floor(this.#o.clock.now().getTime() / 1000);
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'Millet-Webhooks/1',
+      'webhook-id': delivery.messageId,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': secrets
+        .map((secret) => signWebhook(secret, delivery.messageId, timestamp, delivery.body))
+        .join(' '),
+    };
+    return postWebhook(this.#o.fetch, delivery.url, headers, delivery.body, this.#o.timeoutMs);
+  }
+
+  async #record(claim: Claim, result: PostResult): Promise<void> {
+    const now = this.#o.clock.now();
+    let status: WebhookDelivery['status'] = 'succeeded';
+    let next: Date | null = null;
+    if (!result.ok) {
+      const delay =
+        claim.attempt < claim.delivery.maxAttempts
+          ? retryDelayMs(this.#o.retryDelaysMs, claim.attempt, this.#o.random)
+          : undefined;
+      status = delay === undefined ? 'failed' : 'pending';
+      next = delay === undefined ? null : new Date(now.getTime() + delay);
+    }
+    await this.#o.db.transaction(async (tx) => {
+      await tx.query(
+        `UPDATE webhook_attempts
+            SET outcome = $2, duration_ms = $3, status_code = $4, error = $5, response_body = $6
+          WHERE id = $1`,
+        [
+          claim.attemptId,
+          result.ok ? 'succeeded' : 'failed',
+          result.durationMs,
+          result.statusCode,
+          result.error,
+          result.responseBody,
+        ],
+      );
+      // Fenced by the attempt number: a late finisher of an older, abandoned attempt changes nothing.
+      await tx.query(
+        `UPDATE webhook_deliveries
+            SET status = $3::text, next_attempt_at = $4, last_status_code = $5, last_error = $6,
+                updated_at = $7, succeeded_at = CASE WHEN $3::text = 'succeeded' THEN $7 ELSE succeeded_at END
+          WHERE id = $1 AND attempts = $2 AND status = 'pending'`,
+        [claim.delivery.id, claim.attempt, status, next, result.statusCode, result.error, now],
+      );
+    });
+    if (status === 'failed')
+      this.#o.logger?.warn(
+        { deliveryId: claim.delivery.id, attempts: claim.attempt, error: result.error },
+        'webhook delivery failed for good',
+      );
+  }
+
+  #leaseUntil(): Date {
+    return new Date(this.#o.clock.now().getTime() + this.#o.leaseMs);
+  }
+}

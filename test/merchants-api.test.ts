@@ -1,0 +1,443 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { paymentCode } from '../src/merchants/index.ts';
+import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
+import { makeResidentId } from './support/resident-ids.ts';
+
+let h: ApiHarness;
+beforeAll(async () => {
+  h = await openApiHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+afterEach(async () => {
+  const report = await h.ledger.verify();
+  expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  expect(report.ok).toBe(true);
+});
+
+let sequence = 500;
+interface Customer {
+  id: string;
+  token: string;
+}
+
+/** A verified user with a wallet holding `funds` fen (credited from bank clearing, as a top-up). */
+async function customer(funds = 100_000n, accountClass: 'I' | 'II' | 'III' = 'II'): Promise<Customer> {
+  sequence += 1;
+  const phone = `137${String(40_000_000 + sequence * 7919).slice(-8)}`;
+  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
+  const session = await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null });
+  const token = session.json().access_token as string;
+  const kyc = await h.post(
+    '/v1/me/identity',
+    {
+      real_name: '李小红',
+      resident_id: makeResidentId('110105', '19880412', String(sequence)),
+      account_class: accountClass,
+    },
+    { key: token },
+  );
+  expect(kyc.statusCode, kyc.body).toBe(200);
+  expect((await h.post('/v1/wallet', {}, { key: token })).statusCode).toBe(201);
+  const id = user.json().id as string;
+  if (funds > 0n)
+    await h.ledger.transfer({
+      id: randomUUID(),
+      debitAccountId: h.wallet.bankClearingAccountId(),
+      creditAccountId: (await h.wallet.getWallet(id)).ledgerAccountId,
+      amount: funds,
+    });
+  return { id, token };
+}
+
+async function balance(c: Customer): Promise<string> {
+  return (await h.get('/v1/wallet', c.token)).json().balance as string;
+}
+
+interface TestMerchant {
+  id: string;
+  key: string;
+}
+
+async function merchant(
+  scopes = ['payments:write', 'payments:read', 'refunds:write'],
+): Promise<TestMerchant> {
+  const created = await h.post('/v1/operator/merchants', { name: '好又多便利店', fee_bps: 60 });
+  expect(created.statusCode, created.body).toBe(201);
+  const id = created.json().id as string;
+  const key = await h.post(`/v1/operator/merchants/${id}/api-keys`, { name: 'till 1', scopes });
+  expect(key.statusCode, key.body).toBe(201);
+  expect(key.json().key).toMatch(/^mlt_mk_[A-Za-z0-9]{32}$/);
+  return { id, key: key.json().key as string };
+}
+
+async function payable(m: TestMerchant): Promise<string> {
+  return (await h.get(`/v1/operator/merchants/${m.id}`)).json().balance as string;
+}
+
+async function order(m: TestMerchant, amount: string, extra: JsonObject = {}): Promise<JsonObject> {
+  const res = await h.post(
+    '/v1/merchant/payment-orders',
+    { merchant_reference: randomUUID().slice(0, 20), amount, description: 'coffee', ...extra },
+    { key: m.key },
+  );
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json();
+}
+
+async function device(c: Customer): Promise<{ secret: Buffer; index: number }> {
+  const res = await h.post('/v1/me/payment-devices', { name: 'my phone' }, { key: c.token });
+  expect(res.statusCode, res.body).toBe(201);
+  return {
+    secret: Buffer.from(res.json().secret as string, 'base64'),
+    index: res.json().device_index as number,
+  };
+}
+
+const scan = (m: TestMerchant, code: string, amount: string, idempotencyKey?: string) =>
+  h.post('/v1/merchant/payments/scan', { code, amount }, { key: m.key, idempotencyKey });
+
+async function settled(m: TestMerchant, paymentId: string): Promise<JsonObject> {
+  for (let i = 0; i < 400; i++) {
+    const payment = (await h.get(`/v1/merchant/payments/${paymentId}`, m.key)).json();
+    if (payment.status !== 'pending') return payment;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error('never settled');
+}
+
+describe('payment orders', () => {
+  it('the user scans and pays an order once, also when the request is retried', async () => {
+    const shop = await merchant();
+    const alice = await customer(50_000n);
+    const o = await order(shop, '12000');
+    expect(o).toMatchObject({ status: 'open', amount: '12000', merchant_name: '好又多便利店' });
+    expect(new Date(o.expires_at).getTime() - h.clock.now().getTime()).toBe(15 * 60_000);
+
+    const seen = await h.get(`/v1/payment-orders/${o.id}`, alice.token);
+    expect(seen.json()).toMatchObject({ amount: '12000', merchant_name: '好又多便利店', status: 'open' });
+
+    const key = randomUUID();
+    const pay = () =>
+      h.post(
+        `/v1/payment-orders/${o.id}/pay`,
+        { method: 'balance' },
+        { key: alice.token, idempotencyKey: key },
+      );
+    const [first, second] = [await pay(), await pay()];
+    expect(first.statusCode, first.body).toBe(201);
+    expect(first.json()).toMatchObject({
+      status: 'succeeded',
+      method: 'balance',
+      amount: '12000',
+      fee_bps: 60,
+    });
+    expect(second.headers['idempotent-replayed']).toBe('true');
+    expect(second.json().id).toBe(first.json().id);
+    expect(await balance(alice)).toBe('38000');
+    expect(await payable(shop)).toBe('12000');
+
+    const again = await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: alice.token });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('PAYMENT_ORDER_ALREADY_PAID');
+    expect((await h.get(`/v1/merchant/payment-orders/${o.id}`, shop.key)).json()).toMatchObject({
+      status: 'paid',
+      payment_id: first.json().id,
+    });
+    const cancel = await h.post(`/v1/merchant/payment-orders/${o.id}/cancel`, {}, { key: shop.key });
+    expect(cancel.json().code).toBe('PAYMENT_ORDER_ALREADY_PAID');
+
+    const list = await h.get('/v1/merchant/payments?limit=10', shop.key);
+    expect(list.json().items.map((p: JsonObject) => p.id)).toEqual([first.json().id]);
+  });
+
+  it('an expired or cancelled order cannot be paid; references are unique per merchant', async () => {
+    const shop = await merchant();
+    const bob = await customer(50_000n);
+    const expiring = await order(shop, '1000', { expires_in_seconds: 60 });
+    h.clock.advance(61_000);
+    expect((await h.get(`/v1/payment-orders/${expiring.id}`, bob.token)).json().status).toBe('expired');
+    const late = await h.post(
+      `/v1/payment-orders/${expiring.id}/pay`,
+      { method: 'balance' },
+      { key: bob.token },
+    );
+    expect(late.statusCode).toBe(409);
+    expect(late.json().code).toBe('PAYMENT_ORDER_EXPIRED');
+
+    const cancelled = await order(shop, '1000');
+    const cancel = await h.post(`/v1/merchant/payment-orders/${cancelled.id}/cancel`, {}, { key: shop.key });
+    expect(cancel.json().status).toBe('cancelled');
+    const pay = await h.post(
+      `/v1/payment-orders/${cancelled.id}/pay`,
+      { method: 'balance' },
+      { key: bob.token },
+    );
+    expect(pay.json().code).toBe('PAYMENT_ORDER_CANCELLED');
+    expect(await balance(bob)).toBe('50000');
+
+    const dup = await h.post(
+      '/v1/merchant/payment-orders',
+      { merchant_reference: cancelled.merchant_reference, amount: '5', description: 'x' },
+      { key: shop.key },
+    );
+    expect(dup.statusCode).toBe(409);
+    expect(dup.json().code).toBe('MERCHANT_REFERENCE_TAKEN');
+    const tooLong = await h.post(
+      '/v1/merchant/payment-orders',
+      { merchant_reference: 'r-long', amount: '5', description: 'x', expires_in_seconds: 86_401 },
+      { key: shop.key },
+    );
+    expect(tooLong.statusCode).toBe(400);
+    const unknown = await h.post(
+      `/v1/payment-orders/${(await order(shop, '5')).id}/pay`,
+      { method: 'cash' },
+      { key: bob.token },
+    );
+    expect(unknown.json().code).toBe('PAYMENT_METHOD_UNKNOWN');
+  });
+});
+
+describe('payment codes', () => {
+  it('a code pays once, never after it expires, and only once when scanned concurrently', async () => {
+    const shop = await merchant();
+    const carol = await customer(50_000n);
+    const phone = await device(carol);
+    const code = paymentCode(phone.secret, phone.index, h.clock.now());
+    expect(code).toMatch(/^28\d{16}$/);
+
+    const key = randomUUID();
+    const paid = await scan(shop, code, '2500', key);
+    expect(paid.statusCode, paid.body).toBe(201);
+    expect(paid.json()).toMatchObject({
+      status: 'succeeded',
+      source: 'code',
+      user_id: carol.id,
+      amount: '2500',
+    });
+    const reused = await scan(shop, code, '2500');
+    expect(reused.statusCode).toBe(409);
+    expect(reused.json().code).toBe('PAYMENT_CODE_USED');
+    // The same request again is a replay, not a second payment — also after the code expired.
+    h.clock.advance(120_000);
+    const retried = await scan(shop, code, '2500', key);
+    expect(retried.json().id).toBe(paid.json().id);
+    expect(await balance(carol)).toBe('47500');
+
+    const stale = paymentCode(phone.secret, phone.index, h.clock.now());
+    h.clock.advance(65_000);
+    const expired = await scan(shop, stale, '100');
+    expect(expired.statusCode).toBe(422);
+    expect(expired.json().code).toBe('PAYMENT_CODE_EXPIRED');
+    const bogus = await scan(shop, `28${String(phone.index).padStart(8, '0')}00000000`, '100');
+    expect(bogus.json().code).toBe('PAYMENT_CODE_INVALID');
+
+    // About 60 s: the previous step's code still works (unused), once.
+    const previous = paymentCode(phone.secret, phone.index, new Date(h.clock.now().getTime() - 30_000));
+    const concurrent = await Promise.all(Array.from({ length: 6 }, () => scan(shop, previous, '1000')));
+    expect(concurrent.map((r) => r.statusCode).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+    expect(await balance(carol)).toBe('46500');
+    // A code from an earlier step than one already used is refused too.
+    const current = paymentCode(phone.secret, phone.index, h.clock.now());
+    expect((await scan(shop, current, '10')).statusCode).toBe(201);
+    expect(await payable(shop)).toBe('3510');
+  });
+});
+
+describe('refunds', () => {
+  it('partial and multiple refunds never exceed the amount paid, also concurrently, and retries refund once', async () => {
+    const shop = await merchant();
+    const dave = await customer(100_000n);
+    const o = await order(shop, '10000');
+    const payment = (
+      await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: dave.token })
+    ).json();
+    expect(await balance(dave)).toBe('90000');
+
+    const key = randomUUID();
+    const refund = () =>
+      h.post(
+        '/v1/merchant/refunds',
+        { payment_id: payment.id, amount: '1000', reason: 'one cup short' },
+        { key: shop.key, idempotencyKey: key },
+      );
+    const [r1, r2] = [await refund(), await refund()];
+    expect(r1.statusCode, r1.body).toBe(201);
+    expect(r1.json()).toMatchObject({ status: 'succeeded', amount: '1000' });
+    expect(r2.json().id).toBe(r1.json().id);
+    expect(await balance(dave)).toBe('91000');
+    expect((await h.get(`/v1/merchant/refunds/${r1.json().id}`, shop.key)).json().status).toBe('succeeded');
+
+    // 9,000 left; five concurrent refunds of 4,000: two fit.
+    const many = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        h.post('/v1/merchant/refunds', { payment_id: payment.id, amount: '4000' }, { key: shop.key }),
+      ),
+    );
+    const codes = many.map((r) => r.statusCode).sort();
+    expect(codes).toEqual([201, 201, 422, 422, 422]);
+    expect(many.find((r) => r.statusCode === 422)!.json().code).toBe('REFUND_EXCEEDS_PAYMENT');
+    const after = (await h.get(`/v1/merchant/payments/${payment.id}`, shop.key)).json();
+    expect(after.refunded).toBe('9000');
+    expect(await balance(dave)).toBe('99000');
+    expect(await payable(shop)).toBe('1000');
+
+    const over = await h.post(
+      '/v1/merchant/refunds',
+      { payment_id: payment.id, amount: '1001' },
+      { key: shop.key },
+    );
+    expect(over.json()).toMatchObject({ code: 'REFUND_EXCEEDS_PAYMENT', refundable: '1000' });
+  });
+
+  it('a refund the merchant cannot cover fails clearly and reserves nothing', async () => {
+    const shop = await merchant();
+    const erin = await customer(10_000n);
+    const o = await order(shop, '5000');
+    const payment = (
+      await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: erin.token })
+    ).json();
+    const merchantAccount = (await h.get(`/v1/operator/merchants/${shop.id}`)).json()
+      .ledger_account_id as string;
+    // The merchant was paid out (settlement, a later step) and holds 1,000 with the platform.
+    await h.ledger.transfer({
+      id: randomUUID(),
+      debitAccountId: merchantAccount,
+      creditAccountId: h.wallet.bankClearingAccountId(),
+      amount: 4000n,
+    });
+    const res = await h.post(
+      '/v1/merchant/refunds',
+      { payment_id: payment.id, amount: '2000' },
+      { key: shop.key },
+    );
+    expect(res.statusCode).toBe(422);
+    expect(res.json().code).toBe('MERCHANT_BALANCE_INSUFFICIENT');
+    expect((await h.get(`/v1/merchant/payments/${payment.id}`, shop.key)).json().refunded).toBe('0');
+    const ok = await h.post(
+      '/v1/merchant/refunds',
+      { payment_id: payment.id, amount: '1000' },
+      { key: shop.key },
+    );
+    expect(ok.statusCode, ok.body).toBe(201);
+  });
+});
+
+describe('rules around payments', () => {
+  it('account-class limits apply to merchant payments, by order and by code, and by card', async () => {
+    const shop = await merchant();
+    const frank = await customer(200_000n, 'I'); // Class I: 1,000.00 CNY over the account's life
+    const o = await order(shop, '90000');
+    expect(
+      (await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: frank.token }))
+        .statusCode,
+    ).toBe(201);
+    const phone = await device(frank);
+    const over = await scan(shop, paymentCode(phone.secret, phone.index, h.clock.now()), '10001');
+    expect(over.statusCode).toBe(422);
+    expect(over.json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
+    const card = await h.post(
+      `/v1/payment-orders/${(await order(shop, '10001')).id}/pay`,
+      { method: 'bank_card', card_token: 'card_ok' },
+      { key: frank.token },
+    );
+    expect(card.json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
+    // The refused code was not spent: the same code pays an amount within the limit.
+    const within = await scan(shop, paymentCode(phone.secret, phone.index, h.clock.now()), '10000');
+    expect(within.statusCode, within.body).toBe(201);
+    expect(await balance(frank)).toBe('100000');
+  });
+
+  it('merchant keys are scoped and revocable; a suspended merchant takes no payments', async () => {
+    const shop = await merchant();
+    const reader = await h.post(`/v1/operator/merchants/${shop.id}/api-keys`, {
+      name: 'reports',
+      scopes: ['payments:read'],
+    });
+    const readKey = reader.json().key as string;
+    const denied = await h.post(
+      '/v1/merchant/payment-orders',
+      { merchant_reference: 'r1', amount: '100', description: 'x' },
+      { key: readKey },
+    );
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json().code).toBe('FORBIDDEN_SCOPE');
+    expect((await h.get('/v1/merchant/payments', readKey)).statusCode).toBe(200);
+    expect((await h.get('/v1/merchant/payments', h.adminKey)).statusCode).toBe(401);
+    expect((await h.get(`/v1/operator/merchants/${shop.id}`, shop.key)).statusCode).toBe(401);
+    const keys = (await h.get(`/v1/operator/merchants/${shop.id}/api-keys`)).json().items as JsonObject[];
+    expect(keys).toHaveLength(2);
+    expect(JSON.stringify(keys)).not.toContain(readKey);
+    const revoked = await h.post(`/v1/operator/merchants/${shop.id}/api-keys/${reader.json().id}/revoke`, {});
+    expect(revoked.json().revoked_at).not.toBeNull();
+    expect((await h.get('/v1/merchant/payments', readKey)).statusCode).toBe(401);
+
+    // Another merchant's records are not found with this key.
+    const other = await merchant();
+    const otherOrder = await order(other, '100');
+    expect((await h.get(`/v1/merchant/payment-orders/${otherOrder.id}`, shop.key)).statusCode).toBe(404);
+
+    const gina = await customer(10_000n);
+    const open = await order(shop, '100');
+    const suspended = await h.post(`/v1/operator/merchants/${shop.id}/suspend`, {});
+    expect(suspended.json().status).toBe('suspended');
+    const pay = await h.post(`/v1/payment-orders/${open.id}/pay`, { method: 'balance' }, { key: gina.token });
+    expect(pay.json().code).toBe('MERCHANT_SUSPENDED');
+    const create = await h.post(
+      '/v1/merchant/payment-orders',
+      { merchant_reference: 'r2', amount: '100', description: 'x' },
+      { key: shop.key },
+    );
+    expect(create.json().code).toBe('MERCHANT_SUSPENDED');
+    const phone = await device(gina);
+    const scanned = await scan(shop, paymentCode(phone.secret, phone.index, h.clock.now()), '100');
+    expect(scanned.json().code).toBe('MERCHANT_SUSPENDED');
+    expect(await balance(gina)).toBe('10000');
+    await h.post(`/v1/operator/merchants/${shop.id}/activate`, {});
+    expect(
+      (await h.post(`/v1/payment-orders/${open.id}/pay`, { method: 'balance' }, { key: gina.token }))
+        .statusCode,
+    ).toBe(201);
+  });
+
+  it('a bank_card payment is pending until the bank settles; a declined or failed card leaves the order payable', async () => {
+    const shop = await merchant();
+    const hana = await customer(0n);
+    const o = await order(shop, '3000');
+    const key = randomUUID();
+    const pay = (body: JsonObject, idempotencyKey?: string) =>
+      h.post(`/v1/payment-orders/${o.id}/pay`, body, { key: hana.token, idempotencyKey });
+
+    const declined = await pay({ method: 'bank_card', card_token: 'sandbox_decline' });
+    expect(declined.statusCode).toBe(422);
+    expect(declined.json().code).toBe('BANK_DECLINED');
+    const failing = await pay({ method: 'bank_card', card_token: 'sandbox_fail' });
+    expect(failing.json().status).toBe('pending');
+    expect(await settled(shop, failing.json().id)).toMatchObject({
+      status: 'failed',
+      failure_code: 'BANK_DECLINED',
+    });
+    expect((await h.get(`/v1/payment-orders/${o.id}`, hana.token)).json().status).toBe('open');
+    expect((await pay({ method: 'bank_card' })).statusCode).toBe(400);
+
+    const first = await pay({ method: 'bank_card', card_token: 'card_ok' }, key);
+    expect(first.statusCode, first.body).toBe(201);
+    expect(first.json().status).toBe('pending');
+    expect((await h.get(`/v1/payment-orders/${o.id}`, hana.token)).json().status).toBe('pending');
+    expect(await settled(shop, first.json().id)).toMatchObject({ status: 'succeeded', method: 'bank_card' });
+    expect((await pay({ method: 'bank_card', card_token: 'card_ok' }, key)).json().id).toBe(first.json().id);
+    expect((await h.get(`/v1/payment-orders/${o.id}`, hana.token)).json().status).toBe('paid');
+    expect(await payable(shop)).toBe('3000');
+    expect(await balance(hana)).toBe('0');
+    // A card payment is refunded to the wallet.
+    const refund = await h.post(
+      '/v1/merchant/refunds',
+      { payment_id: first.json().id, amount: '3000' },
+      { key: shop.key },
+    );
+    expect(refund.json().status).toBe('succeeded');
+    expect(await balance(hana)).toBe('3000');
+  });
+});

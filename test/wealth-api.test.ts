@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEndOfDayClose, jobsMigrations } from '../src/jobs/index.ts';
+import { applyMigrations } from '../src/db/index.ts';
+import { openApiHarness, type ApiHarness } from './support/api-harness.ts';
+import { makeResidentId } from './support/resident-ids.ts';
+
+let h: ApiHarness;
+beforeAll(async () => {
+  h = await openApiHarness();
+  await applyMigrations(h.t.db, jobsMigrations);
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function customer(): Promise<{ id: string; token: string }> {
+  const phone = '13912345678';
+  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
+  const token = (await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null })).json()
+    .access_token as string;
+  const kyc = await h.post(
+    '/v1/me/identity',
+    { real_name: '王小明', resident_id: makeResidentId('110105', '19900307', '077'), account_class: 'II' },
+    { key: token },
+  );
+  expect(kyc.statusCode, kyc.body).toBe(200);
+  expect((await h.post('/v1/wallet', {}, { key: token })).statusCode).toBe(201);
+  const topUp = await h.post(
+    '/v1/wallet/top-ups',
+    { amount: '4000000', card_token: 'card_1' },
+    { key: token },
+  );
+  expect(topUp.statusCode, topUp.body).toBe(201);
+  for (let i = 0; i < 200 && (await h.get('/v1/wallet', token)).json().balance !== '4000000'; i++)
+    await new Promise((r) => setTimeout(r, 5));
+  return { id: user.json().id as string, token };
+}
+
+describe('wealth over HTTP', () => {
+  it('operator sets up a fund; a user subscribes, earns in the close, redeems fast up to the cap', async () => {
+    const fund = await h.post('/v1/operator/wealth/products', {
+      kind: 'money_fund',
+      code: 'MMF1',
+      name: '小米宝',
+    });
+    expect(fund.statusCode, fund.body).toBe(201);
+    const fundId = fund.json().id as string;
+    const fixed = await h.post('/v1/operator/wealth/products', {
+      kind: 'fixed_term',
+      code: 'FT90',
+      name: '90 天定期',
+      term_days: 90,
+      expected_yield: '3.25',
+      roll_into_product_id: fundId,
+    });
+    expect(fixed.json()).toMatchObject({ kind: 'fixed_term', term_days: 90, expected_yield: '3.2500' });
+    expect(
+      (await h.post('/v1/operator/wealth/holidays', { date: '2025-06-02', name: '端午节' })).statusCode,
+    ).toBe(201);
+    const rates = ['1.7120', '1.7085', '1.7090', '1.7093', '1.7093', '1.7093', '1.7077'];
+    for (let i = 0; i < 7; i++) {
+      const published = await h.post(`/v1/operator/wealth/products/${fundId}/daily-income`, {
+        date: `2025-06-0${i + 1}`,
+        income_per_10k: rates[i],
+      });
+      expect(published.statusCode, published.body).toBe(201);
+    }
+    const conflict = await h.post(`/v1/operator/wealth/products/${fundId}/daily-income`, {
+      date: '2025-06-01',
+      income_per_10k: '1.0000',
+    });
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.json().code).toBe('WEALTH_RATE_CONFLICT');
+
+    const alice = await customer();
+    const yields = await h.get(
+      `/v1/wealth/products/${fundId}/yields?from=2025-06-01&to=2025-06-07`,
+      alice.token,
+    );
+    expect(yields.json().items[6]).toEqual({
+      date: '2025-06-07',
+      income_per_10k: '1.7077',
+      seven_day_yield: '6.437',
+    });
+
+    // Sunday 08:00 in Shanghai; Monday 06-02 is a holiday: T = Tuesday, confirmed Wednesday.
+    const sub = await h.post(
+      '/v1/wealth/subscriptions',
+      { product_id: fundId, amount: '3000000' },
+      { key: alice.token },
+    );
+    expect(sub.statusCode, sub.body).toBe(201);
+    expect(sub.json()).toMatchObject({
+      status: 'pending',
+      trade_date: '2025-06-03',
+      confirm_date: '2025-06-04',
+    });
+    expect((await h.get('/v1/wealth/subscriptions', alice.token)).json().items).toHaveLength(1);
+    expect((await h.get('/v1/wallet', alice.token)).json().balance).toBe('1000000');
+
+    const close = createEndOfDayClose({ db: h.t.db, clock: h.clock, steps: h.wealth.closeSteps() });
+    for (const date of ['2025-06-01', '2025-06-02', '2025-06-03', '2025-06-04'])
+      expect((await close.close(date, { fastForward: true })).status).toBe('completed');
+    h.clock.set('2025-06-05T02:00:00Z');
+    // Access tokens last 15 minutes of business time: log in again after the fast-forward.
+    alice.token = (
+      await h.post('/v1/sessions', { phone: '13912345678', password: 'password-1' }, { key: null })
+    ).json().access_token as string;
+    const holdings = (await h.get('/v1/wealth/holdings', alice.token)).json().items;
+    // 30,000.00 × 1.7093 / 10,000 = 5.1279 → 5.12 on 06-04.
+    expect(holdings).toEqual([
+      expect.objectContaining({ shares: '3000512', yesterday_income: '512', cumulative_income: '512' }),
+    ]);
+    expect((await h.get(`/v1/wealth/holdings/${fundId}/income`, alice.token)).json().items).toEqual([
+      { date: '2025-06-04', shares: '3000000', income: '512' },
+    ]);
+
+    const fast = (shares: string) =>
+      h.post('/v1/wealth/redemptions/fast', { product_id: fundId, shares }, { key: alice.token });
+    expect((await fast('600000')).statusCode).toBe(201);
+    expect((await fast('400000')).json()).toMatchObject({ kind: 'fast', status: 'paid' });
+    const over = await fast('1');
+    expect(over.statusCode).toBe(422);
+    expect(over.json()).toMatchObject({ code: 'WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED' });
+    expect(over.json().detail).toMatch(/10000\.00 CNY a day; 0\.00 CNY is left/);
+    const normal = await h.post(
+      '/v1/wealth/redemptions/normal',
+      { product_id: fundId, shares: '1500000' },
+      { key: alice.token },
+    );
+    expect(normal.json()).toMatchObject({ kind: 'normal', status: 'pending', confirm_date: '2025-06-06' });
+    expect((await h.get('/v1/wallet', alice.token)).json().balance).toBe('2000000');
+
+    const locked = await h.post(
+      '/v1/wealth/subscriptions',
+      { product_id: fixed.json().id, amount: '100000' },
+      { key: alice.token },
+    );
+    expect(locked.statusCode).toBe(201);
+    const exit = await h.post(
+      '/v1/wealth/redemptions/fast',
+      { product_id: fixed.json().id, shares: '100000' },
+      { key: alice.token },
+    );
+    expect(exit.statusCode).toBe(409);
+    expect(exit.json().code).toBe('WEALTH_PRODUCT_LOCKED');
+    expect((await h.ledger.verify()).ok).toBe(true);
+  });
+
+  it('needs the wealth:admin scope for operator routes', async () => {
+    const key = await h.post('/v1/operator/api-keys', { name: 'reader', scopes: ['ledger:read'] });
+    const plaintext = key.json().key as string;
+    expect((await h.get('/v1/operator/wealth/products', plaintext)).statusCode).toBe(403);
+  });
+});
