@@ -1,0 +1,179 @@
+/**
+ * `npm run bench -- payments [--json] [--seconds N] [--users N] [--concurrency N]`
+ *
+ * HTTP load on loopback: users pay merchants' payment orders from their wallet balance
+ * (`POST /v1/payment-orders/{id}/pay`, method balance) against the whole server — auth, idempotency
+ * keys, the account-class limit, the payment record and the ledger entry — on PostgreSQL
+ * (DATABASE_URL, default the local test database). Orders are created beforehand through the
+ * merchants module, as a merchant's checkout would; the load generator is a separate process.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger } from '../src/api/index.ts';
+import { createApp } from '../src/app.ts';
+import { derivedId, loadConfig, newId } from '../src/core/index.ts';
+import { dropPostgresSchema } from '../src/db/index.ts';
+import { makeResidentId } from '../test/support/resident-ids.ts';
+import { report, round } from './_report.ts';
+
+function option(args: readonly string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        await work(items[index]!, index);
+      }
+    }),
+  );
+}
+
+export async function main(args: string[]): Promise<void> {
+  const seconds = option(args, '--seconds', 10);
+  const userCount = option(args, '--users', 200);
+  const concurrency = option(args, '--concurrency', 64);
+  const merchantCount = 5;
+  const warmupSeconds = 2;
+  /** Enough orders for a run well above the goal; unused ones just expire. */
+  const orderCount = option(args, '--orders', (seconds + warmupSeconds) * 6_000);
+  const log = (message: string) => console.error(`[bench payments] ${message}`);
+  const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `bench_payments_${process.pid}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-bench-payments-'));
+
+  const config = {
+    ...loadConfig({}),
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: url,
+    databaseSchema: schema,
+    dataDir,
+    demo: false,
+    piiKey: randomBytes(32).toString('base64'),
+  };
+  const app = await createApp(config, { logger: createLogger({ level: 'warn' }), jobsIntervalMs: 60_000 });
+  try {
+    const address = await app.listen();
+    const port = Number(new URL(address).port);
+
+    log(`setting up ${userCount} verified users with funded wallets and ${merchantCount} merchants`);
+    const world = await app.ledger.openAccount({
+      currency: 'CNY',
+      code: 'bench_funding',
+      bound: { kind: 'unbounded' },
+    });
+    const merchants = await Promise.all(
+      Array.from({ length: merchantCount }, (_, i) =>
+        app.merchants.createMerchant({ id: newId(), name: `Bench shop ${i + 1}`, feeBps: 60 }),
+      ),
+    );
+    const tokens: string[] = [];
+    await inParallel(
+      Array.from({ length: userCount }, (_, i) => i),
+      8,
+      async (i) => {
+        const phone = `139${String(10_000_000 + i).slice(-8)}`;
+        const password = `bench-password-${i}`;
+        const user = await app.identity.signUp({ phone, password });
+        const birth = `1990${String(1 + (i % 12)).padStart(2, '0')}${String(1 + (Math.floor(i / 12) % 28)).padStart(2, '0')}`;
+        await app.identity.verifyIdentity(user.id, {
+          realName: '测试用户',
+          residentId: makeResidentId('110105', birth, String(100 + Math.floor(i / 336)).padStart(3, '0')),
+          accountClass: 'III',
+        });
+        const wallet = await app.wallet.openWallet(user.id);
+        await app.ledger.transfer({
+          id: derivedId('bench.funding', user.id),
+          debitAccountId: world.id,
+          creditAccountId: wallet.ledgerAccountId,
+          amount: 100_000_000n,
+        });
+        tokens.push((await app.identity.logIn({ phone, password })).accessToken);
+      },
+    );
+    log(`creating ${orderCount} payment orders of 1.00 to 99.99`);
+    const orders: string[] = [];
+    await inParallel(
+      Array.from({ length: orderCount }, (_, i) => i),
+      64,
+      async (i) => {
+        const order = await app.merchants.createOrder({
+          id: newId(),
+          merchantId: merchants[i % merchantCount]!.id,
+          merchantReference: `bench-${i}`,
+          amount: BigInt(100 + (i % 9_900)),
+          description: 'bench checkout',
+          expiresInSeconds: 3_600,
+        });
+        orders.push(order.id);
+      },
+    );
+
+    log(`${concurrency} connections for ${seconds}s after ${warmupSeconds}s of warm-up`);
+    const planFile = path.join(dataDir, 'plan.json');
+    fs.writeFileSync(planFile, JSON.stringify({ port, tokens, orders, concurrency, warmupSeconds, seconds }));
+    const load = await new Promise<{
+      requests: number;
+      succeeded: number;
+      elapsed: number;
+      p50_ms: number;
+      p99_ms: number;
+      statuses: Record<string, number>;
+      ran_out_of_orders: boolean;
+    }>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', path.join(import.meta.dirname, '_payments-load.ts'), planFile],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('exit', (code) =>
+        code === 0
+          ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
+          : reject(new Error(`load generator exited ${code}`)),
+      );
+    });
+    const verified = (await app.ledger.verify()).ok;
+    report(
+      'payments',
+      {
+        payments_per_s: Math.round(load.succeeded / load.elapsed),
+        p50_ms: round(load.p50_ms, 2),
+        p99_ms: round(load.p99_ms, 2),
+        requests: load.requests,
+        statuses: load.statuses,
+        ran_out_of_orders: load.ran_out_of_orders,
+        verified,
+        setup: {
+          users: userCount,
+          merchants: merchantCount,
+          connections: concurrency,
+          seconds,
+          warmup_seconds: warmupSeconds,
+          database: 'postgres',
+        },
+      },
+      args,
+    );
+  } finally {
+    await app.close();
+    await dropPostgresSchema(url, schema);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
