@@ -113,17 +113,29 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bank = new SandboxBank();
     const wallet = createWallet({ db, ledger, clock, users: identity, bank });
     await wallet.start();
-    const merchants = createMerchants({ db, ledger, clock, wallet, users: identity, encryptionKey: pii.key });
-    await merchants.start();
-    const wealth = createWealth({ db, ledger, clock, wallets: wallet });
-    const endOfDay = createEndOfDayClose({ db, clock, steps: endOfDaySteps(ledger, wallet, wealth) });
     const webhooks = createWebhooks({
       db,
       clock,
       encryptionKey: pii.key,
       logger: logger.child({ module: 'webhooks' }),
     });
+    const merchants = createMerchants({
+      db,
+      ledger,
+      clock,
+      wallet,
+      users: identity,
+      encryptionKey: pii.key,
+      webhooks,
+    });
+    await merchants.start();
+    const wealth = createWealth({ db, ledger, clock, wallets: wallet });
     const credit = createCredit({ db, clock, identity, wallet });
+    const endOfDay = createEndOfDayClose({
+      db,
+      clock,
+      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit),
+    });
     const server = buildServer({
       ledger,
       db,
@@ -326,7 +338,13 @@ export async function seedDemo(ledger: Ledger): Promise<boolean> {
  * (accrual, statements and due processing with lending; settlement with merchants; fund income;
  * the monthly score refresh).
  */
-function endOfDaySteps(ledger: Ledger, wallet: Wallet, wealth: Wealth): CloseStep[] {
+function endOfDaySteps(
+  ledger: Ledger,
+  wallet: Wallet,
+  merchants: Merchants,
+  wealth: Wealth,
+  credit: CreditService,
+): CloseStep[] {
   return [
     {
       name: 'ledger.expire-holds',
@@ -343,7 +361,22 @@ function endOfDaySteps(ledger: Ledger, wallet: Wallet, wealth: Wealth): CloseSte
         await ctx.checkpoint(null, { done: await wallet.reconcileBankOperations() });
       },
     },
+    // Merchants' day netted of fees, payouts scheduled; yesterday's payouts sent (T+1).
+    ...merchants.closeSteps(),
     // Orders first (payouts, confirmations, maturities), then the day's income on what is held.
     ...wealth.closeSteps(),
+    {
+      // Every consenting user is rescored once a month, in the close of the month's first day. The
+      // refresh keeps its own cursor per date (credit_refresh_runs), so a stopped close resumes it.
+      name: 'credit.monthly-score-refresh',
+      async run(ctx) {
+        if (!ctx.businessDate.endsWith('-01')) return ctx.checkpoint(null, { done: 0, total: 0 });
+        const report = await credit.refreshScores({
+          businessDate: ctx.businessDate,
+          onProgress: (p) => ctx.checkpoint(null, { done: p.processed }),
+        });
+        await ctx.checkpoint(null, { done: report.scored });
+      },
+    },
   ];
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Merchant, MerchantKey, Payment, PaymentOrder, Refund } from '../merchants/index.ts';
+import type { Merchant, MerchantKey, Payment, PaymentOrder, Refund, Settlement } from '../merchants/index.ts';
 import { merchantScopes } from '../merchants/index.ts';
 import { amountOutput, timestampOutput } from './schemas.ts';
 
@@ -11,6 +11,9 @@ export const merchantOutput = z.object({
   fee_bps: z.number().int().meta({ description: 'Platform fee in basis points, netted at settlement' }),
   ledger_account_id: z.string(),
   currency: z.string(),
+  settlement_card_token: z
+    .string()
+    .meta({ description: 'The bank card or account token payouts are credited to' }),
   created_at: timestampOutput,
   updated_at: timestampOutput,
 });
@@ -82,6 +85,7 @@ export const merchantJson = (m: Merchant): z.input<typeof merchantOutput> => ({
   fee_bps: m.feeBps,
   ledger_account_id: m.ledgerAccountId,
   currency: m.currency,
+  settlement_card_token: m.settlementCardToken,
   created_at: m.createdAt.toISOString(),
   updated_at: m.updatedAt.toISOString(),
 });
@@ -144,4 +148,82 @@ export const refundJson = (r: Refund): z.input<typeof refundOutput> => ({
   failure_message: r.failureMessage,
   created_at: r.createdAt.toISOString(),
   updated_at: r.updatedAt.toISOString(),
+});
+
+export const settlementOutput = z.object({
+  id: z.string(),
+  merchant_id: z.string(),
+  business_date: z.string().meta({ description: 'YYYY-MM-DD, Asia/Shanghai' }),
+  currency: z.string(),
+  payments_count: z.number().int(),
+  gross: amountOutput.meta({ description: 'Succeeded payments settled on this date' }),
+  refunds_count: z.number().int(),
+  refunds: amountOutput,
+  fees: amountOutput.meta({
+    description: 'Σ per payment of amount × fee_bps / 10,000 rounded half-even; refunds return no fee',
+  }),
+  net: amountOutput.meta({ description: 'gross − refunds − fees' }),
+  fees_owed_in: amountOutput.meta({ description: 'Fees earlier days could not cover' }),
+  fees_collected: amountOutput,
+  fees_owed_out: amountOutput,
+  shortfall_in: amountOutput.meta({ description: '≤ 0: payable earlier refunds used beyond their days' }),
+  shortfall_out: amountOutput,
+  payout_amount: amountOutput,
+  payout: z
+    .object({
+      id: z.string(),
+      due_date: z.string(),
+      amount: amountOutput,
+      status: z.enum(['scheduled', 'sent', 'paid', 'failed']),
+      attempt: z.number().int(),
+      failure_code: z.string().nullable(),
+      failure_message: z.string().nullable(),
+      paid_at: timestampOutput.nullable(),
+    })
+    .nullable()
+    .meta({ description: 'Null when the day pays nothing out' }),
+  created_at: timestampOutput,
+});
+
+export const settlementJson = (s: Settlement): z.input<typeof settlementOutput> => ({
+  id: s.id,
+  merchant_id: s.merchantId,
+  business_date: s.businessDate,
+  currency: s.currency,
+  payments_count: s.paymentsCount,
+  gross: s.gross.toString(),
+  refunds_count: s.refundsCount,
+  refunds: s.refunds.toString(),
+  fees: s.fees.toString(),
+  net: s.net.toString(),
+  fees_owed_in: s.feesOwedIn.toString(),
+  fees_collected: s.feesCollected.toString(),
+  fees_owed_out: s.feesOwedOut.toString(),
+  shortfall_in: s.shortfallIn.toString(),
+  shortfall_out: s.shortfallOut.toString(),
+  payout_amount: s.payoutAmount.toString(),
+  payout: s.payout
+    ? {
+        id: s.payout.id,
+        due_date: s.payout.dueDate,
+        amount: s.payout.amount.toString(),
+        status: s.payout.status,
+        attempt: s.payout.attempt,
+        failure_code: s.payout.failureCode,
+        failure_message: s.payout.failureMessage,
+        paid_at: s.payout.paidAt ? s.payout.paidAt.toISOString() : null,
+      }
+    : null,
+  created_at: s.createdAt.toISOString(),
+});
+
+export const settlementRangeQuery = z.object({
+  from: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/)
+    .meta({ description: 'First business date, YYYY-MM-DD' }),
+  to: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/)
+    .meta({ description: 'Last business date (inclusive), at most 366 days on' }),
 });

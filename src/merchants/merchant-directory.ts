@@ -6,6 +6,18 @@ import type { CreateMerchantCommand, ListQuery, Merchant, MerchantStatus, PageOf
 
 export const MERCHANT_CURRENCY = 'CNY';
 
+/** Where a merchant's payouts go until an operator sets its own: the sandbox bank accepts it. */
+export const DEFAULT_SETTLEMENT_CARD_TOKEN = 'sandbox_merchant_account';
+
+function checkCardToken(token: string): string {
+  const trimmed = token.trim();
+  if (trimmed.length === 0 || trimmed.length > 64)
+    throw new MilletError('VALIDATION_FAILED', 'settlement_card_token must be 1–64 characters', {
+      field: 'settlement_card_token',
+    });
+  return trimmed;
+}
+
 /** The platform's own accounts for merchant business; ids derived from names, like the wallet's. */
 export function platformFeeAccountId(currency = MERCHANT_CURRENCY): string {
   return derivedId('merchants.platform', `fee_income:${currency}`);
@@ -54,8 +66,8 @@ export class MerchantDirectory {
     private readonly clock: Clock,
   ) {}
 
-  /** Creating the same id again returns the merchant (a retried request). */
-  async create(command: CreateMerchantCommand): Promise<Merchant> {
+  /** Creating the same id again returns the merchant (a retried request), with created false. */
+  async create(command: CreateMerchantCommand): Promise<{ merchant: Merchant; created: boolean }> {
     const name = command.name.trim();
     if (name.length === 0 || name.length > 100)
       throw new MilletError('VALIDATION_FAILED', 'name must be 1–100 characters', { field: 'name' });
@@ -64,6 +76,7 @@ export class MerchantDirectory {
         field: 'fee_bps',
       });
     if (!isUuid(command.id)) throw new MilletError('VALIDATION_FAILED', 'id must be a UUID', { field: 'id' });
+    const cardToken = checkCardToken(command.settlementCardToken ?? DEFAULT_SETTLEMENT_CARD_TOKEN);
     // The account first: a crash after it leaves an unused account, never a merchant without one.
     const ledgerAccountId = derivedId('merchants.payable', command.id);
     await this.ledger.openAccount({
@@ -74,10 +87,11 @@ export class MerchantDirectory {
       metadata: { merchantId: command.id },
     });
     const now = this.clock.now();
-    await this.db.query(
-      `INSERT INTO merchants_merchants (id, name, status, fee_bps, ledger_account_id, currency, created_at, updated_at)
-       VALUES ($1, $2, 'active', $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING`,
-      [command.id, name, command.feeBps, ledgerAccountId, MERCHANT_CURRENCY, now],
+    const inserted = await this.db.query(
+      `INSERT INTO merchants_merchants (id, name, status, fee_bps, ledger_account_id, currency,
+         settlement_card_token, created_at, updated_at)
+       VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [command.id, name, command.feeBps, ledgerAccountId, MERCHANT_CURRENCY, cardToken, now],
     );
     const merchant = await loadMerchant(this.db, command.id);
     if (merchant.name !== name || merchant.feeBps !== command.feeBps)
@@ -85,7 +99,17 @@ export class MerchantDirectory {
         'IDEMPOTENCY_KEY_REUSED',
         `Merchant ${command.id} was already created with other details`,
       );
-    return merchant;
+    return { merchant, created: inserted.rows.length > 0 };
+  }
+
+  async setSettlementCardToken(id: string, cardToken: string): Promise<Merchant> {
+    if (!isUuid(id)) throw merchantNotFound(id);
+    const result = await this.db.query<MerchantRow>(
+      `UPDATE merchants_merchants SET settlement_card_token = $2, updated_at = $3 WHERE id = $1 RETURNING *`,
+      [id, checkCardToken(cardToken), this.clock.now()],
+    );
+    if (!result.rows[0]) throw merchantNotFound(id);
+    return merchantFromRow(result.rows[0]);
   }
 
   get(id: string): Promise<Merchant> {

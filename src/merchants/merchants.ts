@@ -10,8 +10,11 @@ import { PaymentDevices } from './payment-devices.ts';
 import { PaymentMethodRegistry } from './payment-methods.ts';
 import { PaymentOrders } from './payment-orders.ts';
 import { PaymentService } from './payments.ts';
+import { Payouts } from './payouts.ts';
 import { Refunds } from './refunds.ts';
 import { scanPay } from './scan-pay.ts';
+import { settlementCloseStep } from './settlement-close-step.ts';
+import { Settlements } from './settlements.ts';
 import type { Merchants, MerchantsOptions } from './types.ts';
 
 export const merchantsMigrations: Migration[] = loadMigrations(
@@ -20,25 +23,62 @@ export const merchantsMigrations: Migration[] = loadMigrations(
 );
 
 export function createMerchants(options: MerchantsOptions): Merchants {
-  const { db, ledger, clock, wallet, users } = options;
+  const { db, ledger, clock, wallet, users, webhooks } = options;
   const directory = new MerchantDirectory(db, ledger, clock);
   const keys = new MerchantKeys(db, clock);
   const methods = new PaymentMethodRegistry();
   methods.register('balance', balanceMethod({ ledger, wallet }));
   methods.register(BANK_CARD, bankCardMethod(wallet));
-  const payments = new PaymentService(db, clock, wallet, users, methods);
+  const payments = new PaymentService(db, clock, wallet, users, methods, webhooks);
   const orders = new PaymentOrders(db, clock, payments);
   const devices = new PaymentDevices(db, clock, createDeviceSecretCipher(options.encryptionKey));
-  const refunds = new Refunds(db, ledger, clock, wallet, payments);
+  const refunds = new Refunds(db, ledger, clock, wallet, payments, webhooks);
+  const payouts = new Payouts(db, ledger, clock, wallet, webhooks);
+  const settlements = new Settlements(db, ledger, clock, payouts);
   const cardDeps = { ledger, wallet, payments };
+  const onboard = async (command: Parameters<Merchants['onboardMerchant']>[0]) => {
+    const { merchant, created } = await directory.create(command);
+    // The secret that signs events sent to its orders' notify URLs; shown this once.
+    const signingSecret = created ? (await webhooks.rotateOwnerSecret(merchant.id)).secret : null;
+    return { merchant, signingSecret };
+  };
   let started = false;
   return {
     async start() {
       await ensurePlatformFeeAccount(ledger);
-      if (!started) wallet.onCardSettlement((settlement) => settleCardPayment(cardDeps, settlement));
+      if (!started) {
+        wallet.onCardSettlement((settlement) => settleCardPayment(cardDeps, settlement));
+        wallet.onCardSettlement((settlement) => payouts.onBankSettlement(settlement));
+      }
       started = true;
     },
-    createMerchant: (command) => directory.create(command),
+    createMerchant: async (command) => (await onboard(command)).merchant,
+    onboardMerchant: onboard,
+    setSettlementCardToken: (id, cardToken) => directory.setSettlementCardToken(id, cardToken),
+    listSettlements: async (merchantId, range) => {
+      await directory.get(merchantId);
+      return settlements.list(merchantId, range);
+    },
+    closeSteps: (stepOptions) => [settlementCloseStep({ db, settlements, payouts }, stepOptions?.chunkSize)],
+    createWebhookEndpoint: async (command) => {
+      await directory.get(command.merchantId);
+      return webhooks.createEndpoint({
+        ownerId: command.merchantId,
+        url: command.url,
+        eventTypes: command.eventTypes,
+        description: command.description,
+      });
+    },
+    listWebhookEndpoints: async (merchantId) => {
+      const endpoints = [];
+      let cursor: string | undefined;
+      do {
+        const page = await webhooks.listEndpoints({ ownerId: merchantId, cursor, limit: 500 });
+        endpoints.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      return endpoints;
+    },
     getMerchant: (id) => directory.get(id),
     listMerchants: (query) => directory.list(query),
     setMerchantStatus: (id, status) => directory.setStatus(id, status),

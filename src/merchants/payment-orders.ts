@@ -1,5 +1,6 @@
 import { MilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
+import { checkWebhookUrl } from '../webhooks/index.ts';
 import { activeMerchant, MERCHANT_CURRENCY } from './merchant-directory.ts';
 import type { PaymentService } from './payments.ts';
 import { orderFromRow, requireIds, type OrderRow } from './rows.ts';
@@ -47,6 +48,8 @@ export class PaymentOrders {
       throw new MilletError('VALIDATION_FAILED', 'notify_url must be an http(s) URL', {
         field: 'notify_url',
       });
+    // A URL the webhooks module would never call is refused now, not silently skipped later.
+    if (command.notifyUrl !== undefined) checkWebhookUrl(command.notifyUrl, 'notify_url');
     const merchant = await activeMerchant(this.db, command.merchantId);
     const now = this.clock.now();
     const inserted = await this.db.query<OrderRow>(

@@ -8,9 +8,10 @@ import {
   type WalletUserDirectory,
 } from '../wallet/index.ts';
 import { activeMerchant, loadMerchant, MERCHANT_CURRENCY } from './merchant-directory.ts';
+import { enqueueMerchantEvent, notifyUrlOf, paymentEventPayload } from './merchant-events.ts';
 import type { PaymentMethodRegistry } from './payment-methods.ts';
 import { decodeCursor, encodeCursor, paymentFromRow, requireIds, type PaymentRow } from './rows.ts';
-import type { ListQuery, PageOf, Payment, PaymentStatus } from './types.ts';
+import type { ListQuery, MerchantWebhooks, PageOf, Payment, PaymentStatus } from './types.ts';
 
 export interface StartPaymentCommand {
   id: string;
@@ -44,6 +45,7 @@ export class PaymentService {
     private readonly wallet: Wallet,
     private readonly users: WalletUserDirectory,
     private readonly methods: PaymentMethodRegistry,
+    private readonly webhooks: MerchantWebhooks,
   ) {}
 
   async find(id: string): Promise<PaymentRow | undefined> {
@@ -163,15 +165,23 @@ export class PaymentService {
     const now = this.clock.now();
     await this.db.transaction(async (tx) => {
       const done = await tx.query<PaymentRow>(
-        `UPDATE merchants_payments SET status = 'succeeded', updated_at = $2 WHERE id = $1 AND status = 'pending' RETURNING *`,
+        `UPDATE merchants_payments SET status = 'succeeded', succeeded_at = $2, updated_at = $2
+          WHERE id = $1 AND status = 'pending' RETURNING *`,
         [id, now],
       );
       const row = done.rows[0];
-      if (row?.order_id)
+      if (!row) return;
+      if (row.order_id)
         await tx.query(
           `UPDATE merchants_payment_orders SET status = 'paid', updated_at = $3 WHERE id = $1 AND payment_id = $2`,
           [row.order_id, id, now],
         );
+      await enqueueMerchantEvent(this.webhooks, tx, {
+        merchantId: row.merchant_id,
+        type: 'payment.succeeded',
+        payload: paymentEventPayload(row),
+        notifyUrl: await notifyUrlOf(tx, row.order_id),
+      });
     });
     return this.get(id);
   }
@@ -194,6 +204,12 @@ export class PaymentService {
             WHERE id = $1 AND payment_id = $2 AND status = 'pending'`,
           [row.order_id, id, now],
         );
+      await enqueueMerchantEvent(this.webhooks, tx, {
+        merchantId: row.merchant_id,
+        type: 'payment.failed',
+        payload: paymentEventPayload(row),
+        notifyUrl: await notifyUrlOf(tx, row.order_id),
+      });
     });
     return this.get(id);
   }

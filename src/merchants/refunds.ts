@@ -12,7 +12,8 @@ import {
   type PaymentRow,
   type RefundRow,
 } from './rows.ts';
-import type { Refund, RefundCommand } from './types.ts';
+import { enqueueMerchantEvent, notifyUrlOf, refundEventPayload } from './merchant-events.ts';
+import type { MerchantWebhooks, Refund, RefundCommand } from './types.ts';
 
 const refundEntryId = (refundId: string): string => derivedId('merchants.refund', refundId);
 
@@ -35,6 +36,7 @@ export class Refunds {
     private readonly clock: Clock,
     private readonly wallet: Wallet,
     private readonly payments: PaymentService,
+    private readonly webhooks: MerchantWebhooks,
   ) {}
 
   async refund(command: RefundCommand): Promise<Refund> {
@@ -164,10 +166,28 @@ export class Refunds {
       });
       throw failure;
     }
-    const done = await this.db.query<RefundRow>(
-      `UPDATE merchants_refunds SET status = 'succeeded', updated_at = $2 WHERE id = $1 AND status = 'pending' RETURNING *`,
-      [row.id, this.clock.now()],
-    );
-    return refundFromRow(done.rows[0] ?? { ...row, status: 'succeeded' });
+    const done = await this.db.transaction(async (tx) => {
+      const now = this.clock.now();
+      const updated = await tx.query<RefundRow>(
+        `UPDATE merchants_refunds SET status = 'succeeded', succeeded_at = $2, updated_at = $2
+          WHERE id = $1 AND status = 'pending' RETURNING *`,
+        [row.id, now],
+      );
+      const refund = updated.rows[0];
+      if (!refund) return undefined;
+      const payment = await tx.query<{ order_id: string | null }>(
+        'SELECT order_id FROM merchants_payments WHERE id = $1',
+        [refund.payment_id],
+      );
+      const orderId = payment.rows[0]?.order_id ?? null;
+      await enqueueMerchantEvent(this.webhooks, tx, {
+        merchantId: refund.merchant_id,
+        type: 'refund.succeeded',
+        payload: refundEventPayload(refund, orderId),
+        notifyUrl: await notifyUrlOf(tx, orderId),
+      });
+      return refund;
+    });
+    return refundFromRow(done ?? { ...row, status: 'succeeded' });
   }
 }

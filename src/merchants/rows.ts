@@ -9,6 +9,7 @@ export interface MerchantRow {
   fee_bps: number;
   ledger_account_id: string;
   currency: string;
+  settlement_card_token: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -72,6 +73,7 @@ export function merchantFromRow(r: MerchantRow): Merchant {
     feeBps: r.fee_bps,
     ledgerAccountId: r.ledger_account_id,
     currency: r.currency,
+    settlementCardToken: r.settlement_card_token,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

@@ -2,6 +2,8 @@ import type { Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { Wallet, WalletUserDirectory } from '../wallet/index.ts';
+import type { CloseStep } from '../jobs/index.ts';
+import type { CreatedWebhookEndpoint, WebhookEndpoint, Webhooks } from '../webhooks/index.ts';
 import type { PaymentMethodHandler } from './payment-methods.ts';
 
 export type MerchantStatus = 'active' | 'suspended';
@@ -15,6 +17,8 @@ export interface Merchant {
   /** The merchant's `merchant_payable` ledger account: what the platform owes the merchant. */
   ledgerAccountId: string;
   currency: string;
+  /** The bank card or account token settlement pays out to (a sandbox token by default). */
+  settlementCardToken: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -109,6 +113,47 @@ export interface CreateMerchantCommand {
   id: string;
   name: string;
   feeBps: number;
+  /** Where payouts go; default {@link DEFAULT_SETTLEMENT_CARD_TOKEN}. */
+  settlementCardToken?: string | undefined;
+}
+
+export type PayoutStatus = 'scheduled' | 'sent' | 'paid' | 'failed';
+
+/** A settlement's payout to the merchant's bank, due the business date after it. */
+export interface Payout {
+  id: string;
+  dueDate: string;
+  amount: bigint;
+  status: PayoutStatus;
+  attempt: number;
+  failureCode: string | null;
+  failureMessage: string | null;
+  paidAt: Date | null;
+}
+
+/** One merchant's business date, settled in the end-of-day close. Amounts in fen. */
+export interface Settlement {
+  id: string;
+  merchantId: string;
+  businessDate: string;
+  currency: string;
+  paymentsCount: number;
+  gross: bigint;
+  refundsCount: number;
+  refunds: bigint;
+  /** Σ per-payment fee, each rounded half-even. */
+  fees: bigint;
+  /** gross − refunds − fees. */
+  net: bigint;
+  feesOwedIn: bigint;
+  feesCollected: bigint;
+  feesOwedOut: bigint;
+  shortfallIn: bigint;
+  shortfallOut: bigint;
+  payoutAmount: bigint;
+  /** Null when nothing is paid out for the day (payoutAmount 0). */
+  payout: Payout | null;
+  createdAt: Date;
 }
 
 export interface CreateOrderCommand {
@@ -168,13 +213,40 @@ export interface MerchantsOptions {
   users: WalletUserDirectory;
   /** 32 bytes (the PII master key): a key for device secrets is derived from it with HKDF. */
   encryptionKey: Uint8Array;
+  /** Where payment, refund and settlement events go (owner = the merchant id). */
+  webhooks: MerchantWebhooks;
 }
+
+/** What merchants need of the webhooks module. */
+export type MerchantWebhooks = Pick<
+  Webhooks,
+  'enqueue' | 'rotateOwnerSecret' | 'createEndpoint' | 'listEndpoints' | 'getEndpoint'
+>;
 
 /** The merchants module's public API. */
 export interface Merchants {
   /** Opens the shared platform accounts and listens for card settlements; call once at start. */
   start(): Promise<void>;
   createMerchant(command: CreateMerchantCommand): Promise<Merchant>;
+  /**
+   * Onboards a merchant and creates its webhook signing secret (for payment orders' notify URLs),
+   * returned this once; null when the merchant already existed (a retried request).
+   */
+  onboardMerchant(
+    command: CreateMerchantCommand,
+  ): Promise<{ merchant: Merchant; signingSecret: string | null }>;
+  setSettlementCardToken(id: string, cardToken: string): Promise<Merchant>;
+  /** A merchant's settlements with business dates from `from` to `to` (inclusive), oldest first. */
+  listSettlements(merchantId: string, range: { from: string; to: string }): Promise<Settlement[]>;
+  /** The end-of-day close step `merchants.settlement` (merchants per checkpoint: default 100). */
+  closeSteps(options?: { chunkSize?: number }): CloseStep[];
+  createWebhookEndpoint(command: {
+    merchantId: string;
+    url: string;
+    eventTypes?: readonly string[] | undefined;
+    description?: string | null | undefined;
+  }): Promise<CreatedWebhookEndpoint>;
+  listWebhookEndpoints(merchantId: string): Promise<WebhookEndpoint[]>;
   getMerchant(id: string): Promise<Merchant>;
   listMerchants(query?: ListQuery): Promise<PageOf<Merchant>>;
   setMerchantStatus(id: string, status: MerchantStatus): Promise<Merchant>;

@@ -63,6 +63,12 @@ export interface Wallet {
    * the outcome arrives through `onCardSettlement`, or `cardStatus` when the callback is lost.
    */
   debitCard(request: BankRequest): Promise<{ bankReference: string }>;
+  /**
+   * For other modules' payouts (merchant settlement): asks the bank to credit a card or account,
+   * the money leaving through the bank clearing account. Same errors and settlement path as
+   * `debitCard`.
+   */
+  creditCard(request: BankRequest): Promise<{ bankReference: string }>;
   onCardSettlement(handler: (settlement: BankSettlement) => Promise<void>): void;
   cardStatus(reference: string): Promise<BankOutcome | 'pending' | 'unknown'>;
   /** The ledger account money from banks arrives in (the other side of a card debit). */
@@ -101,6 +107,7 @@ export function createWallet(options: WalletOptions): Wallet {
     getTransfer: (id, userId) => getTransfer(db, id, userId),
     reconcileBankOperations: (olderThanMs) => bankOperations.reconcile(olderThanMs),
     debitCard: (request) => options.bank.requestDebit(request),
+    creditCard: (request) => options.bank.requestCredit(request),
     onCardSettlement: (handler) => bankOperations.onOtherSettlement(handler),
     cardStatus: (reference) => options.bank.status(reference),
     bankClearingAccountId: (currency) => platformAccountIds(currency).bankClearing,

@@ -21,6 +21,8 @@ import { SandboxBank, createWallet, walletMigrations, type Wallet } from '../../
 import { createMerchants, merchantsMigrations, type Merchants } from '../../src/merchants/index.ts';
 import { createCreditService, creditMigrations, type CreditService } from '../../src/credit/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
+import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
+import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -32,6 +34,9 @@ export interface ApiHarness {
   merchants: Merchants;
   credit: CreditService;
   wealth: Wealth;
+  webhooks: Webhooks;
+  /** The end-of-day close with the merchants' settlement step. */
+  endOfDay: EndOfDayClose;
   bank: SandboxBank;
   clock: ManualClock;
   registry: Registry;
@@ -78,6 +83,8 @@ export async function openApiHarness(
     ...merchantsMigrations,
     ...creditMigrations,
     ...wealthMigrations,
+    ...jobsMigrations,
+    ...webhooksMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -86,6 +93,7 @@ export async function openApiHarness(
   const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 5 });
   const wallet = createWallet({ db: t.db, ledger, clock, users: identity, bank });
   await wallet.start();
+  const webhooks = createWebhooks({ db: t.db, clock, encryptionKey: randomBytes(32) });
   const merchants = createMerchants({
     db: t.db,
     ledger,
@@ -93,8 +101,10 @@ export async function openApiHarness(
     wallet,
     users: identity,
     encryptionKey: randomBytes(32),
+    webhooks,
   });
   await merchants.start();
+  const endOfDay = createEndOfDayClose({ db: t.db, clock, steps: merchants.closeSteps() });
   const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
   const logs: Array<Record<string, unknown>> = [];
@@ -114,6 +124,7 @@ export async function openApiHarness(
     merchants,
     credit,
     wealth,
+    webhooks,
     registry,
     logger,
     clock,
@@ -139,6 +150,8 @@ export async function openApiHarness(
     merchants,
     credit,
     wealth,
+    webhooks,
+    endOfDay,
     bank,
     clock,
     registry,
@@ -158,6 +171,7 @@ export async function openApiHarness(
     async close() {
       bank.close();
       await app.close();
+      await webhooks.close();
       await ledger.close();
       await t.close();
     },

@@ -2,7 +2,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { merchantScopes, type Merchants } from '../../merchants/index.ts';
 import { commandIdFor } from '../idempotency-hooks.ts';
-import { merchantJson, merchantKeyJson, merchantKeyOutput, merchantOutput } from '../merchant-presenters.ts';
+import {
+  merchantJson,
+  merchantKeyJson,
+  merchantKeyOutput,
+  merchantOutput,
+  settlementJson,
+  settlementOutput,
+  settlementRangeQuery,
+} from '../merchant-presenters.ts';
 import { amountOutput, idParams, optionalCommandId, pageOf, pageQuery } from '../schemas.ts';
 
 const admin = { scope: 'merchants:admin' } as const;
@@ -20,10 +28,13 @@ export const merchantOperatorRoutes: FastifyPluginAsyncZod<{ merchants: Merchant
   app.post(
     '/',
     {
-      config: admin,
+      // The stored idempotent response must not hold the secret: a replay shows signing_secret: null.
+      config: { ...admin, idempotencyRedact: ['signing_secret'] },
       schema: {
         tags: ['merchants'],
         summary: 'Onboard a merchant (opens its merchant_payable ledger account)',
+        description:
+          "The response carries the merchant's webhook signing secret (whsec_…) once: it signs events sent to its payment orders' notify URLs.",
         body: z.object({
           id: optionalCommandId,
           name: z.string().trim().min(1).max(100),
@@ -33,17 +44,27 @@ export const merchantOperatorRoutes: FastifyPluginAsyncZod<{ merchants: Merchant
             .min(0)
             .max(10_000)
             .meta({ description: 'Fee in basis points (60 = 0.6%)' }),
+          settlement_card_token: z.string().trim().min(1).max(64).optional().meta({
+            description: 'The bank card or account token payouts go to (default a sandbox token)',
+          }),
         }),
-        response: { 201: merchantOutput },
+        response: {
+          201: merchantOutput.extend({
+            signing_secret: z.string().nullable().meta({
+              description: 'whsec_… shown this once; null when an idempotent retry replays the onboarding',
+            }),
+          }),
+        },
       },
     },
     async (request, reply) => {
-      const merchant = await merchants.createMerchant({
+      const { merchant, signingSecret } = await merchants.onboardMerchant({
         id: commandIdFor(request, request.body.id),
         name: request.body.name,
         feeBps: request.body.fee_bps,
+        settlementCardToken: request.body.settlement_card_token,
       });
-      return reply.code(201).send(merchantJson(merchant));
+      return reply.code(201).send({ ...merchantJson(merchant), signing_secret: signingSecret });
     },
   );
 
@@ -161,5 +182,39 @@ export const merchantOperatorRoutes: FastifyPluginAsyncZod<{ merchants: Merchant
       },
     },
     async (request) => merchantKeyJson(await merchants.revokeKey(request.params.id, request.params.keyId)),
+  );
+
+  app.post(
+    '/:id/settlement-account',
+    {
+      config: admin,
+      schema: {
+        tags: ['merchants'],
+        summary: "Set the bank card or account token the merchant's payouts are credited to",
+        description: 'Payouts not yet sent, and failed ones retried at the next close, go to the new token.',
+        params: idParams,
+        body: z.object({ card_token: z.string().trim().min(1).max(64) }),
+        response: { 200: merchantOutput },
+      },
+    },
+    async (request) =>
+      merchantJson(await merchants.setSettlementCardToken(request.params.id, request.body.card_token)),
+  );
+
+  app.get(
+    '/:id/settlements',
+    {
+      config: admin,
+      schema: {
+        tags: ['merchants'],
+        summary: "A merchant's settlement report: per business date, payments, refunds, fees, net and payout",
+        params: idParams,
+        querystring: settlementRangeQuery,
+        response: { 200: z.object({ items: z.array(settlementOutput) }) },
+      },
+    },
+    async (request) => ({
+      items: (await merchants.listSettlements(request.params.id, request.query)).map(settlementJson),
+    }),
   );
 };

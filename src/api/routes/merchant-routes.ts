@@ -9,7 +9,11 @@ import {
   paymentOutput,
   refundJson,
   refundOutput,
+  settlementJson,
+  settlementOutput,
+  settlementRangeQuery,
 } from '../merchant-presenters.ts';
+import { endpointJson, endpointOutput } from './webhook-routes.ts';
 import { amountInput, idParams, optionalCommandId, pageOf, pageQuery, uuidSchema } from '../schemas.ts';
 
 const write = { merchantAuth: 'payments:write' } as const;
@@ -197,5 +201,75 @@ export const merchantRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = a
       },
     },
     async (request) => refundJson(await merchants.getRefund(request.params.id, request.merchant!.merchantId)),
+  );
+
+  app.get(
+    '/settlements',
+    {
+      config: read,
+      schema: {
+        tags: ['merchant'],
+        summary: 'My settlement report: per business date, payments, refunds, fees, net and payout',
+        description:
+          'Each payment’s fee is amount × fee_bps / 10,000 fen rounded half-even; refunds return no fee. The net is paid out to my settlement account the next business date (T+1).',
+        querystring: settlementRangeQuery,
+        response: { 200: z.object({ items: z.array(settlementOutput) }) },
+      },
+    },
+    async (request) => ({
+      items: (await merchants.listSettlements(request.merchant!.merchantId, request.query)).map(
+        settlementJson,
+      ),
+    }),
+  );
+
+  app.post(
+    '/webhook-endpoints',
+    {
+      // The stored idempotent response must not hold the secret: a replay shows secret: null.
+      config: { ...write, idempotencyRedact: ['secret'] },
+      schema: {
+        tags: ['merchant'],
+        summary: 'Add a webhook endpoint for my events; the response carries its signing secret, shown once',
+        description:
+          'Events: payment.succeeded, payment.failed, refund.succeeded, settlement.paid (empty event_types = all). https only; plain http only to 127.0.0.1 or localhost.',
+        body: z.object({
+          url: z.string().min(1).max(2000),
+          event_types: z.array(z.string()).max(100).optional(),
+          description: z.string().max(200).nullable().optional(),
+        }),
+        response: {
+          201: endpointOutput.extend({
+            secret: z.string().nullable().meta({
+              description: 'whsec_… shown this once; null when an idempotent retry replays the creation',
+            }),
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const created = await merchants.createWebhookEndpoint({
+        merchantId: request.merchant!.merchantId,
+        url: request.body.url,
+        eventTypes: request.body.event_types,
+        description: request.body.description,
+      });
+      return reply.code(201).send({ ...endpointJson(created.endpoint), secret: created.secret });
+    },
+  );
+
+  app.get(
+    '/webhook-endpoints',
+    {
+      config: read,
+      schema: {
+        tags: ['merchant'],
+        summary: 'My webhook endpoints (never their secrets)',
+        response: { 200: z.object({ items: z.array(endpointOutput) }) },
+      },
+    },
+    async (request) => ({
+      items: (await merchants.listWebhookEndpoints(request.merchant!.merchantId)).map(endpointJson),
+    }),
   );
 };

@@ -7,7 +7,7 @@ import { idParams, pageOf, pageQuery, timestampOutput } from '../schemas.ts';
  * Operator routes for webhooks under /v1/operator/webhooks (scope `webhooks:admin`). Owners are
  * merchant ids; merchant-facing variants of these routes can wrap the same module functions.
  */
-const endpointOutput = z.object({
+export const endpointOutput = z.object({
   id: z.string(),
   owner_id: z.string(),
   url: z.string(),
@@ -52,7 +52,7 @@ const attemptOutput = z.object({
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
-const endpointJson = (e: WebhookEndpoint): z.input<typeof endpointOutput> => ({
+export const endpointJson = (e: WebhookEndpoint): z.input<typeof endpointOutput> => ({
   id: e.id,
   owner_id: e.ownerId,
   url: e.url,
