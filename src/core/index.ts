@@ -19,3 +19,4 @@ export {
   minorUnitExponent,
 } from './money.ts';
 export { type Config, loadConfig } from './config.ts';
+export { deriveSubkey, seal, open as openSealed } from './sealed-box.ts';

@@ -5,6 +5,7 @@ import { ManualClock, type MilletError } from '../core/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import { makeResidentId } from '../../test/support/resident-ids.ts';
 import { createIdentity, identityMigrations, type Identity } from './index.ts';
+import { rejection } from '../../test/support/rejection.ts';
 
 let t: TestDatabase;
 let identity: Identity;
@@ -18,15 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.close();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<MilletError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as MilletError;
-  }
-  throw new Error('expected a rejection');
-}
 
 let phoneCounter = 0;
 /** A fresh mainland number per call, so tests do not share users (or rate-limit counters). */

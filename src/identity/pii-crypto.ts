@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { deriveSubkey, openSealed, seal } from '../core/index.ts';
 
 /**
  * Field-level encryption of personal data. One 32-byte master key (MILLET_PII_KEY) is stretched with
@@ -13,35 +14,17 @@ export interface PiiKeys {
 
 export function derivePiiKeys(master: Uint8Array): PiiKeys {
   if (master.byteLength !== 32) throw new Error('The PII key must be exactly 32 bytes');
-  const derive = (info: string) =>
-    Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `millet/identity/${info}`, 32));
+  const derive = (info: string) => deriveSubkey(master, `millet/identity/${info}`);
   return { cipher: derive('pii-aes-256-gcm'), index: derive('blind-index'), jwt: derive('jwt-hs256') };
 }
 
-const VERSION = 'v1';
-
-/**
- * `v1.<base64url(iv ‖ ciphertext ‖ tag)>`. The associated data names the column and the row, so a
- * ciphertext copied into another row or column fails to decrypt.
- */
+/** Personal data in a field: the shared sealed-box format, the context naming the column and the row. */
 export function encryptField(key: Buffer, plaintext: string, context: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(Buffer.from(context, 'utf8'));
-  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return `${VERSION}.${Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url')}`;
+  return seal(key, plaintext, context);
 }
 
 export function decryptField(key: Buffer, stored: string, context: string): string {
-  const [version, payload] = stored.split('.');
-  if (version !== VERSION || !payload) throw new Error('Unknown PII ciphertext format');
-  const raw = Buffer.from(payload, 'base64url');
-  const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
-  decipher.setAAD(Buffer.from(context, 'utf8'));
-  decipher.setAuthTag(raw.subarray(raw.length - 16));
-  return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString(
-    'utf8',
-  );
+  return openSealed(key, stored, context).toString('utf8');
 }
 
 /** Keyed HMAC-SHA256 of a normalised value, per kind, so equal values are found without decrypting. */

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, type MilletError } from '../core/index.ts';
+import { ManualClock } from '../core/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import { addDays, endOfBusinessDate, isBusinessDate } from './business-dates.ts';
 import { createEndOfDayClose, type CloseProgress, type CloseStep } from './end-of-day-close.ts';
 import { jobsMigrations } from './index.ts';
+import { rejection } from '../../test/support/rejection.ts';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -12,15 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.close();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<MilletError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as MilletError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A chunked step over `items` that records what it processed and can be told to crash once. */
 function chunkedStep(

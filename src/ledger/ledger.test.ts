@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, newId, type MilletError } from '../core/index.ts';
+import { ManualClock, newId } from '../core/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './index.ts';
+import { rejection } from '../../test/support/rejection.ts';
 
 let t: TestDatabase;
 let ledger: Ledger;
@@ -15,15 +16,6 @@ afterAll(async () => {
   await ledger.close();
   await t.close();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<MilletError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as MilletError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const world = () => ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } });
 const wallet = () =>

@@ -6,11 +6,12 @@ import type { BankConnector, BankOutcome, BankSettlement } from './bank-connecto
 import { SandboxBank } from './sandbox-bank.ts';
 import type { WalletUser } from './users.ts';
 import { createWallet, walletMigrations, type Wallet } from './wallet.ts';
+import { rejection } from '../../test/support/rejection.ts';
 
 let t: TestDatabase;
 let ledger: Ledger;
 let wallet: Wallet;
-const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 5 });
+const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 60 });
 const clock = new ManualClock('2026-03-01T04:00:00Z');
 const users = new Map<string, WalletUser>();
 const directory = {
@@ -32,15 +33,6 @@ afterAll(async () => {
   await ledger.close();
   await t.close();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<MilletError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as MilletError;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function settled(id: string) {
   for (let i = 0; i < 200; i++) {

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, type MilletError } from '../core/index.ts';
+import { ManualClock } from '../core/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import { startReceiver, type Receiver, type ReceivedWebhook } from '../../test/support/webhook-receiver.ts';
 import { defaultRetryDelaysMs, retryDelayMs } from './retry-schedule.ts';
 import { verifyWebhook } from './signature.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks, type WebhooksOptions } from './webhooks.ts';
 import { claimDeliveries } from './worker.ts';
+import { rejection } from '../../test/support/rejection.ts';
 
 let t: TestDatabase;
 const clock = new ManualClock('2026-03-01T04:00:00Z');
@@ -42,15 +43,6 @@ async function receiver(respond: Parameters<typeof startReceiver>[0]): Promise<R
   const r = await startReceiver(respond);
   receivers.push(r);
   return r;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<MilletError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as MilletError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const verifies = (secret: string, request: ReceivedWebhook) => {

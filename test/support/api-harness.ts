@@ -90,7 +90,8 @@ export async function openApiHarness(
   const registry = new Registry();
   const ledger = createLedger({ db: t.db, clock, registry });
   const identity = createIdentity({ db: t.db, clock, encryptionKey: randomBytes(32), ...options.identity });
-  const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 5 });
+  // Settlement comes well after the request returns, so tests can see the pending state reliably.
+  const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 60 });
   const wallet = createWallet({ db: t.db, ledger, clock, users: identity, bank });
   await wallet.start();
   const webhooks = createWebhooks({ db: t.db, clock, encryptionKey: randomBytes(32) });
