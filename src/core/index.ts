@@ -20,3 +20,4 @@ export {
 } from './money.ts';
 export { type Config, loadConfig } from './config.ts';
 export { deriveSubkey, seal, open as openSealed } from './sealed-box.ts';
+export { apiKeyDisplayParts, generateApiKey, hashApiKey, looksLikeApiKey } from './api-key-secret.ts';

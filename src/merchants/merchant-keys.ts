@@ -1,31 +1,23 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { MilletError, isUuid, newId, type Clock } from '../core/index.ts';
+import {
+  MilletError,
+  apiKeyDisplayParts,
+  generateApiKey,
+  hashApiKey,
+  isUuid,
+  looksLikeApiKey,
+  newId,
+  type Clock,
+} from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import { loadMerchant } from './merchant-directory.ts';
 import { merchantScopes, type AuthenticatedMerchant, type MerchantKey, type MerchantScope } from './types.ts';
 
 /** Every merchant key starts with this, so secret scanners and people can tell what leaked. */
 export const MERCHANT_KEY_PREFIX = 'mlt_mk_';
-const SECRET_LENGTH = 32;
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const keyFormat = new RegExp(`^${MERCHANT_KEY_PREFIX}[A-Za-z0-9]{${SECRET_LENGTH}}$`);
 
-/** 32 base62 characters (about 190 bits), as operator keys. */
-export function generateMerchantKey(): string {
-  let secret = '';
-  while (secret.length < SECRET_LENGTH) {
-    for (const byte of randomBytes(SECRET_LENGTH)) {
-      // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
-      if (byte < 248 && secret.length < SECRET_LENGTH) secret += ALPHABET[byte % 62];
-    }
-  }
-  return MERCHANT_KEY_PREFIX + secret;
-}
+export const generateMerchantKey = (): string => generateApiKey(MERCHANT_KEY_PREFIX);
 
-/** A fast hash is right for ~190 random bits, and lets every request find its key by index. */
-export function hashMerchantKey(plaintext: string): string {
-  return createHash('sha256').update(plaintext).digest('hex');
-}
+export const hashMerchantKey = hashApiKey;
 
 interface KeyRow {
   id: string;
@@ -78,6 +70,7 @@ export class MerchantKeys {
         field: 'scopes',
       });
     const plaintext = generateMerchantKey();
+    const display = apiKeyDisplayParts(plaintext, MERCHANT_KEY_PREFIX);
     const result = await this.db.query<KeyRow>(
       `INSERT INTO merchants_api_keys (id, merchant_id, name, key_hash, key_prefix, key_last4, scopes, created_at, created_by)
        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) RETURNING ${columns}`,
@@ -86,8 +79,8 @@ export class MerchantKeys {
         command.merchantId,
         name,
         hashMerchantKey(plaintext),
-        plaintext.slice(0, MERCHANT_KEY_PREFIX.length + 4),
-        plaintext.slice(-4),
+        display.prefix,
+        display.last4,
         JSON.stringify(scopes),
         this.clock.now(),
         command.createdBy ?? null,
@@ -121,7 +114,7 @@ export class MerchantKeys {
 
   /** The merchant an active key speaks for, or undefined. Malformed tokens never reach the database. */
   async authenticate(plaintext: string): Promise<AuthenticatedMerchant | undefined> {
-    if (!keyFormat.test(plaintext)) return undefined;
+    if (!looksLikeApiKey(plaintext, MERCHANT_KEY_PREFIX)) return undefined;
     const result = await this.db.query<KeyRow>(
       `SELECT ${columns} FROM merchants_api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
       [hashMerchantKey(plaintext)],
