@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
-import { makeResidentId } from './support/resident-ids.ts';
+import { newCustomer, type Customer } from './support/customers.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -10,29 +10,9 @@ afterAll(async () => {
   await h.close();
 });
 
-let sequence = 300;
 /** A user signed up and logged in; verified with this birth date unless null; with a wallet. */
-async function customer(birth: string | null = '19900307'): Promise<{ id: string; token: string }> {
-  sequence += 1;
-  const phone = `137${String(40_000_000 + sequence * 7919).slice(-8)}`;
-  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
-  const session = await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null });
-  const token = session.json().access_token as string;
-  if (birth) {
-    const kyc = await h.post(
-      '/v1/me/identity',
-      {
-        real_name: '李小红',
-        resident_id: makeResidentId('310104', birth, String(sequence)),
-        account_class: 'II',
-      },
-      { key: token },
-    );
-    expect(kyc.statusCode, kyc.body).toBe(200);
-    expect((await h.post('/v1/wallet', {}, { key: token })).statusCode).toBe(201);
-  }
-  return { id: user.json().id as string, token };
-}
+const customer = (birth: string | null = '19900307'): Promise<Customer> =>
+  newCustomer(h, birth ? { birth } : { verify: false, wallet: false });
 
 const application = {
   amount: '1500000',

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, endOfBusinessDate, type CloseStepContext } from '../src/jobs/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
-import { makeResidentId } from './support/resident-ids.ts';
+import { newCustomer, type Customer } from './support/customers.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -16,7 +16,6 @@ afterEach(async () => {
   expect(report.checks.filter((c) => !c.ok)).toEqual([]);
 });
 
-let sequence = 900;
 let day = '2025-06-01';
 
 /** Moves the clock to 10:00 of the next business date to trade on; returns that date. */
@@ -26,33 +25,7 @@ function nextDay(): string {
   return day;
 }
 
-async function customer(funds = 1_000_000n): Promise<{ id: string; token: string }> {
-  sequence += 1;
-  const phone = `136${String(50_000_000 + sequence * 7919).slice(-8)}`;
-  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
-  const token = (await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null })).json()
-    .access_token as string;
-  const kyc = await h.post(
-    '/v1/me/identity',
-    {
-      real_name: '张伟',
-      resident_id: makeResidentId('110105', '19850301', String(sequence)),
-      account_class: 'III',
-    },
-    { key: token },
-  );
-  expect(kyc.statusCode, kyc.body).toBe(200);
-  expect((await h.post('/v1/wallet', {}, { key: token })).statusCode).toBe(201);
-  const id = user.json().id as string;
-  if (funds > 0n)
-    await h.ledger.transfer({
-      id: randomUUID(),
-      debitAccountId: h.wallet.bankClearingAccountId(),
-      creditAccountId: (await h.wallet.getWallet(id)).ledgerAccountId,
-      amount: funds,
-    });
-  return { id, token };
-}
+const customer = (funds = 1_000_000n): Promise<Customer> => newCustomer(h, { funds, accountClass: 'III' });
 
 async function merchant(extra: JsonObject = {}): Promise<{ id: string; key: string; secret: string }> {
   const created = await h.post('/v1/operator/merchants', { name: '结算测试店', fee_bps: 60, ...extra });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { paymentCode } from '../src/merchants/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
-import { makeResidentId } from './support/resident-ids.ts';
+import { newCustomer, type Customer } from './support/customers.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -17,40 +17,9 @@ afterEach(async () => {
   expect(report.ok).toBe(true);
 });
 
-let sequence = 500;
-interface Customer {
-  id: string;
-  token: string;
-}
-
 /** A verified user with a wallet holding `funds` fen (credited from bank clearing, as a top-up). */
-async function customer(funds = 100_000n, accountClass: 'I' | 'II' | 'III' = 'II'): Promise<Customer> {
-  sequence += 1;
-  const phone = `137${String(40_000_000 + sequence * 7919).slice(-8)}`;
-  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
-  const session = await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null });
-  const token = session.json().access_token as string;
-  const kyc = await h.post(
-    '/v1/me/identity',
-    {
-      real_name: '李小红',
-      resident_id: makeResidentId('110105', '19880412', String(sequence)),
-      account_class: accountClass,
-    },
-    { key: token },
-  );
-  expect(kyc.statusCode, kyc.body).toBe(200);
-  expect((await h.post('/v1/wallet', {}, { key: token })).statusCode).toBe(201);
-  const id = user.json().id as string;
-  if (funds > 0n)
-    await h.ledger.transfer({
-      id: randomUUID(),
-      debitAccountId: h.wallet.bankClearingAccountId(),
-      creditAccountId: (await h.wallet.getWallet(id)).ledgerAccountId,
-      amount: funds,
-    });
-  return { id, token };
-}
+const customer = (funds = 100_000n, accountClass: 'I' | 'II' | 'III' = 'II'): Promise<Customer> =>
+  newCustomer(h, { funds, accountClass });
 
 async function balance(c: Customer): Promise<string> {
   return (await h.get('/v1/wallet', c.token)).json().balance as string;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
-import { makeResidentId } from './support/resident-ids.ts';
+import { newCustomer, type Customer } from './support/customers.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -11,29 +11,8 @@ afterAll(async () => {
   await h.close();
 });
 
-let sequence = 100;
 /** A user signed up, logged in, identity-verified (unless `verify` is false) and with a wallet. */
-async function customer(verify = true): Promise<{ id: string; token: string }> {
-  sequence += 1;
-  const phone = `139${String(30_000_000 + sequence * 7919).slice(-8)}`;
-  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
-  const session = await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null });
-  const token = session.json().access_token as string;
-  if (verify) {
-    const kyc = await h.post(
-      '/v1/me/identity',
-      {
-        real_name: '王小明',
-        resident_id: makeResidentId('110105', '19900307', String(sequence)),
-        account_class: 'II',
-      },
-      { key: token },
-    );
-    expect(kyc.statusCode, kyc.body).toBe(200);
-  }
-  expect((await h.post('/v1/wallet', {}, { key: token })).statusCode).toBe(201);
-  return { id: user.json().id as string, token };
-}
+const customer = (verify = true): Promise<Customer> => newCustomer(h, { verify, accountClass: 'II' });
 
 async function balance(token: string): Promise<JsonObject> {
   return (await h.get('/v1/wallet', token)).json();

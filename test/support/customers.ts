@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
+import type { ApiHarness } from './api-harness.ts';
+import { makeResidentId } from './resident-ids.ts';
+
+export interface Customer {
+  id: string;
+  token: string;
+}
+
+export interface CustomerOptions {
+  /** Verify identity (KYC); default true. */
+  verify?: boolean;
+  /** Birth date (YYYYMMDD) in the resident ID; default an adult's. */
+  birth?: string;
+  accountClass?: 'I' | 'II' | 'III';
+  /** Open a wallet; default true. */
+  wallet?: boolean;
+  /** Fen credited to the wallet from bank clearing, as a settled top-up would; default none. */
+  funds?: bigint;
+}
+
+let sequence = 0;
+
+/** A user signed up and logged in over HTTP, by default verified and with a wallet. */
+export async function newCustomer(h: ApiHarness, options: CustomerOptions = {}): Promise<Customer> {
+  sequence += 1;
+  const phone = `137${String(10_000_000 + sequence * 7919).slice(-8)}`;
+  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
+  expect(user.statusCode, user.body).toBe(201);
+  const session = await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null });
+  const token = session.json().access_token as string;
+  const id = user.json().id as string;
+  if (options.verify ?? true) {
+    const kyc = await h.post(
+      '/v1/me/identity',
+      {
+        real_name: '李小红',
+        resident_id: makeResidentId('110105', options.birth ?? '19880412', String(100 + (sequence % 900))),
+        account_class: options.accountClass ?? 'II',
+      },
+      { key: token },
+    );
+    expect(kyc.statusCode, kyc.body).toBe(200);
+  }
+  if (options.wallet ?? true) {
+    expect((await h.post('/v1/wallet', {}, { key: token })).statusCode).toBe(201);
+    if (options.funds && options.funds > 0n) {
+      await h.ledger.transfer({
+        id: randomUUID(),
+        debitAccountId: h.wallet.bankClearingAccountId(),
+        creditAccountId: (await h.wallet.getWallet(id)).ledgerAccountId,
+        amount: options.funds,
+      });
+    }
+  }
+  return { id, token };
+}
