@@ -108,4 +108,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED: 422,
   WEALTH_INCOME_NOT_PUBLISHED: 409,
   WEALTH_RATE_CONFLICT: 409,
+  // lending: an APR over the 24% ceiling and cash flows without an IRR are requests the rules refuse.
+  APR_ABOVE_CAP: 422,
+  LENDING_CASH_FLOWS_INVALID: 422,
 };

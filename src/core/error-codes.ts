@@ -100,6 +100,9 @@ export const errorCodes = [
   'WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED',
   'WEALTH_INCOME_NOT_PUBLISHED',
   'WEALTH_RATE_CONFLICT',
+  // lending: APR and cash loans
+  'APR_ABOVE_CAP',
+  'LENDING_CASH_FLOWS_INVALID',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];
