@@ -28,6 +28,7 @@ import {
   type RunningJobs,
 } from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
+import { createLending, lendingMigrations, type Lending } from './lending/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
@@ -44,6 +45,7 @@ export const allMigrations: readonly Migration[] = [
   ...jobsMigrations,
   ...webhooksMigrations,
   ...wealthMigrations,
+  ...lendingMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -60,6 +62,8 @@ export interface App {
   readonly webhooks: Webhooks;
   /** Money-market funds and fixed-term products. */
   readonly wealth: Wealth;
+  /** Cash loans and the shared lending math. */
+  readonly lending: Lending;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -131,10 +135,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
     const credit = createCredit({ db, clock, identity, wallet });
+    const lending = createLending({ db, ledger, clock, users: identity, scores: credit, wallets: wallet });
     const endOfDay = createEndOfDayClose({
       db,
       clock,
-      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit),
+      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit, lending),
     });
     const server = buildServer({
       ledger,
@@ -148,6 +153,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       merchants,
       wealth,
+      lending,
     });
     return assemble({
       config,
@@ -159,6 +165,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       webhooks,
       wealth,
+      lending,
       endOfDay,
       bank,
       server,
@@ -196,6 +203,7 @@ function assemble(
     credit: parts.credit,
     webhooks: parts.webhooks,
     wealth: parts.wealth,
+    lending: parts.lending,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
@@ -344,6 +352,7 @@ function endOfDaySteps(
   merchants: Merchants,
   wealth: Wealth,
   credit: CreditService,
+  lending: Lending,
 ): CloseStep[] {
   return [
     {
@@ -365,6 +374,9 @@ function endOfDaySteps(
     ...merchants.closeSteps(),
     // Orders first (payouts, confirmations, maturities), then the day's income on what is held.
     ...wealth.closeSteps(),
+    // Loans: due processing, accrual, auto-debits from wallets (after the day's top-ups and fund
+    // payouts have landed), penalties, aging and provisions, charge-offs.
+    ...lending.closeSteps(),
     {
       // Every consenting user is rescored once a month, in the close of the month's first day. The
       // refresh keeps its own cursor per date (credit_refresh_runs), so a stopped close resumes it.

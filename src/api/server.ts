@@ -7,6 +7,7 @@ import type { CreditService } from '../credit/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Ledger } from '../ledger/index.ts';
+import type { Lending } from '../lending/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import type { Wallet } from '../wallet/index.ts';
 import type { Wealth } from '../wealth/index.ts';
@@ -31,6 +32,7 @@ import { merchantOperatorRoutes } from './routes/merchant-operator-routes.ts';
 import { merchantRoutes } from './routes/merchant-routes.ts';
 import { paymentRoutes } from './routes/payment-routes.ts';
 import { creditRoutes } from './routes/credit-routes.ts';
+import { lendingOperatorRoutes, lendingRoutes } from './routes/lending-routes.ts';
 import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
 import { milletVersion } from './version.ts';
@@ -56,6 +58,8 @@ export interface ServerOptions {
   webhooks?: Webhooks;
   /** Money funds and fixed-term products; operator routes under /v1/operator/wealth, user routes with identity. */
   wealth?: Wealth;
+  /** Cash loans; operator routes under /v1/operator/lending, user routes with identity. */
+  lending?: Lending;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -115,6 +119,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.wealth) {
     void app.register(wealthOperatorRoutes, { prefix: '/v1/operator/wealth', wealth: options.wealth });
     if (options.identity) void app.register(wealthRoutes, { prefix: '/v1', wealth: options.wealth });
+  }
+  if (options.lending) {
+    void app.register(lendingOperatorRoutes, { prefix: '/v1/operator/lending', lending: options.lending });
+    if (options.identity) void app.register(lendingRoutes, { prefix: '/v1', lending: options.lending });
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });
