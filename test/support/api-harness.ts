@@ -23,6 +23,7 @@ import { createCreditService, creditMigrations, type CreditService } from '../..
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
+import { createLending, lendingMigrations, type Lending } from '../../src/lending/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -35,7 +36,8 @@ export interface ApiHarness {
   credit: CreditService;
   wealth: Wealth;
   webhooks: Webhooks;
-  /** The end-of-day close with the merchants' settlement step. */
+  lending: Lending;
+  /** The end-of-day close with the merchants' settlement steps and the lending steps. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
   clock: ManualClock;
@@ -85,6 +87,7 @@ export async function openApiHarness(
     ...wealthMigrations,
     ...jobsMigrations,
     ...webhooksMigrations,
+    ...lendingMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -105,8 +108,20 @@ export async function openApiHarness(
     webhooks,
   });
   await merchants.start();
-  const endOfDay = createEndOfDayClose({ db: t.db, clock, steps: merchants.closeSteps() });
   const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
+  const lending = createLending({
+    db: t.db,
+    ledger,
+    clock,
+    users: identity,
+    scores: credit,
+    wallets: wallet,
+  });
+  const endOfDay = createEndOfDayClose({
+    db: t.db,
+    clock,
+    steps: [...merchants.closeSteps(), ...lending.closeSteps()],
+  });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
@@ -126,6 +141,7 @@ export async function openApiHarness(
     credit,
     wealth,
     webhooks,
+    lending,
     registry,
     logger,
     clock,
@@ -152,6 +168,7 @@ export async function openApiHarness(
     credit,
     wealth,
     webhooks,
+    lending,
     endOfDay,
     bank,
     clock,

@@ -6,6 +6,8 @@ import { makeResidentId } from './resident-ids.ts';
 export interface Customer {
   id: string;
   token: string;
+  /** To log in again after the clock moved past the token's expiry (password "password-1"). */
+  phone: string;
 }
 
 export interface CustomerOptions {
@@ -54,5 +56,5 @@ export async function newCustomer(h: ApiHarness, options: CustomerOptions = {}):
       });
     }
   }
-  return { id, token };
+  return { id, token, phone };
 }
