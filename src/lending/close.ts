@@ -110,17 +110,19 @@ ${chunkResult}`;
  * payoff quote's formula, so what is recognised never exceeds what a payoff would charge).
  */
 const accrualSql = `WITH ${chunkOf(`status = 'active'`)},
-calc AS (
-  SELECT l.id, l.product_code,
-    greatest(0, l.interest_before_current + CASE WHEN l.cur_number IS NULL THEN 0 ELSE l.cur_carried + (
-      SELECT q + CASE WHEN 2 * (x - q * y) > y OR (2 * (x - q * y) = y AND mod(q, 2) = 1) THEN 1 ELSE 0 END
-      FROM (SELECT x, y, div(x, y) AS q FROM (SELECT
-        l.cur_opening::numeric * l.cur_rate_n * least(greatest($1::text::date - l.cur_period_start::date, 0),
-          l.cur_due_date::date - l.cur_period_start::date) AS x,
-        l.cur_rate_d * greatest(l.cur_due_date::date - l.cur_period_start::date, 1) AS y) xy) qq
-    ) END - l.interest_accrued)::int8 AS delta
+xy AS (
+  SELECT l.id, l.product_code, l.interest_accrued, l.interest_before_current + CASE WHEN l.cur_number IS NULL THEN 0 ELSE l.cur_carried END AS fixed,
+    CASE WHEN l.cur_number IS NULL THEN 0 ELSE l.cur_opening::numeric * l.cur_rate_n
+      * least(greatest($1::text::date - l.cur_period_start::date, 0), l.cur_due_date::date - l.cur_period_start::date) END AS x,
+    CASE WHEN l.cur_number IS NULL THEN 1 ELSE l.cur_rate_d * greatest(l.cur_due_date::date - l.cur_period_start::date, 1) END AS y
   FROM lending_loans l JOIN chunk USING (id)
   WHERE l.accrued_through < $1::text
+),
+calc AS (
+  SELECT id, product_code,
+    greatest(0, fixed + q + CASE WHEN 2 * (x - q * y) > y OR (2 * (x - q * y) = y AND mod(q, 2) = 1) THEN 1 ELSE 0 END
+      - interest_accrued)::int8 AS delta
+  FROM (SELECT *, div(x, y) AS q FROM xy) t
 ),
 upd AS (
   UPDATE lending_loans l SET interest_accrued = l.interest_accrued + c.delta, accrued_through = $1::text
@@ -245,27 +247,32 @@ async function autoDebits(ctx: LendingContext, c: CloseStepContext): Promise<voi
       [c.businessDate, cursor],
     );
     if (rows.length === 0) break;
-    await Promise.all(
-      rows.map(async (loan) => {
-        const wallet = await ctx.wallets.getWallet(loan.user_id).catch(() => null);
-        if (!wallet || wallet.available <= 0n) return;
-        await repay(ctx, {
-          id: derivedId('lending.auto-debit', `${loan.id}:${c.businessDate}`),
-          userId: loan.user_id,
-          loanId: loan.id,
-          amount: wallet.available,
-          kind: 'auto_debit',
-          dueOnly: true,
-          asOf: c.businessDate,
-        }).catch(ignoreRefusals);
-      }),
-    );
+    // A few loans at a time: each takes a pooled connection for its lock and its ledger entry.
+    for (let i = 0; i < rows.length; i += AUTO_DEBIT_PARALLEL) {
+      await Promise.all(
+        rows.slice(i, i + AUTO_DEBIT_PARALLEL).map(async (loan) => {
+          const wallet = await ctx.wallets.getWallet(loan.user_id).catch(() => null);
+          if (!wallet || wallet.available <= 0n) return;
+          await repay(ctx, {
+            id: derivedId('lending.auto-debit', `${loan.id}:${c.businessDate}`),
+            userId: loan.user_id,
+            loanId: loan.id,
+            amount: wallet.available,
+            kind: 'auto_debit',
+            dueOnly: true,
+            asOf: c.businessDate,
+          }).catch(ignoreRefusals);
+        }),
+      );
+    }
     cursor = rows[rows.length - 1]!.id;
     done += rows.length;
     await c.checkpoint(cursor, { done });
   }
   await c.checkpoint(null, { done });
 }
+
+const AUTO_DEBIT_PARALLEL = 8;
 
 function ignoreRefusals(error: unknown): void {
   if (
