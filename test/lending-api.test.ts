@@ -1,15 +1,9 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../src/jobs/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
-import { onPostgres } from './support/test-database.ts';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { expectLedgerVerifies } from './support/ledger-verify.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -251,26 +245,6 @@ describe('cash loans over HTTP across 90 business days', () => {
     );
     expect(await owed(accounts.penaltyReceivable)).toBe(BigInt(late.penalty_accrued));
 
-    if (onPostgres) {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [path.join(root, 'bin/millet.js'), 'ledger', 'verify', '--json'],
-        {
-          cwd: root,
-          env: {
-            ...process.env,
-            DATABASE_URL: h.t.url!,
-            MILLET_DB_SCHEMA: h.t.schema!,
-            MILLET_DEMO: '0',
-            LOG_LEVEL: 'warn',
-          },
-        },
-      );
-      expect(JSON.parse(stdout)).toMatchObject({ ok: true });
-    } else {
-      const report = await h.ledger.verify();
-      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
-      expect(report.ok).toBe(true);
-    }
+    await expectLedgerVerifies(h);
   }, 240_000);
 });

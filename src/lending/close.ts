@@ -82,6 +82,17 @@ const chunkOf = (where: string) =>
   `chunk AS (SELECT id FROM lending_loans WHERE ${where} AND id > $2::uuid ORDER BY id LIMIT $3)`;
 const chunkResult = `SELECT max(id::text) AS last, count(*)::int AS n FROM chunk`;
 
+/** The CTE adding a chunk's totals per product (from `upd`) to the day's postings of `kind`. */
+const addToDaily = (kind: string, sums: string[]) => {
+  const columns = ['amount', 'amount2', 'amount3'].slice(0, sums.length);
+  return `agg AS (
+  INSERT INTO lending_daily_postings (product_code, business_date, kind, ${columns.join(', ')})
+  SELECT product_code, $1::text, '${kind}', ${sums.map((x) => `sum(${x})`).join(', ')} FROM upd GROUP BY product_code
+  ON CONFLICT (product_code, business_date, kind) DO UPDATE SET
+    ${columns.map((c) => `${c} = lending_daily_postings.${c} + excluded.${c}`).join(', ')}
+)`;
+};
+
 /** Instalments falling due on the date: move each loan's current period on (overdue principal, oldest unpaid). */
 const dueSql = `WITH ${chunkOf(`status = 'active' AND cur_due_date <= $1::text`)},
 upd AS (
@@ -129,11 +140,7 @@ upd AS (
   FROM calc c WHERE l.id = c.id
   RETURNING c.product_code, c.delta
 ),
-agg AS (
-  INSERT INTO lending_daily_postings (product_code, business_date, kind, amount)
-  SELECT product_code, $1::text, 'interest', sum(delta) FROM upd GROUP BY product_code
-  ON CONFLICT (product_code, business_date, kind) DO UPDATE SET amount = lending_daily_postings.amount + excluded.amount
-)
+${addToDaily('interest', ['delta'])}
 ${chunkResult}`;
 
 /** Penalty interest on overdue principal after the grace days: annual penalty rate / 365 a day, rounded down. */
@@ -148,11 +155,7 @@ upd AS (
   FROM calc c WHERE l.id = c.id
   RETURNING c.product_code, c.penalty
 ),
-agg AS (
-  INSERT INTO lending_daily_postings (product_code, business_date, kind, amount)
-  SELECT product_code, $1::text, 'penalty', sum(penalty) FROM upd GROUP BY product_code
-  ON CONFLICT (product_code, business_date, kind) DO UPDATE SET amount = lending_daily_postings.amount + excluded.amount
-)
+${addToDaily('penalty', ['penalty'])}
 ${chunkResult}`;
 
 /** Days past due on the date, for loans past due or no longer. */
@@ -175,12 +178,7 @@ upd AS (
   RETURNING l.product_code, l.principal_outstanding AS principal, l.interest_accrued - l.interest_paid AS interest,
     l.penalty_accrued - l.penalty_paid AS penalty
 ),
-agg AS (
-  INSERT INTO lending_daily_postings (product_code, business_date, kind, amount, amount2, amount3)
-  SELECT product_code, $1::text, 'charge_off', sum(principal), sum(interest), sum(penalty) FROM upd GROUP BY product_code
-  ON CONFLICT (product_code, business_date, kind) DO UPDATE SET amount = lending_daily_postings.amount + excluded.amount,
-    amount2 = lending_daily_postings.amount2 + excluded.amount2, amount3 = lending_daily_postings.amount3 + excluded.amount3
-)
+${addToDaily('charge_off', ['principal', 'interest', 'penalty'])}
 ${chunkResult}`;
 
 /** Posts the day's totals of `kind` per product (one entry each, id derived from product, date, kind). */
