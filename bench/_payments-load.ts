@@ -66,10 +66,14 @@ async function loop(): Promise<void> {
 const loops = Array.from({ length: plan.concurrency }, loop);
 await new Promise((r) => setTimeout(r, plan.warmupSeconds * 1000));
 measuring = true;
+process.stdout.write('measure:start\n');
+const cpuBefore = process.cpuUsage();
 const started = performance.now();
 await new Promise((r) => setTimeout(r, plan.seconds * 1000));
 measuring = false;
 const elapsed = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
+process.stdout.write('measure:end\n');
 stop = true;
 await Promise.all(loops);
 agent.destroy();
@@ -85,5 +89,6 @@ process.stdout.write(
     p50_ms: at(50),
     p99_ms: at(99),
     statuses,
+    load_cpu_us_per_request: (cpu.user + cpu.system) / Math.max(1, latencies.length),
   })}\n`,
 );
