@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
-import { MilletError, isUuid, newId } from '../core/index.ts';
+import { MilletError, batchedLoader, isUuid, newId } from '../core/index.ts';
 import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
 import {
   assertNotRateLimited,
@@ -134,6 +134,24 @@ export function createIdentity(options: IdentityOptions): Identity {
       createdAt: row.created_at,
     };
   }
+
+  /** Users and sessions read for many concurrent requests in one statement each. */
+  const userLoader = batchedLoader(
+    async (ids) =>
+      (await db.query<UserRow>(`SELECT ${userColumns} FROM identity_users WHERE id = ANY($1::uuid[])`, [ids]))
+        .rows,
+    (row) => row.id,
+  );
+  const sessionLoader = batchedLoader(
+    async (ids) =>
+      (
+        await db.query<{ id: string; user_id: string; revoked_at: Date | null }>(
+          'SELECT id, user_id, revoked_at FROM identity_sessions WHERE id = ANY($1::uuid[])',
+          [ids],
+        )
+      ).rows,
+    (row) => row.id,
+  );
 
   async function loadUser(q: Queryable, userId: string, forUpdate = false): Promise<UserRow> {
     if (!isUuid(userId)) throw userNotFound(userId);
@@ -318,11 +336,10 @@ export function createIdentity(options: IdentityOptions): Identity {
       const claims = await verifyAccessToken(keys.jwt, accessToken, now);
       if (!isUuid(claims.sessionId) || !isUuid(claims.userId))
         throw new MilletError('UNAUTHENTICATED', 'The access token is not valid');
-      const session = await db.query<{ revoked_at: Date | null }>(
-        'SELECT revoked_at FROM identity_sessions WHERE id = $1 AND user_id = $2',
-        [claims.sessionId, claims.userId],
-      );
-      if (!session.rows[0] || session.rows[0].revoked_at)
+      // Every request reads its session (so a log-out stops its tokens at once), batched with the
+      // requests arriving together: one statement for many.
+      const session = await sessionLoader.load(claims.sessionId);
+      if (!session || session.user_id !== claims.userId || session.revoked_at)
         throw new MilletError('UNAUTHENTICATED', 'The session has ended; log in again');
       return claims;
     },
@@ -400,7 +417,10 @@ export function createIdentity(options: IdentityOptions): Identity {
     },
 
     async getUser(userId, at) {
-      return toUser(await loadUser(db, userId), at ?? clock.now());
+      if (!isUuid(userId)) throw userNotFound(userId);
+      const row = await userLoader.load(userId);
+      if (!row) throw userNotFound(userId);
+      return toUser(row, at ?? clock.now());
     },
 
     async isAdult(userId, at) {
