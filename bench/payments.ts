@@ -27,10 +27,15 @@ import { report, round } from './_report.ts';
  * own commit). Installed before the app opens its pool.
  */
 const driverCounts = { roundTrips: 0, transactions: 0, autocommit: 0 };
+/** Local ports of the app's connections, to find their PostgreSQL backends. */
+const clientPorts = new Set<number>();
 function countDriverCalls(): void {
   const clientQuery = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     driverCounts.roundTrips += 1;
+    const port = (this as unknown as { connection?: { stream?: { localPort?: number } } }).connection?.stream
+      ?.localPort;
+    if (port) clientPorts.add(port);
     const first = args[0];
     const text = typeof first === 'string' ? first : (first as { text?: string } | undefined)?.text;
     if (text?.startsWith('BEGIN')) driverCounts.transactions += 1;
@@ -41,6 +46,35 @@ function countDriverCalls(): void {
     driverCounts.autocommit += 1;
     return poolQuery.apply(this, args);
   } as typeof pg.Pool.prototype.query;
+}
+
+/** CPU seconds (user + system) the PostgreSQL backends serving these client ports have used. */
+async function backendPids(url: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])',
+      [[...clientPorts]],
+    );
+    return result.rows.map((r) => r.pid);
+  } finally {
+    await client.end();
+  }
+}
+
+function cpuSecondsOf(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the backend ended
+    }
+  }
+  return ticks / 100;
 }
 
 function option(args: readonly string[], name: string, fallback: number): number {
@@ -150,6 +184,7 @@ export async function main(args: string[]): Promise<void> {
     log(`${concurrency} connections for ${seconds}s after ${warmupSeconds}s of warm-up`);
     const sample = () => ({ cpu: process.cpuUsage(), counts: { ...driverCounts }, at: performance.now() });
     const window: { start?: ReturnType<typeof sample>; end?: ReturnType<typeof sample> } = {};
+    const backends = { pids: [] as number[], before: 0, after: 0 };
     // BENCH_PROFILE=FILE.cpuprofile: a CPU profile of the server over the measured window.
     const profileFile = process.env.BENCH_PROFILE;
     const profiler = profileFile ? new Session() : undefined;
@@ -182,10 +217,15 @@ export async function main(args: string[]): Promise<void> {
         // The load process marks the measured window; the server's own costs are sampled at its edges.
         if (!window.start && out.includes('measure:start\n')) {
           window.start = sample();
+          void backendPids(url).then((pids) => {
+            backends.pids = pids;
+            backends.before = cpuSecondsOf(pids);
+          });
           void profiler?.post('Profiler.start');
         }
         if (!window.end && out.includes('measure:end\n')) {
           window.end = sample();
+          backends.after = cpuSecondsOf(backends.pids);
           void profiler
             ?.post('Profiler.stop')
             .then(({ profile }) => fs.writeFileSync(profileFile!, JSON.stringify(profile)));
@@ -207,6 +247,7 @@ export async function main(args: string[]): Promise<void> {
             transactions_per_payment: per(end.counts.transactions - start.counts.transactions),
             autocommit_statements_per_payment: per(end.counts.autocommit - start.counts.autocommit),
             server_cpu_us_per_payment: per(end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system),
+            postgres_cpu_us_per_payment: per((backends.after - backends.before) * 1e6),
             server_cpu_share: round(
               (end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system) /
                 1000 /

@@ -23,7 +23,7 @@ import {
   hashRefreshToken,
   looksLikeRefreshToken,
   signAccessToken,
-  verifyAccessToken,
+  accessTokenVerifier,
 } from './sessions.ts';
 import {
   accountClasses,
@@ -106,6 +106,7 @@ function isUniqueViolation(error: unknown, constraintHint: string): boolean {
 export function createIdentity(options: IdentityOptions): Identity {
   const { db, clock } = options;
   const keys = derivePiiKeys(options.encryptionKey);
+  const verifyAccessToken = accessTokenVerifier(keys.jwt);
   const accessTtl = options.accessTokenTtlSeconds ?? 15 * 60;
   const refreshTtl = options.refreshTokenTtlSeconds ?? 30 * 86_400;
   const limits = { ...defaultLoginRateLimit, ...options.loginRateLimit };
@@ -113,19 +114,35 @@ export function createIdentity(options: IdentityOptions): Identity {
   // Verifying a password against this when the phone is unknown keeps both answers equally slow.
   let dummyHash: Promise<string> | undefined;
 
+  /**
+   * The masked form of an encrypted field, remembered by ciphertext and context (the same pair
+   * always opens to the same value), so reading a user does not decrypt three fields every time.
+   * Only masked values are kept in memory, never plaintext.
+   */
+  const maskedFields = new Map<string, string>();
+  function masked(ciphertext: string, context: string, mask: (plaintext: string) => string): string {
+    const key = `${context}\u0000${ciphertext}`;
+    const known = maskedFields.get(key);
+    if (known !== undefined) return known;
+    const value = mask(decryptField(keys.cipher, ciphertext, context));
+    if (maskedFields.size >= 100_000) maskedFields.clear();
+    maskedFields.set(key, value);
+    return value;
+  }
+
   function toUser(row: UserRow, at: Date): User {
     const birthDate = row.birth_date === null ? null : String(row.birth_date);
     const ageYears = birthDate ? ageInYears(birthDate, at) : null;
     return {
       id: row.id,
-      phoneMasked: maskPhone(decryptField(keys.cipher, row.phone_ciphertext, aad.phone(row.id))),
+      phoneMasked: masked(row.phone_ciphertext, aad.phone(row.id), maskPhone),
       kycStatus: row.kyc_status,
       accountClass: row.account_class,
       realNameMasked: row.real_name_ciphertext
-        ? maskRealName(decryptField(keys.cipher, row.real_name_ciphertext, aad.realName(row.id)))
+        ? masked(row.real_name_ciphertext, aad.realName(row.id), maskRealName)
         : null,
       residentIdMasked: row.resident_id_ciphertext
-        ? maskResidentId(decryptField(keys.cipher, row.resident_id_ciphertext, aad.residentId(row.id)))
+        ? masked(row.resident_id_ciphertext, aad.residentId(row.id), maskResidentId)
         : null,
       birthDate,
       ageYears,
@@ -333,7 +350,7 @@ export function createIdentity(options: IdentityOptions): Identity {
 
     async authenticate(accessToken) {
       const now = clock.now();
-      const claims = await verifyAccessToken(keys.jwt, accessToken, now);
+      const claims = verifyAccessToken(accessToken, now);
       if (!isUuid(claims.sessionId) || !isUuid(claims.userId))
         throw new MilletError('UNAUTHENTICATED', 'The access token is not valid');
       // Every request reads its session (so a log-out stops its tokens at once), batched with the
