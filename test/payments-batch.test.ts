@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ApiHarness, JsonObject } from './support/api-harness.ts';
+import { checkedApiHarness } from './support/checked-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
 
 /**
@@ -9,16 +10,10 @@ import { newCustomer, type Customer } from './support/customers.ts';
  * These tests send payments together so that they share batches, and check each one's outcome
  * as the ordinary path would give it.
  */
+const harness = checkedApiHarness();
 let h: ApiHarness;
-beforeAll(async () => {
-  h = await openApiHarness();
-});
-afterAll(async () => {
-  await h.close();
-});
-afterEach(async () => {
-  const report = await h.ledger.verify();
-  expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+beforeAll(() => {
+  h = harness();
 });
 
 async function shop(): Promise<{ id: string; key: string }> {

@@ -162,13 +162,7 @@ export async function deleteExpiredIdempotencyKeys(
   return result.rowCount;
 }
 
-interface BatchedKey {
-  principal: string;
-  key: string;
-  fingerprint: string;
-  method: string;
-  path: string;
-  now: Date;
+interface BatchedKey extends Omit<IdempotencyRequest, 'ttlMs' | 'leaseMs'> {
   ttlMs: number;
   respond: (outcome: EffectOutcome) => StoredResponse;
   /** Where the hook leaves the response it stored (the last run of the batch's transaction). */
