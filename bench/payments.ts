@@ -11,13 +11,71 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { Session } from 'node:inspector/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { createLogger } from '../src/api/index.ts';
 import { createApp } from '../src/app.ts';
 import { derivedId, loadConfig, newId } from '../src/core/index.ts';
 import { dropPostgresSchema } from '../src/db/index.ts';
 import { makeResidentId } from '../test/support/resident-ids.ts';
 import { report, round } from './_report.ts';
+
+/**
+ * What a payment costs the server process, counted at the driver: every statement sent to
+ * PostgreSQL (a round trip), the transactions begun, and the statements sent outside one (each its
+ * own commit). Installed before the app opens its pool.
+ */
+const driverCounts = { roundTrips: 0, transactions: 0, autocommit: 0 };
+/** Local ports of the app's connections, to find their PostgreSQL backends. */
+const clientPorts = new Set<number>();
+function countDriverCalls(): void {
+  const clientQuery = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    driverCounts.roundTrips += 1;
+    const port = (this as unknown as { connection?: { stream?: { localPort?: number } } }).connection?.stream
+      ?.localPort;
+    if (port) clientPorts.add(port);
+    const first = args[0];
+    const text = typeof first === 'string' ? first : (first as { text?: string } | undefined)?.text;
+    if (text?.startsWith('BEGIN')) driverCounts.transactions += 1;
+    return clientQuery.apply(this, args);
+  } as typeof pg.Client.prototype.query;
+  const poolQuery = pg.Pool.prototype.query as (...args: unknown[]) => unknown;
+  pg.Pool.prototype.query = function (this: pg.Pool, ...args: unknown[]) {
+    driverCounts.autocommit += 1;
+    return poolQuery.apply(this, args);
+  } as typeof pg.Pool.prototype.query;
+}
+
+/** CPU seconds (user + system) the PostgreSQL backends serving these client ports have used. */
+async function backendPids(url: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])',
+      [[...clientPorts]],
+    );
+    return result.rows.map((r) => r.pid);
+  } finally {
+    await client.end();
+  }
+}
+
+function cpuSecondsOf(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the backend ended
+    }
+  }
+  return ticks / 100;
+}
 
 function option(args: readonly string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
@@ -54,6 +112,7 @@ export async function main(args: string[]): Promise<void> {
   const schema = `bench_payments_${process.pid}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-bench-payments-'));
 
+  countDriverCalls();
   const config = {
     ...loadConfig({}),
     port: 0,
@@ -123,6 +182,16 @@ export async function main(args: string[]): Promise<void> {
     );
 
     log(`${concurrency} connections for ${seconds}s after ${warmupSeconds}s of warm-up`);
+    const sample = () => ({ cpu: process.cpuUsage(), counts: { ...driverCounts }, at: performance.now() });
+    const window: { start?: ReturnType<typeof sample>; end?: ReturnType<typeof sample> } = {};
+    const backends = { pids: [] as number[], before: 0, after: 0 };
+    // BENCH_PROFILE=FILE.cpuprofile: a CPU profile of the server over the measured window.
+    const profileFile = process.env.BENCH_PROFILE;
+    const profiler = profileFile ? new Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+    }
     const planFile = path.join(dataDir, 'plan.json');
     fs.writeFileSync(planFile, JSON.stringify({ port, tokens, orders, concurrency, warmupSeconds, seconds }));
     const load = await new Promise<{
@@ -133,6 +202,7 @@ export async function main(args: string[]): Promise<void> {
       p99_ms: number;
       statuses: Record<string, number>;
       ran_out_of_orders: boolean;
+      load_cpu_us_per_request: number;
     }>((resolve, reject) => {
       const child = spawn(
         process.execPath,
@@ -142,7 +212,25 @@ export async function main(args: string[]): Promise<void> {
         },
       );
       let out = '';
-      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        // The load process marks the measured window; the server's own costs are sampled at its edges.
+        if (!window.start && out.includes('measure:start\n')) {
+          window.start = sample();
+          void backendPids(url).then((pids) => {
+            backends.pids = pids;
+            backends.before = cpuSecondsOf(pids);
+          });
+          void profiler?.post('Profiler.start');
+        }
+        if (!window.end && out.includes('measure:end\n')) {
+          window.end = sample();
+          backends.after = cpuSecondsOf(backends.pids);
+          void profiler
+            ?.post('Profiler.stop')
+            .then(({ profile }) => fs.writeFileSync(profileFile!, JSON.stringify(profile)));
+        }
+      });
       child.on('exit', (code) =>
         code === 0
           ? resolve(JSON.parse(out.trim().split('\n').at(-1)!))
@@ -150,6 +238,24 @@ export async function main(args: string[]): Promise<void> {
       );
     });
     const verified = (await app.ledger.verify()).ok;
+    const { start, end } = window;
+    const per = (n: number) => round(n / Math.max(1, load.requests), 2);
+    const server =
+      start && end
+        ? {
+            round_trips_per_payment: per(end.counts.roundTrips - start.counts.roundTrips),
+            transactions_per_payment: per(end.counts.transactions - start.counts.transactions),
+            autocommit_statements_per_payment: per(end.counts.autocommit - start.counts.autocommit),
+            server_cpu_us_per_payment: per(end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system),
+            postgres_cpu_us_per_payment: per((backends.after - backends.before) * 1e6),
+            server_cpu_share: round(
+              (end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system) /
+                1000 /
+                (end.at - start.at),
+              2,
+            ),
+          }
+        : undefined;
     report(
       'payments',
       {
@@ -160,6 +266,8 @@ export async function main(args: string[]): Promise<void> {
         statuses: load.statuses,
         ran_out_of_orders: load.ran_out_of_orders,
         verified,
+        cost: { ...server, load_cpu_us_per_request: round(load.load_cpu_us_per_request, 2) },
+        load_average: os.loadavg().map((l) => round(l, 2)),
         setup: {
           users: userCount,
           merchants: merchantCount,

@@ -1,14 +1,21 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MilletError, canonicalJson, derivedId, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import {
+  batchedIdempotencyKey,
   claimIdempotencyKey,
   completeIdempotencyKey,
   releaseIdempotencyKey,
   type StoredResponse,
 } from './idempotency-store.ts';
+import type { ZodType } from 'zod';
+import type { EffectOutcome } from '../ledger/index.ts';
+import { problemFor } from './error-handler.ts';
+import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import './request-context.ts';
+
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
@@ -36,6 +43,29 @@ export function commandIdFor(request: FastifyRequest, explicitId?: string): stri
   return derivedId('api.idempotency', `${principalOf(request)}\u0000${request.idempotencyKey}`);
 }
 
+/**
+ * Turns a batched command's outcome into the response the route sends and a replay repeats: the
+ * success serialised through the route's 201 schema (as Fastify would), a refusal as its
+ * problem+json.
+ */
+export function storedResponder(
+  request: FastifyRequest,
+  schema: ZodType,
+): (outcome: EffectOutcome, success: () => unknown) => StoredResponse {
+  return (outcome, success) => {
+    if (outcome.ok)
+      return { status: 201, contentType: JSON_CONTENT_TYPE, body: JSON.stringify(schema.parse(success())) };
+    const { problem } = problemFor(outcome.error, request);
+    return { status: problem.status, contentType: PROBLEM_CONTENT_TYPE, body: JSON.stringify(problem) };
+  };
+}
+
+/** Sends a stored response as it was stored. */
+export function sendStored(reply: FastifyReply, stored: StoredResponse, replayed = false): FastifyReply {
+  if (replayed) reply.header(IDEMPOTENT_REPLAYED_HEADER, 'true');
+  return reply.code(stored.status).type(stored.contentType).send(stored.body);
+}
+
 function redact(body: string, fields: readonly string[] | undefined): string {
   if (!fields?.length) return body;
   try {
@@ -60,6 +90,7 @@ export function installIdempotency(
   const { db, clock } = deps;
   app.decorateRequest('idempotencyKey', null);
   app.decorateRequest('idempotencyClaim', null);
+  app.decorateRequest('idempotencyDeferred', null);
 
   app.addHook('preValidation', async (request) => {
     if (request.method !== 'POST' || request.is404) return;
@@ -85,6 +116,47 @@ export function installIdempotency(
     request.idempotencyKey = key;
   });
 
+  /**
+   * Claims the request's key, or answers it: a replay is sent (false: the handler must not run),
+   * a reuse or a request in flight is thrown.
+   */
+  const claim = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    claimed: { principal: string; fingerprint: string; key: string },
+  ): Promise<boolean> => {
+    const { principal, fingerprint, key } = claimed;
+    const outcome = await claimIdempotencyKey(db, {
+      principal,
+      key,
+      fingerprint,
+      method: request.method,
+      path: request.url,
+      now: clock.now(),
+      ttlMs: deps.options?.ttlMs,
+      leaseMs: deps.options?.leaseMs,
+    });
+    switch (outcome.kind) {
+      case 'claimed':
+        request.idempotencyClaim = { principal, key, claimToken: outcome.claimToken };
+        return true;
+      case 'replay':
+        request.log.info({ idempotencyKey: key }, 'idempotent replay');
+        await sendStored(reply, outcome.response, true);
+        return false;
+      case 'in_progress':
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_IN_PROGRESS',
+          'A request with this Idempotency-Key is still being processed; retry shortly',
+        );
+      case 'mismatch':
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_REUSED',
+          `This Idempotency-Key was already used for a different request (${outcome.method} ${outcome.path}); use a new key for a new request`,
+        );
+    }
+  };
+
   app.addHook('preHandler', async (request, reply) => {
     const key = request.idempotencyKey;
     if (!key) return;
@@ -99,38 +171,23 @@ export function installIdempotency(
         }),
       )
       .digest('hex');
-    const outcome = await claimIdempotencyKey(db, {
-      principal,
-      key,
-      fingerprint,
-      method: request.method,
-      path: request.url,
-      now: clock.now(),
-      ttlMs: deps.options?.ttlMs,
-      leaseMs: deps.options?.leaseMs,
-    });
-    switch (outcome.kind) {
-      case 'claimed':
-        request.idempotencyClaim = { principal, key, claimToken: outcome.claimToken };
-        return;
-      case 'replay':
-        request.log.info({ idempotencyKey: key }, 'idempotent replay');
-        return reply
-          .code(outcome.response.status)
-          .header(IDEMPOTENT_REPLAYED_HEADER, 'true')
-          .type(outcome.response.contentType)
-          .send(outcome.response.body);
-      case 'in_progress':
-        throw new MilletError(
-          'IDEMPOTENCY_KEY_IN_PROGRESS',
-          'A request with this Idempotency-Key is still being processed; retry shortly',
-        );
-      case 'mismatch':
-        throw new MilletError(
-          'IDEMPOTENCY_KEY_REUSED',
-          `This Idempotency-Key was already used for a different request (${outcome.method} ${outcome.path}); use a new key for a new request`,
-        );
+    const claimed = { principal, fingerprint, key };
+    if (request.routeOptions.config?.idempotencyInBatch) {
+      // The handler claims the key in its ledger batch, or calls claim() to take the ordinary path.
+      request.idempotencyDeferred = {
+        batched: () =>
+          batchedIdempotencyKey({
+            ...claimed,
+            method: request.method,
+            path: request.url,
+            now: clock.now(),
+            ttlMs: deps.options?.ttlMs,
+          }),
+        claim: () => claim(request, reply, claimed),
+      };
+      return;
     }
+    if (!(await claim(request, reply, claimed))) return reply;
   });
 
   app.addHook('onSend', async (request, reply, payload) => {

@@ -1,5 +1,6 @@
 import { newId } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
+import { batchEffect, type BatchEffect, type BatchHook, type EffectOutcome } from '../ledger/index.ts';
 
 /** Keys are remembered this long, as Stripe does; a later reuse starts afresh. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -159,4 +160,125 @@ export async function deleteExpiredIdempotencyKeys(
     [now, limit],
   );
   return result.rowCount;
+}
+
+interface BatchedKey extends Omit<IdempotencyRequest, 'ttlMs' | 'leaseMs'> {
+  ttlMs: number;
+  respond: (outcome: EffectOutcome) => StoredResponse;
+  /** Where the hook leaves the response it stored (the last run of the batch's transaction). */
+  box: { response?: StoredResponse; outcome?: EffectOutcome };
+}
+
+interface BatchedKeys {
+  existing: Set<string>;
+  claimed: Set<string>;
+  settled: Array<{ item: BatchedKey; outcome: EffectOutcome }>;
+}
+
+const keyOf = (principal: string, key: string) => `${principal}\u0000${key}`;
+
+/** Raised when a key was claimed by another request while the batch ran: the batch runs again. */
+class KeyClaimedMeanwhile extends Error {
+  readonly code = '40001';
+}
+
+/**
+ * The Idempotency-Key of a request whose whole work is one ledger command, claimed and completed
+ * in that command's group-commit batch: the key row is written once, with its response, in the
+ * transaction that does the work. A key already stored (a replay, a reuse with another body, a
+ * request in flight, an expired record) or claimed by an earlier command of the same batch defers
+ * the command, and the request takes the ordinary claim path, which says which of those it is. A
+ * key claimed by another request while the batch runs makes the insert find it: the batch runs
+ * again and defers it.
+ */
+const batchedKeysHook: BatchHook<BatchedKey, BatchedKeys> = {
+  name: 'api.idempotency',
+  async load(tx, items) {
+    const rows = await tx.query<{ principal: string; idempotency_key: string }>(
+      `SELECT principal, idempotency_key FROM api_idempotency_keys
+        WHERE (principal, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [items.map((i) => i.principal), items.map((i) => i.key)],
+    );
+    return {
+      existing: new Set(rows.rows.map((r) => keyOf(r.principal, r.idempotency_key))),
+      claimed: new Set(),
+      settled: [],
+    };
+  },
+  admit(state, item) {
+    const k = keyOf(item.principal, item.key);
+    if (state.existing.has(k) || state.claimed.has(k)) return 'defer';
+    return {
+      settle: (outcome) => {
+        state.claimed.add(k);
+        state.settled.push({ item, outcome });
+      },
+    };
+  },
+  async write(tx, state) {
+    if (state.settled.length === 0) return;
+    const rows = state.settled.map(({ item, outcome }) => {
+      const response = item.respond(outcome);
+      item.box.response = response;
+      item.box.outcome = outcome;
+      return { item, response };
+    });
+    const inserted = await tx.query(
+      `INSERT INTO api_idempotency_keys
+         (principal, idempotency_key, fingerprint, method, path, claim_token, locked_at, created_at, expires_at,
+          response_status, response_content_type, response_body, completed_at)
+       SELECT p, k, f, m, u, c, n, n, e, s, t, b, n
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::timestamptz[],
+                     $8::timestamptz[], $9::int[], $10::text[], $11::text[]) AS v(p, k, f, m, u, c, n, e, s, t, b)
+       ON CONFLICT (principal, idempotency_key) DO NOTHING`,
+      [
+        rows.map((r) => r.item.principal),
+        rows.map((r) => r.item.key),
+        rows.map((r) => r.item.fingerprint),
+        rows.map((r) => r.item.method),
+        rows.map((r) => r.item.path),
+        rows.map(() => newId()),
+        rows.map((r) => r.item.now),
+        rows.map((r) => new Date(r.item.now.getTime() + r.item.ttlMs)),
+        rows.map((r) => r.response.status),
+        rows.map((r) => r.response.contentType),
+        rows.map((r) => r.response.body),
+      ],
+    );
+    if (inserted.rowCount < rows.length)
+      throw new KeyClaimedMeanwhile('An idempotency key was claimed meanwhile');
+  },
+};
+
+/**
+ * A request's Idempotency-Key as a ledger batch effect (see `batchedKeysHook`). `respond` turns
+ * the command's outcome into the response to store; after the command settles, `stored(result)`
+ * gives that response when the batch committed it (the command succeeded, or was refused with the
+ * error it rejected with), so the request sends exactly what a replay will send.
+ */
+export function batchedIdempotencyKey(request: Omit<IdempotencyRequest, 'leaseMs'>): {
+  effect: (respond: (outcome: EffectOutcome) => StoredResponse) => BatchEffect;
+  stored: (result: { ok: true } | { ok: false; error: unknown }) => StoredResponse | undefined;
+} {
+  const box: BatchedKey['box'] = {};
+  return {
+    effect: (respond) =>
+      batchEffect(batchedKeysHook, {
+        principal: request.principal,
+        key: request.key,
+        fingerprint: request.fingerprint,
+        method: request.method,
+        path: request.path,
+        now: request.now,
+        ttlMs: request.ttlMs ?? IDEMPOTENCY_TTL_MS,
+        respond,
+        box,
+      }),
+    stored: (result) => {
+      const outcome = box.outcome;
+      if (!outcome || !box.response) return undefined;
+      if (result.ok) return outcome.ok ? box.response : undefined;
+      return !outcome.ok && outcome.error === result.error ? box.response : undefined;
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import type { AuthenticatedUser } from '../identity/index.ts';
 import type { AuthenticatedMerchant, MerchantScope } from '../merchants/index.ts';
+import type { batchedIdempotencyKey } from './idempotency-store.ts';
 import type { OperatorKey, OperatorScope } from './operator-keys.ts';
 
 /** What the api module's hooks attach to requests and read from route config. */
@@ -7,6 +8,14 @@ export interface IdempotencyClaim {
   principal: string;
   key: string;
   claimToken: string;
+}
+
+/** A key left for the handler to claim: in its ledger batch, or by the ordinary path. */
+export interface DeferredIdempotency {
+  /** The key as an effect of the handler's ledger command. */
+  batched: () => ReturnType<typeof batchedIdempotencyKey>;
+  /** Claims it now; false when a replay was sent and the handler must stop. */
+  claim: () => Promise<boolean>;
 }
 
 declare module 'fastify' {
@@ -20,6 +29,11 @@ declare module 'fastify' {
      * passwords or personal data give keyed digests instead, so the stored hash reveals nothing.
      */
     idempotencyFingerprint?: (body: unknown) => unknown;
+    /**
+     * The handler claims the Idempotency-Key itself (`request.idempotencyDeferred`): in the ledger
+     * batch that does its work, so one commit records both, or through the ordinary path.
+     */
+    idempotencyInBatch?: boolean;
     /** The route needs a user's access token (`Authorization: Bearer <JWT>`). */
     userAuth?: boolean;
     /** The route needs a merchant API key (`mlt_mk_…`) carrying this scope. */
@@ -36,5 +50,7 @@ declare module 'fastify' {
     idempotencyKey: string | null;
     /** Set when this request owns its Idempotency-Key and must record its response. */
     idempotencyClaim: IdempotencyClaim | null;
+    /** On routes with `idempotencyInBatch`: the key, not yet claimed. */
+    idempotencyDeferred: DeferredIdempotency | null;
   }
 }

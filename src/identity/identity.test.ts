@@ -136,6 +136,10 @@ describe('sessions', () => {
     const phone = freshPhone();
     await identity.signUp({ phone, password: 'password-1' });
     const tokens = await identity.logIn({ phone, password: 'password-1' });
+    // Used before: its signature is remembered, yet the session is read on every request.
+    await expect(identity.authenticate(tokens.accessToken)).resolves.toMatchObject({
+      sessionId: tokens.sessionId,
+    });
     await identity.logOut(tokens.refreshToken);
     await identity.logOut(tokens.refreshToken); // twice is harmless
     expect((await rejection(identity.refresh(tokens.refreshToken))).code).toBe('REFRESH_TOKEN_INVALID');

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
-import { MilletError, isUuid, newId } from '../core/index.ts';
+import { MilletError, batchedLoader, isUuid, newId } from '../core/index.ts';
 import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
 import {
   assertNotRateLimited,
@@ -23,7 +23,7 @@ import {
   hashRefreshToken,
   looksLikeRefreshToken,
   signAccessToken,
-  verifyAccessToken,
+  accessTokenVerifier,
 } from './sessions.ts';
 import {
   accountClasses,
@@ -106,6 +106,7 @@ function isUniqueViolation(error: unknown, constraintHint: string): boolean {
 export function createIdentity(options: IdentityOptions): Identity {
   const { db, clock } = options;
   const keys = derivePiiKeys(options.encryptionKey);
+  const verifyAccessToken = accessTokenVerifier(keys.jwt);
   const accessTtl = options.accessTokenTtlSeconds ?? 15 * 60;
   const refreshTtl = options.refreshTokenTtlSeconds ?? 30 * 86_400;
   const limits = { ...defaultLoginRateLimit, ...options.loginRateLimit };
@@ -113,19 +114,35 @@ export function createIdentity(options: IdentityOptions): Identity {
   // Verifying a password against this when the phone is unknown keeps both answers equally slow.
   let dummyHash: Promise<string> | undefined;
 
+  /**
+   * The masked form of an encrypted field, remembered by ciphertext and context (the same pair
+   * always opens to the same value), so reading a user does not decrypt three fields every time.
+   * Only masked values are kept in memory, never plaintext.
+   */
+  const maskedFields = new Map<string, string>();
+  function masked(ciphertext: string, context: string, mask: (plaintext: string) => string): string {
+    const key = `${context}\u0000${ciphertext}`;
+    const known = maskedFields.get(key);
+    if (known !== undefined) return known;
+    const value = mask(decryptField(keys.cipher, ciphertext, context));
+    if (maskedFields.size >= 100_000) maskedFields.clear();
+    maskedFields.set(key, value);
+    return value;
+  }
+
   function toUser(row: UserRow, at: Date): User {
     const birthDate = row.birth_date === null ? null : String(row.birth_date);
     const ageYears = birthDate ? ageInYears(birthDate, at) : null;
     return {
       id: row.id,
-      phoneMasked: maskPhone(decryptField(keys.cipher, row.phone_ciphertext, aad.phone(row.id))),
+      phoneMasked: masked(row.phone_ciphertext, aad.phone(row.id), maskPhone),
       kycStatus: row.kyc_status,
       accountClass: row.account_class,
       realNameMasked: row.real_name_ciphertext
-        ? maskRealName(decryptField(keys.cipher, row.real_name_ciphertext, aad.realName(row.id)))
+        ? masked(row.real_name_ciphertext, aad.realName(row.id), maskRealName)
         : null,
       residentIdMasked: row.resident_id_ciphertext
-        ? maskResidentId(decryptField(keys.cipher, row.resident_id_ciphertext, aad.residentId(row.id)))
+        ? masked(row.resident_id_ciphertext, aad.residentId(row.id), maskResidentId)
         : null,
       birthDate,
       ageYears,
@@ -134,6 +151,24 @@ export function createIdentity(options: IdentityOptions): Identity {
       createdAt: row.created_at,
     };
   }
+
+  /** Users and sessions read for many concurrent requests in one statement each. */
+  const userLoader = batchedLoader(
+    async (ids) =>
+      (await db.query<UserRow>(`SELECT ${userColumns} FROM identity_users WHERE id = ANY($1::uuid[])`, [ids]))
+        .rows,
+    (row) => row.id,
+  );
+  const sessionLoader = batchedLoader(
+    async (ids) =>
+      (
+        await db.query<{ id: string; user_id: string; revoked_at: Date | null }>(
+          'SELECT id, user_id, revoked_at FROM identity_sessions WHERE id = ANY($1::uuid[])',
+          [ids],
+        )
+      ).rows,
+    (row) => row.id,
+  );
 
   async function loadUser(q: Queryable, userId: string, forUpdate = false): Promise<UserRow> {
     if (!isUuid(userId)) throw userNotFound(userId);
@@ -315,14 +350,13 @@ export function createIdentity(options: IdentityOptions): Identity {
 
     async authenticate(accessToken) {
       const now = clock.now();
-      const claims = await verifyAccessToken(keys.jwt, accessToken, now);
+      const claims = verifyAccessToken(accessToken, now);
       if (!isUuid(claims.sessionId) || !isUuid(claims.userId))
         throw new MilletError('UNAUTHENTICATED', 'The access token is not valid');
-      const session = await db.query<{ revoked_at: Date | null }>(
-        'SELECT revoked_at FROM identity_sessions WHERE id = $1 AND user_id = $2',
-        [claims.sessionId, claims.userId],
-      );
-      if (!session.rows[0] || session.rows[0].revoked_at)
+      // Every request reads its session (so a log-out stops its tokens at once), batched with the
+      // requests arriving together: one statement for many.
+      const session = await sessionLoader.load(claims.sessionId);
+      if (!session || session.user_id !== claims.userId || session.revoked_at)
         throw new MilletError('UNAUTHENTICATED', 'The session has ended; log in again');
       return claims;
     },
@@ -400,7 +434,10 @@ export function createIdentity(options: IdentityOptions): Identity {
     },
 
     async getUser(userId, at) {
-      return toUser(await loadUser(db, userId), at ?? clock.now());
+      if (!isUuid(userId)) throw userNotFound(userId);
+      const row = await userLoader.load(userId);
+      if (!row) throw userNotFound(userId);
+      return toUser(row, at ?? clock.now());
     },
 
     async isAdult(userId, at) {

@@ -1,5 +1,6 @@
-import { MilletError, canonicalJson, type ErrorCode } from '../core/index.ts';
+import { MilletError, canonicalJson, isMilletError, type ErrorCode } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
+import { BatchDeferred, type BatchHook, type EffectOutcome } from './batch-effects.ts';
 import { boundFromRow, boundViolation, type AccountTotals } from './bounds.ts';
 import type { LedgerCommand, PreparedCommand } from './commands.ts';
 import { decodeLegs, encodeLegs, entryHash, type StoredLeg } from './entry-hash.ts';
@@ -15,7 +16,9 @@ import type { AccountBound, EntryKind, EntryReceipt } from './types.ts';
 
 export type Outcome =
   | { ok: true; receipt: EntryReceipt; replayed: boolean }
-  | { ok: false; error: MilletError; replayed: boolean };
+  | { ok: false; error: MilletError; replayed: boolean }
+  /** An effect sent the command back to its caller; nothing of it was written. */
+  | { ok: false; error: BatchDeferred; replayed: false };
 
 interface AccountState {
   id: string;
@@ -122,6 +125,17 @@ export async function applyBatch(
   ).rows[0]!;
   // Journal time never goes backwards, so seq order is time order and "as of" reads are simple.
   const postedAt = now > head.last_posted_at ? now : head.last_posted_at;
+
+  // Other modules' work that commits with these commands (batch-effects.ts): loaded after the head
+  // lock, so batches of several processes take their locks one batch at a time.
+  const hooks = new Map<BatchHook<unknown, unknown>, { items: unknown[]; state: unknown }>();
+  for (const p of prepared)
+    for (const effect of p.effects ?? []) {
+      const entry = hooks.get(effect.hook) ?? { items: [], state: undefined };
+      entry.items.push(effect.item);
+      hooks.set(effect.hook, entry);
+    }
+  for (const [hook, entry] of hooks) entry.state = await hook.load(tx, entry.items);
 
   const ids = [...new Set(commands.map((c) => c.id))];
   const [existingRows, failedRows] = [
@@ -421,141 +435,168 @@ export async function applyBatch(
   };
 
   const postedAtIso = postedAt.toISOString();
-  const outcomes: Outcome[] = prepared.map(
-    ({ command: c, fingerprint: hashOfRequest, metadataJson }): Outcome => {
-      const prior = existing.get(c.id);
-      if (prior) {
-        if (prior.request_hash !== hashOfRequest)
-          return { ok: false, error: idConflict(c.id), replayed: false };
-        const receipt: EntryReceipt = {
-          entryId: prior.id,
-          seq: prior.seq,
-          kind: prior.kind,
-          postedAt: prior.posted_at,
-        };
-        if (prior.hold_id) receipt.holdId = prior.hold_id;
-        return { ok: true, receipt, replayed: true };
-      }
-      const priorFailure = failed.get(c.id);
-      if (priorFailure) {
-        if (priorFailure.request_hash !== hashOfRequest)
-          return { ok: false, error: idConflict(c.id), replayed: false };
-        return {
-          ok: false,
-          error: new MilletError(priorFailure.code, priorFailure.message, priorFailure.details ?? undefined),
-          replayed: true,
-        };
-      }
-      const earlier = acceptedById.get(c.id);
-      if (earlier) {
-        if (earlier.entry.requestHash !== hashOfRequest)
-          return { ok: false, error: idConflict(c.id), replayed: false };
-        return { ok: true, receipt: earlier.receipt, replayed: true };
-      }
-      const earlierFailure = failuresById.get(c.id);
-      if (earlierFailure) {
-        if (earlierFailure.requestHash !== hashOfRequest)
-          return { ok: false, error: idConflict(c.id), replayed: false };
-        return { ok: false, error: earlierFailure.error, replayed: true };
-      }
+  const ledgerOutcome = ({
+    command: c,
+    fingerprint: hashOfRequest,
+    metadataJson,
+  }: PreparedCommand): Outcome => {
+    const prior = existing.get(c.id);
+    if (prior) {
+      if (prior.request_hash !== hashOfRequest)
+        return { ok: false, error: idConflict(c.id), replayed: false };
+      const receipt: EntryReceipt = {
+        entryId: prior.id,
+        seq: prior.seq,
+        kind: prior.kind,
+        postedAt: prior.posted_at,
+      };
+      if (prior.hold_id) receipt.holdId = prior.hold_id;
+      return { ok: true, receipt, replayed: true };
+    }
+    const priorFailure = failed.get(c.id);
+    if (priorFailure) {
+      if (priorFailure.request_hash !== hashOfRequest)
+        return { ok: false, error: idConflict(c.id), replayed: false };
+      return {
+        ok: false,
+        error: new MilletError(priorFailure.code, priorFailure.message, priorFailure.details ?? undefined),
+        replayed: true,
+      };
+    }
+    const earlier = acceptedById.get(c.id);
+    if (earlier) {
+      if (earlier.entry.requestHash !== hashOfRequest)
+        return { ok: false, error: idConflict(c.id), replayed: false };
+      return { ok: true, receipt: earlier.receipt, replayed: true };
+    }
+    const earlierFailure = failuresById.get(c.id);
+    if (earlierFailure) {
+      if (earlierFailure.requestHash !== hashOfRequest)
+        return { ok: false, error: idConflict(c.id), replayed: false };
+      return { ok: false, error: earlierFailure.error, replayed: true };
+    }
 
-      try {
-        const planned = plan(c);
-        // Apply the legs to copies of the totals, judge the bounds, then keep the copies.
-        const copies = new Map<string, AccountTotals>();
-        const entrySeq = seq + 1n;
-        const entryPostings: Posting[] = planned.legs.map((leg, legIndex) => {
-          const state = account(leg.accountId);
-          if (
-            state.bound.kind === 'credit_only' &&
-            leg.side === 'D' &&
-            leg.phase !== 'R' &&
-            planned.kind !== 'reversal'
-          ) {
-            reject('ACCOUNT_CREDIT_ONLY', `Account ${state.id} may only be credited`, {
-              accountId: state.id,
-            });
-          }
-          const totals = copies.get(leg.accountId) ?? { ...state.totals };
-          copies.set(leg.accountId, totals);
-          applyLeg(totals, leg);
-          return {
-            accountId: leg.accountId,
-            entrySeq,
-            legIndex,
-            side: leg.side,
-            phase: leg.phase,
-            amount: leg.amount,
-            debitsPosted: totals.debitsPosted,
-            creditsPosted: totals.creditsPosted,
-          };
-        });
-        for (const [id, after] of copies) {
-          const state = accounts.get(id)!;
-          const violation = boundViolation(state.bound, state.totals, after);
-          if (violation) reject(violation, boundMessage(violation, id), { accountId: id });
+    try {
+      const planned = plan(c);
+      // Apply the legs to copies of the totals, judge the bounds, then keep the copies.
+      const copies = new Map<string, AccountTotals>();
+      const entrySeq = seq + 1n;
+      const entryPostings: Posting[] = planned.legs.map((leg, legIndex) => {
+        const state = account(leg.accountId);
+        if (
+          state.bound.kind === 'credit_only' &&
+          leg.side === 'D' &&
+          leg.phase !== 'R' &&
+          planned.kind !== 'reversal'
+        ) {
+          reject('ACCOUNT_CREDIT_ONLY', `Account ${state.id} may only be credited`, {
+            accountId: state.id,
+          });
         }
-        for (const [id, after] of copies) {
-          const state = accounts.get(id)!;
-          state.totals = after;
-          state.dirty = true;
-        }
-        seq = entrySeq;
-        planned.commit?.();
-        const legs = planned.legs.map((leg): StoredLeg => ({
-          a: leg.accountId,
-          c: leg.currency,
-          s: leg.side,
-          p: leg.phase,
-          n: leg.amount.toString(),
-        }));
-        const storedLegs = encodeLegs(legs);
-        hash = entryHash(hash, {
-          seq,
-          id: c.id,
-          kind: planned.kind,
-          postedAtIso,
-          holdId: planned.holdId,
-          reversesSeq: planned.reversesSeq,
-          legsText: storedLegs,
-          metadataJson,
-        });
-        const entry: AcceptedEntry = {
-          seq,
-          id: c.id,
-          kind: planned.kind,
-          holdId: planned.holdId,
-          reversesSeq: planned.reversesSeq,
-          legs,
-          legsText: storedLegs,
-          metadata: metadataJson,
-          requestHash: hashOfRequest,
-          hash,
+        const totals = copies.get(leg.accountId) ?? { ...state.totals };
+        copies.set(leg.accountId, totals);
+        applyLeg(totals, leg);
+        return {
+          accountId: leg.accountId,
+          entrySeq,
+          legIndex,
+          side: leg.side,
+          phase: leg.phase,
+          amount: leg.amount,
+          debitsPosted: totals.debitsPosted,
+          creditsPosted: totals.creditsPosted,
         };
-        accepted.push(entry);
-        postings.push(...entryPostings);
-        const receipt: EntryReceipt = { entryId: c.id, seq, kind: planned.kind, postedAt };
-        if (planned.holdId) receipt.holdId = planned.holdId;
-        acceptedById.set(c.id, { entry, receipt });
-        // A later command in this batch may reverse this entry.
-        targets.set(c.id, { seq, id: c.id, kind: planned.kind, legs, reversed: false });
-        return { ok: true, receipt, replayed: false };
-      } catch (error) {
-        if (!(error instanceof Rejection)) throw error;
-        const failure: Failure = {
-          id: c.id,
-          requestHash: hashOfRequest,
-          error: new MilletError(error.code, error.message, error.details),
-        };
-        if (error.transient) return { ok: false, error: failure.error, replayed: false };
-        failures.push(failure);
-        failuresById.set(c.id, failure);
-        return { ok: false, error: failure.error, replayed: false };
+      });
+      for (const [id, after] of copies) {
+        const state = accounts.get(id)!;
+        const violation = boundViolation(state.bound, state.totals, after);
+        if (violation) reject(violation, boundMessage(violation, id), { accountId: id });
       }
-    },
-  );
+      for (const [id, after] of copies) {
+        const state = accounts.get(id)!;
+        state.totals = after;
+        state.dirty = true;
+      }
+      seq = entrySeq;
+      planned.commit?.();
+      const legs = planned.legs.map((leg): StoredLeg => ({
+        a: leg.accountId,
+        c: leg.currency,
+        s: leg.side,
+        p: leg.phase,
+        n: leg.amount.toString(),
+      }));
+      const storedLegs = encodeLegs(legs);
+      hash = entryHash(hash, {
+        seq,
+        id: c.id,
+        kind: planned.kind,
+        postedAtIso,
+        holdId: planned.holdId,
+        reversesSeq: planned.reversesSeq,
+        legsText: storedLegs,
+        metadataJson,
+      });
+      const entry: AcceptedEntry = {
+        seq,
+        id: c.id,
+        kind: planned.kind,
+        holdId: planned.holdId,
+        reversesSeq: planned.reversesSeq,
+        legs,
+        legsText: storedLegs,
+        metadata: metadataJson,
+        requestHash: hashOfRequest,
+        hash,
+      };
+      accepted.push(entry);
+      postings.push(...entryPostings);
+      const receipt: EntryReceipt = { entryId: c.id, seq, kind: planned.kind, postedAt };
+      if (planned.holdId) receipt.holdId = planned.holdId;
+      acceptedById.set(c.id, { entry, receipt });
+      // A later command in this batch may reverse this entry.
+      targets.set(c.id, { seq, id: c.id, kind: planned.kind, legs, reversed: false });
+      return { ok: true, receipt, replayed: false };
+    } catch (error) {
+      if (!(error instanceof Rejection)) throw error;
+      const failure: Failure = {
+        id: c.id,
+        requestHash: hashOfRequest,
+        error: new MilletError(error.code, error.message, error.details),
+      };
+      if (error.transient) return { ok: false, error: failure.error, replayed: false };
+      failures.push(failure);
+      failuresById.set(c.id, failure);
+      return { ok: false, error: failure.error, replayed: false };
+    }
+  };
+
+  const outcomes = prepared.map((p): Outcome => {
+    if (!p.effects?.length) return ledgerOutcome(p);
+    const settles: Array<(outcome: EffectOutcome) => void> = [];
+    for (const effect of p.effects) {
+      let admission;
+      try {
+        admission = effect.hook.admit(hooks.get(effect.hook)!.state, effect.item);
+      } catch (error) {
+        if (!isMilletError(error)) throw error;
+        for (const settle of settles) settle({ ok: false, error, byLedger: false });
+        return { ok: false, error, replayed: false };
+      }
+      if (admission === 'defer')
+        return { ok: false, error: new BatchDeferred(effect.hook.name), replayed: false };
+      settles.push(admission.settle);
+    }
+    const outcome = ledgerOutcome(p);
+    const seen: EffectOutcome = outcome.ok
+      ? outcome
+      : { ok: false, error: outcome.error as MilletError, byLedger: true };
+    for (const settle of settles) settle(seen);
+    return outcome;
+  });
 
   await writeBatch(tx, { accepted, postings, failures, accounts, holds, postedAt, seq, hash, now });
+  for (const [hook, entry] of hooks) await hook.write(tx, entry.state);
   return outcomes;
 }
 

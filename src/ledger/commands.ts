@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MilletError, canonicalJson, isUuid } from '../core/index.ts';
+import type { BatchEffect } from './batch-effects.ts';
 import type {
   Leg,
   Metadata,
@@ -123,13 +124,15 @@ export interface PreparedCommand {
   fingerprint: string;
   /** Canonical JSON of the metadata, as stored and hashed. */
   metadataJson: string;
+  /** Other modules' work that commits in the same transaction (batch-effects.ts). */
+  effects?: readonly BatchEffect[];
 }
 
 /**
  * Validates and fingerprints a command when it is submitted, so this work overlaps the commit of
  * the batch in flight instead of lengthening the next one.
  */
-export function prepareCommand(command: LedgerCommand): PreparedCommand {
+export function prepareCommand(command: LedgerCommand, effects?: readonly BatchEffect[]): PreparedCommand {
   validateCommand(command);
   const metadata = 'metadata' in command ? command.metadata : undefined;
   const metadataJson = metadata ? canonicalJson(metadata) : '{}';
@@ -138,5 +141,8 @@ export function prepareCommand(command: LedgerCommand): PreparedCommand {
     command.type === 'entry'
       ? `entry\n${command.id}\n${command.legs.map((l) => `${l.accountId}:${l.side}:${l.amount}`).join(';')}\n${metadataJson}`
       : canonicalJson(command);
-  return { command, fingerprint: createHash('sha256').update(payload).digest('hex'), metadataJson };
+  const fingerprint = createHash('sha256').update(payload).digest('hex');
+  return effects?.length
+    ? { command, fingerprint, metadataJson, effects }
+    : { command, fingerprint, metadataJson };
 }

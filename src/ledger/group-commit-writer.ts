@@ -1,5 +1,6 @@
 import { MilletError, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
+import type { BatchEffect } from './batch-effects.ts';
 import { applyBatch, type Outcome } from './batch.ts';
 import { prepareCommand, type LedgerCommand, type PreparedCommand } from './commands.ts';
 import type { EntryReceipt } from './types.ts';
@@ -45,12 +46,13 @@ export class GroupCommitWriter {
     this.#onBatch = options.onBatch;
   }
 
-  submit(command: LedgerCommand): Promise<EntryReceipt> {
+  /** Queues a command, with the effects (of other modules) that must commit with it. */
+  submit(command: LedgerCommand, effects?: readonly BatchEffect[]): Promise<EntryReceipt> {
     if (this.#closed)
       return Promise.reject(new MilletError('LEDGER_UNAVAILABLE', 'The ledger is shutting down'));
     let prepared: PreparedCommand;
     try {
-      prepared = prepareCommand(command);
+      prepared = prepareCommand(command, effects);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -5,6 +5,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import { getAccount, listAccounts, openAccount, type ListAccountsQuery } from './accounts.ts';
+import type { BatchEffect } from './batch-effects.ts';
 import type { LedgerCommand } from './commands.ts';
 import { GroupCommitWriter, type WriterStats } from './group-commit-writer.ts';
 import { expireDueHolds } from './hold-expiry.ts';
@@ -48,8 +49,12 @@ export interface Ledger {
   openAccount(command: OpenAccountCommand): Promise<Account>;
   getAccount(id: string): Promise<Account>;
   listAccounts(query?: ListAccountsQuery): Promise<Page<Account>>;
-  /** A two-leg entry. */
-  transfer(command: TransferCommand): Promise<EntryReceipt>;
+  /**
+   * A two-leg entry. `effects`: other modules' records that must commit with it, in the same
+   * group-commit transaction (see batch-effects.ts); a command an effect defers rejects with
+   * `BatchDeferred`.
+   */
+  transfer(command: TransferCommand, options?: { effects?: readonly BatchEffect[] }): Promise<EntryReceipt>;
   /** An entry of two or more legs, all or nothing. */
   postEntry(command: PostEntryCommand): Promise<EntryReceipt>;
   placeHold(command: PlaceHoldCommand): Promise<EntryReceipt>;
@@ -81,26 +86,32 @@ export function createLedger(options: LedgerOptions): Ledger {
           metrics.batchSize.observe(size);
           metrics.batchSeconds.observe(seconds);
           for (const o of outcomes)
-            metrics.commands.inc({ outcome: o.ok ? (o.replayed ? 'replayed' : 'accepted') : o.error.code });
+            metrics.commands.inc({
+              outcome: o.ok ? (o.replayed ? 'replayed' : 'accepted') : o.error.code,
+            });
         }
       : undefined,
   });
-  const submit = (command: LedgerCommand): Promise<EntryReceipt> => writer.submit(command);
+  const submit = (command: LedgerCommand, effects?: readonly BatchEffect[]): Promise<EntryReceipt> =>
+    writer.submit(command, effects);
 
   return {
     openAccount: (command) => openAccount(db, clock, command),
     getAccount: (id) => getAccount(db, id),
     listAccounts: (query) => listAccounts(db, query),
-    transfer: (c) =>
-      submit({
-        type: 'entry',
-        id: c.id,
-        legs: [
-          { accountId: c.debitAccountId, side: 'debit', amount: c.amount },
-          { accountId: c.creditAccountId, side: 'credit', amount: c.amount },
-        ],
-        metadata: c.metadata,
-      }),
+    transfer: (c, transferOptions) =>
+      submit(
+        {
+          type: 'entry',
+          id: c.id,
+          legs: [
+            { accountId: c.debitAccountId, side: 'debit', amount: c.amount },
+            { accountId: c.creditAccountId, side: 'credit', amount: c.amount },
+          ],
+          metadata: c.metadata,
+        },
+        transferOptions?.effects,
+      ),
     postEntry: (c) => submit({ type: 'entry', ...c }),
     placeHold: (c) => submit({ type: 'hold', ...c }),
     postHold: (c) => submit({ type: 'hold_post', ...c }),

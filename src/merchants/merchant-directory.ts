@@ -44,17 +44,16 @@ export async function loadMerchant(q: Queryable, id: string): Promise<Merchant> 
   return merchantFromRow(result.rows[0]);
 }
 
+export function merchantSuspended(id: string, name: string): MilletError {
+  return new MilletError('MERCHANT_SUSPENDED', `Merchant ${name} is suspended and cannot take payments`, {
+    merchantId: id,
+  });
+}
+
 /** The merchant, refusing one that may not take payments now. */
 export async function activeMerchant(q: Queryable, id: string): Promise<Merchant> {
   const merchant = await loadMerchant(q, id);
-  if (merchant.status !== 'active')
-    throw new MilletError(
-      'MERCHANT_SUSPENDED',
-      `Merchant ${merchant.name} is suspended and cannot take payments`,
-      {
-        merchantId: id,
-      },
-    );
+  if (merchant.status !== 'active') throw merchantSuspended(id, merchant.name);
   return merchant;
 }
 

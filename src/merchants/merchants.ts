@@ -29,7 +29,7 @@ export function createMerchants(options: MerchantsOptions): Merchants {
   const methods = new PaymentMethodRegistry();
   methods.register('balance', balanceMethod({ ledger, wallet }));
   methods.register(BANK_CARD, bankCardMethod(wallet));
-  const payments = new PaymentService(db, clock, wallet, users, methods, webhooks);
+  const payments = new PaymentService(db, clock, wallet, users, methods, webhooks, ledger);
   const orders = new PaymentOrders(db, clock, payments);
   const devices = new PaymentDevices(db, clock, createDeviceSecretCipher(options.encryptionKey));
   const refunds = new Refunds(db, ledger, clock, wallet, payments, webhooks);
@@ -91,6 +91,7 @@ export function createMerchants(options: MerchantsOptions): Merchants {
     getOrder: (id, merchantId) => orders.get(id, merchantId),
     cancelOrder: (id, merchantId) => orders.cancel(id, merchantId),
     payOrder: (command) => orders.pay(command),
+    payOrderInBatch: (command, effects) => orders.payInBatch(command, effects),
     registerDevice: (command) => devices.register(command),
     scanPay: (command) => scanPay(devices, payments, clock, command),
     getPayment: (id, scope) => payments.get(id, scope),

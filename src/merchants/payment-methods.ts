@@ -1,4 +1,5 @@
 import { MilletError } from '../core/index.ts';
+import type { TransferCommand } from '../ledger/index.ts';
 
 /**
  * Checkout methods. Every payment names one; a method's handler takes the money from the payer and
@@ -35,6 +36,14 @@ export interface PaymentMethodHandler {
    * be idempotent by `paymentId`: derive ledger entry ids from it with derivedId.
    */
   collect(payment: PaymentCollection): Promise<CollectionResult>;
+  /**
+   * Optional, for methods that pay at once with one ledger transfer (`balance`): the transfer that
+   * `collect` would make, described instead of made — same id, same legs. With it, a payment of an
+   * order commits with its records (payment, order, class-limit charge, idempotent response) in
+   * the ledger's group-commit batch. Throwing a MilletError here sends the payment the ordinary
+   * way, through `collect`. Methods without it (bank cards, pay-later) always go through `collect`.
+   */
+  transfer?(payment: PaymentCollection): Promise<TransferCommand>;
 }
 
 const methodName = /^[a-z][a-z0-9_]{1,31}$/;

@@ -1,4 +1,5 @@
-import { MilletError, isUuid, type Clock } from '../core/index.ts';
+import { MilletError, batchedLoader, isUuid, type Clock } from '../core/index.ts';
+import type { BatchEffect } from '../ledger/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import { checkWebhookUrl } from '../webhooks/index.ts';
 import { activeMerchant, MERCHANT_CURRENCY } from './merchant-directory.ts';
@@ -20,11 +21,54 @@ function orderNotFound(id: string): MilletError {
  * `expired` and can no longer be paid.
  */
 export class PaymentOrders {
+  /** Orders (with their merchant's payable account) read for many payments at once. */
+  readonly #forPayment;
+
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly payments: PaymentService,
-  ) {}
+  ) {
+    this.#forPayment = batchedLoader(
+      async (ids) =>
+        (
+          await db.query<OrderRow & { merchant_account_id: string }>(
+            `SELECT o.*, m.ledger_account_id AS merchant_account_id FROM merchants_payment_orders o
+               JOIN merchants_merchants m ON m.id = o.merchant_id WHERE o.id = ANY($1::uuid[])`,
+            [ids],
+          )
+        ).rows,
+      (row) => row.id,
+    );
+  }
+
+  /**
+   * `pay` in the ledger's batch (PaymentService.startInBatch); undefined when the payment must go
+   * through `pay` — also for an order `pay` would refuse, so that `pay` gives the refusal.
+   */
+  async payInBatch(
+    command: PayOrderCommand,
+    effects: (recorded: () => Payment) => BatchEffect[],
+  ): Promise<Payment | undefined> {
+    if (!isUuid(command.orderId) || !isUuid(command.id) || !isUuid(command.userId)) return undefined;
+    const order = await this.#forPayment.load(command.orderId);
+    if (!order || orderRefusal(order, this.clock.now())) return undefined;
+    return this.payments.startInBatch(
+      {
+        id: command.id,
+        merchantId: order.merchant_id,
+        merchantAccountId: order.merchant_account_id,
+        userId: command.userId,
+        amount: order.amount,
+        method: command.method,
+        details: command.details ?? {},
+        description: order.description,
+        source: 'order',
+        orderId: order.id,
+      },
+      effects,
+    );
+  }
 
   async create(command: CreateOrderCommand): Promise<PaymentOrder> {
     requireIds({ id: command.id, merchantId: command.merchantId });
@@ -142,31 +186,40 @@ export class PaymentOrders {
       orderId: order.id,
     };
     return this.payments.start(payment, async (tx, paymentId) => {
-      const row = await lockOrder(tx, order.id);
-      if (row.status === 'cancelled')
-        throw new MilletError('PAYMENT_ORDER_CANCELLED', `Order ${order.id} was cancelled by the merchant`, {
-          id: order.id,
-        });
-      if (row.status !== 'open')
-        throw new MilletError('PAYMENT_ORDER_ALREADY_PAID', `Order ${order.id} is already paid`, {
-          id: order.id,
-          status: row.status,
-        });
-      if (row.expires_at.getTime() <= this.clock.now().getTime())
-        throw new MilletError(
-          'PAYMENT_ORDER_EXPIRED',
-          `Order ${order.id} expired at ${row.expires_at.toISOString()}`,
-          {
-            id: order.id,
-            expiresAt: row.expires_at.toISOString(),
-          },
-        );
+      const refusal = orderRefusal(await lockOrder(tx, order.id), this.clock.now());
+      if (refusal) throw refusal;
       await tx.query(
         `UPDATE merchants_payment_orders SET status = 'pending', payment_id = $2, updated_at = $3 WHERE id = $1`,
         [order.id, paymentId, this.clock.now()],
       );
     });
   }
+}
+
+/** Why a locked order cannot be paid now, or undefined when it can. */
+export function orderRefusal(
+  row: Pick<OrderRow, 'id' | 'status' | 'expires_at'>,
+  now: Date,
+): MilletError | undefined {
+  if (row.status === 'cancelled')
+    return new MilletError('PAYMENT_ORDER_CANCELLED', `Order ${row.id} was cancelled by the merchant`, {
+      id: row.id,
+    });
+  if (row.status !== 'open')
+    return new MilletError('PAYMENT_ORDER_ALREADY_PAID', `Order ${row.id} is already paid`, {
+      id: row.id,
+      status: row.status,
+    });
+  if (row.expires_at.getTime() <= now.getTime())
+    return new MilletError(
+      'PAYMENT_ORDER_EXPIRED',
+      `Order ${row.id} expired at ${row.expires_at.toISOString()}`,
+      {
+        id: row.id,
+        expiresAt: row.expires_at.toISOString(),
+      },
+    );
+  return undefined;
 }
 
 async function lockOrder(tx: Queryable, id: string): Promise<OrderRow> {

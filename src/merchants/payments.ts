@@ -1,7 +1,9 @@
 import { MilletError, isMilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
+import { BatchDeferred, batchEffect, type BatchEffect, type Ledger } from '../ledger/index.ts';
 import {
   chargePaymentAllowance,
+  paymentAllowanceEffect,
   releasePaymentAllowance,
   usagePeriod,
   type Wallet,
@@ -9,6 +11,7 @@ import {
 } from '../wallet/index.ts';
 import { activeMerchant, loadMerchant, MERCHANT_CURRENCY } from './merchant-directory.ts';
 import { enqueueMerchantEvent, notifyUrlOf, paymentEventPayload } from './merchant-events.ts';
+import { paymentBatchHook, type BatchedPayment } from './payment-batch.ts';
 import type { PaymentMethodRegistry } from './payment-methods.ts';
 import { decodeCursor, encodeCursor, paymentFromRow, requireIds, type PaymentRow } from './rows.ts';
 import type { ListQuery, MerchantWebhooks, PageOf, Payment, PaymentStatus } from './types.ts';
@@ -39,6 +42,8 @@ const UNDECIDED = new Set(['LEDGER_UNAVAILABLE', 'DATABASE_UNAVAILABLE']);
  * succeeded — or failed, giving back the allowance and reopening the order.
  */
 export class PaymentService {
+  readonly #batchHook: ReturnType<typeof paymentBatchHook>;
+
   constructor(
     readonly db: Database,
     private readonly clock: Clock,
@@ -46,7 +51,86 @@ export class PaymentService {
     private readonly users: WalletUserDirectory,
     private readonly methods: PaymentMethodRegistry,
     private readonly webhooks: MerchantWebhooks,
-  ) {}
+    private readonly ledger: Ledger,
+  ) {
+    this.#batchHook = paymentBatchHook(webhooks);
+  }
+
+  /**
+   * The fast path of an order's payment: when its method describes one ledger transfer
+   * (`PaymentMethodHandler.transfer`), the payment, the order's claim, the class-limit charge and
+   * the caller's `effects` (the request's idempotent response) all commit with the money in the
+   * ledger's group-commit batch — one transaction for many payments, with the same rules as
+   * `start`. Resolves to undefined when the payment must take the ordinary path (`start`): a
+   * method without `transfer`, a payer or order that `start` would refuse (so `start` gives the
+   * refusal), or a batch effect that deferred it (the payment or key already exists). Refusals
+   * decided in the batch (limit, order paid, expired, cancelled, merchant suspended, insufficient
+   * funds) reject with their error, already recorded with the effects.
+   */
+  async startInBatch(
+    command: StartPaymentCommand & { orderId: string; merchantAccountId: string },
+    effects: (recorded: () => Payment) => BatchEffect[],
+  ): Promise<Payment | undefined> {
+    const handler = this.methods.names().includes(command.method)
+      ? this.methods.get(command.method)
+      : undefined;
+    if (!handler?.transfer || command.amount <= 0n) return undefined;
+    let transfer;
+    let accountClass;
+    try {
+      handler.validate?.(command.details);
+      const payer = await this.users.getUser(command.userId);
+      if (payer.kycStatus !== 'verified' || payer.accountClass === null) return undefined;
+      accountClass = payer.accountClass;
+      transfer = await handler.transfer({
+        paymentId: command.id,
+        merchantId: command.merchantId,
+        userId: command.userId,
+        amount: command.amount,
+        currency: MERCHANT_CURRENCY,
+        merchantAccountId: command.merchantAccountId,
+        details: command.details,
+      });
+    } catch (error) {
+      if (isMilletError(error)) return undefined;
+      throw error;
+    }
+    const at = this.clock.now();
+    const allowance = paymentAllowanceEffect({
+      userId: command.userId,
+      accountClass,
+      amount: command.amount,
+      at,
+    });
+    let recorded: PaymentRow | undefined;
+    const item: BatchedPayment = {
+      id: command.id,
+      orderId: command.orderId,
+      merchantId: command.merchantId,
+      userId: command.userId,
+      amount: command.amount,
+      currency: MERCHANT_CURRENCY,
+      method: command.method,
+      details: command.details,
+      description: command.description,
+      usagePeriod: allowance.period,
+      at,
+      onRecorded: (row) => (recorded = row),
+    };
+    try {
+      await this.ledger.transfer(transfer, {
+        effects: [
+          ...effects(() => paymentFromRow(recorded!)),
+          batchEffect(this.#batchHook, item),
+          allowance.effect,
+        ],
+      });
+    } catch (error) {
+      if (error instanceof BatchDeferred) return undefined;
+      throw error;
+    }
+    return paymentFromRow(recorded!);
+  }
 
   async find(id: string): Promise<PaymentRow | undefined> {
     if (!isUuid(id)) return undefined;

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
-import type { Ledger } from '../ledger/index.ts';
+import type { BatchEffect, Ledger } from '../ledger/index.ts';
 import type { Wallet, WalletUserDirectory } from '../wallet/index.ts';
 import type { CloseStep } from '../jobs/index.ts';
 import type { CreatedWebhookEndpoint, WebhookEndpoint, Webhooks } from '../webhooks/index.ts';
@@ -220,7 +220,7 @@ export interface MerchantsOptions {
 /** What merchants need of the webhooks module. */
 export type MerchantWebhooks = Pick<
   Webhooks,
-  'enqueue' | 'rotateOwnerSecret' | 'createEndpoint' | 'listEndpoints' | 'getEndpoint'
+  'enqueue' | 'enqueueMany' | 'rotateOwnerSecret' | 'createEndpoint' | 'listEndpoints' | 'getEndpoint'
 >;
 
 /** The merchants module's public API. */
@@ -268,6 +268,17 @@ export interface Merchants {
   getOrder(id: string, merchantId?: string): Promise<PaymentOrder>;
   cancelOrder(id: string, merchantId: string): Promise<PaymentOrder>;
   payOrder(command: PayOrderCommand): Promise<Payment>;
+  /**
+   * Pays the order in the ledger's group-commit batch when it can (a method with a ledger
+   * `transfer`, a fresh payment id): the payment, the order, the class-limit charge and the
+   * caller's `effects` (built with a getter for the payment's record, valid once it is decided)
+   * commit with the money, one transaction for many payments. Undefined when it cannot: call
+   * `payOrder`. Refusals decided in the batch reject with their error, recorded with the effects.
+   */
+  payOrderInBatch(
+    command: PayOrderCommand,
+    effects: (recorded: () => Payment) => BatchEffect[],
+  ): Promise<Payment | undefined>;
 
   /** The secret is null when a retry of the same id finds the device (it was shown once). */
   registerDevice(command: {

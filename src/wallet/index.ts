@@ -18,4 +18,8 @@ export { SandboxBank, type SandboxBankOptions } from './sandbox-bank.ts';
 export type { BankOperation, BankOperationCommand } from './bank-operations.ts';
 export type { TransferCommand, WalletTransfer } from './transfers.ts';
 export type { WalletUser, WalletUserDirectory } from './users.ts';
-export { chargePaymentAllowance, releasePaymentAllowance } from './payment-allowance.ts';
+export {
+  chargePaymentAllowance,
+  paymentAllowanceEffect,
+  releasePaymentAllowance,
+} from './payment-allowance.ts';

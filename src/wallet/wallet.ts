@@ -48,6 +48,11 @@ export interface Wallet {
   start(): Promise<void>;
   openWallet(userId: string): Promise<WalletBalance>;
   getWallet(userId: string): Promise<WalletBalance>;
+  /**
+   * The ledger account of the user's wallet (WALLET_NOT_FOUND without one), without its balance.
+   * Remembered once found: a wallet, once opened, keeps its account for good.
+   */
+  walletAccountId(userId: string): Promise<string>;
   /** The wallet's ledger lines, newest last, a page at a time. */
   statement(userId: string, query?: StatementQuery): Promise<Page<StatementLine>>;
   topUp(command: BankOperationCommand): Promise<BankOperation>;
@@ -89,8 +94,18 @@ export function createWallet(options: WalletOptions): Wallet {
       available: account.balances.available,
     };
   };
+  const knownWallets = new Map<string, string>();
   return {
     start: () => ensurePlatformAccounts(ledger),
+    async walletAccountId(userId) {
+      const known = knownWallets.get(userId);
+      if (known) return known;
+      const wallet = await findWalletAccount(db, userId);
+      // Bounded memory: forgetting all is correct (the next call reads again), only slower.
+      if (knownWallets.size >= 100_000) knownWallets.clear();
+      knownWallets.set(userId, wallet.ledgerAccountId);
+      return wallet.ledgerAccountId;
+    },
     async openWallet(userId) {
       await openWalletAccount(db, ledger, clock, userId);
       return balanceOf(userId);

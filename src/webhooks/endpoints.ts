@@ -161,6 +161,24 @@ export class EndpointStore {
     return result.rows.map(endpointFromRow);
   }
 
+  /** The enabled endpoints of these owners, each with the event types it takes ([] = all). */
+  async enabledOf(tx: Queryable, ownerIds: readonly string[]): Promise<WebhookEndpoint[]> {
+    const result = await tx.query<EndpointRow>(
+      `SELECT ${columns} FROM webhook_endpoints WHERE owner_id = ANY($1::text[]) AND enabled ORDER BY id`,
+      [ownerIds],
+    );
+    return result.rows.map(endpointFromRow);
+  }
+
+  /** Which of these owners have a signing secret for notify URLs. */
+  async ownersWithSecret(tx: Queryable, ownerIds: readonly string[]): Promise<Set<string>> {
+    const result = await tx.query<{ owner_id: string }>(
+      'SELECT owner_id FROM webhook_owner_secrets WHERE owner_id = ANY($1::text[])',
+      [ownerIds],
+    );
+    return new Set(result.rows.map((r) => r.owner_id));
+  }
+
   /**
    * Creates the owner's signing secret for notify-URL deliveries, or replaces it. The previous
    * secret keeps signing beside the new one (two `v1,` signatures) for `overlapMs`, so the owner

@@ -61,6 +61,11 @@ export interface Webhooks {
    * With `tx` the deliveries commit with the caller's transaction, and the job sends them.
    */
   enqueue(event: WebhookEvent, tx?: Queryable): Promise<WebhookDelivery[]>;
+  /**
+   * Many events in the caller's transaction, in a few statements; a `url` that is not allowed or
+   * cannot be signed is skipped (the owner's endpoints still get the event). The job sends them.
+   */
+  enqueueMany(events: readonly WebhookEvent[], tx: Queryable): Promise<number>;
   getDelivery(id: string): Promise<WebhookDelivery>;
   listDeliveries(query?: DeliveryQuery): Promise<Page<WebhookDelivery>>;
   listAttempts(deliveryId: string): Promise<WebhookAttempt[]>;
@@ -109,6 +114,7 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
         inBackground(worker.deliverDue({ ids: created.map((d) => d.id) }));
       return created;
     },
+    enqueueMany: (events, tx) => deliveries.enqueueMany(events, tx),
     getDelivery: (id) => deliveries.get(id),
     listDeliveries: (query) => deliveries.list(query),
     listAttempts: (deliveryId) => deliveries.attempts(deliveryId),

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PAYMENT_CODE_STEP_MS, type Merchants } from '../../merchants/index.ts';
-import { commandIdFor } from '../idempotency-hooks.ts';
+import { commandIdFor, sendStored, storedResponder } from '../idempotency-hooks.ts';
 import { orderJson, orderOutput, paymentJson, paymentOutput } from '../merchant-presenters.ts';
 import { idParams, optionalCommandId, timestampOutput } from '../schemas.ts';
 
@@ -26,7 +26,8 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
   app.post(
     '/payment-orders/:id/pay',
     {
-      config: user,
+      // The Idempotency-Key is claimed with the payment in the ledger's batch (one commit for both).
+      config: { ...user, idempotencyInBatch: true },
       schema: {
         tags: ['payments'],
         summary: 'Pay a payment order with a checkout method',
@@ -43,13 +44,37 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
       },
     },
     async (request, reply) => {
-      const payment = await merchants.payOrder({
+      const command = {
         id: commandIdFor(request, request.body.id),
         orderId: request.params.id,
         userId: request.user!.userId,
         method: request.body.method,
-        details: request.body.card_token ? { cardToken: request.body.card_token } : {},
-      });
+        details: (request.body.card_token ? { cardToken: request.body.card_token } : {}) as Record<
+          string,
+          string
+        >,
+      };
+      const deferred = request.idempotencyDeferred!;
+      // A client-chosen payment id may name an earlier payment: the ordinary path replays it.
+      if (!request.body.id) {
+        const key = deferred.batched();
+        const respond = storedResponder(request, paymentOutput);
+        let result: { ok: true } | { ok: false; error: unknown };
+        try {
+          const payment = await merchants.payOrderInBatch(command, (recorded) => [
+            key.effect((outcome) => respond(outcome, () => paymentJson(recorded()))),
+          ]);
+          if (!payment) result = { ok: false, error: undefined };
+          else result = { ok: true };
+        } catch (error) {
+          result = { ok: false, error };
+        }
+        const stored = key.stored(result);
+        if (stored) return sendStored(reply, stored);
+        if (!result.ok && result.error !== undefined) throw result.error;
+      }
+      if (!(await deferred.claim())) return reply;
+      const payment = await merchants.payOrder(command);
       return reply.code(201).send(paymentJson(payment));
     },
   );
