@@ -6,6 +6,7 @@ import { newId, systemClock, type Clock } from '../core/index.ts';
 import type { CreditService } from '../credit/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Identity } from '../identity/index.ts';
+import type { EndOfDayClose } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import type { Wallet } from '../wallet/index.ts';
@@ -33,6 +34,8 @@ import { paymentRoutes } from './routes/payment-routes.ts';
 import { creditRoutes } from './routes/credit-routes.ts';
 import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
+import { closeRunRoutes } from './routes/close-run-routes.ts';
+import { installWebApp } from './web-app.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -56,6 +59,10 @@ export interface ServerOptions {
   webhooks?: Webhooks;
   /** Money funds and fixed-term products; operator routes under /v1/operator/wealth, user routes with identity. */
   wealth?: Wealth;
+  /** The end-of-day close; its operator routes under /v1/operator/close-runs when given. */
+  endOfDay?: EndOfDayClose;
+  /** The built web app's folder (web/dist): the wallet at / and the console at /console when given. */
+  webRoot?: string;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -118,6 +125,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });
+  if (options.endOfDay)
+    void app.register(closeRunRoutes, { prefix: '/v1/operator/close-runs', endOfDay: options.endOfDay });
+  const webRoot = options.webRoot;
+  if (webRoot) void app.register(async (webApp) => installWebApp(webApp, webRoot));
   void app.register(
     async (ledgerApp) => {
       await ledgerApp.register(ledgerAccountRoutes, { ledger: options.ledger });
