@@ -6,6 +6,10 @@ import { fileURLToPath } from 'node:url';
 const dist = fileURLToPath(new URL('../dist/index.html', import.meta.url));
 if (process.argv.includes('--if-missing') && fs.existsSync(dist)) process.exit(0);
 
+// A production build whatever the caller's NODE_ENV (vitest sets "test", which would bundle
+// React's development build).
+process.env.NODE_ENV = 'production';
+
 let vite;
 try {
   vite = await import('vite');
@@ -16,6 +20,7 @@ try {
 }
 await vite.build({
   configFile: fileURLToPath(new URL('../vite.config.ts', import.meta.url)),
+  mode: 'production',
   logLevel: 'warn',
 });
 console.log('millet: built the web app into web/dist');

@@ -1,4 +1,5 @@
 import { Suspense, useEffect, useRef, useState, type FormEvent } from 'react';
+import { ApiError } from '../shared/api.ts';
 import { LanguageSwitch, useI18n } from '../shared/i18n.tsx';
 import { findRoute, useHashPath } from '../shared/router.ts';
 import { ErrorNotice, Field, Loading, useAction } from '../shared/ui.tsx';
@@ -68,7 +69,15 @@ function KeySignIn() {
   const { t } = useI18n();
   const { signIn } = useOperator();
   const [key, setKey] = useState('');
-  const action = useAction(() => signIn(key));
+  const action = useAction(async () => {
+    try {
+      await signIn(key);
+    } catch (error) {
+      // A wrong key is 401 UNAUTHENTICATED: say that the key is wrong, not "log in again".
+      if (error instanceof ApiError && error.status === 401) throw new Error(t('console.keyInvalid'));
+      throw error;
+    }
+  });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void action.run();

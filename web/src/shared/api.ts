@@ -46,16 +46,20 @@ export function newIdempotencyKey(): string {
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
   async function send<T>(method: 'GET' | 'POST', path: string, body: unknown, key: string | undefined) {
+    // The same key on a retry after a refreshed token: the API sees one command.
+    const idempotencyKey = key ?? newIdempotencyKey();
+    let sentToken: string | undefined;
     const attempt = async () => {
       const headers: Record<string, string> = {
         accept: 'application/json, application/problem+json',
         'accept-language': options.language(),
       };
       const token = options.token();
+      sentToken = token;
       if (token) headers.authorization = `Bearer ${token}`;
       if (method === 'POST') {
         headers['content-type'] = 'application/json';
-        headers['idempotency-key'] = key ?? newIdempotencyKey();
+        headers['idempotency-key'] = idempotencyKey;
       }
       return fetch(path, { method, headers, body: method === 'POST' ? JSON.stringify(body ?? {}) : null });
     };
@@ -67,7 +71,12 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
           .clone()
           .json()
           .catch(() => ({}))) as Problem;
-        if (problem.code === 'ACCESS_TOKEN_EXPIRED' && (await options.refresh())) response = await attempt();
+        // Another request may have refreshed the token meanwhile: then only retry.
+        if (
+          problem.code === 'ACCESS_TOKEN_EXPIRED' &&
+          (options.token() !== sentToken || (await options.refresh()))
+        )
+          response = await attempt();
       }
     } catch {
       throw new ApiError(0, { code: 'NETWORK', title: 'Network error' });

@@ -164,6 +164,7 @@ const en = {
   'console.keyHint':
     'mlt_op_…; the first key is printed when the server first starts and saved in .millet/bootstrap-operator-key',
   'console.signInSubmit': 'Sign in',
+  'console.keyInvalid': 'This operator API key is not valid, or it has been revoked.',
   'console.ledger': 'Ledger health',
   'console.close': 'End-of-day close',
   'console.credit': 'Credit scores',
@@ -417,6 +418,7 @@ const zh: Record<MessageKey, string> = {
   'console.key': '运营 API 密钥',
   'console.keyHint': 'mlt_op_…；首个密钥在服务首次启动时打印，并保存在 .millet/bootstrap-operator-key',
   'console.signInSubmit': '登录',
+  'console.keyInvalid': '该运营 API 密钥无效或已被吊销。',
   'console.ledger': '账本健康',
   'console.close': '日终批处理',
   'console.credit': '信用分',

@@ -60,6 +60,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const languageRef = useRef(language);
   languageRef.current = language;
   const [me, setMe] = useState<Me>();
+  const refreshing = useRef<Promise<boolean> | undefined>(undefined);
   const [restoring, setRestoring] = useState(tokens.current !== undefined);
 
   const store = (next: Tokens | undefined) => {
@@ -72,18 +73,25 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     const client: ApiClient = createApiClient({
       token: () => tokens.current?.access_token,
       language: () => languageRef.current,
-      refresh: async () => {
-        const refresh = tokens.current?.refresh_token;
-        if (!refresh) return false;
-        try {
-          const plain = createApiClient({ token: () => undefined, language: () => languageRef.current });
-          store(await plain.post<Tokens>('/v1/sessions/refresh', { refresh_token: refresh }));
-          return true;
-        } catch {
-          store(undefined);
-          setMe(undefined);
-          return false;
-        }
+      // One refresh at a time: the refresh token is single use, and a second use of it revokes
+      // the session (REFRESH_TOKEN_REUSED), so requests that fail together share one refresh.
+      refresh: () => {
+        refreshing.current ??= (async () => {
+          const refresh = tokens.current?.refresh_token;
+          if (!refresh) return false;
+          try {
+            const plain = createApiClient({ token: () => undefined, language: () => languageRef.current });
+            store(await plain.post<Tokens>('/v1/sessions/refresh', { refresh_token: refresh }));
+            return true;
+          } catch {
+            store(undefined);
+            setMe(undefined);
+            return false;
+          }
+        })().finally(() => {
+          refreshing.current = undefined;
+        });
+        return refreshing.current;
       },
     });
     return client;
