@@ -44,8 +44,10 @@ class ShiftedClock implements Clock {
   }
 }
 
-// Tuesday 10:00 in Asia/Shanghai: a trading day, before the fund's 15:00 cut-off.
-const clock = new ShiftedClock(new Date('2026-11-10T10:00:00+08:00'));
+// Scores of other users start in October (for the console's month-over-month drift); the
+// journeys start on Tuesday 2026-11-10 10:00 in Asia/Shanghai, a trading day before the fund's cut-off.
+const clock = new ShiftedClock(new Date('2026-10-20T10:00:00+08:00'));
+const JOURNEY_START = new Date('2026-11-10T10:00:00+08:00');
 
 let app: App;
 let base: string;
@@ -101,6 +103,46 @@ async function moveTimeTo(target: Date): Promise<void> {
   for (const context of contexts) await context.clock.setSystemTime(clock.now());
 }
 
+const employments = ['unemployed', 'less_than_1_year', '1_to_4_years', '4_to_7_years', '7_years_or_more'];
+const housings = ['rent', 'own', 'free'];
+
+/** Other users, scored over the API: the population behind the console's distribution. */
+async function scoreOthers(count: number, month: 'october' | 'november'): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const phone = `1350000${String(i).padStart(4, '0')}`;
+    if (month === 'october') {
+      await api('POST', '/v1/users', undefined, { phone, password: 'password-3' });
+    }
+    const session = await api<{ access_token: string }>('POST', '/v1/sessions', undefined, {
+      phone,
+      password: 'password-3',
+    });
+    const token = session.json.access_token;
+    if (month === 'october') {
+      const birth = `19${60 + ((i * 7) % 40)}0${1 + (i % 9)}15`;
+      const kyc = await api('POST', '/v1/me/identity', token, {
+        real_name: '张伟',
+        resident_id: makeResidentId('310101', birth, String(200 + i)),
+      });
+      expect(kyc.status, JSON.stringify(kyc.json)).toBe(200);
+      await api('POST', '/v1/wallet', token);
+      expect((await api('POST', '/v1/me/credit-consent', token)).status).toBe(201);
+    }
+    // In November the same people answer as if their jobs and homes had become steadier.
+    const steadier = month === 'november' ? 2 : 0;
+    const scored = await api('POST', '/v1/me/score', token, {
+      application: {
+        amount: String(200_000 + ((i * 137_000) % 2_000_000)),
+        duration_months: 6 + ((i * 5) % 42),
+        purpose: ['education', 'furniture', 'business', 'used_car', 'repairs'][i % 5],
+        employment: employments[Math.min(4, (i % 5) + steadier)],
+        housing: housings[month === 'november' ? 1 : i % 3],
+      },
+    });
+    expect(scored.status, JSON.stringify(scored.json)).toBe(201);
+  }
+}
+
 /** Follows a link of the page's main navigation (the wallet's tab bar, the console's side bar). */
 async function navTo(page: Page, name: string): Promise<void> {
   await page.getByRole('navigation').getByRole('link', { name, exact: true }).click();
@@ -128,6 +170,9 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     );
     base = await app.listen();
     adminKey = app.bootstrapKey!.plaintext;
+    await scoreOthers(12, 'october');
+    await moveTimeTo(JOURNEY_START);
+    await scoreOthers(12, 'november');
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -150,54 +195,76 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
   });
 
   it('the wallet’s first page: JavaScript ≤ 250 KB gzipped, first render recorded', async () => {
-    const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 390, height: 844 } });
-    const page = await context.newPage();
-    const scripts: Array<{ url: string; gzip: number; raw: number }> = [];
-    page.on('response', (response) => {
-      if (response.request().resourceType() !== 'script') return;
-      const entry = { url: new URL(response.url()).pathname, gzip: 0, raw: 0 };
-      scripts.push(entry);
-      void response.body().then((body) => {
-        entry.raw = body.length;
-        entry.gzip = gzipSync(body).length;
+    // Warm the browser itself (its first renderer process), not the page: every run below uses a
+    // new context, so an empty cache.
+    const warm = await browser.newContext();
+    await (await warm.newPage()).goto(`${base}/health/live`);
+    await warm.close();
+
+    const runs: Array<{ renderMs: number; fcpMs: number | null }> = [];
+    let scripts: Array<{ url: string; gzip: number; raw: number }> = [];
+    for (let run = 0; run < 3; run++) {
+      const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 390, height: 844 } });
+      const page = await context.newPage();
+      const loaded: typeof scripts = [];
+      const bodies: Array<Promise<void>> = [];
+      page.on('response', (response) => {
+        if (response.request().resourceType() !== 'script') return;
+        const entry = { url: new URL(response.url()).pathname, gzip: 0, raw: 0 };
+        loaded.push(entry);
+        bodies.push(
+          response.body().then((body) => {
+            entry.raw = body.length;
+            entry.gzip = gzipSync(body).length;
+          }),
+        );
       });
-    });
-    const started = performance.now();
-    await page.goto(`${base}/`);
-    await page.getByRole('heading', { name: zh['login.title'] }).waitFor();
-    await page.getByLabel(zh['login.phone']).waitFor();
-    const renderMs = performance.now() - started;
-    await page.waitForLoadState('networkidle');
-    const paint = await page.evaluate(() => {
-      const fcp = performance.getEntriesByName('first-contentful-paint')[0];
-      return fcp ? fcp.startTime : null;
-    });
-    await expect.poll(() => scripts.every((s) => s.raw > 0)).toBe(true);
+      const started = performance.now();
+      await page.goto(`${base}/`);
+      await page.getByRole('heading', { name: zh['login.title'] }).waitFor();
+      await page.getByLabel(zh['login.phone']).waitFor();
+      const renderMs = performance.now() - started;
+      await page.waitForLoadState('networkidle');
+      await Promise.all(bodies);
+      const fcpMs = await page.evaluate(() => {
+        const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+        return fcp ? fcp.startTime : null;
+      });
+      runs.push({ renderMs: Math.round(renderMs), fcpMs: fcpMs === null ? null : Math.round(fcpMs) });
+      if (run === 0) {
+        scripts = loaded;
+        await shot(page, 'wallet-login');
+      }
+      await context.close();
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const renderMedian = median(runs.map((r) => r.renderMs));
+    const fcps = runs.map((r) => r.fcpMs).filter((x): x is number => x !== null);
     const gzipTotal = scripts.reduce((n, s) => n + s.gzip, 0);
     const rawTotal = scripts.reduce((n, s) => n + s.raw, 0);
     const result = {
       measured_at: new Date().toISOString(),
-      first_page: '/ (wallet log-in)',
+      first_page: '/ (the wallet, logged out: the log-in page)',
       js_gzip_bytes: gzipTotal,
       js_raw_bytes: rawTotal,
       js_budget_bytes: JS_BUDGET_BYTES,
       scripts,
-      first_render_ms: Math.round(renderMs),
-      first_contentful_paint_ms: paint === null ? null : Math.round(paint),
+      first_render_ms_median: renderMedian,
+      first_render_ms_runs: runs.map((r) => r.renderMs),
+      first_contentful_paint_ms_median: fcps.length ? median(fcps) : null,
       first_render_budget_ms: 1500,
-      note: 'first_render_ms: navigation start (Node side) until the log-in form is visible, cold cache, localhost, headless Chromium on a shared 2-core machine',
+      method:
+        'gzip: zlib default level over each script the page loaded. first render: Node-side, from page.goto until the log-in form is visible, new context (empty cache) per run, 3 runs after a browser warm-up, headless Chromium over loopback on a shared 2-core machine.',
     };
     fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
     fs.writeFileSync(path.join(root, 'bench', 'results', 'web.json'), `${JSON.stringify(result, null, 2)}\n`);
     console.log(
-      `web-e2e: wallet first page JS ${(gzipTotal / 1024).toFixed(1)} KB gzipped (${(rawTotal / 1024).toFixed(1)} KB raw, ${scripts.length} files); first render ${Math.round(renderMs)} ms; FCP ${paint === null ? 'n/a' : Math.round(paint)} ms`,
+      `web-e2e: wallet first page JS ${(gzipTotal / 1024).toFixed(1)} KB gzipped (${(rawTotal / 1024).toFixed(1)} KB raw, ${scripts.length} files); first render median ${renderMedian} ms (runs ${runs.map((r) => r.renderMs).join(', ')}); FCP median ${result.first_contentful_paint_ms_median ?? 'n/a'} ms`,
     );
     expect(scripts.length).toBeGreaterThan(0);
-    // Chart.js is loaded only with the pages that draw charts.
+    // Chart.js comes only with the pages that draw charts.
     expect(scripts.some((s) => s.url.includes('LineChart'))).toBe(false);
     expect(gzipTotal).toBeLessThanOrEqual(JS_BUDGET_BYTES);
-    await shot(page, 'wallet-login');
-    await context.close();
   });
 
   it('an operator and a user go through the console and every wallet page', async () => {
@@ -416,7 +483,10 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     await shot(op, 'console-close');
 
     await navTo(op, en['console.credit']);
-    await expect.poll(() => op.getByTestId('score-users').textContent()).toContain('1 users scored');
+    await expect
+      .poll(() => op.getByTestId('score-users').textContent())
+      .toContain(en['credit.users'].replace('{users}', '13'));
+    await op.getByText(/^PSI \d\.\d{4} — /).waitFor();
     await op.getByLabel(en['credit.userId']).fill(myId);
     await op.getByRole('button', { name: en['credit.lookUp'] }).click();
     await op

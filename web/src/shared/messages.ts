@@ -201,7 +201,7 @@ const en = {
   'close.status.failed': 'failed',
   'close.status.pending': 'pending',
   'credit.distributionTitle': 'Score distribution',
-  'credit.users': '{users} users scored',
+  'credit.users': 'Users scored: {users}',
   'credit.mean': 'mean {mean}',
   'credit.usersAxis': 'Users',
   'credit.meanAxis': 'Mean score',

@@ -16,7 +16,7 @@ export const walletModules: PageModule[] = [
     name: 'wallet',
     routes: [
       { path: '/', title: 'nav.home', component: HomePage, nav: true, icon: '⌂' },
-      { path: '/pay', title: 'nav.pay', component: PayPage, nav: true, icon: '⎘' },
+      { path: '/pay', title: 'nav.pay', component: PayPage, nav: true, icon: '▣' },
       { path: '/transfer', title: 'nav.transfer', component: TransferPage, nav: true, icon: '⇄' },
       { path: '/bank', title: 'nav.bank', component: BankPage, nav: true, icon: '¥' },
     ],

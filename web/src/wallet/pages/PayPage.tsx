@@ -161,7 +161,7 @@ function MyPaymentCode() {
       ) : (
         <div className="payment-code">
           <p className="code" data-testid="payment-code" aria-label={t('pay.codeLabel')}>
-            {code ? code.replace(/(\d{4})(?=\d)/g, '$1 ') : '…'}
+            {code ? `${code.slice(0, 2)} ${code.slice(2).replace(/(\d{4})(?=\d)/g, '$1 ')}` : '…'}
           </p>
           <div
             className="countdown"
