@@ -80,7 +80,13 @@ async function api<T = Record<string, unknown>>(
 async function shot(page: Page, name: string): Promise<void> {
   // Let charts and fonts settle; the countdown and codes keep moving, which is fine.
   await page.waitForTimeout(150);
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  // The whole page in one picture: the viewport grows to the page's height, so the wallet's
+  // sticky tab bar sits at the bottom of the picture, not over its middle.
+  const size = page.viewportSize()!;
+  const height = (await page.evaluate('document.documentElement.scrollHeight')) as number;
+  if (height > size.height) await page.setViewportSize({ width: size.width, height });
+  await page.screenshot({ path: path.join(shots, `${name}.png`) });
+  if (height > size.height) await page.setViewportSize(size);
 }
 
 async function newContext(options: { mobile: boolean; locale: string }): Promise<BrowserContext> {
