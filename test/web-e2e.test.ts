@@ -529,6 +529,10 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     expect(await w.locator('html').getAttribute('lang')).toBe('en');
     await shot(w, 'wallet-home-en');
 
+    // Withdrawing consent brings the consent screen back (past scores stay in the history).
+    await w.getByRole('button', { name: en['score.withdraw'] }).click();
+    await w.getByRole('heading', { name: en['score.consentTitle'] }).waitFor();
+
     // Keyboard: Tab reaches the navigation links, Enter follows one.
     await w.getByRole('navigation').getByRole('link', { name: en['nav.transfer'], exact: true }).focus();
     await w.keyboard.press('Enter');

@@ -116,6 +116,10 @@ function ScoreCard() {
     await api.post('/v1/me/credit-consent', {});
     consent.reload();
   });
+  const withdraw = useAction(async () => {
+    await api.post('/v1/me/credit-consent/withdraw', {});
+    consent.reload();
+  });
   const [amount, setAmount] = useState('5000');
   const [months, setMonths] = useState('12');
   const [purpose, setPurpose] = useState('other');
@@ -175,6 +179,15 @@ function ScoreCard() {
             </li>
           ))}
         </ol>
+        <ErrorNotice error={withdraw.error} />
+        <button
+          type="button"
+          className="link-button"
+          disabled={withdraw.busy}
+          onClick={() => void withdraw.run()}
+        >
+          {t('score.withdraw')}
+        </button>
       </Card>
     );
   const submit = (e: FormEvent) => {
