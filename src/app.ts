@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import {
   apiMigrations,
   buildServer,
+  builtWebRoot,
   createLogger,
   deleteExpiredIdempotencyKeys,
   ensureBootstrapKey,
@@ -49,6 +51,9 @@ export const allMigrations: readonly Migration[] = [
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
+
+/** The built web app (`npm run build:web`); served at / and /console when it exists. */
+export const WEB_ROOT = fileURLToPath(new URL('../web/dist', import.meta.url));
 
 export interface App {
   readonly config: Config;
@@ -154,6 +159,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       merchants,
       wealth,
       lending,
+      endOfDay,
+      webRoot: builtWebRoot(WEB_ROOT),
     });
     return assemble({
       config,

@@ -1,4 +1,5 @@
 export { buildServer, type ServerOptions } from './server.ts';
+export { builtWebRoot } from './web-app.ts';
 export { apiMigrations } from './api-migrations.ts';
 export { errorStatuses } from './error-statuses.ts';
 export { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, problemTypeUri, type Problem } from './problem.ts';

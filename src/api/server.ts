@@ -6,6 +6,7 @@ import { newId, systemClock, type Clock } from '../core/index.ts';
 import type { CreditService } from '../credit/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Identity } from '../identity/index.ts';
+import type { EndOfDayClose } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { Lending } from '../lending/index.ts';
 import type { Merchants } from '../merchants/index.ts';
@@ -35,6 +36,8 @@ import { creditRoutes } from './routes/credit-routes.ts';
 import { lendingOperatorRoutes, lendingRoutes } from './routes/lending-routes.ts';
 import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
+import { closeRunRoutes } from './routes/close-run-routes.ts';
+import { installWebApp } from './web-app.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -60,6 +63,10 @@ export interface ServerOptions {
   wealth?: Wealth;
   /** Cash loans; operator routes under /v1/operator/lending, user routes with identity. */
   lending?: Lending;
+  /** The end-of-day close; its operator routes under /v1/operator/close-runs when given. */
+  endOfDay?: EndOfDayClose;
+  /** The built web app's folder (web/dist): the wallet at / and the console at /console when given. */
+  webRoot?: string;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -126,6 +133,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });
+  if (options.endOfDay)
+    void app.register(closeRunRoutes, { prefix: '/v1/operator/close-runs', endOfDay: options.endOfDay });
+  const webRoot = options.webRoot;
+  if (webRoot) void app.register(async (webApp) => installWebApp(webApp, webRoot));
   void app.register(
     async (ledgerApp) => {
       await ledgerApp.register(ledgerAccountRoutes, { ledger: options.ledger });

@@ -60,3 +60,9 @@ export {
   type EmploymentDuration,
   type Housing,
 } from './features.ts';
+export {
+  scoreDistribution,
+  populationStability,
+  SCORE_BANDS,
+  type ScoreDistribution,
+} from './score-distribution.ts';

@@ -1,3 +1,4 @@
+import { scoreDistribution, type ScoreDistribution } from './score-distribution.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -148,6 +149,8 @@ export interface CreditService {
    * run again, and a user gets at most one refresh score per date).
    */
   refreshScores(options?: RefreshOptions): Promise<RefreshReport>;
+  /** Everyone's latest score in bands, and the drift month over month (operators). */
+  scoreDistribution(): Promise<ScoreDistribution>;
 }
 
 interface ScoreRow {
@@ -424,6 +427,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     },
 
     refreshScores: (refreshOptions = {}) => refresh(refreshOptions),
+    scoreDistribution: () => scoreDistribution(db),
   };
 
   async function refresh(o: RefreshOptions): Promise<RefreshReport> {

@@ -70,6 +70,8 @@ export interface EndOfDayClose {
   /** Fast-forward: closes the next `days` dates after the last one closed (demos and tests). */
   closeDays(days: number, options?: Omit<CloseOptions, 'fastForward'>): Promise<CloseRunView[]>;
   getRun(businessDate: string): Promise<CloseRunView>;
+  /** The latest runs, newest business date first, each with its steps' progress (the console). */
+  listRuns(limit?: number): Promise<CloseRunView[]>;
   lastClosedDate(): Promise<string | null>;
 }
 
@@ -254,6 +256,15 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
       return runs;
     },
     getRun,
+    async listRuns(limit = 30) {
+      const dates = await db.query<{ business_date: string }>(
+        'SELECT business_date FROM jobs_close_runs ORDER BY business_date DESC LIMIT $1',
+        [Math.max(1, Math.min(366, Math.trunc(limit)))],
+      );
+      const runs: CloseRunView[] = [];
+      for (const row of dates.rows) runs.push(await getRun(row.business_date));
+      return runs;
+    },
     lastClosedDate,
   };
 }

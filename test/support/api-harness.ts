@@ -145,6 +145,7 @@ export async function openApiHarness(
     registry,
     logger,
     clock,
+    endOfDay,
     idempotency: options.idempotency,
   });
   options.beforeReady?.(app);

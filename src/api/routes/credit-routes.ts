@@ -236,6 +236,37 @@ export const creditRoutes: FastifyPluginAsyncZod<{ credit: CreditService }> = as
   );
 
   app.get(
+    '/operator/credit/score-distribution',
+    {
+      config: { scope: 'credit:read' },
+      schema: {
+        tags,
+        summary: 'Score distribution in bands of 50 and its drift month over month (operators)',
+        description:
+          'Each user counted once at their latest score; per business month, each user’s last score that month; psi compares the latest month with the one before.',
+        response: {
+          200: z.object({
+            users: z.number().int(),
+            mean: z.number().nullable(),
+            bands: z.array(
+              z.object({ from: z.number().int(), to: z.number().int(), count: z.number().int() }),
+            ),
+            months: z.array(
+              z.object({
+                month: z.string(),
+                users: z.number().int(),
+                mean: z.number(),
+                bands: z.array(z.number().int()),
+              }),
+            ),
+            psi: z.number().nullable(),
+          }),
+        },
+      },
+    },
+    async () => credit.scoreDistribution(),
+  );
+  app.get(
     '/operator/credit/users/:id/scores',
     {
       config: { scope: 'credit:read' },

@@ -190,6 +190,45 @@ export const wealthOperatorRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = a
     },
   );
 
+  app.get(
+    '/products/:id/yields',
+    {
+      config,
+      schema: {
+        tags,
+        summary: '万份收益 and 7-day annualised yield per day, oldest first (the console’s chart)',
+        params: idParams,
+        querystring: yieldsQuery,
+        response: { 200: z.object({ items: z.array(yieldOutput) }) },
+      },
+    },
+    async (request) => ({
+      items: (await wealth.yields(request.params.id, request.query.from, request.query.to)).map(yieldJson),
+    }),
+  );
+  app.get(
+    '/aum',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'Assets under management: the shares registered per product (NAV 1.00, so fen)',
+        response: {
+          200: z.object({
+            total: amountOutput,
+            items: z.array(z.object({ product_id: z.string(), shares: amountOutput })),
+          }),
+        },
+      },
+    },
+    async () => {
+      const totals = await wealth.registerTotals();
+      return {
+        total: totals.reduce((sum, t) => sum + t.shares, 0n).toString(),
+        items: totals.map((t) => ({ product_id: t.productId, shares: t.shares.toString() })),
+      };
+    },
+  );
   const holidayOutput = z.object({ date: z.string(), name: z.string() });
   app.post(
     '/holidays',

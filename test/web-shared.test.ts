@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { paymentCode as serverPaymentCode } from '../src/merchants/payment-code.ts';
+import { errorStatuses } from '../src/api/index.ts';
+import { formatFen, parseYuan } from '../web/src/shared/money.ts';
+import { errorMessages, messages } from '../web/src/shared/messages.ts';
+import { msUntilNextStep, paymentCode } from '../web/src/shared/payment-code.ts';
+
+describe('the web app’s shared code', () => {
+  it('formats fen with BigInt, never floats', () => {
+    expect(formatFen('0')).toBe('0.00');
+    expect(formatFen('5')).toBe('0.05');
+    expect(formatFen('123456789')).toBe('1,234,567.89');
+    expect(formatFen('-1050')).toBe('−10.50');
+    expect(formatFen('6', { sign: true })).toBe('+0.06');
+    expect(formatFen('900719925474099312')).toBe('9,007,199,254,740,993.12');
+  });
+
+  it('parses yuan typed by a person back to the same fen', () => {
+    expect(parseYuan('1,000')).toBe('100000');
+    expect(parseYuan(' 12.5 ')).toBe('1250');
+    expect(parseYuan('0.07')).toBe('7');
+    for (const bad of ['', '1.234', '-1', '1e3', 'abc', '1.2.3']) expect(parseYuan(bad)).toBeUndefined();
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 10n ** 17n }), (fen) => {
+        expect(parseYuan(formatFen(fen))).toBe(fen.toString());
+      }),
+    );
+  });
+
+  it('computes the same payment code in the browser (Web Crypto) as the server', async () => {
+    for (let i = 0; i < 50; i++) {
+      const secret = randomBytes(32);
+      const index = i * 7919;
+      const at = Date.UTC(2026, 10, 10) + i * 17_000;
+      expect(await paymentCode(secret.toString('base64'), index, at)).toBe(
+        serverPaymentCode(secret, index, new Date(at)),
+      );
+    }
+    expect(msUntilNextStep(30_000 * 5 + 1)).toBe(29_999);
+  });
+
+  it('has every text in both languages and a message per common error code that exists', () => {
+    expect(Object.keys(messages['zh-CN']).sort()).toEqual(Object.keys(messages.en).sort());
+    for (const language of ['en', 'zh-CN'] as const) {
+      for (const code of Object.keys(errorMessages[language])) {
+        if (code === 'NETWORK') continue;
+        expect(Object.keys(errorStatuses), `${language}: ${code}`).toContain(code);
+      }
+    }
+    expect(Object.keys(errorMessages.en).sort()).toEqual(
+      Object.keys(errorMessages['zh-CN'])
+        .filter((c) => c !== 'VALIDATION_FAILED')
+        .sort(),
+    );
+  });
+});

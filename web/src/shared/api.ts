@@ -1,0 +1,94 @@
+/** A small fetch client for the Millet API: JSON in and out, problem+json errors as ApiError. */
+
+/** An RFC 9457 problem from the API, with Millet's stable `code`. */
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  code?: string;
+  request_id?: string;
+  [extension: string]: unknown;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly problem: Problem;
+  constructor(status: number, problem: Problem) {
+    super(problem.detail ?? problem.title ?? `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.problem = problem;
+  }
+  get code(): string | undefined {
+    return this.problem.code;
+  }
+}
+
+export interface ApiClientOptions {
+  /** The bearer token to send, read before each request. */
+  token(): string | undefined;
+  /** The language for texts the API translates (score reasons). */
+  language(): string;
+  /** Called once on a 401 with an expired token; resolve true when a new token was obtained. */
+  refresh?(): Promise<boolean>;
+}
+
+export interface ApiClient {
+  get<T>(path: string): Promise<T>;
+  /** A POST with a fresh Idempotency-Key (every POST to the API takes one). */
+  post<T>(path: string, body?: unknown, idempotencyKey?: string): Promise<T>;
+}
+
+export function newIdempotencyKey(): string {
+  return crypto.randomUUID();
+}
+
+export function createApiClient(options: ApiClientOptions): ApiClient {
+  async function send<T>(method: 'GET' | 'POST', path: string, body: unknown, key: string | undefined) {
+    // The same key on a retry after a refreshed token: the API sees one command.
+    const idempotencyKey = key ?? newIdempotencyKey();
+    let sentToken: string | undefined;
+    const attempt = async () => {
+      const headers: Record<string, string> = {
+        accept: 'application/json, application/problem+json',
+        'accept-language': options.language(),
+      };
+      const token = options.token();
+      sentToken = token;
+      if (token) headers.authorization = `Bearer ${token}`;
+      if (method === 'POST') {
+        headers['content-type'] = 'application/json';
+        headers['idempotency-key'] = idempotencyKey;
+      }
+      return fetch(path, { method, headers, body: method === 'POST' ? JSON.stringify(body ?? {}) : null });
+    };
+    let response: Response;
+    try {
+      response = await attempt();
+      if (response.status === 401 && options.refresh && options.token()) {
+        const problem = (await response
+          .clone()
+          .json()
+          .catch(() => ({}))) as Problem;
+        // Another request may have refreshed the token meanwhile: then only retry.
+        if (
+          problem.code === 'ACCESS_TOKEN_EXPIRED' &&
+          (options.token() !== sentToken || (await options.refresh()))
+        )
+          response = await attempt();
+      }
+    } catch {
+      throw new ApiError(0, { code: 'NETWORK', title: 'Network error' });
+    }
+    if (response.status === 204) return undefined as T;
+    const text = await response.text();
+    const json: unknown = text ? JSON.parse(text) : undefined;
+    if (!response.ok) throw new ApiError(response.status, (json ?? {}) as Problem);
+    return json as T;
+  }
+  return {
+    get: (path) => send('GET', path, undefined, undefined),
+    post: (path, body, key) => send('POST', path, body, key),
+  };
+}

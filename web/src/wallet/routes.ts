@@ -1,0 +1,37 @@
+import { lazy } from 'react';
+import type { PageModule } from '../shared/router.ts';
+import { BankPage } from './pages/BankPage.tsx';
+import { HomePage } from './pages/HomePage.tsx';
+import { PayPage } from './pages/PayPage.tsx';
+import { TransferPage } from './pages/TransferPage.tsx';
+import { VerifyPage } from './pages/VerifyPage.tsx';
+
+/**
+ * The wallet's route table: one module per domain. A domain whose API lands adds a module here
+ * (pay-later bill and instalments, loans, partner offers, the store) and its pages under pages/.
+ * Pages with charts are lazy: their code (and Chart.js) is not in the first page's JavaScript.
+ */
+export const walletModules: PageModule[] = [
+  {
+    name: 'wallet',
+    routes: [
+      { path: '/', title: 'nav.home', component: HomePage, nav: true, icon: '⌂' },
+      { path: '/pay', title: 'nav.pay', component: PayPage, nav: true, icon: '▣' },
+      { path: '/transfer', title: 'nav.transfer', component: TransferPage, nav: true, icon: '⇄' },
+      { path: '/bank', title: 'nav.bank', component: BankPage, nav: true, icon: '¥' },
+    ],
+  },
+  {
+    name: 'wealth',
+    routes: [
+      {
+        path: '/fund',
+        title: 'nav.fund',
+        component: lazy(() => import('./pages/FundPage.tsx').then((m) => ({ default: m.FundPage }))),
+        nav: true,
+        icon: '↗',
+      },
+    ],
+  },
+  { name: 'identity', routes: [{ path: '/verify', title: 'nav.verify', component: VerifyPage }] },
+];

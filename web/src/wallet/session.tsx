@@ -1,0 +1,145 @@
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  type ReactNode,
+} from 'react';
+import { ApiError, createApiClient, type ApiClient } from '../shared/api.ts';
+import { useI18n } from '../shared/i18n.tsx';
+
+/** GET /v1/me */
+export interface Me {
+  id: string;
+  phone: string;
+  kyc_status: 'none' | 'verified';
+  account_class: 'I' | 'II' | 'III' | null;
+  real_name: string | null;
+  resident_id: string | null;
+  is_adult: boolean;
+}
+
+interface Tokens {
+  access_token: string;
+  refresh_token: string;
+}
+
+interface Session {
+  api: ApiClient;
+  me: Me | undefined;
+  /** True until the saved session (if any) has been checked. */
+  restoring: boolean;
+  logIn(phone: string, password: string): Promise<void>;
+  signUp(phone: string, password: string): Promise<void>;
+  logOut(): Promise<void>;
+  reloadMe(): Promise<void>;
+}
+
+const STORAGE_KEY = 'millet.session';
+const SessionContext = createContext<Session | undefined>(undefined);
+
+function savedTokens(): Tokens | undefined {
+  try {
+    const raw = sessionStorage.getItem(STORAGE_KEY);
+    return raw ? (JSON.parse(raw) as Tokens) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The logged-in user: tokens kept in sessionStorage (gone with the tab), the 15-minute access
+ * token refreshed once on ACCESS_TOKEN_EXPIRED with the single-use refresh token.
+ */
+export function SessionProvider({ children }: { children: ReactNode }) {
+  const { language } = useI18n();
+  const tokens = useRef<Tokens | undefined>(savedTokens());
+  const languageRef = useRef(language);
+  languageRef.current = language;
+  const [me, setMe] = useState<Me>();
+  const refreshing = useRef<Promise<boolean> | undefined>(undefined);
+  const [restoring, setRestoring] = useState(tokens.current !== undefined);
+
+  const store = (next: Tokens | undefined) => {
+    tokens.current = next;
+    if (next) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(next));
+    else sessionStorage.removeItem(STORAGE_KEY);
+  };
+
+  const api = useMemo(() => {
+    const client: ApiClient = createApiClient({
+      token: () => tokens.current?.access_token,
+      language: () => languageRef.current,
+      // One refresh at a time: the refresh token is single use, and a second use of it revokes
+      // the session (REFRESH_TOKEN_REUSED), so requests that fail together share one refresh.
+      refresh: () => {
+        refreshing.current ??= (async () => {
+          const refresh = tokens.current?.refresh_token;
+          if (!refresh) return false;
+          try {
+            const plain = createApiClient({ token: () => undefined, language: () => languageRef.current });
+            store(await plain.post<Tokens>('/v1/sessions/refresh', { refresh_token: refresh }));
+            return true;
+          } catch {
+            store(undefined);
+            setMe(undefined);
+            return false;
+          }
+        })().finally(() => {
+          refreshing.current = undefined;
+        });
+        return refreshing.current;
+      },
+    });
+    return client;
+  }, []);
+
+  const reloadMe = useCallback(async () => {
+    setMe(await api.get<Me>('/v1/me'));
+  }, [api]);
+
+  useEffect(() => {
+    if (!tokens.current) return;
+    reloadMe()
+      .catch((error: unknown) => {
+        if (error instanceof ApiError && error.status === 401) store(undefined);
+      })
+      .finally(() => setRestoring(false));
+  }, [reloadMe]);
+
+  const logIn = useCallback(
+    async (phone: string, password: string) => {
+      store(await api.post<Tokens>('/v1/sessions', { phone, password }));
+      await reloadMe();
+    },
+    [api, reloadMe],
+  );
+  const signUp = useCallback(
+    async (phone: string, password: string) => {
+      await api.post('/v1/users', { phone, password });
+      await logIn(phone, password);
+    },
+    [api, logIn],
+  );
+  const logOut = useCallback(async () => {
+    const refresh = tokens.current?.refresh_token;
+    store(undefined);
+    setMe(undefined);
+    if (refresh) await api.post('/v1/sessions/logout', { refresh_token: refresh }).catch(() => {});
+  }, [api]);
+
+  const value = useMemo(
+    () => ({ api, me, restoring, logIn, signUp, logOut, reloadMe }),
+    [api, me, restoring, logIn, signUp, logOut, reloadMe],
+  );
+  return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
+}
+
+export function useSession(): Session {
+  const value = useContext(SessionContext);
+  if (!value) throw new Error('useSession outside SessionProvider');
+  return value;
+}
