@@ -29,6 +29,12 @@ import {
 } from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
+import {
+  createPayPoints,
+  paypointsMigrations,
+  serviceOrderDebts,
+  type PayPoints,
+} from './paypoints/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
@@ -44,6 +50,7 @@ export const allMigrations: readonly Migration[] = [
   ...jobsMigrations,
   ...webhooksMigrations,
   ...wealthMigrations,
+  ...paypointsMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -60,6 +67,8 @@ export interface App {
   readonly webhooks: Webhooks;
   /** Money-market funds and fixed-term products. */
   readonly wealth: Wealth;
+  /** Pay Points service orders (deposits waived by the score). */
+  readonly paypoints: PayPoints;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -131,6 +140,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
     const credit = createCredit({ db, clock, identity, wallet });
+    const paypoints = createPayPoints({
+      db,
+      clock,
+      ledger,
+      wallet,
+      users: identity,
+      merchants,
+      scores: credit,
+    });
     const endOfDay = createEndOfDayClose({
       db,
       clock,
@@ -148,6 +166,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       merchants,
       wealth,
+      paypoints,
     });
     return assemble({
       config,
@@ -159,6 +178,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       webhooks,
       wealth,
+      paypoints,
       endOfDay,
       bank,
       server,
@@ -196,6 +216,7 @@ function assemble(
     credit: parts.credit,
     webhooks: parts.webhooks,
     wealth: parts.wealth,
+    paypoints: parts.paypoints,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
@@ -261,6 +282,8 @@ export function createCredit(parts: {
     // repayments and months past due, the fund's holdings and the loans on the platform and through
     // partners. Until then no user has line history: everyone gets the application model.
     features: noLineHistoryFeatureSource,
+    // Unpaid Pay Points service orders lower the score until paid.
+    debts: serviceOrderDebts(parts.db),
   });
 }
 

@@ -108,4 +108,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED: 422,
   WEALTH_INCOME_NOT_PUBLISHED: 409,
   WEALTH_RATE_CONFLICT: 409,
+  // Pay Points: an order in the wrong state for the action (accepted twice, completed after cancel) is 409.
+  SERVICE_ORDER_NOT_FOUND: 404,
+  SERVICE_ORDER_STATE: 409,
 };

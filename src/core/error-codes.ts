@@ -100,6 +100,9 @@ export const errorCodes = [
   'WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED',
   'WEALTH_INCOME_NOT_PUBLISHED',
   'WEALTH_RATE_CONFLICT',
+  // Pay Points service orders
+  'SERVICE_ORDER_NOT_FOUND',
+  'SERVICE_ORDER_STATE',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

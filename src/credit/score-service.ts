@@ -30,6 +30,7 @@ import {
   type StoredAnswers,
 } from './features.ts';
 import { scoreApplicant, type ApplicantFeatures, type ReasonCode } from './score.ts';
+import { applyUnpaidDebts, noDebtSource, type CreditDebtSource, type UnpaidDebt } from './debts.ts';
 
 export const creditMigrations: Migration[] = loadMigrations(
   'credit',
@@ -59,6 +60,8 @@ export interface CreditServiceOptions {
   wallets: CreditWalletReader;
   /** Behaviour data, fund holdings and loans; default: none of them exist yet. */
   features?: FeatureSource;
+  /** Unpaid debts (Pay Points service orders) that lower the score until paid; default: none. */
+  debts?: CreditDebtSource;
   /** The models; default: the committed artifacts in src/credit/models, read on first use. */
   artifacts?: Partial<Record<ModelName, CreditArtifact>>;
   /** Users looked up at once (identity, wallet) during the refresh. */
@@ -256,6 +259,7 @@ const isWalletMissing = (error: unknown) => error instanceof MilletError && erro
 export function createCreditService(options: CreditServiceOptions): CreditService {
   const { db, clock, users, wallets } = options;
   const source = options.features ?? noLineHistoryFeatureSource;
+  const debts = options.debts ?? noDebtSource;
   const concurrency = options.lookupConcurrency ?? 16;
   const loaded: Partial<Record<ModelName, CreditArtifact>> = { ...options.artifacts };
   const artifact = (model: ModelName): CreditArtifact =>
@@ -295,12 +299,17 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       trigger: ScoreTrigger;
       businessDate: string;
       refresh: boolean;
+      debt: UnpaidDebt | undefined;
     },
   ): NewScore {
     const model: ModelName = 'history' in input ? 'behaviour' : 'application';
     const features = 'history' in input ? behaviourFeatures(input.history) : input.features;
     const a = artifact(model);
-    const result = scoreApplicant(a, features);
+    const result = applyUnpaidDebts(a.scaling, scoreApplicant(a, features), extra.debt);
+    // Unpaid debts are inputs too (the same inputs give the same hash), named only when present.
+    const hashed = extra.debt?.count
+      ? { ...features, unpaid_debts: extra.debt.count, unpaid_debt_fen: extra.debt.amount.toString() }
+      : features;
     return {
       id: newId(),
       user_id: userId,
@@ -310,7 +319,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       model_version: a.model_version,
       learner: a.learner,
       reasons: result.reasons,
-      features_hash: featuresHash(model, a.model_version, features),
+      features_hash: featuresHash(model, a.model_version, hashed),
       answers: extra.answers ? answersToJson(extra.answers) : null,
       trigger: extra.trigger,
       business_date: extra.businessDate,
@@ -361,10 +370,20 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       await requireEligible(userId, now);
       if (!(await activeConsent(db, userId))) throw consentRequired();
       const day = businessDateOfClock(clock);
-      const history = (await source.lineHistories([userId], now)).get(userId);
+      const [histories, owed] = await Promise.all([
+        source.lineHistories([userId], now),
+        debts.unpaidDebts([userId]),
+      ]);
+      const history = histories.get(userId);
       const answers = given ?? (await lastAnswers(db, userId));
       let row: NewScore;
-      const extra = { answers, trigger: 'on_demand' as const, businessDate: day, refresh: false };
+      const extra = {
+        answers,
+        trigger: 'on_demand' as const,
+        businessDate: day,
+        refresh: false,
+        debt: owed.get(userId),
+      };
       if (history) row = compute(userId, { history }, extra);
       else {
         if (!answers)
@@ -502,10 +521,11 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
 
       const tf = performance.now();
       const ids = due.map((b) => b.user_id);
-      const [histories, holdings, credits, eligible] = await Promise.all([
+      const [histories, holdings, credits, owed, eligible] = await Promise.all([
         source.lineHistories(ids, asOf),
         source.fundHoldings(ids),
         source.existingCredits(ids),
+        debts.unpaidDebts(ids),
         mapLimit(ids, concurrency, async (id) => {
           try {
             const user = await users.getUser(id, asOf);
@@ -546,7 +566,13 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         compute(
           p.userId,
           'history' in p ? { history: p.history } : { answers: p.answers, features: p.features! },
-          { answers: p.answers, trigger: 'refresh', businessDate: day, refresh: true },
+          {
+            answers: p.answers,
+            trigger: 'refresh',
+            businessDate: day,
+            refresh: true,
+            debt: owed.get(p.userId),
+          },
         ),
       );
       timings.modelS += (performance.now() - tm) / 1000;

@@ -21,6 +21,12 @@ import { SandboxBank, createWallet, walletMigrations, type Wallet } from '../../
 import { createMerchants, merchantsMigrations, type Merchants } from '../../src/merchants/index.ts';
 import { createCreditService, creditMigrations, type CreditService } from '../../src/credit/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
+import {
+  createPayPoints,
+  paypointsMigrations,
+  serviceOrderDebts,
+  type PayPoints,
+} from '../../src/paypoints/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
@@ -34,6 +40,7 @@ export interface ApiHarness {
   merchants: Merchants;
   credit: CreditService;
   wealth: Wealth;
+  paypoints: PayPoints;
   webhooks: Webhooks;
   /** The end-of-day close with the merchants' settlement step. */
   endOfDay: EndOfDayClose;
@@ -85,6 +92,7 @@ export async function openApiHarness(
     ...wealthMigrations,
     ...jobsMigrations,
     ...webhooksMigrations,
+    ...paypointsMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -106,7 +114,22 @@ export async function openApiHarness(
   });
   await merchants.start();
   const endOfDay = createEndOfDayClose({ db: t.db, clock, steps: merchants.closeSteps() });
-  const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
+  const credit = createCreditService({
+    db: t.db,
+    clock,
+    users: identity,
+    wallets: wallet,
+    debts: serviceOrderDebts(t.db),
+  });
+  const paypoints = createPayPoints({
+    db: t.db,
+    clock,
+    ledger,
+    wallet,
+    users: identity,
+    merchants,
+    scores: credit,
+  });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
@@ -125,6 +148,7 @@ export async function openApiHarness(
     merchants,
     credit,
     wealth,
+    paypoints,
     webhooks,
     registry,
     logger,
@@ -151,6 +175,7 @@ export async function openApiHarness(
     merchants,
     credit,
     wealth,
+    paypoints,
     webhooks,
     endOfDay,
     bank,
