@@ -139,7 +139,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     });
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
-    const credit = createCredit({ db, clock, identity, wallet });
+    const credit = createCredit({ db, clock, identity, wallet, wealth });
     const paypoints = createPayPoints({
       db,
       clock,
@@ -271,17 +271,22 @@ export function createCredit(parts: {
   db: Database;
   clock: Clock;
   identity: Identity;
-  wallet: Pick<Wallet, 'getWallet'>;
+  wallet: Pick<Wallet, 'getWallet' | 'getWalletBalances'>;
+  wealth: Pick<Wealth, 'holdingsValues'>;
 }): CreditService {
   return createCreditService({
     db: parts.db,
     clock: parts.clock,
     users: parts.identity,
     wallets: parts.wallet,
-    // TODO(lending issue, DESIGN §2.4/§2.5): a FeatureSource over the pay-later line's statements,
-    // repayments and months past due, the fund's holdings and the loans on the platform and through
-    // partners. Until then no user has line history: everyone gets the application model.
-    features: noLineHistoryFeatureSource,
+    // TODO(lending issue, DESIGN §2.4/§2.5): line histories from the pay-later line's statements,
+    // repayments and months past due, and the loans on the platform and through partners. Until
+    // then no user has line history: everyone gets the application model.
+    features: {
+      ...noLineHistoryFeatureSource,
+      // Fund and fixed-term holdings ↔ "savings", one query per refresh batch.
+      fundHoldings: (userIds) => parts.wealth.holdingsValues(userIds),
+    },
     // Unpaid Pay Points service orders lower the score until paid.
     debts: serviceOrderDebts(parts.db),
   });

@@ -46,11 +46,15 @@ export interface CreditUser {
 
 export interface CreditUserDirectory {
   getUser(userId: string, at?: Date): Promise<CreditUser>;
+  /** Many users at once (one query per refresh batch); unknown ids absent. Optional: else per user. */
+  getUserStatuses?(userIds: readonly string[], at?: Date): Promise<ReadonlyMap<string, CreditUser>>;
 }
 
 /** The wallet balance ↔ checking account; the wallet module provides it (WALLET_NOT_FOUND: none). */
 export interface CreditWalletReader {
   getWallet(userId: string): Promise<{ balance: bigint }>;
+  /** Many balances at once; users without a wallet absent. Optional: else per user. */
+  getWalletBalances?(userIds: readonly string[]): Promise<ReadonlyMap<string, { balance: bigint }>>;
 }
 
 export interface CreditServiceOptions {
@@ -290,6 +294,32 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     }
   }
 
+  /** Verified adults among `ids` (in order): one batch look-up when identity offers it. */
+  async function eligibility(ids: readonly string[], asOf: Date): Promise<boolean[]> {
+    const ok = (user: CreditUser | undefined) => !!user && user.kycStatus === 'verified' && user.isAdult;
+    if (users.getUserStatuses) {
+      const found = await users.getUserStatuses(ids, asOf);
+      return ids.map((id) => ok(found.get(id)));
+    }
+    return mapLimit(ids, concurrency, async (id) => {
+      try {
+        return ok(await users.getUser(id, asOf));
+      } catch (error) {
+        if (error instanceof MilletError && error.code === 'USER_NOT_FOUND') return false;
+        throw error;
+      }
+    });
+  }
+
+  /** Wallet balances of `ids` (in order; null = no wallet): one batch look-up when offered. */
+  async function walletBalances(ids: readonly string[]): Promise<Array<bigint | null>> {
+    if (wallets.getWalletBalances) {
+      const found = await wallets.getWalletBalances(ids);
+      return ids.map((id) => found.get(id)?.balance ?? null);
+    }
+    return mapLimit(ids, concurrency, walletBalance);
+  }
+
   /** Computes a score (no storage): the model, its inputs and the result. */
   function compute(
     userId: string,
@@ -526,15 +556,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         source.fundHoldings(ids),
         source.existingCredits(ids),
         debts.unpaidDebts(ids),
-        mapLimit(ids, concurrency, async (id) => {
-          try {
-            const user = await users.getUser(id, asOf);
-            return user.kycStatus === 'verified' && user.isAdult;
-          } catch (error) {
-            if (error instanceof MilletError && error.code === 'USER_NOT_FOUND') return false;
-            throw error;
-          }
-        }),
+        eligibility(ids, asOf),
       ]);
       type Plan =
         | { userId: string; history: LineHistory; answers: ApplicationAnswers | null }
@@ -551,7 +573,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       const needWallet = plans.filter(
         (p): p is Extract<Plan, { features?: ApplicantFeatures }> => !('history' in p),
       );
-      const balances = await mapLimit(needWallet, concurrency, (p) => walletBalance(p.userId));
+      const balances = await walletBalances(needWallet.map((p) => p.userId));
       needWallet.forEach((p, i) => {
         p.features = applicationFeatures(p.answers, {
           walletBalance: balances[i]!,
