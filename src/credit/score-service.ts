@@ -520,14 +520,13 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     };
     if (run.status === 'completed') return finish('completed', true);
 
-    let cursor = run.cursor;
     // "As of" the end of the refresh date is the close's business; the clock's now is as good here.
     const asOf = clock.now();
-    for (;;) {
-      if (o.signal?.aborted) return finish('interrupted', false);
+    type BatchRow = { user_id: string; last_date: string | null; answers: StoredAnswers | null };
+    const read = async (after: string | null): Promise<BatchRow[]> => {
       const ts = performance.now();
-      const batch = (
-        await db.query<{ user_id: string; last_date: string | null; answers: StoredAnswers | null }>(
+      const rows = (
+        await db.query<BatchRow>(
           `SELECT c.user_id, s.business_date::text AS last_date, s.answers
            FROM credit_consents c
            LEFT JOIN LATERAL (
@@ -536,10 +535,15 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
            ) s ON true
            WHERE c.withdrawn_at IS NULL AND ($1::uuid IS NULL OR c.user_id > $1::uuid)
            ORDER BY c.user_id LIMIT $2`,
-          [cursor, batchSize],
+          [after, batchSize],
         )
       ).rows;
       timings.storageS += (performance.now() - ts) / 1000;
+      return rows;
+    };
+
+    /** Looks up the batch's users in the other modules and scores them (no storage). */
+    const prepare = async (batch: BatchRow[]) => {
       const counts = { scored: 0, current: 0, noAnswers: 0, ineligible: 0 };
       const due = batch.filter((b) => {
         if (b.last_date !== null && b.last_date >= day) {
@@ -598,10 +602,18 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         ),
       );
       timings.modelS += (performance.now() - tm) / 1000;
+      return { rows, counts };
+    };
 
+    /** Stores a batch's scores and advances the run's cursor and counts, in one transaction. */
+    const write = async (
+      batch: BatchRow[],
+      prepared: Awaited<ReturnType<typeof prepare>>,
+      last: string | null,
+      done: boolean,
+    ) => {
+      const { rows, counts } = prepared;
       const tw = performance.now();
-      const last = batch[batch.length - 1]?.user_id ?? cursor;
-      const done = batch.length < batchSize;
       await db.transaction(async (tx) => {
         const inserted = await insertScores(tx, rows);
         // A user scored by an earlier attempt at this date (or who withdrew meanwhile) is current.
@@ -620,7 +632,6 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         );
       });
       timings.storageS += (performance.now() - tw) / 1000;
-      cursor = last;
       progress.batches++;
       progress.scored += counts.scored;
       progress.skippedCurrent += counts.current;
@@ -628,7 +639,42 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       progress.skippedIneligible += counts.ineligible;
       progress.processed += batch.length;
       await o.onProgress?.({ ...progress });
-      if (done) return finish('completed', false);
+    };
+
+    // A pipeline of three stages: while batch N is written (PostgreSQL's work), batch N+1 is looked
+    // up and scored (Node's work) and batch N+2's users are read. Writes stay in order, one at a
+    // time, so the cursor only moves forward; a stop lets the write in flight finish.
+    let cursor = run.cursor;
+    let writing: Promise<void> = Promise.resolve();
+    let reading = read(cursor);
+    for (;;) {
+      if (o.signal?.aborted) {
+        await writing;
+        return finish('interrupted', false);
+      }
+      const batch = await reading;
+      const last = batch[batch.length - 1]?.user_id ?? cursor;
+      const done = batch.length < batchSize;
+      if (!done) {
+        reading = read(last);
+        reading.catch(() => {}); // awaited next round; a failure surfaces there
+      }
+      let prepared: Awaited<ReturnType<typeof prepare>>;
+      try {
+        prepared = await prepare(batch);
+      } catch (error) {
+        await writing.catch(() => {});
+        throw error;
+      }
+      await writing;
+      if (o.signal?.aborted) return finish('interrupted', false);
+      writing = write(batch, prepared, last, done);
+      writing.catch(() => {}); // awaited before the next write; a failure surfaces there
+      cursor = last;
+      if (done) {
+        await writing;
+        return finish('completed', false);
+      }
     }
   }
 
