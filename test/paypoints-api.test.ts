@@ -316,4 +316,29 @@ describe('Pay Points service orders over HTTP', () => {
     const internal = await accept(rich, (await offer(m, '100', 350)).id, { method: 'paypoints_deposit' });
     expect(internal.json().code).toBe('VALIDATION_FAILED');
   });
+
+  it('one taker: of two users accepting at once one gets it; a refused user tops up and accepts again', async () => {
+    const m = await merchant();
+    const [a, b] = [await newCustomer(h, { funds: 20_000n }), await newCustomer(h, { funds: 20_000n })];
+    const o = await offer(m, '15000', 350);
+    const results = await Promise.all([accept(a, o.id), accept(b, o.id)]);
+    const won = results.filter((r) => r.statusCode === 200);
+    expect(won).toHaveLength(1);
+    // The other finds it taken: 409 if it read the order before the winner bound it, else 404.
+    const lost = results.find((r) => r !== won[0])!;
+    expect([404, 409]).toContain(lost.statusCode);
+    const winner = won[0]!.json().user_id === a.id ? a : b;
+    const loser = winner === a ? b : a;
+    expect(await wallet(winner)).toEqual({ balance: 20_000n, available: 5_000n });
+    expect(await wallet(loser)).toEqual({ balance: 20_000n, available: 20_000n });
+
+    const poor = await newCustomer(h, { funds: 1_000n });
+    const next = await offer(m, '5000', 350);
+    expect((await accept(poor, next.id)).json().code).toBe('INSUFFICIENT_FUNDS');
+    await topUp(poor, 9_000n);
+    const second = await accept(poor, next.id);
+    expect(second.statusCode, second.body).toBe(200);
+    expect(second.json()).toMatchObject({ status: 'active', deposit: 'held', user_id: poor.id });
+    expect(await wallet(poor)).toEqual({ balance: 10_000n, available: 5_000n });
+  });
 });
