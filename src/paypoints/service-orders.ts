@@ -102,7 +102,7 @@ const wrongState = (row: Row, action: string) =>
 
 /** Ids of the records a service order leaves in other modules, derived so retries find them. */
 const ids = {
-  holdVoid: (orderId: string) => derivedId('paypoints.deposit-void', orderId),
+  holdVoid: (holdId: string) => derivedId('paypoints.deposit-void', holdId),
   holdPost: (paymentId: string) => derivedId('paypoints.deposit-post', paymentId),
   order: (orderId: string, part: string) => derivedId('paypoints.payment-order', `${orderId}:${part}`),
   payment: (orderId: string, part: string) => derivedId('paypoints.payment', `${orderId}:${part}`),
@@ -196,7 +196,17 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
       }
       throw error;
     }
-    return (await update(row.id, `status = 'active'`, [], ['accepting'])) ?? (await load(row.id));
+    const active = await update(row.id, `status = 'active'`, [], ['accepting']);
+    if (active) return active;
+    // Cancelled while the hold was being placed: release it (the cancel may have looked too early).
+    const now = await load(row.id);
+    if (now.status === 'cancelled' && (await ledger.getHold(row.deposit_hold_id!)).status === 'pending')
+      await ledger.voidHold({
+        id: ids.holdVoid(row.deposit_hold_id!),
+        holdId: row.deposit_hold_id!,
+        metadata: { serviceOrderId: row.id },
+      });
+    return now;
   }
 
   /** A merchant payment of `amount` for one part of the fee, through the merchants module. */
@@ -253,7 +263,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
       const use = fee < row.risk_amount ? fee : row.risk_amount;
       if (hold.status === 'pending' && use === 0n)
         await ledger.voidHold({
-          id: ids.holdVoid(row.id),
+          id: ids.holdVoid(row.deposit_hold_id!),
           holdId: hold.id,
           metadata: { serviceOrderId: row.id },
         });
@@ -266,7 +276,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
           const now = await ledger.getHold(hold.id);
           if (now.status === 'pending')
             await ledger.voidHold({
-              id: ids.holdVoid(row.id),
+              id: ids.holdVoid(row.deposit_hold_id!),
               holdId: hold.id,
               metadata: { serviceOrderId: row.id },
             });
@@ -489,7 +499,11 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
           throw error;
         });
         if (hold?.status === 'pending')
-          await ledger.voidHold({ id: ids.holdVoid(id), holdId: hold.id, metadata: { serviceOrderId: id } });
+          await ledger.voidHold({
+            id: ids.holdVoid(hold.id),
+            holdId: hold.id,
+            metadata: { serviceOrderId: id },
+          });
       }
       return fromRow(row);
     },
