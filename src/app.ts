@@ -32,6 +32,12 @@ import {
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
 import { createLending, lendingMigrations, type Lending } from './lending/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
+import {
+  createPayPoints,
+  paypointsMigrations,
+  serviceOrderDebts,
+  type PayPoints,
+} from './paypoints/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
@@ -48,6 +54,7 @@ export const allMigrations: readonly Migration[] = [
   ...webhooksMigrations,
   ...wealthMigrations,
   ...lendingMigrations,
+  ...paypointsMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -69,6 +76,8 @@ export interface App {
   readonly wealth: Wealth;
   /** Cash loans and the shared lending math. */
   readonly lending: Lending;
+  /** Pay Points service orders (deposits waived by the score). */
+  readonly paypoints: PayPoints;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -139,8 +148,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     });
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
-    const credit = createCredit({ db, clock, identity, wallet });
+    const credit = createCredit({ db, clock, identity, wallet, wealth });
     const lending = createLending({ db, ledger, clock, users: identity, scores: credit, wallets: wallet });
+    const paypoints = createPayPoints({
+      db,
+      clock,
+      ledger,
+      wallet,
+      users: identity,
+      merchants,
+      scores: credit,
+    });
     const endOfDay = createEndOfDayClose({
       db,
       clock,
@@ -161,6 +179,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       lending,
       endOfDay,
       webRoot: builtWebRoot(WEB_ROOT),
+      paypoints,
     });
     return assemble({
       config,
@@ -173,6 +192,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       webhooks,
       wealth,
       lending,
+      paypoints,
       endOfDay,
       bank,
       server,
@@ -211,6 +231,7 @@ function assemble(
     webhooks: parts.webhooks,
     wealth: parts.wealth,
     lending: parts.lending,
+    paypoints: parts.paypoints,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
@@ -265,17 +286,24 @@ export function createCredit(parts: {
   db: Database;
   clock: Clock;
   identity: Identity;
-  wallet: Pick<Wallet, 'getWallet'>;
+  wallet: Pick<Wallet, 'getWallet' | 'getWalletBalances'>;
+  wealth: Pick<Wealth, 'holdingsValues'>;
 }): CreditService {
   return createCreditService({
     db: parts.db,
     clock: parts.clock,
     users: parts.identity,
     wallets: parts.wallet,
-    // TODO(lending issue, DESIGN §2.4/§2.5): a FeatureSource over the pay-later line's statements,
-    // repayments and months past due, the fund's holdings and the loans on the platform and through
-    // partners. Until then no user has line history: everyone gets the application model.
-    features: noLineHistoryFeatureSource,
+    // TODO(lending issue, DESIGN §2.4/§2.5): line histories from the pay-later line's statements,
+    // repayments and months past due, and the loans on the platform and through partners. Until
+    // then no user has line history: everyone gets the application model.
+    features: {
+      ...noLineHistoryFeatureSource,
+      // Fund and fixed-term holdings ↔ "savings", one query per refresh batch.
+      fundHoldings: (userIds) => parts.wealth.holdingsValues(userIds),
+    },
+    // Unpaid Pay Points service orders lower the score until paid.
+    debts: serviceOrderDebts(parts.db),
   });
 }
 

@@ -55,6 +55,7 @@ export function installOpenApi(app: FastifyInstance, info: { version: string }):
         { name: 'users', description: 'Sign-up, sessions and identity verification' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'credit', description: 'Credit score: consent, scores with reasons, history' },
+        { name: 'paypoints', description: 'Pay Points service orders: deposits waived by the score' },
       ],
     },
     transform: (input) => {

@@ -10,6 +10,7 @@ import type { EndOfDayClose } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { Lending } from '../lending/index.ts';
 import type { Merchants } from '../merchants/index.ts';
+import type { PayPoints } from '../paypoints/index.ts';
 import type { Wallet } from '../wallet/index.ts';
 import type { Wealth } from '../wealth/index.ts';
 import type { Webhooks } from '../webhooks/index.ts';
@@ -34,6 +35,7 @@ import { merchantRoutes } from './routes/merchant-routes.ts';
 import { paymentRoutes } from './routes/payment-routes.ts';
 import { creditRoutes } from './routes/credit-routes.ts';
 import { lendingOperatorRoutes, lendingRoutes } from './routes/lending-routes.ts';
+import { merchantServiceOrderRoutes, userServiceOrderRoutes } from './routes/paypoints-routes.ts';
 import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
 import { closeRunRoutes } from './routes/close-run-routes.ts';
@@ -57,6 +59,8 @@ export interface ServerOptions {
   merchants?: Merchants;
   /** The credit score service; its user routes (with identity) and operator routes when given. */
   credit?: CreditService;
+  /** Pay Points service orders; merchant routes (with merchants) and user routes (with identity). */
+  paypoints?: PayPoints;
   /** Webhook endpoints and deliveries; the operator routes under /v1/operator/webhooks when given. */
   webhooks?: Webhooks;
   /** Money funds and fixed-term products; operator routes under /v1/operator/wealth, user routes with identity. */
@@ -123,6 +127,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   }
   if (options.identity && options.credit)
     void app.register(creditRoutes, { prefix: '/v1', credit: options.credit });
+  if (options.paypoints && options.merchants)
+    void app.register(merchantServiceOrderRoutes, { prefix: '/v1/merchant', paypoints: options.paypoints });
+  if (options.paypoints && options.identity)
+    void app.register(userServiceOrderRoutes, { prefix: '/v1', paypoints: options.paypoints });
   if (options.wealth) {
     void app.register(wealthOperatorRoutes, { prefix: '/v1/operator/wealth', wealth: options.wealth });
     if (options.identity) void app.register(wealthRoutes, { prefix: '/v1', wealth: options.wealth });

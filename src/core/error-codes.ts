@@ -115,6 +115,9 @@ export const errorCodes = [
   'LOAN_NOT_FOUND',
   'LOAN_NOT_ACTIVE',
   'LOAN_REPAYMENT_EXCEEDS_BALANCE',
+  // Pay Points service orders
+  'SERVICE_ORDER_NOT_FOUND',
+  'SERVICE_ORDER_STATE',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -37,6 +37,14 @@ export {
   type RefreshReport,
   type ScoreTrigger,
 } from './score-service.ts';
+export {
+  applyUnpaidDebts,
+  noDebtSource,
+  unpaidDebtPenalty,
+  UNPAID_DEBT_REASON,
+  type CreditDebtSource,
+  type UnpaidDebt,
+} from './debts.ts';
 export { CREDIT_CONSENT, type CreditConsent } from './consent.ts';
 export {
   noLineHistoryFeatureSource,

@@ -271,4 +271,80 @@ describe('credit score service', () => {
     expect(may.scored).toBe(4);
     expect(may.timings.totalS).toBeGreaterThan(0);
   });
+
+  it('the refresh asks identity, wallet, fund and debts once per batch, with the same scores as one by one', async () => {
+    await t.db.query('DELETE FROM credit_consents'); // a clean population for counting (test only)
+    const population: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const id = adult();
+      population.push(id);
+      await credit.grantConsent(id);
+      await credit.score(id, { ...answers, durationMonths: 12 + i * 6 });
+    }
+    const [minor, owing, saver] = population.slice(2);
+    users.set(minor!, { kycStatus: 'verified', isAdult: false });
+    const calls = { statuses: 0, balances: 0, holdings: 0, debts: 0, single: 0 };
+    const batched = createCreditService({
+      db: t.db,
+      clock,
+      features: {
+        ...source,
+        fundHoldings: async (ids) => {
+          calls.holdings++;
+          return new Map(ids.filter((id) => id === saver).map((id) => [id, 600_000n]));
+        },
+      },
+      users: {
+        getUser: async () => {
+          calls.single++;
+          throw new Error('the refresh must use the batch look-up');
+        },
+        getUserStatuses: async (ids) => {
+          calls.statuses++;
+          return new Map(ids.flatMap((id) => (users.has(id) ? [[id, users.get(id)!]] : [])));
+        },
+      },
+      wallets: {
+        getWallet: async () => {
+          calls.single++;
+          throw new Error('the refresh must use the batch look-up');
+        },
+        getWalletBalances: async (ids) => {
+          calls.balances++;
+          return new Map(
+            ids.flatMap((id) => (balances.has(id) ? [[id, { balance: balances.get(id)! }]] : [])),
+          );
+        },
+      },
+      debts: {
+        unpaidDebts: async (ids) => {
+          calls.debts++;
+          return new Map(ids.filter((id) => id === owing).map((id) => [id, { count: 1, amount: 9_900n }]));
+        },
+      },
+    });
+    clock.set('2026-06-01T02:00:00Z');
+    const report = await batched.refreshScores({ businessDate: '2026-06-01', batchSize: 2 });
+    expect(report).toMatchObject({ status: 'completed', processed: 5, scored: 4, skippedIneligible: 1 });
+    // Five users in batches of two: three batches, one call of each look-up per batch.
+    expect(report.batches).toBe(3);
+    expect(calls).toEqual({ statuses: 3, balances: 3, holdings: 3, debts: 3, single: 0 });
+
+    // The plain users' refresh scores are what the one-by-one service gives for the same inputs.
+    for (const id of population.filter((p) => p !== minor && p !== owing && p !== saver)) {
+      const refreshed = await credit.getLatestScore(id);
+      expect(refreshed.trigger).toBe('refresh');
+      const onDemand = await credit.score(id);
+      expect(onDemand.featuresHash).toBe(refreshed.featuresHash);
+      expect(onDemand.score).toBe(refreshed.score);
+    }
+    // Fund holdings reach the features (savings), and an unpaid debt costs points with its reason.
+    const saverScore = await credit.getLatestScore(saver!);
+    expect(saverScore.trigger).toBe('refresh');
+    expect(saverScore.featuresHash).not.toBe((await credit.score(saver!)).featuresHash);
+    const owingScore = await credit.getLatestScore(owing!);
+    expect(owingScore.reasons[0]!.code).toBe('UNPAID_SERVICE_ORDER');
+    expect(owingScore.score).toBe(Math.max(350, (await credit.score(owing!)).score - 80));
+    expect((await credit.getLatestScore(minor!)).trigger).toBe('on_demand');
+  });
 });

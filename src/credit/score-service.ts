@@ -31,6 +31,7 @@ import {
   type StoredAnswers,
 } from './features.ts';
 import { scoreApplicant, type ApplicantFeatures, type ReasonCode } from './score.ts';
+import { applyUnpaidDebts, noDebtSource, type CreditDebtSource, type UnpaidDebt } from './debts.ts';
 
 export const creditMigrations: Migration[] = loadMigrations(
   'credit',
@@ -46,11 +47,15 @@ export interface CreditUser {
 
 export interface CreditUserDirectory {
   getUser(userId: string, at?: Date): Promise<CreditUser>;
+  /** Many users at once (one query per refresh batch); unknown ids absent. Optional: else per user. */
+  getUserStatuses?(userIds: readonly string[], at?: Date): Promise<ReadonlyMap<string, CreditUser>>;
 }
 
 /** The wallet balance ↔ checking account; the wallet module provides it (WALLET_NOT_FOUND: none). */
 export interface CreditWalletReader {
   getWallet(userId: string): Promise<{ balance: bigint }>;
+  /** Many balances at once; users without a wallet absent. Optional: else per user. */
+  getWalletBalances?(userIds: readonly string[]): Promise<ReadonlyMap<string, { balance: bigint }>>;
 }
 
 export interface CreditServiceOptions {
@@ -60,6 +65,8 @@ export interface CreditServiceOptions {
   wallets: CreditWalletReader;
   /** Behaviour data, fund holdings and loans; default: none of them exist yet. */
   features?: FeatureSource;
+  /** Unpaid debts (Pay Points service orders) that lower the score until paid; default: none. */
+  debts?: CreditDebtSource;
   /** The models; default: the committed artifacts in src/credit/models, read on first use. */
   artifacts?: Partial<Record<ModelName, CreditArtifact>>;
   /** Users looked up at once (identity, wallet) during the refresh. */
@@ -259,6 +266,7 @@ const isWalletMissing = (error: unknown) => error instanceof MilletError && erro
 export function createCreditService(options: CreditServiceOptions): CreditService {
   const { db, clock, users, wallets } = options;
   const source = options.features ?? noLineHistoryFeatureSource;
+  const debts = options.debts ?? noDebtSource;
   const concurrency = options.lookupConcurrency ?? 16;
   const loaded: Partial<Record<ModelName, CreditArtifact>> = { ...options.artifacts };
   const artifact = (model: ModelName): CreditArtifact =>
@@ -289,6 +297,32 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     }
   }
 
+  /** Verified adults among `ids` (in order): one batch look-up when identity offers it. */
+  async function eligibility(ids: readonly string[], asOf: Date): Promise<boolean[]> {
+    const ok = (user: CreditUser | undefined) => !!user && user.kycStatus === 'verified' && user.isAdult;
+    if (users.getUserStatuses) {
+      const found = await users.getUserStatuses(ids, asOf);
+      return ids.map((id) => ok(found.get(id)));
+    }
+    return mapLimit(ids, concurrency, async (id) => {
+      try {
+        return ok(await users.getUser(id, asOf));
+      } catch (error) {
+        if (error instanceof MilletError && error.code === 'USER_NOT_FOUND') return false;
+        throw error;
+      }
+    });
+  }
+
+  /** Wallet balances of `ids` (in order; null = no wallet): one batch look-up when offered. */
+  async function walletBalances(ids: readonly string[]): Promise<Array<bigint | null>> {
+    if (wallets.getWalletBalances) {
+      const found = await wallets.getWalletBalances(ids);
+      return ids.map((id) => found.get(id)?.balance ?? null);
+    }
+    return mapLimit(ids, concurrency, walletBalance);
+  }
+
   /** Computes a score (no storage): the model, its inputs and the result. */
   function compute(
     userId: string,
@@ -298,12 +332,17 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       trigger: ScoreTrigger;
       businessDate: string;
       refresh: boolean;
+      debt: UnpaidDebt | undefined;
     },
   ): NewScore {
     const model: ModelName = 'history' in input ? 'behaviour' : 'application';
     const features = 'history' in input ? behaviourFeatures(input.history) : input.features;
     const a = artifact(model);
-    const result = scoreApplicant(a, features);
+    const result = applyUnpaidDebts(a.scaling, scoreApplicant(a, features), extra.debt);
+    // Unpaid debts are inputs too (the same inputs give the same hash), named only when present.
+    const hashed = extra.debt?.count
+      ? { ...features, unpaid_debts: extra.debt.count, unpaid_debt_fen: extra.debt.amount.toString() }
+      : features;
     return {
       id: newId(),
       user_id: userId,
@@ -313,7 +352,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       model_version: a.model_version,
       learner: a.learner,
       reasons: result.reasons,
-      features_hash: featuresHash(model, a.model_version, features),
+      features_hash: featuresHash(model, a.model_version, hashed),
       answers: extra.answers ? answersToJson(extra.answers) : null,
       trigger: extra.trigger,
       business_date: extra.businessDate,
@@ -364,10 +403,20 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       await requireEligible(userId, now);
       if (!(await activeConsent(db, userId))) throw consentRequired();
       const day = businessDateOfClock(clock);
-      const history = (await source.lineHistories([userId], now)).get(userId);
+      const [histories, owed] = await Promise.all([
+        source.lineHistories([userId], now),
+        debts.unpaidDebts([userId]),
+      ]);
+      const history = histories.get(userId);
       const answers = given ?? (await lastAnswers(db, userId));
       let row: NewScore;
-      const extra = { answers, trigger: 'on_demand' as const, businessDate: day, refresh: false };
+      const extra = {
+        answers,
+        trigger: 'on_demand' as const,
+        businessDate: day,
+        refresh: false,
+        debt: owed.get(userId),
+      };
       if (history) row = compute(userId, { history }, extra);
       else {
         if (!answers)
@@ -475,14 +524,13 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     };
     if (run.status === 'completed') return finish('completed', true);
 
-    let cursor = run.cursor;
     // "As of" the end of the refresh date is the close's business; the clock's now is as good here.
     const asOf = clock.now();
-    for (;;) {
-      if (o.signal?.aborted) return finish('interrupted', false);
+    type BatchRow = { user_id: string; last_date: string | null; answers: StoredAnswers | null };
+    const read = async (after: string | null): Promise<BatchRow[]> => {
       const ts = performance.now();
-      const batch = (
-        await db.query<{ user_id: string; last_date: string | null; answers: StoredAnswers | null }>(
+      const rows = (
+        await db.query<BatchRow>(
           `SELECT c.user_id, s.business_date::text AS last_date, s.answers
            FROM credit_consents c
            LEFT JOIN LATERAL (
@@ -491,10 +539,15 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
            ) s ON true
            WHERE c.withdrawn_at IS NULL AND ($1::uuid IS NULL OR c.user_id > $1::uuid)
            ORDER BY c.user_id LIMIT $2`,
-          [cursor, batchSize],
+          [after, batchSize],
         )
       ).rows;
       timings.storageS += (performance.now() - ts) / 1000;
+      return rows;
+    };
+
+    /** Looks up the batch's users in the other modules and scores them (no storage). */
+    const prepare = async (batch: BatchRow[]) => {
       const counts = { scored: 0, current: 0, noAnswers: 0, ineligible: 0 };
       const due = batch.filter((b) => {
         if (b.last_date !== null && b.last_date >= day) {
@@ -506,19 +559,12 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
 
       const tf = performance.now();
       const ids = due.map((b) => b.user_id);
-      const [histories, holdings, credits, eligible] = await Promise.all([
+      const [histories, holdings, credits, owed, eligible] = await Promise.all([
         source.lineHistories(ids, asOf),
         source.fundHoldings(ids),
         source.existingCredits(ids),
-        mapLimit(ids, concurrency, async (id) => {
-          try {
-            const user = await users.getUser(id, asOf);
-            return user.kycStatus === 'verified' && user.isAdult;
-          } catch (error) {
-            if (error instanceof MilletError && error.code === 'USER_NOT_FOUND') return false;
-            throw error;
-          }
-        }),
+        debts.unpaidDebts(ids),
+        eligibility(ids, asOf),
       ]);
       type Plan =
         | { userId: string; history: LineHistory; answers: ApplicationAnswers | null }
@@ -535,7 +581,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       const needWallet = plans.filter(
         (p): p is Extract<Plan, { features?: ApplicantFeatures }> => !('history' in p),
       );
-      const balances = await mapLimit(needWallet, concurrency, (p) => walletBalance(p.userId));
+      const balances = await walletBalances(needWallet.map((p) => p.userId));
       needWallet.forEach((p, i) => {
         p.features = applicationFeatures(p.answers, {
           walletBalance: balances[i]!,
@@ -550,14 +596,28 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         compute(
           p.userId,
           'history' in p ? { history: p.history } : { answers: p.answers, features: p.features! },
-          { answers: p.answers, trigger: 'refresh', businessDate: day, refresh: true },
+          {
+            answers: p.answers,
+            trigger: 'refresh',
+            businessDate: day,
+            refresh: true,
+            debt: owed.get(p.userId),
+          },
         ),
       );
       timings.modelS += (performance.now() - tm) / 1000;
+      return { rows, counts };
+    };
 
+    /** Stores a batch's scores and advances the run's cursor and counts, in one transaction. */
+    const write = async (
+      batch: BatchRow[],
+      prepared: Awaited<ReturnType<typeof prepare>>,
+      last: string | null,
+      done: boolean,
+    ) => {
+      const { rows, counts } = prepared;
       const tw = performance.now();
-      const last = batch[batch.length - 1]?.user_id ?? cursor;
-      const done = batch.length < batchSize;
       await db.transaction(async (tx) => {
         const inserted = await insertScores(tx, rows);
         // A user scored by an earlier attempt at this date (or who withdrew meanwhile) is current.
@@ -576,7 +636,6 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         );
       });
       timings.storageS += (performance.now() - tw) / 1000;
-      cursor = last;
       progress.batches++;
       progress.scored += counts.scored;
       progress.skippedCurrent += counts.current;
@@ -584,7 +643,42 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       progress.skippedIneligible += counts.ineligible;
       progress.processed += batch.length;
       await o.onProgress?.({ ...progress });
-      if (done) return finish('completed', false);
+    };
+
+    // A pipeline of three stages: while batch N is written (PostgreSQL's work), batch N+1 is looked
+    // up and scored (Node's work) and batch N+2's users are read. Writes stay in order, one at a
+    // time, so the cursor only moves forward; a stop lets the write in flight finish.
+    let cursor = run.cursor;
+    let writing: Promise<void> = Promise.resolve();
+    let reading = read(cursor);
+    for (;;) {
+      if (o.signal?.aborted) {
+        await writing;
+        return finish('interrupted', false);
+      }
+      const batch = await reading;
+      const last = batch[batch.length - 1]?.user_id ?? cursor;
+      const done = batch.length < batchSize;
+      if (!done) {
+        reading = read(last);
+        reading.catch(() => {}); // awaited next round; a failure surfaces there
+      }
+      let prepared: Awaited<ReturnType<typeof prepare>>;
+      try {
+        prepared = await prepare(batch);
+      } catch (error) {
+        await writing.catch(() => {});
+        throw error;
+      }
+      await writing;
+      if (o.signal?.aborted) return finish('interrupted', false);
+      writing = write(batch, prepared, last, done);
+      writing.catch(() => {}); // awaited before the next write; a failure surfaces there
+      cursor = last;
+      if (done) {
+        await writing;
+        return finish('completed', false);
+      }
     }
   }
 

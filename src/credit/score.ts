@@ -35,6 +35,9 @@ interface Compiled {
   contribution: (features: ApplicantFeatures, lost: Float64Array) => number;
   factor: number;
   offset: number;
+  /** Scratch buffers reused by every call (scoring is synchronous, so calls never overlap). */
+  lost: Float64Array;
+  taken: Uint8Array;
 }
 
 const cache = new WeakMap<CreditArtifact, Compiled>();
@@ -51,7 +54,7 @@ function numericInput(spec: FeatureSpec): (features: ApplicantFeatures) => numbe
   return (features) => parseNumber(features[spec.name]);
 }
 
-function compile(artifact: CreditArtifact): Compiled {
+function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'taken'> {
   const model = modelSpec(artifact.model);
   const byName = new Map(model.features.map((f) => [f.name, f]));
   const specs = artifact.inputs.map((input) => byName.get(input.name)!);
@@ -102,7 +105,9 @@ function compile(artifact: CreditArtifact): Compiled {
   const threshold = new Float64Array(total);
   const left = new Int32Array(total);
   const right = new Int32Array(total);
-  const value = new Float64Array(total);
+  // gain[i]: what reaching node i adds to the margin (its value less its parent's), precomputed so
+  // a walk reads one number per step.
+  const gain = new Float64Array(total);
   const roots = new Int32Array(gbt.trees.length);
   let at = 0;
   let bias = gbt.base;
@@ -114,7 +119,10 @@ function compile(artifact: CreditArtifact): Compiled {
       threshold[at + i] = t.threshold[i]!;
       left[at + i] = t.left[i]! + at;
       right[at + i] = t.right[i]! + at;
-      value[at + i] = t.value[i]!;
+      if (t.feature[i]! >= 0) {
+        gain[at + t.left[i]!] = t.value[t.left[i]!]! - t.value[i]!;
+        gain[at + t.right[i]!] = t.value[t.right[i]!]! - t.value[i]!;
+      }
     }
     at += t.feature.length;
   });
@@ -141,7 +149,7 @@ function compile(artifact: CreditArtifact): Compiled {
           const f = feature[node]!;
           const v = x[f]!;
           const next = v <= threshold[node]! || v !== v ? left[node]! : right[node]!;
-          const delta = value[next]! - value[node]!;
+          const delta = gain[next]!;
           lost[f] = lost[f]! + delta;
           margin += delta;
           node = next;
@@ -155,7 +163,11 @@ function compile(artifact: CreditArtifact): Compiled {
 
 function compiled(artifact: CreditArtifact): Compiled {
   let c = cache.get(artifact);
-  if (!c) cache.set(artifact, (c = compile(artifact)));
+  if (!c) {
+    const parts = compile(artifact);
+    const m = parts.inputs.length;
+    cache.set(artifact, (c = { ...parts, lost: new Float64Array(m), taken: new Uint8Array(m) }));
+  }
   return c;
 }
 
@@ -168,11 +180,11 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
  */
 export function scoreApplicant(artifact: CreditArtifact, features: ApplicantFeatures): ScoreResult {
   const c = compiled(artifact);
-  const lost = new Float64Array(c.inputs.length);
+  const { lost, taken } = c;
   const raw = c.contribution(features, lost);
   const probability = sigmoid((c.offset - raw) / c.factor);
   const reasons: ReasonCode[] = [];
-  const taken = new Uint8Array(lost.length);
+  taken.fill(0);
   for (let r = 0; r < REASON_COUNT; r++) {
     let pick = -1;
     for (let j = 0; j < lost.length; j++)

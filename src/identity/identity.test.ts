@@ -326,3 +326,39 @@ describe('identity verification', () => {
     expect((await rejection(identity.getUser('nope'))).code).toBe('USER_NOT_FOUND');
   });
 });
+
+describe('batch look-ups', () => {
+  it('getUserStatuses answers for many users in one call, as getUser does one by one', async () => {
+    const adult = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    await identity.verifyIdentity(adult.id, {
+      realName: '王小明',
+      residentId: makeResidentId('110105', '19900307', '411'),
+      accountClass: 'III',
+    });
+    const minor = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    await identity.verifyIdentity(minor.id, {
+      realName: '王小红',
+      residentId: makeResidentId('110105', '20100307', '412'),
+    });
+    const unverified = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const unknown = '01900000-0000-7000-8000-000000000000';
+    const ids = [adult.id, minor.id, unverified.id, unknown, 'not-a-uuid', adult.id];
+    const found = await identity.getUserStatuses(ids);
+    expect(found.size).toBe(3);
+    for (const user of [adult, minor, unverified]) {
+      const one = await identity.getUser(user.id);
+      expect(found.get(user.id)).toEqual({
+        id: one.id,
+        kycStatus: one.kycStatus,
+        accountClass: one.accountClass,
+        isAdult: one.isAdult,
+      });
+    }
+    expect(found.get(adult.id)).toMatchObject({ kycStatus: 'verified', accountClass: 'III', isAdult: true });
+    expect(found.get(minor.id)!.isAdult).toBe(false);
+    // Age is as of the instant asked about: the minor turns 18 on 2028-03-07.
+    const later = await identity.getUserStatuses([minor.id], new Date('2028-03-07T00:00:00+08:00'));
+    expect(later.get(minor.id)!.isAdult).toBe(true);
+    expect((await identity.getUserStatuses([])).size).toBe(0);
+  });
+});

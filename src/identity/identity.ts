@@ -33,6 +33,7 @@ import {
   type KycStatus,
   type SessionTokens,
   type User,
+  type UserStatus,
 } from './types.ts';
 
 export const identityMigrations: Migration[] = loadMigrations(
@@ -438,6 +439,33 @@ export function createIdentity(options: IdentityOptions): Identity {
       const row = await userLoader.load(userId);
       if (!row) throw userNotFound(userId);
       return toUser(row, at ?? clock.now());
+    },
+
+    async getUserStatuses(userIds, at) {
+      const valid = [...new Set(userIds)].filter(isUuid);
+      const found = new Map<string, UserStatus>();
+      if (valid.length === 0) return found;
+      const when = at ?? clock.now();
+      const result = await db.query<{
+        id: string;
+        kyc_status: UserStatus['kycStatus'];
+        account_class: UserStatus['accountClass'];
+        birth_date: string | null;
+      }>(
+        `SELECT id, kyc_status, account_class, to_char(birth_date, 'YYYY-MM-DD') AS birth_date
+         FROM identity_users WHERE id = ANY($1::uuid[])`,
+        [valid],
+      );
+      for (const r of result.rows) {
+        const age = r.birth_date ? ageInYears(r.birth_date, when) : null;
+        found.set(r.id, {
+          id: r.id,
+          kycStatus: r.kyc_status,
+          accountClass: r.account_class,
+          isAdult: age !== null && age >= 18,
+        });
+      }
+      return found;
     },
 
     async isAdult(userId, at) {

@@ -14,5 +14,6 @@ export {
   type SessionTokens,
   type SignUpCommand,
   type User,
+  type UserStatus,
   type VerifyIdentityCommand,
 } from './types.ts';

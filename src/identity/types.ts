@@ -8,6 +8,15 @@ export type AccountClass = (typeof accountClasses)[number];
 export type KycStatus = 'none' | 'verified';
 
 /** A user as other modules and the API see one: PII only masked, never in the clear. */
+/** What batch jobs need to know about a user: no personal data. */
+export interface UserStatus {
+  id: string;
+  kycStatus: KycStatus;
+  accountClass: AccountClass | null;
+  /** 18 or over at the instant asked about; false while unverified. */
+  isAdult: boolean;
+}
+
 export interface User {
   id: string;
   /** `138****5678` for a mainland number. */
@@ -107,6 +116,12 @@ export interface Identity {
   verifyIdentity(userId: string, command: VerifyIdentityCommand): Promise<User>;
   /** `at` dates ageYears/isAdult (the Clock's now by default). */
   getUser(userId: string, at?: Date): Promise<User>;
+  /**
+   * Many users' verification status in one query, for batch jobs (the monthly score refresh):
+   * KYC status, account class and whether 18 or over at `at`; no personal data is decrypted.
+   * Unknown ids are absent from the map.
+   */
+  getUserStatuses(userIds: readonly string[], at?: Date): Promise<Map<string, UserStatus>>;
   /** Whether a verified user is 18 or over at the business date of `at`; false if unverified. */
   isAdult(userId: string, at?: Date): Promise<boolean>;
   /**

@@ -77,6 +77,21 @@ export async function getAccount(db: Queryable, id: string): Promise<Account> {
   return accountFromRow(row);
 }
 
+/** Many accounts in one query; ids that are not accounts (or not UUIDs) are absent from the map. */
+export async function getAccounts(db: Queryable, ids: readonly string[]): Promise<Map<string, Account>> {
+  const valid = [...new Set(ids)].filter(isUuid);
+  const found = new Map<string, Account>();
+  if (valid.length === 0) return found;
+  const result = await db.query<AccountRow>('SELECT * FROM ledger_accounts WHERE id = ANY($1::uuid[])', [
+    valid,
+  ]);
+  for (const row of result.rows) {
+    const account = accountFromRow(row);
+    found.set(account.id, account);
+  }
+  return found;
+}
+
 export interface ListAccountsQuery {
   code?: string;
   cursor?: string;

@@ -4,8 +4,8 @@ import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
 import type { Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
-import { getAccount, listAccounts, openAccount, type ListAccountsQuery } from './accounts.ts';
 import type { BatchEffect } from './batch-effects.ts';
+import { getAccount, getAccounts, listAccounts, openAccount, type ListAccountsQuery } from './accounts.ts';
 import type { LedgerCommand } from './commands.ts';
 import { GroupCommitWriter, type WriterStats } from './group-commit-writer.ts';
 import { expireDueHolds } from './hold-expiry.ts';
@@ -48,6 +48,8 @@ export interface LedgerOptions {
 export interface Ledger {
   openAccount(command: OpenAccountCommand): Promise<Account>;
   getAccount(id: string): Promise<Account>;
+  /** Many accounts in one query (for batch jobs); unknown ids are absent from the map. */
+  getAccounts(ids: readonly string[]): Promise<Map<string, Account>>;
   listAccounts(query?: ListAccountsQuery): Promise<Page<Account>>;
   /**
    * A two-leg entry. `effects`: other modules' records that must commit with it, in the same
@@ -98,6 +100,7 @@ export function createLedger(options: LedgerOptions): Ledger {
   return {
     openAccount: (command) => openAccount(db, clock, command),
     getAccount: (id) => getAccount(db, id),
+    getAccounts: (ids) => getAccounts(db, ids),
     listAccounts: (query) => listAccounts(db, query),
     transfer: (c, transferOptions) =>
       submit(

@@ -80,3 +80,27 @@ export async function findWalletAccount(db: Database, userId: string): Promise<W
     createdAt: row.created_at,
   };
 }
+
+/** Wallet accounts of many users in one query; users without a wallet are absent. */
+export async function findWalletAccounts(
+  db: Database,
+  userIds: readonly string[],
+): Promise<Map<string, WalletAccount>> {
+  const valid = [...new Set(userIds)].filter(isUuid);
+  const found = new Map<string, WalletAccount>();
+  if (valid.length === 0) return found;
+  const result = await db.query<{
+    user_id: string;
+    ledger_account_id: string;
+    currency: string;
+    created_at: Date;
+  }>('SELECT * FROM wallet_accounts WHERE user_id = ANY($1::uuid[])', [valid]);
+  for (const row of result.rows)
+    found.set(row.user_id, {
+      userId: row.user_id,
+      ledgerAccountId: row.ledger_account_id,
+      currency: row.currency,
+      createdAt: row.created_at,
+    });
+  return found;
+}

@@ -304,3 +304,25 @@ describe('reconciliation', () => {
     expect((await ledger.verify()).ok).toBe(true);
   });
 });
+
+describe('batch look-ups', () => {
+  it('getWalletBalances gives many wallets at once, holds counted, users without one absent', async () => {
+    const rich = await userWith(30_000n);
+    const empty = await userWith(0n);
+    const noWallet = newId();
+    const held = await ledger.placeHold({
+      id: newId(),
+      debitAccountId: (await wallet.getWallet(rich)).ledgerAccountId,
+      creditAccountId: wallet.bankClearingAccountId(),
+      amount: 5_000n,
+    });
+    const found = await wallet.getWalletBalances([rich, empty, noWallet, 'nope', rich]);
+    expect([...found.keys()].sort()).toEqual([rich, empty].sort());
+    expect(found.get(rich)).toEqual(await wallet.getWallet(rich));
+    expect(found.get(rich)).toMatchObject({ balance: 30_000n, available: 25_000n });
+    expect(found.get(empty)).toMatchObject({ balance: 0n, available: 0n });
+    await ledger.voidHold({ id: newId(), holdId: held.holdId! });
+    expect((await wallet.getWalletBalances([rich])).get(rich)!.available).toBe(30_000n);
+    expect((await wallet.getWalletBalances([])).size).toBe(0);
+  });
+});

@@ -15,6 +15,7 @@ import type { WalletUserDirectory } from './users.ts';
 import {
   ensurePlatformAccounts,
   findWalletAccount,
+  findWalletAccounts,
   openWalletAccount,
   platformAccountIds,
 } from './wallet-accounts.ts';
@@ -53,6 +54,11 @@ export interface Wallet {
    * Remembered once found: a wallet, once opened, keeps its account for good.
    */
   walletAccountId(userId: string): Promise<string>;
+  /**
+   * Many users' balances in two queries (wallet accounts, then their ledger accounts), for batch
+   * jobs such as the monthly score refresh; users without a wallet are absent from the map.
+   */
+  getWalletBalances(userIds: readonly string[]): Promise<Map<string, WalletBalance>>;
   /** The wallet's ledger lines, newest last, a page at a time. */
   statement(userId: string, query?: StatementQuery): Promise<Page<StatementLine>>;
   topUp(command: BankOperationCommand): Promise<BankOperation>;
@@ -111,6 +117,23 @@ export function createWallet(options: WalletOptions): Wallet {
       return balanceOf(userId);
     },
     getWallet: balanceOf,
+    async getWalletBalances(userIds) {
+      const wallets = await findWalletAccounts(db, userIds);
+      const accounts = await ledger.getAccounts([...wallets.values()].map((w) => w.ledgerAccountId));
+      const balances = new Map<string, WalletBalance>();
+      for (const w of wallets.values()) {
+        const account = accounts.get(w.ledgerAccountId);
+        if (!account) continue;
+        balances.set(w.userId, {
+          userId: w.userId,
+          ledgerAccountId: w.ledgerAccountId,
+          currency: w.currency,
+          balance: account.balances.posted,
+          available: account.balances.available,
+        });
+      }
+      return balances;
+    },
     async statement(userId, query) {
       const wallet = await findWalletAccount(db, userId);
       return ledger.statement(wallet.ledgerAccountId, query);

@@ -1,3 +1,4 @@
+import { isUuid } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
 
 export interface Holding {
@@ -44,6 +45,31 @@ export async function listHoldings(db: Queryable, userId: string, yesterday: str
     cumulativeIncome: r.cumulative_income,
     lastIncomeDate: r.last_income_date,
   }));
+}
+
+/**
+ * What each user has in the fund and fixed-term products, fen (1/100 share = 1 fen at NAV 1.00), in
+ * one query: money-fund shares (redeemable and frozen), subscriptions not yet confirmed (the money
+ * has left the wallet) and fixed-term subscriptions until they mature. Users with none are absent.
+ */
+export async function holdingsValues(
+  db: Queryable,
+  userIds: readonly string[],
+): Promise<Map<string, bigint>> {
+  const valid = [...new Set(userIds)].filter(isUuid);
+  const found = new Map<string, bigint>();
+  if (valid.length === 0) return found;
+  const result = await db.query<{ user_id: string; value: bigint }>(
+    `SELECT user_id, sum(value)::int8 AS value FROM (
+       SELECT user_id, shares + frozen_shares AS value FROM wealth_holdings WHERE user_id = ANY($1::uuid[])
+       UNION ALL
+       SELECT s.user_id, s.amount FROM wealth_subscriptions s JOIN wealth_products p ON p.id = s.product_id
+       WHERE s.user_id = ANY($1::uuid[]) AND (s.status = 'pending' OR (p.kind = 'fixed_term' AND s.status = 'confirmed'))
+     ) v GROUP BY user_id HAVING sum(value) > 0`,
+    [valid],
+  );
+  for (const r of result.rows) found.set(r.user_id, r.value);
+  return found;
 }
 
 /** A holder's daily income in one fund, newest first. */

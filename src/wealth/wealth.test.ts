@@ -213,6 +213,12 @@ describe('wealth (close-driven)', () => {
       amount: 10_000_000n,
     });
     expect(sub).toMatchObject({ confirmDate: '2025-06-12', maturityDate: '2025-09-10' });
+    // The credit score's "savings": fund shares plus the fixed-term money, in one batch query.
+    const held = await holding(users.b);
+    const nobody = derivedId('test', 'nobody');
+    const values = await wealth.holdingsValues([users.b, nobody]);
+    expect(values.get(users.b)).toBe(held.shares + held.frozenShares + 10_000_000n);
+    expect(values.has(nobody)).toBe(false);
     const error = await expectError(
       wealth.redeemFast({
         id: derivedId('ft-exit', 'b'),
@@ -234,6 +240,8 @@ describe('wealth (close-driven)', () => {
     const [income12, income11] = await wealth.incomeHistory(users.b, fund, 2);
     expect(income12).toMatchObject({ date: '2025-06-12', shares: b0 + income11!.income + 10_080_136n });
     expect(b1.shares).toBe(b0 + income11!.income + 10_080_136n + income12!.income);
+    // Matured: counted once, as fund shares.
+    expect((await wealth.holdingsValues([users.b])).get(users.b)).toBe(b1.shares + b1.frozenShares);
     const [totals] = await wealth.registerTotals();
     expect((await ledger.getAccount(wealth.productAccounts(fund).holderShares)).balances.posted).toBe(
       totals!.shares,

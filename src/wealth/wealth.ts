@@ -7,7 +7,14 @@ import type { Ledger } from '../ledger/index.ts';
 import { closeOrders, holdingId } from './close-orders.ts';
 import { publishDailyRate, yieldSeries, type DailyYield } from './daily-rates.ts';
 import { distributeFundIncome } from './fund-income.ts';
-import { incomeHistory, listHoldings, registerTotals, type Holding, type IncomeLine } from './holdings.ts';
+import {
+  holdingsValues,
+  incomeHistory,
+  listHoldings,
+  registerTotals,
+  type Holding,
+  type IncomeLine,
+} from './holdings.ts';
 import { addHoliday, listHolidays, removeHoliday, type Holiday } from './holidays.ts';
 import {
   createProduct,
@@ -61,6 +68,11 @@ export interface Wealth {
   listRedemptions(userId: string): Promise<Redemption[]>;
   /** "Yesterday" is the business date before the clock's. */
   holdings(userId: string): Promise<Holding[]>;
+  /**
+   * Many users' fund and fixed-term value (fen) in one query, for the credit score's "savings":
+   * fund shares, unconfirmed subscriptions and fixed-term products until maturity.
+   */
+  holdingsValues(userIds: readonly string[]): Promise<Map<string, bigint>>;
   incomeHistory(userId: string, productId: string, limit?: number): Promise<IncomeLine[]>;
   /** Register totals per money fund, to compare with the holders' omnibus share accounts. */
   registerTotals(): Promise<Array<{ productId: string; shares: bigint }>>;
@@ -87,6 +99,7 @@ export function createWealth(options: WealthOptions): Wealth {
     redeemNormal: (command) => redeem(db, ledger, clock, wallets, 'normal', command),
     listRedemptions: (userId) => listRedemptions(db, userId),
     holdings: (userId) => listHoldings(db, userId, addDays(businessDate(clock), -1)),
+    holdingsValues: (userIds) => holdingsValues(db, userIds),
     incomeHistory: (userId, productId, limit) => incomeHistory(db, holdingId(productId, userId), limit),
     registerTotals: () => registerTotals(db),
     closeSteps: () => [

@@ -21,6 +21,12 @@ import { SandboxBank, createWallet, walletMigrations, type Wallet } from '../../
 import { createMerchants, merchantsMigrations, type Merchants } from '../../src/merchants/index.ts';
 import { createCreditService, creditMigrations, type CreditService } from '../../src/credit/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
+import {
+  createPayPoints,
+  paypointsMigrations,
+  serviceOrderDebts,
+  type PayPoints,
+} from '../../src/paypoints/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
 import { createLending, lendingMigrations, type Lending } from '../../src/lending/index.ts';
@@ -35,6 +41,7 @@ export interface ApiHarness {
   merchants: Merchants;
   credit: CreditService;
   wealth: Wealth;
+  paypoints: PayPoints;
   webhooks: Webhooks;
   lending: Lending;
   /** The end-of-day close with the merchants' settlement steps and the lending steps. */
@@ -88,6 +95,7 @@ export async function openApiHarness(
     ...jobsMigrations,
     ...webhooksMigrations,
     ...lendingMigrations,
+    ...paypointsMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -108,7 +116,22 @@ export async function openApiHarness(
     webhooks,
   });
   await merchants.start();
-  const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
+  const credit = createCreditService({
+    db: t.db,
+    clock,
+    users: identity,
+    wallets: wallet,
+    debts: serviceOrderDebts(t.db),
+  });
+  const paypoints = createPayPoints({
+    db: t.db,
+    clock,
+    ledger,
+    wallet,
+    users: identity,
+    merchants,
+    scores: credit,
+  });
   const lending = createLending({
     db: t.db,
     ledger,
@@ -140,6 +163,7 @@ export async function openApiHarness(
     merchants,
     credit,
     wealth,
+    paypoints,
     webhooks,
     lending,
     registry,
@@ -168,6 +192,7 @@ export async function openApiHarness(
     merchants,
     credit,
     wealth,
+    paypoints,
     webhooks,
     lending,
     endOfDay,

@@ -1,0 +1,542 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  MilletError,
+  derivedId,
+  errorCodes,
+  isMilletError,
+  isUuid,
+  newId,
+  type ErrorCode,
+} from '../core/index.ts';
+import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
+import type { Payment } from '../merchants/index.ts';
+import { serviceOrderDebts } from './debts.ts';
+import type {
+  DepositDecision,
+  PayPoints,
+  PayPointsOptions,
+  ServiceOrder,
+  ServiceOrderStatus,
+} from './types.ts';
+
+export const paypointsMigrations: Migration[] = loadMigrations(
+  'paypoints',
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+);
+
+/** The checkout method that pays a final fee from the deposit held at acceptance. */
+export const DEPOSIT_METHOD = 'paypoints_deposit';
+export const DEFAULT_MAX_DAYS = 30;
+const DEFAULT_METHOD = 'balance';
+/** Errors that say "not known yet" rather than "refused": the step is retried, nothing is decided. */
+const UNDECIDED = new Set(['LEDGER_UNAVAILABLE', 'DATABASE_UNAVAILABLE']);
+
+interface Row {
+  id: string;
+  merchant_id: string;
+  merchant_reference: string;
+  description: string;
+  currency: string;
+  risk_amount: bigint;
+  score_bar: number;
+  max_days: number;
+  status: ServiceOrderStatus;
+  user_id: string | null;
+  method: string | null;
+  deposit: 'waived' | 'held' | null;
+  decision: DepositDecision | null;
+  score: number | null;
+  score_id: string | null;
+  deposit_hold_id: string | null;
+  final_fee: bigint | null;
+  deposit_used: bigint;
+  charged: bigint;
+  debt: bigint;
+  debt_payment_id: string | null;
+  created_at: Date;
+  accepted_at: Date | null;
+  completed_at: Date | null;
+  debt_paid_at: Date | null;
+  cancelled_at: Date | null;
+  updated_at: Date;
+}
+
+const fromRow = (r: Row): ServiceOrder => ({
+  id: r.id,
+  merchantId: r.merchant_id,
+  merchantReference: r.merchant_reference,
+  description: r.description,
+  currency: r.currency,
+  riskAmount: r.risk_amount,
+  scoreBar: r.score_bar,
+  maxDays: r.max_days,
+  status: r.status,
+  userId: r.user_id,
+  method: r.method,
+  deposit: r.deposit,
+  decision: r.decision,
+  score: r.score,
+  scoreId: r.score_id,
+  depositHoldId: r.deposit_hold_id,
+  finalFee: r.final_fee,
+  depositUsed: r.deposit_used,
+  charged: r.charged,
+  debt: r.debt,
+  debtPaymentId: r.debt_payment_id,
+  createdAt: r.created_at,
+  acceptedAt: r.accepted_at,
+  completedAt: r.completed_at,
+  debtPaidAt: r.debt_paid_at,
+  cancelledAt: r.cancelled_at,
+  updatedAt: r.updated_at,
+});
+
+const notFound = (id: string) => new MilletError('SERVICE_ORDER_NOT_FOUND', `No service order ${id}`, { id });
+
+const wrongState = (row: Row, action: string) =>
+  new MilletError('SERVICE_ORDER_STATE', `Service order ${row.id} is ${row.status}: it cannot be ${action}`, {
+    id: row.id,
+    status: row.status,
+  });
+
+/** Ids of the records a service order leaves in other modules, derived so retries find them. */
+const ids = {
+  holdVoid: (holdId: string) => derivedId('paypoints.deposit-void', holdId),
+  holdPost: (paymentId: string) => derivedId('paypoints.deposit-post', paymentId),
+  order: (orderId: string, part: string) => derivedId('paypoints.payment-order', `${orderId}:${part}`),
+  payment: (orderId: string, part: string) => derivedId('paypoints.payment', `${orderId}:${part}`),
+};
+
+/**
+ * Pay Points service orders (DESIGN §2.3): a merchant offers a service with a risk amount (the
+ * deposit it would take) and a score bar; the user accepts and is scored; the deposit is waived or
+ * held on the wallet; the merchant completes with the final fee, which the held deposit and then
+ * the user's checkout method pay, as merchant payments (so settlement, fees, refunds and webhooks
+ * apply as to any payment); what cannot be paid is a debt that lowers the score until paid.
+ */
+export function createPayPoints(options: PayPointsOptions): PayPoints {
+  const { db, clock, ledger, wallet, merchants, scores, users } = options;
+  const debtSource = serviceOrderDebts(db);
+
+  async function find(q: Queryable, id: string, lock = false): Promise<Row | undefined> {
+    if (!isUuid(id)) return undefined;
+    const r = await q.query<Row>(
+      `SELECT * FROM paypoints_service_orders WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
+    return r.rows[0];
+  }
+
+  async function load(id: string, scope: { merchantId?: string; userId?: string } = {}): Promise<Row> {
+    const row = await find(db, id);
+    if (!row) throw notFound(id);
+    if (scope.merchantId !== undefined && row.merchant_id !== scope.merchantId) throw notFound(id);
+    // A user sees an order nobody has taken yet (to decide whether to take it) and their own.
+    if (scope.userId !== undefined && row.user_id !== scope.userId && row.status !== 'created')
+      throw notFound(id);
+    return row;
+  }
+
+  async function update(id: string, sets: string, params: unknown[], whereStatus: ServiceOrderStatus[]) {
+    const r = await db.query<Row>(
+      `UPDATE paypoints_service_orders SET ${sets}, updated_at = $2
+       WHERE id = $1 AND status = ANY($3::text[]) RETURNING *`,
+      [id, clock.now(), whereStatus, ...params],
+    );
+    return r.rows[0];
+  }
+
+  /** The score decides the deposit. No consent, no score: the deposit is held, never refused. */
+  async function decide(
+    row: Row,
+    userId: string,
+  ): Promise<{ decision: DepositDecision; score: number | null; scoreId: string | null }> {
+    if (!(await scores.getActiveConsent(userId)))
+      return { decision: 'no_consent', score: null, scoreId: null };
+    try {
+      const s = await scores.score(userId);
+      const decision = s.score >= row.score_bar ? 'score_cleared_bar' : 'score_below_bar';
+      return { decision, score: s.score, scoreId: s.id };
+    } catch (error) {
+      if (!isMilletError(error)) throw error;
+      if (error.code === 'CONSENT_REQUIRED') return { decision: 'no_consent', score: null, scoreId: null };
+      if (error.code === 'CREDIT_APPLICATION_REQUIRED')
+        return { decision: 'no_score', score: null, scoreId: null };
+      if (error.code === 'IDENTITY_NOT_VERIFIED' || error.code === 'CREDIT_UNDERAGE')
+        return { decision: 'not_eligible', score: null, scoreId: null };
+      throw error;
+    }
+  }
+
+  /** Places the deposit hold (idempotent by its derived id) and activates the order. */
+  async function holdDeposit(row: Row): Promise<Row> {
+    const userWallet = await wallet.getWallet(row.user_id!);
+    const merchant = await merchants.getMerchant(row.merchant_id);
+    try {
+      await ledger.placeHold({
+        id: row.deposit_hold_id!,
+        debitAccountId: userWallet.ledgerAccountId,
+        // Posting the hold pays the merchant directly (through the deposit checkout method).
+        creditAccountId: merchant.ledgerAccountId,
+        amount: row.risk_amount,
+        timeoutSeconds: row.max_days * 86_400,
+        metadata: { serviceOrderId: row.id, merchantId: row.merchant_id, kind: 'paypoints_deposit' },
+      });
+    } catch (error) {
+      if (isMilletError(error) && !UNDECIDED.has(error.code)) {
+        // The deposit cannot be held (not enough money): the order is free for another try.
+        await update(
+          row.id,
+          `status = 'created', user_id = NULL, method = NULL, deposit = NULL, decision = NULL, score = NULL,
+           score_id = NULL, deposit_hold_id = NULL, accepted_at = NULL`,
+          [],
+          ['accepting'],
+        );
+      }
+      throw error;
+    }
+    const active = await update(row.id, `status = 'active'`, [], ['accepting']);
+    if (active) return active;
+    // Cancelled while the hold was being placed: release it (the cancel may have looked too early).
+    const now = await load(row.id);
+    if (now.status === 'cancelled' && (await ledger.getHold(row.deposit_hold_id!)).status === 'pending')
+      await ledger.voidHold({
+        id: ids.holdVoid(row.deposit_hold_id!),
+        holdId: row.deposit_hold_id!,
+        metadata: { serviceOrderId: row.id },
+      });
+    return now;
+  }
+
+  /** A merchant payment of `amount` for one part of the fee, through the merchants module. */
+  async function pay(
+    row: Row,
+    part: string,
+    amount: bigint,
+    method: string,
+    details: Record<string, string>,
+    paymentId = ids.payment(row.id, part),
+  ): Promise<Payment | { status: 'failed'; error: MilletError }> {
+    const orderId = ids.order(row.id, part);
+    const order = await merchants.createOrder({
+      id: orderId,
+      merchantId: row.merchant_id,
+      merchantReference: `paypoints:${orderId}`,
+      amount,
+      description:
+        `Service order ${row.merchant_reference}: ${part === 'deposit' ? 'fee paid from the deposit' : 'fee'}`.slice(
+          0,
+          256,
+        ),
+      expiresInSeconds: 86_400,
+    });
+    try {
+      const payment = await merchants.payOrder({
+        id: paymentId,
+        orderId: order.id,
+        userId: row.user_id!,
+        method,
+        details,
+      });
+      if (payment.status !== 'failed') return payment;
+      // A retry of a payment that failed before: it stays failed, with its reason.
+      const code = (errorCodes as readonly string[]).includes(payment.failureCode ?? '')
+        ? (payment.failureCode as ErrorCode)
+        : 'INTERNAL';
+      return {
+        status: 'failed',
+        error: new MilletError(code, payment.failureMessage ?? 'The payment failed'),
+      };
+    } catch (error) {
+      if (isMilletError(error) && !UNDECIDED.has(error.code)) return { status: 'failed', error };
+      throw error;
+    }
+  }
+
+  /** Drives a `completing` order to `completed` or `unpaid`; every step is idempotent. */
+  async function settle(row: Row): Promise<Row> {
+    const fee = row.final_fee!;
+    let depositUsed = 0n;
+    if (row.deposit === 'held') {
+      const hold = await ledger.getHold(row.deposit_hold_id!);
+      const use = fee < row.risk_amount ? fee : row.risk_amount;
+      if (hold.status === 'pending' && use === 0n)
+        await ledger.voidHold({
+          id: ids.holdVoid(row.deposit_hold_id!),
+          holdId: hold.id,
+          metadata: { serviceOrderId: row.id },
+        });
+      else if ((hold.status === 'pending' || hold.status === 'posted') && use > 0n) {
+        const paid = await pay(row, 'deposit', use, DEPOSIT_METHOD, { serviceOrderId: row.id });
+        if (paid.status === 'succeeded') depositUsed = use;
+        else if (paid.status === 'pending') return row;
+        else {
+          // The hold could not be posted (it expired meanwhile): release it if still pending.
+          const now = await ledger.getHold(hold.id);
+          if (now.status === 'pending')
+            await ledger.voidHold({
+              id: ids.holdVoid(row.deposit_hold_id!),
+              holdId: hold.id,
+              metadata: { serviceOrderId: row.id },
+            });
+        }
+      }
+      // voided or expired: the deposit is gone back to the wallet; the method pays all of the fee.
+    }
+    const rest = fee - depositUsed;
+    let charged = 0n;
+    let debt = 0n;
+    if (rest > 0n) {
+      const paid = await pay(row, 'fee', rest, row.method ?? DEFAULT_METHOD, {});
+      if (paid.status === 'pending') return row;
+      if (paid.status === 'succeeded') charged = rest;
+      else debt = rest;
+    }
+    const done = await update(
+      row.id,
+      `status = $4, deposit_used = $5, charged = $6, debt = $7`,
+      [debt > 0n ? 'unpaid' : 'completed', depositUsed, charged, debt],
+      ['completing'],
+    );
+    return done ?? (await load(row.id));
+  }
+
+  /** The deposit checkout method: posts the order's hold for the part of the fee it covers. */
+  merchants.registerPaymentMethod(DEPOSIT_METHOD, {
+    validate(details) {
+      if (!details.serviceOrderId || !isUuid(details.serviceOrderId))
+        throw new MilletError('VALIDATION_FAILED', `${DEPOSIT_METHOD} is only used by service orders`, {
+          field: 'method',
+        });
+    },
+    async collect(payment) {
+      const row = await find(db, payment.details.serviceOrderId ?? '');
+      if (
+        !row ||
+        row.status !== 'completing' ||
+        row.deposit !== 'held' ||
+        row.user_id !== payment.userId ||
+        row.merchant_id !== payment.merchantId ||
+        payment.paymentId !== ids.payment(row.id, 'deposit') ||
+        payment.amount > row.risk_amount
+      )
+        throw new MilletError('VALIDATION_FAILED', `${DEPOSIT_METHOD} is only used by service orders`, {
+          field: 'method',
+        });
+      await ledger.postHold({
+        id: ids.holdPost(payment.paymentId),
+        holdId: row.deposit_hold_id!,
+        amount: payment.amount,
+        metadata: { paymentId: payment.paymentId, serviceOrderId: row.id, method: DEPOSIT_METHOD },
+      });
+      return { status: 'succeeded' };
+    },
+  });
+
+  const service: PayPoints = {
+    async createServiceOrder(c) {
+      if (!isUuid(c.id) || !isUuid(c.merchantId))
+        throw new MilletError('VALIDATION_FAILED', 'id and merchant id must be UUIDs', { field: 'id' });
+      if (c.riskAmount <= 0n) throw new MilletError('AMOUNT_INVALID', 'risk_amount must be positive');
+      if (!Number.isInteger(c.scoreBar) || c.scoreBar < 350 || c.scoreBar > 950)
+        throw new MilletError('VALIDATION_FAILED', 'score_bar must be a whole score from 350 to 950', {
+          field: 'score_bar',
+        });
+      const maxDays = c.maxDays ?? DEFAULT_MAX_DAYS;
+      if (!Number.isInteger(maxDays) || maxDays < 1 || maxDays > 365)
+        throw new MilletError('VALIDATION_FAILED', 'max_days must be 1–365', { field: 'max_days' });
+      const reference = c.merchantReference.trim();
+      const description = c.description.trim();
+      if (!reference || reference.length > 64 || !description || description.length > 256)
+        throw new MilletError(
+          'VALIDATION_FAILED',
+          'merchant_reference (1–64) and description (1–256) are required',
+          {
+            field: 'merchant_reference',
+          },
+        );
+      const merchant = await merchants.getMerchant(c.merchantId);
+      if (merchant.status !== 'active')
+        throw new MilletError('MERCHANT_SUSPENDED', 'A suspended merchant cannot create service orders');
+      const now = clock.now();
+      const inserted = await db.query<Row>(
+        `INSERT INTO paypoints_service_orders (id, merchant_id, merchant_reference, description, currency,
+           risk_amount, score_bar, max_days, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $9) ON CONFLICT DO NOTHING RETURNING *`,
+        [
+          c.id,
+          c.merchantId,
+          reference,
+          description,
+          merchant.currency,
+          c.riskAmount,
+          c.scoreBar,
+          maxDays,
+          now,
+        ],
+      );
+      if (inserted.rows[0]) return fromRow(inserted.rows[0]);
+      const existing = await find(db, c.id);
+      if (!existing)
+        throw new MilletError('MERCHANT_REFERENCE_TAKEN', `A service order "${reference}" already exists`, {
+          merchantReference: reference,
+        });
+      if (
+        existing.merchant_id !== c.merchantId ||
+        existing.merchant_reference !== reference ||
+        existing.risk_amount !== c.riskAmount ||
+        existing.score_bar !== c.scoreBar
+      )
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_REUSED',
+          `Service order ${c.id} was created with other details`,
+        );
+      return fromRow(existing);
+    },
+
+    async getServiceOrder(id, scope) {
+      return fromRow(await load(id, scope));
+    },
+
+    async listUserServiceOrders(userId, query = {}) {
+      const limit = Math.min(500, Math.max(1, query.limit ?? 50));
+      if (query.cursor !== undefined && !isUuid(query.cursor))
+        throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', {
+          field: 'cursor',
+        });
+      const r = await db.query<Row>(
+        `SELECT * FROM paypoints_service_orders
+         WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR id < $3::uuid)
+         ORDER BY id DESC LIMIT $4`,
+        [userId, query.status ?? null, query.cursor ?? null, limit + 1],
+      );
+      const items = r.rows.slice(0, limit).map(fromRow);
+      return { items, nextCursor: r.rows.length > limit ? items[items.length - 1]!.id : null };
+    },
+
+    async acceptServiceOrder({ id, userId, method = DEFAULT_METHOD }) {
+      const row = await load(id, { userId });
+      if (method === DEPOSIT_METHOD)
+        throw new MilletError('VALIDATION_FAILED', `${DEPOSIT_METHOD} is not a method users choose`, {
+          field: 'method',
+        });
+      if (row.status === 'accepting' && row.user_id === userId) return fromRow(await holdDeposit(row));
+      if (row.status !== 'created') {
+        if (row.user_id === userId && row.status !== 'cancelled') return fromRow(row);
+        throw wrongState(row, 'accepted');
+      }
+      // The fee is a merchant payment: a verified user with a wallet, whatever the score.
+      const user = await users.getUser(userId);
+      if (user.kycStatus !== 'verified')
+        throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before taking a service order');
+      await wallet.getWallet(userId);
+      const d = await decide(row, userId);
+      const waived = d.decision === 'score_cleared_bar';
+      const taken = await update(
+        id,
+        `status = $4, user_id = $5, method = $6, deposit = $7, decision = $8, score = $9, score_id = $10,
+         deposit_hold_id = $11, accepted_at = $2`,
+        [
+          waived ? 'active' : 'accepting',
+          userId,
+          method,
+          waived ? 'waived' : 'held',
+          d.decision,
+          d.score,
+          d.scoreId,
+          // A new hold id per acceptance: the ledger keeps a refused id refused, and a user who
+          // could not cover the deposit may top up and accept again (a retry reuses the stored id).
+          waived ? null : newId(),
+        ],
+        ['created'],
+      );
+      if (!taken) throw wrongState((await find(db, id))!, 'accepted');
+      return fromRow(waived ? taken : await holdDeposit(taken));
+    },
+
+    async completeServiceOrder({ id, merchantId, finalFee }) {
+      if (finalFee < 0n) throw new MilletError('AMOUNT_INVALID', 'final_fee must not be negative');
+      let row = await load(id, { merchantId });
+      const sameFee = row.final_fee === finalFee;
+      if (row.status === 'completed' || row.status === 'unpaid') {
+        if (sameFee) return fromRow(row);
+        throw new MilletError('IDEMPOTENCY_KEY_REUSED', `Service order ${id} was completed with another fee`);
+      }
+      if (row.status === 'active') {
+        const started = await update(
+          id,
+          `status = 'completing', final_fee = $4, completed_at = $2`,
+          [finalFee],
+          ['active'],
+        );
+        if (!started) return service.completeServiceOrder({ id, merchantId, finalFee });
+        row = started;
+      } else if (row.status !== 'completing') throw wrongState(row, 'completed');
+      else if (!sameFee)
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_REUSED',
+          `Service order ${id} is being completed with another fee`,
+        );
+      return fromRow(await settle(row));
+    },
+
+    async cancelServiceOrder({ id, merchantId }) {
+      let row = await load(id, { merchantId });
+      if (row.status === 'created' || row.status === 'active' || row.status === 'accepting')
+        row =
+          (await update(
+            id,
+            `status = 'cancelled', cancelled_at = $2`,
+            [],
+            ['created', 'active', 'accepting'],
+          )) ?? (await load(id));
+      if (row.status !== 'cancelled') throw wrongState(row, 'cancelled');
+      // Also on a retry: a cancel stopped before the release finishes it (same void id).
+      if (row.deposit === 'held') {
+        const hold = await ledger.getHold(row.deposit_hold_id!).catch((error: unknown) => {
+          if (isMilletError(error) && error.code === 'HOLD_NOT_FOUND') return undefined;
+          throw error;
+        });
+        if (hold?.status === 'pending')
+          await ledger.voidHold({
+            id: ids.holdVoid(hold.id),
+            holdId: hold.id,
+            metadata: { serviceOrderId: id },
+          });
+      }
+      return fromRow(row);
+    },
+
+    async payServiceDebt({ id, userId, paymentId, method = DEFAULT_METHOD }) {
+      const row = await load(id, { userId });
+      if (row.user_id !== userId) throw notFound(id);
+      if (row.status === 'completed' && row.debt_payment_id === paymentId) return fromRow(row);
+      if (row.status !== 'unpaid')
+        throw new MilletError('SERVICE_ORDER_STATE', `Service order ${id} has no unpaid debt`, {
+          id,
+          status: row.status,
+        });
+      if (method === DEPOSIT_METHOD)
+        throw new MilletError('VALIDATION_FAILED', `${DEPOSIT_METHOD} is not a method users choose`, {
+          field: 'method',
+        });
+      // One payment order per attempt (an attempt is the payment id), paid at once.
+      const part = `debt:${paymentId}`;
+      const paid = await pay(row, part, row.debt, method, {}, paymentId);
+      // Still unpaid: the payment's own error (INSUFFICIENT_FUNDS, PAYMENT_LIMIT_EXCEEDED…).
+      if ('error' in paid) throw paid.error;
+      if (paid.status === 'pending') return fromRow(row);
+      const done = await update(
+        id,
+        `status = 'completed', debt_payment_id = $4, debt_paid_at = $2`,
+        [paymentId],
+        ['unpaid'],
+      );
+      return fromRow(done ?? (await load(id)));
+    },
+
+    unpaidDebts: debtSource.unpaidDebts,
+  };
+  return service;
+}

@@ -1,0 +1,122 @@
+import type { Clock } from '../core/index.ts';
+import type { CreditService } from '../credit/index.ts';
+import type { Database } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import type { Merchants } from '../merchants/index.ts';
+import type { Wallet, WalletUserDirectory } from '../wallet/index.ts';
+
+export type ServiceOrderStatus =
+  'created' | 'accepting' | 'active' | 'completing' | 'completed' | 'unpaid' | 'cancelled';
+
+/** Why the deposit was waived or held when the user accepted. */
+export type DepositDecision =
+  /** The user's score cleared the merchant's bar: no deposit. */
+  | 'score_cleared_bar'
+  /** Scored, below the bar: the deposit is held. */
+  | 'score_below_bar'
+  /** No active consent to credit scoring: no score is computed, the deposit is held. */
+  | 'no_consent'
+  /** Consent but no score can be computed yet (a first score needs the application answers). */
+  | 'no_score'
+  /** Not eligible for scoring (identity not verified, under 18). */
+  | 'not_eligible';
+
+/** A Pay Points service order (DESIGN §2.3). Amounts in fen. */
+export interface ServiceOrder {
+  id: string;
+  merchantId: string;
+  merchantReference: string;
+  description: string;
+  currency: string;
+  /** The deposit the merchant would take: waived when the score clears the bar, else held. */
+  riskAmount: bigint;
+  /** The score (350–950) that waives the deposit. */
+  scoreBar: number;
+  /** Days a held deposit may stay held; after that the ledger releases it. */
+  maxDays: number;
+  status: ServiceOrderStatus;
+  userId: string | null;
+  /** The checkout method the final fee is charged with (merchants' registry; default balance). */
+  method: string | null;
+  deposit: 'waived' | 'held' | null;
+  decision: DepositDecision | null;
+  /** The score the decision used (null when none could be computed). */
+  score: number | null;
+  scoreId: string | null;
+  depositHoldId: string | null;
+  finalFee: bigint | null;
+  /** Of the final fee: taken from the held deposit. */
+  depositUsed: bigint;
+  /** Of the final fee: charged through the checkout method. */
+  charged: bigint;
+  /** Of the final fee: what the user could not pay (owed while status is `unpaid`). */
+  debt: bigint;
+  debtPaymentId: string | null;
+  createdAt: Date;
+  acceptedAt: Date | null;
+  completedAt: Date | null;
+  debtPaidAt: Date | null;
+  cancelledAt: Date | null;
+  updatedAt: Date;
+}
+
+export interface CreateServiceOrderCommand {
+  id: string;
+  merchantId: string;
+  merchantReference: string;
+  description: string;
+  riskAmount: bigint;
+  scoreBar: number;
+  /** Default 30, at most 365. */
+  maxDays?: number | undefined;
+}
+
+export interface PayPointsOptions {
+  db: Database;
+  clock: Clock;
+  ledger: Pick<Ledger, 'placeHold' | 'postHold' | 'voidHold' | 'getHold'>;
+  wallet: Pick<Wallet, 'getWallet'>;
+  /** Identity (verified users only take service orders). */
+  users: WalletUserDirectory;
+  merchants: Pick<Merchants, 'getMerchant' | 'createOrder' | 'payOrder' | 'registerPaymentMethod'>;
+  scores: Pick<CreditService, 'getActiveConsent' | 'score'>;
+}
+
+export interface PageOf<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** The Pay Points module's public API. */
+export interface PayPoints {
+  /** The merchant offers a service: risk amount (deposit) and score bar. */
+  createServiceOrder(command: CreateServiceOrderCommand): Promise<ServiceOrder>;
+  /** With a merchant, another merchant's order is not found; with a user, one bound to someone else. */
+  getServiceOrder(id: string, scope?: { merchantId?: string; userId?: string }): Promise<ServiceOrder>;
+  listUserServiceOrders(
+    userId: string,
+    query?: { status?: ServiceOrderStatus; cursor?: string; limit?: number },
+  ): Promise<PageOf<ServiceOrder>>;
+  /**
+   * The user takes the service: scored now (with consent), the deposit is waived if the score
+   * clears the bar, otherwise held on the wallet (INSUFFICIENT_FUNDS when it cannot be).
+   */
+  acceptServiceOrder(command: { id: string; userId: string; method?: string }): Promise<ServiceOrder>;
+  /**
+   * The merchant ends the service with the final fee: the held deposit pays what it covers (the
+   * rest is released), the checkout method charges the remainder; what cannot be charged becomes a
+   * debt (status `unpaid`). A retry with the same fee finishes the same completion.
+   */
+  completeServiceOrder(command: { id: string; merchantId: string; finalFee: bigint }): Promise<ServiceOrder>;
+  /** Before completion: a held deposit is released. Cancelling twice is harmless. */
+  cancelServiceOrder(command: { id: string; merchantId: string }): Promise<ServiceOrder>;
+  /** The user pays an unpaid order's debt (payment id: a retry is the same payment). */
+  payServiceDebt(command: {
+    id: string;
+    userId: string;
+    paymentId: string;
+    method?: string;
+  }): Promise<ServiceOrder>;
+  /** Unpaid debts per user, for the score service (CreditDebtSource). */
+  unpaidDebts(userIds: readonly string[]): Promise<ReadonlyMap<string, { count: number; amount: bigint }>>;
+}

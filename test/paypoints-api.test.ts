@@ -1,0 +1,344 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
+import { newCustomer, type Customer } from './support/customers.ts';
+
+let h: ApiHarness;
+beforeAll(async () => {
+  h = await openApiHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+afterEach(async () => {
+  const report = await h.ledger.verify();
+  expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  expect(report.ok).toBe(true);
+});
+
+interface TestMerchant {
+  id: string;
+  key: string;
+}
+
+async function merchant(): Promise<TestMerchant> {
+  const created = await h.post('/v1/operator/merchants', { name: '共享充电宝', fee_bps: 60 });
+  expect(created.statusCode, created.body).toBe(201);
+  const id = created.json().id as string;
+  const key = await h.post(`/v1/operator/merchants/${id}/api-keys`, {
+    name: 'rental desk',
+    scopes: ['payments:write', 'payments:read'],
+  });
+  expect(key.statusCode, key.body).toBe(201);
+  return { id, key: key.json().key as string };
+}
+
+const application = {
+  amount: '1500000',
+  duration_months: 12,
+  purpose: 'used_car',
+  employment: '1_to_4_years',
+  housing: 'rent',
+};
+
+/** A customer who consented and has a first score (application model); returns the score. */
+async function scored(c: Customer): Promise<JsonObject> {
+  expect((await h.post('/v1/me/credit-consent', {}, { key: c.token })).statusCode).toBe(201);
+  const s = await h.post('/v1/me/score', { application }, { key: c.token });
+  expect(s.statusCode, s.body).toBe(201);
+  return s.json();
+}
+
+async function wallet(c: Customer): Promise<{ balance: bigint; available: bigint }> {
+  const w = (await h.get('/v1/wallet', c.token)).json();
+  return { balance: BigInt(w.balance as string), available: BigInt(w.available as string) };
+}
+
+async function payable(m: TestMerchant): Promise<bigint> {
+  return BigInt((await h.get(`/v1/operator/merchants/${m.id}`)).json().balance as string);
+}
+
+async function offer(m: TestMerchant, riskAmount: string, scoreBar: number): Promise<JsonObject> {
+  const res = await h.post(
+    '/v1/merchant/service-orders',
+    {
+      merchant_reference: `rent-${randomUUID().slice(0, 8)}`,
+      description: 'Power bank rental',
+      risk_amount: riskAmount,
+      score_bar: scoreBar,
+    },
+    { key: m.key },
+  );
+  expect(res.statusCode, res.body).toBe(201);
+  expect(res.json()).toMatchObject({ status: 'created', user_id: null, deposit: null });
+  return res.json();
+}
+
+const accept = (c: Customer, id: string, body: JsonObject = {}, idempotencyKey?: string) =>
+  h.post(`/v1/service-orders/${id}/accept`, body, { key: c.token, idempotencyKey });
+const complete = (m: TestMerchant, id: string, fee: string, idempotencyKey?: string) =>
+  h.post(`/v1/merchant/service-orders/${id}/complete`, { final_fee: fee }, { key: m.key, idempotencyKey });
+const topUp = async (c: Customer, amount: bigint) =>
+  h.ledger.transfer({
+    id: randomUUID(),
+    debitAccountId: h.wallet.bankClearingAccountId(),
+    creditAccountId: (await h.wallet.getWallet(c.id)).ledgerAccountId,
+    amount,
+  });
+
+describe('Pay Points service orders over HTTP', () => {
+  it('a score that clears the bar waives the deposit; completion charges the fee to the merchant', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 100_000n });
+    const s = await scored(c);
+    const o = await offer(m, '50000', 350); // every score is at least 350: this bar is always cleared
+
+    const seen = await h.get(`/v1/service-orders/${o.id}`, c.token);
+    expect(seen.statusCode, seen.body).toBe(200);
+    const accepted = await accept(c, o.id);
+    expect(accepted.statusCode, accepted.body).toBe(200);
+    expect(accepted.json()).toMatchObject({
+      status: 'active',
+      user_id: c.id,
+      deposit: 'waived',
+      decision: 'score_cleared_bar',
+      deposit_hold_id: null,
+      method: 'balance',
+    });
+    // Scored at acceptance, with the same inputs as the first score: the same score.
+    expect(accepted.json().score).toBe(s.score);
+    expect(await wallet(c)).toEqual({ balance: 100_000n, available: 100_000n });
+
+    const before = await payable(m);
+    const done = await complete(m, o.id, '1234');
+    expect(done.statusCode, done.body).toBe(200);
+    expect(done.json()).toMatchObject({
+      status: 'completed',
+      final_fee: '1234',
+      deposit_used: '0',
+      charged: '1234',
+      debt: '0',
+      debt_outstanding: '0',
+    });
+    expect(await wallet(c)).toEqual({ balance: 98_766n, available: 98_766n });
+    expect((await payable(m)) - before).toBe(1234n);
+    // The fee is an ordinary merchant payment (settled, netted of fees, refundable like any other).
+    const payments = (await h.get('/v1/merchant/payments', m.key)).json().items as JsonObject[];
+    expect(payments.map((p) => [p.amount, p.user_id, p.status])).toContainEqual(['1234', c.id, 'succeeded']);
+
+    // A retry of the completion changes nothing; another fee is refused.
+    const again = await complete(m, o.id, '1234');
+    expect(again.json().charged).toBe('1234');
+    expect((await wallet(c)).balance).toBe(98_766n);
+    const other = await complete(m, o.id, '999');
+    expect(other.statusCode).toBe(422);
+    expect(other.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  it('without consent the deposit is held; the fee is taken from it and the rest released', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 100_000n });
+    const o = await offer(m, '30000', 350);
+    const accepted = await accept(c, o.id);
+    expect(accepted.statusCode, accepted.body).toBe(200);
+    expect(accepted.json()).toMatchObject({
+      status: 'active',
+      deposit: 'held',
+      decision: 'no_consent',
+      score: null,
+    });
+    const holdId = accepted.json().deposit_hold_id as string;
+    expect(await h.ledger.getHold(holdId)).toMatchObject({ status: 'pending', amount: 30_000n });
+    expect(await wallet(c)).toEqual({ balance: 100_000n, available: 70_000n });
+
+    const before = await payable(m);
+    const done = await complete(m, o.id, '12000');
+    expect(done.statusCode, done.body).toBe(200);
+    expect(done.json()).toMatchObject({
+      status: 'completed',
+      deposit_used: '12000',
+      charged: '0',
+      debt: '0',
+    });
+    expect(await h.ledger.getHold(holdId)).toMatchObject({ status: 'posted', postedAmount: 12_000n });
+    expect(await wallet(c)).toEqual({ balance: 88_000n, available: 88_000n });
+    expect((await payable(m)) - before).toBe(12_000n);
+  });
+
+  it('a score below the bar holds the deposit; a fee above it uses all of it and charges the rest', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 100_000n });
+    const s = await scored(c);
+    const o = await offer(m, '10000', Math.min(950, s.score + 1));
+    const accepted = await accept(c, o.id);
+    expect(accepted.json()).toMatchObject({ deposit: 'held', decision: 'score_below_bar', score: s.score });
+    const done = await complete(m, o.id, '25000');
+    expect(done.json()).toMatchObject({
+      status: 'completed',
+      deposit_used: '10000',
+      charged: '15000',
+      debt: '0',
+    });
+    expect(await wallet(c)).toEqual({ balance: 75_000n, available: 75_000n });
+  });
+
+  it('cancel releases the held deposit; a zero fee releases it too', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 40_000n });
+    const o = await offer(m, '30000', 350);
+    const accepted = await accept(c, o.id);
+    expect((await wallet(c)).available).toBe(10_000n);
+    const cancelled = await h.post(`/v1/merchant/service-orders/${o.id}/cancel`, {}, { key: m.key });
+    expect(cancelled.statusCode, cancelled.body).toBe(200);
+    expect(cancelled.json().status).toBe('cancelled');
+    expect((await h.ledger.getHold(accepted.json().deposit_hold_id as string)).status).toBe('voided');
+    expect(await wallet(c)).toEqual({ balance: 40_000n, available: 40_000n });
+    const late = await complete(m, o.id, '100');
+    expect(late.statusCode).toBe(409);
+    expect(late.json().code).toBe('SERVICE_ORDER_STATE');
+    // Cancelling again is harmless.
+    expect((await h.post(`/v1/merchant/service-orders/${o.id}/cancel`, {}, { key: m.key })).statusCode).toBe(
+      200,
+    );
+
+    const free = await offer(m, '30000', 350);
+    const held = await accept(c, free.id);
+    const zero = await complete(m, free.id, '0');
+    expect(zero.json()).toMatchObject({ status: 'completed', deposit_used: '0', charged: '0' });
+    expect((await h.ledger.getHold(held.json().deposit_hold_id as string)).status).toBe('voided');
+    expect(await wallet(c)).toEqual({ balance: 40_000n, available: 40_000n });
+  });
+
+  it('an unpaid completion is a debt: visible, lowers the score with a reason, payable later', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 5_000n });
+    const s = await scored(c);
+    const o = await offer(m, '3000', Math.min(950, s.score + 1));
+    expect((await accept(c, o.id)).json().deposit).toBe('held');
+    const before = await payable(m);
+    const done = await complete(m, o.id, '20000');
+    expect(done.statusCode, done.body).toBe(200);
+    expect(done.json()).toMatchObject({
+      status: 'unpaid',
+      deposit_used: '3000',
+      charged: '0',
+      debt: '17000',
+      debt_outstanding: '17000',
+    });
+    // No money lost or invented: the deposit went to the merchant, the rest stayed owed.
+    expect(await wallet(c)).toEqual({ balance: 2_000n, available: 2_000n });
+    expect((await payable(m)) - before).toBe(3_000n);
+    const mine = await h.get('/v1/me/service-orders?status=unpaid', c.token);
+    expect(mine.json().items.map((i: JsonObject) => [i.id, i.debt_outstanding])).toEqual([[o.id, '17000']]);
+
+    const lowered = await h.request({
+      method: 'POST',
+      url: '/v1/me/score',
+      body: {},
+      headers: {
+        authorization: `Bearer ${c.token}`,
+        'idempotency-key': randomUUID(),
+        'accept-language': 'zh-CN',
+      },
+    });
+    expect(lowered.statusCode, lowered.body).toBe(201);
+    expect(lowered.json().score).toBe(Math.max(350, s.score - 80));
+    expect(lowered.json().reasons).toHaveLength(4);
+    expect(lowered.json().reasons[0]).toMatchObject({ code: 'UNPAID_SERVICE_ORDER' });
+    expect(lowered.json().reasons[0].text).toMatch(/未支付的服务订单.*170\.00 元/);
+    expect(lowered.json().reasons[0].text_en).toMatch(/Unpaid service order: you owe 170\.00 CNY/);
+    expect(lowered.json().features_hash).not.toBe(s.features_hash);
+
+    // Paying with too little money is refused and changes nothing.
+    const short = await h.post(`/v1/me/service-orders/${o.id}/pay`, {}, { key: c.token });
+    expect(short.statusCode).toBe(422);
+    expect(short.json().code).toBe('INSUFFICIENT_FUNDS');
+    expect((await h.get(`/v1/service-orders/${o.id}`, c.token)).json().status).toBe('unpaid');
+
+    await topUp(c, 20_000n);
+    const key = randomUUID();
+    const paid = await h.post(`/v1/me/service-orders/${o.id}/pay`, {}, { key: c.token, idempotencyKey: key });
+    expect(paid.statusCode, paid.body).toBe(200);
+    expect(paid.json()).toMatchObject({ status: 'completed', debt: '17000', debt_outstanding: '0' });
+    expect(paid.json().debt_paid_at).not.toBeNull();
+    expect(await wallet(c)).toEqual({ balance: 5_000n, available: 5_000n });
+    expect((await payable(m)) - before).toBe(20_000n);
+    // The retry is the same payment.
+    const replay = await h.post(
+      `/v1/me/service-orders/${o.id}/pay`,
+      {},
+      { key: c.token, idempotencyKey: key },
+    );
+    expect(replay.statusCode).toBe(200);
+    expect((await wallet(c)).balance).toBe(5_000n);
+
+    const restored = await h.post('/v1/me/score', {}, { key: c.token });
+    expect(restored.json().score).toBe(s.score);
+    expect(restored.json().features_hash).toBe(s.features_hash);
+    expect(restored.json().reasons.map((r: JsonObject) => r.code)).not.toContain('UNPAID_SERVICE_ORDER');
+  });
+
+  it('refuses what it cannot do with problem+json: no money to hold, bad input, another merchant or user', async () => {
+    const m = await merchant();
+    const poor = await newCustomer(h, { funds: 1_000n });
+    const o = await offer(m, '5000', 350);
+    const refused = await accept(poor, o.id);
+    expect(refused.statusCode).toBe(422);
+    expect(refused.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(refused.json().code).toBe('INSUFFICIENT_FUNDS');
+    expect(await wallet(poor)).toEqual({ balance: 1_000n, available: 1_000n });
+    // Still on offer: someone else can take it, and then it is theirs alone.
+    const rich = await newCustomer(h, { funds: 10_000n });
+    expect((await accept(rich, o.id)).json()).toMatchObject({ status: 'active', user_id: rich.id });
+    expect((await accept(poor, o.id)).statusCode).toBe(404);
+    expect((await h.get(`/v1/service-orders/${o.id}`, poor.token)).statusCode).toBe(404);
+    const otherMerchant = await merchant();
+    expect((await complete(otherMerchant, o.id, '100')).statusCode).toBe(404);
+    expect((await h.post(`/v1/me/service-orders/${o.id}/pay`, {}, { key: rich.token })).json().code).toBe(
+      'SERVICE_ORDER_STATE',
+    );
+
+    for (const body of [
+      { merchant_reference: 'x', description: 'y', risk_amount: '-5', score_bar: 600 },
+      { merchant_reference: 'x', description: 'y', risk_amount: '0', score_bar: 600 },
+      { merchant_reference: 'x', description: 'y', risk_amount: '100', score_bar: 300 },
+      { merchant_reference: 'x', description: 'y', risk_amount: '1.5', score_bar: 600 },
+    ]) {
+      const bad = await h.post('/v1/merchant/service-orders', body, { key: m.key });
+      expect(bad.statusCode, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+      expect(bad.statusCode).toBeLessThan(500);
+      expect(['VALIDATION_FAILED', 'AMOUNT_INVALID']).toContain(bad.json().code);
+    }
+    expect(
+      (await h.post('/v1/merchant/service-orders', {}, { key: m.key, idempotencyKey: null })).statusCode,
+    ).toBe(400);
+    // The deposit method is internal to service orders: a user cannot pick it.
+    const internal = await accept(rich, (await offer(m, '100', 350)).id, { method: 'paypoints_deposit' });
+    expect(internal.json().code).toBe('VALIDATION_FAILED');
+  });
+
+  it('one taker: of two users accepting at once one gets it; a refused user tops up and accepts again', async () => {
+    const m = await merchant();
+    const [a, b] = [await newCustomer(h, { funds: 20_000n }), await newCustomer(h, { funds: 20_000n })];
+    const o = await offer(m, '15000', 350);
+    const results = await Promise.all([accept(a, o.id), accept(b, o.id)]);
+    const won = results.filter((r) => r.statusCode === 200);
+    expect(won).toHaveLength(1);
+    // The other finds it taken: 409 if it read the order before the winner bound it, else 404.
+    const lost = results.find((r) => r !== won[0])!;
+    expect([404, 409]).toContain(lost.statusCode);
+    const winner = won[0]!.json().user_id === a.id ? a : b;
+    const loser = winner === a ? b : a;
+    expect(await wallet(winner)).toEqual({ balance: 20_000n, available: 5_000n });
+    expect(await wallet(loser)).toEqual({ balance: 20_000n, available: 20_000n });
+
+    const poor = await newCustomer(h, { funds: 1_000n });
+    const next = await offer(m, '5000', 350);
+    expect((await accept(poor, next.id)).json().code).toBe('INSUFFICIENT_FUNDS');
+    await topUp(poor, 9_000n);
+    const second = await accept(poor, next.id);
+    expect(second.statusCode, second.body).toBe(200);
+    expect(second.json()).toMatchObject({ status: 'active', deposit: 'held', user_id: poor.id });
+    expect(await wallet(poor)).toEqual({ balance: 10_000n, available: 5_000n });
+  });
+});
