@@ -28,6 +28,12 @@ import {
   type RunningJobs,
 } from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
+import {
+  applicantDirectory,
+  createMarketplace,
+  marketplaceMigrations,
+  type Marketplace,
+} from './marketplace/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
@@ -44,6 +50,7 @@ export const allMigrations: readonly Migration[] = [
   ...jobsMigrations,
   ...webhooksMigrations,
   ...wealthMigrations,
+  ...marketplaceMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -60,6 +67,8 @@ export interface App {
   readonly webhooks: Webhooks;
   /** Money-market funds and fixed-term products. */
   readonly wealth: Wealth;
+  /** The loan marketplace: partners, routing, consents, callbacks, settlement. */
+  readonly marketplace: Marketplace;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -131,6 +140,22 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
     const credit = createCredit({ db, clock, identity, wallet });
+    const marketplace = createMarketplace({
+      db,
+      ledger,
+      clock,
+      encryptionKey: pii.key,
+      applicants: applicantDirectory({
+        getUser: (id) => identity.getUser(id),
+        getLatestScore: (id) => credit.getLatestScore(id),
+      }),
+      // TODO(lead, lending merge): pass lending's OwnOfferSource here (`own: lending.ownOffers`) so
+      // the platform's own loan is ranked among the partners' offers. Until then no own offer shows.
+      own: undefined,
+      publicUrl: process.env.MILLET_PUBLIC_URL ?? `http://127.0.0.1:${config.port}`,
+      bankClearingAccountId: () => wallet.bankClearingAccountId(),
+    });
+    await marketplace.start();
     const endOfDay = createEndOfDayClose({
       db,
       clock,
@@ -148,6 +173,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       merchants,
       wealth,
+      marketplace,
     });
     return assemble({
       config,
@@ -159,6 +185,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       webhooks,
       wealth,
+      marketplace,
       endOfDay,
       bank,
       server,
@@ -196,6 +223,7 @@ function assemble(
     credit: parts.credit,
     webhooks: parts.webhooks,
     wealth: parts.wealth,
+    marketplace: parts.marketplace,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,

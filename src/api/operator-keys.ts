@@ -16,6 +16,7 @@ export const operatorScopes = [
   'webhooks:admin',
   'credit:read',
   'wealth:admin',
+  'marketplace:admin',
 ] as const;
 export type OperatorScope = (typeof operatorScopes)[number];
 

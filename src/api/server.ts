@@ -7,6 +7,7 @@ import type { CreditService } from '../credit/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Ledger } from '../ledger/index.ts';
+import type { Marketplace } from '../marketplace/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import type { Wallet } from '../wallet/index.ts';
 import type { Wealth } from '../wealth/index.ts';
@@ -33,6 +34,11 @@ import { paymentRoutes } from './routes/payment-routes.ts';
 import { creditRoutes } from './routes/credit-routes.ts';
 import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
+import {
+  marketplaceCallbackRoutes,
+  marketplaceOperatorRoutes,
+  marketplaceUserRoutes,
+} from './routes/marketplace-routes.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -56,6 +62,8 @@ export interface ServerOptions {
   webhooks?: Webhooks;
   /** Money funds and fixed-term products; operator routes under /v1/operator/wealth, user routes with identity. */
   wealth?: Wealth;
+  /** The loan marketplace; operator routes, partner callbacks, and user routes with identity. */
+  marketplace?: Marketplace;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -115,6 +123,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.wealth) {
     void app.register(wealthOperatorRoutes, { prefix: '/v1/operator/wealth', wealth: options.wealth });
     if (options.identity) void app.register(wealthRoutes, { prefix: '/v1', wealth: options.wealth });
+  }
+  if (options.marketplace) {
+    const marketplace = options.marketplace;
+    void app.register(marketplaceOperatorRoutes, { prefix: '/v1/operator/marketplace', marketplace });
+    void app.register(marketplaceCallbackRoutes, { prefix: '/v1', marketplace });
+    if (options.identity) void app.register(marketplaceUserRoutes, { prefix: '/v1', marketplace });
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });
