@@ -23,6 +23,13 @@ import { createCreditService, creditMigrations, type CreditService } from '../..
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
+import {
+  applicantDirectory,
+  createMarketplace,
+  marketplaceMigrations,
+  type Marketplace,
+  type MarketplaceOptions,
+} from '../../src/marketplace/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -35,6 +42,7 @@ export interface ApiHarness {
   credit: CreditService;
   wealth: Wealth;
   webhooks: Webhooks;
+  marketplace: Marketplace;
   /** The end-of-day close with the merchants' settlement step. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
@@ -73,6 +81,8 @@ export async function openApiHarness(
     idempotency?: IdempotencyOptions;
     beforeReady?: (app: FastifyInstance) => void;
     identity?: Partial<Omit<IdentityOptions, 'db' | 'clock'>>;
+    /** Marketplace overrides (applicants, own offers, timeouts, seed, the callback base URL). */
+    marketplace?: Partial<Omit<MarketplaceOptions, 'db' | 'clock' | 'ledger'>>;
   } = {},
 ): Promise<ApiHarness> {
   const t = await openTestDatabase([
@@ -85,6 +95,7 @@ export async function openApiHarness(
     ...wealthMigrations,
     ...jobsMigrations,
     ...webhooksMigrations,
+    ...marketplaceMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -108,6 +119,20 @@ export async function openApiHarness(
   const endOfDay = createEndOfDayClose({ db: t.db, clock, steps: merchants.closeSteps() });
   const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
+  const marketplace = createMarketplace({
+    db: t.db,
+    ledger,
+    clock,
+    encryptionKey: randomBytes(32),
+    applicants: applicantDirectory({
+      getUser: (id) => identity.getUser(id),
+      getLatestScore: (id) => credit.getLatestScore(id),
+    }),
+    publicUrl: 'http://127.0.0.1:1',
+    bankClearingAccountId: () => wallet.bankClearingAccountId(),
+    ...options.marketplace,
+  });
+  await marketplace.start();
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -126,6 +151,7 @@ export async function openApiHarness(
     credit,
     wealth,
     webhooks,
+    marketplace,
     registry,
     logger,
     clock,
@@ -152,6 +178,7 @@ export async function openApiHarness(
     credit,
     wealth,
     webhooks,
+    marketplace,
     endOfDay,
     bank,
     clock,
