@@ -55,7 +55,10 @@ export interface MarketplaceOptions {
   publicUrl: string | (() => string);
   /** Where a partner's payment arrives (the wallet's bank clearing account). */
   bankClearingAccountId: () => string;
+  /** The routing deadline in ms (default 600): pings get what is left minus `reserveMs`. */
   pingTimeoutMs?: number;
+  /** Part of the deadline kept for ranking and writes (default 20 ms). */
+  reserveMs?: number;
   postTimeoutMs?: number;
   exploration?: Exploration;
   /** Seed for Thompson sampling (tests, simulations); default Math.random. */
@@ -129,6 +132,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     applicants: options.applicants,
     own: options.own,
     pingTimeoutMs,
+    reserveMs: options.reserveMs ?? 20,
     postTimeoutMs: options.postTimeoutMs ?? 5_000,
     exploration: options.exploration ?? 'thompson',
     random: options.seed === undefined ? Math.random : seededRandom(options.seed),

@@ -207,11 +207,17 @@ export class PartnerDirectory {
     return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
   }
 
-  async active(): Promise<Partner[]> {
+  /** Active partners with their secrets opened: one query for the whole fan-out. */
+  async active(): Promise<Array<{ partner: Partner; secret: string }>> {
     const { rows } = await this.db.query<PartnerRow>(
       `SELECT * FROM marketplace_partners WHERE status = 'active' ORDER BY id`,
     );
-    return rows.map(fromRow);
+    return rows.map((row) => ({
+      partner: fromRow(row),
+      secret: openSealed(this.key, row.secret_sealed, `marketplace_partners.secret:${row.id}`).toString(
+        'utf8',
+      ),
+    }));
   }
 
   async setStatus(id: string, status: PartnerStatus): Promise<Partner> {

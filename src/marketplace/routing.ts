@@ -30,8 +30,13 @@ export interface RouterDeps {
   partners: PartnerDirectory;
   applicants: ApplicantDirectory;
   own: OwnOfferSource | undefined;
-  /** How long pings may take, in ms (DESIGN §2.6: ~500–750). */
+  /**
+   * The routing deadline, in ms from the start of `apply` (DESIGN §2.6: ~500–750). Pings get what
+   * is left of it minus `reserveMs`, so the user has the offers within about this time.
+   */
   pingTimeoutMs: number;
+  /** Kept from the deadline for ranking and writing the offers after the pings. */
+  reserveMs: number;
   postTimeoutMs: number;
   exploration: Exploration;
   random: () => number;
@@ -213,6 +218,7 @@ const OWN_NAME = 'Millet loan';
 /** eligibility → co-debt guard → parallel pings with a timeout → ranking → stored offers. */
 export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Application> {
   const { db, clock } = deps;
+  const deadline = performance.now() + deps.pingTimeoutMs;
   if (command.amount <= 0n)
     throw new MilletError('VALIDATION_FAILED', 'amount must be positive', { field: 'amount' });
   const profile = await deps.applicants.profile(command.userId);
@@ -226,7 +232,9 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
   checkCoDebt(snapshot, command.amount, deps.coDebtLimits);
 
   const today = businessDate(clock);
-  const active = await deps.partners.active();
+  const withSecrets = await deps.partners.active();
+  const secretOf = new Map(withSecrets.map((w) => [w.partner.id, w.secret]));
+  const active = withSecrets.map((w) => w.partner);
   const use = await usage(
     db,
     active.map((p) => p.id),
@@ -274,9 +282,9 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     term_months: command.termMonths,
     region_code: command.regionCode,
   };
-  const secrets = await Promise.all(toPing.map((p) => deps.partners.secret(p.id)));
+  const budget = Math.max(1, Math.floor(deadline - performance.now() - deps.reserveMs));
   const [pings, ownOffer] = await Promise.all([
-    Promise.all(toPing.map((p, i) => pingPartner(p, secrets[i]!, ping, deps.pingTimeoutMs))),
+    Promise.all(toPing.map((p) => pingPartner(p, secretOf.get(p.id)!, ping, budget))),
     command.product === 'loan' && deps.own
       ? withDeadline(
           deps.own.quote({
@@ -285,7 +293,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
             amount: command.amount,
             termMonths: command.termMonths,
           }),
-          deps.pingTimeoutMs,
+          budget,
         )
       : Promise.resolve(undefined),
   ]);
@@ -403,23 +411,26 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
           today,
         ],
       );
-    for (const o of offers)
+    if (offers.length > 0)
       await tx.query(
         `INSERT INTO marketplace_offers (id, application_id, source, partner_id, partner_offer_ref, amount,
            apr_bp, term_months, promotions, rank, explanation)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+         SELECT id, $1, source, partner_id, ref, amount, apr, term, promotions, rank, explanation
+           FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::int8[], $7::int[], $8::int[],
+                       $9::jsonb[], $10::int[], $11::jsonb[])
+             AS t(id, source, partner_id, ref, amount, apr, term, promotions, rank, explanation)`,
         [
-          o.id,
           id,
-          o.source,
-          o.partnerId,
-          refs.get(o.id),
-          o.amount,
-          o.aprBp,
-          o.termMonths,
-          JSON.stringify(o.promotions),
-          o.rank,
-          JSON.stringify(o.explanation),
+          offers.map((o) => o.id),
+          offers.map((o) => o.source),
+          offers.map((o) => o.partnerId),
+          offers.map((o) => refs.get(o.id)!),
+          offers.map((o) => o.amount),
+          offers.map((o) => o.aprBp),
+          offers.map((o) => o.termMonths),
+          offers.map((o) => JSON.stringify(o.promotions)),
+          offers.map((o) => o.rank),
+          offers.map((o) => JSON.stringify(o.explanation)),
         ],
       );
   });
