@@ -17,7 +17,8 @@ import { newCustomer } from './support/customers.ts';
  * their callbacks. Each test uses its own region code, so the partners of one test are not
  * eligible for another's applications.
  */
-const PING_TIMEOUT_MS = 300;
+// Generous for a loaded machine; the slow partner below takes 10 s and the silent one forever.
+const PING_TIMEOUT_MS = 1_500;
 let h: ApiHarness;
 let base = 'http://127.0.0.1:1';
 const sims: PartnerSim[] = [];
@@ -542,5 +543,43 @@ describe('marketplace over real HTTP', () => {
       { key: (await newCustomer(h)).token },
     );
     expect(again.json().code).toBe('MARKETPLACE_APPLICATION_NOT_FOUND');
+  });
+  it('partner-sims refuse requests that are not signed with their secret', async () => {
+    const secret = generateWebhookSecret();
+    const sim = await startPartnerSim({ secret });
+    sims.push(sim);
+    const body = JSON.stringify({
+      ping_id: 'x',
+      product: 'loan',
+      score_band: 'B',
+      amount: '100000',
+      term_months: 6,
+      region_code: '110105',
+    });
+    const ts = Math.floor(Date.now() / 1000);
+    const send = (key: string) =>
+      fetch(`${sim.url}/ping`, {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': 'msg_1',
+          'webhook-timestamp': String(ts),
+          'webhook-signature': signWebhook(key, 'msg_1', ts, body),
+        },
+      });
+    expect((await send(generateWebhookSecret())).status).toBe(401);
+    expect(sim.received.pings).toHaveLength(0);
+    const ok = await send(secret);
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { offers: unknown[] }).offers).toHaveLength(1);
+  });
+
+  it('keeps operator routes behind the marketplace:admin scope', async () => {
+    const key = await h.post('/v1/operator/api-keys', { name: 'ledger only', scopes: ['ledger:read'] });
+    expect(key.statusCode, key.body).toBe(201);
+    const res = await h.get('/v1/operator/marketplace/partners', key.json().key as string);
+    expect(res.statusCode).toBe(403);
+    expect(res.json().code).toBe('FORBIDDEN_SCOPE');
   });
 });
