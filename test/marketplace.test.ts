@@ -98,6 +98,21 @@ async function partner(
 
 const applyBody = (region: string, amount = '5000000') => ({ amount, term_months: 12, region_code: region });
 
+async function applyAs(region: string, amount: bigint, termMonths: number) {
+  const userId = randomUUID();
+  const app = await h.marketplace.apply({ userId, product: 'loan', amount, termMonths, regionCode: region });
+  return { userId, app };
+}
+
+const chooseFor = (userId: string, applicationId: string, offerId: string) =>
+  h.marketplace.choose({
+    userId,
+    applicationId,
+    offerId,
+    consentFields: ['real_name'],
+    applicant: { real_name: '王小明' },
+  });
+
 async function waitFor(check: () => Promise<boolean>, ms = 5_000): Promise<void> {
   const until = Date.now() + ms;
   while (!(await check())) {
@@ -202,22 +217,9 @@ describe('marketplace over real HTTP', () => {
   it('records signed callbacks once, refuses bad signatures, and counts the funnel', async () => {
     const region = '440301';
     const p = await partner('44', { latencyMs: 5, approvalByBand: { B: 1 } });
-    const userId = randomUUID();
-    const app = await h.marketplace.apply({
-      userId,
-      product: 'loan',
-      amount: 2_000_000n,
-      termMonths: 6,
-      regionCode: region,
-    });
+    const { userId, app } = await applyAs(region, 2_000_000n, 6);
     const offer = app.offers.find((o) => o.partnerId === p.id)!;
-    await h.marketplace.choose({
-      userId,
-      applicationId: app.id,
-      offerId: offer.id,
-      consentFields: ['real_name'],
-      applicant: { real_name: '王小明' },
-    });
+    await chooseFor(userId, app.id, offer.id);
     await waitFor(async () => p.sim.callbacks.length >= 2);
     await p.sim.idle();
     expect(p.sim.callbacks.map((c) => [c.body.type, c.status])).toEqual([
@@ -317,23 +319,10 @@ describe('marketplace over real HTTP', () => {
       { monthly_budget: '5000', pricing: { cpa: '5000', cps_bp: 0 } },
     );
     const post = async (partnerId: string) => {
-      const userId = randomUUID();
-      const app = await h.marketplace.apply({
-        userId,
-        product: 'loan',
-        amount: 1_000_000n,
-        termMonths: 6,
-        regionCode: region,
-      });
+      const { userId, app } = await applyAs(region, 1_000_000n, 6);
       const offer = app.offers.find((o) => o.partnerId === partnerId)!;
       expect(offer).toBeDefined();
-      await h.marketplace.choose({
-        userId,
-        applicationId: app.id,
-        offerId: offer.id,
-        consentFields: ['real_name'],
-        applicant: { real_name: '王小明' },
-      });
+      await chooseFor(userId, app.id, offer.id);
     };
     await post(capped.id);
     // The budget is exactly one CPA: the first payout would fit, so the partner is pinged.
@@ -341,13 +330,7 @@ describe('marketplace over real HTTP', () => {
     await waitFor(async () => budgeted.sim.callbacks.length >= 1);
     await budgeted.sim.idle();
     const pingsBefore = [capped.sim.received.pings.length, budgeted.sim.received.pings.length];
-    const next = await h.marketplace.apply({
-      userId: randomUUID(),
-      product: 'loan',
-      amount: 1_000_000n,
-      termMonths: 6,
-      regionCode: region,
-    });
+    const { app: next } = await applyAs(region, 1_000_000n, 6);
     expect([capped.sim.received.pings.length, budgeted.sim.received.pings.length]).toEqual(pingsBefore);
     const line = (id: string) => next.routing.find((r) => r.partnerId === id)!.outcome;
     expect(line(capped.id)).toBe('daily_cap_reached');
@@ -401,23 +384,10 @@ describe('marketplace over real HTTP', () => {
     });
     // Users choose between the two offers alternately, so both partners get enough outcomes.
     for (let i = 0; i < 80; i++) {
-      const userId = randomUUID();
-      const app = await h.marketplace.apply({
-        userId,
-        product: 'loan',
-        amount: 1_000_000n,
-        termMonths: 12,
-        regionCode: region,
-      });
+      const { userId, app } = await applyAs(region, 1_000_000n, 12);
       const target = i % 2 === 0 ? good.id : poor.id;
       const offer = app.offers.find((o) => o.partnerId === target)!;
-      await h.marketplace.choose({
-        userId,
-        applicationId: app.id,
-        offerId: offer.id,
-        consentFields: ['real_name'],
-        applicant: { real_name: '王小明' },
-      });
+      await chooseFor(userId, app.id, offer.id);
     }
     await waitFor(async () => good.sim.callbacks.length + poor.sim.callbacks.length >= 80);
     await Promise.all([good.sim.idle(), poor.sim.idle()]);
@@ -429,13 +399,7 @@ describe('marketplace over real HTTP', () => {
     expect(Math.abs(g.posteriorMean - truth.good)).toBeLessThan(0.15);
     expect(Math.abs(p.posteriorMean - truth.poor)).toBeLessThan(0.15);
     // Ranked by expected value now, the better partner leads (same payout, higher approval).
-    const app = await h.marketplace.apply({
-      userId: randomUUID(),
-      product: 'loan',
-      amount: 1_000_000n,
-      termMonths: 12,
-      regionCode: region,
-    });
+    const { app } = await applyAs(region, 1_000_000n, 12);
     const partnersInOrder = app.offers.filter((o) => o.source === 'partner').map((o) => o.partnerId);
     expect(partnersInOrder[0]).toBe(good.id);
     const funnel = await h.get(
@@ -455,21 +419,8 @@ describe('marketplace over real HTTP', () => {
     });
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const userId = randomUUID();
-      const app = await h.marketplace.apply({
-        userId,
-        product: 'loan',
-        amount: 1_000_000n,
-        termMonths: 12,
-        regionCode: region,
-      });
-      await h.marketplace.choose({
-        userId,
-        applicationId: app.id,
-        offerId: app.offers.find((o) => o.partnerId === p.id)!.id,
-        consentFields: ['real_name'],
-        applicant: { real_name: '王小明' },
-      });
+      const { userId, app } = await applyAs(region, 1_000_000n, 12);
+      await chooseFor(userId, app.id, app.offers.find((o) => o.partnerId === p.id)!.id);
       ids.push(app.id);
     }
     await waitFor(async () => p.sim.callbacks.length >= 4);
@@ -514,14 +465,7 @@ describe('marketplace over real HTTP', () => {
 
   it('ranks the platform’s own loan under the same rules and learns from its outcomes', async () => {
     const region = '500101';
-    const userId = randomUUID();
-    const app = await h.marketplace.apply({
-      userId,
-      product: 'loan',
-      amount: 1_000_000n,
-      termMonths: 12,
-      regionCode: region,
-    });
+    const { userId, app } = await applyAs(region, 1_000_000n, 12);
     const ownOffer = app.offers.find((o) => o.source === 'own')!;
     expect(ownOffer.explanation.payoutFen).toBe('30000');
     const post = await h.marketplace.choose({

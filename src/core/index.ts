@@ -21,3 +21,4 @@ export {
 export { type Config, loadConfig } from './config.ts';
 export { deriveSubkey, seal, open as openSealed } from './sealed-box.ts';
 export { apiKeyDisplayParts, generateApiKey, hashApiKey, looksLikeApiKey } from './api-key-secret.ts';
+export { seededRandom } from './seeded-random.ts';

@@ -5,6 +5,9 @@
  *
  * Probabilities and expected values are floats (they only order offers); money stays bigint.
  */
+import { seededRandom } from '../core/index.ts';
+
+export { seededRandom };
 
 /** Beta(1, 1): a partner nobody has seen yet is a coin toss, so it gets explored. */
 export const PRIOR_APPROVALS = 1;
@@ -46,18 +49,6 @@ export interface RankingExplanation {
 export interface Ranked<C extends Candidate> {
   candidate: C;
   explanation: RankingExplanation;
-}
-
-/** A seedable uniform [0, 1) generator (mulberry32), so simulations and tests repeat. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function standardNormal(random: () => number): number {
