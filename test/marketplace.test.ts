@@ -519,6 +519,28 @@ describe('marketplace over real HTTP', () => {
     expect(((await ok.json()) as { offers: unknown[] }).offers).toHaveLength(1);
   });
 
+  it('refuses unverified users, minors and users without a score before any ping', async () => {
+    const user = await newCustomer(h);
+    const ask = () => h.post('/v1/marketplace/applications', applyBody('110105'), { key: user.token });
+    profiles.set(user.id, { verified: false });
+    expect((await ask()).json().code).toBe('IDENTITY_NOT_VERIFIED');
+    profiles.set(user.id, { ageYears: 17 });
+    expect((await ask()).json().code).toBe('CREDIT_UNDERAGE');
+    profiles.set(user.id, { score: null });
+    const none = await ask();
+    expect(none.statusCode).toBe(404);
+    expect(none.json().code).toBe('CREDIT_SCORE_NOT_FOUND');
+    const bad = await h.post(
+      '/v1/marketplace/applications',
+      { amount: '12.5', term_months: 12, region_code: '110105' },
+      {
+        key: user.token,
+      },
+    );
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('VALIDATION_FAILED');
+  });
+
   it('keeps operator routes behind the marketplace:admin scope', async () => {
     const key = await h.post('/v1/operator/api-keys', { name: 'ledger only', scopes: ['ledger:read'] });
     expect(key.statusCode, key.body).toBe(201);

@@ -1,6 +1,7 @@
+import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../core/index.ts';
+import { deriveSubkey, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { WebhookHeaders } from '../webhooks/index.ts';
@@ -116,12 +117,18 @@ export interface Marketplace {
   listSettlements(partnerId: string): Promise<Settlement[]>;
   recordPayment(settlementId: string, paymentId: string, amount: bigint): Promise<Settlement>;
   funnel(partnerId: string, from: string, to: string): Promise<FunnelDay[]>;
+  /**
+   * A keyed digest (HMAC-SHA256 under a subkey of the master key) of an applicant field, so the
+   * idempotency store's request fingerprint holds no fast hash of a name or ID number.
+   */
+  keyedDigest(value: string): string;
   start(): Promise<void>;
 }
 
 export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const { db, clock, ledger } = options;
   const partners = new PartnerDirectory(db, clock, options.encryptionKey);
+  const digestKey = deriveSubkey(options.encryptionKey, 'millet/marketplace/request-digest');
   const pingTimeoutMs = options.pingTimeoutMs ?? 600;
   const publicUrl =
     typeof options.publicUrl === 'string' ? () => options.publicUrl as string : options.publicUrl;
@@ -198,6 +205,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
       await partners.get(partnerId);
       return funnel(db, partnerId, from, to);
     },
+    keyedDigest: (value) => createHmac('sha256', digestKey).update(value, 'utf8').digest('base64url'),
     start: () => ensureMarketplaceAccounts(ledger),
   };
 }

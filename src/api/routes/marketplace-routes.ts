@@ -588,7 +588,17 @@ export const marketplaceUserRoutes: FastifyPluginAsyncZod<{ marketplace: Marketp
   app.post(
     '/marketplace/applications/:id/choose',
     {
-      config: user,
+      // The form carries personal data: the request fingerprint keeps keyed digests of it only.
+      config: {
+        ...user,
+        idempotencyFingerprint: (body: unknown) => {
+          const b = (body ?? {}) as { applicant?: Record<string, string> };
+          const applicant = Object.fromEntries(
+            Object.entries(b.applicant ?? {}).map(([k, v]) => [k, marketplace.keyedDigest(`${k}\0${v}`)]),
+          );
+          return { ...b, applicant };
+        },
+      },
       schema: {
         tags,
         summary: 'Choose an offer: consent to share the named fields with that lender, and apply',
