@@ -80,7 +80,6 @@ async function routingLoad(args: readonly string[]) {
       pingTimeoutMs: timeoutMs,
       seed: 1,
     });
-    await marketplace.start();
     for (const [i, endpointUrl] of sims.urls.entries())
       await marketplace.createPartner({
         name: `sim-${i}`,

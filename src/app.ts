@@ -155,7 +155,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       publicUrl: process.env.MILLET_PUBLIC_URL ?? `http://127.0.0.1:${config.port}`,
       bankClearingAccountId: () => wallet.bankClearingAccountId(),
     });
-    await marketplace.start();
     const endOfDay = createEndOfDayClose({
       db,
       clock,

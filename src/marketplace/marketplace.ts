@@ -122,7 +122,6 @@ export interface Marketplace {
    * idempotency store's request fingerprint holds no fast hash of a name or ID number.
    */
   keyedDigest(value: string): string;
-  start(): Promise<void>;
 }
 
 export function createMarketplace(options: MarketplaceOptions): Marketplace {
@@ -206,6 +205,5 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
       return funnel(db, partnerId, from, to);
     },
     keyedDigest: (value) => createHmac('sha256', digestKey).update(value, 'utf8').digest('base64url'),
-    start: () => ensureMarketplaceAccounts(ledger),
   };
 }

@@ -132,7 +132,6 @@ export async function openApiHarness(
     bankClearingAccountId: () => wallet.bankClearingAccountId(),
     ...options.marketplace,
   });
-  await marketplace.start();
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
