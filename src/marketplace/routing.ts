@@ -35,8 +35,14 @@ export interface RouterDeps {
    * is left of it minus `reserveMs`, so the user has the offers within about this time.
    */
   pingTimeoutMs: number;
-  /** Kept from the deadline for ranking and writing the offers after the pings. */
+  /** Kept from the deadline for ranking and writing the offers after the pings (at least). */
   reserveMs: number;
+  /**
+   * How long the work after the pings has been taking (an exponentially weighted mean, updated by
+   * every application): twice it is reserved when that is more than `reserveMs`, so the deadline
+   * holds on a slower database or a busier machine.
+   */
+  tail: { meanMs: number };
   postTimeoutMs: number;
   exploration: Exploration;
   random: () => number;
@@ -282,7 +288,8 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     term_months: command.termMonths,
     region_code: command.regionCode,
   };
-  const budget = Math.max(1, Math.floor(deadline - performance.now() - deps.reserveMs));
+  const reserve = Math.max(deps.reserveMs, 2 * deps.tail.meanMs);
+  const budget = Math.max(1, Math.floor(deadline - performance.now() - reserve));
   const [pings, ownOffer] = await Promise.all([
     Promise.all(toPing.map((p) => pingPartner(p, secretOf.get(p.id)!, ping, budget))),
     command.product === 'loan' && deps.own
@@ -297,6 +304,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
         )
       : Promise.resolve(undefined),
   ]);
+  const tailStarted = performance.now();
   for (const p of pings)
     routing.push({
       partnerId: p.partner.id,
@@ -434,6 +442,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
         ],
       );
   });
+  deps.tail.meanMs = 0.9 * deps.tail.meanMs + 0.1 * (performance.now() - tailStarted);
   return application;
 }
 
