@@ -282,6 +282,22 @@ describe('marketplace over real HTTP', () => {
     expect(first.json().duplicate).toBe(false);
     const again = await h.request(signed('msg_repaid_1'));
     expect(again.json().duplicate).toBe(true);
+    // Another partner, signing with its own secret, cannot report on this partner's application.
+    const other = await partner('45');
+    const foreign = await h.request({
+      method: 'POST',
+      url: `/v1/marketplace/partner-callbacks/${other.id}`,
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': 'msg_foreign',
+        'webhook-id': 'msg_foreign',
+        'webhook-timestamp': String(ts),
+        'webhook-signature': signWebhook(other.secret, 'msg_foreign', ts, body),
+      },
+    });
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.json().code).toBe('MARKETPLACE_APPLICATION_NOT_FOUND');
 
     const funnel = await h.get(
       `/v1/operator/marketplace/partners/${p.id}/funnel?from=2025-06-01&to=2025-06-30`,
