@@ -557,6 +557,23 @@ describe('marketplace over real HTTP', () => {
     expect(bad.json().code).toBe('VALIDATION_FAILED');
   });
 
+  it('lets the user choose again when the post did not reach the lender', async () => {
+    const region = '610102';
+    const p = await partner('61', { latencyMs: 1, approvalByBand: { B: 1 }, failPosts: 1 });
+    const { userId, app } = await applyAs(region, 1_000_000n, 12);
+    const offer = app.offers.find((o) => o.partnerId === p.id)!;
+    await expect(chooseFor(userId, app.id, offer.id)).rejects.toMatchObject({
+      code: 'MARKETPLACE_PARTNER_UNAVAILABLE',
+    });
+    expect((await h.marketplace.getApplication(app.id)).status).toBe('offered');
+    const post = await chooseFor(userId, app.id, offer.id);
+    expect(post.status).toBe('posted');
+    expect(p.sim.received.posts).toHaveLength(2);
+    await waitFor(async () => p.sim.callbacks.length >= 2);
+    expect(p.sim.callbacks.map((c) => c.status)).toEqual([200, 200]);
+    expect((await h.marketplace.coDebt([userId])).get(userId)!.last30.applications).toBe(1);
+  });
+
   it('keeps operator routes behind the marketplace:admin scope', async () => {
     const key = await h.post('/v1/operator/api-keys', { name: 'ledger only', scopes: ['ledger:read'] });
     expect(key.statusCode, key.body).toBe(201);

@@ -41,6 +41,8 @@ export interface PartnerSimOptions {
   seed?: number;
   /** The partner's clock for its report months (tests pass the platform's business clock). */
   now?: () => Date;
+  /** Answer the first N posts with 503 (a partner having trouble). */
+  failPosts?: number;
   /** Rewrites the monthly report, to inject a discrepancy. */
   tamperReport?: (rows: PartnerReportRow[]) => PartnerReportRow[];
 }
@@ -78,6 +80,7 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
   const booked = new Map<string, Booked>();
   const inFlight = new Set<Promise<unknown>>();
   let closed = false;
+  let failedPosts = 0;
 
   const app: FastifyInstance = Fastify({
     logger: false,
@@ -178,6 +181,10 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
     if (!post.success) return reply.code(400).send({ error: 'bad post' });
     received.posts.push(post.data);
     received.rawPosts.push(raw);
+    if (failedPosts < (options.failPosts ?? 0)) {
+      failedPosts += 1;
+      return reply.code(503).send({ error: 'try again later' });
+    }
     const booking: Booked = {
       applicationId: post.data.application_id,
       callbackUrl: post.data.callback_url,

@@ -612,7 +612,12 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
     await tx.query(
       `INSERT INTO marketplace_posts (application_id, offer_id, user_id, source, partner_id, score_band,
          consent_id, sent_fields, amount, status, posted_at, business_date)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'posted',$10,$11)`,
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'posted',$10,$11)
+       ON CONFLICT (application_id) DO UPDATE
+         SET offer_id = EXCLUDED.offer_id, source = EXCLUDED.source, partner_id = EXCLUDED.partner_id,
+             consent_id = EXCLUDED.consent_id, sent_fields = EXCLUDED.sent_fields, amount = EXCLUDED.amount,
+             status = 'posted', posted_at = EXCLUDED.posted_at, business_date = EXCLUDED.business_date
+         WHERE marketplace_posts.status = 'failed'`,
       [
         app.id,
         offer.id,
@@ -674,7 +679,14 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
       if (answer.decision !== 'pending') status = answer.decision;
     }
   } catch (error) {
-    await db.query(`UPDATE marketplace_posts SET status = 'failed' WHERE application_id = $1`, [app.id]);
+    // The post did not reach the lender: the user may choose again (this offer or another).
+    await db.transaction(async (tx) => {
+      await tx.query(`UPDATE marketplace_posts SET status = 'failed' WHERE application_id = $1`, [app.id]);
+      await tx.query(
+        `UPDATE marketplace_applications SET status = 'offered', chosen_offer_id = NULL WHERE id = $1`,
+        [app.id],
+      );
+    });
     if (error instanceof MilletError) throw error;
     throw new MilletError(
       'MARKETPLACE_PARTNER_UNAVAILABLE',
