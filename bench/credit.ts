@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { ManualClock, newId } from '../src/core/index.ts';
+import { ManualClock, newId, seededRandom } from '../src/core/index.ts';
 import { applyMigrations, dropPostgresSchema, openPostgres, type Database } from '../src/db/index.ts';
 import { createIdentity, identityMigrations } from '../src/identity/index.ts';
 import { createLedger, ledgerMigrations } from '../src/ledger/index.ts';
@@ -76,18 +76,6 @@ function scoreLatency(name: ModelName) {
 
 const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
-/** A small deterministic generator (mulberry32), so every run seeds the same population. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 function syntheticHistory(r: () => number): LineHistory {
@@ -119,7 +107,7 @@ async function seedPopulation(
   fundId: string,
   log: (m: string) => void,
 ) {
-  const r = generator(42);
+  const r = seededRandom(42);
   const histories = new Map<string, LineHistory>();
   const chunk = 5_000;
   for (let start = 0; start < n; start += chunk) {

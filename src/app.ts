@@ -31,6 +31,12 @@ import {
 } from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
 import { createLending, lendingMigrations, type Lending } from './lending/index.ts';
+import {
+  applicantDirectory,
+  createMarketplace,
+  marketplaceMigrations,
+  type Marketplace,
+} from './marketplace/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
 import {
   createPayPoints,
@@ -55,6 +61,7 @@ export const allMigrations: readonly Migration[] = [
   ...wealthMigrations,
   ...lendingMigrations,
   ...paypointsMigrations,
+  ...marketplaceMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -78,6 +85,8 @@ export interface App {
   readonly lending: Lending;
   /** Pay Points service orders (deposits waived by the score). */
   readonly paypoints: PayPoints;
+  /** The loan marketplace: partners, routing, consents, callbacks, settlement. */
+  readonly marketplace: Marketplace;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -159,6 +168,21 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       merchants,
       scores: credit,
     });
+    const marketplace = createMarketplace({
+      db,
+      ledger,
+      clock,
+      encryptionKey: pii.key,
+      applicants: applicantDirectory({
+        getUser: (id) => identity.getUser(id),
+        getLatestScore: (id) => credit.getLatestScore(id),
+      }),
+      // TODO(lead, lending merge): pass lending's OwnOfferSource here (`own: lending.ownOffers`) so
+      // the platform's own loan is ranked among the partners' offers. Until then no own offer shows.
+      own: undefined,
+      publicUrl: process.env.MILLET_PUBLIC_URL ?? `http://127.0.0.1:${config.port}`,
+      bankClearingAccountId: () => wallet.bankClearingAccountId(),
+    });
     const endOfDay = createEndOfDayClose({
       db,
       clock,
@@ -180,6 +204,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       endOfDay,
       webRoot: builtWebRoot(WEB_ROOT),
       paypoints,
+      marketplace,
     });
     return assemble({
       config,
@@ -193,6 +218,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       wealth,
       lending,
       paypoints,
+      marketplace,
       endOfDay,
       bank,
       server,
@@ -232,6 +258,7 @@ function assemble(
     wealth: parts.wealth,
     lending: parts.lending,
     paypoints: parts.paypoints,
+    marketplace: parts.marketplace,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,

@@ -17,6 +17,7 @@ export const operatorScopes = [
   'credit:read',
   'wealth:admin',
   'lending:admin',
+  'marketplace:admin',
 ] as const;
 export type OperatorScope = (typeof operatorScopes)[number];
 

@@ -9,6 +9,7 @@ import type { Identity } from '../identity/index.ts';
 import type { EndOfDayClose } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { Lending } from '../lending/index.ts';
+import type { Marketplace } from '../marketplace/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import type { PayPoints } from '../paypoints/index.ts';
 import type { Wallet } from '../wallet/index.ts';
@@ -40,6 +41,11 @@ import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
 import { closeRunRoutes } from './routes/close-run-routes.ts';
 import { installWebApp } from './web-app.ts';
+import {
+  marketplaceCallbackRoutes,
+  marketplaceOperatorRoutes,
+  marketplaceUserRoutes,
+} from './routes/marketplace-routes.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -71,6 +77,8 @@ export interface ServerOptions {
   endOfDay?: EndOfDayClose;
   /** The built web app's folder (web/dist): the wallet at / and the console at /console when given. */
   webRoot?: string;
+  /** The loan marketplace; operator routes, partner callbacks, and user routes with identity. */
+  marketplace?: Marketplace;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -138,6 +146,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.lending) {
     void app.register(lendingOperatorRoutes, { prefix: '/v1/operator/lending', lending: options.lending });
     if (options.identity) void app.register(lendingRoutes, { prefix: '/v1', lending: options.lending });
+  }
+  if (options.marketplace) {
+    const marketplace = options.marketplace;
+    void app.register(marketplaceOperatorRoutes, { prefix: '/v1/operator/marketplace', marketplace });
+    void app.register(marketplaceCallbackRoutes, { prefix: '/v1', marketplace });
+    if (options.identity) void app.register(marketplaceUserRoutes, { prefix: '/v1', marketplace });
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });

@@ -4,6 +4,7 @@ import { closeDayCommand } from './close-day-command.ts';
 import { creditCommand } from './credit-command.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
 import { ledgerCommand } from './ledger-command.ts';
+import { partnerSimCommand } from './partner-sim-command.ts';
 import { reportError } from './report-error.ts';
 import { startCommand } from './start-command.ts';
 
@@ -13,7 +14,8 @@ const program = new Command('millet')
   .addCommand(startCommand())
   .addCommand(ledgerCommand())
   .addCommand(closeDayCommand())
-  .addCommand(creditCommand());
+  .addCommand(creditCommand())
+  .addCommand(partnerSimCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -22,3 +22,4 @@ export { type Config, loadConfig } from './config.ts';
 export { deriveSubkey, seal, open as openSealed } from './sealed-box.ts';
 export { apiKeyDisplayParts, generateApiKey, hashApiKey, looksLikeApiKey } from './api-key-secret.ts';
 export { batchedLoader } from './batched-loader.ts';
+export { seededRandom } from './seeded-random.ts';

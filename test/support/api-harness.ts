@@ -30,6 +30,13 @@ import {
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
 import { createLending, lendingMigrations, type Lending } from '../../src/lending/index.ts';
+import {
+  applicantDirectory,
+  createMarketplace,
+  marketplaceMigrations,
+  type Marketplace,
+  type MarketplaceOptions,
+} from '../../src/marketplace/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -44,6 +51,7 @@ export interface ApiHarness {
   paypoints: PayPoints;
   webhooks: Webhooks;
   lending: Lending;
+  marketplace: Marketplace;
   /** The end-of-day close with the merchants' settlement steps and the lending steps. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
@@ -82,6 +90,8 @@ export async function openApiHarness(
     idempotency?: IdempotencyOptions;
     beforeReady?: (app: FastifyInstance) => void;
     identity?: Partial<Omit<IdentityOptions, 'db' | 'clock'>>;
+    /** Marketplace overrides (applicants, own offers, timeouts, seed, the callback base URL). */
+    marketplace?: Partial<Omit<MarketplaceOptions, 'db' | 'clock' | 'ledger'>>;
   } = {},
 ): Promise<ApiHarness> {
   const t = await openTestDatabase([
@@ -96,6 +106,7 @@ export async function openApiHarness(
     ...webhooksMigrations,
     ...lendingMigrations,
     ...paypointsMigrations,
+    ...marketplaceMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -146,6 +157,19 @@ export async function openApiHarness(
     steps: [...merchants.closeSteps(), ...lending.closeSteps()],
   });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
+  const marketplace = createMarketplace({
+    db: t.db,
+    ledger,
+    clock,
+    encryptionKey: randomBytes(32),
+    applicants: applicantDirectory({
+      getUser: (id) => identity.getUser(id),
+      getLatestScore: (id) => credit.getLatestScore(id),
+    }),
+    publicUrl: 'http://127.0.0.1:1',
+    bankClearingAccountId: () => wallet.bankClearingAccountId(),
+    ...options.marketplace,
+  });
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -166,6 +190,7 @@ export async function openApiHarness(
     paypoints,
     webhooks,
     lending,
+    marketplace,
     registry,
     logger,
     clock,
@@ -195,6 +220,7 @@ export async function openApiHarness(
     paypoints,
     webhooks,
     lending,
+    marketplace,
     endOfDay,
     bank,
     clock,

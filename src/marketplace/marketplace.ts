@@ -1,0 +1,210 @@
+import { createHmac } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deriveSubkey, type Clock } from '../core/index.ts';
+import { loadMigrations, type Database, type Migration } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import type { WebhookHeaders } from '../webhooks/index.ts';
+import { coDebtSnapshots, defaultCoDebtLimits, type CoDebtLimits, type CoDebtSnapshot } from './co-debt.ts';
+import { listConsents, withdrawConsent, type MarketplaceConsent } from './consents.ts';
+import { handleCallback, loadPosteriors, recordDecision } from './outcomes.ts';
+import {
+  PartnerDirectory,
+  type CreatePartnerCommand,
+  type CreatedPartner,
+  type PartnerPage,
+} from './partners.ts';
+import type { CallbackType } from './protocol.ts';
+import { posteriorMean, seededRandom, type Exploration } from './ranking.ts';
+import {
+  apply,
+  choose,
+  getApplication,
+  type Application,
+  type ApplyCommand,
+  type ChooseCommand,
+  type Post,
+} from './routing.ts';
+import {
+  ensureMarketplaceAccounts,
+  funnel,
+  getSettlement,
+  listSettlements,
+  recordPayment,
+  settleMonth,
+  type FunnelDay,
+  type Settlement,
+} from './settlement.ts';
+import type { ApplicantDirectory, OwnOfferSource, Partner, PartnerStatus, ScoreBand } from './types.ts';
+import { scoreBands } from './types.ts';
+
+export const marketplaceMigrations: Migration[] = loadMigrations(
+  'marketplace',
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+);
+
+export interface MarketplaceOptions {
+  db: Database;
+  clock: Clock;
+  ledger: Ledger;
+  /** The master key partner signing secrets are sealed under (an HKDF subkey of it). */
+  encryptionKey: Uint8Array;
+  applicants: ApplicantDirectory;
+  /** The platform's own loan; undefined until lending provides it (no own offer is shown). */
+  own?: OwnOfferSource;
+  /** Base URL partners call back, e.g. https://api.example.com. */
+  publicUrl: string | (() => string);
+  /** Where a partner's payment arrives (the wallet's bank clearing account). */
+  bankClearingAccountId: () => string;
+  /** The routing deadline in ms (default 600): pings get what is left minus `reserveMs`. */
+  pingTimeoutMs?: number;
+  /** Part of the deadline kept for ranking and writes (default 20 ms). */
+  reserveMs?: number;
+  postTimeoutMs?: number;
+  exploration?: Exploration;
+  /** Seed for Thompson sampling (tests, simulations); default Math.random. */
+  seed?: number;
+  coDebtLimits?: Partial<CoDebtLimits>;
+}
+
+export interface PartnerPosterior {
+  partnerKey: string;
+  scoreBand: ScoreBand;
+  approvals: number;
+  declines: number;
+  posteriorMean: number;
+}
+
+/** The loan marketplace (DESIGN §2.6). */
+export interface Marketplace {
+  readonly pingTimeoutMs: number;
+  createPartner(command: CreatePartnerCommand): Promise<CreatedPartner>;
+  getPartner(id: string): Promise<Partner>;
+  listPartners(query?: { after?: string; limit?: number; status?: PartnerStatus }): Promise<PartnerPage>;
+  setPartnerStatus(id: string, status: PartnerStatus): Promise<Partner>;
+  /** Routes an application: eligibility, co-debt guard, parallel pings, ranking; offers stored. */
+  apply(command: ApplyCommand): Promise<Application>;
+  getApplication(id: string, userId?: string): Promise<Application>;
+  /** Records the consent and posts only the consented fields to the chosen lender. */
+  choose(command: ChooseCommand): Promise<Post>;
+  listConsents(
+    userId: string,
+    query?: { before?: string; limit?: number },
+  ): Promise<{ items: MarketplaceConsent[]; nextCursor: string | null }>;
+  withdrawConsent(userId: string, consentId: string): Promise<MarketplaceConsent>;
+  /** A partner callback as received: raw body and headers (signature checked here). */
+  handleCallback(
+    partnerId: string,
+    headers: WebhookHeaders,
+    rawBody: string,
+  ): Promise<{ duplicate: boolean; type: CallbackType; applicationId: string }>;
+  /** The platform's own loan reports its outcome here (lending calls it), under the same rules. */
+  recordOwnOutcome(
+    applicationId: string,
+    eventId: string,
+    type: CallbackType,
+    amount?: bigint,
+    interest?: bigint,
+  ): Promise<void>;
+  /** The learned approval posteriors per band of a partner (or 'own'). */
+  posteriors(partnerKey: string): Promise<PartnerPosterior[]>;
+  /** Applications and loans across partners in the last 30/90 days (the co-debt guard's input). */
+  coDebt(userIds: readonly string[], asOf?: Date): Promise<Map<string, CoDebtSnapshot>>;
+  /** For the credit FeatureSource.existingCredits: loans outstanding through the marketplace. */
+  existingCredits(userIds: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  settleMonth(partnerId: string, month: string): Promise<Settlement>;
+  getSettlement(id: string): Promise<Settlement>;
+  listSettlements(partnerId: string): Promise<Settlement[]>;
+  recordPayment(settlementId: string, paymentId: string, amount: bigint): Promise<Settlement>;
+  funnel(partnerId: string, from: string, to: string): Promise<FunnelDay[]>;
+  /**
+   * A keyed digest (HMAC-SHA256 under a subkey of the master key) of an applicant field, so the
+   * idempotency store's request fingerprint holds no fast hash of a name or ID number.
+   */
+  keyedDigest(value: string): string;
+}
+
+export function createMarketplace(options: MarketplaceOptions): Marketplace {
+  const { db, clock, ledger } = options;
+  const partners = new PartnerDirectory(db, clock, options.encryptionKey);
+  const digestKey = deriveSubkey(options.encryptionKey, 'millet/marketplace/request-digest');
+  const pingTimeoutMs = options.pingTimeoutMs ?? 600;
+  const publicUrl =
+    typeof options.publicUrl === 'string' ? () => options.publicUrl as string : options.publicUrl;
+  const deps = {
+    db,
+    clock,
+    partners,
+    applicants: options.applicants,
+    own: options.own,
+    pingTimeoutMs,
+    reserveMs: options.reserveMs ?? 20,
+    tail: { meanMs: 0 },
+    postTimeoutMs: options.postTimeoutMs ?? 5_000,
+    exploration: options.exploration ?? 'thompson',
+    random: options.seed === undefined ? Math.random : seededRandom(options.seed),
+    coDebtLimits: { ...defaultCoDebtLimits, ...options.coDebtLimits },
+    publicUrl,
+  };
+  const settlementDeps = {
+    db,
+    clock,
+    ledger,
+    partners,
+    bankClearingAccountId: options.bankClearingAccountId,
+  };
+  return {
+    pingTimeoutMs,
+    async createPartner(command) {
+      const created = await partners.create(command);
+      await ensureMarketplaceAccounts(ledger, created.partner.id);
+      return created;
+    },
+    getPartner: (id) => partners.get(id),
+    listPartners: (query) => partners.list(query),
+    setPartnerStatus: (id, status) => partners.setStatus(id, status),
+    apply: (command) => apply(deps, command),
+    getApplication: (id, userId) => getApplication(db, id, userId),
+    choose: (command) => choose(deps, command),
+    listConsents: (userId, query) => listConsents(db, userId, query),
+    withdrawConsent: (userId, consentId) => withdrawConsent(db, clock, userId, consentId),
+    handleCallback: (partnerId, headers, rawBody) =>
+      handleCallback(db, clock, partners, partnerId, headers, rawBody),
+    async recordOwnOutcome(applicationId, eventId, type, amount, interest) {
+      await recordDecision(db, clock, {
+        applicationId,
+        partnerId: null,
+        messageId: `own:${eventId}`,
+        type,
+        amount,
+        interest,
+      });
+    },
+    async posteriors(partnerKey) {
+      const out: PartnerPosterior[] = [];
+      for (const band of scoreBands) {
+        const counts = (await loadPosteriors(db, [partnerKey], band)).get(partnerKey)!;
+        out.push({ partnerKey, scoreBand: band, ...counts, posteriorMean: posteriorMean(counts) });
+      }
+      return out;
+    },
+    coDebt: (userIds, asOf) => coDebtSnapshots(db, userIds, asOf ?? clock.now()),
+    async existingCredits(userIds) {
+      const snapshots = await coDebtSnapshots(db, userIds, clock.now());
+      return new Map([...snapshots].map(([id, s]) => [id, s.outstandingLoans]));
+    },
+    settleMonth: (partnerId, month) => settleMonth(settlementDeps, partnerId, month),
+    getSettlement: (id) => getSettlement(db, id),
+    listSettlements: async (partnerId) => {
+      await partners.get(partnerId);
+      return listSettlements(db, partnerId);
+    },
+    recordPayment: (settlementId, paymentId, amount) =>
+      recordPayment(settlementDeps, settlementId, paymentId, amount),
+    funnel: async (partnerId, from, to) => {
+      await partners.get(partnerId);
+      return funnel(db, partnerId, from, to);
+    },
+    keyedDigest: (value) => createHmac('sha256', digestKey).update(value, 'utf8').digest('base64url'),
+  };
+}

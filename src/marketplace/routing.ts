@@ -1,0 +1,722 @@
+import { MilletError, businessDate, divRound, newId, type Clock } from '../core/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
+import { checkCoDebt, coDebtSnapshots, type CoDebtLimits } from './co-debt.ts';
+import type { PartnerDirectory } from './partners.ts';
+import { loadPosteriors, recordDecision } from './outcomes.ts';
+import {
+  PartnerHttpError,
+  pingResponseSchema,
+  postResponseSchema,
+  signedPost,
+  type PingRequest,
+  type PostRequest,
+} from './protocol.ts';
+import { rankByExpectedValue, type Exploration, type RankingExplanation } from './ranking.ts';
+import {
+  scoreBandOf,
+  type ApplicantData,
+  type ApplicantDirectory,
+  type ApplicantField,
+  type OwnOfferSource,
+  type Partner,
+  type Product,
+  type Promotion,
+  type ScoreBand,
+} from './types.ts';
+
+export interface RouterDeps {
+  db: Database;
+  clock: Clock;
+  partners: PartnerDirectory;
+  applicants: ApplicantDirectory;
+  own: OwnOfferSource | undefined;
+  /**
+   * The routing deadline, in ms from the start of `apply` (DESIGN §2.6: ~500–750). Pings get what
+   * is left of it minus `reserveMs`, so the user has the offers within about this time.
+   */
+  pingTimeoutMs: number;
+  /** Kept from the deadline for ranking and writing the offers after the pings (at least). */
+  reserveMs: number;
+  /**
+   * How long the work after the pings has been taking (an exponentially weighted mean, updated by
+   * every application): twice it is reserved when that is more than `reserveMs`, so the deadline
+   * holds on a slower database or a busier machine.
+   */
+  tail: { meanMs: number };
+  postTimeoutMs: number;
+  exploration: Exploration;
+  random: () => number;
+  coDebtLimits: CoDebtLimits;
+  /** Where partners send callbacks: `${base}/v1/marketplace/partner-callbacks/{partnerId}`. */
+  publicUrl: () => string;
+}
+
+export interface ApplyCommand {
+  userId: string;
+  product: Product;
+  amount: bigint;
+  termMonths: number;
+  /** The applicant's region (GB/T 2260 code, 6 digits). */
+  regionCode: string;
+}
+
+export interface Offer {
+  id: string;
+  source: 'partner' | 'own';
+  partnerId: string | null;
+  partnerName: string;
+  amount: bigint;
+  aprBp: number;
+  termMonths: number;
+  promotions: Promotion[];
+  rank: number;
+  explanation: RankingExplanation;
+}
+
+export type RoutingOutcome =
+  'offered' | 'no_offer' | 'timeout' | 'error' | 'ineligible' | 'daily_cap_reached' | 'monthly_budget_spent';
+
+export interface RoutingLine {
+  partnerId: string;
+  partnerName: string;
+  outcome: RoutingOutcome;
+  /** For ineligible: which rule. */
+  reason?: string;
+  latencyMs?: number;
+}
+
+export interface Application {
+  id: string;
+  userId: string;
+  product: Product;
+  scoreBand: ScoreBand;
+  amount: bigint;
+  termMonths: number;
+  regionCode: string;
+  status: 'offered' | 'no_offers' | 'chosen' | 'posted';
+  chosenOfferId: string | null;
+  businessDate: string;
+  routing: RoutingLine[];
+  offers: Offer[];
+  createdAt: Date;
+}
+
+/** Which eligibility rule keeps a partner out, or null when it may be pinged. */
+export function ineligibility(
+  partner: Partner,
+  a: {
+    product: Product;
+    band: ScoreBand;
+    age: number;
+    identityClass: string;
+    amount: bigint;
+    termMonths: number;
+    region: string;
+  },
+): string | null {
+  const e = partner.eligibility;
+  if ((partner.kind === 'card_issuer') !== (a.product === 'card')) return 'product';
+  if (!e.scoreBands.includes(a.band)) return 'score_band';
+  if (a.age < e.minAge || a.age > e.maxAge) return 'age';
+  if (e.regions.length > 0 && !e.regions.some((prefix) => a.region.startsWith(prefix))) return 'region';
+  if (a.amount < e.minAmount || a.amount > e.maxAmount) return 'amount';
+  if (a.termMonths < e.minTermMonths || a.termMonths > e.maxTermMonths) return 'term';
+  if (!(e.identityClasses as string[]).includes(a.identityClass)) return 'identity_class';
+  return null;
+}
+
+/** Fen the platform earns when this partner approves an offer of `amount`: CPA + CPS (half-even). */
+export function expectedPayout(partner: Partner, amount: bigint): bigint {
+  const cps =
+    partner.kind === 'lender' ? divRound(amount * BigInt(partner.pricing.cpsBp), 10_000n, 'half_even') : 0n;
+  return partner.pricing.cpaFen + cps;
+}
+
+/** The start of the business month (Asia/Shanghai) of a business date. */
+export const monthStart = (date: string): Date => new Date(`${date.slice(0, 7)}-01T00:00:00+08:00`);
+
+async function usage(
+  q: Queryable,
+  partnerIds: string[],
+  today: string,
+): Promise<Map<string, { postsToday: number; feesThisMonth: bigint }>> {
+  const out = new Map<string, { postsToday: number; feesThisMonth: bigint }>();
+  for (const id of partnerIds) out.set(id, { postsToday: 0, feesThisMonth: 0n });
+  if (partnerIds.length === 0) return out;
+  const posts = await q.query<{ partner_id: string; n: bigint }>(
+    `SELECT partner_id, count(*) AS n FROM marketplace_posts
+      WHERE partner_id = ANY($1::uuid[]) AND business_date = $2 AND status <> 'failed' GROUP BY partner_id`,
+    [partnerIds, today],
+  );
+  for (const r of posts.rows) out.get(r.partner_id)!.postsToday = Number(r.n);
+  const fees = await q.query<{ partner_id: string; fees: bigint }>(
+    `SELECT partner_id, sum(fee_fen) AS fees FROM marketplace_callbacks
+      WHERE partner_id = ANY($1::uuid[]) AND received_at >= $2 GROUP BY partner_id`,
+    [partnerIds, monthStart(today)],
+  );
+  for (const r of fees.rows) out.get(r.partner_id)!.feesThisMonth = BigInt(r.fees);
+  return out;
+}
+
+interface PingResult {
+  partner: Partner;
+  outcome: 'offered' | 'no_offer' | 'timeout' | 'error';
+  latencyMs: number;
+  offers: Array<{
+    offer_ref: string;
+    amount: bigint;
+    apr_bp: number;
+    term_months: number;
+    promotions: Promotion[];
+  }>;
+}
+
+/**
+ * Pings one partner. Never throws and never waits past the timeout: AbortSignal.timeout aborts
+ * the request (body included), so a slow or silent partner costs at most `timeoutMs`.
+ */
+export async function pingPartner(
+  partner: Partner,
+  secret: string,
+  ping: PingRequest,
+  timeoutMs: number,
+): Promise<PingResult> {
+  const started = performance.now();
+  try {
+    const answer = await signedPost(
+      `${partner.endpointUrl}/ping`,
+      secret,
+      ping,
+      pingResponseSchema,
+      AbortSignal.timeout(timeoutMs),
+    );
+    const offers = answer.offers
+      .map((o) => ({ ...o, amount: BigInt(o.amount), promotions: o.promotions }))
+      .filter((o) => o.amount > 0n);
+    return {
+      partner,
+      outcome: offers.length > 0 ? 'offered' : 'no_offer',
+      latencyMs: Math.round(performance.now() - started),
+      offers,
+    };
+  } catch (error) {
+    const timeout = error instanceof PartnerHttpError && error.reason === 'timeout';
+    return {
+      partner,
+      outcome: timeout ? 'timeout' : 'error',
+      latencyMs: Math.round(performance.now() - started),
+      offers: [],
+    };
+  }
+}
+
+/** Resolves to undefined after `ms` (the own product gets the same deadline as partners). */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([work.catch(() => undefined), deadline]).finally(() => clearTimeout(timer));
+}
+
+const OWN_NAME = 'Millet loan';
+
+/** eligibility → co-debt guard → parallel pings with a timeout → ranking → stored offers. */
+export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Application> {
+  const { db, clock } = deps;
+  const deadline = performance.now() + deps.pingTimeoutMs;
+  if (command.amount <= 0n)
+    throw new MilletError('VALIDATION_FAILED', 'amount must be positive', { field: 'amount' });
+  const profile = await deps.applicants.profile(command.userId);
+  if (!profile.verified || profile.identityClass === null || profile.ageYears === null)
+    throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before applying for credit');
+  if (profile.ageYears < 18) throw new MilletError('CREDIT_UNDERAGE', 'Credit is for adults (18 or over)');
+  if (profile.score === null)
+    throw new MilletError('CREDIT_SCORE_NOT_FOUND', 'Get a credit score before applying for credit');
+  const band = scoreBandOf(profile.score);
+  const snapshot = (await coDebtSnapshots(db, [command.userId], clock.now())).get(command.userId)!;
+  checkCoDebt(snapshot, command.amount, deps.coDebtLimits);
+
+  const today = businessDate(clock);
+  const withSecrets = await deps.partners.active();
+  const secretOf = new Map(withSecrets.map((w) => [w.partner.id, w.secret]));
+  const active = withSecrets.map((w) => w.partner);
+  const use = await usage(
+    db,
+    active.map((p) => p.id),
+    today,
+  );
+  const routing: RoutingLine[] = [];
+  const toPing: Partner[] = [];
+  for (const partner of active) {
+    const reason = ineligibility(partner, {
+      product: command.product,
+      band,
+      age: profile.ageYears,
+      identityClass: profile.identityClass,
+      amount: command.amount,
+      termMonths: command.termMonths,
+      region: command.regionCode,
+    });
+    const u = use.get(partner.id)!;
+    const line = { partnerId: partner.id, partnerName: partner.name };
+    if (reason) routing.push({ ...line, outcome: 'ineligible', reason });
+    else if (partner.dailyCap !== null && u.postsToday >= partner.dailyCap)
+      routing.push({
+        ...line,
+        outcome: 'daily_cap_reached',
+        reason: `${u.postsToday}/${partner.dailyCap} today`,
+      });
+    else if (
+      partner.monthlyBudgetFen !== null &&
+      u.feesThisMonth + expectedPayout(partner, command.amount) > partner.monthlyBudgetFen
+    )
+      routing.push({
+        ...line,
+        outcome: 'monthly_budget_spent',
+        reason: `${u.feesThisMonth}/${partner.monthlyBudgetFen} fen this month`,
+      });
+    else toPing.push(partner);
+  }
+
+  const id = newId();
+  const ping: PingRequest = {
+    ping_id: id,
+    product: command.product,
+    score_band: band,
+    amount: command.amount.toString(),
+    term_months: command.termMonths,
+    region_code: command.regionCode,
+  };
+  const reserve = Math.max(deps.reserveMs, 2 * deps.tail.meanMs);
+  const budget = Math.max(1, Math.floor(deadline - performance.now() - reserve));
+  const [pings, ownOffer] = await Promise.all([
+    Promise.all(toPing.map((p) => pingPartner(p, secretOf.get(p.id)!, ping, budget))),
+    command.product === 'loan' && deps.own
+      ? withDeadline(
+          deps.own.quote({
+            userId: command.userId,
+            scoreBand: band,
+            amount: command.amount,
+            termMonths: command.termMonths,
+          }),
+          budget,
+        )
+      : Promise.resolve(undefined),
+  ]);
+  const tailStarted = performance.now();
+  for (const p of pings)
+    routing.push({
+      partnerId: p.partner.id,
+      partnerName: p.partner.name,
+      outcome: p.outcome,
+      latencyMs: p.latencyMs,
+    });
+
+  const posteriors = await loadPosteriors(db, [...toPing.map((p) => p.id), 'own'], band);
+  interface Pending {
+    key: string;
+    partnerKey: string;
+    payoutFen: bigint;
+    aprBp: number;
+    posterior: { approvals: number; declines: number };
+    partner: Partner | null;
+    offer: {
+      offer_ref: string;
+      amount: bigint;
+      apr_bp: number;
+      term_months: number;
+      promotions: Promotion[];
+    };
+  }
+  const candidates: Pending[] = [];
+  for (const p of pings)
+    for (const offer of p.offers)
+      candidates.push({
+        key: `${p.partner.id}:${offer.offer_ref}`,
+        partnerKey: p.partner.id,
+        payoutFen: expectedPayout(p.partner, offer.amount),
+        aprBp: offer.apr_bp,
+        posterior: posteriors.get(p.partner.id)!,
+        partner: p.partner,
+        offer,
+      });
+  if (ownOffer)
+    candidates.push({
+      key: 'own',
+      partnerKey: 'own',
+      payoutFen: ownOffer.valueFen,
+      aprBp: ownOffer.aprBp,
+      posterior: posteriors.get('own')!,
+      partner: null,
+      offer: {
+        offer_ref: 'own',
+        amount: ownOffer.amount,
+        apr_bp: ownOffer.aprBp,
+        term_months: ownOffer.termMonths,
+        promotions: ownOffer.promotions,
+      },
+    });
+  const ranked = rankByExpectedValue(candidates, { exploration: deps.exploration, random: deps.random });
+  const offers: Offer[] = ranked.map(({ candidate, explanation }) => ({
+    id: newId(),
+    source: candidate.partner ? 'partner' : 'own',
+    partnerId: candidate.partner?.id ?? null,
+    partnerName: candidate.partner?.name ?? OWN_NAME,
+    amount: candidate.offer.amount,
+    aprBp: candidate.offer.apr_bp,
+    termMonths: candidate.offer.term_months,
+    promotions: candidate.offer.promotions,
+    rank: explanation.rank,
+    explanation,
+  }));
+  const refs = new Map(ranked.map((r, i) => [offers[i]!.id, r.candidate.offer.offer_ref]));
+
+  const now = clock.now();
+  const application: Application = {
+    id,
+    userId: command.userId,
+    product: command.product,
+    scoreBand: band,
+    amount: command.amount,
+    termMonths: command.termMonths,
+    regionCode: command.regionCode,
+    status: offers.length > 0 ? 'offered' : 'no_offers',
+    chosenOfferId: null,
+    businessDate: today,
+    routing,
+    offers,
+    createdAt: now,
+  };
+  await db.transaction(async (tx) => {
+    await tx.query(
+      `INSERT INTO marketplace_applications (id, user_id, product, score_band, amount, term_months,
+         region_code, status, business_date, routing, created_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+      [
+        id,
+        command.userId,
+        command.product,
+        band,
+        command.amount,
+        command.termMonths,
+        command.regionCode,
+        application.status,
+        today,
+        JSON.stringify(routing),
+        now,
+      ],
+    );
+    if (pings.length > 0)
+      await tx.query(
+        `INSERT INTO marketplace_pings (application_id, partner_id, outcome, latency_ms, business_date)
+         SELECT $1, p, o, l, $5 FROM unnest($2::uuid[], $3::text[], $4::int[]) AS t(p, o, l)`,
+        [
+          id,
+          pings.map((p) => p.partner.id),
+          pings.map((p) => p.outcome),
+          pings.map((p) => p.latencyMs),
+          today,
+        ],
+      );
+    if (offers.length > 0)
+      await tx.query(
+        `INSERT INTO marketplace_offers (id, application_id, source, partner_id, partner_offer_ref, amount,
+           apr_bp, term_months, promotions, rank, explanation)
+         SELECT id, $1, source, partner_id, ref, amount, apr, term, promotions, rank, explanation
+           FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::int8[], $7::int[], $8::int[],
+                       $9::jsonb[], $10::int[], $11::jsonb[])
+             AS t(id, source, partner_id, ref, amount, apr, term, promotions, rank, explanation)`,
+        [
+          id,
+          offers.map((o) => o.id),
+          offers.map((o) => o.source),
+          offers.map((o) => o.partnerId),
+          offers.map((o) => refs.get(o.id)!),
+          offers.map((o) => o.amount),
+          offers.map((o) => o.aprBp),
+          offers.map((o) => o.termMonths),
+          offers.map((o) => JSON.stringify(o.promotions)),
+          offers.map((o) => o.rank),
+          offers.map((o) => JSON.stringify(o.explanation)),
+        ],
+      );
+  });
+  deps.tail.meanMs = 0.9 * deps.tail.meanMs + 0.1 * (performance.now() - tailStarted);
+  return application;
+}
+
+interface ApplicationRow {
+  id: string;
+  user_id: string;
+  product: Product;
+  score_band: ScoreBand;
+  amount: bigint;
+  term_months: number;
+  region_code: string;
+  status: Application['status'];
+  chosen_offer_id: string | null;
+  business_date: string;
+  routing: RoutingLine[];
+  created_at: Date;
+}
+
+interface OfferRow {
+  id: string;
+  source: 'partner' | 'own';
+  partner_id: string | null;
+  partner_name: string | null;
+  partner_offer_ref: string;
+  amount: bigint;
+  apr_bp: number;
+  term_months: number;
+  promotions: Promotion[];
+  rank: number;
+  explanation: RankingExplanation;
+}
+
+const isId = (id: string) => /^[0-9a-f-]{36}$/i.test(id);
+
+/** An application with its offers in rank order; another user's is not found. */
+export async function getApplication(q: Queryable, id: string, userId?: string): Promise<Application> {
+  const { rows } = isId(id)
+    ? await q.query<ApplicationRow>('SELECT * FROM marketplace_applications WHERE id = $1', [id])
+    : { rows: [] };
+  const row = rows[0];
+  if (!row || (userId !== undefined && row.user_id !== userId))
+    throw new MilletError('MARKETPLACE_APPLICATION_NOT_FOUND', 'No such application', { application_id: id });
+  const offers = await q.query<OfferRow>(
+    `SELECT o.*, p.name AS partner_name FROM marketplace_offers o
+       LEFT JOIN marketplace_partners p ON p.id = o.partner_id
+      WHERE o.application_id = $1 ORDER BY o.rank`,
+    [id],
+  );
+  return {
+    id: row.id,
+    userId: row.user_id,
+    product: row.product,
+    scoreBand: row.score_band,
+    amount: row.amount,
+    termMonths: row.term_months,
+    regionCode: row.region_code,
+    status: row.status,
+    chosenOfferId: row.chosen_offer_id,
+    businessDate: row.business_date,
+    routing: row.routing,
+    createdAt: row.created_at,
+    offers: offers.rows.map((o) => ({
+      id: o.id,
+      source: o.source,
+      partnerId: o.partner_id,
+      partnerName: o.partner_name ?? OWN_NAME,
+      amount: o.amount,
+      aprBp: o.apr_bp,
+      termMonths: o.term_months,
+      promotions: o.promotions,
+      rank: o.rank,
+      explanation: o.explanation,
+    })),
+  };
+}
+
+export interface ChooseCommand {
+  userId: string;
+  applicationId: string;
+  offerId: string;
+  /** The fields the user agrees to share with this offer's lender (separate consent). */
+  consentFields: ApplicantField[];
+  /** The application form; only consented fields ever leave the platform, none are stored. */
+  applicant: ApplicantData;
+}
+
+export interface Post {
+  applicationId: string;
+  offerId: string;
+  source: 'partner' | 'own';
+  partnerId: string | null;
+  consentId: string;
+  sentFields: ApplicantField[];
+  status: 'posted' | 'approved' | 'declined' | 'disbursed' | 'repaid' | 'failed';
+  partnerRef: string | null;
+}
+
+export const CONSENT_TERMS_VERSION = 'marketplace-2026-1';
+
+/** The user chooses an offer: the consent is recorded, then only the consented fields are posted. */
+export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<Post> {
+  const { db, clock } = deps;
+  const fields = [...new Set(command.consentFields)].sort();
+  const prepared = await db.transaction(async (tx) => {
+    const { rows } = isId(command.applicationId)
+      ? await tx.query<ApplicationRow>('SELECT * FROM marketplace_applications WHERE id = $1 FOR UPDATE', [
+          command.applicationId,
+        ])
+      : { rows: [] };
+    const app = rows[0];
+    if (!app || app.user_id !== command.userId)
+      throw new MilletError('MARKETPLACE_APPLICATION_NOT_FOUND', 'No such application', {
+        application_id: command.applicationId,
+      });
+    if (app.status !== 'offered')
+      throw new MilletError('MARKETPLACE_APPLICATION_STATE', `The application is ${app.status}`, {
+        status: app.status,
+      });
+    const offer = (
+      isId(command.offerId)
+        ? await tx.query<OfferRow>(
+            `SELECT o.*, p.name AS partner_name FROM marketplace_offers o
+               LEFT JOIN marketplace_partners p ON p.id = o.partner_id
+              WHERE o.id = $1 AND o.application_id = $2`,
+            [command.offerId, app.id],
+          )
+        : { rows: [] }
+    ).rows[0];
+    if (!offer) throw new MilletError('MARKETPLACE_OFFER_NOT_FOUND', 'No such offer in this application');
+    const partner = offer.partner_id ? await deps.partners.get(offer.partner_id, tx) : null;
+    const missing = (partner?.requiredFields ?? []).filter((f) => !fields.includes(f));
+    if (missing.length > 0)
+      throw new MilletError(
+        'MARKETPLACE_CONSENT_INSUFFICIENT',
+        `${partner!.name} needs your consent to share: ${missing.join(', ')}`,
+        { missing_fields: missing },
+      );
+    const absent = fields.filter((f) => !command.applicant[f]);
+    if (absent.length > 0)
+      throw new MilletError(
+        'VALIDATION_FAILED',
+        `Fill in the fields you agreed to share: ${absent.join(', ')}`,
+        {
+          field: 'applicant',
+          missing_fields: absent,
+        },
+      );
+    const now = clock.now();
+    const consentId = newId();
+    const recipient = partner ? partner.name : OWN_NAME;
+    await tx.query(
+      `INSERT INTO marketplace_consents (id, user_id, application_id, partner_id, recipient, purpose,
+         fields, terms_version, granted_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+      [
+        consentId,
+        command.userId,
+        app.id,
+        partner?.id ?? null,
+        recipient,
+        `Assess and decide your ${app.product === 'card' ? 'credit card' : 'loan'} application ${app.id} (offer ${offer.id})`,
+        JSON.stringify(fields),
+        CONSENT_TERMS_VERSION,
+        now,
+      ],
+    );
+    await tx.query(
+      `INSERT INTO marketplace_posts (application_id, offer_id, user_id, source, partner_id, score_band,
+         consent_id, sent_fields, amount, status, posted_at, business_date)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'posted',$10,$11)
+       ON CONFLICT (application_id) DO UPDATE
+         SET offer_id = EXCLUDED.offer_id, source = EXCLUDED.source, partner_id = EXCLUDED.partner_id,
+             consent_id = EXCLUDED.consent_id, sent_fields = EXCLUDED.sent_fields, amount = EXCLUDED.amount,
+             status = 'posted', posted_at = EXCLUDED.posted_at, business_date = EXCLUDED.business_date
+         WHERE marketplace_posts.status = 'failed'`,
+      [
+        app.id,
+        offer.id,
+        command.userId,
+        offer.source,
+        partner?.id ?? null,
+        app.score_band,
+        consentId,
+        JSON.stringify(fields),
+        offer.amount,
+        now,
+        businessDate(clock),
+      ],
+    );
+    await tx.query(
+      `UPDATE marketplace_applications SET status = 'chosen', chosen_offer_id = $2 WHERE id = $1`,
+      [app.id, offer.id],
+    );
+    return { app, offer, partner, consentId };
+  });
+
+  // Only the consented fields, whatever else the form carried.
+  const applicant: ApplicantData = {};
+  for (const f of fields) applicant[f] = command.applicant[f]!;
+  const { app, offer, partner, consentId } = prepared;
+  let status: Post['status'] = 'posted';
+  let partnerRef: string | null = null;
+  try {
+    if (partner) {
+      const body: PostRequest = {
+        application_id: app.id,
+        offer_ref: offer.partner_offer_ref,
+        score_band: app.score_band,
+        amount: offer.amount.toString(),
+        term_months: offer.term_months,
+        callback_url: `${deps.publicUrl()}/v1/marketplace/partner-callbacks/${partner.id}`,
+        applicant,
+      };
+      const answer = await signedPost(
+        `${partner.endpointUrl}/post`,
+        await deps.partners.secret(partner.id),
+        body,
+        postResponseSchema,
+        AbortSignal.timeout(deps.postTimeoutMs),
+      );
+      partnerRef = answer.partner_ref;
+      if (answer.status !== 'received') status = answer.status;
+    } else {
+      if (!deps.own)
+        throw new MilletError('MARKETPLACE_OWN_OFFER_UNAVAILABLE', 'The platform loan is not wired');
+      const answer = await deps.own.apply({
+        userId: command.userId,
+        applicationId: app.id,
+        amount: offer.amount,
+        termMonths: offer.term_months,
+        applicant,
+      });
+      partnerRef = answer.reference;
+      if (answer.decision !== 'pending') status = answer.decision;
+    }
+  } catch (error) {
+    // The post did not reach the lender: the user may choose again (this offer or another).
+    await db.transaction(async (tx) => {
+      await tx.query(`UPDATE marketplace_posts SET status = 'failed' WHERE application_id = $1`, [app.id]);
+      await tx.query(
+        `UPDATE marketplace_applications SET status = 'offered', chosen_offer_id = NULL WHERE id = $1`,
+        [app.id],
+      );
+    });
+    if (error instanceof MilletError) throw error;
+    throw new MilletError(
+      'MARKETPLACE_PARTNER_UNAVAILABLE',
+      'The lender could not take the application now',
+      {
+        partner_id: partner?.id ?? null,
+      },
+    );
+  }
+  await db.query(`UPDATE marketplace_posts SET partner_ref = $2 WHERE application_id = $1`, [
+    app.id,
+    partnerRef,
+  ]);
+  await db.query(`UPDATE marketplace_applications SET status = 'posted' WHERE id = $1`, [app.id]);
+  if (status === 'approved' || status === 'declined')
+    await recordDecision(db, clock, {
+      applicationId: app.id,
+      partnerId: partner?.id ?? null,
+      messageId: `post:${app.id}`,
+      type: status,
+      amount: status === 'approved' ? offer.amount : undefined,
+    });
+  return {
+    applicationId: app.id,
+    offerId: offer.id,
+    source: offer.source,
+    partnerId: partner?.id ?? null,
+    consentId,
+    sentFields: fields,
+    status,
+    partnerRef,
+  };
+}

@@ -1,0 +1,430 @@
+import { MilletError, derivedId, newId, type Clock } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import type { PartnerDirectory } from './partners.ts';
+import { reportResponseSchema, signedPost, type PartnerReportRow } from './protocol.ts';
+
+/**
+ * Monthly settlement per partner (DESIGN §2.6): the platform's own records of the month (the
+ * callbacks it received, business time Asia/Shanghai) against the partner's report, discrepancies
+ * listed; the invoice — the fees the platform's records give — posted to the ledger as a
+ * receivable (partner receivable ← marketplace income); payments recorded against it.
+ */
+export interface SettlementLine {
+  applicationId: string;
+  approved: boolean;
+  disbursedAmount: bigint;
+  repaidInterest: bigint;
+  feeFen: bigint;
+}
+
+export interface Discrepancy {
+  applicationId: string;
+  field: 'approved' | 'disbursed_amount' | 'repaid_interest' | 'missing_at_partner' | 'missing_at_platform';
+  platform: string | null;
+  partner: string | null;
+}
+
+export interface Settlement {
+  id: string;
+  partnerId: string;
+  month: string;
+  platform: { applications: number; approved: number; disbursedFen: bigint; repaidInterestFen: bigint };
+  partner: { applications: number; approved: number; disbursedFen: bigint; repaidInterestFen: bigint };
+  discrepancies: Discrepancy[];
+  invoiceFen: bigint;
+  invoiceEntryId: string | null;
+  paidFen: bigint;
+  status: 'invoiced' | 'paid' | 'nothing_due';
+  createdAt: Date;
+}
+
+export interface SettlementDeps {
+  db: Database;
+  clock: Clock;
+  ledger: Ledger;
+  partners: PartnerDirectory;
+  /** The platform's bank account mirror that a partner's payment arrives in (the wallet's). */
+  bankClearingAccountId: () => string;
+}
+
+export const receivableAccountId = (partnerId: string) => derivedId('marketplace', `receivable:${partnerId}`);
+export const incomeAccountId = () => derivedId('marketplace', 'income');
+
+export async function ensureMarketplaceAccounts(ledger: Ledger, partnerId?: string): Promise<void> {
+  await ledger.openAccount({
+    id: incomeAccountId(),
+    currency: 'CNY',
+    code: 'marketplace_income',
+    bound: { kind: 'credit_only' },
+    metadata: { module: 'marketplace' },
+  });
+  if (partnerId)
+    await ledger.openAccount({
+      id: receivableAccountId(partnerId),
+      currency: 'CNY',
+      code: 'marketplace_receivable',
+      bound: { kind: 'no_overcredit' },
+      metadata: { module: 'marketplace', partner_id: partnerId },
+    });
+}
+
+const monthBounds = (month: string): [Date, Date] => {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+  return [new Date(`${month}-01T00:00:00+08:00`), new Date(`${next}-01T00:00:00+08:00`)];
+};
+
+/** The platform's records of one partner's month, per application. */
+export async function platformLines(
+  db: Database,
+  partnerId: string,
+  month: string,
+): Promise<SettlementLine[]> {
+  const [from, to] = monthBounds(month);
+  const { rows } = await db.query<{
+    application_id: string;
+    approved: boolean;
+    disbursed: bigint | null;
+    interest: bigint | null;
+    fee: bigint | null;
+  }>(
+    `SELECT application_id,
+            bool_or(type = 'approved') AS approved,
+            sum(amount) FILTER (WHERE type = 'disbursed') AS disbursed,
+            sum(interest) FILTER (WHERE type = 'repaid') AS interest,
+            sum(fee_fen) AS fee
+       FROM marketplace_callbacks
+      WHERE partner_id = $1 AND received_at >= $2 AND received_at < $3
+      GROUP BY application_id ORDER BY application_id`,
+    [partnerId, from, to],
+  );
+  return rows.map((r) => ({
+    applicationId: r.application_id,
+    approved: r.approved,
+    disbursedAmount: BigInt(r.disbursed ?? 0n),
+    repaidInterest: BigInt(r.interest ?? 0n),
+    feeFen: BigInt(r.fee ?? 0n),
+  }));
+}
+
+/** Compares per application; a row present on one side only is listed as missing on the other. */
+export function reconcile(
+  platform: readonly SettlementLine[],
+  partner: readonly PartnerReportRow[],
+): Discrepancy[] {
+  const ours = new Map(platform.map((l) => [l.applicationId, l]));
+  const theirs = new Map(partner.map((r) => [r.application_id, r]));
+  const ids = [...new Set([...ours.keys(), ...theirs.keys()])].sort();
+  const out: Discrepancy[] = [];
+  for (const id of ids) {
+    const a = ours.get(id);
+    const b = theirs.get(id);
+    if (!b) {
+      out.push({ applicationId: id, field: 'missing_at_partner', platform: 'present', partner: null });
+      continue;
+    }
+    if (!a) {
+      out.push({ applicationId: id, field: 'missing_at_platform', platform: null, partner: 'present' });
+      continue;
+    }
+    if (a.approved !== b.approved)
+      out.push({
+        applicationId: id,
+        field: 'approved',
+        platform: String(a.approved),
+        partner: String(b.approved),
+      });
+    if (a.disbursedAmount.toString() !== b.disbursed_amount)
+      out.push({
+        applicationId: id,
+        field: 'disbursed_amount',
+        platform: a.disbursedAmount.toString(),
+        partner: b.disbursed_amount,
+      });
+    if (a.repaidInterest.toString() !== b.repaid_interest)
+      out.push({
+        applicationId: id,
+        field: 'repaid_interest',
+        platform: a.repaidInterest.toString(),
+        partner: b.repaid_interest,
+      });
+  }
+  return out;
+}
+
+interface SettlementRow {
+  id: string;
+  partner_id: string;
+  month: string;
+  platform_totals: Record<string, string | number>;
+  partner_totals: Record<string, string | number>;
+  discrepancies: Discrepancy[];
+  invoice_fen: bigint;
+  invoice_entry_id: string | null;
+  paid_fen: bigint;
+  status: Settlement['status'];
+  created_at: Date;
+}
+
+const totals = (t: Record<string, string | number>) => ({
+  applications: Number(t.applications),
+  approved: Number(t.approved),
+  disbursedFen: BigInt(t.disbursed_fen!),
+  repaidInterestFen: BigInt(t.repaid_interest_fen!),
+});
+
+const fromRow = (r: SettlementRow): Settlement => ({
+  id: r.id,
+  partnerId: r.partner_id,
+  month: r.month,
+  platform: totals(r.platform_totals),
+  partner: totals(r.partner_totals),
+  discrepancies: r.discrepancies,
+  invoiceFen: r.invoice_fen,
+  invoiceEntryId: r.invoice_entry_id,
+  paidFen: r.paid_fen,
+  status: r.status,
+  createdAt: r.created_at,
+});
+
+function sumUp(rows: Array<{ approved: boolean; disbursed: bigint; interest: bigint }>) {
+  return {
+    applications: rows.length,
+    approved: rows.filter((r) => r.approved).length,
+    disbursed_fen: rows.reduce((s, r) => s + r.disbursed, 0n).toString(),
+    repaid_interest_fen: rows.reduce((s, r) => s + r.interest, 0n).toString(),
+  };
+}
+
+/**
+ * Settles one partner's month: asks the partner for its report (signed), reconciles, writes the
+ * settlement and posts the invoice. Settling a month again returns the settlement already made
+ * (the invoice entry id is derived from it, so a crash between the row and the entry is repaired).
+ */
+export async function settleMonth(
+  deps: SettlementDeps,
+  partnerId: string,
+  month: string,
+): Promise<Settlement> {
+  const { db, clock, ledger, partners } = deps;
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month))
+    throw new MilletError('VALIDATION_FAILED', 'month must be YYYY-MM', { field: 'month' });
+  const partner = await partners.get(partnerId);
+  const existing = await db.query<SettlementRow>(
+    'SELECT * FROM marketplace_settlements WHERE partner_id = $1 AND month = $2',
+    [partnerId, month],
+  );
+  let row = existing.rows[0];
+  if (!row) {
+    const lines = await platformLines(db, partnerId, month);
+    let report;
+    try {
+      report = await signedPost(
+        `${partner.endpointUrl}/report`,
+        await partners.secret(partnerId),
+        { month },
+        reportResponseSchema,
+        AbortSignal.timeout(10_000),
+      );
+    } catch {
+      throw new MilletError('MARKETPLACE_PARTNER_UNAVAILABLE', 'The partner report could not be fetched', {
+        partner_id: partnerId,
+      });
+    }
+    const discrepancies = reconcile(lines, report.rows);
+    const invoice = lines.reduce((s, l) => s + l.feeFen, 0n);
+    const id = newId();
+    const inserted = await db.query<SettlementRow>(
+      `INSERT INTO marketplace_settlements (id, partner_id, month, platform_totals, partner_totals,
+         discrepancies, invoice_fen, invoice_entry_id, status, created_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+       ON CONFLICT (partner_id, month) DO NOTHING RETURNING *`,
+      [
+        id,
+        partnerId,
+        month,
+        JSON.stringify(
+          sumUp(
+            lines.map((l) => ({
+              approved: l.approved,
+              disbursed: l.disbursedAmount,
+              interest: l.repaidInterest,
+            })),
+          ),
+        ),
+        JSON.stringify(
+          sumUp(
+            report.rows.map((r) => ({
+              approved: r.approved,
+              disbursed: BigInt(r.disbursed_amount),
+              interest: BigInt(r.repaid_interest),
+            })),
+          ),
+        ),
+        JSON.stringify(discrepancies),
+        invoice,
+        invoice > 0n ? derivedId('marketplace', `invoice:${id}`) : null,
+        invoice > 0n ? 'invoiced' : 'nothing_due',
+        clock.now(),
+      ],
+    );
+    row =
+      inserted.rows[0] ??
+      (
+        await db.query<SettlementRow>(
+          'SELECT * FROM marketplace_settlements WHERE partner_id = $1 AND month = $2',
+          [partnerId, month],
+        )
+      ).rows[0]!;
+  }
+  if (row.invoice_entry_id) {
+    await ensureMarketplaceAccounts(ledger, partnerId);
+    await ledger.transfer({
+      id: row.invoice_entry_id,
+      debitAccountId: receivableAccountId(partnerId),
+      creditAccountId: incomeAccountId(),
+      amount: row.invoice_fen,
+      metadata: { module: 'marketplace', settlement_id: row.id, month, partner_id: partnerId },
+    });
+  }
+  return fromRow(row);
+}
+
+export async function getSettlement(db: Database, id: string): Promise<Settlement> {
+  const { rows } = /^[0-9a-f-]{36}$/i.test(id)
+    ? await db.query<SettlementRow>('SELECT * FROM marketplace_settlements WHERE id = $1', [id])
+    : { rows: [] };
+  if (!rows[0])
+    throw new MilletError('MARKETPLACE_SETTLEMENT_NOT_FOUND', 'No such settlement', { settlement_id: id });
+  return fromRow(rows[0]);
+}
+
+export async function listSettlements(db: Database, partnerId: string): Promise<Settlement[]> {
+  const { rows } = await db.query<SettlementRow>(
+    'SELECT * FROM marketplace_settlements WHERE partner_id = $1 ORDER BY month DESC',
+    [partnerId],
+  );
+  return rows.map(fromRow);
+}
+
+/**
+ * A partner paid (part of) an invoice: bank clearing → the partner's receivable, entry id derived
+ * from the payment id, so a retry posts once. More than is owed is MARKETPLACE_OVERPAYMENT.
+ */
+export async function recordPayment(
+  deps: SettlementDeps,
+  settlementId: string,
+  paymentId: string,
+  amount: bigint,
+): Promise<Settlement> {
+  const { db, clock, ledger } = deps;
+  if (amount <= 0n)
+    throw new MilletError('VALIDATION_FAILED', 'amount must be positive', { field: 'amount' });
+  const entryId = derivedId('marketplace', `payment:${paymentId}`);
+  const settlement = await db.transaction(async (tx) => {
+    const { rows } = await tx.query<SettlementRow>(
+      'SELECT * FROM marketplace_settlements WHERE id = $1 FOR UPDATE',
+      [settlementId],
+    );
+    const row = rows[0];
+    if (!row)
+      throw new MilletError('MARKETPLACE_SETTLEMENT_NOT_FOUND', 'No such settlement', {
+        settlement_id: settlementId,
+      });
+    const seen = await tx.query('SELECT 1 FROM marketplace_settlement_payments WHERE id = $1', [paymentId]);
+    if (seen.rows.length > 0) return row;
+    if (row.paid_fen + amount > row.invoice_fen)
+      throw new MilletError('MARKETPLACE_OVERPAYMENT', 'The payment is more than the invoice still owes', {
+        outstanding: (row.invoice_fen - row.paid_fen).toString(),
+      });
+    await tx.query(
+      `INSERT INTO marketplace_settlement_payments (id, settlement_id, amount, entry_id, paid_at)
+       VALUES ($1,$2,$3,$4,$5)`,
+      [paymentId, settlementId, amount, entryId, clock.now()],
+    );
+    const updated = await tx.query<SettlementRow>(
+      `UPDATE marketplace_settlements SET paid_fen = paid_fen + $2,
+              status = CASE WHEN paid_fen + $2 = invoice_fen THEN 'paid' ELSE status END
+        WHERE id = $1 RETURNING *`,
+      [settlementId, amount],
+    );
+    return updated.rows[0]!;
+  });
+  const paid = await db.query<{ amount: bigint }>(
+    'SELECT amount FROM marketplace_settlement_payments WHERE id = $1',
+    [paymentId],
+  );
+  await ledger.transfer({
+    id: entryId,
+    debitAccountId: deps.bankClearingAccountId(),
+    creditAccountId: receivableAccountId(settlement.partner_id),
+    amount: paid.rows[0]!.amount,
+    metadata: { module: 'marketplace', settlement_id: settlementId, payment_id: paymentId },
+  });
+  return fromRow(settlement);
+}
+
+export interface FunnelDay {
+  date: string;
+  pinged: number;
+  offered: number;
+  chosen: number;
+  posted: number;
+  approved: number;
+  declined: number;
+  disbursed: number;
+  /** approved / (approved + declined) of that day's posts; null before any decision. */
+  passRate: number | null;
+}
+
+/** A partner's funnel per business date (cohorts by the application's date). */
+export async function funnel(
+  db: Database,
+  partnerId: string,
+  from: string,
+  to: string,
+): Promise<FunnelDay[]> {
+  const { rows } = await db.query<{
+    date: string;
+    pinged: bigint;
+    offered: bigint;
+    chosen: bigint;
+    posted: bigint;
+    approved: bigint;
+    declined: bigint;
+    disbursed: bigint;
+  }>(
+    `WITH pings AS (
+       SELECT business_date AS date, count(*) AS pinged, count(*) FILTER (WHERE outcome = 'offered') AS offered
+         FROM marketplace_pings WHERE partner_id = $1 AND business_date BETWEEN $2 AND $3 GROUP BY business_date),
+     posts AS (
+       SELECT business_date AS date, count(*) AS chosen,
+              count(*) FILTER (WHERE status <> 'failed') AS posted,
+              count(*) FILTER (WHERE status IN ('approved', 'disbursed', 'repaid')) AS approved,
+              count(*) FILTER (WHERE status = 'declined') AS declined,
+              count(*) FILTER (WHERE status IN ('disbursed', 'repaid')) AS disbursed
+         FROM marketplace_posts WHERE partner_id = $1 AND business_date BETWEEN $2 AND $3 GROUP BY business_date)
+     SELECT coalesce(pings.date, posts.date) AS date,
+            coalesce(pinged, 0) AS pinged, coalesce(offered, 0) AS offered, coalesce(chosen, 0) AS chosen,
+            coalesce(posted, 0) AS posted, coalesce(approved, 0) AS approved, coalesce(declined, 0) AS declined,
+            coalesce(disbursed, 0) AS disbursed
+       FROM pings FULL JOIN posts ON posts.date = pings.date ORDER BY 1`,
+    [partnerId, from, to],
+  );
+  return rows.map((r) => {
+    const approved = Number(r.approved);
+    const declined = Number(r.declined);
+    return {
+      date: r.date,
+      pinged: Number(r.pinged),
+      offered: Number(r.offered),
+      chosen: Number(r.chosen),
+      posted: Number(r.posted),
+      approved,
+      declined,
+      disbursed: Number(r.disbursed),
+      passRate: approved + declined > 0 ? approved / (approved + declined) : null,
+    };
+  });
+}
