@@ -35,6 +35,7 @@ import {
   applicantDirectory,
   createMarketplace,
   marketplaceMigrations,
+  ownLoanOffers,
   type Marketplace,
 } from './marketplace/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
@@ -177,9 +178,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         getUser: (id) => identity.getUser(id),
         getLatestScore: (id) => credit.getLatestScore(id),
       }),
-      // TODO(lead, lending merge): pass lending's OwnOfferSource here (`own: lending.ownOffers`) so
-      // the platform's own loan is ranked among the partners' offers. Until then no own offer shows.
-      own: undefined,
+      // The platform's own cash loan competes under the same rules as the partners' offers.
+      own: ownLoanOffers(lending),
       publicUrl: process.env.MILLET_PUBLIC_URL ?? `http://127.0.0.1:${config.port}`,
       bankClearingAccountId: () => wallet.bankClearingAccountId(),
     });

@@ -57,6 +57,15 @@ export {
 export { createLending, lendingMigrations, type Lending, type LendingOptions } from './lending.ts';
 export type { CoDebtSource, LendingScoreSource, LendingUserDirectory, LendingWallets } from './ports.ts';
 export { MAX_LOAN_AMOUNT, type Product, type ProductAccounts, type ProductTerms } from './products.ts';
-export { creditLimit, ownCoDebt, type Application, type Loan, type Offer, type Repayment } from './loans.ts';
+export {
+  creditLimit,
+  ownCoDebt,
+  quoteLoan,
+  type Application,
+  type Loan,
+  type Offer,
+  type Quote,
+  type Repayment,
+} from './loans.ts';
 export type { BucketLine, VintagePoint } from './book.ts';
 export { provisionRatesBps } from './close.ts';

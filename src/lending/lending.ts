@@ -14,12 +14,14 @@ import {
   listOffers,
   loanSchedule,
   ownCoDebt,
+  quoteLoan,
   quotePayoff,
   repay,
   type Application,
   type LendingContext,
   type Loan,
   type Offer,
+  type Quote,
   type Repayment,
 } from './loans.ts';
 import type { CoDebtSource } from './ports.ts';
@@ -55,6 +57,8 @@ export interface Lending {
   /** Latest version of each product, or every version of `code`. */
   listProducts(code?: string): Promise<Product[]>;
   productAccounts(code: string): ProductAccounts;
+  /** The cheapest current product for `amount` over `terms` months, priced as today's offer; nothing recorded. */
+  quote(command: { amount: bigint; terms: number }): Promise<Quote | null>;
   apply(
     userId: string,
     command: { productCode: string; amount: bigint; terms: number },
@@ -91,6 +95,7 @@ export function createLending(options: LendingOptions): Lending {
     latestProduct: (code) => latestProduct(db, code),
     listProducts: (code) => listProducts(db, code),
     productAccounts,
+    quote: async (command) => quoteLoan(await listProducts(db), { ...command, today: today() }),
     apply: (userId, command) => apply(ctx, userId, command),
     getOffer: (userId, offerId) => getOffer(db, offerId, userId, today()),
     listOffers: (userId) => listOffers(db, userId, today()),

@@ -222,6 +222,41 @@ export async function apply(
   };
 }
 
+/** An indicative quote (no personal data, nothing recorded): what a product would cost for `terms`. */
+export interface Quote {
+  productCode: string;
+  amount: bigint;
+  terms: number;
+  apr: Apr;
+  totalInterest: bigint;
+}
+
+/**
+ * The cheapest current product that lends `amount` over `terms` months, priced as an offer would
+ * be today (the marketplace's ping for the platform's own loan). Null when no product fits.
+ */
+export function quoteLoan(
+  products: readonly Product[],
+  command: { amount: bigint; terms: number; today: string },
+): Quote | null {
+  let best: Quote | null = null;
+  for (const product of products) {
+    if (command.amount < product.minAmount || command.amount > product.maxAmount) continue;
+    if (!product.terms.includes(command.terms)) continue;
+    const schedule = previewSchedule(product, command.amount, command.terms, command.today);
+    const apr = aprOfSchedule(command.amount, schedule);
+    if (best && best.apr.percentE4 <= apr.percentE4) continue;
+    best = {
+      productCode: product.code,
+      amount: command.amount,
+      terms: command.terms,
+      apr,
+      totalInterest: schedule.reduce((sum, i) => sum + i.interest, 0n),
+    };
+  }
+  return best;
+}
+
 function previewSchedule(product: Product, amount: bigint, terms: number, start: string): Instalment[] {
   return buildSchedule({
     principal: amount,

@@ -54,3 +54,4 @@ export {
   type PostRequest,
 } from './protocol.ts';
 export { startPartnerSim, defaultApproval, type PartnerSim, type PartnerSimOptions } from './partner-sim.ts';
+export { ownLoanOffers, type OwnLoanProvider } from './own-loan.ts';

@@ -34,6 +34,7 @@ import {
   applicantDirectory,
   createMarketplace,
   marketplaceMigrations,
+  ownLoanOffers,
   type Marketplace,
   type MarketplaceOptions,
 } from '../../src/marketplace/index.ts';
@@ -168,6 +169,7 @@ export async function openApiHarness(
     }),
     publicUrl: 'http://127.0.0.1:1',
     bankClearingAccountId: () => wallet.bankClearingAccountId(),
+    own: ownLoanOffers(lending),
     ...options.marketplace,
   });
   const logs: Array<Record<string, unknown>> = [];
