@@ -109,18 +109,18 @@ export async function applyAllocation(
         `UPDATE paylater_plan_periods SET settled_principal = settled_principal + $3 WHERE plan_id = $1 AND period = $2`,
         [item.plan, item.period, a],
       );
-      await tx.query('UPDATE paylater_lines SET instalment_principal = instalment_principal - $2 WHERE id = $1', [
-        lineId,
-        a,
-      ]);
+      await tx.query(
+        'UPDATE paylater_lines SET instalment_principal = instalment_principal - $2 WHERE id = $1',
+        [lineId, a],
+      );
       principal += a;
     }
   }
   if (principal !== 0n)
-    await tx.query('UPDATE paylater_lines SET principal_outstanding = principal_outstanding - $2 WHERE id = $1', [
-      lineId,
-      principal,
-    ]);
+    await tx.query(
+      'UPDATE paylater_lines SET principal_outstanding = principal_outstanding - $2 WHERE id = $1',
+      [lineId, principal],
+    );
   if (touched.size > 0)
     await tx.query(
       `UPDATE paylater_statements SET

@@ -9,12 +9,18 @@ export const PAY_LATER_INSTALMENTS = 'pay_later_instalments';
 function instalmentDetails(details: Readonly<Record<string, string>>): { terms: number; feePayer: FeePayer } {
   const terms = details.terms;
   if (!terms || !/^[1-9][0-9]?$/.test(terms))
-    throw new MilletError('VALIDATION_FAILED', 'pay_later_instalments needs details.terms (months, e.g. "6")', {
-      field: 'terms',
-    });
+    throw new MilletError(
+      'VALIDATION_FAILED',
+      'pay_later_instalments needs details.terms (months, e.g. "6")',
+      {
+        field: 'terms',
+      },
+    );
   const feePayer = details.fee_payer ?? 'user';
   if (feePayer !== 'user' && feePayer !== 'merchant')
-    throw new MilletError('VALIDATION_FAILED', 'details.fee_payer is "user" or "merchant"', { field: 'fee_payer' });
+    throw new MilletError('VALIDATION_FAILED', 'details.fee_payer is "user" or "merchant"', {
+      field: 'fee_payer',
+    });
   return { terms: Number(terms), feePayer };
 }
 

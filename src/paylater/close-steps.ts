@@ -15,7 +15,8 @@ export function halfEvenSql(x: string, d: string): string {
 }
 
 /** The statement id of a line and date: derived in SQL, so a statement is written once. */
-const statementIdSql = (line: string, date: string) => `md5(${line}::text || ':' || ${date}::text)::uuid`;
+const statementIdSql = (line: string, date: string) =>
+  `overlay(overlay(md5(${line}::text || ':' || ${date}::text) placing '8' from 13) placing '8' from 17)::uuid`;
 
 const UNPAID_PRINCIPAL = '(s.principal - s.converted_principal - s.paid_principal)';
 
@@ -133,7 +134,10 @@ export interface PaylaterCloseDeps {
   chunkSize?: number;
 }
 
-/** The close steps, in order: accrual, statements, auto-repayment on due dates, suspension, booking. */
+/**
+ * The close steps, in order: accrual, statements, booking the day's charges to the ledger (before
+ * anyone can repay them), auto-repayment on due dates, suspension.
+ */
 export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
   const { db } = deps;
   const chunk = deps.chunkSize ?? 5_000;
@@ -179,6 +183,49 @@ export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
           done += row.statements;
           await ctx.checkpoint(after, { done });
         }
+      },
+    },
+    {
+      name: 'paylater.book-charges',
+      async run(ctx) {
+        const rows = await db.query<{
+          product_id: string;
+          business_date: string;
+          kind: 'interest' | 'penalty' | 'fee' | 'merchant_fee';
+          amount: bigint;
+          booked_amount: bigint;
+        }>(
+          `SELECT product_id, business_date::text AS business_date, kind, amount, booked_amount
+             FROM paylater_charge_days WHERE business_date <= $1::date AND amount > booked_amount
+            ORDER BY business_date, product_id, kind`,
+          [ctx.businessDate],
+        );
+        for (const row of rows.rows) {
+          const [debit, credit]: [ProductAccount, ProductAccount] =
+            row.kind === 'interest'
+              ? ['charges', 'interest']
+              : row.kind === 'penalty'
+                ? ['charges', 'penalty']
+                : row.kind === 'fee'
+                  ? ['charges', 'fee']
+                  : ['merchantFee', 'fee'];
+          await deps.ledger.transfer({
+            id: derivedId(
+              'paylater.charges',
+              `${row.product_id}:${row.business_date}:${row.kind}:${row.booked_amount}`,
+            ),
+            debitAccountId: productAccountId(row.product_id, debit),
+            creditAccountId: productAccountId(row.product_id, credit),
+            amount: row.amount - row.booked_amount,
+            metadata: { productId: row.product_id, businessDate: row.business_date, kind: row.kind },
+          });
+          await db.query(
+            `UPDATE paylater_charge_days SET booked_amount = $4
+              WHERE product_id = $1 AND business_date = $2 AND kind = $3 AND booked_amount < $4`,
+            [row.product_id, row.business_date, row.kind, row.amount],
+          );
+        }
+        await ctx.checkpoint(null, { done: rows.rows.length });
       },
     },
     {
@@ -237,49 +284,6 @@ export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
           [ctx.businessDate],
         );
         await ctx.checkpoint(null, { done: suspended.rowCount + reinstated.rowCount });
-      },
-    },
-    {
-      name: 'paylater.book-charges',
-      async run(ctx) {
-        const rows = await db.query<{
-          product_id: string;
-          business_date: string;
-          kind: 'interest' | 'penalty' | 'fee' | 'merchant_fee';
-          amount: bigint;
-          booked_amount: bigint;
-        }>(
-          `SELECT product_id, business_date::text AS business_date, kind, amount, booked_amount
-             FROM paylater_charge_days WHERE business_date <= $1::date AND amount > booked_amount
-            ORDER BY business_date, product_id, kind`,
-          [ctx.businessDate],
-        );
-        for (const row of rows.rows) {
-          const [debit, credit]: [ProductAccount, ProductAccount] =
-            row.kind === 'interest'
-              ? ['charges', 'interest']
-              : row.kind === 'penalty'
-                ? ['charges', 'penalty']
-                : row.kind === 'fee'
-                  ? ['charges', 'fee']
-                  : ['merchantFee', 'fee'];
-          await deps.ledger.transfer({
-            id: derivedId(
-              'paylater.charges',
-              `${row.product_id}:${row.business_date}:${row.kind}:${row.booked_amount}`,
-            ),
-            debitAccountId: productAccountId(row.product_id, debit),
-            creditAccountId: productAccountId(row.product_id, credit),
-            amount: row.amount - row.booked_amount,
-            metadata: { productId: row.product_id, businessDate: row.business_date, kind: row.kind },
-          });
-          await db.query(
-            `UPDATE paylater_charge_days SET booked_amount = $4
-              WHERE product_id = $1 AND business_date = $2 AND kind = $3 AND booked_amount < $4`,
-            [row.product_id, row.business_date, row.kind, row.amount],
-          );
-        }
-        await ctx.checkpoint(null, { done: rows.rows.length });
       },
     },
   ];

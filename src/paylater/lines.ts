@@ -1,9 +1,17 @@
-import { MilletError, businessDate, divRound, isMilletError, isUuid, newId, type Clock } from '../core/index.ts';
+import {
+  MilletError,
+  businessDate,
+  divRound,
+  isMilletError,
+  isUuid,
+  newId,
+  type Clock,
+} from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger, Leg } from '../ledger/index.ts';
 import { derivedId } from '../core/index.ts';
 import { allocate, applyAllocation, type Allocation, type Owed } from './allocation.ts';
-import { lineAccountId, openLineAccount, productAccountId } from './accounts.ts';
+import { openLineAccount, productAccountId } from './accounts.ts';
 import { instalmentOffer, type FeePayer, type InstalmentOffer } from './instalments.ts';
 import { limitForScore, type Products } from './products.ts';
 import {
@@ -83,7 +91,9 @@ export class Lines {
   async open(command: { id?: string; userId: string; productId: string }): Promise<PaylaterLine> {
     const { db, ledger, clock } = this.d;
     const product = await this.d.products.get(command.productId);
-    const existing = await db.query<LineRow>('SELECT * FROM paylater_lines WHERE user_id = $1', [command.userId]);
+    const existing = await db.query<LineRow>('SELECT * FROM paylater_lines WHERE user_id = $1', [
+      command.userId,
+    ]);
     if (existing.rows[0]) {
       if (command.id && existing.rows[0].id === command.id) return this.view(command.userId);
       throw new MilletError('PAYLATER_LINE_EXISTS', 'This user already has a pay-later line', {
@@ -119,11 +129,23 @@ export class Lines {
       `INSERT INTO paylater_lines (id, user_id, product_id, limit_amount, score, status, statement_day,
          ledger_account_id, opened_at, opened_date)
        VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-      [id, command.userId, product.id, limit, score, product.statementDay, accountId, now, businessDate(clock)],
+      [
+        id,
+        command.userId,
+        product.id,
+        limit,
+        score,
+        product.statementDay,
+        accountId,
+        now,
+        businessDate(clock),
+      ],
     );
     const line = await this.lineRow(command.userId);
     if (line.id !== id)
-      throw new MilletError('PAYLATER_LINE_EXISTS', 'This user already has a pay-later line', { lineId: line.id });
+      throw new MilletError('PAYLATER_LINE_EXISTS', 'This user already has a pay-later line', {
+        lineId: line.id,
+      });
     return this.view(command.userId);
   }
 
@@ -150,7 +172,8 @@ export class Lines {
       score: line.score,
       limit: line.limit_amount,
       used: line.principal_outstanding,
-      available: line.limit_amount > line.principal_outstanding ? line.limit_amount - line.principal_outstanding : 0n,
+      available:
+        line.limit_amount > line.principal_outstanding ? line.limit_amount - line.principal_outstanding : 0n,
       unbilled: line.unbilled_principal,
       instalmentPrincipal: line.instalment_principal,
       accruedInterest: line.accrued_interest,
@@ -191,7 +214,9 @@ export class Lines {
         )
       : { rows: [] };
     if (!r.rows[0])
-      throw new MilletError('PAYLATER_STATEMENT_NOT_FOUND', `No statement ${statementId}`, { id: statementId });
+      throw new MilletError('PAYLATER_STATEMENT_NOT_FOUND', `No statement ${statementId}`, {
+        id: statementId,
+      });
     return statementFromRow(r.rows[0], businessDate(this.d.clock));
   }
 
@@ -268,8 +293,14 @@ export class Lines {
           [p.paymentId, line.id, p.amount, planId, today, clock.now()],
         );
         if (offer && planId) {
-          await insertPlan(tx, { id: planId, lineId: line.id, source: 'checkout', sourceId: p.paymentId }, offer, clock);
-          if (offer.merchantFee > 0n) await addCharge(tx, product.id, today, 'merchant_fee', offer.merchantFee);
+          await insertPlan(
+            tx,
+            { id: planId, lineId: line.id, source: 'checkout', sourceId: p.paymentId },
+            offer,
+            clock,
+          );
+          if (offer.merchantFee > 0n)
+            await addCharge(tx, product.id, today, 'merchant_fee', offer.merchantFee);
         }
       });
     }
@@ -316,7 +347,12 @@ export class Lines {
         ORDER BY statement_date FOR UPDATE`,
       [line.id],
     );
-    const periods = await tx.query<{ plan_id: string; period: number; principal: bigint; settled_principal: bigint }>(
+    const periods = await tx.query<{
+      plan_id: string;
+      period: number;
+      principal: bigint;
+      settled_principal: bigint;
+    }>(
       `SELECT pp.plan_id, pp.period, pp.principal, pp.settled_principal FROM paylater_plan_periods pp
          JOIN paylater_plans p ON p.id = pp.plan_id
         WHERE pp.line_id = $1 AND pp.statement_id IS NULL AND ($2::uuid IS NULL OR pp.plan_id = $2)
@@ -365,7 +401,10 @@ export class Lines {
     const line = await this.lineRow(m.userId);
     if (row) {
       if (row.line_id !== line.id || row.kind !== m.kind || row.amount !== m.amount)
-        throw new MilletError('IDEMPOTENCY_KEY_REUSED', `Movement ${m.id} was already made with other details`);
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_REUSED',
+          `Movement ${m.id} was already made with other details`,
+        );
       if (row.status !== 'pending') return movementFromRow(row);
     } else {
       row = await db.transaction(async (tx) => {
@@ -449,7 +488,13 @@ export class Lines {
   }
 
   /** A refund of a pay-later purchase: lowers what the user owes (principal); any excess goes to the wallet. */
-  async refund(c: { refundId: string; paymentId: string; userId: string; amount: bigint; merchantAccountId: string }) {
+  async refund(c: {
+    refundId: string;
+    paymentId: string;
+    userId: string;
+    amount: bigint;
+    merchantAccountId: string;
+  }) {
     const purchase = await this.d.db.query<{ plan_id: string | null; statement_id: string | null }>(
       'SELECT plan_id, statement_id FROM paylater_purchases WHERE payment_id = $1',
       [c.paymentId],
@@ -468,12 +513,21 @@ export class Lines {
         if (p?.plan_id) {
           // An instalment purchase: its future periods first (the last one first), then other principal.
           const own = allocate(
-            { ...owed, statements: [], unbilled: 0n, periods: owed.periods.filter((x) => x.plan === p.plan_id) },
+            {
+              ...owed,
+              statements: [],
+              unbilled: 0n,
+              periods: owed.periods.filter((x) => x.plan === p.plan_id),
+            },
             c.amount,
             { principalOnly: true, includeFuture: true },
           );
           const others = allocate(reduce(owed, own), own.rest, { principalOnly: true, includeFuture: true });
-          return { ...others, items: [...own.items, ...others.items], principal: own.principal + others.principal };
+          return {
+            ...others,
+            items: [...own.items, ...others.items],
+            principal: own.principal + others.principal,
+          };
         }
         return allocate(owed, c.amount, {
           principalOnly: true,
@@ -518,7 +572,10 @@ export class Lines {
   // ---------------------------------------------------------------------------------------------
   // Instalments on a statement
 
-  async #convertible(userId: string, statementId: string): Promise<{ s: PaylaterStatement; product: PaylaterProduct }> {
+  async #convertible(
+    userId: string,
+    statementId: string,
+  ): Promise<{ s: PaylaterStatement; product: PaylaterProduct }> {
     const s = await this.statement(userId, statementId);
     const line = await this.lineRow(userId);
     const product = await this.d.products.get(line.product_id);
@@ -542,7 +599,12 @@ export class Lines {
   }
 
   /** Turns a statement's principal into `terms` monthly instalments (billed from the next statement). */
-  async convertStatement(c: { id?: string; userId: string; statementId: string; terms: number }): Promise<InstalmentPlan> {
+  async convertStatement(c: {
+    id?: string;
+    userId: string;
+    statementId: string;
+    terms: number;
+  }): Promise<InstalmentPlan> {
     const planId = derivedId('paylater.plan', c.statementId);
     const done = await this.d.db.query('SELECT 1 FROM paylater_plans WHERE id = $1', [planId]);
     if (done.rows.length > 0) return this.plan(c.userId, planId);
@@ -559,17 +621,24 @@ export class Lines {
         [s.id, principal],
       );
       if (updated.rowCount === 0)
-        throw new MilletError('PAYLATER_STATEMENT_NOT_CONVERTIBLE', 'The statement changed; look again', { id: s.id });
+        throw new MilletError('PAYLATER_STATEMENT_NOT_CONVERTIBLE', 'The statement changed; look again', {
+          id: s.id,
+        });
       await tx.query(
         `UPDATE paylater_statements SET min_paid_on = CASE WHEN min_payment = 0 THEN $2::date END,
            paid_on = CASE WHEN fees + interest + penalty = 0 THEN $2::date END WHERE id = $1`,
         [s.id, today],
       );
-      await tx.query('UPDATE paylater_lines SET instalment_principal = instalment_principal + $2 WHERE id = $1', [
-        s.lineId,
-        principal,
-      ]);
-      await insertPlan(tx, { id: planId, lineId: s.lineId, source: 'statement', sourceId: s.id }, offer, this.d.clock);
+      await tx.query(
+        'UPDATE paylater_lines SET instalment_principal = instalment_principal + $2 WHERE id = $1',
+        [s.lineId, principal],
+      );
+      await insertPlan(
+        tx,
+        { id: planId, lineId: s.lineId, source: 'statement', sourceId: s.id },
+        offer,
+        this.d.clock,
+      );
     });
     return this.plan(c.userId, planId);
   }
@@ -577,7 +646,8 @@ export class Lines {
   async plan(userId: string, planId: string): Promise<InstalmentPlan> {
     const line = await this.lineRow(userId);
     const plans = await this.plans(line.id, planId);
-    if (!plans[0]) throw new MilletError('PAYLATER_PLAN_NOT_FOUND', `No instalment plan ${planId}`, { id: planId });
+    if (!plans[0])
+      throw new MilletError('PAYLATER_PLAN_NOT_FOUND', `No instalment plan ${planId}`, { id: planId });
     return plans[0];
   }
 
@@ -640,7 +710,10 @@ function reduce(owed: Owed, taken: Allocation): Owed {
   for (const i of taken.items) if (i.t === 'period') used.set(`${i.plan}:${i.period}`, BigInt(i.a));
   return {
     ...owed,
-    periods: owed.periods.map((p) => ({ ...p, principal: p.principal - (used.get(`${p.plan}:${p.period}`) ?? 0n) })),
+    periods: owed.periods.map((p) => ({
+      ...p,
+      principal: p.principal - (used.get(`${p.plan}:${p.period}`) ?? 0n),
+    })),
   };
 }
 

@@ -6,8 +6,7 @@ import { openProductAccounts } from './accounts.ts';
 import { productFromRow, type ProductRow } from './rows.ts';
 import type { CreateProductCommand, LimitBand, LimitBandTable, PaylaterProduct } from './types.ts';
 
-const invalid = (field: string, message: string) =>
-  new MilletError('VALIDATION_FAILED', message, { field });
+const invalid = (field: string, message: string) => new MilletError('VALIDATION_FAILED', message, { field });
 
 /** The comprehensive cost of a daily rate, simple annual (×365), in millionths: ≤ 24 %. */
 const MAX_DAILY_PPM_TIMES_365 = 240_000n;
@@ -15,7 +14,8 @@ const MAX_DAILY_PPM_TIMES_365 = 240_000n;
 const SAMPLE_PRINCIPAL = 1_000_000n;
 
 function validateProduct(c: CreateProductCommand): void {
-  if (!/^[a-z][a-z0-9_-]{1,31}$/.test(c.code)) throw invalid('code', 'code is 2–32 lowercase letters, digits, _ or -');
+  if (!/^[a-z][a-z0-9_-]{1,31}$/.test(c.code))
+    throw invalid('code', 'code is 2–32 lowercase letters, digits, _ or -');
   for (const [field, ppm] of [
     ['daily_rate_ppm', c.dailyRatePpm],
     ['revolving_rate_ppm', c.revolvingRatePpm],
@@ -26,7 +26,10 @@ function validateProduct(c: CreateProductCommand): void {
   }
   for (const [terms, bp] of Object.entries(c.instalmentFees)) {
     if (!/^[1-9][0-9]?$/.test(terms) || !Number.isInteger(bp) || bp < 0 || bp > 10_000)
-      throw invalid('instalment_fees', 'instalment_fees maps a term of 1–99 months to a fee rate of 0–10000 bp');
+      throw invalid(
+        'instalment_fees',
+        'instalment_fees maps a term of 1–99 months to a fee rate of 0–10000 bp',
+      );
     instalmentOffer(SAMPLE_PRINCIPAL, Number(terms), c.instalmentFees); // refuses a term above 24% APR
   }
 }
@@ -117,7 +120,12 @@ export class Products {
   }
 
   async bands(): Promise<LimitBandTable> {
-    const r = await this.db.query<{ version: number; min_score: number; limit_amount: bigint; created_at: Date }>(
+    const r = await this.db.query<{
+      version: number;
+      min_score: number;
+      limit_amount: bigint;
+      created_at: Date;
+    }>(
       `SELECT * FROM paylater_limit_bands WHERE version = (SELECT max(version) FROM paylater_limit_bands)
         ORDER BY min_score`,
     );
