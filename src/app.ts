@@ -29,6 +29,13 @@ import {
 } from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
+import {
+  createPaylater,
+  latestScoreSource,
+  lineHistories,
+  paylaterMigrations,
+  type Paylater,
+} from './paylater/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
@@ -44,6 +51,7 @@ export const allMigrations: readonly Migration[] = [
   ...jobsMigrations,
   ...webhooksMigrations,
   ...wealthMigrations,
+  ...paylaterMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -60,6 +68,8 @@ export interface App {
   readonly webhooks: Webhooks;
   /** Money-market funds and fixed-term products. */
   readonly wealth: Wealth;
+  /** The pay-later line (statement and daily modes, instalments). */
+  readonly paylater: Paylater;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -131,10 +141,19 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
     const credit = createCredit({ db, clock, identity, wallet });
+    const paylater = createPaylater({
+      db,
+      ledger,
+      clock,
+      users: identity,
+      scores: latestScoreSource(credit),
+      wallets: wallet,
+      registerPaymentMethod: (name, handler) => merchants.registerPaymentMethod(name, handler),
+    });
     const endOfDay = createEndOfDayClose({
       db,
       clock,
-      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit),
+      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit, paylater),
     });
     const server = buildServer({
       ledger,
@@ -148,6 +167,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       merchants,
       wealth,
+      paylater,
     });
     return assemble({
       config,
@@ -159,6 +179,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       webhooks,
       wealth,
+      paylater,
       endOfDay,
       bank,
       server,
@@ -196,6 +217,7 @@ function assemble(
     credit: parts.credit,
     webhooks: parts.webhooks,
     wealth: parts.wealth,
+    paylater: parts.paylater,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
@@ -257,10 +279,12 @@ export function createCredit(parts: {
     clock: parts.clock,
     users: parts.identity,
     wallets: parts.wallet,
-    // TODO(lending issue, DESIGN §2.4/§2.5): a FeatureSource over the pay-later line's statements,
-    // repayments and months past due, the fund's holdings and the loans on the platform and through
-    // partners. Until then no user has line history: everyone gets the application model.
-    features: noLineHistoryFeatureSource,
+    // Line history from the pay-later line's statements (src/paylater). TODO(lending issue): the
+    // fund's holdings and the loans on the platform and through partners are still the stub's.
+    features: {
+      ...noLineHistoryFeatureSource,
+      lineHistories: (userIds, asOf) => lineHistories(parts.db, userIds, asOf),
+    },
   });
 }
 
@@ -344,6 +368,7 @@ function endOfDaySteps(
   merchants: Merchants,
   wealth: Wealth,
   credit: CreditService,
+  paylater: Paylater,
 ): CloseStep[] {
   return [
     {
@@ -365,6 +390,8 @@ function endOfDaySteps(
     ...merchants.closeSteps(),
     // Orders first (payouts, confirmations, maturities), then the day's income on what is held.
     ...wealth.closeSteps(),
+    // Pay-later: accrual, statements, the day's charges booked, auto-repayment, suspension.
+    ...paylater.closeSteps(),
     {
       // Every consenting user is rescored once a month, in the close of the month's first day. The
       // refresh keeps its own cursor per date (credit_refresh_runs), so a stopped close resumes it.

@@ -8,6 +8,7 @@ import type { Database } from '../db/index.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { Merchants } from '../merchants/index.ts';
+import type { Paylater } from '../paylater/index.ts';
 import type { Wallet } from '../wallet/index.ts';
 import type { Wealth } from '../wealth/index.ts';
 import type { Webhooks } from '../webhooks/index.ts';
@@ -33,6 +34,7 @@ import { paymentRoutes } from './routes/payment-routes.ts';
 import { creditRoutes } from './routes/credit-routes.ts';
 import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
+import { paylaterOperatorRoutes, paylaterRoutes } from './routes/paylater-routes.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -56,6 +58,8 @@ export interface ServerOptions {
   webhooks?: Webhooks;
   /** Money funds and fixed-term products; operator routes under /v1/operator/wealth, user routes with identity. */
   wealth?: Wealth;
+  /** The pay-later line; operator routes under /v1/operator/paylater, user routes with identity. */
+  paylater?: Paylater;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -115,6 +119,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.wealth) {
     void app.register(wealthOperatorRoutes, { prefix: '/v1/operator/wealth', wealth: options.wealth });
     if (options.identity) void app.register(wealthRoutes, { prefix: '/v1', wealth: options.wealth });
+  }
+  if (options.paylater) {
+    const paylater = options.paylater;
+    void app.register(paylaterOperatorRoutes, { prefix: '/v1/operator/paylater', paylater });
+    if (options.identity) void app.register(paylaterRoutes, { prefix: '/v1', paylater });
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });

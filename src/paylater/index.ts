@@ -15,4 +15,5 @@ export { lineHistories, monthsPastDue } from './features.ts';
 export { statementDaysFor, halfEvenSql } from './close-steps.ts';
 export { seedActiveLines, type SeedLinesOptions } from './bench-seed.ts';
 export { CLASS_I_LIMIT_CAP } from './lines.ts';
+export { latestScoreSource } from './score-source.ts';
 export type * from './types.ts';

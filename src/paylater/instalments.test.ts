@@ -92,7 +92,7 @@ describe('repayment allocation', () => {
         for (const item of a.items) expect(BigInt(item.a)).toBeGreaterThan(0n);
         // Every penalty is paid before any fee or interest, and all charges before principal.
         const kinds = a.items.map((i) =>
-          i.t === 'statement' ? i.c : i.c === 'accrued' ? 'interest' : 'principal',
+          i.t === 'statement' ? i.c : i.t === 'line' && i.c === 'accrued' ? 'interest' : 'principal',
         );
         const rank = (k: string) => (k === 'penalty' ? 0 : k === 'fees' || k === 'interest' ? 1 : 2);
         const billedRanks = kinds.slice(0, a.items.filter((i) => i.t === 'statement').length).map(rank);

@@ -15,6 +15,7 @@ import { openLineAccount, productAccountId } from './accounts.ts';
 import { instalmentOffer, type FeePayer, type InstalmentOffer } from './instalments.ts';
 import { limitForScore, type Products } from './products.ts';
 import {
+  dateText,
   movementFromRow,
   statementColumns,
   statementFromRow,
@@ -461,7 +462,13 @@ export class Lines {
             [pending.id, error.code],
           );
           if (failed.rowCount > 0)
-            await applyAllocation(tx, pending.line_id, pending.allocation.items, -1n, pending.business_date);
+            await applyAllocation(
+              tx,
+              pending.line_id,
+              pending.allocation.items,
+              -1n,
+              dateText(pending.business_date),
+            );
         });
       }
       throw error;

@@ -110,8 +110,12 @@ export interface MovementRow {
   to_wallet: bigint;
   allocation: { items: AllocationItem[]; principal: string; charges: string };
   status: Movement['status'];
-  business_date: string;
+  business_date: string | Date;
 }
+
+/** A `date` column as YYYY-MM-DD, whichever the driver returned. */
+export const dateText = (d: string | Date): string =>
+  typeof d === 'string' ? d : d.toISOString().slice(0, 10);
 
 export const movementFromRow = (r: MovementRow): Movement => ({
   id: r.id,
@@ -122,7 +126,7 @@ export const movementFromRow = (r: MovementRow): Movement => ({
   charges: BigInt(r.allocation.charges),
   toWallet: r.to_wallet,
   status: r.status,
-  businessDate: r.business_date,
+  businessDate: dateText(r.business_date),
 });
 
 export const bandsFromJson = (rows: Array<{ min_score: number; limit_amount: bigint }>): LimitBand[] =>

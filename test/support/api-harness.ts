@@ -23,6 +23,12 @@ import { createCreditService, creditMigrations, type CreditService } from '../..
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
+import {
+  createPaylater,
+  latestScoreSource,
+  paylaterMigrations,
+  type Paylater,
+} from '../../src/paylater/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -35,7 +41,8 @@ export interface ApiHarness {
   credit: CreditService;
   wealth: Wealth;
   webhooks: Webhooks;
-  /** The end-of-day close with the merchants' settlement step. */
+  paylater: Paylater;
+  /** The end-of-day close with the merchants' settlement step and the pay-later steps. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
   clock: ManualClock;
@@ -85,6 +92,7 @@ export async function openApiHarness(
     ...wealthMigrations,
     ...jobsMigrations,
     ...webhooksMigrations,
+    ...paylaterMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -105,8 +113,21 @@ export async function openApiHarness(
     webhooks,
   });
   await merchants.start();
-  const endOfDay = createEndOfDayClose({ db: t.db, clock, steps: merchants.closeSteps() });
   const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
+  const paylater = createPaylater({
+    db: t.db,
+    ledger,
+    clock,
+    users: identity,
+    scores: latestScoreSource(credit),
+    wallets: wallet,
+    registerPaymentMethod: (name, handler) => merchants.registerPaymentMethod(name, handler),
+  });
+  const endOfDay = createEndOfDayClose({
+    db: t.db,
+    clock,
+    steps: [...merchants.closeSteps(), ...paylater.closeSteps()],
+  });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
@@ -126,6 +147,7 @@ export async function openApiHarness(
     credit,
     wealth,
     webhooks,
+    paylater,
     registry,
     logger,
     clock,
@@ -152,6 +174,7 @@ export async function openApiHarness(
     credit,
     wealth,
     webhooks,
+    paylater,
     endOfDay,
     bank,
     clock,
