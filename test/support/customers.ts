@@ -6,6 +6,8 @@ import { makeResidentId } from './resident-ids.ts';
 export interface Customer {
   id: string;
   token: string;
+  /** The phone number it logs in with (password `password-1`). */
+  phone: string;
 }
 
 export interface CustomerOptions {
@@ -54,5 +56,5 @@ export async function newCustomer(h: ApiHarness, options: CustomerOptions = {}):
       });
     }
   }
-  return { id, token };
+  return { id, token, phone };
 }
