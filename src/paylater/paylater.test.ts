@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, derivedId, isMilletError, newId } from '../core/index.ts';
@@ -345,5 +346,78 @@ describe('pay-later line (close-driven)', () => {
     // The ledger agrees with the line: the receivable is the principal owed.
     const line = await paylater.getLine(user);
     expect(-(await ledger.getAccount(line.ledgerAccountId)).balances.posted).toBe(line.used);
+  });
+
+  it('property: a statement paid in full by its due date never costs interest; balances never go negative', async () => {
+    const scenario = fc.record({
+      purchases: fc.array(
+        fc.record({ day: fc.integer({ min: 2, max: 28 }), amount: fc.bigInt({ min: 1n, max: 300_000n }) }),
+        {
+          minLength: 1,
+          maxLength: 3,
+        },
+      ),
+      // The statement is issued in the close of the 1st; it can be paid from the 2nd to the due date, the 10th.
+      payDay: fc.integer({ min: 2, max: 10 }),
+      extra: fc.bigInt({ min: 0n, max: 50_000n }),
+    });
+    let month = 10; // October 2025 onwards, one month per run
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(scenario, { minLength: 2, maxLength: 4 }), async (scenarios) => {
+        const ym = (k: number) =>
+          `${2025 + Math.floor((k - 1) / 12)}-${String(((k - 1) % 12) + 1).padStart(2, '0')}`;
+        const thisMonth = ym(month);
+        const next = ym(month + 1);
+        month += 1;
+        run += 1;
+        const people = [];
+        for (const [i, sc] of scenarios.entries()) {
+          const u = await customer(`prop-${run}-${i}`, { score: 700 });
+          await paylater.openLine({ userId: u, productId: huabei });
+          await paylater.setAutoRepay(u, false);
+          people.push({ u, sc });
+        }
+        for (let day = 2; day <= 28; day++) {
+          const todays = people.flatMap((p) =>
+            p.sc.purchases.filter((x) => x.day === day).map((x) => ({ ...p, x })),
+          );
+          if (todays.length === 0) continue;
+          await at(`${thisMonth}-${String(day).padStart(2, '0')}`);
+          for (const { u, x } of todays) await buy(u, x.amount);
+        }
+        for (let day = 2; day <= 10; day++) {
+          await at(`${next}-${String(day).padStart(2, '0')}`);
+          for (const { u, sc } of people.filter((p) => p.sc.payDay === day)) {
+            const bill = (await paylater.getLine(u)).bill!;
+            expect(bill.statementDate).toBe(`${next}-01`);
+            const owed = (await paylater.getLine(u)).totalOwed;
+            // Paying more than is owed is refused: nothing ever goes below zero.
+            await ledger.transfer({
+              id: newId(),
+              debitAccountId: world,
+              creditAccountId: wallets.get(u)!,
+              amount: owed + sc.extra + 1n,
+            });
+            expect(await code(paylater.repay({ id: newId(), userId: u, amount: owed + 1n }))).toBe(
+              'PAYLATER_REPAYMENT_EXCEEDS_BALANCE',
+            );
+            await paylater.repay({ id: newId(), userId: u, amount: owed });
+          }
+        }
+        await at(`${next}-20`);
+        for (const { u, sc } of people) {
+          const bill = (await paylater.listStatements(u)).items.find(
+            (s) => s.statementDate === `${next}-01`,
+          )!;
+          expect(bill.principal).toBe(sc.purchases.reduce((sum, x) => sum + x.amount, 0n));
+          expect(bill).toMatchObject({ interest: 0n, penalty: 0n, status: 'paid', unpaid: 0n });
+          const line = await paylater.getLine(u);
+          expect(line).toMatchObject({ used: 0n, totalOwed: 0n, accruedInterest: 0n });
+          expect((await ledger.getAccount(line.ledgerAccountId)).balances.posted).toBe(0n);
+        }
+      }),
+      { numRuns: 2, endOnFailure: true },
+    );
   });
 });
