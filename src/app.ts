@@ -28,6 +28,7 @@ import {
   type RunningJobs,
 } from './jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './ledger/index.ts';
+import { createLending, lendingMigrations, type Lending } from './lending/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from './merchants/index.ts';
 import {
   createPaylater,
@@ -52,6 +53,7 @@ export const allMigrations: readonly Migration[] = [
   ...webhooksMigrations,
   ...wealthMigrations,
   ...paylaterMigrations,
+  ...lendingMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -70,6 +72,8 @@ export interface App {
   readonly wealth: Wealth;
   /** The pay-later line (statement and daily modes, instalments). */
   readonly paylater: Paylater;
+  /** Cash loans and the shared lending math. */
+  readonly lending: Lending;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -150,10 +154,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       wallets: wallet,
       registerPaymentMethod: (name, handler) => merchants.registerPaymentMethod(name, handler),
     });
+    const lending = createLending({ db, ledger, clock, users: identity, scores: credit, wallets: wallet });
     const endOfDay = createEndOfDayClose({
       db,
       clock,
-      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit, paylater),
+      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit, paylater, lending),
     });
     const server = buildServer({
       ledger,
@@ -168,6 +173,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       merchants,
       wealth,
       paylater,
+      lending,
     });
     return assemble({
       config,
@@ -180,6 +186,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       webhooks,
       wealth,
       paylater,
+      lending,
       endOfDay,
       bank,
       server,
@@ -218,6 +225,7 @@ function assemble(
     webhooks: parts.webhooks,
     wealth: parts.wealth,
     paylater: parts.paylater,
+    lending: parts.lending,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
@@ -369,6 +377,7 @@ function endOfDaySteps(
   wealth: Wealth,
   credit: CreditService,
   paylater: Paylater,
+  lending: Lending,
 ): CloseStep[] {
   return [
     {
@@ -392,6 +401,9 @@ function endOfDaySteps(
     ...wealth.closeSteps(),
     // Pay-later: accrual, statements, the day's charges booked, auto-repayment, suspension.
     ...paylater.closeSteps(),
+    // Loans: due processing, accrual, auto-debits from wallets (after the day's top-ups and fund
+    // payouts have landed), penalties, aging and provisions, charge-offs.
+    ...lending.closeSteps(),
     {
       // Every consenting user is rescored once a month, in the close of the month's first day. The
       // refresh keeps its own cursor per date (credit_refresh_runs), so a stopped close resumes it.

@@ -126,4 +126,17 @@ export const errorStatuses: Record<ErrorCode, number> = {
   // lending: an APR over the 24% ceiling and cash flows without an IRR are requests the rules refuse.
   APR_ABOVE_CAP: 422,
   LENDING_CASH_FLOWS_INVALID: 422,
+  LENDING_SCHEDULE_INVALID: 422,
+  LOAN_PRODUCT_INVALID: 422,
+  LOAN_PRODUCT_NOT_FOUND: 404,
+  LOAN_PREPAYMENT_INVALID: 422,
+  LOAN_APPLICATION_NOT_FOUND: 404,
+  // a declined application is the rules' answer (422); an offer already taken or past its expiry is a state (409)
+  LOAN_APPLICATION_DECLINED: 422,
+  LOAN_OFFER_NOT_FOUND: 404,
+  LOAN_OFFER_EXPIRED: 409,
+  LOAN_AMOUNT_OUT_OF_RANGE: 422,
+  LOAN_NOT_FOUND: 404,
+  LOAN_NOT_ACTIVE: 409,
+  LOAN_REPAYMENT_EXCEEDS_BALANCE: 422,
 };

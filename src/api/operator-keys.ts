@@ -17,6 +17,7 @@ export const operatorScopes = [
   'credit:read',
   'wealth:admin',
   'paylater:admin',
+  'lending:admin',
 ] as const;
 export type OperatorScope = (typeof operatorScopes)[number];
 

@@ -7,6 +7,7 @@ import type { CreditService } from '../credit/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Ledger } from '../ledger/index.ts';
+import type { Lending } from '../lending/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import type { Paylater } from '../paylater/index.ts';
 import type { Wallet } from '../wallet/index.ts';
@@ -32,6 +33,7 @@ import { merchantOperatorRoutes } from './routes/merchant-operator-routes.ts';
 import { merchantRoutes } from './routes/merchant-routes.ts';
 import { paymentRoutes } from './routes/payment-routes.ts';
 import { creditRoutes } from './routes/credit-routes.ts';
+import { lendingOperatorRoutes, lendingRoutes } from './routes/lending-routes.ts';
 import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
 import { paylaterOperatorRoutes, paylaterRoutes } from './routes/paylater-routes.ts';
@@ -60,6 +62,8 @@ export interface ServerOptions {
   wealth?: Wealth;
   /** The pay-later line; operator routes under /v1/operator/paylater, user routes with identity. */
   paylater?: Paylater;
+  /** Cash loans; operator routes under /v1/operator/lending, user routes with identity. */
+  lending?: Lending;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -124,6 +128,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const paylater = options.paylater;
     void app.register(paylaterOperatorRoutes, { prefix: '/v1/operator/paylater', paylater });
     if (options.identity) void app.register(paylaterRoutes, { prefix: '/v1', paylater });
+  }
+  if (options.lending) {
+    void app.register(lendingOperatorRoutes, { prefix: '/v1/operator/lending', lending: options.lending });
+    if (options.identity) void app.register(lendingRoutes, { prefix: '/v1', lending: options.lending });
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });

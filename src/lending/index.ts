@@ -8,3 +8,54 @@ export {
   type Apr,
   type DatedCashFlow,
 } from './apr.ts';
+export {
+  addMonthsClamped,
+  daysBetween,
+  dayNumber,
+  dateOfDayNumber,
+  daysInMonth,
+  isLeapYear,
+} from './calendar.ts';
+export { yearFraction, days360, dayCounts, type DayCount } from './day-count.ts';
+export { parseRatePercent, formatRatePercent, fraction, type Fraction } from './rates.ts';
+export {
+  buildSchedule,
+  amortise,
+  monthlyPeriods,
+  equalInstalment,
+  accruedInterest,
+  payoffQuote,
+  payInInstalments,
+  scheduleTypes,
+  type ScheduleType,
+  type ScheduleTerms,
+  type Period,
+  type Instalment,
+  type InstalmentState,
+  type PayoffQuote,
+} from './schedule.ts';
+export { prepay, prepaymentModes, type PrepaymentMode, type PrepaymentResult } from './prepayment.ts';
+export {
+  allocateRepayment,
+  assertAllocationOrder,
+  components,
+  DEFAULT_ALLOCATION_ORDER,
+  defaultAllocationPolicy,
+  type Allocation,
+  type AllocationPolicy,
+  type Component,
+  type Owed,
+} from './allocation.ts';
+export {
+  daysPastDue,
+  delinquencyBucket,
+  delinquencyBucketSql,
+  delinquencyBuckets,
+  type DelinquencyBucket,
+} from './delinquency.ts';
+export { createLending, lendingMigrations, type Lending, type LendingOptions } from './lending.ts';
+export type { CoDebtSource, LendingScoreSource, LendingUserDirectory, LendingWallets } from './ports.ts';
+export { MAX_LOAN_AMOUNT, type Product, type ProductAccounts, type ProductTerms } from './products.ts';
+export { creditLimit, ownCoDebt, type Application, type Loan, type Offer, type Repayment } from './loans.ts';
+export type { BucketLine, VintagePoint } from './book.ts';
+export { provisionRatesBps } from './close.ts';

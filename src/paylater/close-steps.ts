@@ -2,6 +2,7 @@ import { derivedId, isMilletError } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { CloseStep } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
+import { daysInMonth } from '../lending/index.ts';
 import { productAccountId, type ProductAccount } from './accounts.ts';
 import { DUE_TOTAL, PAID_TOTAL } from './allocation.ts';
 import type { Lines } from './lines.ts';
@@ -122,7 +123,7 @@ SELECT (SELECT count(*) FROM ins)::int8 AS statements, (SELECT max(id::text) FRO
 /** The days of month whose lines are billed on `date`: its day, and 29–31 on a shorter month's last day. */
 export function statementDaysFor(date: string): number[] {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-  const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  const last = daysInMonth(y, m);
   if (d < last) return [d];
   return Array.from({ length: 32 - d }, (_, i) => d + i);
 }

@@ -1,11 +1,9 @@
 import { businessDateOf } from '../core/index.ts';
 import type { LineHistory, LineStatement } from '../credit/index.ts';
 import type { Queryable } from '../db/index.ts';
+import { daysBetween } from '../lending/index.ts';
 
 const MONTHS = 6;
-const DAY_MS = 86_400_000;
-
-const dayNumber = (date: string): number => Date.parse(`${date}T00:00:00Z`) / DAY_MS;
 
 interface Row {
   user_id: string;
@@ -34,7 +32,7 @@ export function monthsPastDue(
   if (s.paidOn !== null && s.paidOn <= s.dueDate) return -1;
   if (s.minPaidOn !== null && s.minPaidOn <= s.dueDate) return 0;
   const until = s.minPaidOn ?? asOf;
-  const late = dayNumber(until) - dayNumber(s.dueDate);
+  const late = daysBetween(s.dueDate, until);
   if (late <= 0) return 0;
   return Math.ceil(late / 30);
 }

@@ -1,0 +1,268 @@
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, MilletError, derivedId, isMilletError } from '../core/index.ts';
+import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../jobs/index.ts';
+import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
+import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { createLending, lendingMigrations, type Lending } from './lending.ts';
+import type { LendingWallets } from './ports.ts';
+
+/**
+ * Cash loans on the module's public API with a real ledger and close: vector 1's loan drawn,
+ * auto-debited on its due date and paid off on 2024-02-15 for vector 2's 83.81; another left
+ * unpaid through 61 days past due (61–90), penalties, charge-off and a recovery; the ledger's
+ * receivables equal the loan sub-ledger's, and the ledger verifies.
+ */
+describe('lending (close-driven)', () => {
+  let t: TestDatabase;
+  let ledger: Ledger;
+  let lending: Lending;
+  let close: EndOfDayClose;
+  let world: string;
+  const clock = new ManualClock('2024-01-01T04:00:00Z');
+  const wallets = new Map<string, string>();
+  const people: Record<
+    string,
+    { kycStatus: 'none' | 'verified'; accountClass: string | null; isAdult: boolean; score?: number }
+  > = {
+    alice: { kycStatus: 'verified', accountClass: 'II', isAdult: true, score: 800 },
+    bob: { kycStatus: 'verified', accountClass: 'III', isAdult: true, score: 700 },
+    minor: { kycStatus: 'verified', accountClass: 'II', isAdult: false, score: 800 },
+    classOne: { kycStatus: 'verified', accountClass: 'I', isAdult: true, score: 800 },
+    unscored: { kycStatus: 'verified', accountClass: 'II', isAdult: true },
+    lowScore: { kycStatus: 'verified', accountClass: 'II', isAdult: true, score: 500 },
+    busy: { kycStatus: 'verified', accountClass: 'II', isAdult: true, score: 900 },
+  };
+  const id = (name: string) => derivedId('lending-test', name);
+  const byId = new Map(Object.keys(people).map((name) => [id(name), name]));
+  const at = (date: string) => clock.set(`${date}T04:00:00Z`); // noon in Shanghai
+  const balance = async (accountId: string) => (await ledger.getAccount(accountId)).balances.posted;
+  const closeThrough = async (date: string) => {
+    for (;;) {
+      const last = await close.lastClosedDate();
+      if (last !== null && last >= date) return;
+      const next =
+        last === null
+          ? '2024-01-01'
+          : new Date(Date.parse(`${last}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+      clock.set(`${next}T15:00:00Z`); // just after midnight of the next day, Shanghai
+      const run = await close.close(next, { fastForward: true });
+      if (run.status !== 'completed') throw new Error(`close ${next}: ${run.error}`);
+    }
+  };
+  const codeOf = async (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'no error',
+      (e: unknown) => (isMilletError(e) ? e.code : String(e)),
+    );
+
+  beforeAll(async () => {
+    t = await openTestDatabase([...ledgerMigrations, ...jobsMigrations, ...lendingMigrations]);
+    ledger = createLedger({ db: t.db, clock, registry: new Registry() });
+    world = (await ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } })).id;
+    for (const name of Object.keys(people)) {
+      const account = await ledger.openAccount({
+        currency: 'CNY',
+        code: 'user_wallet',
+        bound: { kind: 'no_overdraft' },
+      });
+      wallets.set(id(name), account.id);
+    }
+    const walletPort: LendingWallets = {
+      async getWallet(userId) {
+        const account = await ledger.getAccount(wallets.get(userId)!);
+        return { ledgerAccountId: account.id, currency: 'CNY', available: account.balances.available };
+      },
+      creditCard: () => Promise.resolve({ bankReference: 'x' }),
+      bankClearingAccountId: () => world,
+    };
+    lending = createLending({
+      db: t.db,
+      ledger,
+      clock,
+      users: { getUser: (userId) => Promise.resolve(people[byId.get(userId)!]!) },
+      scores: {
+        getLatestScore(userId) {
+          const score = people[byId.get(userId)!]!.score;
+          if (score === undefined) return Promise.reject(new MilletError('CREDIT_SCORE_NOT_FOUND', 'none'));
+          return Promise.resolve({ score });
+        },
+      },
+      wallets: walletPort,
+      closeChunkSize: 2, // several chunks even with a handful of loans
+    });
+    close = createEndOfDayClose({ db: t.db, clock, steps: lending.closeSteps() });
+    await lending.createProduct('cash', {
+      name: 'Cash loan',
+      scheduleType: 'equal_instalments',
+      dayCount: '30/360',
+      annualRate: '7',
+      terms: [6, 12],
+      minAmount: 10_000n,
+      maxAmount: 5_000_000n,
+      penaltyRate: '10.5',
+      chargeOffDays: 90,
+    });
+  });
+  afterAll(async () => {
+    await ledger?.close();
+    await t?.close();
+  });
+
+  it('refuses products above 24% APR and versions products', async () => {
+    const base = {
+      name: 'Dear',
+      scheduleType: 'equal_instalments' as const,
+      dayCount: 'actual/365' as const,
+      terms: [3, 12],
+      minAmount: 10_000n,
+      maxAmount: 100_000n,
+    };
+    expect(await codeOf(lending.createProduct('dear', { ...base, annualRate: '24.5' }))).toBe(
+      'APR_ABOVE_CAP',
+    );
+    expect(
+      await codeOf(lending.createProduct('big', { ...base, annualRate: '10', maxAmount: 20_000_001n })),
+    ).toBe('LOAN_PRODUCT_INVALID');
+    const v1 = await lending.createProduct('dear', { ...base, annualRate: '18' });
+    const v2 = await lending.createProduct('dear', { ...base, annualRate: '19.2' });
+    expect([v1.version, v2.version]).toEqual([1, 2]);
+    expect(Number(v2.maxApr)).toBeGreaterThan(Number(v1.maxApr));
+    expect((await lending.listProducts('dear')).map((p) => p.annualRate)).toEqual(['18', '19.2']);
+    expect((await lending.latestProduct('dear')).id).toBe(v2.id);
+  });
+
+  it('declines by the rules', async () => {
+    const ask = (name: string) => lending.apply(id(name), { productCode: 'cash', amount: 10_000n, terms: 6 });
+    expect((await ask('minor')).declineReason).toBe('under_18');
+    expect((await ask('classOne')).declineReason).toBe('account_class');
+    expect((await ask('unscored')).declineReason).toBe('no_score');
+    expect((await ask('lowScore')).declineReason).toBe('score');
+    for (let i = 0; i < 5; i++) expect((await ask('busy')).status).toBe('approved');
+    expect((await ask('busy')).declineReason).toBe('co_debt');
+    expect(await codeOf(lending.apply(id('alice'), { productCode: 'cash', amount: 9_999n, terms: 6 }))).toBe(
+      'LOAN_AMOUNT_OUT_OF_RANGE',
+    );
+    // Exposure: the limit at 700 is well under 50,000.00.
+    expect(
+      (await lending.apply(id('bob'), { productCode: 'cash', amount: 5_000_000n, terms: 6 })).declineReason,
+    ).toBe('exposure');
+  });
+
+  let aliceLoan: string;
+  let bobLoan: string;
+
+  it('offers with the APR first, draws to the wallet, auto-debits and pays off at vector 2’s amount', async () => {
+    at('2024-01-01');
+    const application = await lending.apply(id('alice'), { productCode: 'cash', amount: 10_000n, terms: 6 });
+    const offer = application.offer!;
+    expect(Object.keys(offer)[0]).toBe('apr');
+    expect(offer.schedule.map((i) => i.total)).toEqual([1701n, 1701n, 1701n, 1701n, 1701n, 1700n]);
+    expect(Math.abs(Number(offer.apr) - 7)).toBeLessThan(0.05);
+    const loan = await lending.acceptOffer(id('alice'), offer.id, { to: 'wallet' });
+    // Accepting again returns the same loan; nothing is paid twice.
+    expect((await lending.acceptOffer(id('alice'), offer.id, { to: 'wallet' })).id).toBe(loan.id);
+    aliceLoan = loan.id;
+    expect(loan.status).toBe('active');
+    expect(await balance(wallets.get(id('alice'))!)).toBe(10_000n);
+    await ledger.transfer({
+      id: id('alice-top-up'),
+      debitAccountId: world,
+      creditAccountId: wallets.get(id('alice'))!,
+      amount: 10_000n,
+    });
+
+    const bobOffer = (await lending.apply(id('bob'), { productCode: 'cash', amount: 100_000n, terms: 12 }))
+      .offer!;
+    bobLoan = (await lending.acceptOffer(id('bob'), bobOffer.id, { to: 'wallet' })).id;
+    // Bob spends it all: nothing for the auto-debit.
+    await ledger.transfer({
+      id: id('bob-spends'),
+      debitAccountId: wallets.get(id('bob'))!,
+      creditAccountId: world,
+      amount: 100_000n,
+    });
+
+    await closeThrough('2024-02-01');
+    const afterDebit = await lending.getLoan(aliceLoan);
+    expect(afterDebit.principalOutstanding).toBe(8357n);
+    expect(afterDebit.daysPastDue).toBe(0);
+    expect(await balance(wallets.get(id('alice'))!)).toBe(20_000n - 1701n);
+    const schedule = await lending.schedule(aliceLoan);
+    expect(schedule[0]).toMatchObject({ principalPaid: 1643n, interestPaid: 58n });
+
+    await closeThrough('2024-02-14');
+    at('2024-02-15');
+    const quote = await lending.payoffQuote(aliceLoan, id('alice'));
+    expect(quote).toMatchObject({ principal: 8357n, interest: 24n, total: 8381n });
+    expect(await codeOf(lending.repay({ userId: id('alice'), loanId: aliceLoan, amount: 8382n }))).toBe(
+      'LOAN_PREPAYMENT_INVALID',
+    );
+    const payoff = await lending.repay({ userId: id('alice'), loanId: aliceLoan, amount: 8381n });
+    expect(payoff).toMatchObject({ principal: 8357n, interest: 24n, status: 'posted' });
+    expect((await lending.getLoan(aliceLoan)).status).toBe('repaid');
+    // Nothing of Alice's loan is left in the ledger's receivables (Bob's loan is all of them).
+  });
+
+  it('ages an unpaid loan to 61 days past due (61–90), charges penalties, charges off at 90 and recovers', async () => {
+    // Bob's first instalment fell due on 2024-02-01; 2024-04-02 is 61 days later.
+    await closeThrough('2024-04-02');
+    const late = await lending.getLoan(bobLoan);
+    expect(late.daysPastDue).toBe(61);
+    expect(late.bucket).toBe('61-90');
+    expect(late.penaltyAccrued).toBeGreaterThan(0n);
+    const book = await lending.bookByBucket('cash');
+    expect(book.find((b) => b.bucket === '61-90')).toMatchObject({
+      loans: 1,
+      principalOutstanding: late.principalOutstanding,
+    });
+    expect(book.find((b) => b.bucket === 'current')!.loans).toBe(0);
+
+    const accounts = lending.productAccounts('cash');
+    expect(-(await balance(accounts.principalReceivable))).toBe(late.principalOutstanding);
+    expect(-(await balance(accounts.interestReceivable))).toBe(late.interestAccrued - late.interestPaid);
+    expect(-(await balance(accounts.penaltyReceivable))).toBe(late.penaltyAccrued);
+    // The provision holds 50% of the 61–90 bucket.
+    expect(await balance(accounts.lossProvision)).toBe(late.principalOutstanding / 2n);
+
+    await closeThrough('2024-05-01'); // 90 days past due
+    const off = await lending.getLoan(bobLoan);
+    expect(off.status).toBe('charged_off');
+    expect(off.chargedOffAmount).toBe(
+      off.principalOutstanding + off.interestAccrued - off.interestPaid + off.penaltyAccrued,
+    );
+    expect(await balance(accounts.principalReceivable)).toBe(0n);
+    expect(await balance(accounts.interestReceivable)).toBe(0n);
+    expect(-(await balance(accounts.chargeOffs))).toBe(off.chargedOffAmount);
+
+    at('2024-05-03');
+    await ledger.transfer({
+      id: id('bob-top-up'),
+      debitAccountId: world,
+      creditAccountId: wallets.get(id('bob'))!,
+      amount: 30_000n,
+    });
+    const recovery = await lending.repay({ userId: id('bob'), loanId: bobLoan, amount: 30_000n });
+    expect(recovery).toMatchObject({ kind: 'recovery', recovery: 30_000n });
+    expect(await balance(accounts.recoveries)).toBe(30_000n);
+
+    const vintages = await lending.vintages('cash');
+    const january = vintages.filter((v) => v.originationMonth === '2024-01');
+    expect(january.find((v) => v.monthsOnBook === 3)).toMatchObject({
+      loans: 2,
+      loans30Plus: 1,
+      share30Plus: '50.00',
+    });
+
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
+
+  it('runs each close step once per date (a rerun of a closed date does nothing)', async () => {
+    const before = await lending.getLoan(bobLoan);
+    const rerun = await close.close('2024-05-01', { fastForward: true });
+    expect(rerun.status).toBe('completed');
+    expect(await lending.getLoan(bobLoan)).toEqual(before);
+  });
+});

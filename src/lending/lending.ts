@@ -1,0 +1,107 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { businessDate } from '../core/index.ts';
+import { loadMigrations, type Migration } from '../db/index.ts';
+import type { CloseStep } from '../jobs/index.ts';
+import { bookByBucket, vintages, type BucketLine, type VintagePoint } from './book.ts';
+import { lendingCloseSteps } from './close.ts';
+import {
+  acceptOffer,
+  apply,
+  getLoan,
+  getOffer,
+  listLoans,
+  listOffers,
+  loanSchedule,
+  ownCoDebt,
+  quotePayoff,
+  repay,
+  type Application,
+  type LendingContext,
+  type Loan,
+  type Offer,
+  type Repayment,
+} from './loans.ts';
+import type { CoDebtSource } from './ports.ts';
+import {
+  createProduct,
+  getProduct,
+  latestProduct,
+  listProducts,
+  productAccounts,
+  type Product,
+  type ProductAccounts,
+  type ProductTerms,
+} from './products.ts';
+import type { InstalmentState, PayoffQuote } from './schedule.ts';
+
+export const lendingMigrations: Migration[] = loadMigrations(
+  'lending',
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+);
+
+export type LendingOptions = Omit<LendingContext, 'coDebt'> & {
+  /** Co-debt across lenders (the marketplace); default: this module's own applications. */
+  coDebt?: CoDebtSource;
+  /** Loans per chunk in the close's set-based steps. */
+  closeChunkSize?: number;
+};
+
+/** Instalment cash loans (DESIGN §2.5) and the lending math shared with the pay-later line. */
+export interface Lending {
+  createProduct(code: string, terms: ProductTerms): Promise<Product>;
+  getProduct(id: string): Promise<Product>;
+  latestProduct(code: string): Promise<Product>;
+  /** Latest version of each product, or every version of `code`. */
+  listProducts(code?: string): Promise<Product[]>;
+  productAccounts(code: string): ProductAccounts;
+  apply(
+    userId: string,
+    command: { productCode: string; amount: bigint; terms: number },
+  ): Promise<Application>;
+  getOffer(userId: string, offerId: string): Promise<Offer>;
+  listOffers(userId: string): Promise<Offer[]>;
+  acceptOffer(
+    userId: string,
+    offerId: string,
+    disbursement: { to: 'wallet' } | { to: 'card'; cardToken: string },
+  ): Promise<Loan>;
+  getLoan(loanId: string, userId?: string): Promise<Loan>;
+  listLoans(
+    userId: string,
+    query?: { limit?: number; cursor?: string },
+  ): Promise<{ items: Loan[]; nextCursor: string | null }>;
+  schedule(loanId: string, userId?: string): Promise<InstalmentState[]>;
+  payoffQuote(loanId: string, userId?: string): Promise<PayoffQuote>;
+  /** Any amount: what is due first (allocation order), the rest prepays. */
+  repay(command: { id?: string; userId: string; loanId: string; amount: bigint }): Promise<Repayment>;
+  bookByBucket(productCode?: string): Promise<BucketLine[]>;
+  vintages(productCode?: string): Promise<VintagePoint[]>;
+  /** due, accrual, auto-debit, penalties, aging, charge-off. */
+  closeSteps(): CloseStep[];
+}
+
+export function createLending(options: LendingOptions): Lending {
+  const ctx: LendingContext = { ...options, coDebt: options.coDebt ?? ownCoDebt(options.db) };
+  const { db, ledger, clock } = ctx;
+  const today = () => businessDate(clock);
+  return {
+    createProduct: (code, terms) => createProduct(db, ledger, clock, code, terms),
+    getProduct: (id) => getProduct(db, id),
+    latestProduct: (code) => latestProduct(db, code),
+    listProducts: (code) => listProducts(db, code),
+    productAccounts,
+    apply: (userId, command) => apply(ctx, userId, command),
+    getOffer: (userId, offerId) => getOffer(db, offerId, userId, today()),
+    listOffers: (userId) => listOffers(db, userId, today()),
+    acceptOffer: (userId, offerId, disbursement) => acceptOffer(ctx, userId, offerId, disbursement),
+    getLoan: (loanId, userId) => getLoan(db, loanId, userId, today()),
+    listLoans: (userId, query) => listLoans(db, userId, today(), query),
+    schedule: (loanId, userId) => loanSchedule(db, loanId, userId),
+    payoffQuote: (loanId, userId) => quotePayoff(ctx, loanId, userId),
+    repay: (command) => repay(ctx, command),
+    bookByBucket: (code) => bookByBucket(db, code),
+    vintages: (code) => vintages(db, code),
+    closeSteps: () => lendingCloseSteps(ctx, { chunkSize: options.closeChunkSize }),
+  };
+}

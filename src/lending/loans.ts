@@ -1,0 +1,897 @@
+import { MilletError, businessDate, derivedId, newId, type Clock } from '../core/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
+import type { Ledger, Leg } from '../ledger/index.ts';
+import { allocateRepayment, type Owed } from './allocation.ts';
+import { aprOfPeriodicFlows, formatPercentE4, type Apr } from './apr.ts';
+import { daysPastDue, delinquencyBucket, type DelinquencyBucket } from './delinquency.ts';
+import { derivedLoanFields, insertInstalments, loadInstalments, writeDerivedFields } from './loan-state.ts';
+import type { CoDebtSource, LendingScoreSource, LendingUserDirectory, LendingWallets } from './ports.ts';
+import { prepay } from './prepayment.ts';
+import { getProduct, latestProduct, productAccounts, productRate, type Product } from './products.ts';
+import {
+  buildSchedule,
+  payoffQuote,
+  type Instalment,
+  type InstalmentState,
+  type PayoffQuote,
+} from './schedule.ts';
+
+export interface LendingContext {
+  db: Database;
+  ledger: Ledger;
+  clock: Clock;
+  users: LendingUserDirectory;
+  scores: LendingScoreSource;
+  wallets: LendingWallets;
+  coDebt: CoDebtSource;
+  /** Most loan applications in the co-debt window (30 days) before routing stops. */
+  coDebtLimit?: number;
+}
+
+/** An offer, APR first: the number the borrower compares (PBoC [2021] No. 3). */
+export interface Offer {
+  apr: string;
+  id: string;
+  applicationId: string;
+  productId: string;
+  productCode: string;
+  amount: bigint;
+  terms: number;
+  annualRate: string;
+  totalInterest: bigint;
+  instalment: bigint;
+  expiresOn: string;
+  status: 'open' | 'accepted';
+  loanId: string | null;
+  schedule: Instalment[];
+}
+
+export interface Application {
+  id: string;
+  userId: string;
+  productId: string;
+  amount: bigint;
+  terms: number;
+  status: 'approved' | 'declined';
+  declineReason: string | null;
+  score: number | null;
+  creditLimit: bigint | null;
+  offer: Offer | null;
+}
+
+export interface Loan {
+  apr: string;
+  id: string;
+  userId: string;
+  productId: string;
+  productCode: string;
+  principal: bigint;
+  terms: number;
+  annualRate: string;
+  drawnOn: string;
+  status: 'disbursing' | 'active' | 'repaid' | 'charged_off' | 'cancelled';
+  principalOutstanding: bigint;
+  interestAccrued: bigint;
+  interestPaid: bigint;
+  penaltyAccrued: bigint;
+  penaltyPaid: bigint;
+  daysPastDue: number;
+  bucket: DelinquencyBucket;
+  nextDueDate: string | null;
+  chargedOffAmount: bigint;
+  recovered: bigint;
+  createdAt: Date;
+}
+
+const OFFER_DAYS = 7;
+const CO_DEBT_WINDOW_DAYS = 30;
+
+/** The default co-debt source: this module's own applications in the window. */
+export function ownCoDebt(db: Queryable): CoDebtSource {
+  return {
+    async recent(userId, sinceDate) {
+      const { rows } = await db.query<{ n: bigint; amount: bigint | null }>(
+        `SELECT count(*)::int8 AS n, sum(amount)::int8 AS amount FROM lending_applications
+         WHERE user_id = $1 AND business_date >= $2`,
+        [userId, sinceDate],
+      );
+      return { applications: Number(rows[0]!.n), amount: BigInt(rows[0]!.amount ?? 0n) };
+    },
+  };
+}
+
+function aprOfSchedule(amount: bigint, schedule: readonly Instalment[]): Apr {
+  return aprOfPeriodicFlows([-amount, ...schedule.map((i) => i.total)], 12);
+}
+
+/** The credit limit a score gives on a product: linear from minScore (minimum amount) to 950 (maximum), in whole 100 CNY. */
+export function creditLimit(product: Product, score: number): bigint {
+  if (score < product.minScore) return 0n;
+  const span = BigInt(950 - product.minScore);
+  const above = BigInt(Math.min(950, score) - product.minScore);
+  const raw =
+    product.minAmount + ((product.maxAmount - product.minAmount) * above) / (span === 0n ? 1n : span);
+  const rounded = (raw / 10_000n) * 10_000n;
+  return rounded < product.minAmount ? product.minAmount : rounded;
+}
+
+/**
+ * Apply for a cash loan: rules (adult, verified, account class, co-debt, existing exposure, score)
+ * → approved with an offer, or declined with the reason. Every application is recorded (it
+ * counts for co-debt).
+ */
+export async function apply(
+  ctx: LendingContext,
+  userId: string,
+  command: { productCode: string; amount: bigint; terms: number },
+): Promise<Application> {
+  const product = await latestProduct(ctx.db, command.productCode);
+  if (command.amount < product.minAmount || command.amount > product.maxAmount) {
+    throw new MilletError('LOAN_AMOUNT_OUT_OF_RANGE', 'the amount is outside the product’s range', {
+      min_amount: product.minAmount.toString(),
+      max_amount: product.maxAmount.toString(),
+    });
+  }
+  if (!product.terms.includes(command.terms)) {
+    throw new MilletError('LOAN_AMOUNT_OUT_OF_RANGE', 'the product does not offer that many instalments', {
+      terms: product.terms,
+    });
+  }
+  const today = businessDate(ctx.clock);
+  const user = await ctx.users.getUser(userId);
+  let declineReason: string | null = null;
+  let score: number | null = null;
+  let limit: bigint | null = null;
+  if (user.kycStatus !== 'verified') declineReason = 'identity_not_verified';
+  else if (!user.isAdult) declineReason = 'under_18';
+  else if (!user.accountClass || !product.accountClasses.includes(user.accountClass))
+    declineReason = 'account_class';
+  if (!declineReason) {
+    const recent = await ctx.coDebt.recent(userId, addDaysText(today, -CO_DEBT_WINDOW_DAYS));
+    if (recent.applications >= (ctx.coDebtLimit ?? 5)) declineReason = 'co_debt';
+  }
+  if (!declineReason) {
+    try {
+      score = (await ctx.scores.getLatestScore(userId)).score;
+    } catch (error) {
+      if ((error as MilletError).code !== 'CREDIT_SCORE_NOT_FOUND') throw error;
+      declineReason = 'no_score';
+    }
+  }
+  if (!declineReason && score !== null) {
+    limit = creditLimit(product, score);
+    if (limit === 0n) declineReason = 'score';
+    else {
+      const exposure = await userExposure(ctx.db, userId);
+      if (exposure + command.amount > limit) declineReason = 'exposure';
+    }
+  }
+  const id = newId();
+  const now = ctx.clock.now();
+  await ctx.db.query(
+    `INSERT INTO lending_applications (id, user_id, product_id, amount, terms, status, decline_reason, score,
+       credit_limit, business_date, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+    [
+      id,
+      userId,
+      product.id,
+      command.amount,
+      command.terms,
+      declineReason ? 'declined' : 'approved',
+      declineReason,
+      score,
+      limit,
+      today,
+      now,
+    ],
+  );
+  let offer: Offer | null = null;
+  if (!declineReason) {
+    const schedule = previewSchedule(product, command.amount, command.terms, today);
+    const apr = aprOfSchedule(command.amount, schedule);
+    const offerId = newId();
+    await ctx.db.query(
+      `INSERT INTO lending_offers (id, application_id, user_id, product_id, amount, terms, apr_e4, expires_on, status,
+         created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'open',$9)`,
+      [
+        offerId,
+        id,
+        userId,
+        product.id,
+        command.amount,
+        command.terms,
+        apr.percentE4,
+        addDaysText(today, OFFER_DAYS),
+        now,
+      ],
+    );
+    offer = await getOffer(ctx.db, offerId, userId, today);
+  }
+  return {
+    id,
+    userId,
+    productId: product.id,
+    amount: command.amount,
+    terms: command.terms,
+    status: declineReason ? 'declined' : 'approved',
+    declineReason,
+    score,
+    creditLimit: limit,
+    offer,
+  };
+}
+
+function previewSchedule(product: Product, amount: bigint, terms: number, start: string): Instalment[] {
+  return buildSchedule({
+    principal: amount,
+    annualRate: productRate(product),
+    type: product.scheduleType,
+    dayCount: product.dayCount,
+    rounding: product.rounding,
+    start,
+    terms,
+  });
+}
+
+async function userExposure(db: Queryable, userId: string): Promise<bigint> {
+  const { rows } = await db.query<{ total: bigint | null }>(
+    `SELECT sum(principal_outstanding)::int8 AS total FROM lending_loans
+     WHERE user_id = $1 AND status IN ('disbursing', 'active', 'charged_off')`,
+    [userId],
+  );
+  return BigInt(rows[0]!.total ?? 0n);
+}
+
+interface OfferRow {
+  id: string;
+  application_id: string;
+  user_id: string;
+  product_id: string;
+  amount: bigint;
+  terms: number;
+  apr_e4: bigint;
+  expires_on: string;
+  status: 'open' | 'accepted';
+  loan_id: string | null;
+}
+
+/** An offer with its schedule as if drawn today (or on `asOf`). */
+export async function getOffer(db: Queryable, id: string, userId: string, asOf: string): Promise<Offer> {
+  const { rows } = await db.query<OfferRow>('SELECT * FROM lending_offers WHERE id = $1 AND user_id = $2', [
+    id,
+    userId,
+  ]);
+  const row = rows[0];
+  if (!row) throw new MilletError('LOAN_OFFER_NOT_FOUND', 'no such offer');
+  const product = await getProduct(db, row.product_id);
+  const amount = BigInt(row.amount);
+  const schedule = previewSchedule(product, amount, row.terms, asOf);
+  return {
+    apr: aprOfSchedule(amount, schedule).percent,
+    id: row.id,
+    applicationId: row.application_id,
+    productId: row.product_id,
+    productCode: product.code,
+    amount,
+    terms: row.terms,
+    annualRate: product.annualRate,
+    totalInterest: schedule.reduce((s, i) => s + i.interest, 0n),
+    instalment: schedule[0]!.total,
+    expiresOn: row.expires_on,
+    status: row.status,
+    loanId: row.loan_id,
+    schedule,
+  };
+}
+
+export async function listOffers(db: Queryable, userId: string, asOf: string): Promise<Offer[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM lending_offers WHERE user_id = $1 AND status = 'open' AND expires_on >= $2 ORDER BY created_at DESC LIMIT 50`,
+    [userId, asOf],
+  );
+  return Promise.all(rows.map((r) => getOffer(db, r.id, userId, asOf)));
+}
+
+/**
+ * Accept an offer and draw the loan: the schedule starts today; the principal goes to the wallet
+ * (or a bank card through the wallet's bank connector), debiting the product's principal
+ * receivable, in one ledger entry whose id derives from the loan's.
+ */
+export async function acceptOffer(
+  ctx: LendingContext,
+  userId: string,
+  offerId: string,
+  disbursement: { to: 'wallet' } | { to: 'card'; cardToken: string },
+): Promise<Loan> {
+  const today = businessDate(ctx.clock);
+  const loanId = derivedId('lending.loan', offerId);
+  const created = await ctx.db.transaction(async (tx) => {
+    const { rows } = await tx.query<OfferRow>(
+      'SELECT * FROM lending_offers WHERE id = $1 AND user_id = $2 FOR UPDATE',
+      [offerId, userId],
+    );
+    const offer = rows[0];
+    if (!offer) throw new MilletError('LOAN_OFFER_NOT_FOUND', 'no such offer');
+    if (offer.status === 'accepted') return false;
+    if (offer.expires_on < today) throw new MilletError('LOAN_OFFER_EXPIRED', 'the offer has expired');
+    const product = await getProduct(tx, offer.product_id);
+    const amount = BigInt(offer.amount);
+    const schedule = previewSchedule(product, amount, offer.terms, today);
+    const apr = aprOfSchedule(amount, schedule);
+    await tx.query(
+      `INSERT INTO lending_loans (id, user_id, product_id, product_code, offer_id, principal, terms, apr_e4, drawn_on,
+         disburse_to, status, principal_outstanding, accrued_through, due_through, penalty_through, created_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'disbursing',$6,$9,$9,$9,$11)`,
+      [
+        loanId,
+        userId,
+        product.id,
+        product.code,
+        offerId,
+        amount,
+        offer.terms,
+        apr.percentE4,
+        today,
+        disbursement.to,
+        ctx.clock.now(),
+      ],
+    );
+    const states = schedule.map(unpaidState);
+    await insertInstalments(tx, loanId, states);
+    await writeDerivedFields(tx, loanId, derivedLoanFields(states, productRate(product), today));
+    await tx.query(`UPDATE lending_offers SET status = 'accepted', loan_id = $2 WHERE id = $1`, [
+      offerId,
+      loanId,
+    ]);
+    return true;
+  });
+  const loan = await getLoan(ctx.db, loanId, userId, today);
+  if (created || loan.status === 'disbursing') await disburse(ctx, loan, disbursement);
+  return getLoan(ctx.db, loanId, userId, today);
+}
+
+async function disburse(
+  ctx: LendingContext,
+  loan: Loan,
+  disbursement: { to: 'wallet' } | { to: 'card'; cardToken: string },
+): Promise<void> {
+  const accounts = productAccounts(loan.productCode);
+  const credit =
+    disbursement.to === 'wallet'
+      ? (await ctx.wallets.getWallet(loan.userId)).ledgerAccountId
+      : ctx.wallets.bankClearingAccountId('CNY');
+  const entryId = derivedId('lending.disbursement', loan.id);
+  await ctx.ledger.transfer({
+    id: entryId,
+    debitAccountId: accounts.principalReceivable,
+    creditAccountId: credit,
+    amount: loan.principal,
+    metadata: { kind: 'loan_disbursement', loan_id: loan.id, to: disbursement.to },
+  });
+  if (disbursement.to === 'card') {
+    try {
+      await ctx.wallets.creditCard({
+        reference: loan.id,
+        cardToken: disbursement.cardToken,
+        amount: loan.principal,
+        currency: 'CNY',
+      });
+    } catch (error) {
+      if ((error as Error).name !== 'BankDeclinedError') throw error;
+      await ctx.ledger.reverseEntry({ id: derivedId('lending.disbursement-declined', loan.id), entryId });
+      await ctx.db.query(
+        `UPDATE lending_loans SET status = 'cancelled', principal_outstanding = 0, closed_on = $2 WHERE id = $1`,
+        [loan.id, businessDate(ctx.clock)],
+      );
+      throw new MilletError('BANK_DECLINED', 'the bank declined the card; the loan was cancelled');
+    }
+  }
+  await ctx.db.query(`UPDATE lending_loans SET status = 'active' WHERE id = $1 AND status = 'disbursing'`, [
+    loan.id,
+  ]);
+}
+
+function unpaidState(i: Instalment): InstalmentState {
+  return {
+    ...i,
+    fee: 0n,
+    penalty: 0n,
+    principalPaid: 0n,
+    interestPaid: 0n,
+    feePaid: 0n,
+    penaltyPaid: 0n,
+    carriedInterest: 0n,
+  };
+}
+
+interface LoanRow {
+  id: string;
+  user_id: string;
+  product_id: string;
+  product_code: string;
+  principal: bigint;
+  terms: number;
+  apr_e4: bigint;
+  drawn_on: string;
+  status: Loan['status'];
+  principal_outstanding: bigint;
+  interest_accrued: bigint;
+  interest_paid: bigint;
+  penalty_accrued: bigint;
+  penalty_paid: bigint;
+  oldest_unpaid_due: string | null;
+  cur_due_date: string | null;
+  charged_off_amount: bigint;
+  recovered: bigint;
+  created_at: Date;
+  annual_rate: string;
+  version: number;
+}
+
+const loanSelect = `SELECT l.*, p.annual_rate FROM lending_loans l JOIN lending_products p ON p.id = l.product_id`;
+
+function toLoan(r: LoanRow, asOf: string): Loan {
+  const dpd =
+    r.status === 'active' || r.status === 'charged_off' ? daysPastDue(r.oldest_unpaid_due, asOf) : 0;
+  return {
+    apr: formatPercentE4(BigInt(r.apr_e4)),
+    id: r.id,
+    userId: r.user_id,
+    productId: r.product_id,
+    productCode: r.product_code,
+    principal: BigInt(r.principal),
+    terms: r.terms,
+    annualRate: String(r.annual_rate),
+    drawnOn: r.drawn_on,
+    status: r.status,
+    principalOutstanding: BigInt(r.principal_outstanding),
+    interestAccrued: BigInt(r.interest_accrued),
+    interestPaid: BigInt(r.interest_paid),
+    penaltyAccrued: BigInt(r.penalty_accrued),
+    penaltyPaid: BigInt(r.penalty_paid),
+    daysPastDue: dpd,
+    bucket: delinquencyBucket(dpd),
+    nextDueDate: r.cur_due_date,
+    chargedOffAmount: BigInt(r.charged_off_amount),
+    recovered: BigInt(r.recovered),
+    createdAt: r.created_at,
+  };
+}
+
+export async function getLoan(
+  db: Queryable,
+  id: string,
+  userId: string | undefined,
+  asOf: string,
+): Promise<Loan> {
+  const { rows } = await db.query<LoanRow>(`${loanSelect} WHERE l.id = $1`, [id]);
+  const row = rows[0];
+  if (!row || (userId !== undefined && row.user_id !== userId))
+    throw new MilletError('LOAN_NOT_FOUND', 'no such loan');
+  return toLoan(row, asOf);
+}
+
+export async function listLoans(
+  db: Queryable,
+  userId: string,
+  asOf: string,
+  query: { limit?: number; cursor?: string } = {},
+): Promise<{ items: Loan[]; nextCursor: string | null }> {
+  const limit = Math.min(Math.max(query.limit ?? 20, 1), 100);
+  const { rows } = await db.query<LoanRow>(
+    `${loanSelect} WHERE l.user_id = $1 AND ($2::uuid IS NULL OR l.id < $2::uuid) ORDER BY l.id DESC LIMIT $3`,
+    [userId, query.cursor ?? null, limit + 1],
+  );
+  const items = rows.slice(0, limit).map((r) => toLoan(r, asOf));
+  return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
+}
+
+export async function loanSchedule(
+  db: Queryable,
+  loanId: string,
+  userId?: string,
+): Promise<InstalmentState[]> {
+  const { rows } = await db.query<{ user_id: string }>('SELECT user_id FROM lending_loans WHERE id = $1', [
+    loanId,
+  ]);
+  if (!rows[0] || (userId !== undefined && rows[0].user_id !== userId)) {
+    throw new MilletError('LOAN_NOT_FOUND', 'no such loan');
+  }
+  return loadInstalments(db, loanId);
+}
+
+export async function quotePayoff(
+  ctx: LendingContext,
+  loanId: string,
+  userId?: string,
+): Promise<PayoffQuote> {
+  const today = businessDate(ctx.clock);
+  const loan = await getLoan(ctx.db, loanId, userId, today);
+  const product = await getProduct(ctx.db, loan.productId);
+  const quote = payoffQuote(
+    await loadInstalments(ctx.db, loanId),
+    productRate(product),
+    today,
+    product.rounding,
+  );
+  const penalties = loan.penaltyAccrued - loan.penaltyPaid;
+  return { ...quote, penalties, total: quote.total + penalties };
+}
+
+/** What a repayment will do, computed with the loan locked, stored with the pending repayment. */
+interface RepaymentPlan {
+  kind: 'repayment' | 'auto_debit' | 'recovery';
+  amount: bigint;
+  principal: bigint;
+  interestFromReceivable: bigint;
+  interestToIncome: bigint;
+  penalty: bigint;
+  recovery: bigint;
+  /** Instalments after the repayment (all of them), when it changes them. */
+  instalments: InstalmentState[];
+  closes: boolean;
+}
+
+export interface Repayment {
+  id: string;
+  loanId: string;
+  kind: RepaymentPlan['kind'];
+  amount: bigint;
+  principal: bigint;
+  interest: bigint;
+  penalty: bigint;
+  recovery: bigint;
+  status: 'posted' | 'failed';
+  businessDate: string;
+}
+
+/**
+ * Repay any amount at any time (DESIGN §2.5): the product's allocation order over what is due
+ * (penalties, fees, interest, principal; past due first by default); what is left prepays
+ * (the current period's interest to date, then principal, rescheduled by the product's mode).
+ * After a charge-off every payment is a recovery. `maxAmount` (auto-debit) caps the amount at
+ * what is due. Three steps — plan with the loan locked (a pending row: one per loan), the ledger
+ * entry with a derived id, then apply — so a crash between them is finished by the close.
+ */
+export async function repay(
+  ctx: LendingContext,
+  command: {
+    id?: string;
+    userId: string;
+    loanId: string;
+    amount: bigint;
+    kind?: 'repayment' | 'auto_debit';
+    dueOnly?: boolean;
+    asOf?: string;
+  },
+): Promise<Repayment> {
+  if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'a repayment is positive');
+  const today = command.asOf ?? businessDate(ctx.clock);
+  const id = command.id ?? newId();
+  const existing = await ctx.db.query<{ status: string }>(
+    'SELECT status FROM lending_repayments WHERE id = $1',
+    [id],
+  );
+  if (!existing.rows[0]) {
+    await ctx.db.transaction(async (tx) => {
+      const { rows } = await tx.query<LoanRow>(`${loanSelect} WHERE l.id = $1 FOR UPDATE OF l`, [
+        command.loanId,
+      ]);
+      const row = rows[0];
+      if (!row || row.user_id !== command.userId) throw new MilletError('LOAN_NOT_FOUND', 'no such loan');
+      const pending = await tx.query('SELECT 1 FROM lending_repayments WHERE loan_id = $1 AND status = $2', [
+        row.id,
+        'pending',
+      ]);
+      if (pending.rows.length > 0)
+        throw new MilletError('LOAN_NOT_ACTIVE', 'another repayment of this loan is in progress');
+      const product = await getProduct(tx, row.product_id);
+      const plan = planRepayment(
+        row,
+        product,
+        await loadInstalments(tx, row.id),
+        command.amount,
+        today,
+        command,
+      );
+      await tx.query(
+        `INSERT INTO lending_repayments (id, loan_id, user_id, kind, amount, status, plan, business_date, created_at)
+         VALUES ($1,$2,$3,$4,$5,'pending',$6::jsonb,$7,$8)`,
+        [
+          id,
+          row.id,
+          row.user_id,
+          plan.kind,
+          plan.amount,
+          JSON.stringify(planJson(plan)),
+          today,
+          ctx.clock.now(),
+        ],
+      );
+    });
+  }
+  return finishRepayment(ctx, id);
+}
+
+function planRepayment(
+  loan: LoanRow,
+  product: Product,
+  instalments: InstalmentState[],
+  amount: bigint,
+  today: string,
+  command: { kind?: 'repayment' | 'auto_debit'; dueOnly?: boolean },
+): RepaymentPlan {
+  const base = { principal: 0n, interestFromReceivable: 0n, interestToIncome: 0n, penalty: 0n, recovery: 0n };
+  if (loan.status === 'charged_off') {
+    const left = BigInt(loan.charged_off_amount) - BigInt(loan.recovered);
+    const pay = command.dueOnly ? (amount < left ? amount : left) : amount;
+    if (pay <= 0n || pay > left) {
+      throw new MilletError('LOAN_REPAYMENT_EXCEEDS_BALANCE', 'more than is owed on the charged-off loan', {
+        owed: left.toString(),
+      });
+    }
+    return { ...base, kind: 'recovery', amount: pay, recovery: pay, instalments: [], closes: pay === left };
+  }
+  if (loan.status !== 'active') throw new MilletError('LOAN_NOT_ACTIVE', `the loan is ${loan.status}`);
+  const penaltyOwed = BigInt(loan.penalty_accrued) - BigInt(loan.penalty_paid);
+  const due = instalments.filter((i) => i.dueDate <= today);
+  const oldest = due.find(
+    (i) => i.principal + i.interest + i.fee > i.principalPaid + i.interestPaid + i.feePaid,
+  );
+  const owed: Owed[] = due.map((i) => ({
+    number: i.number,
+    dueDate: i.dueDate,
+    penalty: 0n,
+    fee: i.fee - i.feePaid,
+    interest: i.interest - i.interestPaid,
+    principal: i.principal - i.principalPaid,
+  }));
+  if (penaltyOwed > 0n) {
+    owed.push({
+      number: 0,
+      dueDate: oldest?.dueDate ?? today,
+      penalty: penaltyOwed,
+      fee: 0n,
+      interest: 0n,
+      principal: 0n,
+    });
+  }
+  const totalDue = owed.reduce((s, o) => s + o.penalty + o.fee + o.interest + o.principal, 0n);
+  if (command.dueOnly) amount = amount < totalDue ? amount : totalDue;
+  if (amount <= 0n) throw new MilletError('LOAN_REPAYMENT_EXCEEDS_BALANCE', 'nothing is due');
+  const { allocations, unapplied } = allocateRepayment(owed, amount, today, {
+    order: product.allocationOrder,
+    pastDueFirst: product.pastDueFirst,
+  });
+  let list = instalments.map((i) => ({ ...i }));
+  let principal = 0n;
+  let interest = 0n;
+  let penalty = 0n;
+  for (const a of allocations) {
+    if (a.component === 'penalty') {
+      penalty += a.amount;
+      continue;
+    }
+    list = list.map((i) => {
+      if (i.number !== a.number) return i;
+      if (a.component === 'principal') return { ...i, principalPaid: i.principalPaid + a.amount };
+      if (a.component === 'interest') return { ...i, interestPaid: i.interestPaid + a.amount };
+      return { ...i, feePaid: i.feePaid + a.amount };
+    });
+    if (a.component === 'principal') principal += a.amount;
+    if (a.component === 'interest') interest += a.amount;
+  }
+  if (unapplied > 0n) {
+    const rate = productRate(product);
+    const result = prepay(
+      list,
+      {
+        annualRate: rate,
+        type: product.scheduleType,
+        dayCount: product.dayCount,
+        rounding: product.rounding,
+      },
+      today,
+      unapplied,
+      product.prepaymentMode,
+    );
+    principal += result.principal;
+    interest += result.accruedInterest;
+    const first = list.find((i) => i.dueDate > today)!.number;
+    list = [...list.filter((i) => i.number < first), ...result.schedule];
+  }
+  const receivable = BigInt(loan.interest_accrued) - BigInt(loan.interest_paid);
+  const fromReceivable = interest < receivable ? interest : receivable;
+  const outstanding = list.reduce(
+    (s, i) => s + i.principal - i.principalPaid + i.interest - i.interestPaid,
+    0n,
+  );
+  return {
+    kind: command.kind ?? 'repayment',
+    amount,
+    principal,
+    interestFromReceivable: fromReceivable,
+    interestToIncome: interest - fromReceivable,
+    penalty,
+    recovery: 0n,
+    instalments: list,
+    closes: outstanding === 0n && penalty === penaltyOwed,
+  };
+}
+
+const bigintFields = [
+  'amount',
+  'principal',
+  'interestFromReceivable',
+  'interestToIncome',
+  'penalty',
+  'recovery',
+] as const;
+
+function planJson(plan: RepaymentPlan): unknown {
+  return {
+    kind: plan.kind,
+    closes: plan.closes,
+    ...Object.fromEntries(bigintFields.map((f) => [f, plan[f].toString()])),
+    instalments: plan.instalments.map((i) =>
+      Object.fromEntries(
+        Object.entries(i).map(([k, v]) => [
+          k,
+          typeof v === 'bigint'
+            ? v.toString()
+            : k === 'fraction'
+              ? { n: String((v as { n: bigint }).n), d: String((v as { d: bigint }).d) }
+              : v,
+        ]),
+      ),
+    ),
+  };
+}
+
+function planFromJson(json: Record<string, unknown>): RepaymentPlan {
+  const big = (v: unknown) => BigInt(v as string);
+  const instalments = (json.instalments as Array<Record<string, unknown>>).map((i) => {
+    const fraction = i.fraction as { n: string; d: string };
+    return {
+      number: i.number as number,
+      periodStart: i.periodStart as string,
+      dueDate: i.dueDate as string,
+      fraction: { n: BigInt(fraction.n), d: BigInt(fraction.d) },
+      openingBalance: big(i.openingBalance),
+      principal: big(i.principal),
+      interest: big(i.interest),
+      total: big(i.total),
+      closingBalance: big(i.closingBalance),
+      fee: big(i.fee),
+      penalty: big(i.penalty),
+      principalPaid: big(i.principalPaid),
+      interestPaid: big(i.interestPaid),
+      feePaid: big(i.feePaid),
+      penaltyPaid: big(i.penaltyPaid),
+      carriedInterest: big(i.carriedInterest),
+    };
+  });
+  return {
+    kind: json.kind as RepaymentPlan['kind'],
+    closes: json.closes as boolean,
+    amount: big(json.amount),
+    principal: big(json.principal),
+    interestFromReceivable: big(json.interestFromReceivable),
+    interestToIncome: big(json.interestToIncome),
+    penalty: big(json.penalty),
+    recovery: big(json.recovery),
+    instalments,
+  };
+}
+
+interface RepaymentRow {
+  id: string;
+  loan_id: string;
+  user_id: string;
+  kind: RepaymentPlan['kind'];
+  amount: bigint;
+  status: 'pending' | 'posted' | 'failed';
+  plan: Record<string, unknown>;
+  failure: string | null;
+  business_date: string;
+}
+
+function toRepayment(r: RepaymentRow): Repayment {
+  const plan = planFromJson(r.plan);
+  return {
+    id: r.id,
+    loanId: r.loan_id,
+    kind: r.kind,
+    amount: BigInt(r.amount),
+    principal: plan.principal,
+    interest: plan.interestFromReceivable + plan.interestToIncome,
+    penalty: plan.penalty,
+    recovery: plan.recovery,
+    status: r.status === 'pending' ? 'failed' : r.status,
+    businessDate: r.business_date,
+  };
+}
+
+/** Posts a pending repayment's ledger entry and applies it to the loan (idempotent). */
+export async function finishRepayment(ctx: LendingContext, id: string): Promise<Repayment> {
+  const { rows } = await ctx.db.query<RepaymentRow>('SELECT * FROM lending_repayments WHERE id = $1', [id]);
+  const row = rows[0]!;
+  if (row.status === 'failed') {
+    throw new MilletError('INSUFFICIENT_FUNDS', row.failure ?? 'the repayment failed');
+  }
+  if (row.status === 'posted') return toRepayment(row);
+  const plan = planFromJson(row.plan);
+  const { rows: loanRows } = await ctx.db.query<LoanRow>(`${loanSelect} WHERE l.id = $1`, [row.loan_id]);
+  const loan = loanRows[0]!;
+  const accounts = productAccounts(loan.product_code);
+  const wallet = await ctx.wallets.getWallet(row.user_id);
+  const legs: Leg[] = [{ accountId: wallet.ledgerAccountId, side: 'debit', amount: plan.amount }];
+  const credit = (accountId: string, amount: bigint) => {
+    if (amount > 0n) legs.push({ accountId, side: 'credit', amount });
+  };
+  credit(accounts.principalReceivable, plan.principal);
+  credit(accounts.interestReceivable, plan.interestFromReceivable);
+  credit(accounts.interestIncome, plan.interestToIncome);
+  credit(accounts.penaltyReceivable, plan.penalty);
+  credit(accounts.recoveries, plan.recovery);
+  try {
+    await ctx.ledger.postEntry({
+      id: derivedId('lending.repayment', id),
+      legs,
+      metadata: { kind: `loan_${plan.kind}`, loan_id: loan.id, repayment_id: id },
+    });
+  } catch (error) {
+    const code = (error as MilletError).code;
+    if (code === 'INSUFFICIENT_FUNDS' || code === 'ACCOUNT_NOT_FOUND') {
+      await ctx.db.query(
+        `UPDATE lending_repayments SET status = 'failed', failure = $2 WHERE id = $1 AND status = 'pending'`,
+        [id, (error as Error).message],
+      );
+    }
+    throw error;
+  }
+  await ctx.db.transaction(async (tx) => {
+    const marked = await tx.query(
+      `UPDATE lending_repayments SET status = 'posted' WHERE id = $1 AND status = 'pending'`,
+      [id],
+    );
+    if (marked.rowCount === 0) return;
+    if (plan.kind === 'recovery') {
+      await tx.query(
+        `UPDATE lending_loans SET recovered = recovered + $2, version = version + 1,
+           closed_on = CASE WHEN recovered + $2 >= charged_off_amount THEN $3 ELSE closed_on END WHERE id = $1`,
+        [loan.id, plan.recovery, row.business_date],
+      );
+      return;
+    }
+    const product = await getProduct(tx, loan.product_id);
+    await tx.query('DELETE FROM lending_instalments WHERE loan_id = $1', [loan.id]);
+    await insertInstalments(tx, loan.id, plan.instalments);
+    await tx.query(
+      `UPDATE lending_loans SET interest_paid = interest_paid + $2, interest_accrued = interest_accrued + $3,
+         penalty_paid = penalty_paid + $4 WHERE id = $1`,
+      [loan.id, plan.interestFromReceivable + plan.interestToIncome, plan.interestToIncome, plan.penalty],
+    );
+    await writeDerivedFields(
+      tx,
+      loan.id,
+      derivedLoanFields(plan.instalments, productRate(product), row.business_date),
+    );
+    if (plan.closes) {
+      await tx.query(`UPDATE lending_loans SET status = 'repaid', closed_on = $2 WHERE id = $1`, [
+        loan.id,
+        row.business_date,
+      ]);
+    }
+  });
+  const { rows: after } = await ctx.db.query<RepaymentRow>('SELECT * FROM lending_repayments WHERE id = $1', [
+    id,
+  ]);
+  return toRepayment(after[0]!);
+}
+
+export function addDaysText(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}

@@ -1,0 +1,30 @@
+/** What lending needs from other modules; the composition root passes their public APIs. */
+
+/** Identity's `getUser`: verified, adult, and the PBoC account class. */
+export interface LendingUserDirectory {
+  getUser(
+    userId: string,
+  ): Promise<{ kycStatus: 'none' | 'verified'; accountClass: string | null; isAdult: boolean }>;
+}
+
+/** The credit service's latest score (350–950); throws when the user has none. */
+export interface LendingScoreSource {
+  getLatestScore(userId: string): Promise<{ score: number }>;
+}
+
+/** The wallet: the user's account for disbursements and auto-debits, and the bank for card payouts. */
+export interface LendingWallets {
+  getWallet(userId: string): Promise<{ ledgerAccountId: string; currency: string; available: bigint }>;
+  creditCard(request: { reference: string; cardToken: string; amount: bigint; currency: string }): Promise<{
+    bankReference: string;
+  }>;
+  bankClearingAccountId(currency?: string): string;
+}
+
+/**
+ * Co-debt: how many loan applications and loans the user has had recently, and for how much. The
+ * marketplace will implement it across partners; the default counts this module's own.
+ */
+export interface CoDebtSource {
+  recent(userId: string, sinceDate: string): Promise<{ applications: number; amount: bigint }>;
+}

@@ -1,0 +1,281 @@
+import { MilletError, derivedId, newId, type Clock, type RoundingMode } from '../core/index.ts';
+import type { Queryable } from '../db/index.ts';
+import type { AccountBound, Ledger } from '../ledger/index.ts';
+import { assertAllocationOrder, components, type Component } from './allocation.ts';
+import { aprOfPeriodicFlows, assertAprWithinCap, formatPercentE4 } from './apr.ts';
+import { dayCounts, type DayCount } from './day-count.ts';
+import { prepaymentModes, type PrepaymentMode } from './prepayment.ts';
+import { formatRatePercent, parseRatePercent, type Fraction } from './rates.ts';
+import { buildSchedule, scheduleTypes, type ScheduleType } from './schedule.ts';
+
+/** 200,000.00 CNY: the most a cash loan may lend (DESIGN §2.5). */
+export const MAX_LOAN_AMOUNT = 20_000_000n;
+
+export interface ProductTerms {
+  name: string;
+  scheduleType: ScheduleType;
+  dayCount: DayCount;
+  /** Annual rate, exact decimal percent ("7.2"). */
+  annualRate: string;
+  rounding?: RoundingMode;
+  /** The numbers of monthly instalments offered, e.g. [3, 6, 12]. */
+  terms: number[];
+  minAmount: bigint;
+  maxAmount: bigint;
+  /** The lowest credit score approved. */
+  minScore?: number;
+  /** Identity account classes allowed to borrow (default II and III). */
+  accountClasses?: Array<'I' | 'II' | 'III'>;
+  allocationOrder?: Component[];
+  pastDueFirst?: boolean;
+  prepaymentMode?: PrepaymentMode;
+  /** Days after a due date before penalty interest starts. */
+  graceDays?: number;
+  /** Annual penalty rate (percent) on overdue principal, actual/365, rounded down per day. */
+  penaltyRate?: string;
+  /** Days past due after which the loan is charged off. */
+  chargeOffDays?: number;
+}
+
+export interface Product {
+  id: string;
+  code: string;
+  version: number;
+  name: string;
+  scheduleType: ScheduleType;
+  dayCount: DayCount;
+  annualRate: string;
+  rounding: RoundingMode;
+  terms: number[];
+  minAmount: bigint;
+  maxAmount: bigint;
+  minScore: number;
+  accountClasses: string[];
+  allocationOrder: Component[];
+  pastDueFirst: boolean;
+  prepaymentMode: PrepaymentMode;
+  graceDays: number;
+  penaltyRate: string;
+  chargeOffDays: number;
+  /** The highest APR over the product's terms (percent, 4 decimals), shown before the rate. */
+  maxApr: string;
+  createdAt: Date;
+}
+
+export function productRate(product: Pick<Product, 'annualRate'>): Fraction {
+  return parseRatePercent(product.annualRate);
+}
+
+/** The product's ledger accounts (shared by its versions), ids derived from the product code. */
+export interface ProductAccounts {
+  principalReceivable: string;
+  interestReceivable: string;
+  penaltyReceivable: string;
+  interestIncome: string;
+  penaltyIncome: string;
+  chargeOffs: string;
+  recoveries: string;
+  lossProvision: string;
+  provisionExpense: string;
+}
+
+const accountSpecs: Array<[keyof ProductAccounts, string, AccountBound]> = [
+  ['principalReceivable', 'loan_principal_receivable', { kind: 'no_overcredit' }],
+  ['interestReceivable', 'loan_interest_receivable', { kind: 'no_overcredit' }],
+  ['penaltyReceivable', 'loan_penalty_receivable', { kind: 'no_overcredit' }],
+  ['interestIncome', 'loan_interest_income', { kind: 'credit_only' }],
+  ['penaltyIncome', 'loan_penalty_income', { kind: 'credit_only' }],
+  ['chargeOffs', 'loan_charge_offs', { kind: 'unbounded' }],
+  ['recoveries', 'loan_recoveries', { kind: 'credit_only' }],
+  ['lossProvision', 'loan_loss_provision', { kind: 'unbounded' }],
+  ['provisionExpense', 'loan_provision_expense', { kind: 'unbounded' }],
+];
+
+export function productAccounts(code: string): ProductAccounts {
+  const out = {} as Record<keyof ProductAccounts, string>;
+  for (const [key, name] of accountSpecs) out[key] = derivedId('lending.account', `${code}:${name}`);
+  return out;
+}
+
+export async function openProductAccounts(ledger: Ledger, code: string): Promise<void> {
+  const ids = productAccounts(code);
+  for (const [key, name, bound] of accountSpecs) {
+    await ledger.openAccount({
+      id: ids[key],
+      currency: 'CNY',
+      code: name,
+      bound,
+      metadata: { product: code },
+    });
+  }
+}
+
+/** Validates a product and returns its highest APR; refuses one above 24% with APR_ABOVE_CAP. */
+export function checkProduct(terms: ProductTerms): string {
+  const invalid = (message: string) => new MilletError('LOAN_PRODUCT_INVALID', message);
+  if (!terms.name.trim()) throw invalid('a product needs a name');
+  if (!scheduleTypes.includes(terms.scheduleType)) throw invalid('unknown schedule type');
+  if (!dayCounts.includes(terms.dayCount)) throw invalid('unknown day count');
+  const rate = parseRatePercent(terms.annualRate);
+  if (terms.terms.length === 0 || terms.terms.some((t) => !Number.isInteger(t) || t < 1 || t > 60)) {
+    throw invalid('terms are 1 to 60 monthly instalments');
+  }
+  if (terms.minAmount <= 0n || terms.maxAmount < terms.minAmount)
+    throw invalid('0 < min amount ≤ max amount');
+  if (terms.maxAmount > MAX_LOAN_AMOUNT) throw invalid('a cash loan lends at most 200,000.00 CNY');
+  if (terms.allocationOrder) assertAllocationOrder(terms.allocationOrder);
+  if (terms.prepaymentMode && !prepaymentModes.includes(terms.prepaymentMode))
+    throw invalid('unknown prepayment mode');
+  if (terms.penaltyRate !== undefined) parseRatePercent(terms.penaltyRate);
+  if (
+    terms.chargeOffDays !== undefined &&
+    (!Number.isInteger(terms.chargeOffDays) || terms.chargeOffDays < 1)
+  ) {
+    throw invalid('charge-off days are a positive whole number');
+  }
+  let max = 0n;
+  for (const n of terms.terms) {
+    const schedule = buildSchedule({
+      principal: terms.maxAmount,
+      annualRate: rate,
+      type: terms.scheduleType,
+      dayCount: terms.dayCount,
+      rounding: terms.rounding,
+      start: '2024-01-31',
+      terms: n,
+    });
+    const apr = aprOfPeriodicFlows([-terms.maxAmount, ...schedule.map((i) => i.total)], 12);
+    assertAprWithinCap(apr);
+    if (apr.percentE4 > max) max = apr.percentE4;
+  }
+  return formatPercentE4(max);
+}
+
+interface ProductRow {
+  id: string;
+  code: string;
+  version: number;
+  name: string;
+  schedule_type: ScheduleType;
+  day_count: DayCount;
+  annual_rate: string;
+  rounding: RoundingMode;
+  terms: number[];
+  min_amount: bigint;
+  max_amount: bigint;
+  min_score: number;
+  account_classes: string[];
+  allocation_order: Component[];
+  past_due_first: boolean;
+  prepayment_mode: PrepaymentMode;
+  grace_days: number;
+  penalty_rate: string;
+  charge_off_days: number;
+  max_apr_e4: bigint;
+  created_at: Date;
+}
+
+function toProduct(r: ProductRow): Product {
+  return {
+    id: r.id,
+    code: r.code,
+    version: r.version,
+    name: r.name,
+    scheduleType: r.schedule_type,
+    dayCount: r.day_count,
+    annualRate: formatRatePercent(parseRatePercent(String(r.annual_rate))),
+    rounding: r.rounding,
+    terms: r.terms.map(Number),
+    minAmount: BigInt(r.min_amount),
+    maxAmount: BigInt(r.max_amount),
+    minScore: r.min_score,
+    accountClasses: r.account_classes,
+    allocationOrder: r.allocation_order,
+    pastDueFirst: r.past_due_first,
+    prepaymentMode: r.prepayment_mode,
+    graceDays: r.grace_days,
+    penaltyRate: formatRatePercent(parseRatePercent(String(r.penalty_rate))),
+    chargeOffDays: r.charge_off_days,
+    maxApr: formatPercentE4(BigInt(r.max_apr_e4)),
+    createdAt: r.created_at,
+  };
+}
+
+/** Creates version 1 of a product code, or (with `newVersionOf`) the next version of an existing code. */
+export async function createProduct(
+  db: Queryable,
+  ledger: Ledger,
+  clock: Clock,
+  code: string,
+  terms: ProductTerms,
+): Promise<Product> {
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(code)) {
+    throw new MilletError(
+      'LOAN_PRODUCT_INVALID',
+      'a product code is 1–64 lower-case letters, digits, _ or -',
+    );
+  }
+  const maxApr = checkProduct(terms);
+  // Penalty interest defaults to 1.5 × the contract rate (DESIGN §2.4's example).
+  const base = parseRatePercent(terms.annualRate);
+  const penaltyRate = terms.penaltyRate ?? formatRatePercent({ n: base.n * 15n, d: base.d * 10n });
+  await openProductAccounts(ledger, code);
+  const { rows } = await db.query<ProductRow>(
+    `INSERT INTO lending_products (id, code, version, name, schedule_type, day_count, annual_rate, rounding, terms,
+       min_amount, max_amount, min_score, account_classes, allocation_order, past_due_first, prepayment_mode,
+       grace_days, penalty_rate, charge_off_days, max_apr_e4, created_at)
+     SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4, $5, $6::numeric, $7, $8::int[], $9, $10, $11, $12::text[],
+       $13::text[], $14, $15, $16, $17::numeric, $18, $19, $20
+     FROM lending_products WHERE code = $2
+     RETURNING *`,
+    [
+      newId(),
+      code,
+      terms.name.trim(),
+      terms.scheduleType,
+      terms.dayCount,
+      terms.annualRate,
+      terms.rounding ?? 'half_even',
+      terms.terms,
+      terms.minAmount,
+      terms.maxAmount,
+      terms.minScore ?? 550,
+      terms.accountClasses ?? ['II', 'III'],
+      terms.allocationOrder ?? components,
+      terms.pastDueFirst ?? true,
+      terms.prepaymentMode ?? 'lower_instalment',
+      terms.graceDays ?? 0,
+      penaltyRate,
+      terms.chargeOffDays ?? 180,
+      BigInt(maxApr.replace('.', '')),
+      clock.now(),
+    ],
+  );
+  return toProduct(rows[0]!);
+}
+
+export async function getProduct(db: Queryable, id: string): Promise<Product> {
+  const { rows } = await db.query<ProductRow>('SELECT * FROM lending_products WHERE id = $1', [id]);
+  if (!rows[0]) throw new MilletError('LOAN_PRODUCT_NOT_FOUND', 'no such loan product');
+  return toProduct(rows[0]);
+}
+
+/** The latest version of a product code. */
+export async function latestProduct(db: Queryable, code: string): Promise<Product> {
+  const { rows } = await db.query<ProductRow>(
+    'SELECT * FROM lending_products WHERE code = $1 ORDER BY version DESC LIMIT 1',
+    [code],
+  );
+  if (!rows[0]) throw new MilletError('LOAN_PRODUCT_NOT_FOUND', 'no such loan product');
+  return toProduct(rows[0]);
+}
+
+/** The latest version of every product, or every version of one code. */
+export async function listProducts(db: Queryable, code?: string): Promise<Product[]> {
+  const { rows } = code
+    ? await db.query<ProductRow>('SELECT * FROM lending_products WHERE code = $1 ORDER BY version', [code])
+    : await db.query<ProductRow>(
+        `SELECT DISTINCT ON (code) * FROM lending_products ORDER BY code, version DESC`,
+      );
+  return rows.map(toProduct);
+}
