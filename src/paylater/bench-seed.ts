@@ -29,7 +29,7 @@ export async function seedActiveLines(db: Queryable, o: SeedLinesOptions): Promi
       `INSERT INTO paylater_lines (id, user_id, product_id, limit_amount, score, status, auto_repay, statement_day,
          ledger_account_id, principal_outstanding, unbilled_principal, opened_at, opened_date)
        SELECT md5($1 || ':line:' || i)::uuid, md5($1 || ':user:' || i)::uuid, $2, 2000000, 700, 'active', false,
-              1 + i % 28, md5($1 || ':account:' || i)::uuid,
+              1 + i % 31, md5($1 || ':account:' || i)::uuid,
               (10000 + (i * 7919) % 500000) + CASE WHEN i % 3 = 0 THEN 100000 ELSE 0 END,
               10000 + (i * 7919) % 500000, now(), $5::date - 40
          FROM generate_series($3::int, $4::int) AS i`,
