@@ -40,10 +40,12 @@ export const CLASS_I_LIMIT_CAP = 100_000n;
 
 export interface LinesDeps {
   db: Database;
+  /** The money moves; the line opens a receivable account per line. */
   ledger: Ledger;
   clock: Clock;
   products: Products;
   users: PaylaterUserDirectory;
+  /** The user's current score: the credit service in the app (see src/app.ts). */
   scores: PaylaterScoreSource;
   wallets: { getWallet(userId: string): Promise<{ ledgerAccountId: string; available: bigint }> };
 }

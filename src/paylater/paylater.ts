@@ -1,16 +1,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../core/index.ts';
 import type { LineHistory } from '../credit/index.ts';
-import { loadMigrations, type Database, type Migration } from '../db/index.ts';
+import { loadMigrations, type Migration } from '../db/index.ts';
 import type { CloseStep } from '../jobs/index.ts';
-import type { Ledger } from '../ledger/index.ts';
 import type { PaymentMethodHandler } from '../merchants/index.ts';
 import { paylaterMethods } from './checkout.ts';
 import { paylaterCloseSteps } from './close-steps.ts';
 import { lineHistories } from './features.ts';
 import { instalmentOffer, type FeePayer } from './instalments.ts';
-import { Lines, offerView } from './lines.ts';
+import { Lines, offerView, type LinesDeps } from './lines.ts';
 import { Products } from './products.ts';
 import type {
   CreateProductCommand,
@@ -21,9 +19,7 @@ import type {
   OfferView,
   PaylaterLine,
   PaylaterProduct,
-  PaylaterScoreSource,
   PaylaterStatement,
-  PaylaterUserDirectory,
 } from './types.ts';
 
 export const paylaterMigrations: Migration[] = loadMigrations(
@@ -31,14 +27,7 @@ export const paylaterMigrations: Migration[] = loadMigrations(
   path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
 );
 
-export interface PaylaterOptions {
-  db: Database;
-  ledger: Ledger;
-  clock: Clock;
-  users: PaylaterUserDirectory;
-  /** The user's current score: the credit service in the app (see src/app.ts). */
-  scores: PaylaterScoreSource;
-  wallets: { getWallet(userId: string): Promise<{ ledgerAccountId: string; available: bigint }> };
+export interface PaylaterOptions extends Omit<LinesDeps, 'products'> {
   /** Where the checkout methods go: the merchants' registerPaymentMethod. */
   registerPaymentMethod?: (name: string, handler: PaymentMethodHandler) => void;
 }
