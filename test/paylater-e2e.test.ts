@@ -212,6 +212,11 @@ describe('pay-later over HTTP across ~90 business days', () => {
     expect(repayMore.statusCode).toBe(422);
     expect(repayMore.json().code).toBe('PAYLATER_REPAYMENT_EXCEEDS_BALANCE');
 
+    // The score now reads the line's statements: the behaviour model (DESIGN §2.3).
+    const rescored = await h.post('/v1/me/score', {}, { key: revolver.token });
+    expect(rescored.statusCode, rescored.body).toBe(201);
+    expect(rescored.json().model).toBe('behaviour');
+
     const report = await h.ledger.verify();
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);

@@ -420,4 +420,31 @@ describe('pay-later line (close-driven)', () => {
       { numRuns: 2, endOnFailure: true },
     );
   });
+
+  it('close steps are idempotent for their date: running them again changes nothing', async () => {
+    const last = (await close.lastClosedDate())!;
+    const snapshot = async () => ({
+      lines: (
+        await t.db.query(
+          'SELECT id, accrued_interest, unbilled_principal, status FROM paylater_lines ORDER BY id',
+        )
+      ).rows,
+      statements: (
+        await t.db.query('SELECT id, interest, penalty, paid_principal FROM paylater_statements ORDER BY id')
+      ).rows,
+      charges: (
+        await t.db.query('SELECT * FROM paylater_charge_days ORDER BY product_id, business_date, kind')
+      ).rows,
+      entries: (await ledger.verify()).entries,
+    });
+    const before = await snapshot();
+    for (const step of paylater.closeSteps({ chunkSize: 2 }))
+      await step.run({
+        businessDate: last,
+        asOf: new Date(`${last}T23:59:59.999+08:00`),
+        cursor: null,
+        checkpoint: async () => {},
+      });
+    expect(await snapshot()).toEqual(before);
+  });
 });

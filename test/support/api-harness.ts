@@ -19,13 +19,19 @@ import {
 import { createLedger, ledgerMigrations, type Ledger } from '../../src/ledger/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from '../../src/wallet/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from '../../src/merchants/index.ts';
-import { createCreditService, creditMigrations, type CreditService } from '../../src/credit/index.ts';
+import {
+  createCreditService,
+  creditMigrations,
+  noLineHistoryFeatureSource,
+  type CreditService,
+} from '../../src/credit/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
 import {
   createPaylater,
   latestScoreSource,
+  lineHistories,
   paylaterMigrations,
   type Paylater,
 } from '../../src/paylater/index.ts';
@@ -113,7 +119,17 @@ export async function openApiHarness(
     webhooks,
   });
   await merchants.start();
-  const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
+  const credit = createCreditService({
+    db: t.db,
+    clock,
+    users: identity,
+    wallets: wallet,
+    // As in src/app.ts: line history from the pay-later line's statements.
+    features: {
+      ...noLineHistoryFeatureSource,
+      lineHistories: (userIds, asOf) => lineHistories(t.db, userIds, asOf),
+    },
+  });
   const paylater = createPaylater({
     db: t.db,
     ledger,
