@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import pg from 'pg';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,3 +31,23 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export const round = (value: number, digits = 1): number => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** `--name value` from the command line, or the fallback. */
+export function option(args: readonly string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+/** The PostgreSQL settings a result depends on, read from the server at `url`. */
+export async function postgresSettings(url: string): Promise<Record<string, string>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const server: Record<string, string> = {};
+    for (const s of ['server_version', 'fsync', 'synchronous_commit', 'work_mem', 'shared_buffers'])
+      server[s] = (await client.query<Record<string, string>>(`SHOW ${s}`)).rows[0]![s]!;
+    return server;
+  } finally {
+    await client.end();
+  }
+}

@@ -13,7 +13,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { Registry } from 'prom-client';
 import { ManualClock } from '../src/core/index.ts';
 import {
@@ -26,14 +25,9 @@ import {
 import { createLedger, ledgerMigrations } from '../src/ledger/index.ts';
 import { createWealth, parseRate, wealthMigrations } from '../src/wealth/index.ts';
 import { distributeFundIncome } from '../src/wealth/fund-income.ts';
-import { report, round } from './_report.ts';
+import { option, postgresSettings, report, round } from './_report.ts';
 
 const DATE = '2025-06-06';
-
-function option(args: readonly string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
 
 interface FundRun {
   seconds: number;
@@ -127,12 +121,7 @@ export async function main(args: string[]): Promise<void> {
   const pgliteHolders = option(args, '--pglite-holders', 100_000);
   const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
   const log = (message: string) => console.error(`[bench fund] ${message}`);
-  const settings = new pg.Client({ connectionString: url });
-  await settings.connect();
-  const server: Record<string, string> = {};
-  for (const s of ['server_version', 'fsync', 'synchronous_commit', 'work_mem', 'shared_buffers'])
-    server[s] = (await settings.query(`SHOW ${s}`)).rows[0][s];
-  await settings.end();
+  const server = await postgresSettings(url);
 
   const schema = `bench_fund_${process.pid}`;
   const pgDb = await openPostgres({ url, schema, maxConnections: 2 });

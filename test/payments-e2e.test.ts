@@ -1,17 +1,11 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../src/jobs/index.ts';
 import { paymentCode } from '../src/merchants/index.ts';
 import { verifyWebhook } from '../src/webhooks/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
+import { expectLedgerVerifies } from './support/ledger-verify.ts';
 import { makeResidentId } from './support/resident-ids.ts';
-import { onPostgres } from './support/test-database.ts';
 import { startReceiver, type Receiver } from './support/webhook-receiver.ts';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 let h: ApiHarness;
 let receiver: Receiver;
@@ -210,28 +204,6 @@ describe('payments end to end over HTTP', () => {
       }),
     ).toThrow();
 
-    // `millet ledger verify` on the same database (PostgreSQL); PGlite in memory can't be shared with
-    // a child process, so there the same verification runs in-process.
-    if (onPostgres) {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [path.join(root, 'bin/millet.js'), 'ledger', 'verify', '--json'],
-        {
-          cwd: root,
-          env: {
-            ...process.env,
-            DATABASE_URL: h.t.url!,
-            MILLET_DB_SCHEMA: h.t.schema!,
-            MILLET_DEMO: '0',
-            LOG_LEVEL: 'warn',
-          },
-        },
-      );
-      expect(JSON.parse(stdout)).toMatchObject({ ok: true });
-    } else {
-      const report = await h.ledger.verify();
-      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
-      expect(report.ok).toBe(true);
-    }
+    await expectLedgerVerifies(h);
   }, 60_000);
 });

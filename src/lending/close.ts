@@ -82,6 +82,17 @@ const chunkOf = (where: string) =>
   `chunk AS (SELECT id FROM lending_loans WHERE ${where} AND id > $2::uuid ORDER BY id LIMIT $3)`;
 const chunkResult = `SELECT max(id::text) AS last, count(*)::int AS n FROM chunk`;
 
+/** The CTE adding a chunk's totals per product (from `upd`) to the day's postings of `kind`. */
+const addToDaily = (kind: string, sums: string[]) => {
+  const columns = ['amount', 'amount2', 'amount3'].slice(0, sums.length);
+  return `agg AS (
+  INSERT INTO lending_daily_postings (product_code, business_date, kind, ${columns.join(', ')})
+  SELECT product_code, $1::text, '${kind}', ${sums.map((x) => `sum(${x})`).join(', ')} FROM upd GROUP BY product_code
+  ON CONFLICT (product_code, business_date, kind) DO UPDATE SET
+    ${columns.map((c) => `${c} = lending_daily_postings.${c} + excluded.${c}`).join(', ')}
+)`;
+};
+
 /** Instalments falling due on the date: move each loan's current period on (overdue principal, oldest unpaid). */
 const dueSql = `WITH ${chunkOf(`status = 'active' AND cur_due_date <= $1::text`)},
 upd AS (
@@ -110,28 +121,26 @@ ${chunkResult}`;
  * payoff quote's formula, so what is recognised never exceeds what a payoff would charge).
  */
 const accrualSql = `WITH ${chunkOf(`status = 'active'`)},
-calc AS (
-  SELECT l.id, l.product_code,
-    greatest(0, l.interest_before_current + CASE WHEN l.cur_number IS NULL THEN 0 ELSE l.cur_carried + (
-      SELECT q + CASE WHEN 2 * (x - q * y) > y OR (2 * (x - q * y) = y AND mod(q, 2) = 1) THEN 1 ELSE 0 END
-      FROM (SELECT x, y, div(x, y) AS q FROM (SELECT
-        l.cur_opening::numeric * l.cur_rate_n * least(greatest($1::text::date - l.cur_period_start::date, 0),
-          l.cur_due_date::date - l.cur_period_start::date) AS x,
-        l.cur_rate_d * greatest(l.cur_due_date::date - l.cur_period_start::date, 1) AS y) xy) qq
-    ) END - l.interest_accrued)::int8 AS delta
+xy AS (
+  SELECT l.id, l.product_code, l.interest_accrued, l.interest_before_current + CASE WHEN l.cur_number IS NULL THEN 0 ELSE l.cur_carried END AS fixed,
+    CASE WHEN l.cur_number IS NULL THEN 0 ELSE l.cur_opening::numeric * l.cur_rate_n
+      * least(greatest($1::text::date - l.cur_period_start::date, 0), l.cur_due_date::date - l.cur_period_start::date) END AS x,
+    CASE WHEN l.cur_number IS NULL THEN 1 ELSE l.cur_rate_d * greatest(l.cur_due_date::date - l.cur_period_start::date, 1) END AS y
   FROM lending_loans l JOIN chunk USING (id)
   WHERE l.accrued_through < $1::text
+),
+calc AS (
+  SELECT id, product_code,
+    greatest(0, fixed + q + CASE WHEN 2 * (x - q * y) > y OR (2 * (x - q * y) = y AND mod(q, 2) = 1) THEN 1 ELSE 0 END
+      - interest_accrued)::int8 AS delta
+  FROM (SELECT *, div(x, y) AS q FROM xy) t
 ),
 upd AS (
   UPDATE lending_loans l SET interest_accrued = l.interest_accrued + c.delta, accrued_through = $1::text
   FROM calc c WHERE l.id = c.id
   RETURNING c.product_code, c.delta
 ),
-agg AS (
-  INSERT INTO lending_daily_postings (product_code, business_date, kind, amount)
-  SELECT product_code, $1::text, 'interest', sum(delta) FROM upd GROUP BY product_code
-  ON CONFLICT (product_code, business_date, kind) DO UPDATE SET amount = lending_daily_postings.amount + excluded.amount
-)
+${addToDaily('interest', ['delta'])}
 ${chunkResult}`;
 
 /** Penalty interest on overdue principal after the grace days: annual penalty rate / 365 a day, rounded down. */
@@ -146,11 +155,7 @@ upd AS (
   FROM calc c WHERE l.id = c.id
   RETURNING c.product_code, c.penalty
 ),
-agg AS (
-  INSERT INTO lending_daily_postings (product_code, business_date, kind, amount)
-  SELECT product_code, $1::text, 'penalty', sum(penalty) FROM upd GROUP BY product_code
-  ON CONFLICT (product_code, business_date, kind) DO UPDATE SET amount = lending_daily_postings.amount + excluded.amount
-)
+${addToDaily('penalty', ['penalty'])}
 ${chunkResult}`;
 
 /** Days past due on the date, for loans past due or no longer. */
@@ -173,12 +178,7 @@ upd AS (
   RETURNING l.product_code, l.principal_outstanding AS principal, l.interest_accrued - l.interest_paid AS interest,
     l.penalty_accrued - l.penalty_paid AS penalty
 ),
-agg AS (
-  INSERT INTO lending_daily_postings (product_code, business_date, kind, amount, amount2, amount3)
-  SELECT product_code, $1::text, 'charge_off', sum(principal), sum(interest), sum(penalty) FROM upd GROUP BY product_code
-  ON CONFLICT (product_code, business_date, kind) DO UPDATE SET amount = lending_daily_postings.amount + excluded.amount,
-    amount2 = lending_daily_postings.amount2 + excluded.amount2, amount3 = lending_daily_postings.amount3 + excluded.amount3
-)
+${addToDaily('charge_off', ['principal', 'interest', 'penalty'])}
 ${chunkResult}`;
 
 /** Posts the day's totals of `kind` per product (one entry each, id derived from product, date, kind). */
@@ -245,27 +245,32 @@ async function autoDebits(ctx: LendingContext, c: CloseStepContext): Promise<voi
       [c.businessDate, cursor],
     );
     if (rows.length === 0) break;
-    await Promise.all(
-      rows.map(async (loan) => {
-        const wallet = await ctx.wallets.getWallet(loan.user_id).catch(() => null);
-        if (!wallet || wallet.available <= 0n) return;
-        await repay(ctx, {
-          id: derivedId('lending.auto-debit', `${loan.id}:${c.businessDate}`),
-          userId: loan.user_id,
-          loanId: loan.id,
-          amount: wallet.available,
-          kind: 'auto_debit',
-          dueOnly: true,
-          asOf: c.businessDate,
-        }).catch(ignoreRefusals);
-      }),
-    );
+    // A few loans at a time: each takes a pooled connection for its lock and its ledger entry.
+    for (let i = 0; i < rows.length; i += AUTO_DEBIT_PARALLEL) {
+      await Promise.all(
+        rows.slice(i, i + AUTO_DEBIT_PARALLEL).map(async (loan) => {
+          const wallet = await ctx.wallets.getWallet(loan.user_id).catch(() => null);
+          if (!wallet || wallet.available <= 0n) return;
+          await repay(ctx, {
+            id: derivedId('lending.auto-debit', `${loan.id}:${c.businessDate}`),
+            userId: loan.user_id,
+            loanId: loan.id,
+            amount: wallet.available,
+            kind: 'auto_debit',
+            dueOnly: true,
+            asOf: c.businessDate,
+          }).catch(ignoreRefusals);
+        }),
+      );
+    }
     cursor = rows[rows.length - 1]!.id;
     done += rows.length;
     await c.checkpoint(cursor, { done });
   }
   await c.checkpoint(null, { done });
 }
+
+const AUTO_DEBIT_PARALLEL = 8;
 
 function ignoreRefusals(error: unknown): void {
   if (

@@ -25,6 +25,7 @@ export {
   equalInstalment,
   accruedInterest,
   payoffQuote,
+  unpaidInstalment,
   payInInstalments,
   scheduleTypes,
   type ScheduleType,

@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, MilletError, derivedId, isMilletError } from '../core/index.ts';
-import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../jobs/index.ts';
+import { addDays, createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import { createLending, lendingMigrations, type Lending } from './lending.ts';
@@ -41,10 +41,7 @@ describe('lending (close-driven)', () => {
     for (;;) {
       const last = await close.lastClosedDate();
       if (last !== null && last >= date) return;
-      const next =
-        last === null
-          ? '2024-01-01'
-          : new Date(Date.parse(`${last}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+      const next = last === null ? '2024-01-01' : addDays(last, 1);
       clock.set(`${next}T15:00:00Z`); // just after midnight of the next day, Shanghai
       const run = await close.close(next, { fastForward: true });
       if (run.status !== 'completed') throw new Error(`close ${next}: ${run.error}`);

@@ -11,6 +11,7 @@ import { getProduct, latestProduct, productAccounts, productRate, type Product }
 import {
   buildSchedule,
   payoffQuote,
+  unpaidInstalment,
   type Instalment,
   type InstalmentState,
   type PayoffQuote,
@@ -336,7 +337,7 @@ export async function acceptOffer(
         ctx.clock.now(),
       ],
     );
-    const states = schedule.map(unpaidState);
+    const states = schedule.map(unpaidInstalment);
     await insertInstalments(tx, loanId, states);
     await writeDerivedFields(tx, loanId, derivedLoanFields(states, productRate(product), today));
     await tx.query(`UPDATE lending_offers SET status = 'accepted', loan_id = $2 WHERE id = $1`, [
@@ -389,19 +390,6 @@ async function disburse(
   await ctx.db.query(`UPDATE lending_loans SET status = 'active' WHERE id = $1 AND status = 'disbursing'`, [
     loan.id,
   ]);
-}
-
-function unpaidState(i: Instalment): InstalmentState {
-  return {
-    ...i,
-    fee: 0n,
-    penalty: 0n,
-    principalPaid: 0n,
-    interestPaid: 0n,
-    feePaid: 0n,
-    penaltyPaid: 0n,
-    carriedInterest: 0n,
-  };
 }
 
 interface LoanRow {

@@ -10,20 +10,12 @@ import {
   buildSchedule,
   payInInstalments,
   payoffQuote,
+  unpaidInstalment,
   type Instalment,
   type InstalmentState,
 } from './schedule.ts';
 
-const unpaid = (i: Instalment): InstalmentState => ({
-  ...i,
-  fee: 0n,
-  penalty: 0n,
-  principalPaid: 0n,
-  interestPaid: 0n,
-  feePaid: 0n,
-  penaltyPaid: 0n,
-  carriedInterest: 0n,
-});
+const unpaid = unpaidInstalment;
 const paid = (i: Instalment): InstalmentState => ({
   ...unpaid(i),
   principalPaid: i.principal,

@@ -173,6 +173,20 @@ export interface InstalmentState extends Instalment {
   readonly carriedInterest: bigint;
 }
 
+/** An instalment of a new schedule: nothing paid yet. */
+export function unpaidInstalment(i: Instalment): InstalmentState {
+  return {
+    ...i,
+    fee: 0n,
+    penalty: 0n,
+    principalPaid: 0n,
+    interestPaid: 0n,
+    feePaid: 0n,
+    penaltyPaid: 0n,
+    carriedInterest: 0n,
+  };
+}
+
 export interface PayoffQuote {
   readonly asOf: string;
   readonly principal: bigint;

@@ -35,6 +35,7 @@ import {
   paylaterMigrations,
   type Paylater,
 } from '../../src/paylater/index.ts';
+import { createLending, lendingMigrations, type Lending } from '../../src/lending/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -48,7 +49,8 @@ export interface ApiHarness {
   wealth: Wealth;
   webhooks: Webhooks;
   paylater: Paylater;
-  /** The end-of-day close with the merchants' settlement step and the pay-later steps. */
+  lending: Lending;
+  /** The end-of-day close with the merchants' settlement steps, the pay-later and the lending steps. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
   clock: ManualClock;
@@ -99,6 +101,7 @@ export async function openApiHarness(
     ...jobsMigrations,
     ...webhooksMigrations,
     ...paylaterMigrations,
+    ...lendingMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -139,10 +142,18 @@ export async function openApiHarness(
     wallets: wallet,
     registerPaymentMethod: (name, handler) => merchants.registerPaymentMethod(name, handler),
   });
+  const lending = createLending({
+    db: t.db,
+    ledger,
+    clock,
+    users: identity,
+    scores: credit,
+    wallets: wallet,
+  });
   const endOfDay = createEndOfDayClose({
     db: t.db,
     clock,
-    steps: [...merchants.closeSteps(), ...paylater.closeSteps()],
+    steps: [...merchants.closeSteps(), ...paylater.closeSteps(), ...lending.closeSteps()],
   });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
   const logs: Array<Record<string, unknown>> = [];
@@ -164,6 +175,7 @@ export async function openApiHarness(
     wealth,
     webhooks,
     paylater,
+    lending,
     registry,
     logger,
     clock,
@@ -191,6 +203,7 @@ export async function openApiHarness(
     wealth,
     webhooks,
     paylater,
+    lending,
     endOfDay,
     bank,
     clock,

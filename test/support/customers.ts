@@ -6,7 +6,7 @@ import { makeResidentId } from './resident-ids.ts';
 export interface Customer {
   id: string;
   token: string;
-  /** The phone number it logs in with (password `password-1`). */
+  /** To log in again after the clock moved past the token's expiry (password "password-1"). */
   phone: string;
 }
 
