@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../src/jobs/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
-import { newCustomer, type Customer } from './support/customers.ts';
+import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
+import { expectLedgerVerifies } from './support/ledger-verify.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -10,14 +11,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.close();
 });
-
-const application = {
-  amount: '1500000',
-  duration_months: 12,
-  purpose: 'used_car',
-  employment: '1_to_4_years',
-  housing: 'rent',
-};
 
 const customers: Customer[] = [];
 
@@ -103,9 +96,7 @@ describe('pay-later over HTTP across ~90 business days', () => {
     const minor = await newCustomer(h, { birth: '20100101' });
     customers.push(full, revolver, splitter);
     for (const c of [full, revolver, splitter]) {
-      expect((await h.post('/v1/me/credit-consent', {}, { key: c.token })).statusCode).toBe(201);
-      const score = await h.post('/v1/me/score', { application }, { key: c.token });
-      expect(score.statusCode, score.body).toBe(201);
+      await scoreCustomer(h, c);
       const opened = await h.post('/v1/paylater/line', { product_id: product.json().id }, { key: c.token });
       expect(opened.statusCode, opened.body).toBe(201);
       expect(['1000000', '2000000']).toContain(opened.json().limit);
@@ -217,8 +208,6 @@ describe('pay-later over HTTP across ~90 business days', () => {
     expect(rescored.statusCode, rescored.body).toBe(201);
     expect(rescored.json().model).toBe('behaviour');
 
-    const report = await h.ledger.verify();
-    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
-    expect(report.ok).toBe(true);
+    await expectLedgerVerifies(h);
   });
 });
