@@ -70,7 +70,10 @@ describe('lending (close-driven)', () => {
         const account = await ledger.getAccount(wallets.get(userId)!);
         return { ledgerAccountId: account.id, currency: 'CNY', available: account.balances.available };
       },
-      creditCard: () => Promise.resolve({ bankReference: 'x' }),
+      creditCard: (request) =>
+        request.cardToken === 'sandbox_decline'
+          ? Promise.reject(Object.assign(new Error('declined'), { name: 'BankDeclinedError' }))
+          : Promise.resolve({ bankReference: `bank-${request.reference}` }),
       bankClearingAccountId: () => world,
     };
     lending = createLending({
@@ -254,6 +257,29 @@ describe('lending (close-driven)', () => {
     const report = await ledger.verify();
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);
+  });
+
+  it('disburses to a bank card through bank clearing; a declined card cancels the loan and reverses the entry', async () => {
+    at('2024-05-03');
+    const accounts = lending.productAccounts('cash');
+    const before = await balance(accounts.principalReceivable);
+    const card = (await lending.apply(id('alice'), { productCode: 'cash', amount: 20_000n, terms: 6 }))
+      .offer!;
+    const toCard = await lending.acceptOffer(id('alice'), card.id, { to: 'card', cardToken: 'card_1' });
+    expect(toCard.status).toBe('active');
+    expect(await balance(accounts.principalReceivable)).toBe(before - 20_000n);
+    expect(await balance(world)).toBeGreaterThan(0n);
+    const declined = (await lending.apply(id('alice'), { productCode: 'cash', amount: 30_000n, terms: 6 }))
+      .offer!;
+    expect(
+      await codeOf(
+        lending.acceptOffer(id('alice'), declined.id, { to: 'card', cardToken: 'sandbox_decline' }),
+      ),
+    ).toBe('BANK_DECLINED');
+    const cancelled = (await lending.listLoans(id('alice'))).items.find((l) => l.principal === 30_000n)!;
+    expect(cancelled).toMatchObject({ status: 'cancelled', principalOutstanding: 0n });
+    expect(await balance(accounts.principalReceivable)).toBe(before - 20_000n);
+    expect((await ledger.verify()).ok).toBe(true);
   });
 
   it('runs each close step once per date (a rerun of a closed date does nothing)', async () => {
