@@ -4,8 +4,8 @@
  * The real end-of-day close (the lending steps, through `createEndOfDayClose`) for N active
  * accounts (default 1,000,000) on PostgreSQL (DATABASE_URL, default the local test database) in a
  * fresh schema. Accounts come from a list of populations, each seeding its share of N with
- * set-based SQL (not timed): today only cash loans; the pay-later line adds a population with
- * `seed(db, count)` and its close steps, and the loans become half of the accounts.
+ * set-based SQL (not timed): cash loans and pay-later lines, half each (src/paylater's
+ * `seedActiveLines`, see there for what the lines look like).
  *
  * Cash loans: 12 monthly instalments at 7.2% (30/360), drawn on days spread over the last 330
  * days; 1 in 10 is behind by 1–7 instalments (so some age into charge-off today); 1 in 100 has
@@ -18,6 +18,7 @@ import { applyMigrations, dropPostgresSchema, openPostgres, type Database } from
 import { createEndOfDayClose, jobsMigrations, type CloseStep } from '../src/jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../src/ledger/index.ts';
 import { createLending, lendingMigrations } from '../src/lending/index.ts';
+import { createPaylater, paylaterMigrations, seedActiveLines } from '../src/paylater/index.ts';
 import { option, postgresSettings, report, round } from './_report.ts';
 
 const DATE = '2025-06-30';
@@ -182,7 +183,12 @@ export async function main(args: string[]): Promise<void> {
   const clock = new ManualClock(`${DATE}T23:00:00+08:00`);
   const ledger = createLedger({ db, clock, registry: new Registry() });
   try {
-    await applyMigrations(db, [...ledgerMigrations, ...jobsMigrations, ...lendingMigrations]);
+    await applyMigrations(db, [
+      ...ledgerMigrations,
+      ...jobsMigrations,
+      ...lendingMigrations,
+      ...paylaterMigrations,
+    ]);
     const wallets = new Map<string, string>();
     const lending = createLending({
       db,
@@ -213,6 +219,30 @@ export async function main(args: string[]): Promise<void> {
       maxAmount: 5_000_000n,
       chargeOffDays: 180,
     });
+    const noUsers = () => Promise.reject(new Error('no line openings in this benchmark'));
+    const paylater = createPaylater({
+      db,
+      ledger,
+      clock,
+      users: { getUser: noUsers },
+      scores: { currentScore: noUsers },
+      wallets: { getWallet: noUsers },
+    });
+    const paylaterProduct = (
+      await paylater.createProduct({
+        code: 'bench',
+        name: 'Bench pay-later',
+        mode: 'statement',
+        statementDay: 1,
+        dueDays: 9,
+        dailyRatePpm: 0n,
+        revolvingRatePpm: 500n,
+        penaltyMultiplierBp: 15_000,
+        minPaymentBp: 1_000,
+        suspendAfterDays: 30,
+        instalmentFees: { '3': 230, '6': 450, '12': 750 },
+      })
+    ).id;
     const populations: Population[] = [
       {
         name: 'cash_loans',
@@ -220,7 +250,16 @@ export async function main(args: string[]): Promise<void> {
         seed: (d, l, count) => seedLoans(d, l, count, wallets),
         steps: () => lending.closeSteps(),
       },
-      // The pay-later line's population goes here (weight 1: half the accounts), with its steps.
+      {
+        // Pay-later lines (half the accounts): unbilled purchases on every line, a third with a
+        // statement past due (revolving interest), statement days spread over the month.
+        name: 'paylater_lines',
+        weight: 1,
+        seed: async (d, _l, count) => {
+          await seedActiveLines(d, { productId: paylaterProduct, count, businessDate: DATE });
+        },
+        steps: () => paylater.closeSteps({ chunkSize: 50_000 }),
+      },
     ];
     const totalWeight = populations.reduce((s, p) => s + p.weight, 0);
     const counts: Record<string, number> = {};

@@ -45,6 +45,13 @@ import {
   serviceOrderDebts,
   type PayPoints,
 } from './paypoints/index.ts';
+import {
+  createPaylater,
+  latestScoreSource,
+  lineHistories,
+  paylaterMigrations,
+  type Paylater,
+} from './paylater/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
@@ -60,6 +67,7 @@ export const allMigrations: readonly Migration[] = [
   ...jobsMigrations,
   ...webhooksMigrations,
   ...wealthMigrations,
+  ...paylaterMigrations,
   ...lendingMigrations,
   ...paypointsMigrations,
   ...marketplaceMigrations,
@@ -82,6 +90,8 @@ export interface App {
   readonly webhooks: Webhooks;
   /** Money-market funds and fixed-term products. */
   readonly wealth: Wealth;
+  /** The pay-later line (statement and daily modes, instalments). */
+  readonly paylater: Paylater;
   /** Cash loans and the shared lending math. */
   readonly lending: Lending;
   /** Pay Points service orders (deposits waived by the score). */
@@ -159,6 +169,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
     const credit = createCredit({ db, clock, identity, wallet, wealth });
+    const paylater = createPaylater({
+      db,
+      ledger,
+      clock,
+      users: identity,
+      scores: latestScoreSource(credit),
+      wallets: wallet,
+      registerPaymentMethod: (name, handler) => merchants.registerPaymentMethod(name, handler),
+    });
     const lending = createLending({ db, ledger, clock, users: identity, scores: credit, wallets: wallet });
     const paypoints = createPayPoints({
       db,
@@ -186,7 +205,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const endOfDay = createEndOfDayClose({
       db,
       clock,
-      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit, lending),
+      steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit, paylater, lending),
     });
     const server = buildServer({
       ledger,
@@ -200,6 +219,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       merchants,
       wealth,
+      paylater,
       lending,
       endOfDay,
       webRoot: builtWebRoot(WEB_ROOT),
@@ -216,6 +236,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       webhooks,
       wealth,
+      paylater,
       lending,
       paypoints,
       marketplace,
@@ -256,6 +277,7 @@ function assemble(
     credit: parts.credit,
     webhooks: parts.webhooks,
     wealth: parts.wealth,
+    paylater: parts.paylater,
     lending: parts.lending,
     paypoints: parts.paypoints,
     marketplace: parts.marketplace,
@@ -321,12 +343,11 @@ export function createCredit(parts: {
     clock: parts.clock,
     users: parts.identity,
     wallets: parts.wallet,
-    // TODO(lending issue, DESIGN §2.4/§2.5): line histories from the pay-later line's statements,
-    // repayments and months past due, and the loans on the platform and through partners. Until
-    // then no user has line history: everyone gets the application model.
+    // Line history from the pay-later line's statements (src/paylater); fund and fixed-term
+    // holdings ↔ "savings"; one query each per refresh batch.
     features: {
       ...noLineHistoryFeatureSource,
-      // Fund and fixed-term holdings ↔ "savings", one query per refresh batch.
+      lineHistories: (userIds, asOf) => lineHistories(parts.db, userIds, asOf),
       fundHoldings: (userIds) => parts.wealth.holdingsValues(userIds),
     },
     // Unpaid Pay Points service orders lower the score until paid.
@@ -414,6 +435,7 @@ function endOfDaySteps(
   merchants: Merchants,
   wealth: Wealth,
   credit: CreditService,
+  paylater: Paylater,
   lending: Lending,
 ): CloseStep[] {
   return [
@@ -436,6 +458,8 @@ function endOfDaySteps(
     ...merchants.closeSteps(),
     // Orders first (payouts, confirmations, maturities), then the day's income on what is held.
     ...wealth.closeSteps(),
+    // Pay-later: accrual, statements, the day's charges booked, auto-repayment, suspension.
+    ...paylater.closeSteps(),
     // Loans: due processing, accrual, auto-debits from wallets (after the day's top-ups and fund
     // payouts have landed), penalties, aging and provisions, charge-offs.
     ...lending.closeSteps(),

@@ -108,6 +108,21 @@ export const errorStatuses: Record<ErrorCode, number> = {
   WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED: 422,
   WEALTH_INCOME_NOT_PUBLISHED: 409,
   WEALTH_RATE_CONFLICT: 409,
+  // pay-later: a line's state (exists, suspended, a statement past converting) is 409; rules
+  // (over the limit, not eligible, more than is owed) are 422.
+  PAYLATER_PRODUCT_NOT_FOUND: 404,
+  PAYLATER_BANDS_MISSING: 409,
+  PAYLATER_NOT_ELIGIBLE: 422,
+  PAYLATER_LINE_EXISTS: 409,
+  PAYLATER_LINE_NOT_FOUND: 404,
+  PAYLATER_LINE_SUSPENDED: 409,
+  PAYLATER_LIMIT_EXCEEDED: 422,
+  PAYLATER_TERM_UNAVAILABLE: 422,
+  PAYLATER_REPAYMENT_EXCEEDS_BALANCE: 422,
+  PAYLATER_STATEMENT_NOT_FOUND: 404,
+  PAYLATER_STATEMENT_NOT_CONVERTIBLE: 409,
+  PAYLATER_PLAN_NOT_FOUND: 404,
+  PAYLATER_NOT_DAILY_MODE: 409,
   // lending: an APR over the 24% ceiling and cash flows without an IRR are requests the rules refuse.
   APR_ABOVE_CAP: 422,
   LENDING_CASH_FLOWS_INVALID: 422,

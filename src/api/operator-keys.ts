@@ -16,6 +16,7 @@ export const operatorScopes = [
   'webhooks:admin',
   'credit:read',
   'wealth:admin',
+  'paylater:admin',
   'lending:admin',
   'marketplace:admin',
 ] as const;

@@ -12,6 +12,7 @@ import type { Lending } from '../lending/index.ts';
 import type { Marketplace } from '../marketplace/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import type { PayPoints } from '../paypoints/index.ts';
+import type { Paylater } from '../paylater/index.ts';
 import type { Wallet } from '../wallet/index.ts';
 import type { Wealth } from '../wealth/index.ts';
 import type { Webhooks } from '../webhooks/index.ts';
@@ -46,6 +47,7 @@ import {
   marketplaceOperatorRoutes,
   marketplaceUserRoutes,
 } from './routes/marketplace-routes.ts';
+import { paylaterOperatorRoutes, paylaterRoutes } from './routes/paylater-routes.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -71,6 +73,8 @@ export interface ServerOptions {
   webhooks?: Webhooks;
   /** Money funds and fixed-term products; operator routes under /v1/operator/wealth, user routes with identity. */
   wealth?: Wealth;
+  /** The pay-later line; operator routes under /v1/operator/paylater, user routes with identity. */
+  paylater?: Paylater;
   /** Cash loans; operator routes under /v1/operator/lending, user routes with identity. */
   lending?: Lending;
   /** The end-of-day close; its operator routes under /v1/operator/close-runs when given. */
@@ -142,6 +146,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.wealth) {
     void app.register(wealthOperatorRoutes, { prefix: '/v1/operator/wealth', wealth: options.wealth });
     if (options.identity) void app.register(wealthRoutes, { prefix: '/v1', wealth: options.wealth });
+  }
+  if (options.paylater) {
+    const paylater = options.paylater;
+    void app.register(paylaterOperatorRoutes, { prefix: '/v1/operator/paylater', paylater });
+    if (options.identity) void app.register(paylaterRoutes, { prefix: '/v1', paylater });
   }
   if (options.lending) {
     void app.register(lendingOperatorRoutes, { prefix: '/v1/operator/lending', lending: options.lending });

@@ -21,7 +21,12 @@ export {
   type Refund,
 } from './types.ts';
 export { paymentCode, PAYMENT_CODE_STEP_MS } from './payment-code.ts';
-export type { CollectionResult, PaymentCollection, PaymentMethodHandler } from './payment-methods.ts';
+export type {
+  CollectionResult,
+  PaymentCollection,
+  PaymentMethodHandler,
+  PaymentRefund,
+} from './payment-methods.ts';
 export { MERCHANT_KEY_PREFIX } from './merchant-keys.ts';
 export { DEFAULT_ORDER_TTL_SECONDS, MAX_ORDER_TTL_SECONDS } from './payment-orders.ts';
 export { DEFAULT_SETTLEMENT_CARD_TOKEN } from './merchant-directory.ts';

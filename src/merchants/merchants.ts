@@ -32,7 +32,7 @@ export function createMerchants(options: MerchantsOptions): Merchants {
   const payments = new PaymentService(db, clock, wallet, users, methods, webhooks, ledger);
   const orders = new PaymentOrders(db, clock, payments);
   const devices = new PaymentDevices(db, clock, createDeviceSecretCipher(options.encryptionKey));
-  const refunds = new Refunds(db, ledger, clock, wallet, payments, webhooks);
+  const refunds = new Refunds(db, ledger, clock, wallet, payments, webhooks, methods);
   const payouts = new Payouts(db, ledger, clock, wallet, webhooks);
   const settlements = new Settlements(db, ledger, clock, payouts);
   const cardDeps = { ledger, wallet, payments };

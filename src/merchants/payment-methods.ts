@@ -44,6 +44,21 @@ export interface PaymentMethodHandler {
    * way, through `collect`. Methods without it (bank cards, pay-later) always go through `collect`.
    */
   transfer?(payment: PaymentCollection): Promise<TransferCommand>;
+  /**
+   * Optional: moves a refund's money instead of the default merchant_payable → payer's wallet
+   * transfer (pay-later lowers the line's balance). Must take `amount` from `merchantAccountId`
+   * and be idempotent by `refundId`; a MilletError (INSUFFICIENT_FUNDS…) fails the refund.
+   */
+  refund?(refund: PaymentRefund): Promise<void>;
+}
+
+export interface PaymentRefund {
+  refundId: string;
+  paymentId: string;
+  merchantId: string;
+  userId: string;
+  amount: bigint;
+  merchantAccountId: string;
 }
 
 const methodName = /^[a-z][a-z0-9_]{1,31}$/;

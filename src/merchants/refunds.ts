@@ -3,6 +3,7 @@ import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { Wallet } from '../wallet/index.ts';
 import { loadMerchant } from './merchant-directory.ts';
+import type { PaymentMethodRegistry } from './payment-methods.ts';
 import type { PaymentService } from './payments.ts';
 import {
   isUniqueViolation,
@@ -37,6 +38,7 @@ export class Refunds {
     private readonly wallet: Wallet,
     private readonly payments: PaymentService,
     private readonly webhooks: MerchantWebhooks,
+    private readonly methods?: PaymentMethodRegistry,
   ) {}
 
   async refund(command: RefundCommand): Promise<Refund> {
@@ -99,7 +101,7 @@ export class Refunds {
       }
       throw error;
     }
-    return this.#complete(row, merchant.ledgerAccountId, payer.ledgerAccountId);
+    return this.#complete(row, merchant.ledgerAccountId, payer.ledgerAccountId, payment);
   }
 
   async get(id: string, merchantId?: string): Promise<Refund> {
@@ -130,18 +132,35 @@ export class Refunds {
       loadMerchant(this.db, row.merchant_id),
       this.wallet.getWallet(payment.userId),
     ]);
-    return this.#complete(row, merchant.ledgerAccountId, payer.ledgerAccountId);
+    return this.#complete(row, merchant.ledgerAccountId, payer.ledgerAccountId, payment);
   }
 
-  async #complete(row: RefundRow, merchantAccount: string, payerAccount: string): Promise<Refund> {
+  async #complete(
+    row: RefundRow,
+    merchantAccount: string,
+    payerAccount: string,
+    payment: { method: string; userId: string },
+  ): Promise<Refund> {
+    // A method with its own refund (pay-later lowers the line's balance) moves the money itself.
+    const handler = this.methods?.get(payment.method);
     try {
-      await this.ledger.transfer({
-        id: refundEntryId(row.id),
-        debitAccountId: merchantAccount,
-        creditAccountId: payerAccount,
-        amount: row.amount,
-        metadata: { refundId: row.id, paymentId: row.payment_id, merchantId: row.merchant_id },
-      });
+      if (handler?.refund)
+        await handler.refund({
+          refundId: row.id,
+          paymentId: row.payment_id,
+          merchantId: row.merchant_id,
+          userId: payment.userId,
+          amount: row.amount,
+          merchantAccountId: merchantAccount,
+        });
+      else
+        await this.ledger.transfer({
+          id: refundEntryId(row.id),
+          debitAccountId: merchantAccount,
+          creditAccountId: payerAccount,
+          amount: row.amount,
+          metadata: { refundId: row.id, paymentId: row.payment_id, merchantId: row.merchant_id },
+        });
     } catch (error) {
       if (!isMilletError(error) || error.code === 'LEDGER_UNAVAILABLE') throw error;
       const failure =

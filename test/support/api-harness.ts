@@ -19,7 +19,12 @@ import {
 import { createLedger, ledgerMigrations, type Ledger } from '../../src/ledger/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from '../../src/wallet/index.ts';
 import { createMerchants, merchantsMigrations, type Merchants } from '../../src/merchants/index.ts';
-import { createCreditService, creditMigrations, type CreditService } from '../../src/credit/index.ts';
+import {
+  createCreditService,
+  creditMigrations,
+  noLineHistoryFeatureSource,
+  type CreditService,
+} from '../../src/credit/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
 import {
   createPayPoints,
@@ -29,6 +34,13 @@ import {
 } from '../../src/paypoints/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
+import {
+  createPaylater,
+  latestScoreSource,
+  lineHistories,
+  paylaterMigrations,
+  type Paylater,
+} from '../../src/paylater/index.ts';
 import { createLending, lendingMigrations, type Lending } from '../../src/lending/index.ts';
 import {
   applicantDirectory,
@@ -51,9 +63,10 @@ export interface ApiHarness {
   wealth: Wealth;
   paypoints: PayPoints;
   webhooks: Webhooks;
+  paylater: Paylater;
   lending: Lending;
   marketplace: Marketplace;
-  /** The end-of-day close with the merchants' settlement steps and the lending steps. */
+  /** The end-of-day close with the merchants' settlement steps, the pay-later and the lending steps. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
   clock: ManualClock;
@@ -105,6 +118,7 @@ export async function openApiHarness(
     ...wealthMigrations,
     ...jobsMigrations,
     ...webhooksMigrations,
+    ...paylaterMigrations,
     ...lendingMigrations,
     ...paypointsMigrations,
     ...marketplaceMigrations,
@@ -133,6 +147,11 @@ export async function openApiHarness(
     clock,
     users: identity,
     wallets: wallet,
+    // As in src/app.ts: line history from the pay-later line's statements.
+    features: {
+      ...noLineHistoryFeatureSource,
+      lineHistories: (userIds, asOf) => lineHistories(t.db, userIds, asOf),
+    },
     debts: serviceOrderDebts(t.db),
   });
   const paypoints = createPayPoints({
@@ -143,6 +162,15 @@ export async function openApiHarness(
     users: identity,
     merchants,
     scores: credit,
+  });
+  const paylater = createPaylater({
+    db: t.db,
+    ledger,
+    clock,
+    users: identity,
+    scores: latestScoreSource(credit),
+    wallets: wallet,
+    registerPaymentMethod: (name, handler) => merchants.registerPaymentMethod(name, handler),
   });
   const lending = createLending({
     db: t.db,
@@ -155,7 +183,7 @@ export async function openApiHarness(
   const endOfDay = createEndOfDayClose({
     db: t.db,
     clock,
-    steps: [...merchants.closeSteps(), ...lending.closeSteps()],
+    steps: [...merchants.closeSteps(), ...paylater.closeSteps(), ...lending.closeSteps()],
   });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
   const marketplace = createMarketplace({
@@ -191,6 +219,7 @@ export async function openApiHarness(
     wealth,
     paypoints,
     webhooks,
+    paylater,
     lending,
     marketplace,
     registry,
@@ -221,6 +250,7 @@ export async function openApiHarness(
     wealth,
     paypoints,
     webhooks,
+    paylater,
     lending,
     marketplace,
     endOfDay,

@@ -58,3 +58,23 @@ export async function newCustomer(h: ApiHarness, options: CustomerOptions = {}):
   }
   return { id, token, phone };
 }
+
+/** Application answers that give a typical applicant a score (the first score needs answers). */
+export const sampleApplication = {
+  amount: '1500000',
+  duration_months: 12,
+  purpose: 'used_car',
+  employment: '1_to_4_years',
+  housing: 'rent',
+};
+
+/** Grants credit-scoring consent and takes a first score over HTTP. */
+export async function scoreCustomer(
+  h: ApiHarness,
+  c: Customer,
+  application = sampleApplication,
+): Promise<void> {
+  expect((await h.post('/v1/me/credit-consent', {}, { key: c.token })).statusCode).toBe(201);
+  const score = await h.post('/v1/me/score', { application }, { key: c.token });
+  expect(score.statusCode, score.body).toBe(201);
+}

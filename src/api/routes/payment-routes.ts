@@ -37,8 +37,21 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
         params: idParams,
         body: z.object({
           id: optionalCommandId,
-          method: z.string().min(1).max(32).meta({ description: "'balance' or 'bank_card'" }),
+          method: z.string().min(1).max(32).meta({
+            description: "'balance', 'bank_card', 'pay_later' or 'pay_later_instalments' (with terms)",
+          }),
           card_token: z.string().min(1).max(64).optional(),
+          terms: z
+            .number()
+            .int()
+            .min(1)
+            .max(99)
+            .optional()
+            .meta({ description: 'pay_later_instalments: months' }),
+          fee_payer: z
+            .enum(['user', 'merchant'])
+            .optional()
+            .meta({ description: "pay_later_instalments: 'merchant' for interest-free instalments" }),
         }),
         response: { 201: paymentOutput },
       },
@@ -49,10 +62,11 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
         orderId: request.params.id,
         userId: request.user!.userId,
         method: request.body.method,
-        details: (request.body.card_token ? { cardToken: request.body.card_token } : {}) as Record<
-          string,
-          string
-        >,
+        details: {
+          ...(request.body.card_token ? { cardToken: request.body.card_token } : {}),
+          ...(request.body.terms ? { terms: String(request.body.terms) } : {}),
+          ...(request.body.fee_payer ? { fee_payer: request.body.fee_payer } : {}),
+        } as Record<string, string>,
       };
       const deferred = request.idempotencyDeferred!;
       // A client-chosen payment id may name an earlier payment: the ordinary path replays it.

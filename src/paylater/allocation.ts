@@ -1,0 +1,136 @@
+import type { Queryable } from '../db/index.ts';
+
+/** Where one part of a repayment or refund went. */
+export type AllocationItem =
+  | { t: 'statement'; id: string; c: 'penalty' | 'fees' | 'interest' | 'principal'; a: string }
+  | { t: 'line'; c: 'accrued' | 'unbilled'; a: string }
+  | { t: 'period'; plan: string; period: number; a: string };
+
+/** What a line owes, oldest first, as the allocation reads it. */
+export interface Owed {
+  statements: ReadonlyArray<{
+    id: string;
+    penalty: bigint;
+    fees: bigint;
+    interest: bigint;
+    principal: bigint;
+  }>;
+  /** Daily mode: interest accrued since the last statement. */
+  accrued: bigint;
+  unbilled: bigint;
+  /** Future instalment principal not billed yet, in the order a refund or settlement takes it. */
+  periods: ReadonlyArray<{ plan: string; period: number; principal: bigint }>;
+}
+
+export interface Allocation {
+  items: AllocationItem[];
+  /** Principal repaid (credits the line's receivable). */
+  principal: bigint;
+  /** Interest, fees and penalties repaid (credit the product's charges receivable). */
+  charges: bigint;
+  /** What no debt took. */
+  rest: bigint;
+}
+
+/**
+ * The repayment order: penalties, then fees and interest, then principal, each oldest statement
+ * first; then (daily mode) the interest accrued since the last statement and the unbilled principal.
+ * `principalOnly` (refunds) takes only principal: the statements' and the unbilled principal, then
+ * future instalments (`includeFuture`, also for early settlement). `unbilledFirst` puts the unbilled
+ * principal before the statements' (a refund of a purchase not yet billed).
+ */
+export function allocate(
+  owed: Owed,
+  amount: bigint,
+  options: { principalOnly?: boolean; includeFuture?: boolean; unbilledFirst?: boolean } = {},
+): Allocation {
+  let rest = amount;
+  const items: AllocationItem[] = [];
+  let principal = 0n;
+  let charges = 0n;
+  const take = (available: bigint, item: (a: string) => AllocationItem, isPrincipal: boolean) => {
+    if (rest <= 0n || available <= 0n) return;
+    const a = available < rest ? available : rest;
+    rest -= a;
+    items.push(item(a.toString()));
+    if (isPrincipal) principal += a;
+    else charges += a;
+  };
+  if (!options.principalOnly) {
+    for (const s of owed.statements)
+      take(s.penalty, (a) => ({ t: 'statement', id: s.id, c: 'penalty', a }), false);
+    for (const s of owed.statements) {
+      take(s.fees, (a) => ({ t: 'statement', id: s.id, c: 'fees', a }), false);
+      take(s.interest, (a) => ({ t: 'statement', id: s.id, c: 'interest', a }), false);
+    }
+  }
+  const unbilled = () => take(owed.unbilled, (a) => ({ t: 'line', c: 'unbilled', a }), true);
+  if (options.unbilledFirst) unbilled();
+  for (const s of owed.statements)
+    take(s.principal, (a) => ({ t: 'statement', id: s.id, c: 'principal', a }), true);
+  if (!options.principalOnly) take(owed.accrued, (a) => ({ t: 'line', c: 'accrued', a }), false);
+  if (!options.unbilledFirst) unbilled();
+  if (options.includeFuture)
+    for (const p of owed.periods)
+      take(p.principal, (a) => ({ t: 'period', plan: p.plan, period: p.period, a }), true);
+  return { items, principal, charges, rest };
+}
+
+const statementColumn = {
+  penalty: 'paid_penalty',
+  fees: 'paid_fees',
+  interest: 'paid_interest',
+  principal: 'paid_principal',
+} as const;
+
+/** Applies an allocation to the line's tables (sign 1) or takes it back (sign −1, a refused ledger entry). */
+export async function applyAllocation(
+  tx: Queryable,
+  lineId: string,
+  items: readonly AllocationItem[],
+  sign: 1n | -1n,
+  businessDate: string,
+): Promise<void> {
+  let principal = 0n;
+  const touched = new Set<string>();
+  for (const item of items) {
+    const a = BigInt(item.a) * sign;
+    if (item.t === 'statement') {
+      const column = statementColumn[item.c];
+      await tx.query(`UPDATE paylater_statements SET ${column} = ${column} + $2 WHERE id = $1`, [item.id, a]);
+      touched.add(item.id);
+      if (item.c === 'principal') principal += a;
+    } else if (item.t === 'line') {
+      const column = item.c === 'accrued' ? 'accrued_interest' : 'unbilled_principal';
+      await tx.query(`UPDATE paylater_lines SET ${column} = ${column} - $2 WHERE id = $1`, [lineId, a]);
+      if (item.c === 'unbilled') principal += a;
+    } else {
+      await tx.query(
+        `UPDATE paylater_plan_periods SET settled_principal = settled_principal + $3 WHERE plan_id = $1 AND period = $2`,
+        [item.plan, item.period, a],
+      );
+      await tx.query(
+        'UPDATE paylater_lines SET instalment_principal = instalment_principal - $2 WHERE id = $1',
+        [lineId, a],
+      );
+      principal += a;
+    }
+  }
+  if (principal !== 0n)
+    await tx.query(
+      'UPDATE paylater_lines SET principal_outstanding = principal_outstanding - $2 WHERE id = $1',
+      [lineId, principal],
+    );
+  if (touched.size > 0)
+    await tx.query(
+      `UPDATE paylater_statements SET
+         min_paid_on = CASE WHEN ${PAID_TOTAL} >= min_payment THEN coalesce(min_paid_on, $2::date) END,
+         paid_on = CASE WHEN ${PAID_TOTAL} >= ${DUE_TOTAL} THEN coalesce(paid_on, $2::date) END
+       WHERE id = ANY($1::uuid[])`,
+      [[...touched], businessDate],
+    );
+}
+
+/** SQL over a paylater_statements row: what has been paid, and what it asks in all. */
+export const PAID_TOTAL = '(paid_principal + paid_fees + paid_interest + paid_penalty)';
+export const DUE_TOTAL = '(principal - converted_principal + fees + interest + penalty)';

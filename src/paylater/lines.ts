@@ -1,0 +1,774 @@
+import {
+  MilletError,
+  businessDate,
+  divRound,
+  isMilletError,
+  isUuid,
+  newId,
+  type Clock,
+} from '../core/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
+import type { Ledger, Leg } from '../ledger/index.ts';
+import { derivedId } from '../core/index.ts';
+import { allocate, applyAllocation, type Allocation, type Owed } from './allocation.ts';
+import { openLineAccount, productAccountId } from './accounts.ts';
+import { instalmentOffer, type FeePayer, type InstalmentOffer } from './instalments.ts';
+import { limitForScore, type Products } from './products.ts';
+import {
+  dateText,
+  movementFromRow,
+  statementColumns,
+  statementFromRow,
+  type LineRow,
+  type MovementRow,
+  type StatementRow,
+} from './rows.ts';
+import type {
+  InstalmentPlan,
+  Movement,
+  MovementKind,
+  OfferView,
+  PaylaterLine,
+  PaylaterProduct,
+  PaylaterScoreSource,
+  PaylaterStatement,
+  PaylaterUserDirectory,
+} from './types.ts';
+
+/** Class I payment accounts (light verification) may spend 1,000.00 CNY in their life: the line is capped there. */
+export const CLASS_I_LIMIT_CAP = 100_000n;
+
+export interface LinesDeps {
+  db: Database;
+  /** The money moves; the line opens a receivable account per line. */
+  ledger: Ledger;
+  clock: Clock;
+  products: Products;
+  users: PaylaterUserDirectory;
+  /** The user's current score: the credit service in the app (see src/app.ts). */
+  scores: PaylaterScoreSource;
+  wallets: { getWallet(userId: string): Promise<{ ledgerAccountId: string; available: bigint }> };
+}
+
+const lineNotFound = (userId: string) =>
+  new MilletError('PAYLATER_LINE_NOT_FOUND', 'No pay-later line is open for this user', { userId });
+
+export const movementEntryId = (movementId: string): string => derivedId('paylater.movement', movementId);
+
+export function offerView(o: InstalmentOffer): OfferView {
+  return {
+    terms: o.terms,
+    principal: o.principal,
+    fee: o.fee,
+    feeRateBp: o.feeRateBp,
+    feePayer: o.feePayer,
+    apr: o.apr,
+    firstPayment: o.periods[0]!.principal + o.periods[0]!.fee,
+    laterPayment: o.periods.at(-1)!.principal + o.periods.at(-1)!.fee,
+  };
+}
+
+/** Lines, purchases, repayments, refunds and instalment plans. */
+export class Lines {
+  constructor(private readonly d: LinesDeps) {}
+
+  async lineRow(userId: string, q: Queryable = this.d.db, forUpdate = false): Promise<LineRow> {
+    if (!isUuid(userId)) throw lineNotFound(userId);
+    const r = await q.query<LineRow>(
+      `SELECT * FROM paylater_lines WHERE user_id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+      [userId],
+    );
+    if (!r.rows[0]) throw lineNotFound(userId);
+    return r.rows[0];
+  }
+
+  async walletOf(userId: string): Promise<{ ledgerAccountId: string; available: bigint } | undefined> {
+    try {
+      return await this.d.wallets.getWallet(userId);
+    } catch (error) {
+      if (isMilletError(error) && error.code === 'WALLET_NOT_FOUND') return undefined;
+      throw error;
+    }
+  }
+
+  async open(command: { id?: string; userId: string; productId: string }): Promise<PaylaterLine> {
+    const { db, ledger, clock } = this.d;
+    const product = await this.d.products.get(command.productId);
+    const existing = await db.query<LineRow>('SELECT * FROM paylater_lines WHERE user_id = $1', [
+      command.userId,
+    ]);
+    if (existing.rows[0]) {
+      if (command.id && existing.rows[0].id === command.id) return this.view(command.userId);
+      throw new MilletError('PAYLATER_LINE_EXISTS', 'This user already has a pay-later line', {
+        lineId: existing.rows[0].id,
+      });
+    }
+    const user = await this.d.users.getUser(command.userId);
+    if (user.kycStatus !== 'verified')
+      throw new MilletError('PAYLATER_NOT_ELIGIBLE', 'Verify your identity before opening a pay-later line', {
+        reason: 'identity_not_verified',
+      });
+    if (!user.isAdult)
+      throw new MilletError('PAYLATER_NOT_ELIGIBLE', 'Pay-later lines are for adults (18 and over)', {
+        reason: 'underage',
+      });
+    const score = await this.d.scores.currentScore(command.userId);
+    if (score === null)
+      throw new MilletError('PAYLATER_NOT_ELIGIBLE', 'A credit score is needed first (consent and score)', {
+        reason: 'no_score',
+      });
+    const bands = await this.d.products.bands();
+    let limit = limitForScore(bands.bands, score);
+    if (user.accountClass === 'I' && limit > CLASS_I_LIMIT_CAP) limit = CLASS_I_LIMIT_CAP;
+    if (limit <= 0n)
+      throw new MilletError('PAYLATER_NOT_ELIGIBLE', 'The credit score is below every limit band', {
+        reason: 'score_too_low',
+        score,
+      });
+    const id = command.id ?? newId();
+    const accountId = await openLineAccount(ledger, id, command.userId);
+    const now = clock.now();
+    await db.query(
+      `INSERT INTO paylater_lines (id, user_id, product_id, limit_amount, score, status, statement_day,
+         ledger_account_id, opened_at, opened_date)
+       VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+      [
+        id,
+        command.userId,
+        product.id,
+        limit,
+        score,
+        product.statementDay,
+        accountId,
+        now,
+        businessDate(clock),
+      ],
+    );
+    const line = await this.lineRow(command.userId);
+    if (line.id !== id)
+      throw new MilletError('PAYLATER_LINE_EXISTS', 'This user already has a pay-later line', {
+        lineId: line.id,
+      });
+    return this.view(command.userId);
+  }
+
+  async view(userId: string): Promise<PaylaterLine> {
+    const line = await this.lineRow(userId);
+    const product = await this.d.products.get(line.product_id);
+    const today = businessDate(this.d.clock);
+    const statements = await this.d.db.query<StatementRow>(
+      `SELECT ${statementColumns} FROM paylater_statements WHERE line_id = $1 AND (paid_on IS NULL OR statement_date =
+         (SELECT max(statement_date) FROM paylater_statements WHERE line_id = $1)) ORDER BY statement_date`,
+      [line.id],
+    );
+    const views = statements.rows.map((r) => statementFromRow(r, today));
+    const owedOnStatements = views.filter((s) => s.paidOn === null).reduce((sum, s) => sum + s.unpaid, 0n);
+    const billedPrincipalUnpaid = statements.rows
+      .filter((r) => r.paid_on === null)
+      .reduce((sum, r) => sum + r.principal - r.converted_principal - r.paid_principal, 0n);
+    return {
+      id: line.id,
+      userId: line.user_id,
+      productId: line.product_id,
+      mode: product.mode,
+      status: line.status,
+      score: line.score,
+      limit: line.limit_amount,
+      used: line.principal_outstanding,
+      available:
+        line.limit_amount > line.principal_outstanding ? line.limit_amount - line.principal_outstanding : 0n,
+      unbilled: line.unbilled_principal,
+      instalmentPrincipal: line.instalment_principal,
+      accruedInterest: line.accrued_interest,
+      // Statements' unpaid (principal and charges) + what is not billed yet.
+      totalOwed:
+        owedOnStatements + line.accrued_interest + line.principal_outstanding - billedPrincipalUnpaid,
+      autoRepay: line.auto_repay,
+      statementDay: line.statement_day,
+      ledgerAccountId: line.ledger_account_id,
+      openedAt: line.opened_at,
+      bill: views.at(-1) ?? null,
+    };
+  }
+
+  async statements(
+    userId: string,
+    query: { limit?: number; cursor?: string } = {},
+  ): Promise<{ items: PaylaterStatement[]; nextCursor: string | null }> {
+    const line = await this.lineRow(userId);
+    const limit = query.limit ?? 50;
+    const before = query.cursor && /^\d{4}-\d{2}-\d{2}$/.test(query.cursor) ? query.cursor : '9999-12-31';
+    const r = await this.d.db.query<StatementRow>(
+      `SELECT ${statementColumns} FROM paylater_statements WHERE line_id = $1 AND statement_date < $2
+        ORDER BY statement_date DESC LIMIT $3`,
+      [line.id, before, limit + 1],
+    );
+    const today = businessDate(this.d.clock);
+    const items = r.rows.slice(0, limit).map((s) => statementFromRow(s, today));
+    return { items, nextCursor: r.rows.length > limit ? items.at(-1)!.statementDate : null };
+  }
+
+  async statement(userId: string, statementId: string): Promise<PaylaterStatement> {
+    const line = await this.lineRow(userId);
+    const r = isUuid(statementId)
+      ? await this.d.db.query<StatementRow>(
+          `SELECT ${statementColumns} FROM paylater_statements WHERE id = $1 AND line_id = $2`,
+          [statementId, line.id],
+        )
+      : { rows: [] };
+    if (!r.rows[0])
+      throw new MilletError('PAYLATER_STATEMENT_NOT_FOUND', `No statement ${statementId}`, {
+        id: statementId,
+      });
+    return statementFromRow(r.rows[0], businessDate(this.d.clock));
+  }
+
+  async setAutoRepay(userId: string, enabled: boolean): Promise<PaylaterLine> {
+    const line = await this.lineRow(userId);
+    await this.d.db.query('UPDATE paylater_lines SET auto_repay = $2 WHERE id = $1', [line.id, enabled]);
+    return this.view(userId);
+  }
+
+  /** Daily mode: the user picks the day of month the line is billed and due (1–28). */
+  async setRepaymentDay(userId: string, day: number): Promise<PaylaterLine> {
+    const line = await this.lineRow(userId);
+    const product = await this.d.products.get(line.product_id);
+    if (product.mode !== 'daily')
+      throw new MilletError('PAYLATER_NOT_DAILY_MODE', 'Only daily-mode lines choose their repayment date');
+    if (!Number.isInteger(day) || day < 1 || day > 28)
+      throw new MilletError('VALIDATION_FAILED', 'day is 1–28', { field: 'day' });
+    await this.d.db.query('UPDATE paylater_lines SET statement_day = $2 WHERE id = $1', [line.id, day]);
+    return this.view(userId);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Purchases
+
+  /**
+   * A checkout on the line: reserves the limit and records the purchase (and its instalment plan)
+   * in one transaction, then moves the money line receivable → merchant payable with an entry id
+   * derived from the payment's. Idempotent by payment id.
+   */
+  async purchase(p: {
+    paymentId: string;
+    userId: string;
+    merchantId: string;
+    merchantAccountId: string;
+    amount: bigint;
+    instalments?: { terms: number; feePayer: FeePayer };
+  }): Promise<void> {
+    const { db, ledger, clock } = this.d;
+    const today = businessDate(clock);
+    const existing = await db.query<{ line_id: string }>(
+      'SELECT line_id FROM paylater_purchases WHERE payment_id = $1',
+      [p.paymentId],
+    );
+    let line: LineRow;
+    if (existing.rows[0]) line = await this.lineRow(p.userId);
+    else {
+      line = await this.lineRow(p.userId);
+      const product = await this.d.products.get(line.product_id);
+      const offer = p.instalments
+        ? instalmentOffer(p.amount, p.instalments.terms, product.instalmentFees, p.instalments.feePayer)
+        : undefined;
+      await db.transaction(async (tx) => {
+        const reserved = await tx.query<LineRow>(
+          `UPDATE paylater_lines SET principal_outstanding = principal_outstanding + $2,
+             unbilled_principal = unbilled_principal + $3, instalment_principal = instalment_principal + $4
+           WHERE id = $1 AND status = 'active' AND principal_outstanding + $2 <= limit_amount RETURNING *`,
+          [line.id, p.amount, offer ? 0n : p.amount, offer ? p.amount : 0n],
+        );
+        if (!reserved.rows[0]) {
+          const current = await this.lineRow(p.userId, tx);
+          if (current.status !== 'active')
+            throw new MilletError('PAYLATER_LINE_SUSPENDED', 'The pay-later line is suspended (overdue)', {
+              lineId: line.id,
+            });
+          const available = current.limit_amount - current.principal_outstanding;
+          throw new MilletError('PAYLATER_LIMIT_EXCEEDED', `At most ${available} is available on the line`, {
+            available: (available > 0n ? available : 0n).toString(),
+          });
+        }
+        const planId = offer ? derivedId('paylater.plan', p.paymentId) : null;
+        await tx.query(
+          `INSERT INTO paylater_purchases (payment_id, line_id, amount, plan_id, business_date, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6)`,
+          [p.paymentId, line.id, p.amount, planId, today, clock.now()],
+        );
+        if (offer && planId) {
+          await insertPlan(
+            tx,
+            { id: planId, lineId: line.id, source: 'checkout', sourceId: p.paymentId },
+            offer,
+            clock,
+          );
+          if (offer.merchantFee > 0n)
+            await addCharge(tx, product.id, today, 'merchant_fee', offer.merchantFee);
+        }
+      });
+    }
+    try {
+      await ledger.transfer({
+        id: derivedId('paylater.purchase', p.paymentId),
+        debitAccountId: line.ledger_account_id,
+        creditAccountId: p.merchantAccountId,
+        amount: p.amount,
+        metadata: { paymentId: p.paymentId, merchantId: p.merchantId, method: 'pay_later', lineId: line.id },
+      });
+    } catch (error) {
+      if (isMilletError(error) && error.code !== 'LEDGER_UNAVAILABLE') await this.#undoPurchase(p.paymentId);
+      throw error;
+    }
+  }
+
+  async #undoPurchase(paymentId: string): Promise<void> {
+    await this.d.db.transaction(async (tx) => {
+      const gone = await tx.query<{ line_id: string; amount: bigint; plan_id: string | null }>(
+        'DELETE FROM paylater_purchases WHERE payment_id = $1 RETURNING line_id, amount, plan_id',
+        [paymentId],
+      );
+      const row = gone.rows[0];
+      if (!row) return;
+      if (row.plan_id) {
+        await tx.query('DELETE FROM paylater_plan_periods WHERE plan_id = $1', [row.plan_id]);
+        await tx.query('DELETE FROM paylater_plans WHERE id = $1', [row.plan_id]);
+      }
+      await tx.query(
+        `UPDATE paylater_lines SET principal_outstanding = principal_outstanding - $2,
+           unbilled_principal = unbilled_principal - $3, instalment_principal = instalment_principal - $4 WHERE id = $1`,
+        [row.line_id, row.amount, row.plan_id ? 0n : row.amount, row.plan_id ? row.amount : 0n],
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Money back: repayments, auto-repayments, early settlements, refunds
+
+  async #owed(tx: Queryable, line: LineRow, planId?: string): Promise<Owed> {
+    const statements = await tx.query<StatementRow>(
+      `SELECT ${statementColumns} FROM paylater_statements WHERE line_id = $1 AND paid_on IS NULL
+        ORDER BY statement_date FOR UPDATE`,
+      [line.id],
+    );
+    const periods = await tx.query<{
+      plan_id: string;
+      period: number;
+      principal: bigint;
+      settled_principal: bigint;
+    }>(
+      `SELECT pp.plan_id, pp.period, pp.principal, pp.settled_principal FROM paylater_plan_periods pp
+         JOIN paylater_plans p ON p.id = pp.plan_id
+        WHERE pp.line_id = $1 AND pp.statement_id IS NULL AND ($2::uuid IS NULL OR pp.plan_id = $2)
+        ORDER BY p.created_at, p.id, pp.period DESC`,
+      [line.id, planId ?? null],
+    );
+    return {
+      statements: statements.rows.map((s) => ({
+        id: s.id,
+        penalty: s.penalty - s.paid_penalty,
+        fees: s.fees - s.paid_fees,
+        interest: s.interest - s.paid_interest,
+        principal: s.principal - s.converted_principal - s.paid_principal,
+      })),
+      accrued: line.accrued_interest,
+      unbilled: line.unbilled_principal,
+      periods: periods.rows.map((x) => ({
+        plan: x.plan_id,
+        period: x.period,
+        principal: x.principal - x.settled_principal,
+      })),
+    };
+  }
+
+  /**
+   * Records where `amount` goes (in the allocation order) and applies it to the line's tables in one
+   * transaction, then posts the ledger entry; a refused entry takes the allocation back. A retry of
+   * the same id posts the recorded allocation again (same ledger payload), so it moves money once.
+   */
+  async move(m: {
+    id: string;
+    userId: string;
+    kind: MovementKind;
+    amount: bigint;
+    businessDate: string;
+    /** The account the money comes from (the wallet; the merchant's payable for refunds). */
+    sourceAccountId: string;
+    /** Refunds: where what no debt takes goes. */
+    restAccountId?: string;
+    allocateWith: (owed: Owed, line: LineRow) => Allocation;
+  }): Promise<Movement> {
+    const { db } = this.d;
+    if (m.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
+    const found = await db.query<MovementRow>('SELECT * FROM paylater_movements WHERE id = $1', [m.id]);
+    let row = found.rows[0];
+    const line = await this.lineRow(m.userId);
+    if (row) {
+      if (row.line_id !== line.id || row.kind !== m.kind || row.amount !== m.amount)
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_REUSED',
+          `Movement ${m.id} was already made with other details`,
+        );
+      if (row.status !== 'pending') return movementFromRow(row);
+    } else {
+      row = await db.transaction(async (tx) => {
+        const locked = await this.lineRow(m.userId, tx, true);
+        const allocation = m.allocateWith(await this.#owed(tx, locked), locked);
+        if (allocation.rest > 0n && !m.restAccountId)
+          throw new MilletError(
+            'PAYLATER_REPAYMENT_EXCEEDS_BALANCE',
+            `At most ${m.amount - allocation.rest} is owed`,
+            { owed: (m.amount - allocation.rest).toString() },
+          );
+        await applyAllocation(tx, locked.id, allocation.items, 1n, m.businessDate);
+        const inserted = await tx.query<MovementRow>(
+          `INSERT INTO paylater_movements (id, line_id, kind, amount, to_wallet, allocation, status, business_date, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', $7, $8) RETURNING *`,
+          [
+            m.id,
+            locked.id,
+            m.kind,
+            m.amount,
+            allocation.rest,
+            JSON.stringify({
+              items: allocation.items,
+              principal: allocation.principal.toString(),
+              charges: allocation.charges.toString(),
+            }),
+            m.businessDate,
+            this.d.clock.now(),
+          ],
+        );
+        return inserted.rows[0]!;
+      });
+    }
+    const principal = BigInt(row.allocation.principal);
+    const charges = BigInt(row.allocation.charges);
+    const legs: Leg[] = [{ accountId: m.sourceAccountId, side: 'debit', amount: row.amount }];
+    if (principal > 0n) legs.push({ accountId: line.ledger_account_id, side: 'credit', amount: principal });
+    if (charges > 0n)
+      legs.push({ accountId: productAccountId(line.product_id, 'charges'), side: 'credit', amount: charges });
+    if (row.to_wallet > 0n && m.restAccountId)
+      legs.push({ accountId: m.restAccountId, side: 'credit', amount: row.to_wallet });
+    try {
+      await this.d.ledger.postEntry({
+        id: movementEntryId(row.id),
+        legs,
+        metadata: { paylaterMovementId: row.id, kind: row.kind, lineId: line.id },
+      });
+    } catch (error) {
+      if (isMilletError(error) && error.code !== 'LEDGER_UNAVAILABLE') {
+        const pending = row;
+        await db.transaction(async (tx) => {
+          const failed = await tx.query(
+            `UPDATE paylater_movements SET status = 'failed', failure_code = $2 WHERE id = $1 AND status = 'pending'`,
+            [pending.id, error.code],
+          );
+          if (failed.rowCount > 0)
+            await applyAllocation(
+              tx,
+              pending.line_id,
+              pending.allocation.items,
+              -1n,
+              dateText(pending.business_date),
+            );
+        });
+      }
+      throw error;
+    }
+    const done = await db.query<MovementRow>(
+      `UPDATE paylater_movements SET status = 'succeeded' WHERE id = $1 AND status = 'pending' RETURNING *`,
+      [row.id],
+    );
+    return movementFromRow(done.rows[0] ?? { ...row, status: 'succeeded' });
+  }
+
+  /** Repays any amount at any time from the wallet: penalties, fees and interest, then principal. */
+  async repay(c: { id: string; userId: string; amount: bigint; businessDate?: string; kind?: MovementKind }) {
+    const wallet = await this.d.wallets.getWallet(c.userId);
+    return this.move({
+      id: c.id,
+      userId: c.userId,
+      kind: c.kind ?? 'repayment',
+      amount: c.amount,
+      businessDate: c.businessDate ?? businessDate(this.d.clock),
+      sourceAccountId: wallet.ledgerAccountId,
+      allocateWith: (owed) => allocate(owed, c.amount),
+    });
+  }
+
+  /** A refund of a pay-later purchase: lowers what the user owes (principal); any excess goes to the wallet. */
+  async refund(c: {
+    refundId: string;
+    paymentId: string;
+    userId: string;
+    amount: bigint;
+    merchantAccountId: string;
+  }) {
+    const purchase = await this.d.db.query<{ plan_id: string | null; statement_id: string | null }>(
+      'SELECT plan_id, statement_id FROM paylater_purchases WHERE payment_id = $1',
+      [c.paymentId],
+    );
+    const p = purchase.rows[0];
+    const wallet = await this.d.wallets.getWallet(c.userId);
+    return this.move({
+      id: derivedId('paylater.refund', c.refundId),
+      userId: c.userId,
+      kind: 'refund',
+      amount: c.amount,
+      businessDate: businessDate(this.d.clock),
+      sourceAccountId: c.merchantAccountId,
+      restAccountId: wallet.ledgerAccountId,
+      allocateWith: (owed) => {
+        if (p?.plan_id) {
+          // An instalment purchase: its future periods first (the last one first), then other principal.
+          const own = allocate(
+            {
+              ...owed,
+              statements: [],
+              unbilled: 0n,
+              periods: owed.periods.filter((x) => x.plan === p.plan_id),
+            },
+            c.amount,
+            { principalOnly: true, includeFuture: true },
+          );
+          const others = allocate(reduce(owed, own), own.rest, { principalOnly: true, includeFuture: true });
+          return {
+            ...others,
+            items: [...own.items, ...others.items],
+            principal: own.principal + others.principal,
+          };
+        }
+        return allocate(owed, c.amount, {
+          principalOnly: true,
+          includeFuture: true,
+          unbilledFirst: !p?.statement_id,
+        });
+      },
+    });
+  }
+
+  /** Pays off an instalment plan's future principal now; the fees of the months not yet billed are waived. */
+  async settlePlan(c: { id: string; userId: string; planId: string }): Promise<Movement> {
+    const line = await this.lineRow(c.userId);
+    const r = await this.d.db.query<{ rest: bigint }>(
+      `SELECT coalesce(sum(pp.principal - pp.settled_principal), 0)::int8 AS rest FROM paylater_plan_periods pp
+        JOIN paylater_plans p ON p.id = pp.plan_id
+       WHERE pp.plan_id = $1 AND p.line_id = $2 AND pp.statement_id IS NULL`,
+      [isUuid(c.planId) ? c.planId : null, line.id],
+    );
+    const rest = r.rows[0]!.rest;
+    if (rest <= 0n)
+      throw new MilletError('PAYLATER_PLAN_NOT_FOUND', `No instalment plan ${c.planId} with months left`, {
+        id: c.planId,
+      });
+    const wallet = await this.d.wallets.getWallet(c.userId);
+    return this.move({
+      id: c.id,
+      userId: c.userId,
+      kind: 'settlement',
+      amount: rest,
+      businessDate: businessDate(this.d.clock),
+      sourceAccountId: wallet.ledgerAccountId,
+      allocateWith: (owed) =>
+        allocate(
+          { ...owed, statements: [], unbilled: 0n, periods: owed.periods.filter((x) => x.plan === c.planId) },
+          rest,
+          { principalOnly: true, includeFuture: true },
+        ),
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Instalments on a statement
+
+  async #convertible(
+    userId: string,
+    statementId: string,
+  ): Promise<{ s: PaylaterStatement; product: PaylaterProduct }> {
+    const s = await this.statement(userId, statementId);
+    const line = await this.lineRow(userId);
+    const product = await this.d.products.get(line.product_id);
+    const today = businessDate(this.d.clock);
+    if (s.paidOn !== null || today > s.dueDate || s.paid > 0n || s.principal - s.convertedPrincipal <= 0n)
+      throw new MilletError(
+        'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
+        'Only an unpaid statement, up to its due date, can be turned into instalments',
+        { id: s.id },
+      );
+    return { s, product };
+  }
+
+  async statementOffers(userId: string, statementId: string): Promise<OfferView[]> {
+    const { s, product } = await this.#convertible(userId, statementId);
+    const principal = s.principal - s.convertedPrincipal;
+    return Object.keys(product.instalmentFees)
+      .map(Number)
+      .sort((a, b) => a - b)
+      .map((terms) => offerView(instalmentOffer(principal, terms, product.instalmentFees)));
+  }
+
+  /** Turns a statement's principal into `terms` monthly instalments (billed from the next statement). */
+  async convertStatement(c: {
+    id?: string;
+    userId: string;
+    statementId: string;
+    terms: number;
+  }): Promise<InstalmentPlan> {
+    const planId = derivedId('paylater.plan', c.statementId);
+    const done = await this.d.db.query('SELECT 1 FROM paylater_plans WHERE id = $1', [planId]);
+    if (done.rows.length > 0) return this.plan(c.userId, planId);
+    const { s, product } = await this.#convertible(c.userId, c.statementId);
+    const principal = s.principal - s.convertedPrincipal;
+    const offer = instalmentOffer(principal, c.terms, product.instalmentFees);
+    const today = businessDate(this.d.clock);
+    await this.d.db.transaction(async (tx) => {
+      const updated = await tx.query(
+        `UPDATE paylater_statements SET converted_principal = converted_principal + $2,
+           min_payment = fees + interest + penalty
+         WHERE id = $1 AND paid_on IS NULL AND paid_principal + paid_fees + paid_interest + paid_penalty = 0
+           AND principal - converted_principal = $2`,
+        [s.id, principal],
+      );
+      if (updated.rowCount === 0)
+        throw new MilletError('PAYLATER_STATEMENT_NOT_CONVERTIBLE', 'The statement changed; look again', {
+          id: s.id,
+        });
+      await tx.query(
+        `UPDATE paylater_statements SET min_paid_on = CASE WHEN min_payment = 0 THEN $2::date END,
+           paid_on = CASE WHEN fees + interest + penalty = 0 THEN $2::date END WHERE id = $1`,
+        [s.id, today],
+      );
+      await tx.query(
+        'UPDATE paylater_lines SET instalment_principal = instalment_principal + $2 WHERE id = $1',
+        [s.lineId, principal],
+      );
+      await insertPlan(
+        tx,
+        { id: planId, lineId: s.lineId, source: 'statement', sourceId: s.id },
+        offer,
+        this.d.clock,
+      );
+    });
+    return this.plan(c.userId, planId);
+  }
+
+  async plan(userId: string, planId: string): Promise<InstalmentPlan> {
+    const line = await this.lineRow(userId);
+    const plans = await this.plans(line.id, planId);
+    if (!plans[0])
+      throw new MilletError('PAYLATER_PLAN_NOT_FOUND', `No instalment plan ${planId}`, { id: planId });
+    return plans[0];
+  }
+
+  async listPlans(userId: string): Promise<InstalmentPlan[]> {
+    const line = await this.lineRow(userId);
+    return this.plans(line.id);
+  }
+
+  async plans(lineId: string, planId?: string): Promise<InstalmentPlan[]> {
+    if (planId !== undefined && !isUuid(planId)) return [];
+    const plans = await this.d.db.query<{
+      id: string;
+      line_id: string;
+      source: 'checkout' | 'statement';
+      source_id: string;
+      principal: bigint;
+      fee_total: bigint;
+      fee_rate_bp: number;
+      fee_payer: FeePayer;
+      terms: number;
+      apr_percent: string;
+    }>(
+      'SELECT * FROM paylater_plans WHERE line_id = $1 AND ($2::uuid IS NULL OR id = $2) ORDER BY created_at, id',
+      [lineId, planId ?? null],
+    );
+    const periods = await this.d.db.query<{
+      plan_id: string;
+      period: number;
+      principal: bigint;
+      fee: bigint;
+      settled_principal: bigint;
+      statement_id: string | null;
+    }>('SELECT * FROM paylater_plan_periods WHERE line_id = $1 ORDER BY plan_id, period', [lineId]);
+    return plans.rows.map((p) => ({
+      id: p.id,
+      lineId: p.line_id,
+      source: p.source,
+      sourceId: p.source_id,
+      principal: p.principal,
+      fee: p.fee_total,
+      feeRateBp: p.fee_rate_bp,
+      feePayer: p.fee_payer,
+      terms: p.terms,
+      aprPercent: p.apr_percent,
+      periods: periods.rows
+        .filter((x) => x.plan_id === p.id)
+        .map((x) => ({
+          period: x.period,
+          principal: x.principal,
+          fee: x.fee,
+          settledPrincipal: x.settled_principal,
+          statementId: x.statement_id,
+        })),
+    }));
+  }
+}
+
+function reduce(owed: Owed, taken: Allocation): Owed {
+  const used = new Map<string, bigint>();
+  for (const i of taken.items) if (i.t === 'period') used.set(`${i.plan}:${i.period}`, BigInt(i.a));
+  return {
+    ...owed,
+    periods: owed.periods.map((p) => ({
+      ...p,
+      principal: p.principal - (used.get(`${p.plan}:${p.period}`) ?? 0n),
+    })),
+  };
+}
+
+async function insertPlan(
+  tx: Queryable,
+  plan: { id: string; lineId: string; source: 'checkout' | 'statement'; sourceId: string },
+  offer: InstalmentOffer,
+  clock: Clock,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO paylater_plans (id, line_id, source, source_id, principal, fee_total, fee_rate_bp, terms, fee_payer,
+       apr_percent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [
+      plan.id,
+      plan.lineId,
+      plan.source,
+      plan.sourceId,
+      offer.principal,
+      offer.fee,
+      offer.feeRateBp,
+      offer.terms,
+      offer.feePayer,
+      offer.apr.percent,
+      clock.now(),
+    ],
+  );
+  for (const p of offer.periods)
+    await tx.query(
+      `INSERT INTO paylater_plan_periods (plan_id, period, line_id, principal, fee) VALUES ($1, $2, $3, $4, $5)`,
+      [plan.id, p.period, plan.lineId, p.principal, p.fee],
+    );
+}
+
+/** Adds to a product's day of charges (booked to the ledger in the close, one entry per kind). */
+export async function addCharge(
+  tx: Queryable,
+  productId: string,
+  date: string,
+  kind: 'interest' | 'penalty' | 'fee' | 'merchant_fee',
+  amount: bigint,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO paylater_charge_days (product_id, business_date, kind, amount) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (product_id, business_date, kind) DO UPDATE SET amount = paylater_charge_days.amount + excluded.amount`,
+    [productId, date, kind, amount],
+  );
+}
+
+export const halfEven = (n: bigint, d: bigint) => divRound(n, d, 'half_even');

@@ -1,0 +1,450 @@
+import fc from 'fast-check';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, derivedId, isMilletError, newId } from '../core/index.ts';
+import { addDays, createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../jobs/index.ts';
+import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
+import type { PaymentMethodHandler } from '../merchants/index.ts';
+import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { createPaylater, paylaterMigrations, type Paylater } from './index.ts';
+
+/**
+ * The line on its public API and the close: opening rules, both pricing modes (DESIGN vector 8),
+ * statements, the interest-free period, revolving and penalty interest, suspension, repayment
+ * order, instalments at checkout, refunds, and the ledger behind it all.
+ */
+describe('pay-later line (close-driven)', () => {
+  let t: TestDatabase;
+  let ledger: Ledger;
+  let paylater: Paylater;
+  let close: EndOfDayClose;
+  let world: string;
+  let merchantAccount: string;
+  const clock = new ManualClock('2025-06-01T02:00:00Z');
+  const methods = new Map<string, PaymentMethodHandler>();
+  const wallets = new Map<string, string>();
+  const users = new Map<
+    string,
+    { kycStatus: string; accountClass: string | null; isAdult: boolean; ageYears: number | null }
+  >();
+  const scores = new Map<string, number>();
+  let huabei: string;
+  let fenfu: string;
+
+  /** Business time moves to `date`, after closing every day before it (as production would). */
+  const at = async (date: string) => {
+    await closeThrough(addDays(date, -1));
+    clock.set(new Date(`${date}T10:00:00+08:00`));
+  };
+  const closeThrough = async (date: string) => {
+    for (;;) {
+      const last = (await close.lastClosedDate()) ?? '2025-05-31';
+      if (last >= date) return;
+      const run = await close.close(addDays(last, 1), { fastForward: true });
+      if (run.status !== 'completed') throw new Error(`close ${addDays(last, 1)}: ${run.error}`);
+    }
+  };
+  const code = async (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'ok',
+      (e: unknown) => (isMilletError(e) ? e.code : e),
+    );
+  async function customer(
+    name: string,
+    options: { score?: number; funds?: bigint; adult?: boolean; cls?: string } = {},
+  ) {
+    const id = derivedId('paylater-test', name);
+    users.set(id, {
+      kycStatus: 'verified',
+      accountClass: options.cls ?? 'II',
+      isAdult: options.adult ?? true,
+      ageYears: options.adult === false ? 17 : 30,
+    });
+    if (options.score !== undefined) scores.set(id, options.score);
+    const wallet = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'user_wallet',
+      bound: { kind: 'no_overdraft' },
+    });
+    wallets.set(id, wallet.id);
+    if (options.funds)
+      await ledger.transfer({
+        id: newId(),
+        debitAccountId: world,
+        creditAccountId: wallet.id,
+        amount: options.funds,
+      });
+    return id;
+  }
+  const buy = (
+    userId: string,
+    amount: bigint,
+    method = 'pay_later',
+    details: Record<string, string> = {},
+  ) => {
+    const paymentId = newId();
+    return methods
+      .get(method)!
+      .collect({
+        paymentId,
+        merchantId: newId(),
+        userId,
+        amount,
+        currency: 'CNY',
+        merchantAccountId: merchantAccount,
+        details,
+      })
+      .then(() => paymentId);
+  };
+  const walletBalance = async (userId: string) =>
+    (await ledger.getAccount(wallets.get(userId)!)).balances.posted;
+
+  beforeAll(async () => {
+    t = await openTestDatabase([...ledgerMigrations, ...jobsMigrations, ...paylaterMigrations]);
+    ledger = createLedger({ db: t.db, clock, registry: new Registry() });
+    world = (await ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } })).id;
+    merchantAccount = (
+      await ledger.openAccount({ currency: 'CNY', code: 'merchant_payable', bound: { kind: 'no_overdraft' } })
+    ).id;
+    paylater = createPaylater({
+      db: t.db,
+      ledger,
+      clock,
+      users: { getUser: async (id) => users.get(id)! },
+      scores: { currentScore: async (id) => scores.get(id) ?? null },
+      wallets: {
+        getWallet: async (id) => {
+          const account = await ledger.getAccount(wallets.get(id)!);
+          return { ledgerAccountId: account.id, available: account.balances.available };
+        },
+      },
+      registerPaymentMethod: (name, handler) => methods.set(name, handler),
+    });
+    close = createEndOfDayClose({ db: t.db, clock, steps: paylater.closeSteps({ chunkSize: 3 }) });
+    const base = {
+      dueDays: 9,
+      revolvingRatePpm: 500n,
+      penaltyMultiplierBp: 15_000,
+      minPaymentBp: 1_000,
+      suspendAfterDays: 30,
+      instalmentFees: { '3': 230, '6': 450, '12': 750 },
+    };
+    huabei = (
+      await paylater.createProduct({
+        ...base,
+        code: 'huabei',
+        name: '花呗',
+        mode: 'statement',
+        statementDay: 1,
+        dailyRatePpm: 0n,
+      })
+    ).id;
+    fenfu = (
+      await paylater.createProduct({
+        ...base,
+        code: 'fenfu',
+        name: '分付',
+        mode: 'daily',
+        statementDay: 2,
+        dueDays: 0,
+        dailyRatePpm: 400n,
+        revolvingRatePpm: 400n,
+      })
+    ).id;
+    await paylater.setLimitBands([
+      { minScore: 600, limit: 500_000n },
+      { minScore: 650, limit: 2_000_000n },
+    ]);
+    await at('2025-06-01');
+  });
+  afterAll(async () => {
+    await ledger.close();
+    await t.close();
+  });
+
+  it('versions products and refuses one above the 24% APR ceiling', async () => {
+    const v2 = await paylater.createProduct({
+      ...(await paylater.getProduct(huabei)),
+      id: undefined,
+      name: '花呗 v2',
+    });
+    expect(v2.version).toBe(2);
+    expect(v2.code).toBe('huabei');
+    const tooDear = paylater.createProduct({
+      ...(await paylater.getProduct(huabei)),
+      id: undefined,
+      instalmentFees: { '3': 1_000 },
+    });
+    expect(await code(tooDear)).toBe('APR_ABOVE_CAP');
+    expect(await code(paylater.createProduct({ ...v2, id: undefined, revolvingRatePpm: 700n }))).toBe(
+      'APR_ABOVE_CAP',
+    );
+  });
+
+  it('opens a line from the score bands; minors, unscored and low scores get none; class I is capped', async () => {
+    expect(
+      await code(
+        paylater.openLine({
+          userId: await customer('minor', { score: 800, adult: false }),
+          productId: huabei,
+        }),
+      ),
+    ).toBe('PAYLATER_NOT_ELIGIBLE');
+    expect(await code(paylater.openLine({ userId: await customer('unscored'), productId: huabei }))).toBe(
+      'PAYLATER_NOT_ELIGIBLE',
+    );
+    expect(
+      await code(paylater.openLine({ userId: await customer('low', { score: 580 }), productId: huabei })),
+    ).toBe('PAYLATER_NOT_ELIGIBLE');
+    const mid = await paylater.openLine({ userId: await customer('mid', { score: 620 }), productId: huabei });
+    expect(mid.limit).toBe(500_000n);
+    const classI = await paylater.openLine({
+      userId: await customer('class-i', { score: 900, cls: 'I' }),
+      productId: huabei,
+    });
+    expect(classI.limit).toBe(100_000n);
+    const high = await customer('high', { score: 700 });
+    const line = await paylater.openLine({ userId: high, productId: huabei });
+    expect(line.limit).toBe(2_000_000n);
+    expect(line.available).toBe(2_000_000n);
+    expect(await code(paylater.openLine({ userId: high, productId: huabei }))).toBe('PAYLATER_LINE_EXISTS');
+  });
+
+  it('daily mode: 10,000.00 × 0.04% × 30 days = 120.00 (vector 8), billed on the chosen date and auto-repaid', async () => {
+    const user = await customer('fenfu', { score: 700, funds: 2_000_000n });
+    const early = await customer('fenfu-early', { score: 700, funds: 2_000_000n });
+    for (const u of [user, early]) {
+      await paylater.openLine({ userId: u, productId: fenfu });
+      await paylater.setRepaymentDay(u, 1);
+    }
+    await at('2025-06-02');
+    await buy(user, 1_000_000n);
+    await buy(early, 1_000_000n);
+    await closeThrough('2025-06-16'); // 15 days of use: 06-02 … 06-16
+    await at('2025-06-17');
+    expect((await paylater.getLine(early)).accruedInterest).toBe(6_000n);
+    expect(await code(paylater.repay({ id: newId(), userId: early, amount: 1_006_001n }))).toBe(
+      'PAYLATER_REPAYMENT_EXCEEDS_BALANCE',
+    );
+    const repaid = await paylater.repay({ id: newId(), userId: early, amount: 1_006_000n });
+    expect(repaid).toMatchObject({ charges: 6_000n, principal: 1_000_000n });
+    await closeThrough('2025-07-01'); // the repayment date: 30 days of use, 06-02 … 07-01
+    const bill = (await paylater.getLine(user)).bill!;
+    expect(bill).toMatchObject({
+      statementDate: '2025-07-01',
+      principal: 1_000_000n,
+      interest: 12_000n,
+      paidOn: '2025-07-01',
+    });
+    expect(await walletBalance(user)).toBe(2_000_000n - 1_012_000n);
+    expect(await walletBalance(early)).toBe(2_000_000n - 1_006_000n);
+    for (const u of [user, early]) expect((await paylater.getLine(u)).totalOwed).toBe(0n);
+  });
+
+  it('statement mode: paid in full by the due date costs nothing; a revolved one pays interest to the cent', async () => {
+    const full = await customer('full', { score: 700 });
+    const revolver = await customer('revolver', { score: 700 });
+    const late = await customer('late', { score: 700 });
+    for (const u of [full, revolver, late]) {
+      await paylater.openLine({ userId: u, productId: huabei });
+      await paylater.setAutoRepay(u, false);
+    }
+    await at('2025-07-05');
+    await buy(full, 100_000n);
+    await buy(revolver, 200_000n);
+    await buy(late, 300_000n);
+    await closeThrough('2025-08-01');
+    const bill = (await paylater.getLine(revolver)).bill!;
+    expect(bill).toMatchObject({
+      statementDate: '2025-08-01',
+      dueDate: '2025-08-10',
+      principal: 200_000n,
+      minPayment: 20_000n,
+    });
+    // Repayment is from the wallet: fund it.
+    for (const u of [full, revolver])
+      await ledger.transfer({
+        id: newId(),
+        debitAccountId: world,
+        creditAccountId: wallets.get(u)!,
+        amount: 500_000n,
+      });
+    await at('2025-08-10');
+    await paylater.repay({ id: newId(), userId: full, amount: 100_000n });
+    await paylater.repay({ id: newId(), userId: revolver, amount: 20_000n });
+    await at('2025-08-21');
+    const fullBill = (await paylater.listStatements(full)).items.find(
+      (s) => s.statementDate === '2025-08-01',
+    )!;
+    expect(fullBill).toMatchObject({ interest: 0n, penalty: 0n, paidOn: '2025-08-10', status: 'paid' });
+    // 180,000 fen unpaid × 0.05%/day = 90 fen a day, 08-11 … 08-20.
+    const revolved = await paylater.getStatement(revolver, bill.id);
+    expect(revolved).toMatchObject({ interest: 900n, penalty: 0n });
+    // Late: min 30,000 unpaid → penalty 30,000 × 0.05% × 1.5 = 22.5 → 22 (half-even) a day, plus revolving 150.
+    const lateBill = (await paylater.getLine(late)).bill!;
+    expect(lateBill).toMatchObject({ interest: 1_500n, penalty: 220n, status: 'overdue' });
+    // Repayment order: penalty, then interest, then principal.
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: world,
+      creditAccountId: wallets.get(late)!,
+      amount: 1_000n,
+    });
+    const part = await paylater.repay({ id: newId(), userId: late, amount: 1_000n });
+    expect(part).toMatchObject({ charges: 1_000n, principal: 0n });
+    expect(await paylater.getStatement(late, lateBill.id)).toMatchObject({ paid: 1_000n });
+    await at('2025-09-09');
+    expect((await paylater.getLine(late)).status).toBe('active'); // 29 days overdue
+    await at('2025-09-10');
+    expect((await paylater.getLine(late)).status).toBe('suspended'); // 30 days overdue at the close of 09-09
+    expect(await code(buy(late, 100n))).toBe('PAYLATER_LINE_SUSPENDED');
+    const histories = await paylater.lineHistories([full, revolver, late], clock.now());
+    expect(histories.get(full)!.statements[1]).toMatchObject({
+      monthsPastDue: -1,
+      statementBalance: 100_000n,
+      amountRepaid: 100_000n,
+    });
+    expect(histories.get(revolver)!.statements[1]).toMatchObject({ monthsPastDue: 0, amountRepaid: 20_000n });
+    expect(histories.get(late)!.statements[1]!.monthsPastDue).toBe(2); // 31 days late
+    expect(histories.get(full)!.statements[0]!.monthsPastDue).toBe(-2); // September: no use
+    expect(histories.get(late)!.creditLimit).toBe(2_000_000n);
+  });
+
+  it('instalments at checkout (vector 6), merchant-paid, refunds lower the balance, early settlement; the ledger verifies', async () => {
+    const user = await customer('instalments', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await at('2025-09-12');
+    await buy(user, 111_111n, 'pay_later_instalments', { terms: '3' });
+    await buy(user, 111_111n, 'pay_later_instalments', { terms: '6', fee_payer: 'merchant' });
+    const refunded = await buy(user, 50_000n);
+    expect(await code(buy(user, 100n, 'pay_later_instalments', { terms: '4' }))).toBe(
+      'PAYLATER_TERM_UNAVAILABLE',
+    );
+    const [plan3, plan6] = (await paylater.listPlans(user)).sort((a, b) => a.terms - b.terms);
+    expect(plan3!.periods.map((p) => p.principal + p.fee)).toEqual([37_889n, 37_889n, 37_889n]);
+    expect(plan3!.fee).toBe(2_556n);
+    expect(Number(plan3!.aprPercent)).toBeGreaterThan(2.3);
+    expect(plan6!.fee).toBe(0n);
+    expect(plan6!.periods[0]!.principal).toBe(18_521n);
+    expect((await paylater.getLine(user)).used).toBe(111_111n * 2n + 50_000n);
+    await methods.get('pay_later')!.refund!({
+      refundId: newId(),
+      paymentId: refunded,
+      merchantId: newId(),
+      userId: user,
+      amount: 20_000n,
+      merchantAccountId: merchantAccount,
+    });
+    expect((await paylater.getLine(user)).unbilled).toBe(30_000n);
+    await closeThrough('2025-10-01');
+    const bill = (await paylater.getLine(user)).bill!;
+    expect(bill).toMatchObject({ principal: 30_000n + 37_037n + 18_521n, fees: 852n });
+    const settled = await paylater.settlePlan({ id: newId(), userId: user, planId: plan6!.id });
+    expect(settled.principal).toBe(111_111n - 18_521n);
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    // The ledger agrees with the line: the receivable is the principal owed.
+    const line = await paylater.getLine(user);
+    expect(-(await ledger.getAccount(line.ledgerAccountId)).balances.posted).toBe(line.used);
+  });
+
+  it('property: a statement paid in full by its due date never costs interest; balances never go negative', async () => {
+    const scenario = fc.record({
+      purchases: fc.array(
+        fc.record({ day: fc.integer({ min: 2, max: 28 }), amount: fc.bigInt({ min: 1n, max: 300_000n }) }),
+        {
+          minLength: 1,
+          maxLength: 3,
+        },
+      ),
+      // The statement is issued in the close of the 1st; it can be paid from the 2nd to the due date, the 10th.
+      payDay: fc.integer({ min: 2, max: 10 }),
+      extra: fc.bigInt({ min: 0n, max: 50_000n }),
+    });
+    let month = 10; // October 2025 onwards, one month per run
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(scenario, { minLength: 2, maxLength: 4 }), async (scenarios) => {
+        const ym = (k: number) =>
+          `${2025 + Math.floor((k - 1) / 12)}-${String(((k - 1) % 12) + 1).padStart(2, '0')}`;
+        const thisMonth = ym(month);
+        const next = ym(month + 1);
+        month += 1;
+        run += 1;
+        const people = [];
+        for (const [i, sc] of scenarios.entries()) {
+          const u = await customer(`prop-${run}-${i}`, { score: 700 });
+          await paylater.openLine({ userId: u, productId: huabei });
+          await paylater.setAutoRepay(u, false);
+          people.push({ u, sc });
+        }
+        for (let day = 2; day <= 28; day++) {
+          const todays = people.flatMap((p) =>
+            p.sc.purchases.filter((x) => x.day === day).map((x) => ({ ...p, x })),
+          );
+          if (todays.length === 0) continue;
+          await at(`${thisMonth}-${String(day).padStart(2, '0')}`);
+          for (const { u, x } of todays) await buy(u, x.amount);
+        }
+        for (let day = 2; day <= 10; day++) {
+          await at(`${next}-${String(day).padStart(2, '0')}`);
+          for (const { u, sc } of people.filter((p) => p.sc.payDay === day)) {
+            const bill = (await paylater.getLine(u)).bill!;
+            expect(bill.statementDate).toBe(`${next}-01`);
+            const owed = (await paylater.getLine(u)).totalOwed;
+            // Paying more than is owed is refused: nothing ever goes below zero.
+            await ledger.transfer({
+              id: newId(),
+              debitAccountId: world,
+              creditAccountId: wallets.get(u)!,
+              amount: owed + sc.extra + 1n,
+            });
+            expect(await code(paylater.repay({ id: newId(), userId: u, amount: owed + 1n }))).toBe(
+              'PAYLATER_REPAYMENT_EXCEEDS_BALANCE',
+            );
+            await paylater.repay({ id: newId(), userId: u, amount: owed });
+          }
+        }
+        await at(`${next}-20`);
+        for (const { u, sc } of people) {
+          const bill = (await paylater.listStatements(u)).items.find(
+            (s) => s.statementDate === `${next}-01`,
+          )!;
+          expect(bill.principal).toBe(sc.purchases.reduce((sum, x) => sum + x.amount, 0n));
+          expect(bill).toMatchObject({ interest: 0n, penalty: 0n, status: 'paid', unpaid: 0n });
+          const line = await paylater.getLine(u);
+          expect(line).toMatchObject({ used: 0n, totalOwed: 0n, accruedInterest: 0n });
+          expect((await ledger.getAccount(line.ledgerAccountId)).balances.posted).toBe(0n);
+        }
+      }),
+      { numRuns: 2, endOnFailure: true },
+    );
+  });
+
+  it('close steps are idempotent for their date: running them again changes nothing', async () => {
+    const last = (await close.lastClosedDate())!;
+    const snapshot = async () => ({
+      lines: (
+        await t.db.query(
+          'SELECT id, accrued_interest, unbilled_principal, status FROM paylater_lines ORDER BY id',
+        )
+      ).rows,
+      statements: (
+        await t.db.query('SELECT id, interest, penalty, paid_principal FROM paylater_statements ORDER BY id')
+      ).rows,
+      charges: (
+        await t.db.query('SELECT * FROM paylater_charge_days ORDER BY product_id, business_date, kind')
+      ).rows,
+      entries: (await ledger.verify()).entries,
+    });
+    const before = await snapshot();
+    for (const step of paylater.closeSteps({ chunkSize: 2 }))
+      await step.run({
+        businessDate: last,
+        asOf: new Date(`${last}T23:59:59.999+08:00`),
+        cursor: null,
+        checkpoint: async () => {},
+      });
+    expect(await snapshot()).toEqual(before);
+  });
+});
