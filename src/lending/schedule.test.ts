@@ -290,7 +290,11 @@ describe('schedule properties', () => {
           else expect(result.schedule.length).toBeLessThanOrEqual(terms - 1);
         },
       ),
-      { numRuns: 200 },
+      {
+        numRuns: 200,
+        // Found by a random run: a rounded-up instalment repaid a tiny balance one period early.
+        examples: [[10_000n, 1, 26, 'equal_instalments', '30/360', 'lower_instalment', 1, 97]],
+      },
     );
   });
 

@@ -108,6 +108,12 @@ export function amortise(
     else if (type === 'equal_principal') part = perPrincipal;
     else part = 0n;
     if (part < 0n) part = 0n;
+    // A level part rounded up can repay a small balance before the last period; unless a fixed
+    // instalment or principal was asked for (shorten the term), the count is kept: every later
+    // period keeps at least one fen of principal.
+    const keepCount = options.fixedInstalment === undefined && options.fixedPrincipal === undefined;
+    const reserve = keepCount && type !== 'interest_first' ? BigInt(periods.length - 1 - k) : 0n;
+    if (!last && part > balance - reserve) part = balance - reserve > 0n ? balance - reserve : 0n;
     if (last || part > balance) part = balance;
     out.push({
       number: (options.firstNumber ?? 1) + k,
