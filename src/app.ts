@@ -168,7 +168,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     });
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
-    const credit = createCredit({ db, clock, identity, wallet, wealth });
+    // Lending and the marketplace need the score service, and the score reads their loans back:
+    // the source is bound late, and only asked when a score is computed.
+    const credits: { lending?: Lending; marketplace?: Marketplace } = {};
+    const credit = createCredit({
+      db,
+      clock,
+      identity,
+      wallet,
+      wealth,
+      existingCredits: (userIds) => existingCredits(userIds, credits),
+    });
     const paylater = createPaylater({
       db,
       ledger,
@@ -202,6 +212,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       publicUrl: process.env.MILLET_PUBLIC_URL ?? `http://127.0.0.1:${config.port}`,
       bankClearingAccountId: () => wallet.bankClearingAccountId(),
     });
+    Object.assign(credits, { lending, marketplace });
     const endOfDay = createEndOfDayClose({
       db,
       clock,
@@ -337,6 +348,8 @@ export function createCredit(parts: {
   identity: Identity;
   wallet: Pick<Wallet, 'getWallet' | 'getWalletBalances'>;
   wealth: Pick<Wealth, 'holdingsValues'>;
+  /** Loans outstanding per user, on the platform and through partners (built after the score service). */
+  existingCredits?: (userIds: readonly string[]) => Promise<ReadonlyMap<string, number>>;
 }): CreditService {
   return createCreditService({
     db: parts.db,
@@ -349,10 +362,25 @@ export function createCredit(parts: {
       ...noLineHistoryFeatureSource,
       lineHistories: (userIds, asOf) => lineHistories(parts.db, userIds, asOf),
       fundHoldings: (userIds) => parts.wealth.holdingsValues(userIds),
+      ...(parts.existingCredits ? { existingCredits: parts.existingCredits } : {}),
     },
     // Unpaid Pay Points service orders lower the score until paid.
     debts: serviceOrderDebts(parts.db),
   });
+}
+
+/** Loans outstanding per user: the platform's own plus those disbursed through partners. */
+async function existingCredits(
+  userIds: readonly string[],
+  sources: { lending?: Lending; marketplace?: Marketplace },
+): Promise<ReadonlyMap<string, number>> {
+  const [own, partners] = await Promise.all([
+    sources.lending?.openLoanCounts(userIds) ?? new Map<string, number>(),
+    sources.marketplace?.existingCredits(userIds) ?? new Map<string, number>(),
+  ]);
+  const total = new Map(own);
+  for (const [id, n] of partners) total.set(id, (total.get(id) ?? 0) + n);
+  return total;
 }
 
 async function createBootstrapKey(db: Database, clock: Clock, config: Config): Promise<App['bootstrapKey']> {

@@ -79,6 +79,8 @@ export interface Lending {
   payoffQuote(loanId: string, userId?: string): Promise<PayoffQuote>;
   /** Any amount: what is due first (allocation order), the rest prepays. */
   repay(command: { id?: string; userId: string; loanId: string; amount: bigint }): Promise<Repayment>;
+  /** Loans not yet repaid (disbursing, active or charged off) per user, one query; users with none are absent. */
+  openLoanCounts(userIds: readonly string[]): Promise<Map<string, number>>;
   bookByBucket(productCode?: string): Promise<BucketLine[]>;
   vintages(productCode?: string): Promise<VintagePoint[]>;
   /** due, accrual, auto-debit, penalties, aging, charge-off. */
@@ -105,6 +107,15 @@ export function createLending(options: LendingOptions): Lending {
     schedule: (loanId, userId) => loanSchedule(db, loanId, userId),
     payoffQuote: (loanId, userId) => quotePayoff(ctx, loanId, userId),
     repay: (command) => repay(ctx, command),
+    async openLoanCounts(userIds) {
+      const { rows } = await db.query<{ user_id: string; n: bigint }>(
+        `SELECT user_id, count(*)::int8 AS n FROM lending_loans
+         WHERE user_id = ANY($1::uuid[]) AND status IN ('disbursing', 'active', 'charged_off')
+         GROUP BY user_id`,
+        [userIds],
+      );
+      return new Map(rows.map((r) => [r.user_id, Number(r.n)]));
+    },
     bookByBucket: (code) => bookByBucket(db, code),
     vintages: (code) => vintages(db, code),
     closeSteps: () => lendingCloseSteps(ctx, { chunkSize: options.closeChunkSize }),
