@@ -32,6 +32,15 @@ import { createMerchants, merchantsMigrations, type Merchants } from './merchant
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
+import { riskMigrations } from './risk/index.ts';
+import {
+  InProcessStockEngine,
+  RedisStockEngine,
+  createStore,
+  storeMigrations,
+  type StockEngine,
+  type Store,
+} from './store/index.ts';
 
 /** Every module's migrations, in dependency order. */
 export const allMigrations: readonly Migration[] = [
@@ -44,6 +53,8 @@ export const allMigrations: readonly Migration[] = [
   ...jobsMigrations,
   ...webhooksMigrations,
   ...wealthMigrations,
+  ...riskMigrations,
+  ...storeMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -60,6 +71,8 @@ export interface App {
   readonly webhooks: Webhooks;
   /** Money-market funds and fixed-term products. */
   readonly wealth: Wealth;
+  /** The store and flash sales (stock engine: Redis with REDIS_URL, else in-process). */
+  readonly store: Store;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -131,6 +144,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     await merchants.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
     const credit = createCredit({ db, clock, identity, wallet });
+    const store = createStore({
+      db,
+      clock,
+      engine: createStockEngine(config),
+      merchants,
+      users: identity,
+      registry,
+      logger: logger.child({ module: 'store' }),
+    });
+    await store.start();
     const endOfDay = createEndOfDayClose({
       db,
       clock,
@@ -148,6 +171,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       merchants,
       wealth,
+      store,
     });
     return assemble({
       config,
@@ -159,6 +183,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       credit,
       webhooks,
       wealth,
+      store,
       endOfDay,
       bank,
       server,
@@ -196,6 +221,7 @@ function assemble(
     credit: parts.credit,
     webhooks: parts.webhooks,
     wealth: parts.wealth,
+    store: parts.store,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
@@ -213,6 +239,7 @@ function assemble(
           { name: 'wallet.bank-reconciliation', run: () => parts.wallet.reconcileBankOperations() },
           { name: 'merchants.card-reconciliation', run: () => parts.merchants.reconcileCardPayments() },
           { name: 'webhooks.deliver', run: () => parts.webhooks.deliverDue() },
+          { name: 'store.expire-reservations', run: () => parts.store.expireReservations() },
         ],
       });
       return address;
@@ -226,6 +253,7 @@ function assemble(
           ['jobs', async () => jobs?.stop()],
           ['bank connector', async () => parts.bank.close()],
           ['webhook attempts', () => parts.webhooks.close()],
+          ['store (order writer, stock engine)', () => parts.store.close()],
           ['ledger writer', () => ledger.close()],
           ['database', () => db.close()],
         ];
@@ -240,6 +268,11 @@ function assemble(
       return closing;
     },
   };
+}
+
+/** The flash-sale stock engine: Redis when REDIS_URL is set, otherwise in this process. */
+function createStockEngine(config: Config): StockEngine {
+  return config.redisUrl ? new RedisStockEngine({ url: config.redisUrl }) : new InProcessStockEngine();
 }
 
 /**

@@ -16,6 +16,7 @@ export const operatorScopes = [
   'webhooks:admin',
   'credit:read',
   'wealth:admin',
+  'store:admin',
 ] as const;
 export type OperatorScope = (typeof operatorScopes)[number];
 

@@ -20,8 +20,16 @@ declare module 'fastify' {
      * passwords or personal data give keyed digests instead, so the stored hash reveals nothing.
      */
     idempotencyFingerprint?: (body: unknown) => unknown;
-    /** The route needs a user's access token (`Authorization: Bearer <JWT>`). */
-    userAuth?: boolean;
+    /**
+     * The route needs a user's access token (`Authorization: Bearer <JWT>`). `'stateless'` checks
+     * the signature and expiry only, with no session read (hot paths such as flash-sale attempts).
+     */
+    userAuth?: boolean | 'stateless';
+    /**
+     * The route keeps its own idempotency keyed by the Idempotency-Key (still required): the
+     * api's stored-response claim (two SQL round trips) is skipped. The flash-sale attempt path.
+     */
+    ownIdempotency?: boolean;
     /** The route needs a merchant API key (`mlt_mk_…`) carrying this scope. */
     merchantAuth?: MerchantScope;
   }

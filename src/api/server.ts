@@ -8,6 +8,7 @@ import type { Database } from '../db/index.ts';
 import type { Identity } from '../identity/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { Merchants } from '../merchants/index.ts';
+import type { Store } from '../store/index.ts';
 import type { Wallet } from '../wallet/index.ts';
 import type { Wealth } from '../wealth/index.ts';
 import type { Webhooks } from '../webhooks/index.ts';
@@ -33,6 +34,7 @@ import { paymentRoutes } from './routes/payment-routes.ts';
 import { creditRoutes } from './routes/credit-routes.ts';
 import { wealthOperatorRoutes, wealthRoutes } from './routes/wealth-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
+import { storeOperatorRoutes, storeRoutes } from './routes/store-routes.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -56,6 +58,8 @@ export interface ServerOptions {
   webhooks?: Webhooks;
   /** Money funds and fixed-term products; operator routes under /v1/operator/wealth, user routes with identity. */
   wealth?: Wealth;
+  /** The store and flash sales; operator routes under /v1/operator/store, user routes with identity. */
+  store?: Store;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -115,6 +119,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.wealth) {
     void app.register(wealthOperatorRoutes, { prefix: '/v1/operator/wealth', wealth: options.wealth });
     if (options.identity) void app.register(wealthRoutes, { prefix: '/v1', wealth: options.wealth });
+  }
+  if (options.store) {
+    void app.register(storeOperatorRoutes, { prefix: '/v1/operator/store', store: options.store });
+    if (options.identity) void app.register(storeRoutes, { prefix: '/v1/store', store: options.store });
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });

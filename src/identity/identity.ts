@@ -110,6 +110,13 @@ export function createIdentity(options: IdentityOptions): Identity {
   const refreshTtl = options.refreshTokenTtlSeconds ?? 30 * 86_400;
   const limits = { ...defaultLoginRateLimit, ...options.loginRateLimit };
   const phoneIndex = (e164: string) => blindIndex(keys.index, 'phone', e164);
+  /** Signature, issuer, type and expiry by the Clock; ids shaped as UUIDs. No session read. */
+  const verifiedClaims = async (accessToken: string) => {
+    const claims = await verifyAccessToken(keys.jwt, accessToken, clock.now());
+    if (!isUuid(claims.sessionId) || !isUuid(claims.userId))
+      throw new MilletError('UNAUTHENTICATED', 'The access token is not valid');
+    return claims;
+  };
   // Verifying a password against this when the phone is unknown keeps both answers equally slow.
   let dummyHash: Promise<string> | undefined;
 
@@ -314,10 +321,7 @@ export function createIdentity(options: IdentityOptions): Identity {
     },
 
     async authenticate(accessToken) {
-      const now = clock.now();
-      const claims = await verifyAccessToken(keys.jwt, accessToken, now);
-      if (!isUuid(claims.sessionId) || !isUuid(claims.userId))
-        throw new MilletError('UNAUTHENTICATED', 'The access token is not valid');
+      const claims = await verifiedClaims(accessToken);
       const session = await db.query<{ revoked_at: Date | null }>(
         'SELECT revoked_at FROM identity_sessions WHERE id = $1 AND user_id = $2',
         [claims.sessionId, claims.userId],
@@ -326,6 +330,8 @@ export function createIdentity(options: IdentityOptions): Identity {
         throw new MilletError('UNAUTHENTICATED', 'The session has ended; log in again');
       return claims;
     },
+
+    verifyAccessToken: verifiedClaims,
 
     async verifyIdentity(userId, command) {
       const now = clock.now();

@@ -164,7 +164,7 @@ export function createRiskGuard(options: {
         reasons.push(reason);
       };
       const sale = signals.saleId;
-      if (velocity.hit(`u:${signals.userId}`, now) > policy.userAttempts) add(45, 'user_velocity');
+      if (velocity.hit(`u:${signals.userId}`, now) > policy.userAttempts) add(40, 'user_velocity');
       const dims: Array<[string | undefined, string, number, RiskReason, RiskReason]> = [
         [signals.deviceId, 'd', policy.deviceAttempts, 'device_velocity', 'shared_device'],
         [
@@ -187,8 +187,8 @@ export function createRiskGuard(options: {
       if (signals.ip && velocity.hit(`i:${signals.ip}`, now) > policy.ipAttempts) add(30, 'ip_velocity');
       if (signals.accountCreatedAt) {
         const ageDays = (now - signals.accountCreatedAt.getTime()) / 86_400_000;
-        if (ageDays < 1) add(40, 'very_new_account');
-        else if (ageDays < policy.newAccountDays) add(20, 'new_account');
+        if (ageDays < 1) add(15, 'very_new_account');
+        else if (ageDays < policy.newAccountDays) add(5, 'new_account');
       }
       const action: RiskAction =
         score >= policy.blockAt

@@ -167,7 +167,7 @@ export class Sales {
   /** Sales not yet ended (or ended within the reservation time), for the engine and the loops. */
   async live(now: Date): Promise<Sale[]> {
     const rows = await this.db.query<SaleRow>(
-      `SELECT * FROM store_sales WHERE ends_at > $1 - interval '1 day' ORDER BY starts_at`,
+      `SELECT * FROM store_sales WHERE ends_at > $1::timestamptz - interval '1 day' ORDER BY starts_at`,
       [now],
     );
     const sales = rows.rows.map(saleFromRow);

@@ -113,7 +113,12 @@ export interface Store {
   start(options?: { writer?: boolean }): Promise<void>;
   close(): Promise<void>;
   /** A new order writer (the running one is `writer`); tests kill and replace them. */
-  createWriter(options?: { consumer?: string; minIdleMs?: number }): OrderWriter;
+  createWriter(options?: {
+    consumer?: string;
+    minIdleMs?: number;
+    batchSize?: number;
+    engine?: StockEngine;
+  }): OrderWriter;
   readonly writer: OrderWriter | undefined;
 
   createProduct(command: { id: string; name: string; description?: string }): Promise<Product>;
@@ -208,7 +213,9 @@ export function createStore(options: StoreOptions): Store {
   let admitTimer: NodeJS.Timeout | undefined;
   let admitting: Promise<number> | undefined;
 
-  const createWriter = (o: { consumer?: string; minIdleMs?: number } = {}) =>
+  const createWriter = (
+    o: { consumer?: string; minIdleMs?: number; batchSize?: number; engine?: StockEngine } = {},
+  ) =>
     new OrderWriter({
       engine,
       orders,

@@ -23,6 +23,15 @@ import { createCreditService, creditMigrations, type CreditService } from '../..
 import { createWealth, wealthMigrations, type Wealth } from '../../src/wealth/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
+import { riskMigrations } from '../../src/risk/index.ts';
+import {
+  InProcessStockEngine,
+  createStore,
+  storeMigrations,
+  type StockEngine,
+  type Store,
+  type StoreOptions,
+} from '../../src/store/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -35,6 +44,8 @@ export interface ApiHarness {
   credit: CreditService;
   wealth: Wealth;
   webhooks: Webhooks;
+  /** The store, on the engine given (in-process by default), its order writer running. */
+  store: Store;
   /** The end-of-day close with the merchants' settlement step. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
@@ -73,6 +84,8 @@ export async function openApiHarness(
     idempotency?: IdempotencyOptions;
     beforeReady?: (app: FastifyInstance) => void;
     identity?: Partial<Omit<IdentityOptions, 'db' | 'clock'>>;
+    storeEngine?: StockEngine;
+    store?: Partial<Pick<StoreOptions, 'riskPolicy' | 'writer' | 'admitIntervalMs'>>;
   } = {},
 ): Promise<ApiHarness> {
   const t = await openTestDatabase([
@@ -85,6 +98,8 @@ export async function openApiHarness(
     ...wealthMigrations,
     ...jobsMigrations,
     ...webhooksMigrations,
+    ...riskMigrations,
+    ...storeMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -108,6 +123,17 @@ export async function openApiHarness(
   const endOfDay = createEndOfDayClose({ db: t.db, clock, steps: merchants.closeSteps() });
   const credit = createCreditService({ db: t.db, clock, users: identity, wallets: wallet });
   const wealth = createWealth({ db: t.db, ledger, clock, wallets: wallet });
+  const store = createStore({
+    db: t.db,
+    clock,
+    engine: options.storeEngine ?? new InProcessStockEngine(),
+    merchants,
+    users: identity,
+    registry,
+    writer: { idleMs: 5 },
+    ...options.store,
+  });
+  await store.start();
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -126,6 +152,7 @@ export async function openApiHarness(
     credit,
     wealth,
     webhooks,
+    store,
     registry,
     logger,
     clock,
@@ -152,6 +179,7 @@ export async function openApiHarness(
     credit,
     wealth,
     webhooks,
+    store,
     endOfDay,
     bank,
     clock,
@@ -172,6 +200,7 @@ export async function openApiHarness(
     async close() {
       bank.close();
       await app.close();
+      await store.close();
       await webhooks.close();
       await ledger.close();
       await t.close();
