@@ -1,3 +1,5 @@
+import { createSecretKey } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
@@ -28,6 +30,7 @@ import {
 import {
   accountClasses,
   type AccountClass,
+  type AuthenticatedUser,
   type Identity,
   type IdentityOptions,
   type KycStatus,
@@ -110,11 +113,26 @@ export function createIdentity(options: IdentityOptions): Identity {
   const refreshTtl = options.refreshTokenTtlSeconds ?? 30 * 86_400;
   const limits = { ...defaultLoginRateLimit, ...options.loginRateLimit };
   const phoneIndex = (e164: string) => blindIndex(keys.index, 'phone', e164);
+  const jwtKey = createSecretKey(keys.jwt);
+  /**
+   * Tokens already verified, until their expiry: a hot path (flash-sale attempts) sees the same
+   * token many times, and the signature check is most of an attempt's cost. Bounded; the oldest
+   * entries go first.
+   */
+  const verified = new Map<string, { claims: AuthenticatedUser; expiresAtMs: number }>();
   /** Signature, issuer, type and expiry by the Clock; ids shaped as UUIDs. No session read. */
-  const verifiedClaims = async (accessToken: string) => {
-    const claims = await verifyAccessToken(keys.jwt, accessToken, clock.now());
+  const verifiedClaims = async (accessToken: string): Promise<AuthenticatedUser> => {
+    const nowMs = clock.now().getTime();
+    const hit = verified.get(accessToken);
+    if (hit && nowMs < hit.expiresAtMs) return hit.claims;
+    const claims = await verifyAccessToken(jwtKey, accessToken, clock.now());
     if (!isUuid(claims.sessionId) || !isUuid(claims.userId))
       throw new MilletError('UNAUTHENTICATED', 'The access token is not valid');
+    const exp = decodeJwt(accessToken).exp;
+    if (typeof exp === 'number') {
+      if (verified.size >= 100_000) verified.delete(verified.keys().next().value!);
+      verified.set(accessToken, { claims, expiresAtMs: exp * 1000 });
+    }
     return claims;
   };
   // Verifying a password against this when the phone is unknown keeps both answers equally slow.
@@ -165,7 +183,7 @@ export function createIdentity(options: IdentityOptions): Identity {
       [hashRefreshToken(refreshToken), sessionId, now, expiresAt],
     );
     await q.query('UPDATE identity_sessions SET expires_at = $2 WHERE id = $1', [sessionId, expiresAt]);
-    const accessToken = await signAccessToken(keys.jwt, { userId, sessionId }, now, accessTtl);
+    const accessToken = await signAccessToken(jwtKey, { userId, sessionId }, now, accessTtl);
     return {
       accessToken,
       refreshToken,

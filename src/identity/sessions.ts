@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { MilletError } from '../core/index.ts';
 
@@ -12,7 +12,7 @@ export interface AccessClaims {
 
 /** An HS256 JWT: `sub` = user id, `sid` = session id, `typ` = 'access', `iat`/`exp` from the Clock. */
 export function signAccessToken(
-  key: Uint8Array,
+  key: Uint8Array | KeyObject,
   claims: AccessClaims,
   now: Date,
   ttlSeconds: number,
@@ -28,7 +28,12 @@ export function signAccessToken(
 }
 
 /** Verifies signature, issuer, `typ` and expiry (against `now`, not the system clock). */
-export async function verifyAccessToken(key: Uint8Array, token: string, now: Date): Promise<AccessClaims> {
+/** `key` as a KeyObject (createSecretKey) saves jose importing the raw bytes on every call. */
+export async function verifyAccessToken(
+  key: Uint8Array | KeyObject,
+  token: string,
+  now: Date,
+): Promise<AccessClaims> {
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: ['HS256'],

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/index.ts';
@@ -30,9 +29,9 @@ export interface RiskSignals {
   userId: string;
   deviceId?: string | undefined;
   ip?: string | undefined;
-  /** The shipping address as given; normalised and hashed here, never kept in clear. */
+  /** The shipping address as given; normalised here and kept in memory only while counted. */
   address?: string | undefined;
-  /** A card token or fingerprint, hashed here. */
+  /** A card token or fingerprint. */
   card?: string | undefined;
   /** When the user's account was created; unknown counts as not new. */
   accountCreatedAt?: Date | undefined;
@@ -121,10 +120,6 @@ class Sharing {
   }
 }
 
-function digest(kind: string, value: string): string {
-  return createHash('sha256').update(kind).update('\0').update(value).digest('base64url').slice(0, 22);
-}
-
 export function normaliseAddress(address: string): string {
   return address
     .normalize('NFKC')
@@ -178,7 +173,7 @@ export function createRiskGuard(options: {
       ];
       for (const [value, kind, limit, fast, shared] of dims) {
         if (!value) continue;
-        const key = `${kind}:${digest(kind, value)}`;
+        const key = `${kind}:${value.slice(0, 200)}`;
         if (velocity.hit(key, now) > limit) add(30, fast);
         const users = sharing.add(`${sale}:${key}`, signals.userId);
         if (users >= policy.sharedUsers * 2) add(70, shared);
