@@ -150,6 +150,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       engine: createStockEngine(config),
       merchants,
       users: identity,
+      ledger,
+      wallets: wallet,
       registry,
       logger: logger.child({ module: 'store' }),
     });
@@ -240,6 +242,7 @@ function assemble(
           { name: 'merchants.card-reconciliation', run: () => parts.merchants.reconcileCardPayments() },
           { name: 'webhooks.deliver', run: () => parts.webhooks.deliverDue() },
           { name: 'store.expire-reservations', run: () => parts.store.expireReservations() },
+          { name: 'store.settle-unpaid-deposits', run: () => parts.store.settleUnpaidDeposits() },
         ],
       });
       return address;

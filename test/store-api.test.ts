@@ -336,6 +336,7 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     expect((await store.getSale(saleId)).unitsTaken).toBe(300);
     expect((await store.engine.counters(saleId)).pendingHandOff).toBe(0);
     expect(await store.reconcile(saleId)).toMatchObject({ drift: 0, status: 'ok' });
+    store.startWriter();
   });
 
   it('lets F-codes buy before the public start, each once', async () => {
@@ -436,6 +437,105 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     const prom = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(prom).toMatch(/millet_risk_decisions_total\{action="block",reason="shared_device"\} \d+/);
     expect(prom).toMatch(/millet_store_attempts_total\{result="rejected",reason="risk_block"\} \d+/);
+  });
+
+  it('runs a pre-sale: deposit held on the wallet, balance at release, unpaid deposits forfeited or refunded', async () => {
+    const DAY = 86_400_000;
+    const start = h.clock.now().getTime() + MINUTE;
+    const presale = (unpaid: 'forfeit' | 'refund') => ({
+      per_user_limit: 1,
+      presale: {
+        deposit: '10000',
+        balance_from: new Date(start + DAY).toISOString(),
+        balance_due_by: new Date(start + 2 * DAY).toISOString(),
+        unpaid_deposit: unpaid,
+      },
+    });
+    const forfeitSale = await newSale(presale('forfeit'));
+    const refundSale = await newSale(presale('refund'));
+    expect(
+      ok(await h.get(`/v1/store/sales/${forfeitSale.saleId}`, (await newCustomer(h)).token), 200).presale,
+    ).toMatchObject({
+      deposit: '10000',
+      unpaid_deposit: 'forfeit',
+    });
+    const payer = await registered(forfeitSale.saleId);
+    const forfeiter = await registered(forfeitSale.saleId);
+    const refunded = await registered(refundSale.saleId);
+    h.clock.set(new Date(forfeitSale.startsAt + 1));
+    const orders = [];
+    for (const [c, saleId] of [
+      [payer, forfeitSale.saleId],
+      [forfeiter, forfeitSale.saleId],
+      [refunded, refundSale.saleId],
+    ] as const) {
+      const won = ok(await attempt(c, saleId), 201);
+      const order = await orderOf(c, saleId, won.attempt_id);
+      expect(order).toMatchObject({ status: 'reserved', deposit: '10000', deposit_status: null });
+      // A pre-sale reservation is secured with its deposit, not paid outright.
+      expect(
+        (await h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: c.token })).json()
+          .code,
+      ).toBe('STORE_ORDER_NOT_PAYABLE');
+      const held = ok(await h.post(`/v1/store/orders/${order.id}/deposit`, {}, { key: c.token }), 200);
+      expect(held).toMatchObject({ status: 'deposit_held', deposit_status: 'held' });
+      ok(await h.post(`/v1/store/orders/${order.id}/deposit`, {}, { key: c.token }), 200);
+      const wallet = await h.ledger.getAccount((await h.wallet.getWallet(c.id)).ledgerAccountId);
+      expect(wallet.balances.posted - wallet.balances.available).toBe(10_000n);
+      orders.push(order.id as string);
+    }
+    const [paidOrder, forfeitOrder, refundOrder] = orders as [string, string, string];
+    const payerWallet = (await h.wallet.getWallet(payer.id)).ledgerAccountId;
+    const before = await h.ledger.getAccount(payerWallet);
+    const early = await h.post(
+      `/v1/store/orders/${paidOrder}/pay`,
+      { method: 'balance' },
+      { key: payer.token },
+    );
+    expect(early.statusCode).toBe(409);
+    expect(early.json().code).toBe('STORE_BALANCE_NOT_DUE');
+
+    h.clock.set(new Date(start + DAY));
+    const paid = ok(
+      await h.post(`/v1/store/orders/${paidOrder}/pay`, { method: 'balance' }, { key: payer.token }),
+      200,
+    );
+    expect(paid).toMatchObject({ status: 'paid', deposit_status: 'applied' });
+    const after = await h.ledger.getAccount(payerWallet);
+    // The hold is gone and the full price is paid (the deposit counted towards it).
+    expect(after.balances.posted).toBe(before.balances.posted - 499_900n);
+    expect(after.balances.available).toBe(after.balances.posted);
+
+    const { STORE_DEPOSITS_ACCOUNT_ID } = await import('../src/store/index.ts');
+    const depositsBefore = (await h.ledger.getAccount(STORE_DEPOSITS_ACCOUNT_ID)).balances.posted;
+    const forfeiterWallet = (await h.wallet.getWallet(forfeiter.id)).ledgerAccountId;
+    const refundedWallet = (await h.wallet.getWallet(refunded.id)).ledgerAccountId;
+    const [f0, r0] = [await h.ledger.getAccount(forfeiterWallet), await h.ledger.getAccount(refundedWallet)];
+    h.clock.set(new Date(start + 2 * DAY - 1));
+    await store.settleUnpaidDeposits();
+    expect((await store.getOrder(forfeitOrder)).status).toBe('deposit_held');
+    h.clock.set(new Date(start + 2 * DAY));
+    expect(await store.settleUnpaidDeposits()).toBeGreaterThanOrEqual(2);
+    expect(await store.getOrder(forfeitOrder)).toMatchObject({
+      status: 'expired',
+      depositStatus: 'forfeited',
+    });
+    expect(await store.getOrder(refundOrder)).toMatchObject({ status: 'expired', depositStatus: 'refunded' });
+    const [f1, r1] = [await h.ledger.getAccount(forfeiterWallet), await h.ledger.getAccount(refundedWallet)];
+    expect(f1.balances.posted).toBe(f0.balances.posted - 10_000n);
+    expect(f1.balances.available).toBe(f1.balances.posted);
+    expect(r1.balances.posted).toBe(r0.balances.posted);
+    expect(r1.balances.available).toBe(r1.balances.posted);
+    expect((await h.ledger.getAccount(STORE_DEPOSITS_ACCOUNT_ID)).balances.posted).toBe(
+      depositsBefore + 10_000n,
+    );
+    // Their units are back in the engine, and the books agree.
+    expect((await store.engine.counters(forfeitSale.saleId)).remaining).toBe(9);
+    expect(await store.reconcile(forfeitSale.saleId)).toMatchObject({
+      status: 'ok',
+      drift: 0,
+      dbConsistent: true,
+    });
   });
 
   it('refuses bad input with problem+json, and operator routes need the store scope', async () => {

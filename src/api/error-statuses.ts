@@ -126,4 +126,5 @@ export const errorStatuses: Record<ErrorCode, number> = {
   STORE_ATTEMPT_REJECTED: 409,
   STORE_CHALLENGE_REQUIRED: 403,
   STORE_ATTEMPT_BLOCKED: 403,
+  STORE_BALANCE_NOT_DUE: 409,
 };

@@ -117,6 +117,7 @@ export const errorCodes = [
   'STORE_ATTEMPT_REJECTED',
   'STORE_CHALLENGE_REQUIRED',
   'STORE_ATTEMPT_BLOCKED',
+  'STORE_BALANCE_NOT_DUE',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -31,6 +31,22 @@ export interface StoreCheckout {
   }): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed' }>;
 }
 
+/** What pre-sale deposits need: holds on the buyer's wallet through the ledger. */
+export interface DepositLedger {
+  walletAccountId(userId: string): Promise<string>;
+  /** The store's account a deposit hold credits (credit-only: forfeited deposits are revenue). */
+  depositAccountId(): string;
+  placeHold(command: {
+    id: string;
+    debitAccountId: string;
+    creditAccountId: string;
+    amount: bigint;
+    metadata?: Record<string, unknown>;
+  }): Promise<unknown>;
+  postHold(command: { id: string; holdId: string }): Promise<unknown>;
+  voidHold(command: { id: string; holdId: string }): Promise<unknown>;
+}
+
 class OversellGuard extends Error {}
 
 /** Order states in the fulfilment sequence, each with the column it stamps. */
@@ -47,6 +63,8 @@ export class Orders {
     private readonly engine: StockEngine,
     private readonly checkout: StoreCheckout,
     private readonly merchantId: () => string,
+    private readonly deposits: DepositLedger,
+    private readonly saleOf: (id: string) => Promise<Sale>,
   ) {}
 
   /**
@@ -77,9 +95,10 @@ export class Orders {
   async #writeBatch(tx: Queryable, sale: Sale, entries: readonly AcceptedAttempt[]): Promise<void> {
     const now = this.clock.now();
     const inserted = await tx.query<{ attempt_id: string; quantity: number }>(
-      `INSERT INTO store_orders (id, sale_id, user_id, attempt_id, quantity, unit_price, amount, status,
+      `INSERT INTO store_orders (id, sale_id, user_id, attempt_id, quantity, unit_price, amount, deposit, status,
          accepted_at, pay_by, created_at, updated_at)
-       SELECT i, $1, u, a, q, $2::int8, $2::int8 * q, 'reserved', t, t + interval '${RESERVATION_MS / 1000} seconds', $3, $3
+       SELECT i, $1, u, a, q, $2::int8, $2::int8 * q, $9::int8 * q, 'reserved', t,
+         t + interval '${RESERVATION_MS / 1000} seconds', $3, $3
        FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::int[], $8::timestamptz[]) AS x(i, u, a, q, t)
        ON CONFLICT DO NOTHING RETURNING attempt_id, quantity`,
       [
@@ -91,6 +110,7 @@ export class Orders {
         entries.map((e) => e.attemptId),
         entries.map((e) => e.quantity),
         entries.map((e) => new Date(e.acceptedAt).toISOString()),
+        sale.presale?.deposit ?? null,
       ],
     );
     const units = inserted.rows.reduce((n, r) => n + r.quantity, 0);
@@ -215,11 +235,21 @@ export class Orders {
       return row.status === 'paying' ? this.refreshPayment(row.id) : orderFromRow(row);
     }
     const now = this.clock.now();
+    if (row.status === 'deposit_held') return this.#payBalance(row, command);
     if (row.status !== 'reserved')
       throw new MilletError('STORE_ORDER_NOT_PAYABLE', `Order ${row.id} is ${row.status}`, {
         id: row.id,
         status: row.status,
       });
+    if ((await this.saleOf(row.sale_id)).presale)
+      throw new MilletError(
+        'STORE_ORDER_NOT_PAYABLE',
+        'A pre-sale reservation is secured with its deposit first',
+        {
+          id: row.id,
+          status: row.status,
+        },
+      );
     if (row.pay_by <= now)
       throw new MilletError(
         'STORE_RESERVATION_EXPIRED',
@@ -235,6 +265,21 @@ export class Orders {
       [row.id, command.paymentId, now],
     );
     if (claimed.rowCount === 0) return this.pay(command);
+    return this.#checkout(row, command, now);
+  }
+
+  async #checkout(
+    row: OrderRow,
+    command: {
+      userId: string;
+      paymentId: string;
+      method: string;
+      details?: Record<string, string> | undefined;
+    },
+    now: Date,
+  ): Promise<Order> {
+    const due =
+      row.status === 'deposit_held' ? (await this.saleOf(row.sale_id)).presale!.balanceDueBy : row.pay_by;
     try {
       const merchantOrder = await this.checkout.createOrder({
         id: derivedId('store.checkout', row.id),
@@ -242,7 +287,7 @@ export class Orders {
         merchantReference: `store-${row.id}`,
         amount: row.amount,
         description: `Flash sale order ${row.id}`,
-        expiresInSeconds: Math.max(1, Math.ceil((row.pay_by.getTime() - now.getTime()) / 1000)),
+        expiresInSeconds: Math.min(86_400, Math.max(1, Math.ceil((due.getTime() - now.getTime()) / 1000))),
       });
       const payment = await this.checkout.payOrder({
         id: command.paymentId,
@@ -256,6 +301,170 @@ export class Orders {
       await this.#unclaim(row.id, command.paymentId);
       throw error;
     }
+  }
+
+  /**
+   * Pre-sale step 1: the deposit, a ledger hold on the buyer's wallet (held, not moved), within
+   * the reservation's 15 minutes. The hold id is derived from the order, so a retry holds once.
+   */
+  async payDeposit(orderId: string, userId: string): Promise<Order> {
+    const row = await this.#row(orderId, userId);
+    if (row.status === 'deposit_held' || row.deposit_status) return orderFromRow(row);
+    const sale = await this.saleOf(row.sale_id);
+    if (!sale.presale || row.deposit === null)
+      throw new MilletError('STORE_ORDER_NOT_PAYABLE', 'This sale takes no deposit; pay the order', {
+        id: row.id,
+      });
+    if (row.status !== 'reserved')
+      throw new MilletError('STORE_ORDER_NOT_PAYABLE', `Order ${row.id} is ${row.status}`, {
+        id: row.id,
+        status: row.status,
+      });
+    const now = this.clock.now();
+    if (row.pay_by <= now)
+      throw new MilletError(
+        'STORE_RESERVATION_EXPIRED',
+        `The reservation ended at ${row.pay_by.toISOString()}`,
+        {
+          id: row.id,
+          payBy: row.pay_by.toISOString(),
+        },
+      );
+    const holdId = derivedId('store.deposit', row.id);
+    await this.deposits.placeHold({
+      id: holdId,
+      debitAccountId: await this.deposits.walletAccountId(userId),
+      creditAccountId: this.deposits.depositAccountId(),
+      amount: row.deposit,
+      metadata: { storeOrderId: row.id, saleId: row.sale_id },
+    });
+    const held = await this.db.query(
+      `UPDATE store_orders SET status = 'deposit_held', deposit_hold_id = $2, deposit_status = 'held', updated_at = $3
+       WHERE id = $1 AND status = 'reserved'`,
+      [row.id, holdId, now],
+    );
+    // Expired meanwhile: the hold must not outlive the reservation.
+    if (held.rowCount === 0)
+      await this.deposits.voidHold({ id: derivedId('store.deposit-void', row.id), holdId });
+    return this.get(row.id);
+  }
+
+  /**
+   * Pre-sale step 2, from the release until the deadline: the deposit hold is released and the
+   * full price is paid through checkout (the deposit counts towards it). If checkout refuses, the
+   * deposit is held again under a new hold (best effort: a wallet that no longer covers it leaves
+   * the order without a deposit, and the deadline expires it).
+   */
+  async #payBalance(
+    row: OrderRow,
+    command: {
+      userId: string;
+      paymentId: string;
+      method: string;
+      details?: Record<string, string> | undefined;
+    },
+  ): Promise<Order> {
+    const sale = await this.saleOf(row.sale_id);
+    const presale = sale.presale!;
+    const now = this.clock.now();
+    if (now < presale.balanceFrom)
+      throw new MilletError(
+        'STORE_BALANCE_NOT_DUE',
+        `The balance is due from ${presale.balanceFrom.toISOString()}`,
+        {
+          id: row.id,
+          balanceFrom: presale.balanceFrom.toISOString(),
+        },
+      );
+    if (now >= presale.balanceDueBy)
+      throw new MilletError(
+        'STORE_RESERVATION_EXPIRED',
+        `The balance was due by ${presale.balanceDueBy.toISOString()}`,
+        {
+          id: row.id,
+          payBy: presale.balanceDueBy.toISOString(),
+        },
+      );
+    const claimed = await this.db.query(
+      `UPDATE store_orders SET status = 'paying', payment_id = $2, deposit_status = 'applied', updated_at = $3
+       WHERE id = $1 AND status = 'deposit_held'`,
+      [row.id, command.paymentId, now],
+    );
+    if (claimed.rowCount === 0) return this.pay({ ...command, orderId: row.id });
+    const holdId = row.deposit_hold_id!;
+    await this.deposits.voidHold({ id: derivedId('store.deposit-void', holdId), holdId });
+    let order: Order;
+    try {
+      order = await this.#checkout({ ...row, status: 'deposit_held' }, command, now);
+    } catch (error) {
+      await this.#holdAgain(row, command.paymentId);
+      throw error;
+    }
+    if (order.status === 'reserved') {
+      await this.#holdAgain(row, command.paymentId);
+      return this.get(row.id);
+    }
+    return order;
+  }
+
+  /** After a failed balance payment: the deposit held again, the order back to deposit_held. */
+  async #holdAgain(row: OrderRow, paymentId: string): Promise<void> {
+    const again = derivedId('store.deposit', `${row.id}:${paymentId}`);
+    let rehold: string | null = again;
+    try {
+      await this.deposits.placeHold({
+        id: again,
+        debitAccountId: await this.deposits.walletAccountId(row.user_id),
+        creditAccountId: this.deposits.depositAccountId(),
+        amount: row.deposit!,
+        metadata: { storeOrderId: row.id, saleId: row.sale_id },
+      });
+    } catch {
+      rehold = null;
+    }
+    const back = await this.db.query(
+      `UPDATE store_orders SET status = 'deposit_held', payment_id = NULL, deposit_hold_id = $2,
+         deposit_status = CASE WHEN $2::uuid IS NULL THEN NULL ELSE 'held' END, updated_at = $3
+       WHERE id = $1 AND status IN ('reserved', 'paying')`,
+      [row.id, rehold, this.clock.now()],
+    );
+    // Expired in between: the new hold must not outlive the order.
+    if (back.rowCount === 0 && rehold)
+      await this.deposits.voidHold({ id: derivedId('store.deposit-void', rehold), holdId: rehold });
+  }
+
+  /**
+   * Past a pre-sale's deadline, deposits whose balance was not paid are forfeited (the hold is
+   * posted to the store) or refunded (the hold is voided), per the sale's rule; the units return.
+   */
+  async settleUnpaidDeposits(limit = 1_000): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.db.query<OrderRow & { unpaid_deposit: 'forfeit' | 'refund' }>(
+      `SELECT o.*, s.unpaid_deposit FROM store_orders o JOIN store_sales s ON s.id = o.sale_id
+       WHERE o.status = 'deposit_held' AND s.balance_due_by <= $1 ORDER BY o.id LIMIT $2`,
+      [now, limit],
+    );
+    for (const row of due.rows) await this.#closeDeposit(row, row.unpaid_deposit, 'expired');
+    return due.rows.length;
+  }
+
+  async #closeDeposit(row: OrderRow, rule: 'forfeit' | 'refund', to: 'expired' | 'cancelled'): Promise<void> {
+    if (row.deposit_hold_id) {
+      const id = derivedId(`store.deposit-${rule}`, row.deposit_hold_id);
+      if (rule === 'forfeit') await this.deposits.postHold({ id, holdId: row.deposit_hold_id });
+      else await this.deposits.voidHold({ id, holdId: row.deposit_hold_id });
+    }
+    const now = this.clock.now();
+    const closed = await this.db.transaction(async (tx) => {
+      const r = await tx.query<{ sale_id: string; quantity: number }>(
+        `UPDATE store_orders SET status = $2, deposit_status = $3, closed_at = $4, updated_at = $4
+         WHERE id = $1 AND status = 'deposit_held' RETURNING sale_id, quantity`,
+        [row.id, to, row.deposit_hold_id ? (rule === 'forfeit' ? 'forfeited' : 'refunded') : null, now],
+      );
+      await this.#giveBackUnits(tx, r.rows);
+      return r.rowCount > 0;
+    });
+    if (closed) await this.engine.release(row.sale_id, row.user_id, row.attempt_id);
   }
 
   async #unclaim(orderId: string, paymentId: string): Promise<void> {
@@ -297,6 +506,11 @@ export class Orders {
   async cancel(orderId: string, by: { userId?: string; reason?: string }): Promise<Order> {
     const row = await this.#row(orderId, by.userId);
     if (row.status === 'cancelled' || row.status === 'expired') return orderFromRow(row);
+    if (row.status === 'deposit_held') {
+      // Cancelling a pre-sale order before paying the balance is treated as not paying it.
+      await this.#closeDeposit(row, (await this.saleOf(row.sale_id)).presale!.unpaidDeposit, 'cancelled');
+      return this.get(row.id);
+    }
     if (!['reserved', 'paid', 'packed'].includes(row.status))
       throw new MilletError('STORE_ORDER_NOT_CANCELLABLE', `Order ${row.id} is ${row.status}`, {
         id: row.id,

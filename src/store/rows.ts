@@ -1,6 +1,7 @@
 import { MilletError, isUuid } from '../core/index.ts';
 import {
   DELIVERY_TARGET_MS,
+  type DepositStatus,
   type Order,
   type OrderStatus,
   type Product,
@@ -36,6 +37,10 @@ export interface SaleRow {
   early_access_from: Date | null;
   admission_window_ms: number;
   units_taken: bigint;
+  deposit: bigint | null;
+  balance_from: Date | null;
+  balance_due_by: Date | null;
+  unpaid_deposit: 'forfeit' | 'refund' | null;
   created_at: Date;
 }
 export interface OrderRow {
@@ -47,6 +52,9 @@ export interface OrderRow {
   unit_price: bigint;
   amount: bigint;
   status: OrderStatus;
+  deposit: bigint | null;
+  deposit_hold_id: string | null;
+  deposit_status: DepositStatus | null;
   accepted_at: Date;
   pay_by: Date;
   payment_id: string | null;
@@ -88,6 +96,15 @@ export const saleFromRow = (r: SaleRow): Sale => ({
   endsAt: r.ends_at,
   earlyAccessFrom: r.early_access_from,
   admissionWindowMs: r.admission_window_ms,
+  presale:
+    r.deposit === null
+      ? null
+      : {
+          deposit: r.deposit,
+          balanceFrom: r.balance_from!,
+          balanceDueBy: r.balance_due_by!,
+          unpaidDeposit: r.unpaid_deposit!,
+        },
   unitsTaken: Number(r.units_taken),
   createdAt: r.created_at,
 });
@@ -105,6 +122,8 @@ export function orderFromRow(r: OrderRow): Order {
     status: r.status,
     acceptedAt: r.accepted_at,
     payBy: r.pay_by,
+    deposit: r.deposit,
+    depositStatus: r.deposit_status,
     paymentId: r.payment_id,
     refundId: r.refund_id,
     paidAt: r.paid_at,

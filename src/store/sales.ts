@@ -3,7 +3,7 @@ import { MilletError, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import { requireUuid, saleFromRow, type SaleRow } from './rows.ts';
 import type { SaleRules } from './stock-engine.ts';
-import type { PageOf, Sale } from './types.ts';
+import type { PageOf, Presale, Sale } from './types.ts';
 
 export interface CreateSaleCommand {
   id: string;
@@ -17,6 +17,8 @@ export interface CreateSaleCommand {
   earlyAccessFrom?: Date | null | undefined;
   /** Default 3 seconds: attempts in the first seconds are shuffled. */
   admissionWindowMs?: number | undefined;
+  /** A pre-sale: a deposit secures the unit, the balance is due at release. */
+  presale?: Presale | null | undefined;
 }
 
 export const DEFAULT_ADMISSION_WINDOW_MS = 3_000;
@@ -82,6 +84,19 @@ export class Sales {
       if (!ok) throw new MilletError('VALIDATION_FAILED', message, { field });
     if (command.price <= 0n)
       throw new MilletError('AMOUNT_INVALID', 'price must be positive', { field: 'price' });
+    const presale = command.presale ?? null;
+    if (presale) {
+      if (presale.deposit <= 0n || presale.deposit >= command.price)
+        throw new MilletError('AMOUNT_INVALID', 'deposit must be positive and below the price', {
+          field: 'deposit',
+        });
+      if (presale.balanceFrom < command.startsAt || presale.balanceDueBy <= presale.balanceFrom)
+        throw new MilletError(
+          'VALIDATION_FAILED',
+          'balance_from must be at or after starts_at, and balance_due_by after balance_from',
+          { field: 'balance_due_by' },
+        );
+    }
     const existing = await this.find(command.id);
     if (existing) return existing;
     const sale = await this.db.transaction(async (tx) => {
@@ -107,8 +122,8 @@ export class Sales {
       }
       const r = await tx.query<SaleRow>(
         `INSERT INTO store_sales (id, sku_id, name, price, allotment, per_user_limit, starts_at, ends_at,
-           early_access_from, admission_window_ms, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+           early_access_from, admission_window_ms, created_at, deposit, balance_from, balance_due_by, unpaid_deposit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
         [
           command.id,
           command.skuId,
@@ -121,6 +136,10 @@ export class Sales {
           command.earlyAccessFrom ?? null,
           window,
           this.clock.now(),
+          presale?.deposit ?? null,
+          presale?.balanceFrom ?? null,
+          presale?.balanceDueBy ?? null,
+          presale?.unpaidDeposit ?? null,
         ],
       );
       return saleFromRow(r.rows[0]!);

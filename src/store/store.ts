@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { MilletError, derivedId, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
 import { Blacklist, createRiskGuard, type RiskGuard, type RiskPolicy } from '../risk/index.ts';
 import { Catalogue } from './catalogue.ts';
 import { attemptCounter, SaleRates, type AttemptMetric } from './live-metrics.ts';
@@ -29,6 +30,8 @@ export const storeMigrations: Migration[] = loadMigrations(
 
 /** The store's merchant account: one merchant, created at start, that every order pays. */
 export const STORE_MERCHANT_ID = derivedId('store', 'merchant');
+/** Pre-sale deposits are held towards this account (credit-only: forfeited deposits are revenue). */
+export const STORE_DEPOSITS_ACCOUNT_ID = derivedId('store', 'account:deposits:CNY');
 
 export interface StoreMerchants extends StoreCheckout {
   createMerchant(command: { id: string; name: string; feeBps: number }): Promise<{ id: string }>;
@@ -44,6 +47,9 @@ export interface StoreOptions {
   engine: StockEngine;
   merchants: StoreMerchants;
   users: StoreUsers;
+  /** Pre-sale deposits are ledger holds on the buyer's wallet. */
+  ledger: Pick<Ledger, 'openAccount' | 'placeHold' | 'postHold' | 'voidHold'>;
+  wallets: { getWallet(userId: string): Promise<{ ledgerAccountId: string }> };
   registry?: Registry | undefined;
   logger?: Logger | undefined;
   riskPolicy?: Partial<RiskPolicy> | undefined;
@@ -120,6 +126,8 @@ export interface Store {
     engine?: StockEngine;
   }): OrderWriter;
   readonly writer: OrderWriter | undefined;
+  /** Starts a fresh order writer as the store's own (after the last one was stopped or killed). */
+  startWriter(): OrderWriter;
 
   createProduct(command: { id: string; name: string; description?: string }): Promise<Product>;
   getProduct(id: string): Promise<Product>;
@@ -175,6 +183,10 @@ export interface Store {
     details?: Record<string, string>;
   }): Promise<Order>;
   cancelOrder(orderId: string, by: { userId?: string; reason?: string }): Promise<Order>;
+  /** Pre-sales: hold the deposit on the buyer's wallet (within the 15-minute reservation). */
+  payDeposit(orderId: string, userId: string): Promise<Order>;
+  /** Pre-sales past their deadline: unpaid deposits forfeited or refunded per the sale's rule. */
+  settleUnpaidDeposits(): Promise<number>;
   advanceOrder(orderId: string, to: 'packed' | 'shipped' | 'delivered'): Promise<Order>;
   fulfilmentReport(saleId: string): ReturnType<Orders['fulfilmentReport']>;
   expireReservations(): Promise<number>;
@@ -198,7 +210,21 @@ export function createStore(options: StoreOptions): Store {
   const { db, clock, engine, logger } = options;
   const catalogue = new Catalogue(db, clock);
   const sales = new Sales(db, clock);
-  const orders = new Orders(db, clock, engine, options.merchants, () => STORE_MERCHANT_ID);
+  const orders = new Orders(
+    db,
+    clock,
+    engine,
+    options.merchants,
+    () => STORE_MERCHANT_ID,
+    {
+      walletAccountId: async (userId) => (await options.wallets.getWallet(userId)).ledgerAccountId,
+      depositAccountId: () => STORE_DEPOSITS_ACCOUNT_ID,
+      placeHold: (c) => options.ledger.placeHold(c),
+      postHold: (c) => options.ledger.postHold(c),
+      voidHold: (c) => options.ledger.voidHold(c),
+    },
+    (id) => sales.cached(id),
+  );
   const blacklist = new Blacklist(db, clock);
   const risk = createRiskGuard({
     clock,
@@ -261,18 +287,27 @@ export function createStore(options: StoreOptions): Store {
       return writer;
     },
     createWriter,
+    startWriter() {
+      writer = createWriter();
+      writer.start();
+      return writer;
+    },
 
     async start(o = {}) {
       await options.merchants.createMerchant({ id: STORE_MERCHANT_ID, name: 'Millet Store', feeBps: 0 });
+      await options.ledger.openAccount({
+        id: STORE_DEPOSITS_ACCOUNT_ID,
+        currency: 'CNY',
+        code: 'store_deposits',
+        bound: { kind: 'credit_only' },
+        metadata: { owner: 'store', purpose: 'pre-sale deposits (forfeited deposits are revenue)' },
+      });
       await blacklist.load();
       blacklist.onChange(async (userId, listed) => {
         for (const sale of live) await engine.setBlacklisted(sale.id, userId, listed);
       });
       for (const sale of await sales.live(clock.now())) await addLive(sale);
-      if (o.writer !== false) {
-        writer = createWriter();
-        writer.start();
-      }
+      if (o.writer !== false) store.startWriter();
       admitTimer = setInterval(() => {
         admitting ??= admitLobbies()
           .catch((error: unknown) => {
@@ -396,6 +431,8 @@ export function createStore(options: StoreOptions): Store {
     listOrders: (q) => orders.list(q),
     payOrder: (c) => orders.pay(c),
     cancelOrder: (id, by) => orders.cancel(id, by),
+    payDeposit: (id, userId) => orders.payDeposit(id, userId),
+    settleUnpaidDeposits: () => orders.settleUnpaidDeposits(),
     advanceOrder: (id, to) => orders.advance(id, to),
     fulfilmentReport: (saleId) => orders.fulfilmentReport(saleId),
     expireReservations: () => orders.expireReservations(),

@@ -31,13 +31,35 @@ export interface Sale {
   /** F-code holders may buy from here; null: no early access. */
   earlyAccessFrom: Date | null;
   admissionWindowMs: number;
+  /** A pre-sale's deposit rules; null for an ordinary flash sale. */
+  presale: Presale | null;
   /** Units in live orders, as the database counts them. */
   unitsTaken: number;
   createdAt: Date;
 }
 
+export interface Presale {
+  /** Per unit, fen: held on the buyer's wallet until the balance is paid. */
+  deposit: bigint;
+  /** The balance (price − deposit) is due from here (the release)… */
+  balanceFrom: Date;
+  /** …until here; then an unpaid deposit is forfeited or refunded. */
+  balanceDueBy: Date;
+  unpaidDeposit: 'forfeit' | 'refund';
+}
+
+export type DepositStatus = 'held' | 'applied' | 'forfeited' | 'refunded';
+
 export type OrderStatus =
-  'reserved' | 'paying' | 'paid' | 'packed' | 'shipped' | 'delivered' | 'expired' | 'cancelled';
+  | 'reserved'
+  | 'deposit_held'
+  | 'paying'
+  | 'paid'
+  | 'packed'
+  | 'shipped'
+  | 'delivered'
+  | 'expired'
+  | 'cancelled';
 
 export interface Order {
   id: string;
@@ -51,6 +73,9 @@ export interface Order {
   acceptedAt: Date;
   /** The reservation's end: 15 minutes after acceptance. */
   payBy: Date;
+  /** Pre-sales: the deposit (per order) and what became of its hold. */
+  deposit: bigint | null;
+  depositStatus: DepositStatus | null;
   paymentId: string | null;
   refundId: string | null;
   paidAt: Date | null;

@@ -129,6 +129,8 @@ export async function openApiHarness(
     engine: options.storeEngine ?? new InProcessStockEngine(),
     merchants,
     users: identity,
+    ledger,
+    wallets: wallet,
     registry,
     writer: { idleMs: 5 },
     ...options.store,

@@ -43,11 +43,20 @@ const saleOutput = z.object({
   ends_at: timestampOutput,
   early_access_from: timestampOutput.nullable(),
   admission_window_ms: z.number().int(),
+  presale: z
+    .object({
+      deposit: amountOutput,
+      balance_from: timestampOutput,
+      balance_due_by: timestampOutput,
+      unpaid_deposit: z.enum(['forfeit', 'refund']),
+    })
+    .nullable(),
   units_taken: z.number().int(),
   created_at: timestampOutput,
 });
 const orderStatuses = [
   'reserved',
+  'deposit_held',
   'paying',
   'paid',
   'packed',
@@ -67,6 +76,8 @@ const orderOutput = z.object({
   status: z.enum(orderStatuses),
   accepted_at: timestampOutput,
   pay_by: timestampOutput,
+  deposit: amountOutput.nullable().meta({ description: 'Pre-sales: the deposit held on the wallet' }),
+  deposit_status: z.enum(['held', 'applied', 'forfeited', 'refunded']).nullable(),
   payment_id: z.string().nullable(),
   refund_id: z.string().nullable(),
   paid_at: timestampOutput.nullable(),
@@ -113,6 +124,14 @@ const saleJson = (s: Sale) => ({
   ends_at: s.endsAt.toISOString(),
   early_access_from: iso(s.earlyAccessFrom),
   admission_window_ms: s.admissionWindowMs,
+  presale: s.presale
+    ? {
+        deposit: s.presale.deposit.toString(),
+        balance_from: s.presale.balanceFrom.toISOString(),
+        balance_due_by: s.presale.balanceDueBy.toISOString(),
+        unpaid_deposit: s.presale.unpaidDeposit,
+      }
+    : null,
   units_taken: s.unitsTaken,
   created_at: s.createdAt.toISOString(),
 });
@@ -127,6 +146,8 @@ const orderJson = (o: Order) => ({
   status: o.status,
   accepted_at: o.acceptedAt.toISOString(),
   pay_by: o.payBy.toISOString(),
+  deposit: o.deposit?.toString() ?? null,
+  deposit_status: o.depositStatus,
   payment_id: o.paymentId,
   refund_id: o.refundId,
   paid_at: iso(o.paidAt),
@@ -302,6 +323,19 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
           ends_at: timestampInput,
           early_access_from: timestampInput.optional(),
           admission_window_ms: z.number().int().min(0).max(60_000).optional(),
+          presale: z
+            .object({
+              deposit: amountInput.meta({
+                description: 'Per unit, fen: held on the wallet to secure the unit',
+              }),
+              balance_from: timestampInput,
+              balance_due_by: timestampInput,
+              unpaid_deposit: z.enum(['forfeit', 'refund']),
+            })
+            .optional()
+            .meta({
+              description: 'A pre-sale: deposit first, the balance due from balance_from to balance_due_by',
+            }),
         }),
         response: { 201: saleOutput },
       },
@@ -319,6 +353,14 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
         endsAt: b.ends_at,
         earlyAccessFrom: b.early_access_from ?? null,
         admissionWindowMs: b.admission_window_ms,
+        presale: b.presale
+          ? {
+              deposit: b.presale.deposit,
+              balanceFrom: b.presale.balance_from,
+              balanceDueBy: b.presale.balance_due_by,
+              unpaidDeposit: b.presale.unpaid_deposit,
+            }
+          : null,
       });
       return reply.code(201).send(saleJson(sale));
     },
@@ -702,6 +744,21 @@ export const storeRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, 
           details: request.body.card_token ? { cardToken: request.body.card_token } : {},
         }),
       ),
+  );
+  app.post(
+    '/orders/:id/deposit',
+    {
+      config: user,
+      schema: {
+        tags,
+        summary: 'Pre-sales: secure the reservation with the deposit (a hold on the wallet)',
+        description:
+          'Within the 15-minute reservation. Then pay the balance with POST /orders/{id}/pay between balance_from and balance_due_by; an unpaid deposit is forfeited or refunded per the sale.',
+        params: idParams,
+        response: { 200: orderOutput },
+      },
+    },
+    async (request) => orderJson(await store.payDeposit(request.params.id, request.user!.userId)),
   );
   app.post(
     '/orders/:id/cancel',

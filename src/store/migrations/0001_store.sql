@@ -33,7 +33,15 @@ CREATE TABLE store_sales (
   early_access_from timestamptz CHECK (early_access_from IS NULL OR early_access_from < starts_at),
   admission_window_ms int NOT NULL CHECK (admission_window_ms >= 0),
   units_taken int8 NOT NULL DEFAULT 0 CHECK (units_taken >= 0 AND units_taken <= allotment),
-  created_at timestamptz NOT NULL
+  -- A pre-sale: a deposit per unit (a hold on the wallet) secures the unit; the balance is due from
+  -- balance_from until balance_due_by; an unpaid deposit is then forfeited or refunded.
+  deposit int8 CHECK (deposit IS NULL OR (deposit > 0 AND deposit < price)),
+  balance_from timestamptz,
+  balance_due_by timestamptz,
+  unpaid_deposit text CHECK (unpaid_deposit IN ('forfeit', 'refund')),
+  created_at timestamptz NOT NULL,
+  CHECK ((deposit IS NULL) = (balance_from IS NULL) AND (deposit IS NULL) = (balance_due_by IS NULL)
+    AND (deposit IS NULL) = (unpaid_deposit IS NULL) AND (balance_due_by IS NULL OR balance_due_by > balance_from))
 );
 
 -- One order per user and sale (the buyer set's durable twin); one per accepted attempt.
@@ -45,8 +53,11 @@ CREATE TABLE store_orders (
   quantity int NOT NULL CHECK (quantity > 0),
   unit_price int8 NOT NULL,
   amount int8 NOT NULL,
-  status text NOT NULL CHECK (status IN ('reserved', 'paying', 'paid', 'packed', 'shipped', 'delivered',
-    'expired', 'cancelled')),
+  status text NOT NULL CHECK (status IN ('reserved', 'deposit_held', 'paying', 'paid', 'packed', 'shipped',
+    'delivered', 'expired', 'cancelled')),
+  deposit int8,
+  deposit_hold_id uuid,
+  deposit_status text CHECK (deposit_status IN ('held', 'applied', 'forfeited', 'refunded')),
   accepted_at timestamptz NOT NULL,
   pay_by timestamptz NOT NULL,
   payment_id uuid,
@@ -63,6 +74,7 @@ CREATE TABLE store_orders (
 CREATE INDEX store_orders_user ON store_orders (user_id, id);
 CREATE INDEX store_orders_expiry ON store_orders (pay_by) WHERE status = 'reserved';
 CREATE INDEX store_orders_sale_status ON store_orders (sale_id, status);
+CREATE INDEX store_orders_deposits ON store_orders (sale_id) WHERE status = 'deposit_held';
 
 -- Accepted attempts the database refused (the sale's units were all taken): the arbiter's word,
 -- kept so reconciliation can count them. Their units stay out of the engine's stock (undersell).
