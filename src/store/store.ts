@@ -443,7 +443,20 @@ export function createStore(options: StoreOptions): Store {
       if (o.repair)
         for (const closed of await orders.closedAttempts(saleId))
           if (await engine.release(saleId, closed.userId, closed.attemptId)) repairedReleases += 1;
-      const [c, t] = await Promise.all([engine.counters(saleId), orders.saleTotals(saleId)]);
+      // The writer runs meanwhile: engine, database, engine again, until the engine did not move
+      // in between (no attempt accepted, no hand-off acknowledged), so the figures are one moment.
+      let c = await engine.counters(saleId);
+      let t = await orders.saleTotals(saleId);
+      for (let tries = 0; tries < 20; tries++) {
+        const again = await engine.counters(saleId);
+        const still =
+          again.pendingHandOff === c.pendingHandOff &&
+          again.unitsAccepted === c.unitsAccepted &&
+          again.remaining === c.remaining;
+        c = again;
+        if (still) break;
+        t = await orders.saleTotals(saleId);
+      }
       const engineTaken = sale.allotment - c.remaining;
       const drift = engineTaken - (t.liveUnits + t.refusedUnits + c.pendingHandOff);
       return {
