@@ -17,6 +17,7 @@ export { DEFAULT_ADMISSION_WINDOW_MS } from './sales.ts';
 export { InProcessStockEngine } from './in-process-engine.ts';
 export { RedisStockEngine } from './redis-engine.ts';
 export { OrderWriter } from './order-writer.ts';
+export { createStandaloneOrderWriter } from './standalone-writer.ts';
 export {
   rejectReasons,
   type AttemptResult,

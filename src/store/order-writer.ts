@@ -38,7 +38,13 @@ export class OrderWriter {
 
   constructor(options: OrderWriterOptions) {
     this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.#o = { batchSize: 500, minIdleMs: 30_000, idleMs: 20, ...options };
+    // Field by field: an option passed as undefined keeps its default.
+    this.#o = {
+      ...options,
+      batchSize: options.batchSize ?? 500,
+      minIdleMs: options.minIdleMs ?? 30_000,
+      idleMs: options.idleMs ?? 20,
+    };
   }
 
   start(): void {
