@@ -1,12 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll } from 'vitest';
 import { RedisStockEngine } from './redis-engine.ts';
 import { describeStockEngine } from './stock-engine.conformance.ts';
 
 const url = process.env.REDIS_URL;
+const prefix = `millet-test-${randomBytes(6).toString('hex')}:`;
 
-// Skipped without REDIS_URL (CI sets it); each run gets its own key prefix.
-describeStockEngine(
-  'redis',
-  async () => new RedisStockEngine({ url: url!, prefix: `millet-test-${randomBytes(6).toString('hex')}:` }),
-  !url,
-);
+// Skipped without REDIS_URL (CI sets it); each run gets its own key prefix, deleted afterwards.
+describeStockEngine('redis', async () => new RedisStockEngine({ url: url!, prefix }), !url);
+
+afterAll(async () => {
+  if (!url) return;
+  const redis = new Redis(url);
+  for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }))
+    if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+  await redis.quit();
+});
