@@ -1,22 +1,32 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessStockEngine, RedisStockEngine, type StockEngine, type Store } from '../src/store/index.ts';
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
 
 const redisUrl = process.env.REDIS_URL;
+const redisPrefix = `millet-test-${randomBytes(6).toString('hex')}:`;
 const engines: Array<[string, () => StockEngine]> = [
   ['in-process', () => new InProcessStockEngine()],
   ...(redisUrl
     ? [
-        [
-          'redis',
-          () =>
-            new RedisStockEngine({ url: redisUrl, prefix: `millet-test-${randomBytes(6).toString('hex')}:` }),
-        ] as [string, () => StockEngine],
+        ['redis', () => new RedisStockEngine({ url: redisUrl, prefix: redisPrefix })] as [
+          string,
+          () => StockEngine,
+        ],
       ]
     : []),
 ];
+
+// This run's Redis keys go when it ends.
+afterAll(async () => {
+  if (!redisUrl) return;
+  const redis = new Redis(redisUrl);
+  for await (const keys of redis.scanStream({ match: `${redisPrefix}*`, count: 500 }))
+    if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+  await redis.quit();
+});
 
 const MINUTE = 60_000;
 
