@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessStockEngine, RedisStockEngine, type StockEngine, type Store } from '../src/store/index.ts';
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
@@ -21,11 +20,7 @@ const engines: Array<[string, () => StockEngine]> = [
 
 // This run's Redis keys go when it ends.
 afterAll(async () => {
-  if (!redisUrl) return;
-  const redis = new Redis(redisUrl);
-  for await (const keys of redis.scanStream({ match: `${redisPrefix}*`, count: 500 }))
-    if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
-  await redis.quit();
+  if (redisUrl) await RedisStockEngine.deleteKeys(redisUrl, redisPrefix);
 });
 
 const MINUTE = 60_000;
@@ -602,6 +597,7 @@ function bind(engine: StockEngine): StockEngine {
     readAccepted: engine.readAccepted.bind(engine),
     ack: engine.ack.bind(engine),
     counters: engine.counters.bind(engine),
+    snapshot: engine.snapshot.bind(engine),
     close: engine.close.bind(engine),
   };
 }

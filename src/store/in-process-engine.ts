@@ -274,6 +274,21 @@ export class InProcessStockEngine implements StockEngine {
     };
   }
 
+  async snapshot(
+    saleId: string,
+  ): Promise<{ remaining: number; inFlight: Array<{ attemptId: string; quantity: number }> }> {
+    const sale = this.#sales.get(saleId);
+    if (!sale) return { remaining: 0, inFlight: [] };
+    const entries = [
+      ...[...sale.pending.values()].map((p) => p.entry),
+      ...sale.log.slice(sale.nextUndelivered),
+    ];
+    return {
+      remaining: sale.remaining,
+      inFlight: entries.map((e) => ({ attemptId: e.attemptId, quantity: e.quantity })),
+    };
+  }
+
   async close(): Promise<void> {}
 }
 

@@ -592,6 +592,17 @@ export class Orders {
     };
   }
 
+  /** Which of these attempts the database already holds (as an order or a refusal). */
+  async known(attemptIds: readonly string[]): Promise<Set<string>> {
+    if (attemptIds.length === 0) return new Set();
+    const r = await this.db.query<{ attempt_id: string }>(
+      `SELECT attempt_id FROM store_orders WHERE attempt_id = ANY($1::uuid[])
+       UNION SELECT attempt_id FROM store_refused_attempts WHERE attempt_id = ANY($1::uuid[])`,
+      [attemptIds],
+    );
+    return new Set(r.rows.map((x) => x.attempt_id));
+  }
+
   /** Closed orders (expired, cancelled) of a sale, for reconciliation to release again. */
   async closedAttempts(saleId: string): Promise<Array<{ userId: string; attemptId: string }>> {
     const r = await this.db.query<{ user_id: string; attempt_id: string }>(

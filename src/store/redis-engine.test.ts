@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
 import { RedisStockEngine } from './redis-engine.ts';
 import { describeStockEngine } from './stock-engine.conformance.ts';
@@ -11,9 +10,5 @@ const prefix = `millet-test-${randomBytes(6).toString('hex')}:`;
 describeStockEngine('redis', async () => new RedisStockEngine({ url: url!, prefix }), !url);
 
 afterAll(async () => {
-  if (!url) return;
-  const redis = new Redis(url);
-  for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }))
-    if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
-  await redis.quit();
+  if (url) await RedisStockEngine.deleteKeys(url, prefix);
 });

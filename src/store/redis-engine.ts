@@ -326,6 +326,44 @@ export class RedisStockEngine implements StockEngine {
     };
   }
 
+  async snapshot(
+    saleId: string,
+  ): Promise<{ remaining: number; inFlight: Array<{ attemptId: string; quantity: number }> }> {
+    // Acknowledged entries are deleted, so the stream is exactly what is in flight; MULTI reads
+    // it and the stock at one moment.
+    const replies = await this.#redis
+      .multi()
+      .get(this.#key(saleId, 'stock'))
+      .xrange(this.#key(saleId, 'accepted'), '-', '+')
+      .exec();
+    const stock = replies?.[0]?.[1] as string | null;
+    const entries = (replies?.[1]?.[1] ?? []) as Array<[string, string[]]>;
+    return {
+      remaining: Number(stock ?? 0),
+      inFlight: entries.map((item) => {
+        const e = streamEntry(saleId, item);
+        return { attemptId: e.attemptId, quantity: e.quantity };
+      }),
+    };
+  }
+
+  /** Deletes every key under `prefix` on a standalone Redis (tests clean up their runs with it). */
+  static async deleteKeys(url: string, prefix: string): Promise<number> {
+    if (/[*?[\]{}]/.test(prefix) || prefix.length < 4)
+      throw new Error('Refusing to delete under that prefix');
+    const redis = new Redis(url);
+    let deleted = 0;
+    try {
+      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 })) {
+        const batch = keys as string[];
+        if (batch.length > 0) deleted += await redis.del(...batch);
+      }
+    } finally {
+      await redis.quit();
+    }
+    return deleted;
+  }
+
   /** Deletes every key of a sale (tests). */
   async dropSale(saleId: string): Promise<void> {
     const names = [

@@ -117,6 +117,13 @@ export interface StockEngine {
   ): Promise<AcceptedAttempt[]>;
   ack(saleId: string, entryIds: readonly string[]): Promise<void>;
   counters(saleId: string): Promise<SaleCounters>;
+  /**
+   * One moment's view for reconciliation: the stock left and every accepted attempt not yet
+   * acknowledged by the order writer (read together, atomically).
+   */
+  snapshot(
+    saleId: string,
+  ): Promise<{ remaining: number; inFlight: Array<{ attemptId: string; quantity: number }> }>;
   close(): Promise<void>;
 }
 

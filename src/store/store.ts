@@ -443,22 +443,31 @@ export function createStore(options: StoreOptions): Store {
       if (o.repair)
         for (const closed of await orders.closedAttempts(saleId))
           if (await engine.release(saleId, closed.userId, closed.attemptId)) repairedReleases += 1;
-      // The writer runs meanwhile: engine, database, engine again, until the engine did not move
-      // in between (no attempt accepted, no hand-off acknowledged), so the figures are one moment.
-      let c = await engine.counters(saleId);
-      let t = await orders.saleTotals(saleId);
-      for (let tries = 0; tries < 20; tries++) {
-        const again = await engine.counters(saleId);
-        const still =
-          again.pendingHandOff === c.pendingHandOff &&
-          again.unitsAccepted === c.unitsAccepted &&
-          again.remaining === c.remaining;
-        c = again;
-        if (still) break;
-        t = await orders.saleTotals(saleId);
-      }
-      const engineTaken = sale.allotment - c.remaining;
-      const drift = engineTaken - (t.liveUnits + t.refusedUnits + c.pendingHandOff);
+      // The writer runs meanwhile. The engine's stock and its in-flight attempts are read at one
+      // moment, the database after: an attempt written in between is counted once, from the
+      // database (it is dropped from the in-flight list). One accepted and written in between would
+      // show as drift, so a drifting reading is taken again (a few times) before it is reported.
+      const measure = async () => {
+        const snap = await engine.snapshot(saleId);
+        const t = await orders.saleTotals(saleId);
+        const written = await orders.known(snap.inFlight.map((e) => e.attemptId));
+        const inFlight = snap.inFlight
+          .filter((e) => !written.has(e.attemptId))
+          .reduce((n, e) => n + e.quantity, 0);
+        const engineTaken = sale.allotment - snap.remaining;
+        return {
+          snap,
+          t,
+          inFlight,
+          engineTaken,
+          drift: engineTaken - (t.liveUnits + t.refusedUnits + inFlight),
+        };
+      };
+      let m = await measure();
+      for (let tries = 0; tries < 3 && m.drift !== 0; tries++) m = await measure();
+      const { t, drift } = m;
+      const c = { remaining: m.snap.remaining, pendingHandOff: m.inFlight };
+      const engineTaken = m.engineTaken;
       return {
         saleId,
         allotment: sale.allotment,
