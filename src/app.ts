@@ -55,6 +55,15 @@ import {
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
 import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
+import { riskMigrations } from './risk/index.ts';
+import {
+  InProcessStockEngine,
+  RedisStockEngine,
+  createStore,
+  storeMigrations,
+  type StockEngine,
+  type Store,
+} from './store/index.ts';
 
 /** Every module's migrations, in dependency order. */
 export const allMigrations: readonly Migration[] = [
@@ -71,6 +80,8 @@ export const allMigrations: readonly Migration[] = [
   ...lendingMigrations,
   ...paypointsMigrations,
   ...marketplaceMigrations,
+  ...riskMigrations,
+  ...storeMigrations,
 ];
 
 export const BOOTSTRAP_KEY_FILE = 'bootstrap-operator-key';
@@ -98,6 +109,8 @@ export interface App {
   readonly paypoints: PayPoints;
   /** The loan marketplace: partners, routing, consents, callbacks, settlement. */
   readonly marketplace: Marketplace;
+  /** The store and flash sales (stock engine: Redis with REDIS_URL, else in-process). */
+  readonly store: Store;
   /** The end-of-day close, with every module's steps in order. */
   readonly endOfDay: EndOfDayClose;
   readonly server: FastifyInstance;
@@ -213,6 +226,19 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       bankClearingAccountId: () => wallet.bankClearingAccountId(),
     });
     Object.assign(credits, { lending, marketplace });
+    const credit = createCredit({ db, clock, identity, wallet });
+    const store = createStore({
+      db,
+      clock,
+      engine: createStockEngine(config),
+      merchants,
+      users: identity,
+      ledger,
+      wallets: wallet,
+      registry,
+      logger: logger.child({ module: 'store' }),
+    });
+    await store.start();
     const endOfDay = createEndOfDayClose({
       db,
       clock,
@@ -236,6 +262,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       webRoot: builtWebRoot(WEB_ROOT),
       paypoints,
       marketplace,
+      store,
     });
     return assemble({
       config,
@@ -251,6 +278,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       lending,
       paypoints,
       marketplace,
+      store,
       endOfDay,
       bank,
       server,
@@ -292,6 +320,7 @@ function assemble(
     lending: parts.lending,
     paypoints: parts.paypoints,
     marketplace: parts.marketplace,
+    store: parts.store,
     endOfDay: parts.endOfDay,
     server,
     registry: parts.registry,
@@ -309,6 +338,8 @@ function assemble(
           { name: 'wallet.bank-reconciliation', run: () => parts.wallet.reconcileBankOperations() },
           { name: 'merchants.card-reconciliation', run: () => parts.merchants.reconcileCardPayments() },
           { name: 'webhooks.deliver', run: () => parts.webhooks.deliverDue() },
+          { name: 'store.expire-reservations', run: () => parts.store.expireReservations() },
+          { name: 'store.settle-unpaid-deposits', run: () => parts.store.settleUnpaidDeposits() },
         ],
       });
       return address;
@@ -322,6 +353,7 @@ function assemble(
           ['jobs', async () => jobs?.stop()],
           ['bank connector', async () => parts.bank.close()],
           ['webhook attempts', () => parts.webhooks.close()],
+          ['store (order writer, stock engine)', () => parts.store.close()],
           ['ledger writer', () => ledger.close()],
           ['database', () => db.close()],
         ];
@@ -336,6 +368,11 @@ function assemble(
       return closing;
     },
   };
+}
+
+/** The flash-sale stock engine: Redis when REDIS_URL is set, otherwise in this process. */
+function createStockEngine(config: Config): StockEngine {
+  return config.redisUrl ? new RedisStockEngine({ url: config.redisUrl }) : new InProcessStockEngine();
 }
 
 /**

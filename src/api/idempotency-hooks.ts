@@ -159,7 +159,7 @@ export function installIdempotency(
 
   app.addHook('preHandler', async (request, reply) => {
     const key = request.idempotencyKey;
-    if (!key) return;
+    if (!key || request.routeOptions.config?.ownIdempotency) return;
     const principal = principalOf(request);
     const fingerprintBody = request.routeOptions.config?.idempotencyFingerprint;
     const fingerprint = createHash('sha256')

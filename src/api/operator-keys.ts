@@ -19,6 +19,7 @@ export const operatorScopes = [
   'paylater:admin',
   'lending:admin',
   'marketplace:admin',
+  'store:admin',
 ] as const;
 export type OperatorScope = (typeof operatorScopes)[number];
 

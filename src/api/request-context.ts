@@ -34,8 +34,15 @@ declare module 'fastify' {
      * batch that does its work, so one commit records both, or through the ordinary path.
      */
     idempotencyInBatch?: boolean;
-    /** The route needs a user's access token (`Authorization: Bearer <JWT>`). */
-    userAuth?: boolean;
+     * The route needs a user's access token (`Authorization: Bearer <JWT>`). `'stateless'` checks
+     * the signature and expiry only, with no session read (hot paths such as flash-sale attempts).
+     */
+    userAuth?: boolean | 'stateless';
+    /**
+     * The route keeps its own idempotency keyed by the Idempotency-Key (still required): the
+     * api's stored-response claim (two SQL round trips) is skipped. The flash-sale attempt path.
+     */
+    ownIdempotency?: boolean;
     /** The route needs a merchant API key (`mlt_mk_…`) carrying this scope. */
     merchantAuth?: MerchantScope;
   }

@@ -13,6 +13,7 @@ import type { Marketplace } from '../marketplace/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import type { PayPoints } from '../paypoints/index.ts';
 import type { Paylater } from '../paylater/index.ts';
+import type { Store } from '../store/index.ts';
 import type { Wallet } from '../wallet/index.ts';
 import type { Wealth } from '../wealth/index.ts';
 import type { Webhooks } from '../webhooks/index.ts';
@@ -48,6 +49,7 @@ import {
   marketplaceUserRoutes,
 } from './routes/marketplace-routes.ts';
 import { paylaterOperatorRoutes, paylaterRoutes } from './routes/paylater-routes.ts';
+import { storeOperatorRoutes, storeRoutes } from './routes/store-routes.ts';
 import { milletVersion } from './version.ts';
 
 export interface ServerOptions {
@@ -83,6 +85,8 @@ export interface ServerOptions {
   webRoot?: string;
   /** The loan marketplace; operator routes, partner callbacks, and user routes with identity. */
   marketplace?: Marketplace;
+  /** The store and flash sales; operator routes under /v1/operator/store, user routes with identity. */
+  store?: Store;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -161,6 +165,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     void app.register(marketplaceOperatorRoutes, { prefix: '/v1/operator/marketplace', marketplace });
     void app.register(marketplaceCallbackRoutes, { prefix: '/v1', marketplace });
     if (options.identity) void app.register(marketplaceUserRoutes, { prefix: '/v1', marketplace });
+  if (options.store) {
+    void app.register(storeOperatorRoutes, { prefix: '/v1/operator/store', store: options.store });
+    if (options.identity) void app.register(storeRoutes, { prefix: '/v1/store', store: options.store });
   }
   if (options.webhooks)
     void app.register(webhookRoutes, { prefix: '/v1/operator/webhooks', webhooks: options.webhooks });

@@ -27,6 +27,9 @@ export function installUserAuth(app: FastifyInstance, identity: Identity): void 
         'UNAUTHENTICATED',
         'This route is for users: send a user access token, not an operator key',
       );
-    request.user = await identity.authenticate(token);
+    request.user =
+      request.routeOptions.config.userAuth === 'stateless'
+        ? await identity.verifyAccessToken(token)
+        : await identity.authenticate(token);
   });
 }

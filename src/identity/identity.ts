@@ -28,6 +28,7 @@ import {
 import {
   accountClasses,
   type AccountClass,
+  type AuthenticatedUser,
   type Identity,
   type IdentityOptions,
   type KycStatus,
@@ -112,6 +113,13 @@ export function createIdentity(options: IdentityOptions): Identity {
   const refreshTtl = options.refreshTokenTtlSeconds ?? 30 * 86_400;
   const limits = { ...defaultLoginRateLimit, ...options.loginRateLimit };
   const phoneIndex = (e164: string) => blindIndex(keys.index, 'phone', e164);
+  /** Signature, issuer, type and expiry by the Clock; ids shaped as UUIDs. No session read. */
+  const verifiedClaims = async (accessToken: string): Promise<AuthenticatedUser> => {
+    const claims = verifyAccessToken(accessToken, clock.now());
+    if (!isUuid(claims.sessionId) || !isUuid(claims.userId))
+      throw new MilletError('UNAUTHENTICATED', 'The access token is not valid');
+    return claims;
+  };
   // Verifying a password against this when the phone is unknown keeps both answers equally slow.
   let dummyHash: Promise<string> | undefined;
 
@@ -194,7 +202,7 @@ export function createIdentity(options: IdentityOptions): Identity {
       [hashRefreshToken(refreshToken), sessionId, now, expiresAt],
     );
     await q.query('UPDATE identity_sessions SET expires_at = $2 WHERE id = $1', [sessionId, expiresAt]);
-    const accessToken = await signAccessToken(keys.jwt, { userId, sessionId }, now, accessTtl);
+    const accessToken = await signAccessToken(jwtKey, { userId, sessionId }, now, accessTtl);
     return {
       accessToken,
       refreshToken,
@@ -361,6 +369,8 @@ export function createIdentity(options: IdentityOptions): Identity {
         throw new MilletError('UNAUTHENTICATED', 'The session has ended; log in again');
       return claims;
     },
+
+    verifyAccessToken: verifiedClaims,
 
     async verifyIdentity(userId, command) {
       const now = clock.now();

@@ -112,6 +112,12 @@ export interface Identity {
   revokeSession(sessionId: string): Promise<void>;
   /** Checks an access token (signature, expiry by the Clock, session not revoked). */
   authenticate(accessToken: string): Promise<AuthenticatedUser>;
+  /**
+   * Checks an access token's signature and expiry only, without reading the session: no database
+   * round trip, so a revoked session's tokens pass until they expire (at most 15 minutes). For hot
+   * paths (flash-sale attempts) that must not touch SQL.
+   */
+  verifyAccessToken(accessToken: string): Promise<AuthenticatedUser>;
   /** KYC: name + resident ID; sets birth date and account class. */
   verifyIdentity(userId: string, command: VerifyIdentityCommand): Promise<User>;
   /** `at` dates ageYears/isAdult (the Clock's now by default). */

@@ -50,6 +50,15 @@ import {
   type Marketplace,
   type MarketplaceOptions,
 } from '../../src/marketplace/index.ts';
+import { riskMigrations } from '../../src/risk/index.ts';
+import {
+  InProcessStockEngine,
+  createStore,
+  storeMigrations,
+  type StockEngine,
+  type Store,
+  type StoreOptions,
+} from '../../src/store/index.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface ApiHarness {
@@ -67,6 +76,9 @@ export interface ApiHarness {
   lending: Lending;
   marketplace: Marketplace;
   /** The end-of-day close with the merchants' settlement steps, the pay-later and the lending steps. */
+  /** The store, on the engine given (in-process by default), its order writer running. */
+  store: Store;
+  /** The end-of-day close with the merchants' settlement step. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
   clock: ManualClock;
@@ -106,6 +118,8 @@ export async function openApiHarness(
     identity?: Partial<Omit<IdentityOptions, 'db' | 'clock'>>;
     /** Marketplace overrides (applicants, own offers, timeouts, seed, the callback base URL). */
     marketplace?: Partial<Omit<MarketplaceOptions, 'db' | 'clock' | 'ledger'>>;
+    storeEngine?: StockEngine;
+    store?: Partial<Pick<StoreOptions, 'riskPolicy' | 'writer' | 'admitIntervalMs'>>;
   } = {},
 ): Promise<ApiHarness> {
   const t = await openTestDatabase([
@@ -122,6 +136,8 @@ export async function openApiHarness(
     ...lendingMigrations,
     ...paypointsMigrations,
     ...marketplaceMigrations,
+    ...riskMigrations,
+    ...storeMigrations,
   ]);
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
@@ -200,6 +216,19 @@ export async function openApiHarness(
     own: ownLoanOffers(lending),
     ...options.marketplace,
   });
+  const store = createStore({
+    db: t.db,
+    clock,
+    engine: options.storeEngine ?? new InProcessStockEngine(),
+    merchants,
+    users: identity,
+    ledger,
+    wallets: wallet,
+    registry,
+    writer: { idleMs: 5 },
+    ...options.store,
+  });
+  await store.start();
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -222,6 +251,7 @@ export async function openApiHarness(
     paylater,
     lending,
     marketplace,
+    store,
     registry,
     logger,
     clock,
@@ -253,6 +283,7 @@ export async function openApiHarness(
     paylater,
     lending,
     marketplace,
+    store,
     endOfDay,
     bank,
     clock,
@@ -273,6 +304,7 @@ export async function openApiHarness(
     async close() {
       bank.close();
       await app.close();
+      await store.close();
       await webhooks.close();
       await ledger.close();
       await t.close();

@@ -1,0 +1,332 @@
+/**
+ * `npm run bench -- flashsale [--json]`
+ *
+ * A launch-day crowd against the whole server over HTTP on loopback: `POST
+ * /v1/store/sales/{id}/attempts` (stateless token check, anti-scalper rules, the stock engine) with
+ * the order writer turning accepted attempts into orders on PostgreSQL (DATABASE_URL, default the
+ * local test database) while the load runs. The load generator is a separate process
+ * (bench/_flashsale-load.ts). 5% of the users are scripted bots: new accounts, twenty to a device
+ * and fifty to an address, firing many attempts in the first seconds. In the same run, a naive
+ * baseline: one PostgreSQL transaction per attempt (a conditional UPDATE of a stock row and an
+ * INSERT), straight over a connection pool (no HTTP, which flatters it).
+ *
+ * Size and engine from the environment:
+ *   FLASHSALE_ATTEMPTS (300000), FLASHSALE_USERS (attempts / 3), FLASHSALE_UNITS (users / 10),
+ *   FLASHSALE_ENGINE (redis | in-process | both; default both with REDIS_URL, else in-process),
+ *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (64).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createLogger } from '../src/api/index.ts';
+import { createApp } from '../src/app.ts';
+import { loadConfig, type Clock } from '../src/core/index.ts';
+import { dropPostgresSchema } from '../src/db/index.ts';
+import { derivePiiKeys } from '../src/identity/pii-crypto.ts';
+import { report, round } from './_report.ts';
+
+const env = (name: string, fallback: number) => {
+  const v = process.env[name];
+  return v ? Number(v) : fallback;
+};
+
+interface LoadResult {
+  attempts: number;
+  elapsed: number;
+  p50_ms: number;
+  p99_ms: number;
+  statuses: Record<string, number>;
+  genuine_users_held: number;
+  bots_held: number;
+}
+
+/** Deterministic pseudo-random numbers, so every engine gets the same crowd. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+interface Crowd {
+  users: string[];
+  bots: number;
+  devices: string[];
+  addresses: string[];
+  schedule: number[];
+}
+
+function makeCrowd(userCount: number, attempts: number): Crowd {
+  const random = mulberry32(20261111);
+  const bots = Math.round(userCount * 0.05);
+  const users = Array.from({ length: userCount }, () => randomUUID());
+  const devices = users.map((_, i) => (i < bots ? `bot-device-${Math.floor(i / 20)}` : `phone-${i}`));
+  // Genuine users: their own address, one in ten shares it with a family member.
+  const addresses = users.map((_, i) =>
+    i < bots ? `仓库路 ${Math.floor(i / 50)} 号` : `幸福小区 ${i - (i % 10 === 1 ? 1 : 0)} 栋`,
+  );
+  const events: Array<[number, number]> = [];
+  for (let u = bots; u < userCount; u++) events.push([random(), u]);
+  // A third of the genuine users try again (half with the same Idempotency-Key: a retry).
+  for (let u = bots; u < userCount && events.length < attempts; u += 3) events.push([0.05 + random(), u]);
+  // The bots take the rest, fast: all in the first fifth of the sale.
+  for (let i = 0; events.length < attempts; i++) events.push([random() * 0.2, i % bots]);
+  events.sort((a, b) => a[0] - b[0]);
+  return { users, bots, devices, addresses, schedule: events.map((e) => e[1]) };
+}
+
+async function runEngine(
+  engine: 'redis' | 'in-process',
+  crowd: Crowd,
+  units: number,
+  connections: number,
+  log: (m: string) => void,
+) {
+  const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `bench_flashsale_${process.pid}_${engine === 'redis' ? 'r' : 'i'}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-bench-flashsale-'));
+  const piiKey = randomBytes(32);
+  let offset = 0;
+  const clock: Clock = { now: () => new Date(Date.now() + offset) };
+  const config = {
+    ...loadConfig({}),
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: url,
+    databaseSchema: schema,
+    redisUrl: engine === 'redis' ? process.env.REDIS_URL || 'redis://127.0.0.1:6379' : undefined,
+    dataDir,
+    demo: false,
+    logLevel: 'warn',
+    piiKey: piiKey.toString('base64'),
+  };
+  const app = await createApp(config, {
+    clock,
+    logger: createLogger({ level: 'warn' }),
+    jobsIntervalMs: 1_000,
+  });
+  try {
+    const address = await app.listen();
+    const port = Number(new URL(address).port);
+    const product = await app.store.createProduct({ id: randomUUID(), name: 'Millet 15 Pro' });
+    const sku = await app.store.createSku({
+      id: randomUUID(),
+      productId: product.id,
+      code: `BENCH-${engine}`,
+      name: '16 GB + 512 GB',
+      price: 549_900n,
+      stock: BigInt(units),
+    });
+    const startsAt = new Date(Date.now() + 3_600_000);
+    const sale = await app.store.createSale({
+      id: randomUUID(),
+      skuId: sku.id,
+      name: 'Launch day',
+      price: 499_900n,
+      allotment: units,
+      perUserLimit: 1,
+      startsAt,
+      endsAt: new Date(startsAt.getTime() + 3_600_000),
+      admissionWindowMs: 2_000,
+    });
+    log(`${engine}: registering ${crowd.users.length} users (${crowd.bots} bots)`);
+    const day = 86_400_000;
+    await app.store.registerMany(
+      sale.id,
+      crowd.users.map((userId, i) => ({
+        userId,
+        accountCreatedAt: new Date(Date.now() - (i < crowd.bots ? 2 * 3_600_000 : (30 + (i % 900)) * day)),
+      })),
+    );
+    const planFile = path.join(dataDir, 'plan.json');
+    const startAt = Date.now() + 4_000;
+    // The server's clock reaches the sale's start when the load generator starts.
+    offset = startsAt.getTime() - startAt;
+    fs.writeFileSync(
+      planFile,
+      JSON.stringify({
+        port,
+        jwtKey: Buffer.from(derivePiiKeys(piiKey).jwt).toString('base64'),
+        saleId: sale.id,
+        ...crowd,
+        connections,
+        inFlight: connections * 2,
+        startAt,
+      }),
+    );
+    log(`${engine}: ${crowd.schedule.length} attempts over ${connections} connections`);
+    const cpu0 = process.cpuUsage();
+    const elu0 = performance.eventLoopUtilization();
+    const load = await new Promise<LoadResult>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', path.join(import.meta.dirname, '_flashsale-load.ts'), planFile],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('exit', (code) =>
+        code === 0
+          ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult)
+          : reject(new Error(`load generator exited ${code}`)),
+      );
+    });
+    const cpu = process.cpuUsage(cpu0);
+    const elu = performance.eventLoopUtilization(elu0);
+    log(`${engine}: load done in ${load.elapsed.toFixed(1)} s; waiting for the order writer`);
+    for (let i = 0; i < 600; i++) {
+      await app.store.admitLobbies();
+      const c = await app.store.engine.counters(sale.id);
+      if (c.lobby === 0 && c.pendingHandOff === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const counters = await app.store.engine.counters(sale.id);
+    const botIds = crowd.users.slice(0, crowd.bots);
+    const db = await app.db.query<{ units: bigint | null; bot_units: bigint | null; buyers: bigint }>(
+      `SELECT sum(quantity) AS units, sum(quantity) FILTER (WHERE user_id = ANY($2::uuid[])) AS bot_units,
+              count(DISTINCT user_id) AS buyers
+       FROM store_orders WHERE sale_id = $1`,
+      [sale.id, botIds],
+    );
+    const sold = Number(db.rows[0]!.units ?? 0);
+    const botUnits = Number(db.rows[0]!.bot_units ?? 0);
+    const drift = await app.store.reconcile(sale.id);
+    const genuine = crowd.users.length - crowd.bots;
+    return {
+      engine,
+      attempts_per_s: Math.round(load.attempts / load.elapsed),
+      p50_ms: round(load.p50_ms, 2),
+      p99_ms: round(load.p99_ms, 2),
+      attempts: load.attempts,
+      allotment: units,
+      sold,
+      engine_accepted_units: counters.unitsAccepted,
+      oversold: Math.max(0, sold - units, counters.unitsAccepted - units),
+      bot_user_share: round(crowd.bots / crowd.users.length, 4),
+      bot_unit_share: sold === 0 ? 0 : round(botUnits / sold, 4),
+      false_positive_rate: round(load.genuine_users_held / genuine, 4),
+      bots_held: load.bots_held,
+      // What an attempt costs the server, whatever else the machine is doing (the order writer's
+      // share included): the figure to compare between runs on a busy machine.
+      server_cpu_us_per_attempt: round((cpu.user + cpu.system) / load.attempts, 1),
+      server_event_loop_utilization: round(elu.utilization, 2),
+      statuses: load.statuses,
+      rejections: counters.rejected,
+      drift: drift.drift,
+      drift_status: drift.status,
+    };
+  } finally {
+    await app.close();
+    await dropPostgresSchema(url, schema);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** One PostgreSQL transaction per attempt: conditional stock UPDATE, then the order INSERT. */
+async function naiveBaseline(crowd: Crowd, attempts: number, units: number, connections: number) {
+  const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `bench_flashsale_naive_${process.pid}`;
+  const pool = new pg.Pool({ connectionString: url, max: connections, options: `-c search_path=${schema}` });
+  try {
+    await pool.query(`CREATE SCHEMA ${schema}`);
+    await pool.query(`CREATE TABLE ${schema}.naive_stock (id int PRIMARY KEY, stock int8 NOT NULL)`);
+    await pool.query(
+      `CREATE TABLE ${schema}.naive_orders (id uuid PRIMARY KEY, sale int NOT NULL, user_id uuid NOT NULL, UNIQUE (sale, user_id))`,
+    );
+    await pool.query(`INSERT INTO ${schema}.naive_stock VALUES (1, $1)`, [units]);
+    const schedule = crowd.schedule.slice(0, attempts);
+    let next = 0;
+    let sold = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        const client = await pool.connect();
+        try {
+          while (next < schedule.length) {
+            const user = crowd.users[schedule[next++]!]!;
+            await client.query('BEGIN');
+            const taken = await client.query(
+              'UPDATE naive_stock SET stock = stock - 1 WHERE id = 1 AND stock >= 1',
+            );
+            if (taken.rowCount === 1) {
+              const placed = await client.query(
+                'INSERT INTO naive_orders VALUES ($1, 1, $2) ON CONFLICT DO NOTHING',
+                [randomUUID(), user],
+              );
+              if (placed.rowCount === 1) {
+                await client.query('COMMIT');
+                sold += 1;
+                continue;
+              }
+            }
+            await client.query('ROLLBACK');
+          }
+        } finally {
+          client.release();
+        }
+      }),
+    );
+    const elapsed = (performance.now() - started) / 1000;
+    return {
+      naive_attempts_per_s: Math.round(schedule.length / elapsed),
+      naive_attempts: schedule.length,
+      naive_sold: sold,
+    };
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await pool.end();
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  const attempts = env('FLASHSALE_ATTEMPTS', 300_000);
+  const users = env('FLASHSALE_USERS', Math.round(attempts / 3));
+  const units = env('FLASHSALE_UNITS', Math.round(users / 10));
+  const connections = env('FLASHSALE_CONNECTIONS', 64);
+  const naiveAttempts = env('FLASHSALE_NAIVE_ATTEMPTS', Math.min(attempts, 40_000));
+  const choice = process.env.FLASHSALE_ENGINE || (process.env.REDIS_URL ? 'both' : 'in-process');
+  const engines = (choice === 'both' ? ['redis', 'in-process'] : [choice]) as Array<'redis' | 'in-process'>;
+  const log = (m: string) => console.error(`[bench flashsale] ${m}`);
+  const crowd = makeCrowd(users, attempts);
+  const results: Record<string, Awaited<ReturnType<typeof runEngine>>> = {};
+  for (const engine of engines) results[engine] = await runEngine(engine, crowd, units, connections, log);
+  log(`naive baseline: ${naiveAttempts} attempts, one PostgreSQL transaction each`);
+  // The same share of stock to attempts as the real run, so the contention phase is alike.
+  const naive = await naiveBaseline(
+    crowd,
+    naiveAttempts,
+    Math.max(1, Math.round((units * naiveAttempts) / attempts)),
+    connections,
+  );
+  const primary = results.redis ?? results['in-process']!;
+  report(
+    'flashsale',
+    {
+      ...primary,
+      ...naive,
+      ratio: round(primary.attempts_per_s / naive.naive_attempts_per_s, 1),
+      engines: Object.fromEntries(
+        Object.entries(results).map(([k, r]) => [
+          k,
+          { ...r, ratio: round(r.attempts_per_s / naive.naive_attempts_per_s, 1) },
+        ]),
+      ),
+      setup: {
+        attempts,
+        users,
+        bots: crowd.bots,
+        units,
+        connections,
+        admission_window_ms: 2_000,
+        database: 'postgres',
+      },
+    },
+    args,
+  );
+}

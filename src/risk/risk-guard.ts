@@ -1,0 +1,223 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { Clock } from '../core/index.ts';
+
+/**
+ * Anti-scalper decisions for flash-sale attempts (DESIGN §2.8), in memory so the attempt path
+ * makes no database or network round trip: velocity per user, device, IP, address and card;
+ * how many distinct users share a device, an address or a card (scripted bots share them); the
+ * account's age. Each signal adds points with a reason; the total picks a graduated response.
+ */
+export type RiskAction = 'allow' | 'slow_down' | 'challenge' | 'block';
+
+export const riskReasons = [
+  'user_velocity',
+  'device_velocity',
+  'ip_velocity',
+  'address_velocity',
+  'card_velocity',
+  'shared_device',
+  'shared_address',
+  'shared_card',
+  'new_account',
+  'very_new_account',
+] as const;
+export type RiskReason = (typeof riskReasons)[number];
+
+export interface RiskSignals {
+  saleId: string;
+  userId: string;
+  deviceId?: string | undefined;
+  ip?: string | undefined;
+  /** The shipping address as given; normalised here and kept in memory only while counted. */
+  address?: string | undefined;
+  /** A card token or fingerprint. */
+  card?: string | undefined;
+  /** When the user's account was created; unknown counts as not new. */
+  accountCreatedAt?: Date | undefined;
+}
+
+export interface RiskDecision {
+  action: RiskAction;
+  score: number;
+  reasons: RiskReason[];
+  /** For slow_down: seconds to wait before the next attempt. */
+  retryAfterSeconds?: number;
+}
+
+export interface RiskPolicy {
+  /** Length of a velocity window, ms. */
+  windowMs: number;
+  /** Attempts per window above which each dimension counts as too fast. */
+  userAttempts: number;
+  deviceAttempts: number;
+  /** High: mobile carriers put many users behind one address (CGNAT). */
+  ipAttempts: number;
+  addressAttempts: number;
+  cardAttempts: number;
+  /** Distinct users on one device / address / card (per sale) that look like a farm. */
+  sharedUsers: number;
+  newAccountDays: number;
+  slowDownAt: number;
+  challengeAt: number;
+  blockAt: number;
+}
+
+export const defaultRiskPolicy: RiskPolicy = {
+  windowMs: 10_000,
+  userAttempts: 6,
+  deviceAttempts: 10,
+  ipAttempts: 300,
+  addressAttempts: 15,
+  cardAttempts: 15,
+  sharedUsers: 3,
+  newAccountDays: 7,
+  slowDownAt: 40,
+  challengeAt: 60,
+  blockAt: 80,
+};
+
+/** A fixed-window counter per key (current and previous window, weighted: a sliding estimate). */
+class Velocity {
+  readonly #counts = new Map<string, { window: number; current: number; previous: number }>();
+  constructor(readonly windowMs: number) {}
+
+  hit(key: string, now: number): number {
+    const window = Math.floor(now / this.windowMs);
+    let c = this.#counts.get(key);
+    if (!c) {
+      c = { window, current: 0, previous: 0 };
+      this.#counts.set(key, c);
+    } else if (c.window !== window) {
+      c.previous = c.window === window - 1 ? c.current : 0;
+      c.current = 0;
+      c.window = window;
+    }
+    c.current += 1;
+    const elapsed = (now % this.windowMs) / this.windowMs;
+    return c.current + c.previous * (1 - elapsed);
+  }
+
+  /** Forgets keys idle for two windows (call now and then). */
+  prune(now: number): void {
+    const window = Math.floor(now / this.windowMs);
+    for (const [key, c] of this.#counts) if (c.window < window - 1) this.#counts.delete(key);
+  }
+}
+
+/** Distinct users seen per key, capped (all we need to know is "more than a few"). */
+class Sharing {
+  readonly #users = new Map<string, Set<string>>();
+  constructor(readonly cap: number) {}
+  add(key: string, userId: string): number {
+    let set = this.#users.get(key);
+    if (!set) {
+      set = new Set();
+      this.#users.set(key, set);
+    }
+    if (set.size < this.cap) set.add(userId);
+    return set.size;
+  }
+}
+
+export function normaliseAddress(address: string): string {
+  return address
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[\s,.，。#-]+/g, '');
+}
+
+export interface RiskGuard {
+  assess(signals: RiskSignals): RiskDecision;
+  readonly policy: RiskPolicy;
+}
+
+export function createRiskGuard(options: {
+  clock: Clock;
+  registry?: Registry;
+  logger?: Logger;
+  policy?: Partial<RiskPolicy>;
+}): RiskGuard {
+  const policy = { ...defaultRiskPolicy, ...options.policy };
+  const velocity = new Velocity(policy.windowMs);
+  const sharing = new Sharing(policy.sharedUsers * 4);
+  const decisions = options.registry ? riskCounter(options.registry) : undefined;
+  let lastPrune = 0;
+
+  return {
+    policy,
+    assess(signals) {
+      const now = options.clock.now().getTime();
+      if (now - lastPrune > policy.windowMs * 2) {
+        velocity.prune(now);
+        lastPrune = now;
+      }
+      let score = 0;
+      const reasons: RiskReason[] = [];
+      const add = (points: number, reason: RiskReason) => {
+        score += points;
+        reasons.push(reason);
+      };
+      const sale = signals.saleId;
+      if (velocity.hit(`u:${signals.userId}`, now) > policy.userAttempts) add(40, 'user_velocity');
+      const dims: Array<[string | undefined, string, number, RiskReason, RiskReason]> = [
+        [signals.deviceId, 'd', policy.deviceAttempts, 'device_velocity', 'shared_device'],
+        [
+          signals.address ? normaliseAddress(signals.address) : undefined,
+          'a',
+          policy.addressAttempts,
+          'address_velocity',
+          'shared_address',
+        ],
+        [signals.card, 'c', policy.cardAttempts, 'card_velocity', 'shared_card'],
+      ];
+      for (const [value, kind, limit, fast, shared] of dims) {
+        if (!value) continue;
+        const key = `${kind}:${value.slice(0, 200)}`;
+        if (velocity.hit(key, now) > limit) add(30, fast);
+        const users = sharing.add(`${sale}:${key}`, signals.userId);
+        if (users >= policy.sharedUsers * 2) add(70, shared);
+        else if (users >= policy.sharedUsers) add(35, shared);
+      }
+      if (signals.ip && velocity.hit(`i:${signals.ip}`, now) > policy.ipAttempts) add(30, 'ip_velocity');
+      if (signals.accountCreatedAt) {
+        const ageDays = (now - signals.accountCreatedAt.getTime()) / 86_400_000;
+        if (ageDays < 1) add(15, 'very_new_account');
+        else if (ageDays < policy.newAccountDays) add(5, 'new_account');
+      }
+      const action: RiskAction =
+        score >= policy.blockAt
+          ? 'block'
+          : score >= policy.challengeAt
+            ? 'challenge'
+            : score >= policy.slowDownAt
+              ? 'slow_down'
+              : 'allow';
+      const decision: RiskDecision = { action, score, reasons };
+      if (action === 'slow_down') decision.retryAfterSeconds = Math.ceil(policy.windowMs / 1000);
+      if (decisions) {
+        if (reasons.length === 0) decisions.inc({ action, reason: 'none' });
+        else for (const reason of reasons) decisions.inc({ action, reason });
+      }
+      if (action !== 'allow')
+        options.logger?.info(
+          { saleId: sale, userId: signals.userId, action, score, reasons },
+          'risk decision',
+        );
+      return decision;
+    },
+  };
+}
+
+const DECISIONS = 'millet_risk_decisions_total';
+
+function riskCounter(registry: Registry): Counter<'action' | 'reason'> {
+  const existing = registry.getSingleMetric(DECISIONS);
+  if (existing) return existing as Counter<'action' | 'reason'>;
+  return new Counter({
+    name: DECISIONS,
+    help: 'Anti-scalper decisions on flash-sale attempts, by action and each reason that scored',
+    labelNames: ['action', 'reason'],
+    registers: [registry],
+  });
+}

@@ -1,0 +1,640 @@
+import { MilletError, derivedId, type Clock } from '../core/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
+import { orderFromRow, requireUuid, type OrderRow } from './rows.ts';
+import type { AcceptedAttempt, StockEngine } from './stock-engine.ts';
+import { RESERVATION_MS, type Order, type OrderStatus, type PageOf, type Sale } from './types.ts';
+
+/** What the store needs of the merchants module: the store is a merchant, paid through checkout. */
+export interface StoreCheckout {
+  createOrder(command: {
+    id: string;
+    merchantId: string;
+    merchantReference: string;
+    amount: bigint;
+    description: string;
+    expiresInSeconds?: number;
+  }): Promise<{ id: string }>;
+  payOrder(command: {
+    id: string;
+    orderId: string;
+    userId: string;
+    method: string;
+    details?: Record<string, string> | undefined;
+  }): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed'; failureCode: string | null }>;
+  getPayment(id: string): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed' }>;
+  refund(command: {
+    id: string;
+    merchantId: string;
+    paymentId: string;
+    amount: bigint;
+    reason?: string;
+  }): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed' }>;
+}
+
+/** What pre-sale deposits need: holds on the buyer's wallet through the ledger. */
+export interface DepositLedger {
+  walletAccountId(userId: string): Promise<string>;
+  /** The store's account a deposit hold credits (credit-only: forfeited deposits are revenue). */
+  depositAccountId(): string;
+  placeHold(command: {
+    id: string;
+    debitAccountId: string;
+    creditAccountId: string;
+    amount: bigint;
+    metadata?: Record<string, unknown>;
+  }): Promise<unknown>;
+  postHold(command: { id: string; holdId: string }): Promise<unknown>;
+  voidHold(command: { id: string; holdId: string }): Promise<unknown>;
+}
+
+class OversellGuard extends Error {}
+
+/** Order states in the fulfilment sequence, each with the column it stamps. */
+const fulfilment: Record<'packed' | 'shipped' | 'delivered', { from: OrderStatus; column: string }> = {
+  packed: { from: 'paid', column: 'packed_at' },
+  shipped: { from: 'packed', column: 'shipped_at' },
+  delivered: { from: 'shipped', column: 'delivered_at' },
+};
+
+export class Orders {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly engine: StockEngine,
+    private readonly checkout: StoreCheckout,
+    private readonly merchantId: () => string,
+    private readonly deposits: DepositLedger,
+    private readonly saleOf: (id: string) => Promise<Sale>,
+  ) {}
+
+  /**
+   * Writes accepted attempts as orders: one transaction for the batch — the orders inserted with
+   * ON CONFLICT DO NOTHING (unique attempt id: a redelivered entry is a no-op; unique user × sale),
+   * then one conditional update `units_taken + n <= allotment`. If that update would oversell, the
+   * batch is rolled back and written one attempt at a time; an attempt that does not fit is refused
+   * (kept in store_refused_attempts) and its unit stays out of stock: undersell, never oversell.
+   */
+  async writeAccepted(sale: Sale, entries: readonly AcceptedAttempt[]): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      await this.db.transaction((tx) => this.#writeBatch(tx, sale, entries));
+    } catch (error) {
+      if (!(error instanceof OversellGuard)) throw error;
+      for (const entry of entries)
+        await this.db.transaction(async (tx) => {
+          try {
+            await this.#writeBatch(tx, sale, [entry]);
+          } catch (single) {
+            if (!(single instanceof OversellGuard)) throw single;
+            await this.#refuse(tx, sale, entry, 'allotment_exhausted');
+          }
+        });
+    }
+  }
+
+  async #writeBatch(tx: Queryable, sale: Sale, entries: readonly AcceptedAttempt[]): Promise<void> {
+    const now = this.clock.now();
+    const inserted = await tx.query<{ attempt_id: string; quantity: number }>(
+      `INSERT INTO store_orders (id, sale_id, user_id, attempt_id, quantity, unit_price, amount, deposit, status,
+         accepted_at, pay_by, created_at, updated_at)
+       SELECT i, $1, u, a, q, $2::int8, $2::int8 * q, $9::int8 * q, 'reserved', t,
+         t + interval '${RESERVATION_MS / 1000} seconds', $3, $3
+       FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::int[], $8::timestamptz[]) AS x(i, u, a, q, t)
+       ON CONFLICT DO NOTHING RETURNING attempt_id, quantity`,
+      [
+        sale.id,
+        sale.price,
+        now,
+        entries.map((e) => derivedId('store.order', e.attemptId)),
+        entries.map((e) => e.userId),
+        entries.map((e) => e.attemptId),
+        entries.map((e) => e.quantity),
+        entries.map((e) => new Date(e.acceptedAt).toISOString()),
+        sale.presale?.deposit ?? null,
+      ],
+    );
+    const units = inserted.rows.reduce((n, r) => n + r.quantity, 0);
+    if (units > 0) {
+      const taken = await tx.query(
+        'UPDATE store_sales SET units_taken = units_taken + $2 WHERE id = $1 AND units_taken + $2 <= allotment',
+        [sale.id, units],
+      );
+      if (taken.rowCount === 0) throw new OversellGuard();
+    }
+    if (inserted.rows.length === entries.length) return;
+    // Not inserted: either written before (a redelivery) or the user already has an order.
+    const written = new Set(inserted.rows.map((r) => r.attempt_id));
+    const known = await tx.query<{ attempt_id: string }>(
+      'SELECT attempt_id FROM store_orders WHERE attempt_id = ANY($1::uuid[])',
+      [entries.filter((e) => !written.has(e.attemptId)).map((e) => e.attemptId)],
+    );
+    const existing = new Set(known.rows.map((r) => r.attempt_id));
+    for (const e of entries)
+      if (!written.has(e.attemptId) && !existing.has(e.attemptId))
+        await this.#refuse(tx, sale, e, 'buyer_has_order');
+  }
+
+  async #refuse(tx: Queryable, sale: Sale, entry: AcceptedAttempt, reason: string): Promise<void> {
+    await tx.query(
+      `INSERT INTO store_refused_attempts (attempt_id, sale_id, user_id, quantity, reason, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [entry.attemptId, sale.id, entry.userId, entry.quantity, reason, this.clock.now()],
+    );
+  }
+
+  /** Reservations past their 15 minutes expire and their units return to the engine's stock. */
+  async expireReservations(limit = 1_000): Promise<number> {
+    const now = this.clock.now();
+    const expired = await this.db.transaction(async (tx) => {
+      const r = await tx.query<{ sale_id: string; user_id: string; attempt_id: string; quantity: number }>(
+        `UPDATE store_orders SET status = 'expired', closed_at = $1, updated_at = $1
+         WHERE id IN (SELECT id FROM store_orders WHERE status = 'reserved' AND pay_by <= $1
+                      ORDER BY pay_by LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING sale_id, user_id, attempt_id, quantity`,
+        [now, limit],
+      );
+      await this.#giveBackUnits(tx, r.rows);
+      return r.rows;
+    });
+    // After the commit: a crash here leaves units out of stock (undersell), which reconciliation
+    // repairs (release is idempotent per attempt).
+    for (const o of expired) await this.engine.release(o.sale_id, o.user_id, o.attempt_id);
+    return expired.length;
+  }
+
+  async #giveBackUnits(
+    tx: Queryable,
+    rows: ReadonlyArray<{ sale_id: string; quantity: number }>,
+  ): Promise<void> {
+    const perSale = new Map<string, number>();
+    for (const r of rows) perSale.set(r.sale_id, (perSale.get(r.sale_id) ?? 0) + r.quantity);
+    for (const [saleId, units] of perSale)
+      await tx.query('UPDATE store_sales SET units_taken = units_taken - $2 WHERE id = $1', [saleId, units]);
+  }
+
+  async #row(id: string, userId?: string): Promise<OrderRow> {
+    requireUuid(id, 'id');
+    const r = await this.db.query<OrderRow>(
+      'SELECT * FROM store_orders WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)',
+      [id, userId ?? null],
+    );
+    if (!r.rows[0]) throw new MilletError('STORE_ORDER_NOT_FOUND', `No order ${id}`, { id });
+    return r.rows[0];
+  }
+
+  async get(id: string, userId?: string): Promise<Order> {
+    return orderFromRow(await this.#row(id, userId));
+  }
+
+  /** The order an attempt became, once the order writer has written it. */
+  async byAttempt(attemptId: string): Promise<Order | undefined> {
+    const r = await this.db.query<OrderRow>('SELECT * FROM store_orders WHERE attempt_id = $1', [attemptId]);
+    return r.rows[0] ? orderFromRow(r.rows[0]) : undefined;
+  }
+
+  async list(query: {
+    userId?: string | undefined;
+    saleId?: string | undefined;
+    status?: OrderStatus | undefined;
+    after?: string | undefined;
+    limit: number;
+  }): Promise<PageOf<Order>> {
+    const r = await this.db.query<OrderRow>(
+      `SELECT * FROM store_orders WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::uuid IS NULL OR sale_id = $2)
+         AND ($3::text IS NULL OR status = $3) AND ($4::uuid IS NULL OR id > $4)
+       ORDER BY id LIMIT $5`,
+      [
+        query.userId ?? null,
+        query.saleId ?? null,
+        query.status ?? null,
+        query.after ?? null,
+        query.limit + 1,
+      ],
+    );
+    const items = r.rows.slice(0, query.limit).map(orderFromRow);
+    return { items, nextCursor: r.rows.length > query.limit ? items.at(-1)!.id : null };
+  }
+
+  /**
+   * Pays a reservation through the merchants' checkout (the store is a merchant; any registered
+   * method: balance, bank_card, later pay-later and instalments). The order is claimed (`paying`)
+   * first so the expiry job leaves it alone while the money moves.
+   */
+  async pay(command: {
+    orderId: string;
+    userId: string;
+    paymentId: string;
+    method: string;
+    details?: Record<string, string> | undefined;
+  }): Promise<Order> {
+    const row = await this.#row(command.orderId, command.userId);
+    if (
+      row.payment_id === command.paymentId ||
+      ['paid', 'packed', 'shipped', 'delivered'].includes(row.status)
+    ) {
+      return row.status === 'paying' ? this.refreshPayment(row.id) : orderFromRow(row);
+    }
+    const now = this.clock.now();
+    if (row.status === 'deposit_held') return this.#payBalance(row, command);
+    if (row.status !== 'reserved')
+      throw new MilletError('STORE_ORDER_NOT_PAYABLE', `Order ${row.id} is ${row.status}`, {
+        id: row.id,
+        status: row.status,
+      });
+    if ((await this.saleOf(row.sale_id)).presale)
+      throw new MilletError(
+        'STORE_ORDER_NOT_PAYABLE',
+        'A pre-sale reservation is secured with its deposit first',
+        {
+          id: row.id,
+          status: row.status,
+        },
+      );
+    if (row.pay_by <= now)
+      throw new MilletError(
+        'STORE_RESERVATION_EXPIRED',
+        `The reservation ended at ${row.pay_by.toISOString()}`,
+        {
+          id: row.id,
+          payBy: row.pay_by.toISOString(),
+        },
+      );
+    const claimed = await this.db.query(
+      `UPDATE store_orders SET status = 'paying', payment_id = $2, updated_at = $3
+       WHERE id = $1 AND status = 'reserved' AND pay_by > $3`,
+      [row.id, command.paymentId, now],
+    );
+    if (claimed.rowCount === 0) return this.pay(command);
+    return this.#checkout(row, command, now);
+  }
+
+  async #checkout(
+    row: OrderRow,
+    command: {
+      userId: string;
+      paymentId: string;
+      method: string;
+      details?: Record<string, string> | undefined;
+    },
+    now: Date,
+  ): Promise<Order> {
+    const due =
+      row.status === 'deposit_held' ? (await this.saleOf(row.sale_id)).presale!.balanceDueBy : row.pay_by;
+    try {
+      const merchantOrder = await this.checkout.createOrder({
+        id: derivedId('store.checkout', row.id),
+        merchantId: this.merchantId(),
+        merchantReference: `store-${row.id}`,
+        amount: row.amount,
+        description: `Flash sale order ${row.id}`,
+        expiresInSeconds: Math.min(86_400, Math.max(1, Math.ceil((due.getTime() - now.getTime()) / 1000))),
+      });
+      const payment = await this.checkout.payOrder({
+        id: command.paymentId,
+        orderId: merchantOrder.id,
+        userId: command.userId,
+        method: command.method,
+        details: command.details,
+      });
+      return await this.#settlePayment(row.id, command.paymentId, payment.status);
+    } catch (error) {
+      await this.#unclaim(row.id, command.paymentId);
+      throw error;
+    }
+  }
+
+  /**
+   * Pre-sale step 1: the deposit, a ledger hold on the buyer's wallet (held, not moved), within
+   * the reservation's 15 minutes. The hold id is derived from the order, so a retry holds once.
+   */
+  async payDeposit(orderId: string, userId: string): Promise<Order> {
+    const row = await this.#row(orderId, userId);
+    if (row.status === 'deposit_held' || row.deposit_status) return orderFromRow(row);
+    const sale = await this.saleOf(row.sale_id);
+    if (!sale.presale || row.deposit === null)
+      throw new MilletError('STORE_ORDER_NOT_PAYABLE', 'This sale takes no deposit; pay the order', {
+        id: row.id,
+      });
+    if (row.status !== 'reserved')
+      throw new MilletError('STORE_ORDER_NOT_PAYABLE', `Order ${row.id} is ${row.status}`, {
+        id: row.id,
+        status: row.status,
+      });
+    const now = this.clock.now();
+    if (row.pay_by <= now)
+      throw new MilletError(
+        'STORE_RESERVATION_EXPIRED',
+        `The reservation ended at ${row.pay_by.toISOString()}`,
+        {
+          id: row.id,
+          payBy: row.pay_by.toISOString(),
+        },
+      );
+    const holdId = derivedId('store.deposit', row.id);
+    await this.deposits.placeHold({
+      id: holdId,
+      debitAccountId: await this.deposits.walletAccountId(userId),
+      creditAccountId: this.deposits.depositAccountId(),
+      amount: row.deposit,
+      metadata: { storeOrderId: row.id, saleId: row.sale_id },
+    });
+    const held = await this.db.query(
+      `UPDATE store_orders SET status = 'deposit_held', deposit_hold_id = $2, deposit_status = 'held', updated_at = $3
+       WHERE id = $1 AND status = 'reserved'`,
+      [row.id, holdId, now],
+    );
+    // Expired meanwhile: the hold must not outlive the reservation.
+    if (held.rowCount === 0)
+      await this.deposits.voidHold({ id: derivedId('store.deposit-void', row.id), holdId });
+    return this.get(row.id);
+  }
+
+  /**
+   * Pre-sale step 2, from the release until the deadline: the deposit hold is released and the
+   * full price is paid through checkout (the deposit counts towards it). If checkout refuses, the
+   * deposit is held again under a new hold (best effort: a wallet that no longer covers it leaves
+   * the order without a deposit, and the deadline expires it).
+   */
+  async #payBalance(
+    row: OrderRow,
+    command: {
+      userId: string;
+      paymentId: string;
+      method: string;
+      details?: Record<string, string> | undefined;
+    },
+  ): Promise<Order> {
+    const sale = await this.saleOf(row.sale_id);
+    const presale = sale.presale!;
+    const now = this.clock.now();
+    if (now < presale.balanceFrom)
+      throw new MilletError(
+        'STORE_BALANCE_NOT_DUE',
+        `The balance is due from ${presale.balanceFrom.toISOString()}`,
+        {
+          id: row.id,
+          balanceFrom: presale.balanceFrom.toISOString(),
+        },
+      );
+    if (now >= presale.balanceDueBy)
+      throw new MilletError(
+        'STORE_RESERVATION_EXPIRED',
+        `The balance was due by ${presale.balanceDueBy.toISOString()}`,
+        {
+          id: row.id,
+          payBy: presale.balanceDueBy.toISOString(),
+        },
+      );
+    const claimed = await this.db.query(
+      `UPDATE store_orders SET status = 'paying', payment_id = $2, deposit_status = 'applied', updated_at = $3
+       WHERE id = $1 AND status = 'deposit_held'`,
+      [row.id, command.paymentId, now],
+    );
+    if (claimed.rowCount === 0) return this.pay({ ...command, orderId: row.id });
+    const holdId = row.deposit_hold_id!;
+    await this.deposits.voidHold({ id: derivedId('store.deposit-void', holdId), holdId });
+    let order: Order;
+    try {
+      order = await this.#checkout({ ...row, status: 'deposit_held' }, command, now);
+    } catch (error) {
+      await this.#holdAgain(row, command.paymentId);
+      throw error;
+    }
+    if (order.status === 'reserved') {
+      await this.#holdAgain(row, command.paymentId);
+      return this.get(row.id);
+    }
+    return order;
+  }
+
+  /** After a failed balance payment: the deposit held again, the order back to deposit_held. */
+  async #holdAgain(row: OrderRow, paymentId: string): Promise<void> {
+    const again = derivedId('store.deposit', `${row.id}:${paymentId}`);
+    let rehold: string | null = again;
+    try {
+      await this.deposits.placeHold({
+        id: again,
+        debitAccountId: await this.deposits.walletAccountId(row.user_id),
+        creditAccountId: this.deposits.depositAccountId(),
+        amount: row.deposit!,
+        metadata: { storeOrderId: row.id, saleId: row.sale_id },
+      });
+    } catch {
+      rehold = null;
+    }
+    const back = await this.db.query(
+      `UPDATE store_orders SET status = 'deposit_held', payment_id = NULL, deposit_hold_id = $2,
+         deposit_status = CASE WHEN $2::uuid IS NULL THEN NULL ELSE 'held' END, updated_at = $3
+       WHERE id = $1 AND status IN ('reserved', 'paying')`,
+      [row.id, rehold, this.clock.now()],
+    );
+    // Expired in between: the new hold must not outlive the order.
+    if (back.rowCount === 0 && rehold)
+      await this.deposits.voidHold({ id: derivedId('store.deposit-void', rehold), holdId: rehold });
+  }
+
+  /**
+   * Past a pre-sale's deadline, deposits whose balance was not paid are forfeited (the hold is
+   * posted to the store) or refunded (the hold is voided), per the sale's rule; the units return.
+   */
+  async settleUnpaidDeposits(limit = 1_000): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.db.query<OrderRow & { unpaid_deposit: 'forfeit' | 'refund' }>(
+      `SELECT o.*, s.unpaid_deposit FROM store_orders o JOIN store_sales s ON s.id = o.sale_id
+       WHERE o.status = 'deposit_held' AND s.balance_due_by <= $1 ORDER BY o.id LIMIT $2`,
+      [now, limit],
+    );
+    for (const row of due.rows) await this.#closeDeposit(row, row.unpaid_deposit, 'expired');
+    return due.rows.length;
+  }
+
+  async #closeDeposit(row: OrderRow, rule: 'forfeit' | 'refund', to: 'expired' | 'cancelled'): Promise<void> {
+    if (row.deposit_hold_id) {
+      const id = derivedId(`store.deposit-${rule}`, row.deposit_hold_id);
+      if (rule === 'forfeit') await this.deposits.postHold({ id, holdId: row.deposit_hold_id });
+      else await this.deposits.voidHold({ id, holdId: row.deposit_hold_id });
+    }
+    const now = this.clock.now();
+    const closed = await this.db.transaction(async (tx) => {
+      const r = await tx.query<{ sale_id: string; quantity: number }>(
+        `UPDATE store_orders SET status = $2, deposit_status = $3, closed_at = $4, updated_at = $4
+         WHERE id = $1 AND status = 'deposit_held' RETURNING sale_id, quantity`,
+        [row.id, to, row.deposit_hold_id ? (rule === 'forfeit' ? 'forfeited' : 'refunded') : null, now],
+      );
+      await this.#giveBackUnits(tx, r.rows);
+      return r.rowCount > 0;
+    });
+    if (closed) await this.engine.release(row.sale_id, row.user_id, row.attempt_id);
+  }
+
+  async #unclaim(orderId: string, paymentId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE store_orders SET status = 'reserved', payment_id = NULL, updated_at = $3
+       WHERE id = $1 AND payment_id = $2 AND status = 'paying'`,
+      [orderId, paymentId, this.clock.now()],
+    );
+  }
+
+  async #settlePayment(
+    orderId: string,
+    paymentId: string,
+    status: 'pending' | 'succeeded' | 'failed',
+  ): Promise<Order> {
+    if (status === 'succeeded')
+      await this.db.query(
+        `UPDATE store_orders SET status = 'paid', paid_at = $3, updated_at = $3
+         WHERE id = $1 AND payment_id = $2 AND status = 'paying'`,
+        [orderId, paymentId, this.clock.now()],
+      );
+    else if (status === 'failed') await this.#unclaim(orderId, paymentId);
+    return this.get(orderId);
+  }
+
+  /** Asks checkout about a payment still pending (bank card) and settles the order with the answer. */
+  async refreshPayment(orderId: string): Promise<Order> {
+    const row = await this.#row(orderId);
+    if (row.status !== 'paying' || !row.payment_id) return orderFromRow(row);
+    const payment = await this.checkout.getPayment(row.payment_id);
+    return this.#settlePayment(row.id, row.payment_id, payment.status);
+  }
+
+  /**
+   * Cancels an order before it ships: a reservation is released; a paid (or packed) order is
+   * refunded in full to the payer's wallet through the merchants' refunds. The units return to the
+   * sale's stock either way.
+   */
+  async cancel(orderId: string, by: { userId?: string; reason?: string }): Promise<Order> {
+    const row = await this.#row(orderId, by.userId);
+    if (row.status === 'cancelled' || row.status === 'expired') return orderFromRow(row);
+    if (row.status === 'deposit_held') {
+      // Cancelling a pre-sale order before paying the balance is treated as not paying it.
+      await this.#closeDeposit(row, (await this.saleOf(row.sale_id)).presale!.unpaidDeposit, 'cancelled');
+      return this.get(row.id);
+    }
+    if (!['reserved', 'paid', 'packed'].includes(row.status))
+      throw new MilletError('STORE_ORDER_NOT_CANCELLABLE', `Order ${row.id} is ${row.status}`, {
+        id: row.id,
+        status: row.status,
+      });
+    let refundId: string | null = null;
+    if (row.status !== 'reserved') {
+      const refund = await this.checkout.refund({
+        id: derivedId('store.refund', row.id),
+        merchantId: this.merchantId(),
+        paymentId: row.payment_id!,
+        amount: row.amount,
+        reason: by.reason ?? 'order cancelled',
+      });
+      refundId = refund.id;
+    }
+    const now = this.clock.now();
+    const closed = await this.db.transaction(async (tx) => {
+      const r = await tx.query<{ sale_id: string; quantity: number }>(
+        `UPDATE store_orders SET status = 'cancelled', refund_id = $3, closed_at = $4, updated_at = $4
+         WHERE id = $1 AND status = $2 RETURNING sale_id, quantity`,
+        [row.id, row.status, refundId, now],
+      );
+      await this.#giveBackUnits(tx, r.rows);
+      return r.rowCount > 0;
+    });
+    if (!closed) return this.cancel(orderId, by);
+    await this.engine.release(row.sale_id, row.user_id, row.attempt_id);
+    return this.get(row.id);
+  }
+
+  /** Fulfilment, one step at a time: paid → packed → shipped → delivered. */
+  async advance(orderId: string, to: 'packed' | 'shipped' | 'delivered'): Promise<Order> {
+    const step = fulfilment[to];
+    const now = this.clock.now();
+    const r = await this.db.query<OrderRow>(
+      `UPDATE store_orders SET status = $2, ${step.column} = $4, updated_at = $4
+       WHERE id = $1 AND status = $3 RETURNING *`,
+      [orderId, to, step.from, now],
+    );
+    if (r.rows[0]) return orderFromRow(r.rows[0]);
+    const row = await this.#row(orderId);
+    if (row.status === to) return orderFromRow(row);
+    throw new MilletError(
+      'STORE_FULFILMENT_OUT_OF_ORDER',
+      `Order ${orderId} is ${row.status}, not ${step.from}`,
+      {
+        id: orderId,
+        status: row.status,
+      },
+    );
+  }
+
+  /** Delivery against the 3-day target (from payment), per sale. */
+  async fulfilmentReport(saleId: string): Promise<{
+    paid: number;
+    delivered: number;
+    deliveredOnTime: number;
+    deliveredLate: number;
+    overdue: number;
+  }> {
+    const now = this.clock.now();
+    const r = await this.db.query<Record<string, bigint>>(
+      `SELECT count(*) FILTER (WHERE paid_at IS NOT NULL AND status <> 'cancelled') AS paid,
+              count(*) FILTER (WHERE status = 'delivered') AS delivered,
+              count(*) FILTER (WHERE status = 'delivered' AND delivered_at <= paid_at + interval '3 days') AS on_time,
+              count(*) FILTER (WHERE status = 'delivered' AND delivered_at > paid_at + interval '3 days') AS late,
+              count(*) FILTER (WHERE status IN ('paid', 'packed', 'shipped') AND paid_at + interval '3 days' < $2) AS overdue
+       FROM store_orders WHERE sale_id = $1`,
+      [saleId, now],
+    );
+    const x = r.rows[0]!;
+    return {
+      paid: Number(x.paid),
+      delivered: Number(x.delivered),
+      deliveredOnTime: Number(x.on_time),
+      deliveredLate: Number(x.late),
+      overdue: Number(x.overdue),
+    };
+  }
+
+  /** Which of these attempts the database already holds (as an order or a refusal). */
+  async known(attemptIds: readonly string[]): Promise<Set<string>> {
+    if (attemptIds.length === 0) return new Set();
+    const r = await this.db.query<{ attempt_id: string }>(
+      `SELECT attempt_id FROM store_orders WHERE attempt_id = ANY($1::uuid[])
+       UNION SELECT attempt_id FROM store_refused_attempts WHERE attempt_id = ANY($1::uuid[])`,
+      [attemptIds],
+    );
+    return new Set(r.rows.map((x) => x.attempt_id));
+  }
+
+  /** Closed orders (expired, cancelled) of a sale, for reconciliation to release again. */
+  async closedAttempts(saleId: string): Promise<Array<{ userId: string; attemptId: string }>> {
+    const r = await this.db.query<{ user_id: string; attempt_id: string }>(
+      `SELECT user_id, attempt_id FROM store_orders WHERE sale_id = $1 AND status IN ('expired', 'cancelled')`,
+      [saleId],
+    );
+    return r.rows.map((x) => ({ userId: x.user_id, attemptId: x.attempt_id }));
+  }
+
+  async saleTotals(
+    saleId: string,
+  ): Promise<{ unitsTaken: number; liveUnits: number; refusedUnits: number; soldUnits: number }> {
+    const r = await this.db.query<{
+      units_taken: bigint;
+      live: bigint | null;
+      sold: bigint | null;
+      refused: bigint | null;
+    }>(
+      `SELECT s.units_taken,
+         (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND status NOT IN ('expired', 'cancelled')) AS live,
+         (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND status IN ('paid', 'packed', 'shipped', 'delivered')) AS sold,
+         (SELECT sum(quantity) FROM store_refused_attempts WHERE sale_id = s.id) AS refused
+       FROM store_sales s WHERE s.id = $1`,
+      [saleId],
+    );
+    const x = r.rows[0];
+    if (!x) throw new MilletError('STORE_SALE_NOT_FOUND', `No sale ${saleId}`, { id: saleId });
+    return {
+      unitsTaken: Number(x.units_taken),
+      liveUnits: Number(x.live ?? 0),
+      soldUnits: Number(x.sold ?? 0),
+      refusedUnits: Number(x.refused ?? 0),
+    };
+  }
+}

@@ -1,0 +1,293 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { MilletError, newId, type Clock } from '../core/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
+import { requireUuid, saleFromRow, type SaleRow } from './rows.ts';
+import type { SaleRules } from './stock-engine.ts';
+import type { PageOf, Presale, Sale } from './types.ts';
+
+export interface CreateSaleCommand {
+  id: string;
+  skuId: string;
+  name: string;
+  price: bigint;
+  allotment: number;
+  perUserLimit: number;
+  startsAt: Date;
+  endsAt: Date;
+  earlyAccessFrom?: Date | null | undefined;
+  /** Default 3 seconds: attempts in the first seconds are shuffled. */
+  admissionWindowMs?: number | undefined;
+  /** A pre-sale: a deposit secures the unit, the balance is due at release. */
+  presale?: Presale | null | undefined;
+}
+
+export const DEFAULT_ADMISSION_WINDOW_MS = 3_000;
+const FCODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+export function saleRulesOf(sale: Sale): SaleRules {
+  return {
+    saleId: sale.id,
+    allotment: sale.allotment,
+    perUserLimit: sale.perUserLimit,
+    startsAt: sale.startsAt.getTime(),
+    endsAt: sale.endsAt.getTime(),
+    earlyAccessFrom: sale.earlyAccessFrom?.getTime() ?? null,
+    admissionWindowMs: sale.admissionWindowMs,
+  };
+}
+
+export function hashFcode(code: string): string {
+  return createHash('sha256').update(code.trim().toUpperCase()).digest('hex');
+}
+
+/** Flash sales, their F-codes and registrations. Sales are cached: the attempt path reads no SQL. */
+export class Sales {
+  readonly #cache = new Map<string, Sale>();
+  /** `sale:user` → the account's creation time, for registered users. */
+  readonly #registered = new Map<string, Date>();
+  readonly #notRegistered = new Map<string, number>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(command: CreateSaleCommand, onCreated: (sale: Sale) => Promise<void>): Promise<Sale> {
+    requireUuid(command.id, 'id');
+    requireUuid(command.skuId, 'sku_id');
+    const window = command.admissionWindowMs ?? DEFAULT_ADMISSION_WINDOW_MS;
+    const checks: Array<[boolean, string, string]> = [
+      [command.name.trim().length > 0 && command.name.length <= 200, 'name', 'name must be 1–200 characters'],
+      [
+        Number.isSafeInteger(command.allotment) && command.allotment > 0,
+        'allotment',
+        'allotment must be ≥ 1',
+      ],
+      [
+        Number.isInteger(command.perUserLimit) && command.perUserLimit > 0 && command.perUserLimit <= 100,
+        'per_user_limit',
+        'per_user_limit must be 1–100',
+      ],
+      [command.endsAt > command.startsAt, 'ends_at', 'ends_at must be after starts_at'],
+      [
+        !command.earlyAccessFrom || command.earlyAccessFrom < command.startsAt,
+        'early_access_from',
+        'early_access_from must be before starts_at',
+      ],
+      [
+        Number.isInteger(window) && window >= 0 && window <= 60_000,
+        'admission_window_ms',
+        'admission_window_ms must be 0–60000',
+      ],
+    ];
+    for (const [ok, field, message] of checks)
+      if (!ok) throw new MilletError('VALIDATION_FAILED', message, { field });
+    if (command.price <= 0n)
+      throw new MilletError('AMOUNT_INVALID', 'price must be positive', { field: 'price' });
+    const presale = command.presale ?? null;
+    if (presale) {
+      if (presale.deposit <= 0n || presale.deposit >= command.price)
+        throw new MilletError('AMOUNT_INVALID', 'deposit must be positive and below the price', {
+          field: 'deposit',
+        });
+      if (presale.balanceFrom < command.startsAt || presale.balanceDueBy <= presale.balanceFrom)
+        throw new MilletError(
+          'VALIDATION_FAILED',
+          'balance_from must be at or after starts_at, and balance_due_by after balance_from',
+          { field: 'balance_due_by' },
+        );
+    }
+    const existing = await this.find(command.id);
+    if (existing) return existing;
+    const sale = await this.db.transaction(async (tx) => {
+      // The allotment leaves the SKU's ordinary stock for the sale.
+      const taken = await tx.query(
+        'UPDATE store_skus SET stock = stock - $2, updated_at = $3 WHERE id = $1 AND stock >= $2',
+        [command.skuId, command.allotment, this.clock.now()],
+      );
+      if (taken.rowCount === 0) {
+        const sku = await tx.query<{ stock: bigint }>('SELECT stock FROM store_skus WHERE id = $1', [
+          command.skuId,
+        ]);
+        if (!sku.rows[0])
+          throw new MilletError('STORE_SKU_NOT_FOUND', `No SKU ${command.skuId}`, { id: command.skuId });
+        throw new MilletError(
+          'STORE_STOCK_INSUFFICIENT',
+          `SKU ${command.skuId} has ${sku.rows[0].stock} units`,
+          {
+            id: command.skuId,
+            stock: sku.rows[0].stock.toString(),
+          },
+        );
+      }
+      const r = await tx.query<SaleRow>(
+        `INSERT INTO store_sales (id, sku_id, name, price, allotment, per_user_limit, starts_at, ends_at,
+           early_access_from, admission_window_ms, created_at, deposit, balance_from, balance_due_by, unpaid_deposit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
+        [
+          command.id,
+          command.skuId,
+          command.name.trim(),
+          command.price,
+          command.allotment,
+          command.perUserLimit,
+          command.startsAt,
+          command.endsAt,
+          command.earlyAccessFrom ?? null,
+          window,
+          this.clock.now(),
+          presale?.deposit ?? null,
+          presale?.balanceFrom ?? null,
+          presale?.balanceDueBy ?? null,
+          presale?.unpaidDeposit ?? null,
+        ],
+      );
+      return saleFromRow(r.rows[0]!);
+    });
+    this.#cache.set(sale.id, sale);
+    await onCreated(sale);
+    return sale;
+  }
+
+  async find(id: string, tx: Queryable = this.db): Promise<Sale | undefined> {
+    const r = await tx.query<SaleRow>('SELECT * FROM store_sales WHERE id = $1', [id]);
+    return r.rows[0] ? saleFromRow(r.rows[0]) : undefined;
+  }
+
+  async get(id: string): Promise<Sale> {
+    requireUuid(id, 'id');
+    const sale = await this.find(id);
+    if (!sale) throw new MilletError('STORE_SALE_NOT_FOUND', `No sale ${id}`, { id });
+    return sale;
+  }
+
+  /** The cached sale (rules never change after creation), loaded once per process. */
+  async cached(id: string): Promise<Sale> {
+    const hit = this.#cache.get(id);
+    if (hit) return hit;
+    const sale = await this.get(id);
+    this.#cache.set(id, sale);
+    return sale;
+  }
+
+  cachedNow(id: string): Sale | undefined {
+    return this.#cache.get(id);
+  }
+
+  async list(query: { after?: string; limit: number }): Promise<PageOf<Sale>> {
+    const rows = await this.db.query<SaleRow>(
+      'SELECT * FROM store_sales WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2',
+      [query.after ?? null, query.limit + 1],
+    );
+    const items = rows.rows.slice(0, query.limit).map(saleFromRow);
+    return { items, nextCursor: rows.rows.length > query.limit ? items.at(-1)!.id : null };
+  }
+
+  /** Sales not yet ended (or ended within the reservation time), for the engine and the loops. */
+  async live(now: Date): Promise<Sale[]> {
+    const rows = await this.db.query<SaleRow>(
+      `SELECT * FROM store_sales WHERE ends_at > $1::timestamptz - interval '1 day' ORDER BY starts_at`,
+      [now],
+    );
+    const sales = rows.rows.map(saleFromRow);
+    for (const s of sales) this.#cache.set(s.id, s);
+    return sales;
+  }
+
+  // --- registrations -------------------------------------------------------------------------
+
+  /** Registers users for a sale (booking ahead). Idempotent. */
+  async register(
+    saleId: string,
+    users: ReadonlyArray<{ userId: string; accountCreatedAt: Date }>,
+  ): Promise<void> {
+    const sale = await this.cached(saleId);
+    if (this.clock.now() >= sale.endsAt)
+      throw new MilletError('STORE_ATTEMPT_REJECTED', 'The sale has ended', { reason: 'ended' });
+    const now = this.clock.now();
+    for (let i = 0; i < users.length; i += 5_000) {
+      const chunk = users.slice(i, i + 5_000);
+      await this.db.query(
+        `INSERT INTO store_registrations (sale_id, user_id, account_created_at, registered_at)
+         SELECT $1, u, c, $4 FROM unnest($2::uuid[], $3::timestamptz[]) AS t(u, c)
+         ON CONFLICT DO NOTHING`,
+        [saleId, chunk.map((u) => u.userId), chunk.map((u) => u.accountCreatedAt), now],
+      );
+    }
+    for (const u of users) {
+      this.#registered.set(`${saleId}:${u.userId}`, u.accountCreatedAt);
+      this.#notRegistered.delete(`${saleId}:${u.userId}`);
+    }
+  }
+
+  /**
+   * The registered user's account creation time, or undefined if not registered: from memory, or
+   * one primary-key read the first time this process sees the user (then remembered; a miss is
+   * remembered for two seconds so a flood of unregistered attempts cannot reach the database).
+   */
+  async registration(saleId: string, userId: string): Promise<Date | undefined> {
+    const key = `${saleId}:${userId}`;
+    const hit = this.#registered.get(key);
+    if (hit) return hit;
+    const missAt = this.#notRegistered.get(key);
+    const now = Date.now();
+    if (missAt !== undefined && now - missAt < 2_000) return undefined;
+    const r = await this.db.query<{ account_created_at: Date }>(
+      'SELECT account_created_at FROM store_registrations WHERE sale_id = $1 AND user_id = $2',
+      [saleId, userId],
+    );
+    const found = r.rows[0]?.account_created_at;
+    if (found) this.#registered.set(key, found);
+    else this.#notRegistered.set(key, now);
+    return found;
+  }
+
+  // --- F-codes -------------------------------------------------------------------------------
+
+  /** Generates `count` single-use F-codes for a sale; the plaintext exists only in this answer. */
+  async generateFcodes(saleId: string, count: number): Promise<{ batchId: string; codes: string[] }> {
+    await this.get(saleId);
+    if (!Number.isInteger(count) || count < 1 || count > 10_000)
+      throw new MilletError('VALIDATION_FAILED', 'count must be 1–10000', { field: 'count' });
+    const codes = Array.from({ length: count }, () => {
+      const bytes = randomBytes(12);
+      return `F${Array.from(bytes, (b) => FCODE_ALPHABET[b % 32]).join('')}`;
+    });
+    const batchId = newId();
+    await this.db.query(
+      `INSERT INTO store_fcodes (code_hash, sale_id, batch_id, created_at)
+       SELECT h, $2, $3, $4 FROM unnest($1::text[]) AS t(h)`,
+      [codes.map(hashFcode), saleId, batchId, this.clock.now()],
+    );
+    return { batchId, codes };
+  }
+
+  /**
+   * Spends an F-code for a user's attempt: one conditional update, so a code is used once even
+   * when two users race for it. The same user presenting it again (a retry) passes.
+   */
+  async spendFcode(saleId: string, code: string, userId: string): Promise<void> {
+    const hash = hashFcode(code);
+    const r = await this.db.query(
+      `UPDATE store_fcodes SET used_by = $3, used_at = $4
+       WHERE code_hash = $1 AND sale_id = $2 AND (used_by IS NULL OR used_by = $3)`,
+      [hash, saleId, userId, this.clock.now()],
+    );
+    if (r.rowCount === 1) return;
+    const found = await this.db.query<{ sale_id: string }>(
+      'SELECT sale_id FROM store_fcodes WHERE code_hash = $1',
+      [hash],
+    );
+    if (found.rows[0]?.sale_id === saleId)
+      throw new MilletError('STORE_FCODE_USED', 'This F-code has been used');
+    throw new MilletError('STORE_FCODE_INVALID', 'This is not an F-code for this sale');
+  }
+
+  /** Gives an F-code back when the attempt it was spent on did not win. */
+  async unspendFcode(saleId: string, code: string, userId: string): Promise<void> {
+    await this.db.query(
+      'UPDATE store_fcodes SET used_by = NULL, used_at = NULL WHERE code_hash = $1 AND sale_id = $2 AND used_by = $3',
+      [hashFcode(code), saleId, userId],
+    );
+  }
+}

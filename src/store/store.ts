@@ -1,0 +1,514 @@
+import path from 'node:path';
+import { randomInt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { MilletError, derivedId, type Clock } from '../core/index.ts';
+import { loadMigrations, type Database, type Migration } from '../db/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import { Blacklist, createRiskGuard, type RiskGuard, type RiskPolicy } from '../risk/index.ts';
+import { Catalogue } from './catalogue.ts';
+import { attemptCounter, SaleRates, type AttemptMetric } from './live-metrics.ts';
+import { OrderWriter } from './order-writer.ts';
+import { Orders, type StoreCheckout } from './orders.ts';
+import { Sales, saleRulesOf, type CreateSaleCommand } from './sales.ts';
+import type { AttemptResult, SaleCounters, StockEngine } from './stock-engine.ts';
+import {
+  RESERVATION_MS,
+  type Order,
+  type OrderStatus,
+  type PageOf,
+  type Product,
+  type Sale,
+  type Sku,
+} from './types.ts';
+
+export const storeMigrations: Migration[] = loadMigrations(
+  'store',
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
+);
+
+/** The store's merchant account: one merchant, created at start, that every order pays. */
+export const STORE_MERCHANT_ID = derivedId('store', 'merchant');
+/** Pre-sale deposits are held towards this account (credit-only: forfeited deposits are revenue). */
+export const STORE_DEPOSITS_ACCOUNT_ID = derivedId('store', 'account:deposits:CNY');
+
+export interface StoreMerchants extends StoreCheckout {
+  createMerchant(command: { id: string; name: string; feeBps: number }): Promise<{ id: string }>;
+}
+
+export interface StoreUsers {
+  getUser(id: string): Promise<{ createdAt: Date }>;
+}
+
+export interface StoreOptions {
+  db: Database;
+  clock: Clock;
+  engine: StockEngine;
+  merchants: StoreMerchants;
+  users: StoreUsers;
+  /** Pre-sale deposits are ledger holds on the buyer's wallet. */
+  ledger: Pick<Ledger, 'openAccount' | 'placeHold' | 'postHold' | 'voidHold'>;
+  wallets: { getWallet(userId: string): Promise<{ ledgerAccountId: string }> };
+  registry?: Registry | undefined;
+  logger?: Logger | undefined;
+  riskPolicy?: Partial<RiskPolicy> | undefined;
+  /** Order writer tuning (tests). */
+  writer?: { batchSize?: number; minIdleMs?: number; idleMs?: number } | undefined;
+  /** Milliseconds between admission-lobby drains (default 25). */
+  admitIntervalMs?: number | undefined;
+}
+
+export interface AttemptCommand {
+  saleId: string;
+  userId: string;
+  /** The client's Idempotency-Key: the same key is the same attempt. */
+  key: string;
+  quantity: number;
+  deviceId?: string | undefined;
+  ip?: string | undefined;
+  address?: string | undefined;
+  card?: string | undefined;
+  fcode?: string | undefined;
+}
+
+export type AttemptAnswer =
+  | { status: 'accepted'; attemptId: string; quantity: number; payBy: Date }
+  | { status: 'queued'; attemptId: string; quantity: number };
+
+export interface LiveSaleMetrics {
+  saleId: string;
+  attemptsPerSecond: number;
+  attempts: number;
+  accepted: number;
+  unitsAccepted: number;
+  /** Units paid for (paid and later, not cancelled). */
+  sold: number;
+  /** Units in live orders (reserved or paid), as the database counts them. */
+  reserved: number;
+  remaining: number;
+  lobby: number;
+  pendingHandOff: number;
+  rejections: Record<string, number>;
+}
+
+export interface DriftReport {
+  saleId: string;
+  allotment: number;
+  engineRemaining: number;
+  /** Units the engine has handed out (allotment − remaining). */
+  engineTaken: number;
+  dbUnitsTaken: number;
+  dbLiveUnits: number;
+  refusedUnits: number;
+  /** Accepted attempts not yet written by the order writer. */
+  inFlight: number;
+  /** engineTaken − (dbLiveUnits + refusedUnits + inFlight): > 0 undersells, < 0 risks overselling. */
+  drift: number;
+  status: 'ok' | 'undersell' | 'oversell_risk';
+  /** units_taken equals the sum of live orders. */
+  dbConsistent: boolean;
+  repairedReleases: number;
+}
+
+export interface Store {
+  readonly engine: StockEngine;
+  readonly risk: RiskGuard;
+  readonly blacklist: Blacklist;
+  /** Opens the store's merchant, loads live sales into the engine, starts the writer and lobby. */
+  start(options?: { writer?: boolean }): Promise<void>;
+  close(): Promise<void>;
+  /** A new order writer (the running one is `writer`); tests kill and replace them. */
+  createWriter(options?: {
+    consumer?: string;
+    minIdleMs?: number;
+    batchSize?: number;
+    engine?: StockEngine;
+  }): OrderWriter;
+  readonly writer: OrderWriter | undefined;
+  /** Starts a fresh order writer as the store's own (after the last one was stopped or killed). */
+  startWriter(): OrderWriter;
+
+  createProduct(command: { id: string; name: string; description?: string }): Promise<Product>;
+  getProduct(id: string): Promise<Product>;
+  listProducts(query: { after?: string; limit: number }): Promise<PageOf<Product>>;
+  createSku(command: {
+    id: string;
+    productId: string;
+    code: string;
+    name: string;
+    price: bigint;
+    stock: bigint;
+  }): Promise<Sku>;
+  getSku(id: string): Promise<Sku>;
+  listSkus(productId: string): Promise<Sku[]>;
+  updateSku(id: string, change: { price?: bigint; stockDelta?: bigint }): Promise<Sku>;
+
+  createSale(command: CreateSaleCommand): Promise<Sale>;
+  getSale(id: string): Promise<Sale>;
+  listSales(query: { after?: string; limit: number }): Promise<PageOf<Sale>>;
+  generateFcodes(saleId: string, count: number): Promise<{ batchId: string; codes: string[] }>;
+  /** Books a user for a sale (required before attempting). */
+  register(saleId: string, userId: string): Promise<void>;
+  /** Bulk booking with known account ages (imports, the benchmark). */
+  registerMany(
+    saleId: string,
+    users: ReadonlyArray<{ userId: string; accountCreatedAt: Date }>,
+  ): Promise<void>;
+
+  /** The flash-sale attempt: no SQL unless an F-code is spent or the user is new to this process. */
+  attempt(command: AttemptCommand): Promise<AttemptAnswer>;
+  attemptId(saleId: string, userId: string, key: string): string;
+  /** An attempt's state: queued, rejected, accepted (with its order once written). */
+  attemptStatus(
+    saleId: string,
+    userId: string,
+    attemptId: string,
+  ): Promise<{ result: AttemptResult | { status: 'unknown' }; order: Order | undefined }>;
+  admitLobbies(): Promise<number>;
+
+  getOrder(id: string, userId?: string): Promise<Order>;
+  listOrders(query: {
+    userId?: string;
+    saleId?: string;
+    status?: OrderStatus;
+    after?: string;
+    limit: number;
+  }): Promise<PageOf<Order>>;
+  payOrder(command: {
+    orderId: string;
+    userId: string;
+    paymentId: string;
+    method: string;
+    details?: Record<string, string>;
+  }): Promise<Order>;
+  cancelOrder(orderId: string, by: { userId?: string; reason?: string }): Promise<Order>;
+  /** Pre-sales: hold the deposit on the buyer's wallet (within the 15-minute reservation). */
+  payDeposit(orderId: string, userId: string): Promise<Order>;
+  /** Pre-sales past their deadline: unpaid deposits forfeited or refunded per the sale's rule. */
+  settleUnpaidDeposits(): Promise<number>;
+  advanceOrder(orderId: string, to: 'packed' | 'shipped' | 'delivered'): Promise<Order>;
+  fulfilmentReport(saleId: string): ReturnType<Orders['fulfilmentReport']>;
+  expireReservations(): Promise<number>;
+  reconcile(saleId: string, options?: { repair?: boolean }): Promise<DriftReport>;
+  liveMetrics(saleId: string): Promise<LiveSaleMetrics>;
+  setBlacklisted(userId: string, listed: boolean, reason?: string, by?: string | null): Promise<void>;
+}
+
+const rejectionMessages: Record<string, string> = {
+  unknown_sale: 'No such sale',
+  not_started: 'The sale has not started',
+  ended: 'The sale has ended',
+  blacklisted: 'This account may not take part in the sale',
+  over_limit: 'The quantity is over the per-user limit',
+  limit_reached: 'You already have a reservation in this sale',
+  already_queued: 'You already have an attempt waiting in the admission queue',
+  sold_out: 'Sold out',
+};
+
+export function createStore(options: StoreOptions): Store {
+  const { db, clock, engine, logger } = options;
+  const catalogue = new Catalogue(db, clock);
+  const sales = new Sales(db, clock);
+  const orders = new Orders(
+    db,
+    clock,
+    engine,
+    options.merchants,
+    () => STORE_MERCHANT_ID,
+    {
+      walletAccountId: async (userId) => (await options.wallets.getWallet(userId)).ledgerAccountId,
+      depositAccountId: () => STORE_DEPOSITS_ACCOUNT_ID,
+      placeHold: (c) => options.ledger.placeHold(c),
+      postHold: (c) => options.ledger.postHold(c),
+      voidHold: (c) => options.ledger.voidHold(c),
+    },
+    (id) => sales.cached(id),
+  );
+  const blacklist = new Blacklist(db, clock);
+  const risk = createRiskGuard({
+    clock,
+    registry: options.registry,
+    logger: logger?.child({ module: 'risk' }),
+    policy: options.riskPolicy,
+  });
+  const count: AttemptMetric = attemptCounter(options.registry);
+  const rates = new SaleRates();
+  let live: Sale[] = [];
+  let writer: OrderWriter | undefined;
+  let admitTimer: NodeJS.Timeout | undefined;
+  let admitting: Promise<number> | undefined;
+
+  const createWriter = (
+    o: { consumer?: string; minIdleMs?: number; batchSize?: number; engine?: StockEngine } = {},
+  ) =>
+    new OrderWriter({
+      engine,
+      orders,
+      sales: () => live,
+      logger: logger?.child({ module: 'store.order-writer' }),
+      ...options.writer,
+      ...o,
+    });
+
+  async function addLive(sale: Sale): Promise<void> {
+    const totals = await orders.saleTotals(sale.id);
+    await engine.configureSale(saleRulesOf(sale), { alreadyTaken: totals.unitsTaken + totals.refusedUnits });
+    for (const userId of blacklist.userIds()) await engine.setBlacklisted(sale.id, userId, true);
+    if (!live.some((s) => s.id === sale.id)) live = [...live, sale];
+  }
+
+  const refuse = (saleId: string, reason: string, error: MilletError): never => {
+    count({ result: 'rejected', reason });
+    rates.reject(saleId, reason);
+    throw error;
+  };
+
+  const admitLobbies = async (): Promise<number> => {
+    let total = 0;
+    const now = clock.now().getTime();
+    for (const sale of live) {
+      if (now < sale.startsAt.getTime() + sale.admissionWindowMs || now > sale.endsAt.getTime()) continue;
+      for (
+        let n = await engine.admit(sale.id, now, 2_000);
+        n > 0;
+        n = await engine.admit(sale.id, now, 2_000)
+      )
+        total += n;
+    }
+    return total;
+  };
+
+  const store: Store = {
+    engine,
+    risk,
+    blacklist,
+    get writer() {
+      return writer;
+    },
+    createWriter,
+    startWriter() {
+      writer = createWriter();
+      writer.start();
+      return writer;
+    },
+
+    async start(o = {}) {
+      await options.merchants.createMerchant({ id: STORE_MERCHANT_ID, name: 'Millet Store', feeBps: 0 });
+      await options.ledger.openAccount({
+        id: STORE_DEPOSITS_ACCOUNT_ID,
+        currency: 'CNY',
+        code: 'store_deposits',
+        bound: { kind: 'credit_only' },
+        metadata: { owner: 'store', purpose: 'pre-sale deposits (forfeited deposits are revenue)' },
+      });
+      await blacklist.load();
+      blacklist.onChange(async (userId, listed) => {
+        for (const sale of live) await engine.setBlacklisted(sale.id, userId, listed);
+      });
+      for (const sale of await sales.live(clock.now())) await addLive(sale);
+      if (o.writer !== false) store.startWriter();
+      admitTimer = setInterval(() => {
+        admitting ??= admitLobbies()
+          .catch((error: unknown) => {
+            logger?.error({ err: error }, 'admission lobby drain failed');
+            return 0;
+          })
+          .finally(() => (admitting = undefined));
+      }, options.admitIntervalMs ?? 25);
+      admitTimer.unref();
+    },
+
+    async close() {
+      if (admitTimer) clearInterval(admitTimer);
+      await admitting;
+      await writer?.stop();
+      await engine.close();
+    },
+
+    createProduct: (c) => catalogue.createProduct(c),
+    getProduct: (id) => catalogue.getProduct(id),
+    listProducts: (q) => catalogue.listProducts(q),
+    createSku: (c) => catalogue.createSku(c),
+    getSku: (id) => catalogue.getSku(id),
+    listSkus: (id) => catalogue.listSkus(id),
+    updateSku: (id, c) => catalogue.updateSku(id, c),
+
+    async createSale(command) {
+      await catalogue.getSku(command.skuId);
+      return sales.create(command, addLive);
+    },
+    getSale: (id) => sales.get(id),
+    listSales: (q) => sales.list(q),
+    generateFcodes: (saleId, n) => sales.generateFcodes(saleId, n),
+    async register(saleId, userId) {
+      const user = await options.users.getUser(userId);
+      await sales.register(saleId, [{ userId, accountCreatedAt: user.createdAt }]);
+    },
+    registerMany: (saleId, users) => sales.register(saleId, users),
+
+    attemptId: (saleId, userId, key) => derivedId('store.attempt', `${saleId}\u0000${userId}\u0000${key}`),
+
+    async attempt(command) {
+      const sale = sales.cachedNow(command.saleId) ?? (await sales.cached(command.saleId));
+      const now = clock.now().getTime();
+      rates.hit(sale.id, now);
+      const accountCreatedAt = await sales.registration(sale.id, command.userId);
+      if (!accountCreatedAt)
+        refuse(
+          sale.id,
+          'not_registered',
+          new MilletError('STORE_NOT_REGISTERED', 'Register for this sale before it starts to take part'),
+        );
+      const decision = risk.assess({
+        saleId: sale.id,
+        userId: command.userId,
+        deviceId: command.deviceId,
+        ip: command.ip,
+        address: command.address,
+        card: command.card,
+        accountCreatedAt,
+      });
+      if (decision.action === 'slow_down')
+        refuse(
+          sale.id,
+          'risk_slow_down',
+          new MilletError('RATE_LIMITED', 'Too many attempts; wait before trying again', {
+            retryAfterSeconds: decision.retryAfterSeconds,
+            reasons: decision.reasons,
+          }),
+        );
+      if (decision.action === 'challenge')
+        refuse(
+          sale.id,
+          'risk_challenge',
+          new MilletError('STORE_CHALLENGE_REQUIRED', 'Complete the challenge before trying again', {
+            reasons: decision.reasons,
+          }),
+        );
+      if (decision.action === 'block')
+        refuse(
+          sale.id,
+          'risk_block',
+          new MilletError('STORE_ATTEMPT_BLOCKED', 'This attempt was refused by the anti-scalper rules', {
+            reasons: decision.reasons,
+          }),
+        );
+      const attemptId = store.attemptId(sale.id, command.userId, command.key);
+      if (command.fcode) await sales.spendFcode(sale.id, command.fcode, command.userId);
+      const result = await engine.attempt({
+        saleId: sale.id,
+        userId: command.userId,
+        attemptId,
+        quantity: command.quantity,
+        now,
+        early: Boolean(command.fcode),
+        ticket: randomInt(2 ** 31 - 1),
+      });
+      if (result.status === 'rejected') {
+        if (command.fcode) await sales.unspendFcode(sale.id, command.fcode, command.userId);
+        return refuse(
+          sale.id,
+          result.reason,
+          new MilletError('STORE_ATTEMPT_REJECTED', rejectionMessages[result.reason] ?? result.reason, {
+            reason: result.reason,
+          }),
+        );
+      }
+      count({ result: result.status, reason: 'none' });
+      if (result.status === 'queued') return result;
+      return { ...result, payBy: new Date(result.acceptedAt + RESERVATION_MS) };
+    },
+
+    async attemptStatus(saleId, userId, attemptId) {
+      const result = await engine.outcome(saleId, userId, attemptId);
+      const order = result.status === 'accepted' ? await orders.byAttempt(attemptId) : undefined;
+      return { result, order };
+    },
+    admitLobbies,
+
+    getOrder: (id, userId) => orders.get(id, userId),
+    listOrders: (q) => orders.list(q),
+    payOrder: (c) => orders.pay(c),
+    cancelOrder: (id, by) => orders.cancel(id, by),
+    payDeposit: (id, userId) => orders.payDeposit(id, userId),
+    settleUnpaidDeposits: () => orders.settleUnpaidDeposits(),
+    advanceOrder: (id, to) => orders.advance(id, to),
+    fulfilmentReport: (saleId) => orders.fulfilmentReport(saleId),
+    expireReservations: () => orders.expireReservations(),
+
+    async reconcile(saleId, o = {}) {
+      const sale = await sales.get(saleId);
+      let repairedReleases = 0;
+      if (o.repair)
+        for (const closed of await orders.closedAttempts(saleId))
+          if (await engine.release(saleId, closed.userId, closed.attemptId)) repairedReleases += 1;
+      // The writer runs meanwhile. The engine's stock and its in-flight attempts are read at one
+      // moment, the database after: an attempt written in between is counted once, from the
+      // database (it is dropped from the in-flight list). One accepted and written in between would
+      // show as drift, so a drifting reading is taken again (a few times) before it is reported.
+      const measure = async () => {
+        const snap = await engine.snapshot(saleId);
+        const t = await orders.saleTotals(saleId);
+        const written = await orders.known(snap.inFlight.map((e) => e.attemptId));
+        const inFlight = snap.inFlight
+          .filter((e) => !written.has(e.attemptId))
+          .reduce((n, e) => n + e.quantity, 0);
+        const engineTaken = sale.allotment - snap.remaining;
+        return {
+          snap,
+          t,
+          inFlight,
+          engineTaken,
+          drift: engineTaken - (t.liveUnits + t.refusedUnits + inFlight),
+        };
+      };
+      let m = await measure();
+      for (let tries = 0; tries < 3 && m.drift !== 0; tries++) m = await measure();
+      const { t, drift } = m;
+      const c = { remaining: m.snap.remaining, pendingHandOff: m.inFlight };
+      const engineTaken = m.engineTaken;
+      return {
+        saleId,
+        allotment: sale.allotment,
+        engineRemaining: c.remaining,
+        engineTaken,
+        dbUnitsTaken: t.unitsTaken,
+        dbLiveUnits: t.liveUnits,
+        refusedUnits: t.refusedUnits,
+        inFlight: c.pendingHandOff,
+        drift,
+        status: drift === 0 ? 'ok' : drift > 0 ? 'undersell' : 'oversell_risk',
+        dbConsistent: t.unitsTaken === t.liveUnits,
+        repairedReleases,
+      };
+    },
+
+    async liveMetrics(saleId) {
+      await sales.cached(saleId);
+      const [c, t]: [SaleCounters, Awaited<ReturnType<Orders['saleTotals']>>] = await Promise.all([
+        engine.counters(saleId),
+        orders.saleTotals(saleId),
+      ]);
+      return {
+        saleId,
+        attemptsPerSecond: rates.perSecond(saleId, clock.now().getTime()),
+        attempts: c.attempts,
+        accepted: c.accepted,
+        unitsAccepted: c.unitsAccepted,
+        sold: t.soldUnits,
+        reserved: t.liveUnits,
+        remaining: c.remaining,
+        lobby: c.lobby,
+        pendingHandOff: c.pendingHandOff,
+        rejections: { ...c.rejected, ...rates.rejections(saleId) },
+      };
+    },
+
+    async setBlacklisted(userId, listed, reason = 'operator', by = null) {
+      if (listed) await blacklist.add(userId, reason, by);
+      else await blacklist.remove(userId);
+    },
+  };
+  return store;
+}

@@ -1,0 +1,603 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { InProcessStockEngine, RedisStockEngine, type StockEngine, type Store } from '../src/store/index.ts';
+import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
+import { newCustomer, type Customer } from './support/customers.ts';
+
+const redisUrl = process.env.REDIS_URL;
+const redisPrefix = `millet-test-${randomBytes(6).toString('hex')}:`;
+const engines: Array<[string, () => StockEngine]> = [
+  ['in-process', () => new InProcessStockEngine()],
+  ...(redisUrl
+    ? [
+        ['redis', () => new RedisStockEngine({ url: redisUrl, prefix: redisPrefix })] as [
+          string,
+          () => StockEngine,
+        ],
+      ]
+    : []),
+];
+
+// This run's Redis keys go when it ends.
+afterAll(async () => {
+  if (redisUrl) await RedisStockEngine.deleteKeys(redisUrl, redisPrefix);
+});
+
+const MINUTE = 60_000;
+
+describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, engine) => {
+  let h: ApiHarness;
+  let store: Store;
+  beforeAll(async () => {
+    // Tokens outlive the reservations these tests let expire.
+    h = await openApiHarness({
+      storeEngine: engine(),
+      store: { admitIntervalMs: 10 },
+      identity: { accessTokenTtlSeconds: 30 * 86_400 },
+    });
+    store = h.store;
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  afterEach(async () => {
+    const report = await h.ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
+
+  const ok = (r: ApiResponse, status: number) => {
+    expect(r.statusCode, r.body).toBe(status);
+    return r.json();
+  };
+
+  /** The reason of a refused attempt (409 STORE_ATTEMPT_REJECTED). */
+  const refusal = (r: ApiResponse): string => {
+    expect(r.statusCode, r.body).toBe(409);
+    expect(r.json().code).toBe('STORE_ATTEMPT_REJECTED');
+    return r.json().reason as string;
+  };
+
+  /** A product, a SKU with 1,000 units and a sale starting in a minute. */
+  async function newSale(
+    overrides: Record<string, unknown> = {},
+  ): Promise<{ saleId: string; skuId: string; startsAt: number }> {
+    const product = ok(await h.post('/v1/operator/store/products', { name: 'Millet 15 Pro' }), 201);
+    const sku = ok(
+      await h.post('/v1/operator/store/skus', {
+        product_id: product.id,
+        code: `M15P-${randomUUID().slice(0, 8)}`,
+        name: '16 GB + 512 GB, black',
+        price: '549900',
+        stock: 1_000,
+      }),
+      201,
+    );
+    const startsAt = h.clock.now().getTime() + MINUTE;
+    const sale = ok(
+      await h.post('/v1/operator/store/sales', {
+        sku_id: sku.id,
+        name: 'Launch day',
+        price: '499900',
+        allotment: 10,
+        per_user_limit: 2,
+        starts_at: new Date(startsAt).toISOString(),
+        ends_at: new Date(startsAt + 60 * MINUTE).toISOString(),
+        admission_window_ms: 0,
+        ...overrides,
+      }),
+      201,
+    );
+    return { saleId: sale.id, skuId: sku.id, startsAt };
+  }
+
+  const attempt = (c: Customer, saleId: string, body: Record<string, unknown> = {}, key = randomUUID()) =>
+    h.post(
+      `/v1/store/sales/${saleId}/attempts`,
+      { device_id: `dev-${c.id}`, ...body },
+      { key: c.token, idempotencyKey: key },
+    );
+
+  async function registered(saleId: string, funds = 2_000_000n): Promise<Customer> {
+    const c = await newCustomer(h, { funds, accountClass: 'III' });
+    ok(await h.post(`/v1/store/sales/${saleId}/registrations`, {}, { key: c.token }), 201);
+    return c;
+  }
+
+  /** Polls until the order writer has written the attempt's order. */
+  async function orderOf(c: Customer, saleId: string, attemptId: string) {
+    for (let i = 0; i < 200; i++) {
+      const s = ok(await h.get(`/v1/store/sales/${saleId}/attempts/${attemptId}`, c.token), 200);
+      if (s.order) return s.order;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error('the order writer never wrote the order');
+  }
+
+  async function balance(accountId: string): Promise<bigint> {
+    return (await h.ledger.getAccount(accountId)).balances.posted;
+  }
+
+  it('takes a sale from attempt to reservation, payment through checkout and delivery', async () => {
+    const { saleId, skuId, startsAt } = await newSale();
+    expect(
+      ok(await h.get(`/v1/operator/store/products/${(await h.store.getSku(skuId)).productId}/skus`), 200)
+        .items[0].stock,
+    ).toBe('990');
+    const c = await registered(saleId);
+    const early = await attempt(c, saleId);
+    expect(early.statusCode).toBe(409);
+    expect(early.json()).toMatchObject({
+      code: 'STORE_ATTEMPT_REJECTED',
+      reason: 'not_started',
+    });
+    h.clock.set(new Date(startsAt + 1_000));
+
+    const key = randomUUID();
+    const won = ok(await attempt(c, saleId, { quantity: 2 }, key), 201);
+    expect(won).toMatchObject({
+      status: 'accepted',
+      quantity: 2,
+      pay_by: new Date(startsAt + 1_000 + 15 * MINUTE).toISOString(),
+    });
+    // The same Idempotency-Key is the same attempt; another key is a second attempt, over the limit.
+    expect(ok(await attempt(c, saleId, { quantity: 2 }, key), 201)).toEqual(won);
+    expect(refusal(await attempt(c, saleId))).toBe('limit_reached');
+    expect((await attempt(c, saleId, { quantity: 0 })).statusCode).toBe(400);
+
+    const order = await orderOf(c, saleId, won.attempt_id);
+    expect(order).toMatchObject({ status: 'reserved', quantity: 2, unit_price: '499900', amount: '999800' });
+
+    const wallet = (await h.wallet.getWallet(c.id)).ledgerAccountId;
+    const merchant = (
+      await h.merchants.getMerchant((await import('../src/store/index.ts')).STORE_MERCHANT_ID)
+    ).ledgerAccountId;
+    const [walletBefore, merchantBefore] = [await balance(wallet), await balance(merchant)];
+    const paid = ok(
+      await h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: c.token }),
+      200,
+    );
+    expect(paid).toMatchObject({ status: 'paid', payment_id: expect.any(String) });
+    expect(await balance(wallet)).toBe(walletBefore - 999_800n);
+    expect(await balance(merchant)).toBe(merchantBefore + 999_800n);
+    expect(
+      (await h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: c.token })).json()
+        .status,
+    ).toBe('paid');
+    expect(await balance(wallet)).toBe(walletBefore - 999_800n);
+
+    for (const status of ['packed', 'shipped'] as const)
+      expect(
+        ok(await h.post(`/v1/operator/store/orders/${order.id}/fulfilment`, { status }), 200).status,
+      ).toBe(status);
+    const early2 = await h.post(`/v1/operator/store/orders/${order.id}/fulfilment`, { status: 'packed' });
+    expect(early2.json().code).toBe('STORE_FULFILMENT_OUT_OF_ORDER');
+    h.clock.advance(2 * 86_400_000);
+    const delivered = ok(
+      await h.post(`/v1/operator/store/orders/${order.id}/fulfilment`, { status: 'delivered' }),
+      200,
+    );
+    expect(delivered).toMatchObject({ status: 'delivered', delivered_on_time: true });
+    expect(ok(await h.get(`/v1/operator/store/sales/${saleId}/fulfilment`), 200)).toEqual({
+      paid: 1,
+      delivered: 1,
+      delivered_on_time: 1,
+      delivered_late: 0,
+      overdue: 0,
+    });
+    const metrics = ok(await h.get(`/v1/operator/store/sales/${saleId}/metrics`), 200);
+    expect(metrics).toMatchObject({ accepted: 1, units_accepted: 2, sold: 2, remaining: 8 });
+    expect(metrics.rejections).toMatchObject({ not_started: 1, limit_reached: 1 });
+    expect(ok(await h.post(`/v1/operator/store/sales/${saleId}/reconciliation`, {}), 200)).toMatchObject({
+      drift: 0,
+      status: 'ok',
+      db_consistent: true,
+      engine_taken: 2,
+    });
+  });
+
+  it('refunds a cancelled paid order to the wallet and returns its units to the sale', async () => {
+    const { saleId, startsAt } = await newSale({ allotment: 1 });
+    const a = await registered(saleId);
+    const b = await registered(saleId);
+    h.clock.set(new Date(startsAt + 1));
+    const won = ok(await attempt(a, saleId), 201);
+    expect(refusal(await attempt(b, saleId))).toBe('sold_out');
+    const order = await orderOf(a, saleId, won.attempt_id);
+    const wallet = (await h.wallet.getWallet(a.id)).ledgerAccountId;
+    const before = await balance(wallet);
+    ok(await h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: a.token }), 200);
+    const cancelled = ok(
+      await h.post(`/v1/store/orders/${order.id}/cancel`, { reason: 'changed my mind' }, { key: a.token }),
+      200,
+    );
+    expect(cancelled).toMatchObject({ status: 'cancelled', refund_id: expect.any(String) });
+    expect(await balance(wallet)).toBe(before);
+    // The unit is back: the next buyer gets it.
+    expect(ok(await attempt(b, saleId), 201).status).toBe('accepted');
+    expect(ok(await h.post(`/v1/operator/store/sales/${saleId}/reconciliation`, {}), 200)).toMatchObject({
+      status: 'ok',
+      drift: 0,
+    });
+    const shipped = await h.post(`/v1/store/orders/${order.id}/cancel`, {}, { key: a.token });
+    expect(shipped.json().status).toBe('cancelled');
+  });
+
+  it('expires a reservation after 15 minutes and returns the stock to the engine', async () => {
+    const { saleId, startsAt } = await newSale({ allotment: 1 });
+    const a = await registered(saleId);
+    const b = await registered(saleId);
+    h.clock.set(new Date(startsAt + 1));
+    const won = ok(await attempt(a, saleId), 201);
+    const order = await orderOf(a, saleId, won.attempt_id);
+    expect(refusal(await attempt(b, saleId))).toBe('sold_out');
+    h.clock.advance(15 * MINUTE - 2);
+    await store.expireReservations();
+    expect((await store.getOrder(order.id)).status).toBe('reserved');
+    h.clock.advance(2);
+    expect(await store.expireReservations()).toBeGreaterThanOrEqual(1);
+    expect(ok(await h.get(`/v1/store/orders/${order.id}`, a.token), 200).status).toBe('expired');
+    const late = await h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: a.token });
+    expect(late.json().code).toBe('STORE_ORDER_NOT_PAYABLE');
+    expect((await store.engine.counters(saleId)).remaining).toBe(1);
+    expect(ok(await attempt(b, saleId), 201).status).toBe('accepted');
+    expect(
+      ok(await h.post(`/v1/operator/store/sales/${saleId}/reconciliation`, { repair: true }), 200),
+    ).toMatchObject({
+      status: 'ok',
+      repaired_releases: 0,
+    });
+  });
+
+  it('refuses payment after the reservation ended even before the expiry job ran', async () => {
+    const { saleId, startsAt } = await newSale();
+    const a = await registered(saleId);
+    h.clock.set(new Date(startsAt + 1));
+    const won = ok(await attempt(a, saleId), 201);
+    const order = await orderOf(a, saleId, won.attempt_id);
+    h.clock.advance(15 * MINUTE);
+    const late = await h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: a.token });
+    expect(late.statusCode).toBe(409);
+    expect(late.json().code).toBe('STORE_RESERVATION_EXPIRED');
+  });
+
+  it('sells exactly the allotment to a concurrent crowd, and the database agrees', async () => {
+    const { saleId, startsAt } = await newSale({ allotment: 40, per_user_limit: 1 });
+    const users = Array.from({ length: 600 }, () => randomUUID());
+    await store.registerMany(
+      saleId,
+      users.map((userId) => ({ userId, accountCreatedAt: new Date('2020-01-01') })),
+    );
+    h.clock.set(new Date(startsAt + 1));
+    const results = await Promise.allSettled(
+      users.flatMap((userId) =>
+        [0, 1].map(() => store.attempt({ saleId, userId, key: randomUUID(), quantity: 1 })),
+      ),
+    );
+    const accepted = results.filter((r) => r.status === 'fulfilled');
+    expect(accepted).toHaveLength(40);
+    for (const r of results)
+      if (r.status === 'rejected')
+        expect(['sold_out', 'limit_reached']).toContain(
+          (r.reason as { details: { reason: string } }).details.reason,
+        );
+    for (let i = 0; i < 200 && (await store.engine.counters(saleId)).pendingHandOff > 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    const orders = await store.listOrders({ saleId, limit: 500 });
+    expect(orders.items).toHaveLength(40);
+    expect(new Set(orders.items.map((o) => o.userId)).size).toBe(40);
+    expect((await store.getSale(saleId)).unitsTaken).toBe(40);
+    expect(await store.reconcile(saleId)).toMatchObject({ drift: 0, status: 'ok', dbConsistent: true });
+  });
+
+  it('loses no accepted attempt when the order writer is killed mid-sale', async () => {
+    const { saleId, startsAt } = await newSale({ allotment: 300, per_user_limit: 1 });
+    await store.writer!.stop();
+    const users = Array.from({ length: 300 }, () => randomUUID());
+    await store.registerMany(
+      saleId,
+      users.map((userId) => ({ userId, accountCreatedAt: new Date('2020-01-01') })),
+    );
+    h.clock.set(new Date(startsAt + 1));
+    const won = await Promise.all(
+      users.map((userId) => store.attempt({ saleId, userId, key: randomUUID(), quantity: 1 })),
+    );
+
+    // Writer A dies right after reading a batch of this sale: nothing written, nothing acknowledged.
+    const a = store.createWriter({
+      consumer: 'writer-a',
+      batchSize: 100,
+      engine: {
+        ...bind(store.engine),
+        async readAccepted(id, consumer, o) {
+          const entries = await store.engine.readAccepted(id, consumer, o);
+          if (id === saleId && entries.length > 0) a.kill();
+          return entries;
+        },
+      },
+    });
+    await a.runOnce();
+    // Writer B dies after its database commit, before acknowledging.
+    const b = store.createWriter({
+      consumer: 'writer-b',
+      batchSize: 100,
+      engine: {
+        ...bind(store.engine),
+        async ack(id, ids) {
+          if (id === saleId) b.kill();
+          else await store.engine.ack(id, ids);
+        },
+      },
+    });
+    await b.runOnce();
+    expect((await store.listOrders({ saleId, limit: 500 })).items).toHaveLength(100);
+    expect((await store.engine.counters(saleId)).pendingHandOff).toBe(300);
+
+    // A new writer takes over the dead writers' entries.
+    const c = store.createWriter({ consumer: 'writer-c', minIdleMs: 0 });
+    while ((await c.runOnce()) > 0);
+    const orders = await store.listOrders({ saleId, limit: 500 });
+    expect(orders.items.map((o) => o.attemptId).sort()).toEqual(won.map((w) => w.attemptId).sort());
+    expect((await store.getSale(saleId)).unitsTaken).toBe(300);
+    expect((await store.engine.counters(saleId)).pendingHandOff).toBe(0);
+    expect(await store.reconcile(saleId)).toMatchObject({ drift: 0, status: 'ok' });
+    store.startWriter();
+  });
+
+  it('lets F-codes buy before the public start, each once', async () => {
+    const { saleId, startsAt } = await newSale({
+      early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
+    });
+    const batch = ok(await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, { count: 2 }), 201);
+    expect(batch.codes).toHaveLength(2);
+    const a = await registered(saleId);
+    const b = await registered(saleId);
+    const c = await registered(saleId);
+    const [code1, code2] = batch.codes as string[];
+    // Before early access opens, a code is no use.
+    expect(refusal(await attempt(a, saleId, { f_code: code1 }))).toBe('not_started');
+    h.clock.set(new Date(startsAt - 10_000));
+    expect(ok(await attempt(a, saleId, { f_code: code1 }), 201).status).toBe('accepted');
+    expect((await attempt(b, saleId, { f_code: code1 })).json().code).toBe('STORE_FCODE_USED');
+    expect((await attempt(b, saleId, { f_code: 'FNOTACODE' })).json().code).toBe('STORE_FCODE_INVALID');
+    expect(refusal(await attempt(b, saleId))).toBe('not_started');
+    // A code spent on an attempt that loses is given back: a's second attempt is over the limit.
+    expect(refusal(await attempt(a, saleId, { f_code: code2 }))).toBe('limit_reached');
+    expect(ok(await attempt(c, saleId, { f_code: code2 }), 201).status).toBe('accepted');
+  });
+
+  it('shuffles the admission window: early arrival buys nothing', async () => {
+    const { saleId, startsAt } = await newSale({
+      allotment: 3,
+      per_user_limit: 1,
+      admission_window_ms: 2_000,
+    });
+    const crowd: Customer[] = [];
+    for (let i = 0; i < 8; i++) crowd.push(await registered(saleId));
+    h.clock.set(new Date(startsAt));
+    const queued: string[] = [];
+    for (const c of crowd) {
+      const r = ok(await attempt(c, saleId), 202);
+      expect(r).toMatchObject({ status: 'queued', pay_by: null });
+      queued.push(r.attempt_id as string);
+      h.clock.advance(100);
+    }
+    await store.admitLobbies();
+    expect((await store.engine.counters(saleId)).lobby).toBe(8);
+    h.clock.set(new Date(startsAt + 2_000));
+    await store.admitLobbies();
+    const outcomes = await Promise.all(
+      crowd.map(async (c, i) =>
+        ok(await h.get(`/v1/store/sales/${saleId}/attempts/${queued[i]}`, c.token), 200),
+      ),
+    );
+    expect(outcomes.filter((o) => o.status === 'accepted')).toHaveLength(3);
+    expect(outcomes.filter((o) => o.status === 'rejected' && o.reason === 'sold_out')).toHaveLength(5);
+  });
+
+  it('holds back scalpers: shared devices, velocity, blacklist; every refusal has a reason', async () => {
+    const { saleId, startsAt } = await newSale({ allotment: 100, per_user_limit: 1 });
+    h.clock.set(new Date(startsAt + 1));
+    // A farm: many new accounts on one device and one address.
+    const farm: Customer[] = [];
+    for (let i = 0; i < 7; i++) farm.push(await registered(saleId));
+    const codes: string[] = [];
+    for (const bot of farm) {
+      const r = await attempt(bot, saleId, { device_id: 'farm-phone-1', address: '上海市 浦东新区 1号' });
+      codes.push(r.statusCode === 201 ? 'accepted' : r.json().code);
+    }
+    // The first two on the device look like a family; from the third on it is a farm.
+    expect(codes).toEqual(['accepted', 'accepted', ...Array<string>(5).fill('STORE_ATTEMPT_BLOCKED')]);
+    // A user hammering the endpoint is slowed down, with Retry-After.
+    const fast = await registered(saleId);
+    const blacklisted = await registered(saleId);
+    let slowed: ApiResponse | undefined;
+    for (let i = 0; i < 10 && !slowed; i++) {
+      const r = await attempt(fast, saleId, { quantity: 5 });
+      if (r.statusCode === 429) slowed = r;
+    }
+    expect(slowed?.json()).toMatchObject({
+      code: 'RATE_LIMITED',
+      reasons: expect.arrayContaining(['user_velocity']),
+    });
+    expect(slowed?.headers['retry-after']).toBe('10');
+    ok(await h.post('/v1/operator/store/blacklist', { user_id: blacklisted.id, reason: 'reseller' }), 201);
+    expect(refusal(await attempt(blacklisted, saleId))).toBe('blacklisted');
+    expect(
+      ok(await h.get('/v1/operator/store/blacklist'), 200).items.map((e: { user_id: string }) => e.user_id),
+    ).toContain(blacklisted.id);
+    ok(await h.post(`/v1/operator/store/blacklist/${blacklisted.id}/remove`, {}), 200);
+    expect(ok(await attempt(blacklisted, saleId), 201).status).toBe('accepted');
+    const unregistered = await newCustomer(h);
+    expect((await attempt(unregistered, saleId)).json().code).toBe('STORE_NOT_REGISTERED');
+
+    const m = ok(await h.get(`/v1/operator/store/sales/${saleId}/metrics`), 200);
+    expect(m.rejections).toMatchObject({
+      risk_block: 5,
+      risk_slow_down: 1,
+      blacklisted: 1,
+      not_registered: 1,
+    });
+    expect(m.rejections.over_limit).toBeGreaterThan(0);
+    const prom = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(prom).toMatch(/millet_risk_decisions_total\{action="block",reason="shared_device"\} \d+/);
+    expect(prom).toMatch(/millet_store_attempts_total\{result="rejected",reason="risk_block"\} \d+/);
+  });
+
+  it('runs a pre-sale: deposit held on the wallet, balance at release, unpaid deposits forfeited or refunded', async () => {
+    const DAY = 86_400_000;
+    const start = h.clock.now().getTime() + MINUTE;
+    const presale = (unpaid: 'forfeit' | 'refund') => ({
+      per_user_limit: 1,
+      presale: {
+        deposit: '10000',
+        balance_from: new Date(start + DAY).toISOString(),
+        balance_due_by: new Date(start + 2 * DAY).toISOString(),
+        unpaid_deposit: unpaid,
+      },
+    });
+    const forfeitSale = await newSale(presale('forfeit'));
+    const refundSale = await newSale(presale('refund'));
+    expect(
+      ok(await h.get(`/v1/store/sales/${forfeitSale.saleId}`, (await newCustomer(h)).token), 200).presale,
+    ).toMatchObject({
+      deposit: '10000',
+      unpaid_deposit: 'forfeit',
+    });
+    const payer = await registered(forfeitSale.saleId);
+    const forfeiter = await registered(forfeitSale.saleId);
+    const refunded = await registered(refundSale.saleId);
+    h.clock.set(new Date(forfeitSale.startsAt + 1));
+    const orders = [];
+    for (const [c, saleId] of [
+      [payer, forfeitSale.saleId],
+      [forfeiter, forfeitSale.saleId],
+      [refunded, refundSale.saleId],
+    ] as const) {
+      const won = ok(await attempt(c, saleId), 201);
+      const order = await orderOf(c, saleId, won.attempt_id);
+      expect(order).toMatchObject({ status: 'reserved', deposit: '10000', deposit_status: null });
+      // A pre-sale reservation is secured with its deposit, not paid outright.
+      expect(
+        (await h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: c.token })).json()
+          .code,
+      ).toBe('STORE_ORDER_NOT_PAYABLE');
+      const held = ok(await h.post(`/v1/store/orders/${order.id}/deposit`, {}, { key: c.token }), 200);
+      expect(held).toMatchObject({ status: 'deposit_held', deposit_status: 'held' });
+      ok(await h.post(`/v1/store/orders/${order.id}/deposit`, {}, { key: c.token }), 200);
+      const wallet = await h.ledger.getAccount((await h.wallet.getWallet(c.id)).ledgerAccountId);
+      expect(wallet.balances.posted - wallet.balances.available).toBe(10_000n);
+      orders.push(order.id as string);
+    }
+    const [paidOrder, forfeitOrder, refundOrder] = orders as [string, string, string];
+    const payerWallet = (await h.wallet.getWallet(payer.id)).ledgerAccountId;
+    const before = await h.ledger.getAccount(payerWallet);
+    const early = await h.post(
+      `/v1/store/orders/${paidOrder}/pay`,
+      { method: 'balance' },
+      { key: payer.token },
+    );
+    expect(early.statusCode).toBe(409);
+    expect(early.json().code).toBe('STORE_BALANCE_NOT_DUE');
+
+    h.clock.set(new Date(start + DAY));
+    const paid = ok(
+      await h.post(`/v1/store/orders/${paidOrder}/pay`, { method: 'balance' }, { key: payer.token }),
+      200,
+    );
+    expect(paid).toMatchObject({ status: 'paid', deposit_status: 'applied' });
+    const after = await h.ledger.getAccount(payerWallet);
+    // The hold is gone and the full price is paid (the deposit counted towards it).
+    expect(after.balances.posted).toBe(before.balances.posted - 499_900n);
+    expect(after.balances.available).toBe(after.balances.posted);
+
+    const { STORE_DEPOSITS_ACCOUNT_ID } = await import('../src/store/index.ts');
+    const depositsBefore = (await h.ledger.getAccount(STORE_DEPOSITS_ACCOUNT_ID)).balances.posted;
+    const forfeiterWallet = (await h.wallet.getWallet(forfeiter.id)).ledgerAccountId;
+    const refundedWallet = (await h.wallet.getWallet(refunded.id)).ledgerAccountId;
+    const [f0, r0] = [await h.ledger.getAccount(forfeiterWallet), await h.ledger.getAccount(refundedWallet)];
+    h.clock.set(new Date(start + 2 * DAY - 1));
+    await store.settleUnpaidDeposits();
+    expect((await store.getOrder(forfeitOrder)).status).toBe('deposit_held');
+    h.clock.set(new Date(start + 2 * DAY));
+    expect(await store.settleUnpaidDeposits()).toBeGreaterThanOrEqual(2);
+    expect(await store.getOrder(forfeitOrder)).toMatchObject({
+      status: 'expired',
+      depositStatus: 'forfeited',
+    });
+    expect(await store.getOrder(refundOrder)).toMatchObject({ status: 'expired', depositStatus: 'refunded' });
+    const [f1, r1] = [await h.ledger.getAccount(forfeiterWallet), await h.ledger.getAccount(refundedWallet)];
+    expect(f1.balances.posted).toBe(f0.balances.posted - 10_000n);
+    expect(f1.balances.available).toBe(f1.balances.posted);
+    expect(r1.balances.posted).toBe(r0.balances.posted);
+    expect(r1.balances.available).toBe(r1.balances.posted);
+    expect((await h.ledger.getAccount(STORE_DEPOSITS_ACCOUNT_ID)).balances.posted).toBe(
+      depositsBefore + 10_000n,
+    );
+    // Their units are back in the engine, and the books agree.
+    expect((await store.engine.counters(forfeitSale.saleId)).remaining).toBe(9);
+    expect(await store.reconcile(forfeitSale.saleId)).toMatchObject({
+      status: 'ok',
+      drift: 0,
+      dbConsistent: true,
+    });
+  });
+
+  it('refuses bad input with problem+json, and operator routes need the store scope', async () => {
+    const bad = await h.post('/v1/operator/store/sales', { sku_id: randomUUID(), name: 'x', price: '-1' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('VALIDATION_FAILED');
+    const noSku = await h.post('/v1/operator/store/sales', {
+      sku_id: randomUUID(),
+      name: 'x',
+      price: '100',
+      allotment: 1,
+      per_user_limit: 1,
+      starts_at: '2030-01-01T00:00:00Z',
+      ends_at: '2030-01-02T00:00:00Z',
+    });
+    expect(noSku.json().code).toBe('STORE_SKU_NOT_FOUND');
+    const { skuId } = await newSale();
+    const tooMany = await h.post('/v1/operator/store/sales', {
+      sku_id: skuId,
+      name: 'x',
+      price: '100',
+      allotment: 5_000,
+      per_user_limit: 1,
+      starts_at: '2030-01-01T00:00:00Z',
+      ends_at: '2030-01-02T00:00:00Z',
+    });
+    expect(tooMany.json().code).toBe('STORE_STOCK_INSUFFICIENT');
+    const c = await newCustomer(h);
+    expect((await h.get('/v1/operator/store/sales', c.token)).statusCode).toBe(401);
+    const noKey = await h.post(
+      `/v1/store/sales/${randomUUID()}/attempts`,
+      {},
+      { key: c.token, idempotencyKey: null },
+    );
+    expect(noKey.json().code).toBe('IDEMPOTENCY_KEY_REQUIRED');
+    expect((await attempt(c, randomUUID())).json().code).toBe('STORE_SALE_NOT_FOUND');
+    const page1 = ok(await h.get('/v1/operator/store/sales?limit=2'), 200);
+    expect(page1.items).toHaveLength(2);
+    const page2 = ok(await h.get(`/v1/operator/store/sales?limit=2&cursor=${page1.next_cursor}`), 200);
+    expect(page2.items[0].id > page1.items[1].id).toBe(true);
+  });
+});
+
+/** The engine's methods bound to it, so a test can wrap one of them. */
+function bind(engine: StockEngine): StockEngine {
+  return {
+    kind: engine.kind,
+    configureSale: engine.configureSale.bind(engine),
+    attempt: engine.attempt.bind(engine),
+    admit: engine.admit.bind(engine),
+    outcome: engine.outcome.bind(engine),
+    release: engine.release.bind(engine),
+    setBlacklisted: engine.setBlacklisted.bind(engine),
+    readAccepted: engine.readAccepted.bind(engine),
+    ack: engine.ack.bind(engine),
+    counters: engine.counters.bind(engine),
+    snapshot: engine.snapshot.bind(engine),
+    close: engine.close.bind(engine),
+  };
+}
