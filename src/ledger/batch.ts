@@ -159,31 +159,29 @@ export async function applyBatch(
        FROM ledger_failed_entries WHERE id = ANY($1::uuid[])`,
     [ids],
   );
-  const existingRows = {
-    rows: usedRows.rows
+  const existing = new Map(
+    usedRows.rows
       .filter((r) => !r.failed)
-      .map((r) => ({
-        id: r.id,
-        seq: r.seq!,
-        kind: r.kind!,
-        posted_at: r.posted_at!,
-        hold_id: r.hold_id,
-        request_hash: r.request_hash,
-      })),
-  };
-  const failedRows = {
-    rows: usedRows.rows
+      .map((r) => [
+        r.id,
+        {
+          id: r.id,
+          seq: r.seq!,
+          kind: r.kind!,
+          posted_at: r.posted_at!,
+          hold_id: r.hold_id,
+          request_hash: r.request_hash,
+        },
+      ]),
+  );
+  const failed = new Map(
+    usedRows.rows
       .filter((r) => r.failed)
-      .map((r) => ({
-        id: r.id,
-        request_hash: r.request_hash,
-        code: r.code!,
-        message: r.message!,
-        details: r.details,
-      })),
-  };
-  const existing = new Map(existingRows.rows.map((r) => [r.id, r]));
-  const failed = new Map(failedRows.rows.map((r) => [r.id, r]));
+      .map((r) => [
+        r.id,
+        { request_hash: r.request_hash, code: r.code!, message: r.message!, details: r.details },
+      ]),
+  );
   const fresh = commands.filter((c) => !existing.has(c.id) && !failed.has(c.id));
 
   // Holds and reversal targets referenced by the fresh commands.
