@@ -138,31 +138,50 @@ export async function applyBatch(
   for (const [hook, entry] of hooks) entry.state = await hook.load(tx, entry.items);
 
   const ids = [...new Set(commands.map((c) => c.id))];
-  const [existingRows, failedRows] = [
-    await tx.query<{
-      id: string;
-      seq: bigint;
-      kind: EntryKind;
-      posted_at: Date;
-      hold_id: string | null;
-      request_hash: string;
-    }>(
-      'SELECT id, seq, kind, posted_at, hold_id, request_hash FROM ledger_entries WHERE id = ANY($1::uuid[])',
-      [ids],
-    ),
-    await tx.query<{
-      id: string;
-      request_hash: string;
-      code: ErrorCode;
-      message: string;
-      details: Record<string, unknown> | null;
-    }>(
-      'SELECT id, request_hash, code, message, details FROM ledger_failed_entries WHERE id = ANY($1::uuid[])',
-      [ids],
-    ),
-  ];
-  const existing = new Map(existingRows.rows.map((r) => [r.id, r]));
-  const failed = new Map(failedRows.rows.map((r) => [r.id, r]));
+  // The ids already used, accepted or failed, in one statement.
+  const usedRows = await tx.query<{
+    failed: boolean;
+    id: string;
+    seq: bigint | null;
+    kind: EntryKind | null;
+    posted_at: Date | null;
+    hold_id: string | null;
+    request_hash: string;
+    code: ErrorCode | null;
+    message: string | null;
+    details: Record<string, unknown> | null;
+  }>(
+    `SELECT false AS failed, id, seq, kind, posted_at, hold_id, request_hash,
+            NULL::text AS code, NULL::text AS message, NULL::jsonb AS details
+       FROM ledger_entries WHERE id = ANY($1::uuid[])
+     UNION ALL
+     SELECT true, id, NULL, NULL, NULL, NULL, request_hash, code, message, details
+       FROM ledger_failed_entries WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+  const existing = new Map(
+    usedRows.rows
+      .filter((r) => !r.failed)
+      .map((r) => [
+        r.id,
+        {
+          id: r.id,
+          seq: r.seq!,
+          kind: r.kind!,
+          posted_at: r.posted_at!,
+          hold_id: r.hold_id,
+          request_hash: r.request_hash,
+        },
+      ]),
+  );
+  const failed = new Map(
+    usedRows.rows
+      .filter((r) => r.failed)
+      .map((r) => [
+        r.id,
+        { request_hash: r.request_hash, code: r.code!, message: r.message!, details: r.details },
+      ]),
+  );
   const fresh = commands.filter((c) => !existing.has(c.id) && !failed.has(c.id));
 
   // Holds and reversal targets referenced by the fresh commands.
@@ -649,58 +668,54 @@ async function writeBatch(
 ): Promise<void> {
   const { accepted, postings, failures } = batch;
   const writes: Array<() => Promise<unknown>> = [];
-  if (accepted.length > 0) {
-    writes.push(
-      () =>
-        tx.query(
-          `INSERT INTO ledger_entries (seq, id, kind, posted_at, hold_id, reverses_seq, legs, metadata, request_hash, hash)
-         SELECT s, i, k, $4::timestamptz, h, r, l, m, q, x
-           FROM unnest($1::int8[], $2::uuid[], $3::text[], $5::uuid[], $6::int8[], $7::text[], $8::jsonb[], $9::text[], $10::text[])
-                AS t(s, i, k, h, r, l, m, q, x)`,
-          [
-            accepted.map((e) => e.seq),
-            accepted.map((e) => e.id),
-            accepted.map((e) => e.kind),
-            batch.postedAt,
-            accepted.map((e) => e.holdId),
-            accepted.map((e) => e.reversesSeq),
-            accepted.map((e) => e.legsText),
-            accepted.map((e) => e.metadata),
-            accepted.map((e) => e.requestHash),
-            accepted.map((e) => e.hash),
-          ],
-        ),
-      () =>
-        tx.query(
-          `INSERT INTO ledger_postings (account_id, entry_seq, leg_index, side, phase, amount, debits_posted, credits_posted)
-         SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int[], $4::char(1)[], $5::char(1)[], $6::int8[], $7::int8[], $8::int8[])`,
-          [
-            postings.map((p) => p.accountId),
-            postings.map((p) => p.entrySeq),
-            postings.map((p) => p.legIndex),
-            postings.map((p) => p.side),
-            postings.map((p) => p.phase),
-            postings.map((p) => p.amount),
-            postings.map((p) => p.debitsPosted),
-            postings.map((p) => p.creditsPosted),
-          ],
-        ),
-    );
-  }
   const dirtyAccounts = [...batch.accounts.values()].filter((a) => a.dirty);
-  if (dirtyAccounts.length > 0) {
+  if (accepted.length > 0) {
+    // The journal, the postings, the accounts' totals and the head in one statement (one round
+    // trip): the parts touch different tables and read only their parameters.
     writes.push(() =>
       tx.query(
-        `UPDATE ledger_accounts a
-            SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dh, credits_pending = v.ch
-           FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS v(id, dp, cp, dh, ch)
-          WHERE a.id = v.id`,
+        `WITH entries AS (
+           INSERT INTO ledger_entries (seq, id, kind, posted_at, hold_id, reverses_seq, legs, metadata, request_hash, hash)
+           SELECT s, i, k, $4::timestamptz, h, r, l, m, q, x
+             FROM unnest($1::int8[], $2::uuid[], $3::text[], $5::uuid[], $6::int8[], $7::text[], $8::jsonb[], $9::text[], $10::text[])
+                  AS t(s, i, k, h, r, l, m, q, x)
+         ), postings AS (
+           INSERT INTO ledger_postings (account_id, entry_seq, leg_index, side, phase, amount, debits_posted, credits_posted)
+           SELECT * FROM unnest($11::uuid[], $12::int8[], $13::int[], $14::char(1)[], $15::char(1)[], $16::int8[], $17::int8[], $18::int8[])
+         ), accounts AS (
+           UPDATE ledger_accounts a
+              SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dh, credits_pending = v.ch
+             FROM unnest($19::uuid[], $20::int8[], $21::int8[], $22::int8[], $23::int8[]) AS v(id, dp, cp, dh, ch)
+            WHERE a.id = v.id
+         )
+         UPDATE ledger_head SET last_seq = $24, last_hash = $25, last_posted_at = $26 WHERE id = 1`,
         [
+          accepted.map((e) => e.seq),
+          accepted.map((e) => e.id),
+          accepted.map((e) => e.kind),
+          batch.postedAt,
+          accepted.map((e) => e.holdId),
+          accepted.map((e) => e.reversesSeq),
+          accepted.map((e) => e.legsText),
+          accepted.map((e) => e.metadata),
+          accepted.map((e) => e.requestHash),
+          accepted.map((e) => e.hash),
+          postings.map((p) => p.accountId),
+          postings.map((p) => p.entrySeq),
+          postings.map((p) => p.legIndex),
+          postings.map((p) => p.side),
+          postings.map((p) => p.phase),
+          postings.map((p) => p.amount),
+          postings.map((p) => p.debitsPosted),
+          postings.map((p) => p.creditsPosted),
           dirtyAccounts.map((a) => a.id),
           dirtyAccounts.map((a) => a.totals.debitsPosted),
           dirtyAccounts.map((a) => a.totals.creditsPosted),
           dirtyAccounts.map((a) => a.totals.debitsPending),
           dirtyAccounts.map((a) => a.totals.creditsPending),
+          batch.seq,
+          batch.hash,
+          batch.postedAt,
         ],
       ),
     );
@@ -758,15 +773,6 @@ async function writeBatch(
           batch.now,
         ],
       ),
-    );
-  }
-  if (accepted.length > 0) {
-    writes.push(() =>
-      tx.query('UPDATE ledger_head SET last_seq = $1, last_hash = $2, last_posted_at = $3 WHERE id = 1', [
-        batch.seq,
-        batch.hash,
-        batch.postedAt,
-      ]),
     );
   }
   for (const write of writes) await write();
