@@ -226,7 +226,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       bankClearingAccountId: () => wallet.bankClearingAccountId(),
     });
     Object.assign(credits, { lending, marketplace });
-    const credit = createCredit({ db, clock, identity, wallet });
     const store = createStore({
       db,
       clock,

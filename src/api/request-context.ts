@@ -34,6 +34,7 @@ declare module 'fastify' {
      * batch that does its work, so one commit records both, or through the ordinary path.
      */
     idempotencyInBatch?: boolean;
+    /**
      * The route needs a user's access token (`Authorization: Bearer <JWT>`). `'stateless'` checks
      * the signature and expiry only, with no session read (hot paths such as flash-sale attempts).
      */

@@ -165,6 +165,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     void app.register(marketplaceOperatorRoutes, { prefix: '/v1/operator/marketplace', marketplace });
     void app.register(marketplaceCallbackRoutes, { prefix: '/v1', marketplace });
     if (options.identity) void app.register(marketplaceUserRoutes, { prefix: '/v1', marketplace });
+  }
   if (options.store) {
     void app.register(storeOperatorRoutes, { prefix: '/v1/operator/store', store: options.store });
     if (options.identity) void app.register(storeRoutes, { prefix: '/v1/store', store: options.store });

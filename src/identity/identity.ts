@@ -202,7 +202,7 @@ export function createIdentity(options: IdentityOptions): Identity {
       [hashRefreshToken(refreshToken), sessionId, now, expiresAt],
     );
     await q.query('UPDATE identity_sessions SET expires_at = $2 WHERE id = $1', [sessionId, expiresAt]);
-    const accessToken = await signAccessToken(jwtKey, { userId, sessionId }, now, accessTtl);
+    const accessToken = await signAccessToken(keys.jwt, { userId, sessionId }, now, accessTtl);
     return {
       accessToken,
       refreshToken,

@@ -30,8 +30,8 @@ export async function seedActiveLines(db: Queryable, o: SeedLinesOptions): Promi
          ledger_account_id, principal_outstanding, unbilled_principal, opened_at, opened_date)
        SELECT md5($1 || ':line:' || i)::uuid, md5($1 || ':user:' || i)::uuid, $2, 2000000, 700, 'active', false,
               1 + i % 31, md5($1 || ':account:' || i)::uuid,
-              (10000 + (i * 7919) % 500000) + CASE WHEN i % 3 = 0 THEN 100000 ELSE 0 END,
-              10000 + (i * 7919) % 500000, now(), $5::date - 40
+              (10000 + (i::int8 * 7919) % 500000) + CASE WHEN i % 3 = 0 THEN 100000 ELSE 0 END,
+              10000 + (i::int8 * 7919) % 500000, now(), $5::date - 40
          FROM generate_series($3::int, $4::int) AS i`,
       [population, o.productId, from, to, o.businessDate],
     );

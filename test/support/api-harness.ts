@@ -75,10 +75,9 @@ export interface ApiHarness {
   paylater: Paylater;
   lending: Lending;
   marketplace: Marketplace;
-  /** The end-of-day close with the merchants' settlement steps, the pay-later and the lending steps. */
   /** The store, on the engine given (in-process by default), its order writer running. */
   store: Store;
-  /** The end-of-day close with the merchants' settlement step. */
+  /** The end-of-day close with the merchants' settlement steps, the pay-later and the lending steps. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
   clock: ManualClock;
