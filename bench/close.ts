@@ -51,7 +51,7 @@ async function seedLoans(
        status, auto_debit, principal_outstanding, created_at)
      SELECT md5('loan' || i)::uuid, md5('user' || i)::uuid, $1, 'bench',
        (1000 + (hashtext('p' || i)::int8 & 2147483647) % 49000) * 100, 12, 72000,
-       to_char($2::date - (1 + (i::int8 * 7919) % 330), 'YYYY-MM-DD'), 'wallet', 'active', i % 100 = 0, 0, now()
+       to_char($2::date - (1 + (i::int8 * 7919) % 330)::int, 'YYYY-MM-DD'), 'wallet', 'active', i % 100 = 0, 0, now()
      FROM generate_series(1, $3::int) AS i`,
     [product, DATE, count],
   );
