@@ -109,8 +109,8 @@ export interface OwnOffer {
 }
 
 /**
- * The platform's own loan, competing under the same rules (lending implements it; the lead wires
- * it in src/app.ts). `quote` answers the same ping a partner gets (no personal data); `apply` is the
+ * The platform's own loan, competing under the same rules (`ownLoanOffers` over lending, wired in
+ * src/app.ts). `quote` answers the same ping a partner gets (no personal data); `apply` is the
  * post after the user chose it and consented. The outcome is reported back through
  * `Marketplace.recordOwnOutcome`, which updates the same posterior the partners' callbacks do.
  */
