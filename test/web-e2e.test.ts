@@ -521,6 +521,77 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     await w.getByText(zh['fund.redeemedFast'].replace('{amount}', '100.00')).waitFor();
     await shot(w, 'wallet-fund');
 
+    // ---- Pay later and loans: the operator sets the products up over the API.
+    const paylaterProduct = await api<{ id: string }>('POST', '/v1/operator/paylater/products', adminKey, {
+      code: 'huabei',
+      name: '米粒花',
+      mode: 'statement',
+      statement_day: 1,
+      due_days: 9,
+      daily_rate_ppm: '0',
+      revolving_rate_ppm: '500',
+      penalty_multiplier_bp: 15_000,
+      min_payment_bp: 1_000,
+      suspend_after_days: 30,
+      instalment_fees_bp: { '3': 230, '6': 450, '12': 750 },
+    });
+    expect(paylaterProduct.status, JSON.stringify(paylaterProduct.json)).toBe(201);
+    const bands = await api('POST', '/v1/operator/paylater/limit-bands', adminKey, {
+      bands: [
+        { min_score: 350, limit: '1000000' },
+        { min_score: 700, limit: '2000000' },
+      ],
+    });
+    expect(bands.status, JSON.stringify(bands.json)).toBe(201);
+    const cashProduct = await api('POST', '/v1/operator/lending/products', adminKey, {
+      code: 'cash-web',
+      name: '米粒借',
+      schedule_type: 'equal_instalments',
+      day_count: '30/360',
+      annual_rate: '7.2',
+      terms: [6, 12],
+      min_amount: '100000',
+      max_amount: '5000000',
+      min_score: 350,
+      charge_off_days: 120,
+    });
+    expect(cashProduct.status, JSON.stringify(cashProduct.json)).toBe(201);
+
+    // The user opens a pay-later line from the page; the limit comes from the score.
+    await navTo(w, zh['nav.paylater']);
+    await w.getByRole('heading', { name: zh['paylater.openTitle'] }).waitFor();
+    await w.getByLabel(zh['paylater.productId']).fill(paylaterProduct.json.id);
+    await w.getByRole('button', { name: zh['paylater.openSubmit'] }).click();
+    await w.getByRole('heading', { name: zh['paylater.lineTitle'] }).waitFor();
+    const limit = (await w.getByTestId('paylater-limit').textContent())!;
+    expect(limit).toMatch(/^¥[\d,]+\.\d\d$/);
+    expect(await w.getByTestId('paylater-available').textContent()).toBe(limit);
+    await w.getByText(zh['paylater.noBill']).waitFor();
+    // Repaying with nothing owed: the problem+json error in plain words.
+    await w.getByLabel(zh['common.amountYuan']).fill('1');
+    await w.getByRole('button', { name: zh['paylater.repaySubmit'] }).click();
+    await expect
+      .poll(() => w.getByRole('alert').textContent())
+      .toBe(errorMessages['zh-CN'].PAYLATER_REPAYMENT_EXCEEDS_BALANCE);
+    await shot(w, 'wallet-paylater');
+
+    // Loans: apply, the offer with the APR first and its schedule, accept into the balance.
+    await navTo(w, zh['nav.loans']);
+    await w.getByRole('heading', { name: zh['loans.applyTitle'] }).waitFor();
+    await w.getByLabel(zh['loans.product']).fill('cash-web');
+    await w.getByLabel(zh['common.amountYuan']).fill('3000');
+    await w.getByLabel(zh['loans.terms']).fill('12');
+    await w.getByRole('button', { name: zh['loans.applySubmit'] }).click();
+    await w.getByRole('heading', { name: zh['loans.offerTitle'] }).waitFor();
+    const apr = (await w.getByTestId('loan-apr').textContent())!;
+    expect(apr).toMatch(/^年化利率 7\.(19|20)%$/);
+    expect(await w.locator('table tbody tr').count()).toBe(12);
+    await shot(w, 'wallet-loans-offer');
+    await w.getByRole('button', { name: zh['loans.accept'] }).click();
+    await w.getByText(zh['loans.accepted'].replace('{amount}', '3,000.00')).waitFor();
+    await w.getByTestId('loans').getByText(apr).waitFor();
+    await shot(w, 'wallet-loans');
+
     // The language switch: the same page in English.
     await navTo(w, zh['nav.home']);
     await w.getByLabel(zh['language.label']).selectOption('en');

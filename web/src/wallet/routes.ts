@@ -33,5 +33,29 @@ export const walletModules: PageModule[] = [
       },
     ],
   },
+  {
+    name: 'paylater',
+    routes: [
+      {
+        path: '/paylater',
+        title: 'nav.paylater',
+        component: lazy(() => import('./pages/PaylaterPage.tsx').then((m) => ({ default: m.PaylaterPage }))),
+        nav: true,
+        icon: '◷',
+      },
+    ],
+  },
+  {
+    name: 'loans',
+    routes: [
+      {
+        path: '/loans',
+        title: 'nav.loans',
+        component: lazy(() => import('./pages/LoansPage.tsx').then((m) => ({ default: m.LoansPage }))),
+        nav: true,
+        icon: '✎',
+      },
+    ],
+  },
   { name: 'identity', routes: [{ path: '/verify', title: 'nav.verify', component: VerifyPage }] },
 ];
