@@ -560,7 +560,8 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     // The user opens a pay-later line from the page; the limit comes from the score.
     await navTo(w, zh['nav.paylater']);
     await w.getByRole('heading', { name: zh['paylater.openTitle'] }).waitFor();
-    await w.getByLabel(zh['paylater.productId']).fill(paylaterProduct.json.id);
+    // The product list comes from GET /v1/paylater/products; the only product is chosen already.
+    expect(await w.getByLabel(zh['paylater.product']).inputValue()).toBe(paylaterProduct.json.id);
     await w.getByRole('button', { name: zh['paylater.openSubmit'] }).click();
     await w.getByRole('heading', { name: zh['paylater.lineTitle'] }).waitFor();
     const limit = (await w.getByTestId('paylater-limit').textContent())!;

@@ -372,6 +372,19 @@ export const paylaterRoutes: FastifyPluginAsyncZod<{ paylater: Paylater }> = asy
   );
 
   app.get(
+    '/paylater/products',
+    {
+      config: user,
+      schema: {
+        tags,
+        summary: 'The pay-later products a line can be opened on (the latest version of each)',
+        response: { 200: z.object({ items: z.array(productOutput) }) },
+      },
+    },
+    async () => ({ items: latestVersions(await paylater.listProducts()).map(productJson) }),
+  );
+
+  app.get(
     '/paylater/line',
     {
       config: user,
@@ -554,3 +567,13 @@ export const paylaterRoutes: FastifyPluginAsyncZod<{ paylater: Paylater }> = asy
     async (request) => lineJson(await paylater.setRepaymentDay(request.user!.userId, request.body.day)),
   );
 };
+
+/** The newest version of each product code, in code order. */
+function latestVersions(products: readonly PaylaterProduct[]): PaylaterProduct[] {
+  const latest = new Map<string, PaylaterProduct>();
+  for (const p of products) {
+    const seen = latest.get(p.code);
+    if (!seen || p.version > seen.version) latest.set(p.code, p);
+  }
+  return [...latest.values()].sort((a, b) => a.code.localeCompare(b.code));
+}

@@ -176,7 +176,7 @@ const en = {
   'paylater.openTitle': 'Open a pay-later line',
   'paylater.openIntro':
     'Your limit comes from your credit score. Interest-free when the bill is paid in full by its due date.',
-  'paylater.productId': 'Product ID',
+  'paylater.product': 'Product',
   'paylater.openSubmit': 'Open my line',
   'paylater.repay': 'Repay',
   'paylater.repaySubmit': 'Repay from balance',
@@ -485,7 +485,7 @@ const zh: Record<MessageKey, string> = {
   'paylater.noBill': '暂无账单：消费在出账日出账。',
   'paylater.openTitle': '开通先用后付',
   'paylater.openIntro': '额度由你的信用分决定。账单在到期日前全额还清免息。',
-  'paylater.productId': '产品编号',
+  'paylater.product': '产品',
   'paylater.openSubmit': '开通额度',
   'paylater.repay': '还款',
   'paylater.repaySubmit': '用余额还款',

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { ApiError } from '../../shared/api.ts';
 import { useI18n } from '../../shared/i18n.tsx';
 import { formatFen, parseYuan } from '../../shared/money.ts';
-import { Card, ErrorNotice, Field, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
+import { Card, ErrorNotice, Field, Loading, Select, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useSession } from '../session.tsx';
 
 interface Statement {
@@ -99,9 +99,14 @@ export function PaylaterPage() {
 function OpenLine({ onDone }: { onDone(): void }) {
   const { t } = useI18n();
   const { api } = useSession();
-  const [productId, setProductId] = useState('');
+  const products = useLoad(() =>
+    api.get<{ items: Array<{ id: string; name: string }> }>('/v1/paylater/products'),
+  );
+  const [chosen, setChosen] = useState('');
+  const items = products.data?.items ?? [];
+  const productId = chosen || items[0]?.id || '';
   const open = useAction(async () => {
-    await api.post('/v1/paylater/line', { product_id: productId.trim() });
+    await api.post('/v1/paylater/line', { product_id: productId });
     onDone();
   });
   const submit = (e: FormEvent) => {
@@ -112,15 +117,19 @@ function OpenLine({ onDone }: { onDone(): void }) {
     <form className="card" onSubmit={submit} aria-label={t('paylater.openTitle')}>
       <h2>{t('paylater.openTitle')}</h2>
       <p className="muted">{t('paylater.openIntro')}</p>
-      <Field
-        label={t('paylater.productId')}
-        name="product_id"
-        value={productId}
-        onChange={setProductId}
-        required
-      />
-      <ErrorNotice error={open.error} />
-      <button type="submit" className="primary" disabled={open.busy}>
+      {products.loading ? (
+        <Loading />
+      ) : (
+        <Select
+          label={t('paylater.product')}
+          name="product_id"
+          value={productId}
+          onChange={setChosen}
+          options={items.map((p) => ({ value: p.id, label: p.name }))}
+        />
+      )}
+      <ErrorNotice error={products.error ?? open.error} />
+      <button type="submit" className="primary" disabled={open.busy || !productId}>
         {t('paylater.openSubmit')}
       </button>
     </form>
