@@ -3,11 +3,30 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { paymentCode as serverPaymentCode } from '../src/merchants/payment-code.ts';
 import { errorStatuses } from '../src/api/index.ts';
-import { formatFen, parseYuan } from '../web/src/shared/money.ts';
+import { formatBasisPoints, formatFen, formatPercent, parseYuan } from '../web/src/shared/money.ts';
+import { formatBasisPoints as serverBasisPoints } from '../src/core/index.ts';
 import { errorMessages, messages } from '../web/src/shared/messages.ts';
 import { msUntilNextStep, paymentCode } from '../web/src/shared/payment-code.ts';
 
 describe('the web app’s shared code', () => {
+  it('rounds API percents to two decimals half-even without floats, as the server does', () => {
+    expect(formatPercent('7.1996')).toBe('7.20');
+    expect(formatPercent('7.2050')).toBe('7.20'); // a tie goes to the even hundredth
+    expect(formatPercent('7.2150')).toBe('7.22');
+    expect(formatPercent('7.20501')).toBe('7.21'); // past the tie
+    expect(formatPercent('1.005')).toBe('1.00'); // where a float's toFixed(2) says 1.00 or 1.01 by luck
+    expect(formatPercent('24')).toBe('24.00');
+    expect(formatBasisPoints(60)).toBe('0.60');
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 100_000 }), (bp) => {
+        expect(formatBasisPoints(bp)).toBe(serverBasisPoints(bp));
+        expect(formatPercent(`${Math.floor(bp / 100)}.${String(bp % 100).padStart(2, '0')}`)).toBe(
+          serverBasisPoints(bp),
+        );
+      }),
+    );
+  });
+
   it('formats fen with BigInt, never floats', () => {
     expect(formatFen('0')).toBe('0.00');
     expect(formatFen('5')).toBe('0.05');

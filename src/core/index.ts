@@ -14,6 +14,7 @@ export {
   type RoundingMode,
   divRound,
   parseMajorUnits,
+  formatBasisPoints,
   formatMinorUnits,
   isCurrencyCode,
   minorUnitExponent,

@@ -72,3 +72,11 @@ export function formatMinorUnits(amount: bigint, currency: string): string {
   const fraction = exponent === 0 ? '' : `.${digits.slice(-exponent)}`;
   return `${negative ? '-' : ''}${whole}${fraction}`;
 }
+
+/**
+ * A rate in basis points as a percent with two decimals ("7.20" for 720 bp), exactly: a basis
+ * point is 0.01 percentage points, so no rounding is involved (and no float).
+ */
+export function formatBasisPoints(bp: bigint | number): string {
+  return formatMinorUnits(BigInt(bp), 'CNY');
+}

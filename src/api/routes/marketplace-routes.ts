@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { formatBasisPoints } from '../../core/index.ts';
 import {
   applicantFields,
   partnerKinds,
@@ -21,7 +22,7 @@ const dateSchema = z
   .regex(/^\d{4}-\d{2}-\d{2}$/)
   .meta({ description: 'Business date YYYY-MM-DD' });
 const bp = z.number().int().min(0).max(10_000);
-const aprText = (bpValue: number) => `${(bpValue / 100).toFixed(2)}%`;
+const aprText = (bpValue: number) => `${formatBasisPoints(bpValue)}%`;
 
 const eligibilitySchema = z.object({
   score_bands: z.array(z.enum(scoreBands)).min(1),

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { formatMinorUnits } from '../../core/index.ts';
+import { divRound, formatBasisPoints, formatMinorUnits } from '../../core/index.ts';
 import type {
   InstalmentPlan,
   Movement,
@@ -27,8 +27,6 @@ const ppmInput = z
   .regex(/^(0|[1-9][0-9]{0,6})$/)
   .transform((t) => BigInt(t))
   .meta({ description: 'A daily rate in millionths as a string ("400" = 0.04 % a day)', example: '400' });
-
-const bpToPercent = (bp: number) => `${(bp / 100).toFixed(2)}`;
 
 const productOutput = z.object({
   id: z.string(),
@@ -160,14 +158,14 @@ const offerOutput = z.object({
 
 const offerJson = (o: OfferView) => ({
   apr_percent: o.apr.percent,
-  headline: `APR ${Number(o.apr.percent).toFixed(2)}% · ${o.terms} × ${formatMinorUnits(o.laterPayment, 'CNY')}`,
+  headline: `APR ${formatBasisPoints(divRound(o.apr.percentE4, 100n, 'half_even'))}% · ${o.terms} × ${formatMinorUnits(o.laterPayment, 'CNY')}`,
   terms: o.terms,
   principal: o.principal.toString(),
   fee: o.fee.toString(),
   fee_payer: o.feePayer,
   first_payment: o.firstPayment.toString(),
   later_payment: o.laterPayment.toString(),
-  fee_rate_percent: o.feePayer === 'user' ? bpToPercent(o.feeRateBp) : '0.00',
+  fee_rate_percent: o.feePayer === 'user' ? formatBasisPoints(o.feeRateBp) : '0.00',
 });
 
 const planOutput = z.object({

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { formatBasisPoints } from '../../shared/money.ts';
 import { useI18n } from '../../shared/i18n.tsx';
 import { Card, ErrorNotice, Field, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useOperator } from '../session.tsx';
@@ -89,7 +90,7 @@ export function MerchantsPage() {
                       {t(m.status === 'active' ? 'merchants.active' : 'merchants.suspended')}
                     </span>
                   </td>
-                  <td className="num">{(m.fee_bps / 100).toFixed(2)}%</td>
+                  <td className="num">{formatBasisPoints(m.fee_bps)}%</td>
                   <td className="row-actions">
                     <button type="button" onClick={() => void toggle.run(m)} disabled={toggle.busy}>
                       {m.status === 'active' ? t('merchants.suspend') : t('merchants.activate')}

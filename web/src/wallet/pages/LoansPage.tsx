@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useI18n } from '../../shared/i18n.tsx';
-import { formatFen, parseYuan } from '../../shared/money.ts';
+import { formatFen, parseYuan, formatPercent } from '../../shared/money.ts';
 import { Card, ErrorNotice, Field, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useSession } from '../session.tsx';
 
@@ -40,8 +40,6 @@ interface Loan {
   principal_outstanding: string;
   next_due_date: string | null;
 }
-
-const apr2 = (apr: string) => Number(apr).toFixed(2);
 
 /** Cash loans: apply, the offer (APR first) with its schedule, accept to the wallet, repay, prepay. */
 export function LoansPage() {
@@ -131,7 +129,7 @@ function ApplyForm({ onAccepted }: { onAccepted(): void }) {
         <Card title={t('loans.offerTitle')}>
           {/* The APR first and largest, the nominal rate after it. */}
           <p className="apr" data-testid="loan-apr">
-            {t('common.apr', { apr: apr2(offer.apr) })}
+            {t('common.apr', { apr: formatPercent(offer.apr) })}
           </p>
           <p>
             {t('loans.offerLine', {
@@ -223,7 +221,7 @@ function LoanItem({ loan, onDone }: { loan: Loan; onDone(): void }) {
   return (
     <li>
       <p>
-        <strong>{t('common.apr', { apr: apr2(loan.apr) })}</strong>{' '}
+        <strong>{t('common.apr', { apr: formatPercent(loan.apr) })}</strong>{' '}
         {t('loans.loanLine', {
           principal: formatFen(loan.principal),
           terms: String(loan.terms),

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { ApiError } from '../../shared/api.ts';
 import { useI18n } from '../../shared/i18n.tsx';
-import { formatFen, parseYuan } from '../../shared/money.ts';
+import { formatFen, formatPercent, parseYuan } from '../../shared/money.ts';
 import { Card, ErrorNotice, Field, Loading, Select, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useSession } from '../session.tsx';
 
@@ -195,7 +195,7 @@ function Instalments({ statementId, onDone }: { statementId: string; onDone(): v
         {offers.data?.items.map((o) => (
           <li key={o.terms} data-testid="instalment-offer">
             {/* The APR first and largest; the fee after it (PBoC Announcement [2021] No. 3). */}
-            <strong className="apr">{t('common.apr', { apr: Number(o.apr_percent).toFixed(2) })}</strong>
+            <strong className="apr">{t('common.apr', { apr: formatPercent(o.apr_percent) })}</strong>
             <span>
               {t('paylater.offerLine', {
                 terms: String(o.terms),
