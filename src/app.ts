@@ -201,7 +201,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       wallets: wallet,
       registerPaymentMethod: (name, handler) => merchants.registerPaymentMethod(name, handler),
     });
-    const lending = createLending({ db, ledger, clock, users: identity, scores: credit, wallets: wallet });
+    const lending = createLending({
+      db,
+      ledger,
+      clock,
+      users: identity,
+      scores: credit,
+      wallets: wallet,
+      // A drawn loan the marketplace posted is its own lender's `disbursed` (bound late, as above).
+      onLoanDrawn: (event) => credits.marketplace?.ownLoanDrawn(event) ?? Promise.resolve(),
+    });
     const paypoints = createPayPoints({
       db,
       clock,

@@ -88,6 +88,34 @@ describe('the own cash loan among the marketplace offers', () => {
     // The loan now counts as an existing credit for the score's application model.
     expect(await h.lending.openLoanCounts([user.id])).toEqual(new Map([[user.id, 1]]));
 
+    // The funnel shows the own lender's approval at the post and its disbursement once drawn.
+    const funnelDay = async () => {
+      const f = await h.get('/v1/operator/marketplace/partners/own/funnel?from=2025-06-01&to=2025-06-30');
+      expect(f.statusCode, f.body).toBe(200);
+      return f.json().items as JsonObject[];
+    };
+    expect(await funnelDay()).toEqual([
+      {
+        date: '2025-06-01',
+        pinged: 2,
+        offered: 1,
+        chosen: 1,
+        posted: 1,
+        approved: 1,
+        declined: 0,
+        disbursed: 1,
+        pass_rate: 1,
+      },
+    ]);
+    // A retried accept tells the marketplace again; the disbursement is counted once.
+    const again = await h.post(
+      `/v1/loans/offers/${loanOffer.id}/accept`,
+      { to: 'wallet' },
+      { key: user.token },
+    );
+    expect(again.statusCode, again.body).toBe(201);
+    expect((await funnelDay())[0]!.disbursed).toBe(1);
+
     // The approval taught the own loan's posterior, as a partner's callback would.
     const band = (await h.marketplace.posteriors('own')).reduce((n, p) => n + p.approvals, 0);
     expect(band).toBe(1);

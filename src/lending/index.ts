@@ -55,7 +55,13 @@ export {
   type DelinquencyBucket,
 } from './delinquency.ts';
 export { createLending, lendingMigrations, type Lending, type LendingOptions } from './lending.ts';
-export type { CoDebtSource, LendingScoreSource, LendingUserDirectory, LendingWallets } from './ports.ts';
+export type {
+  CoDebtSource,
+  LendingScoreSource,
+  LendingUserDirectory,
+  LendingWallets,
+  LoanDrawnListener,
+} from './ports.ts';
 export { MAX_LOAN_AMOUNT, type Product, type ProductAccounts, type ProductTerms } from './products.ts';
 export {
   creditLimit,

@@ -5,7 +5,13 @@ import { allocateRepayment, type Owed } from './allocation.ts';
 import { aprOfPeriodicFlows, formatPercentE4, type Apr } from './apr.ts';
 import { daysPastDue, delinquencyBucket, type DelinquencyBucket } from './delinquency.ts';
 import { derivedLoanFields, insertInstalments, loadInstalments, writeDerivedFields } from './loan-state.ts';
-import type { CoDebtSource, LendingScoreSource, LendingUserDirectory, LendingWallets } from './ports.ts';
+import type {
+  CoDebtSource,
+  LendingScoreSource,
+  LendingUserDirectory,
+  LendingWallets,
+  LoanDrawnListener,
+} from './ports.ts';
 import { prepay } from './prepayment.ts';
 import { getProduct, latestProduct, productAccounts, productRate, type Product } from './products.ts';
 import {
@@ -27,6 +33,7 @@ export interface LendingContext {
   coDebt: CoDebtSource;
   /** Most loan applications in the co-debt window (30 days) before routing stops. */
   coDebtLimit?: number;
+  onLoanDrawn?: LoanDrawnListener;
 }
 
 /** An offer, APR first: the number the borrower compares (PBoC [2021] No. 3). */
@@ -383,7 +390,10 @@ export async function acceptOffer(
   });
   const loan = await getLoan(ctx.db, loanId, userId, today);
   if (created || loan.status === 'disbursing') await disburse(ctx, loan, disbursement);
-  return getLoan(ctx.db, loanId, userId, today);
+  const drawn = await getLoan(ctx.db, loanId, userId, today);
+  if (ctx.onLoanDrawn && drawn.status !== 'disbursing' && drawn.status !== 'cancelled')
+    await ctx.onLoanDrawn({ loanId, offerId, userId, amount: drawn.principal });
+  return drawn;
 }
 
 async function disburse(

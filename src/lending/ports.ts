@@ -28,3 +28,12 @@ export interface LendingWallets {
 export interface CoDebtSource {
   recent(userId: string, sinceDate: string): Promise<{ applications: number; amount: bigint }>;
 }
+
+/**
+ * Told when a loan is drawn (the principal reached the borrower). The marketplace listens to count
+ * its own loan's disbursement in the funnel and the settlement, as a partner's callback would. Called
+ * again when an accept is retried, so a listener that failed once is told again: it must be idempotent.
+ */
+export interface LoanDrawnListener {
+  (event: { loanId: string; offerId: string; userId: string; amount: bigint }): Promise<void>;
+}

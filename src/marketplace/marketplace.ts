@@ -106,6 +106,12 @@ export interface Marketplace {
     amount?: bigint,
     interest?: bigint,
   ): Promise<void>;
+  /**
+   * Lending's loan-drawn listener (wired in src/app.ts): a loan drawn on an offer the marketplace
+   * posted to the own loan is its `disbursed` outcome. Loans applied for outside the marketplace
+   * are not its business and are ignored; a repeat for the same loan changes nothing.
+   */
+  ownLoanDrawn(event: { loanId: string; offerId: string; amount: bigint }): Promise<void>;
   /** The learned approval posteriors per band of a partner (or 'own'). */
   posteriors(partnerKey: string): Promise<PartnerPosterior[]>;
   /** Applications and loans across partners in the last 30/90 days (the co-debt guard's input). */
@@ -116,6 +122,7 @@ export interface Marketplace {
   getSettlement(id: string): Promise<Settlement>;
   listSettlements(partnerId: string): Promise<Settlement[]>;
   recordPayment(settlementId: string, paymentId: string, amount: bigint): Promise<Settlement>;
+  /** Per business date; `partnerId` 'own' is the platform's own loan. */
   funnel(partnerId: string, from: string, to: string): Promise<FunnelDay[]>;
   /**
    * A keyed digest (HMAC-SHA256 under a subkey of the master key) of an applicant field, so the
@@ -180,6 +187,22 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
         interest,
       });
     },
+    async ownLoanDrawn({ loanId, offerId, amount }) {
+      const { rows } = await db.query<{ application_id: string }>(
+        `SELECT application_id FROM marketplace_posts
+          WHERE source = 'own' AND partner_ref = $1 AND status <> 'failed'`,
+        [offerId],
+      );
+      const applicationId = rows[0]?.application_id;
+      if (!applicationId) return;
+      await recordDecision(db, clock, {
+        applicationId,
+        partnerId: null,
+        messageId: `own:disbursed:${loanId}`,
+        type: 'disbursed',
+        amount,
+      });
+    },
     async posteriors(partnerKey) {
       const out: PartnerPosterior[] = [];
       for (const band of scoreBands) {
@@ -202,7 +225,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     recordPayment: (settlementId, paymentId, amount) =>
       recordPayment(settlementDeps, settlementId, paymentId, amount),
     funnel: async (partnerId, from, to) => {
-      await partners.get(partnerId);
+      if (partnerId !== 'own') await partners.get(partnerId);
       return funnel(db, partnerId, from, to);
     },
     keyedDigest: (value) => createHmac('sha256', digestKey).update(value, 'utf8').digest('base64url'),

@@ -381,10 +381,21 @@ export interface FunnelDay {
 /** A partner's funnel per business date (cohorts by the application's date). */
 export async function funnel(
   db: Database,
-  partnerId: string,
+  partnerKey: string,
   from: string,
   to: string,
 ): Promise<FunnelDay[]> {
+  // The own loan is not pinged over HTTP: it is asked for a quote on every loan application, so
+  // those are its "pinged", and the own offers shown are its "offered".
+  const own = partnerKey === 'own';
+  const pings = own
+    ? `SELECT a.business_date AS date, count(*) AS pinged, count(o.id) AS offered
+         FROM marketplace_applications a
+         LEFT JOIN marketplace_offers o ON o.application_id = a.id AND o.source = 'own'
+        WHERE a.product = 'loan' AND a.business_date BETWEEN $2 AND $3 GROUP BY a.business_date`
+    : `SELECT business_date AS date, count(*) AS pinged, count(*) FILTER (WHERE outcome = 'offered') AS offered
+         FROM marketplace_pings WHERE partner_id = $1::uuid AND business_date BETWEEN $2 AND $3
+        GROUP BY business_date`;
   const { rows } = await db.query<{
     date: string;
     pinged: bigint;
@@ -395,22 +406,22 @@ export async function funnel(
     declined: bigint;
     disbursed: bigint;
   }>(
-    `WITH pings AS (
-       SELECT business_date AS date, count(*) AS pinged, count(*) FILTER (WHERE outcome = 'offered') AS offered
-         FROM marketplace_pings WHERE partner_id = $1 AND business_date BETWEEN $2 AND $3 GROUP BY business_date),
+    `WITH pings AS (${pings}),
      posts AS (
        SELECT business_date AS date, count(*) AS chosen,
               count(*) FILTER (WHERE status <> 'failed') AS posted,
               count(*) FILTER (WHERE status IN ('approved', 'disbursed', 'repaid')) AS approved,
               count(*) FILTER (WHERE status = 'declined') AS declined,
               count(*) FILTER (WHERE status IN ('disbursed', 'repaid')) AS disbursed
-         FROM marketplace_posts WHERE partner_id = $1 AND business_date BETWEEN $2 AND $3 GROUP BY business_date)
+         FROM marketplace_posts
+        WHERE partner_id IS NOT DISTINCT FROM $1::uuid AND business_date BETWEEN $2 AND $3
+        GROUP BY business_date)
      SELECT coalesce(pings.date, posts.date) AS date,
             coalesce(pinged, 0) AS pinged, coalesce(offered, 0) AS offered, coalesce(chosen, 0) AS chosen,
             coalesce(posted, 0) AS posted, coalesce(approved, 0) AS approved, coalesce(declined, 0) AS declined,
             coalesce(disbursed, 0) AS disbursed
        FROM pings FULL JOIN posts ON posts.date = pings.date ORDER BY 1`,
-    [partnerId, from, to],
+    [own ? null : partnerKey, from, to],
   );
   return rows.map((r) => {
     const approved = Number(r.approved);

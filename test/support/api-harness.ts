@@ -187,6 +187,8 @@ export async function openApiHarness(
     wallets: wallet,
     registerPaymentMethod: (name, handler) => merchants.registerPaymentMethod(name, handler),
   });
+  // As in src/app.ts: lending tells the marketplace (created below) when its own loan is drawn.
+  const late: { marketplace?: Marketplace } = {};
   const lending = createLending({
     db: t.db,
     ledger,
@@ -194,6 +196,7 @@ export async function openApiHarness(
     users: identity,
     scores: credit,
     wallets: wallet,
+    onLoanDrawn: (event) => late.marketplace?.ownLoanDrawn(event) ?? Promise.resolve(),
   });
   const endOfDay = createEndOfDayClose({
     db: t.db,
@@ -215,6 +218,7 @@ export async function openApiHarness(
     own: ownLoanOffers(lending),
     ...options.marketplace,
   });
+  late.marketplace = marketplace;
   const store = createStore({
     db: t.db,
     clock,

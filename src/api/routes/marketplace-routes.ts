@@ -382,7 +382,8 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
       config,
       schema: {
         tags,
-        summary: 'Funnel per business date: pinged, offered, chosen, posted, approved, disbursed, pass rate',
+        summary:
+          'Funnel per business date: pinged, offered, chosen, posted, approved, disbursed, pass rate (id `own`: the platform loan)',
         params: idParams,
         querystring: z.object({ from: dateSchema, to: dateSchema }),
         response: {
