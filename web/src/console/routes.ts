@@ -6,10 +6,18 @@ import { MerchantsPage } from './pages/MerchantsPage.tsx';
 
 const CreditPage = lazy(() => import('./pages/CreditPage.tsx').then((m) => ({ default: m.CreditPage })));
 const FundPage = lazy(() => import('./pages/FundPage.tsx').then((m) => ({ default: m.FundPage })));
+const LoanBookPage = lazy(() =>
+  import('./pages/LoanBookPage.tsx').then((m) => ({ default: m.LoanBookPage })),
+);
+const MarketplacePage = lazy(() =>
+  import('./pages/MarketplacePage.tsx').then((m) => ({ default: m.MarketplacePage })),
+);
+const SalesPage = lazy(() => import('./pages/SalesPage.tsx').then((m) => ({ default: m.SalesPage })));
+const ConfigPage = lazy(() => import('./pages/ConfigPage.tsx').then((m) => ({ default: m.ConfigPage })));
 
 /**
- * The console's route table, one module per domain. The loan book (lending), marketplace funnel,
- * live flash sales and product/partner/sale configuration join as modules when their APIs land.
+ * The console's route table, one module per domain; configuration (store products, SKUs and
+ * sales, marketplace partners, loan product versions) spans domains, so it is a module of its own.
  */
 export const consoleModules: PageModule[] = [
   {
@@ -23,9 +31,22 @@ export const consoleModules: PageModule[] = [
     name: 'credit',
     routes: [{ path: '/credit', title: 'console.credit', component: CreditPage, nav: true }],
   },
+  {
+    name: 'lending',
+    routes: [{ path: '/loan-book', title: 'console.loanBook', component: LoanBookPage, nav: true }],
+  },
+  {
+    name: 'marketplace',
+    routes: [{ path: '/marketplace', title: 'console.marketplace', component: MarketplacePage, nav: true }],
+  },
   { name: 'wealth', routes: [{ path: '/fund', title: 'console.fund', component: FundPage, nav: true }] },
   {
     name: 'merchants',
     routes: [{ path: '/merchants', title: 'console.merchants', component: MerchantsPage, nav: true }],
+  },
+  { name: 'store', routes: [{ path: '/sales', title: 'console.sales', component: SalesPage, nav: true }] },
+  {
+    name: 'config',
+    routes: [{ path: '/config', title: 'console.config', component: ConfigPage, nav: true }],
   },
 ];

@@ -4,6 +4,7 @@ import {
   CategoryScale,
   Chart,
   Filler,
+  Legend,
   LinearScale,
   LineController,
   LineElement,
@@ -21,6 +22,7 @@ Chart.register(
   LinearScale,
   CategoryScale,
   Filler,
+  Legend,
   Tooltip,
 );
 
@@ -90,3 +92,53 @@ function ChartCanvas(props: ChartProps & { type: 'line' | 'bar' }) {
     </div>
   );
 }
+
+/** Several lines on one chart (one per series, e.g. a vintage per origination month), with a legend. */
+export function MultiLineChart(props: {
+  labels: string[];
+  series: Array<{ label: string; values: Array<number | null> }>;
+  description: string;
+  unit?: string;
+  height?: number;
+}) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const { labels, series, unit } = props;
+  useEffect(() => {
+    if (!canvas.current) return;
+    const chart = new Chart(canvas.current, {
+      type: 'line',
+      data: {
+        labels,
+        datasets: series.map((s, i) => ({
+          label: s.label,
+          data: s.values,
+          borderColor: palette[i % palette.length],
+          backgroundColor: palette[i % palette.length],
+          tension: 0.3,
+          pointRadius: 3,
+          spanGaps: true,
+        })),
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        plugins: {
+          legend: { display: series.length > 1, position: 'bottom' },
+          tooltip: {
+            callbacks: { label: (item) => `${item.dataset.label}: ${item.formattedValue}${unit ?? ''}` },
+          },
+        },
+        scales: { y: { beginAtZero: true, ticks: { callback: (v) => `${v}${unit ?? ''}` } } },
+      },
+    });
+    return () => chart.destroy();
+  }, [labels, series, unit]);
+  return (
+    <div className="chart" style={{ height: props.height ?? 220 }}>
+      <canvas ref={canvas} role="img" aria-label={props.description} />
+    </div>
+  );
+}
+
+const palette = ['#0f766e', '#b45309', '#1d4ed8', '#be123c', '#7c3aed', '#4d7c0f'];

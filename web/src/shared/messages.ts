@@ -1,3 +1,5 @@
+import { consoleEn, consoleZh, type ConsoleMessageKey } from './console-messages.ts';
+
 /**
  * The app's texts in English and Simplified Chinese. `en` defines the keys; `zh` must have every
  * one of them (the type checker says which is missing). {name} marks a value filled in.
@@ -313,10 +315,11 @@ const en = {
   'merchants.keyOnce': 'API key of {name}, shown only now:',
 } as const;
 
-export type MessageKey = keyof typeof en;
+type BaseMessageKey = keyof typeof en;
+export type MessageKey = BaseMessageKey | ConsoleMessageKey;
 export type Language = 'en' | 'zh-CN';
 
-const zh: Record<MessageKey, string> = {
+const zh: Record<BaseMessageKey, string> = {
   'app.wallet': '米粒钱包',
   'app.console': '米粒运营后台',
   'language.label': '语言',
@@ -621,7 +624,10 @@ const zh: Record<MessageKey, string> = {
   'merchants.keyOnce': '{name} 的 API 密钥，仅显示这一次：',
 };
 
-export const messages: Record<Language, Record<MessageKey, string>> = { en, 'zh-CN': zh };
+export const messages: Record<Language, Record<MessageKey, string>> = {
+  en: { ...en, ...consoleEn },
+  'zh-CN': { ...zh, ...consoleZh },
+};
 
 /** Plain words for the API's stable error codes; others fall back to the problem's detail/title. */
 export const errorMessages: Record<Language, Partial<Record<string, string>>> = {
