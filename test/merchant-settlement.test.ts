@@ -159,6 +159,59 @@ describe('merchant settlement in the end-of-day close', () => {
     expect(JSON.parse(settled.body).data).toMatchObject({ amount: '2625', business_date: d });
   });
 
+  it('a refund after midnight that empties the payable before the close waits the booking, correct to the fen', async () => {
+    const shop = await merchant();
+    const d = nextDay();
+    const carol = await customer();
+    const feesBefore = await feeIncome();
+    const first = await pay(shop, carol, '10000');
+    // After the day's end, before its close: the whole payment is refunded from merchant_payable.
+    h.clock.set(`${addDays(d, 1)}T00:30:00+08:00`);
+    const refund = await h.post(
+      '/v1/merchant/refunds',
+      { payment_id: first.id, amount: '10000' },
+      { key: shop.key },
+    );
+    expect(refund.statusCode, refund.body).toBe(201);
+    expect(await payable(shop)).toEqual({ posted: 0n, available: 0n });
+
+    // The close completes: d's figures are d's (the refund belongs to the next day), its booking waits.
+    await close(d);
+    expect((await report(shop, d))[0]).toMatchObject({
+      gross: '10000',
+      refunds: '0',
+      fees: '60',
+      fees_collected: '60',
+      payout_amount: '9940',
+      payout: { status: 'scheduled', attempt: 1 },
+    });
+    expect(await feeIncome()).toBe(feesBefore);
+
+    // The next day brings money: its close first books d (fees, payout held, and sent as due), then
+    // settles the next day with the refund.
+    const d2 = nextDay();
+    await pay(shop, await customer(), '20000');
+    await close(d2);
+    expect((await report(shop, d2))[0]).toMatchObject({
+      gross: '20000',
+      refunds: '10000',
+      fees: '120',
+      fees_collected: '120',
+      payout_amount: '9880',
+    });
+    expect(await feeIncome()).toBe(feesBefore + 60n + 120n);
+    expect((await payoutSettled(shop, d)).payout).toMatchObject({
+      status: 'paid',
+      amount: '9940',
+      attempt: 1,
+    });
+    // Everything the two days left is held for d2's payout: nothing stays behind or goes missing.
+    expect(await payable(shop)).toEqual({ posted: 9880n, available: 0n });
+    await close(nextDay());
+    expect((await payoutSettled(shop, d2)).payout).toMatchObject({ status: 'paid', amount: '9880' });
+    expect(await payable(shop)).toEqual({ posted: 0n, available: 0n });
+  });
+
   it('a failed payout returns the money to merchant_payable and is retried at the next close', async () => {
     const shop = await merchant({ settlement_card_token: 'sandbox_fail' });
     const d = nextDay();

@@ -28,6 +28,12 @@ export interface GroupCommitOptions {
  * The per-process single writer. Callers queue commands; while one batch is being committed the
  * next ones gather, so under load each transaction (and each fsync) carries hundreds of transfers and
  * with no load a command is written at once. A transfer is acknowledged only after its batch commits.
+ *
+ * Pipelined: once a batch has done its work and only its COMMIT (the WAL flush) remains, the next
+ * batch begins on another connection. Its first statement waits for the ledger head's row lock, so
+ * it reads nothing until the previous batch has committed (or rolled back), and batches still apply
+ * strictly one after another; what overlaps is the commit's flush and round trips with the next
+ * batch's gathering, BEGIN and lock request. At most two batches are in flight.
  */
 export class GroupCommitWriter {
   readonly #db: Database;
@@ -69,10 +75,23 @@ export class GroupCommitWriter {
   }
 
   async #drain(): Promise<void> {
+    let committing: Promise<void> | undefined;
     try {
-      while (this.#queue.length > 0) {
+      for (;;) {
+        if (this.#queue.length === 0) {
+          if (!committing) break;
+          await committing;
+          committing = undefined;
+          continue;
+        }
         const batch = this.#queue.splice(0, this.#maxBatch);
-        await this.#write(batch);
+        let applied!: () => void;
+        const ready = new Promise<void>((resolve) => (applied = resolve));
+        const written = this.#write(batch, applied);
+        // Wait until this batch only has its commit left (or is done), and the one before it is done.
+        await Promise.race([ready, written]);
+        if (committing) await committing;
+        committing = written;
         // PGlite answers through microtasks alone; yield so timers and sockets get a turn between
         // batches (and the next batch gathers the requests they bring).
         await new Promise((resolve) => setImmediate(resolve));
@@ -83,17 +102,20 @@ export class GroupCommitWriter {
     }
   }
 
-  async #write(batch: Queued[]): Promise<void> {
+  /** `applied` is called when the batch's statements are done and only its COMMIT remains. */
+  async #write(batch: Queued[], applied: () => void = () => {}): Promise<void> {
     const started = performance.now();
     let outcomes: Outcome[];
     try {
-      outcomes = await this.#db.transaction((tx) =>
-        applyBatch(
+      outcomes = await this.#db.transaction(async (tx) => {
+        const result = await applyBatch(
           tx,
           batch.map((q) => q.prepared),
           this.#clock.now(),
-        ),
-      );
+        );
+        applied();
+        return result;
+      });
     } catch (error) {
       // Something other than a rule failed (a constraint, a lost connection). Split the batch so the
       // fault lands only on the command that causes it, never on its neighbours.

@@ -54,20 +54,19 @@ export function paymentBatchHook(webhooks: MerchantWebhooks): BatchHook<BatchedP
   return {
     name: 'merchants.payments',
     async load(tx, items) {
-      const orders = await tx.query<LockedOrder>(
+      // One round trip: the orders locked, and which payment ids already exist (an uncorrelated
+      // subquery, evaluated once). With no order found every item defers anyway.
+      const orders = await tx.query<LockedOrder & { existing_payments: string[] }>(
         `SELECT o.id, o.merchant_id, o.amount, o.status, o.expires_at, o.notify_url,
-                m.name AS merchant_name, m.status AS merchant_status, m.fee_bps
+                m.name AS merchant_name, m.status AS merchant_status, m.fee_bps,
+                ARRAY(SELECT p.id FROM merchants_payments p WHERE p.id = ANY($2::uuid[])) AS existing_payments
            FROM merchants_payment_orders o JOIN merchants_merchants m ON m.id = o.merchant_id
           WHERE o.id = ANY($1::uuid[]) ORDER BY o.id FOR UPDATE OF o`,
-        [[...new Set(items.map((i) => i.orderId))]],
-      );
-      const existing = await tx.query<{ id: string }>(
-        'SELECT id FROM merchants_payments WHERE id = ANY($1::uuid[])',
-        [items.map((i) => i.id)],
+        [[...new Set(items.map((i) => i.orderId))], items.map((i) => i.id)],
       );
       return {
-        orders: new Map(orders.rows.map((o) => [o.id, o])),
-        existingPayments: new Set(existing.rows.map((r) => r.id)),
+        orders: new Map(orders.rows.map(({ existing_payments: _, ...o }) => [o.id, o])),
+        existingPayments: new Set(orders.rows[0]?.existing_payments ?? []),
         seen: new Set(),
         rows: [],
         paidOrders: [],
@@ -127,14 +126,21 @@ export function paymentBatchHook(webhooks: MerchantWebhooks): BatchHook<BatchedP
     },
     async write(tx, state) {
       const { rows, paidOrders } = state;
+      // The payments and their orders paid in one statement (one round trip): the two parts touch
+      // different tables and the order update reads only its parameters.
       if (rows.length > 0)
         await tx.query(
-          `INSERT INTO merchants_payments (id, merchant_id, user_id, order_id, source, method, method_details, amount,
-             currency, fee_bps, description, usage_period, status, failure_code, failure_message, created_at,
-             updated_at, succeeded_at)
-           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[],
-             $8::int8[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-             $16::timestamptz[], $17::timestamptz[], $18::timestamptz[])`,
+          `WITH payments AS (
+             INSERT INTO merchants_payments (id, merchant_id, user_id, order_id, source, method, method_details, amount,
+               currency, fee_bps, description, usage_period, status, failure_code, failure_message, created_at,
+               updated_at, succeeded_at)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[],
+               $8::int8[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+               $16::timestamptz[], $17::timestamptz[], $18::timestamptz[])
+           )
+           UPDATE merchants_payment_orders o SET status = 'paid', payment_id = v.payment_id, updated_at = v.at
+             FROM unnest($19::uuid[], $20::uuid[], $21::timestamptz[]) AS v(id, payment_id, at)
+            WHERE o.id = v.id`,
           [
             rows.map((r) => r.id),
             rows.map((r) => r.merchant_id),
@@ -154,14 +160,10 @@ export function paymentBatchHook(webhooks: MerchantWebhooks): BatchHook<BatchedP
             rows.map((r) => r.created_at),
             rows.map((r) => r.updated_at),
             rows.map((r) => r.succeeded_at),
+            paidOrders.map((p) => p.orderId),
+            paidOrders.map((p) => p.paymentId),
+            paidOrders.map((p) => p.at),
           ],
-        );
-      if (paidOrders.length > 0)
-        await tx.query(
-          `UPDATE merchants_payment_orders o SET status = 'paid', payment_id = v.payment_id, updated_at = v.at
-             FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS v(id, payment_id, at)
-            WHERE o.id = v.id`,
-          [paidOrders.map((p) => p.orderId), paidOrders.map((p) => p.paymentId), paidOrders.map((p) => p.at)],
         );
       await webhooks.enqueueMany(state.events, tx);
     },

@@ -83,7 +83,10 @@ export class Payouts {
   async sendDue(merchant: Merchant, businessDate: string): Promise<void> {
     const due = await this.db.query<PayoutRow>(
       `SELECT * FROM merchants_payouts WHERE merchant_id = $1 AND due_date <= $2
-          AND status IN ('scheduled', 'sent', 'failed') ORDER BY due_date`,
+          AND status IN ('scheduled', 'sent', 'failed')
+          -- A settlement still unbooked (its fees wait for the payable) has no hold on its payout yet.
+          AND settlement_id IN (SELECT id FROM merchants_settlements WHERE merchant_id = $1 AND booked)
+        ORDER BY due_date`,
       [merchant.id, businessDate],
     );
     for (let row of due.rows) {

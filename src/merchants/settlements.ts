@@ -1,4 +1,4 @@
-import { MilletError, derivedId, isUuid, type Clock } from '../core/index.ts';
+import { MilletError, derivedId, isMilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import { addDays, isBusinessDate } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
@@ -25,8 +25,18 @@ export interface SettlementRow {
   shortfall_out: bigint;
   payout_amount: bigint;
   booked: boolean;
+  fee_attempt: number;
   created_at: Date;
 }
+
+/**
+ * The fee entry of a settlement's `attempt` (the first keeps the original id): an attempt the
+ * ledger refused for insufficient funds keeps its id refused, so a retry takes the next one.
+ */
+export const feeEntryId = (merchantId: string, businessDate: string, attempt: number): string =>
+  attempt === 1
+    ? settlementIds(merchantId, businessDate).feeEntry
+    : derivedId('merchants.settlement.fee', `${merchantId}:${businessDate}:${attempt}`);
 
 /** Ids derived from (merchant, date): a settlement run again names the same rows and ledger entries. */
 export const settlementIds = (merchantId: string, businessDate: string) => ({
@@ -55,6 +65,15 @@ export class Settlements {
   ) {}
 
   async settleDay(merchant: Merchant, businessDate: string, asOf: Date): Promise<void> {
+    // Earlier settlements whose booking the payable could not cover yet, oldest first: refunds
+    // made after their day's end but before its close had used the money, which later days bring
+    // back (their settlements count those refunds).
+    const unbooked = await this.db.query<SettlementRow>(
+      `SELECT * FROM merchants_settlements WHERE merchant_id = $1 AND business_date < $2 AND NOT booked
+        ORDER BY business_date`,
+      [merchant.id, businessDate],
+    );
+    for (const earlier of unbooked.rows) if (!(await this.#book(merchant, earlier))) break;
     const ids = settlementIds(merchant.id, businessDate);
     const existing = await this.db.query<SettlementRow>('SELECT * FROM merchants_settlements WHERE id = $1', [
       ids.settlement,
@@ -159,23 +178,57 @@ export class Settlements {
     });
   }
 
-  async #book(merchant: Merchant, row: SettlementRow): Promise<void> {
-    if (row.fees_collected > 0n)
-      await this.ledger.transfer({
-        id: settlementIds(row.merchant_id, row.business_date).feeEntry,
-        debitAccountId: merchant.ledgerAccountId,
-        creditAccountId: platformFeeAccountId(row.currency),
-        amount: row.fees_collected,
-        metadata: { settlementId: row.id, merchantId: row.merchant_id, businessDate: row.business_date },
-      });
+  /**
+   * Books a recorded settlement: its fees, then the hold on its payout. False, and the row stays
+   * unbooked for a later close, when merchant_payable cannot cover the fees now — refunds made after
+   * the day's end (they belong to the next day's settlement) already took money the day left there.
+   * The day's figures stay as recorded, to the cent; only the booking waits.
+   */
+  async #book(merchant: Merchant, row: SettlementRow): Promise<boolean> {
+    if (row.fees_collected > 0n && !(await this.#collectFees(merchant, row))) return false;
     if (row.payout_amount > 0n) {
       const payout = await this.db.query<PayoutRow>(
         'SELECT * FROM merchants_payouts WHERE settlement_id = $1',
         [row.id],
       );
+      // A payable that cannot cover the payout fails this attempt; the next close retries it.
       if (payout.rows[0]?.status === 'scheduled') await this.payouts.reserve(merchant, payout.rows[0]);
     }
     await this.db.query('UPDATE merchants_settlements SET booked = true WHERE id = $1', [row.id]);
+    return true;
+  }
+
+  async #collectFees(merchant: Merchant, row: SettlementRow): Promise<boolean> {
+    const id = feeEntryId(row.merchant_id, row.business_date, row.fee_attempt);
+    const done = await this.ledger.getEntry(id).then(
+      () => true,
+      (error: unknown) => {
+        if (isMilletError(error) && error.code === 'ENTRY_NOT_FOUND') return false;
+        throw error;
+      },
+    );
+    if (done) return true;
+    // Asked first so that a payable short of the fees does not burn the attempt's id.
+    const payable = await this.ledger.getAccount(merchant.ledgerAccountId);
+    if (payable.balances.available < row.fees_collected) return false;
+    try {
+      await this.ledger.transfer({
+        id,
+        debitAccountId: merchant.ledgerAccountId,
+        creditAccountId: platformFeeAccountId(row.currency),
+        amount: row.fees_collected,
+        metadata: { settlementId: row.id, merchantId: row.merchant_id, businessDate: row.business_date },
+      });
+      return true;
+    } catch (error) {
+      if (!isMilletError(error) || error.code !== 'INSUFFICIENT_FUNDS') throw error;
+      // A refund took the money meanwhile (or this id was refused before a crash): next attempt.
+      await this.db.query(
+        'UPDATE merchants_settlements SET fee_attempt = fee_attempt + 1 WHERE id = $1 AND fee_attempt = $2',
+        [row.id, row.fee_attempt],
+      );
+      return false;
+    }
   }
 
   /** The report: a merchant's settlements from `from` to `to` (inclusive), oldest first. */
