@@ -12,7 +12,8 @@ import { signAccessToken } from '../src/identity/sessions.ts';
 interface Plan {
   port: number;
   jwtKey: string;
-  saleId: string;
+  /** The attempt route (the store's, or the bench-only naive one). */
+  path: string;
   /** User ids; the first `bots` are the scripted bots. */
   users: string[];
   bots: number;
@@ -32,7 +33,7 @@ const tokens = await Promise.all(
   plan.users.map((userId) => signAccessToken(key, { userId, sessionId: randomUUID() }, now, 86_400)),
 );
 const pool = new Pool(`http://127.0.0.1:${plan.port}`, { connections: plan.connections, pipelining: 1 });
-const path = `/v1/store/sales/${plan.saleId}/attempts`;
+const path = plan.path;
 
 const latencies = new Float64Array(plan.schedule.length);
 const statuses: Record<string, number> = {};
@@ -82,9 +83,11 @@ async function worker(): Promise<void> {
 }
 
 await new Promise((r) => setTimeout(r, Math.max(0, plan.startAt - Date.now())));
+const cpu0 = process.cpuUsage();
 const started = performance.now();
 await Promise.all(Array.from({ length: plan.inFlight }, worker));
 const elapsed = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpu0);
 await pool.close();
 const sorted = Array.from(latencies).sort((a, b) => a - b);
 const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -97,5 +100,6 @@ process.stdout.write(
     statuses,
     genuine_users_held: wronglyHeld.size,
     bots_held: botsHeld.size,
+    cpu_us: cpu.user + cpu.system,
   })}\n`,
 );
