@@ -19,7 +19,10 @@
  * Size and engine from the environment:
  *   FLASHSALE_ATTEMPTS (300000), FLASHSALE_USERS (attempts / 3), FLASHSALE_UNITS (users / 10),
  *   FLASHSALE_ENGINE (redis | in-process | both; default both with REDIS_URL, else in-process),
- *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (64).
+ *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (32),
+ *   FLASHSALE_PIPELINING (4 requests in flight per connection),
+ *   FLASHSALE_LOAD_PROFILE (a folder: the load generator's CPU profile; `node --cpu-prof
+ *   bin/bench.js flashsale` profiles the server).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -41,6 +44,9 @@ const env = (name: string, fallback: number) => {
   return v ? Number(v) : fallback;
 };
 
+/** HTTP/1.1 requests in flight per connection from the load generator. */
+const pipelining = env('FLASHSALE_PIPELINING', 4);
+
 interface LoadResult {
   attempts: number;
   elapsed: number;
@@ -58,7 +64,16 @@ function runLoad(planFile: string): Promise<LoadResult> {
   return new Promise<LoadResult>((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(import.meta.dirname, '_flashsale-load.ts'), planFile],
+      [
+        // FLASHSALE_LOAD_PROFILE=DIR writes the load generator's CPU profile there (node --cpu-prof).
+        ...(process.env.FLASHSALE_LOAD_PROFILE
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLASHSALE_LOAD_PROFILE}`]
+          : []),
+        '--import',
+        'tsx',
+        path.join(import.meta.dirname, '_flashsale-load.ts'),
+        planFile,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
@@ -197,11 +212,14 @@ async function runEngine(
         path: `/v1/store/sales/${sale.id}/attempts`,
         ...crowd,
         connections,
-        inFlight: connections * 2,
+        pipelining,
+        inFlight: connections * pipelining,
         startAt,
       }),
     );
-    log(`${engine}: ${crowd.schedule.length} attempts over ${connections} connections`);
+    log(
+      `${engine}: ${crowd.schedule.length} attempts over ${connections} connections × ${pipelining} in flight`,
+    );
     const cpu0 = process.cpuUsage();
     const elu0 = performance.eventLoopUtilization();
     const redis0 = await redisCpuUs(config.redisUrl);
@@ -281,7 +299,7 @@ async function naiveBaseline(
   // PostgreSQL's default max_connections is 100; the app keeps its own pool beside this one.
   const pool = new pg.Pool({
     connectionString: url,
-    max: Math.min(connections, 64),
+    max: 64,
     options: `-c search_path=${schema}`,
   });
   const app = await createApp(
@@ -364,7 +382,8 @@ async function naiveBaseline(
         ...crowd,
         schedule: crowd.schedule.slice(0, attempts),
         connections,
-        inFlight: connections * 2,
+        pipelining,
+        inFlight: connections * pipelining,
         startAt: Date.now() + 4_000,
       }),
     );
@@ -395,7 +414,7 @@ export async function main(args: string[]): Promise<void> {
   const attempts = env('FLASHSALE_ATTEMPTS', 300_000);
   const users = env('FLASHSALE_USERS', Math.round(attempts / 3));
   const units = env('FLASHSALE_UNITS', Math.round(users / 10));
-  const connections = env('FLASHSALE_CONNECTIONS', 64);
+  const connections = env('FLASHSALE_CONNECTIONS', 32);
   const naiveAttempts = env('FLASHSALE_NAIVE_ATTEMPTS', Math.min(attempts, 40_000));
   const choice = process.env.FLASHSALE_ENGINE || (process.env.REDIS_URL ? 'both' : 'in-process');
   const engines = (choice === 'both' ? ['redis', 'in-process'] : [choice]) as Array<'redis' | 'in-process'>;
@@ -430,6 +449,8 @@ export async function main(args: string[]): Promise<void> {
         bots: crowd.bots,
         units,
         connections,
+        pipelining,
+        in_flight: connections * pipelining,
         admission_window_ms: 2_000,
         database: 'postgres',
       },

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { DriftReport, LiveSaleMetrics, Order, Product, Sale, Sku, Store } from '../../store/index.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { replyWithError } from '../error-handler.ts';
 import { commandIdFor } from '../idempotency-hooks.ts';
 import {
   amountInput,
@@ -649,17 +650,24 @@ export const storeRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, 
     },
     async (request, reply) => {
       const b = request.body;
-      const answer = await store.attempt({
-        saleId: request.params.id,
-        userId: request.user!.userId,
-        key: request.idempotencyKey!,
-        quantity: b.quantity,
-        deviceId: b.device_id ?? (request.headers['x-device-id'] as string | undefined),
-        ip: request.ip,
-        address: b.address,
-        card: b.card_token,
-        fcode: b.f_code,
-      });
+      let answer: Awaited<ReturnType<Store['attempt']>>;
+      try {
+        answer = await store.attempt({
+          saleId: request.params.id,
+          userId: request.user!.userId,
+          key: request.idempotencyKey!,
+          quantity: b.quantity,
+          deviceId: b.device_id ?? (request.headers['x-device-id'] as string | undefined),
+          ip: request.ip,
+          address: b.address,
+          card: b.card_token,
+          fcode: b.f_code,
+        });
+      } catch (error) {
+        // Most attempts in a sale are refused (sold out, limit, anti-scalper): answered here, as
+        // the error handler would, without the detour through Fastify's error path.
+        return replyWithError(error, request, reply);
+      }
       return reply.code(answer.status === 'accepted' ? 201 : 202).send({
         status: answer.status,
         attempt_id: answer.attemptId,
