@@ -632,6 +632,10 @@ export const storeRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, 
       // attempt's identity in the stock engine (the same key is the same attempt), so the api's
       // stored-response claim — two SQL round trips — is skipped. See docs/ARCHITECTURE.md.
       config: { userAuth: 'stateless', ownIdempotency: true },
+      // Tens of thousands a second in a sale: no per-request lines at info (Fastify's incoming and
+      // completed, the refusals). Each anti-scalper decision is still logged with its reasons by
+      // the risk guard's own logger, and every result and reason is counted in the metrics.
+      logLevel: 'warn',
       schema: {
         tags,
         summary: 'Try to buy: accepted (a 15-minute reservation), queued (the admission window), or refused',
