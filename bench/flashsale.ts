@@ -7,23 +7,34 @@
  * local test database) while the load runs. The load generator is a separate process
  * (bench/_flashsale-load.ts). 5% of the users are scripted bots: new accounts, twenty to a device
  * and fifty to an address, firing many attempts in the first seconds. In the same run, a naive
- * baseline: one PostgreSQL transaction per attempt (a conditional UPDATE of a stock row and an
- * INSERT), straight over a connection pool (no HTTP, which flatters it).
+ * baseline through the same server and the same load generator: a bench-only route, registered
+ * here and nowhere else, that checks the access token and the Idempotency-Key as the real route
+ * does, then runs one PostgreSQL transaction per attempt (a conditional UPDATE of a stock row and
+ * an INSERT), so the ratio compares architectures, not HTTP with no HTTP.
+ *
+ * CPU per attempt is reported for each process on the machine's cores: the server (with its order
+ * writer), the load generator, and Redis (INFO CPU before and after), the figure to compare
+ * between runs on a busy machine.
  *
  * Size and engine from the environment:
  *   FLASHSALE_ATTEMPTS (300000), FLASHSALE_USERS (attempts / 3), FLASHSALE_UNITS (users / 10),
  *   FLASHSALE_ENGINE (redis | in-process | both; default both with REDIS_URL, else in-process),
- *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (64).
+ *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (32),
+ *   FLASHSALE_PIPELINING (4 requests in flight per connection),
+ *   FLASHSALE_LOAD_PROFILE (a folder: the load generator's CPU profile; `node --cpu-prof
+ *   bin/bench.js flashsale` profiles the server).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
+import { z } from 'zod';
 import { createLogger } from '../src/api/index.ts';
 import { createApp } from '../src/app.ts';
-import { loadConfig, type Clock } from '../src/core/index.ts';
+import { loadConfig, MilletError, type Clock } from '../src/core/index.ts';
 import { dropPostgresSchema } from '../src/db/index.ts';
 import { derivePiiKeys } from '../src/identity/pii-crypto.ts';
 import { report, round } from './_report.ts';
@@ -33,6 +44,9 @@ const env = (name: string, fallback: number) => {
   return v ? Number(v) : fallback;
 };
 
+/** HTTP/1.1 requests in flight per connection from the load generator. */
+const pipelining = env('FLASHSALE_PIPELINING', 4);
+
 interface LoadResult {
   attempts: number;
   elapsed: number;
@@ -41,6 +55,48 @@ interface LoadResult {
   statuses: Record<string, number>;
   genuine_users_held: number;
   bots_held: number;
+  /** The load generator's own CPU (user + system) while it ran, µs. */
+  cpu_us: number;
+}
+
+/** Runs bench/_flashsale-load.ts on a plan in its own process. */
+function runLoad(planFile: string): Promise<LoadResult> {
+  return new Promise<LoadResult>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        // FLASHSALE_LOAD_PROFILE=DIR writes the load generator's CPU profile there (node --cpu-prof).
+        ...(process.env.FLASHSALE_LOAD_PROFILE
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLASHSALE_LOAD_PROFILE}`]
+          : []),
+        '--import',
+        'tsx',
+        path.join(import.meta.dirname, '_flashsale-load.ts'),
+        planFile,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult)
+        : reject(new Error(`load generator exited ${code}`)),
+    );
+  });
+}
+
+/** Redis's own CPU so far (INFO CPU, user + system), µs; undefined without Redis. */
+async function redisCpuUs(url: string | undefined): Promise<number | undefined> {
+  if (!url) return undefined;
+  const redis = new Redis(url);
+  try {
+    const info = await redis.info('cpu');
+    const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+    return Math.round((field('used_cpu_user') + field('used_cpu_sys')) * 1e6);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Deterministic pseudo-random numbers, so every engine gets the same crowd. */
@@ -153,32 +209,24 @@ async function runEngine(
       JSON.stringify({
         port,
         jwtKey: Buffer.from(derivePiiKeys(piiKey).jwt).toString('base64'),
-        saleId: sale.id,
+        path: `/v1/store/sales/${sale.id}/attempts`,
         ...crowd,
         connections,
-        inFlight: connections * 2,
+        pipelining,
+        inFlight: connections * pipelining,
         startAt,
       }),
     );
-    log(`${engine}: ${crowd.schedule.length} attempts over ${connections} connections`);
+    log(
+      `${engine}: ${crowd.schedule.length} attempts over ${connections} connections × ${pipelining} in flight`,
+    );
     const cpu0 = process.cpuUsage();
     const elu0 = performance.eventLoopUtilization();
-    const load = await new Promise<LoadResult>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', path.join(import.meta.dirname, '_flashsale-load.ts'), planFile],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      child.on('exit', (code) =>
-        code === 0
-          ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult)
-          : reject(new Error(`load generator exited ${code}`)),
-      );
-    });
+    const redis0 = await redisCpuUs(config.redisUrl);
+    const load = await runLoad(planFile);
     const cpu = process.cpuUsage(cpu0);
     const elu = performance.eventLoopUtilization(elu0);
+    const redis1 = await redisCpuUs(config.redisUrl);
     log(`${engine}: load done in ${load.elapsed.toFixed(1)} s; waiting for the order writer`);
     for (let i = 0; i < 600; i++) {
       await app.store.admitLobbies();
@@ -215,6 +263,9 @@ async function runEngine(
       // What an attempt costs the server, whatever else the machine is doing (the order writer's
       // share included): the figure to compare between runs on a busy machine.
       server_cpu_us_per_attempt: round((cpu.user + cpu.system) / load.attempts, 1),
+      load_cpu_us_per_attempt: round(load.cpu_us / load.attempts, 1),
+      redis_cpu_us_per_attempt:
+        redis0 === undefined || redis1 === undefined ? null : round((redis1 - redis0) / load.attempts, 1),
       server_event_loop_utilization: round(elu.utilization, 2),
       statuses: load.statuses,
       rejections: counters.rejected,
@@ -228,11 +279,44 @@ async function runEngine(
   }
 }
 
-/** One PostgreSQL transaction per attempt: conditional stock UPDATE, then the order INSERT. */
-async function naiveBaseline(crowd: Crowd, attempts: number, units: number, connections: number) {
+/**
+ * The naive baseline through the same server and the same load generator: a route registered by
+ * this bench only, with the store route's auth (stateless token check) and Idempotency-Key check,
+ * whose handler runs one PostgreSQL transaction per attempt — a conditional UPDATE of a stock row,
+ * then the order INSERT (unique user × sale) — over its own pool.
+ */
+async function naiveBaseline(
+  crowd: Crowd,
+  attempts: number,
+  units: number,
+  connections: number,
+  log: (m: string) => void,
+) {
   const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
   const schema = `bench_flashsale_naive_${process.pid}`;
-  const pool = new pg.Pool({ connectionString: url, max: connections, options: `-c search_path=${schema}` });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-bench-flashsale-'));
+  const piiKey = randomBytes(32);
+  // PostgreSQL's default max_connections is 100; the app keeps its own pool beside this one.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 64,
+    options: `-c search_path=${schema}`,
+  });
+  const app = await createApp(
+    {
+      ...loadConfig({}),
+      port: 0,
+      host: '127.0.0.1',
+      databaseUrl: url,
+      databaseSchema: `${schema}_app`,
+      redisUrl: undefined,
+      dataDir,
+      demo: false,
+      logLevel: 'warn',
+      piiKey: piiKey.toString('base64'),
+    },
+    { logger: createLogger({ level: 'warn' }), jobsIntervalMs: 1_000 },
+  );
   try {
     await pool.query(`CREATE SCHEMA ${schema}`);
     await pool.query(`CREATE TABLE ${schema}.naive_stock (id int PRIMARY KEY, stock int8 NOT NULL)`);
@@ -240,47 +324,89 @@ async function naiveBaseline(crowd: Crowd, attempts: number, units: number, conn
       `CREATE TABLE ${schema}.naive_orders (id uuid PRIMARY KEY, sale int NOT NULL, user_id uuid NOT NULL, UNIQUE (sale, user_id))`,
     );
     await pool.query(`INSERT INTO ${schema}.naive_stock VALUES (1, $1)`, [units]);
-    const schedule = crowd.schedule.slice(0, attempts);
-    let next = 0;
     let sold = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: connections }, async () => {
+    app.server.post(
+      '/bench/naive/attempts',
+      {
+        config: { userAuth: 'stateless', ownIdempotency: true },
+        schema: {
+          hide: true,
+          body: z.object({
+            quantity: z.number().int().min(1).max(100).default(1),
+            device_id: z.string().min(1).max(128).optional(),
+            address: z.string().min(1).max(500).optional(),
+          }),
+        },
+      },
+      async (request, reply) => {
         const client = await pool.connect();
+        let broken = false;
         try {
-          while (next < schedule.length) {
-            const user = crowd.users[schedule[next++]!]!;
-            await client.query('BEGIN');
-            const taken = await client.query(
-              'UPDATE naive_stock SET stock = stock - 1 WHERE id = 1 AND stock >= 1',
+          await client.query('BEGIN');
+          const taken = await client.query(
+            'UPDATE naive_stock SET stock = stock - 1 WHERE id = 1 AND stock >= 1',
+          );
+          if (taken.rowCount === 1) {
+            const id = randomUUID();
+            const placed = await client.query(
+              'INSERT INTO naive_orders VALUES ($1, 1, $2) ON CONFLICT DO NOTHING',
+              [id, request.user!.userId],
             );
-            if (taken.rowCount === 1) {
-              const placed = await client.query(
-                'INSERT INTO naive_orders VALUES ($1, 1, $2) ON CONFLICT DO NOTHING',
-                [randomUUID(), user],
-              );
-              if (placed.rowCount === 1) {
-                await client.query('COMMIT');
-                sold += 1;
-                continue;
-              }
+            if (placed.rowCount === 1) {
+              await client.query('COMMIT');
+              sold += 1;
+              return reply.code(201).send({ status: 'accepted', attempt_id: id, quantity: 1 });
             }
-            await client.query('ROLLBACK');
           }
+          await client.query('ROLLBACK');
+          throw new MilletError('STORE_ATTEMPT_REJECTED', 'Refused', {
+            reason: taken.rowCount === 1 ? 'limit_reached' : 'sold_out',
+          });
+        } catch (error) {
+          // A connection that failed mid-transaction is not handed back to the pool.
+          broken = !(error instanceof MilletError);
+          throw error;
         } finally {
-          client.release();
+          client.release(broken);
         }
+      },
+    );
+    const address = await app.listen();
+    const planFile = path.join(dataDir, 'plan.json');
+    fs.writeFileSync(
+      planFile,
+      JSON.stringify({
+        port: Number(new URL(address).port),
+        jwtKey: Buffer.from(derivePiiKeys(piiKey).jwt).toString('base64'),
+        path: '/bench/naive/attempts',
+        ...crowd,
+        schedule: crowd.schedule.slice(0, attempts),
+        connections,
+        pipelining,
+        inFlight: connections * pipelining,
+        startAt: Date.now() + 4_000,
       }),
     );
-    const elapsed = (performance.now() - started) / 1000;
+    log(
+      `naive baseline: ${Math.min(attempts, crowd.schedule.length)} attempts over HTTP, one PostgreSQL transaction each`,
+    );
+    const cpu0 = process.cpuUsage();
+    const load = await runLoad(planFile);
+    const cpu = process.cpuUsage(cpu0);
     return {
-      naive_attempts_per_s: Math.round(schedule.length / elapsed),
-      naive_attempts: schedule.length,
+      naive_attempts_per_s: Math.round(load.attempts / load.elapsed),
+      naive_attempts: load.attempts,
+      naive_p99_ms: round(load.p99_ms, 2),
       naive_sold: sold,
+      naive_server_cpu_us_per_attempt: round((cpu.user + cpu.system) / load.attempts, 1),
+      naive_statuses: load.statuses,
     };
   } finally {
+    await app.close();
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await pool.end();
+    await dropPostgresSchema(url, `${schema}_app`);
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
@@ -288,7 +414,7 @@ export async function main(args: string[]): Promise<void> {
   const attempts = env('FLASHSALE_ATTEMPTS', 300_000);
   const users = env('FLASHSALE_USERS', Math.round(attempts / 3));
   const units = env('FLASHSALE_UNITS', Math.round(users / 10));
-  const connections = env('FLASHSALE_CONNECTIONS', 64);
+  const connections = env('FLASHSALE_CONNECTIONS', 32);
   const naiveAttempts = env('FLASHSALE_NAIVE_ATTEMPTS', Math.min(attempts, 40_000));
   const choice = process.env.FLASHSALE_ENGINE || (process.env.REDIS_URL ? 'both' : 'in-process');
   const engines = (choice === 'both' ? ['redis', 'in-process'] : [choice]) as Array<'redis' | 'in-process'>;
@@ -296,13 +422,13 @@ export async function main(args: string[]): Promise<void> {
   const crowd = makeCrowd(users, attempts);
   const results: Record<string, Awaited<ReturnType<typeof runEngine>>> = {};
   for (const engine of engines) results[engine] = await runEngine(engine, crowd, units, connections, log);
-  log(`naive baseline: ${naiveAttempts} attempts, one PostgreSQL transaction each`);
   // The same share of stock to attempts as the real run, so the contention phase is alike.
   const naive = await naiveBaseline(
     crowd,
     naiveAttempts,
     Math.max(1, Math.round((units * naiveAttempts) / attempts)),
     connections,
+    log,
   );
   const primary = results.redis ?? results['in-process']!;
   report(
@@ -323,6 +449,8 @@ export async function main(args: string[]): Promise<void> {
         bots: crowd.bots,
         units,
         connections,
+        pipelining,
+        in_flight: connections * pipelining,
         admission_window_ms: 2_000,
         database: 'postgres',
       },

@@ -20,19 +20,41 @@ export interface Problem {
 
 const reservedMembers = new Set(['type', 'title', 'status', 'detail', 'code', 'instance', 'request_id']);
 
+// Refusals are answered thousands of times a second in a flash sale; the codes and detail names
+// are a small fixed set, so their spellings are worked out once each.
+const typeUris = new Map<string, string>();
+const titles = new Map<string, string>();
+const snakeNames = new Map<string, string>();
+
 export function problemTypeUri(code: ErrorCode): string {
-  return PROBLEM_TYPE_BASE + code.toLowerCase().replaceAll('_', '-');
+  let uri = typeUris.get(code);
+  if (uri === undefined) {
+    uri = PROBLEM_TYPE_BASE + code.toLowerCase().replaceAll('_', '-');
+    typeUris.set(code, uri);
+  }
+  return uri;
 }
 
 /** "INSUFFICIENT_FUNDS" → "Insufficient funds": a title that never varies between occurrences. */
 export function problemTitle(code: ErrorCode): string {
-  const words = code.toLowerCase().replaceAll('_', ' ');
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  let title = titles.get(code);
+  if (title === undefined) {
+    const words = code.toLowerCase().replaceAll('_', ' ');
+    title = words.charAt(0).toUpperCase() + words.slice(1);
+    titles.set(code, title);
+  }
+  return title;
 }
 
 /** The API speaks snake_case; error details from the domain modules are camelCase. */
 export function toSnakeCase(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+  let snake = snakeNames.get(name);
+  if (snake === undefined) {
+    snake = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+    // Field paths can be anything a client sent: remember a bounded number.
+    if (snakeNames.size < 1_000) snakeNames.set(name, snake);
+  }
+  return snake;
 }
 
 export interface ProblemInput {

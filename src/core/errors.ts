@@ -25,3 +25,18 @@ export class MilletError extends Error {
 export function isMilletError(error: unknown): error is MilletError {
   return error instanceof MilletError;
 }
+
+/**
+ * A MilletError for a refusal that is part of normal traffic on a hot path (a flash-sale attempt
+ * turned away: sold out, limit reached, anti-scalper rules). The same error, without the stack
+ * trace that nobody reads for these and that costs a walk of the stack on every one.
+ */
+export function refusal(code: ErrorCode, message: string, details?: Record<string, unknown>): MilletError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new MilletError(code, message, details);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}

@@ -1,5 +1,5 @@
 export { errorCodes, type ErrorCode } from './error-codes.ts';
-export { MilletError, isMilletError } from './errors.ts';
+export { MilletError, isMilletError, refusal } from './errors.ts';
 export {
   type Clock,
   systemClock,

@@ -127,6 +127,31 @@ export function normaliseAddress(address: string): string {
     .replace(/[\s,.，。#-]+/g, '');
 }
 
+/** The shared-identifier dimensions, in scoring order. */
+const dimensions: ReadonlyArray<{
+  kind: 'd' | 'a' | 'c';
+  value: (s: RiskSignals) => string | undefined;
+  limit: 'deviceAttempts' | 'addressAttempts' | 'cardAttempts';
+  fast: RiskReason;
+  shared: RiskReason;
+}> = [
+  {
+    kind: 'd',
+    value: (s) => s.deviceId,
+    limit: 'deviceAttempts',
+    fast: 'device_velocity',
+    shared: 'shared_device',
+  },
+  {
+    kind: 'a',
+    value: (s) => s.address,
+    limit: 'addressAttempts',
+    fast: 'address_velocity',
+    shared: 'shared_address',
+  },
+  { kind: 'c', value: (s) => s.card, limit: 'cardAttempts', fast: 'card_velocity', shared: 'shared_card' },
+];
+
 export interface RiskGuard {
   assess(signals: RiskSignals): RiskDecision;
   readonly policy: RiskPolicy;
@@ -143,6 +168,17 @@ export function createRiskGuard(options: {
   const sharing = new Sharing(policy.sharedUsers * 4);
   const decisions = options.registry ? riskCounter(options.registry) : undefined;
   let lastPrune = 0;
+  // NFKC and a regex per attempt add up; a crowd repeats its addresses, so remember them (bounded).
+  const normalisedAddresses = new Map<string, string>();
+  const normalised = (address: string): string => {
+    let n = normalisedAddresses.get(address);
+    if (n === undefined) {
+      n = normaliseAddress(address).slice(0, 200);
+      if (normalisedAddresses.size >= 50_000) normalisedAddresses.clear();
+      normalisedAddresses.set(address, n);
+    }
+    return n;
+  };
 
   return {
     policy,
@@ -152,38 +188,42 @@ export function createRiskGuard(options: {
         velocity.prune(now);
         lastPrune = now;
       }
+      // Called for every attempt: no closures or tuple arrays per call, only the reasons that scored.
       let score = 0;
       const reasons: RiskReason[] = [];
-      const add = (points: number, reason: RiskReason) => {
-        score += points;
-        reasons.push(reason);
-      };
       const sale = signals.saleId;
-      if (velocity.hit(`u:${signals.userId}`, now) > policy.userAttempts) add(40, 'user_velocity');
-      const dims: Array<[string | undefined, string, number, RiskReason, RiskReason]> = [
-        [signals.deviceId, 'd', policy.deviceAttempts, 'device_velocity', 'shared_device'],
-        [
-          signals.address ? normaliseAddress(signals.address) : undefined,
-          'a',
-          policy.addressAttempts,
-          'address_velocity',
-          'shared_address',
-        ],
-        [signals.card, 'c', policy.cardAttempts, 'card_velocity', 'shared_card'],
-      ];
-      for (const [value, kind, limit, fast, shared] of dims) {
-        if (!value) continue;
-        const key = `${kind}:${value.slice(0, 200)}`;
-        if (velocity.hit(key, now) > limit) add(30, fast);
-        const users = sharing.add(`${sale}:${key}`, signals.userId);
-        if (users >= policy.sharedUsers * 2) add(70, shared);
-        else if (users >= policy.sharedUsers) add(35, shared);
+      if (velocity.hit(`u:${signals.userId}`, now) > policy.userAttempts) {
+        score += 40;
+        reasons.push('user_velocity');
       }
-      if (signals.ip && velocity.hit(`i:${signals.ip}`, now) > policy.ipAttempts) add(30, 'ip_velocity');
+      for (const dim of dimensions) {
+        const raw = dim.value(signals);
+        const value = raw && dim.kind === 'a' ? normalised(raw) : raw?.slice(0, 200);
+        if (!value) continue;
+        const key = `${dim.kind}:${value}`;
+        if (velocity.hit(key, now) > policy[dim.limit]) {
+          score += 30;
+          reasons.push(dim.fast);
+        }
+        const users = sharing.add(`${sale}:${key}`, signals.userId);
+        if (users >= policy.sharedUsers) {
+          score += users >= policy.sharedUsers * 2 ? 70 : 35;
+          reasons.push(dim.shared);
+        }
+      }
+      if (signals.ip && velocity.hit(`i:${signals.ip}`, now) > policy.ipAttempts) {
+        score += 30;
+        reasons.push('ip_velocity');
+      }
       if (signals.accountCreatedAt) {
         const ageDays = (now - signals.accountCreatedAt.getTime()) / 86_400_000;
-        if (ageDays < 1) add(15, 'very_new_account');
-        else if (ageDays < policy.newAccountDays) add(5, 'new_account');
+        if (ageDays < 1) {
+          score += 15;
+          reasons.push('very_new_account');
+        } else if (ageDays < policy.newAccountDays) {
+          score += 5;
+          reasons.push('new_account');
+        }
       }
       const action: RiskAction =
         score >= policy.blockAt

@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { MilletError, derivedId, type Clock } from '../core/index.ts';
+import { derivedId, refusal, type Clock, type MilletError } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { Blacklist, createRiskGuard, type RiskGuard, type RiskPolicy } from '../risk/index.ts';
@@ -358,7 +358,7 @@ export function createStore(options: StoreOptions): Store {
         refuse(
           sale.id,
           'not_registered',
-          new MilletError('STORE_NOT_REGISTERED', 'Register for this sale before it starts to take part'),
+          refusal('STORE_NOT_REGISTERED', 'Register for this sale before it starts to take part'),
         );
       const decision = risk.assess({
         saleId: sale.id,
@@ -373,7 +373,7 @@ export function createStore(options: StoreOptions): Store {
         refuse(
           sale.id,
           'risk_slow_down',
-          new MilletError('RATE_LIMITED', 'Too many attempts; wait before trying again', {
+          refusal('RATE_LIMITED', 'Too many attempts; wait before trying again', {
             retryAfterSeconds: decision.retryAfterSeconds,
             reasons: decision.reasons,
           }),
@@ -382,7 +382,7 @@ export function createStore(options: StoreOptions): Store {
         refuse(
           sale.id,
           'risk_challenge',
-          new MilletError('STORE_CHALLENGE_REQUIRED', 'Complete the challenge before trying again', {
+          refusal('STORE_CHALLENGE_REQUIRED', 'Complete the challenge before trying again', {
             reasons: decision.reasons,
           }),
         );
@@ -390,7 +390,7 @@ export function createStore(options: StoreOptions): Store {
         refuse(
           sale.id,
           'risk_block',
-          new MilletError('STORE_ATTEMPT_BLOCKED', 'This attempt was refused by the anti-scalper rules', {
+          refusal('STORE_ATTEMPT_BLOCKED', 'This attempt was refused by the anti-scalper rules', {
             reasons: decision.reasons,
           }),
         );
@@ -410,7 +410,7 @@ export function createStore(options: StoreOptions): Store {
         return refuse(
           sale.id,
           result.reason,
-          new MilletError('STORE_ATTEMPT_REJECTED', rejectionMessages[result.reason] ?? result.reason, {
+          refusal('STORE_ATTEMPT_REJECTED', rejectionMessages[result.reason] ?? result.reason, {
             reason: result.reason,
           }),
         );
