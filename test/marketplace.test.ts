@@ -167,9 +167,14 @@ describe('marketplace over real HTTP', () => {
       ['amount', 'ping_id', 'product', 'region_code', 'score_band', 'term_months'].sort(),
     );
     expect(JSON.stringify(p.sim.received.pings[0])).not.toContain(user.id);
-    const offer = (app.json().offers as Array<{ id: string; partner_id: string }>).find(
-      (o) => o.partner_id === p.id,
-    )!;
+    const offer = (
+      app.json().offers as Array<{ id: string; partner_id: string | null; required_fields: string[] }>
+    ).find((o) => o.partner_id === p.id)!;
+    // Each offer names what its lender needs, for the consent screen; the platform's own needs none.
+    expect(offer.required_fields).toEqual(['real_name']);
+    for (const o of app.json().offers as Array<{ partner_id: string | null; required_fields: string[] }>)
+      if (o.partner_id === null) expect(o.required_fields).toEqual([]);
+    expect(app.json().outcome).toBeNull();
     const applicant = {
       real_name: '李小红',
       phone: '13712345678',
@@ -197,6 +202,10 @@ describe('marketplace over real HTTP', () => {
     expect(Object.keys(p.sim.received.posts[0]!.applicant).sort()).toEqual(['monthly_income', 'real_name']);
     expect(p.sim.received.rawPosts[0]).not.toContain(applicant.phone);
     expect(p.sim.received.rawPosts[0]).not.toContain(applicant.resident_id);
+    // The user sees the lender's answer on the application once its callbacks arrive.
+    const outcomeOf = async () =>
+      (await h.get(`/v1/marketplace/applications/${app.json().id}`, user.token)).json().outcome as string;
+    await waitFor(async () => (await outcomeOf()) === 'disbursed');
 
     // The consent names the fields, the recipient and the purpose; withdrawing keeps the record.
     const consents = await h.get('/v1/marketplace/consents', user.token);

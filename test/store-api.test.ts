@@ -543,6 +543,37 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     });
   });
 
+  it('shows shoppers the sales on now and to come, soonest first, with product and server time', async () => {
+    const soon = await newSale({ name: 'Soon' });
+    const later = await newSale({
+      name: 'Later',
+      starts_at: new Date(soon.startsAt + 30 * MINUTE).toISOString(),
+      ends_at: new Date(soon.startsAt + 90 * MINUTE).toISOString(),
+    });
+    const shopper = await newCustomer(h, { accountClass: 'III' });
+    const listed = ok(await h.get('/v1/store/sales?limit=100', shopper.token), 200);
+    expect(listed.now).toBe(h.clock.now().toISOString());
+    const ours = (listed.items as Array<{ id: string; name: string }>).filter((s) =>
+      [soon.saleId, later.saleId].includes(s.id),
+    );
+    expect(ours.map((s) => s.name)).toEqual(['Soon', 'Later']);
+    expect(ours[0]).toMatchObject({
+      price: '499900',
+      product: { name: 'Millet 15 Pro' },
+      sku: { id: soon.skuId, name: '16 GB + 512 GB, black', price: '549900' },
+    });
+    const starts = (listed.items as Array<{ starts_at: string }>).map((s) => s.starts_at);
+    expect(starts).toEqual([...starts].sort());
+
+    // Once the first has ended it is no longer listed; the second still is.
+    h.clock.set(new Date(soon.startsAt + 61 * MINUTE));
+    const after = ok(await h.get('/v1/store/sales?limit=100', shopper.token), 200);
+    const ids = (after.items as Array<{ id: string }>).map((s) => s.id);
+    expect(ids).not.toContain(soon.saleId);
+    expect(ids).toContain(later.saleId);
+    expect((await h.get('/v1/store/sales')).statusCode).toBe(401);
+  });
+
   it('refuses bad input with problem+json, and operator routes need the store scope', async () => {
     const bad = await h.post('/v1/operator/store/sales', { sku_id: randomUUID(), name: 'x', price: '-1' });
     expect(bad.statusCode).toBe(400);

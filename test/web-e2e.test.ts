@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../src/app.ts';
 import { createLogger } from '../src/api/index.ts';
 import type { Clock } from '../src/core/index.ts';
+import { startPartnerSim, type PartnerSim } from '../src/marketplace/index.ts';
+import { generateWebhookSecret } from '../src/webhooks/index.ts';
 import { errorMessages, messages } from '../web/src/shared/messages.ts';
 import { makeResidentId } from './support/resident-ids.ts';
 
@@ -55,6 +58,16 @@ let adminKey: string;
 let browser: Browser;
 let dataDir: string;
 const contexts: BrowserContext[] = [];
+const sims: PartnerSim[] = [];
+
+/** A free port, so the app knows its own address (the partners' callback URL) before it listens. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 async function api<T = Record<string, unknown>>(
   method: 'GET' | 'POST',
@@ -162,7 +175,7 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-web-e2e-'));
     app = await createApp(
       {
-        port: 0,
+        port: await freePort(),
         host: '127.0.0.1',
         dataDir,
         databaseUrl: undefined,
@@ -196,6 +209,7 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
+    await Promise.all(sims.map((sim) => sim.close()));
     await app?.close();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
@@ -593,6 +607,210 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     await w.getByTestId('loans').getByText(apr).waitFor();
     await shot(w, 'wallet-loans');
 
+    // Repay 100.00 of the loan, then prepay the rest: the loan is repaid.
+    const myLoans = w.getByTestId('loans');
+    await myLoans.getByLabel(zh['common.amountYuan']).fill('100');
+    await myLoans.getByRole('button', { name: zh['loans.repaySubmit'] }).click();
+    await w.getByText(zh['loans.repaid'].replace('{amount}', '100.00')).waitFor();
+    await myLoans.getByRole('button', { name: zh['loans.prepay'] }).click();
+    await myLoans.getByText(zh['loans.status.repaid']).waitFor();
+    await shot(w, 'wallet-loans-repaid');
+
+    // ---- Partner offers: an operator registers a partner lender (a partner simulator); the user
+    // compares it with the platform's own loan, consents to exactly the fields it needs, and sees
+    // the lender's answer.
+    const secret = generateWebhookSecret();
+    const sim = await startPartnerSim({
+      secret,
+      name: '星河银行',
+      now: () => clock.now(),
+      latencyMs: 5,
+      approvalByBand: { A: 1, B: 1, C: 1, D: 1, E: 1 },
+      aprBpByBand: { A: 899, B: 999, C: 1099, D: 1299, E: 1499 },
+      interestFreeDays: 30,
+    });
+    sims.push(sim);
+    const lender = await api<{ id: string }>('POST', '/v1/operator/marketplace/partners', adminKey, {
+      name: '星河银行',
+      kind: 'lender',
+      endpoint_url: sim.url,
+      eligibility: {
+        score_bands: ['A', 'B', 'C', 'D', 'E'],
+        regions: ['11'],
+        min_amount: '100000',
+        max_amount: '5000000',
+        min_term_months: 3,
+        max_term_months: 36,
+      },
+      required_fields: ['real_name', 'phone', 'monthly_income'],
+      pricing: { cpa: '5000', cps_bp: 150, revenue_share_bp: 1000 },
+      secret,
+    });
+    expect(lender.status, JSON.stringify(lender.json)).toBe(201);
+    await navTo(w, zh['nav.offers']);
+    await w.getByRole('heading', { name: zh['offers.applyTitle'] }).waitFor();
+    await w.getByLabel(zh['common.amountYuan']).fill('10000');
+    await w.getByLabel(zh['offers.term']).fill('12');
+    await w.getByLabel(zh['offers.region']).fill('110105');
+    await w.getByRole('button', { name: zh['offers.submit'] }).click();
+    await w.getByRole('heading', { name: zh['offers.listTitle'] }).waitFor();
+    const offers = w.getByTestId('offer');
+    // The partner's offer and the platform's own loan, ranked, each with its APR first.
+    expect(await offers.count()).toBe(2);
+    await w.getByTestId('offers').getByText(zh['offers.ownLabel'], { exact: true }).waitFor();
+    for (const text of await w.getByTestId('offers').locator('.apr').allTextContents())
+      expect(text).toMatch(/^年化利率 \d+\.\d\d%$/);
+    await w.getByText(zh['offers.promo'].replace('{days}', '30')).waitFor();
+    await shot(w, 'wallet-offers');
+    await w.getByRole('button', { name: zh['offers.choose'].replace('{lender}', '星河银行') }).click();
+    await w.getByRole('heading', { name: zh['consent.title'].replace('{lender}', '星河银行') }).waitFor();
+    expect(await w.getByTestId('consent-recipient').textContent()).toBe('星河银行');
+    expect(await w.getByTestId('consent-fields').locator('li').allTextContents()).toEqual([
+      zh['field.real_name'],
+      zh['field.phone'],
+      zh['field.monthly_income'],
+    ]);
+    await w.getByLabel(zh['field.real_name']).fill('王小明');
+    await w.getByLabel(zh['field.phone']).fill('13800138000');
+    await w.getByLabel(zh['field.monthly_income']).fill('15000');
+    await shot(w, 'wallet-offers-consent');
+    await w.getByRole('button', { name: zh['consent.agree'] }).click();
+    await expect
+      .poll(() => w.getByTestId('offer-outcome').textContent(), { timeout: 20_000 })
+      .toBe(zh['outcome.disbursed'].replace('{lender}', '星河银行').replace('{amount}', '10,000.00'));
+    // Only the consented fields reached the lender.
+    expect(Object.keys(sim.received.posts[0]!.applicant).sort()).toEqual(
+      ['monthly_income', 'phone', 'real_name'].sort(),
+    );
+    await w.getByTestId('consents').getByText('星河银行', { exact: true }).waitFor();
+    await shot(w, 'wallet-offers-outcome');
+    await w.getByRole('button', { name: zh['consents.withdraw'].replace('{recipient}', '星河银行') }).click();
+    await w.getByText(zh['consents.withdrawDone'].replace('{recipient}', '星河银行')).waitFor();
+    const consents = await api<{ items: Array<{ withdrawn_at: string | null }> }>(
+      'GET',
+      '/v1/marketplace/consents',
+      (
+        await api<{ access_token: string }>('POST', '/v1/sessions', undefined, {
+          phone: '13800138000',
+          password: 'password-1',
+        })
+      ).json.access_token,
+    );
+    expect(consents.json.items[0]!.withdrawn_at).not.toBeNull();
+
+    // ---- The store: the operator puts a phone on a flash sale starting in two minutes.
+    const product = await api<{ id: string }>('POST', '/v1/operator/store/products', adminKey, {
+      name: '米粒 15 Pro',
+      description: '6.7 英寸',
+    });
+    expect(product.status, JSON.stringify(product.json)).toBe(201);
+    const sku = await api<{ id: string }>('POST', '/v1/operator/store/skus', adminKey, {
+      product_id: product.json.id,
+      code: 'M15P-512-BLK',
+      name: '16 GB + 512 GB 黑色',
+      price: '549900',
+      stock: 100,
+    });
+    expect(sku.status, JSON.stringify(sku.json)).toBe(201);
+    const saleStart = new Date(Math.ceil((clock.now().getTime() + 120_000) / 1000) * 1000);
+    const sale = await api<{ id: string }>('POST', '/v1/operator/store/sales', adminKey, {
+      sku_id: sku.json.id,
+      name: '双十二首发',
+      price: '99900',
+      allotment: 5,
+      per_user_limit: 1,
+      starts_at: saleStart.toISOString(),
+      ends_at: new Date(saleStart.getTime() + 2 * 3_600_000).toISOString(),
+      admission_window_ms: 0,
+    });
+    expect(sale.status, JSON.stringify(sale.json)).toBe(201);
+    await navTo(w, zh['nav.store']);
+    await w.getByRole('heading', { name: '米粒 15 Pro' }).waitFor();
+    await expect.poll(() => w.getByTestId('sale-countdown').textContent()).toMatch(/^距开始 00:0[12]:\d\d$/);
+    await shot(w, 'wallet-store');
+    // Trying before the start is refused in plain words.
+    await w.getByLabel(zh['store.address']).fill('北京市朝阳区米粒路 1 号');
+    await w.getByRole('button', { name: zh['store.buy'].replace('{name}', '米粒 15 Pro') }).click();
+    await expect.poll(() => w.getByRole('alert').textContent()).toBe(zh['store.reason.not_started']);
+    // The sale opens: buy, a 15-minute reservation, pay later on the line opened above.
+    await moveTimeTo(new Date(saleStart.getTime() + 1_000));
+    await w.getByRole('button', { name: zh['store.buy'].replace('{name}', '米粒 15 Pro') }).click();
+    await w.getByRole('heading', { name: zh['store.reservedTitle'] }).waitFor();
+    await expect.poll(() => w.getByTestId('pay-countdown').textContent()).toMatch(/^1[45]:\d\d$/);
+    await w.getByLabel(zh['store.method.pay_later'], { exact: true }).check();
+    await shot(w, 'wallet-store-pay');
+    await w.getByRole('button', { name: zh['store.pay'].replace('{amount}', '999.00') }).click();
+    await w.getByText(zh['store.paid'].replace('{amount}', '999.00')).waitFor();
+    const line = await api<{ available: string; limit: string }>(
+      'GET',
+      '/v1/paylater/line',
+      (
+        await api<{ access_token: string }>('POST', '/v1/sessions', undefined, {
+          phone: '13800138000',
+          password: 'password-1',
+        })
+      ).json.access_token,
+    );
+    expect(BigInt(line.json.limit) - BigInt(line.json.available)).toBe(99_900n);
+    // The operator packs, ships and delivers it; the order page follows.
+    const storeOrders = await api<{ items: Array<{ id: string; status: string }> }>(
+      'GET',
+      `/v1/operator/store/orders?sale_id=${sale.json.id}`,
+      adminKey,
+    );
+    expect(storeOrders.json.items.map((o) => o.status)).toEqual(['paid']);
+    for (const status of ['packed', 'shipped', 'delivered']) {
+      const step = await api(
+        'POST',
+        `/v1/operator/store/orders/${storeOrders.json.items[0]!.id}/fulfilment`,
+        adminKey,
+        {
+          status,
+        },
+      );
+      expect(step.status, JSON.stringify(step.json)).toBe(200);
+    }
+    await w.getByRole('button', { name: zh['store.refresh'] }).click();
+    await expect
+      .poll(() => w.getByTestId('order-status').first().textContent())
+      .toBe(zh['store.status.delivered']);
+    expect(await w.getByTestId('order').first().locator('.steps li.done').count()).toBe(4);
+    await shot(w, 'wallet-store-orders');
+
+    // ---- Three weeks on: the operator closes each day to 1 December, the statement day; the
+    // phone bought on pay-later is on that statement, which the user turns into instalments.
+    await moveTimeTo(new Date('2026-12-02T10:00:00+08:00'));
+    for (let day = new Date('2026-11-12T12:00:00Z'); day <= new Date('2026-12-01T12:00:00Z');) {
+      const date = day.toISOString().slice(0, 10);
+      if (date > '2026-11-12') {
+        const rate = await api('POST', `/v1/operator/wealth/products/${fundId}/daily-income`, adminKey, {
+          date,
+          income_per_10k: '0.7000',
+        });
+        expect(rate.status, JSON.stringify(rate.json)).toBe(201);
+      }
+      const run = await api<{ status: string }>('POST', '/v1/operator/close-runs', adminKey, {
+        business_date: date,
+      });
+      expect(run.json.status, `${date}: ${JSON.stringify(run.json)}`).toBe('completed');
+      day = new Date(day.getTime() + 86_400_000);
+    }
+    await navTo(w, zh['nav.paylater']);
+    await w.getByRole('heading', { name: zh['paylater.instalmentsTitle'] }).waitFor();
+    await w.getByText('2026-12-01').first().waitFor();
+    const instalmentOffers = w.getByTestId('instalment-offer');
+    await expect.poll(() => instalmentOffers.count()).toBe(3);
+    // Each offer's APR comes first, larger than its fee.
+    for (const text of await instalmentOffers.locator('.apr').allTextContents())
+      expect(text).toMatch(/^年化利率 \d+\.\d\d%$/);
+    await shot(w, 'wallet-paylater-bill');
+    await instalmentOffers
+      .filter({ hasText: zh['paylater.convert'].replace('{terms}', '3') })
+      .getByRole('button')
+      .click();
+    await w.getByText(zh['paylater.converted'].replace('{terms}', '3')).waitFor();
+    await shot(w, 'wallet-paylater-instalments');
+
     // The language switch: the same page in English.
     await navTo(w, zh['nav.home']);
     await w.getByLabel(zh['language.label']).selectOption('en');
@@ -613,5 +831,5 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     // The ledger still verifies after the whole journey.
     await navTo(op, en['console.ledger']);
     await expect.poll(() => op.getByTestId('verify-status').textContent()).toBe(en['ledger.ok']);
-  }, 240_000);
+  }, 480_000);
 });

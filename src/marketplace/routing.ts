@@ -71,6 +71,8 @@ export interface Offer {
   promotions: Promotion[];
   rank: number;
   explanation: RankingExplanation;
+  /** The fields the lender needs: the consent screen lists them (none for the platform's own loan). */
+  requiredFields: ApplicantField[];
 }
 
 export type RoutingOutcome =
@@ -95,6 +97,8 @@ export interface Application {
   regionCode: string;
   status: 'offered' | 'no_offers' | 'chosen' | 'posted';
   chosenOfferId: string | null;
+  /** What became of the post to the chosen lender (posted, approved, declined, disbursed, …), or null. */
+  outcome: Post['status'] | null;
   businessDate: string;
   routing: RoutingLine[];
   offers: Offer[];
@@ -369,6 +373,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     promotions: candidate.offer.promotions,
     rank: explanation.rank,
     explanation,
+    requiredFields: candidate.partner?.requiredFields ?? [],
   }));
   const refs = new Map(ranked.map((r, i) => [offers[i]!.id, r.candidate.offer.offer_ref]));
 
@@ -383,6 +388,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     regionCode: command.regionCode,
     status: offers.length > 0 ? 'offered' : 'no_offers',
     chosenOfferId: null,
+    outcome: null,
     businessDate: today,
     routing,
     offers,
@@ -466,6 +472,7 @@ interface OfferRow {
   source: 'partner' | 'own';
   partner_id: string | null;
   partner_name: string | null;
+  required_fields?: ApplicantField[] | null;
   partner_offer_ref: string;
   amount: bigint;
   apr_bp: number;
@@ -486,9 +493,13 @@ export async function getApplication(q: Queryable, id: string, userId?: string):
   if (!row || (userId !== undefined && row.user_id !== userId))
     throw new MilletError('MARKETPLACE_APPLICATION_NOT_FOUND', 'No such application', { application_id: id });
   const offers = await q.query<OfferRow>(
-    `SELECT o.*, p.name AS partner_name FROM marketplace_offers o
+    `SELECT o.*, p.name AS partner_name, p.required_fields FROM marketplace_offers o
        LEFT JOIN marketplace_partners p ON p.id = o.partner_id
       WHERE o.application_id = $1 ORDER BY o.rank`,
+    [id],
+  );
+  const post = await q.query<{ status: Post['status'] }>(
+    'SELECT status FROM marketplace_posts WHERE application_id = $1',
     [id],
   );
   return {
@@ -501,6 +512,7 @@ export async function getApplication(q: Queryable, id: string, userId?: string):
     regionCode: row.region_code,
     status: row.status,
     chosenOfferId: row.chosen_offer_id,
+    outcome: post.rows[0]?.status ?? null,
     businessDate: row.business_date,
     routing: row.routing,
     createdAt: row.created_at,
@@ -515,6 +527,7 @@ export async function getApplication(q: Queryable, id: string, userId?: string):
       promotions: o.promotions,
       rank: o.rank,
       explanation: o.explanation,
+      requiredFields: o.required_fields ?? [],
     })),
   };
 }

@@ -183,6 +183,15 @@ export class Sales {
     return { items, nextCursor: rows.rows.length > query.limit ? items.at(-1)!.id : null };
   }
 
+  /** Sales on now or still to come, soonest first: what a shopper can buy or wait for. */
+  async current(now: Date, limit: number): Promise<Sale[]> {
+    const rows = await this.db.query<SaleRow>(
+      'SELECT * FROM store_sales WHERE ends_at > $1 ORDER BY starts_at, id LIMIT $2',
+      [now, limit],
+    );
+    return rows.rows.map(saleFromRow);
+  }
+
   /** Sales not yet ended (or ended within the reservation time), for the engine and the loops. */
   async live(now: Date): Promise<Sale[]> {
     const rows = await this.db.query<SaleRow>(

@@ -147,6 +147,10 @@ export interface Store {
   createSale(command: CreateSaleCommand): Promise<Sale>;
   getSale(id: string): Promise<Sale>;
   listSales(query: { after?: string; limit: number }): Promise<PageOf<Sale>>;
+  /** Sales on now or still to come (soonest first), each with its SKU and product, for shoppers. */
+  currentSales(
+    limit: number,
+  ): Promise<{ now: Date; items: Array<{ sale: Sale; sku: Sku; product: Product }> }>;
   generateFcodes(saleId: string, count: number): Promise<{ batchId: string; codes: string[] }>;
   /** Books a user for a sale (required before attempting). */
   register(saleId: string, userId: string): Promise<void>;
@@ -340,6 +344,22 @@ export function createStore(options: StoreOptions): Store {
     },
     getSale: (id) => sales.get(id),
     listSales: (q) => sales.list(q),
+    async currentSales(limit) {
+      const now = clock.now();
+      const list = await sales.current(now, limit);
+      // A page of sales names a handful of SKUs: read each once.
+      const skus = new Map<string, Promise<Sku>>();
+      const products = new Map<string, Promise<Product>>();
+      const items = await Promise.all(
+        list.map(async (sale) => {
+          if (!skus.has(sale.skuId)) skus.set(sale.skuId, catalogue.getSku(sale.skuId));
+          const sku = await skus.get(sale.skuId)!;
+          if (!products.has(sku.productId)) products.set(sku.productId, catalogue.getProduct(sku.productId));
+          return { sale, sku, product: await products.get(sku.productId)! };
+        }),
+      );
+      return { now, items };
+    },
     generateFcodes: (saleId, n) => sales.generateFcodes(saleId, n),
     async register(saleId, userId) {
       const user = await options.users.getUser(userId);

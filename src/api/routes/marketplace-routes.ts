@@ -119,6 +119,9 @@ const offerOutput = z.object({
   term_months: z.number(),
   promotions: z.array(z.object({ kind: z.string(), days: z.number() })),
   rank: z.number(),
+  required_fields: z.array(z.enum(applicantFields)).meta({
+    description: 'What the lender needs: the consent to choose this offer must name at least these',
+  }),
 });
 
 const offerJson = (o: Offer) => ({
@@ -132,6 +135,7 @@ const offerJson = (o: Offer) => ({
   term_months: o.termMonths,
   promotions: o.promotions,
   rank: o.rank,
+  required_fields: o.requiredFields,
 });
 
 const applicationOutput = z.object({
@@ -142,6 +146,10 @@ const applicationOutput = z.object({
   term_months: z.number(),
   status: z.string(),
   chosen_offer_id: z.string().nullable(),
+  outcome: z
+    .enum(['posted', 'approved', 'declined', 'disbursed', 'repaid', 'failed'])
+    .nullable()
+    .meta({ description: "The chosen lender's answer so far; null before an offer is chosen" }),
   offers: z.array(offerOutput),
   created_at: timestampOutput,
 });
@@ -154,6 +162,7 @@ const applicationJson = (a: Application) => ({
   term_months: a.termMonths,
   status: a.status,
   chosen_offer_id: a.chosenOfferId,
+  outcome: a.outcome,
   offers: a.offers.map(offerJson),
   created_at: a.createdAt.toISOString(),
 });

@@ -602,6 +602,41 @@ export const storeRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, 
   const user = { userAuth: true } as const;
 
   app.get(
+    '/sales',
+    {
+      config: user,
+      schema: {
+        tags,
+        summary: 'Flash sales on now or still to come, soonest first, with their product',
+        description:
+          'now is the server time, so a countdown to starts_at does not depend on the device clock.',
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }),
+        response: {
+          200: z.object({
+            now: timestampOutput,
+            items: z.array(
+              saleOutput.extend({
+                product: z.object({ id: z.string(), name: z.string(), description: z.string() }),
+                sku: z.object({ id: z.string(), name: z.string(), price: amountOutput }),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const { now, items } = await store.currentSales(request.query.limit);
+      return {
+        now: now.toISOString(),
+        items: items.map(({ sale, sku, product }) => ({
+          ...saleJson(sale),
+          product: { id: product.id, name: product.name, description: product.description },
+          sku: { id: sku.id, name: sku.name, price: sku.price.toString() },
+        })),
+      };
+    },
+  );
+  app.get(
     '/sales/:id',
     {
       config: user,
@@ -734,14 +769,22 @@ export const storeRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, 
       config: user,
       schema: {
         tags,
-        summary: 'Pay a reservation through checkout (balance, bank_card, and later pay-later/instalments)',
+        summary: 'Pay a reservation through checkout: balance, bank_card, pay_later or pay_later_instalments',
         description:
           '409 STORE_RESERVATION_EXPIRED after the 15 minutes; 409 STORE_ORDER_NOT_PAYABLE when not reserved.',
         params: idParams,
         body: z.object({
           id: optionalCommandId,
-          method: z.string().min(1).max(32),
+          method: z.string().min(1).max(32).meta({
+            description:
+              "'balance', 'bank_card' (with card_token), 'pay_later', 'pay_later_instalments' (with terms)",
+          }),
           card_token: z.string().min(1).max(64).optional(),
+          terms: z
+            .string()
+            .regex(/^[1-9][0-9]?$/)
+            .optional()
+            .meta({ description: 'pay_later_instalments: months' }),
         }),
         response: { 200: orderOutput },
       },
@@ -753,7 +796,10 @@ export const storeRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, 
           userId: request.user!.userId,
           paymentId: commandIdFor(request, request.body.id),
           method: request.body.method,
-          details: request.body.card_token ? { cardToken: request.body.card_token } : {},
+          details: {
+            ...(request.body.card_token ? { cardToken: request.body.card_token } : {}),
+            ...(request.body.terms ? { terms: request.body.terms } : {}),
+          },
         }),
       ),
   );

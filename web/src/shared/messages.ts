@@ -4,6 +4,8 @@ import { consoleEn, consoleZh, type ConsoleMessageKey } from './console-messages
  * The app's texts in English and Simplified Chinese. `en` defines the keys; `zh` must have every
  * one of them (the type checker says which is missing). {name} marks a value filled in.
  */
+import { marketEn, marketErrorsEn, marketErrorsZh, marketZh } from './messages-market.ts';
+
 const en = {
   'app.wallet': 'Millet Wallet',
   'app.console': 'Millet Console',
@@ -313,6 +315,7 @@ const en = {
   'merchants.onboard': 'Onboard',
   'merchants.secretOnce': 'Webhook signing secret of {name}, shown only now:',
   'merchants.keyOnce': 'API key of {name}, shown only now:',
+  ...marketEn,
 } as const;
 
 type BaseMessageKey = keyof typeof en;
@@ -622,6 +625,7 @@ const zh: Record<BaseMessageKey, string> = {
   'merchants.onboard': '入驻',
   'merchants.secretOnce': '{name} 的 Webhook 签名密钥，仅显示这一次：',
   'merchants.keyOnce': '{name} 的 API 密钥，仅显示这一次：',
+  ...marketZh,
 };
 
 export const messages: Record<Language, Record<MessageKey, string>> = {
@@ -632,6 +636,7 @@ export const messages: Record<Language, Record<MessageKey, string>> = {
 /** Plain words for the API's stable error codes; others fall back to the problem's detail/title. */
 export const errorMessages: Record<Language, Partial<Record<string, string>>> = {
   en: {
+    ...marketErrorsEn,
     NETWORK: 'Cannot reach Millet. Check your connection and try again.',
     PAYLATER_NOT_ELIGIBLE:
       'You cannot open a pay-later line yet: verify your identity and get a credit score first.',
@@ -681,6 +686,7 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     DATABASE_UNAVAILABLE: 'Millet is busy. Please try again in a moment.',
   },
   'zh-CN': {
+    ...marketErrorsZh,
     NETWORK: '无法连接米粒，请检查网络后重试。',
     PAYLATER_NOT_ELIGIBLE: '暂不能开通先用后付：请先完成实名认证并获取信用分。',
     PAYLATER_LINE_SUSPENDED: '先用后付额度已暂停，还清逾期账单后恢复。',

@@ -8,7 +8,7 @@ import { VerifyPage } from './pages/VerifyPage.tsx';
 
 /**
  * The wallet's route table: one module per domain. A domain whose API lands adds a module here
- * (pay-later bill and instalments, loans, partner offers, the store) and its pages under pages/.
+ * and its pages under pages/.
  * Pages with charts are lazy: their code (and Chart.js) is not in the first page's JavaScript.
  */
 export const walletModules: PageModule[] = [
@@ -54,6 +54,30 @@ export const walletModules: PageModule[] = [
         component: lazy(() => import('./pages/LoansPage.tsx').then((m) => ({ default: m.LoansPage }))),
         nav: true,
         icon: '✎',
+      },
+    ],
+  },
+  {
+    name: 'marketplace',
+    routes: [
+      {
+        path: '/offers',
+        title: 'nav.offers',
+        component: lazy(() => import('./pages/OffersPage.tsx').then((m) => ({ default: m.OffersPage }))),
+        nav: true,
+        icon: '☰',
+      },
+    ],
+  },
+  {
+    name: 'store',
+    routes: [
+      {
+        path: '/store',
+        title: 'nav.store',
+        component: lazy(() => import('./pages/StorePage.tsx').then((m) => ({ default: m.StorePage }))),
+        nav: true,
+        icon: '◫',
       },
     ],
   },

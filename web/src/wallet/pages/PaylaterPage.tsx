@@ -37,6 +37,8 @@ interface Offer {
 export function PaylaterPage() {
   const { t } = useI18n();
   const { api } = useSession();
+  // Kept here: once converted, the bill has nothing left to split and its instalments card goes.
+  const [converted, setConverted] = useState<string>();
   const line = useLoad(async () => {
     try {
       return await api.get<Line>('/v1/paylater/line');
@@ -90,8 +92,15 @@ export function PaylaterPage() {
       </Card>
       <RepayForm onDone={line.reload} />
       {l.bill && l.bill.status !== 'paid' && l.bill.unpaid !== '0' && (
-        <Instalments statementId={l.bill.id} onDone={line.reload} />
+        <Instalments
+          statementId={l.bill.id}
+          onDone={(terms) => {
+            setConverted(t('paylater.converted', { terms: String(terms) }));
+            line.reload();
+          }}
+        />
       )}
+      {converted && <Success>{converted}</Success>}
     </>
   );
 }
@@ -174,18 +183,16 @@ function RepayForm({ onDone }: { onDone(): void }) {
   );
 }
 
-function Instalments({ statementId, onDone }: { statementId: string; onDone(): void }) {
+function Instalments({ statementId, onDone }: { statementId: string; onDone(terms: number): void }) {
   const { t } = useI18n();
   const { api } = useSession();
   const offers = useLoad(
     () => api.get<{ items: Offer[] }>(`/v1/paylater/statements/${statementId}/instalment-offers`),
     [statementId],
   );
-  const [done, setDone] = useState<string>();
   const convert = useAction(async (terms: number) => {
     await api.post(`/v1/paylater/statements/${statementId}/instalments`, { terms });
-    setDone(t('paylater.converted', { terms: String(terms) }));
-    onDone();
+    onDone(terms);
   });
   return (
     <Card title={t('paylater.instalmentsTitle')}>
@@ -212,7 +219,6 @@ function Instalments({ statementId, onDone }: { statementId: string; onDone(): v
         ))}
       </ul>
       <ErrorNotice error={convert.error} />
-      {done && <Success>{done}</Success>}
     </Card>
   );
 }
