@@ -83,6 +83,26 @@ const behaviourFeatures: FeatureSpec[] = [
   })),
 ];
 
+// Plain loops, not slice/filter/spread: derived inputs are computed on every model call.
+const sum = (v: readonly number[], from: number, to: number): number => {
+  let s = 0;
+  for (let i = from; i < to; i++) s += v[i]!;
+  return s;
+};
+const countWhere = (v: readonly number[], test: (x: number) => boolean): number => {
+  let n = 0;
+  for (const x of v) if (test(x)) n++;
+  return n;
+};
+/** Math.max over the values (NaN if any is NaN), without spreading them into arguments. */
+const maxOf = (v: readonly number[]): number => {
+  let m = -Infinity;
+  for (const x of v) {
+    if (Number.isNaN(x)) return NaN;
+    if (x > m) m = x;
+  }
+  return m;
+};
 const ratio = (a: number, b: number): number => (b > 0 ? Math.min(a / b, 2) : a > 0 ? 2 : 1);
 const billCols = ['BILL_AMT1', 'BILL_AMT2', 'BILL_AMT3', 'BILL_AMT4', 'BILL_AMT5', 'BILL_AMT6'];
 const payCols = ['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'PAY_5', 'PAY_6'];
@@ -108,7 +128,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     kind: 'numeric',
     monotone: 0,
     from: [...billCols, 'LIMIT_BAL'],
-    derive: (v) => ratio(v.slice(0, 6).reduce((a, b) => a + b, 0) / 6, v[6]!),
+    derive: (v) => ratio(sum(v, 0, 6) / 6, v[6]!),
     formula: 'mean(BILL_AMT1..6) / LIMIT_BAL (capped at 2)',
     code: 'B21',
     text_en: 'High average use of the credit line over six months',
@@ -130,7 +150,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     kind: 'numeric',
     monotone: 1,
     from: payCols,
-    derive: (v) => v.filter((x) => x > 0).length,
+    derive: (v) => countWhere(v, (x) => x > 0),
     formula: 'count of PAY_0..PAY_6 ≥ 1',
     code: 'B27',
     text_en: 'Months with a late payment in the last six',
@@ -141,7 +161,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     kind: 'numeric',
     monotone: 0,
     from: payCols,
-    derive: (v) => Math.max(...v),
+    derive: maxOf,
     formula: 'max(PAY_0..PAY_6)',
     code: 'B28',
     text_en: 'Worst repayment status in the last six months',
