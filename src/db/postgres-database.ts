@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Database, Queryable, QueryResult, TransactionOptions } from './database.ts';
 import { withTransactionRetry } from './retry.ts';
@@ -20,12 +21,32 @@ export interface PostgresOptions {
   schema?: string;
 }
 
+/**
+ * Named (prepared) statements: each connection parses and plans a statement once, not on every
+ * call, which is much of PostgreSQL's work for the ledger batch's large set-based statements. Only
+ * statements with parameters (the app's SQL texts are constants, so the names stay few), and not
+ * those whose result columns are a table's `*`: a migration adding a column would change a cached plan's
+ * result type, which PostgreSQL refuses.
+ */
+const statementNames = new Map<string, string | null>();
+const starResult =
+  /\bSELECT\s+(DISTINCT\s+)?([a-z_][a-z0-9_]*\.)?\*(?!\s+FROM\s+unnest\()|\bRETURNING\s+([a-z_][a-z0-9_]*\.)?\*/i;
+function statementName(sql: string): string | undefined {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = starResult.test(sql) ? null : `m${createHash('sha1').update(sql).digest('base64url')}`;
+    statementNames.set(sql, name);
+  }
+  return name ?? undefined;
+}
+
 function queryableOf(client: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
       const result = await client.query({
         text: sql,
         values: params as unknown[] | undefined,
+        name: params?.length ? statementName(sql) : undefined,
         types: typeParsers,
       });
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
