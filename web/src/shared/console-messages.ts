@@ -306,3 +306,13 @@ export const consoleZh: Record<ConsoleMessageKey, string> = {
   'cconfig.saveLoan': '保存产品',
   'cconfig.loanSaved': '{code} 第 {version} 版已保存；最高年化利率 {apr}%。',
 };
+
+/** Plain words for the error codes the console's configuration forms meet most. */
+export const consoleErrorsEn: Partial<Record<string, string>> = {
+  APR_ABOVE_CAP: 'The APR of this product would be above the 24% cap. Lower the annual rate.',
+  STORE_STOCK_INSUFFICIENT: 'The SKU does not hold that many units. Lower the allotment or add stock.',
+};
+export const consoleErrorsZh: Partial<Record<string, string>> = {
+  APR_ABOVE_CAP: '该产品的年化利率将超过 24% 上限，请调低年利率。',
+  STORE_STOCK_INSUFFICIENT: '该 SKU 库存不足，请减少配额或补充库存。',
+};
