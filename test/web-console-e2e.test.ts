@@ -413,7 +413,7 @@ describe.skipIf(!hasChromium)(
 
       // A new version of the loan product; above the 24% APR cap is refused in plain words.
       const loanTable = op.getByTestId('loan-products');
-      await loanTable.getByText('cash-book').waitFor();
+      await loanTable.locator('code', { hasText: 'cash-book' }).waitFor();
       await op.getByRole('button', { name: `${en['cconfig.newVersion']} cash-book` }).click();
       const loanForm = op.getByRole('form', { name: en['cconfig.loanFormTitle'] });
       expect(await loanForm.getByLabel(en['cconfig.loanCode']).inputValue()).toBe('cash-book');
