@@ -283,7 +283,7 @@ describe.skipIf(!hasChromium)(
         expect(await op.getByTestId('book-vintages').locator('tbody tr').count()).toBe(
           vintages.json.items.length,
         );
-      } else await vintageCard.getByText(en['cbook.noLoans']).waitFor();
+      } else await vintageCard.getByText(en['cbook.noVintages']).waitFor();
       expect(await op.locator('canvas[role="img"]').count()).toBe(vintages.json.items.length > 0 ? 2 : 1);
       await shot(op, 'console-loan-book');
 
