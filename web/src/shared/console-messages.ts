@@ -11,6 +11,7 @@ export const consoleEn = {
   'cbook.bucketsTitle': 'Outstanding by delinquency bucket',
   'cbook.bucketsAlt': 'Bar chart of principal outstanding per delinquency bucket; {total} in all.',
   'cbook.noLoans': 'No loans on the book yet.',
+  'cbook.noVintages': 'No vintages yet: they are computed from the loans at the end-of-day close.',
   'cbook.bucket': 'Bucket',
   'cbook.loans': 'Loans',
   'cbook.principal': 'Principal outstanding',
@@ -166,6 +167,7 @@ export const consoleZh: Record<ConsoleMessageKey, string> = {
   'cbook.bucketsTitle': '按逾期分档的在贷余额',
   'cbook.bucketsAlt': '各逾期分档在贷本金的柱状图；合计 {total}。',
   'cbook.noLoans': '暂无在贷贷款。',
+  'cbook.noVintages': '暂无账龄数据：日终批处理时根据贷款计算。',
   'cbook.bucket': '分档',
   'cbook.loans': '笔数',
   'cbook.principal': '在贷本金',
@@ -305,4 +307,14 @@ export const consoleZh: Record<ConsoleMessageKey, string> = {
   'cconfig.annualRateHint': '年化利率超过 24% 将被拒绝',
   'cconfig.saveLoan': '保存产品',
   'cconfig.loanSaved': '{code} 第 {version} 版已保存；最高年化利率 {apr}%。',
+};
+
+/** Plain words for the error codes the console's configuration forms meet most. */
+export const consoleErrorsEn: Partial<Record<string, string>> = {
+  APR_ABOVE_CAP: 'The APR of this product would be above the 24% cap. Lower the annual rate.',
+  STORE_STOCK_INSUFFICIENT: 'The SKU does not hold that many units. Lower the allotment or add stock.',
+};
+export const consoleErrorsZh: Partial<Record<string, string>> = {
+  APR_ABOVE_CAP: '该产品的年化利率将超过 24% 上限，请调低年利率。',
+  STORE_STOCK_INSUFFICIENT: '该 SKU 库存不足，请减少配额或补充库存。',
 };

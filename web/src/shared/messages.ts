@@ -1,4 +1,10 @@
-import { consoleEn, consoleZh, type ConsoleMessageKey } from './console-messages.ts';
+import {
+  consoleEn,
+  consoleErrorsEn,
+  consoleErrorsZh,
+  consoleZh,
+  type ConsoleMessageKey,
+} from './console-messages.ts';
 
 /**
  * The app's texts in English and Simplified Chinese. `en` defines the keys; `zh` must have every
@@ -637,6 +643,7 @@ export const messages: Record<Language, Record<MessageKey, string>> = {
 export const errorMessages: Record<Language, Partial<Record<string, string>>> = {
   en: {
     ...marketErrorsEn,
+    ...consoleErrorsEn,
     NETWORK: 'Cannot reach Millet. Check your connection and try again.',
     PAYLATER_NOT_ELIGIBLE:
       'You cannot open a pay-later line yet: verify your identity and get a credit score first.',
@@ -687,6 +694,7 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
   },
   'zh-CN': {
     ...marketErrorsZh,
+    ...consoleErrorsZh,
     NETWORK: '无法连接米粒，请检查网络后重试。',
     PAYLATER_NOT_ELIGIBLE: '暂不能开通先用后付：请先完成实名认证并获取信用分。',
     PAYLATER_LINE_SUSPENDED: '先用后付额度已暂停，还清逾期账单后恢复。',

@@ -114,7 +114,7 @@ export function LoanBookPage() {
         ) : !vintages.data ? (
           <Loading />
         ) : vintages.data.items.length === 0 ? (
-          <p className="muted">{t('cbook.noLoans')}</p>
+          <p className="muted">{t('cbook.noVintages')}</p>
         ) : (
           <>
             <MultiLineChart
