@@ -51,7 +51,9 @@ export const trainSettings: Record<ModelName, TrainSettings> = {
       maxDepth: 5,
       minChildWeight: 50,
       l2: 10,
-      colsample: 0.6,
+      // 0.5 / 0.7 over 0.6 / 0.8: CV AUC 0.7867 against 0.7863 (mean over two fold seeds).
+      colsample: 0.5,
+      subsample: 0.7,
     },
     gbtMargin: 0.005,
   },
