@@ -79,6 +79,7 @@ async function routingLoad(args: readonly string[]) {
   const ledger = createLedger({ db, clock: systemClock });
   const secret = generateWebhookSecret();
   const sims = await startSims(partnerCount, secret);
+  let closeMarketplace = async () => {};
   try {
     const marketplace = createMarketplace({
       db,
@@ -93,6 +94,7 @@ async function routingLoad(args: readonly string[]) {
       pingTimeoutMs: timeoutMs,
       seed: 1,
     });
+    closeMarketplace = () => marketplace.close();
     for (const [i, endpointUrl] of sims.urls.entries())
       await marketplace.createPartner({
         name: `sim-${i}`,
@@ -179,6 +181,7 @@ async function routingLoad(args: readonly string[]) {
       timeouts_per_application: round(timeouts / Math.max(1, total - errors), 2),
     };
   } finally {
+    await closeMarketplace();
     sims.stop();
     await ledger.close();
     await db.close();

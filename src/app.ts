@@ -362,6 +362,7 @@ function assemble(
           ['bank connector', async () => parts.bank.close()],
           ['webhook attempts', () => parts.webhooks.close()],
           ['store (order writer, stock engine)', () => parts.store.close()],
+          ['marketplace partner connections', () => parts.marketplace.close()],
           ['ledger writer', () => ledger.close()],
           ['database', () => db.close()],
         ];

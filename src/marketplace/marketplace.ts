@@ -14,7 +14,8 @@ import {
   type CreatedPartner,
   type PartnerPage,
 } from './partners.ts';
-import type { CallbackType } from './protocol.ts';
+import { ApplicationWriter } from './application-writer.ts';
+import { PartnerPools, type CallbackType } from './protocol.ts';
 import { posteriorMean, seededRandom, type Exploration } from './ranking.ts';
 import {
   apply,
@@ -129,6 +130,8 @@ export interface Marketplace {
    * idempotency store's request fingerprint holds no fast hash of a name or ID number.
    */
   keyedDigest(value: string): string;
+  /** Closes the partners' keep-alive connections. */
+  close(): Promise<void>;
 }
 
 export function createMarketplace(options: MarketplaceOptions): Marketplace {
@@ -142,6 +145,8 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     db,
     clock,
     partners,
+    pools: new PartnerPools(),
+    writer: new ApplicationWriter(db),
     applicants: options.applicants,
     own: options.own,
     pingTimeoutMs,
@@ -229,5 +234,6 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
       return funnel(db, partnerId, from, to);
     },
     keyedDigest: (value) => createHmac('sha256', digestKey).update(value, 'utf8').digest('base64url'),
+    close: () => deps.pools.close(),
   };
 }

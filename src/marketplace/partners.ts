@@ -129,8 +129,17 @@ function validate(c: CreatePartnerCommand): void {
 }
 
 /** Partners as data, with their signing secrets sealed at rest (AES-256-GCM, HKDF subkey). */
+/**
+ * How long the active partners (and their opened secrets) are reused for routing: one query and 20
+ * AES-GCM opens per application otherwise. Changes made through this directory apply at once;
+ * another instance's within this time.
+ */
+const ACTIVE_TTL_MS = 1_000;
+
 export class PartnerDirectory {
   private readonly key: Buffer;
+  private activeCache: { at: number; value: Promise<Array<{ partner: Partner; secret: string }>> } | null =
+    null;
 
   constructor(
     private readonly db: Database,
@@ -168,6 +177,7 @@ export class PartnerDirectory {
         now,
       ],
     );
+    this.activeCache = null;
     if (inserted.rows.length === 0)
       throw new MilletError('MARKETPLACE_PARTNER_CONFLICT', 'A partner with this id or name exists', {
         field: 'name',
@@ -208,7 +218,19 @@ export class PartnerDirectory {
   }
 
   /** Active partners with their secrets opened: one query for the whole fan-out. */
-  async active(): Promise<Array<{ partner: Partner; secret: string }>> {
+  active(): Promise<Array<{ partner: Partner; secret: string }>> {
+    const now = performance.now();
+    if (this.activeCache && now - this.activeCache.at < ACTIVE_TTL_MS) return this.activeCache.value;
+    const value = this.loadActive();
+    this.activeCache = { at: now, value };
+    // A failed load is not kept: the next application asks again.
+    value.catch(() => {
+      if (this.activeCache?.value === value) this.activeCache = null;
+    });
+    return value;
+  }
+
+  private async loadActive(): Promise<Array<{ partner: Partner; secret: string }>> {
     const { rows } = await this.db.query<PartnerRow>(
       `SELECT * FROM marketplace_partners WHERE status = 'active' ORDER BY id`,
     );
@@ -226,6 +248,7 @@ export class PartnerDirectory {
       `UPDATE marketplace_partners SET status = $2, updated_at = $3 WHERE id = $1 RETURNING *`,
       [id, status, this.clock.now()],
     );
+    this.activeCache = null;
     return fromRow(rows[0]!);
   }
 }

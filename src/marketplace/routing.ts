@@ -1,8 +1,10 @@
 import { MilletError, businessDate, divRound, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
+import type { ApplicationWriter } from './application-writer.ts';
 import { checkCoDebt, coDebtSnapshots, type CoDebtLimits } from './co-debt.ts';
 import type { PartnerDirectory } from './partners.ts';
 import { loadPosteriors, recordDecision } from './outcomes.ts';
+import type { PartnerPools } from './protocol.ts';
 import {
   PartnerHttpError,
   pingResponseSchema,
@@ -28,6 +30,10 @@ export interface RouterDeps {
   db: Database;
   clock: Clock;
   partners: PartnerDirectory;
+  /** Group commit of the routed applications. */
+  writer: ApplicationWriter;
+  /** Keep-alive connections for the pings. */
+  pools: PartnerPools;
   applicants: ApplicantDirectory;
   own: OwnOfferSource | undefined;
   /**
@@ -176,10 +182,12 @@ interface PingResult {
 }
 
 /**
- * Pings one partner. Never throws and never waits past the timeout: AbortSignal.timeout aborts
- * the request (body included), so a slow or silent partner costs at most `timeoutMs`.
+ * Pings one partner. Never throws and never waits past the timeout, so a slow or silent partner
+ * costs the user at most `timeoutMs` (PartnerPools.post: the request itself lingers a little
+ * longer to keep its connection).
  */
 export async function pingPartner(
+  pools: PartnerPools,
   partner: Partner,
   secret: string,
   ping: PingRequest,
@@ -187,12 +195,12 @@ export async function pingPartner(
 ): Promise<PingResult> {
   const started = performance.now();
   try {
-    const answer = await signedPost(
+    const answer = await pools.post(
       `${partner.endpointUrl}/ping`,
       secret,
       ping,
       pingResponseSchema,
-      AbortSignal.timeout(timeoutMs),
+      timeoutMs,
     );
     const offers = answer.offers
       .map((o) => ({ ...o, amount: BigInt(o.amount), promotions: o.promotions }))
@@ -295,7 +303,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
   const reserve = Math.max(deps.reserveMs, 2 * deps.tail.meanMs);
   const budget = Math.max(1, Math.floor(deadline - performance.now() - reserve));
   const [pings, ownOffer] = await Promise.all([
-    Promise.all(toPing.map((p) => pingPartner(p, secretOf.get(p.id)!, ping, budget))),
+    Promise.all(toPing.map((p) => pingPartner(deps.pools, p, secretOf.get(p.id)!, ping, budget))),
     command.product === 'loan' && deps.own
       ? withDeadline(
           deps.own.quote({
@@ -394,59 +402,31 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     offers,
     createdAt: now,
   };
-  await db.transaction(async (tx) => {
-    await tx.query(
-      `INSERT INTO marketplace_applications (id, user_id, product, score_band, amount, term_months,
-         region_code, status, business_date, routing, created_at)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-      [
-        id,
-        command.userId,
-        command.product,
-        band,
-        command.amount,
-        command.termMonths,
-        command.regionCode,
-        application.status,
-        today,
-        JSON.stringify(routing),
-        now,
-      ],
-    );
-    if (pings.length > 0)
-      await tx.query(
-        `INSERT INTO marketplace_pings (application_id, partner_id, outcome, latency_ms, business_date)
-         SELECT $1, p, o, l, $5 FROM unnest($2::uuid[], $3::text[], $4::int[]) AS t(p, o, l)`,
-        [
-          id,
-          pings.map((p) => p.partner.id),
-          pings.map((p) => p.outcome),
-          pings.map((p) => p.latencyMs),
-          today,
-        ],
-      );
-    if (offers.length > 0)
-      await tx.query(
-        `INSERT INTO marketplace_offers (id, application_id, source, partner_id, partner_offer_ref, amount,
-           apr_bp, term_months, promotions, rank, explanation)
-         SELECT id, $1, source, partner_id, ref, amount, apr, term, promotions, rank, explanation
-           FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::int8[], $7::int[], $8::int[],
-                       $9::jsonb[], $10::int[], $11::jsonb[])
-             AS t(id, source, partner_id, ref, amount, apr, term, promotions, rank, explanation)`,
-        [
-          id,
-          offers.map((o) => o.id),
-          offers.map((o) => o.source),
-          offers.map((o) => o.partnerId),
-          offers.map((o) => refs.get(o.id)!),
-          offers.map((o) => o.amount),
-          offers.map((o) => o.aprBp),
-          offers.map((o) => o.termMonths),
-          offers.map((o) => JSON.stringify(o.promotions)),
-          offers.map((o) => o.rank),
-          offers.map((o) => JSON.stringify(o.explanation)),
-        ],
-      );
+  await deps.writer.write({
+    id,
+    userId: command.userId,
+    product: command.product,
+    scoreBand: band,
+    amount: command.amount,
+    termMonths: command.termMonths,
+    regionCode: command.regionCode,
+    status: application.status,
+    businessDate: today,
+    routing,
+    createdAt: now,
+    pings: pings.map((p) => ({ partnerId: p.partner.id, outcome: p.outcome, latencyMs: p.latencyMs })),
+    offers: offers.map((o) => ({
+      id: o.id,
+      source: o.source,
+      partnerId: o.partnerId,
+      partnerOfferRef: refs.get(o.id)!,
+      amount: o.amount,
+      aprBp: o.aprBp,
+      termMonths: o.termMonths,
+      promotions: o.promotions,
+      rank: o.rank,
+      explanation: o.explanation,
+    })),
   });
   deps.tail.meanMs = 0.9 * deps.tail.meanMs + 0.1 * (performance.now() - tailStarted);
   return application;

@@ -308,6 +308,7 @@ export async function openApiHarness(
       bank.close();
       await app.close();
       await store.close();
+      await marketplace.close();
       await webhooks.close();
       await ledger.close();
       await t.close();

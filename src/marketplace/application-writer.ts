@@ -1,0 +1,148 @@
+import type { Database, Queryable } from '../db/index.ts';
+
+/** One routed application as stored: the application row, its pings and its ranked offers. */
+export interface ApplicationRecord {
+  id: string;
+  userId: string;
+  product: string;
+  scoreBand: string;
+  amount: bigint;
+  termMonths: number;
+  regionCode: string;
+  status: string;
+  businessDate: string;
+  routing: unknown;
+  createdAt: Date;
+  pings: Array<{ partnerId: string; outcome: string; latencyMs: number }>;
+  offers: Array<{
+    id: string;
+    source: string;
+    partnerId: string | null;
+    partnerOfferRef: string;
+    amount: bigint;
+    aprBp: number;
+    termMonths: number;
+    promotions: unknown;
+    rank: number;
+    explanation: unknown;
+  }>;
+}
+
+interface Waiting {
+  record: ApplicationRecord;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for routed applications (the ledger's writer does the same for entries): every
+ * application waiting when a transaction starts goes into it, as three multi-row INSERTs, so a
+ * burst of N applications costs a handful of round trips and one commit instead of 5·N. `write`
+ * resolves only once its transaction has committed: an application is durable before its user
+ * sees the offers and can choose one. A failed batch is retried one application at a time, so one
+ * bad row fails only its own application.
+ */
+export class ApplicationWriter {
+  private queue: Waiting[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: { maxBatch: number; maxInFlight: number } = { maxBatch: 200, maxInFlight: 4 },
+  ) {}
+
+  write(record: ApplicationRecord): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight += 1;
+      void this.flush(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async flush(batch: Waiting[]): Promise<void> {
+    try {
+      await this.db.transaction((tx) =>
+        insertApplications(
+          tx,
+          batch.map((w) => w.record),
+        ),
+      );
+      for (const w of batch) w.resolve();
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      for (const w of batch)
+        await this.db.transaction((tx) => insertApplications(tx, [w.record])).then(w.resolve, w.reject);
+    }
+  }
+}
+
+async function insertApplications(tx: Queryable, records: readonly ApplicationRecord[]): Promise<void> {
+  await tx.query(
+    `INSERT INTO marketplace_applications (id, user_id, product, score_band, amount, term_months,
+       region_code, status, business_date, routing, created_at)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int8[], $6::int[], $7::text[],
+                          $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[])`,
+    [
+      records.map((r) => r.id),
+      records.map((r) => r.userId),
+      records.map((r) => r.product),
+      records.map((r) => r.scoreBand),
+      records.map((r) => r.amount),
+      records.map((r) => r.termMonths),
+      records.map((r) => r.regionCode),
+      records.map((r) => r.status),
+      records.map((r) => r.businessDate),
+      records.map((r) => JSON.stringify(r.routing)),
+      records.map((r) => r.createdAt),
+    ],
+  );
+  const pings = records.flatMap((r) =>
+    r.pings.map((p) => ({ ...p, applicationId: r.id, date: r.businessDate })),
+  );
+  if (pings.length > 0)
+    await tx.query(
+      `INSERT INTO marketplace_pings (application_id, partner_id, outcome, latency_ms, business_date)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[])`,
+      [
+        pings.map((p) => p.applicationId),
+        pings.map((p) => p.partnerId),
+        pings.map((p) => p.outcome),
+        pings.map((p) => p.latencyMs),
+        pings.map((p) => p.date),
+      ],
+    );
+  const offers = records.flatMap((r) => r.offers.map((o) => ({ ...o, applicationId: r.id })));
+  if (offers.length > 0)
+    await tx.query(
+      `INSERT INTO marketplace_offers (id, application_id, source, partner_id, partner_offer_ref, amount,
+         apr_bp, term_months, promotions, rank, explanation)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::int8[], $7::int[],
+                            $8::int[], $9::jsonb[], $10::int[], $11::jsonb[])`,
+      [
+        offers.map((o) => o.id),
+        offers.map((o) => o.applicationId),
+        offers.map((o) => o.source),
+        offers.map((o) => o.partnerId),
+        offers.map((o) => o.partnerOfferRef),
+        offers.map((o) => o.amount),
+        offers.map((o) => o.aprBp),
+        offers.map((o) => o.termMonths),
+        offers.map((o) => JSON.stringify(o.promotions)),
+        offers.map((o) => o.rank),
+        offers.map((o) => JSON.stringify(o.explanation)),
+      ],
+    );
+}
