@@ -29,11 +29,17 @@ export interface PostgresOptions {
  * result type, which PostgreSQL refuses.
  */
 const statementNames = new Map<string, string | null>();
+/**
+ * Texts built with a varying number of rows would each become a statement kept by every
+ * connection (and by its server backend) for good: past this many texts, new ones go unnamed.
+ */
+const maxNamedStatements = 1000;
 const starResult =
   /\bSELECT\s+(DISTINCT\s+)?([a-z_][a-z0-9_]*\.)?\*(?!\s+FROM\s+unnest\()|\bRETURNING\s+([a-z_][a-z0-9_]*\.)?\*/i;
 function statementName(sql: string): string | undefined {
   let name = statementNames.get(sql);
   if (name === undefined) {
+    if (statementNames.size >= maxNamedStatements) return undefined;
     name = starResult.test(sql) ? null : `m${createHash('sha1').update(sql).digest('base64url')}`;
     statementNames.set(sql, name);
   }
