@@ -361,6 +361,28 @@ describe('marketplace over real HTTP', () => {
     expect(line(capped.id)).toBe('daily_cap_reached');
     expect(line(budgeted.id)).toBe('monthly_budget_spent');
     expect(next.offers.every((o) => o.source === 'own')).toBe(true);
+
+    // The operator raises the cap: the partner is pinged again on the next application.
+    const raised = await h.post(`/v1/operator/marketplace/partners/${capped.id}/limits`, {
+      daily_cap: 2,
+      monthly_budget: null,
+    });
+    expect(raised.statusCode, raised.body).toBe(200);
+    expect(raised.json()).toMatchObject({ daily_cap: 2, monthly_budget: null });
+    const { app: reopened } = await applyAs(region, 1_000_000n, 6);
+    expect(capped.sim.received.pings.length).toBe(pingsBefore[0]! + 1);
+    expect(reopened.offers.some((o) => o.partnerId === capped.id)).toBe(true);
+    const negative = await h.post(`/v1/operator/marketplace/partners/${capped.id}/limits`, {
+      daily_cap: -1,
+      monthly_budget: null,
+    });
+    expect(negative.statusCode).toBe(400);
+    expect(negative.json().code).toBe('VALIDATION_FAILED');
+    const unknown = await h.post('/v1/operator/marketplace/partners/no-such-partner/limits', {
+      daily_cap: 1,
+      monthly_budget: null,
+    });
+    expect(unknown.statusCode).toBe(404);
   });
 
   it('refuses routing past the co-debt limit with a stated reason, pinging no one', async () => {

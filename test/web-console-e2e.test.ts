@@ -411,6 +411,21 @@ describe.skipIf(!hasChromium)(
         daily_cap: 200,
       });
 
+      // The seeded partner's caps, changed after it was created.
+      const limitsForm = op.getByRole('form', { name: en['cconfig.limitsTitle'] });
+      await limitsForm.getByLabel(en['cmarket.partner']).selectOption({ label: '模拟银行' });
+      await limitsForm.getByLabel(en['cmarket.dailyCap']).fill('30');
+      await limitsForm.getByLabel(en['cmarket.budget']).fill('1500.5');
+      await limitsForm.getByRole('button', { name: en['cconfig.saveLimits'] }).click();
+      await limitsForm.getByText(en['cconfig.limitsSaved'].replace('{name}', '模拟银行')).waitFor();
+      const limited = await api<{
+        items: Array<{ name: string; daily_cap: number | null; monthly_budget: string | null }>;
+      }>('GET', '/v1/operator/marketplace/partners?limit=100', adminKey);
+      expect(limited.json.items.find((p) => p.name === '模拟银行')).toMatchObject({
+        daily_cap: 30,
+        monthly_budget: '150050',
+      });
+
       // A new version of the loan product; above the 24% APR cap is refused in plain words.
       const loanTable = op.getByTestId('loan-products');
       await loanTable.locator('code', { hasText: 'cash-book' }).waitFor();

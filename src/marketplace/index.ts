@@ -27,7 +27,7 @@ export {
   type OwnOffer,
   type OwnOfferSource,
 } from './types.ts';
-export type { CreatePartnerCommand, CreatedPartner, PartnerPage } from './partners.ts';
+export type { CreatePartnerCommand, CreatedPartner, PartnerLimits, PartnerPage } from './partners.ts';
 export type { Application, ApplyCommand, ChooseCommand, Offer, Post, RoutingLine } from './routing.ts';
 export { expectedPayout, ineligibility, pingPartner } from './routing.ts';
 export type { MarketplaceConsent } from './consents.ts';

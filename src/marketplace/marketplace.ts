@@ -12,6 +12,7 @@ import {
   PartnerDirectory,
   type CreatePartnerCommand,
   type CreatedPartner,
+  type PartnerLimits,
   type PartnerPage,
 } from './partners.ts';
 import { ApplicationWriter } from './application-writer.ts';
@@ -83,6 +84,7 @@ export interface Marketplace {
   getPartner(id: string): Promise<Partner>;
   listPartners(query?: { after?: string; limit?: number; status?: PartnerStatus }): Promise<PartnerPage>;
   setPartnerStatus(id: string, status: PartnerStatus): Promise<Partner>;
+  setPartnerLimits(id: string, limits: PartnerLimits): Promise<Partner>;
   /** Routes an application: eligibility, co-debt guard, parallel pings, ranking; offers stored. */
   apply(command: ApplyCommand): Promise<Application>;
   getApplication(id: string, userId?: string): Promise<Application>;
@@ -175,6 +177,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     getPartner: (id) => partners.get(id),
     listPartners: (query) => partners.list(query),
     setPartnerStatus: (id, status) => partners.setStatus(id, status),
+    setPartnerLimits: (id, limits) => partners.setLimits(id, limits),
     apply: (command) => apply(deps, command),
     getApplication: (id, userId) => getApplication(db, id, userId),
     choose: (command) => choose(deps, command),

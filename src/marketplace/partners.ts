@@ -27,6 +27,11 @@ export interface CreatePartnerCommand {
   secret?: string;
 }
 
+export interface PartnerLimits {
+  dailyCap: number | null;
+  monthlyBudgetFen: bigint | null;
+}
+
 export interface CreatedPartner {
   partner: Partner;
   /** The signing secret, shown once. */
@@ -240,6 +245,21 @@ export class PartnerDirectory {
         'utf8',
       ),
     }));
+  }
+
+  /**
+   * Changes a partner's daily cap and monthly budget (null: none). Routing reads them on its next
+   * application, so raising a reached cap opens the partner again at once.
+   */
+  async setLimits(id: string, limits: PartnerLimits): Promise<Partner> {
+    await this.row(id, this.db);
+    const { rows } = await this.db.query<PartnerRow>(
+      `UPDATE marketplace_partners SET daily_cap = $2, monthly_budget_fen = $3, updated_at = $4
+        WHERE id = $1 RETURNING *`,
+      [id, limits.dailyCap, limits.monthlyBudgetFen, this.clock.now()],
+    );
+    this.activeCache = null;
+    return fromRow(rows[0]!);
   }
 
   async setStatus(id: string, status: PartnerStatus): Promise<Partner> {

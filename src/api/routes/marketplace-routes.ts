@@ -350,6 +350,30 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
       partnerJson(await marketplace.setPartnerStatus(request.params.id, request.body.status)),
   );
 
+  app.post(
+    '/partners/:id/limits',
+    {
+      config,
+      schema: {
+        tags,
+        summary: "Change a partner's daily cap and monthly budget (null: none); routing applies them at once",
+        params: idParams,
+        body: z.object({
+          daily_cap: z.number().int().min(0).nullable(),
+          monthly_budget: amountInput.nullable(),
+        }),
+        response: { 200: partnerOutput },
+      },
+    },
+    async (request) =>
+      partnerJson(
+        await marketplace.setPartnerLimits(request.params.id, {
+          dailyCap: request.body.daily_cap,
+          monthlyBudgetFen: request.body.monthly_budget,
+        }),
+      ),
+  );
+
   app.get(
     '/partners/:id/posteriors',
     {

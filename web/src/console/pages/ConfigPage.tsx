@@ -36,6 +36,7 @@ export function ConfigPage() {
     <div className="grid">
       <StoreConfig />
       <PartnerForm />
+      <PartnerLimitsForm />
       <LoanProducts />
     </div>
   );
@@ -295,6 +296,64 @@ function StoreConfig() {
 }
 
 const bands = ['A', 'B', 'C', 'D', 'E'] as const;
+
+/** A partner's daily cap and monthly budget, changed after it was created. */
+function PartnerLimitsForm() {
+  const { t } = useI18n();
+  const { api } = useOperator();
+  const partners = useLoad(() =>
+    api.get<{ items: Array<{ id: string; name: string; status: string }> }>(
+      '/v1/operator/marketplace/partners?limit=100',
+    ),
+  );
+  const items = (partners.data?.items ?? []).filter((p) => p.status !== 'terminated');
+  const [chosen, setChosen] = useState('');
+  const [dailyCap, setDailyCap] = useState('');
+  const [budget, setBudget] = useState('');
+  const [done, setDone] = useState<string>();
+  const partnerId = chosen || items[0]?.id || '';
+  const save = useAction(async () => {
+    if (!partnerId) throw new Error(t('cconfig.required', { field: t('cmarket.partner') }));
+    const saved = await api.post<{ name: string }>(`/v1/operator/marketplace/partners/${partnerId}/limits`, {
+      daily_cap: dailyCap.trim() ? integer(t, dailyCap, t('cmarket.dailyCap'), 0, 1e9) : null,
+      monthly_budget: budget.trim() ? yuan(t, budget, t('cmarket.budget')) : null,
+    });
+    setDone(saved.name);
+  });
+  return (
+    <FormCard
+      title={t('cconfig.limitsTitle')}
+      submit={t('cconfig.saveLimits')}
+      action={save}
+      done={done && t('cconfig.limitsSaved', { name: done })}
+    >
+      <ErrorNotice error={partners.error} />
+      <Select
+        label={t('cmarket.partner')}
+        name="limits_partner"
+        value={partnerId}
+        onChange={setChosen}
+        options={items.map((p) => ({ value: p.id, label: p.name }))}
+      />
+      <Field
+        label={t('cmarket.dailyCap')}
+        name="limits_daily_cap"
+        inputMode="numeric"
+        value={dailyCap}
+        onChange={setDailyCap}
+        hint={t('cconfig.blankNoCap')}
+      />
+      <Field
+        label={t('cmarket.budget')}
+        name="limits_monthly_budget"
+        inputMode="decimal"
+        value={budget}
+        onChange={setBudget}
+        hint={t('cconfig.blankNoCap')}
+      />
+    </FormCard>
+  );
+}
 
 function PartnerForm() {
   const { t } = useI18n();
