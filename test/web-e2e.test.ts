@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from './support/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../src/app.ts';
 import { createLogger } from '../src/api/index.ts';
@@ -23,8 +24,6 @@ import { makeResidentId } from './support/resident-ids.ts';
  * console; each page is saved to docs/screenshots/. The wallet's first page is measured: its
  * JavaScript gzipped (asserted ≤ 250 KB) and its first render (recorded in bench/results/web.json).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
 if (!hasChromium)
   console.warn(
     `web-e2e: skipped, no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`,
@@ -192,19 +191,7 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     await scoreOthers(12, 'october');
     await moveTimeTo(JOURNEY_START);
     await scoreOthers(12, 'november');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
