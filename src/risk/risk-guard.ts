@@ -1,6 +1,7 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/index.ts';
+import { tallyCounter, type Tally } from '../core/tally-counter.ts';
 
 /**
  * Anti-scalper decisions for flash-sale attempts (DESIGN §2.8), in memory so the attempt path
@@ -236,8 +237,8 @@ export function createRiskGuard(options: {
       const decision: RiskDecision = { action, score, reasons };
       if (action === 'slow_down') decision.retryAfterSeconds = Math.ceil(policy.windowMs / 1000);
       if (decisions) {
-        if (reasons.length === 0) decisions.inc({ action, reason: 'none' });
-        else for (const reason of reasons) decisions.inc({ action, reason });
+        if (reasons.length === 0) decisions(action, 'none');
+        else for (const reason of reasons) decisions(action, reason);
       }
       if (action !== 'allow')
         options.logger?.info(
@@ -249,15 +250,10 @@ export function createRiskGuard(options: {
   };
 }
 
-const DECISIONS = 'millet_risk_decisions_total';
-
-function riskCounter(registry: Registry): Counter<'action' | 'reason'> {
-  const existing = registry.getSingleMetric(DECISIONS);
-  if (existing) return existing as Counter<'action' | 'reason'>;
-  return new Counter({
-    name: DECISIONS,
+function riskCounter(registry: Registry): Tally {
+  return tallyCounter(registry, {
+    name: 'millet_risk_decisions_total',
     help: 'Anti-scalper decisions on flash-sale attempts, by action and each reason that scored',
     labelNames: ['action', 'reason'],
-    registers: [registry],
   });
 }
