@@ -124,9 +124,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.identity) installUserAuth(app, options.identity);
   if (options.merchants) installMerchantAuth(app, options.merchants);
   installIdempotency(app, { db: options.db, clock, options: options.idempotency });
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Set as the request arrives (a callback hook: no promise per request), so every answer, error or
+  // not, carries it.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
-    return payload;
+    done();
   });
 
   installOpenApi(app, { version: milletVersion });
