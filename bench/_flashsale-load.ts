@@ -57,7 +57,10 @@ function send(headers: string[], body: Buffer): Promise<{ status: number; text: 
     let status = -1;
     const chunks: Buffer[] = [];
     pool.dispatch(
-      { method: 'POST', path, headers, body },
+      // undici sends a POST only on an idle connection unless told it is idempotent (it may not be
+      // retried) and not blocking: without both, "pipelining" never puts two attempts in flight on
+      // a connection. An attempt is idempotent by its Idempotency-Key, so it may be pipelined.
+      { method: 'POST', path, headers, body, idempotent: true, blocking: false },
       {
         onRequestStart() {},
         onResponseStart(_controller, statusCode) {
