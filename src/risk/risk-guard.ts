@@ -165,8 +165,25 @@ export function createRiskGuard(options: {
   policy?: Partial<RiskPolicy>;
 }): RiskGuard {
   const policy = { ...defaultRiskPolicy, ...options.policy };
-  const velocity = new Velocity(policy.windowMs);
-  const sharing = new Sharing(policy.sharedUsers * 4);
+  // One counter per dimension and, for sharing, per sale: looked up by the value as it comes, with
+  // no key concatenated per attempt.
+  const velocity = {
+    u: new Velocity(policy.windowMs),
+    d: new Velocity(policy.windowMs),
+    a: new Velocity(policy.windowMs),
+    c: new Velocity(policy.windowMs),
+    i: new Velocity(policy.windowMs),
+  };
+  const sharingBySale = new Map<string, Record<'d' | 'a' | 'c', Sharing>>();
+  const sharingIn = (sale: string) => {
+    let sharing = sharingBySale.get(sale);
+    if (!sharing) {
+      const cap = policy.sharedUsers * 4;
+      sharing = { d: new Sharing(cap), a: new Sharing(cap), c: new Sharing(cap) };
+      sharingBySale.set(sale, sharing);
+    }
+    return sharing;
+  };
   const decisions = options.registry ? riskCounter(options.registry) : undefined;
   let lastPrune = 0;
   // NFKC and a regex per attempt add up; a crowd repeats its addresses, so remember them (bounded).
@@ -186,14 +203,15 @@ export function createRiskGuard(options: {
     assess(signals) {
       const now = options.clock.now().getTime();
       if (now - lastPrune > policy.windowMs * 2) {
-        velocity.prune(now);
+        for (const v of Object.values(velocity)) v.prune(now);
         lastPrune = now;
       }
       // Called for every attempt: no closures or tuple arrays per call, only the reasons that scored.
       let score = 0;
       const reasons: RiskReason[] = [];
       const sale = signals.saleId;
-      if (velocity.hit(`u:${signals.userId}`, now) > policy.userAttempts) {
+      let sharing: Record<'d' | 'a' | 'c', Sharing> | undefined;
+      if (velocity.u.hit(signals.userId, now) > policy.userAttempts) {
         score += 40;
         reasons.push('user_velocity');
       }
@@ -201,18 +219,17 @@ export function createRiskGuard(options: {
         const raw = dim.value(signals);
         const value = raw && dim.kind === 'a' ? normalised(raw) : raw?.slice(0, 200);
         if (!value) continue;
-        const key = `${dim.kind}:${value}`;
-        if (velocity.hit(key, now) > policy[dim.limit]) {
+        if (velocity[dim.kind].hit(value, now) > policy[dim.limit]) {
           score += 30;
           reasons.push(dim.fast);
         }
-        const users = sharing.add(`${sale}:${key}`, signals.userId);
+        const users = (sharing ??= sharingIn(sale))[dim.kind].add(value, signals.userId);
         if (users >= policy.sharedUsers) {
           score += users >= policy.sharedUsers * 2 ? 70 : 35;
           reasons.push(dim.shared);
         }
       }
-      if (signals.ip && velocity.hit(`i:${signals.ip}`, now) > policy.ipAttempts) {
+      if (signals.ip && velocity.i.hit(signals.ip, now) > policy.ipAttempts) {
         score += 30;
         reasons.push('ip_velocity');
       }
