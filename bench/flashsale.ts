@@ -4,25 +4,30 @@
  * A launch-day crowd against the whole server over HTTP on loopback: `POST
  * /v1/store/sales/{id}/attempts` (stateless token check, anti-scalper rules, the stock engine) with
  * the order writer turning accepted attempts into orders on PostgreSQL (DATABASE_URL, default the
- * local test database) while the load runs. The load generator is a separate process
- * (bench/_flashsale-load.ts). 5% of the users are scripted bots: new accounts, twenty to a device
- * and fifty to an address, firing many attempts in the first seconds. In the same run, a naive
- * baseline through the same server and the same load generator: a bench-only route, registered
- * here and nowhere else, that checks the access token and the Idempotency-Key as the real route
- * does, then runs one PostgreSQL transaction per attempt (a conditional UPDATE of a stock row and
- * an INSERT), so the ratio compares architectures, not HTTP with no HTTP.
+ * local test database) while the load runs. The server runs in this process; the load comes from
+ * wrk (the Debian package `wrk`, 4.x with LuaJIT: `apt-get install wrk`) in its own process,
+ * scripted by bench/_flashsale-load.lua: each attempt carries its user's access token, body and
+ * Idempotency-Key, and its index as X-Request-Id, which the server echoes, so every response is
+ * matched to its simulated user; latency is per attempt, from the moment wrk asks for its request
+ * (the batch is written at once) to its response. 5% of the users are scripted bots: new
+ * accounts, twenty to a device and fifty to an address, firing many attempts in the first
+ * seconds. In the same run, a naive baseline through the same server and the same load generator:
+ * a bench-only route, registered here and nowhere else, that checks the access token and the
+ * Idempotency-Key as the real route does, then runs one PostgreSQL transaction per attempt (a
+ * conditional UPDATE of a stock row and an INSERT), so the ratio compares architectures, not HTTP
+ * with no HTTP.
  *
  * CPU per attempt is reported for each process on the machine's cores: the server (with its order
- * writer), the load generator, and Redis (INFO CPU before and after), the figure to compare
- * between runs on a busy machine.
+ * writer), the load generator (wrk, from /proc) and Redis (INFO CPU before and after), the figure
+ * to compare between runs on a busy machine.
  *
  * Size and engine from the environment:
  *   FLASHSALE_ATTEMPTS (300000), FLASHSALE_USERS (attempts / 3), FLASHSALE_UNITS (users / 10),
  *   FLASHSALE_ENGINE (redis | in-process | both; default both with REDIS_URL, else in-process),
- *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (32),
- *   FLASHSALE_PIPELINING (4 requests in flight per connection),
- *   FLASHSALE_LOAD_PROFILE (a folder: the load generator's CPU profile; `node --cpu-prof
- *   bin/bench.js flashsale` profiles the server).
+ *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (8),
+ *   FLASHSALE_NAIVE_CONNECTIONS (32), FLASHSALE_PIPELINING (4 requests in flight per connection),
+ *   FLASHSALE_LOAD_THREADS (wrk's threads, 2); `node --cpu-prof bin/bench.js flashsale` profiles
+ *   the server.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -37,6 +42,7 @@ import { createApp } from '../src/app.ts';
 import { loadConfig, MilletError, type Clock } from '../src/core/index.ts';
 import { dropPostgresSchema } from '../src/db/index.ts';
 import { derivePiiKeys } from '../src/identity/pii-crypto.ts';
+import { signAccessToken } from '../src/identity/sessions.ts';
 import { report, round } from './_report.ts';
 
 const env = (name: string, fallback: number) => {
@@ -46,6 +52,8 @@ const env = (name: string, fallback: number) => {
 
 /** HTTP/1.1 requests in flight per connection from the load generator. */
 const pipelining = env('FLASHSALE_PIPELINING', 4);
+/** The load generator's threads (wrk -t): its share of the cores is small, two keep up. */
+const loadThreads = env('FLASHSALE_LOAD_THREADS', 2);
 
 interface LoadResult {
   attempts: number;
@@ -55,35 +63,116 @@ interface LoadResult {
   statuses: Record<string, number>;
   genuine_users_held: number;
   bots_held: number;
+  errors: number;
   /** The load generator's own CPU (user + system) while it ran, µs. */
   cpu_us: number;
+  /** This process's (the server's) CPU while the load ran, µs, and its event loop's utilisation. */
+  server_cpu_us: number;
+  server_elu: number;
 }
 
-/** Runs bench/_flashsale-load.ts on a plan in its own process. */
-function runLoad(planFile: string): Promise<LoadResult> {
-  return new Promise<LoadResult>((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        // FLASHSALE_LOAD_PROFILE=DIR writes the load generator's CPU profile there (node --cpu-prof).
-        ...(process.env.FLASHSALE_LOAD_PROFILE
-          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FLASHSALE_LOAD_PROFILE}`]
-          : []),
-        '--import',
-        'tsx',
-        path.join(import.meta.dirname, '_flashsale-load.ts'),
-        planFile,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult)
-        : reject(new Error(`load generator exited ${code}`)),
-    );
+interface LoadPlan {
+  port: number;
+  jwtKey: Uint8Array;
+  /** The attempt route (the store's, or the bench-only naive one). */
+  path: string;
+  crowd: Crowd;
+  /** How many of the crowd's schedule to send. */
+  attempts: number;
+  connections: number;
+  dir: string;
+}
+
+/** A process's CPU so far (user + system, all threads) from /proc, µs. */
+function processCpuUs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/**
+ * Runs the crowd through wrk (bench/_flashsale-load.lua) in its own process: the users' access
+ * tokens are minted here with the server's key (no log-in per simulated user), each thread of wrk
+ * gets its users and their attempts in a file, and wrk is stopped once every attempt is answered.
+ * `atStart` learns the moment (Date.now()) the first attempts go out, before wrk is started, so
+ * the server's clock can be set to reach the sale's start then.
+ */
+async function runLoad(plan: LoadPlan, atStart: (startAt: number) => void = () => {}): Promise<LoadResult> {
+  const { crowd } = plan;
+  const now = new Date();
+  const authorizations = await Promise.all(
+    crowd.users.map(
+      async (userId) =>
+        `Bearer ${await signAccessToken(plan.jwtKey, { userId, sessionId: randomUUID() }, now, 86_400)}`,
+    ),
+  );
+  const threads = Math.min(loadThreads, plan.connections);
+  const perThread = Array.from({ length: threads }, () => ({
+    users: [] as string[],
+    attempts: [] as string[],
+  }));
+  crowd.users.forEach((_, u) => {
+    const body = JSON.stringify({ quantity: 1, device_id: crowd.devices[u], address: crowd.addresses[u] });
+    perThread[u % threads]!.users.push(`${u}\t${u < crowd.bots ? 1 : 0}\t${authorizations[u]}\t${body}`);
   });
+  crowd.schedule
+    .slice(0, plan.attempts)
+    .forEach((u, i) => perThread[u % threads]!.attempts.push(`${i}\t${u}`));
+  perThread.forEach((t, n) =>
+    fs.writeFileSync(
+      path.join(plan.dir, `thread-${n}.tsv`),
+      [`${t.users.length} ${t.attempts.length}`, ...t.users, ...t.attempts, ''].join('\n'),
+    ),
+  );
+  // Time for wrk to start and read its files; its threads wait for this moment to send.
+  const startAt = Date.now() + 3_000;
+  atStart(startAt);
+  const child = spawn(
+    'wrk',
+    [
+      ...['-t', String(threads), '-c', String(plan.connections), '-d', '3600s', '--timeout', '60s'],
+      ...['-s', path.join(import.meta.dirname, '_flashsale-load.lua')],
+      `http://127.0.0.1:${plan.port}`,
+      ...['--', plan.dir, plan.path, String(pipelining), String(startAt)],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<{ code: number | null; out: string; err: string; cpuUs: number }>(
+    (resolve, reject) => {
+      let out = '';
+      let err = '';
+      let cpuUs = 0;
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => {
+        err += chunk.toString();
+        // Every thread has its answers: wrk's CPU is read before it is stopped and prints its summary.
+        if (cpuUs === 0 && err.split('done\n').length - 1 === threads && child.pid) {
+          cpuUs = processCpuUs(child.pid);
+          child.kill('SIGINT');
+        }
+      });
+      child.on('error', (error) =>
+        reject(new Error(`wrk could not be started (apt-get install wrk): ${error.message}`)),
+      );
+      child.on('exit', (code) => resolve({ code, out, err, cpuUs }));
+    },
+  );
+  // Awaited below; a failure to start is thrown there, not reported as unhandled meanwhile.
+  exited.catch(() => {});
+  await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
+  const { code, out, err, cpuUs } = await exited;
+  const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0);
+  const line = out.trim().split('\n').at(-1) ?? '';
+  if (code !== 0 || !line.startsWith('{')) throw new Error(`wrk exited ${code}: ${out}${err}`);
+  return {
+    ...(JSON.parse(line) as Omit<LoadResult, 'cpu_us' | 'server_cpu_us' | 'server_elu'>),
+    cpu_us: cpuUs,
+    server_cpu_us: cpu.user + cpu.system,
+    server_elu: elu.utilization,
+  };
 }
 
 /** Redis's own CPU so far (INFO CPU, user + system), µs; undefined without Redis. */
@@ -200,32 +289,23 @@ async function runEngine(
         accountCreatedAt: new Date(Date.now() - (i < crowd.bots ? 2 * 3_600_000 : (30 + (i % 900)) * day)),
       })),
     );
-    const planFile = path.join(dataDir, 'plan.json');
-    const startAt = Date.now() + 4_000;
-    // The server's clock reaches the sale's start when the load generator starts.
-    offset = startsAt.getTime() - startAt;
-    fs.writeFileSync(
-      planFile,
-      JSON.stringify({
-        port,
-        jwtKey: Buffer.from(derivePiiKeys(piiKey).jwt).toString('base64'),
-        path: `/v1/store/sales/${sale.id}/attempts`,
-        ...crowd,
-        connections,
-        pipelining,
-        inFlight: connections * pipelining,
-        startAt,
-      }),
-    );
     log(
       `${engine}: ${crowd.schedule.length} attempts over ${connections} connections × ${pipelining} in flight`,
     );
-    const cpu0 = process.cpuUsage();
-    const elu0 = performance.eventLoopUtilization();
     const redis0 = await redisCpuUs(config.redisUrl);
-    const load = await runLoad(planFile);
-    const cpu = process.cpuUsage(cpu0);
-    const elu = performance.eventLoopUtilization(elu0);
+    const load = await runLoad(
+      {
+        port,
+        jwtKey: derivePiiKeys(piiKey).jwt,
+        path: `/v1/store/sales/${sale.id}/attempts`,
+        crowd,
+        attempts: crowd.schedule.length,
+        connections,
+        dir: dataDir,
+      },
+      // The server's clock reaches the sale's start when the first attempts go out.
+      (startAt) => (offset = startsAt.getTime() - startAt),
+    );
     const redis1 = await redisCpuUs(config.redisUrl);
     log(`${engine}: load done in ${load.elapsed.toFixed(1)} s; waiting for the order writer`);
     for (let i = 0; i < 600; i++) {
@@ -262,11 +342,11 @@ async function runEngine(
       bots_held: load.bots_held,
       // What an attempt costs the server, whatever else the machine is doing (the order writer's
       // share included): the figure to compare between runs on a busy machine.
-      server_cpu_us_per_attempt: round((cpu.user + cpu.system) / load.attempts, 1),
+      server_cpu_us_per_attempt: round(load.server_cpu_us / load.attempts, 1),
       load_cpu_us_per_attempt: round(load.cpu_us / load.attempts, 1),
       redis_cpu_us_per_attempt:
         redis0 === undefined || redis1 === undefined ? null : round((redis1 - redis0) / load.attempts, 1),
-      server_event_loop_utilization: round(elu.utilization, 2),
+      server_event_loop_utilization: round(load.server_elu, 2),
       statuses: load.statuses,
       rejections: counters.rejected,
       drift: drift.drift,
@@ -372,33 +452,24 @@ async function naiveBaseline(
       },
     );
     const address = await app.listen();
-    const planFile = path.join(dataDir, 'plan.json');
-    fs.writeFileSync(
-      planFile,
-      JSON.stringify({
-        port: Number(new URL(address).port),
-        jwtKey: Buffer.from(derivePiiKeys(piiKey).jwt).toString('base64'),
-        path: '/bench/naive/attempts',
-        ...crowd,
-        schedule: crowd.schedule.slice(0, attempts),
-        connections,
-        pipelining,
-        inFlight: connections * pipelining,
-        startAt: Date.now() + 4_000,
-      }),
-    );
     log(
       `naive baseline: ${Math.min(attempts, crowd.schedule.length)} attempts over HTTP, one PostgreSQL transaction each`,
     );
-    const cpu0 = process.cpuUsage();
-    const load = await runLoad(planFile);
-    const cpu = process.cpuUsage(cpu0);
+    const load = await runLoad({
+      port: Number(new URL(address).port),
+      jwtKey: derivePiiKeys(piiKey).jwt,
+      path: '/bench/naive/attempts',
+      crowd,
+      attempts,
+      connections,
+      dir: dataDir,
+    });
     return {
       naive_attempts_per_s: Math.round(load.attempts / load.elapsed),
       naive_attempts: load.attempts,
       naive_p99_ms: round(load.p99_ms, 2),
       naive_sold: sold,
-      naive_server_cpu_us_per_attempt: round((cpu.user + cpu.system) / load.attempts, 1),
+      naive_server_cpu_us_per_attempt: round(load.server_cpu_us / load.attempts, 1),
       naive_statuses: load.statuses,
     };
   } finally {
@@ -414,7 +485,10 @@ export async function main(args: string[]): Promise<void> {
   const attempts = env('FLASHSALE_ATTEMPTS', 300_000);
   const users = env('FLASHSALE_USERS', Math.round(attempts / 3));
   const units = env('FLASHSALE_UNITS', Math.round(users / 10));
-  const connections = env('FLASHSALE_CONNECTIONS', 32);
+  // 8 × 4 = 32 attempts in flight keep the server's event loop busy (more only queue, adding latency);
+  // the naive baseline keeps 32 × 4, its best: its attempts wait on PostgreSQL, not on the CPU.
+  const connections = env('FLASHSALE_CONNECTIONS', 8);
+  const naiveConnections = env('FLASHSALE_NAIVE_CONNECTIONS', 32);
   const naiveAttempts = env('FLASHSALE_NAIVE_ATTEMPTS', Math.min(attempts, 40_000));
   const choice = process.env.FLASHSALE_ENGINE || (process.env.REDIS_URL ? 'both' : 'in-process');
   const engines = (choice === 'both' ? ['redis', 'in-process'] : [choice]) as Array<'redis' | 'in-process'>;
@@ -427,7 +501,7 @@ export async function main(args: string[]): Promise<void> {
     crowd,
     naiveAttempts,
     Math.max(1, Math.round((units * naiveAttempts) / attempts)),
-    connections,
+    naiveConnections,
     log,
   );
   const primary = results.redis ?? results['in-process']!;
@@ -451,6 +525,8 @@ export async function main(args: string[]): Promise<void> {
         connections,
         pipelining,
         in_flight: connections * pipelining,
+        naive_connections: naiveConnections,
+        load_generator: 'wrk',
         admission_window_ms: 2_000,
         database: 'postgres',
       },

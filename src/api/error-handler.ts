@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { isMilletError, type ErrorCode } from '../core/index.ts';
+import { isMilletError, type ErrorCode, type MilletError } from '../core/index.ts';
 import { buildProblem, PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts';
 
 /** One field a request got wrong: where (body, querystring, params, headers), which path, and why. */
@@ -108,18 +108,78 @@ export function problemFor(
   return { problem: buildProblem({ ...base, code: 'INTERNAL', detail }), unexpected: true };
 }
 
+function problemHeaders(reply: FastifyReply, code: ErrorCode, retryAfterSeconds: unknown): void {
+  if (code === 'UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="millet"');
+  if (code === 'RATE_LIMITED' && typeof retryAfterSeconds === 'number')
+    reply.header('retry-after', String(retryAfterSeconds));
+}
+
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
-  if (problem.code === 'UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="millet"');
-  if (problem.code === 'RATE_LIMITED' && typeof problem.retry_after_seconds === 'number')
-    reply.header('retry-after', String(problem.retry_after_seconds));
+  problemHeaders(reply, problem.code, problem.retry_after_seconds);
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
+}
+
+/** A MilletError's problem less its per-request members, serialised once per error object. */
+interface ProblemParts {
+  code: ErrorCode;
+  status: number;
+  retryAfterSeconds: unknown;
+  /** `{"type":…,"code":…` without the closing brace. */
+  head: string;
+  /** `,"extension":…` members, or empty. */
+  tail: string;
+}
+
+// Keyed by the error object: hot paths that answer the same refusal again and again throw the same
+// object (the store's AttemptRefusals), so its body is built once; any other error is built once too.
+const problemParts = new WeakMap<MilletError, ProblemParts>();
+
+function partsOf(error: MilletError): ProblemParts {
+  let parts = problemParts.get(error);
+  if (!parts) {
+    const {
+      type,
+      title,
+      status,
+      detail,
+      code,
+      instance: _instance,
+      request_id: _requestId,
+      ...extensions
+    } = buildProblem({
+      code: error.code,
+      detail: error.message,
+      extensions: error.details,
+      instance: '',
+      requestId: '',
+    });
+    const members = JSON.stringify(extensions);
+    parts = {
+      code,
+      status,
+      retryAfterSeconds: extensions.retry_after_seconds,
+      head: JSON.stringify({ type, title, status, detail, code }).slice(0, -1),
+      tail: members === '{}' ? '' : `,${members.slice(1, -1)}`,
+    };
+    problemParts.set(error, parts);
+  }
+  return parts;
 }
 
 /**
  * What the error handler does with an error: the problem, logged, sent. Hot routes whose refusals
  * are ordinary traffic (flash-sale attempts) call it themselves, skipping Fastify's error path.
+ * A MilletError's body is the same JSON as `problemFor` gives, written from its cached parts.
  */
 export function replyWithError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (isMilletError(error)) {
+    const parts = partsOf(error);
+    request.log.info({ code: parts.code, status: parts.status }, 'request refused');
+    const instance = request.url.split('?')[0]!;
+    const body = `${parts.head},"instance":${JSON.stringify(instance)},"request_id":${JSON.stringify(String(request.id))}${parts.tail}}`;
+    problemHeaders(reply, parts.code, parts.retryAfterSeconds);
+    return reply.code(parts.status).type(PROBLEM_CONTENT_TYPE).send(body);
+  }
   const { problem, unexpected } = problemFor(error, request);
   if (unexpected) request.log.error({ err: error, code: problem.code }, 'request failed');
   else request.log.info({ code: problem.code, status: problem.status }, 'request refused');

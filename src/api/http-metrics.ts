@@ -21,13 +21,16 @@ export function installHttpMetrics(app: FastifyInstance, registry: Registry): vo
   if (!registry.getSingleMetric('process_cpu_user_seconds_total'))
     collectDefaultMetrics({ register: registry });
   const histogram = httpDurationHistogram(registry);
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook, not an async one: every request passes here, and a promise per request is a
+  // cost the attempt route of a flash sale pays thousands of times a second.
+  app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the raw URL: ids in paths would explode the label set.
     const route = request.is404 ? 'not_found' : (request.routeOptions.url ?? 'unknown');
     histogram.observe(
       { method: request.method, route, status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+    done();
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     return reply.type(registry.contentType).send(await registry.metrics());

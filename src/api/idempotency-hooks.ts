@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { MilletError, canonicalJson, derivedId, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import {
@@ -14,6 +14,7 @@ import type { EffectOutcome } from '../ledger/index.ts';
 import { problemFor } from './error-handler.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 import './request-context.ts';
+import { addRouteHook, isPost } from './route-hooks.ts';
 
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -92,8 +93,8 @@ export function installIdempotency(
   app.decorateRequest('idempotencyClaim', null);
   app.decorateRequest('idempotencyDeferred', null);
 
-  app.addHook('preValidation', async (request) => {
-    if (request.method !== 'POST' || request.is404) return;
+  addRouteHook(app, 'preValidation', isPost, async (request) => {
+    if (request.method !== 'POST') return;
     const header = request.headers[IDEMPOTENCY_KEY_HEADER];
     const key = Array.isArray(header) ? header[0] : header;
     if (!key)
@@ -157,9 +158,11 @@ export function installIdempotency(
     }
   };
 
-  app.addHook('preHandler', async (request, reply) => {
+  // Routes that keep their own idempotency (flash-sale attempts) need neither the claim nor the record.
+  const claims = (route: RouteOptions) => isPost(route) && !route.config?.ownIdempotency;
+  addRouteHook(app, 'preHandler', claims, async (request, reply) => {
     const key = request.idempotencyKey;
-    if (!key || request.routeOptions.config?.ownIdempotency) return;
+    if (!key) return;
     const principal = principalOf(request);
     const fingerprintBody = request.routeOptions.config?.idempotencyFingerprint;
     const fingerprint = createHash('sha256')
@@ -190,7 +193,7 @@ export function installIdempotency(
     if (!(await claim(request, reply, claimed))) return reply;
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  addRouteHook(app, 'onSend', claims, async (request, reply, payload) => {
     const claim = request.idempotencyClaim;
     if (!claim) return payload;
     request.idempotencyClaim = null;

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { MilletError } from '../core/index.ts';
 import type { Merchants } from '../merchants/index.ts';
 import './request-context.ts';
+import { addRouteHook } from './route-hooks.ts';
 
 function bearerToken(header: string | undefined): string | undefined {
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -17,23 +18,30 @@ export function installMerchantAuth(
   merchants: Pick<Merchants, 'authenticateKey'>,
 ): void {
   app.decorateRequest('merchant', null);
-  app.addHook('onRequest', async (request) => {
-    const scope = request.routeOptions.config?.merchantAuth;
-    if (!scope || request.is404) return;
-    const token = bearerToken(request.headers.authorization);
-    if (!token)
-      throw new MilletError('UNAUTHENTICATED', 'Send a merchant API key as "Authorization: Bearer mlt_mk_…"');
-    const merchant = await merchants.authenticateKey(token);
-    if (!merchant)
-      throw new MilletError('UNAUTHENTICATED', 'The merchant API key is not valid, or it has been revoked');
-    if (!merchant.scopes.includes(scope))
-      throw new MilletError(
-        'FORBIDDEN_SCOPE',
-        `This route needs a merchant API key with the "${scope}" scope`,
-        {
-          requiredScope: scope,
-        },
-      );
-    request.merchant = merchant;
-  });
+  addRouteHook(
+    app,
+    'onRequest',
+    (route) => Boolean(route.config?.merchantAuth),
+    async (request) => {
+      const scope = request.routeOptions.config.merchantAuth!;
+      const token = bearerToken(request.headers.authorization);
+      if (!token)
+        throw new MilletError(
+          'UNAUTHENTICATED',
+          'Send a merchant API key as "Authorization: Bearer mlt_mk_…"',
+        );
+      const merchant = await merchants.authenticateKey(token);
+      if (!merchant)
+        throw new MilletError('UNAUTHENTICATED', 'The merchant API key is not valid, or it has been revoked');
+      if (!merchant.scopes.includes(scope))
+        throw new MilletError(
+          'FORBIDDEN_SCOPE',
+          `This route needs a merchant API key with the "${scope}" scope`,
+          {
+            requiredScope: scope,
+          },
+        );
+      request.merchant = merchant;
+    },
+  );
 }

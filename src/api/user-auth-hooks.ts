@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { MilletError } from '../core/index.ts';
 import type { Identity } from '../identity/index.ts';
 import './request-context.ts';
+import { addRouteHook } from './route-hooks.ts';
 
 function bearerToken(header: string | undefined): string | undefined {
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -14,22 +15,26 @@ function bearerToken(header: string | undefined): string | undefined {
  */
 export function installUserAuth(app: FastifyInstance, identity: Identity): void {
   app.decorateRequest('user', null);
-  app.addHook('onRequest', async (request) => {
-    if (!request.routeOptions.config?.userAuth || request.is404) return;
-    const token = bearerToken(request.headers.authorization);
-    if (!token)
-      throw new MilletError(
-        'UNAUTHENTICATED',
-        'Send the access token from POST /v1/sessions as "Authorization: Bearer …"',
-      );
-    if (token.startsWith('mlt_op_'))
-      throw new MilletError(
-        'UNAUTHENTICATED',
-        'This route is for users: send a user access token, not an operator key',
-      );
-    request.user =
-      request.routeOptions.config.userAuth === 'stateless'
-        ? await identity.verifyAccessToken(token)
-        : await identity.authenticate(token);
-  });
+  addRouteHook(
+    app,
+    'onRequest',
+    (route) => Boolean(route.config?.userAuth),
+    async (request) => {
+      const token = bearerToken(request.headers.authorization);
+      if (!token)
+        throw new MilletError(
+          'UNAUTHENTICATED',
+          'Send the access token from POST /v1/sessions as "Authorization: Bearer …"',
+        );
+      if (token.startsWith('mlt_op_'))
+        throw new MilletError(
+          'UNAUTHENTICATED',
+          'This route is for users: send a user access token, not an operator key',
+        );
+      request.user =
+        request.routeOptions.config.userAuth === 'stateless'
+          ? await identity.verifyAccessToken(token)
+          : await identity.authenticate(token);
+    },
+  );
 }

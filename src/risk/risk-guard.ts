@@ -1,6 +1,7 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/index.ts';
+import { tallyCounter, type Tally } from '../core/tally-counter.ts';
 
 /**
  * Anti-scalper decisions for flash-sale attempts (DESIGN §2.8), in memory so the attempt path
@@ -164,8 +165,25 @@ export function createRiskGuard(options: {
   policy?: Partial<RiskPolicy>;
 }): RiskGuard {
   const policy = { ...defaultRiskPolicy, ...options.policy };
-  const velocity = new Velocity(policy.windowMs);
-  const sharing = new Sharing(policy.sharedUsers * 4);
+  // One counter per dimension and, for sharing, per sale: looked up by the value as it comes, with
+  // no key concatenated per attempt.
+  const velocity = {
+    u: new Velocity(policy.windowMs),
+    d: new Velocity(policy.windowMs),
+    a: new Velocity(policy.windowMs),
+    c: new Velocity(policy.windowMs),
+    i: new Velocity(policy.windowMs),
+  };
+  const sharingBySale = new Map<string, Record<'d' | 'a' | 'c', Sharing>>();
+  const sharingIn = (sale: string) => {
+    let sharing = sharingBySale.get(sale);
+    if (!sharing) {
+      const cap = policy.sharedUsers * 4;
+      sharing = { d: new Sharing(cap), a: new Sharing(cap), c: new Sharing(cap) };
+      sharingBySale.set(sale, sharing);
+    }
+    return sharing;
+  };
   const decisions = options.registry ? riskCounter(options.registry) : undefined;
   let lastPrune = 0;
   // NFKC and a regex per attempt add up; a crowd repeats its addresses, so remember them (bounded).
@@ -185,14 +203,15 @@ export function createRiskGuard(options: {
     assess(signals) {
       const now = options.clock.now().getTime();
       if (now - lastPrune > policy.windowMs * 2) {
-        velocity.prune(now);
+        for (const v of Object.values(velocity)) v.prune(now);
         lastPrune = now;
       }
       // Called for every attempt: no closures or tuple arrays per call, only the reasons that scored.
       let score = 0;
       const reasons: RiskReason[] = [];
       const sale = signals.saleId;
-      if (velocity.hit(`u:${signals.userId}`, now) > policy.userAttempts) {
+      let sharing: Record<'d' | 'a' | 'c', Sharing> | undefined;
+      if (velocity.u.hit(signals.userId, now) > policy.userAttempts) {
         score += 40;
         reasons.push('user_velocity');
       }
@@ -200,18 +219,17 @@ export function createRiskGuard(options: {
         const raw = dim.value(signals);
         const value = raw && dim.kind === 'a' ? normalised(raw) : raw?.slice(0, 200);
         if (!value) continue;
-        const key = `${dim.kind}:${value}`;
-        if (velocity.hit(key, now) > policy[dim.limit]) {
+        if (velocity[dim.kind].hit(value, now) > policy[dim.limit]) {
           score += 30;
           reasons.push(dim.fast);
         }
-        const users = sharing.add(`${sale}:${key}`, signals.userId);
+        const users = (sharing ??= sharingIn(sale))[dim.kind].add(value, signals.userId);
         if (users >= policy.sharedUsers) {
           score += users >= policy.sharedUsers * 2 ? 70 : 35;
           reasons.push(dim.shared);
         }
       }
-      if (signals.ip && velocity.hit(`i:${signals.ip}`, now) > policy.ipAttempts) {
+      if (signals.ip && velocity.i.hit(signals.ip, now) > policy.ipAttempts) {
         score += 30;
         reasons.push('ip_velocity');
       }
@@ -236,8 +254,8 @@ export function createRiskGuard(options: {
       const decision: RiskDecision = { action, score, reasons };
       if (action === 'slow_down') decision.retryAfterSeconds = Math.ceil(policy.windowMs / 1000);
       if (decisions) {
-        if (reasons.length === 0) decisions.inc({ action, reason: 'none' });
-        else for (const reason of reasons) decisions.inc({ action, reason });
+        if (reasons.length === 0) decisions(action, 'none');
+        else for (const reason of reasons) decisions(action, reason);
       }
       if (action !== 'allow')
         options.logger?.info(
@@ -249,15 +267,10 @@ export function createRiskGuard(options: {
   };
 }
 
-const DECISIONS = 'millet_risk_decisions_total';
-
-function riskCounter(registry: Registry): Counter<'action' | 'reason'> {
-  const existing = registry.getSingleMetric(DECISIONS);
-  if (existing) return existing as Counter<'action' | 'reason'>;
-  return new Counter({
-    name: DECISIONS,
+function riskCounter(registry: Registry): Tally {
+  return tallyCounter(registry, {
+    name: 'millet_risk_decisions_total',
     help: 'Anti-scalper decisions on flash-sale attempts, by action and each reason that scored',
     labelNames: ['action', 'reason'],
-    registers: [registry],
   });
 }

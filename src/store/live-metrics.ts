@@ -1,21 +1,16 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { tallyCounter } from '../core/tally-counter.ts';
 
-const ATTEMPTS = 'millet_store_attempts_total';
-
-export type AttemptMetric = (labels: { result: string; reason: string }) => void;
+export type AttemptMetric = (result: string, reason: string) => void;
 
 /** Prometheus counter of flash-sale attempts by result and reason (shared by every store in a registry). */
 export function attemptCounter(registry: Registry | undefined): AttemptMetric {
   if (!registry) return () => {};
-  const counter =
-    (registry.getSingleMetric(ATTEMPTS) as Counter<'result' | 'reason'> | undefined) ??
-    new Counter({
-      name: ATTEMPTS,
-      help: 'Flash-sale attempts by result (accepted, queued, rejected) and the reason of a rejection',
-      labelNames: ['result', 'reason'],
-      registers: [registry],
-    });
-  return (labels) => counter.inc(labels);
+  return tallyCounter(registry, {
+    name: 'millet_store_attempts_total',
+    help: 'Flash-sale attempts by result (accepted, queued, rejected) and the reason of a rejection',
+    labelNames: ['result', 'reason'],
+  });
 }
 
 /** Attempts per second over the last seconds, and the store-level rejections, per sale. */

@@ -43,8 +43,11 @@ export function hashFcode(code: string): string {
 /** Flash sales, their F-codes and registrations. Sales are cached: the attempt path reads no SQL. */
 export class Sales {
   readonly #cache = new Map<string, Sale>();
-  /** `sale:user` → the account's creation time, for registered users. */
-  readonly #registered = new Map<string, Date>();
+  /**
+   * Per sale, user → the account's creation time, for registered users. Read on every attempt: two
+   * lookups by the ids as they come, not one by a key concatenated per attempt.
+   */
+  readonly #registered = new Map<string, Map<string, Date>>();
   readonly #notRegistered = new Map<string, number>();
 
   constructor(
@@ -224,9 +227,15 @@ export class Sales {
       );
     }
     for (const u of users) {
-      this.#registered.set(`${saleId}:${u.userId}`, u.accountCreatedAt);
+      this.#registeredIn(saleId).set(u.userId, u.accountCreatedAt);
       this.#notRegistered.delete(`${saleId}:${u.userId}`);
     }
+  }
+
+  #registeredIn(saleId: string): Map<string, Date> {
+    let users = this.#registered.get(saleId);
+    if (!users) this.#registered.set(saleId, (users = new Map()));
+    return users;
   }
 
   /**
@@ -235,9 +244,9 @@ export class Sales {
    * remembered for two seconds so a flood of unregistered attempts cannot reach the database).
    */
   async registration(saleId: string, userId: string): Promise<Date | undefined> {
-    const key = `${saleId}:${userId}`;
-    const hit = this.#registered.get(key);
+    const hit = this.#registered.get(saleId)?.get(userId);
     if (hit) return hit;
+    const key = `${saleId}:${userId}`;
     const missAt = this.#notRegistered.get(key);
     const now = Date.now();
     if (missAt !== undefined && now - missAt < 2_000) return undefined;
@@ -246,7 +255,7 @@ export class Sales {
       [saleId, userId],
     );
     const found = r.rows[0]?.account_created_at;
-    if (found) this.#registered.set(key, found);
+    if (found) this.#registeredIn(saleId).set(userId, found);
     else this.#notRegistered.set(key, now);
     return found;
   }

@@ -3,13 +3,14 @@ import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { derivedId, refusal, type Clock, type MilletError } from '../core/index.ts';
+import { derivedId, type Clock, type MilletError } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { Blacklist, createRiskGuard, type RiskGuard, type RiskPolicy } from '../risk/index.ts';
 import { Catalogue } from './catalogue.ts';
 import { attemptCounter, SaleRates, type AttemptMetric } from './live-metrics.ts';
 import { OrderWriter } from './order-writer.ts';
+import { AttemptRefusals } from './refusals.ts';
 import { Orders, type StoreCheckout } from './orders.ts';
 import { Sales, saleRulesOf, type CreateSaleCommand } from './sales.ts';
 import type { AttemptResult, SaleCounters, StockEngine } from './stock-engine.ts';
@@ -199,17 +200,6 @@ export interface Store {
   setBlacklisted(userId: string, listed: boolean, reason?: string, by?: string | null): Promise<void>;
 }
 
-const rejectionMessages: Record<string, string> = {
-  unknown_sale: 'No such sale',
-  not_started: 'The sale has not started',
-  ended: 'The sale has ended',
-  blacklisted: 'This account may not take part in the sale',
-  over_limit: 'The quantity is over the per-user limit',
-  limit_reached: 'You already have a reservation in this sale',
-  already_queued: 'You already have an attempt waiting in the admission queue',
-  sold_out: 'Sold out',
-};
-
 export function createStore(options: StoreOptions): Store {
   const { db, clock, engine, logger } = options;
   const catalogue = new Catalogue(db, clock);
@@ -238,6 +228,7 @@ export function createStore(options: StoreOptions): Store {
   });
   const count: AttemptMetric = attemptCounter(options.registry);
   const rates = new SaleRates();
+  const refusals = new AttemptRefusals();
   let live: Sale[] = [];
   let writer: OrderWriter | undefined;
   let admitTimer: NodeJS.Timeout | undefined;
@@ -263,7 +254,7 @@ export function createStore(options: StoreOptions): Store {
   }
 
   const refuse = (saleId: string, reason: string, error: MilletError): never => {
-    count({ result: 'rejected', reason });
+    count('rejected', reason);
     rates.reject(saleId, reason);
     throw error;
   };
@@ -374,12 +365,7 @@ export function createStore(options: StoreOptions): Store {
       const now = clock.now().getTime();
       rates.hit(sale.id, now);
       const accountCreatedAt = await sales.registration(sale.id, command.userId);
-      if (!accountCreatedAt)
-        refuse(
-          sale.id,
-          'not_registered',
-          refusal('STORE_NOT_REGISTERED', 'Register for this sale before it starts to take part'),
-        );
+      if (!accountCreatedAt) refuse(sale.id, 'not_registered', refusals.notRegistered());
       const decision = risk.assess({
         saleId: sale.id,
         userId: command.userId,
@@ -389,31 +375,8 @@ export function createStore(options: StoreOptions): Store {
         card: command.card,
         accountCreatedAt,
       });
-      if (decision.action === 'slow_down')
-        refuse(
-          sale.id,
-          'risk_slow_down',
-          refusal('RATE_LIMITED', 'Too many attempts; wait before trying again', {
-            retryAfterSeconds: decision.retryAfterSeconds,
-            reasons: decision.reasons,
-          }),
-        );
-      if (decision.action === 'challenge')
-        refuse(
-          sale.id,
-          'risk_challenge',
-          refusal('STORE_CHALLENGE_REQUIRED', 'Complete the challenge before trying again', {
-            reasons: decision.reasons,
-          }),
-        );
-      if (decision.action === 'block')
-        refuse(
-          sale.id,
-          'risk_block',
-          refusal('STORE_ATTEMPT_BLOCKED', 'This attempt was refused by the anti-scalper rules', {
-            reasons: decision.reasons,
-          }),
-        );
+      if (decision.action !== 'allow')
+        refuse(sale.id, `risk_${decision.action}`, refusals.risk(decision.action, decision));
       const attemptId = store.attemptId(sale.id, command.userId, command.key);
       if (command.fcode) await sales.spendFcode(sale.id, command.fcode, command.userId);
       const result = await engine.attempt({
@@ -427,15 +390,9 @@ export function createStore(options: StoreOptions): Store {
       });
       if (result.status === 'rejected') {
         if (command.fcode) await sales.unspendFcode(sale.id, command.fcode, command.userId);
-        return refuse(
-          sale.id,
-          result.reason,
-          refusal('STORE_ATTEMPT_REJECTED', rejectionMessages[result.reason] ?? result.reason, {
-            reason: result.reason,
-          }),
-        );
+        return refuse(sale.id, result.reason, refusals.rejected(result.reason));
       }
-      count({ result: result.status, reason: 'none' });
+      count(result.status, 'none');
       if (result.status === 'queued') return result;
       return { ...result, payBy: new Date(result.acceptedAt + RESERVATION_MS) };
     },
