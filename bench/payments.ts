@@ -65,11 +65,36 @@ function postgresCpuSeconds(): Map<number, number> {
   return ticks;
 }
 
-/** CPU seconds PostgreSQL used between two readings of postgresCpuSeconds. */
-function postgresCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+/** CPU seconds PostgreSQL used between two readings of postgresCpuSeconds, of these pids or all. */
+function postgresCpuBetween(
+  before: Map<number, number>,
+  after: Map<number, number>,
+  pids?: ReadonlySet<number>,
+): number {
   let ticks = 0;
-  for (const [pid, t] of after) ticks += t - (before.get(pid) ?? 0);
+  for (const [pid, t] of after) if (!pids || pids.has(pid)) ticks += t - (before.get(pid) ?? 0);
   return ticks / 100;
+}
+
+function withApplicationName(url: string, name: string): string {
+  const u = new URL(url);
+  u.searchParams.set('application_name', name);
+  return u.toString();
+}
+
+/** The pids of the backends serving connections named `name`. */
+async function backendPids(url: string, name: string): Promise<Set<number>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+      [name],
+    );
+    return new Set(result.rows.map((r) => r.pid));
+  } finally {
+    await client.end();
+  }
 }
 
 function option(args: readonly string[], name: string, fallback: number): number {
@@ -112,7 +137,8 @@ export async function main(args: string[]): Promise<void> {
     ...loadConfig({}),
     port: 0,
     host: '127.0.0.1',
-    databaseUrl: url,
+    // Named so its backends can be told from other clients' (postgres_backends_cpu_us_per_payment).
+    databaseUrl: withApplicationName(url, schema),
     databaseSchema: schema,
     dataDir,
     demo: false,
@@ -242,9 +268,19 @@ export async function main(args: string[]): Promise<void> {
             transactions_per_payment: per(end.counts.transactions - start.counts.transactions),
             autocommit_statements_per_payment: per(end.counts.autocommit - start.counts.autocommit),
             server_cpu_us_per_payment: per(end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system),
+            // The kernel's part of it: socket reads and writes (HTTP and PostgreSQL), timers.
+            server_system_cpu_us_per_payment: per(end.cpu.system - start.cpu.system),
             postgres_cpu_us_per_payment:
               postgres.before && postgres.after
                 ? per(postgresCpuBetween(postgres.before, postgres.after) * 1e6)
+                : undefined,
+            // The app's own backends only: the figure to compare while other clients use PostgreSQL
+            // (it leaves out the WAL writer and the other background processes).
+            postgres_backends_cpu_us_per_payment:
+              postgres.before && postgres.after
+                ? per(
+                    postgresCpuBetween(postgres.before, postgres.after, await backendPids(url, schema)) * 1e6,
+                  )
                 : undefined,
             server_cpu_share: round(
               (end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system) /
