@@ -27,15 +27,10 @@ import { report, round } from './_report.ts';
  * own commit). Installed before the app opens its pool.
  */
 const driverCounts = { roundTrips: 0, transactions: 0, autocommit: 0 };
-/** Local ports of the app's connections, to find their PostgreSQL backends. */
-const clientPorts = new Set<number>();
 function countDriverCalls(): void {
   const clientQuery = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     driverCounts.roundTrips += 1;
-    const port = (this as unknown as { connection?: { stream?: { localPort?: number } } }).connection?.stream
-      ?.localPort;
-    if (port) clientPorts.add(port);
     const first = args[0];
     const text = typeof first === 'string' ? first : (first as { text?: string } | undefined)?.text;
     if (text?.startsWith('BEGIN')) driverCounts.transactions += 1;
@@ -48,33 +43,58 @@ function countDriverCalls(): void {
   } as typeof pg.Pool.prototype.query;
 }
 
-/** CPU seconds (user + system) the PostgreSQL backends serving these client ports have used. */
-async function backendPids(url: string): Promise<number[]> {
+/**
+ * CPU seconds (user + system) used so far by every PostgreSQL process on this machine: the
+ * backends serving the app and the WAL writer, checkpointer and others its commits set to work.
+ * Read from /proc, so it needs PostgreSQL on this host (and a quiet one: other clients' backends
+ * count too); a process that ends inside the window is left out.
+ */
+function postgresCpuSeconds(): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return ticks;
+}
+
+/** CPU seconds PostgreSQL used between two readings of postgresCpuSeconds, of these pids or all. */
+function postgresCpuBetween(
+  before: Map<number, number>,
+  after: Map<number, number>,
+  pids?: ReadonlySet<number>,
+): number {
+  let ticks = 0;
+  for (const [pid, t] of after) if (!pids || pids.has(pid)) ticks += t - (before.get(pid) ?? 0);
+  return ticks / 100;
+}
+
+function withApplicationName(url: string, name: string): string {
+  const u = new URL(url);
+  u.searchParams.set('application_name', name);
+  return u.toString();
+}
+
+/** The pids of the backends serving connections named `name`. */
+async function backendPids(url: string, name: string): Promise<Set<number>> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     const result = await client.query<{ pid: number }>(
-      'SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])',
-      [[...clientPorts]],
+      'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+      [name],
     );
-    return result.rows.map((r) => r.pid);
+    return new Set(result.rows.map((r) => r.pid));
   } finally {
     await client.end();
   }
-}
-
-function cpuSecondsOf(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // the backend ended
-    }
-  }
-  return ticks / 100;
 }
 
 function option(args: readonly string[], name: string, fallback: number): number {
@@ -117,7 +137,8 @@ export async function main(args: string[]): Promise<void> {
     ...loadConfig({}),
     port: 0,
     host: '127.0.0.1',
-    databaseUrl: url,
+    // Named so its backends can be told from other clients' (postgres_backends_cpu_us_per_payment).
+    databaseUrl: withApplicationName(url, schema),
     databaseSchema: schema,
     dataDir,
     demo: false,
@@ -184,7 +205,7 @@ export async function main(args: string[]): Promise<void> {
     log(`${concurrency} connections for ${seconds}s after ${warmupSeconds}s of warm-up`);
     const sample = () => ({ cpu: process.cpuUsage(), counts: { ...driverCounts }, at: performance.now() });
     const window: { start?: ReturnType<typeof sample>; end?: ReturnType<typeof sample> } = {};
-    const backends = { pids: [] as number[], before: 0, after: 0 };
+    const postgres: { before?: Map<number, number>; after?: Map<number, number> } = {};
     // BENCH_PROFILE=FILE.cpuprofile: a CPU profile of the server over the measured window.
     const profileFile = process.env.BENCH_PROFILE;
     const profiler = profileFile ? new Session() : undefined;
@@ -217,15 +238,12 @@ export async function main(args: string[]): Promise<void> {
         // The load process marks the measured window; the server's own costs are sampled at its edges.
         if (!window.start && out.includes('measure:start\n')) {
           window.start = sample();
-          void backendPids(url).then((pids) => {
-            backends.pids = pids;
-            backends.before = cpuSecondsOf(pids);
-          });
+          postgres.before = postgresCpuSeconds();
           void profiler?.post('Profiler.start');
         }
         if (!window.end && out.includes('measure:end\n')) {
           window.end = sample();
-          backends.after = cpuSecondsOf(backends.pids);
+          postgres.after = postgresCpuSeconds();
           void profiler
             ?.post('Profiler.stop')
             .then(({ profile }) => fs.writeFileSync(profileFile!, JSON.stringify(profile)));
@@ -237,6 +255,9 @@ export async function main(args: string[]): Promise<void> {
           : reject(new Error(`load generator exited ${code}`)),
       );
     });
+    // The load stops with requests in flight; the writer finishes what is queued and takes no
+    // more, so the verification reads a journal that no batch is writing to.
+    await app.ledger.close();
     const verified = (await app.ledger.verify()).ok;
     const { start, end } = window;
     const per = (n: number) => round(n / Math.max(1, load.requests), 2);
@@ -247,7 +268,20 @@ export async function main(args: string[]): Promise<void> {
             transactions_per_payment: per(end.counts.transactions - start.counts.transactions),
             autocommit_statements_per_payment: per(end.counts.autocommit - start.counts.autocommit),
             server_cpu_us_per_payment: per(end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system),
-            postgres_cpu_us_per_payment: per((backends.after - backends.before) * 1e6),
+            // The kernel's part of it: socket reads and writes (HTTP and PostgreSQL), timers.
+            server_system_cpu_us_per_payment: per(end.cpu.system - start.cpu.system),
+            postgres_cpu_us_per_payment:
+              postgres.before && postgres.after
+                ? per(postgresCpuBetween(postgres.before, postgres.after) * 1e6)
+                : undefined,
+            // The app's own backends only: the figure to compare while other clients use PostgreSQL
+            // (it leaves out the WAL writer and the other background processes).
+            postgres_backends_cpu_us_per_payment:
+              postgres.before && postgres.after
+                ? per(
+                    postgresCpuBetween(postgres.before, postgres.after, await backendPids(url, schema)) * 1e6,
+                  )
+                : undefined,
             server_cpu_share: round(
               (end.cpu.user + end.cpu.system - start.cpu.user - start.cpu.system) /
                 1000 /
@@ -266,7 +300,20 @@ export async function main(args: string[]): Promise<void> {
         statuses: load.statuses,
         ran_out_of_orders: load.ran_out_of_orders,
         verified,
-        cost: { ...server, load_cpu_us_per_request: round(load.load_cpu_us_per_request, 2) },
+        cost: {
+          ...server,
+          load_cpu_us_per_request: round(load.load_cpu_us_per_request, 2),
+          // What one payment costs the machine: server, PostgreSQL and load generator together.
+          total_cpu_us_per_payment:
+            server?.postgres_cpu_us_per_payment === undefined
+              ? undefined
+              : round(
+                  server.server_cpu_us_per_payment +
+                    server.postgres_cpu_us_per_payment +
+                    load.load_cpu_us_per_request,
+                  2,
+                ),
+        },
         load_average: os.loadavg().map((l) => round(l, 2)),
         setup: {
           users: userCount,

@@ -39,9 +39,22 @@ const businessDateFormat = new Intl.DateTimeFormat('en-CA', {
   day: '2-digit',
 });
 
+/**
+ * Since 1901 Asia/Shanghai's offset from UTC has always been a whole number of minutes, so every
+ * instant of one minute has the same business date; the last minute's answer is kept, as
+ * formatting through Intl costs microseconds and a payment asks several times.
+ */
+const WHOLE_MINUTE_OFFSETS_SINCE = Date.UTC(1901, 0, 1);
+let lastMinute: { minute: number; date: string } | undefined;
+
 /** The business date (YYYY-MM-DD, Asia/Shanghai) of an instant. */
 export function businessDateOf(instant: Date): string {
-  return businessDateFormat.format(instant);
+  const ms = instant.getTime();
+  const minute = Math.floor(ms / 60_000);
+  if (lastMinute?.minute === minute) return lastMinute.date;
+  const date = businessDateFormat.format(instant);
+  if (ms >= WHOLE_MINUTE_OFFSETS_SINCE) lastMinute = { minute, date };
+  return date;
 }
 
 export function businessDate(clock: Clock): string {

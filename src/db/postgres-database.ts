@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Database, Queryable, QueryResult, TransactionOptions } from './database.ts';
 import { withTransactionRetry } from './retry.ts';
+import { mergingQueryable } from './statement-merging.ts';
 
 const INT8_OID = 20;
 
@@ -60,6 +61,18 @@ function queryableOf(client: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
+/** A transaction's connection: statements issued together share a round trip (statement-merging.ts). */
+function transactionQueryable(client: pg.PoolClient): Queryable {
+  const single = queryableOf(client);
+  return mergingQueryable({
+    one: (sql, params) => single.query(sql, params),
+    async many(text) {
+      const results = (await client.query({ text, types: typeParsers })) as unknown as pg.QueryResult[];
+      return results.map((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
+    },
+  });
+}
+
 export async function openPostgres(options: PostgresOptions): Promise<Database> {
   if (options.schema && !/^[a-z_][a-z0-9_]*$/.test(options.schema))
     throw new Error(`bad schema name ${options.schema}`);
@@ -75,7 +88,8 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.maxConnections ?? 10,
-    options: options.schema ? `-c search_path=${options.schema}` : undefined,
+    // standard_conforming_strings: the literals statement-merging.ts writes rely on it (the default).
+    options: `-c standard_conforming_strings=on${options.schema ? ` -c search_path=${options.schema}` : ''}`,
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
@@ -89,8 +103,12 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
         const client = await pool.connect();
         let broken = false;
         try {
-          await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-          const result = await work(queryableOf(client));
+          const tx = transactionQueryable(client);
+          // Not awaited: BEGIN goes in one round trip with the work's first statement.
+          const begun = tx.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+          begun.catch(() => {});
+          const result = await work(tx);
+          await begun;
           await client.query('COMMIT');
           return result;
         } catch (error) {

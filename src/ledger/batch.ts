@@ -4,6 +4,7 @@ import { BatchDeferred, type BatchHook, type EffectOutcome } from './batch-effec
 import { boundFromRow, boundViolation, type AccountTotals } from './bounds.ts';
 import type { LedgerCommand, PreparedCommand } from './commands.ts';
 import { decodeLegs, encodeLegs, entryHash, type StoredLeg } from './entry-hash.ts';
+import type { AccountTotalsRow } from './rows.ts';
 import type { AccountBound, EntryKind, EntryReceipt } from './types.ts';
 
 /**
@@ -112,6 +113,24 @@ function referencedHoldIds(commands: readonly LedgerCommand[]): string[] {
   return [...ids];
 }
 
+/** The accounts commands name in their own legs (entries) or as their parties (new holds). */
+function namedAccounts(commands: readonly LedgerCommand[]): Set<string> {
+  const ids = new Set<string>();
+  for (const c of commands) {
+    if (c.type === 'entry') for (const leg of c.legs) ids.add(leg.accountId);
+    if (c.type === 'hold') ids.add(c.debitAccountId).add(c.creditAccountId);
+  }
+  return ids;
+}
+
+function lockAccounts(tx: Queryable, ids: ReadonlySet<string>) {
+  return tx.query<AccountTotalsRow>(
+    `SELECT id, currency, bound, overdraft_limit, debits_posted, credits_posted, debits_pending, credits_pending
+       FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+    [[...ids]],
+  );
+}
+
 export async function applyBatch(
   tx: Queryable,
   prepared: readonly PreparedCommand[],
@@ -135,11 +154,16 @@ export async function applyBatch(
       entry.items.push(effect.item);
       hooks.set(effect.hook, entry);
     }
-  for (const [hook, entry] of hooks) entry.state = await hook.load(tx, entry.items);
+  // Issued together, so they share a round trip (in order: the hooks', then the ledger's own read).
+  const loaded = Promise.all(
+    [...hooks].map(async ([hook, entry]) => {
+      entry.state = await hook.load(tx, entry.items);
+    }),
+  );
 
   const ids = [...new Set(commands.map((c) => c.id))];
   // The ids already used, accepted or failed, in one statement.
-  const usedRows = await tx.query<{
+  const usedQuery = tx.query<{
     failed: boolean;
     id: string;
     seq: bigint | null;
@@ -159,6 +183,14 @@ export async function applyBatch(
        FROM ledger_failed_entries WHERE id = ANY($1::uuid[])`,
     [ids],
   );
+  // A batch whose commands name all their accounts themselves (no hold to resolve, no entry to
+  // reverse) locks them in the same round trip — also those of a command that turns out to be a
+  // replay, which costs only a lock held to the commit.
+  const earlyAccountIds = commands.every((c) => c.type === 'entry' || c.type === 'hold')
+    ? namedAccounts(commands)
+    : undefined;
+  const earlyAccounts = earlyAccountIds?.size ? lockAccounts(tx, earlyAccountIds) : undefined;
+  const [, usedRows, earlyAccountRows] = await Promise.all([loaded, usedQuery, earlyAccounts]);
   const existing = new Map(
     usedRows.rows
       .filter((r) => !r.failed)
@@ -237,29 +269,12 @@ export async function applyBatch(
   }
 
   // Lock every account the batch may touch, in id order (the same order in every process).
-  const accountIds = new Set<string>();
-  for (const c of fresh) {
-    if (c.type === 'entry') for (const leg of c.legs) accountIds.add(leg.accountId);
-    if (c.type === 'hold') accountIds.add(c.debitAccountId).add(c.creditAccountId);
-  }
+  const accountIds = namedAccounts(fresh);
   for (const h of holds.values()) accountIds.add(h.debitAccountId).add(h.creditAccountId);
   for (const t of targets.values()) for (const leg of t.legs) accountIds.add(leg.a);
   const accounts = new Map<string, AccountState>();
   if (accountIds.size > 0) {
-    const rows = await tx.query<{
-      id: string;
-      currency: string;
-      bound: string;
-      overdraft_limit: bigint;
-      debits_posted: bigint;
-      credits_posted: bigint;
-      debits_pending: bigint;
-      credits_pending: bigint;
-    }>(
-      `SELECT id, currency, bound, overdraft_limit, debits_posted, credits_posted, debits_pending, credits_pending
-         FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
-      [[...accountIds]],
-    );
+    const rows = earlyAccountRows ?? (await lockAccounts(tx, accountIds));
     for (const r of rows.rows) {
       accounts.set(r.id, {
         id: r.id,
@@ -614,8 +629,11 @@ export async function applyBatch(
     return outcome;
   });
 
-  await writeBatch(tx, { accepted, postings, failures, accounts, holds, postedAt, seq, hash, now });
-  for (const [hook, entry] of hooks) await hook.write(tx, entry.state);
+  // The ledger's writes first, then the hooks', all issued together (one round trip).
+  await Promise.all([
+    writeBatch(tx, { accepted, postings, failures, accounts, holds, postedAt, seq, hash, now }),
+    ...[...hooks].map(([hook, entry]) => hook.write(tx, entry.state)),
+  ]);
   return outcomes;
 }
 
@@ -688,7 +706,8 @@ async function writeBatch(
              FROM unnest($19::uuid[], $20::int8[], $21::int8[], $22::int8[], $23::int8[]) AS v(id, dp, cp, dh, ch)
             WHERE a.id = v.id
          )
-         UPDATE ledger_head SET last_seq = $24, last_hash = $25, last_posted_at = $26 WHERE id = 1`,
+         UPDATE ledger_head SET last_seq = $24::int8, last_hash = $25::text, last_posted_at = $26::timestamptz
+          WHERE id = 1`,
         [
           accepted.map((e) => e.seq),
           accepted.map((e) => e.id),
@@ -775,5 +794,5 @@ async function writeBatch(
       ),
     );
   }
-  for (const write of writes) await write();
+  await Promise.all(writes.map((write) => write()));
 }

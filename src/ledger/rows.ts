@@ -19,6 +19,19 @@ export interface AccountRow {
   created_at: Date;
 }
 
+/** An account's bound and totals: what a batch locks and verification checks. */
+export type AccountTotalsRow = Pick<
+  AccountRow,
+  | 'id'
+  | 'currency'
+  | 'bound'
+  | 'overdraft_limit'
+  | 'debits_posted'
+  | 'credits_posted'
+  | 'debits_pending'
+  | 'credits_pending'
+>;
+
 export function accountFromRow(r: AccountRow): Account {
   const posted = r.credits_posted - r.debits_posted;
   return {

@@ -2,6 +2,7 @@ import { canonicalJson } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { boundFromRow, boundViolation, type AccountTotals } from './bounds.ts';
 import { decodeLegs, entryHash, GENESIS_HASH } from './entry-hash.ts';
+import type { AccountTotalsRow } from './rows.ts';
 import type { VerifyCheck, VerifyReport } from './types.ts';
 
 const PAGE = 5000;
@@ -119,15 +120,7 @@ export async function verifyLedger(
   });
 
   // 3. Account totals = sum of journal legs; 5. bounds hold.
-  const accounts = await db.query<{
-    id: string;
-    bound: string;
-    overdraft_limit: bigint;
-    debits_posted: bigint;
-    credits_posted: bigint;
-    debits_pending: bigint;
-    credits_pending: bigint;
-  }>(
+  const accounts = await db.query<Omit<AccountTotalsRow, 'currency'>>(
     'SELECT id, bound, overdraft_limit, debits_posted, credits_posted, debits_pending, credits_pending FROM ledger_accounts',
   );
   const mismatched: string[] = [];

@@ -128,9 +128,11 @@ export function paymentBatchHook(webhooks: MerchantWebhooks): BatchHook<BatchedP
       const { rows, paidOrders } = state;
       // The payments and their orders paid in one statement (one round trip): the two parts touch
       // different tables and the order update reads only its parameters.
-      if (rows.length > 0)
-        await tx.query(
-          `WITH payments AS (
+      // Issued with the webhook events' first statement, so they can share a round trip.
+      const recorded =
+        rows.length > 0
+          ? tx.query(
+              `WITH payments AS (
              INSERT INTO merchants_payments (id, merchant_id, user_id, order_id, source, method, method_details, amount,
                currency, fee_bps, description, usage_period, status, failure_code, failure_message, created_at,
                updated_at, succeeded_at)
@@ -141,31 +143,32 @@ export function paymentBatchHook(webhooks: MerchantWebhooks): BatchHook<BatchedP
            UPDATE merchants_payment_orders o SET status = 'paid', payment_id = v.payment_id, updated_at = v.at
              FROM unnest($19::uuid[], $20::uuid[], $21::timestamptz[]) AS v(id, payment_id, at)
             WHERE o.id = v.id`,
-          [
-            rows.map((r) => r.id),
-            rows.map((r) => r.merchant_id),
-            rows.map((r) => r.user_id),
-            rows.map((r) => r.order_id),
-            rows.map((r) => r.source),
-            rows.map((r) => r.method),
-            rows.map((r) => JSON.stringify(r.method_details)),
-            rows.map((r) => r.amount),
-            rows.map((r) => r.currency),
-            rows.map((r) => r.fee_bps),
-            rows.map((r) => r.description),
-            rows.map((r) => r.usage_period),
-            rows.map((r) => r.status),
-            rows.map((r) => r.failure_code),
-            rows.map((r) => r.failure_message),
-            rows.map((r) => r.created_at),
-            rows.map((r) => r.updated_at),
-            rows.map((r) => r.succeeded_at),
-            paidOrders.map((p) => p.orderId),
-            paidOrders.map((p) => p.paymentId),
-            paidOrders.map((p) => p.at),
-          ],
-        );
-      await webhooks.enqueueMany(state.events, tx);
+              [
+                rows.map((r) => r.id),
+                rows.map((r) => r.merchant_id),
+                rows.map((r) => r.user_id),
+                rows.map((r) => r.order_id),
+                rows.map((r) => r.source),
+                rows.map((r) => r.method),
+                rows.map((r) => JSON.stringify(r.method_details)),
+                rows.map((r) => r.amount),
+                rows.map((r) => r.currency),
+                rows.map((r) => r.fee_bps),
+                rows.map((r) => r.description),
+                rows.map((r) => r.usage_period),
+                rows.map((r) => r.status),
+                rows.map((r) => r.failure_code),
+                rows.map((r) => r.failure_message),
+                rows.map((r) => r.created_at),
+                rows.map((r) => r.updated_at),
+                rows.map((r) => r.succeeded_at),
+                paidOrders.map((p) => p.orderId),
+                paidOrders.map((p) => p.paymentId),
+                paidOrders.map((p) => p.at),
+              ],
+            )
+          : undefined;
+      await Promise.all([recorded, webhooks.enqueueMany(state.events, tx)]);
     },
   };
 }

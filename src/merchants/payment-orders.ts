@@ -51,6 +51,8 @@ export class PaymentOrders {
     effects: (recorded: () => Payment) => BatchEffect[],
   ): Promise<Payment | undefined> {
     if (!isUuid(command.orderId) || !isUuid(command.id) || !isUuid(command.userId)) return undefined;
+    // The payer is read beside the order (two loaders, one turn) rather than after it.
+    const payer = this.payments.readPayer(command.userId);
     const order = await this.#forPayment.load(command.orderId);
     if (!order || orderRefusal(order, this.clock.now())) return undefined;
     return this.payments.startInBatch(
@@ -67,6 +69,7 @@ export class PaymentOrders {
         orderId: order.id,
       },
       effects,
+      payer,
     );
   }
 
