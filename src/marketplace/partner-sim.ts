@@ -69,6 +69,8 @@ export interface PartnerSim {
   repay(applicationId: string, amount: bigint, interest: bigint): Promise<number>;
   /** Resolves when no callback is in flight. */
   idle(): Promise<void>;
+  /** TCP connections accepted so far (keep-alive reuse shows as few). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -282,6 +284,10 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
     });
   });
 
+  let accepted = 0;
+  server.on('connection', () => {
+    accepted += 1;
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -298,6 +304,7 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
       if (!booking) throw new Error(`partner-sim: no application ${applicationId}`);
       return track(event(booking, 'repaid', amount, interest));
     },
+    connections: () => accepted,
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
