@@ -86,15 +86,28 @@ export class ApplicationWriter {
   }
 }
 
+/** One array per field, in the order given: the parameters of an unnest() of many rows. */
+function columns<T>(rows: readonly T[], keys: ReadonlyArray<keyof T>): unknown[][] {
+  return keys.map((key) => rows.map((row) => row[key]));
+}
+
 /**
  * The applications, their pings and their offers in one statement (data-modifying CTEs): one round
  * trip, atomic on its own, so no BEGIN and COMMIT around it.
  */
 async function insertApplications(q: Queryable, records: readonly ApplicationRecord[]): Promise<void> {
+  const applications = records.map((r) => ({ ...r, routing: JSON.stringify(r.routing) }));
   const pings = records.flatMap((r) =>
     r.pings.map((p) => ({ ...p, applicationId: r.id, date: r.businessDate })),
   );
-  const offers = records.flatMap((r) => r.offers.map((o) => ({ ...o, applicationId: r.id })));
+  const offers = records.flatMap((r) =>
+    r.offers.map((o) => ({
+      ...o,
+      applicationId: r.id,
+      promotions: JSON.stringify(o.promotions),
+      explanation: JSON.stringify(o.explanation),
+    })),
+  );
   await q.query(
     `WITH applications AS (
        INSERT INTO marketplace_applications (id, user_id, product, score_band, amount, term_months,
@@ -110,33 +123,33 @@ async function insertApplications(q: Queryable, records: readonly ApplicationRec
      SELECT * FROM unnest($17::uuid[], $18::uuid[], $19::text[], $20::uuid[], $21::text[], $22::int8[],
                           $23::int[], $24::int[], $25::jsonb[], $26::int[], $27::jsonb[])`,
     [
-      records.map((r) => r.id),
-      records.map((r) => r.userId),
-      records.map((r) => r.product),
-      records.map((r) => r.scoreBand),
-      records.map((r) => r.amount),
-      records.map((r) => r.termMonths),
-      records.map((r) => r.regionCode),
-      records.map((r) => r.status),
-      records.map((r) => r.businessDate),
-      records.map((r) => JSON.stringify(r.routing)),
-      records.map((r) => r.createdAt),
-      pings.map((p) => p.applicationId),
-      pings.map((p) => p.partnerId),
-      pings.map((p) => p.outcome),
-      pings.map((p) => p.latencyMs),
-      pings.map((p) => p.date),
-      offers.map((o) => o.id),
-      offers.map((o) => o.applicationId),
-      offers.map((o) => o.source),
-      offers.map((o) => o.partnerId),
-      offers.map((o) => o.partnerOfferRef),
-      offers.map((o) => o.amount),
-      offers.map((o) => o.aprBp),
-      offers.map((o) => o.termMonths),
-      offers.map((o) => JSON.stringify(o.promotions)),
-      offers.map((o) => o.rank),
-      offers.map((o) => JSON.stringify(o.explanation)),
+      ...columns(applications, [
+        'id',
+        'userId',
+        'product',
+        'scoreBand',
+        'amount',
+        'termMonths',
+        'regionCode',
+        'status',
+        'businessDate',
+        'routing',
+        'createdAt',
+      ]),
+      ...columns(pings, ['applicationId', 'partnerId', 'outcome', 'latencyMs', 'date']),
+      ...columns(offers, [
+        'id',
+        'applicationId',
+        'source',
+        'partnerId',
+        'partnerOfferRef',
+        'amount',
+        'aprBp',
+        'termMonths',
+        'promotions',
+        'rank',
+        'explanation',
+      ]),
     ],
   );
 }
