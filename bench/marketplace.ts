@@ -1,13 +1,17 @@
 /**
  * `npm run bench -- marketplace [--json] [--rate N] [--seconds S] [--partners N] [--timeout-ms T]
- *   [--applications N]`
+ *   [--applications N] [--all-eligible]`
  *
  * 1. Routing under load: N partner-sims (default 20) with latency uniform in 50–600 ms plus one that
  *    never answers, in a child process on 127.0.0.1; the marketplace's real `apply` (eligibility, co-debt
- *    guard, signed parallel pings with AbortSignal.timeout, ranking, the application, pings and
- *    offers written) on PGlite in memory (or DATABASE_URL, in a throw-away schema), open loop at
- *    `--rate` applications/s (default 500) for `--seconds` (default 10). routing_p99_ms is the 99th
- *    percentile of apply's duration; the goal is ≤ timeout_ms + 25.
+ *    guard, signed parallel pings answered at one deadline, ranking, the application, pings and
+ *    offers written) on PGlite in memory (or DATABASE_URL, in a throw-away schema), called in
+ *    process (not over HTTP) at `--rate` applications/s (default 500, open loop) for `--seconds`
+ *    (default 10). routing_p99_ms is the 99th percentile of apply's duration; the goal is ≤
+ *    timeout_ms + 25. Each sim lends to a run of score bands, an amount and a term range, and the
+ *    applications spread over bands, amounts and terms, so each pings the partners that would lend
+ *    to it; the silent partner takes everything, so every application waits on it until the
+ *    deadline. `--all-eligible`: every partner takes every application (N + 1 pings each).
  * 2. Ranking: `--applications` (default 50,000) simulated applications over 20 partners with hidden
  *    true approval rates per score band, ranked by expected value (the same rankByExpectedValue,
  *    Thompson sampling on Beta posteriors learned from the simulated outcomes) vs by a fixed priority
