@@ -171,7 +171,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     own: options.own,
     pingTimeoutMs,
     reserveMs: options.reserveMs ?? 20,
-    tail: { p99Ms: 0 },
+    tail: { meanMs: 0 },
     postTimeoutMs: options.postTimeoutMs ?? 5_000,
     exploration: options.exploration ?? 'thompson',
     random: options.seed === undefined ? Math.random : seededRandom(options.seed),

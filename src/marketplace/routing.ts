@@ -48,12 +48,11 @@ export interface RouterDeps {
   /** Kept from the deadline for ranking and writing the offers after the pings (at least). */
   reserveMs: number;
   /**
-   * How far past the pings' deadline `apply` returns, as a streaming estimate of its 99th
-   * percentile (updated by every application): the event loop's lateness in firing the deadline
-   * plus ranking and the write. It is reserved when more than `reserveMs`, so the deadline holds at
-   * the 99th percentile on a slower database or a busier machine (the pings get that much less).
+   * How long the work after the pings has been taking (an exponentially weighted mean, updated by
+   * every application): twice it is reserved when that is more than `reserveMs`, so the deadline
+   * holds on a slower database or a busier machine.
    */
-  tail: { p99Ms: number };
+  tail: { meanMs: number };
   postTimeoutMs: number;
   exploration: Exploration;
   random: () => number;
@@ -185,16 +184,6 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 
 const OWN_NAME = 'Millet loan';
 
-/**
- * One step of a frugal streaming quantile estimate (Ma, Muthukrishnan, Sandler 2014): up 1.98 ms on
- * a sample above the estimate, down 0.02 ms on one below, so it settles where 1 % of samples are
- * above — the 99th percentile — in constant memory, within about 2 ms, following a change within
- * a few hundred applications.
- */
-export function nextP99(estimateMs: number, sampleMs: number): number {
-  return sampleMs > estimateMs ? estimateMs + 1.98 : Math.max(0, estimateMs - 0.02);
-}
-
 /** eligibility → co-debt guard → parallel pings with a timeout → ranking → stored offers. */
 export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Application> {
   const { clock } = deps;
@@ -260,9 +249,8 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     term_months: command.termMonths,
     region_code: command.regionCode,
   };
-  const reserve = Math.max(deps.reserveMs, deps.tail.p99Ms);
+  const reserve = Math.max(deps.reserveMs, 2 * deps.tail.meanMs);
   const budget = Math.max(1, Math.floor(deadline - performance.now() - reserve));
-  const pingsDue = performance.now() + budget;
   const [replies, ownOffer] = await Promise.all([
     deps.pinger.pingAll(
       toPing.map((r) => ({ url: r.partner.endpointUrl, key: r.key })),
@@ -281,6 +269,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
         )
       : Promise.resolve(undefined),
   ]);
+  const tailStarted = performance.now();
   const pings = toPing.map(({ partner }, i) => ({
     partner,
     latencyMs: replies[i]!.latencyMs,
@@ -390,7 +379,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       explanation: o.explanation,
     })),
   });
-  deps.tail.p99Ms = nextP99(deps.tail.p99Ms, performance.now() - pingsDue);
+  deps.tail.meanMs = 0.9 * deps.tail.meanMs + 0.1 * (performance.now() - tailStarted);
   return application;
 }
 
