@@ -13,7 +13,9 @@ const [count, min, max, secret] = [
 ];
 const sims: PartnerSim[] = [];
 for (let i = 0; i < count; i++)
-  sims.push(await startPartnerSim({ secret, latencyMs: [min, max], seed: i + 1, name: `sim-${i}` }));
-sims.push(await startPartnerSim({ secret, neverAnswer: true, name: 'silent' }));
+  sims.push(
+    await startPartnerSim({ secret, latencyMs: [min, max], seed: i + 1, name: `sim-${i}`, record: false }),
+  );
+sims.push(await startPartnerSim({ secret, neverAnswer: true, name: 'silent', record: false }));
 process.stdout.write(`${JSON.stringify(sims.map((s) => s.url))}\n`);
 process.on('SIGTERM', () => void Promise.all(sims.map((s) => s.close())).then(() => process.exit(0)));

@@ -1,13 +1,17 @@
 /**
  * `npm run bench -- marketplace [--json] [--rate N] [--seconds S] [--partners N] [--timeout-ms T]
- *   [--applications N]`
+ *   [--applications N] [--all-eligible]`
  *
  * 1. Routing under load: N partner-sims (default 20) with latency uniform in 50–600 ms plus one that
  *    never answers, in a child process on 127.0.0.1; the marketplace's real `apply` (eligibility, co-debt
- *    guard, signed parallel pings with AbortSignal.timeout, ranking, the application, pings and
- *    offers written) on PGlite in memory (or DATABASE_URL, in a throw-away schema), open loop at
- *    `--rate` applications/s (default 500) for `--seconds` (default 10). routing_p99_ms is the 99th
- *    percentile of apply's duration; the goal is ≤ timeout_ms + 25.
+ *    guard, signed parallel pings answered at one deadline, ranking, the application, pings and
+ *    offers written) on PGlite in memory (or DATABASE_URL, in a throw-away schema), called in
+ *    process (not over HTTP) at `--rate` applications/s (default 500, open loop) for `--seconds`
+ *    (default 10). routing_p99_ms is the 99th percentile of apply's duration; the goal is ≤
+ *    timeout_ms + 25. Each sim lends to a run of score bands, an amount and a term range, and the
+ *    applications spread over bands, amounts and terms, so each pings the partners that would lend
+ *    to it; the silent partner takes everything, so every application waits on it until the
+ *    deadline. `--all-eligible`: every partner takes every application (N + 1 pings each).
  * 2. Ranking: `--applications` (default 50,000) simulated applications over 20 partners with hidden
  *    true approval rates per score band, ranked by expected value (the same rankByExpectedValue,
  *    Thompson sampling on Beta posteriors learned from the simulated outcomes) vs by a fixed priority
@@ -39,8 +43,8 @@ function option(args: readonly string[], name: string, fallback: number): number
   return i >= 0 ? Number(args[i + 1]) : fallback;
 }
 
-/** User + system CPU ms of a child process so far (Linux /proc; -1 elsewhere). */
-function processCpuMs(pid: number | undefined): number {
+/** User + system CPU ms of a process so far (Linux /proc; -1 elsewhere). */
+function processCpuMs(pid: number | string | undefined): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -51,9 +55,43 @@ function processCpuMs(pid: number | undefined): number {
   }
 }
 
+/** CPU ms of every PostgreSQL process on this machine (the server is local here), or -1. */
+function postgresCpuMs(): number {
+  let total = 0;
+  let found = false;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let comm = '';
+    try {
+      comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (comm !== 'postgres') continue;
+    const ms = processCpuMs(pid);
+    if (ms < 0) continue;
+    total += ms;
+    found = true;
+  }
+  return found ? total : -1;
+}
+
+/** Busy CPU ms of the whole machine (all cores; /proc/stat), or -1. */
+function machineBusyMs(): number {
+  try {
+    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    const busy = cpu.slice(0, 8).reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!;
+    return (busy * 1000) / 100;
+  } catch {
+    return -1;
+  }
+}
+
 async function startSims(count: number, secret: string) {
   const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '_marketplace-sims.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', file, String(count), '50', '600', secret], {
+  // The bench's own node flags (--cpu-prof, say) apply to the sims too.
+  const flags = [...process.execArgv.filter((a) => a.startsWith('--cpu-prof')), '--import', 'tsx'];
+  const child = spawn(process.execPath, [...flags, file, String(count), '50', '600', secret], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const urls = await new Promise<string[]>((resolve, reject) => {
@@ -72,6 +110,7 @@ async function routingLoad(args: readonly string[]) {
   const seconds = option(args, '--seconds', 10);
   const partnerCount = option(args, '--partners', 20);
   const timeoutMs = option(args, '--timeout-ms', 500);
+  const allEligible = args.includes('--all-eligible');
   const url = process.env.DATABASE_URL || undefined;
   const schema = url ? `millet_bench_${randomBytes(4).toString('hex')}` : undefined;
   const db = await openDatabase({ databaseUrl: url, schema, maxConnections: 16 });
@@ -81,13 +120,41 @@ async function routingLoad(args: readonly string[]) {
   const sims = await startSims(partnerCount, secret);
   let closeMarketplace = async () => {};
   try {
+    const world = seededRandom(7);
+    const total = Math.round(rate * seconds);
+    const warmup = 20;
+    // The applicants: scores across the bands (A 15 %, B 25 %, C 30 %, D 20 %, E 10 %), amounts
+    // log-uniform in 5,000–300,000 CNY, the usual terms.
+    const bandScores: Array<[number, number]> = [
+      [0.15, 760],
+      [0.4, 720],
+      [0.7, 670],
+      [0.9, 620],
+      [1, 560],
+    ];
+    const terms = [3, 6, 12, 12, 24, 36];
+    const applications = Array.from({ length: total + warmup }, () => {
+      const u = world();
+      return {
+        userId: randomUUID(),
+        score: bandScores.find(([upTo]) => u < upTo)![1],
+        amount: BigInt(Math.round(500_000 * 60 ** world())),
+        termMonths: terms[Math.floor(world() * terms.length)]!,
+      };
+    });
+    const scoreOf = new Map<string, number>(applications.map((a) => [a.userId, a.score]));
     const marketplace = createMarketplace({
       db,
       clock: systemClock,
       ledger,
       encryptionKey: randomBytes(32),
       applicants: {
-        profile: async () => ({ verified: true, ageYears: 30, identityClass: 'II', score: 720 }),
+        profile: async (userId) => ({
+          verified: true,
+          ageYears: 30,
+          identityClass: 'II',
+          score: scoreOf.get(userId) ?? 720,
+        }),
       },
       publicUrl: 'http://127.0.0.1:1',
       bankClearingAccountId: () => randomUUID(),
@@ -95,40 +162,58 @@ async function routingLoad(args: readonly string[]) {
       seed: 1,
     });
     closeMarketplace = () => marketplace.close();
-    for (const [i, endpointUrl] of sims.urls.entries())
+    for (const [i, endpointUrl] of sims.urls.entries()) {
+      const silent = i === sims.urls.length - 1;
+      // Each lender's appetite as real marketplaces have it: a run of score bands, an amount range
+      // and a term range (--all-eligible: every partner takes everything). The silent partner
+      // takes everything, so every application waits on it and the timeout path always runs.
+      const wide = silent || allEligible;
+      const firstBand = [0, 0, 0, 1, 2][Math.floor(world() * 5)]!;
+      const bandCount = 2 + Math.floor(world() * 3);
+      const minAmount = [100_000n, 500_000n, 1_000_000n][Math.floor(world() * 3)]!;
+      const maxAmount = [5_000_000n, 10_000_000n, 20_000_000n, 50_000_000n][Math.floor(world() * 4)]!;
+      const minTerm = [3, 6, 12][Math.floor(world() * 3)]!;
+      const maxTerm = [12, 24, 36, 60][Math.floor(world() * 4)]!;
       await marketplace.createPartner({
-        name: `sim-${i}`,
+        name: silent ? 'silent' : `sim-${i}`,
         kind: 'lender',
         endpointUrl,
         secret,
         eligibility: {
-          scoreBands: [...scoreBands],
+          scoreBands: wide ? [...scoreBands] : scoreBands.slice(firstBand, firstBand + bandCount),
           minAge: 18,
           maxAge: 70,
           regions: [],
-          minAmount: 1n,
-          maxAmount: 100_000_000n,
-          minTermMonths: 1,
-          maxTermMonths: 60,
+          minAmount: wide ? 1n : minAmount,
+          maxAmount: wide ? 100_000_000n : maxAmount,
+          minTermMonths: wide ? 1 : minTerm,
+          maxTermMonths: wide ? 60 : maxTerm,
           identityClasses: ['I', 'II', 'III'],
         },
         pricing: { cpaFen: 5_000n, cpsBp: 150, revenueShareBp: 0 },
       });
-    const apply = () =>
-      marketplace.apply({
-        userId: randomUUID(),
+    }
+    let next = 0;
+    const apply = () => {
+      const a = applications[next++]!;
+      return marketplace.apply({
+        userId: a.userId,
         product: 'loan',
-        amount: 5_000_000n,
-        termMonths: 12,
+        amount: a.amount,
+        termMonths: a.termMonths,
         regionCode: '110105',
       });
-    for (let i = 0; i < 20; i++) await apply(); // warm-up: connections, JIT
-    const total = Math.round(rate * seconds);
+    };
+    for (let i = 0; i < warmup; i++) await apply(); // warm-up: connections, JIT
     const latencies: number[] = [];
     let errors = 0;
     let offers = 0;
     let timeouts = 0;
+    let pinged = 0;
+    let silentPinged = 0;
     const simsCpu0 = processCpuMs(sims.pid);
+    const postgresCpu0 = postgresCpuMs();
+    const machine0 = machineBusyMs();
     const cpu0 = process.cpuUsage();
     const started = performance.now();
     let lastIssued = started;
@@ -144,7 +229,11 @@ async function routingLoad(args: readonly string[]) {
           try {
             const app = await apply();
             offers += app.offers.length;
-            timeouts += app.routing.filter((r) => r.outcome === 'timeout').length;
+            for (const r of app.routing) {
+              if (r.outcome === 'timeout') timeouts += 1;
+              if (r.latencyMs !== undefined) pinged += 1;
+              if (r.partnerName === 'silent' && r.latencyMs !== undefined) silentPinged += 1;
+            }
           } catch {
             errors += 1;
           }
@@ -156,6 +245,8 @@ async function routingLoad(args: readonly string[]) {
     const elapsed = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const simsCpu = processCpuMs(sims.pid) - simsCpu0;
+    const postgresCpu = postgresCpuMs() - postgresCpu0;
+    const machineCpu = machineBusyMs() - machine0;
     latencies.sort((a, b) => a - b);
     const achieved = total / elapsed;
     // The load generator shares the router's event loop: when it falls behind, so does the offered
@@ -171,12 +262,20 @@ async function routingLoad(args: readonly string[]) {
       router_cpu_ms_per_application: round((cpu.user + cpu.system) / 1000 / total, 3),
       router_cpu_share: round((cpu.user + cpu.system) / 1e6 / elapsed, 2),
       sims_cpu_ms_per_application: simsCpu >= 0 ? round(simsCpu / total, 3) : null,
+      // Every PostgreSQL process and the whole machine: only this run's when the machine is quiet.
+      postgres_cpu_ms_per_application: postgresCpu >= 0 ? round(postgresCpu / total, 3) : null,
+      machine_cpu_ms_per_application: machineCpu >= 0 ? round(machineCpu / total, 3) : null,
+      eligibility: allEligible
+        ? 'all partners take every application'
+        : 'per partner (bands, amounts, terms)',
       applications: total,
       errors,
       timeout_ms: timeoutMs,
       routing_p50_ms: round(percentile(latencies, 50)),
       routing_p99_ms: round(percentile(latencies, 99)),
       routing_max_ms: round(latencies[latencies.length - 1] ?? 0),
+      pings_per_application: round(pinged / Math.max(1, total - errors), 2),
+      silent_partner_pinged_share: round(silentPinged / Math.max(1, total - errors), 3),
       offers_per_application: round(offers / Math.max(1, total - errors), 2),
       timeouts_per_application: round(timeouts / Math.max(1, total - errors), 2),
     };

@@ -36,11 +36,11 @@ interface Waiting {
 
 /**
  * Group commit for routed applications (the ledger's writer does the same for entries): every
- * application waiting when a transaction starts goes into it, as three multi-row INSERTs, so a
- * burst of N applications costs a handful of round trips and one commit instead of 5·N. `write`
- * resolves only once its transaction has committed: an application is durable before its user
- * sees the offers and can choose one. A failed batch is retried one application at a time, so one
- * bad row fails only its own application.
+ * application waiting when a write starts goes into it, as one statement of three multi-row
+ * INSERTs, so a burst of N applications costs one round trip and one commit instead of 5·N.
+ * `write` resolves only once that statement has committed: an application is durable before its
+ * user sees the offers and can choose one. A failed batch is retried one application at a time, so
+ * one bad row fails only its own application.
  */
 export class ApplicationWriter {
   private queue: Waiting[] = [];
@@ -71,11 +71,9 @@ export class ApplicationWriter {
 
   private async flush(batch: Waiting[]): Promise<void> {
     try {
-      await this.db.transaction((tx) =>
-        insertApplications(
-          tx,
-          batch.map((w) => w.record),
-        ),
+      await insertApplications(
+        this.db,
+        batch.map((w) => w.record),
       );
       for (const w of batch) w.resolve();
     } catch (error) {
@@ -83,66 +81,75 @@ export class ApplicationWriter {
         batch[0]!.reject(error);
         return;
       }
-      for (const w of batch)
-        await this.db.transaction((tx) => insertApplications(tx, [w.record])).then(w.resolve, w.reject);
+      for (const w of batch) await insertApplications(this.db, [w.record]).then(w.resolve, w.reject);
     }
   }
 }
 
-async function insertApplications(tx: Queryable, records: readonly ApplicationRecord[]): Promise<void> {
-  await tx.query(
-    `INSERT INTO marketplace_applications (id, user_id, product, score_band, amount, term_months,
-       region_code, status, business_date, routing, created_at)
-     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int8[], $6::int[], $7::text[],
-                          $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[])`,
-    [
-      records.map((r) => r.id),
-      records.map((r) => r.userId),
-      records.map((r) => r.product),
-      records.map((r) => r.scoreBand),
-      records.map((r) => r.amount),
-      records.map((r) => r.termMonths),
-      records.map((r) => r.regionCode),
-      records.map((r) => r.status),
-      records.map((r) => r.businessDate),
-      records.map((r) => JSON.stringify(r.routing)),
-      records.map((r) => r.createdAt),
-    ],
-  );
+/** One array per field, in the order given: the parameters of an unnest() of many rows. */
+function columns<T>(rows: readonly T[], keys: ReadonlyArray<keyof T>): unknown[][] {
+  return keys.map((key) => rows.map((row) => row[key]));
+}
+
+/**
+ * The applications, their pings and their offers in one statement (data-modifying CTEs): one round
+ * trip, atomic on its own, so no BEGIN and COMMIT around it.
+ */
+async function insertApplications(q: Queryable, records: readonly ApplicationRecord[]): Promise<void> {
+  const applications = records.map((r) => ({ ...r, routing: JSON.stringify(r.routing) }));
   const pings = records.flatMap((r) =>
     r.pings.map((p) => ({ ...p, applicationId: r.id, date: r.businessDate })),
   );
-  if (pings.length > 0)
-    await tx.query(
-      `INSERT INTO marketplace_pings (application_id, partner_id, outcome, latency_ms, business_date)
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[])`,
-      [
-        pings.map((p) => p.applicationId),
-        pings.map((p) => p.partnerId),
-        pings.map((p) => p.outcome),
-        pings.map((p) => p.latencyMs),
-        pings.map((p) => p.date),
-      ],
-    );
-  const offers = records.flatMap((r) => r.offers.map((o) => ({ ...o, applicationId: r.id })));
-  if (offers.length > 0)
-    await tx.query(
-      `INSERT INTO marketplace_offers (id, application_id, source, partner_id, partner_offer_ref, amount,
-         apr_bp, term_months, promotions, rank, explanation)
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::int8[], $7::int[],
-                            $8::int[], $9::jsonb[], $10::int[], $11::jsonb[])`,
-      [
-        offers.map((o) => o.id),
-        offers.map((o) => o.applicationId),
-        offers.map((o) => o.source),
-        offers.map((o) => o.partnerId),
-        offers.map((o) => o.partnerOfferRef),
-        offers.map((o) => o.amount),
-        offers.map((o) => o.aprBp),
-        offers.map((o) => o.termMonths),
-        offers.map((o) => JSON.stringify(o.promotions)),
-        offers.map((o) => o.rank),
-        offers.map((o) => JSON.stringify(o.explanation)),
-      ],
-    );
+  const offers = records.flatMap((r) =>
+    r.offers.map((o) => ({
+      ...o,
+      applicationId: r.id,
+      promotions: JSON.stringify(o.promotions),
+      explanation: JSON.stringify(o.explanation),
+    })),
+  );
+  await q.query(
+    `WITH applications AS (
+       INSERT INTO marketplace_applications (id, user_id, product, score_band, amount, term_months,
+         region_code, status, business_date, routing, created_at)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int8[], $6::int[],
+                            $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[])
+     ), pings AS (
+       INSERT INTO marketplace_pings (application_id, partner_id, outcome, latency_ms, business_date)
+       SELECT * FROM unnest($12::uuid[], $13::uuid[], $14::text[], $15::int[], $16::text[])
+     )
+     INSERT INTO marketplace_offers (id, application_id, source, partner_id, partner_offer_ref, amount,
+       apr_bp, term_months, promotions, rank, explanation)
+     SELECT * FROM unnest($17::uuid[], $18::uuid[], $19::text[], $20::uuid[], $21::text[], $22::int8[],
+                          $23::int[], $24::int[], $25::jsonb[], $26::int[], $27::jsonb[])`,
+    [
+      ...columns(applications, [
+        'id',
+        'userId',
+        'product',
+        'scoreBand',
+        'amount',
+        'termMonths',
+        'regionCode',
+        'status',
+        'businessDate',
+        'routing',
+        'createdAt',
+      ]),
+      ...columns(pings, ['applicationId', 'partnerId', 'outcome', 'latencyMs', 'date']),
+      ...columns(offers, [
+        'id',
+        'applicationId',
+        'source',
+        'partnerId',
+        'partnerOfferRef',
+        'amount',
+        'aprBp',
+        'termMonths',
+        'promotions',
+        'rank',
+        'explanation',
+      ]),
+    ],
+  );
 }

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deriveSubkey, type Clock } from '../core/index.ts';
+import { batchedLoader, deriveSubkey, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { WebhookHeaders } from '../webhooks/index.ts';
@@ -16,7 +16,9 @@ import {
   type PartnerPage,
 } from './partners.ts';
 import { ApplicationWriter } from './application-writer.ts';
-import { PartnerPools, type CallbackType } from './protocol.ts';
+import { PartnerPinger } from './pinger.ts';
+import type { CallbackType } from './protocol.ts';
+import { RoutingCounters } from './routing-counters.ts';
 import { posteriorMean, seededRandom, type Exploration } from './ranking.ts';
 import {
   apply,
@@ -143,11 +145,27 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const pingTimeoutMs = options.pingTimeoutMs ?? 600;
   const publicUrl =
     typeof options.publicUrl === 'string' ? () => options.publicUrl as string : options.publicUrl;
+  const counters = new RoutingCounters(db);
+  // Applications arriving together read their users' co-debt in one query.
+  const coDebtLoader = batchedLoader(
+    async (userIds) => [...(await coDebtSnapshots(db, userIds, clock.now())).entries()],
+    ([userId]) => userId,
+  );
+  /** Runs a change to posts, fees or posteriors, then has routing read them afresh. */
+  const changing = async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      return await work;
+    } finally {
+      counters.invalidate();
+    }
+  };
   const deps = {
     db,
     clock,
     partners,
-    pools: new PartnerPools(),
+    pinger: new PartnerPinger(),
+    counters,
+    coDebt: async (userId: string) => (await coDebtLoader.load(userId))![1],
     writer: new ApplicationWriter(db),
     applicants: options.applicants,
     own: options.own,
@@ -180,20 +198,22 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     setPartnerLimits: (id, limits) => partners.setLimits(id, limits),
     apply: (command) => apply(deps, command),
     getApplication: (id, userId) => getApplication(db, id, userId),
-    choose: (command) => choose(deps, command),
+    choose: (command) => changing(choose(deps, command)),
     listConsents: (userId, query) => listConsents(db, userId, query),
     withdrawConsent: (userId, consentId) => withdrawConsent(db, clock, userId, consentId),
     handleCallback: (partnerId, headers, rawBody) =>
-      handleCallback(db, clock, partners, partnerId, headers, rawBody),
+      changing(handleCallback(db, clock, partners, partnerId, headers, rawBody)),
     async recordOwnOutcome(applicationId, eventId, type, amount, interest) {
-      await recordDecision(db, clock, {
-        applicationId,
-        partnerId: null,
-        messageId: `own:${eventId}`,
-        type,
-        amount,
-        interest,
-      });
+      await changing(
+        recordDecision(db, clock, {
+          applicationId,
+          partnerId: null,
+          messageId: `own:${eventId}`,
+          type,
+          amount,
+          interest,
+        }),
+      );
     },
     async ownLoanDrawn({ loanId, offerId, amount }) {
       const { rows } = await db.query<{ application_id: string }>(
@@ -203,13 +223,15 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
       );
       const applicationId = rows[0]?.application_id;
       if (!applicationId) return;
-      await recordDecision(db, clock, {
-        applicationId,
-        partnerId: null,
-        messageId: `own:disbursed:${loanId}`,
-        type: 'disbursed',
-        amount,
-      });
+      await changing(
+        recordDecision(db, clock, {
+          applicationId,
+          partnerId: null,
+          messageId: `own:disbursed:${loanId}`,
+          type: 'disbursed',
+          amount,
+        }),
+      );
     },
     async posteriors(partnerKey) {
       const out: PartnerPosterior[] = [];
@@ -237,6 +259,6 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
       return funnel(db, partnerId, from, to);
     },
     keyedDigest: (value) => createHmac('sha256', digestKey).update(value, 'utf8').digest('base64url'),
-    close: () => deps.pools.close(),
+    close: () => deps.pinger.close(),
   };
 }

@@ -4,8 +4,7 @@
  * approval probability per score band, a partner that never answers, and a way to make its monthly
  * report disagree with the platform. Several run at once on different ports (port 0 = any free).
  */
-import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import http from 'node:http';
 import {
   pingRequestSchema,
   postRequestSchema,
@@ -13,12 +12,16 @@ import {
   signatureHeaders,
   verifySignature,
   type PartnerCallback,
+  type PartnerReport,
+  type PingResponse,
+  type PostResponse,
   type PartnerReportRow,
   type PingRequest,
   type PostRequest,
 } from './protocol.ts';
 import { seededRandom } from './ranking.ts';
 import type { ScoreBand } from './types.ts';
+import { webhookSigningKey } from '../webhooks/index.ts';
 
 export interface PartnerSimOptions {
   secret: string;
@@ -45,6 +48,8 @@ export interface PartnerSimOptions {
   failPosts?: number;
   /** Rewrites the monthly report, to inject a discrepancy. */
   tamperReport?: (rows: PartnerReportRow[]) => PartnerReportRow[];
+  /** Keep every ping and post in `received` (default true; a long benchmark turns it off). */
+  record?: boolean;
 }
 
 interface Booked {
@@ -64,6 +69,8 @@ export interface PartnerSim {
   repay(applicationId: string, amount: bigint, interest: bigint): Promise<number>;
   /** Resolves when no callback is in flight. */
   idle(): Promise<void>;
+  /** TCP connections accepted so far (keep-alive reuse shows as few). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -82,24 +89,27 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
   let closed = false;
   let failedPosts = 0;
 
-  const app: FastifyInstance = Fastify({
-    logger: false,
-    forceCloseConnections: true,
-    keepAliveTimeout: 30_000,
-  });
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-
+  const key = webhookSigningKey(options.secret);
+  const record = options.record !== false;
+  let offerSeq = 0;
   const latency = () => {
     const l = options.latencyMs ?? 0;
     return typeof l === 'number' ? l : l[0] + random() * (l[1] - l[0]);
   };
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const verified = (headers: Record<string, unknown>, raw: string): boolean => {
+  const verified = (headers: http.IncomingHttpHeaders, raw: string): boolean => {
     try {
-      verifySignature(options.secret, headers as Record<string, string>, raw);
+      verifySignature(key, headers as Record<string, string>, raw);
       return true;
     } catch {
       return false;
+    }
+  };
+  const parseJson = (raw: string): unknown => {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return undefined;
     }
   };
 
@@ -147,22 +157,27 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
     });
   };
 
-  app.post('/ping', async (request, reply) => {
-    const raw = request.body as string;
-    if (!verified(request.headers, raw)) return reply.code(401).send({ error: 'bad signature' });
-    const ping = pingRequestSchema.safeParse(JSON.parse(raw));
-    if (!ping.success) return reply.code(400).send({ error: 'bad ping' });
-    received.pings.push(ping.data);
-    if (options.neverAnswer) return new Promise(() => {});
+  type Answer = { status: number; body: unknown } | null;
+  const refuse = (status: number, error: string): Answer => ({ status, body: { error } });
+
+  /** A ping: no personal data in, indicative offers out after the configured latency. */
+  const onPing = async (raw: string, headers: http.IncomingHttpHeaders): Promise<Answer> => {
+    if (!verified(headers, raw)) return refuse(401, 'bad signature');
+    const ping = pingRequestSchema.safeParse(parseJson(raw));
+    if (!ping.success) return refuse(400, 'bad ping');
+    if (record) received.pings.push(ping.data);
+    if (options.neverAnswer) return null;
     await sleep(latency());
     const band = ping.data.score_band;
-    if (approval[band] === undefined) return { offers: [] };
+    if (approval[band] === undefined) return { status: 200, body: { offers: [] } };
     const asked = BigInt(ping.data.amount);
     const amount = options.maxAmount !== undefined && asked > options.maxAmount ? options.maxAmount : asked;
-    return {
+    offerSeq += 1;
+    const body: PingResponse = {
       offers: [
         {
-          offer_ref: `off_${randomUUID().slice(0, 8)}`,
+          // Unique per sim; the platform keeps it with the offer and sends it back in the post.
+          offer_ref: `off_${port}_${offerSeq}`,
           amount: amount.toString(),
           apr_bp: apr[band],
           term_months: ping.data.term_months,
@@ -172,18 +187,18 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
         },
       ],
     };
-  });
+    return { status: 200, body };
+  };
 
-  app.post('/post', async (request, reply) => {
-    const raw = request.body as string;
-    if (!verified(request.headers, raw)) return reply.code(401).send({ error: 'bad signature' });
-    const post = postRequestSchema.safeParse(JSON.parse(raw));
-    if (!post.success) return reply.code(400).send({ error: 'bad post' });
+  const onPost = (raw: string, headers: http.IncomingHttpHeaders): Answer => {
+    if (!verified(headers, raw)) return refuse(401, 'bad signature');
+    const post = postRequestSchema.safeParse(parseJson(raw));
+    if (!post.success) return refuse(400, 'bad post');
     received.posts.push(post.data);
     received.rawPosts.push(raw);
     if (failedPosts < (options.failPosts ?? 0)) {
       failedPosts += 1;
-      return reply.code(503).send({ error: 'try again later' });
+      return refuse(503, 'try again later');
     }
     const booking: Booked = {
       applicationId: post.data.application_id,
@@ -201,13 +216,18 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
         if (status < 300 && options.disburse !== false) await event(booking, 'disbursed', amount);
       })(),
     );
-    return { status: 'received', partner_ref: `ref_${booking.applicationId.slice(0, 8)}` };
-  });
+    const body: PostResponse = {
+      status: 'received',
+      partner_ref: `ref_${booking.applicationId.slice(0, 8)}`,
+    };
+    return { status: 200, body };
+  };
 
-  app.post('/report', async (request, reply) => {
-    const raw = request.body as string;
-    if (!verified(request.headers, raw)) return reply.code(401).send({ error: 'bad signature' });
-    const { month } = reportRequestSchema.parse(JSON.parse(raw));
+  const onReport = (raw: string, headers: http.IncomingHttpHeaders): Answer => {
+    if (!verified(headers, raw)) return refuse(401, 'bad signature');
+    const asked = reportRequestSchema.safeParse(parseJson(raw));
+    if (!asked.success) return refuse(400, 'bad report request');
+    const { month } = asked.data;
     const monthOf = (d: Date) => new Date(d.getTime() + 8 * 3_600_000).toISOString().slice(0, 7);
     let rows: PartnerReportRow[] = [];
     for (const b of booked.values()) {
@@ -228,11 +248,51 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
     }
     rows.sort((a, b) => (a.application_id < b.application_id ? -1 : 1));
     if (options.tamperReport) rows = options.tamperReport(rows);
-    return { month, rows };
+    const body: PartnerReport = { month, rows };
+    return { status: 200, body };
+  };
+
+  const routes: Record<string, (raw: string, headers: http.IncomingHttpHeaders) => Answer | Promise<Answer>> =
+    { '/ping': onPing, '/post': onPost, '/report': onReport };
+
+  // Plain node:http rather than Fastify: the benchmark's sims answer over ten thousand pings a
+  // second beside the router on the same two cores, and a framework's per-request work shows there.
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    const route = req.method === 'POST' ? routes[req.url ?? ''] : undefined;
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      raw += chunk;
+    });
+    req.on('end', () => {
+      if (!route) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+        return;
+      }
+      void Promise.resolve(route(raw, req.headers)).then(
+        (answer) => {
+          if (!answer) return; // never answers
+          const text = JSON.stringify(answer.body);
+          res.writeHead(answer.status, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(text),
+          });
+          res.end(text);
+        },
+        () => res.writeHead(500).end(),
+      );
+    });
   });
 
-  await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
-  const address = app.server.address();
+  let accepted = 0;
+  server.on('connection', () => {
+    accepted += 1;
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
@@ -244,12 +304,15 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
       if (!booking) throw new Error(`partner-sim: no application ${applicationId}`);
       return track(event(booking, 'repaid', amount, interest));
     },
+    connections: () => accepted,
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
     async close() {
       closed = true;
-      await app.close();
+      const stopped = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await stopped;
     },
   };
 }

@@ -1,6 +1,7 @@
 import { MilletError, deriveSubkey, newId, openSealed, seal, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
-import { checkWebhookUrl, generateWebhookSecret } from '../webhooks/index.ts';
+import type { KeyObject } from 'node:crypto';
+import { checkWebhookUrl, generateWebhookSecret, webhookSigningKey } from '../webhooks/index.ts';
 import {
   applicantFields,
   scoreBands,
@@ -133,7 +134,13 @@ function validate(c: CreatePartnerCommand): void {
   checkWebhookUrl(c.endpointUrl, 'endpoint_url');
 }
 
-/** Partners as data, with their signing secrets sealed at rest (AES-256-GCM, HKDF subkey). */
+/** An active partner as routing uses it: its signing secret opened and decoded into a key. */
+export interface RoutablePartner {
+  partner: Partner;
+  secret: string;
+  key: KeyObject;
+}
+
 /**
  * How long the active partners (and their opened secrets) are reused for routing: one query and 20
  * AES-GCM opens per application otherwise. Changes made through this directory apply at once;
@@ -141,10 +148,10 @@ function validate(c: CreatePartnerCommand): void {
  */
 const ACTIVE_TTL_MS = 1_000;
 
+/** Partners as data, with their signing secrets sealed at rest (AES-256-GCM, HKDF subkey). */
 export class PartnerDirectory {
   private readonly key: Buffer;
-  private activeCache: { at: number; value: Promise<Array<{ partner: Partner; secret: string }>> } | null =
-    null;
+  private activeCache: { at: number; value: Promise<RoutablePartner[]> } | null = null;
 
   constructor(
     private readonly db: Database,
@@ -223,7 +230,7 @@ export class PartnerDirectory {
   }
 
   /** Active partners with their secrets opened: one query for the whole fan-out. */
-  active(): Promise<Array<{ partner: Partner; secret: string }>> {
+  active(): Promise<RoutablePartner[]> {
     const now = performance.now();
     if (this.activeCache && now - this.activeCache.at < ACTIVE_TTL_MS) return this.activeCache.value;
     const value = this.loadActive();
@@ -235,16 +242,18 @@ export class PartnerDirectory {
     return value;
   }
 
-  private async loadActive(): Promise<Array<{ partner: Partner; secret: string }>> {
+  private async loadActive(): Promise<RoutablePartner[]> {
     const { rows } = await this.db.query<PartnerRow>(
       `SELECT * FROM marketplace_partners WHERE status = 'active' ORDER BY id`,
     );
-    return rows.map((row) => ({
-      partner: fromRow(row),
-      secret: openSealed(this.key, row.secret_sealed, `marketplace_partners.secret:${row.id}`).toString(
-        'utf8',
-      ),
-    }));
+    return rows.map((row) => {
+      const secret = openSealed(
+        this.key,
+        row.secret_sealed,
+        `marketplace_partners.secret:${row.id}`,
+      ).toString('utf8');
+      return { partner: fromRow(row), secret, key: webhookSigningKey(secret) };
+    });
   }
 
   /**

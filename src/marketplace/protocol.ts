@@ -5,8 +5,7 @@
  * HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>` — and refused outside a 5-minute replay window.
  * Callbacks are also deduplicated on their `webhook-id`.
  */
-import { randomUUID } from 'node:crypto';
-import { Pool } from 'undici';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { signWebhook, verifyWebhook, type WebhookHeaders } from '../webhooks/index.ts';
 import { applicantFields, scoreBands } from './types.ts';
@@ -82,7 +81,7 @@ export type PartnerReportRow = z.infer<typeof reportRowSchema>;
 
 /** The three signature headers for one body. */
 export function signatureHeaders(
-  secret: string,
+  secret: string | KeyObject,
   body: string,
   now: Date = new Date(),
 ): Record<string, string> {
@@ -97,7 +96,7 @@ export function signatureHeaders(
 
 /** Throws WebhookVerificationError (with a reason) when the signature or the timestamp is wrong. */
 export function verifySignature(
-  secret: string,
+  secret: string | KeyObject,
   headers: WebhookHeaders,
   body: string,
   now: Date = new Date(),
@@ -151,99 +150,7 @@ export async function signedPost<T>(
   return parseAnswer(text, schema);
 }
 
-/**
- * Keep-alive connection pools, one per partner origin, for the pings. Two things make the global
- * fetch expensive at hundreds of applications a second: every aborted request (a ping past its
- * deadline) destroys its socket, so the next ping to that partner opens a new TCP connection, and
- * the WHATWG fetch layer itself costs CPU. `ping` answers the router at the deadline but lets the
- * request run on, unaborted, until `lingerMs` later, so a late answer is read and discarded and its
- * socket goes back to the pool; only a partner silent for that long costs a connection.
- */
-export class PartnerPools {
-  private readonly pools = new Map<string, Pool>();
-
-  constructor(
-    private readonly options: { connectionsPerPartner: number; lingerMs: number } = {
-      connectionsPerPartner: 256,
-      lingerMs: 1_000,
-    },
-  ) {}
-
-  private pool(origin: string): Pool {
-    let pool = this.pools.get(origin);
-    if (!pool) {
-      pool = new Pool(origin, {
-        connections: this.options.connectionsPerPartner,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-      });
-      this.pools.set(origin, pool);
-    }
-    return pool;
-  }
-
-  /**
-   * A signed POST whose answer the caller waits for at most `timeoutMs` (then PartnerHttpError
-   * 'timeout'); the exchange itself is aborted only `lingerMs` after that.
-   */
-  async post<T>(
-    url: string,
-    secret: string,
-    payload: unknown,
-    schema: z.ZodType<T>,
-    timeoutMs: number,
-  ): Promise<T> {
-    const target = new URL(url);
-    const body = JSON.stringify(payload);
-    const exchange = (async () => {
-      let response;
-      try {
-        response = await this.pool(target.origin).request({
-          method: 'POST',
-          path: `${target.pathname}${target.search}`,
-          body,
-          headers: { 'content-type': 'application/json', ...signatureHeaders(secret, body) },
-          signal: AbortSignal.timeout(timeoutMs + this.options.lingerMs),
-        });
-      } catch (error) {
-        if ((error as Error).name === 'AbortError' || (error as { code?: string }).code === 'UND_ERR_ABORTED')
-          throw new PartnerHttpError('timeout', 'The partner did not answer in time');
-        throw new PartnerHttpError('network', (error as Error).message);
-      }
-      let text: string;
-      try {
-        text = await response.body.text();
-      } catch {
-        throw new PartnerHttpError('network', 'The partner answer was cut off');
-      }
-      if (response.statusCode < 200 || response.statusCode > 299)
-        throw new PartnerHttpError('http_status', `The partner answered ${response.statusCode}`);
-      return parseAnswer(text, schema);
-    })();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new PartnerHttpError('timeout', 'The partner did not answer in time')),
-        timeoutMs,
-      );
-    });
-    // A late answer (or failure) after the deadline is nobody's business any more.
-    exchange.catch(() => {});
-    try {
-      return await Promise.race([exchange, deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async close(): Promise<void> {
-    const pools = [...this.pools.values()];
-    this.pools.clear();
-    await Promise.all(pools.map((p) => p.destroy()));
-  }
-}
-
-function parseAnswer<T>(text: string, schema: z.ZodType<T>): T {
+export function parseAnswer<T>(text: string, schema: z.ZodType<T>): T {
   let json: unknown;
   try {
     json = JSON.parse(text);

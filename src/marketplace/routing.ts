@@ -1,12 +1,12 @@
 import { MilletError, businessDate, divRound, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { ApplicationWriter } from './application-writer.ts';
-import { checkCoDebt, coDebtSnapshots, type CoDebtLimits } from './co-debt.ts';
-import type { PartnerDirectory } from './partners.ts';
-import { loadPosteriors, recordDecision } from './outcomes.ts';
-import type { PartnerPools } from './protocol.ts';
+import { checkCoDebt, type CoDebtLimits, type CoDebtSnapshot } from './co-debt.ts';
+import type { PartnerDirectory, RoutablePartner } from './partners.ts';
+import { recordDecision } from './outcomes.ts';
+import type { PartnerPinger, PingReply } from './pinger.ts';
+import type { RoutingCounters } from './routing-counters.ts';
 import {
-  PartnerHttpError,
   pingResponseSchema,
   postResponseSchema,
   signedPost,
@@ -32,8 +32,12 @@ export interface RouterDeps {
   partners: PartnerDirectory;
   /** Group commit of the routed applications. */
   writer: ApplicationWriter;
-  /** Keep-alive connections for the pings. */
-  pools: PartnerPools;
+  /** The ping fan-out (keep-alive connections, one deadline per application). */
+  pinger: PartnerPinger;
+  /** Posts today, fees this month and posteriors of every partner, shared across applications. */
+  counters: RoutingCounters;
+  /** The user's co-debt numbers (batched with other applications' reads). */
+  coDebt: (userId: string) => Promise<CoDebtSnapshot>;
   applicants: ApplicantDirectory;
   own: OwnOfferSource | undefined;
   /**
@@ -142,84 +146,31 @@ export function expectedPayout(partner: Partner, amount: bigint): bigint {
   return partner.pricing.cpaFen + cps;
 }
 
-/** The start of the business month (Asia/Shanghai) of a business date. */
-export const monthStart = (date: string): Date => new Date(`${date.slice(0, 7)}-01T00:00:00+08:00`);
+type PartnerOffer = {
+  offer_ref: string;
+  amount: bigint;
+  apr_bp: number;
+  term_months: number;
+  promotions: Promotion[];
+};
 
-async function usage(
-  q: Queryable,
-  partnerIds: string[],
-  today: string,
-): Promise<Map<string, { postsToday: number; feesThisMonth: bigint }>> {
-  const out = new Map<string, { postsToday: number; feesThisMonth: bigint }>();
-  for (const id of partnerIds) out.set(id, { postsToday: 0, feesThisMonth: 0n });
-  if (partnerIds.length === 0) return out;
-  const posts = await q.query<{ partner_id: string; n: bigint }>(
-    `SELECT partner_id, count(*) AS n FROM marketplace_posts
-      WHERE partner_id = ANY($1::uuid[]) AND business_date = $2 AND status <> 'failed' GROUP BY partner_id`,
-    [partnerIds, today],
-  );
-  for (const r of posts.rows) out.get(r.partner_id)!.postsToday = Number(r.n);
-  const fees = await q.query<{ partner_id: string; fees: bigint }>(
-    `SELECT partner_id, sum(fee_fen) AS fees FROM marketplace_callbacks
-      WHERE partner_id = ANY($1::uuid[]) AND received_at >= $2 GROUP BY partner_id`,
-    [partnerIds, monthStart(today)],
-  );
-  for (const r of fees.rows) out.get(r.partner_id)!.feesThisMonth = BigInt(r.fees);
-  return out;
-}
-
-interface PingResult {
-  partner: Partner;
-  outcome: 'offered' | 'no_offer' | 'timeout' | 'error';
-  latencyMs: number;
-  offers: Array<{
-    offer_ref: string;
-    amount: bigint;
-    apr_bp: number;
-    term_months: number;
-    promotions: Promotion[];
-  }>;
-}
-
-/**
- * Pings one partner. Never throws and never waits past the timeout, so a slow or silent partner
- * costs the user at most `timeoutMs` (PartnerPools.post: the request itself lingers a little
- * longer to keep its connection).
- */
-export async function pingPartner(
-  pools: PartnerPools,
-  partner: Partner,
-  secret: string,
-  ping: PingRequest,
-  timeoutMs: number,
-): Promise<PingResult> {
-  const started = performance.now();
+/** A partner's answer to a ping as routing sees it: an outcome and the offers worth showing. */
+function readReply(reply: PingReply): { outcome: RoutingOutcome; offers: PartnerOffer[] } {
+  if (reply.outcome !== 'answered') return { outcome: reply.outcome, offers: [] };
+  let json: unknown;
   try {
-    const answer = await pools.post(
-      `${partner.endpointUrl}/ping`,
-      secret,
-      ping,
-      pingResponseSchema,
-      timeoutMs,
-    );
-    const offers = answer.offers
-      .map((o) => ({ ...o, amount: BigInt(o.amount), promotions: o.promotions }))
-      .filter((o) => o.amount > 0n);
-    return {
-      partner,
-      outcome: offers.length > 0 ? 'offered' : 'no_offer',
-      latencyMs: Math.round(performance.now() - started),
-      offers,
-    };
-  } catch (error) {
-    const timeout = error instanceof PartnerHttpError && error.reason === 'timeout';
-    return {
-      partner,
-      outcome: timeout ? 'timeout' : 'error',
-      latencyMs: Math.round(performance.now() - started),
-      offers: [],
-    };
+    json = JSON.parse(reply.text);
+  } catch {
+    return { outcome: 'error', offers: [] };
   }
+  const parsed = pingResponseSchema.safeParse(json);
+  if (!parsed.success) return { outcome: 'error', offers: [] };
+  const offers: PartnerOffer[] = [];
+  for (const o of parsed.data.offers) {
+    const amount = BigInt(o.amount);
+    if (amount > 0n) offers.push({ ...o, amount });
+  }
+  return { outcome: offers.length > 0 ? 'offered' : 'no_offer', offers };
 }
 
 /** Resolves to undefined after `ms` (the own product gets the same deadline as partners). */
@@ -235,7 +186,7 @@ const OWN_NAME = 'Millet loan';
 
 /** eligibility → co-debt guard → parallel pings with a timeout → ranking → stored offers. */
 export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Application> {
-  const { db, clock } = deps;
+  const { clock } = deps;
   const deadline = performance.now() + deps.pingTimeoutMs;
   if (command.amount <= 0n)
     throw new MilletError('VALIDATION_FAILED', 'amount must be positive', { field: 'amount' });
@@ -246,21 +197,19 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
   if (profile.score === null)
     throw new MilletError('CREDIT_SCORE_NOT_FOUND', 'Get a credit score before applying for credit');
   const band = scoreBandOf(profile.score);
-  const snapshot = (await coDebtSnapshots(db, [command.userId], clock.now())).get(command.userId)!;
+  const today = businessDate(clock);
+  // Independent reads, side by side: the user's co-debt, the partners, the shared counters.
+  const [snapshot, active, numbers] = await Promise.all([
+    deps.coDebt(command.userId),
+    deps.partners.active(),
+    deps.counters.read(today),
+  ]);
   checkCoDebt(snapshot, command.amount, deps.coDebtLimits);
 
-  const today = businessDate(clock);
-  const withSecrets = await deps.partners.active();
-  const secretOf = new Map(withSecrets.map((w) => [w.partner.id, w.secret]));
-  const active = withSecrets.map((w) => w.partner);
-  const use = await usage(
-    db,
-    active.map((p) => p.id),
-    today,
-  );
   const routing: RoutingLine[] = [];
-  const toPing: Partner[] = [];
-  for (const partner of active) {
+  const toPing: RoutablePartner[] = [];
+  for (const routable of active) {
+    const partner = routable.partner;
     const reason = ineligibility(partner, {
       product: command.product,
       band,
@@ -270,7 +219,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       termMonths: command.termMonths,
       region: command.regionCode,
     });
-    const u = use.get(partner.id)!;
+    const u = numbers.usage(partner.id);
     const line = { partnerId: partner.id, partnerName: partner.name };
     if (reason) routing.push({ ...line, outcome: 'ineligible', reason });
     else if (partner.dailyCap !== null && u.postsToday >= partner.dailyCap)
@@ -288,7 +237,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
         outcome: 'monthly_budget_spent',
         reason: `${u.feesThisMonth}/${partner.monthlyBudgetFen} fen this month`,
       });
-    else toPing.push(partner);
+    else toPing.push(routable);
   }
 
   const id = newId();
@@ -302,8 +251,12 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
   };
   const reserve = Math.max(deps.reserveMs, 2 * deps.tail.meanMs);
   const budget = Math.max(1, Math.floor(deadline - performance.now() - reserve));
-  const [pings, ownOffer] = await Promise.all([
-    Promise.all(toPing.map((p) => pingPartner(deps.pools, p, secretOf.get(p.id)!, ping, budget))),
+  const [replies, ownOffer] = await Promise.all([
+    deps.pinger.pingAll(
+      toPing.map((r) => ({ url: r.partner.endpointUrl, key: r.key })),
+      JSON.stringify(ping),
+      budget,
+    ),
     command.product === 'loan' && deps.own
       ? withDeadline(
           deps.own.quote({
@@ -317,6 +270,11 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       : Promise.resolve(undefined),
   ]);
   const tailStarted = performance.now();
+  const pings = toPing.map(({ partner }, i) => ({
+    partner,
+    latencyMs: replies[i]!.latencyMs,
+    ...readReply(replies[i]!),
+  }));
   for (const p of pings)
     routing.push({
       partnerId: p.partner.id,
@@ -325,7 +283,6 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       latencyMs: p.latencyMs,
     });
 
-  const posteriors = await loadPosteriors(db, [...toPing.map((p) => p.id), 'own'], band);
   interface Pending {
     key: string;
     partnerKey: string;
@@ -333,13 +290,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     aprBp: number;
     posterior: { approvals: number; declines: number };
     partner: Partner | null;
-    offer: {
-      offer_ref: string;
-      amount: bigint;
-      apr_bp: number;
-      term_months: number;
-      promotions: Promotion[];
-    };
+    offer: PartnerOffer;
   }
   const candidates: Pending[] = [];
   for (const p of pings)
@@ -349,7 +300,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
         partnerKey: p.partner.id,
         payoutFen: expectedPayout(p.partner, offer.amount),
         aprBp: offer.apr_bp,
-        posterior: posteriors.get(p.partner.id)!,
+        posterior: numbers.posterior(p.partner.id, band),
         partner: p.partner,
         offer,
       });
@@ -359,7 +310,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       partnerKey: 'own',
       payoutFen: ownOffer.valueFen,
       aprBp: ownOffer.aprBp,
-      posterior: posteriors.get('own')!,
+      posterior: numbers.posterior('own', band),
       partner: null,
       offer: {
         offer_ref: 'own',

@@ -3,6 +3,7 @@ export {
   generateWebhookSecret,
   signWebhook,
   verifyWebhook,
+  webhookSigningKey,
   WebhookVerificationError,
   type VerifyOptions,
   type WebhookHeaders,

@@ -13,7 +13,7 @@
  * This file imports nothing but node:crypto so a merchant can copy it into their own service and
  * call `verifyWebhook` on the raw request body (the exact bytes received, before any JSON parsing).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 const SECRET_PREFIX = 'whsec_';
 
@@ -50,7 +50,8 @@ export function generateWebhookSecret(): string {
   return SECRET_PREFIX + randomBytes(32).toString('base64');
 }
 
-function secretKey(secret: string): Buffer {
+function secretKey(secret: string | KeyObject): Buffer | KeyObject {
+  if (typeof secret !== 'string') return secret;
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : '';
   const key = Buffer.from(encoded, 'base64');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || key.length < 16)
@@ -58,9 +59,17 @@ function secretKey(secret: string): Buffer {
   return key;
 }
 
-/** The `v1,<base64>` signature of one message under one secret. */
+/**
+ * The secret decoded once into a key, for a sender or receiver that signs or checks many messages
+ * under it: `signWebhook` and `verifyWebhook` take it in place of the secret text.
+ */
+export function webhookSigningKey(secret: string): KeyObject {
+  return createSecretKey(secretKey(secret) as Buffer);
+}
+
+/** The `v1,<base64>` signature of one message under one secret (its text or its decoded key). */
 export function signWebhook(
-  secret: string,
+  secret: string | KeyObject,
   id: string,
   timestamp: number,
   body: string | Uint8Array,
@@ -89,7 +98,7 @@ function header(headers: WebhookHeaders, name: string): string | undefined {
  * delivery can arrive more than once.
  */
 export function verifyWebhook(
-  secret: string,
+  secret: string | KeyObject,
   headers: WebhookHeaders,
   body: string | Uint8Array,
   options: VerifyOptions = {},

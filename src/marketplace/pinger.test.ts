@@ -1,0 +1,92 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateWebhookSecret, webhookSigningKey } from '../webhooks/index.ts';
+import { startPartnerSim, type PartnerSim } from './partner-sim.ts';
+import { PartnerPinger } from './pinger.ts';
+
+const sims: PartnerSim[] = [];
+const pingers: PartnerPinger[] = [];
+afterAll(async () => {
+  await Promise.all(pingers.map((p) => p.close()));
+  await Promise.all(sims.map((s) => s.close()));
+});
+
+const body = JSON.stringify({
+  ping_id: 'app-1',
+  product: 'loan',
+  score_band: 'B',
+  amount: '500000',
+  term_months: 12,
+  region_code: '110105',
+});
+
+async function sim(options: Parameters<typeof startPartnerSim>[0]): Promise<PartnerSim> {
+  const started = await startPartnerSim(options);
+  sims.push(started);
+  return started;
+}
+
+describe('PartnerPinger', () => {
+  it('answers at the deadline with what arrived, a timeout for the rest, and signatures the partners accept', async () => {
+    const secret = generateWebhookSecret();
+    const key = webhookSigningKey(secret);
+    const fast = await sim({ secret, latencyMs: 5 });
+    const slow = await sim({ secret, latencyMs: 1_000 });
+    const silent = await sim({ secret, neverAnswer: true });
+    const stranger = await sim({ secret: generateWebhookSecret(), latencyMs: 5 });
+    const pinger = new PartnerPinger({ connectionsPerPartner: 4, lingerMs: 100 });
+    pingers.push(pinger);
+
+    const started = performance.now();
+    const replies = await pinger.pingAll(
+      [fast, slow, silent, stranger].map((s) => ({ url: s.url, key })),
+      body,
+      300,
+    );
+    const elapsed = performance.now() - started;
+
+    expect(elapsed).toBeGreaterThanOrEqual(295);
+    expect(elapsed).toBeLessThan(900); // the slow partner's 1 s is not waited for
+    expect(replies.map((r) => r.outcome)).toEqual(['answered', 'timeout', 'timeout', 'error']);
+    const offers = JSON.parse(replies[0]!.text!) as { offers: Array<{ amount: string }> };
+    expect(offers.offers[0]!.amount).toBe('500000');
+    // The partners verified the signature and saw exactly the ping; the one with another secret
+    // refused it (401) and recorded nothing.
+    expect(fast.received.pings).toEqual([JSON.parse(body)]);
+    expect(silent.received.pings).toHaveLength(1);
+    expect(stranger.received.pings).toHaveLength(0);
+  });
+
+  it('resolves as soon as every partner has answered', async () => {
+    const secret = generateWebhookSecret();
+    const key = webhookSigningKey(secret);
+    const a = await sim({ secret, latencyMs: 5 });
+    const b = await sim({ secret, latencyMs: 20 });
+    const pinger = new PartnerPinger();
+    pingers.push(pinger);
+    const started = performance.now();
+    const replies = await pinger.pingAll(
+      [a, b].map((s) => ({ url: s.url, key })),
+      body,
+      5_000,
+    );
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(replies.map((r) => r.outcome)).toEqual(['answered', 'answered']);
+    expect(replies[1]!.latencyMs).toBeGreaterThanOrEqual(replies[0]!.latencyMs);
+    expect(await pinger.pingAll([], body, 5_000)).toEqual([]);
+  });
+
+  it('reuses its connections: a late answer is read after the deadline instead of costing the socket', async () => {
+    const secret = generateWebhookSecret();
+    const key = webhookSigningKey(secret);
+    const late = await sim({ secret, latencyMs: 150 });
+    const pinger = new PartnerPinger({ connectionsPerPartner: 1, lingerMs: 1_000 });
+    pingers.push(pinger);
+    // With one connection, a request aborted at the deadline would destroy it; lingering, the
+    // late answer arrives and the next ping goes out on the same socket and is answered in time.
+    const first = await pinger.pingAll([{ url: late.url, key }], body, 50);
+    expect(first[0]!.outcome).toBe('timeout');
+    const second = await pinger.pingAll([{ url: late.url, key }], body, 2_000);
+    expect(second[0]!.outcome).toBe('answered');
+    expect(late.connections()).toBe(1);
+  });
+});

@@ -1,0 +1,115 @@
+import type { Queryable } from '../db/index.ts';
+import type { PosteriorCounts } from './ranking.ts';
+import type { ScoreBand } from './types.ts';
+
+export interface PartnerUsage {
+  postsToday: number;
+  feesThisMonth: bigint;
+}
+
+export interface RoutingNumbers {
+  usage(partnerId: string): PartnerUsage;
+  /** Approvals and declines seen for a partner id (or 'own') in a score band. */
+  posterior(partnerKey: string, band: ScoreBand): PosteriorCounts;
+}
+
+interface Snapshot {
+  at: number;
+  today: string;
+  usage: Map<string, PartnerUsage>;
+  /** `${partnerKey}:${band}` → counts. */
+  posteriors: Map<string, PosteriorCounts>;
+}
+
+const NONE: PartnerUsage = Object.freeze({ postsToday: 0, feesThisMonth: 0n });
+const NO_EVIDENCE: PosteriorCounts = Object.freeze({ approvals: 0, declines: 0 });
+
+/** The start of the business month (Asia/Shanghai) of a business date. */
+export const monthStart = (date: string): Date => new Date(`${date.slice(0, 7)}-01T00:00:00+08:00`);
+
+/**
+ * What routing reads about every partner besides the partner itself — posts today and fees this
+ * month (for the daily cap and the monthly budget) and the approval posteriors (for ranking) — read
+ * for all partners in three queries and shared by every application for up to `ttlMs`, instead of
+ * three queries per application (at hundreds a second, a large part of the database's work).
+ *
+ * How exact: this instance drops the snapshot whenever it records something that changes these
+ * numbers (a post, a callback, an own-loan outcome: `invalidate`), so on one instance a cap or
+ * budget stops routing from the next application, as before. Another instance's posts and
+ * callbacks are seen within `ttlMs` (1 s). Either way the cap was never a hard limit on posts:
+ * it is checked when pinging, and offers already shown may still be chosen.
+ */
+export class RoutingCounters {
+  private snapshot: Promise<Snapshot> | null = null;
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly ttlMs = 1_000,
+  ) {}
+
+  /** The numbers as of at most `ttlMs` ago (or the last `invalidate`), for business date `today`. */
+  async read(today: string): Promise<RoutingNumbers> {
+    const { usage, posteriors } = await this.current(today);
+    return {
+      usage: (partnerId) => usage.get(partnerId) ?? NONE,
+      posterior: (partnerKey, band) => posteriors.get(`${partnerKey}:${band}`) ?? NO_EVIDENCE,
+    };
+  }
+
+  /** Forget the snapshot: the next application reads the numbers again. */
+  invalidate(): void {
+    this.snapshot = null;
+  }
+
+  private async current(today: string): Promise<Snapshot> {
+    const held = this.snapshot;
+    if (held) {
+      const s = await held;
+      if (s.today === today && performance.now() - s.at < this.ttlMs) return s;
+      if (this.snapshot === held) this.snapshot = null;
+    }
+    if (!this.snapshot) {
+      const loading = this.load(today);
+      this.snapshot = loading;
+      // A failed read is not kept: the next application tries again.
+      loading.catch(() => {
+        if (this.snapshot === loading) this.snapshot = null;
+      });
+    }
+    return this.snapshot;
+  }
+
+  private async load(today: string): Promise<Snapshot> {
+    const at = performance.now();
+    const [posts, fees, posteriorRows] = await Promise.all([
+      this.db.query<{ partner_id: string; n: bigint }>(
+        `SELECT partner_id, count(*) AS n FROM marketplace_posts
+          WHERE business_date = $1 AND status <> 'failed' AND partner_id IS NOT NULL GROUP BY partner_id`,
+        [today],
+      ),
+      this.db.query<{ partner_id: string; fees: bigint }>(
+        `SELECT partner_id, sum(fee_fen) AS fees FROM marketplace_callbacks
+          WHERE received_at >= $1 AND partner_id IS NOT NULL GROUP BY partner_id`,
+        [monthStart(today)],
+      ),
+      this.db.query<{ partner_key: string; score_band: string; approvals: bigint; declines: bigint }>(
+        'SELECT partner_key, score_band, approvals, declines FROM marketplace_posteriors',
+      ),
+    ]);
+    const usage = new Map<string, PartnerUsage>();
+    const entry = (id: string) => {
+      let u = usage.get(id);
+      if (!u) usage.set(id, (u = { postsToday: 0, feesThisMonth: 0n }));
+      return u;
+    };
+    for (const r of posts.rows) entry(r.partner_id).postsToday = Number(r.n);
+    for (const r of fees.rows) entry(r.partner_id).feesThisMonth = BigInt(r.fees);
+    const posteriors = new Map<string, PosteriorCounts>();
+    for (const r of posteriorRows.rows)
+      posteriors.set(`${r.partner_key}:${r.score_band}`, {
+        approvals: Number(r.approvals),
+        declines: Number(r.declines),
+      });
+    return { at, today, usage, posteriors };
+  }
+}
