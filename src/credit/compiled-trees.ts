@@ -3,17 +3,22 @@ import type { GbtModel } from './gbt.ts';
 
 /** A tree ensemble compiled for the model call. */
 export interface CompiledTrees {
+  /** The inputs `evaluate` reads: the caller writes input j at index j before each call. */
+  x: number[];
   /**
-   * The margin (log-odds of default) for inputs `x`; fills `contributions` with each input's summed
-   * Saabas contribution. Allocates nothing.
+   * The margin (log-odds of default) for the inputs in `x`; fills `contributions` with each input's
+   * summed Saabas contribution. Allocates nothing.
    */
-  evaluate: (x: Float64Array) => number;
-  /** Per input, written by every `evaluate` (a view on the evaluator's scratch; copy to keep). */
-  contributions: Float64Array;
+  evaluate: () => number;
+  /** Per input (and a few spare slots after them), written by every `evaluate`: copy to keep. */
+  contributions: readonly number[];
 }
 
-/** Trees per generated function: a bigger one can exceed what V8 will optimise, and then runs interpreted. */
-const TREES_PER_CHUNK = 25;
+/**
+ * Path steps per generated function (trees × depth): a function much bigger than 25 trees of
+ * depth 5 can exceed what V8 will optimise, and then runs interpreted, 40 times slower.
+ */
+const STEPS_PER_CHUNK = 125;
 /** A complete tree of this depth has 4,096 leaves; deeper ones would make the tables huge. */
 const MAX_DEPTH = 12;
 
@@ -54,12 +59,17 @@ export function compileTrees(gbt: GbtModel, inputs: number): CompiledTrees {
     throw new MilletError('CREDIT_ARTIFACT_INVALID', `trees deeper than ${MAX_DEPTH} levels`, { depth });
   const inner = (1 << depth) - 1;
   const leaves = 1 << depth;
-  const feature = new Int32Array(trees.length * inner);
-  const threshold = new Float64Array(trees.length * inner).fill(Infinity);
+  // Plain arrays, not typed ones: in the bench process V8 guards every typed-array access with a
+  // detached-buffer check (its "no buffer was ever detached" protector is gone there), which cost
+  // 10–20% of the call; arrays of only small integers or only doubles are as compact and skip it.
+  const filled = (length: number, value: number): number[] => Array.from({ length }, () => value);
+  const feature = filled(trees.length * inner, 0);
+  const threshold = filled(trees.length * inner, Infinity);
   // Path of leaf L of tree t at ((t · leaves) + L) · D: input index (or a spare slot) and delta.
-  const pathInput = new Int32Array(trees.length * leaves * depth);
-  const pathDelta = new Float64Array(trees.length * leaves * depth);
-  for (let i = 0; i < pathInput.length; i++) pathInput[i] = inputs + (i % Math.max(depth, 1));
+  const spare = (i: number) => inputs + (i % Math.max(depth, 1));
+  const pathInput = Array.from({ length: trees.length * leaves * depth }, (_, i) => spare(i));
+  const pathDelta = filled(trees.length * leaves * depth, 0.5);
+  for (let i = 0; i < pathDelta.length; i++) pathDelta[i] = 0; // 0.5 first: double elements, not small integers
   let bias = gbt.base;
   trees.forEach((tree, t) => {
     bias += tree.value[0]!;
@@ -96,9 +106,10 @@ export function compileTrees(gbt: GbtModel, inputs: number): CompiledTrees {
     place(0, 0, 0);
   });
 
-  const chunks: Array<(x: Float64Array, L: Float64Array, m: number) => number> = [];
-  for (let start = 0; start < trees.length; start += TREES_PER_CHUNK) {
-    const end = Math.min(trees.length, start + TREES_PER_CHUNK);
+  const chunks: Array<(x: number[], L: number[], m: number) => number> = [];
+  const perChunk = Math.max(1, Math.floor(STEPS_PER_CHUNK / Math.max(depth, 1)));
+  for (let start = 0; start < trees.length; start += perChunk) {
+    const end = Math.min(trees.length, start + perChunk);
     let find = '';
     let add = '';
     for (let t = start; t < end; t++) {
@@ -111,16 +122,18 @@ export function compileTrees(gbt: GbtModel, inputs: number): CompiledTrees {
       add += `p = ${(t * leaves - inner) * depth} + n${t} * ${depth};`;
       for (let s = 0; s < depth; s++) add += `d = PD[p + ${s}]; L[PI[p + ${s}]] += d; m += d;`;
     }
-    const source = `return function (x, L, m) { let i, p, d; ${find} ${add} return m; };`;
+    const source = `return function creditTreesChunk(x, L, m) { let i, p, d; ${find} ${add} return m; };`;
     chunks.push(new Function('F', 'T', 'PI', 'PD', source)(feature, threshold, pathInput, pathDelta));
   }
-  const scratch = new Float64Array(inputs + Math.max(depth, 1));
+  const contributions = filled(inputs + Math.max(depth, 1), 0.5);
+  const x = filled(inputs, 0.5);
   const calls = chunks.map((_, k) => `m = c${k}(x, L, m);`).join(' ');
   const evaluate = new Function(
+    'x',
     'L',
     'bias',
     ...chunks.map((_, k) => `c${k}`),
-    `return function (x) { L.fill(0); let m = bias; ${calls} return m; };`,
-  )(scratch, bias, ...chunks) as CompiledTrees['evaluate'];
-  return { evaluate, contributions: scratch.subarray(0, inputs) };
+    `return function () { for (let j = 0; j < L.length; j++) L[j] = 0; let m = bias; ${calls} return m; };`,
+  )(x, contributions, bias, ...chunks) as CompiledTrees['evaluate'];
+  return { x, evaluate, contributions };
 }

@@ -38,7 +38,8 @@ interface Compiled {
   offset: number;
   /** Scratch buffers reused by every call (scoring is synchronous, so calls never overlap). */
   lost: Float64Array;
-  taken: Uint8Array;
+  /** The reasons' input indexes, most points lost first. */
+  top: Int32Array;
 }
 
 const cache = new WeakMap<CreditArtifact, Compiled>();
@@ -55,7 +56,7 @@ function numericInput(spec: FeatureSpec): (features: ApplicantFeatures) => numbe
   return (features) => parseNumber(features[spec.name]);
 }
 
-function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'taken'> {
+function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'top'> {
   const model = modelSpec(artifact.model);
   const byName = new Map(model.features.map((f) => [f.name, f]));
   const specs = artifact.inputs.map((input) => byName.get(input.name)!);
@@ -101,8 +102,7 @@ function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'taken'> {
   const gbt = artifact.gbt!;
   const read = compileTreeInputs(specs, gbt.encodings);
   const trees = compileTrees(gbt, m);
-  const contributions = trees.contributions;
-  const x = new Float64Array(m);
+  const { x, contributions } = trees;
   const best = Float64Array.from(gbt.best_contribution);
   return {
     inputs: artifact.inputs,
@@ -111,7 +111,7 @@ function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'taken'> {
     offset,
     contribution: (features, lost) => {
       read(features, x);
-      const margin = trees.evaluate(x);
+      const margin = trees.evaluate();
       for (let j = 0; j < m; j++) lost[j] = Math.max(0, factor * (contributions[j]! - best[j]!));
       return offset - factor * margin;
     },
@@ -123,7 +123,7 @@ function compiled(artifact: CreditArtifact): Compiled {
   if (!c) {
     const parts = compile(artifact);
     const m = parts.inputs.length;
-    cache.set(artifact, (c = { ...parts, lost: new Float64Array(m), taken: new Uint8Array(m) }));
+    cache.set(artifact, (c = { ...parts, lost: new Float64Array(m), top: new Int32Array(REASON_COUNT) }));
   }
   return c;
 }
@@ -137,22 +137,26 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
  */
 export function scoreApplicant(artifact: CreditArtifact, features: ApplicantFeatures): ScoreResult {
   const c = compiled(artifact);
-  const { lost, taken } = c;
+  const { lost, top } = c;
   const raw = c.contribution(features, lost);
   const probability = sigmoid((c.offset - raw) / c.factor);
+  // One pass keeping the four largest in order; a strictly larger value is needed to move ahead,
+  // so ties keep input order. Negative (or NaN) marks an input the scorecard does not use.
+  let count = 0;
+  for (let j = 0; j < lost.length; j++) {
+    const v = lost[j]!;
+    if (!(v >= 0) || (count === REASON_COUNT && !(v > lost[top[count - 1]!]!))) continue;
+    let k = count < REASON_COUNT ? count++ : count - 1;
+    for (; k > 0 && v > lost[top[k - 1]!]!; k--) top[k] = top[k - 1]!;
+    top[k] = j;
+  }
   const reasons: ReasonCode[] = [];
-  taken.fill(0);
-  for (let r = 0; r < REASON_COUNT; r++) {
-    let pick = -1;
-    for (let j = 0; j < lost.length; j++)
-      if (!taken[j] && lost[j]! >= 0 && (pick < 0 || lost[j]! > lost[pick]!)) pick = j;
-    if (pick < 0) break;
-    taken[pick] = 1;
-    const input = c.inputs[pick]!;
+  for (let r = 0; r < count; r++) {
+    const input = c.inputs[top[r]!]!;
     reasons.push({
       feature: input.name,
       code: input.code,
-      points_lost: Math.max(0, round1(lost[pick]!)),
+      points_lost: Math.max(0, round1(lost[top[r]!]!)),
       text_en: input.text_en,
       text_zh: input.text_zh,
     });

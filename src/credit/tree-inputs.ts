@@ -2,7 +2,7 @@ import { parseNumber, type FeatureSpec } from './datasets.ts';
 import { encodeRank, type TreeEncoding } from './encoding.ts';
 
 /** Fills x with the trees' view of an applicant's raw values (a record keyed by column name). */
-export type TreeInputReader = (features: Readonly<Record<string, unknown>>, x: Float64Array) => void;
+export type TreeInputReader = (features: Readonly<Record<string, unknown>>, x: number[]) => void;
 
 /**
  * Generates the reader of one artifact's inputs (`new Function`, like the trees, so each model's
