@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileTrees } from './compiled-trees.ts';
-import type { GbtModel, GbtTree } from './gbt.ts';
+import type { GbtTree } from './gbt.ts';
+import { plainWalk } from '../../test/support/tree-walk.ts';
 
 const INPUTS = 4;
 /** Thresholds and inputs both draw from these, so inputs equal to a threshold are common. */
@@ -42,25 +43,6 @@ const tree = (maxDepth: number): fc.Arbitrary<GbtTree> =>
       }),
     );
 
-/** The plain walk: x ≤ threshold or missing goes left; each step's change in value credited to its input. */
-function walk(gbt: GbtModel, x: number[]): { margin: number; contributions: number[] } {
-  const contributions = new Array<number>(INPUTS).fill(0);
-  let margin = gbt.base;
-  for (const t of gbt.trees) margin += t.value[0]!;
-  for (const t of gbt.trees) {
-    let node = 0;
-    while (t.feature[node]! >= 0) {
-      const f = t.feature[node]!;
-      const next = x[f]! <= t.threshold[node]! || Number.isNaN(x[f]) ? t.left[node]! : t.right[node]!;
-      const delta = t.value[next]! - t.value[node]!;
-      contributions[f] = contributions[f]! + delta;
-      margin += delta;
-      node = next;
-    }
-  }
-  return { margin, contributions };
-}
-
 describe('compileTrees', () => {
   it('gives the plain walk’s margin and contributions bit for bit, trees of mixed depth, single leaves, missing inputs', () => {
     const ensemble = fc.record({
@@ -82,7 +64,7 @@ describe('compileTrees', () => {
           for (const row of rows) {
             row.forEach((v, j) => (compiled.x[j] = v));
             const margin = compiled.evaluate();
-            const expected = walk(gbt, row);
+            const expected = plainWalk(gbt, row);
             expect(Object.is(margin, expected.margin)).toBe(true);
             expect(compiled.contributions.slice(0, INPUTS)).toEqual(expected.contributions);
           }
