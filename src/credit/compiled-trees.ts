@@ -22,6 +22,11 @@ const STEPS_PER_CHUNK = 125;
 /** A complete tree of this depth has 4,096 leaves; deeper ones would make the padded tables huge. */
 const MAX_DEPTH = 12;
 
+/** An array V8 keeps as unboxed doubles: filled with 0.5 first, so it never starts as small integers. */
+export function doubleArray(length: number, value: number): number[] {
+  return Array.from({ length }, () => 0.5).fill(value);
+}
+
 const depthOf = (tree: GbtModel['trees'][number], node: number): number =>
   tree.feature[node]! < 0
     ? 0
@@ -64,18 +69,14 @@ export function compileTrees(gbt: GbtModel, inputs: number): CompiledTrees {
   // Plain arrays, not typed ones: in the bench process V8 guards every typed-array access with a
   // detached-buffer check (tsx's transforms detach buffers, so the "never detached" protector is
   // gone), which cost 10–20% of the call; arrays of only small integers or only doubles are as
-  // compact and skip it. Doubles: filled with 0.5 first so the array is never one of integers.
-  const doubles = (length: number, value: number): number[] => {
-    const a = Array.from({ length }, () => 0.5);
-    return a.fill(value);
-  };
+  // compact and skip it (doubleArray).
   // A padding split at level ℓ reads and credits the spare slot inputs + ℓ.
   const feature = Array.from(
     { length: trees.length * inner },
     (_, i) => inputs + Math.floor(Math.log2((i % inner) + 1)),
   );
-  const threshold = doubles(trees.length * inner, Infinity);
-  const gain = doubles(trees.length * nodes, 0);
+  const threshold = doubleArray(trees.length * inner, Infinity);
+  const gain = doubleArray(trees.length * nodes, 0);
   let bias = gbt.base;
   trees.forEach((tree, t) => {
     bias += tree.value[0]!;
@@ -117,8 +118,8 @@ export function compileTrees(gbt: GbtModel, inputs: number): CompiledTrees {
     chunks.push(new Function('F', 'T', 'G', source)(feature, threshold, gain));
   }
   // Spare slots after the inputs: padding reads them (any value: +∞ is never exceeded) and credits them.
-  const x = doubles(inputs + depth, 0);
-  const contributions = doubles(inputs + depth, 0);
+  const x = doubleArray(inputs + depth, 0);
+  const contributions = doubleArray(inputs + depth, 0);
   const calls = chunks.map((_, k) => `m = c${k}(x, L, m);`).join(' ');
   const evaluate = new Function(
     'x',

@@ -1,7 +1,7 @@
 import type { CreditArtifact, ModelInput } from './artifact.ts';
 import { categoryLookup, numericBin } from './binning.ts';
 import { modelSpec, parseCategory, parseNumber, type FeatureSpec } from './datasets.ts';
-import { compileTrees } from './compiled-trees.ts';
+import { compileTrees, doubleArray } from './compiled-trees.ts';
 import { sigmoid } from './logistic.ts';
 import { clampScore } from './scaling.ts';
 import { compileTreeInputs } from './tree-inputs.ts';
@@ -33,13 +33,14 @@ interface Compiled {
   inputs: ModelInput[];
   specs: FeatureSpec[];
   /** Value of input j from a record: a number (numeric, encoded) or a bin index. */
-  contribution: (features: ApplicantFeatures, lost: Float64Array) => number;
+  contribution: (features: ApplicantFeatures, lost: number[]) => number;
   factor: number;
   offset: number;
   /** Scratch buffers reused by every call (scoring is synchronous, so calls never overlap). */
-  lost: Float64Array;
+  /** Plain arrays, not typed ones: see compiled-trees.ts (detached-buffer checks). */
+  lost: number[];
   /** The reasons' input indexes, most points lost first. */
-  top: Int32Array;
+  top: number[];
 }
 
 const cache = new WeakMap<CreditArtifact, Compiled>();
@@ -103,7 +104,7 @@ function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'top'> {
   const read = compileTreeInputs(specs, gbt.encodings);
   const trees = compileTrees(gbt, m);
   const { x, contributions } = trees;
-  const best = Float64Array.from(gbt.best_contribution);
+  const best = gbt.best_contribution.slice();
   return {
     inputs: artifact.inputs,
     specs,
@@ -123,7 +124,10 @@ function compiled(artifact: CreditArtifact): Compiled {
   if (!c) {
     const parts = compile(artifact);
     const m = parts.inputs.length;
-    cache.set(artifact, (c = { ...parts, lost: new Float64Array(m), top: new Int32Array(REASON_COUNT) }));
+    cache.set(
+      artifact,
+      (c = { ...parts, lost: doubleArray(m, 0), top: new Array<number>(REASON_COUNT).fill(0) }),
+    );
   }
   return c;
 }
