@@ -354,8 +354,31 @@ export interface Frame {
   audit: Map<string, string[]>;
 }
 
+/**
+ * A string of an optional minus and 1–15 decimal digits, as the number it spells (exact: below
+ * 2^53); NaN for anything else. The data sets are such integers, and reading them digit by digit
+ * is several times cheaper than Number(String(v).trim()), which gives the same double.
+ */
+function plainInteger(s: string): number {
+  const n = s.length;
+  const negative = n > 0 && s.charCodeAt(0) === 45; // '-'
+  const first = negative ? 1 : 0;
+  if (n === first || n - first > 15) return NaN;
+  let v = 0;
+  for (let i = first; i < n; i++) {
+    const digit = s.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return NaN;
+    v = v * 10 + digit;
+  }
+  return negative ? -v : v;
+}
+
 export function parseNumber(value: unknown): number {
   if (typeof value === 'number') return value;
+  if (typeof value === 'string') {
+    const v = plainInteger(value);
+    if (!Number.isNaN(v)) return v;
+  }
   if (value === null || value === undefined) return NaN;
   const s = String(value).trim();
   return s === '' ? NaN : Number(s);

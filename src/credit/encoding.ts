@@ -59,3 +59,15 @@ export function encodeValue(e: TreeEncoding, value: unknown, rank?: Map<string, 
   const label = parseCategory(value);
   return label === null ? NaN : (rank?.get(label) ?? NaN);
 }
+
+/**
+ * `encodeValue` for a rank-encoded input, with the labels' ranks by label: a raw string that is a
+ * label as it stands (labels are trimmed) is looked up without being copied or trimmed first.
+ */
+export function encodeRank(e: TreeEncoding, rank: Map<string, number>, value: unknown): number {
+  if (typeof value === 'string') {
+    const r = rank.get(value);
+    if (r !== undefined) return r;
+  }
+  return encodeValue(e, value, rank);
+}

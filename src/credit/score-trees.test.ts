@@ -7,12 +7,13 @@ import { modelSpec, parseNumber, repoRoot, type ModelName } from './datasets.ts'
 import { encodeValue } from './encoding.ts';
 import { sigmoid } from './logistic.ts';
 import { clampScore } from './scaling.ts';
+import { plainWalk } from '../../test/support/tree-walk.ts';
 import { REASON_COUNT, scoreApplicant, type ApplicantFeatures, type ScoreResult } from './score.ts';
 
 /**
- * The reference the compiled walk must match bit for bit: each input read as the trees see it, each
- * tree of the artifact walked node by node (x ≤ threshold or missing goes left), the change in node
- * value at each step credited to the split's input, reasons the inputs by points lost, most first.
+ * The reference the compiled call must match bit for bit: each input read as the trees see it (one
+ * column at a time, with encodeValue), the trees walked node by node (plainWalk), reasons the
+ * inputs by points lost, most first.
  */
 function referenceScore(artifact: CreditArtifact, features: ApplicantFeatures): ScoreResult {
   const gbt = artifact.gbt!;
@@ -28,21 +29,7 @@ function referenceScore(artifact: CreditArtifact, features: ApplicantFeatures): 
     const rank = e.kind === 'rank' ? new Map(e.labels.map((label, r) => [label, r])) : undefined;
     return encodeValue(e, features[f.name], rank);
   });
-  const contribution = x.map(() => 0);
-  let margin = gbt.base;
-  for (const tree of gbt.trees) margin += tree.value[0]!;
-  for (const tree of gbt.trees) {
-    let node = 0;
-    while (tree.feature[node]! >= 0) {
-      const f = tree.feature[node]!;
-      const v = x[f]!;
-      const next = v <= tree.threshold[node]! || Number.isNaN(v) ? tree.left[node]! : tree.right[node]!;
-      const delta = tree.value[next]! - tree.value[node]!;
-      contribution[f] = contribution[f]! + delta;
-      margin += delta;
-      node = next;
-    }
-  }
+  const { margin, contributions: contribution } = plainWalk(gbt, x);
   const { factor, offset } = artifact.scaling;
   const lost = contribution.map((c, j) => Math.max(0, factor * (c - gbt.best_contribution[j]!)));
   const raw = offset - factor * margin;

@@ -1,10 +1,10 @@
 import type { CreditArtifact, ModelInput } from './artifact.ts';
 import { categoryLookup, numericBin } from './binning.ts';
 import { modelSpec, parseCategory, parseNumber, type FeatureSpec } from './datasets.ts';
-import { encodeValue } from './encoding.ts';
-import type { GbtModel } from './gbt.ts';
+import { compileTrees, doubleArray } from './compiled-trees.ts';
 import { sigmoid } from './logistic.ts';
 import { clampScore } from './scaling.ts';
+import { compileTreeInputs } from './tree-inputs.ts';
 
 export interface ReasonCode {
   feature: string;
@@ -33,12 +33,14 @@ interface Compiled {
   inputs: ModelInput[];
   specs: FeatureSpec[];
   /** Value of input j from a record: a number (numeric, encoded) or a bin index. */
-  contribution: (features: ApplicantFeatures, lost: Float64Array) => number;
+  contribution: (features: ApplicantFeatures, lost: number[]) => number;
   factor: number;
   offset: number;
   /** Scratch buffers reused by every call (scoring is synchronous, so calls never overlap). */
-  lost: Float64Array;
-  taken: Uint8Array;
+  /** Plain arrays, not typed ones: see compiled-trees.ts (detached-buffer checks). */
+  lost: number[];
+  /** The reasons' input indexes, most points lost first. */
+  top: number[];
 }
 
 const cache = new WeakMap<CreditArtifact, Compiled>();
@@ -55,7 +57,7 @@ function numericInput(spec: FeatureSpec): (features: ApplicantFeatures) => numbe
   return (features) => parseNumber(features[spec.name]);
 }
 
-function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'taken'> {
+function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'top'> {
   const model = modelSpec(artifact.model);
   const byName = new Map(model.features.map((f) => [f.name, f]));
   const specs = artifact.inputs.map((input) => byName.get(input.name)!);
@@ -99,114 +101,21 @@ function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'taken'> {
     };
   }
   const gbt = artifact.gbt!;
-  const walk = compileTrees(gbt, m);
-  const readers = specs.map((spec, j) => {
-    const e = gbt.encodings[j]!;
-    if (spec.kind === 'numeric') return numericInput(spec);
-    const rank = e.kind === 'rank' ? new Map(e.labels.map((label, r) => [label, r])) : undefined;
-    return (features: ApplicantFeatures) => encodeValue(e, features[spec.name], rank);
-  });
-  const x = new Float64Array(m);
-  const best = Float64Array.from(gbt.best_contribution);
+  const read = compileTreeInputs(specs, gbt.encodings);
+  const trees = compileTrees(gbt, m);
+  const { x, contributions } = trees;
+  const best = gbt.best_contribution.slice();
   return {
     inputs: artifact.inputs,
     specs,
     factor,
     offset,
     contribution: (features, lost) => {
-      for (let j = 0; j < m; j++) x[j] = readers[j]!(features);
-      const margin = walk(x, lost);
-      for (let j = 0; j < m; j++) lost[j] = Math.max(0, factor * (lost[j]! - best[j]!));
+      read(features, x);
+      const margin = trees.evaluate();
+      for (let j = 0; j < m; j++) lost[j] = Math.max(0, factor * (contributions[j]! - best[j]!));
       return offset - factor * margin;
     },
-  };
-}
-
-const depthOf = (tree: GbtModel['trees'][number], node: number): number =>
-  tree.feature[node]! < 0
-    ? 0
-    : 1 + Math.max(depthOf(tree, tree.left[node]!), depthOf(tree, tree.right[node]!));
-
-/**
- * The trees compiled for a walk with no data-dependent branch, which is what the model call's time
- * goes to (branch mispredictions, one per split, were most of it):
- *  - each input is first turned into its rank among the distinct thresholds the trees split it at
- *    (how many are below it; missing ranks 0), so "x ≤ threshold k" becomes the integer test
- *    rank ≤ k, done with a shift instead of a branch; missing goes left as before (0 ≤ k);
- *  - every tree is padded to the ensemble's depth D as a complete binary tree in heap order
- *    (children of n at 2n+1, 2n+2), so every walk is exactly D steps; a padding split sends
- *    everything left (k = 0xffff) and adds exactly 0, so sums are bit-for-bit those of the plain walk;
- *  - nodes are (feature, k) pairs in one Uint16Array; what reaching a node adds to the margin sits
- *    in a Float64Array by the same heap index.
- * The margin and the per-feature contributions are accumulated in the same order as walking the
- * original trees one after another (bias first), so the results are identical, not just close.
- * Returns (x, lost) → margin, filling lost with each input's summed contribution; no allocation.
- */
-export function compileTrees(gbt: GbtModel, inputs: number): (x: Float64Array, lost: Float64Array) => number {
-  const trees = gbt.trees;
-  const depth = trees.reduce((d, t) => Math.max(d, depthOf(t, 0)), 0);
-  const inner = (1 << depth) - 1;
-  const stride = (1 << (depth + 1)) - 1;
-  const thresholds: number[][] = Array.from({ length: inputs }, () => []);
-  for (const t of trees)
-    t.feature.forEach((f, i) => {
-      if (f >= 0) thresholds[f]!.push(t.threshold[i]!);
-    });
-  const cuts = thresholds.map((list) => Float64Array.from(new Set(list)).sort());
-  const cutIndex = cuts.map((c) => new Map(Array.from(c, (v, k) => [v, k])));
-  if (cuts.some((c) => c.length >= 0xffff) || inputs > 0xffff)
-    throw new Error('a tree ensemble too large for 16-bit nodes');
-  const nodes = new Uint16Array(trees.length * inner * 2);
-  const gain = new Float64Array(trees.length * stride);
-  let bias = gbt.base;
-  trees.forEach((t, k) => {
-    bias += t.value[0]!;
-    const at = k * inner;
-    for (let p = 0; p < inner; p++) nodes[2 * (at + p) + 1] = 0xffff;
-    const place = (node: number, p: number): void => {
-      const f = t.feature[node]!;
-      if (f < 0) return;
-      nodes[2 * (at + p)] = f;
-      nodes[2 * (at + p) + 1] = cutIndex[f]!.get(t.threshold[node]!)!;
-      const l = t.left[node]!;
-      const r = t.right[node]!;
-      gain[k * stride + 2 * p + 1] = t.value[l]! - t.value[node]!;
-      gain[k * stride + 2 * p + 2] = t.value[r]! - t.value[node]!;
-      place(l, 2 * p + 1);
-      place(r, 2 * p + 2);
-    };
-    place(0, 0);
-  });
-  const rank = new Int32Array(inputs);
-  const count = trees.length;
-  return (x, lost) => {
-    for (let j = 0; j < inputs; j++) {
-      const c = cuts[j]!;
-      const v = x[j]!;
-      let lo = 0;
-      let hi = c.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (c[mid]! < v) lo = mid + 1;
-        else hi = mid;
-      }
-      rank[j] = lo;
-    }
-    lost.fill(0);
-    let margin = bias;
-    for (let k = 0, b = 0, g = 0; k < count; k++, b += 2 * inner, g += stride) {
-      let n = 0;
-      for (let d = 0; d < depth; d++) {
-        const i = b + 2 * n;
-        const f = nodes[i]!;
-        // rank > k ⇔ k − rank < 0 ⇔ sign bit set: right child (2n+2), else left (2n+1).
-        n = 2 * n + 1 - ((nodes[i + 1]! - rank[f]!) >> 31);
-        const delta = gain[g + n]!;
-        lost[f] = lost[f]! + delta;
-        margin += delta;
-      }
-    }
-    return margin;
   };
 }
 
@@ -215,7 +124,10 @@ function compiled(artifact: CreditArtifact): Compiled {
   if (!c) {
     const parts = compile(artifact);
     const m = parts.inputs.length;
-    cache.set(artifact, (c = { ...parts, lost: new Float64Array(m), taken: new Uint8Array(m) }));
+    cache.set(
+      artifact,
+      (c = { ...parts, lost: doubleArray(m, 0), top: new Array<number>(REASON_COUNT).fill(0) }),
+    );
   }
   return c;
 }
@@ -229,22 +141,26 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
  */
 export function scoreApplicant(artifact: CreditArtifact, features: ApplicantFeatures): ScoreResult {
   const c = compiled(artifact);
-  const { lost, taken } = c;
+  const { lost, top } = c;
   const raw = c.contribution(features, lost);
   const probability = sigmoid((c.offset - raw) / c.factor);
+  // One pass keeping the four largest in order; a strictly larger value is needed to move ahead,
+  // so ties keep input order. Negative (or NaN) marks an input the scorecard does not use.
+  let count = 0;
+  for (let j = 0; j < lost.length; j++) {
+    const v = lost[j]!;
+    if (!(v >= 0) || (count === REASON_COUNT && !(v > lost[top[count - 1]!]!))) continue;
+    let k = count < REASON_COUNT ? count++ : count - 1;
+    for (; k > 0 && v > lost[top[k - 1]!]!; k--) top[k] = top[k - 1]!;
+    top[k] = j;
+  }
   const reasons: ReasonCode[] = [];
-  taken.fill(0);
-  for (let r = 0; r < REASON_COUNT; r++) {
-    let pick = -1;
-    for (let j = 0; j < lost.length; j++)
-      if (!taken[j] && lost[j]! >= 0 && (pick < 0 || lost[j]! > lost[pick]!)) pick = j;
-    if (pick < 0) break;
-    taken[pick] = 1;
-    const input = c.inputs[pick]!;
+  for (let r = 0; r < count; r++) {
+    const input = c.inputs[top[r]!]!;
     reasons.push({
       feature: input.name,
       code: input.code,
-      points_lost: Math.max(0, round1(lost[pick]!)),
+      points_lost: Math.max(0, round1(lost[top[r]!]!)),
       text_en: input.text_en,
       text_zh: input.text_zh,
     });
