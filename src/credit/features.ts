@@ -63,20 +63,36 @@ export const noLineHistoryFeatureSource: FeatureSource = {
   existingCredits: async () => empty,
 };
 
-const TAIWAN_MONTHS = 6;
-
-/** LIMIT_BAL, PAY_0/PAY_2…PAY_6, BILL_AMT1…6, PAY_AMT1…6 (NT$) from a line history. */
+/** LIMIT_BAL, PAY_0/PAY_2…PAY_6, BILL_AMT1…6, PAY_AMT1…6 (NT$) from the line's latest six statements. */
 export function behaviourFeatures(history: LineHistory): Record<string, number> {
   const ntd = (fen: bigint): number => Math.round((Number(fen) / 100) * NTD_PER_CNY);
-  const features: Record<string, number> = { LIMIT_BAL: ntd(history.creditLimit) };
-  const payNames = ['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'PAY_5', 'PAY_6'];
-  for (let i = 0; i < TAIWAN_MONTHS; i++) {
-    const s = history.statements[i];
-    features[payNames[i]!] = s ? Math.max(-2, Math.min(9, Math.trunc(s.monthsPastDue))) : -2;
-    features[`BILL_AMT${i + 1}`] = s ? ntd(s.statementBalance) : 0;
-    features[`PAY_AMT${i + 1}`] = s ? ntd(s.amountRepaid) : 0;
-  }
-  return features;
+  const s = history.statements;
+  const pay = (i: number) => (s[i] ? Math.max(-2, Math.min(9, Math.trunc(s[i].monthsPastDue))) : -2);
+  const bill = (i: number) => (s[i] ? ntd(s[i].statementBalance) : 0);
+  const paid = (i: number) => (s[i] ? ntd(s[i].amountRepaid) : 0);
+  // One literal, so every user's features share one shape (hidden class) and the model's input
+  // reader stays monomorphic; keys added one by one from built names made each lookup slow.
+  return {
+    LIMIT_BAL: ntd(history.creditLimit),
+    PAY_0: pay(0),
+    PAY_2: pay(1),
+    PAY_3: pay(2),
+    PAY_4: pay(3),
+    PAY_5: pay(4),
+    PAY_6: pay(5),
+    BILL_AMT1: bill(0),
+    BILL_AMT2: bill(1),
+    BILL_AMT3: bill(2),
+    BILL_AMT4: bill(3),
+    BILL_AMT5: bill(4),
+    BILL_AMT6: bill(5),
+    PAY_AMT1: paid(0),
+    PAY_AMT2: paid(1),
+    PAY_AMT3: paid(2),
+    PAY_AMT4: paid(3),
+    PAY_AMT5: paid(4),
+    PAY_AMT6: paid(5),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
