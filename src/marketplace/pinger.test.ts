@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWebhookSecret, webhookSigningKey } from '../webhooks/index.ts';
 import { startPartnerSim, type PartnerSim } from './partner-sim.ts';
@@ -88,5 +90,27 @@ describe('PartnerPinger', () => {
     const second = await pinger.pingAll([{ url: late.url, key }], body, 2_000);
     expect(second[0]!.outcome).toBe('answered');
     expect(late.connections()).toBe(1);
+  });
+
+  it('reads an answer whose chunks split a UTF-8 character', async () => {
+    const answer = Buffer.from(JSON.stringify({ offers: [{ promotion: '首期免息 30 天' }] }));
+    const split = answer.indexOf(Buffer.from('免')) + 1; // inside the character's three bytes
+    const server = http.createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write(answer.subarray(0, split));
+      setTimeout(() => response.end(answer.subarray(split)), 20);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const pinger = new PartnerPinger();
+    try {
+      const { port } = server.address() as AddressInfo;
+      const key = webhookSigningKey(generateWebhookSecret());
+      const [reply] = await pinger.pingAll([{ url: `http://127.0.0.1:${port}`, key }], body, 2_000);
+      expect(reply!.outcome).toBe('answered');
+      expect(reply!.text).toBe(answer.toString('utf8'));
+    } finally {
+      await pinger.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -48,6 +48,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   status = 0;
   text = '';
   done = false;
+  /** The body's bytes; decoded once it is whole, since a chunk may end inside a UTF-8 character. */
+  private chunks: Buffer[] = [];
   /** Set after the deadline: the answer is no longer wanted and the request may be aborted. */
   lingerUntil = 0;
   private abortRequest: ((error: Error) => void) | null = null;
@@ -68,12 +70,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    this.text += chunk.toString('utf8');
+    this.chunks.push(chunk);
     return true;
   }
 
   onComplete(): void {
     this.done = true;
+    const { chunks } = this;
+    this.text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+    this.chunks = [];
     this.settle(this, this.status >= 200 && this.status <= 299 ? 'answered' : 'error');
   }
 
