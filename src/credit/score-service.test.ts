@@ -12,6 +12,7 @@ import {
 import { PROTECTED_FIELDS } from './protected.ts';
 import {
   createCreditService,
+  type CreditServiceOptions,
   creditMigrations,
   type CreditService,
   type CreditUser,
@@ -284,7 +285,7 @@ describe('credit score service', () => {
     const [minor, owing, saver] = population.slice(2);
     users.set(minor!, { kycStatus: 'verified', isAdult: false });
     const calls = { statuses: 0, balances: 0, holdings: 0, debts: 0, single: 0 };
-    const batched = createCreditService({
+    const batchedOptions: CreditServiceOptions = {
       db: t.db,
       clock,
       features: {
@@ -322,10 +323,14 @@ describe('credit score service', () => {
           return new Map(ids.filter((id) => id === owing).map((id) => [id, { count: 1, amount: 9_900n }]));
         },
       },
-    });
+    };
+    // The models run in a worker thread here; the checks below compare its scores with the main
+    // thread's (on-demand scores, and a refresh with the worker off).
+    const batched = createCreditService({ ...batchedOptions, scoringWorker: true });
     clock.set('2026-06-01T02:00:00Z');
     const report = await batched.refreshScores({ businessDate: '2026-06-01', batchSize: 2 });
     expect(report).toMatchObject({ status: 'completed', processed: 5, scored: 4, skippedIneligible: 1 });
+    expect(report.scoring).toBe('worker');
     // Five users in batches of two: three batches, one call of each look-up per batch.
     expect(report.batches).toBe(3);
     expect(calls).toEqual({ statuses: 3, balances: 3, holdings: 3, debts: 3, single: 0 });
@@ -346,5 +351,25 @@ describe('credit score service', () => {
     expect(owingScore.reasons[0]!.code).toBe('UNPAID_SERVICE_ORDER');
     expect(owingScore.score).toBe(Math.max(350, (await credit.score(owing!)).score - 80));
     expect((await credit.getLatestScore(minor!)).trigger).toBe('on_demand');
+
+    // The same refresh on the main thread stores the same scores, reasons and hashes.
+    const stored = async (date: string) =>
+      (
+        await t.db.query<{ user_id: string; score: number; reasons: unknown; features_hash: string }>(
+          `SELECT user_id, score, reasons, features_hash FROM credit_scores WHERE refresh_date = $1 ORDER BY user_id`,
+          [date],
+        )
+      ).rows;
+    const byWorker = await stored('2026-06-01');
+    await t.db.query(
+      `DELETE FROM credit_scores WHERE trigger = 'on_demand' AND business_date >= '2026-06-01'`,
+    );
+    clock.set('2026-07-01T02:00:00Z');
+    const inProcess = createCreditService({ ...batchedOptions, scoringWorker: false });
+    const july = await inProcess.refreshScores({ businessDate: '2026-07-01', batchSize: 2 });
+    expect(july).toMatchObject({ status: 'completed', scored: 4, scoring: 'main-thread' });
+    const byMainThread = await stored('2026-07-01');
+    expect(byMainThread).toHaveLength(4);
+    expect(byMainThread).toEqual(byWorker);
   });
 });

@@ -1,13 +1,8 @@
 import { scoreDistribution, type ScoreDistribution } from './score-distribution.ts';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  MilletError,
-  businessDate as businessDateOfClock,
-  isUuid,
-  newId,
-  type Clock,
-} from '../core/index.ts';
+import { MilletError, businessDate as businessDateOfClock, isUuid, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration, type Queryable } from '../db/index.ts';
 import { defaultArtifactPath, readArtifact, type CreditArtifact } from './artifact.ts';
 import {
@@ -22,16 +17,21 @@ import {
   answersFromJson,
   answersToJson,
   applicationFeatures,
-  behaviourFeatures,
-  featuresHash,
   noLineHistoryFeatureSource,
   type ApplicationAnswers,
   type FeatureSource,
-  type LineHistory,
   type StoredAnswers,
 } from './features.ts';
-import { scoreApplicant, type ApplicantFeatures, type ReasonCode } from './score.ts';
-import { applyUnpaidDebts, noDebtSource, type CreditDebtSource, type UnpaidDebt } from './debts.ts';
+import type { ReasonCode } from './score.ts';
+import { noDebtSource, type CreditDebtSource } from './debts.ts';
+import {
+  scoreRow,
+  type NewScore,
+  type ScoreContext,
+  type ScorePlan,
+  type ScoreTrigger,
+} from './score-rows.ts';
+import { ScoringWorker } from './scoring-pool.ts';
 
 export const creditMigrations: Migration[] = loadMigrations(
   'credit',
@@ -71,9 +71,15 @@ export interface CreditServiceOptions {
   artifacts?: Partial<Record<ModelName, CreditArtifact>>;
   /** Users looked up at once (identity, wallet) during the refresh. */
   lookupConcurrency?: number;
+  /**
+   * Score the refresh's batches in a worker thread, beside the main thread's reads and writes;
+   * default: when the machine has more than one core. Falls back to the main thread if the worker
+   * cannot start.
+   */
+  scoringWorker?: boolean;
 }
 
-export type ScoreTrigger = 'on_demand' | 'refresh';
+export type { ScoreTrigger } from './score-rows.ts';
 
 export interface CreditScore {
   id: string;
@@ -119,6 +125,8 @@ export interface RefreshReport extends RefreshProgress {
   alreadyCompleted: boolean;
   /** Seconds spent in this call on: reading the platform's data and mapping it, the models, storage. */
   timings: { featureS: number; modelS: number; storageS: number; totalS: number };
+  /** Where the models ran: a worker thread, or the main thread (one core, or no worker). */
+  scoring: 'worker' | 'main-thread';
 }
 
 export interface RefreshOptions {
@@ -160,20 +168,8 @@ export interface CreditService {
   scoreDistribution(): Promise<ScoreDistribution>;
 }
 
-interface ScoreRow {
-  id: string;
-  user_id: string;
-  score: number;
-  probability: number;
-  model: ModelName;
-  model_version: string;
-  learner: string;
-  reasons: ReasonCode[];
-  features_hash: string;
-  trigger: ScoreTrigger;
-  business_date: string;
-  scored_at: Date;
-}
+/** A stored score as read back (the columns of `scoreColumns`). */
+type ScoreRow = Omit<NewScore, 'answers' | 'refresh_date' | 'scored_at'> & { scored_at: Date };
 
 const scoreColumns = `id, user_id, score, probability, model, model_version, learner, reasons, features_hash,
   trigger, business_date::text AS business_date, scored_at`;
@@ -193,30 +189,16 @@ const fromRow = (r: ScoreRow): CreditScore => ({
   scoredAt: r.scored_at,
 });
 
-/** A score ready to store: one element of the JSON array the batch insert reads. */
-interface NewScore {
-  id: string;
-  user_id: string;
-  score: number;
-  probability: number;
-  model: ModelName;
-  model_version: string;
-  learner: string;
-  reasons: ReasonCode[];
-  features_hash: string;
-  answers: StoredAnswers | null;
-  trigger: ScoreTrigger;
-  business_date: string;
-  refresh_date: string | null;
-  scored_at: string;
-}
-
 /**
  * Inserts scores for users whose consent is active at this moment (checked in the same statement,
  * so a withdrawal committed meanwhile wins); refresh scores already stored for the date are skipped.
  */
 async function insertScores(q: Queryable, scores: readonly NewScore[]): Promise<Set<string>> {
-  if (scores.length === 0) return new Set();
+  return scores.length === 0 ? new Set() : insertScoresJson(q, JSON.stringify(scores));
+}
+
+/** insertScores with the rows already serialized (a JSON array of NewScore). */
+async function insertScoresJson(q: Queryable, json: string): Promise<Set<string>> {
   const r = await q.query<{ user_id: string }>(
     `INSERT INTO credit_scores (id, user_id, score, probability, model, model_version, learner, reasons,
        features_hash, answers, trigger, business_date, refresh_date, scored_at)
@@ -228,7 +210,7 @@ async function insertScores(q: Queryable, scores: readonly NewScore[]): Promise<
      WHERE EXISTS (SELECT 1 FROM credit_consents c WHERE c.user_id = t.user_id AND c.withdrawn_at IS NULL)
      ON CONFLICT (user_id, refresh_date) WHERE refresh_date IS NOT NULL DO NOTHING
      RETURNING user_id`,
-    [JSON.stringify(scores)],
+    [json],
   );
   return new Set(r.rows.map((row) => row.user_id));
 }
@@ -323,44 +305,6 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     return mapLimit(ids, concurrency, walletBalance);
   }
 
-  /** Computes a score (no storage): the model, its inputs and the result. */
-  function compute(
-    userId: string,
-    input: { history: LineHistory } | { answers: ApplicationAnswers; features: ApplicantFeatures },
-    extra: {
-      answers: ApplicationAnswers | null;
-      trigger: ScoreTrigger;
-      businessDate: string;
-      refresh: boolean;
-      debt: UnpaidDebt | undefined;
-    },
-  ): NewScore {
-    const model: ModelName = 'history' in input ? 'behaviour' : 'application';
-    const features = 'history' in input ? behaviourFeatures(input.history) : input.features;
-    const a = artifact(model);
-    const result = applyUnpaidDebts(a.scaling, scoreApplicant(a, features), extra.debt);
-    // Unpaid debts are inputs too (the same inputs give the same hash), named only when present.
-    const hashed = extra.debt?.count
-      ? { ...features, unpaid_debts: extra.debt.count, unpaid_debt_fen: extra.debt.amount.toString() }
-      : features;
-    return {
-      id: newId(),
-      user_id: userId,
-      score: result.score,
-      probability: result.probability,
-      model,
-      model_version: a.model_version,
-      learner: a.learner,
-      reasons: result.reasons,
-      features_hash: featuresHash(model, a.model_version, hashed),
-      answers: extra.answers ? answersToJson(extra.answers) : null,
-      trigger: extra.trigger,
-      business_date: extra.businessDate,
-      refresh_date: extra.refresh ? extra.businessDate : null,
-      scored_at: clock.now().toISOString(),
-    };
-  }
-
   async function lastAnswers(q: Queryable, userId: string): Promise<ApplicationAnswers | null> {
     const r = await q.query<{ answers: StoredAnswers }>(
       `SELECT answers FROM credit_scores WHERE user_id = $1 AND answers IS NOT NULL
@@ -409,15 +353,16 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       ]);
       const history = histories.get(userId);
       const answers = given ?? (await lastAnswers(db, userId));
-      let row: NewScore;
-      const extra = {
-        answers,
-        trigger: 'on_demand' as const,
+      const stored = answers ? answersToJson(answers) : null;
+      const debt = owed.get(userId);
+      const context: ScoreContext = {
+        trigger: 'on_demand',
         businessDate: day,
         refresh: false,
-        debt: owed.get(userId),
+        scoredAt: clock.now().toISOString(),
       };
-      if (history) row = compute(userId, { history }, extra);
+      let row: NewScore;
+      if (history) row = scoreRow(artifact, { userId, history, answers: stored, debt }, context);
       else {
         if (!answers)
           throw new MilletError(
@@ -434,7 +379,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
           fundHoldings: holdings.get(userId) ?? 0n,
           existingCredits: credits.get(userId) ?? 0,
         });
-        row = compute(userId, { answers, features }, extra);
+        row = scoreRow(artifact, { userId, features, answers: stored, debt }, context);
       }
       const inserted = await insertScores(db, [row]);
       // The consent was withdrawn between the check and the insert: nothing was stored.
@@ -518,9 +463,10 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     };
     progress.processed =
       progress.scored + progress.skippedCurrent + progress.skippedNoAnswers + progress.skippedIneligible;
+    let worker: ScoringWorker | null = null;
     const finish = (status: RefreshReport['status'], alreadyCompleted: boolean): RefreshReport => {
       timings.totalS = (performance.now() - started) / 1000;
-      return { ...progress, status, alreadyCompleted, timings };
+      return { ...progress, status, alreadyCompleted, timings, scoring: worker ? 'worker' : 'main-thread' };
     };
     if (run.status === 'completed') return finish('completed', true);
 
@@ -546,9 +492,10 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       return rows;
     };
 
-    /** Looks up the batch's users in the other modules and scores them (no storage). */
-    const prepare = async (batch: BatchRow[]) => {
-      const counts = { scored: 0, current: 0, noAnswers: 0, ineligible: 0 };
+    type Counts = { scored: number; current: number; noAnswers: number; ineligible: number };
+    /** Looks up the batch's users in the other modules: what each is to be scored on. */
+    const lookUp = async (batch: BatchRow[]): Promise<{ plans: ScorePlan[]; counts: Counts }> => {
+      const counts: Counts = { scored: 0, current: 0, noAnswers: 0, ineligible: 0 };
       const due = batch.filter((b) => {
         if (b.last_date !== null && b.last_date >= day) {
           counts.current++;
@@ -566,63 +513,74 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         debts.unpaidDebts(ids),
         eligibility(ids, asOf),
       ]);
-      type Plan =
-        | { userId: string; history: LineHistory; answers: ApplicationAnswers | null }
-        | { userId: string; answers: ApplicationAnswers; features?: ApplicantFeatures };
-      const plans: Plan[] = [];
+      const plans: ScorePlan[] = [];
+      const needWallet: Array<{ plan: ScorePlan; answers: ApplicationAnswers }> = [];
       due.forEach((b, i) => {
         if (!eligible[i]) return void counts.ineligible++;
-        const answers = b.answers ? answersFromJson(b.answers) : null;
         const history = histories.get(b.user_id);
-        if (history) plans.push({ userId: b.user_id, history, answers });
-        else if (answers) plans.push({ userId: b.user_id, answers });
-        else counts.noAnswers++;
+        const debt = owed.get(b.user_id);
+        if (history) plans.push({ userId: b.user_id, history, answers: b.answers, debt });
+        else if (b.answers) {
+          const plan: ScorePlan = { userId: b.user_id, features: {}, answers: b.answers, debt };
+          plans.push(plan);
+          needWallet.push({ plan, answers: answersFromJson(b.answers) });
+        } else counts.noAnswers++;
       });
-      const needWallet = plans.filter(
-        (p): p is Extract<Plan, { features?: ApplicantFeatures }> => !('history' in p),
-      );
-      const balances = await walletBalances(needWallet.map((p) => p.userId));
-      needWallet.forEach((p, i) => {
-        p.features = applicationFeatures(p.answers, {
+      const balances = await walletBalances(needWallet.map((w) => w.plan.userId));
+      needWallet.forEach(({ plan, answers }, i) => {
+        plan.features = applicationFeatures(answers, {
           walletBalance: balances[i]!,
-          fundHoldings: holdings.get(p.userId) ?? 0n,
-          existingCredits: credits.get(p.userId) ?? 0,
+          fundHoldings: holdings.get(plan.userId) ?? 0n,
+          existingCredits: credits.get(plan.userId) ?? 0,
         });
       });
       timings.featureS += (performance.now() - tf) / 1000;
+      return { plans, counts };
+    };
 
+    if (options.scoringWorker ?? os.availableParallelism() > 1) {
+      try {
+        worker = await ScoringWorker.start({
+          behaviour: artifact('behaviour'),
+          application: artifact('application'),
+        });
+      } catch {
+        worker = null; // scored on the main thread instead
+      }
+    }
+    /** The rows of a batch's scores, as the JSON array the insert reads. */
+    const scoreAll = async (plans: ScorePlan[]): Promise<{ json: string; count: number }> => {
+      const context: ScoreContext = {
+        trigger: 'refresh',
+        businessDate: day,
+        refresh: true,
+        scoredAt: clock.now().toISOString(),
+      };
+      if (worker) {
+        const scored = await worker.score(plans, context);
+        timings.modelS += scored.seconds;
+        return scored;
+      }
       const tm = performance.now();
-      const rows = plans.map((p) =>
-        compute(
-          p.userId,
-          'history' in p ? { history: p.history } : { answers: p.answers, features: p.features! },
-          {
-            answers: p.answers,
-            trigger: 'refresh',
-            businessDate: day,
-            refresh: true,
-            debt: owed.get(p.userId),
-          },
-        ),
-      );
+      const json = JSON.stringify(plans.map((plan) => scoreRow(artifact, plan, context)));
       timings.modelS += (performance.now() - tm) / 1000;
-      return { rows, counts };
+      return { json, count: plans.length };
     };
 
     /** Stores a batch's scores and advances the run's cursor and counts, in one transaction. */
     const write = async (
       batch: BatchRow[],
-      prepared: Awaited<ReturnType<typeof prepare>>,
+      scored: { json: string; count: number },
+      counts: Counts,
       last: string | null,
       done: boolean,
     ) => {
-      const { rows, counts } = prepared;
       const tw = performance.now();
       await db.transaction(async (tx) => {
-        const inserted = await insertScores(tx, rows);
+        const inserted = scored.count > 0 ? await insertScoresJson(tx, scored.json) : new Set<string>();
         // A user scored by an earlier attempt at this date (or who withdrew meanwhile) is current.
         counts.scored = inserted.size;
-        counts.current += rows.length - inserted.size;
+        counts.current += scored.count - inserted.size;
         await tx.query(
           `UPDATE credit_refresh_runs SET
              cursor = CASE WHEN $2::uuid IS NULL OR (cursor IS NOT NULL AND cursor >= $2::uuid) THEN cursor ELSE $2::uuid END,
@@ -645,40 +603,60 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       await o.onProgress?.({ ...progress });
     };
 
-    // A pipeline of three stages: while batch N is written (PostgreSQL's work), batch N+1 is looked
-    // up and scored (Node's work) and batch N+2's users are read. Writes stay in order, one at a
-    // time, so the cursor only moves forward; a stop lets the write in flight finish.
+    // A pipeline of four stages: while batch N is written (PostgreSQL's work), batch N+1 is scored
+    // (the worker thread's), batch N+2's data is looked up (the main thread's) and batch N+3's users
+    // are read. Writes stay in order, one at a time, so the cursor only moves forward; a stop lets
+    // the write in flight finish, and a batch scored but not written is scored again on resume.
+    interface Scoring {
+      batch: BatchRow[];
+      last: string | null;
+      done: boolean;
+      counts: Counts;
+      rows: Promise<{ json: string; count: number }>;
+    }
     let cursor = run.cursor;
     let writing: Promise<void> = Promise.resolve();
-    let reading = read(cursor);
-    for (;;) {
-      if (o.signal?.aborted) {
-        await writing;
-        return finish('interrupted', false);
-      }
-      const batch = await reading;
-      const last = batch[batch.length - 1]?.user_id ?? cursor;
-      const done = batch.length < batchSize;
-      if (!done) {
-        reading = read(last);
-        reading.catch(() => {}); // awaited next round; a failure surfaces there
-      }
-      let prepared: Awaited<ReturnType<typeof prepare>>;
-      try {
-        prepared = await prepare(batch);
-      } catch (error) {
-        await writing.catch(() => {});
-        throw error;
-      }
+    let scoring: Scoring | null = null;
+    /** Waits for a scored batch, then queues its write behind the one in flight; false: stopped. */
+    const queueWrite = async (s: Scoring): Promise<boolean> => {
+      const rows = await s.rows;
       await writing;
-      if (o.signal?.aborted) return finish('interrupted', false);
-      writing = write(batch, prepared, last, done);
+      if (o.signal?.aborted) return false;
+      writing = write(s.batch, rows, s.counts, s.last, s.done);
       writing.catch(() => {}); // awaited before the next write; a failure surfaces there
-      cursor = last;
-      if (done) {
-        await writing;
-        return finish('completed', false);
+      return true;
+    };
+    let reading = read(cursor);
+    try {
+      for (;;) {
+        if (o.signal?.aborted) {
+          await writing;
+          return finish('interrupted', false);
+        }
+        const batch = await reading;
+        const last = batch[batch.length - 1]?.user_id ?? cursor;
+        const done = batch.length < batchSize;
+        if (!done) {
+          reading = read(last);
+          reading.catch(() => {}); // awaited next round; a failure surfaces there
+        }
+        const { plans, counts } = await lookUp(batch);
+        const next: Scoring = { batch, last, done, counts, rows: scoreAll(plans) };
+        next.rows.catch(() => {}); // awaited when its write is queued
+        if (scoring && !(await queueWrite(scoring))) return finish('interrupted', false);
+        scoring = next;
+        cursor = last;
+        if (done) {
+          if (!(await queueWrite(scoring))) return finish('interrupted', false);
+          await writing;
+          return finish('completed', false);
+        }
       }
+    } catch (error) {
+      await writing.catch(() => {});
+      throw error;
+    } finally {
+      await worker?.close();
     }
   }
 
