@@ -137,13 +137,12 @@ export async function applyBatch(
   now: Date,
 ): Promise<Outcome[]> {
   const commands = prepared.map((p) => p.command);
-  const head = (
-    await tx.query<{ last_seq: bigint; last_hash: string; last_posted_at: Date }>(
-      'SELECT last_seq, last_hash, last_posted_at FROM ledger_head WHERE id = 1 FOR UPDATE',
-    )
-  ).rows[0]!;
-  // Journal time never goes backwards, so seq order is time order and "as of" reads are simple.
-  const postedAt = now > head.last_posted_at ? now : head.last_posted_at;
+  // The head's lock, then every read below, issued in one turn: one round trip, run in this order,
+  // so the reads still happen only once the lock is held (a batch waiting for it sends its reads
+  // along and they run the moment the batch before commits).
+  const headQuery = tx.query<{ last_seq: bigint; last_hash: string; last_posted_at: Date }>(
+    'SELECT last_seq, last_hash, last_posted_at FROM ledger_head WHERE id = 1 FOR UPDATE',
+  );
 
   // Other modules' work that commits with these commands (batch-effects.ts): loaded after the head
   // lock, so batches of several processes take their locks one batch at a time.
@@ -190,7 +189,15 @@ export async function applyBatch(
     ? namedAccounts(commands)
     : undefined;
   const earlyAccounts = earlyAccountIds?.size ? lockAccounts(tx, earlyAccountIds) : undefined;
-  const [, usedRows, earlyAccountRows] = await Promise.all([loaded, usedQuery, earlyAccounts]);
+  const [headRows, , usedRows, earlyAccountRows] = await Promise.all([
+    headQuery,
+    loaded,
+    usedQuery,
+    earlyAccounts,
+  ]);
+  const head = headRows.rows[0]!;
+  // Journal time never goes backwards, so seq order is time order and "as of" reads are simple.
+  const postedAt = now > head.last_posted_at ? now : head.last_posted_at;
   const existing = new Map(
     usedRows.rows
       .filter((r) => !r.failed)

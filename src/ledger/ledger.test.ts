@@ -1,6 +1,7 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, newId } from '../core/index.ts';
-import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { onPostgres, openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import { createLedger, ledgerMigrations, type Ledger } from './index.ts';
 import { rejection } from '../../test/support/rejection.ts';
 
@@ -456,5 +457,44 @@ describe('history', () => {
     const tampered = await ledger.verify();
     expect(tampered.ok).toBe(false);
     expect(tampered.checks.find((c) => c.name === 'hash_chain')).toMatchObject({ ok: false });
+  });
+});
+
+// Round trips are what a batch waits on while it holds the ledger head, so they bound the
+// ledger's throughput; PGlite has none, so this is PostgreSQL's test.
+describe.skipIf(!onPostgres)('a ledger batch on PostgreSQL', () => {
+  it('takes the head lock and makes its reads in one round trip: three in all with its writes and COMMIT', async () => {
+    const world = await ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } });
+    const wallets = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        ledger.openAccount({ currency: 'CNY', code: 'user_wallet', bound: { kind: 'no_overdraft' } }),
+      ),
+    );
+    const send = (debitAccountId: string, creditAccountId: string, amount: bigint) =>
+      ledger.transfer({ id: newId(), debitAccountId, creditAccountId, amount });
+    await send(world.id, wallets[0]!.id, 1n); // the first batch of a ledger reads more (warm-up)
+
+    const clientQuery = pg.Client.prototype.query;
+    let roundTrips = 0;
+    const batchesBefore = ledger.writerStats.batches;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      roundTrips += 1;
+      return (clientQuery as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof clientQuery;
+    try {
+      // One transfer alone, then eight submitted together (they gather into one batch or two).
+      await send(world.id, wallets[0]!.id, 100n);
+      await Promise.all(wallets.map((w) => send(world.id, w.id, 100n)));
+    } finally {
+      pg.Client.prototype.query = clientQuery;
+    }
+    const batches = ledger.writerStats.batches - batchesBefore;
+    expect(batches).toBeGreaterThanOrEqual(2);
+    // BEGIN with the head lock and every read; the writes; COMMIT.
+    expect(roundTrips).toBe(3 * batches);
+    for (const w of wallets) {
+      const account = await ledger.getAccount(w.id);
+      expect(account.balances.posted).toBe(w.id === wallets[0]!.id ? 201n : 100n);
+    }
   });
 });
