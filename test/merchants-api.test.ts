@@ -122,6 +122,27 @@ describe('payment orders', () => {
     expect(list.json().items.map((p: JsonObject) => p.id)).toEqual([first.json().id]);
   });
 
+  it('a logged-out session pays nothing, though the order and payer are read while its session is', async () => {
+    const shop = await merchant();
+    const alice = await customer(50_000n);
+    const o = await order(shop, '3000');
+    const login = await h.post('/v1/sessions', { phone: alice.phone, password: 'password-1' }, { key: null });
+    expect(login.statusCode, login.body).toBe(201);
+    const { access_token: token, refresh_token: refresh } = login.json() as Record<string, string>;
+    const out = await h.post('/v1/sessions/logout', { refresh_token: refresh }, { key: null });
+    expect(out.statusCode).toBe(204);
+
+    const refused = await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: token });
+    expect([refused.statusCode, refused.json().code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect(await balance(alice)).toBe('50000');
+    expect((await h.get(`/v1/merchant/payment-orders/${o.id}`, shop.key)).json().status).toBe('open');
+
+    // The user's other session still pays, once.
+    const paid = await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: alice.token });
+    expect(paid.statusCode, paid.body).toBe(201);
+    expect(await balance(alice)).toBe('47000');
+  });
+
   it('an expired or cancelled order cannot be paid; references are unique per merchant', async () => {
     const shop = await merchant();
     const bob = await customer(50_000n);

@@ -40,6 +40,12 @@ declare module 'fastify' {
      */
     userAuth?: boolean | 'stateless';
     /**
+     * With `userAuth`: reads the handler will need, started for the token's (verified) user while
+     * the session is still being read, so the two wait together instead of one after the other.
+     * Reads only; the handler uses them once the session is confirmed, and never otherwise.
+     */
+    prefetch?: (request: FastifyRequest, userId: string) => void;
+    /**
      * The route keeps its own idempotency keyed by the Idempotency-Key (still required): the
      * api's stored-response claim (two SQL round trips) is skipped. The flash-sale attempt path.
      */

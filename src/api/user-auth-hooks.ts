@@ -31,10 +31,19 @@ export function installUserAuth(app: FastifyInstance, identity: Identity): void 
           'UNAUTHENTICATED',
           'This route is for users: send a user access token, not an operator key',
         );
-      request.user =
-        request.routeOptions.config.userAuth === 'stateless'
-          ? await identity.verifyAccessToken(token)
-          : await identity.authenticate(token);
+      const { userAuth, prefetch } = request.routeOptions.config;
+      if (userAuth === 'stateless') {
+        request.user = await identity.verifyAccessToken(token);
+        return;
+      }
+      const authenticated = identity.authenticate(token);
+      if (prefetch) {
+        authenticated.catch(() => {}); // awaited below
+        // The signature check is cached from `authenticate`'s: this is its verified user.
+        const claimed = await identity.verifyAccessToken(token).catch(() => null);
+        if (claimed) prefetch(request, claimed.userId);
+      }
+      request.user = await authenticated;
     },
   );
 }

@@ -18,6 +18,7 @@ export {
   type PaymentDevice,
   type PaymentOrder,
   type PaymentStatus,
+  type OrderPaymentReads,
   type Refund,
 } from './types.ts';
 export { paymentCode, PAYMENT_CODE_STEP_MS } from './payment-code.ts';

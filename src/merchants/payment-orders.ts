@@ -5,7 +5,22 @@ import { checkWebhookUrl } from '../webhooks/index.ts';
 import { activeMerchant, MERCHANT_CURRENCY } from './merchant-directory.ts';
 import type { PaymentService } from './payments.ts';
 import { orderFromRow, requireIds, type OrderRow } from './rows.ts';
-import type { CreateOrderCommand, PayOrderCommand, Payment, PaymentOrder } from './types.ts';
+import type {
+  CreateOrderCommand,
+  OrderPaymentReads,
+  PayOrderCommand,
+  Payment,
+  PaymentOrder,
+} from './types.ts';
+import type { WalletUser } from '../wallet/index.ts';
+
+type OrderForPayment = OrderRow & { merchant_account_id: string };
+
+/** The reads of one order's payment, started by `prefetch`. */
+interface StartedReads extends OrderPaymentReads {
+  order: Promise<OrderForPayment | undefined>;
+  payer: Promise<WalletUser>;
+}
 
 export const DEFAULT_ORDER_TTL_SECONDS = 15 * 60;
 export const MAX_ORDER_TTL_SECONDS = 24 * 60 * 60;
@@ -23,6 +38,8 @@ function orderNotFound(id: string): MilletError {
 export class PaymentOrders {
   /** Orders (with their merchant's payable account) read for many payments at once. */
   readonly #forPayment;
+  /** Reads this instance started: a prefetch is used only if it came from here. */
+  readonly #started = new WeakSet<OrderPaymentReads>();
 
   constructor(
     private readonly db: Database,
@@ -49,11 +66,19 @@ export class PaymentOrders {
   async payInBatch(
     command: PayOrderCommand,
     effects: (recorded: () => Payment) => BatchEffect[],
+    prefetched?: OrderPaymentReads,
   ): Promise<Payment | undefined> {
-    if (!isUuid(command.orderId) || !isUuid(command.id) || !isUuid(command.userId)) return undefined;
-    // The payer is read beside the order (two loaders, one turn) rather than after it.
-    const payer = this.payments.readPayer(command.userId);
-    const order = await this.#forPayment.load(command.orderId);
+    if (!isUuid(command.id)) return undefined;
+    const started =
+      prefetched &&
+      prefetched.orderId === command.orderId &&
+      prefetched.userId === command.userId &&
+      this.#started.has(prefetched)
+        ? (prefetched as StartedReads)
+        : this.prefetch(command.orderId, command.userId);
+    if (!started) return undefined;
+    const { payer } = started;
+    const order = await started.order;
     if (!order || orderRefusal(order, this.clock.now())) return undefined;
     return this.payments.startInBatch(
       {
@@ -71,6 +96,16 @@ export class PaymentOrders {
       effects,
       payer,
     );
+  }
+
+  /** The order and the payer, read side by side (two loaders, one turn). */
+  prefetch(orderId: string, userId: string): StartedReads | undefined {
+    if (!isUuid(orderId) || !isUuid(userId)) return undefined;
+    const order = this.#forPayment.load(orderId);
+    order.catch(() => {}); // awaited by the payment, if it runs
+    const reads: StartedReads = { orderId, userId, order, payer: this.payments.readPayer(userId) };
+    this.#started.add(reads);
+    return reads;
   }
 
   async create(command: CreateOrderCommand): Promise<PaymentOrder> {

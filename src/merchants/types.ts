@@ -278,7 +278,15 @@ export interface Merchants {
   payOrderInBatch(
     command: PayOrderCommand,
     effects: (recorded: () => Payment) => BatchEffect[],
+    prefetched?: OrderPaymentReads,
   ): Promise<Payment | undefined>;
+  /**
+   * Starts the reads `payOrderInBatch` makes (the order, the payer) ahead of it, for example while
+   * the user's session is still being read; it uses them when its command names the same order
+   * and user. Reads only: nothing is decided until the payment runs. Undefined for ids that are
+   * not UUIDs.
+   */
+  prefetchOrderPayment(orderId: string, userId: string): OrderPaymentReads | undefined;
 
   /** The secret is null when a retry of the same id finds the device (it was shown once). */
   registerDevice(command: {
@@ -301,4 +309,10 @@ export interface Merchants {
   failPayment(id: string, code: string, message: string): Promise<Payment>;
   /** Asks the bank about card payments still pending after `olderThanMs`; run by the jobs module. */
   reconcileCardPayments(olderThanMs?: number): Promise<number>;
+}
+
+/** Reads started ahead of an order's payment (`prefetchOrderPayment`); opaque to callers. */
+export interface OrderPaymentReads {
+  readonly orderId: string;
+  readonly userId: string;
 }

@@ -1,6 +1,7 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { PAYMENT_CODE_STEP_MS, type Merchants } from '../../merchants/index.ts';
+import { PAYMENT_CODE_STEP_MS, type Merchants, type OrderPaymentReads } from '../../merchants/index.ts';
 import { commandIdFor, sendStored, storedResponder } from '../idempotency-hooks.ts';
 import { orderJson, orderOutput, paymentJson, paymentOutput } from '../merchant-presenters.ts';
 import { idParams, optionalCommandId, timestampOutput } from '../schemas.ts';
@@ -9,6 +10,8 @@ const user = { userAuth: true } as const;
 
 /** The user's side of merchant payments: see and pay a scanned order, register a payment-code device. */
 export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = async (app, { merchants }) => {
+  /** The order's and the payer's reads, started while the session is read (`config.prefetch`). */
+  const orderReads = new WeakMap<FastifyRequest, OrderPaymentReads>();
   app.get(
     '/payment-orders/:id',
     {
@@ -27,7 +30,14 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
     '/payment-orders/:id/pay',
     {
       // The Idempotency-Key is claimed with the payment in the ledger's batch (one commit for both).
-      config: { ...user, idempotencyInBatch: true },
+      config: {
+        ...user,
+        idempotencyInBatch: true,
+        prefetch: (request, userId) => {
+          const reads = merchants.prefetchOrderPayment((request.params as { id: string }).id, userId);
+          if (reads) orderReads.set(request, reads);
+        },
+      },
       schema: {
         tags: ['payments'],
         summary: 'Pay a payment order with a checkout method',
@@ -75,9 +85,11 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
         const respond = storedResponder(request, paymentOutput);
         let result: { ok: true } | { ok: false; error: unknown };
         try {
-          const payment = await merchants.payOrderInBatch(command, (recorded) => [
-            key.effect((outcome) => respond(outcome, () => paymentJson(recorded()))),
-          ]);
+          const payment = await merchants.payOrderInBatch(
+            command,
+            (recorded) => [key.effect((outcome) => respond(outcome, () => paymentJson(recorded())))],
+            orderReads.get(request),
+          );
           if (!payment) result = { ok: false, error: undefined };
           else result = { ok: true };
         } catch (error) {
