@@ -31,7 +31,7 @@ import {
   type ScorePlan,
   type ScoreTrigger,
 } from './score-rows.ts';
-import { ScoringWorker } from './scoring-pool.ts';
+import { ScoringThread } from './scoring-thread.ts';
 
 export const creditMigrations: Migration[] = loadMigrations(
   'credit',
@@ -463,7 +463,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     };
     progress.processed =
       progress.scored + progress.skippedCurrent + progress.skippedNoAnswers + progress.skippedIneligible;
-    let worker: ScoringWorker | null = null;
+    let worker: ScoringThread | null = null;
     const finish = (status: RefreshReport['status'], alreadyCompleted: boolean): RefreshReport => {
       timings.totalS = (performance.now() - started) / 1000;
       return { ...progress, status, alreadyCompleted, timings, scoring: worker ? 'worker' : 'main-thread' };
@@ -540,7 +540,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
 
     if (options.scoringWorker ?? os.availableParallelism() > 1) {
       try {
-        worker = await ScoringWorker.start({
+        worker = await ScoringThread.start({
           behaviour: artifact('behaviour'),
           application: artifact('application'),
         });

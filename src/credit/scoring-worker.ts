@@ -4,7 +4,7 @@ import type { ModelName } from './datasets.ts';
 import { scoreRow, type ScoreContext, type ScorePlan } from './score-rows.ts';
 
 /**
- * The scoring worker's thread (started by scoring-pool.ts): scores batches of plans and answers
+ * The scoring worker's thread (started by scoring-thread.ts): scores batches of plans and answers
  * with the rows already serialized as the JSON array the batch insert reads, so the main thread
  * neither runs the models nor builds the rows.
  */

@@ -17,7 +17,7 @@ export interface ScoredBatch {
  * The sources are TypeScript run through tsx; scoring-worker-bootstrap.mjs registers tsx's loader in
  * the worker before loading its module.
  */
-export class ScoringWorker {
+export class ScoringThread {
   private readonly worker: Worker;
   private readonly pending = new Map<
     number,
@@ -42,8 +42,8 @@ export class ScoringWorker {
   }
 
   /** Starts a worker with these models; resolves once it has loaded and scored a first (empty) batch. */
-  static async start(artifacts: Record<ModelName, CreditArtifact>): Promise<ScoringWorker> {
-    const worker = new ScoringWorker(artifacts);
+  static async start(artifacts: Record<ModelName, CreditArtifact>): Promise<ScoringThread> {
+    const worker = new ScoringThread(artifacts);
     try {
       await worker.score([], { trigger: 'refresh', businessDate: '1970-01-01', refresh: true, scoredAt: '' });
     } catch (error) {
