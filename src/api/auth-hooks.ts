@@ -1,13 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { MilletError } from '../core/index.ts';
 import type { OperatorKeyStore } from './operator-keys.ts';
+import { bearerToken } from './bearer-token.ts';
 import './request-context.ts';
 import { addRouteHook } from './route-hooks.ts';
-
-function bearerToken(header: string | undefined): string | undefined {
-  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  return match?.[1];
-}
 
 /** Routes with `config.scope` need `Authorization: Bearer <operator key>` carrying that scope. */
 export function installOperatorAuth(app: FastifyInstance, operatorKeys: OperatorKeyStore): void {

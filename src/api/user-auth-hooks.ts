@@ -1,13 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { MilletError } from '../core/index.ts';
 import type { Identity } from '../identity/index.ts';
+import { bearerToken } from './bearer-token.ts';
 import './request-context.ts';
 import { addRouteHook } from './route-hooks.ts';
-
-function bearerToken(header: string | undefined): string | undefined {
-  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  return match?.[1];
-}
 
 /**
  * Routes with `config.userAuth` need `Authorization: Bearer <access token>` from a user's log-in.
