@@ -1,17 +1,20 @@
 /**
- * `npm run bench -- marketplace [--json] [--rate N] [--seconds S] [--partners N] [--timeout-ms T]
- *   [--applications N] [--all-eligible]`
+ * `npm run bench -- marketplace [--json] [--rate N] [--seconds S] [--warmup-seconds W] [--partners N]
+ *   [--timeout-ms T] [--applications N] [--all-eligible] [--no-breaker]`
  *
  * 1. Routing under load: N partner-sims (default 20) with latency uniform in 50–600 ms plus one that
  *    never answers, in a child process on 127.0.0.1; the marketplace's real `apply` (eligibility, co-debt
  *    guard, signed parallel pings answered at one deadline, ranking, the application, pings and
  *    offers written) on PGlite in memory (or DATABASE_URL, in a throw-away schema), called in
  *    process (not over HTTP) at `--rate` applications/s (default 500, open loop) for `--seconds`
- *    (default 10). routing_p99_ms is the 99th percentile of apply's duration; the goal is ≤
- *    timeout_ms + 25. Each sim lends to a run of score bands, an amount and a term range, and the
- *    applications spread over bands, amounts and terms, so each pings the partners that would lend
- *    to it; the silent partner takes everything, so every application waits on it until the
- *    deadline. `--all-eligible`: every partner takes every application (N + 1 pings each).
+ *    (default 10), after `--warmup-seconds` (default 2) at the same rate that are not measured.
+ *    routing_p99_ms is the 99th percentile of apply's duration; the goal is ≤ timeout_ms + 25. Each
+ *    sim lends to a run of score bands, an amount and a term range, and the applications spread
+ *    over bands, amounts and terms, so each pings the partners that would lend to it; the silent
+ *    partner takes everything. After its first five pings go unanswered, PartnerPinger's breaker
+ *    stops pinging it but for one probe a second (silent_partner_pinged_share); `--no-breaker`
+ *    turns the breaker off, so every application waits on it until the deadline. Slow sims still
+ *    time out. `--all-eligible`: every partner takes every application (N + 1 pings each).
  * 2. Ranking: `--applications` (default 50,000) simulated applications over 20 partners with hidden
  *    true approval rates per score band, ranked by expected value (the same rankByExpectedValue,
  *    Thompson sampling on Beta posteriors learned from the simulated outcomes) vs by a fixed priority
@@ -33,6 +36,7 @@ import {
   rankByExpectedValue,
   scoreBands,
   seededRandom,
+  type Application,
   type ScoreBand,
 } from '../src/marketplace/index.ts';
 import { generateWebhookSecret } from '../src/webhooks/index.ts';
@@ -108,9 +112,12 @@ async function startSims(count: number, secret: string) {
 async function routingLoad(args: readonly string[]) {
   const rate = option(args, '--rate', 500);
   const seconds = option(args, '--seconds', 10);
+  const warmupSeconds = option(args, '--warmup-seconds', 2);
   const partnerCount = option(args, '--partners', 20);
   const timeoutMs = option(args, '--timeout-ms', 500);
   const allEligible = args.includes('--all-eligible');
+  // --no-breaker: the silent partner is pinged by every application (no PartnerPinger breaker).
+  const breaker = !args.includes('--no-breaker');
   const url = process.env.DATABASE_URL || undefined;
   const schema = url ? `millet_bench_${randomBytes(4).toString('hex')}` : undefined;
   const db = await openDatabase({ databaseUrl: url, schema, maxConnections: 16 });
@@ -122,7 +129,7 @@ async function routingLoad(args: readonly string[]) {
   try {
     const world = seededRandom(7);
     const total = Math.round(rate * seconds);
-    const warmup = 20;
+    const warmup = Math.round(rate * warmupSeconds);
     // The applicants: scores across the bands (A 15 %, B 25 %, C 30 %, D 20 %, E 10 %), amounts
     // log-uniform in 5,000–300,000 CNY, the usual terms.
     const bandScores: Array<[number, number]> = [
@@ -160,6 +167,7 @@ async function routingLoad(args: readonly string[]) {
       bankClearingAccountId: () => randomUUID(),
       pingTimeoutMs: timeoutMs,
       seed: 1,
+      pinger: breaker ? {} : { unresponsiveAfter: 0 },
     });
     closeMarketplace = () => marketplace.close();
     for (const [i, endpointUrl] of sims.urls.entries()) {
@@ -204,7 +212,38 @@ async function routingLoad(args: readonly string[]) {
         regionCode: '110105',
       });
     };
-    for (let i = 0; i < warmup; i++) await apply(); // warm-up: connections, JIT
+    /**
+     * Offers `count` applications open loop at `rate`, each timed from its call; resolves when all
+     * are done, with when the last one was issued.
+     */
+    const offerLoad = async (count: number, done: (app: Application | null, ms: number) => void) => {
+      const started = performance.now();
+      let lastIssued = started;
+      const runs: Promise<void>[] = [];
+      for (let i = 0; i < count; i++) {
+        const due = started + (i * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        lastIssued = performance.now();
+        runs.push(
+          (async () => {
+            const t0 = performance.now();
+            let app: Application | null = null;
+            try {
+              app = await apply();
+            } catch {
+              // counted as an error by `done`
+            }
+            done(app, performance.now() - t0);
+          })(),
+        );
+      }
+      await Promise.all(runs);
+      return lastIssued;
+    };
+    // Warm-up at the same rate, not measured: the connection pools to the partners open and the
+    // JIT settles, as in the other benchmarks.
+    await offerLoad(warmup, () => {});
     const latencies: number[] = [];
     let errors = 0;
     let offers = 0;
@@ -216,32 +255,19 @@ async function routingLoad(args: readonly string[]) {
     const machine0 = machineBusyMs();
     const cpu0 = process.cpuUsage();
     const started = performance.now();
-    let lastIssued = started;
-    const runs: Promise<void>[] = [];
-    for (let i = 0; i < total; i++) {
-      const due = started + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      lastIssued = performance.now();
-      runs.push(
-        (async () => {
-          const t0 = performance.now();
-          try {
-            const app = await apply();
-            offers += app.offers.length;
-            for (const r of app.routing) {
-              if (r.outcome === 'timeout') timeouts += 1;
-              if (r.latencyMs !== undefined) pinged += 1;
-              if (r.partnerName === 'silent' && r.latencyMs !== undefined) silentPinged += 1;
-            }
-          } catch {
-            errors += 1;
-          }
-          latencies.push(performance.now() - t0);
-        })(),
-      );
-    }
-    await Promise.all(runs);
+    const lastIssued = await offerLoad(total, (app, ms) => {
+      latencies.push(ms);
+      if (!app) {
+        errors += 1;
+        return;
+      }
+      offers += app.offers.length;
+      for (const r of app.routing) {
+        if (r.outcome === 'timeout') timeouts += 1;
+        if (r.latencyMs !== undefined) pinged += 1;
+        if (r.partnerName === 'silent' && r.latencyMs !== undefined) silentPinged += 1;
+      }
+    });
     const elapsed = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const simsCpu = processCpuMs(sims.pid) - simsCpu0;
@@ -265,6 +291,7 @@ async function routingLoad(args: readonly string[]) {
       // Every PostgreSQL process and the whole machine: only this run's when the machine is quiet.
       postgres_cpu_ms_per_application: postgresCpu >= 0 ? round(postgresCpu / total, 3) : null,
       machine_cpu_ms_per_application: machineCpu >= 0 ? round(machineCpu / total, 3) : null,
+      breaker: breaker ? 'on' : 'off',
       eligibility: allEligible
         ? 'all partners take every application'
         : 'per partner (bands, amounts, terms)',

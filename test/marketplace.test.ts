@@ -157,6 +157,44 @@ describe('marketplace over real HTTP', () => {
     }
   });
 
+  it('stops pinging a partner that has stopped answering, and tells the operator why', async () => {
+    const fast = await partner('15', { name: 'fast', latencyMs: 10 });
+    const dead = await partner('15', { name: 'dead', neverAnswer: true });
+    // Five applications at once, each waiting on the dead partner until the deadline.
+    await Promise.all(Array.from({ length: 5 }, () => applyAs('150102', 5_000_000n, 12)));
+    expect(dead.sim.received.pings).toHaveLength(5);
+    // Their pings are given up one linger second after the deadline; five without an answer open its breaker.
+    await waitFor(async () => {
+      const { app } = await applyAs('150102', 5_000_000n, 12);
+      return app.routing.find((r) => r.partnerId === dead.id)?.outcome === 'unresponsive';
+    }, 10_000);
+    const pingsBefore = dead.sim.received.pings.length;
+    const started = performance.now();
+    const { app } = await applyAs('150102', 5_000_000n, 12);
+    expect(performance.now() - started).toBeLessThan(PING_TIMEOUT_MS); // nobody left to wait for
+    expect(dead.sim.received.pings).toHaveLength(pingsBefore);
+    const line = app.routing.find((r) => r.partnerId === dead.id)!;
+    expect(line).toMatchObject({ outcome: 'unresponsive', reason: expect.stringContaining('no answer') });
+    expect(line.latencyMs).toBeUndefined();
+    expect(app.routing.find((r) => r.partnerId === fast.id)?.outcome).toBe('offered');
+    // The operator's view shows the reason; the dead partner's funnel counts only the pings sent.
+    const view = await h.get(`/v1/operator/marketplace/applications/${app.id}`);
+    expect(view.statusCode, view.body).toBe(200);
+    expect(
+      (view.json().routing as Array<{ partner_id: string }>).find((r) => r.partner_id === dead.id),
+    ).toMatchObject({
+      outcome: 'unresponsive',
+      reason: expect.stringContaining('no answer'),
+      latency_ms: null,
+    });
+    const funnel = await h.get(
+      `/v1/operator/marketplace/partners/${dead.id}/funnel?from=2025-01-01&to=2027-12-31`,
+    );
+    expect(funnel.statusCode, funnel.body).toBe(200);
+    const pinged = (funnel.json().items as Array<{ pinged: number }>).reduce((n, d) => n + d.pinged, 0);
+    expect(pinged).toBe(dead.sim.received.pings.length);
+  });
+
   it('sends no personal data in a ping and only the consented fields in a post', async () => {
     const region = '310101';
     const p = await partner('31', { name: 'consent', latencyMs: 5, approvalByBand: { B: 1 } });

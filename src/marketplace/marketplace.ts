@@ -16,7 +16,7 @@ import {
   type PartnerPage,
 } from './partners.ts';
 import { ApplicationWriter } from './application-writer.ts';
-import { PartnerPinger } from './pinger.ts';
+import { PartnerPinger, type PingerOptions } from './pinger.ts';
 import type { CallbackType } from './protocol.ts';
 import { RoutingCounters } from './routing-counters.ts';
 import { posteriorMean, seededRandom, type Exploration } from './ranking.ts';
@@ -69,6 +69,8 @@ export interface MarketplaceOptions {
   /** Seed for Thompson sampling (tests, simulations); default Math.random. */
   seed?: number;
   coDebtLimits?: Partial<CoDebtLimits>;
+  /** The ping fan-out's connections, linger time and breaker (defaultPingerOptions). */
+  pinger?: Partial<PingerOptions>;
 }
 
 export interface PartnerPosterior {
@@ -163,7 +165,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     db,
     clock,
     partners,
-    pinger: new PartnerPinger(),
+    pinger: new PartnerPinger(options.pinger),
     counters,
     coDebt: async (userId: string) => (await coDebtLoader.load(userId))![1],
     writer: new ApplicationWriter(db),

@@ -73,7 +73,7 @@ describe('PartnerPinger', () => {
     );
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(replies.map((r) => r.outcome)).toEqual(['answered', 'answered']);
-    expect(replies[1]!.latencyMs).toBeGreaterThanOrEqual(replies[0]!.latencyMs);
+    expect(replies[1]!.latencyMs).toBeGreaterThanOrEqual(replies[0]!.latencyMs!);
     expect(await pinger.pingAll([], body, 5_000)).toEqual([]);
   });
 
@@ -112,5 +112,79 @@ describe('PartnerPinger', () => {
       await pinger.close();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('stops pinging a partner that never answers, probes it, and pings it again once it answers', async () => {
+    // A partner whose answers can be switched off: while off it takes requests and never replies.
+    let answering = false;
+    let received = 0;
+    const server = http.createServer((request, response) => {
+      received += 1;
+      request.resume();
+      if (answering) response.writeHead(200, { 'content-type': 'application/json' }).end('{"offers":[]}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const pinger = new PartnerPinger({ lingerMs: 50, unresponsiveAfter: 3, probeEveryMs: 400 });
+    try {
+      const { port } = server.address() as AddressInfo;
+      const target = [{ url: `http://127.0.0.1:${port}`, key: webhookSigningKey(generateWebhookSecret()) }];
+      const ping = async (timeoutMs = 30) => (await pinger.pingAll(target, body, timeoutMs))[0]!;
+      const lingerOver = () => new Promise((r) => setTimeout(r, 50 + 250)); // linger + the sweep's 100 ms tick, with room
+
+      // Unanswered pings: timeouts, each aborted after the linger time.
+      for (let i = 0; i < 3; i++) expect((await ping()).outcome).toBe('timeout');
+      await lingerOver();
+      expect(received).toBe(3);
+      // The breaker is open: no request, an immediate reply that says why.
+      const started = performance.now();
+      const skipped = await ping(5_000);
+      expect(performance.now() - started).toBeLessThan(100);
+      expect(skipped).toEqual({ outcome: 'unresponsive', failures: 3 });
+      expect(received).toBe(3);
+
+      // After the probe interval one ping goes out as a probe; it is not answered, so the breaker stays open.
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await ping()).outcome).toBe('timeout');
+      expect((await ping()).outcome).toBe('unresponsive');
+      await lingerOver();
+      expect(received).toBe(4);
+
+      // The partner is back: the next probe is answered and every ping goes out again.
+      answering = true;
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await ping(2_000)).outcome).toBe('answered');
+      expect((await ping(2_000)).outcome).toBe('answered');
+      expect(received).toBe(6);
+    } finally {
+      await pinger.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('keeps pinging a slow partner whose answers arrive after the deadline', async () => {
+    const secret = generateWebhookSecret();
+    const late = await sim({ secret, latencyMs: 80 });
+    const pinger = new PartnerPinger({ lingerMs: 1_000, unresponsiveAfter: 1, probeEveryMs: 60_000 });
+    pingers.push(pinger);
+    const target = [{ url: late.url, key: webhookSigningKey(secret) }];
+    for (let i = 0; i < 3; i++) {
+      expect((await pinger.pingAll(target, body, 20))[0]!.outcome).toBe('timeout');
+      await new Promise((r) => setTimeout(r, 150)); // the late answer arrives: the partner is alive
+    }
+    expect(late.received.pings).toHaveLength(3);
+  });
+
+  it('counts a refused connection against the partner', async () => {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve)); // nothing listens on the port now
+    const pinger = new PartnerPinger({ unresponsiveAfter: 2, probeEveryMs: 60_000 });
+    pingers.push(pinger);
+    const target = [{ url: `http://127.0.0.1:${port}`, key: webhookSigningKey(generateWebhookSecret()) }];
+    expect((await pinger.pingAll(target, body, 2_000))[0]!.outcome).toBe('error');
+    expect((await pinger.pingAll(target, body, 2_000))[0]!.outcome).toBe('error');
+    expect((await pinger.pingAll(target, body, 2_000))[0]).toEqual({ outcome: 'unresponsive', failures: 2 });
   });
 });

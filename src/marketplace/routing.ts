@@ -86,13 +86,21 @@ export interface Offer {
 }
 
 export type RoutingOutcome =
-  'offered' | 'no_offer' | 'timeout' | 'error' | 'ineligible' | 'daily_cap_reached' | 'monthly_budget_spent';
+  | 'offered'
+  | 'no_offer'
+  | 'timeout'
+  | 'error'
+  | 'ineligible'
+  | 'daily_cap_reached'
+  | 'monthly_budget_spent'
+  /** Not pinged: it has not answered its recent pings at all (PartnerPinger's breaker). */
+  | 'unresponsive';
 
 export interface RoutingLine {
   partnerId: string;
   partnerName: string;
   outcome: RoutingOutcome;
-  /** For ineligible: which rule. */
+  /** For ineligible: which rule; for a cap, budget or unresponsive partner: the figures. */
   reason?: string;
   latencyMs?: number;
 }
@@ -155,7 +163,10 @@ type PartnerOffer = {
 };
 
 /** A partner's answer to a ping as routing sees it: an outcome and the offers worth showing. */
-function readReply(reply: PingReply): { outcome: RoutingOutcome; offers: PartnerOffer[] } {
+function readReply(reply: Exclude<PingReply, { outcome: 'unresponsive' }>): {
+  outcome: 'offered' | 'no_offer' | 'timeout' | 'error';
+  offers: PartnerOffer[];
+} {
   if (reply.outcome !== 'answered') return { outcome: reply.outcome, offers: [] };
   let json: unknown;
   try {
@@ -270,18 +281,22 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       : Promise.resolve(undefined),
   ]);
   const tailStarted = performance.now();
-  const pings = toPing.map(({ partner }, i) => ({
-    partner,
-    latencyMs: replies[i]!.latencyMs,
-    ...readReply(replies[i]!),
-  }));
-  for (const p of pings)
-    routing.push({
-      partnerId: p.partner.id,
-      partnerName: p.partner.name,
-      outcome: p.outcome,
-      latencyMs: p.latencyMs,
-    });
+  const pings: Array<{ partner: Partner; latencyMs: number } & ReturnType<typeof readReply>> = [];
+  toPing.forEach(({ partner }, i) => {
+    const reply = replies[i]!;
+    const line = { partnerId: partner.id, partnerName: partner.name };
+    if (reply.outcome === 'unresponsive') {
+      routing.push({
+        ...line,
+        outcome: 'unresponsive',
+        reason: `no answer to its last ${reply.failures} pings; probed again every second`,
+      });
+      return;
+    }
+    const ping = { partner, latencyMs: reply.latencyMs, ...readReply(reply) };
+    pings.push(ping);
+    routing.push({ ...line, outcome: ping.outcome, latencyMs: ping.latencyMs });
+  });
 
   interface Pending {
     key: string;

@@ -469,7 +469,11 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
               z.object({
                 partner_id: z.string(),
                 partner_name: z.string(),
-                outcome: z.string(),
+                outcome: z
+                  .string()
+                  .describe(
+                    'offered, no_offer, timeout, error (pinged); ineligible, daily_cap_reached, monthly_budget_spent, unresponsive (not pinged: no answer to its recent pings)',
+                  ),
                 reason: z.string().nullable(),
                 latency_ms: z.number().nullable(),
               }),
