@@ -119,7 +119,7 @@ async function inParallel<T>(
   );
 }
 
-/** wrk's threads: its share of the cores is small (about 15 µs of CPU per request), two keep up. */
+/** wrk's threads: its share of the cores is small (about 28 µs of CPU per request), two keep up. */
 const loadThreads = 2;
 
 interface LoadResult {
@@ -137,9 +137,9 @@ interface LoadResult {
 /**
  * One run of the load generator: wrk (the Debian package `wrk`) scripted by
  * bench/_payments-load.lua, in its own process so the server keeps its event loop; each request
- * pays the next unpaid order with a random user's token and a fresh Idempotency-Key. wrk costs
- * about a tenth of autocannon's CPU per request (flash-sale benchmark), CPU the server under test
- * would otherwise lose on a 2-core machine.
+ * pays the next unpaid order with a random user's token and a fresh Idempotency-Key. wrk took 28 µs
+ * of CPU per request where autocannon, the load generator before it, took 116 (2026-12-02, same
+ * machine): CPU the server under test would otherwise lose on a 2-core machine.
  */
 async function runPaymentsLoad(plan: {
   port: number;
