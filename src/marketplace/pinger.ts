@@ -15,10 +15,9 @@
  * - The body is serialized once per application; the per-partner signing key is decoded once.
  * - A partner that gives no HTTP answer at all, not even a late one, to `unresponsiveAfter` pings in
  *   a row (it is down, or it never answers) is not pinged again for `probeEveryMs`; then one ping
- *   probes it, and the first answer closes the breaker. Without it a dead partner costs a ping, a
- *   socket left open for the linger time, an abort (which destroys the socket and builds an Error
- *   with its stack) and a new TCP connection for every application routed to it: at 500
- *   applications/s that was about a sixth of the router's CPU.
+ *   probes it, and the first answer closes the breaker. Without it a dead partner costs, for every
+ *   application routed to it, a socket held for the linger time, an abort (which destroys the
+ *   socket and builds an Error with its stack) and a new TCP connection on both sides.
  */
 import type { KeyObject } from 'node:crypto';
 import { randomUUID } from 'node:crypto';

@@ -289,7 +289,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       routing.push({
         ...line,
         outcome: 'unresponsive',
-        reason: `no answer to its last ${reply.failures} pings; probed again every second`,
+        reason: `no answer to its last ${reply.failures} pings; pinged again once it answers a probe`,
       });
       return;
     }
