@@ -233,6 +233,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       own: ownLoanOffers(lending),
       publicUrl: process.env.MILLET_PUBLIC_URL ?? `http://127.0.0.1:${config.port}`,
       bankClearingAccountId: () => wallet.bankClearingAccountId(),
+      registry,
     });
     Object.assign(credits, { lending, marketplace });
     const store = createStore({

@@ -193,6 +193,16 @@ describe('marketplace over real HTTP', () => {
     expect(funnel.statusCode, funnel.body).toBe(200);
     const pinged = (funnel.json().items as Array<{ pinged: number }>).reduce((n, d) => n + d.pinged, 0);
     expect(pinged).toBe(dead.sim.received.pings.length);
+    // And the live metric counts it, by partner and outcome.
+    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const series = (outcome: string) =>
+      Number(
+        new RegExp(
+          `millet_marketplace_routing_total\\{partner="${dead.id}",outcome="${outcome}"\\} (\\d+)`,
+        ).exec(metrics)?.[1] ?? 0,
+      );
+    expect(series('unresponsive')).toBeGreaterThanOrEqual(1);
+    expect(series('timeout')).toBe(pinged);
   });
 
   it('sends no personal data in a ping and only the consented fields in a post', async () => {

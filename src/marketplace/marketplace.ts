@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Registry } from 'prom-client';
 import { batchedLoader, deriveSubkey, type Clock } from '../core/index.ts';
+import { tallyCounter } from '../core/tally-counter.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { WebhookHeaders } from '../webhooks/index.ts';
@@ -71,6 +73,8 @@ export interface MarketplaceOptions {
   coDebtLimits?: Partial<CoDebtLimits>;
   /** The ping fan-out's connections, linger time and breaker (defaultPingerOptions). */
   pinger?: Partial<PingerOptions>;
+  /** Where millet_marketplace_routing_total is registered; none: not counted. */
+  registry?: Registry;
 }
 
 export interface PartnerPosterior {
@@ -179,6 +183,13 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     random: options.seed === undefined ? Math.random : seededRandom(options.seed),
     coDebtLimits: { ...defaultCoDebtLimits, ...options.coDebtLimits },
     publicUrl,
+    tallyRouting: options.registry
+      ? tallyCounter(options.registry, {
+          name: 'millet_marketplace_routing_total',
+          help: 'Partners weighed by routing, by partner id and outcome (offered, no_offer, timeout, error; not pinged: ineligible, daily_cap_reached, monthly_budget_spent, unresponsive)',
+          labelNames: ['partner', 'outcome'],
+        })
+      : () => {},
   };
   const settlementDeps = {
     db,

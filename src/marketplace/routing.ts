@@ -1,4 +1,5 @@
 import { MilletError, businessDate, divRound, newId, type Clock } from '../core/index.ts';
+import type { Tally } from '../core/tally-counter.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { ApplicationWriter } from './application-writer.ts';
 import { checkCoDebt, type CoDebtLimits, type CoDebtSnapshot } from './co-debt.ts';
@@ -59,6 +60,8 @@ export interface RouterDeps {
   coDebtLimits: CoDebtLimits;
   /** Where partners send callbacks: `${base}/v1/marketplace/partner-callbacks/{partnerId}`. */
   publicUrl: () => string;
+  /** Counts each routing line by partner id and outcome (the metric millet_marketplace_routing_total). */
+  tallyRouting: Tally;
 }
 
 export interface ApplyCommand {
@@ -297,6 +300,8 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     pings.push(ping);
     routing.push({ ...line, outcome: ping.outcome, latencyMs: ping.latencyMs });
   });
+
+  for (const line of routing) deps.tallyRouting(line.partnerId, line.outcome);
 
   interface Pending {
     key: string;

@@ -216,6 +216,7 @@ export async function openApiHarness(
     publicUrl: 'http://127.0.0.1:1',
     bankClearingAccountId: () => wallet.bankClearingAccountId(),
     own: ownLoanOffers(lending),
+    registry,
     ...options.marketplace,
   });
   late.marketplace = marketplace;
