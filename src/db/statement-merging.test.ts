@@ -1,5 +1,3 @@
-import fc from 'fast-check';
-import pgUtils from 'pg/lib/utils.js';
 import { describe, expect, it } from 'vitest';
 import { openTestDatabase } from '../../test/support/test-database.ts';
 import type { QueryResult } from './database.ts';
@@ -40,27 +38,6 @@ describe('inlining parameters', () => {
     // The timestamp as pg sends it: it names the instant, whatever the process's time zone.
     const literal = /'([^']+)'::timestamptz/.exec(sql)![1]!;
     expect(new Date(literal).getTime()).toBe(at.getTime());
-  });
-
-  it('writes arrays exactly as pg encodes them', () => {
-    const element = fc.oneof(
-      fc.string({ unit: 'binary' }),
-      fc.constantFrom('a"b', 'c\\d', '\\"', '"', '', 'NULL', "it's"),
-      fc.integer(),
-      fc.double(),
-      fc.bigInt(),
-      fc.constant(null),
-      fc.constant(undefined),
-      fc.date({ noInvalidDate: true }),
-      fc.array(fc.oneof(fc.string(), fc.integer(), fc.constant(null)), { maxLength: 3 }),
-    );
-    fc.assert(
-      fc.property(fc.array(element, { maxLength: 12 }), (values) => {
-        const expected = `'${String(pgUtils.prepareValue(values)).replaceAll("'", "''")}'::text[]`;
-        expect(inlineParameters('SELECT $1::text[]', [values])).toBe(`SELECT ${expected}`);
-      }),
-      { numRuns: 2_000 },
-    );
   });
 
   it('is refused for a parameter without a cast, and for binary values', () => {

@@ -1,4 +1,5 @@
 import pgUtils from 'pg/lib/utils.js';
+import { arrayLiteral } from './array-literal.ts';
 import type { Queryable, QueryResult } from './database.ts';
 
 /** How a merged group's parts reach the server: one statement alone, or several as one text. */
@@ -35,42 +36,12 @@ export function inlineable(sql: string, params: readonly unknown[] | undefined):
  */
 const quoteLiteral = (text: string): string => `'${text.replaceAll("'", "''")}'`;
 
-const arrayElementSpecial = /[\\"]/;
-
-/**
- * An array as pg encodes it (`{"a","b\\"c",NULL}`: every element quoted, backslashes and quotes
- * escaped with a backslash), for the arrays of strings, numbers and bigints a batch sends by the
- * thousand: pg's own encoder runs two regular-expression replaces on every element, and the ids in
- * those arrays have nothing to escape. Anything else (nested arrays, binary, dates, objects) goes
- * to pg's encoder, whole array at once.
- */
-function encodeArray(values: readonly unknown[]): string {
-  let plain = true;
-  for (let i = 0; i < values.length && plain; i++) {
-    const value = values[i];
-    plain = (typeof value === 'string' && !arrayElementSpecial.test(value)) || typeof value === 'bigint';
-  }
-  // The common case, ids and amounts: one native join.
-  if (plain) return values.length === 0 ? '{}' : `{"${values.join('","')}"}`;
-  let text = '{';
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (i > 0) text += ',';
-    if (value === null || value === undefined) text += 'NULL';
-    else if (typeof value === 'string')
-      text += arrayElementSpecial.test(value) ? `"${value.replace(/[\\"]/g, '\\$&')}"` : `"${value}"`;
-    else if (typeof value === 'number' || typeof value === 'bigint') text += `"${value}"`;
-    else return pgUtils.prepareValue(values) as string;
-  }
-  return `${text}}`;
-}
-
 /** The statement with each `$n` replaced by its value as a literal, encoded as pg encodes parameters. */
 export function inlineParameters(sql: string, params: readonly unknown[] | undefined): string {
   if (!params?.length) return sql;
   return sql.replace(placeholder, (_, n: string) => {
     const value = params[Number(n) - 1];
-    const text = Array.isArray(value) ? encodeArray(value) : pgUtils.prepareValue(value);
+    const text = Array.isArray(value) ? arrayLiteral(value) : pgUtils.prepareValue(value);
     return text === null ? 'NULL' : quoteLiteral(String(text));
   });
 }
