@@ -30,13 +30,7 @@ export {
 export type { CreatePartnerCommand, CreatedPartner, PartnerLimits, PartnerPage } from './partners.ts';
 export type { Application, ApplyCommand, ChooseCommand, Offer, Post, RoutingLine } from './routing.ts';
 export { expectedPayout, ineligibility } from './routing.ts';
-export {
-  PartnerPinger,
-  defaultPingerOptions,
-  type PingReply,
-  type PingTarget,
-  type PingerOptions,
-} from './pinger.ts';
+export { PartnerPinger, type PingReply, type PingTarget, type PingerOptions } from './pinger.ts';
 export type { MarketplaceConsent } from './consents.ts';
 export { defaultCoDebtLimits, type CoDebtLimits, type CoDebtSnapshot, type CoDebtWindow } from './co-debt.ts';
 export type { Settlement, Discrepancy, FunnelDay } from './settlement.ts';
