@@ -26,13 +26,14 @@
  *   FLASHSALE_ENGINE (redis | in-process | both; default both with REDIS_URL, else in-process),
  *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (8),
  *   FLASHSALE_NAIVE_CONNECTIONS (32), FLASHSALE_PIPELINING (4 requests in flight per connection),
- *   FLASHSALE_LOAD_THREADS (wrk's threads, 2); `node --cpu-prof bin/bench.js flashsale` profiles
- *   the server.
+ *   FLASHSALE_LOAD_THREADS (wrk's threads, 2); BENCH_PROFILE=FILE.cpuprofile writes a CPU profile
+ *   of the server over each engine's load (FILE-redis.cpuprofile, FILE-in-process.cpuprofile).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -81,6 +82,8 @@ interface LoadPlan {
   attempts: number;
   connections: number;
   dir: string;
+  /** Where to write a CPU profile of the server over the load, if anywhere. */
+  profile?: string;
 }
 
 /** A process's CPU so far (user + system, all threads) from /proc, µs. */
@@ -160,11 +163,22 @@ async function runLoad(plan: LoadPlan, atStart: (startAt: number) => void = () =
   // Awaited below; a failure to start is thrown there, not reported as unhandled meanwhile.
   exited.catch(() => {});
   await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
+  const profiler = plan.profile ? new Session() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();
   const { code, out, err, cpuUs } = await exited;
   const cpu = process.cpuUsage(cpu0);
   const elu = performance.eventLoopUtilization(elu0);
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop');
+    fs.writeFileSync(plan.profile!, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   const line = out.trim().split('\n').at(-1) ?? '';
   if (code !== 0 || !line.startsWith('{')) throw new Error(`wrk exited ${code}: ${out}${err}`);
   return {
@@ -302,6 +316,9 @@ async function runEngine(
         attempts: crowd.schedule.length,
         connections,
         dir: dataDir,
+        profile:
+          process.env.BENCH_PROFILE &&
+          `${process.env.BENCH_PROFILE.replace(/\.cpuprofile$/, '')}-${engine}.cpuprofile`,
       },
       // The server's clock reaches the sale's start when the first attempts go out.
       (startAt) => (offset = startsAt.getTime() - startAt),

@@ -355,6 +355,28 @@ describe('marketplace over real HTTP', () => {
     });
     expect(foreign.statusCode).toBe(404);
     expect(foreign.json().code).toBe('MARKETPLACE_APPLICATION_NOT_FOUND');
+    // A correctly signed callback with a NUL in its free text breaks the protocol: refused, not stored.
+    const nulBody = JSON.stringify({
+      type: 'repaid',
+      application_id: app.id,
+      amount: '100000',
+      interest: '20000',
+      partner_ref: 'ref\u0000',
+    });
+    const withNul = await h.request({
+      method: 'POST',
+      url,
+      body: nulBody,
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': 'msg_nul',
+        'webhook-id': 'msg_nul',
+        'webhook-timestamp': String(ts),
+        'webhook-signature': signWebhook(p.secret, 'msg_nul', ts, nulBody),
+      },
+    });
+    expect(withNul.statusCode, withNul.body).toBe(400);
+    expect(withNul.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: 'partner_ref' }] });
 
     const funnel = await h.get(
       `/v1/operator/marketplace/partners/${p.id}/funnel?from=2025-06-01&to=2025-06-30`,

@@ -21,10 +21,11 @@ import type { Webhooks } from '../webhooks/index.ts';
 import { installOperatorAuth } from './auth-hooks.ts';
 import { installUserAuth } from './user-auth-hooks.ts';
 import { installMerchantAuth } from './merchant-auth-hooks.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { installErrorHandling, replyWithError } from './error-handler.ts';
 import { installHttpMetrics } from './http-metrics.ts';
 import { installIdempotency, type IdempotencyOptions } from './idempotency-hooks.ts';
 import { createLogger } from './logger.ts';
+import { installNulGuard } from './nul-guard.ts';
 import { installOpenApi } from './openapi.ts';
 import { createOperatorKeyStore, type OperatorKeyStore } from './operator-keys.ts';
 import { healthRoutes } from './routes/health-routes.ts';
@@ -121,11 +122,15 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     return503OnClosing: true,
+    // Errors raised before routing (a path parameter over the length limit, a malformed URL) answer
+    // as problem+json too, not with Fastify's own JSON.
+    frameworkErrors: (error, request, reply) => replyWithError(error, request, reply),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   installErrorHandling(app);
+  installNulGuard(app);
   installHttpMetrics(app, registry);
   installOperatorAuth(app, operatorKeys);
   if (options.identity) installUserAuth(app, options.identity);

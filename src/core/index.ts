@@ -9,6 +9,7 @@ export {
   businessDateOf,
 } from './clock.ts';
 export { newId, isUuid, derivedId } from './ids.ts';
+export { encodeIdCursor, decodeIdCursor } from './id-cursor.ts';
 export { canonicalJson } from './canonical-json.ts';
 export {
   type RoundingMode,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { businessDate } from '../core/index.ts';
+import { MilletError, businessDate, isUuid } from '../core/index.ts';
 import { loadMigrations, type Migration } from '../db/index.ts';
 import type { CloseStep } from '../jobs/index.ts';
 import { bookByBucket, vintages, type BucketLine, type VintagePoint } from './book.ts';
@@ -87,6 +87,24 @@ export interface Lending {
   closeSteps(): CloseStep[];
 }
 
+/** A malformed id names no loan or offer: refused as not found before it reaches a uuid column. */
+function loanId(id: string): string {
+  if (!isUuid(id)) throw new MilletError('LOAN_NOT_FOUND', 'no such loan');
+  return id;
+}
+
+function offerId(id: string): string {
+  if (!isUuid(id)) throw new MilletError('LOAN_OFFER_NOT_FOUND', 'no such offer');
+  return id;
+}
+
+/** The list's cursor is the last loan's id as the previous page gave it. */
+function loansCursor(query: { limit?: number; cursor?: string } | undefined) {
+  if (query?.cursor !== undefined && !isUuid(query.cursor))
+    throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', { field: 'cursor' });
+  return query;
+}
+
 export function createLending(options: LendingOptions): Lending {
   const ctx: LendingContext = { ...options, coDebt: options.coDebt ?? ownCoDebt(options.db) };
   const { db, ledger, clock } = ctx;
@@ -99,14 +117,14 @@ export function createLending(options: LendingOptions): Lending {
     productAccounts,
     quote: async (command) => quoteLoan(await listProducts(db), { ...command, today: today() }),
     apply: (userId, command) => apply(ctx, userId, command),
-    getOffer: (userId, offerId) => getOffer(db, offerId, userId, today()),
+    getOffer: async (userId, id) => getOffer(db, offerId(id), userId, today()),
     listOffers: (userId) => listOffers(db, userId, today()),
-    acceptOffer: (userId, offerId, disbursement) => acceptOffer(ctx, userId, offerId, disbursement),
-    getLoan: (loanId, userId) => getLoan(db, loanId, userId, today()),
-    listLoans: (userId, query) => listLoans(db, userId, today(), query),
-    schedule: (loanId, userId) => loanSchedule(db, loanId, userId),
-    payoffQuote: (loanId, userId) => quotePayoff(ctx, loanId, userId),
-    repay: (command) => repay(ctx, command),
+    acceptOffer: async (userId, id, disbursement) => acceptOffer(ctx, userId, offerId(id), disbursement),
+    getLoan: async (id, userId) => getLoan(db, loanId(id), userId, today()),
+    listLoans: async (userId, query) => listLoans(db, userId, today(), loansCursor(query)),
+    schedule: async (id, userId) => loanSchedule(db, loanId(id), userId),
+    payoffQuote: async (id, userId) => quotePayoff(ctx, loanId(id), userId),
+    repay: async (command) => repay(ctx, { ...command, loanId: loanId(command.loanId) }),
     async openLoanCounts(userIds) {
       const { rows } = await db.query<{ user_id: string; n: bigint }>(
         `SELECT user_id, count(*)::int8 AS n FROM lending_loans

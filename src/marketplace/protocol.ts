@@ -58,13 +58,20 @@ export type PostResponse = z.infer<typeof postResponseSchema>;
 
 export const callbackTypes = ['approved', 'declined', 'disbursed', 'repaid'] as const;
 export type CallbackType = (typeof callbackTypes)[number];
+/** Free text from a partner, stored as PostgreSQL text, which cannot hold U+0000. */
+const partnerText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !s.includes('\u0000'), 'may not contain U+0000');
+
 export const callbackSchema = z.object({
   type: z.enum(callbackTypes),
   application_id: z.uuid(),
-  partner_ref: z.string().max(128).optional(),
+  partner_ref: partnerText(128).optional(),
   amount: amount.optional().meta({ description: 'approved: the line granted; disbursed, repaid: fen paid' }),
   interest: amount.optional().meta({ description: 'repaid: the part of amount that is interest' }),
-  occurred_at: z.string().optional(),
+  occurred_at: partnerText(64).optional(),
 });
 export type PartnerCallback = z.infer<typeof callbackSchema>;
 

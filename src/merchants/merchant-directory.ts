@@ -1,7 +1,7 @@
-import { MilletError, derivedId, isUuid, type Clock } from '../core/index.ts';
+import { MilletError, decodeIdCursor, derivedId, encodeIdCursor, isUuid, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
-import { decodeCursor, encodeCursor, merchantFromRow, type MerchantRow } from './rows.ts';
+import { merchantFromRow, type MerchantRow } from './rows.ts';
 import type { CreateMerchantCommand, ListQuery, Merchant, MerchantStatus, PageOf } from './types.ts';
 
 export const MERCHANT_CURRENCY = 'CNY';
@@ -117,13 +117,13 @@ export class MerchantDirectory {
 
   async list(query: ListQuery = {}): Promise<PageOf<Merchant>> {
     const limit = query.limit ?? 50;
-    const after = query.cursor ? decodeCursor(query.cursor) : '00000000-0000-0000-0000-000000000000';
+    const after = query.cursor ? decodeIdCursor(query.cursor) : '00000000-0000-0000-0000-000000000000';
     const result = await this.db.query<MerchantRow>(
       'SELECT * FROM merchants_merchants WHERE id > $1 ORDER BY id LIMIT $2',
       [after, limit + 1],
     );
     const items = result.rows.slice(0, limit).map(merchantFromRow);
-    return { items, nextCursor: result.rows.length > limit ? encodeCursor(items.at(-1)!.id) : null };
+    return { items, nextCursor: result.rows.length > limit ? encodeIdCursor(items.at(-1)!.id) : null };
   }
 
   /** Suspending a suspended merchant (or reactivating an active one) is harmless. */

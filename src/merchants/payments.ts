@@ -1,4 +1,11 @@
-import { MilletError, isMilletError, isUuid, type Clock } from '../core/index.ts';
+import {
+  MilletError,
+  decodeIdCursor,
+  encodeIdCursor,
+  isMilletError,
+  isUuid,
+  type Clock,
+} from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import { BatchDeferred, batchEffect, type BatchEffect, type Ledger } from '../ledger/index.ts';
 import {
@@ -14,7 +21,7 @@ import { activeMerchant, loadMerchant, MERCHANT_CURRENCY } from './merchant-dire
 import { enqueueMerchantEvent, notifyUrlOf, paymentEventPayload } from './merchant-events.ts';
 import { paymentBatchHook, type BatchedPayment } from './payment-batch.ts';
 import type { PaymentMethodRegistry } from './payment-methods.ts';
-import { decodeCursor, encodeCursor, paymentFromRow, requireIds, type PaymentRow } from './rows.ts';
+import { paymentFromRow, requireIds, type PaymentRow } from './rows.ts';
 import type { ListQuery, MerchantWebhooks, PageOf, Payment, PaymentStatus } from './types.ts';
 
 export interface StartPaymentCommand {
@@ -330,14 +337,14 @@ export class PaymentService {
   ): Promise<PageOf<Payment>> {
     requireIds({ merchantId });
     const limit = query.limit ?? 50;
-    const before = query.cursor ? decodeCursor(query.cursor) : 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+    const before = query.cursor ? decodeIdCursor(query.cursor) : 'ffffffff-ffff-ffff-ffff-ffffffffffff';
     const result = await this.db.query<PaymentRow>(
       `SELECT * FROM merchants_payments WHERE merchant_id = $1 AND id < $2 AND ($3::text IS NULL OR status = $3)
         ORDER BY id DESC LIMIT $4`,
       [merchantId, before, query.status ?? null, limit + 1],
     );
     const items = result.rows.slice(0, limit).map(paymentFromRow);
-    return { items, nextCursor: result.rows.length > limit ? encodeCursor(items.at(-1)!.id) : null };
+    return { items, nextCursor: result.rows.length > limit ? encodeIdCursor(items.at(-1)!.id) : null };
   }
 
   /** Pending payments of a method created before `before`, for reconciliation. */

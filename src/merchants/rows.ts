@@ -141,18 +141,6 @@ export function requireIds(ids: Record<string, string>): void {
   }
 }
 
-/** Opaque keyset cursors over UUIDv7 ids. */
-export function encodeCursor(id: string): string {
-  return Buffer.from(id).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): string {
-  const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!isUuid(id))
-    throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', { field: 'cursor' });
-  return id;
-}
-
 export function isUniqueViolation(error: unknown, constraintHint: string): boolean {
   const e = error as { code?: unknown; constraint?: unknown; message?: unknown; detail?: unknown } | null;
   if (e?.code !== '23505') return false;

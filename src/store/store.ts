@@ -411,7 +411,10 @@ export function createStore(options: StoreOptions): Store {
     payDeposit: (id, userId) => orders.payDeposit(id, userId),
     settleUnpaidDeposits: () => orders.settleUnpaidDeposits(),
     advanceOrder: (id, to) => orders.advance(id, to),
-    fulfilmentReport: (saleId) => orders.fulfilmentReport(saleId),
+    async fulfilmentReport(saleId) {
+      await sales.get(saleId); // an unknown (or malformed) sale id is a 404, not an empty report
+      return orders.fulfilmentReport(saleId);
+    },
     expireReservations: () => orders.expireReservations(),
 
     async reconcile(saleId, o = {}) {

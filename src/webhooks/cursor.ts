@@ -1,13 +1,2 @@
-import { MilletError, isUuid } from '../core/index.ts';
-
-/** Opaque keyset cursors over uuid ids, so clients can't depend on their shape. */
-export function encodeCursor(lastId: string): string {
-  return Buffer.from(lastId).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): string {
-  const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!isUuid(id))
-    throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', { field: 'cursor' });
-  return id;
-}
+/** Endpoint and delivery lists page by uuid id, with the shared opaque cursors. */
+export { encodeIdCursor as encodeCursor, decodeIdCursor as decodeCursor } from '../core/index.ts';

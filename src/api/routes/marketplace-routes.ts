@@ -728,6 +728,8 @@ export const marketplaceCallbackRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
   app,
   { marketplace },
 ) => {
+  // This plugin's own parser, in place of the server's (nul-guard.ts) for these routes only.
+  app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     rawBodies.set(request, body as string);
     try {

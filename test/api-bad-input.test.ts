@@ -1,0 +1,271 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { expect, test } from 'vitest';
+import { checkedApiHarness } from './support/checked-harness.ts';
+import { newCustomer } from './support/customers.ts';
+import type { ApiResponse, RequestOptions } from './support/api-harness.ts';
+
+/**
+ * Every operation in the OpenAPI document, sent bad input: malformed path and query parameters,
+ * bodies that are not objects, bodies with each property in turn of the wrong type, out of range
+ * or absurdly long, random JSON, broken JSON, and missing or malformed Idempotency-Keys. The
+ * promise under test is the brief's: bad input gets a clear error (application/problem+json with
+ * a stable code), never a 5xx, and the ledger still verifies afterwards (checkedApiHarness).
+ */
+
+const h = checkedApiHarness();
+
+/** The JSON Schema subset the zod → OpenAPI transform writes. */
+interface Schema {
+  type?: string | string[];
+  format?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  items?: Schema;
+  enum?: unknown[];
+  const?: unknown;
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  allOf?: Schema[];
+  minimum?: number;
+  minLength?: number;
+  pattern?: string;
+}
+
+interface Operation {
+  method: 'GET' | 'POST';
+  path: string;
+  security?: Array<Record<string, unknown>>;
+  parameters?: Array<{ in: string; name: string; schema?: Schema }>;
+  requestBody?: { content?: Record<string, { schema?: Schema }> };
+}
+
+/** A value the schema accepts (or close to it), so a mutation of one property is the only fault. */
+function plausible(schema: Schema | undefined, depth = 0): unknown {
+  if (!schema || depth > 4) return null;
+  if (schema.const !== undefined) return schema.const;
+  if (schema.enum?.length) return schema.enum[0];
+  const alternatives = schema.anyOf ?? schema.oneOf;
+  if (alternatives?.length)
+    return plausible(alternatives.find((s) => s.type !== 'null') ?? alternatives[0], depth + 1);
+  if (schema.allOf?.length) return plausible(schema.allOf[0], depth + 1);
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
+  switch (type) {
+    case 'object': {
+      const out: Record<string, unknown> = {};
+      for (const name of schema.required ?? []) out[name] = plausible(schema.properties?.[name], depth + 1);
+      return out;
+    }
+    case 'array':
+      return [plausible(schema.items, depth + 1)];
+    case 'integer':
+    case 'number':
+      return Math.max(1, schema.minimum ?? 1);
+    case 'boolean':
+      return true;
+    case 'string':
+      if (schema.format === 'uuid') return randomUUID();
+      if (schema.format === 'date-time') return '2025-06-01T00:00:00.000Z';
+      if (schema.format === 'date') return '2025-06-01';
+      if (schema.format === 'uri') return 'https://example.com/hook';
+      if (schema.pattern?.includes('\\d') || schema.pattern?.includes('[0-9]')) return '100';
+      return 'x'.repeat(Math.max(1, schema.minLength ?? 1));
+    default:
+      return 'x';
+  }
+}
+
+/** Values that are wrong for almost any field: types, signs, sizes, encodings. */
+const wrongValues: unknown[] = [
+  null,
+  '',
+  'x'.repeat(20_000),
+  -1,
+  0,
+  1.5,
+  1e308,
+  '-1',
+  '1.5',
+  '1e400',
+  '99999999999999999999999999999999',
+  '0x10',
+  '\u0000',
+  'not-a-uuid',
+  '2025-02-30',
+  true,
+  {},
+  [],
+  [[[[[]]]]],
+  { $gt: '' },
+];
+
+const badPathValues = [
+  'not-a-uuid',
+  '00000000-0000-0000-0000-000000000000',
+  '%00',
+  'x'.repeat(5_000),
+  '..%2F..',
+];
+
+const badQueryValues = ['-1', '0', '1.5', '1e9', '', 'x'.repeat(5_000), '2025-13-45', '%00', 'null'];
+
+interface Failure {
+  request: string;
+  status: number;
+  contentType: string | undefined;
+  body: string;
+  logged?: unknown;
+}
+
+function check(failures: Failure[], what: string, res: ApiResponse): void {
+  const contentType = res.headers['content-type'] as string | undefined;
+  let code: unknown;
+  try {
+    code = (JSON.parse(res.body) as { code?: unknown }).code;
+  } catch {
+    code = undefined;
+  }
+  const badError =
+    res.statusCode >= 400 &&
+    (!contentType?.startsWith('application/problem+json') || typeof code !== 'string');
+  if (res.statusCode >= 500 || badError)
+    failures.push({ request: what, status: res.statusCode, contentType, body: res.body.slice(0, 300) });
+}
+
+test('no operation answers bad input with a 5xx or an error that is not problem+json with a code', async () => {
+  const api = h();
+  const spec = (await api.get('/openapi.json')).json<{
+    paths: Record<string, Record<string, Omit<Operation, 'method' | 'path'>>>;
+  }>();
+  const operations: Operation[] = Object.entries(spec.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => ({
+      ...op,
+      method: method.toUpperCase() as Operation['method'],
+      path,
+    })),
+  );
+  expect(operations.length).toBeGreaterThan(150);
+
+  const customer = await newCustomer(api, { funds: 1_000_00n });
+  const merchant = await api.post('/v1/operator/merchants', { name: 'Bad input shop', fee_bps: 60 });
+  const merchantKey = (
+    await api.post(`/v1/operator/merchants/${merchant.json().id}/api-keys`, {
+      name: 'till',
+      scopes: ['payments:write', 'payments:read', 'refunds:write'],
+    })
+  ).json().key as string;
+  const credential = (op: Operation): string | undefined => {
+    const scheme = Object.keys(op.security?.[0] ?? {})[0];
+    if (scheme === 'operatorKey') return api.adminKey;
+    if (scheme === 'userAccessToken') return customer.token;
+    if (op.path.startsWith('/v1/merchant/')) return merchantKey;
+    return undefined;
+  };
+
+  const failures: Failure[] = [];
+  let sent = 0;
+  const send = async (what: string, options: RequestOptions) => {
+    sent += 1;
+    const logged = api.logs.length;
+    check(failures, what, await api.request(options));
+    // A 5xx names the error the server logged for it.
+    const last = failures.at(-1);
+    if (last?.request === what && last.status >= 500)
+      last.logged = api.logs.slice(logged).find((l) => Number(l.level) >= 50)?.err;
+  };
+  const headersFor = (op: Operation, extra: Record<string, string> = {}) => {
+    const key = credential(op);
+    return {
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+      ...(op.method === 'POST' ? { 'idempotency-key': randomUUID() } : {}),
+      ...extra,
+    };
+  };
+  const url = (op: Operation, pathValue: () => string, query = '') =>
+    op.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(pathValue())).replace(/\/$/, '') + query;
+  // Fixed seed: a failure names its request and reproduces.
+  const randomBodies = fc.sample(fc.jsonValue({ maxDepth: 3 }), {
+    numRuns: 3 * operations.length,
+    seed: 20261202,
+  });
+
+  for (const [n, op] of operations.entries()) {
+    if (op.path === '/openapi.json' || op.path.startsWith('/docs')) continue;
+    const hasPathParams = op.path.includes('{');
+    for (const value of hasPathParams ? badPathValues : [])
+      await send(`${op.method} ${op.path} path=${value.slice(0, 20)}`, {
+        method: op.method,
+        url: url(op, () => value),
+        headers: headersFor(op),
+        body: op.method === 'POST' ? {} : undefined,
+      });
+    const okUrl = url(op, () => randomUUID());
+    for (const param of (op.parameters ?? []).filter((p) => p.in === 'query'))
+      for (const value of badQueryValues)
+        await send(`${op.method} ${op.path} ?${param.name}=${value.slice(0, 20)}`, {
+          method: op.method,
+          url: `${okUrl}?${param.name}=${encodeURIComponent(value)}`,
+          headers: headersFor(op),
+        });
+    if (op.method !== 'POST') continue;
+
+    const schema = op.requestBody?.content?.['application/json']?.schema;
+    const base = plausible(schema);
+    const bodies: Array<[string, unknown]> = [
+      ['plausible body', base],
+      ['no body', undefined],
+      ['null', null],
+      ['array', []],
+      ['string', 'text'],
+      ['number', 42],
+      ...randomBodies.slice(3 * n, 3 * n + 3).map((b, i): [string, unknown] => [`random body ${i}`, b]),
+    ];
+    if (base && typeof base === 'object' && !Array.isArray(base)) {
+      const names = Object.keys({ ...schema?.properties });
+      for (const name of names)
+        for (const wrong of wrongValues)
+          bodies.push([`${name}=${JSON.stringify(wrong).slice(0, 20)}`, { ...base, [name]: wrong }]);
+      bodies.push(['unknown property', { ...base, __proto__x: 1, constructor: { prototype: {} } }]);
+    }
+    for (const [what, body] of bodies)
+      await send(`POST ${op.path} ${what}`, {
+        method: 'POST',
+        url: okUrl,
+        headers: headersFor(op, body === undefined ? {} : { 'content-type': 'application/json' }),
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    for (const [what, extra, payload] of [
+      ['broken JSON', { 'content-type': 'application/json' }, '{"a":'],
+      ['text/plain', { 'content-type': 'text/plain' }, 'hello'],
+      ['form', { 'content-type': 'application/x-www-form-urlencoded' }, 'a=1'],
+      [
+        'idempotency key empty',
+        { 'content-type': 'application/json', 'idempotency-key': '' },
+        JSON.stringify(base),
+      ],
+      [
+        'idempotency key too long',
+        { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(5_000) },
+        JSON.stringify(base),
+      ],
+      [
+        'bad bearer',
+        { 'content-type': 'application/json', authorization: 'Bearer x.y.z' },
+        JSON.stringify(base),
+      ],
+      [
+        'bad scheme',
+        { 'content-type': 'application/json', authorization: 'Basic Zm9vOmJhcg==' },
+        JSON.stringify(base),
+      ],
+    ] as Array<[string, Record<string, string>, string]>)
+      await send(`POST ${op.path} ${what}`, {
+        method: 'POST',
+        url: okUrl,
+        headers: headersFor(op, extra),
+        body: payload,
+      });
+  }
+  expect(sent).toBeGreaterThan(7_000);
+  expect(failures).toEqual([]);
+}, 300_000);
