@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_AMOUNT } from '../ledger/index.ts';
 
 /**
  * Shared request/response pieces. Money crosses the API as a string of integer minor units
@@ -6,9 +7,18 @@ import { z } from 'zod';
  */
 export const amountInput = z
   .string()
-  .regex(/^(0|[1-9][0-9]{0,18})$/, 'must be a string of integer minor units, such as "12345"')
+  // abort: a malformed figure is reported once, and never reaches BigInt below.
+  .regex(/^(0|[1-9][0-9]{0,18})$/, {
+    error: 'must be a string of integer minor units, such as "12345"',
+    abort: true,
+  })
+  // The ledger's own limit, so a larger figure is refused here and not by an int8 column mid-request.
+  .refine((text) => BigInt(text) <= MAX_AMOUNT, `must be at most ${MAX_AMOUNT}`)
   .transform((text) => BigInt(text))
-  .meta({ description: 'Integer minor units as a string ("12345" = 123.45 CNY)', example: '12345' });
+  .meta({
+    description: `Integer minor units as a string ("12345" = 123.45 CNY), at most ${MAX_AMOUNT}`,
+    example: '12345',
+  });
 
 export const amountOutput = z
   .string()

@@ -7,12 +7,16 @@
  */
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { MAX_AMOUNT } from '../ledger/index.ts';
 import { signWebhook, verifyWebhook, type WebhookHeaders } from '../webhooks/index.ts';
 import { applicantFields, scoreBands } from './types.ts';
 
 export const REPLAY_WINDOW_SECONDS = 300;
 
-const amount = z.string().regex(/^(0|[1-9][0-9]{0,18})$/);
+const amount = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,18})$/, { abort: true })
+  .refine((text) => BigInt(text) <= MAX_AMOUNT, `must be at most ${MAX_AMOUNT}`);
 
 export const pingRequestSchema = z.object({
   ping_id: z.string(),
