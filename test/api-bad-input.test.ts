@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { checkedApiHarness } from './support/checked-harness.ts';
 import { newCustomer } from './support/customers.ts';
-import type { ApiResponse, RequestOptions } from './support/api-harness.ts';
+import type { ApiHarness, ApiResponse, RequestOptions } from './support/api-harness.ts';
 
 /**
  * Every operation in the OpenAPI document, sent bad input: malformed path and query parameters,
@@ -136,8 +136,12 @@ function check(failures: Failure[], what: string, res: ApiResponse): void {
     failures.push({ request: what, status: res.statusCode, contentType, body: res.body.slice(0, 300) });
 }
 
-test('no operation answers bad input with a 5xx or an error that is not problem+json with a code', async () => {
-  const api = h();
+/**
+ * The operations of the OpenAPI document and what it takes to call them: a verified customer with
+ * money, a merchant's API key, the operator key, and a `send` that records every answer breaking
+ * the rule (with the error the server logged for a 5xx).
+ */
+async function prober(api: ApiHarness) {
   const spec = (await api.get('/openapi.json')).json<{
     paths: Record<string, Record<string, Omit<Operation, 'method' | 'path'>>>;
   }>();
@@ -167,15 +171,17 @@ test('no operation answers bad input with a 5xx or an error that is not problem+
   };
 
   const failures: Failure[] = [];
-  let sent = 0;
-  const send = async (what: string, options: RequestOptions) => {
-    sent += 1;
+  const counts = { sent: 0 };
+  const send = async (what: string, options: RequestOptions): Promise<ApiResponse> => {
+    counts.sent += 1;
     const logged = api.logs.length;
-    check(failures, what, await api.request(options));
+    const res = await api.request(options);
+    check(failures, what, res);
     // A 5xx names the error the server logged for it.
     const last = failures.at(-1);
     if (last?.request === what && last.status >= 500)
       last.logged = api.logs.slice(logged).find((l) => Number(l.level) >= 50)?.err;
+    return res;
   };
   const headersFor = (op: Operation, extra: Record<string, string> = {}) => {
     const key = credential(op);
@@ -187,6 +193,38 @@ test('no operation answers bad input with a 5xx or an error that is not problem+
   };
   const url = (op: Operation, pathValue: () => string, query = '') =>
     op.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(pathValue())).replace(/\/$/, '') + query;
+
+  return { operations, send, headersFor, url, failures, counts, merchantKey };
+}
+
+/** Each property of a body in turn set to each wrong value. */
+function mutations(schema: Schema | undefined, base: unknown): Array<[string, unknown]> {
+  if (!base || typeof base !== 'object' || Array.isArray(base)) return [];
+  return Object.keys({ ...schema?.properties }).flatMap((name) =>
+    wrongValues.map((wrong): [string, unknown] => [
+      `${name}=${JSON.stringify(wrong).slice(0, 20)}`,
+      { ...base, [name]: wrong },
+    ]),
+  );
+}
+
+/**
+ * One prober for the file, each test starting with no failures and no count: its customer logs in
+ * once (the log-in limiter would refuse a second customer after the first test's bad log-ins).
+ */
+let probing: ReturnType<typeof prober> | undefined;
+async function probe() {
+  probing ??= prober(h());
+  const p = await probing;
+  p.failures.length = 0;
+  p.counts.sent = 0;
+  return p;
+}
+
+const bodyOf = (op: Operation) => op.requestBody?.content?.['application/json']?.schema;
+
+test('no operation answers bad input with a 5xx or an error that is not problem+json with a code', async () => {
+  const { operations, send, headersFor, url, failures, counts } = await probe();
   // Fixed seed: a failure names its request and reproduces.
   const randomBodies = fc.sample(fc.jsonValue({ maxDepth: 3 }), {
     numRuns: 3 * operations.length,
@@ -213,7 +251,7 @@ test('no operation answers bad input with a 5xx or an error that is not problem+
         });
     if (op.method !== 'POST') continue;
 
-    const schema = op.requestBody?.content?.['application/json']?.schema;
+    const schema = bodyOf(op);
     const base = plausible(schema);
     const bodies: Array<[string, unknown]> = [
       ['plausible body', base],
@@ -224,13 +262,9 @@ test('no operation answers bad input with a 5xx or an error that is not problem+
       ['number', 42],
       ...randomBodies.slice(3 * n, 3 * n + 3).map((b, i): [string, unknown] => [`random body ${i}`, b]),
     ];
-    if (base && typeof base === 'object' && !Array.isArray(base)) {
-      const names = Object.keys({ ...schema?.properties });
-      for (const name of names)
-        for (const wrong of wrongValues)
-          bodies.push([`${name}=${JSON.stringify(wrong).slice(0, 20)}`, { ...base, [name]: wrong }]);
+    bodies.push(...mutations(schema, base));
+    if (base && typeof base === 'object' && !Array.isArray(base))
       bodies.push(['unknown property', { ...base, __proto__x: 1, constructor: { prototype: {} } }]);
-    }
     for (const [what, body] of bodies)
       await send(`POST ${op.path} ${what}`, {
         method: 'POST',
@@ -270,6 +304,69 @@ test('no operation answers bad input with a 5xx or an error that is not problem+
         body: payload,
       });
   }
-  expect(sent).toBeGreaterThan(7_000);
+  expect(counts.sent).toBeGreaterThan(7_000);
+  expect(failures).toEqual([]);
+}, 300_000);
+
+const UUID_IN_TEXT = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+test('operations on records that exist answer plausible and bad bodies with no 5xx', async () => {
+  const { operations, send, headersFor, url, failures, counts, merchantKey } = await probe();
+  // Records of many kinds: whatever the lists hold and the creating POSTs make from plausible
+  // bodies, their ids harvested from every answer.
+  const ids = new Set<string>();
+  const harvest = (res: ApiResponse) => {
+    for (const id of res.body.match(UUID_IN_TEXT) ?? []) ids.add(id);
+  };
+  const order = await send('POST /v1/merchant/payment-orders (fixture)', {
+    method: 'POST',
+    url: '/v1/merchant/payment-orders',
+    headers: { authorization: `Bearer ${merchantKey}`, 'idempotency-key': randomUUID() },
+    body: { merchant_reference: 'bad-input-1', amount: '1000', description: 'fixture' },
+  });
+  expect(order.statusCode, order.body).toBe(201);
+  harvest(order);
+  const flat = operations.filter((op) => !op.path.includes('{') && op.path !== '/openapi.json');
+  for (const op of flat.filter((o) => o.method === 'POST'))
+    harvest(
+      await send(`POST ${op.path} plausible body`, {
+        method: 'POST',
+        url: url(op, () => ''),
+        headers: headersFor(op, { 'content-type': 'application/json' }),
+        body: JSON.stringify(plausible(bodyOf(op))),
+      }),
+    );
+  for (const op of flat.filter((o) => o.method === 'GET'))
+    harvest(await send(`GET ${op.path}`, { method: 'GET', url: url(op, () => ''), headers: headersFor(op) }));
+  expect(ids.size).toBeGreaterThan(20);
+
+  // Every id in every path; where the record is of the route's kind, the bad bodies too.
+  let matched = 0;
+  const sample = [...ids].slice(0, 150);
+  for (const op of operations.filter((o) => o.path.includes('{'))) {
+    const base = op.method === 'POST' ? plausible(bodyOf(op)) : undefined;
+    for (const id of sample) {
+      const at = url(op, () => id);
+      const res = await send(`${op.method} ${op.path} id=${id} plausible`, {
+        method: op.method,
+        url: at,
+        headers: headersFor(op, op.method === 'POST' ? { 'content-type': 'application/json' } : {}),
+        body: op.method === 'POST' ? JSON.stringify(base) : undefined,
+      });
+      // The record is of the route's kind where the route did its work or refused it on business
+      // grounds; a 404, a 400 on the plausible body or a 403 says nothing about the id.
+      if (res.statusCode >= 300 && res.statusCode !== 409 && res.statusCode !== 422) continue;
+      matched += 1;
+      for (const [what, body] of mutations(bodyOf(op), base))
+        await send(`POST ${op.path} id=${id} ${what}`, {
+          method: 'POST',
+          url: at,
+          headers: headersFor(op, { 'content-type': 'application/json' }),
+          body: JSON.stringify(body),
+        });
+    }
+  }
+  expect(matched).toBeGreaterThan(50);
+  expect(counts.sent).toBeGreaterThan(3_000);
   expect(failures).toEqual([]);
 }, 300_000);
