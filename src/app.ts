@@ -272,6 +272,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       paypoints,
       marketplace,
       store,
+      trustProxy: config.trustProxy,
     });
     return assemble({
       config,

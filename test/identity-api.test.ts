@@ -144,6 +144,43 @@ describe('users and sessions over HTTP', () => {
     expect((await attempt()).statusCode).toBe(401); // another address
     h.clock.advance(900_000);
   });
+
+  it('keys the address limit on the socket, not on an X-Forwarded-For anyone can send', async () => {
+    const failFrom = (forwardedFor: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/v1/sessions',
+        remoteAddress: '203.0.113.77',
+        headers: { 'idempotency-key': randomUUID(), 'x-forwarded-for': forwardedFor },
+        payload: { phone: freshPhone(), password: 'guess-guess' },
+      });
+    for (let i = 0; i < 20; i += 1) expect((await failFrom(`198.51.100.${i}`)).statusCode).toBe(401);
+    expect((await failFrom('198.51.100.200')).statusCode).toBe(429);
+    h.clock.advance(900_000);
+  });
+
+  it('behind a trusted proxy (MILLET_TRUST_PROXY), keys it on the forwarded client address', async () => {
+    const behind = await openApiHarness({ trustProxy: '10.0.0.0/8' });
+    try {
+      const failFrom = (client: string, proxy = '10.1.2.3') =>
+        behind.app.inject({
+          method: 'POST',
+          url: '/v1/sessions',
+          remoteAddress: proxy,
+          headers: { 'idempotency-key': randomUUID(), 'x-forwarded-for': client },
+          payload: { phone: freshPhone(), password: 'guess-guess' },
+        });
+      for (let i = 0; i < 20; i += 1) expect((await failFrom('198.51.100.7')).statusCode).toBe(401);
+      expect((await failFrom('198.51.100.7')).statusCode).toBe(429);
+      // Another client through the same proxy is not locked out with the first.
+      expect((await failFrom('198.51.100.8')).statusCode).toBe(401);
+      // A peer outside the trusted range is its own client whatever the header says.
+      expect((await failFrom('198.51.100.8', '203.0.113.5')).statusCode).toBe(401);
+      expect((await failFrom('198.51.100.7', '203.0.113.5')).statusCode).toBe(401);
+    } finally {
+      await behind.close();
+    }
+  });
 });
 
 describe('identity verification over HTTP', () => {

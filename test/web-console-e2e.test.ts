@@ -98,6 +98,7 @@ describe.skipIf(!hasChromium)(
           logLevel: 'warn',
           demo: true,
           piiKey: undefined,
+          trustProxy: false,
         },
         { logger: createLogger({ level: 'warn' }), jobsIntervalMs: 200 },
       );

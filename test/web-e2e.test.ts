@@ -183,6 +183,7 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
         logLevel: 'warn',
         demo: true,
         piiKey: undefined,
+        trustProxy: false,
       },
       { clock, logger: createLogger({ level: 'warn' }), jobsIntervalMs: 200 },
     );

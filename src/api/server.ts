@@ -91,6 +91,8 @@ export interface ServerOptions {
   store?: Store;
   /** Largest request body in bytes. */
   bodyLimit?: number;
+  /** Fastify's trustProxy: whose X-Forwarded-For sets request.ip (Config.trustProxy). */
+  trustProxy?: boolean | number | string;
 }
 
 const REQUEST_ID_HEADER = 'x-request-id';
@@ -110,6 +112,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // bytes and formatting a UUID for every request (a flash sale's attempts come thousands a second).
   const requestIdPrefix = randomBytes(9).toString('base64url');
   let requests = 0;
+  const trustProxy = options.trustProxy ?? false;
   const app = Fastify({
     loggerInstance,
     // Keep a caller's request id (a gateway's) so one id follows the request across services.
@@ -121,6 +124,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     },
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // A number of hops, which Fastify's types leave out, as the rule proxy-addr makes of one.
+    trustProxy:
+      typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     return503OnClosing: true,
     // Errors raised before routing (a path parameter over the length limit, a malformed URL) answer
     // as problem+json too, not with Fastify's own JSON.

@@ -15,6 +15,28 @@ export interface Config {
   demo: boolean;
   /** MILLET_PII_KEY: 32 bytes in base64 that encrypt personal data (a file in dataDir when unset). */
   piiKey: string | undefined;
+  /**
+   * MILLET_TRUST_PROXY: which proxies' X-Forwarded-For to believe for the client's address (the
+   * log-in limiter and the flash sale's per-IP velocity key on it). false: the socket's peer.
+   */
+  trustProxy: boolean | number | string;
+}
+
+/**
+ * "true" (every proxy: only when nothing else can reach the port), a number of hops, or a
+ * comma-separated list of proxy addresses and CIDR ranges; unset or "false", none.
+ */
+export function parseTrustProxy(value: string | undefined): boolean | number | string {
+  const text = value?.trim() ?? '';
+  if (text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  if (/^[0-9]+$/.test(text)) return Number(text);
+  const parts = text.split(',').map((part) => part.trim());
+  if (parts.some((part) => !/^[0-9a-fA-F:.]+(\/[0-9]{1,3})?$/.test(part)))
+    throw new Error(
+      `MILLET_TRUST_PROXY must be true, a number of hops, or proxy addresses and CIDR ranges, got "${value}"`,
+    );
+  return parts.join(',');
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -31,5 +53,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     demo: (env.MILLET_DEMO ?? '1') !== '0',
     piiKey: env.MILLET_PII_KEY || undefined,
+    trustProxy: parseTrustProxy(env.MILLET_TRUST_PROXY),
   };
 }

@@ -119,6 +119,8 @@ export async function openApiHarness(
     marketplace?: Partial<Omit<MarketplaceOptions, 'db' | 'clock' | 'ledger'>>;
     storeEngine?: StockEngine;
     store?: Partial<Pick<StoreOptions, 'riskPolicy' | 'writer' | 'admitIntervalMs'>>;
+    /** The server's trustProxy (MILLET_TRUST_PROXY); default none. */
+    trustProxy?: boolean | number | string;
   } = {},
 ): Promise<ApiHarness> {
   const t = await openTestDatabase([
@@ -261,6 +263,7 @@ export async function openApiHarness(
     clock,
     endOfDay,
     idempotency: options.idempotency,
+    trustProxy: options.trustProxy,
   });
   options.beforeReady?.(app);
   await app.ready();
