@@ -194,7 +194,7 @@ async function prober(api: ApiHarness) {
   const url = (op: Operation, pathValue: () => string, query = '') =>
     op.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(pathValue())).replace(/\/$/, '') + query;
 
-  return { operations, send, headersFor, url, failures, counts, merchantKey };
+  return { operations, send, headersFor, url, failures, counts, merchantKey, customer };
 }
 
 /** Each property of a body in turn set to each wrong value. */
@@ -311,21 +311,84 @@ test('no operation answers bad input with a 5xx or an error that is not problem+
 const UUID_IN_TEXT = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 
 test('operations on records that exist answer plausible and bad bodies with no 5xx', async () => {
-  const { operations, send, headersFor, url, failures, counts, merchantKey } = await probe();
+  const { operations, send, headersFor, url, failures, counts, merchantKey, customer } = await probe();
+  const api = h();
   // Records of many kinds: whatever the lists hold and the creating POSTs make from plausible
   // bodies, their ids harvested from every answer.
   const ids = new Set<string>();
   const harvest = (res: ApiResponse) => {
     for (const id of res.body.match(UUID_IN_TEXT) ?? []) ids.add(id);
   };
-  const order = await send('POST /v1/merchant/payment-orders (fixture)', {
-    method: 'POST',
-    url: '/v1/merchant/payment-orders',
-    headers: { authorization: `Bearer ${merchantKey}`, 'idempotency-key': randomUUID() },
-    body: { merchant_reference: 'bad-input-1', amount: '1000', description: 'fixture' },
-  });
-  expect(order.statusCode, order.body).toBe(201);
-  harvest(order);
+  // Money records: an order left open, another paid from the wallet and partly refunded.
+  const fixture = async (what: string, url: string, body: unknown, key: string) => {
+    const res = await send(`POST ${url} (fixture: ${what})`, {
+      method: 'POST',
+      url,
+      headers: { authorization: `Bearer ${key}`, 'idempotency-key': randomUUID() },
+      body,
+    });
+    expect(res.statusCode, res.body).toBeLessThan(300);
+    harvest(res);
+    return res.json<{ id: string }>();
+  };
+  const order = { merchant_reference: 'bad-input', amount: '1000', description: 'fixture' };
+  await fixture('open order', '/v1/merchant/payment-orders', order, merchantKey);
+  const paid = await fixture(
+    'order to pay',
+    '/v1/merchant/payment-orders',
+    { ...order, merchant_reference: 'bad-input-paid' },
+    merchantKey,
+  );
+  const payment = await fixture(
+    'payment',
+    `/v1/payment-orders/${paid.id}/pay`,
+    { method: 'balance' },
+    customer.token,
+  );
+  await fixture('refund', '/v1/merchant/refunds', { payment_id: payment.id, amount: '300' }, merchantKey);
+  // A store order: a sale that has started, the customer registered, an accepted attempt.
+  const admin = api.adminKey;
+  const product = await fixture('product', '/v1/operator/store/products', { name: 'Bad input phone' }, admin);
+  const sku = await fixture(
+    'sku',
+    '/v1/operator/store/skus',
+    { product_id: product.id, code: 'BAD-INPUT-1', name: 'phone', price: '2000', stock: 10 },
+    admin,
+  );
+  const startsAt = api.clock.now().getTime() + 60_000;
+  const sale = await fixture(
+    'sale',
+    '/v1/operator/store/sales',
+    {
+      sku_id: sku.id,
+      name: 'Bad input sale',
+      price: '1000',
+      allotment: 5,
+      per_user_limit: 2,
+      starts_at: new Date(startsAt).toISOString(),
+      ends_at: new Date(startsAt + 3_600_000).toISOString(),
+      admission_window_ms: 0,
+    },
+    admin,
+  );
+  await fixture('registration', `/v1/store/sales/${sale.id}/registrations`, {}, customer.token);
+  api.clock.advance(61_000);
+  const attempt = (await fixture(
+    'attempt',
+    `/v1/store/sales/${sale.id}/attempts`,
+    { device_id: 'bad-input-device' },
+    customer.token,
+  )) as unknown as { attempt_id: string };
+  for (let i = 0; i < 200; i++) {
+    const state = await send('GET attempt (fixture)', {
+      method: 'GET',
+      url: `/v1/store/sales/${sale.id}/attempts/${attempt.attempt_id}`,
+      headers: { authorization: `Bearer ${customer.token}` },
+    });
+    harvest(state);
+    if (state.json<{ order: unknown }>().order) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const flat = operations.filter((op) => !op.path.includes('{') && op.path !== '/openapi.json');
   for (const op of flat.filter((o) => o.method === 'POST'))
     harvest(
