@@ -1,6 +1,5 @@
-import { MilletError, isUuid, newId, type Clock } from '../core/index.ts';
+import { decodeIdCursor, encodeIdCursor, isUuid, MilletError, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
 import {
   displayParts,
   generateOperatorKey,
@@ -146,7 +145,7 @@ export function createOperatorKeyStore(options: { db: Database; clock: Clock }):
 
     async list(query = {}) {
       const limit = query.limit ?? 50;
-      const after = query.cursor ? decodeCursor(query.cursor) : '00000000-0000-0000-0000-000000000000';
+      const after = query.cursor ? decodeIdCursor(query.cursor) : '00000000-0000-0000-0000-000000000000';
       if (!isUuid(after))
         throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', {
           field: 'cursor',
@@ -156,7 +155,7 @@ export function createOperatorKeyStore(options: { db: Database; clock: Clock }):
         [after, limit + 1],
       );
       const items = result.rows.slice(0, limit).map(keyFromRow);
-      return { items, nextCursor: result.rows.length > limit ? encodeCursor(items.at(-1)!.id) : null };
+      return { items, nextCursor: result.rows.length > limit ? encodeIdCursor(items.at(-1)!.id) : null };
     },
 
     async revoke(id) {

@@ -1,6 +1,5 @@
-import { MilletError, isUuid, newId, type Clock } from '../core/index.ts';
+import { decodeIdCursor, encodeIdCursor, isUuid, MilletError, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
 import { checkEventType, checkOwnerId, type EndpointStore } from './endpoints.ts';
 import type {
   DeliveryStatus,
@@ -243,7 +242,7 @@ export class DeliveryStore {
   /** Newest first. */
   async list(query: DeliveryQuery = {}): Promise<Page<WebhookDelivery>> {
     const limit = query.limit ?? 50;
-    const before = query.cursor ? decodeCursor(query.cursor) : 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+    const before = query.cursor ? decodeIdCursor(query.cursor) : 'ffffffff-ffff-ffff-ffff-ffffffffffff';
     if (query.endpointId !== undefined && !isUuid(query.endpointId)) return { items: [], nextCursor: null };
     const result = await this.#db.query<DeliveryRow>(
       `SELECT ${deliveryColumns} FROM webhook_deliveries
@@ -253,7 +252,7 @@ export class DeliveryStore {
       [before, query.ownerId ?? null, query.endpointId ?? null, query.status ?? null, limit + 1],
     );
     const items = result.rows.slice(0, limit).map(deliveryFromRow);
-    return { items, nextCursor: result.rows.length > limit ? encodeCursor(items.at(-1)!.id) : null };
+    return { items, nextCursor: result.rows.length > limit ? encodeIdCursor(items.at(-1)!.id) : null };
   }
 
   /** Every attempt of a delivery, first first. */

@@ -1,6 +1,5 @@
-import { MilletError, isUuid, newId, type Clock } from '../core/index.ts';
+import { decodeIdCursor, encodeIdCursor, isUuid, MilletError, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
 import type { SecretBox } from './secret-box.ts';
 import { generateWebhookSecret } from './signature.ts';
 import type {
@@ -113,7 +112,7 @@ export class EndpointStore {
 
   async list(query: PageQuery & { ownerId?: string | undefined } = {}): Promise<Page<WebhookEndpoint>> {
     const limit = query.limit ?? 50;
-    const after = query.cursor ? decodeCursor(query.cursor) : '00000000-0000-0000-0000-000000000000';
+    const after = query.cursor ? decodeIdCursor(query.cursor) : '00000000-0000-0000-0000-000000000000';
     const result = await this.#db.query<EndpointRow>(
       `SELECT ${columns} FROM webhook_endpoints
         WHERE id > $1 AND ($2::text IS NULL OR owner_id = $2)
@@ -121,7 +120,7 @@ export class EndpointStore {
       [after, query.ownerId ?? null, limit + 1],
     );
     const items = result.rows.slice(0, limit).map(endpointFromRow);
-    return { items, nextCursor: result.rows.length > limit ? encodeCursor(items.at(-1)!.id) : null };
+    return { items, nextCursor: result.rows.length > limit ? encodeIdCursor(items.at(-1)!.id) : null };
   }
 
   /**

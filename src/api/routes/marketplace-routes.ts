@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { formatBasisPoints } from '../../core/index.ts';
+import { decodeIdCursor, encodeIdCursor, formatBasisPoints } from '../../core/index.ts';
 import {
   applicantFields,
   partnerKinds,
@@ -13,7 +13,6 @@ import {
   type Partner,
   type Settlement,
 } from '../../marketplace/index.ts';
-import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { amountInput, amountOutput, idParams, pageOf, pageQuery, timestampOutput } from '../schemas.ts';
 
 const tags = ['marketplace'];
@@ -317,13 +316,13 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
     async (request) => {
       const { cursor, limit, status } = request.query;
       const page = await marketplace.listPartners({
-        after: cursor ? decodeCursor(cursor) : undefined,
+        after: cursor ? decodeIdCursor(cursor) : undefined,
         limit,
         status,
       });
       return {
         items: page.items.map(partnerJson),
-        next_cursor: page.nextCursor ? encodeCursor(page.nextCursor) : null,
+        next_cursor: page.nextCursor ? encodeIdCursor(page.nextCursor) : null,
       };
     },
   );
@@ -691,12 +690,12 @@ export const marketplaceUserRoutes: FastifyPluginAsyncZod<{ marketplace: Marketp
     },
     async (request) => {
       const page = await marketplace.listConsents(request.user!.userId, {
-        before: request.query.cursor ? decodeCursor(request.query.cursor) : undefined,
+        before: request.query.cursor ? decodeIdCursor(request.query.cursor) : undefined,
         limit: request.query.limit,
       });
       return {
         items: page.items.map(consentJson),
-        next_cursor: page.nextCursor ? encodeCursor(page.nextCursor) : null,
+        next_cursor: page.nextCursor ? encodeIdCursor(page.nextCursor) : null,
       };
     },
   );

@@ -1,7 +1,7 @@
+import { decodeIdCursor, encodeIdCursor } from '../../core/index.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { DriftReport, LiveSaleMetrics, Order, Product, Sale, Sku, Store } from '../../store/index.ts';
-import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { replyWithError } from '../error-handler.ts';
 import { commandIdFor } from '../idempotency-hooks.ts';
 import {
@@ -188,11 +188,11 @@ const driftJson = (d: DriftReport) => ({
 
 const page = <T, U>(p: { items: T[]; nextCursor: string | null }, json: (t: T) => U) => ({
   items: p.items.map(json),
-  next_cursor: p.nextCursor ? encodeCursor(p.nextCursor) : null,
+  next_cursor: p.nextCursor ? encodeIdCursor(p.nextCursor) : null,
 });
 const listQuery = z.object(pageQuery);
 const after = (q: { cursor?: string | undefined; limit?: number | undefined }) => ({
-  ...(q.cursor ? { after: decodeCursor(q.cursor) } : {}),
+  ...(q.cursor ? { after: decodeIdCursor(q.cursor) } : {}),
   limit: q.limit ?? 50,
 });
 
@@ -591,7 +591,7 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
           reason: e.reason,
           created_at: e.createdAt.toISOString(),
         })),
-        next_cursor: items.length > q.limit ? encodeCursor(shown.at(-1)!.userId) : null,
+        next_cursor: items.length > q.limit ? encodeIdCursor(shown.at(-1)!.userId) : null,
       };
     },
   );

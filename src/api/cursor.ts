@@ -1,2 +1,0 @@
-/** The api module's own lists page by uuid id, with the shared opaque cursors. */
-export { encodeIdCursor as encodeCursor, decodeIdCursor as decodeCursor } from '../core/index.ts';
