@@ -17,7 +17,7 @@ interface SchemaValidationIssue {
 }
 
 /** "/legs/0/amount" → "legs[0].amount", the spelling clients use in code. */
-function pathOf(pointer: string): string {
+export function pathOf(pointer: string): string {
   return pointer
     .split('/')
     .filter((part) => part.length > 0)

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MilletError } from '../core/index.ts';
+import { pathOf } from './error-handler.ts';
 
 /**
  * PostgreSQL text cannot hold U+0000: a NUL that reached a query would fail there, as a 500 after
@@ -29,14 +30,11 @@ export function installNulGuard(app: FastifyInstance): void {
 
 /** The refusal, in the shape of a schema validation error (error-handler.ts's FieldError). */
 function nulRefused(location: string, at: ReadonlyArray<string | number>): MilletError {
-  const path = at.reduce<string>(
-    (p, part) => (typeof part === 'number' ? `${p}[${part}]` : p ? `${p}.${part}` : part),
-    '',
-  );
+  const pointer = at.map((part) => `/${String(part).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+  const path = pathOf(pointer);
   const where = path ? `${location}.${path}` : location;
-  const pointer = `#${at.map((part) => `/${String(part).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('')}`;
   return new MilletError('VALIDATION_FAILED', `${where}: text may not contain the NUL character (U+0000)`, {
-    errors: [{ location, path, pointer, detail: 'contains U+0000' }],
+    errors: [{ location, path, pointer: `#${pointer}`, detail: 'contains U+0000' }],
   });
 }
 
