@@ -319,8 +319,8 @@ test('operations on records that exist answer plausible and bad bodies with no 5
   const harvest = (res: ApiResponse) => {
     for (const id of res.body.match(UUID_IN_TEXT) ?? []) ids.add(id);
   };
-  // Money records: an order left open, another paid from the wallet and partly refunded.
-  const fixture = async (what: string, url: string, body: unknown, key: string) => {
+  /** A record the rest of the test finds: created as a user or operator would, its ids harvested. */
+  const fixture = async <T = { id: string }>(what: string, url: string, body: unknown, key: string) => {
     const res = await send(`POST ${url} (fixture: ${what})`, {
       method: 'POST',
       url,
@@ -329,8 +329,9 @@ test('operations on records that exist answer plausible and bad bodies with no 5
     });
     expect(res.statusCode, res.body).toBeLessThan(300);
     harvest(res);
-    return res.json<{ id: string }>();
+    return res.json<T>();
   };
+  // Money records: an order left open, another paid from the wallet and partly refunded.
   const order = { merchant_reference: 'bad-input', amount: '1000', description: 'fixture' };
   await fixture('open order', '/v1/merchant/payment-orders', order, merchantKey);
   const paid = await fixture(
@@ -373,12 +374,12 @@ test('operations on records that exist answer plausible and bad bodies with no 5
   );
   await fixture('registration', `/v1/store/sales/${sale.id}/registrations`, {}, customer.token);
   api.clock.advance(61_000);
-  const attempt = (await fixture(
+  const attempt = await fixture<{ attempt_id: string }>(
     'attempt',
     `/v1/store/sales/${sale.id}/attempts`,
     { device_id: 'bad-input-device' },
     customer.token,
-  )) as unknown as { attempt_id: string };
+  );
   for (let i = 0; i < 200; i++) {
     const state = await send('GET attempt (fixture)', {
       method: 'GET',
