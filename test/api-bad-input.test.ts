@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { checkedApiHarness } from './support/checked-harness.ts';
-import { newCustomer } from './support/customers.ts';
+import { newCustomer, scoreCustomer } from './support/customers.ts';
 import type { ApiHarness, ApiResponse, RequestOptions } from './support/api-harness.ts';
+import { statementProductTerms } from './support/paylater-product.ts';
 
 /**
  * Every operation in the OpenAPI document, sent bad input: malformed path and query parameters,
@@ -390,6 +391,73 @@ test('operations on records that exist answer plausible and bad bodies with no 5
     if (state.json<{ order: unknown }>().order) break;
     await new Promise((r) => setTimeout(r, 10));
   }
+  // Credit records: the customer scored, a pay-later line with a purchase on it, a cash loan drawn
+  // to the wallet, and a marketplace application with the platform's own offer.
+  await scoreCustomer(api, customer);
+  const paylater = await fixture(
+    'pay-later product',
+    '/v1/operator/paylater/products',
+    {
+      code: 'bad-input-later',
+      name: 'Later',
+      ...statementProductTerms,
+    },
+    admin,
+  );
+  await fixture(
+    'limit bands',
+    '/v1/operator/paylater/limit-bands',
+    { bands: [{ min_score: 350, limit: '1000000' }] },
+    admin,
+  );
+  await fixture('pay-later line', '/v1/paylater/line', { product_id: paylater.id }, customer.token);
+  const laterOrder = await fixture(
+    'order paid later',
+    '/v1/merchant/payment-orders',
+    { ...order, merchant_reference: 'bad-input-later' },
+    merchantKey,
+  );
+  await fixture(
+    'pay-later purchase',
+    `/v1/payment-orders/${laterOrder.id}/pay`,
+    { method: 'pay_later' },
+    customer.token,
+  );
+  await fixture(
+    'cash loan product',
+    '/v1/operator/lending/products',
+    {
+      code: 'bad-input-cash',
+      name: 'Cash',
+      schedule_type: 'equal_instalments',
+      day_count: '30/360',
+      annual_rate: '7.2',
+      terms: [6],
+      min_amount: '100000',
+      max_amount: '5000000',
+      min_score: 350,
+      charge_off_days: 120,
+    },
+    admin,
+  );
+  const loanApplication = await fixture<{ offer: { id: string } }>(
+    'loan application',
+    '/v1/loans/applications',
+    { product_code: 'bad-input-cash', amount: '100000', terms: 6 },
+    customer.token,
+  );
+  await fixture(
+    'loan',
+    `/v1/loans/offers/${loanApplication.offer.id}/accept`,
+    { to: 'wallet' },
+    customer.token,
+  );
+  await fixture(
+    'marketplace application',
+    '/v1/marketplace/applications',
+    { product: 'loan', amount: '100000', term_months: 6, region_code: '110105' },
+    customer.token,
+  );
   const flat = operations.filter((op) => !op.path.includes('{') && op.path !== '/openapi.json');
   for (const op of flat.filter((o) => o.method === 'POST'))
     harvest(
@@ -430,7 +498,7 @@ test('operations on records that exist answer plausible and bad bodies with no 5
         });
     }
   }
-  expect(matched).toBeGreaterThan(50);
+  expect(matched).toBeGreaterThan(150);
   expect(counts.sent).toBeGreaterThan(3_000);
   expect(failures).toEqual([]);
 }, 300_000);

@@ -3,6 +3,7 @@ import { addDays } from '../src/jobs/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
 import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
 import { expectLedgerVerifies } from './support/ledger-verify.ts';
+import { statementProductTerms } from './support/paylater-product.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -48,15 +49,7 @@ describe('pay-later over HTTP across ~90 business days', () => {
     const product = await h.post('/v1/operator/paylater/products', {
       code: 'huabei',
       name: '花呗',
-      mode: 'statement',
-      statement_day: 1,
-      due_days: 9,
-      daily_rate_ppm: '0',
-      revolving_rate_ppm: '500',
-      penalty_multiplier_bp: 15_000,
-      min_payment_bp: 1_000,
-      suspend_after_days: 30,
-      instalment_fees_bp: { '3': 230, '6': 450, '12': 750 },
+      ...statementProductTerms,
     });
     expect(product.statusCode, product.body).toBe(201);
     const bands = await h.post('/v1/operator/paylater/limit-bands', {

@@ -16,6 +16,7 @@ import { startPartnerSim, type PartnerSim } from '../src/marketplace/index.ts';
 import { generateWebhookSecret } from '../src/webhooks/index.ts';
 import { errorMessages, messages } from '../web/src/shared/messages.ts';
 import { makeResidentId } from './support/resident-ids.ts';
+import { statementProductTerms } from './support/paylater-product.ts';
 
 /**
  * The web wallet and the operator console in a real browser: Debian's Chromium driven by
@@ -527,15 +528,7 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     const paylaterProduct = await api<{ id: string }>('POST', '/v1/operator/paylater/products', adminKey, {
       code: 'huabei',
       name: '米粒花',
-      mode: 'statement',
-      statement_day: 1,
-      due_days: 9,
-      daily_rate_ppm: '0',
-      revolving_rate_ppm: '500',
-      penalty_multiplier_bp: 15_000,
-      min_payment_bp: 1_000,
-      suspend_after_days: 30,
-      instalment_fees_bp: { '3': 230, '6': 450, '12': 750 },
+      ...statementProductTerms,
     });
     expect(paylaterProduct.status, JSON.stringify(paylaterProduct.json)).toBe(201);
     const bands = await api('POST', '/v1/operator/paylater/limit-bands', adminKey, {
