@@ -4,7 +4,7 @@ import { expect, test } from 'vitest';
 import { checkedApiHarness } from './support/checked-harness.ts';
 import { newCustomer, scoreCustomer } from './support/customers.ts';
 import type { ApiHarness, ApiResponse, RequestOptions } from './support/api-harness.ts';
-import { statementProductTerms } from './support/paylater-product.ts';
+import { cashLoanTerms, statementProductTerms } from './support/credit-products.ts';
 
 /**
  * Every operation in the OpenAPI document, sent bad input: malformed path and query parameters,
@@ -429,14 +429,7 @@ test('operations on records that exist answer plausible and bad bodies with no 5
     {
       code: 'bad-input-cash',
       name: 'Cash',
-      schedule_type: 'equal_instalments',
-      day_count: '30/360',
-      annual_rate: '7.2',
-      terms: [6],
-      min_amount: '100000',
-      max_amount: '5000000',
-      min_score: 350,
-      charge_off_days: 120,
+      ...cashLoanTerms,
     },
     admin,
   );

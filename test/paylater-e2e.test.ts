@@ -3,7 +3,7 @@ import { addDays } from '../src/jobs/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
 import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
 import { expectLedgerVerifies } from './support/ledger-verify.ts';
-import { statementProductTerms } from './support/paylater-product.ts';
+import { statementProductTerms } from './support/credit-products.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {

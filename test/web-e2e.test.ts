@@ -16,7 +16,7 @@ import { startPartnerSim, type PartnerSim } from '../src/marketplace/index.ts';
 import { generateWebhookSecret } from '../src/webhooks/index.ts';
 import { errorMessages, messages } from '../web/src/shared/messages.ts';
 import { makeResidentId } from './support/resident-ids.ts';
-import { statementProductTerms } from './support/paylater-product.ts';
+import { statementProductTerms } from './support/credit-products.ts';
 
 /**
  * The web wallet and the operator console in a real browser: Debian's Chromium driven by

@@ -129,6 +129,7 @@ export const errorCodes = [
   'LOAN_NOT_FOUND',
   'LOAN_NOT_ACTIVE',
   'LOAN_REPAYMENT_EXCEEDS_BALANCE',
+  'LOAN_REPAYMENT_IN_PROGRESS',
   // Pay Points service orders
   'SERVICE_ORDER_NOT_FOUND',
   'SERVICE_ORDER_STATE',

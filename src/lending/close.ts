@@ -275,9 +275,13 @@ const AUTO_DEBIT_PARALLEL = 8;
 function ignoreRefusals(error: unknown): void {
   if (
     isMilletError(error) &&
-    ['INSUFFICIENT_FUNDS', 'LOAN_REPAYMENT_EXCEEDS_BALANCE', 'LOAN_NOT_ACTIVE', 'WALLET_NOT_FOUND'].includes(
-      error.code,
-    )
+    [
+      'INSUFFICIENT_FUNDS',
+      'LOAN_REPAYMENT_EXCEEDS_BALANCE',
+      'LOAN_NOT_ACTIVE',
+      'LOAN_REPAYMENT_IN_PROGRESS',
+      'WALLET_NOT_FOUND',
+    ].includes(error.code)
   ) {
     return;
   }

@@ -617,7 +617,10 @@ export async function repay(
         'pending',
       ]);
       if (pending.rows.length > 0)
-        throw new MilletError('LOAN_NOT_ACTIVE', 'another repayment of this loan is in progress');
+        throw new MilletError(
+          'LOAN_REPAYMENT_IN_PROGRESS',
+          'another repayment of this loan is in progress; try again when it has finished',
+        );
       const product = await getProduct(tx, row.product_id);
       const plan = planRepayment(
         row,

@@ -654,6 +654,10 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     LOAN_REPAYMENT_EXCEEDS_BALANCE: 'That is more than the loan’s payoff amount.',
     LOAN_OFFER_EXPIRED: 'This offer has expired. Apply again for a new one.',
     LOAN_NOT_ACTIVE: 'This loan is not active.',
+    LOAN_REPAYMENT_IN_PROGRESS:
+      'Another repayment of this loan is still going through. Try again in a moment.',
+    LOAN_PREPAYMENT_INVALID:
+      'That prepayment can’t be made: pay what is due first, and no more than the payoff amount.',
     INTERNAL: 'Something went wrong on our side. Please try again.',
     UNAUTHENTICATED: 'Please log in again.',
     ACCESS_TOKEN_EXPIRED: 'Your session has expired. Please log in again.',
@@ -704,6 +708,8 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     LOAN_REPAYMENT_EXCEEDS_BALANCE: '还款金额超过了借款的结清金额。',
     LOAN_OFFER_EXPIRED: '该借款方案已过期，请重新申请。',
     LOAN_NOT_ACTIVE: '这笔借款不在还款中。',
+    LOAN_REPAYMENT_IN_PROGRESS: '这笔借款的另一笔还款正在处理，请稍后再试。',
+    LOAN_PREPAYMENT_INVALID: '无法提前还款：请先还清到期款项，且金额不超过结清金额。',
     INTERNAL: '系统出错了，请稍后重试。',
     UNAUTHENTICATED: '请重新登录。',
     ACCESS_TOKEN_EXPIRED: '登录已过期，请重新登录。',

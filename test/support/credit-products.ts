@@ -14,3 +14,18 @@ export const statementProductTerms = {
   suspend_after_days: 30,
   instalment_fees_bp: { '3': 230, '6': 450, '12': 750 },
 };
+
+/**
+ * A cash loan's terms (DESIGN §2.5): 7.2% a year, 30/360, six equal instalments, 1,000.00 to
+ * 50,000.00 for scores of 350 and up. Tests name their own code and name.
+ */
+export const cashLoanTerms = {
+  schedule_type: 'equal_instalments',
+  day_count: '30/360',
+  annual_rate: '7.2',
+  terms: [6],
+  min_amount: '100000',
+  max_amount: '5000000',
+  min_score: 350,
+  charge_off_days: 120,
+};

@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ApiResponse } from './support/api-harness.ts';
+import { checkedApiHarness } from './support/checked-harness.ts';
+import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
+import { cashLoanTerms, statementProductTerms } from './support/credit-products.ts';
+
+/**
+ * Credit asked for more at once than it allows: purchases racing a pay-later limit, one loan offer
+ * accepted by several requests, repayments racing what is owed. Each time exactly what fits is
+ * done, once, every refusal is a 422 problem with its stable code, and the money on every side adds
+ * up to the fen. The ledger verifies after each test (checkedApiHarness).
+ */
+const h = checkedApiHarness();
+
+const LIMIT = 100_000n;
+const PURCHASE = 30_000n;
+const LOAN = 100_000n;
+
+let lineProductId = '';
+let shop = { id: '', key: '' };
+
+beforeAll(async () => {
+  const product = await h().post('/v1/operator/paylater/products', {
+    code: 'race-later',
+    name: 'Race later',
+    ...statementProductTerms,
+  });
+  expect(product.statusCode, product.body).toBe(201);
+  lineProductId = product.json<{ id: string }>().id;
+  const bands = await h().post('/v1/operator/paylater/limit-bands', {
+    bands: [{ min_score: 350, limit: LIMIT.toString() }],
+  });
+  expect(bands.statusCode, bands.body).toBe(201);
+  const cash = await h().post('/v1/operator/lending/products', {
+    code: 'race-cash',
+    name: 'Race cash',
+    ...cashLoanTerms,
+  });
+  expect(cash.statusCode, cash.body).toBe(201);
+  const merchant = await h().post('/v1/operator/merchants', { name: '抢购小店', fee_bps: 60 });
+  expect(merchant.statusCode, merchant.body).toBe(201);
+  const id = merchant.json<{ id: string }>().id;
+  const key = await h().post(`/v1/operator/merchants/${id}/api-keys`, {
+    name: 'till',
+    scopes: ['payments:write', 'payments:read'],
+  });
+  expect(key.statusCode, key.body).toBe(201);
+  shop = { id, key: key.json<{ key: string }>().key };
+});
+
+async function scoredWithLine(funds: bigint): Promise<Customer> {
+  const c = await newCustomer(h(), { funds });
+  await scoreCustomer(h(), c);
+  const line = await h().post('/v1/paylater/line', { product_id: lineProductId }, { key: c.token });
+  expect(line.statusCode, line.body).toBe(201);
+  expect(line.json<{ limit: string }>().limit).toBe(LIMIT.toString());
+  return c;
+}
+
+const wallet = async (c: Customer) =>
+  BigInt((await h().get('/v1/wallet', c.token)).json<{ balance: string }>().balance);
+
+const line = async (c: Customer) => {
+  const l = (await h().get('/v1/paylater/line', c.token)).json<Record<string, string>>();
+  return { used: BigInt(l.used!), available: BigInt(l.available!), owed: BigInt(l.total_owed!) };
+};
+
+/** Each answer a problem with one of `codes` (code → status). */
+function expectRefusals(answers: ApiResponse[], codes: Record<string, number>): void {
+  for (const res of answers) {
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const { code } = res.json<{ code: string }>();
+    expect(Object.keys(codes), res.body).toContain(code);
+    expect(res.statusCode, res.body).toBe(codes[code]);
+  }
+}
+
+const split = (answers: ApiResponse[]) => ({
+  done: answers.filter((r) => r.statusCode === 201),
+  refused: answers.filter((r) => r.statusCode !== 201),
+});
+
+describe('credit asked for more at once than it allows', () => {
+  it('pay-later purchases racing the limit: what fits is bought, then repayments racing what is owed', async () => {
+    const buyer = await scoredWithLine(1_000_000n);
+    const orders = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const res = await h().post(
+          '/v1/merchant/payment-orders',
+          {
+            merchant_reference: `race-${i}-${randomUUID().slice(0, 8)}`,
+            amount: PURCHASE.toString(),
+            description: 'phone',
+          },
+          { key: shop.key },
+        );
+        expect(res.statusCode, res.body).toBe(201);
+        return res.json<{ id: string }>().id;
+      }),
+    );
+    const bought = split(
+      await Promise.all(
+        orders.map((id) =>
+          h().post(`/v1/payment-orders/${id}/pay`, { method: 'pay_later' }, { key: buyer.token }),
+        ),
+      ),
+    );
+    const fits = LIMIT / PURCHASE;
+    expect(bought.done).toHaveLength(Number(fits));
+    expectRefusals(bought.refused, { PAYLATER_LIMIT_EXCEEDED: 422 });
+    expect(await line(buyer)).toEqual({
+      used: fits * PURCHASE,
+      available: LIMIT - fits * PURCHASE,
+      owed: fits * PURCHASE,
+    });
+    // The purchases were credit, not the wallet's money.
+    expect(await wallet(buyer)).toBe(1_000_000n);
+
+    // Four repayments of one purchase each against three purchases owed: three are taken.
+    const repaid = split(
+      await Promise.all(
+        [1, 2, 3, 4].map(() =>
+          h().post('/v1/paylater/repayments', { amount: PURCHASE.toString() }, { key: buyer.token }),
+        ),
+      ),
+    );
+    expect(repaid.done).toHaveLength(Number(fits));
+    expectRefusals(repaid.refused, { PAYLATER_REPAYMENT_EXCEEDS_BALANCE: 422 });
+    expect(await line(buyer)).toEqual({ used: 0n, available: LIMIT, owed: 0n });
+    expect(await wallet(buyer)).toBe(1_000_000n - fits * PURCHASE);
+  });
+
+  it('one loan offer accepted by four requests at once is one loan, its money paid out once', async () => {
+    const borrower = await newCustomer(h(), { funds: 0n });
+    await scoreCustomer(h(), borrower);
+    const application = await h().post(
+      '/v1/loans/applications',
+      { product_code: 'race-cash', amount: LOAN.toString(), terms: 6 },
+      { key: borrower.token },
+    );
+    expect(application.statusCode, application.body).toBe(201);
+    const offer = application.json<{ offer: { id: string } }>().offer.id;
+    const accepted = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        h().post(
+          `/v1/loans/offers/${offer}/accept`,
+          { to: 'wallet' },
+          { key: borrower.token, idempotencyKey: randomUUID() },
+        ),
+      ),
+    );
+    for (const res of accepted) expect(res.statusCode, res.body).toBe(201);
+    const loanIds = new Set(accepted.map((res) => res.json<{ id: string }>().id));
+    expect(loanIds.size).toBe(1);
+    const loans = (await h().get('/v1/loans', borrower.token)).json<{ items: unknown[] }>().items;
+    expect(loans).toHaveLength(1);
+    expect(await wallet(borrower)).toBe(LOAN);
+
+    // Four repayments of 60% of a loan whose payoff is 100%: one is taken, the rest would overpay.
+    const [loanId] = loanIds;
+    const payoff = BigInt(
+      (await h().get(`/v1/loans/${loanId}/schedule`, borrower.token)).json<{ payoff: string }>().payoff,
+    );
+    expect(payoff).toBe(LOAN);
+    const part = (LOAN * 6n) / 10n;
+    const repaid = split(
+      await Promise.all(
+        [1, 2, 3, 4].map(() =>
+          h().post(`/v1/loans/${loanId}/repayments`, { amount: part.toString() }, { key: borrower.token }),
+        ),
+      ),
+    );
+    expect(repaid.done).toHaveLength(1);
+    // One that arrives while the first is still moving its money is told to try again; one after,
+    // that it would pay more than the payoff.
+    expectRefusals(repaid.refused, { LOAN_PREPAYMENT_INVALID: 422, LOAN_REPAYMENT_IN_PROGRESS: 409 });
+    const loan = (await h().get(`/v1/loans/${loanId}`, borrower.token)).json<{
+      principal_outstanding: string;
+    }>();
+    expect(BigInt(loan.principal_outstanding)).toBe(LOAN - part);
+    expect(await wallet(borrower)).toBe(LOAN - part);
+  });
+});
