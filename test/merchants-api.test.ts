@@ -237,13 +237,18 @@ describe('payment codes', () => {
 });
 
 describe('refunds', () => {
-  it('partial and multiple refunds never exceed the amount paid, also concurrently, and retries refund once', async () => {
+  /** A new shop, and a customer with 1,000.00 who paid one of its orders of 100.00 from the wallet. */
+  async function paidOrder(): Promise<{ shop: TestMerchant; payer: Customer; payment: JsonObject }> {
     const shop = await merchant();
-    const dave = await customer(100_000n);
+    const payer = await customer(100_000n);
     const o = await order(shop, '10000');
-    const payment = (
-      await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: dave.token })
-    ).json();
+    const paid = await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: payer.token });
+    expect(paid.statusCode, paid.body).toBe(201);
+    return { shop, payer, payment: paid.json() };
+  }
+
+  it('partial and multiple refunds never exceed the amount paid, also concurrently, and retries refund once', async () => {
+    const { shop, payer: dave, payment } = await paidOrder();
     expect(await balance(dave)).toBe('90000');
 
     const key = randomUUID();
@@ -280,6 +285,20 @@ describe('refunds', () => {
       { key: shop.key },
     );
     expect(over.json()).toMatchObject({ code: 'REFUND_EXCEEDS_PAYMENT', refundable: '1000' });
+  });
+
+  it('retries of one full refund (the same id) sent at once refund once and each returns it', async () => {
+    const { shop, payer: erin, payment } = await paidOrder();
+    // The store's cancel refunds this way: the refund's id derived from the order's.
+    const id = randomUUID();
+    const refunds = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        h.merchants.refund({ id, merchantId: shop.id, paymentId: payment.id, amount: 10_000n }),
+      ),
+    );
+    for (const r of refunds) expect(r).toMatchObject({ id, status: 'succeeded', amount: 10_000n });
+    expect(await balance(erin)).toBe('100000');
+    expect((await h.get(`/v1/merchant/payments/${payment.id}`, shop.key)).json().refunded).toBe('10000');
   });
 
   it('a refund the merchant cannot cover fails clearly and reserves nothing', async () => {

@@ -94,8 +94,13 @@ export class Refunds {
         return inserted.rows[0]!;
       });
     } catch (error) {
-      // A concurrent retry of this refund recorded it first (and this transaction rolled back).
-      if (isUniqueViolation(error, 'merchants_refunds_pkey')) {
+      // A concurrent retry of this refund (the same id) recorded it first, and this transaction
+      // rolled back: on its key, or, when the twin took what was left of the payment, on the
+      // reservation, which waited for the twin's commit and then found nothing left to refund.
+      if (
+        isUniqueViolation(error, 'merchants_refunds_pkey') ||
+        (isMilletError(error) && error.code === 'REFUND_EXCEEDS_PAYMENT')
+      ) {
         const raced = await this.#find(command.id);
         if (raced) return this.#replay(raced, command);
       }
