@@ -278,6 +278,51 @@ describe('Pay Points service orders over HTTP', () => {
     expect(restored.json().reasons.map((r: JsonObject) => r.code)).not.toContain('UNPAID_SERVICE_ORDER');
   });
 
+  it('a debt paid by several attempts at once (each its own key) is paid once; a later one is refused', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 1_000n });
+    await scored(c);
+    const o = await offer(m, '50000', 350); // the bar is cleared: no deposit, the fee is charged at the end
+    expect((await accept(c, o.id)).json()).toMatchObject({ status: 'active', deposit: 'waived' });
+    expect((await complete(m, o.id, '9000')).json()).toMatchObject({ status: 'unpaid', debt: '9000' });
+    await topUp(c, 30_000n);
+    const before = await payable(m);
+
+    const attempts = await Promise.all(
+      [1, 2, 3].map(() => h.post(`/v1/me/service-orders/${o.id}/pay`, {}, { key: c.token })),
+    );
+    const paid = attempts.filter((r) => r.statusCode === 200);
+    expect(paid).toHaveLength(1);
+    expect(paid[0]!.json()).toMatchObject({ status: 'completed', debt_outstanding: '0' });
+    for (const r of attempts.filter((x) => x.statusCode !== 200)) {
+      expect(r.statusCode, r.body).toBe(409);
+      expect(r.json().code).toBe('SERVICE_ORDER_STATE');
+    }
+    expect(await wallet(c)).toEqual({ balance: 22_000n, available: 22_000n });
+    expect((await payable(m)) - before).toBe(9_000n);
+    const later = await h.post(`/v1/me/service-orders/${o.id}/pay`, {}, { key: c.token });
+    expect(later.statusCode).toBe(409);
+    expect((await wallet(c)).balance).toBe(22_000n);
+
+    // An attempt that claimed a debt and crashed before paying holds it for five minutes, no longer.
+    const o2 = await offer(m, '50000', 350);
+    await accept(c, o2.id);
+    expect((await complete(m, o2.id, '30000')).json()).toMatchObject({ status: 'unpaid', debt: '30000' });
+    await topUp(c, 8_000n);
+    await h.t.db.query(
+      'UPDATE paypoints_service_orders SET debt_attempt_id = $2, debt_attempt_at = $3 WHERE id = $1',
+      [o2.id, randomUUID(), h.clock.now()],
+    );
+    const held = await h.post(`/v1/me/service-orders/${o2.id}/pay`, {}, { key: c.token });
+    expect(held.statusCode).toBe(409);
+    expect(held.json().detail).toMatch(/in progress/);
+    h.clock.advance(5 * 60_000 + 1);
+    const taken = await h.post(`/v1/me/service-orders/${o2.id}/pay`, {}, { key: c.token });
+    expect(taken.statusCode, taken.body).toBe(200);
+    expect(taken.json()).toMatchObject({ status: 'completed', debt_outstanding: '0' });
+    expect((await wallet(c)).balance).toBe(0n);
+  });
+
   it('refuses what it cannot do with problem+json: no money to hold, bad input, another merchant or user', async () => {
     const m = await merchant();
     const poor = await newCustomer(h, { funds: 1_000n });

@@ -54,6 +54,8 @@ interface Row {
   charged: bigint;
   debt: bigint;
   debt_payment_id: string | null;
+  debt_attempt_id: string | null;
+  debt_attempt_at: Date | null;
   created_at: Date;
   accepted_at: Date | null;
   completed_at: Date | null;
@@ -91,6 +93,15 @@ const fromRow = (r: Row): ServiceOrder => ({
   cancelledAt: r.cancelled_at,
   updatedAt: r.updated_at,
 });
+
+/** A debt attempt's claim with no payment after this long is taken to have crashed before paying. */
+const ABANDONED_CLAIM_MS = 5 * 60_000;
+
+const debtPaid = (row: Row) =>
+  new MilletError('SERVICE_ORDER_STATE', `Service order ${row.id} has no unpaid debt`, {
+    id: row.id,
+    status: row.status,
+  });
 
 const notFound = (id: string) => new MilletError('SERVICE_ORDER_NOT_FOUND', `No service order ${id}`, { id });
 
@@ -207,6 +218,73 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         metadata: { serviceOrderId: row.id },
       });
     return now;
+  }
+
+  /**
+   * Makes `paymentId` the one attempt that may pay the order's debt, before it pays: attempts sent
+   * at once with different ids would otherwise each pay it. Another attempt's claim is settled first
+   * by what became of its payment: succeeded (the order is completed with it: a crash after the
+   * payment), failed (its claim goes), pending (the bank decides; this attempt is refused), or none
+   * yet (in flight; taken over only once it is older than `ABANDONED_CLAIM_MS`, a crash before
+   * paying). Returns the order, completed already when `paymentId`'s own payment went through.
+   */
+  async function claimDebt(row: Row, paymentId: string): Promise<Row> {
+    for (let round = 0; round < 3; round++) {
+      const now = clock.now();
+      const claimed = await db.query<Row>(
+        `UPDATE paypoints_service_orders SET debt_attempt_id = $2, debt_attempt_at = coalesce(debt_attempt_at, $3)
+          WHERE id = $1 AND status = 'unpaid' AND (debt_attempt_id IS NULL OR debt_attempt_id = $2)
+          RETURNING *`,
+        [row.id, paymentId, now],
+      );
+      if (claimed.rows[0]) return claimed.rows[0];
+      const current = (await find(db, row.id))!;
+      if (current.status === 'completed' && current.debt_payment_id === paymentId) return current;
+      if (current.status !== 'unpaid') throw debtPaid(current);
+      if (current.debt_attempt_id === null) continue;
+      const other = current.debt_attempt_id;
+      const payment = await merchants.getPayment(other).catch((error: unknown) => {
+        if (isMilletError(error) && error.code === 'PAYMENT_NOT_FOUND') return undefined;
+        throw error;
+      });
+      if (payment?.status === 'succeeded') {
+        await debtPaidBy(row.id, other);
+        throw debtPaid((await find(db, row.id))!);
+      }
+      const abandoned =
+        payment === undefined && now.getTime() - current.debt_attempt_at!.getTime() > ABANDONED_CLAIM_MS;
+      if (payment?.status === 'failed' || abandoned) {
+        await releaseDebtClaim(row.id, other);
+        continue;
+      }
+      throw new MilletError(
+        'SERVICE_ORDER_STATE',
+        `Another payment of service order ${row.id}'s debt is in progress; try again when it has finished`,
+        { id: row.id, status: current.status },
+      );
+    }
+    throw new MilletError('SERVICE_ORDER_STATE', `Service order ${row.id}'s debt is being paid`, {
+      id: row.id,
+    });
+  }
+
+  /** The unpaid order completed by the payment that paid its debt (none if it no longer was unpaid). */
+  function debtPaidBy(id: string, paymentId: string): Promise<Row | undefined> {
+    return update(
+      id,
+      `status = 'completed', debt_payment_id = $4, debt_paid_at = $2, debt_attempt_id = NULL,
+       debt_attempt_at = NULL`,
+      [paymentId],
+      ['unpaid'],
+    );
+  }
+
+  async function releaseDebtClaim(id: string, paymentId: string): Promise<void> {
+    await db.query(
+      `UPDATE paypoints_service_orders SET debt_attempt_id = NULL, debt_attempt_at = NULL
+        WHERE id = $1 AND debt_attempt_id = $2`,
+      [id, paymentId],
+    );
   }
 
   /** A merchant payment of `amount` for one part of the fee, through the merchants module. */
@@ -521,19 +599,19 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         throw new MilletError('VALIDATION_FAILED', `${DEPOSIT_METHOD} is not a method users choose`, {
           field: 'method',
         });
+      const claimed = await claimDebt(row, paymentId);
+      if (claimed.debt_payment_id === paymentId) return fromRow(claimed);
       // One payment order per attempt (an attempt is the payment id), paid at once.
       const part = `debt:${paymentId}`;
-      const paid = await pay(row, part, row.debt, method, {}, paymentId);
-      // Still unpaid: the payment's own error (INSUFFICIENT_FUNDS, PAYMENT_LIMIT_EXCEEDED…).
-      if ('error' in paid) throw paid.error;
-      if (paid.status === 'pending') return fromRow(row);
-      const done = await update(
-        id,
-        `status = 'completed', debt_payment_id = $4, debt_paid_at = $2`,
-        [paymentId],
-        ['unpaid'],
-      );
-      return fromRow(done ?? (await load(id)));
+      const paid = await pay(claimed, part, claimed.debt, method, {}, paymentId);
+      if ('error' in paid) {
+        // Still unpaid: the claim goes, and the payment's own error (INSUFFICIENT_FUNDS…) is the answer.
+        await releaseDebtClaim(id, paymentId);
+        throw paid.error;
+      }
+      // A card payment the bank has not settled keeps the claim: no other attempt pays meanwhile.
+      if (paid.status === 'pending') return fromRow(claimed);
+      return fromRow((await debtPaidBy(id, paymentId)) ?? (await load(id)));
     },
 
     unpaidDebts: debtSource.unpaidDebts,

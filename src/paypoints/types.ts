@@ -78,7 +78,10 @@ export interface PayPointsOptions {
   wallet: Pick<Wallet, 'getWallet'>;
   /** Identity (verified users only take service orders). */
   users: WalletUserDirectory;
-  merchants: Pick<Merchants, 'getMerchant' | 'createOrder' | 'payOrder' | 'registerPaymentMethod'>;
+  merchants: Pick<
+    Merchants,
+    'getMerchant' | 'createOrder' | 'payOrder' | 'getPayment' | 'registerPaymentMethod'
+  >;
   scores: Pick<CreditService, 'getActiveConsent' | 'score'>;
 }
 
