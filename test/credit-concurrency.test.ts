@@ -6,10 +6,11 @@ import { newCustomer, scoreCustomer, type Customer } from './support/customers.t
 import { cashLoanTerms, statementProductTerms } from './support/credit-products.ts';
 
 /**
- * Credit asked for more at once than it allows: purchases racing a pay-later limit, one loan offer
- * accepted by several requests, repayments racing what is owed. Each time exactly what fits is
- * done, once, every refusal is a 422 problem with its stable code, and the money on every side adds
- * up to the fen. The ledger verifies after each test (checkedApiHarness).
+ * Credit asked for more than it allows, often at once: purchases racing a pay-later limit, loan
+ * offers that fit the credit limit one by one but not together, applications racing the co-debt
+ * limit, one loan offer accepted by several requests, repayments racing what is owed. Each time
+ * exactly what fits is done, once, every refusal is a problem with its stable code, and the money on
+ * every side adds up to the fen. The ledger verifies after each test (checkedApiHarness).
  */
 const h = checkedApiHarness();
 
@@ -76,6 +77,10 @@ function expectRefusals(answers: ApiResponse[], codes: Record<string, number>): 
   }
 }
 
+/** A six-month cash loan application on the test's product. */
+const applyForCash = (c: Customer, amount: string) =>
+  h().post('/v1/loans/applications', { product_code: 'race-cash', amount, terms: 6 }, { key: c.token });
+
 const split = (answers: ApiResponse[]) => ({
   done: answers.filter((r) => r.statusCode === 201),
   refused: answers.filter((r) => r.statusCode !== 201),
@@ -131,14 +136,50 @@ describe('credit asked for more at once than it allows', () => {
     expect(await wallet(buyer)).toBe(1_000_000n - fits * PURCHASE);
   });
 
+  it('offers that each fit the credit limit but not together: the draws that fit pay out, one after another or at once', async () => {
+    for (const together of [false, true]) {
+      const borrower = await newCustomer(h(), { funds: 0n });
+      await scoreCustomer(h(), borrower);
+      const probe = await applyForCash(borrower, LOAN.toString());
+      const limit = probe.json<{ credit_limit: string }>().credit_limit;
+      const offers = [];
+      for (let i = 0; i < 2; i++) {
+        const application = await applyForCash(borrower, limit);
+        expect(application.json<{ status: string }>().status, application.body).toBe('approved');
+        offers.push(application.json<{ offer: { id: string } }>().offer.id);
+      }
+      const draw = (offer: string) =>
+        h().post(`/v1/loans/offers/${offer}/accept`, { to: 'wallet' }, { key: borrower.token });
+      const drawn = split(
+        together ? await Promise.all(offers.map(draw)) : [await draw(offers[0]!), await draw(offers[1]!)],
+      );
+      expect(drawn.done).toHaveLength(1);
+      expectRefusals(drawn.refused, { LOAN_CREDIT_LIMIT_EXCEEDED: 422 });
+      expect(await wallet(borrower)).toBe(BigInt(limit));
+      expect((await h().get('/v1/loans', borrower.token)).json<{ items: unknown[] }>().items).toHaveLength(1);
+    }
+  });
+
+  it('applications sent at once stop at the co-debt limit (five in 30 days)', async () => {
+    const borrower = await newCustomer(h(), { funds: 0n });
+    await scoreCustomer(h(), borrower);
+    const applications = await Promise.all(
+      Array.from({ length: 8 }, () => applyForCash(borrower, LOAN.toString())),
+    );
+    for (const res of applications) expect(res.statusCode, res.body).toBe(201);
+    const outcomes = applications.map((res) => res.json<{ status: string; decline_reason: string | null }>());
+    expect(outcomes.filter((o) => o.status === 'approved')).toHaveLength(5);
+    expect(outcomes.filter((o) => o.status === 'declined').map((o) => o.decline_reason)).toEqual([
+      'co_debt',
+      'co_debt',
+      'co_debt',
+    ]);
+  });
+
   it('one loan offer accepted by four requests at once is one loan, its money paid out once', async () => {
     const borrower = await newCustomer(h(), { funds: 0n });
     await scoreCustomer(h(), borrower);
-    const application = await h().post(
-      '/v1/loans/applications',
-      { product_code: 'race-cash', amount: LOAN.toString(), terms: 6 },
-      { key: borrower.token },
-    );
+    const application = await applyForCash(borrower, LOAN.toString());
     expect(application.statusCode, application.body).toBe(201);
     const offer = application.json<{ offer: { id: string } }>().offer.id;
     const accepted = await Promise.all(

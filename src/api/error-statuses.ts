@@ -140,6 +140,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   LOAN_NOT_ACTIVE: 409,
   LOAN_REPAYMENT_EXCEEDS_BALANCE: 422,
   LOAN_REPAYMENT_IN_PROGRESS: 409,
+  LOAN_CREDIT_LIMIT_EXCEEDED: 422,
   // Pay Points: an order in the wrong state for the action (accepted twice, completed after cancel) is 409.
   SERVICE_ORDER_NOT_FOUND: 404,
   SERVICE_ORDER_STATE: 409,

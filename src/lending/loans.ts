@@ -97,8 +97,8 @@ const CO_DEBT_WINDOW_DAYS = 30;
 /** The default co-debt source: this module's own applications in the window. */
 export function ownCoDebt(db: Queryable): CoDebtSource {
   return {
-    async recent(userId, sinceDate) {
-      const { rows } = await db.query<{ n: bigint; amount: bigint | null }>(
+    async recent(userId, sinceDate, within) {
+      const { rows } = await (within ?? db).query<{ n: bigint; amount: bigint | null }>(
         `SELECT count(*)::int8 AS n, sum(amount)::int8 AS amount FROM lending_applications
          WHERE user_id = $1 AND business_date >= $2`,
         [userId, sinceDate],
@@ -176,33 +176,44 @@ export async function apply(
   }
   const id = newId();
   const now = ctx.clock.now();
-  await ctx.db.query(
-    `INSERT INTO lending_applications (id, user_id, product_id, amount, terms, status, decline_reason, score,
-       credit_limit, business_date, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-    [
-      id,
-      userId,
-      product.id,
-      command.amount,
-      command.terms,
-      declineReason ? 'declined' : 'approved',
-      declineReason,
-      score,
-      limit,
-      today,
-      now,
-    ],
-  );
-  let offer: Offer | null = null;
-  if (!declineReason) {
+  const offerId = await ctx.db.transaction(async (tx) => {
+    // The user's applications one at a time: the co-debt count read above may have been passed by
+    // applications sent at the same time, so it is read again under the lock.
+    await lockBorrower(tx, userId);
+    if (!declineReason) {
+      const recent = await ctx.coDebt.recent(userId, addDaysText(today, -CO_DEBT_WINDOW_DAYS), tx);
+      if (recent.applications >= (ctx.coDebtLimit ?? 5)) {
+        declineReason = 'co_debt';
+        score = null;
+        limit = null;
+      }
+    }
+    await tx.query(
+      `INSERT INTO lending_applications (id, user_id, product_id, amount, terms, status, decline_reason, score,
+         credit_limit, business_date, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+      [
+        id,
+        userId,
+        product.id,
+        command.amount,
+        command.terms,
+        declineReason ? 'declined' : 'approved',
+        declineReason,
+        score,
+        limit,
+        today,
+        now,
+      ],
+    );
+    if (declineReason) return null;
     const schedule = previewSchedule(product, command.amount, command.terms, today);
     const apr = aprOfSchedule(command.amount, schedule);
-    const offerId = newId();
-    await ctx.db.query(
+    const newOfferId = newId();
+    await tx.query(
       `INSERT INTO lending_offers (id, application_id, user_id, product_id, amount, terms, apr_e4, expires_on, status,
          created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,'open',$9)`,
       [
-        offerId,
+        newOfferId,
         id,
         userId,
         product.id,
@@ -213,8 +224,9 @@ export async function apply(
         now,
       ],
     );
-    offer = await getOffer(ctx.db, offerId, userId, today);
-  }
+    return newOfferId;
+  });
+  const offer = offerId ? await getOffer(ctx.db, offerId, userId, today) : null;
   return {
     id,
     userId,
@@ -274,6 +286,18 @@ function previewSchedule(product: Product, amount: bigint, terms: number, start:
     start,
     terms,
   });
+}
+
+/**
+ * Locks the user as a borrower (the row made on first use), so that the user's applications and
+ * draws are judged one at a time.
+ */
+async function lockBorrower(tx: Queryable, userId: string): Promise<void> {
+  await tx.query(
+    `INSERT INTO lending_borrowers (user_id) VALUES ($1)
+     ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id`,
+    [userId],
+  );
 }
 
 async function userExposure(db: Queryable, userId: string): Promise<bigint> {
@@ -357,8 +381,23 @@ export async function acceptOffer(
     if (!offer) throw new MilletError('LOAN_OFFER_NOT_FOUND', 'no such offer');
     if (offer.status === 'accepted') return false;
     if (offer.expires_on < today) throw new MilletError('LOAN_OFFER_EXPIRED', 'the offer has expired');
-    const product = await getProduct(tx, offer.product_id);
     const amount = BigInt(offer.amount);
+    // Every offer was within the limit when it was made, but not all of them together: the draw is
+    // judged against what the user owes now, one draw of theirs at a time.
+    await lockBorrower(tx, userId);
+    const limited = await tx.query<{ credit_limit: bigint | null }>(
+      'SELECT credit_limit FROM lending_applications WHERE id = $1',
+      [offer.application_id],
+    );
+    const limit = limited.rows[0]?.credit_limit ?? null;
+    const exposure = await userExposure(tx, userId);
+    if (limit !== null && exposure + amount > BigInt(limit))
+      throw new MilletError(
+        'LOAN_CREDIT_LIMIT_EXCEEDED',
+        'drawing this offer would take what you owe on cash loans past your credit limit',
+        { credit_limit: String(limit), owed: exposure.toString(), amount: amount.toString() },
+      );
+    const product = await getProduct(tx, offer.product_id);
     const schedule = previewSchedule(product, amount, offer.terms, today);
     const apr = aprOfSchedule(amount, schedule);
     await tx.query(

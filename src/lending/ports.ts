@@ -1,4 +1,5 @@
 /** What lending needs from other modules; the composition root passes their public APIs. */
+import type { Queryable } from '../db/index.ts';
 
 /** Identity's `getUser`: verified, adult, and the PBoC account class. */
 export interface LendingUserDirectory {
@@ -26,7 +27,12 @@ export interface LendingWallets {
  * marketplace will implement it across partners; the default counts this module's own.
  */
 export interface CoDebtSource {
-  recent(userId: string, sinceDate: string): Promise<{ applications: number; amount: bigint }>;
+  /** Read with `within` (the application's transaction, holding the borrower's lock) when given. */
+  recent(
+    userId: string,
+    sinceDate: string,
+    within?: Queryable,
+  ): Promise<{ applications: number; amount: bigint }>;
 }
 
 /**

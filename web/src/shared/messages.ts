@@ -656,6 +656,8 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     LOAN_NOT_ACTIVE: 'This loan is not active.',
     LOAN_REPAYMENT_IN_PROGRESS:
       'Another repayment of this loan is still going through. Try again in a moment.',
+    LOAN_CREDIT_LIMIT_EXCEEDED:
+      'Taking this loan would put you over your credit limit with the loans you already have.',
     LOAN_PREPAYMENT_INVALID:
       'That prepayment can’t be made: pay what is due first, and no more than the payoff amount.',
     INTERNAL: 'Something went wrong on our side. Please try again.',
@@ -709,6 +711,7 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     LOAN_OFFER_EXPIRED: '该借款方案已过期，请重新申请。',
     LOAN_NOT_ACTIVE: '这笔借款不在还款中。',
     LOAN_REPAYMENT_IN_PROGRESS: '这笔借款的另一笔还款正在处理，请稍后再试。',
+    LOAN_CREDIT_LIMIT_EXCEEDED: '加上已有借款，这笔借款会超过您的借款额度。',
     LOAN_PREPAYMENT_INVALID: '无法提前还款：请先还清到期款项，且金额不超过结清金额。',
     INTERNAL: '系统出错了，请稍后重试。',
     UNAUTHENTICATED: '请重新登录。',
