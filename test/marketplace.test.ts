@@ -484,6 +484,49 @@ describe('marketplace over real HTTP', () => {
     expect(p.sim.received.pings.length).toBe(pings);
   });
 
+  it('holds the co-debt limit when applications routed side by side are all chosen at once', async () => {
+    const region = '360102';
+    const p = await partner('36', { latencyMs: 5, approvalByBand: { B: 0 } });
+    const user = await newCustomer(h);
+    // Five applications routed before any is posted: each passed the guard with no posts.
+    const apps = [];
+    for (let i = 0; i < 5; i++) {
+      const app = await h.post('/v1/marketplace/applications', applyBody(region, '1000000'), {
+        key: user.token,
+      });
+      expect(app.statusCode, app.body).toBe(201);
+      apps.push(app.json() as { id: string; offers: Array<{ id: string; partner_id: string }> });
+    }
+    const chosen = await Promise.all(
+      apps.map((app) =>
+        h.post(
+          `/v1/marketplace/applications/${app.id}/choose`,
+          {
+            offer_id: app.offers.find((o) => o.partner_id === p.id)!.id,
+            consent: { fields: ['real_name'] },
+            applicant: { real_name: '李四' },
+          },
+          { key: user.token },
+        ),
+      ),
+    );
+    expect(chosen.filter((r) => r.statusCode === 201)).toHaveLength(3);
+    for (const r of chosen.filter((x) => x.statusCode !== 201)) {
+      expect(r.statusCode, r.body).toBe(422);
+      expect(r.json()).toMatchObject({ code: 'MARKETPLACE_CO_DEBT_LIMIT', limit: 'applications_30d' });
+    }
+    await waitFor(async () => p.sim.received.posts.length >= 3);
+    await p.sim.idle();
+    expect(p.sim.received.posts).toHaveLength(3);
+    // A refused choice leaves its application open, with nothing sent to the lender.
+    const statuses = await Promise.all(
+      apps.map(
+        async (app) => (await h.get(`/v1/marketplace/applications/${app.id}`, user.token)).json().status,
+      ),
+    );
+    expect(statuses.filter((s) => s === 'offered')).toHaveLength(2);
+  });
+
   it('learns pass rates that converge toward the partners’ simulated truth', async () => {
     const region = '420102';
     const truth = { good: 0.8, poor: 0.3 };

@@ -2,7 +2,7 @@ import { MilletError, businessDate, divRound, newId, type Clock } from '../core/
 import type { Tally } from '../core/tally-counter.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { ApplicationWriter } from './application-writer.ts';
-import { checkCoDebt, type CoDebtLimits, type CoDebtSnapshot } from './co-debt.ts';
+import { checkCoDebt, coDebtSnapshots, type CoDebtLimits, type CoDebtSnapshot } from './co-debt.ts';
 import type { PartnerDirectory, RoutablePartner } from './partners.ts';
 import { recordDecision } from './outcomes.ts';
 import type { PartnerPinger, PingReply } from './pinger.ts';
@@ -536,6 +536,15 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         : { rows: [] }
     ).rows[0];
     if (!offer) throw new MilletError('MARKETPLACE_OFFER_NOT_FOUND', 'No such offer in this application');
+    // The guard routing checked counts posts, and this choice makes one: checked again with the
+    // user's choices one at a time, or applications routed side by side could all be posted.
+    await tx.query(
+      `INSERT INTO marketplace_applicants (user_id) VALUES ($1)
+       ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id`,
+      [command.userId],
+    );
+    const snapshot = (await coDebtSnapshots(tx, [command.userId], clock.now())).get(command.userId)!;
+    checkCoDebt(snapshot, app.amount, deps.coDebtLimits);
     const partner = offer.partner_id ? await deps.partners.get(offer.partner_id, tx) : null;
     const missing = (partner?.requiredFields ?? []).filter((f) => !fields.includes(f));
     if (missing.length > 0)
