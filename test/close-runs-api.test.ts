@@ -50,4 +50,26 @@ describe('end-of-day close runs over HTTP (the console)', () => {
     expect(gap.json().detail).toContain(`close ${addDays(today, 1)} before ${addDays(today, 4)}`);
     expect((await h.request({ method: 'GET', url: '/v1/operator/close-runs' })).statusCode).toBe(401);
   });
+
+  it('closes a date asked for three times at once once: the others are told it is running', async () => {
+    const next = addDays((await h.get('/v1/operator/close-runs', h.adminKey)).json().last_closed_date, 1);
+    const answers = await Promise.all(
+      [1, 2, 3].map(() =>
+        h.post('/v1/operator/close-runs', { business_date: next, fast_forward: true }, { key: h.adminKey }),
+      ),
+    );
+    // On PostgreSQL the requests meet; PGlite runs one transaction at a time, so they may not.
+    expect(answers.filter((r) => r.statusCode === 200).length).toBeGreaterThan(0);
+    for (const r of answers) {
+      if (r.statusCode === 200) expect(r.json()).toMatchObject({ business_date: next, status: 'completed' });
+      else {
+        expect(r.statusCode, r.body).toBe(409);
+        expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(r.json().code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+      }
+    }
+    const list = (await h.get('/v1/operator/close-runs?limit=5', h.adminKey)).json();
+    expect(list.last_closed_date).toBe(next);
+    expect(list.items.filter((r: { business_date: string }) => r.business_date === next)).toHaveLength(1);
+  });
 });

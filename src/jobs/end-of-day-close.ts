@@ -145,22 +145,24 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
           { next: addDays(lastClosed, 1) },
         );
       }
-      if (row?.status === 'running' && now.getTime() - row.heartbeat_at.getTime() < leaseMs) {
-        throw new MilletError(
-          'IDEMPOTENCY_KEY_IN_PROGRESS',
-          `The close of ${businessDate} is already running`,
-        );
-      }
+      const alreadyRunning = () =>
+        new MilletError('IDEMPOTENCY_KEY_IN_PROGRESS', `The close of ${businessDate} is already running`);
+      if (row?.status === 'running' && now.getTime() - row.heartbeat_at.getTime() < leaseMs)
+        throw alreadyRunning();
       if (row) {
         await tx.query(
           `UPDATE jobs_close_runs SET status = 'running', heartbeat_at = $2, error = NULL WHERE business_date = $1`,
           [businessDate, now],
         );
       } else {
-        await tx.query(
-          `INSERT INTO jobs_close_runs (business_date, status, started_at, heartbeat_at) VALUES ($1, 'running', $2, $2)`,
+        // No row to lock yet: a close of the same date started at the same moment may insert it
+        // first (this insert then waits for it and inserts nothing), and that close is running.
+        const inserted = await tx.query(
+          `INSERT INTO jobs_close_runs (business_date, status, started_at, heartbeat_at) VALUES ($1, 'running', $2, $2)
+           ON CONFLICT (business_date) DO NOTHING RETURNING 1`,
           [businessDate, now],
         );
+        if (inserted.rowCount === 0) throw alreadyRunning();
       }
       // New steps (added since a failed run) join at their position; known steps keep their progress.
       for (const [position, step] of steps.entries()) {
