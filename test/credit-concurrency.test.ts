@@ -86,7 +86,7 @@ const split = (answers: ApiResponse[]) => ({
   refused: answers.filter((r) => r.statusCode !== 201),
 });
 
-describe('credit asked for more at once than it allows', () => {
+describe('credit asked for more than it allows, often at once', () => {
   it('pay-later purchases racing the limit: what fits is bought, then repayments racing what is owed', async () => {
     const buyer = await scoredWithLine(1_000_000n);
     const orders = await Promise.all(
