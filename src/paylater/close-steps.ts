@@ -21,13 +21,24 @@ const statementIdSql = (line: string, date: string) =>
 
 const UNPAID_PRINCIPAL = '(s.principal - s.converted_principal - s.paid_principal)';
 
+/**
+ * A line's unbilled principal as of the end of business date `date`: the close of a date runs after
+ * midnight, when purchases of the next day may already be on the line; they are its next day's to
+ * charge and bill. (What refunds and repayments took off the unbilled principal comes off the
+ * earlier purchases first, so a late purchase is never billed early.)
+ */
+const unbilledAsOf = (line: string, date: string) =>
+  `greatest(${line}.unbilled_principal - coalesce((SELECT sum(u.amount) FROM paylater_purchases u
+     WHERE u.line_id = ${line}.id AND u.statement_id IS NULL AND u.plan_id IS NULL
+       AND u.business_date > ${date}), 0), 0)`;
+
 /** Daily interest of the day on daily-mode lines' unbilled principal, and revolving and penalty interest
  *  on statements past their due date; per line in the tables, per product and day for the ledger. */
 const accrueSql = `
 WITH chunk AS (
   SELECT id FROM paylater_lines WHERE id > $1 ORDER BY id LIMIT $2
 ), daily AS (
-  SELECT l.id, l.product_id, ${halfEvenSql('l.unbilled_principal * p.daily_rate_ppm', '1000000')} AS amount
+  SELECT l.id, l.product_id, ${halfEvenSql(`${unbilledAsOf('l', '$3::date')} * p.daily_rate_ppm`, '1000000')} AS amount
     FROM paylater_lines l JOIN chunk c ON c.id = l.id JOIN paylater_products p ON p.id = l.product_id
    WHERE p.mode = 'daily' AND l.unbilled_principal > 0
      AND (l.last_accrual_date IS NULL OR l.last_accrual_date < $3::date)
@@ -68,7 +79,7 @@ SELECT (SELECT count(*) FROM chunk)::int8 AS lines, (SELECT max(id::text) FROM c
  *  the interest accrued (daily mode); due D + due_days; minimum payment; what older statements carry. */
 const statementSql = `
 WITH chunk AS (
-  SELECT l.id, l.product_id, l.unbilled_principal AS unbilled, l.accrued_interest AS accrued
+  SELECT l.id, l.product_id, ${unbilledAsOf('l', '$3::date')}::int8 AS unbilled, l.accrued_interest AS accrued
     FROM paylater_lines l
    WHERE l.id > $1 AND l.statement_day = ANY($4::int[])
      AND NOT EXISTS (SELECT 1 FROM paylater_statements s WHERE s.line_id = l.id AND s.statement_date = $3::date)

@@ -447,4 +447,30 @@ describe('pay-later line (close-driven)', () => {
       });
     expect(await snapshot()).toEqual(before);
   });
+
+  it('a purchase made after midnight, before the day before has closed, is billed and charged from its own day', async () => {
+    let statementDate = addDays((await close.lastClosedDate()) ?? '2025-05-31', 2);
+    while (!statementDate.endsWith('-01')) statementDate = addDays(statementDate, 1);
+    const billed = await customer('after-midnight', { score: 700 });
+    const daily = await customer('after-midnight-daily', { score: 700 });
+    await paylater.openLine({ userId: billed, productId: huabei });
+    await paylater.setAutoRepay(billed, false);
+    await paylater.openLine({ userId: daily, productId: fenfu });
+    await paylater.setRepaymentDay(daily, 15);
+    await at(statementDate);
+    await buy(billed, 100_000n);
+    // 00:10 the next day: the close of the statement date runs at about 00:30, after these.
+    clock.set(new Date(`${addDays(statementDate, 1)}T00:10:00+08:00`));
+    await buy(billed, 50_000n);
+    await buy(daily, 1_000_000n);
+    await closeThrough(statementDate);
+    const line = await paylater.getLine(billed);
+    expect(line.bill).toMatchObject({ statementDate, principal: 100_000n, minPayment: 10_000n });
+    expect(line.unbilled).toBe(50_000n);
+    expect((await paylater.getLine(daily)).accruedInterest).toBe(0n);
+    // Its own day's close charges its first day (0.04% of 10,000.00) and bills nothing yet.
+    await closeThrough(addDays(statementDate, 1));
+    expect((await paylater.getLine(daily)).accruedInterest).toBe(400n);
+    expect((await paylater.getLine(billed)).unbilled).toBe(50_000n);
+  });
 });
