@@ -4,6 +4,7 @@ import type { ApiResponse } from './support/api-harness.ts';
 import { checkedApiHarness } from './support/checked-harness.ts';
 import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
 import { cashLoanTerms, statementProductTerms } from './support/credit-products.ts';
+import { newMerchant } from './support/merchants.ts';
 
 /**
  * Credit asked for more than it allows, often at once: purchases racing a pay-later limit, loan
@@ -39,15 +40,7 @@ beforeAll(async () => {
     ...cashLoanTerms,
   });
   expect(cash.statusCode, cash.body).toBe(201);
-  const merchant = await h().post('/v1/operator/merchants', { name: '抢购小店', fee_bps: 60 });
-  expect(merchant.statusCode, merchant.body).toBe(201);
-  const id = merchant.json<{ id: string }>().id;
-  const key = await h().post(`/v1/operator/merchants/${id}/api-keys`, {
-    name: 'till',
-    scopes: ['payments:write', 'payments:read'],
-  });
-  expect(key.statusCode, key.body).toBe(201);
-  shop = { id, key: key.json<{ key: string }>().key };
+  shop = await newMerchant(h(), '抢购小店');
 });
 
 async function scoredWithLine(funds: bigint): Promise<Customer> {

@@ -4,6 +4,7 @@ import { paymentCode } from '../src/merchants/index.ts';
 import type { ApiResponse } from './support/api-harness.ts';
 import { checkedApiHarness } from './support/checked-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
+import { newMerchant } from './support/merchants.ts';
 
 /**
  * One wallet, four doors out: a merchant's order paid from the balance, a merchant scanning the
@@ -20,18 +21,6 @@ const PER_DOOR = 4;
 async function balanceOf(c: Customer): Promise<{ balance: bigint; available: bigint }> {
   const wallet = (await h().get('/v1/wallet', c.token)).json<{ balance: string; available: string }>();
   return { balance: BigInt(wallet.balance), available: BigInt(wallet.available) };
-}
-
-async function shop(): Promise<{ id: string; key: string }> {
-  const created = await h().post('/v1/operator/merchants', { name: '四门便利店', fee_bps: 60 });
-  expect(created.statusCode, created.body).toBe(201);
-  const id = created.json<{ id: string }>().id;
-  const key = await h().post(`/v1/operator/merchants/${id}/api-keys`, {
-    name: 'till',
-    scopes: ['payments:write', 'payments:read'],
-  });
-  expect(key.statusCode, key.body).toBe(201);
-  return { id, key: key.json<{ key: string }>().key };
 }
 
 /** Waits for a withdrawal the sandbox bank confirms asynchronously. */
@@ -51,7 +40,7 @@ describe('one wallet spent through every door at once', () => {
   ])('%s: what fits leaves, the rest is refused, to the fen', async (_, funds) => {
     const payer = await newCustomer(h(), { funds });
     const friend = await newCustomer(h());
-    const merchant = await shop();
+    const merchant = await newMerchant(h(), '四门便利店');
     const amount = SPEND.toString();
 
     const orders = await Promise.all(
