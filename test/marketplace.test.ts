@@ -586,6 +586,16 @@ describe('marketplace over real HTTP', () => {
     await waitFor(async () => p.sim.callbacks.length >= 4);
     expect(await p.sim.repay(ids[0]!, 200_000n, 12_345n)).toBe(200);
     tamper.id = ids[1];
+    // June is still running (the clock is in it): its invoice would miss the rest of its callbacks.
+    const early = await h.post(`/v1/operator/marketplace/partners/${p.id}/settlements`, { month: '2025-06' });
+    expect(early.statusCode, early.body).toBe(409);
+    expect(early.json()).toMatchObject({ code: 'MARKETPLACE_MONTH_OPEN', settles_from: '2025-07-01' });
+    const future = await h.post(`/v1/operator/marketplace/partners/${p.id}/settlements`, { month: '2025-09' });
+    expect(future.json().code).toBe('MARKETPLACE_MONTH_OPEN');
+    // Midnight of 1 July in Shanghai is the first moment June can be settled; the later tests of
+    // this file live in June, so the clock goes back at the end.
+    const june = h.clock.now();
+    h.clock.set('2025-06-30T16:00:00Z');
     const settled = await h.post(`/v1/operator/marketplace/partners/${p.id}/settlements`, {
       month: '2025-06',
     });
@@ -621,6 +631,7 @@ describe('marketplace over real HTTP', () => {
     expect(paid.json().status).toBe('paid');
     expect((await h.get(receivable)).json().balances.credits_posted).toBe(s.invoice);
     expect((await h.get('/v1/ledger/verify')).json().ok).toBe(true);
+    h.clock.set(june.toISOString());
   });
 
   it('ranks the platform’s own loan under the same rules and learns from its outcomes', async () => {

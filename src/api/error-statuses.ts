@@ -159,6 +159,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   MARKETPLACE_OWN_OFFER_UNAVAILABLE: 503,
   MARKETPLACE_SETTLEMENT_NOT_FOUND: 404,
   MARKETPLACE_OVERPAYMENT: 422,
+  MARKETPLACE_MONTH_OPEN: 409,
   // store: a refused attempt (sold out, limit, window) and order states are 409; a risk challenge or
   // block and a user not registered for the sale are 403; a bad F-code is 422.
   STORE_PRODUCT_NOT_FOUND: 404,

@@ -1,4 +1,4 @@
-import { MilletError, derivedId, newId, type Clock } from '../core/index.ts';
+import { MilletError, businessDateOf, derivedId, newId, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { PartnerDirectory } from './partners.ts';
@@ -211,6 +211,14 @@ export async function settleMonth(
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month))
     throw new MilletError('VALIDATION_FAILED', 'month must be YYYY-MM', { field: 'month' });
   const partner = await partners.get(partnerId);
+  // Fees are counted from callbacks received in the month (Asia/Shanghai): a month still running
+  // would be invoiced without the rest of its callbacks, and settling it again returns that invoice.
+  const [, monthEnd] = monthBounds(month);
+  if (clock.now() < monthEnd)
+    throw new MilletError('MARKETPLACE_MONTH_OPEN', `${month} has not ended: it can be settled once it has`, {
+      month,
+      settlesFrom: businessDateOf(monthEnd),
+    });
   const existing = await db.query<SettlementRow>(
     'SELECT * FROM marketplace_settlements WHERE partner_id = $1 AND month = $2',
     [partnerId, month],
