@@ -549,6 +549,85 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     });
   });
 
+  it('keeps money and goods apart when taps and the warehouse race: one deposit, pay or cancel, refund or ship', async () => {
+    const DAY = 86_400_000;
+    const start = h.clock.now().getTime() + MINUTE;
+    const presale = await newSale({
+      allotment: 20,
+      per_user_limit: 1,
+      presale: {
+        deposit: '10000',
+        balance_from: new Date(start + DAY).toISOString(),
+        balance_due_by: new Date(start + 2 * DAY).toISOString(),
+        unpaid_deposit: 'forfeit',
+      },
+    });
+    const buyers = [];
+    for (let i = 0; i < 4; i++) buyers.push(await registered(presale.saleId));
+    h.clock.set(new Date(presale.startsAt + 1));
+    const deposited: Array<{ buyer: Customer; orderId: string; wallet: string }> = [];
+    for (const buyer of buyers) {
+      const won = ok(await attempt(buyer, presale.saleId), 201);
+      const order = await orderOf(buyer, presale.saleId, won.attempt_id);
+      // Three taps on "pay deposit", each its own key: one hold of the deposit, and it stays held.
+      const taps = await Promise.all(
+        [1, 2, 3].map(() => h.post(`/v1/store/orders/${order.id}/deposit`, {}, { key: buyer.token })),
+      );
+      for (const tap of taps) expect(ok(tap, 200)).toMatchObject({ status: 'deposit_held' });
+      const wallet = (await h.wallet.getWallet(buyer.id)).ledgerAccountId;
+      const account = await h.ledger.getAccount(wallet);
+      expect(account.balances.posted).toBe(2_000_000n);
+      expect(account.balances.available).toBe(2_000_000n - 10_000n);
+      deposited.push({ buyer, orderId: order.id as string, wallet });
+    }
+    // The balance paid and the order cancelled at once: one of them, with the money to match.
+    h.clock.set(new Date(start + DAY));
+    for (const { buyer, orderId, wallet } of deposited) {
+      await Promise.all([
+        h.post(`/v1/store/orders/${orderId}/pay`, { method: 'balance' }, { key: buyer.token }),
+        h.post(`/v1/store/orders/${orderId}/cancel`, {}, { key: buyer.token }),
+      ]);
+      const order = await store.getOrder(orderId);
+      const account = await h.ledger.getAccount(wallet);
+      expect(account.balances.available).toBe(account.balances.posted);
+      if (order.status === 'paid') {
+        expect(order.depositStatus).toBe('applied');
+        expect(account.balances.posted).toBe(2_000_000n - 499_900n);
+      } else {
+        expect(order).toMatchObject({ status: 'cancelled', depositStatus: 'forfeited' });
+        expect(account.balances.posted).toBe(2_000_000n - 10_000n);
+      }
+    }
+
+    // A packed order cancelled by its buyer while the warehouse ships it: refunded and cancelled,
+    // or shipped and kept; never refunded and shipped.
+    const sale = await newSale({ allotment: 20 });
+    h.clock.set(new Date(sale.startsAt + 1));
+    for (let i = 0; i < 6; i++) {
+      const buyer = await registered(sale.saleId);
+      const won = ok(await attempt(buyer, sale.saleId), 201);
+      const order = await orderOf(buyer, sale.saleId, won.attempt_id);
+      ok(await h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: buyer.token }), 200);
+      ok(await h.post(`/v1/operator/store/orders/${order.id}/fulfilment`, { status: 'packed' }), 200);
+      const [cancel, ship] = await Promise.all([
+        h.post(`/v1/store/orders/${order.id}/cancel`, {}, { key: buyer.token }),
+        h.post(`/v1/operator/store/orders/${order.id}/fulfilment`, { status: 'shipped' }),
+      ]);
+      const after = await store.getOrder(order.id);
+      const paidBack = await balance((await h.wallet.getWallet(buyer.id)).ledgerAccountId);
+      if (after.status === 'cancelled') {
+        expect(cancel.statusCode, cancel.body).toBe(200);
+        expect(ship.json()).toMatchObject({ code: 'STORE_FULFILMENT_OUT_OF_ORDER' });
+        expect(paidBack).toBe(2_000_000n);
+      } else {
+        expect(after.status).toBe('shipped');
+        expect(cancel.json()).toMatchObject({ code: 'STORE_ORDER_NOT_CANCELLABLE' });
+        expect(after.refundId).toBeNull();
+        expect(paidBack).toBe(2_000_000n - 499_900n);
+      }
+    }
+  });
+
   it('shows shoppers the sales on now and to come, soonest first, with product and server time', async () => {
     const soon = await newSale({ name: 'Soon' });
     const later = await newSale({

@@ -235,6 +235,11 @@ export class Orders {
       return row.status === 'paying' ? this.refreshPayment(row.id) : orderFromRow(row);
     }
     const now = this.clock.now();
+    if (row.closing_at)
+      throw new MilletError('STORE_ORDER_NOT_PAYABLE', `Order ${row.id} is being cancelled`, {
+        id: row.id,
+        status: row.status,
+      });
     if (row.status === 'deposit_held') return this.#payBalance(row, command);
     if (row.status !== 'reserved')
       throw new MilletError('STORE_ORDER_NOT_PAYABLE', `Order ${row.id} is ${row.status}`, {
@@ -343,8 +348,9 @@ export class Orders {
        WHERE id = $1 AND status = 'reserved'`,
       [row.id, holdId, now],
     );
-    // Expired meanwhile: the hold must not outlive the reservation.
-    if (held.rowCount === 0)
+    // Expired or cancelled meanwhile: the hold must not outlive the reservation. But a twin of this
+    // request (a second tap) may have held the same derived hold first, and it stays.
+    if (held.rowCount === 0 && (await this.#row(row.id)).deposit_hold_id !== holdId)
       await this.deposits.voidHold({ id: derivedId('store.deposit-void', row.id), holdId });
     return this.get(row.id);
   }
@@ -387,7 +393,7 @@ export class Orders {
       );
     const claimed = await this.db.query(
       `UPDATE store_orders SET status = 'paying', payment_id = $2, deposit_status = 'applied', updated_at = $3
-       WHERE id = $1 AND status = 'deposit_held'`,
+       WHERE id = $1 AND status = 'deposit_held' AND closing_at IS NULL`,
       [row.id, command.paymentId, now],
     );
     if (claimed.rowCount === 0) return this.pay({ ...command, orderId: row.id });
@@ -448,7 +454,24 @@ export class Orders {
     return due.rows.length;
   }
 
-  async #closeDeposit(row: OrderRow, rule: 'forfeit' | 'refund', to: 'expired' | 'cancelled'): Promise<void> {
+  /**
+   * Forfeits or releases a pre-sale deposit and closes the order. The order is claimed first
+   * (`closing_at`), so a balance payment at the same moment either got there before (and this
+   * answers false) or is refused: the hold is never voided for the payment and posted (or
+   * released) for the close at once. The hold ids are derived, so a close repeated after a crash
+   * moves the money once.
+   */
+  async #closeDeposit(
+    row: OrderRow,
+    rule: 'forfeit' | 'refund',
+    to: 'expired' | 'cancelled',
+  ): Promise<boolean> {
+    const claimed = await this.db.query(
+      `UPDATE store_orders SET closing_at = COALESCE(closing_at, $2), updated_at = $2
+       WHERE id = $1 AND status = 'deposit_held'`,
+      [row.id, this.clock.now()],
+    );
+    if (claimed.rowCount === 0) return false;
     if (row.deposit_hold_id) {
       const id = derivedId(`store.deposit-${rule}`, row.deposit_hold_id);
       if (rule === 'forfeit') await this.deposits.postHold({ id, holdId: row.deposit_hold_id });
@@ -465,6 +488,7 @@ export class Orders {
       return r.rowCount > 0;
     });
     if (closed) await this.engine.release(row.sale_id, row.user_id, row.attempt_id);
+    return true;
   }
 
   async #unclaim(orderId: string, paymentId: string): Promise<void> {
@@ -507,8 +531,11 @@ export class Orders {
     const row = await this.#row(orderId, by.userId);
     if (row.status === 'cancelled' || row.status === 'expired') return orderFromRow(row);
     if (row.status === 'deposit_held') {
-      // Cancelling a pre-sale order before paying the balance is treated as not paying it.
-      await this.#closeDeposit(row, (await this.saleOf(row.sale_id)).presale!.unpaidDeposit, 'cancelled');
+      // Cancelling a pre-sale order before paying the balance is treated as not paying it. When the
+      // balance payment claimed the order first, the cancel looks at it again (paying or paid).
+      const sale = await this.saleOf(row.sale_id);
+      if (!(await this.#closeDeposit(row, sale.presale!.unpaidDeposit, 'cancelled')))
+        return this.cancel(orderId, by);
       return this.get(row.id);
     }
     if (!['reserved', 'paid', 'packed'].includes(row.status))
@@ -518,6 +545,15 @@ export class Orders {
       });
     let refundId: string | null = null;
     if (row.status !== 'reserved') {
+      // Claimed before the refund: fulfilment does not move a closing order on, so an order is
+      // never both refunded and shipped. A cancel that fails after this leaves the order closing;
+      // cancelling again finishes it (the refund id is derived from the order).
+      const claimed = await this.db.query(
+        `UPDATE store_orders SET closing_at = COALESCE(closing_at, $3), updated_at = $3
+         WHERE id = $1 AND status = $2`,
+        [row.id, row.status, this.clock.now()],
+      );
+      if (claimed.rowCount === 0) return this.cancel(orderId, by);
       const refund = await this.checkout.refund({
         id: derivedId('store.refund', row.id),
         merchantId: this.merchantId(),
@@ -548,12 +584,17 @@ export class Orders {
     const now = this.clock.now();
     const r = await this.db.query<OrderRow>(
       `UPDATE store_orders SET status = $2, ${step.column} = $4, updated_at = $4
-       WHERE id = $1 AND status = $3 RETURNING *`,
+       WHERE id = $1 AND status = $3 AND closing_at IS NULL RETURNING *`,
       [orderId, to, step.from, now],
     );
     if (r.rows[0]) return orderFromRow(r.rows[0]);
     const row = await this.#row(orderId);
     if (row.status === to) return orderFromRow(row);
+    if (row.closing_at)
+      throw new MilletError('STORE_FULFILMENT_OUT_OF_ORDER', `Order ${orderId} is being cancelled`, {
+        id: orderId,
+        status: row.status,
+      });
     throw new MilletError(
       'STORE_FULFILMENT_OUT_OF_ORDER',
       `Order ${orderId} is ${row.status}, not ${step.from}`,

@@ -59,6 +59,8 @@ export interface OrderRow {
   pay_by: Date;
   payment_id: string | null;
   refund_id: string | null;
+  /** Set when a cancel or the pre-sale deadline starts closing the order (migration 0002). */
+  closing_at: Date | null;
   paid_at: Date | null;
   packed_at: Date | null;
   shipped_at: Date | null;
