@@ -684,6 +684,22 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
       ends_at: '2030-01-02T00:00:00Z',
     });
     expect(tooMany.json().code).toBe('STORE_STOCK_INSUFFICIENT');
+    // A misspelt setting is refused, not quietly left at its default (no early access at all).
+    const typo = await h.post('/v1/operator/store/sales', {
+      sku_id: skuId,
+      name: 'x',
+      price: '100',
+      allotment: 1,
+      per_user_limit: 1,
+      starts_at: '2030-01-01T00:00:00Z',
+      ends_at: '2030-01-02T00:00:00Z',
+      early_access_form: '2029-12-31T00:00:00Z',
+    });
+    expect(typo.statusCode).toBe(400);
+    expect(typo.json()).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ location: 'body', path: 'early_access_form', detail: 'is not a field this request takes' }],
+    });
     const c = await newCustomer(h);
     expect((await h.get('/v1/operator/store/sales', c.token)).statusCode).toBe(401);
     const noKey = await h.post(

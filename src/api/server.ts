@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { serializerCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../core/index.ts';
@@ -53,6 +53,7 @@ import {
 import { paylaterOperatorRoutes, paylaterRoutes } from './routes/paylater-routes.ts';
 import { storeOperatorRoutes, storeRoutes } from './routes/store-routes.ts';
 import { milletVersion } from './version.ts';
+import { bodyValidatorCompiler } from './unknown-fields.ts';
 
 export interface ServerOptions {
   ledger: Ledger;
@@ -132,7 +133,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // as problem+json too, not with Fastify's own JSON.
     frameworkErrors: (error, request, reply) => replyWithError(error, request, reply),
   });
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(bodyValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   installErrorHandling(app);
