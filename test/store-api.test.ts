@@ -663,38 +663,23 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     const bad = await h.post('/v1/operator/store/sales', { sku_id: randomUUID(), name: 'x', price: '-1' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().code).toBe('VALIDATION_FAILED');
-    const noSku = await h.post('/v1/operator/store/sales', {
-      sku_id: randomUUID(),
-      name: 'x',
-      price: '100',
-      allotment: 1,
-      per_user_limit: 1,
-      starts_at: '2030-01-01T00:00:00Z',
-      ends_at: '2030-01-02T00:00:00Z',
-    });
-    expect(noSku.json().code).toBe('STORE_SKU_NOT_FOUND');
+    /** A 2030 sale of one unit on `skuId`, with `changes`. */
+    const saleOf = (skuId: string, changes: Record<string, unknown> = {}) =>
+      h.post('/v1/operator/store/sales', {
+        sku_id: skuId,
+        name: 'x',
+        price: '100',
+        allotment: 1,
+        per_user_limit: 1,
+        starts_at: '2030-01-01T00:00:00Z',
+        ends_at: '2030-01-02T00:00:00Z',
+        ...changes,
+      });
+    expect((await saleOf(randomUUID())).json().code).toBe('STORE_SKU_NOT_FOUND');
     const { skuId } = await newSale();
-    const tooMany = await h.post('/v1/operator/store/sales', {
-      sku_id: skuId,
-      name: 'x',
-      price: '100',
-      allotment: 5_000,
-      per_user_limit: 1,
-      starts_at: '2030-01-01T00:00:00Z',
-      ends_at: '2030-01-02T00:00:00Z',
-    });
-    expect(tooMany.json().code).toBe('STORE_STOCK_INSUFFICIENT');
+    expect((await saleOf(skuId, { allotment: 5_000 })).json().code).toBe('STORE_STOCK_INSUFFICIENT');
     // A misspelt setting is refused, not quietly left at its default (no early access at all).
-    const typo = await h.post('/v1/operator/store/sales', {
-      sku_id: skuId,
-      name: 'x',
-      price: '100',
-      allotment: 1,
-      per_user_limit: 1,
-      starts_at: '2030-01-01T00:00:00Z',
-      ends_at: '2030-01-02T00:00:00Z',
-      early_access_form: '2029-12-31T00:00:00Z',
-    });
+    const typo = await saleOf(skuId, { early_access_form: '2029-12-31T00:00:00Z' });
     expect(typo.statusCode).toBe(400);
     expect(typo.json()).toMatchObject({
       code: 'VALIDATION_FAILED',
