@@ -48,6 +48,43 @@ describe('business dates', () => {
 });
 
 describe('the end-of-day close', () => {
+  it('runs one close at a time, also before any date has closed', async () => {
+    // A new installation: no date has closed, so the order check lets any date through, and two
+    // dates asked for at once would run side by side, the later one possibly finishing first.
+    const fresh = await openTestDatabase(jobsMigrations);
+    try {
+      const clock = new ManualClock('2025-05-02T02:00:00Z');
+      let entered!: () => void;
+      const inStep = new Promise<void>((resolve) => (entered = resolve));
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const close = createEndOfDayClose({
+        db: fresh.db,
+        clock,
+        steps: [
+          {
+            name: 'slow',
+            async run() {
+              entered();
+              await gate;
+            },
+          },
+        ],
+      });
+      const first = close.close('2025-05-01');
+      await inStep;
+      const second = await rejection(close.close('2025-04-30'));
+      expect(second.code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+      expect(second.details).toMatchObject({ running: '2025-05-01' });
+      release();
+      expect((await first).status).toBe('completed');
+      // Once it has finished, dates go on in order.
+      expect((await rejection(close.close('2025-04-30'))).code).toBe('VALIDATION_FAILED');
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('runs its steps in order, once per date, and resumes a failed step from its checkpoint', async () => {
     const clock = new ManualClock('2025-05-02T02:00:00Z'); // 10:00 on 2 May in Shanghai
     const log: string[] = [];

@@ -122,6 +122,22 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
   async function claim(businessDate: string): Promise<boolean> {
     return db.transaction(async (tx) => {
       const now = clock.now();
+      // One claim at a time, so two claims cannot both see no other close running (a claim is a
+      // few statements once a day; reads of the runs are not blocked).
+      await tx.query('LOCK TABLE jobs_close_runs IN SHARE ROW EXCLUSIVE MODE');
+      // One close at a time: before any date has closed, the order check below lets any date
+      // through, and two dates asked for at once would both run, the later one possibly first.
+      const running = await tx.query<{ business_date: string }>(
+        `SELECT business_date FROM jobs_close_runs
+          WHERE status = 'running' AND business_date <> $1 AND heartbeat_at > $2 LIMIT 1`,
+        [businessDate, new Date(now.getTime() - leaseMs)],
+      );
+      if (running.rows[0])
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_IN_PROGRESS',
+          `The close of ${running.rows[0].business_date} is running; dates close one at a time`,
+          { running: running.rows[0].business_date },
+        );
       const previous = await tx.query<{ d: string | null; n: bigint }>(
         `SELECT max(business_date) AS d, count(*)::int8 AS n FROM jobs_close_runs WHERE status = 'completed'`,
       );
