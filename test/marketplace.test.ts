@@ -590,7 +590,9 @@ describe('marketplace over real HTTP', () => {
     const early = await h.post(`/v1/operator/marketplace/partners/${p.id}/settlements`, { month: '2025-06' });
     expect(early.statusCode, early.body).toBe(409);
     expect(early.json()).toMatchObject({ code: 'MARKETPLACE_MONTH_OPEN', settles_from: '2025-07-01' });
-    const future = await h.post(`/v1/operator/marketplace/partners/${p.id}/settlements`, { month: '2025-09' });
+    const future = await h.post(`/v1/operator/marketplace/partners/${p.id}/settlements`, {
+      month: '2025-09',
+    });
     expect(future.json().code).toBe('MARKETPLACE_MONTH_OPEN');
     // Midnight of 1 July in Shanghai is the first moment June can be settled; the later tests of
     // this file live in June, so the clock goes back at the end.

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import { generateWebhookSecret } from '../src/webhooks/index.ts';
 import { errorMessages, messages } from '../web/src/shared/messages.ts';
 import { apiClient, CHROMIUM, fullPageShot, hasChromium, launchChromium } from './support/browser.ts';
 import { makeResidentId } from './support/resident-ids.ts';
+import { freePort } from './support/free-port.ts';
 
 /**
  * The console's loan book, marketplace, live flash sales and configuration pages in Chromium,
@@ -36,14 +36,6 @@ let sim: PartnerSim | undefined;
 const api = apiClient(() => base);
 
 const shot = (page: Page, name: string) => fullPageShot(page, path.join(shots, `${name}.png`));
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A verified user with a wallet and a credit score; returns the access token. */
 async function scoredUser(i: number): Promise<string> {

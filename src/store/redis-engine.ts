@@ -1,4 +1,5 @@
 import { Redis, Cluster } from 'ioredis';
+import { reportingUnavailable, rethrowUnavailable } from './redis-unavailable.ts';
 import {
   LATE_TICKET_BASE,
   rejectReasons,
@@ -152,12 +153,23 @@ export class RedisStockEngine implements StockEngine {
       if (options.cluster) {
         const u = new URL(options.url);
         client = new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }]);
-      } else client = new Redis(options.url, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
+      } else
+        // One retry, and reconnects at least every half second (ioredis backs off to 2 s): with
+        // Redis gone a launch-day crowd hears "try again" within about a second, instead of
+        // hanging for seven; and a Redis that is back is found as soon.
+        client = new Redis(options.url, {
+          maxRetriesPerRequest: 1,
+          retryStrategy: (times) => Math.min(times * 50, 500),
+          enableAutoPipelining: true,
+        });
+      // Connection failures surface as each command's STORE_ENGINE_UNAVAILABLE; without a listener
+      // ioredis also prints every failed reconnect to stderr.
+      client.on('error', () => {});
     }
     client.defineCommand('flashAttempt', { numberOfKeys: 9, lua: ATTEMPT_LUA });
     client.defineCommand('flashAdmit', { numberOfKeys: 9, lua: ADMIT_LUA });
     client.defineCommand('flashRelease', { numberOfKeys: 4, lua: RELEASE_LUA });
-    this.#redis = client as RedisClient & ScriptCommands;
+    this.#redis = reportingUnavailable(client as RedisClient & ScriptCommands);
   }
 
   #key(saleId: string, name: string): string {
@@ -335,7 +347,8 @@ export class RedisStockEngine implements StockEngine {
       .multi()
       .get(this.#key(saleId, 'stock'))
       .xrange(this.#key(saleId, 'accepted'), '-', '+')
-      .exec();
+      .exec()
+      .catch(rethrowUnavailable);
     const stock = replies?.[0]?.[1] as string | null;
     const entries = (replies?.[1]?.[1] ?? []) as Array<[string, string[]]>;
     return {

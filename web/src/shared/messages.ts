@@ -697,6 +697,7 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     AMOUNT_INVALID: 'Enter a valid amount.',
     IDEMPOTENCY_KEY_IN_PROGRESS: 'This is already running. Wait for it to finish.',
     DATABASE_UNAVAILABLE: 'Millet is busy. Please try again in a moment.',
+    STORE_ENGINE_UNAVAILABLE: 'The sale is busy. Please try again in a moment.',
   },
   'zh-CN': {
     ...marketErrorsZh,
@@ -751,5 +752,6 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     AMOUNT_INVALID: '请输入有效的金额。',
     IDEMPOTENCY_KEY_IN_PROGRESS: '正在执行中，请等待完成。',
     DATABASE_UNAVAILABLE: '系统繁忙，请稍后重试。',
+    STORE_ENGINE_UNAVAILABLE: '抢购繁忙，请稍后重试。',
   },
 };
