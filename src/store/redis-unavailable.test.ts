@@ -1,18 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isMilletError } from '../core/index.ts';
 import { RedisStockEngine } from './redis-engine.ts';
 import { isRedisUnavailable } from './redis-unavailable.ts';
-
-/** The error a promise rejects with (it must reject). */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
-}
+import { rejection } from '../../test/support/rejection.ts';
 
 describe('a Redis stock engine that cannot reach Redis', () => {
   it('fails each command as STORE_ENGINE_UNAVAILABLE within about a second, not as a fault', async () => {
@@ -33,9 +23,8 @@ describe('a Redis stock engine that cannot reach Redis', () => {
         engine.counters(saleId),
         engine.snapshot(saleId),
       ];
-      for (const error of await Promise.all(calls.map(failure))) {
-        expect(isMilletError(error) && error.code, String(error)).toBe('STORE_ENGINE_UNAVAILABLE');
-      }
+      for (const error of await Promise.all(calls.map(rejection)))
+        expect(error.code, String(error)).toBe('STORE_ENGINE_UNAVAILABLE');
       expect(performance.now() - started).toBeLessThan(3_000);
     } finally {
       await engine.close().catch(() => {});
