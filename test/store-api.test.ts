@@ -706,6 +706,7 @@ function bind(engine: StockEngine): StockEngine {
   return {
     kind: engine.kind,
     configureSale: engine.configureSale.bind(engine),
+    holdsSale: engine.holdsSale.bind(engine),
     attempt: engine.attempt.bind(engine),
     admit: engine.admit.bind(engine),
     outcome: engine.outcome.bind(engine),

@@ -7,6 +7,7 @@ import {
   type RejectReason,
   type SaleCounters,
   type SaleRules,
+  type SaleSetup,
   type StockEngine,
 } from './stock-engine.ts';
 
@@ -51,37 +52,48 @@ interface SaleState {
  *
  * The hand-off log lives here too, so an order writer that stops (or throws) mid-batch leaves its
  * entries pending and the next writer claims them. The whole process dying loses the engine's
- * state with it; at start the store rebuilds each sale's stock from the orders in the database
- * (`alreadyTaken`), so accepted attempts that had not become orders return to stock (never oversold;
- * those users' reservations are lost — with more than one process or for durability, use Redis).
+ * state with it; at start the store rebuilds each sale from the orders in the database (the stock
+ * and the winners), so accepted attempts that had not become orders return to stock (never
+ * oversold; those users' reservations are lost — with more than one process or for durability,
+ * use Redis).
  */
 export class InProcessStockEngine implements StockEngine {
   readonly kind = 'in-process' as const;
   readonly #sales = new Map<string, SaleState>();
   #seq = 0;
 
-  async configureSale(rules: SaleRules, options: { alreadyTaken?: number } = {}): Promise<void> {
+  async configureSale(rules: SaleRules, setup: SaleSetup = {}): Promise<void> {
     const existing = this.#sales.get(rules.saleId);
     if (existing) {
       existing.rules = { ...rules };
       return;
     }
+    const winners = setup.winners ?? [];
     this.#sales.set(rules.saleId, {
       rules: { ...rules },
-      remaining: Math.max(0, rules.allotment - (options.alreadyTaken ?? 0)),
-      buyers: new Map(),
+      remaining: Math.max(0, rules.allotment - (setup.alreadyTaken ?? 0)),
+      buyers: new Map(
+        winners.map((w) => [
+          w.userId,
+          { attemptId: w.attemptId, quantity: w.quantity, acceptedAt: w.acceptedAt },
+        ]),
+      ),
       lobby: [],
       lobbySorted: true,
       queuedAttempts: new Map(),
       outcomes: new Map(),
       blacklist: new Set(),
-      released: new Set(),
+      released: new Set(winners.filter((w) => w.released).map((w) => w.attemptId)),
       lateSeq: 0,
       log: [],
       nextUndelivered: 0,
       pending: new Map(),
       counters: { attempts: 0, accepted: 0, unitsAccepted: 0, unitsReleased: 0, queued: 0, rejected: {} },
     });
+  }
+
+  async holdsSale(saleId: string): Promise<boolean> {
+    return this.#sales.has(saleId);
   }
 
   async attempt(input: AttemptInput): Promise<AttemptResult> {

@@ -1,7 +1,7 @@
 import { MilletError, derivedId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import { orderFromRow, requireUuid, type OrderRow } from './rows.ts';
-import type { AcceptedAttempt, StockEngine } from './stock-engine.ts';
+import type { AcceptedAttempt, SaleSetup, SaleWinner, StockEngine } from './stock-engine.ts';
 import { RESERVATION_MS, type Order, type OrderStatus, type PageOf, type Sale } from './types.ts';
 
 /** What the store needs of the merchants module: the store is a merchant, paid through checkout. */
@@ -651,6 +651,43 @@ export class Orders {
       [saleId],
     );
     return r.rows.map((x) => ({ userId: x.user_id, attemptId: x.attempt_id }));
+  }
+
+  /**
+   * What a stock engine that does not hold the sale is rebuilt with: the units no longer in stock
+   * (the sale's units taken and the refused attempts' units) and every order's winner, read in one
+   * statement so the stock and the winners are of one moment.
+   */
+  async engineSetup(saleId: string): Promise<Required<SaleSetup>> {
+    const r = await this.db.query<{
+      kind: 'order' | 'refused' | 'taken';
+      user_id: string | null;
+      attempt_id: string | null;
+      quantity: number | string | bigint;
+      accepted_at: Date | string | null;
+      closed: boolean;
+    }>(
+      `SELECT 'order' AS kind, user_id, attempt_id, quantity, accepted_at,
+         status IN ('expired', 'cancelled') AS closed
+       FROM store_orders WHERE sale_id = $1
+       UNION ALL SELECT 'refused', NULL, NULL, quantity, NULL, false FROM store_refused_attempts WHERE sale_id = $1
+       UNION ALL SELECT 'taken', NULL, NULL, units_taken, NULL, false FROM store_sales WHERE id = $1`,
+      [saleId],
+    );
+    let alreadyTaken = 0;
+    const winners: SaleWinner[] = [];
+    for (const x of r.rows) {
+      if (x.kind !== 'order') alreadyTaken += Number(x.quantity);
+      else
+        winners.push({
+          userId: x.user_id!,
+          attemptId: x.attempt_id!,
+          quantity: Number(x.quantity),
+          acceptedAt: new Date(x.accepted_at!).getTime(),
+          released: x.closed,
+        });
+    }
+    return { alreadyTaken, winners };
   }
 
   async saleTotals(

@@ -10,6 +10,7 @@ import {
   type RejectReason,
   type SaleCounters,
   type SaleRules,
+  type SaleSetup,
   type StockEngine,
 } from './stock-engine.ts';
 
@@ -117,12 +118,38 @@ return 1
 
 const GROUP = 'order-writers';
 
+/**
+ * Sets up a sale, or updates its rules. A sale whose rules are not here (never configured, or
+ * Redis restarted empty) gets its stock and its winners first, in the same step, so no attempt sees
+ * rules without the stock and the winners behind them.
+ * KEYS: rules, stock, buyers, released, accepted stream.
+ * ARGV: allotment, limit, starts, ends, early, window, stock, then per winner: user, 'attempt|qty|ms',
+ * released (0/1).
+ */
+const CONFIGURE_LUA = `
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+if fresh then
+  for i = 8, #ARGV, 3 do
+    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+    if ARGV[i + 2] == '1' then redis.call('SADD', KEYS[4], string.match(ARGV[i + 1], '^([^|]+)')) end
+  end
+  redis.call('SET', KEYS[2], ARGV[7])
+end
+redis.call('HSET', KEYS[1], 'allotment', ARGV[1], 'limit', ARGV[2], 'starts', ARGV[3], 'ends', ARGV[4],
+  'early', ARGV[5], 'window', ARGV[6])
+local group = redis.pcall('XGROUP', 'CREATE', KEYS[5], '${GROUP}', '0', 'MKSTREAM')
+if type(group) == 'table' and group.err and not string.find(group.err, 'BUSYGROUP') then return group end
+if fresh then return 1 end
+return 0
+`;
+
 type RedisClient = Redis | Cluster;
 
 interface ScriptCommands {
   flashAttempt(...args: Array<string | number>): Promise<string[]>;
   flashAdmit(...args: Array<string | number>): Promise<number>;
   flashRelease(...args: Array<string | number>): Promise<number>;
+  flashConfigure(...args: Array<string | number>): Promise<number>;
 }
 
 /**
@@ -169,6 +196,7 @@ export class RedisStockEngine implements StockEngine {
     client.defineCommand('flashAttempt', { numberOfKeys: 9, lua: ATTEMPT_LUA });
     client.defineCommand('flashAdmit', { numberOfKeys: 9, lua: ADMIT_LUA });
     client.defineCommand('flashRelease', { numberOfKeys: 4, lua: RELEASE_LUA });
+    client.defineCommand('flashConfigure', { numberOfKeys: 5, lua: CONFIGURE_LUA });
     this.#redis = reportingUnavailable(client as RedisClient & ScriptCommands);
   }
 
@@ -190,26 +218,32 @@ export class RedisStockEngine implements StockEngine {
     ];
   }
 
-  async configureSale(rules: SaleRules, options: { alreadyTaken?: number } = {}): Promise<void> {
+  async configureSale(rules: SaleRules, setup: SaleSetup = {}): Promise<void> {
     const id = rules.saleId;
-    await this.#redis.hset(this.#key(id, 'rules'), {
-      allotment: rules.allotment,
-      limit: rules.perUserLimit,
-      starts: rules.startsAt,
-      ends: rules.endsAt,
-      early: rules.earlyAccessFrom ?? -1,
-      window: rules.admissionWindowMs,
-    });
-    await this.#redis.set(
+    const winners = (setup.winners ?? []).flatMap((w) => [
+      w.userId,
+      `${w.attemptId}|${w.quantity}|${w.acceptedAt}`,
+      w.released ? '1' : '0',
+    ]);
+    await this.#redis.flashConfigure(
+      this.#key(id, 'rules'),
       this.#key(id, 'stock'),
-      Math.max(0, rules.allotment - (options.alreadyTaken ?? 0)),
-      'NX',
+      this.#key(id, 'buyers'),
+      this.#key(id, 'released'),
+      this.#key(id, 'accepted'),
+      rules.allotment,
+      rules.perUserLimit,
+      rules.startsAt,
+      rules.endsAt,
+      rules.earlyAccessFrom ?? -1,
+      rules.admissionWindowMs,
+      Math.max(0, rules.allotment - (setup.alreadyTaken ?? 0)),
+      ...winners,
     );
-    try {
-      await this.#redis.xgroup('CREATE', this.#key(id, 'accepted'), GROUP, '0', 'MKSTREAM');
-    } catch (error) {
-      if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
-    }
+  }
+
+  async holdsSale(saleId: string): Promise<boolean> {
+    return (await this.#redis.exists(this.#key(saleId, 'rules'))) === 1;
   }
 
   async attempt(input: AttemptInput): Promise<AttemptResult> {

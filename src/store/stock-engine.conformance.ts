@@ -217,6 +217,44 @@ export function describeStockEngine(name: string, open: () => Promise<StockEngin
       });
     });
 
+    it('rebuilds the winners with the stock: a replay is the same win, a closed one is not given back twice', async () => {
+      const rules = saleRules({ allotment: 10, perUserLimit: 2 });
+      expect(await engine.holdsSale(rules.saleId)).toBe(false);
+      const open = { userId: randomUUID(), attemptId: randomUUID(), quantity: 2, acceptedAt: T0 + 5 };
+      const openWin = { status: 'accepted', attemptId: open.attemptId, quantity: 2, acceptedAt: T0 + 5 };
+      const closed = { userId: randomUUID(), attemptId: randomUUID(), quantity: 1, acceptedAt: T0 + 6 };
+      await engine.configureSale(rules, {
+        alreadyTaken: 2,
+        winners: [
+          { ...open, released: false },
+          { ...closed, released: true },
+        ],
+      });
+      expect(await engine.holdsSale(rules.saleId)).toBe(true);
+      expect((await engine.counters(rules.saleId)).remaining).toBe(8);
+      // The winner's retry is the win it had, without taking stock again; another attempt is refused.
+      expect(
+        await engine.attempt(attempt(rules, { userId: open.userId, attemptId: open.attemptId, quantity: 2 })),
+      ).toEqual(openWin);
+      expect(await engine.attempt(attempt(rules, { userId: open.userId }))).toEqual({
+        status: 'rejected',
+        reason: 'limit_reached',
+      });
+      expect(await engine.outcome(rules.saleId, open.userId, open.attemptId)).toEqual(openWin);
+      expect((await engine.counters(rules.saleId)).remaining).toBe(8);
+      // The closed order's units are already back in the stock; the open one's come back once.
+      expect(await engine.release(rules.saleId, closed.userId, closed.attemptId)).toBe(false);
+      expect(await engine.release(rules.saleId, open.userId, open.attemptId)).toBe(true);
+      expect(await engine.release(rules.saleId, open.userId, open.attemptId)).toBe(false);
+      expect((await engine.counters(rules.saleId)).remaining).toBe(10);
+      // Held now: configuring again keeps the winners and the stock, whatever it is given.
+      await engine.configureSale(rules, { alreadyTaken: 0, winners: [] });
+      expect((await engine.counters(rules.saleId)).remaining).toBe(10);
+      expect(await engine.attempt(attempt(rules, { userId: open.userId }))).toMatchObject({
+        reason: 'limit_reached',
+      });
+    });
+
     it('hands accepted attempts off until acknowledged; a dead consumer’s entries are claimed', async () => {
       const rules = await sale({ allotment: 10 });
       const attempts = Array.from({ length: 5 }, () => attempt(rules));

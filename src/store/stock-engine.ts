@@ -86,13 +86,37 @@ export interface SaleCounters {
   rejected: Partial<Record<RejectReason, number>>;
 }
 
+/**
+ * A user who won in a sale, as the database remembers it (an order): what an engine that lost the
+ * sale's state is rebuilt with, so the winner's retry is the same reservation, a new attempt is
+ * refused, and the reservation's units go back when it expires or is cancelled.
+ */
+export interface SaleWinner {
+  userId: string;
+  attemptId: string;
+  quantity: number;
+  acceptedAt: number;
+  /** The order was closed (expired, cancelled) and its units given back already. */
+  released: boolean;
+}
+
+export interface SaleSetup {
+  /** Units no longer in stock: the database's orders and refusals (the stock is allotment minus this). */
+  alreadyTaken?: number;
+  winners?: readonly SaleWinner[];
+}
+
 export interface StockEngine {
   readonly kind: 'in-process' | 'redis';
   /**
-   * Sets up a sale, or updates its rules; the stock is set only the first time (`allotment`
-   * minus `alreadyTaken`, for a restart that rebuilds from the database).
+   * Sets up a sale, or updates its rules. The stock (`allotment` minus `alreadyTaken`) and the
+   * winners are set only when the engine does not hold the sale — the first time, or after it lost
+   * the sale's state (a restarted process, a Redis restarted empty) — and then all at once: no
+   * attempt sees the sale half set up.
    */
-  configureSale(rules: SaleRules, options?: { alreadyTaken?: number }): Promise<void>;
+  configureSale(rules: SaleRules, setup?: SaleSetup): Promise<void>;
+  /** Whether the engine holds the sale's state (false: never configured here, or lost). */
+  holdsSale(saleId: string): Promise<boolean>;
   /** One atomic step: window, blacklist, per-user limit, idempotency, stock. */
   attempt(input: AttemptInput): Promise<AttemptResult>;
   /**

@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { derivedId, type Clock, type MilletError } from '../core/index.ts';
+import { derivedId, MilletError, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { Blacklist, createRiskGuard, type RiskGuard, type RiskPolicy } from '../risk/index.ts';
@@ -58,6 +58,11 @@ export interface StoreOptions {
   writer?: { batchSize?: number; minIdleMs?: number; idleMs?: number } | undefined;
   /** Milliseconds between admission-lobby drains (default 25). */
   admitIntervalMs?: number | undefined;
+  /**
+   * Milliseconds between checks that the engine still holds every live sale, rebuilding one it lost
+   * (default 1,000; 0: no checks, only attempts find a lost sale).
+   */
+  engineCheckIntervalMs?: number | undefined;
 }
 
 export interface AttemptCommand {
@@ -127,6 +132,11 @@ export interface Store {
     engine?: StockEngine;
   }): OrderWriter;
   readonly writer: OrderWriter | undefined;
+  /**
+   * Rebuilds, from the database, every live sale the engine no longer holds (Redis restarted
+   * empty); returns how many. Runs every second while the store is started.
+   */
+  restoreLostSales(): Promise<number>;
   /** Starts a fresh order writer as the store's own (after the last one was stopped or killed). */
   startWriter(): OrderWriter;
 
@@ -200,6 +210,8 @@ export interface Store {
   setBlacklisted(userId: string, listed: boolean, reason?: string, by?: string | null): Promise<void>;
 }
 
+const DAY_MS = 86_400_000;
+
 export function createStore(options: StoreOptions): Store {
   const { db, clock, engine, logger } = options;
   const catalogue = new Catalogue(db, clock);
@@ -232,6 +244,8 @@ export function createStore(options: StoreOptions): Store {
   let live: Sale[] = [];
   let writer: OrderWriter | undefined;
   let admitTimer: NodeJS.Timeout | undefined;
+  let engineCheckTimer: NodeJS.Timeout | undefined;
+  let checking: Promise<number> | undefined;
   let admitting: Promise<number> | undefined;
 
   const createWriter = (
@@ -246,12 +260,52 @@ export function createStore(options: StoreOptions): Store {
       ...o,
     });
 
-  async function addLive(sale: Sale): Promise<void> {
-    const totals = await orders.saleTotals(sale.id);
-    await engine.configureSale(saleRulesOf(sale), { alreadyTaken: totals.unitsTaken + totals.refusedUnits });
+  /**
+   * Sets a sale up in the engine. An engine that does not hold the sale — a new sale, this process
+   * restarted with the in-process engine, a Redis restarted empty — is given it from the database:
+   * the stock left and who has won, so winners stay winners and their reservations can still be
+   * given back.
+   */
+  async function configureEngine(sale: Sale): Promise<void> {
+    const rules = saleRulesOf(sale);
+    if (await engine.holdsSale(sale.id)) await engine.configureSale(rules);
+    else await engine.configureSale(rules, await orders.engineSetup(sale.id));
     for (const userId of blacklist.userIds()) await engine.setBlacklisted(sale.id, userId, true);
+  }
+
+  async function addLive(sale: Sale): Promise<void> {
+    await configureEngine(sale);
     if (!live.some((s) => s.id === sale.id)) live = [...live, sale];
   }
+
+  // One rebuild per sale at a time, however many attempts find the sale missing at once.
+  const rebuilding = new Map<string, Promise<void>>();
+  const rebuild = (sale: Sale): Promise<void> => {
+    let running = rebuilding.get(sale.id);
+    if (!running) {
+      logger?.warn(
+        { saleId: sale.id, engine: engine.kind },
+        'stock engine lost a live sale; rebuilding it from the database',
+      );
+      running = configureEngine(sale).finally(() => rebuilding.delete(sale.id));
+      rebuilding.set(sale.id, running);
+    }
+    return running;
+  };
+
+  /** Rebuilds every live sale the engine no longer holds; returns how many. */
+  const restoreLostSales = async (): Promise<number> => {
+    let restored = 0;
+    const now = clock.now().getTime();
+    for (const sale of live) {
+      // As long as `sales.live` keeps a sale: a day past its end (reservations still expire).
+      if (now > sale.endsAt.getTime() + DAY_MS) continue;
+      if (await engine.holdsSale(sale.id)) continue;
+      await rebuild(sale);
+      restored += 1;
+    }
+    return restored;
+  };
 
   const refuse = (saleId: string, reason: string, error: MilletError): never => {
     count('rejected', reason);
@@ -282,6 +336,7 @@ export function createStore(options: StoreOptions): Store {
       return writer;
     },
     createWriter,
+    restoreLostSales,
     startWriter() {
       writer = createWriter();
       writer.start();
@@ -312,11 +367,27 @@ export function createStore(options: StoreOptions): Store {
           .finally(() => (admitting = undefined));
       }, options.admitIntervalMs ?? 25);
       admitTimer.unref();
+      const checkEvery = options.engineCheckIntervalMs ?? 1_000;
+      if (checkEvery > 0) {
+        engineCheckTimer = setInterval(() => {
+          checking ??= restoreLostSales()
+            .catch((error: unknown) => {
+              // Redis being away is already every attempt's 503; the check tries again.
+              if (!(error instanceof MilletError && error.code === 'STORE_ENGINE_UNAVAILABLE'))
+                logger?.error({ err: error }, 'stock engine check failed');
+              return 0;
+            })
+            .finally(() => (checking = undefined));
+        }, checkEvery);
+        engineCheckTimer.unref();
+      }
     },
 
     async close() {
       if (admitTimer) clearInterval(admitTimer);
+      if (engineCheckTimer) clearInterval(engineCheckTimer);
       await admitting;
+      await checking;
       await writer?.stop();
       await engine.close();
     },
@@ -379,7 +450,7 @@ export function createStore(options: StoreOptions): Store {
         refuse(sale.id, `risk_${decision.action}`, refusals.risk(decision.action, decision));
       const attemptId = store.attemptId(sale.id, command.userId, command.key);
       if (command.fcode) await sales.spendFcode(sale.id, command.fcode, command.userId);
-      const result = await engine.attempt({
+      const input = {
         saleId: sale.id,
         userId: command.userId,
         attemptId,
@@ -387,7 +458,13 @@ export function createStore(options: StoreOptions): Store {
         now,
         early: Boolean(command.fcode),
         ticket: randomInt(2 ** 31 - 1),
-      });
+      };
+      let result = await engine.attempt(input);
+      // The sale exists (it was read above), so an engine that does not know it has lost it.
+      if (result.status === 'rejected' && result.reason === 'unknown_sale') {
+        await rebuild(sale);
+        result = await engine.attempt(input);
+      }
       if (result.status === 'rejected') {
         if (command.fcode) await sales.unspendFcode(sale.id, command.fcode, command.userId);
         return refuse(sale.id, result.reason, refusals.rejected(result.reason));

@@ -118,7 +118,9 @@ export async function openApiHarness(
     /** Marketplace overrides (applicants, own offers, timeouts, seed, the callback base URL). */
     marketplace?: Partial<Omit<MarketplaceOptions, 'db' | 'clock' | 'ledger'>>;
     storeEngine?: StockEngine;
-    store?: Partial<Pick<StoreOptions, 'riskPolicy' | 'writer' | 'admitIntervalMs'>>;
+    store?: Partial<
+      Pick<StoreOptions, 'riskPolicy' | 'writer' | 'admitIntervalMs' | 'engineCheckIntervalMs'>
+    >;
     /** The server's trustProxy (MILLET_TRUST_PROXY); default none. */
     trustProxy?: boolean | number | string;
   } = {},
