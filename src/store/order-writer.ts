@@ -5,6 +5,9 @@ import type { Orders } from './orders.ts';
 import type { StockEngine } from './stock-engine.ts';
 import type { Sale } from './types.ts';
 
+/** The longest pause between tries while batches keep failing. */
+const MAX_BACKOFF_MS = 2_000;
+
 export interface OrderWriterOptions {
   engine: StockEngine;
   orders: Orders;
@@ -78,16 +81,25 @@ export class OrderWriter {
   }
 
   async #loop(): Promise<void> {
+    // Failures in a row: while the engine or the database is away the writer backs off (doubling
+    // from the idle pause to MAX_BACKOFF_MS) and logs the first failure and the recovery, not a
+    // line per try.
+    let failures = 0;
     while (!this.#stopping && !this.#killed) {
       let done = 0;
       try {
         done = await this.runOnce();
+        if (failures > 0) this.#o.logger?.info({ failures }, 'order writer recovered');
+        failures = 0;
       } catch (error) {
-        this.#o.logger?.error({ err: error }, 'order writer batch failed; retrying');
+        if (failures === 0) this.#o.logger?.error({ err: error }, 'order writer batch failed; retrying');
+        failures += 1;
       }
+      const pause =
+        failures === 0 ? this.#o.idleMs : Math.min(this.#o.idleMs * 2 ** failures, MAX_BACKOFF_MS);
       if (done === 0 && !this.#stopping && !this.#killed)
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.#o.idleMs);
+          const t = setTimeout(resolve, pause);
           this.#wake = () => {
             clearTimeout(t);
             resolve();
