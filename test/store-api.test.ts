@@ -363,7 +363,13 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     // Before early access opens, a code is no use.
     expect(refusal(await attempt(a, saleId, { f_code: code1 }))).toBe('not_started');
     h.clock.set(new Date(startsAt - 10_000));
-    expect(ok(await attempt(a, saleId, { f_code: code1 }), 201).status).toBe('accepted');
+    const aKey = randomUUID();
+    expect(ok(await attempt(a, saleId, { f_code: code1 }, aKey), 201).status).toBe('accepted');
+    expect((await attempt(b, saleId, { f_code: code1 })).json().code).toBe('STORE_FCODE_USED');
+    // The code is the winning attempt's: a's retry of it is the same reservation, but a's new attempt
+    // with it is refused, and does not give the code back for someone else.
+    expect(ok(await attempt(a, saleId, { f_code: code1 }, aKey), 201).status).toBe('accepted');
+    expect((await attempt(a, saleId, { f_code: code1 })).json().code).toBe('STORE_FCODE_USED');
     expect((await attempt(b, saleId, { f_code: code1 })).json().code).toBe('STORE_FCODE_USED');
     expect((await attempt(b, saleId, { f_code: 'FNOTACODE' })).json().code).toBe('STORE_FCODE_INVALID');
     expect(refusal(await attempt(b, saleId))).toBe('not_started');

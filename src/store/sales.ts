@@ -284,12 +284,17 @@ export class Sales {
    * Spends an F-code for a user's attempt: one conditional update, so a code is used once even
    * when two users race for it. The same user presenting it again (a retry) passes.
    */
-  async spendFcode(saleId: string, code: string, userId: string): Promise<void> {
+  /**
+   * Spends an F-code on an attempt. The code is the attempt's from then on: its retries may use it
+   * again, any other attempt (the same user's too) hears STORE_FCODE_USED.
+   */
+  async spendFcode(saleId: string, code: string, userId: string, attemptId: string): Promise<void> {
     const hash = hashFcode(code);
     const r = await this.db.query(
-      `UPDATE store_fcodes SET used_by = $3, used_at = $4
-       WHERE code_hash = $1 AND sale_id = $2 AND (used_by IS NULL OR used_by = $3)`,
-      [hash, saleId, userId, this.clock.now()],
+      `UPDATE store_fcodes SET used_by = $3, used_attempt_id = $5, used_at = $4
+       WHERE code_hash = $1 AND sale_id = $2
+         AND (used_by IS NULL OR (used_by = $3 AND used_attempt_id = $5))`,
+      [hash, saleId, userId, this.clock.now(), attemptId],
     );
     if (r.rowCount === 1) return;
     const found = await this.db.query<{ sale_id: string }>(
@@ -302,10 +307,11 @@ export class Sales {
   }
 
   /** Gives an F-code back when the attempt it was spent on did not win. */
-  async unspendFcode(saleId: string, code: string, userId: string): Promise<void> {
+  async unspendFcode(saleId: string, code: string, attemptId: string): Promise<void> {
     await this.db.query(
-      'UPDATE store_fcodes SET used_by = NULL, used_at = NULL WHERE code_hash = $1 AND sale_id = $2 AND used_by = $3',
-      [hashFcode(code), saleId, userId],
+      `UPDATE store_fcodes SET used_by = NULL, used_attempt_id = NULL, used_at = NULL
+       WHERE code_hash = $1 AND sale_id = $2 AND used_attempt_id = $3`,
+      [hashFcode(code), saleId, attemptId],
     );
   }
 }

@@ -449,7 +449,7 @@ export function createStore(options: StoreOptions): Store {
       if (decision.action !== 'allow')
         refuse(sale.id, `risk_${decision.action}`, refusals.risk(decision.action, decision));
       const attemptId = store.attemptId(sale.id, command.userId, command.key);
-      if (command.fcode) await sales.spendFcode(sale.id, command.fcode, command.userId);
+      if (command.fcode) await sales.spendFcode(sale.id, command.fcode, command.userId, attemptId);
       const input = {
         saleId: sale.id,
         userId: command.userId,
@@ -466,7 +466,7 @@ export function createStore(options: StoreOptions): Store {
         result = await engine.attempt(input);
       }
       if (result.status === 'rejected') {
-        if (command.fcode) await sales.unspendFcode(sale.id, command.fcode, command.userId);
+        if (command.fcode) await sales.unspendFcode(sale.id, command.fcode, attemptId);
         return refuse(sale.id, result.reason, refusals.rejected(result.reason));
       }
       count(result.status, 'none');
