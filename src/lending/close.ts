@@ -148,7 +148,7 @@ const penaltySql = `WITH ${chunkOf(`status = 'active' AND oldest_unpaid_due IS N
 calc AS (
   SELECT l.id, l.product_code, div(l.overdue_principal * p.penalty_rate, 36500)::int8 AS penalty
   FROM lending_loans l JOIN chunk USING (id) JOIN lending_products p ON p.id = l.product_id
-  WHERE l.penalty_through < $1::text AND l.oldest_unpaid_due::date <= $1::text::date - p.grace_days
+  WHERE l.penalty_through < $1::text AND l.oldest_unpaid_due::date < $1::text::date - p.grace_days
 ),
 upd AS (
   UPDATE lending_loans l SET penalty_accrued = l.penalty_accrued + c.penalty, penalty_through = $1::text

@@ -190,8 +190,15 @@ describe('lending (close-driven)', () => {
     expect(await balance(wallets.get(id('alice'))!)).toBe(20_000n - 1701n);
     const schedule = await lending.schedule(aliceLoan);
     expect(schedule[0]).toMatchObject({ principalPaid: 1643n, interestPaid: 58n });
+    // Bob's first instalment fell due today unpaid: due, not yet late. No penalty on the due date.
+    expect(await lending.getLoan(bobLoan)).toMatchObject({ daysPastDue: 0, penaltyAccrued: 0n });
 
     await closeThrough('2024-02-14');
+    // 13 days late: 13 days of penalty at 10.5% a year on the overdue principal, each rounded down.
+    const bobLate = await lending.getLoan(bobLoan);
+    const overdue = (await lending.schedule(bobLoan))[0]!.principal;
+    expect(bobLate.daysPastDue).toBe(13);
+    expect(bobLate.penaltyAccrued).toBe(13n * ((overdue * 105n) / 365_000n));
     at('2024-02-15');
     const quote = await lending.payoffQuote(aliceLoan, id('alice'));
     expect(quote).toMatchObject({ principal: 8357n, interest: 24n, total: 8381n });
