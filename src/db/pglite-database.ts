@@ -3,7 +3,8 @@ import type { Database, Queryable, QueryResult, TransactionOptions } from './dat
 import { acquireDirectoryLock, type DirectoryLock } from './lock-file.ts';
 import { withTransactionRetry } from './retry.ts';
 
-const parsers = { [types.INT8]: (value: string) => BigInt(value) };
+// A \`date\` is a calendar date, not an instant: kept as its YYYY-MM-DD text (as in the pg driver).
+const parsers = { [types.INT8]: (value: string) => BigInt(value), [types.DATE]: (value: string) => value };
 
 function wrap(target: { query: PGlite['query'] }): Queryable {
   return {

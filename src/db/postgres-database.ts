@@ -6,11 +6,15 @@ import { withTransactionRetry } from './retry.ts';
 import { mergingQueryable } from './statement-merging.ts';
 
 const INT8_OID = 20;
+const DATE_OID = 1082;
 
 /** int8 as bigint for this pool only, leaving pg's global parsers alone. */
 const typeParsers = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === INT8_OID) return (value: string) => BigInt(value);
+    // A \`date\` is a calendar date, not an instant. pg would make it midnight in the process's time
+    // zone, and under TZ=Asia/Shanghai its UTC date (toISOString) is the day before.
+    if (oid === DATE_OID) return (value: string) => value;
     return pg.types.getTypeParser(oid, format);
   },
 } as pg.CustomTypesConfig;
