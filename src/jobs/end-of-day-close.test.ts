@@ -136,6 +136,12 @@ describe('the end-of-day close', () => {
     expect((await rejection(close.close('2025-05-03', { fastForward: false }))).message).toContain(
       'has not ended',
     );
+    // 23:59:59.999 on 3 May in Shanghai is still 3 May.
+    clock.set('2025-05-03T15:59:59.999Z');
+    expect((await rejection(close.close('2025-05-03', { fastForward: false }))).message).toContain(
+      'has not ended',
+    );
+    clock.set('2025-05-02T17:00:00Z');
     await close.close('2025-05-02');
     const runs = await close.closeDays(3);
     expect(runs.map((r) => r.businessDate)).toEqual(['2025-05-03', '2025-05-04', '2025-05-05']);

@@ -198,7 +198,8 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
     if (!isBusinessDate(date))
       throw new MilletError('VALIDATION_FAILED', `"${date}" is not a date (YYYY-MM-DD)`);
     const asOf = endOfBusinessDate(date);
-    if (!options.fastForward && asOf > clock.now()) {
+    // asOf is the date's last millisecond, still part of it: the date is over only after it.
+    if (!options.fastForward && clock.now() <= asOf) {
       throw new MilletError(
         'VALIDATION_FAILED',
         `${date} has not ended yet in Asia/Shanghai; it can be closed from midnight`,
