@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { paymentCode } from '../src/merchants/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
-import { newCustomer, type Customer } from './support/customers.ts';
+import { statementProductTerms } from './support/credit-products.ts';
+import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -56,8 +57,12 @@ async function order(m: TestMerchant, amount: string, extra: JsonObject = {}): P
   return res.json();
 }
 
-async function device(c: Customer): Promise<{ secret: Buffer; index: number }> {
-  const res = await h.post('/v1/me/payment-devices', { name: 'my phone' }, { key: c.token });
+async function device(c: Customer, fundingMethod?: string): Promise<{ secret: Buffer; index: number }> {
+  const res = await h.post(
+    '/v1/me/payment-devices',
+    { name: 'my phone', ...(fundingMethod ? { funding_method: fundingMethod } : {}) },
+    { key: c.token },
+  );
   expect(res.statusCode, res.body).toBe(201);
   return {
     secret: Buffer.from(res.json().secret as string, 'base64'),
@@ -233,6 +238,78 @@ describe('payment codes', () => {
     const current = paymentCode(phone.secret, phone.index, h.clock.now());
     expect((await scan(shop, current, '10')).statusCode).toBe(201);
     expect(await payable(shop)).toBe('3510');
+  });
+
+  it('a retried scan is a replay only with a code of the same payer', async () => {
+    const shop = await merchant();
+    const dave = await customer(50_000n);
+    const erin = await customer(50_000n);
+    const [davePhone, erinPhone] = [await device(dave), await device(erin)];
+    const id = randomUUID();
+    const scanWithId = (code: string) =>
+      h.post('/v1/merchant/payments/scan', { id, code, amount: '1000' }, { key: shop.key });
+    const paid = await scanWithId(paymentCode(davePhone.secret, davePhone.index, h.clock.now()));
+    expect(paid.json()).toMatchObject({ status: 'succeeded', user_id: dave.id });
+    // Dave's phone again (a refreshed code, even after it expired): the same payment.
+    h.clock.advance(120_000);
+    const again = await scanWithId(paymentCode(davePhone.secret, davePhone.index, h.clock.now()));
+    expect(again.json()).toMatchObject({ id: paid.json().id, user_id: dave.id });
+    // Erin's code, or a code of no device, under the same id: not Dave's payment answered again.
+    const erins = await scanWithId(paymentCode(erinPhone.secret, erinPhone.index, h.clock.now()));
+    expect(erins.statusCode, erins.body).toBe(422);
+    expect(erins.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const nobody = await scanWithId('280000000000000000');
+    expect(nobody.statusCode, nobody.body).toBe(422);
+    expect(nobody.json().code).toBe('PAYMENT_CODE_INVALID');
+    expect(await balance(dave)).toBe('49000');
+    expect(await balance(erin)).toBe('50000');
+  });
+});
+
+describe('how a payment code pays', () => {
+  it('is the customer’s choice per device: the merchant cannot charge their credit line', async () => {
+    const shop = await merchant();
+    const fay = await newCustomer(h, { funds: 100_000n, accountClass: 'III' });
+    await scoreCustomer(h, fay);
+    const product = await h.post('/v1/operator/paylater/products', {
+      code: `scan-${randomUUID().slice(0, 8)}`,
+      name: 'Pay later',
+      ...statementProductTerms,
+    });
+    expect(product.statusCode, product.body).toBe(201);
+    const bands = await h.post('/v1/operator/paylater/limit-bands', {
+      bands: [{ min_score: 350, limit: '1000000' }],
+    });
+    expect(bands.statusCode, bands.body).toBe(201);
+    const line = await h.post('/v1/paylater/line', { product_id: product.json().id }, { key: fay.token });
+    expect(line.statusCode, line.body).toBe(201);
+    const used = async () => (await h.get('/v1/paylater/line', fay.token)).json().used as string;
+
+    // The wallet device: a merchant asking for pay-later is refused, and nothing moves.
+    const wallet = await device(fay);
+    const asked = await h.post(
+      '/v1/merchant/payments/scan',
+      { code: paymentCode(wallet.secret, wallet.index, h.clock.now()), amount: '3000', method: 'pay_later' },
+      { key: shop.key },
+    );
+    expect(asked.statusCode, asked.body).toBe(422);
+    expect(asked.json()).toMatchObject({ code: 'PAYMENT_METHOD_NOT_ALLOWED', funding_method: 'balance' });
+    expect(await balance(fay)).toBe('100000');
+    expect(await used()).toBe('0');
+
+    // A device Fay set to pay later: its codes draw on the line, whatever the merchant sends.
+    const credit = await device(fay, 'pay_later');
+    const paid = await scan(shop, paymentCode(credit.secret, credit.index, h.clock.now()), '3000');
+    expect(paid.json()).toMatchObject({ status: 'succeeded', method: 'pay_later', user_id: fay.id });
+    expect(await used()).toBe('3000');
+    expect(await balance(fay)).toBe('100000');
+
+    // Only methods that pay without details can back a code.
+    const card = await h.post('/v1/me/payment-devices', { funding_method: 'bank_card' }, { key: fay.token });
+    expect(card.statusCode, card.body).toBe(400);
+    expect(card.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'funding_method' });
+    const cash = await h.post('/v1/me/payment-devices', { funding_method: 'cash' }, { key: fay.token });
+    expect(cash.json().code).toBe('PAYMENT_METHOD_UNKNOWN');
   });
 });
 

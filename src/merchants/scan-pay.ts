@@ -25,11 +25,21 @@ export async function scanPay(
   command: ScanPayCommand,
 ): Promise<Payment> {
   requireIds({ id: command.id, merchantId: command.merchantId });
-  const method = command.method ?? 'balance';
-  // A retried request is answered from its record, even after the code has expired.
+  // A retried request is answered from its record, even after the code has expired; but only a
+  // retry with a code of the same payer is one (another customer's code is another payment).
+  const payer = await devices.owner(command.code);
+  // The customer chose how this device's codes pay; a merchant may not pick their credit line.
+  const method = payer.fundingMethod;
+  if (command.method !== undefined && command.method !== method)
+    throw new MilletError(
+      'PAYMENT_METHOD_NOT_ALLOWED',
+      `This payment code pays with "${method}", as its owner chose; a merchant cannot change that`,
+      { method: command.method, funding_method: method },
+    );
   const replayed = await payments.replay({
     id: command.id,
     merchantId: command.merchantId,
+    userId: payer.userId,
     amount: command.amount,
     method,
     source: 'code',

@@ -106,6 +106,8 @@ export interface PaymentDevice {
   userId: string;
   deviceIndex: number;
   name: string;
+  /** How the device's codes pay (the user's choice; 'balance' unless chosen). */
+  fundingMethod: string;
   createdAt: Date;
 }
 
@@ -184,6 +186,7 @@ export interface ScanPayCommand {
   code: string;
   amount: bigint;
   description?: string | undefined;
+  /** If given, it must be the device's own funding method: the customer chooses, not the merchant. */
   method?: string | undefined;
 }
 
@@ -293,6 +296,8 @@ export interface Merchants {
     id: string;
     userId: string;
     name?: string | undefined;
+    /** A registered method that pays without details; 'balance' by default. */
+    fundingMethod?: string | undefined;
   }): Promise<{ device: PaymentDevice; secret: Buffer | null }>;
   scanPay(command: ScanPayCommand): Promise<Payment>;
 

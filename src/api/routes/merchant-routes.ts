@@ -104,7 +104,10 @@ export const merchantRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = a
           code: z.string().regex(/^\d{18}$/, 'must be the 18 digits of a payment code'),
           amount: amountInput,
           description: z.string().trim().max(256).optional(),
-          method: z.string().max(32).optional().meta({ description: "Default 'balance'" }),
+          method: z.string().max(32).optional().meta({
+            description:
+              "The customer chose how their code pays (the device's funding_method); if given, it must be that method (PAYMENT_METHOD_NOT_ALLOWED otherwise)",
+          }),
         }),
         response: { 201: paymentOutput },
       },

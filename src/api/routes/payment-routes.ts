@@ -116,12 +116,20 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
         description:
           'The device computes 18-digit codes offline: "28", the 8-digit device_index, and an 8-digit TOTP ' +
           '(HMAC-SHA256 of the secret over the 30-second step). A code is valid for the current and previous step, once.',
-        body: z.object({ id: optionalCommandId, name: z.string().trim().min(1).max(64).optional() }),
+        body: z.object({
+          id: optionalCommandId,
+          name: z.string().trim().min(1).max(64).optional(),
+          funding_method: z.string().max(32).optional().meta({
+            description:
+              "How this device's codes pay: 'balance' (the wallet, default) or another method that needs no details, such as 'pay_later'. The merchant who scans cannot change it.",
+          }),
+        }),
         response: {
           201: z.object({
             id: z.string(),
             device_index: z.number().int(),
             name: z.string(),
+            funding_method: z.string(),
             secret: z.string().nullable().meta({ description: '32 bytes, base64; null on a replay' }),
             period_seconds: z.number().int(),
             created_at: timestampOutput,
@@ -134,11 +142,13 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
         id: commandIdFor(request, request.body.id),
         userId: request.user!.userId,
         name: request.body.name,
+        fundingMethod: request.body.funding_method,
       });
       return reply.code(201).send({
         id: device.id,
         device_index: device.deviceIndex,
         name: device.name,
+        funding_method: device.fundingMethod,
         secret: secret ? secret.toString('base64') : null,
         period_seconds: PAYMENT_CODE_STEP_MS / 1000,
         created_at: device.createdAt.toISOString(),
