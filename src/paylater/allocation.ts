@@ -3,7 +3,8 @@ import type { Queryable } from '../db/index.ts';
 /** Where one part of a repayment or refund went. */
 export type AllocationItem =
   | { t: 'statement'; id: string; c: 'penalty' | 'fees' | 'interest' | 'principal'; a: string }
-  | { t: 'line'; c: 'accrued' | 'unbilled'; a: string }
+  /** `p`: the unbilled purchase whose refund this is (the close holds back only its unrefunded rest). */
+  | { t: 'line'; c: 'accrued' | 'unbilled'; a: string; p?: string }
   | { t: 'period'; plan: string; period: number; a: string };
 
 /** What a line owes, oldest first, as the allocation reads it. */
@@ -104,6 +105,11 @@ export async function applyAllocation(
       const column = item.c === 'accrued' ? 'accrued_interest' : 'unbilled_principal';
       await tx.query(`UPDATE paylater_lines SET ${column} = ${column} - $2 WHERE id = $1`, [lineId, a]);
       if (item.c === 'unbilled') principal += a;
+      if (item.c === 'unbilled' && item.p !== undefined)
+        await tx.query(
+          'UPDATE paylater_purchases SET unbilled_refunded = unbilled_refunded + $2 WHERE payment_id = $1',
+          [item.p, a],
+        );
     } else {
       await tx.query(
         `UPDATE paylater_plan_periods SET settled_principal = settled_principal + $3 WHERE plan_id = $1 AND period = $2`,

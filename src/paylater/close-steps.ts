@@ -24,11 +24,13 @@ const UNPAID_PRINCIPAL = '(s.principal - s.converted_principal - s.paid_principa
 /**
  * A line's unbilled principal as of the end of business date `date`: the close of a date runs after
  * midnight, when purchases of the next day may already be on the line; they are its next day's to
- * charge and bill. (What refunds and repayments took off the unbilled principal comes off the
- * earlier purchases first, so a late purchase is never billed early.)
+ * charge and bill. What a late purchase's own refunds took off the unbilled principal is already
+ * gone from it, so only the rest of the purchase is held back (else the refund counts twice and the
+ * day's real spending slips to the next statement). Repayments, and refunds of other purchases,
+ * come off the earlier purchases first, so a late purchase is never billed early.
  */
 const unbilledAsOf = (line: string, date: string) =>
-  `greatest(${line}.unbilled_principal - coalesce((SELECT sum(u.amount) FROM paylater_purchases u
+  `greatest(${line}.unbilled_principal - coalesce((SELECT sum(u.amount - u.unbilled_refunded) FROM paylater_purchases u
      WHERE u.line_id = ${line}.id AND u.statement_id IS NULL AND u.plan_id IS NULL
        AND u.business_date > ${date}), 0), 0)`;
 
@@ -76,7 +78,9 @@ SELECT (SELECT count(*) FROM chunk)::int8 AS lines, (SELECT max(id::text) FROM c
        (SELECT count(*) FROM ins)::int8 AS products`;
 
 /** Statements for the lines billed on D: unbilled principal, the month's instalments and their fees,
- *  the interest accrued (daily mode); due D + due_days; minimum payment; what older statements carry. */
+ *  the interest accrued (daily mode); due D + due_days; minimum payment; what older statements carry.
+ *  Purchases are linked to the statement by business date, as unbilledAsOf bills them: a purchase in
+ *  the last millisecond of D is billed on D, and a refund of it must find that statement. */
 const statementSql = `
 WITH chunk AS (
   SELECT l.id, l.product_id, ${unbilledAsOf('l', '$3::date')}::int8 AS unbilled, l.accrued_interest AS accrued
@@ -105,7 +109,8 @@ WITH chunk AS (
     FROM chunk c LEFT JOIN per_line pl ON pl.line_id = c.id WHERE l.id = c.id RETURNING l.id
 ), purchases_upd AS (
   UPDATE paylater_purchases u SET statement_id = ${statementIdSql('u.line_id', '$3')}
-    FROM chunk c WHERE u.line_id = c.id AND u.statement_id IS NULL AND u.plan_id IS NULL AND u.created_at < $6
+    FROM chunk c WHERE u.line_id = c.id AND u.statement_id IS NULL AND u.plan_id IS NULL
+      AND u.business_date <= $3::date
   RETURNING 1
 ), new_st AS (
   SELECT ${statementIdSql('c.id', '$3')} AS id, c.id AS line_id, c.product_id, p.due_days,
@@ -187,7 +192,6 @@ export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
             ctx.businessDate,
             days,
             startOfDay,
-            ctx.asOf,
           ]);
           const row = r.rows[0]!;
           if (row.last === null) break;

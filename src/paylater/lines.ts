@@ -538,11 +538,21 @@ export class Lines {
             principal: own.principal + others.principal,
           };
         }
-        return allocate(owed, c.amount, {
+        const unbilled = p !== undefined && !p.statement_id;
+        const allocation = allocate(owed, c.amount, {
           principalOnly: true,
           includeFuture: true,
           unbilledFirst: !p?.statement_id,
         });
+        if (!unbilled) return allocation;
+        // Recorded on the purchase: a purchase made after midnight and refunded before the close of
+        // the day before is held back from that day's statement only for what the refund left of it.
+        return {
+          ...allocation,
+          items: allocation.items.map((i) =>
+            i.t === 'line' && i.c === 'unbilled' ? { ...i, p: c.paymentId } : i,
+          ),
+        };
       },
     });
   }

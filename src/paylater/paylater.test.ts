@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, derivedId, isMilletError, newId } from '../core/index.ts';
+import { applyMigrations } from '../db/index.ts';
 import { addDays, createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
 import type { PaymentMethodHandler } from '../merchants/index.ts';
@@ -98,6 +99,23 @@ describe('pay-later line (close-driven)', () => {
   };
   const walletBalance = async (userId: string) =>
     (await ledger.getAccount(wallets.get(userId)!)).balances.posted;
+  const refund = (userId: string, paymentId: string, amount: bigint) =>
+    methods.get('pay_later')!.refund!({
+      refundId: newId(),
+      paymentId,
+      merchantId: newId(),
+      userId,
+      amount,
+      merchantAccountId: merchantAccount,
+    });
+  /** The first statement day (the 1st) at least two days after the last closed date. */
+  const nextFirstOfMonth = async () => {
+    let date = addDays((await close.lastClosedDate()) ?? '2025-05-31', 2);
+    while (!date.endsWith('-01')) date = addDays(date, 1);
+    return date;
+  };
+  const receivable = async (userId: string) =>
+    -(await ledger.getAccount((await paylater.getLine(userId)).ledgerAccountId)).balances.posted;
 
   beforeAll(async () => {
     t = await openTestDatabase([...ledgerMigrations, ...jobsMigrations, ...paylaterMigrations]);
@@ -449,8 +467,7 @@ describe('pay-later line (close-driven)', () => {
   });
 
   it('a purchase made after midnight, before the day before has closed, is billed and charged from its own day', async () => {
-    let statementDate = addDays((await close.lastClosedDate()) ?? '2025-05-31', 2);
-    while (!statementDate.endsWith('-01')) statementDate = addDays(statementDate, 1);
+    const statementDate = await nextFirstOfMonth();
     const billed = await customer('after-midnight', { score: 700 });
     const daily = await customer('after-midnight-daily', { score: 700 });
     await paylater.openLine({ userId: billed, productId: huabei });
@@ -472,5 +489,112 @@ describe('pay-later line (close-driven)', () => {
     await closeThrough(addDays(statementDate, 1));
     expect((await paylater.getLine(daily)).accruedInterest).toBe(400n);
     expect((await paylater.getLine(billed)).unbilled).toBe(50_000n);
+  });
+
+  it('a purchase made after midnight and refunded before the day before has closed leaves that day whole', async () => {
+    const statementDate = await nextFirstOfMonth();
+    const refunded = await customer('after-midnight-refunded', { score: 700 });
+    const partly = await customer('after-midnight-partly-refunded', { score: 700 });
+    const daily = await customer('after-midnight-refunded-daily', { score: 700 });
+    for (const u of [refunded, partly]) {
+      await paylater.openLine({ userId: u, productId: huabei });
+      await paylater.setAutoRepay(u, false);
+    }
+    await paylater.openLine({ userId: daily, productId: fenfu });
+    await paylater.setRepaymentDay(daily, 15);
+    await at(statementDate);
+    await buy(refunded, 100_000n);
+    await buy(partly, 100_000n);
+    await buy(daily, 1_000_000n);
+    clock.set(new Date(`${addDays(statementDate, 1)}T00:05:00+08:00`));
+    const late = await buy(refunded, 50_000n);
+    const partlyLate = await buy(partly, 50_000n);
+    const dailyLate = await buy(daily, 500_000n);
+    clock.set(new Date(`${addDays(statementDate, 1)}T00:10:00+08:00`));
+    await refund(refunded, late, 50_000n);
+    await refund(partly, partlyLate, 20_000n);
+    await refund(daily, dailyLate, 500_000n);
+    await closeThrough(statementDate);
+    expect(await paylater.getLine(refunded)).toMatchObject({
+      bill: { statementDate, principal: 100_000n, minPayment: 10_000n },
+      used: 100_000n,
+      unbilled: 0n,
+    });
+    expect(await paylater.getLine(partly)).toMatchObject({
+      bill: { statementDate, principal: 100_000n },
+      used: 130_000n,
+      unbilled: 30_000n,
+    });
+    // The statement date's interest is on the 10,000.00 used that day, not less.
+    expect((await paylater.getLine(daily)).accruedInterest).toBe(400n);
+    for (const u of [refunded, partly, daily])
+      expect(await receivable(u)).toBe((await paylater.getLine(u)).used);
+  });
+
+  it('a purchase in the last millisecond of the statement date is billed on it, and refunding it pays that statement', async () => {
+    const statementDate = await nextFirstOfMonth();
+    const lastMs = await customer('last-millisecond', { score: 700 });
+    await paylater.openLine({ userId: lastMs, productId: huabei });
+    await paylater.setAutoRepay(lastMs, false);
+    await at(statementDate);
+    clock.set(new Date(`${statementDate}T23:59:59.999+08:00`));
+    const purchase = await buy(lastMs, 100_000n);
+    await closeThrough(statementDate);
+    const bill = (await paylater.getLine(lastMs)).bill!;
+    expect(bill).toMatchObject({ statementDate, principal: 100_000n, unpaid: 100_000n });
+    clock.set(new Date(`${addDays(statementDate, 1)}T10:00:00+08:00`));
+    await buy(lastMs, 300_000n);
+    await refund(lastMs, purchase, 100_000n);
+    expect(await paylater.getStatement(lastMs, bill.id)).toMatchObject({ unpaid: 0n, status: 'paid' });
+    expect(await paylater.getLine(lastMs)).toMatchObject({ used: 300_000n, unbilled: 300_000n });
+  });
+});
+
+describe('pay-later migration 0002', () => {
+  it('links the purchases billed in the last millisecond of a statement date to that statement', async () => {
+    const t = await openTestDatabase(paylaterMigrations.filter((m) => m.version === 1));
+    try {
+      const product = newId();
+      const line = newId();
+      const statement = newId();
+      await t.db.query(
+        `INSERT INTO paylater_products (id, code, version, name, mode, statement_day, due_days, daily_rate_ppm,
+           revolving_rate_ppm, penalty_multiplier_bp, min_payment_bp, suspend_after_days, instalment_fees, created_at)
+         VALUES ($1, 'hb', 1, 'hb', 'statement', 1, 9, 0, 500, 15000, 1000, 30, '{}', now())`,
+        [product],
+      );
+      await t.db.query(
+        `INSERT INTO paylater_lines (id, user_id, product_id, limit_amount, score, status, statement_day,
+           ledger_account_id, principal_outstanding, unbilled_principal, opened_at, opened_date)
+         VALUES ($1, $2, $3, 1000000, 700, 'active', 1, $4, 130000, 30000, now(), '2025-06-01')`,
+        [line, newId(), product, newId()],
+      );
+      await t.db.query(
+        `INSERT INTO paylater_statements (id, line_id, product_id, statement_date, due_date, principal, fees,
+           interest, carried, min_payment) VALUES ($1, $2, $3, '2025-07-01', '2025-07-10', 100000, 0, 0, 0, 10000)`,
+        [statement, line, product],
+      );
+      const purchase = (amount: bigint, date: string, createdAt: string) => {
+        const id = newId();
+        return t.db
+          .query(
+            `INSERT INTO paylater_purchases (payment_id, line_id, amount, business_date, created_at)
+             VALUES ($1, $2, $3, $4, $5)`,
+            [id, line, amount, date, new Date(createdAt)],
+          )
+          .then(() => id);
+      };
+      const lastMs = await purchase(100_000n, '2025-07-01', '2025-07-01T23:59:59.999+08:00');
+      const nextDay = await purchase(30_000n, '2025-07-02', '2025-07-02T00:00:00+08:00');
+      await applyMigrations(t.db, paylaterMigrations);
+      const links = await t.db.query<{ payment_id: string; statement_id: string | null }>(
+        'SELECT payment_id, statement_id FROM paylater_purchases',
+      );
+      const linkOf = (id: string) => links.rows.find((r) => r.payment_id === id)!.statement_id;
+      expect(linkOf(lastMs)).toBe(statement);
+      expect(linkOf(nextDay)).toBeNull();
+    } finally {
+      await t.close();
+    }
   });
 });
