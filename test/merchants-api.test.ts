@@ -180,6 +180,28 @@ describe('payment orders', () => {
     );
     expect(dup.statusCode).toBe(409);
     expect(dup.json().code).toBe('MERCHANT_REFERENCE_TAKEN');
+    // An order id sent again with other details is not a retry of it: a retry answered with the first
+    // order would drop the notify_url or the expiry the merchant asked for this time.
+    const orderId = randomUUID();
+    const first = {
+      id: orderId,
+      merchant_reference: `r-${orderId.slice(0, 8)}`,
+      amount: '5',
+      description: 'tea',
+    };
+    const created = await h.post('/v1/merchant/payment-orders', first, { key: shop.key });
+    expect(created.statusCode, created.body).toBe(201);
+    const retry = await h.post('/v1/merchant/payment-orders', first, { key: shop.key });
+    expect(retry.json().id).toBe(orderId);
+    for (const changed of [
+      { description: 'green tea' },
+      { notify_url: 'https://shop.example/notify' },
+      { expires_in_seconds: 60 },
+    ]) {
+      const other = await h.post('/v1/merchant/payment-orders', { ...first, ...changed }, { key: shop.key });
+      expect(other.statusCode, JSON.stringify(changed)).toBe(422);
+      expect(other.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    }
     const tooLong = await h.post(
       '/v1/merchant/payment-orders',
       { merchant_reference: 'r-long', amount: '5', description: 'x', expires_in_seconds: 86_401 },
@@ -339,6 +361,14 @@ describe('refunds', () => {
     expect(r1.statusCode, r1.body).toBe(201);
     expect(r1.json()).toMatchObject({ status: 'succeeded', amount: '1000' });
     expect(r2.json().id).toBe(r1.json().id);
+    // The same refund id asked for with another reason is not this refund.
+    const otherReason = await h.post(
+      '/v1/merchant/refunds',
+      { id: r1.json().id, payment_id: payment.id, amount: '1000', reason: 'wrong size' },
+      { key: shop.key },
+    );
+    expect(otherReason.statusCode, otherReason.body).toBe(422);
+    expect(otherReason.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
     expect(await balance(dave)).toBe('91000');
     expect((await h.get(`/v1/merchant/refunds/${r1.json().id}`, shop.key)).json().status).toBe('succeeded');
 
@@ -525,5 +555,48 @@ describe('rules around payments', () => {
     );
     expect(refund.json().status).toBe('succeeded');
     expect(await balance(hana)).toBe('3000');
+  });
+});
+
+describe('listing payments', () => {
+  it('lists a merchant’s payments newest first across pages, whatever their ids; an old id cursor is a 400', async () => {
+    const shop = await merchant();
+    const ivy = await customer(500_000n, 'III');
+    const pay = async (amount: string) => {
+      const o = await order(shop, amount);
+      const res = await h.post(`/v1/payment-orders/${o.id}/pay`, { method: 'balance' }, { key: ivy.token });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json();
+    };
+    // Ids come from the Idempotency-Keys (random here), so they say nothing of when.
+    for (const amount of ['100', '200', '300', '400', '500', '600']) {
+      h.clock.advance(60_000);
+      await pay(amount);
+    }
+    h.clock.advance(60_000);
+    // Two in the same millisecond: the later id first, and a page may end between them.
+    const twins = [await pay('700'), await pay('800')].sort((a, b) => (a.id < b.id ? 1 : -1));
+
+    const listed: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string = `/v1/merchant/payments?limit=1${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = await h.get(url, shop.key);
+      expect(page.statusCode, page.body).toBe(200);
+      listed.push(...(page.json().items as JsonObject[]).map((p) => p.amount as string));
+      cursor = page.json().next_cursor as string | null;
+    } while (cursor);
+    expect(listed).toEqual([...twins.map((p) => p.amount), '600', '500', '400', '300', '200', '100']);
+
+    // A cursor of the id-only kind handed out before: refused as unknown, not a server error.
+    const old = Buffer.from(twins[0]!.id as string).toString('base64url');
+    const stale = await h.get(`/v1/merchant/payments?cursor=${old}`, shop.key);
+    expect(stale.statusCode, stale.body).toBe(400);
+    expect(stale.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    const garbage = await h.get(
+      `/v1/merchant/payments?cursor=${Buffer.from('x|y').toString('base64url')}`,
+      shop.key,
+    );
+    expect(garbage.statusCode, garbage.body).toBe(400);
   });
 });

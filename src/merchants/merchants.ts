@@ -10,6 +10,7 @@ import { PaymentDevices } from './payment-devices.ts';
 import { PaymentMethodRegistry } from './payment-methods.ts';
 import { PaymentOrders } from './payment-orders.ts';
 import { PaymentService } from './payments.ts';
+import { reconcilePending } from './pending-reconciliation.ts';
 import { Payouts } from './payouts.ts';
 import { Refunds } from './refunds.ts';
 import { scanPay } from './scan-pay.ts';
@@ -105,5 +106,6 @@ export function createMerchants(options: MerchantsOptions): Merchants {
     failPayment: (id, code, message) => payments.fail(id, code, message),
     reconcileCardPayments: (olderThanMs = 60_000) =>
       reconcileCardPayments(cardDeps, new Date(clock.now().getTime() - olderThanMs)),
+    reconcilePending: (olderThanMs) => reconcilePending({ payments, refunds, clock }, { olderThanMs }),
   };
 }

@@ -161,10 +161,15 @@ export class PaymentOrders {
         `An order with merchant_reference "${reference}" already exists`,
         { merchantReference: reference },
       );
+    // Every field the merchant sent counts: a retry that drops a notify_url, say, would otherwise be
+    // answered with an order that never notifies.
     if (
       row.merchant_id !== command.merchantId ||
       row.merchant_reference !== reference ||
-      row.amount !== command.amount
+      row.amount !== command.amount ||
+      row.description !== description ||
+      row.notify_url !== (command.notifyUrl ?? null) ||
+      row.expires_at.getTime() - row.created_at.getTime() !== ttl * 1000
     )
       throw new MilletError(
         'IDEMPOTENCY_KEY_REUSED',

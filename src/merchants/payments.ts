@@ -1,11 +1,4 @@
-import {
-  MilletError,
-  decodeIdCursor,
-  encodeIdCursor,
-  isMilletError,
-  isUuid,
-  type Clock,
-} from '../core/index.ts';
+import { MilletError, isMilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import { BatchDeferred, batchEffect, type BatchEffect, type Ledger } from '../ledger/index.ts';
 import {
@@ -41,6 +34,26 @@ export type PaymentClaim = (tx: Queryable, paymentId: string) => Promise<void>;
 
 /** Errors that say "we don't know yet", not "the payment failed": the payment stays pending. */
 const UNDECIDED = new Set(['LEDGER_UNAVAILABLE', 'DATABASE_UNAVAILABLE']);
+
+/**
+ * The listing's cursor is the last payment's (created_at, id). A cursor of the id-only kind handed
+ * out before is refused like any other it cannot read (VALIDATION_FAILED, 400), not passed on to SQL.
+ */
+const encodeListCursor = (at: Date, id: string): string =>
+  Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
+
+function decodeListCursor(cursor: string): { at: Date; id: string } {
+  const [at = '', id = '', ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const date = new Date(at);
+  if (
+    rest.length > 0 ||
+    !isUuid(id) ||
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(at) ||
+    Number.isNaN(date.getTime())
+  )
+    throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', { field: 'cursor' });
+  return { at: date, id };
+}
 
 /**
  * Payments to merchants, whatever their source (an order, a scanned code) and method. As with the
@@ -330,21 +343,31 @@ export class PaymentService {
     return paymentFromRow(row);
   }
 
-  /** A merchant's payments, newest first. */
+  /**
+   * A merchant's payments, newest first: by when they were made, then id, because an id derived
+   * from an Idempotency-Key carries no time (index merchants_payments_merchant_created).
+   */
   async list(
     merchantId: string,
     query: ListQuery & { status?: PaymentStatus } = {},
   ): Promise<PageOf<Payment>> {
     requireIds({ merchantId });
     const limit = query.limit ?? 50;
-    const before = query.cursor ? decodeIdCursor(query.cursor) : 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+    const after = query.cursor ? decodeListCursor(query.cursor) : undefined;
+    // Without a cursor the position is left out rather than made optional in SQL, so the planner
+    // sees one row comparison it can start the index scan from.
     const result = await this.db.query<PaymentRow>(
-      `SELECT * FROM merchants_payments WHERE merchant_id = $1 AND id < $2 AND ($3::text IS NULL OR status = $3)
-        ORDER BY id DESC LIMIT $4`,
-      [merchantId, before, query.status ?? null, limit + 1],
+      `SELECT * FROM merchants_payments WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2)
+        ${after ? 'AND (created_at, id) < ($4, $5)' : ''}
+        ORDER BY created_at DESC, id DESC LIMIT $3`,
+      [merchantId, query.status ?? null, limit + 1, ...(after ? [after.at, after.id] : [])],
     );
     const items = result.rows.slice(0, limit).map(paymentFromRow);
-    return { items, nextCursor: result.rows.length > limit ? encodeIdCursor(items.at(-1)!.id) : null };
+    const last = items.at(-1);
+    return {
+      items,
+      nextCursor: result.rows.length > limit && last ? encodeListCursor(last.createdAt, last.id) : null,
+    };
   }
 
   /** Pending payments of a method created before `before`, for reconciliation. */
@@ -355,5 +378,40 @@ export class PaymentService {
       [method, before, limit],
     );
     return result.rows;
+  }
+
+  /**
+   * Claims, oldest first, up to `limit` payments pending since `before` or earlier that no sweep
+   * holds (`next_attempt_at` passed), leasing each until `leaseUntil`: two processes sweeping at
+   * once take different rows (SKIP LOCKED), and one left undecided waits out its lease. Methods in
+   * `skip` are reconciled their own way.
+   */
+  async claimPending(
+    before: Date,
+    leaseUntil: Date,
+    options: { skip: readonly string[]; limit: number },
+  ): Promise<PaymentRow[]> {
+    const now = this.clock.now();
+    const result = await this.db.query<PaymentRow>(
+      `UPDATE merchants_payments SET next_attempt_at = $3
+        WHERE status = 'pending' AND id IN (
+          SELECT id FROM merchants_payments
+           WHERE status = 'pending' AND created_at <= $1 AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+             AND method <> ALL($4::text[])
+           ORDER BY created_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+        RETURNING *`,
+      [before, now, leaseUntil, options.skip, options.limit],
+    );
+    return result.rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+  }
+
+  /**
+   * Drives a pending payment on as a retry of its request would: the method collects again under
+   * the same payment id — for a ledger transfer the same entry id, which the ledger posts once or
+   * answers with its first outcome — and the payment is completed, or failed (allowance given back,
+   * order reopened) when the refusal is definite. Undecided again, it stays pending and this throws.
+   */
+  redrive(row: PaymentRow): Promise<Payment> {
+    return this.#collect(row);
   }
 }

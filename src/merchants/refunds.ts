@@ -121,11 +121,44 @@ export class Refunds {
     return result.rows[0];
   }
 
+  /**
+   * Claims, oldest first, up to `limit` refunds pending since `before` or earlier that no sweep
+   * holds, leasing each until `leaseUntil` (as PaymentService.claimPending).
+   */
+  async claimPending(before: Date, leaseUntil: Date, limit: number): Promise<RefundRow[]> {
+    const result = await this.db.query<RefundRow>(
+      `UPDATE merchants_refunds SET next_attempt_at = $3
+        WHERE status = 'pending' AND id IN (
+          SELECT id FROM merchants_refunds
+           WHERE status = 'pending' AND created_at <= $1 AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+           ORDER BY created_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+        RETURNING *`,
+      [before, this.clock.now(), leaseUntil, limit],
+    );
+    return result.rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+  }
+
+  /**
+   * Drives a pending refund on, as a retry of its request would: the same ledger entry id (or the
+   * method's refund, idempotent by refund id) moves the money once, then the refund succeeds — or
+   * fails and gives its reservation back when the refusal is definite. Undecided again, it stays
+   * pending and this throws.
+   */
+  async redrive(row: RefundRow): Promise<Refund> {
+    const payment = await this.payments.get(row.payment_id);
+    const [merchant, payer] = await Promise.all([
+      loadMerchant(this.db, row.merchant_id),
+      this.wallet.getWallet(payment.userId),
+    ]);
+    return this.#complete(row, merchant.ledgerAccountId, payer.ledgerAccountId, payment);
+  }
+
   async #replay(row: RefundRow, command: RefundCommand): Promise<Refund> {
     if (
       row.merchant_id !== command.merchantId ||
       row.payment_id !== command.paymentId ||
-      row.amount !== command.amount
+      row.amount !== command.amount ||
+      row.reason !== (command.reason?.trim() || null)
     )
       throw new MilletError(
         'IDEMPOTENCY_KEY_REUSED',

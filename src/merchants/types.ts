@@ -314,6 +314,12 @@ export interface Merchants {
   failPayment(id: string, code: string, message: string): Promise<Payment>;
   /** Asks the bank about card payments still pending after `olderThanMs`; run by the jobs module. */
   reconcileCardPayments(olderThanMs?: number): Promise<number>;
+  /**
+   * Drives on payments (other than by card) and refunds still pending after `olderThanMs` (default
+   * a minute) because their ledger call ended undecided; returns how many it decided. Run by the
+   * jobs module.
+   */
+  reconcilePending(olderThanMs?: number): Promise<number>;
 }
 
 /** Reads started ahead of an order's payment (`prefetchOrderPayment`); opaque to callers. */
