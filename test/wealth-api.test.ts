@@ -128,7 +128,12 @@ describe('wealth over HTTP', () => {
       { product_id: fundId, shares: '1500000' },
       { key: alice.token },
     );
-    expect(normal.json()).toMatchObject({ kind: 'normal', status: 'pending', confirm_date: '2025-06-06' });
+    expect(normal.json()).toMatchObject({
+      kind: 'normal',
+      status: 'pending',
+      confirm_date: '2025-06-06',
+      income_loss: '0',
+    });
     expect((await h.get('/v1/wallet', alice.token)).json().balance).toBe('2000000');
 
     const locked = await h.post(
@@ -145,6 +150,78 @@ describe('wealth over HTTP', () => {
     expect(exit.statusCode).toBe(409);
     expect(exit.json().code).toBe('WEALTH_PRODUCT_LOCKED');
     expect((await h.ledger.verify()).ok).toBe(true);
+  });
+
+  it('answers 4xx, never 500, to impossible dates, rates, ids, yields and ranges, and stores none of them', async () => {
+    const fund = await h.post('/v1/operator/wealth/products', {
+      kind: 'money_fund',
+      code: 'MMFBAD',
+      name: 'bad',
+    });
+    const fundId = fund.json().id as string;
+    const publish = (date: string, rate: string, id = fundId) =>
+      h.post(`/v1/operator/wealth/products/${id}/daily-income`, { date, income_per_10k: rate });
+    for (const [date, rate] of [
+      ['2025-13-45', '1.0000'],
+      ['2025-02-30', '1.0000'],
+      ['2025-05-01', '-10.0001'],
+      ['2025-05-01', '-20000.0000'],
+    ] as const) {
+      const r = await publish(date, rate);
+      expect([date, rate, r.statusCode, r.json().code]).toEqual([date, rate, 400, 'VALIDATION_FAILED']);
+    }
+    const stored = await h.t.db.query('SELECT 1 FROM wealth_daily_rates WHERE product_id = $1', [fundId]);
+    expect(stored.rowCount).toBe(0);
+    expect((await publish('2025-05-01', '-10.0000')).statusCode).toBe(201);
+    const remove = await h.post('/v1/operator/wealth/holidays/2025-02-30/remove', {});
+    expect([remove.statusCode, remove.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+
+    // Reading yields needs a logged-in user only.
+    await h.post('/v1/users', { phone: '13912345679', password: 'password-1' }, { key: null });
+    const bob = (
+      await h.post('/v1/sessions', { phone: '13912345679', password: 'password-1' }, { key: null })
+    ).json() as {
+      access_token: string;
+    };
+    for (const query of [
+      'from=2025-13-45&to=2025-12-31',
+      'from=2025-01-01&to=2025-00-00',
+      'from=2024-01-01&to=2025-01-01',
+    ]) {
+      const user = await h.get(`/v1/wealth/products/${fundId}/yields?${query}`, bob.access_token);
+      expect([query, user.statusCode, user.json().code]).toEqual([query, 400, 'VALIDATION_FAILED']);
+      const operator = await h.get(`/v1/operator/wealth/products/${fundId}/yields?${query}`);
+      expect([query, operator.statusCode]).toEqual([query, 400]);
+    }
+    expect(
+      (await h.get(`/v1/wealth/products/${fundId}/yields?from=2024-01-01&to=2024-12-31`, bob.access_token))
+        .statusCode,
+    ).toBe(200);
+
+    for (const id of ['a'.repeat(36), '-'.repeat(36)]) {
+      const yields = await h.get(
+        `/v1/wealth/products/${id}/yields?from=2025-01-01&to=2025-01-02`,
+        bob.access_token,
+      );
+      expect([yields.statusCode, yields.json().code]).toEqual([404, 'WEALTH_PRODUCT_NOT_FOUND']);
+      expect((await publish('2025-01-01', '1.0000', id)).statusCode).toBe(404);
+    }
+
+    for (const expected_yield of ['-3.25', '100.0001']) {
+      const fixed = await h.post('/v1/operator/wealth/products', {
+        kind: 'fixed_term',
+        code: `FTBAD${expected_yield.length}`,
+        name: 'bad yield',
+        term_days: 30,
+        expected_yield,
+        roll_into_product_id: fundId,
+      });
+      expect([expected_yield, fixed.statusCode, fixed.json().code]).toEqual([
+        expected_yield,
+        400,
+        'VALIDATION_FAILED',
+      ]);
+    }
   });
 
   it('needs the wealth:admin scope for operator routes', async () => {

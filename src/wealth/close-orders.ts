@@ -47,7 +47,7 @@ export async function closeOrders(
   // 1. Redemptions.
   for (;;) {
     const due = await db.query<Redemption & Record<string, unknown>>(
-      `SELECT id, product_id AS "productId", user_id AS "userId", kind, shares, status,
+      `SELECT id, product_id AS "productId", user_id AS "userId", kind, shares, income_loss AS "incomeLoss", status,
               ordered_at AS "orderedAt", confirm_date AS "confirmDate", paid_at AS "paidAt"
        FROM wealth_redemptions WHERE status = 'pending' AND confirm_date <= $1 ORDER BY id LIMIT $2`,
       [d, BATCH],
@@ -123,10 +123,22 @@ export async function closeOrders(
       const total = s.amount + interest;
       const product = productAccounts(s.product_id);
       const fund = productAccounts(s.roll_into_product_id);
+      // No income leg at 0% (the ledger refuses zero legs); a negative interest (only a product
+      // stored before negative yields were refused) goes back to income, so the entry balances.
+      const incomeLeg =
+        interest === 0n
+          ? []
+          : [
+              {
+                accountId: product.income,
+                side: interest > 0n ? ('debit' as const) : ('credit' as const),
+                amount: interest > 0n ? interest : -interest,
+              },
+            ];
       await ledger.postEntry({
         id: derivedId('wealth.maturity', s.id),
         legs: [
-          ...(interest > 0n ? [{ accountId: product.income, side: 'debit' as const, amount: interest }] : []),
+          ...incomeLeg,
           { accountId: product.custody, side: 'debit', amount: s.amount },
           { accountId: fund.custody, side: 'credit', amount: total },
           { accountId: fund.sharesIssued, side: 'debit', amount: total },

@@ -1,5 +1,7 @@
 import { MilletError, type Clock } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
+import { isDate } from './holidays.ts';
+import { INCOME_DIVISOR } from './income-allocation.ts';
 import { getProduct } from './products.ts';
 import { sevenDayYieldMilli } from './seven-day-yield.ts';
 
@@ -27,8 +29,16 @@ export async function publishDailyRate(
     throw new MilletError('VALIDATION_FAILED', 'daily income is published for money funds only', {
       field: 'product_id',
     });
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date))
-    throw new MilletError('VALIDATION_FAILED', 'date must be YYYY-MM-DD', { field: 'date' });
+  if (!isDate(date))
+    throw new MilletError('VALIDATION_FAILED', 'date must be a calendar date, YYYY-MM-DD', { field: 'date' });
+  // A fast redemption made before a day's income is booked keeps back that day's worst loss: the
+  // floor is what makes the reserve small (0.1% of the holding) instead of everything.
+  if (rate < -MAX_DAILY_LOSS)
+    throw new MilletError(
+      'VALIDATION_FAILED',
+      'income_per_10k may not be below -10.0000 (a loss of 0.1% in a day, far beyond any money-market fund day; such a loss is a fund event, not a daily rate)',
+      { field: 'income_per_10k' },
+    );
   await db.query(
     `INSERT INTO wealth_daily_rates (product_id, business_date, rate, published_at) VALUES ($1, $2, $3, $4)
      ON CONFLICT DO NOTHING`,
@@ -54,16 +64,36 @@ export async function getDailyRate(db: Queryable, productId: string, date: strin
   return result.rows[0]?.rate ?? null;
 }
 
+/** The largest loss a published day may carry, per 10,000 shares (10.0000, in R's 4 decimals). */
+export const MAX_DAILY_LOSS = 100_000n;
+
+/** The most days one yield series request may ask for (a year, leap years included). */
+export const MAX_YIELD_DAYS = 366;
+
 /**
  * The published days in [from, to] with their 万份收益 and 7-day yield, oldest first. The 7-day
  * yield of a day uses that day and the six natural days before it, all of which must be published.
  */
+
 export async function yieldSeries(
   db: Queryable,
   productId: string,
   from: string,
   to: string,
 ): Promise<DailyYield[]> {
+  for (const [field, value] of [
+    ['from', from],
+    ['to', to],
+  ] as const)
+    if (!isDate(value))
+      throw new MilletError('VALIDATION_FAILED', `${field} must be a calendar date, YYYY-MM-DD`, { field });
+  // Each day's 7-day yield is a 7th root of a ~2,000-digit integer (about a millisecond): a range is
+  // capped so one request cannot ask for years of them.
+  const days = (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
+  if (days > MAX_YIELD_DAYS)
+    throw new MilletError('VALIDATION_FAILED', `from … to may span at most ${MAX_YIELD_DAYS} days`, {
+      field: 'to',
+    });
   await getProduct(db, productId);
   const start = addDays(from, -6);
   const result = await db.query<{ business_date: string; rate: bigint }>(
@@ -83,7 +113,11 @@ export async function yieldSeries(
       return {
         date: r.business_date,
         incomePer10k: r.rate,
-        sevenDayYieldMilli: window.length === 7 ? sevenDayYieldMilli(window) : null,
+        // A rate refused at publication now (≤ −10,000 per 10,000) could be stored before: no yield.
+        sevenDayYieldMilli:
+          window.length === 7 && window.every((rate) => rate > -INCOME_DIVISOR)
+            ? sevenDayYieldMilli(window)
+            : null,
       };
     });
 }

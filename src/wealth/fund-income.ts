@@ -48,7 +48,7 @@ export async function distributeFundIncome(
     await bookDay(ledger, fund, d, day.total);
     let after = cursorFund === fund && cursorHolding ? cursorHolding : '00000000-0000-0000-0000-000000000000';
     for (;;) {
-      const chunk = await applyChunk(db, fund, d, after);
+      const chunk = await applyChunk(db, fund, d, after, day.total < 0n);
       if (!chunk) break;
       after = chunk.last;
       done += chunk.count;
@@ -73,9 +73,14 @@ async function computeDay(db: Database, fund: string, d: string, at: Date): Prom
     if (existing.rows[0]) return { holders: Number(existing.rows[0].holders), total: existing.rows[0].total };
     const rate = await getDailyRate(tx, fund, d);
     if (rate === null) {
+      // The same basis as insertIncome's: a holder who fast-redeemed everything after D still held
+      // through D, so D's income is owed even when the register is empty now.
       const held = await tx.query(
-        'SELECT 1 FROM wealth_holdings WHERE product_id = $1 AND (shares > 0 OR frozen_shares > 0) LIMIT 1',
-        [fund],
+        `SELECT 1 FROM wealth_holdings WHERE product_id = $1 AND (shares > 0 OR frozen_shares > 0)
+         UNION ALL
+         SELECT 1 FROM wealth_redemptions WHERE product_id = $1 AND kind = 'fast' AND ordered_date > $2
+         LIMIT 1`,
+        [fund, d],
       );
       if (held.rowCount === 0) return null;
       throw new MilletError(
@@ -147,12 +152,20 @@ async function bookDay(ledger: Ledger, fund: string, d: string, total: bigint): 
   });
 }
 
-/** Exported for the benchmark. Returns null when no holder is left after `after`. */
+/**
+ * Returns null when no holder is left after `after`. Income is computed on redeemable + frozen
+ * shares, so on a negative day it can exceed what is redeemable when the rest is frozen in normal
+ * redemptions; the shortfall then comes out of the frozen shares and out of those redemptions'
+ * payouts (`income_loss`), in the order they are paid, in the same transaction as the register
+ * update and under the same `last_income_date < D` guard. The day's ledger entry already took the
+ * whole loss from the omnibus account, so the register still equals it.
+ */
 export async function applyChunk(
   db: Database,
   fund: string,
   d: string,
   after: string,
+  negative = true,
 ): Promise<{ last: string; count: number } | null> {
   const bounds = await db.query<{ last: string | null; count: bigint }>(
     `SELECT max(holding_id::text) AS last, count(*) AS count FROM (
@@ -162,15 +175,44 @@ export async function applyChunk(
   );
   const last = bounds.rows[0]?.last;
   if (!last) return null;
-  await db.query(
-    `UPDATE wealth_holdings h
-     SET shares = h.shares + i.income, cumulative_income = h.cumulative_income + i.income,
-         last_income = i.income, last_income_date = $2
-     FROM wealth_income i
-     WHERE i.product_id = $1 AND i.business_date = $2 AND i.holding_id > $3 AND i.holding_id <= $4
-       AND h.id = i.holding_id AND h.id > $3 AND h.id <= $4
-       AND (h.last_income_date IS NULL OR h.last_income_date < $2)`,
-    [fund, d, after, last],
-  );
+  await db.transaction(async (tx) => {
+    const short = negative
+      ? await tx.query<{ holding_id: string; shortfall: bigint }>(
+          `SELECT h.id AS holding_id, -(h.shares + i.income) AS shortfall
+           FROM wealth_holdings h JOIN wealth_income i ON i.holding_id = h.id
+           WHERE i.product_id = $1 AND i.business_date = $2 AND i.holding_id > $3 AND i.holding_id <= $4
+             AND h.shares + i.income < 0 AND (h.last_income_date IS NULL OR h.last_income_date < $2)
+           FOR UPDATE OF h`,
+          [fund, d, after, last],
+        )
+      : { rows: [] };
+    await tx.query(
+      `UPDATE wealth_holdings h
+       SET shares = greatest(h.shares + i.income, 0),
+           frozen_shares = h.frozen_shares + least(h.shares + i.income, 0),
+           cumulative_income = h.cumulative_income + i.income,
+           last_income = i.income, last_income_date = $2
+       FROM wealth_income i
+       WHERE i.product_id = $1 AND i.business_date = $2 AND i.holding_id > $3 AND i.holding_id <= $4
+         AND h.id = i.holding_id AND h.id > $3 AND h.id <= $4
+         AND (h.last_income_date IS NULL OR h.last_income_date < $2)`,
+      [fund, d, after, last],
+    );
+    if (short.rows.length === 0) return;
+    await tx.query(
+      `WITH s AS (
+         SELECT unnest($1::uuid[]) AS holding_id, unnest($2::int8[]) AS shortfall
+       ), r AS (
+         SELECT r.id, r.shares - r.income_loss AS payout, s.shortfall,
+                sum(r.shares - r.income_loss) OVER (PARTITION BY r.holding_id ORDER BY r.confirm_date, r.id) AS upto
+         FROM wealth_redemptions r JOIN s ON s.holding_id = r.holding_id
+         WHERE r.status = 'pending' AND r.kind = 'normal'
+       )
+       UPDATE wealth_redemptions w
+       SET income_loss = w.income_loss + least(r.payout, r.shortfall - (r.upto - r.payout))
+       FROM r WHERE w.id = r.id AND r.upto - r.payout < r.shortfall`,
+      [short.rows.map((r) => r.holding_id), short.rows.map((r) => r.shortfall.toString())],
+    );
+  });
   return { last, count: Number(bounds.rows[0]!.count) };
 }

@@ -7,8 +7,12 @@ export interface Holiday {
   name: string;
 }
 
-const isDate = (text: string) =>
-  /^\d{4}-\d{2}-\d{2}$/.test(text) && new Date(`${text}T00:00:00Z`).toISOString().startsWith(text);
+/** A real calendar date written YYYY-MM-DD (2025-02-30 is not). */
+export const isDate = (text: string): boolean => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+  const time = Date.parse(`${text}T00:00:00Z`);
+  return !Number.isNaN(time) && new Date(time).toISOString().startsWith(text);
+};
 
 /** Adds (or renames) an operator-configured holiday. */
 export async function addHoliday(db: Queryable, clock: Clock, holiday: Holiday): Promise<Holiday> {

@@ -10,8 +10,8 @@ export {
   type RedemptionKind,
 } from './redemptions.ts';
 export type { Holding, IncomeLine } from './holdings.ts';
-export type { Holiday } from './holidays.ts';
-export type { DailyYield } from './daily-rates.ts';
+export { isDate, type Holiday } from './holidays.ts';
+export { MAX_YIELD_DAYS, type DailyYield } from './daily-rates.ts';
 export { allocateIncome, type IncomeAllocation, type IncomeHolder } from './income-allocation.ts';
 export { sevenDayYieldMilli, formatYieldMilli } from './seven-day-yield.ts';
 export { parseRate, formatRate } from './rates.ts';

@@ -1,4 +1,4 @@
-import { MilletError, derivedId, newId, type Clock } from '../core/index.ts';
+import { MilletError, derivedId, isUuid, newId, type Clock } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 
@@ -75,6 +75,9 @@ const fromRow = (r: ProductRow): Product => ({
   createdAt: r.created_at,
 });
 
+/** 100% a year, in 1/10,000 percent. */
+const MAX_EXPECTED_YIELD = 1_000_000n;
+
 export async function createProduct(
   db: Queryable,
   ledger: Ledger,
@@ -90,6 +93,16 @@ export async function createProduct(
       throw new MilletError('VALIDATION_FAILED', 'a fixed-term product needs term_days and expected_yield', {
         field: 'term_days',
       });
+    // Interest is paid from the product's income account at maturity; a negative yield would take
+    // principal from the holder instead, which a fixed-term product does not promise.
+    if (command.expectedYield < 0n || command.expectedYield > MAX_EXPECTED_YIELD)
+      throw new MilletError(
+        'VALIDATION_FAILED',
+        'expected_yield must be between 0 and 100 (percent a year)',
+        {
+          field: 'expected_yield',
+        },
+      );
     const target = await getProduct(db, command.rollIntoProductId ?? '');
     if (target.kind !== 'money_fund')
       throw new MilletError('VALIDATION_FAILED', 'roll_into_product_id must be a money fund', {
@@ -166,7 +179,7 @@ async function openProductAccounts(ledger: Ledger, productId: string, kind: Prod
 }
 
 export async function getProduct(db: Queryable, id: string): Promise<Product> {
-  const result = /^[0-9a-f-]{36}$/i.test(id)
+  const result = isUuid(id)
     ? await db.query<ProductRow>('SELECT * FROM wealth_products WHERE id = $1', [id])
     : { rows: [] };
   const row = result.rows[0];

@@ -2,7 +2,10 @@ import { MilletError, businessDateOf, derivedId, formatMinorUnits, type Clock } 
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { loadCalendar } from './holidays.ts';
-import { getProduct, productAccounts } from './products.ts';
+import { MAX_DAILY_LOSS } from './daily-rates.ts';
+import { INCOME_DIVISOR } from './income-allocation.ts';
+import { getProduct, productAccounts, type Product } from './products.ts';
+import { addDays } from './subscriptions.ts';
 import type { WealthWallets } from './wallets.ts';
 
 /** Fast (T+0) redemption: at most 10,000.00 CNY per user per natural day (Asia/Shanghai). */
@@ -24,6 +27,11 @@ export interface Redemption {
   userId: string;
   kind: RedemptionKind;
   shares: bigint;
+  /**
+   * Normal only: shares a negative day took out of this redemption while it was frozen (the holder
+   * had no redeemable shares left to lose); it pays `shares − incomeLoss`.
+   */
+  incomeLoss: bigint;
   status: 'pending' | 'paid';
   orderedAt: Date;
   /** Fast: the order's day. Normal: the next trading day after T, when the close pays it. */
@@ -37,6 +45,7 @@ interface Row {
   user_id: string;
   kind: RedemptionKind;
   shares: bigint;
+  income_loss: bigint;
   status: 'pending' | 'paid';
   ordered_at: Date;
   confirm_date: string;
@@ -49,6 +58,7 @@ const fromRow = (r: Row): Redemption => ({
   userId: r.user_id,
   kind: r.kind,
   shares: r.shares,
+  incomeLoss: r.income_loss,
   status: r.status,
   orderedAt: r.ordered_at,
   confirmDate: r.confirm_date,
@@ -73,7 +83,12 @@ export async function redeem(
   const existing = await db.query<Row>('SELECT * FROM wealth_redemptions WHERE id = $1', [command.id]);
   if (existing.rows[0]) {
     const r = fromRow(existing.rows[0]);
-    if (r.userId !== command.userId || r.kind !== kind || r.shares !== command.shares)
+    if (
+      r.userId !== command.userId ||
+      r.productId !== command.productId ||
+      r.kind !== kind ||
+      r.shares !== command.shares
+    )
       throw new MilletError('ENTRY_ID_CONFLICT', `redemption ${command.id} exists with other fields`, {
         id: command.id,
       });
@@ -93,7 +108,10 @@ export async function redeem(
   const today = businessDateOf(now);
   const confirmDate = kind === 'fast' ? today : (await loadCalendar(db)).datesFor(now).confirmDate;
   const redemption = await db.transaction(async (tx) => {
-    if (kind === 'fast') await chargeFastAllowance(tx, command.userId, today, command.shares);
+    if (kind === 'fast') {
+      await chargeFastAllowance(tx, command.userId, today, command.shares);
+      await holdBackPendingLoss(tx, product, command.userId, today, command.shares);
+    }
     const holding = await tx.query<{ id: string }>(
       `UPDATE wealth_holdings SET shares = shares - $3,
          frozen_shares = frozen_shares + CASE WHEN $4 = 'normal' THEN $3::int8 ELSE 0 END
@@ -162,6 +180,66 @@ async function chargeFastAllowance(
 }
 
 /**
+ * Shares owe the income of every day the close has not applied to them yet (it runs after midnight
+ * and can be behind), and a fast redemption pays them out at 1.00 now. On a negative day that loss
+ * comes out of what is left in the register, so a fast redemption may not leave fewer redeemable
+ * shares than the worst loss those days can bring (their basis × |R|, plus the remainder's fen).
+ * A day not published yet counts at the worst rate publication allows (MAX_DAILY_LOSS, 0.1%), so
+ * fast redemption stays open every night (a holder keeps back about 0.1% until the close) instead
+ * of waiting for the rate. A normal redemption keeps nothing back: frozen shares stay in the
+ * register and bear the loss.
+ */
+async function holdBackPendingLoss(
+  tx: Queryable,
+  product: Product,
+  userId: string,
+  today: string,
+  shares: bigint,
+): Promise<void> {
+  const yesterday = addDays(today, -1);
+  const found = await tx.query<{
+    id: string;
+    shares: bigint;
+    frozen_shares: bigint;
+    last_income_date: string | null;
+  }>(
+    `SELECT id, shares, frozen_shares, last_income_date FROM wealth_holdings
+     WHERE product_id = $1 AND user_id = $2 FOR UPDATE`,
+    [product.id, userId],
+  );
+  const holding = found.rows[0];
+  if (!holding || (holding.last_income_date !== null && holding.last_income_date >= yesterday)) return;
+  // No income applied yet: the shares were confirmed by a close that has not finished, and the
+  // holding cannot tell which day; every day since the fund opened is taken as owed.
+  const since = holding.last_income_date ?? addDays(businessDateOf(product.createdAt), -1);
+  const owedDays = Math.round((Date.parse(yesterday) - Date.parse(since)) / 86_400_000);
+  if (owedDays <= 0) return;
+  const rates = await tx.query<{ rate: bigint }>(
+    `SELECT rate FROM wealth_daily_rates WHERE product_id = $1 AND business_date > $2 AND business_date <= $3`,
+    [product.id, since, yesterday],
+  );
+  const unpublished = Array<bigint>(Math.max(0, owedDays - rates.rows.length)).fill(MAX_DAILY_LOSS);
+  const losses = [...rates.rows.filter((r) => r.rate < 0n).map((r) => -r.rate), ...unpublished];
+  if (losses.length === 0) return;
+  // An upper bound of each owed day's basis (see insertIncome): fast redemptions ordered after `since`.
+  const fast = await tx.query<{ shares: bigint }>(
+    `SELECT coalesce(sum(shares), 0)::int8 AS shares FROM wealth_redemptions
+     WHERE holding_id = $1 AND kind = 'fast' AND ordered_date > $2`,
+    [holding.id, since],
+  );
+  const basis = holding.shares + holding.frozen_shares + fast.rows[0]!.shares;
+  const reserve = losses.reduce((sum, rate) => sum + (basis * rate) / INCOME_DIVISOR + 1n, 0n);
+  if (holding.shares - shares < reserve) {
+    const available = holding.shares > reserve ? holding.shares - reserve : 0n;
+    throw new MilletError(
+      'WEALTH_INSUFFICIENT_SHARES',
+      `${formatMinorUnits(available, 'CNY')} shares can be redeemed fast now: ${formatMinorUnits(reserve, 'CNY')} stay until the income of ${yesterday} is booked (a normal redemption takes all)`,
+      { available: formatMinorUnits(available, 'CNY'), reserved: formatMinorUnits(reserve, 'CNY') },
+    );
+  }
+}
+
+/**
  * Moves a redemption's money: shares cancelled (holders' omnibus → issued) and CNY custody → the
  * user's wallet, one entry whose id is derived from the redemption's, so repeating it posts once.
  */
@@ -175,16 +253,19 @@ export async function payRedemption(
 ): Promise<Redemption> {
   const accounts = productAccounts(redemption.productId);
   const wallet = await wallets.getWallet(redemption.userId);
-  await ledger.postEntry({
-    id: derivedId('wealth.redemption', redemption.id),
-    legs: [
-      { accountId: accounts.holderShares, side: 'debit', amount: redemption.shares },
-      { accountId: accounts.sharesIssued, side: 'credit', amount: redemption.shares },
-      { accountId: accounts.custody, side: 'debit', amount: redemption.shares },
-      { accountId: wallet.ledgerAccountId, side: 'credit', amount: redemption.shares },
-    ],
-    metadata: { wealth_redemption_id: redemption.id, kind: redemption.kind },
-  });
+  const payout = redemption.shares - redemption.incomeLoss;
+  // A redemption a negative day took whole has nothing left to move (the ledger refuses zero legs).
+  if (payout > 0n)
+    await ledger.postEntry({
+      id: derivedId('wealth.redemption', redemption.id),
+      legs: [
+        { accountId: accounts.holderShares, side: 'debit', amount: payout },
+        { accountId: accounts.sharesIssued, side: 'credit', amount: payout },
+        { accountId: accounts.custody, side: 'debit', amount: payout },
+        { accountId: wallet.ledgerAccountId, side: 'credit', amount: payout },
+      ],
+      metadata: { wealth_redemption_id: redemption.id, kind: redemption.kind },
+    });
   // Only the update that marks it paid releases a normal redemption's frozen shares: once.
   return db.transaction(async (tx) => {
     const updated = await tx.query<Row & { holding_id: string }>(
@@ -200,7 +281,7 @@ export async function payRedemption(
     if (row.kind === 'normal')
       await tx.query('UPDATE wealth_holdings SET frozen_shares = frozen_shares - $2 WHERE id = $1', [
         row.holding_id,
-        row.shares,
+        row.shares - row.income_loss,
       ]);
     return fromRow(row);
   });

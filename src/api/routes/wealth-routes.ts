@@ -3,6 +3,8 @@ import { z } from 'zod';
 import {
   formatRate,
   formatYieldMilli,
+  isDate,
+  MAX_YIELD_DAYS,
   parseRate,
   type DailyYield,
   type Product,
@@ -16,6 +18,7 @@ import { amountInput, amountOutput, idParams, optionalCommandId, timestampOutput
 const dateSchema = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/)
+  .refine(isDate, 'not a calendar date')
   .meta({ description: 'A business date (Asia/Shanghai), YYYY-MM-DD' });
 const rateInput = z
   .string()
@@ -63,6 +66,10 @@ const redemptionOutput = z.object({
   product_id: z.string(),
   kind: z.enum(['fast', 'normal']),
   shares: amountOutput.meta({ description: '1/100 shares (= fen at NAV 1.00)' }),
+  income_loss: amountOutput.meta({
+    description:
+      'Normal redemptions: shares a negative day took from the frozen shares (nothing else was left to lose); the payout is shares − income_loss',
+  }),
   status: z.enum(['pending', 'paid']),
   ordered_at: timestampOutput,
   confirm_date: z.string(),
@@ -105,6 +112,7 @@ const redemptionJson = (r: Redemption) => ({
   product_id: r.productId,
   kind: r.kind,
   shares: r.shares.toString(),
+  income_loss: r.incomeLoss.toString(),
   status: r.status,
   ordered_at: r.orderedAt.toISOString(),
   confirm_date: r.confirmDate,
@@ -174,7 +182,7 @@ export const wealthOperatorRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = a
         tags,
         summary: "Publish a natural day's income per 10,000 shares (万份收益)",
         description:
-          'Every natural day, weekends and holidays included. Publishing the same rate again is harmless; another rate for a published day is 409 WEALTH_RATE_CONFLICT. Negative days are allowed.',
+          'Every natural day, weekends and holidays included. Publishing the same rate again is harmless; another rate for a published day is 409 WEALTH_RATE_CONFLICT. Negative days are allowed, down to (not including) -10000.0000.',
         params: idParams,
         body: z.object({ date: dateSchema, income_per_10k: rateInput }),
         response: { 201: yieldOutput },
@@ -197,6 +205,7 @@ export const wealthOperatorRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = a
       schema: {
         tags,
         summary: '万份收益 and 7-day annualised yield per day, oldest first (the console’s chart)',
+        description: `At most ${MAX_YIELD_DAYS} days from \`from\` to \`to\`; more is 400 VALIDATION_FAILED.`,
         params: idParams,
         querystring: yieldsQuery,
         response: { 200: z.object({ items: z.array(yieldOutput) }) },
@@ -299,6 +308,7 @@ export const wealthRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = async (ap
       schema: {
         tags,
         summary: '万份收益 and 7-day annualised yield per day, oldest first (for charts)',
+        description: `At most ${MAX_YIELD_DAYS} days from \`from\` to \`to\`; more is 400 VALIDATION_FAILED.`,
         params: idParams,
         querystring: yieldsQuery,
         response: { 200: z.object({ items: z.array(yieldOutput) }) },

@@ -1,0 +1,375 @@
+import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { ManualClock, derivedId, formatMinorUnits, isMilletError } from '../core/index.ts';
+import { createEndOfDayClose, jobsMigrations } from '../jobs/index.ts';
+import { createLedger, ledgerMigrations } from '../ledger/index.ts';
+import { openTestDatabase } from '../../test/support/test-database.ts';
+import { parseRate } from './rates.ts';
+import { createWealth, wealthMigrations } from './wealth.ts';
+
+/**
+ * Edge cases of the fund's close and inputs, each in a world of its own: negative days against
+ * frozen and fast-redeemed shares, a day owed only to holders who left after it, fixed-term yields,
+ * impossible dates and rates, redemption retries, the yield series' range.
+ */
+async function world(start = '2025-06-05T10:00:00') {
+  const clock = new ManualClock(new Date(`${start}+08:00`));
+  const t = await openTestDatabase([...ledgerMigrations, ...jobsMigrations, ...wealthMigrations]);
+  const ledger = createLedger({ db: t.db, clock, registry: new Registry() });
+  const bank = await ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } });
+  const wallets = new Map<string, string>();
+  const users = ['a', 'b'].map((name) => derivedId('edge-user', name)) as [string, string];
+  for (const user of users) {
+    const account = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'user_wallet',
+      bound: { kind: 'no_overdraft' },
+    });
+    wallets.set(user, account.id);
+    await ledger.transfer({
+      id: derivedId('edge-top-up', user),
+      debitAccountId: bank.id,
+      creditAccountId: account.id,
+      amount: 500_000_000n,
+    });
+  }
+  const wealth = createWealth({
+    db: t.db,
+    ledger,
+    clock,
+    wallets: { getWallet: async (userId) => ({ ledgerAccountId: wallets.get(userId)!, currency: 'CNY' }) },
+  });
+  const close = createEndOfDayClose({ db: t.db, clock, steps: wealth.closeSteps() });
+  const fund = (await wealth.createProduct({ kind: 'money_fund', code: 'MMF', name: 'Fund' })).id;
+  return {
+    t,
+    ledger,
+    wealth,
+    fund,
+    users,
+    at: (local: string) => clock.set(new Date(`${local}+08:00`)),
+    wallet: async (user: string) => (await ledger.getAccount(wallets.get(user)!)).balances.posted,
+    holding: async (user: string) => (await wealth.holdings(user)).find((h) => h.productId === fund)!,
+    closeDay: (date: string) =>
+      close.close(date, { fastForward: true }).then(
+        (run) => run,
+        (e: unknown) => ({ status: 'threw', error: String(e) }),
+      ),
+    publish: async (rates: Record<string, string>) => {
+      for (const [date, rate] of Object.entries(rates))
+        await wealth.publishDailyIncome(fund, date, parseRate(rate));
+    },
+    /** The register equals the omnibus account and the ledger verifies. */
+    balanced: async () => {
+      const totals = await wealth.registerTotals();
+      for (const { productId, shares } of totals)
+        expect(
+          (await ledger.getAccount(wealth.productAccounts(productId).holderShares)).balances.posted,
+        ).toBe(shares);
+      expect((await ledger.verify()).ok).toBe(true);
+    },
+    shutdown: async () => {
+      await ledger.close();
+      await t.close();
+    },
+  };
+}
+
+const codeOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'ok',
+    (e: unknown) => (isMilletError(e) ? e.code : String(e)),
+  );
+
+describe('wealth edge cases', () => {
+  it('takes a negative day from frozen shares and the pending redemptions when nothing else is left', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7120', '2025-06-07': '-0.5000' });
+      await s.publish({ '2025-06-08': '1.7000', '2025-06-09': '1.7000', '2025-06-10': '1.7000' });
+      await s.wealth.subscribe({
+        id: derivedId('sub', 'a'),
+        userId: a,
+        productId: s.fund,
+        amount: 10_000_000n,
+      });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      const held = (await s.holding(a)).shares; // 100,017.12
+      // Saturday: everything into two normal redemptions, both paid on Tuesday's close. The loss is
+      // taken in payment order (ids break the tie): all of the 1-unit one, the rest from the other.
+      s.at('2025-06-07T10:00:00');
+      const [firstId, secondId] = [derivedId('normal', '1'), derivedId('normal', '2')].sort();
+      const first = await s.wealth.redeemNormal({
+        id: firstId!,
+        userId: a,
+        productId: s.fund,
+        shares: 1n,
+      });
+      const second = await s.wealth.redeemNormal({
+        id: secondId!,
+        userId: a,
+        productId: s.fund,
+        shares: held - 1n,
+      });
+      s.at('2025-06-08T01:00:00');
+      const run = await s.closeDay('2025-06-07');
+      expect(run.status).toBe('completed');
+      // 100,017.12 × −0.5 / 10,000 = −5.000856 → −5.00, all of it from the frozen shares.
+      expect(await s.holding(a)).toMatchObject({
+        shares: 0n,
+        frozenShares: held - 500n,
+        yesterdayIncome: -500n,
+      });
+      const [loss1, loss2] = (
+        await s.t.db.query<{ income_loss: bigint }>(
+          'SELECT income_loss FROM wealth_redemptions WHERE id = ANY($1::uuid[]) ORDER BY id = $2 DESC',
+          [[first.id, second.id], first.id],
+        )
+      ).rows.map((r) => r.income_loss);
+      expect([loss1, loss2]).toEqual([1n, 499n]);
+      await s.balanced();
+      // A retry of the same order still matches it.
+      expect(
+        await codeOf(
+          s.wealth.redeemNormal({ id: second.id, userId: a, productId: s.fund, shares: held - 1n }),
+        ),
+      ).toBe('ok');
+      const wallet0 = await s.wallet(a);
+      s.at('2025-06-11T01:00:00');
+      for (const date of ['2025-06-08', '2025-06-09', '2025-06-10'])
+        expect((await s.closeDay(date)).status).toBe('completed');
+      // Paid what was frozen after the loss; the shares frozen until Tuesday earned Sunday and Monday.
+      expect(await s.wallet(a)).toBe(wallet0 + held - 500n);
+      const after = await s.holding(a);
+      expect(after.frozenShares).toBe(0n);
+      expect((await s.wealth.listRedemptions(a)).every((r) => r.status === 'paid')).toBe(true);
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('keeps back the shares that owe a negative day from a fast redemption before its close', async () => {
+    const s = await world();
+    try {
+      const [a, b] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '-0.5000' });
+      for (const user of [a, b])
+        await s.wealth.subscribe({
+          id: derivedId('sub', user),
+          userId: user,
+          productId: s.fund,
+          amount: 500_000n,
+        });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      // Sunday 00:10, before Saturday's (negative) close: 5,000.85 × 0.5 / 10,000 → 0.25 (+1 fen).
+      s.at('2025-06-08T00:10:00');
+      const held = (await s.holding(a)).shares;
+      const all = s.wealth.redeemFast({
+        id: derivedId('fast', 'all'),
+        userId: a,
+        productId: s.fund,
+        shares: held,
+      });
+      const error = await all.then(
+        () => undefined,
+        (e: unknown) => e as { code: string; details: Record<string, unknown> },
+      );
+      expect(error).toMatchObject({ code: 'WEALTH_INSUFFICIENT_SHARES', details: { reserved: '0.26' } });
+      await s.wealth.redeemFast({
+        id: derivedId('fast', 'most'),
+        userId: a,
+        productId: s.fund,
+        shares: held - 26n,
+      });
+      // Sunday's own rate is not owed yet: b's fast redemption needs Saturday's only, and keeps enough.
+      expect(
+        await codeOf(
+          s.wealth.redeemFast({ id: derivedId('fast', 'b'), userId: b, productId: s.fund, shares: 100n }),
+        ),
+      ).toBe('ok');
+      const run = await s.closeDay('2025-06-07');
+      expect(run.status).toBe('completed');
+      expect(await s.holding(a)).toMatchObject({ shares: 1n, yesterdayIncome: -25n });
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('keeps back the worst allowed loss of a day whose income is not published yet, not the whole holding', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000' });
+      await s.wealth.subscribe({ id: derivedId('sub', 'a'), userId: a, productId: s.fund, amount: 500_000n });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      // Sunday 00:10: Saturday's rate is not out. Fast redemption stays open; it keeps back what
+      // Saturday could lose at worst (10.0000 per 10,000) until the close books it.
+      s.at('2025-06-08T00:10:00');
+      const held = (await s.holding(a)).shares;
+      const reserve = (held * 100_000n) / 100_000_000n + 1n;
+      const all = await s.wealth
+        .redeemFast({ id: derivedId('fast', 'all'), userId: a, productId: s.fund, shares: held })
+        .then(
+          () => undefined,
+          (e: unknown) => e as { code: string; details: Record<string, unknown> },
+        );
+      expect(all).toMatchObject({
+        code: 'WEALTH_INSUFFICIENT_SHARES',
+        details: { reserved: formatMinorUnits(reserve, 'CNY') },
+      });
+      expect(
+        await codeOf(
+          s.wealth.redeemFast({
+            id: derivedId('fast', 'a'),
+            userId: a,
+            productId: s.fund,
+            shares: held - reserve,
+          }),
+        ),
+      ).toBe('ok');
+      // The worst case: Saturday is published at the floor, and the reserve covers it.
+      await s.publish({ '2025-06-07': '-10.0000' });
+      expect((await s.closeDay('2025-06-07')).status).toBe('completed');
+      expect((await s.holding(a)).shares).toBeGreaterThanOrEqual(0n);
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('does not skip a day owed only to holders who fast-redeemed after it, when its rate is late', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      await s.publish({ '2025-06-05': '1.7120', '2025-06-06': '1.7120', '2025-06-07': '1.7120' });
+      await s.wealth.subscribe({ id: derivedId('sub', 'a'), userId: a, productId: s.fund, amount: 500_000n });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      s.at('2025-06-08T00:10:00');
+      const held = (await s.holding(a)).shares;
+      await s.wealth.redeemFast({ id: derivedId('fast', 'a'), userId: a, productId: s.fund, shares: held });
+      // The state a late rate leaves (fast redemptions now wait for it, so take it away by hand).
+      await s.t.db.query(`DELETE FROM wealth_daily_rates WHERE business_date = '2025-06-07'`);
+      const run = await s.closeDay('2025-06-07');
+      expect(run.status).not.toBe('completed');
+      expect(String(run.error)).toMatch(/not published/);
+      await s.publish({ '2025-06-07': '1.7120' });
+      expect((await s.closeDay('2025-06-07')).status).toBe('completed');
+      // 5,000.85 × 1.712 / 10,000 = 0.856… → 0.85, reinvested in the register.
+      expect((await s.wealth.incomeHistory(a, s.fund))[0]).toEqual({
+        date: '2025-06-07',
+        shares: held,
+        income: 85n,
+      });
+      expect((await s.holding(a)).shares).toBe(85n);
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('refuses fixed-term yields below 0% or above 100%; a 0% product matures with a balanced entry', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      const fixed = (code: string, expectedYield: string) =>
+        s.wealth.createProduct({
+          kind: 'fixed_term',
+          code,
+          name: code,
+          termDays: 1,
+          expectedYield: parseRate(expectedYield),
+          rollIntoProductId: s.fund,
+        });
+      expect(await codeOf(fixed('NEG', '-3.25'))).toBe('VALIDATION_FAILED');
+      expect(await codeOf(fixed('HUGE', '100.0001'))).toBe('VALIDATION_FAILED');
+      expect(await codeOf(fixed('MAX', '100'))).toBe('ok');
+      const zero = await fixed('ZERO', '0');
+      await s.publish({ '2025-06-05': '1.0000', '2025-06-06': '1.0000', '2025-06-07': '1.0000' });
+      const sub = await s.wealth.subscribe({
+        id: derivedId('sub', 'zero'),
+        userId: a,
+        productId: zero.id,
+        amount: 1_000_000n,
+      });
+      expect(sub).toMatchObject({ confirmDate: '2025-06-06', maturityDate: '2025-06-07' });
+      s.at('2025-06-08T01:00:00');
+      for (const date of ['2025-06-05', '2025-06-06', '2025-06-07'])
+        expect((await s.closeDay(date)).status).toBe('completed');
+      expect(await s.wealth.getSubscription(sub.id)).toMatchObject({ status: 'matured', interest: 0n });
+      expect((await s.wealth.incomeHistory(a, s.fund))[0]).toMatchObject({
+        date: '2025-06-07',
+        shares: 1_000_000n,
+      });
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('refuses impossible dates, losses over 10.0000 per 10,000, ids that are not UUIDs and long ranges', async () => {
+    const s = await world();
+    try {
+      const publish = (date: string, rate: bigint) => s.wealth.publishDailyIncome(s.fund, date, rate);
+      expect(await codeOf(publish('2025-02-30', 10_000n))).toBe('VALIDATION_FAILED');
+      expect(await codeOf(publish('2025-13-45', 10_000n))).toBe('VALIDATION_FAILED');
+      expect(await codeOf(publish('2025-06-01', -100_000_000n))).toBe('VALIDATION_FAILED');
+      expect(await codeOf(publish('2025-06-01', -100_001n))).toBe('VALIDATION_FAILED');
+      expect(await codeOf(publish('2025-06-01', -100_000n))).toBe('ok');
+      const stored = await s.t.db.query<{ business_date: string }>(
+        'SELECT business_date FROM wealth_daily_rates ORDER BY business_date',
+      );
+      expect(stored.rows).toEqual([{ business_date: '2025-06-01' }]);
+      expect(await codeOf(s.wealth.getProduct('a'.repeat(36)))).toBe('WEALTH_PRODUCT_NOT_FOUND');
+      expect(await codeOf(s.wealth.getProduct('-'.repeat(36)))).toBe('WEALTH_PRODUCT_NOT_FOUND');
+      expect(await codeOf(s.wealth.yields(s.fund, '2025-13-45', '2025-12-31'))).toBe('VALIDATION_FAILED');
+      expect(await codeOf(s.wealth.yields(s.fund, '2025-01-01', '2025-02-29'))).toBe('VALIDATION_FAILED');
+      // 366 days is the most one request may ask for.
+      expect(await codeOf(s.wealth.yields(s.fund, '2024-01-01', '2024-12-31'))).toBe('ok');
+      expect(await codeOf(s.wealth.yields(s.fund, '2024-01-01', '2025-01-01'))).toBe('VALIDATION_FAILED');
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('answers ENTRY_ID_CONFLICT to a redemption id retried for another product', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      const other = (await s.wealth.createProduct({ kind: 'money_fund', code: 'MMF2', name: 'Fund 2' })).id;
+      for (const product of [s.fund, other]) {
+        for (const date of ['2025-06-05', '2025-06-06'])
+          await s.wealth.publishDailyIncome(product, date, 17_000n);
+        await s.wealth.subscribe({
+          id: derivedId('sub', product),
+          userId: a,
+          productId: product,
+          amount: 500_000n,
+        });
+      }
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      const id = derivedId('fast', 'x');
+      await s.wealth.redeemFast({ id, userId: a, productId: s.fund, shares: 1_000n });
+      expect(await codeOf(s.wealth.redeemFast({ id, userId: a, productId: other, shares: 1_000n }))).toBe(
+        'ENTRY_ID_CONFLICT',
+      );
+      expect(await codeOf(s.wealth.redeemFast({ id, userId: a, productId: s.fund, shares: 1_000n }))).toBe(
+        'ok',
+      );
+    } finally {
+      await s.shutdown();
+    }
+  });
+});
