@@ -170,18 +170,26 @@ const housingLabels: Record<Housing, string> = { rent: 'rent', own: 'own', free:
 /** fen → DM at the 1994 rate, for the German data's thresholds. */
 const dm = (fen: bigint): number => Number(fen) / FEN_PER_DM;
 
-/** Wallet balance ↔ status of the checking account (the wallet is the user's current account). */
+/**
+ * Wallet balance ↔ status of the checking account (the wallet is the user's current account). No
+ * wallet counts as an empty one, not as the data's "no checking account": in the German data that
+ * category is the safest of all, so a user would score better by having no wallet than by keeping
+ * money in one — a reward for not using the platform, and one a user could game.
+ */
 export function checkingStatus(walletBalance: bigint | null): string {
-  if (walletBalance === null) return 'no checking account';
+  if (walletBalance === null) return '0 <= ... < 200 DM';
   if (walletBalance < 0n) return '... < 0 DM';
   if (dm(walletBalance) < 200) return '0 <= ... < 200 DM';
   return '... >= 200 DM / salary assignments for at least 1 year';
 }
 
-/** Fund holdings ↔ savings account and bonds. */
+/**
+ * Fund holdings ↔ savings account and bonds. No holdings count as the smallest savings, not as the
+ * data's "unknown/ no savings account", which scores better than small savings: moving money out of
+ * the fund before applying must never raise a score.
+ */
 export function savingsStatus(holdings: bigint): string {
-  if (holdings <= 0n) return 'unknown/ no savings account';
-  const x = dm(holdings);
+  const x = dm(holdings > 0n ? holdings : 0n);
   if (x < 100) return '... < 100 DM';
   if (x < 500) return '100 <= ... < 500 DM';
   if (x < 1000) return '500 <= ... < 1000 DM';
@@ -206,6 +214,33 @@ export const TYPICAL_APPLICANT: Readonly<Record<string, string | number>> = {
   number_of_people_being_liable_to_provide_maintenance_for: 1,
   telephone: 'none',
 };
+
+/**
+ * The typical applicant's characteristics: the same for everyone, so never a reason a user is
+ * told about ("no guarantor" said to someone who was never asked).
+ */
+export const UNASKED_FEATURES: ReadonlySet<string> = new Set(Object.keys(TYPICAL_APPLICANT));
+
+const TOP_CHECKING = checkingStatus(1n << 62n);
+const TOP_SAVINGS = savingsStatus(1n << 62n);
+const unaskedAndTopChecking = new Set([...UNASKED_FEATURES, 'status_of_existing_checking_account']);
+const unaskedAndTopSavings = new Set([...UNASKED_FEATURES, 'savings_account_and_bonds']);
+const unaskedAndBothTop = new Set([...unaskedAndTopChecking, 'savings_account_and_bonds']);
+
+/**
+ * What an application-model score must not give as a reason: the unasked characteristics, and the
+ * wallet or fund when the user is already in their best category. The model measures points lost
+ * against its best category, which for these is one the platform never maps to (the data's "no
+ * account"), so a user with 100,000 CNY in the wallet would be told their balance is low.
+ */
+export function notReasonsFor(features: ApplicantFeatures): ReadonlySet<string> {
+  const topChecking = features.status_of_existing_checking_account === TOP_CHECKING;
+  const topSavings = features.savings_account_and_bonds === TOP_SAVINGS;
+  if (topChecking && topSavings) return unaskedAndBothTop;
+  if (topChecking) return unaskedAndTopChecking;
+  if (topSavings) return unaskedAndTopSavings;
+  return UNASKED_FEATURES;
+}
 
 /** The application model's record. Protected fields (sex, age, nationality) are never set. */
 export function applicationFeatures(answers: ApplicationAnswers, facts: PlatformFacts): ApplicantFeatures {

@@ -2,7 +2,13 @@ import { newId } from '../core/index.ts';
 import type { CreditArtifact } from './artifact.ts';
 import type { ModelName } from './datasets.ts';
 import { applyUnpaidDebts, type UnpaidDebt } from './debts.ts';
-import { behaviourFeatures, featuresHash, type LineHistory, type StoredAnswers } from './features.ts';
+import {
+  behaviourFeatures,
+  featuresHash,
+  notReasonsFor,
+  type LineHistory,
+  type StoredAnswers,
+} from './features.ts';
 import { scoreApplicant, type ApplicantFeatures, type ReasonCode } from './score.ts';
 
 export type ScoreTrigger = 'on_demand' | 'refresh';
@@ -54,7 +60,8 @@ export function scoreRow(
   const model: ModelName = plan.history ? 'behaviour' : 'application';
   const features = plan.history ? behaviourFeatures(plan.history) : plan.features!;
   const a = artifact(model);
-  const result = applyUnpaidDebts(a.scaling, scoreApplicant(a, features), plan.debt);
+  const notReasons = model === 'application' ? notReasonsFor(features) : undefined;
+  const result = applyUnpaidDebts(a.scaling, scoreApplicant(a, features, notReasons), plan.debt);
   // Unpaid debts are inputs too (the same inputs give the same hash), named only when present.
   const hashed = plan.debt?.count
     ? { ...features, unpaid_debts: plan.debt.count, unpaid_debt_fen: plan.debt.amount.toString() }

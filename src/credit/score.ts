@@ -139,7 +139,12 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
  * (characteristics by points lost, most first; ties by input order). The first call compiles the
  * artifact (cached per artifact object); later calls allocate only the result.
  */
-export function scoreApplicant(artifact: CreditArtifact, features: ApplicantFeatures): ScoreResult {
+export function scoreApplicant(
+  artifact: CreditArtifact,
+  features: ApplicantFeatures,
+  /** Inputs that are not the applicant's own (constants set for everyone): never given as reasons. */
+  notReasons?: ReadonlySet<string>,
+): ScoreResult {
   const c = compiled(artifact);
   const { lost, top } = c;
   const raw = c.contribution(features, lost);
@@ -150,6 +155,7 @@ export function scoreApplicant(artifact: CreditArtifact, features: ApplicantFeat
   for (let j = 0; j < lost.length; j++) {
     const v = lost[j]!;
     if (!(v >= 0) || (count === REASON_COUNT && !(v > lost[top[count - 1]!]!))) continue;
+    if (notReasons?.has(c.inputs[j]!.name)) continue;
     let k = count < REASON_COUNT ? count++ : count - 1;
     for (; k > 0 && v > lost[top[k - 1]!]!; k--) top[k] = top[k - 1]!;
     top[k] = j;
