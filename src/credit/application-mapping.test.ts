@@ -9,7 +9,6 @@ import {
   TYPICAL_APPLICANT,
   type ApplicationAnswers,
 } from './features.ts';
-import { scoreApplicant } from './score.ts';
 import { scoreRow } from './score-rows.ts';
 
 const artifact = readArtifact(defaultArtifactPath('application'));
@@ -24,10 +23,17 @@ const answers = fc.record<ApplicationAnswers>({
 // Nothing at all is the case that matters most; fast-check alone seldom draws it.
 const fen = fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: 100_000_000n }));
 
+const context = { trigger: 'on_demand', businessDate: '2026-12-03', refresh: false, scoredAt: '' } as const;
+
+/** A platform score, as stored: features from the platform's facts, through scoreRow. */
+function scored(a: ApplicationAnswers, walletBalance: bigint | null, fundHoldings: bigint) {
+  const features = applicationFeatures(a, { walletBalance, fundHoldings, existingCredits: 0 });
+  return scoreRow(() => artifact, { userId: 'u', answers: null, debt: undefined, features }, context);
+}
+
 describe('the application model on the platform’s money', () => {
   const score = (a: ApplicationAnswers, walletBalance: bigint | null, fundHoldings: bigint) =>
-    scoreApplicant(artifact, applicationFeatures(a, { walletBalance, fundHoldings, existingCredits: 0 }))
-      .score;
+    scored(a, walletBalance, fundHoldings).score;
 
   // A user must not raise a score by holding less: no wallet, or an emptied fund, once scored
   // better than money in them (the German data's "no account" categories are its safest).
@@ -55,20 +61,9 @@ describe('the application model on the platform’s money', () => {
   // The typical applicant's characteristics are the same for everyone: telling a user "no guarantor"
   // or "past credit history" when they were never asked explains nothing about them.
   it('gives as reasons only what the user answered or the platform knows of them, and could better', () => {
-    const context = {
-      trigger: 'on_demand',
-      businessDate: '2026-12-03',
-      refresh: false,
-      scoredAt: '',
-    } as const;
     fc.assert(
       fc.property(answers, fen, fen, (a, walletBalance, fundHoldings) => {
-        const features = applicationFeatures(a, { walletBalance, fundHoldings, existingCredits: 0 });
-        const row = scoreRow(
-          () => artifact,
-          { userId: 'u', answers: null, debt: undefined, features },
-          context,
-        );
+        const row = scored(a, walletBalance, fundHoldings);
         expect(row.reasons).toHaveLength(4);
         const named = row.reasons.map((r) => r.feature);
         for (const feature of named) expect(Object.keys(TYPICAL_APPLICANT)).not.toContain(feature);

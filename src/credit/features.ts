@@ -184,12 +184,16 @@ export function checkingStatus(walletBalance: bigint | null): string {
 }
 
 /**
- * Fund holdings ↔ savings account and bonds. No holdings count as the smallest savings, not as the
- * data's "unknown/ no savings account", which scores better than small savings: moving money out of
- * the fund before applying must never raise a score.
+ * Fund holdings ↔ savings account and bonds. In the German data "unknown/ no savings account"
+ * scores better than small savings, so an application score is the better of the holdings' own
+ * category and that one (`UNKNOWN_SAVINGS`, see score-rows.ts): moving money out of the fund before
+ * applying must never raise a score, and a user without holdings keeps the data's answer for them.
  */
+export const UNKNOWN_SAVINGS = 'unknown/ no savings account';
+
 export function savingsStatus(holdings: bigint): string {
-  const x = dm(holdings > 0n ? holdings : 0n);
+  if (holdings <= 0n) return UNKNOWN_SAVINGS;
+  const x = dm(holdings);
   if (x < 100) return '... < 100 DM';
   if (x < 500) return '100 <= ... < 500 DM';
   if (x < 1000) return '500 <= ... < 1000 DM';

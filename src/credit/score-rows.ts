@@ -6,10 +6,11 @@ import {
   behaviourFeatures,
   featuresHash,
   notReasonsFor,
+  UNKNOWN_SAVINGS,
   type LineHistory,
   type StoredAnswers,
 } from './features.ts';
-import { scoreApplicant, type ApplicantFeatures, type ReasonCode } from './score.ts';
+import { scoreApplicant, type ApplicantFeatures, type ReasonCode, type ScoreResult } from './score.ts';
 
 export type ScoreTrigger = 'on_demand' | 'refresh';
 
@@ -51,6 +52,20 @@ export interface ScoreContext {
   scoredAt: string;
 }
 
+/**
+ * The model's answer for the features; for the application model, fund holdings never lower it: a
+ * user with holdings gets the better of their category and "unknown/no savings" (what a user
+ * without holdings gets), so emptying the fund before applying cannot raise a score.
+ */
+function scoreOf(a: CreditArtifact, model: ModelName, features: ApplicantFeatures): ScoreResult {
+  if (model !== 'application') return scoreApplicant(a, features);
+  const own = scoreApplicant(a, features, notReasonsFor(features));
+  if (features.savings_account_and_bonds === UNKNOWN_SAVINGS) return own;
+  const without = { ...features, savings_account_and_bonds: UNKNOWN_SAVINGS };
+  const unknown = scoreApplicant(a, without, notReasonsFor(without));
+  return unknown.score > own.score ? unknown : own;
+}
+
 /** Computes a score (no storage): the model, its inputs and the result. */
 export function scoreRow(
   artifact: (model: ModelName) => CreditArtifact,
@@ -60,8 +75,7 @@ export function scoreRow(
   const model: ModelName = plan.history ? 'behaviour' : 'application';
   const features = plan.history ? behaviourFeatures(plan.history) : plan.features!;
   const a = artifact(model);
-  const notReasons = model === 'application' ? notReasonsFor(features) : undefined;
-  const result = applyUnpaidDebts(a.scaling, scoreApplicant(a, features, notReasons), plan.debt);
+  const result = applyUnpaidDebts(a.scaling, scoreOf(a, model, features), plan.debt);
   // Unpaid debts are inputs too (the same inputs give the same hash), named only when present.
   const hashed = plan.debt?.count
     ? { ...features, unpaid_debts: plan.debt.count, unpaid_debt_fen: plan.debt.amount.toString() }
