@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
+import { newCustomer } from './support/customers.ts';
 import { makeResidentId } from './support/resident-ids.ts';
 
 let h: ApiHarness;
@@ -145,6 +146,67 @@ describe('users and sessions over HTTP', () => {
     h.clock.advance(900_000);
   });
 
+  it('holds both limits against guesses sent together, with the same answer for an unknown phone', async () => {
+    const { phone } = await signUpAndLogIn();
+    const burst = async (target: string, remoteAddress: string, length: number) => {
+      const responses = await Promise.all(
+        Array.from({ length }, (_, i) =>
+          h.app.inject({
+            method: 'POST',
+            url: '/v1/sessions',
+            remoteAddress,
+            headers: { 'idempotency-key': randomUUID() },
+            payload: { phone: target, password: `wrong-guess-${i}` },
+          }),
+        ),
+      );
+      const codes = responses.map((r) => r.statusCode);
+      return {
+        counts: [codes.filter((c) => c === 401).length, codes.filter((c) => c === 429).length],
+        limited: responses.find((r) => r.statusCode === 429)!,
+      };
+    };
+    // 40 guesses from one address at one phone: 5 reach the password check, as one by one.
+    const known = await burst(phone, '203.0.113.50', 40);
+    expect(known.counts).toEqual([5, 35]);
+    const unknown = await burst(freshPhone(), '203.0.113.51', 40);
+    expect(unknown.counts).toEqual([5, 35]);
+    const answer = (r: typeof known.limited) => ({ ...r.json(), request_id: undefined });
+    expect(answer(unknown.limited)).toEqual(answer(known.limited));
+    expect(unknown.limited.headers['retry-after']).toBe(known.limited.headers['retry-after']);
+    const right = await h.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      remoteAddress: '203.0.113.52',
+      headers: { 'idempotency-key': randomUUID() },
+      payload: { phone, password: 'password-1' },
+    });
+    expect(right.statusCode).toBe(429);
+    h.clock.advance(900_000);
+  });
+
+  it('limits "already registered" answers from one address, even sent together', async () => {
+    const { phone } = await signUpAndLogIn();
+    const signUpFrom = (remoteAddress: string, target: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/v1/users',
+        remoteAddress,
+        headers: { 'idempotency-key': randomUUID() },
+        payload: { phone: target, password: 'password-2' },
+      });
+    const responses = await Promise.all(Array.from({ length: 30 }, () => signUpFrom('203.0.113.60', phone)));
+    const codes = responses.map((r) => `${r.statusCode} ${r.json().code}`);
+    expect(codes.filter((c) => c === '409 PHONE_ALREADY_REGISTERED')).toHaveLength(20);
+    expect(codes.filter((c) => c === '429 RATE_LIMITED')).toHaveLength(10);
+    const limited = await signUpFrom('203.0.113.60', freshPhone());
+    expect([limited.statusCode, limited.headers['retry-after']]).toEqual([429, '900']);
+    // Everyone else signs up as before.
+    expect((await signUpFrom('203.0.113.61', freshPhone())).statusCode).toBe(201);
+    h.clock.advance(900_000);
+    expect((await signUpFrom('203.0.113.60', freshPhone())).statusCode).toBe(201);
+  });
+
   it('keys the address limit on the socket, not on an X-Forwarded-For anyone can send', async () => {
     const failFrom = (forwardedFor: string) =>
       h.app.inject({
@@ -280,6 +342,34 @@ describe('identity verification over HTTP', () => {
     });
     expect([invalid.statusCode, invalid.json().code]).toEqual([422, 'RESIDENT_ID_INVALID']);
     expect(invalid.body).not.toContain(bad);
+  });
+
+  it('re-verifying as Class I after paying as Class II leaves only what is left of the lifetime 1,000 CNY', async () => {
+    const payee = await newCustomer(h);
+    const payer = await newCustomer(h, { verify: false, wallet: false });
+    const residentId = makeResidentId('320102', '19870303', '555');
+    const verify = (accountClass: string) =>
+      postAs(payer.token, '/v1/me/identity', {
+        real_name: '陈静',
+        resident_id: residentId,
+        account_class: accountClass,
+      });
+    expect((await verify('II')).statusCode).toBe(200);
+    expect((await postAs(payer.token, '/v1/wallet', {})).statusCode).toBe(201);
+    await h.ledger.transfer({
+      id: randomUUID(),
+      debitAccountId: h.wallet.bankClearingAccountId(),
+      creditAccountId: (await h.wallet.getWallet(payer.id)).ledgerAccountId,
+      amount: 1_000_000n,
+    });
+    const pay = (amount: string) => postAs(payer.token, '/v1/transfers', { to_user_id: payee.id, amount });
+    expect((await pay('500000')).statusCode).toBe(201);
+    const down = await verify('I');
+    expect([down.statusCode, down.json().account_class]).toEqual([200, 'I']);
+    const more = await pay('100000');
+    expect([more.statusCode, more.json().code]).toEqual([422, 'PAYMENT_LIMIT_EXCEEDED']);
+    expect(more.json()).toMatchObject({ account_class: 'I', used: '500000', period: 'life' });
+    expect((await pay('1')).json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
   });
 
   it('flags a minor: is_adult false', async () => {

@@ -6,6 +6,7 @@ import { openTestDatabase, type TestDatabase } from '../../test/support/test-dat
 import { makeResidentId } from '../../test/support/resident-ids.ts';
 import { createIdentity, identityMigrations, type Identity } from './index.ts';
 import { rejection } from '../../test/support/rejection.ts';
+import { onPostgres } from '../../test/support/test-database.ts';
 
 let t: TestDatabase;
 let identity: Identity;
@@ -212,6 +213,131 @@ describe('login rate limit', () => {
     clock.advance(15 * 60_000);
     expect(await a.pruneLoginFailures()).toBeGreaterThan(0);
     expect((await t.db.query('SELECT 1 FROM identity_login_failures')).rows).toHaveLength(0);
+  });
+});
+
+describe('login rate limit under concurrency', () => {
+  const codes = async (attempts: Promise<unknown>[]) =>
+    (await Promise.allSettled(attempts)).map((r) =>
+      r.status === 'fulfilled' ? 'OK' : (r.reason as MilletError).code,
+    );
+  const count = (list: string[], code: string) => list.filter((c) => c === code).length;
+
+  it('lets no more than 5 guesses sent together reach the password check, registered phone or not', async () => {
+    const registered = freshPhone();
+    await identity.signUp({ phone: registered, password: 'password-1' });
+    for (const phone of [registered, freshPhone()]) {
+      const burst = await codes(
+        Array.from({ length: 12 }, (_, i) =>
+          identity.logIn({ phone, password: `wrong-guess-${i}`, ip: `10.9.${phoneCounter}.${i}` }),
+        ),
+      );
+      expect([count(burst, 'INVALID_CREDENTIALS'), count(burst, 'RATE_LIMITED')]).toEqual([5, 7]);
+    }
+    // The right password after the burst is refused too: the phone is at its limit.
+    const late = await rejection(
+      identity.logIn({ phone: registered, password: 'password-1', ip: '10.9.9.9' }),
+    );
+    expect(late.code).toBe('RATE_LIMITED');
+    clock.advance(15 * 60_000);
+  });
+
+  it('lets no more than 20 guesses from one address sent together through', async () => {
+    const burst = await codes(
+      Array.from({ length: 30 }, () =>
+        identity.logIn({ phone: freshPhone(), password: 'whatever1', ip: '192.0.2.44' }),
+      ),
+    );
+    expect([count(burst, 'INVALID_CREDENTIALS'), count(burst, 'RATE_LIMITED')]).toEqual([20, 10]);
+    clock.advance(15 * 60_000);
+  });
+
+  it('does not count successful log-ins against the address', async () => {
+    const limited = createIdentity({
+      db: t.db,
+      clock,
+      encryptionKey,
+      loginRateLimit: { maxFailuresPerIp: 2 },
+    });
+    const phone = freshPhone();
+    await limited.signUp({ phone, password: 'password-1' });
+    for (let i = 0; i < 4; i += 1)
+      await expect(limited.logIn({ phone, password: 'password-1', ip: '192.0.2.45' })).resolves.toBeTruthy();
+    expect((await rejection(limited.logIn({ phone, password: 'wrong-pass', ip: '192.0.2.45' }))).code).toBe(
+      'INVALID_CREDENTIALS',
+    );
+  });
+
+  // On PGlite every transaction runs alone, so only PostgreSQL can show who waits for whom.
+  it.runIf(onPostgres)(
+    'makes only attempts naming the same phone or address wait for each other',
+    async () => {
+      const busy = freshPhone();
+      await rejection(identity.logIn({ phone: busy, password: 'wrong-pass', ip: '192.0.2.46' }));
+      const other = freshPhone();
+      await identity.signUp({ phone: other, password: 'password-1' });
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const holder = t.db.transaction(async (tx) => {
+        await tx.query('SELECT subject FROM identity_rate_limit_gates FOR UPDATE');
+        locked();
+        await released;
+      });
+      await isLocked;
+      try {
+        let waiting = true;
+        const blocked = rejection(
+          identity.logIn({ phone: busy, password: 'wrong-pass', ip: '192.0.2.47' }),
+        ).finally(() => (waiting = false));
+        await expect(
+          identity.logIn({ phone: other, password: 'password-1', ip: '192.0.2.48' }),
+        ).resolves.toBeTruthy();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(waiting).toBe(true);
+        release();
+        expect((await blocked).code).toBe('INVALID_CREDENTIALS');
+      } finally {
+        release();
+        await holder;
+      }
+    },
+  );
+});
+
+describe('sign-up rate limit', () => {
+  it('counts "already registered" answers against the address; sign-ups that go through do not count', async () => {
+    const limited = createIdentity({
+      db: t.db,
+      clock,
+      encryptionKey,
+      loginRateLimit: { maxFailuresPerIp: 3 },
+    });
+    const ip = '192.0.2.60';
+    for (let i = 0; i < 5; i += 1)
+      await expect(limited.signUp({ phone: freshPhone(), password: 'password-1', ip })).resolves.toBeTruthy();
+    const taken = freshPhone();
+    await limited.signUp({ phone: taken, password: 'password-1' });
+    const burst = await Promise.allSettled(
+      Array.from({ length: 6 }, () => limited.signUp({ phone: taken, password: 'password-2', ip })),
+    );
+    const answers = burst.map((r) => (r.status === 'rejected' ? (r.reason as MilletError).code : 'OK'));
+    expect(answers.filter((c) => c === 'PHONE_ALREADY_REGISTERED')).toHaveLength(3);
+    expect(answers.filter((c) => c === 'RATE_LIMITED')).toHaveLength(3);
+    // Limited before anything is looked up: an unregistered number gets the same answer.
+    const fresh = await rejection(limited.signUp({ phone: freshPhone(), password: 'password-1', ip }));
+    expect(fresh.code).toBe('RATE_LIMITED');
+    expect(fresh.details?.retryAfterSeconds).toBe(900);
+    // One limit per address, shared with log-in.
+    expect((await rejection(limited.logIn({ phone: taken, password: 'password-1', ip }))).code).toBe(
+      'RATE_LIMITED',
+    );
+    await expect(
+      limited.signUp({ phone: freshPhone(), password: 'password-1', ip: '192.0.2.61' }),
+    ).resolves.toBeTruthy();
+    clock.advance(15 * 60_000);
+    await expect(limited.signUp({ phone: freshPhone(), password: 'password-1', ip })).resolves.toBeTruthy();
   });
 });
 

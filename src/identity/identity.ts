@@ -3,12 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
 import { MilletError, batchedLoader, isUuid, newId } from '../core/index.ts';
 import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
-import {
-  assertNotRateLimited,
-  clearLoginFailures,
-  defaultLoginRateLimit,
-  recordLoginFailure,
-} from './login-rate-limit.ts';
+import { defaultLoginRateLimit, releaseAttempt, reserveAttempt } from './login-rate-limit.ts';
 import { maskPhone, normalizePhone } from './phone.ts';
 import { blindIndex, decryptField, derivePiiKeys, encryptField } from './pii-crypto.ts';
 import {
@@ -113,6 +108,8 @@ export function createIdentity(options: IdentityOptions): Identity {
   const refreshTtl = options.refreshTokenTtlSeconds ?? 30 * 86_400;
   const limits = { ...defaultLoginRateLimit, ...options.loginRateLimit };
   const phoneIndex = (e164: string) => blindIndex(keys.index, 'phone', e164);
+  const ipLimitSubject = (ip: string | undefined) =>
+    ip ? { subject: `ip:${blindIndex(keys.index, 'ip', ip)}`, max: limits.maxFailuresPerIp } : undefined;
   /** Signature, issuer, type and expiry by the Clock; ids shaped as UUIDs. No session read. */
   const verifiedClaims = async (accessToken: string): Promise<AuthenticatedUser> => {
     const claims = verifyAccessToken(accessToken, clock.now());
@@ -233,20 +230,41 @@ export function createIdentity(options: IdentityOptions): Identity {
             field: 'phone',
           },
         );
-      if ((await db.query('SELECT 1 FROM identity_users WHERE phone_index = $1', [index])).rows.length > 0)
-        throw taken();
-      const passwordHash = await argon2Hash(command.password, { algorithm: ARGON2ID });
-      const id = newId();
-      const now = clock.now();
-      const result = await db.query<UserRow>(
-        `INSERT INTO identity_users (id, phone_ciphertext, phone_index, password_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (phone_index) DO NOTHING
-         RETURNING ${userColumns}`,
-        [id, encryptField(keys.cipher, phone, aad.phone(id)), index, passwordHash, now],
+      // "Already registered" tells whoever asks that the number has an account here. Asked from one
+      // address, that answer counts as a failed log-in does, so a burst of look-ups meets the same
+      // per-address limit; a sign-up that goes through takes its reservation back, so people
+      // signing up behind one address (CGNAT) are not limited.
+      const ipSubject = ipLimitSubject(command.ip);
+      const reservation = await reserveAttempt(
+        db,
+        ipSubject ? [ipSubject] : [],
+        clock.now(),
+        limits.windowMs,
+        'attempts',
       );
-      if (!result.rows[0]) throw taken();
-      return toUser(result.rows[0], now);
+      try {
+        if ((await db.query('SELECT 1 FROM identity_users WHERE phone_index = $1', [index])).rows.length > 0)
+          throw taken();
+        const passwordHash = await argon2Hash(command.password, { algorithm: ARGON2ID });
+        const id = newId();
+        const now = clock.now();
+        const result = await db.query<UserRow>(
+          `INSERT INTO identity_users (id, phone_ciphertext, phone_index, password_hash, created_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (phone_index) DO NOTHING
+           RETURNING ${userColumns}`,
+          [id, encryptField(keys.cipher, phone, aad.phone(id)), index, passwordHash, now],
+        );
+        if (!result.rows[0]) throw taken();
+        await releaseAttempt(db, reservation);
+        return toUser(result.rows[0], now);
+      } catch (error) {
+        // Only "already registered" answers the question the limit guards. Should the release fail,
+        // the first error is the one to report: a reservation left behind only counts one attempt.
+        if (!(error instanceof MilletError && error.code === 'PHONE_ALREADY_REGISTERED'))
+          await releaseAttempt(db, reservation).catch(() => undefined);
+        throw error;
+      }
     },
 
     async logIn(command) {
@@ -258,12 +276,15 @@ export function createIdentity(options: IdentityOptions): Identity {
         phone = undefined;
       }
       const phoneSubject = phone ? `phone:${phoneIndex(phone)}` : undefined;
-      const ipSubject = command.ip ? `ip:${blindIndex(keys.index, 'ip', command.ip)}` : undefined;
+      const ipSubject = ipLimitSubject(command.ip);
       const subjects = [
         ...(phoneSubject ? [{ subject: phoneSubject, max: limits.maxFailuresPerPhone }] : []),
-        ...(ipSubject ? [{ subject: ipSubject, max: limits.maxFailuresPerIp }] : []),
+        ...(ipSubject ? [ipSubject] : []),
       ];
-      await assertNotRateLimited(db, subjects, now, limits.windowMs);
+      // Reserved before the password is checked, the same way for registered and unknown phones:
+      // the attempt counts as a failure while it is judged, so guesses sent together cannot all
+      // pass a count that none of them has added to yet.
+      const reservation = await reserveAttempt(db, subjects, now, limits.windowMs);
 
       const row = phoneSubject
         ? (
@@ -275,17 +296,9 @@ export function createIdentity(options: IdentityOptions): Identity {
         : undefined;
       dummyHash ??= argon2Hash('millet-dummy-password', { algorithm: ARGON2ID });
       const ok = await argon2Verify(row?.password_hash ?? (await dummyHash), command.password);
-      if (!row || !ok) {
-        await recordLoginFailure(
-          db,
-          subjects.map((s) => s.subject),
-          now,
-          limits.windowMs,
-        );
-        throw new MilletError('INVALID_CREDENTIALS', 'The phone number or password is wrong');
-      }
+      if (!row || !ok) throw new MilletError('INVALID_CREDENTIALS', 'The phone number or password is wrong');
       return db.transaction(async (tx) => {
-        await clearLoginFailures(tx, phoneSubject!);
+        await releaseAttempt(tx, reservation, phoneSubject);
         const sessionId = newId();
         await tx.query(
           'INSERT INTO identity_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $3)',
@@ -486,7 +499,15 @@ export function createIdentity(options: IdentityOptions): Identity {
 
     async pruneLoginFailures() {
       const cutoff = new Date(clock.now().getTime() - limits.windowMs);
-      return (await db.query('DELETE FROM identity_login_failures WHERE failed_at <= $1', [cutoff])).rowCount;
+      const pruned = (await db.query('DELETE FROM identity_login_failures WHERE failed_at <= $1', [cutoff]))
+        .rowCount;
+      // Deleting a gate never loosens the limit: the failures are the count, the gate only orders
+      // the attempts, and an attempt that finds it gone inserts it again.
+      await db.query(
+        `DELETE FROM identity_rate_limit_gates g
+         WHERE NOT EXISTS (SELECT 1 FROM identity_login_failures f WHERE f.subject = g.subject)`,
+      );
+      return pruned;
     },
   };
   return identity;

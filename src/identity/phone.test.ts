@@ -25,7 +25,18 @@ describe('phone numbers', () => {
 
   it('masks the middle digits', () => {
     expect(maskPhone('+8613812345678')).toBe('138****5678');
-    expect(maskPhone('+14155552671')).toBe('+141****2671');
+    expect(maskPhone('+14155552671')).toBe('+1******2671');
+    expect(maskPhone('+6834002')).toBe('+6****02');
+  });
+
+  it('hides at least half the digits of a number of any E.164 length', () => {
+    for (let length = 7; length <= 15; length += 1) {
+      const e164 = `+${'123456789012345'.slice(0, length)}`;
+      const masked = maskPhone(normalizePhone(e164));
+      expect(masked).toMatch(/^\+\d+\*+\d+$/);
+      expect(masked).toHaveLength(e164.length);
+      expect([...masked].filter((c) => c === '*').length).toBeGreaterThanOrEqual(length / 2);
+    }
   });
 });
 

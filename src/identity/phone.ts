@@ -22,11 +22,19 @@ export function normalizePhone(input: string): string {
   return compact;
 }
 
-/** +8613812345678 → 138****5678; other countries keep their first digits and the last four. */
+/**
+ * +8613812345678 → 138****5678, the mainland convention. Other numbers keep at most half their
+ * digits — a few of the first and up to the last four — since E.164 numbers can be as short as seven
+ * digits, where a fixed head and tail would leave nothing hidden: +6834002 → +6****02.
+ */
 export function maskPhone(e164: string): string {
   if (e164.startsWith('+86') && e164.length === 14) {
     const national = e164.slice(3);
     return `${national.slice(0, 3)}****${national.slice(-4)}`;
   }
-  return `${e164.slice(0, 4)}${'*'.repeat(Math.max(e164.length - 8, 1))}${e164.slice(-4)}`;
+  const digits = e164.slice(1);
+  const shown = Math.floor(digits.length / 2);
+  const tail = Math.min(4, shown - 1);
+  const head = shown - tail;
+  return `+${digits.slice(0, head)}${'*'.repeat(digits.length - shown)}${digits.slice(-tail)}`;
 }

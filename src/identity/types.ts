@@ -43,6 +43,8 @@ export interface SignUpCommand {
   phone: string;
   /** At least 8 characters. */
   password: string;
+  /** The client's address: answers that the phone is already registered count against its limit. */
+  ip?: string;
 }
 
 export interface LogInCommand {

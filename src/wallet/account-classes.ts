@@ -13,7 +13,11 @@ export const accountClassLimits: Record<AccountClass, { limit: bigint; per: 'lif
   III: { limit: 20_000_000n, per: 'year' },
 };
 
-/** The usage bucket a payment at `at` counts in: 'life', or the business year in Asia/Shanghai. */
+/**
+ * The usage bucket a payment at `at` is charged to: 'life', or the business year in Asia/Shanghai.
+ * Class I is judged against every bucket, not only 'life' (see chargePaymentAllowance): what the
+ * account paid while in Class II or III is part of its life too.
+ */
 export function usagePeriod(accountClass: AccountClass, at: Date): string {
   return accountClassLimits[accountClass].per === 'life' ? 'life' : businessDateOf(at).slice(0, 4);
 }

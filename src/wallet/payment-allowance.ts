@@ -18,30 +18,49 @@ export async function chargePaymentAllowance(
 ): Promise<string> {
   const { limit } = accountClassLimits[accountClass];
   const period = usagePeriod(accountClass, at);
+  const earlier = period === 'life' ? ((await paidInOtherClasses(tx, [userId])).get(userId) ?? 0n) : 0n;
   const charged = await tx.query<{ used: bigint }>(
     `INSERT INTO wallet_payment_usage AS u (user_id, period, used)
-     SELECT $1, $2, $3::int8 WHERE $3::int8 <= $4::int8
-     ON CONFLICT (user_id, period) DO UPDATE SET used = u.used + excluded.used WHERE u.used + excluded.used <= $4::int8
+     SELECT $1, $2, $3::int8 WHERE $3::int8 + $5::int8 <= $4::int8
+     ON CONFLICT (user_id, period) DO UPDATE SET used = u.used + excluded.used
+       WHERE u.used + excluded.used + $5::int8 <= $4::int8
      RETURNING used`,
-    [userId, period, amount, limit],
+    [userId, period, amount, limit, earlier],
   );
   if (charged.rows.length === 0) {
     const usage = await tx.query<{ used: bigint }>(
       'SELECT used FROM wallet_payment_usage WHERE user_id = $1 AND period = $2',
       [userId, period],
     );
-    throw limitExceeded(accountClass, period, usage.rows[0]?.used ?? 0n);
+    throw limitExceeded(accountClass, period, (usage.rows[0]?.used ?? 0n) + earlier);
   }
   return period;
+}
+
+/**
+ * What each user paid while in Class II or III (every bucket but 'life'). Class I's limit is over
+ * the account's life, so a Class I payment counts these too: an account that paid 5,000 CNY as
+ * Class II and is verified again as Class I has no Class I allowance left, rather than a fresh one.
+ * Not locked: only payments judged under another class add to these rows, while Class I payments
+ * are serialised by their own 'life' row.
+ */
+async function paidInOtherClasses(tx: Queryable, userIds: readonly string[]): Promise<Map<string, bigint>> {
+  const rows = await tx.query<{ user_id: string; used: bigint }>(
+    `SELECT user_id, sum(used)::int8 AS used FROM wallet_payment_usage
+     WHERE user_id = ANY($1::uuid[]) AND period <> 'life' GROUP BY user_id`,
+    [userIds],
+  );
+  return new Map(rows.rows.map((r) => [r.user_id, r.used]));
 }
 
 function limitExceeded(accountClass: AccountClass, period: string, used: bigint): MilletError {
   const { limit } = accountClassLimits[accountClass];
   const span = period === 'life' ? "over the account's life" : `in ${period}`;
+  const remaining = used < limit ? limit - used : 0n;
   return new MilletError(
     'PAYMENT_LIMIT_EXCEEDED',
     `A Class ${accountClass} account may pay at most ${formatMinorUnits(limit, WALLET_CURRENCY)} CNY ${span}; ` +
-      `${formatMinorUnits(limit - used, WALLET_CURRENCY)} CNY remains. Verify your identity further to raise the limit.`,
+      `${formatMinorUnits(remaining, WALLET_CURRENCY)} CNY remains. Verify your identity further to raise the limit.`,
     { accountClass, limit: limit.toString(), used: used.toString(), period },
   );
 }
@@ -57,6 +76,8 @@ interface Usage {
   userId: string;
   period: string;
   used: bigint;
+  /** For the 'life' bucket, what the user paid in other classes (see paidInOtherClasses). */
+  earlier: bigint;
   dirty: boolean;
 }
 
@@ -83,17 +104,26 @@ const allowanceHook: BatchHook<AllowanceCharge, Map<string, Usage>> = {
        RETURNING user_id, period, used`,
       [sorted.map((k) => k.userId), sorted.map((k) => k.period)],
     );
+    const lifeUsers = sorted.filter((k) => k.period === 'life').map((k) => k.userId);
+    const earlier =
+      lifeUsers.length > 0 ? await paidInOtherClasses(tx, lifeUsers) : new Map<string, bigint>();
     return new Map(
       rows.rows.map((r) => [
         usageKey(r.user_id, r.period),
-        { userId: r.user_id, period: r.period, used: r.used, dirty: false },
+        {
+          userId: r.user_id,
+          period: r.period,
+          used: r.used,
+          earlier: r.period === 'life' ? (earlier.get(r.user_id) ?? 0n) : 0n,
+          dirty: false,
+        },
       ]),
     );
   },
   admit(state, item) {
     const usage = state.get(usageKey(item.userId, item.period))!;
-    if (usage.used + item.amount > accountClassLimits[item.accountClass].limit)
-      throw limitExceeded(item.accountClass, item.period, usage.used);
+    if (usage.earlier + usage.used + item.amount > accountClassLimits[item.accountClass].limit)
+      throw limitExceeded(item.accountClass, item.period, usage.earlier + usage.used);
     return {
       settle: (outcome) => {
         if (!outcome.ok) return;

@@ -3,6 +3,7 @@ import { ManualClock, newId, type MilletError } from '../core/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import type { BankConnector, BankOutcome, BankSettlement } from './bank-connector.ts';
+import { paymentAllowanceEffect } from './payment-allowance.ts';
 import { SandboxBank } from './sandbox-bank.ts';
 import type { WalletUser } from './users.ts';
 import { createWallet, walletMigrations, type Wallet } from './wallet.ts';
@@ -250,6 +251,62 @@ describe('account-class limits', () => {
       status: 'succeeded',
     });
     clock.set('2026-03-01T04:00:00Z');
+  });
+
+  it("Class I counts what the account paid in another class: moving down from II does not renew the account's life", async () => {
+    const payer = await userWith(0n, 'II');
+    const payee = await userWith(0n);
+    const world = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'test_world',
+      bound: { kind: 'unbounded' },
+    });
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: world.id,
+      creditAccountId: (await wallet.getWallet(payer)).ledgerAccountId,
+      amount: 1_000_000n,
+    });
+    await wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 60_000n });
+    users.set(payer, { id: payer, kycStatus: 'verified', accountClass: 'I' });
+    await wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 40_000n });
+    const error = await rejection(
+      wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 1n }),
+    );
+    expect(error.code).toBe('PAYMENT_LIMIT_EXCEEDED');
+    expect(error.details).toMatchObject({ accountClass: 'I', used: '100000', period: 'life' });
+    // Far past the limit: nothing is left, and the message does not promise a negative remainder.
+    users.set(payer, { id: payer, kycStatus: 'verified', accountClass: 'II' });
+    await wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 400_000n });
+    users.set(payer, { id: payer, kycStatus: 'verified', accountClass: 'I' });
+    const far = await rejection(
+      wallet.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 1n }),
+    );
+    expect(far.details).toMatchObject({ used: '500000' });
+    expect(far.message).toContain('0.00 CNY remains');
+
+    // The same in the ledger batch (merchant payments charge through it).
+    const batchCharge = (userId: string, amount: bigint) =>
+      wallet.getWallet(userId).then(({ ledgerAccountId }) =>
+        ledger.transfer(
+          { id: newId(), debitAccountId: ledgerAccountId, creditAccountId: world.id, amount },
+          {
+            effects: [paymentAllowanceEffect({ userId, accountClass: 'I', amount, at: clock.now() }).effect],
+          },
+        ),
+      );
+    expect((await rejection(batchCharge(payer, 1n))).code).toBe('PAYMENT_LIMIT_EXCEEDED');
+    const fresh = await userWith(0n, 'II');
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: world.id,
+      creditAccountId: (await wallet.getWallet(fresh)).ledgerAccountId,
+      amount: 200_000n,
+    });
+    await wallet.transfer({ id: newId(), fromUserId: fresh, toUserId: payee, amount: 90_000n });
+    await expect(batchCharge(fresh, 10_000n)).resolves.toBeTruthy();
+    const refused = await rejection(batchCharge(fresh, 1n));
+    expect([refused.code, refused.details?.used]).toEqual(['PAYMENT_LIMIT_EXCEEDED', '100000']);
   });
 
   it('concurrent payments by one user never pass the limit together', async () => {

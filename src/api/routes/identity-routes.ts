@@ -92,11 +92,14 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
       schema: {
         tags: ['users'],
         summary: 'Sign up with a phone number and a password',
+        description:
+          'A 409 PHONE_ALREADY_REGISTERED counts as a failed log-in from the client address: twenty within 15 minutes answer 429 RATE_LIMITED with Retry-After.',
         body: credentials,
         response: { 201: userOutput },
       },
     },
-    async (request, reply) => reply.code(201).send(userJson(await identity.signUp(request.body))),
+    async (request, reply) =>
+      reply.code(201).send(userJson(await identity.signUp({ ...request.body, ip: request.ip }))),
   );
 
   app.post(
