@@ -40,6 +40,10 @@ interface PostRow {
   score_band: ScoreBand;
   partner_id: string | null;
   amount: bigint;
+  approved_amount: bigint | null;
+  disbursed_amount: bigint | null;
+  repaid_amount: bigint;
+  repaid_interest: bigint;
   cpa_fen: bigint | null;
   cps_bp: number | null;
   revenue_share_bp: number | null;
@@ -51,6 +55,49 @@ const allowedFrom: Record<CallbackType, string[]> = {
   disbursed: ['approved'],
   repaid: ['disbursed', 'repaid'],
 };
+
+function amountRefused(
+  type: CallbackType,
+  what: string,
+  value: bigint,
+  limitName: string,
+  limit: bigint,
+): never {
+  throw new MilletError(
+    'MARKETPLACE_CALLBACK_AMOUNT_INVALID',
+    `The ${what} (${value} fen) is more than the ${limitName} (${limit} fen)`,
+    {
+      type,
+      [what.replaceAll(' ', '_')]: value.toString(),
+      [limitName.replaceAll(' ', '_')]: limit.toString(),
+    },
+  );
+}
+
+/**
+ * Fees and the co-debt guard are computed from these amounts, so a partner cannot report more than
+ * was posted: approved ≤ the offer posted, disbursed ≤ approved, principal repaid in total ≤
+ * disbursed (a repaid amount includes its interest).
+ */
+function checkAmounts(post: PostRow, event: OutcomeEvent, interest: bigint): void {
+  if (event.type === 'approved' && event.amount !== undefined) {
+    if (event.amount <= 0n)
+      throw new MilletError('VALIDATION_FAILED', 'An approved amount must be positive', { field: 'amount' });
+    if (event.amount > post.amount)
+      amountRefused('approved', 'amount approved', event.amount, 'amount posted', post.amount);
+  }
+  if (event.type === 'disbursed') {
+    const approved = post.approved_amount ?? post.amount;
+    if (event.amount! > approved)
+      amountRefused('disbursed', 'amount disbursed', event.amount!, 'amount approved', approved);
+  }
+  if (event.type === 'repaid') {
+    const disbursed = post.disbursed_amount ?? 0n;
+    const principal = post.repaid_amount - post.repaid_interest + (event.amount! - interest);
+    if (principal > disbursed)
+      amountRefused('repaid', 'principal repaid', principal, 'amount disbursed', disbursed);
+  }
+}
 
 /**
  * Applies one outcome: moves the post along posted → approved | declined → disbursed → repaid,
@@ -66,7 +113,8 @@ export async function recordDecision(
   return db.transaction(async (tx) => {
     const post = (
       await tx.query<PostRow>(
-        `SELECT po.status, po.score_band, po.partner_id, po.amount, p.cpa_fen, p.cps_bp, p.revenue_share_bp
+        `SELECT po.status, po.score_band, po.partner_id, po.amount, po.approved_amount, po.disbursed_amount,
+                po.repaid_amount, po.repaid_interest, p.cpa_fen, p.cps_bp, p.revenue_share_bp
            FROM marketplace_posts po LEFT JOIN marketplace_partners p ON p.id = po.partner_id
           WHERE po.application_id = $1 AND po.partner_id IS NOT DISTINCT FROM $2::uuid
           FOR UPDATE OF po`,
@@ -110,6 +158,7 @@ export async function recordDecision(
     const interest = event.interest ?? 0n;
     if (event.type === 'repaid' && interest > event.amount!)
       throw new MilletError('VALIDATION_FAILED', 'interest cannot exceed amount', { field: 'interest' });
+    checkAmounts(post, event, interest);
     let fee = 0n;
     if (post.partner_id !== null) {
       if (event.type === 'approved') fee = post.cpa_fen!;

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import {
+  newMessageId,
   pingRequestSchema,
   postRequestSchema,
   reportRequestSchema,
@@ -116,8 +117,11 @@ export async function startPartnerSim(options: PartnerSimOptions): Promise<Partn
   const send = async (booking: Booked, body: PartnerCallback): Promise<number> => {
     const text = JSON.stringify(body);
     let status = 0;
+    // One message, one id: Millet deduplicates on it, so a retry after a lost answer must repeat it
+    // (a new id would count the event twice). Each attempt is signed afresh for the replay window.
+    const messageId = newMessageId();
     for (let attempt = 0; attempt < 3 && !closed; attempt++) {
-      const headers = signatureHeaders(options.secret, text);
+      const headers = signatureHeaders(options.secret, text, new Date(), messageId);
       try {
         const response = await fetch(booking.callbackUrl, {
           method: 'POST',

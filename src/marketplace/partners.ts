@@ -109,7 +109,16 @@ function invalid(field: string, message: string): never {
   throw new MilletError('VALIDATION_FAILED', message, { field });
 }
 
+/** daily_cap is an int4 column. */
+const MAX_DAILY_CAP = 2_147_483_647;
+
+function checkDailyCap(cap: number | null | undefined): void {
+  if (cap !== null && cap !== undefined && (!Number.isInteger(cap) || cap < 0 || cap > MAX_DAILY_CAP))
+    invalid('daily_cap', `the daily cap must be a whole number from 0 to ${MAX_DAILY_CAP}`);
+}
+
 function validate(c: CreatePartnerCommand): void {
+  checkDailyCap(c.dailyCap);
   const e = c.eligibility;
   if (e.scoreBands.length === 0 || e.scoreBands.some((b) => !scoreBands.includes(b)))
     invalid('eligibility.score_bands', `score bands must be some of ${scoreBands.join(', ')}`);
@@ -261,6 +270,7 @@ export class PartnerDirectory {
    * application, so raising a reached cap opens the partner again at once.
    */
   async setLimits(id: string, limits: PartnerLimits): Promise<Partner> {
+    checkDailyCap(limits.dailyCap);
     await this.row(id, this.db);
     const { rows } = await this.db.query<PartnerRow>(
       `UPDATE marketplace_partners SET daily_cap = $2, monthly_budget_fen = $3, updated_at = $4

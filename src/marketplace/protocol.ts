@@ -90,13 +90,16 @@ export const reportResponseSchema = z.object({ month: z.string(), rows: z.array(
 export type PartnerReport = z.infer<typeof reportResponseSchema>;
 export type PartnerReportRow = z.infer<typeof reportRowSchema>;
 
-/** The three signature headers for one body. */
+/** A new message id (`webhook-id`): one per message, kept by every retry of it. */
+export const newMessageId = (): string => `msg_${randomUUID()}`;
+
+/** The three signature headers for one body; pass `id` to sign a retry of an earlier message. */
 export function signatureHeaders(
   secret: string | KeyObject,
   body: string,
   now: Date = new Date(),
+  id: string = newMessageId(),
 ): Record<string, string> {
-  const id = `msg_${randomUUID()}`;
   const timestamp = Math.floor(now.getTime() / 1000);
   return {
     'webhook-id': id,

@@ -165,8 +165,17 @@ type PartnerOffer = {
   promotions: Promotion[];
 };
 
-/** A partner's answer to a ping as routing sees it: an outcome and the offers worth showing. */
-function readReply(reply: Exclude<PingReply, { outcome: 'unresponsive' }>): {
+/**
+ * A partner's answer to a ping as routing sees it: an outcome and the offers worth showing. An
+ * offer above the amount asked or outside the partner's own amount range is dropped: the co-debt
+ * guard and the partner's eligibility were judged on the amount asked, and the post carries the
+ * offer's.
+ */
+function readReply(
+  reply: Exclude<PingReply, { outcome: 'unresponsive' }>,
+  asked: bigint,
+  partner: Partner,
+): {
   outcome: 'offered' | 'no_offer' | 'timeout' | 'error';
   offers: PartnerOffer[];
 } {
@@ -182,7 +191,9 @@ function readReply(reply: Exclude<PingReply, { outcome: 'unresponsive' }>): {
   const offers: PartnerOffer[] = [];
   for (const o of parsed.data.offers) {
     const amount = BigInt(o.amount);
-    if (amount > 0n) offers.push({ ...o, amount });
+    const { minAmount, maxAmount } = partner.eligibility;
+    if (amount > 0n && amount <= asked && amount >= minAmount && amount <= maxAmount)
+      offers.push({ ...o, amount });
   }
   return { outcome: offers.length > 0 ? 'offered' : 'no_offer', offers };
 }
@@ -296,7 +307,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       });
       return;
     }
-    const ping = { partner, latencyMs: reply.latencyMs, ...readReply(reply) };
+    const ping = { partner, latencyMs: reply.latencyMs, ...readReply(reply, command.amount, partner) };
     pings.push(ping);
     routing.push({ ...line, outcome: ping.outcome, latencyMs: ping.latencyMs });
   });
@@ -544,8 +555,16 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
       [command.userId],
     );
     const snapshot = (await coDebtSnapshots(tx, [command.userId], clock.now())).get(command.userId)!;
-    checkCoDebt(snapshot, app.amount, deps.coDebtLimits);
+    // The post is of the offer's amount, so that is what the guard must count.
+    checkCoDebt(snapshot, offer.amount, deps.coDebtLimits);
     const partner = offer.partner_id ? await deps.partners.get(offer.partner_id, tx) : null;
+    // Offers outlive routing: a partner paused or terminated since must not get the user's data.
+    if (partner && partner.status !== 'active')
+      throw new MilletError(
+        'MARKETPLACE_PARTNER_INACTIVE',
+        `${partner.name} is not taking applications now; choose another offer`,
+        { partner_id: partner.id, partner_status: partner.status },
+      );
     const missing = (partner?.requiredFields ?? []).filter((f) => !fields.includes(f));
     if (missing.length > 0)
       throw new MilletError(
@@ -652,14 +671,41 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
       if (answer.decision !== 'pending') status = answer.decision;
     }
   } catch (error) {
-    // The post did not reach the lender: the user may choose again (this offer or another).
-    await db.transaction(async (tx) => {
-      await tx.query(`UPDATE marketplace_posts SET status = 'failed' WHERE application_id = $1`, [app.id]);
-      await tx.query(
-        `UPDATE marketplace_applications SET status = 'offered', chosen_offer_id = NULL WHERE id = $1`,
+    // The post did not reach the lender, or its answer did not reach us: the user may choose again
+    // (this offer or another) — unless the lender's signed callback has already moved the post on,
+    // which proves it has the application. Then the post stands as that callback left it: failing
+    // it would offer the application to a second lender and refuse the first one's next callback.
+    const recorded = await db.transaction(async (tx) => {
+      const failed = await tx.query(
+        `UPDATE marketplace_posts SET status = 'failed' WHERE application_id = $1 AND status = 'posted'
+         RETURNING 1`,
         [app.id],
       );
+      if (failed.rows.length > 0) {
+        await tx.query(
+          `UPDATE marketplace_applications SET status = 'offered', chosen_offer_id = NULL WHERE id = $1`,
+          [app.id],
+        );
+        return null;
+      }
+      await tx.query(`UPDATE marketplace_applications SET status = 'posted' WHERE id = $1`, [app.id]);
+      const { rows } = await tx.query<{ status: Post['status'] }>(
+        'SELECT status FROM marketplace_posts WHERE application_id = $1',
+        [app.id],
+      );
+      return rows[0]!.status;
     });
+    if (recorded)
+      return {
+        applicationId: app.id,
+        offerId: offer.id,
+        source: offer.source,
+        partnerId: partner?.id ?? null,
+        consentId,
+        sentFields: fields,
+        status: recorded,
+        partnerRef: null,
+      };
     if (error instanceof MilletError) throw error;
     throw new MilletError(
       'MARKETPLACE_PARTNER_UNAVAILABLE',

@@ -20,7 +20,13 @@ export interface SettlementLine {
 
 export interface Discrepancy {
   applicationId: string;
-  field: 'approved' | 'disbursed_amount' | 'repaid_interest' | 'missing_at_partner' | 'missing_at_platform';
+  field:
+    | 'approved'
+    | 'disbursed_amount'
+    | 'repaid_interest'
+    | 'missing_at_partner'
+    | 'missing_at_platform'
+    | 'duplicate_at_partner';
   platform: string | null;
   partner: string | null;
 }
@@ -69,6 +75,22 @@ export async function ensureMarketplaceAccounts(ledger: Ledger, partnerId?: stri
     });
 }
 
+const MIN_YEAR = 2000;
+const MAX_YEAR = 2999;
+
+/**
+ * A settlement month: YYYY-MM in a range the date arithmetic below holds for (a year like 9999
+ * would make its next month 10000-01, which is no date).
+ */
+export function checkMonth(month: string): void {
+  const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(month);
+  const year = m ? Number(m[1]) : 0;
+  if (year < MIN_YEAR || year > MAX_YEAR)
+    throw new MilletError('VALIDATION_FAILED', `month must be YYYY-MM, ${MIN_YEAR}-01 to ${MAX_YEAR}-12`, {
+      field: 'month',
+    });
+}
+
 const monthBounds = (month: string): [Date, Date] => {
   const [y, m] = month.split('-').map(Number) as [number, number];
   const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
@@ -108,18 +130,35 @@ export async function platformLines(
   }));
 }
 
-/** Compares per application; a row present on one side only is listed as missing on the other. */
+/**
+ * Compares per application; a row present on one side only is listed as missing on the other. A
+ * report has one row per application: further rows for one are listed as duplicates (the partner's
+ * totals count them), and the first is the one compared.
+ */
 export function reconcile(
   platform: readonly SettlementLine[],
   partner: readonly PartnerReportRow[],
 ): Discrepancy[] {
   const ours = new Map(platform.map((l) => [l.applicationId, l]));
-  const theirs = new Map(partner.map((r) => [r.application_id, r]));
+  const theirs = new Map<string, PartnerReportRow>();
+  const copies = new Map<string, number>();
+  for (const r of partner) {
+    copies.set(r.application_id, (copies.get(r.application_id) ?? 0) + 1);
+    if (!theirs.has(r.application_id)) theirs.set(r.application_id, r);
+  }
   const ids = [...new Set([...ours.keys(), ...theirs.keys()])].sort();
   const out: Discrepancy[] = [];
   for (const id of ids) {
     const a = ours.get(id);
     const b = theirs.get(id);
+    const count = copies.get(id) ?? 0;
+    if (count > 1)
+      out.push({
+        applicationId: id,
+        field: 'duplicate_at_partner',
+        platform: a ? '1' : '0',
+        partner: String(count),
+      });
     if (!b) {
       out.push({ applicationId: id, field: 'missing_at_partner', platform: 'present', partner: null });
       continue;
@@ -208,8 +247,7 @@ export async function settleMonth(
   month: string,
 ): Promise<Settlement> {
   const { db, clock, ledger, partners } = deps;
-  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month))
-    throw new MilletError('VALIDATION_FAILED', 'month must be YYYY-MM', { field: 'month' });
+  checkMonth(month);
   const partner = await partners.get(partnerId);
   // Fees are counted from callbacks received in the month (Asia/Shanghai): a month still running
   // would be invoiced without the rest of its callbacks, and settling it again returns that invoice.
@@ -240,6 +278,18 @@ export async function settleMonth(
         partner_id: partnerId,
       });
     }
+    // Rows of another month would be reconciled and invoiced as this one's, and a month settles once.
+    if (report.month !== month)
+      throw new MilletError(
+        'MARKETPLACE_PARTNER_UNAVAILABLE',
+        `The partner reported ${report.month}, not ${month}`,
+        {
+          partner_id: partnerId,
+          reason: 'report_month_mismatch',
+          month,
+          report_month: report.month,
+        },
+      );
     const discrepancies = reconcile(lines, report.rows);
     const invoice = lines.reduce((s, l) => s + l.feeFen, 0n);
     const id = newId();
@@ -299,8 +349,10 @@ export async function settleMonth(
   return fromRow(row);
 }
 
+const isId = (id: string) => /^[0-9a-f-]{36}$/i.test(id);
+
 export async function getSettlement(db: Database, id: string): Promise<Settlement> {
-  const { rows } = /^[0-9a-f-]{36}$/i.test(id)
+  const { rows } = isId(id)
     ? await db.query<SettlementRow>('SELECT * FROM marketplace_settlements WHERE id = $1', [id])
     : { rows: [] };
   if (!rows[0])
@@ -331,17 +383,31 @@ export async function recordPayment(
     throw new MilletError('VALIDATION_FAILED', 'amount must be positive', { field: 'amount' });
   const entryId = derivedId('marketplace', `payment:${paymentId}`);
   const settlement = await db.transaction(async (tx) => {
-    const { rows } = await tx.query<SettlementRow>(
-      'SELECT * FROM marketplace_settlements WHERE id = $1 FOR UPDATE',
-      [settlementId],
-    );
+    const { rows } = isId(settlementId)
+      ? await tx.query<SettlementRow>('SELECT * FROM marketplace_settlements WHERE id = $1 FOR UPDATE', [
+          settlementId,
+        ])
+      : { rows: [] };
     const row = rows[0];
     if (!row)
       throw new MilletError('MARKETPLACE_SETTLEMENT_NOT_FOUND', 'No such settlement', {
         settlement_id: settlementId,
       });
-    const seen = await tx.query('SELECT 1 FROM marketplace_settlement_payments WHERE id = $1', [paymentId]);
-    if (seen.rows.length > 0) return row;
+    const seen = await tx.query<{ settlement_id: string; amount: bigint }>(
+      'SELECT settlement_id, amount FROM marketplace_settlement_payments WHERE id = $1',
+      [paymentId],
+    );
+    const earlier = seen.rows[0];
+    if (earlier) {
+      // A retry returns the settlement; the same id for another payment would be lost silently.
+      if (earlier.settlement_id !== settlementId || earlier.amount !== amount)
+        throw new MilletError('ENTRY_ID_CONFLICT', `payment ${paymentId} was recorded with other fields`, {
+          payment_id: paymentId,
+          settlement_id: earlier.settlement_id,
+          amount: earlier.amount.toString(),
+        });
+      return row;
+    }
     if (row.paid_fen + amount > row.invoice_fen)
       throw new MilletError('MARKETPLACE_OVERPAYMENT', 'The payment is more than the invoice still owes', {
         outstanding: (row.invoice_fen - row.paid_fen).toString(),

@@ -21,6 +21,8 @@ const dateSchema = z
   .regex(/^\d{4}-\d{2}-\d{2}$/)
   .meta({ description: 'Business date YYYY-MM-DD' });
 const bp = z.number().int().min(0).max(10_000);
+// Stored in an int4 column: a larger cap would be a database error, not an answer.
+const dailyCap = z.number().int().min(0).max(2_147_483_647);
 const aprText = (bpValue: number) => `${formatBasisPoints(bpValue)}%`;
 
 const eligibilitySchema = z.object({
@@ -262,7 +264,7 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
           eligibility: eligibilitySchema,
           required_fields: z.array(z.enum(applicantFields)).default([]),
           pricing: z.object({ cpa: amountInput, cps_bp: bp, revenue_share_bp: bp.default(0) }),
-          daily_cap: z.number().int().min(0).nullable().default(null),
+          daily_cap: dailyCap.nullable().default(null),
           monthly_budget: amountInput.nullable().default(null),
           priority: z.number().int().min(0).max(1_000_000).default(0),
           secret: z.string().startsWith('whsec_').max(200).optional(),
@@ -358,7 +360,7 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
         summary: "Change a partner's daily cap and monthly budget (null: none); routing applies them at once",
         params: idParams,
         body: z.object({
-          daily_cap: z.number().int().min(0).nullable(),
+          daily_cap: dailyCap.nullable(),
           monthly_budget: amountInput.nullable(),
         }),
         response: { 200: partnerOutput },
@@ -520,7 +522,12 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
         tags,
         summary: "Settle a partner's month: reconcile with its report, post the invoice as a receivable",
         params: idParams,
-        body: z.object({ month: z.string().regex(/^\d{4}-\d{2}$/) }),
+        body: z.object({
+          month: z
+            .string()
+            .regex(/^\d{4}-(0[1-9]|1[0-2])$/)
+            .meta({ description: 'YYYY-MM (Asia/Shanghai), 2000-01 to 2999-12', example: '2025-06' }),
+        }),
         response: { 201: settlementOutput },
       },
     },
@@ -720,8 +727,8 @@ const rawBodies = new WeakMap<object, string>();
 
 /**
  * Partner callbacks: POST /v1/marketplace/partner-callbacks/{partnerId}, authenticated by the
- * partner's signature over the raw body (so this plugin keeps the body text), Idempotency-Key = the
- * webhook-id. See docs/partner-protocol.md.
+ * partner's signature over the raw body (so this plugin keeps the body text), deduplicated per
+ * partner on the signed webhook-id. See docs/partner-protocol.md.
  */
 export const marketplaceCallbackRoutes: FastifyPluginAsyncZod<{ marketplace: Marketplace }> = async (
   app,
@@ -740,9 +747,23 @@ export const marketplaceCallbackRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
   app.post(
     '/marketplace/partner-callbacks/:id',
     {
+      // Out of the api's stored-response layer: it runs before the signature is checked and keys
+      // every caller without a login as one principal, so an unsigned request could claim a
+      // partner's next webhook-id, one partner's key could collide with another's, and a 409 would
+      // be replayed after the state moved on. handleCallback deduplicates on (partner, webhook-id)
+      // once the signature verifies, and only a callback it applied is remembered.
+      config: { ownIdempotency: true },
+      onRequest: (request, _reply, done) => {
+        // The api asks every POST for an Idempotency-Key; partners need not send one, since the
+        // signed webhook-id is what identifies a callback.
+        request.headers['idempotency-key'] ??= 'partner-callback';
+        done();
+      },
       schema: {
         tags,
         summary: 'A partner reports an outcome: approved, declined, disbursed or repaid (signed)',
+        description:
+          'Signed with webhook-id, webhook-timestamp and webhook-signature (docs/partner-protocol.md) and deduplicated per partner on webhook-id: a repeat answers {"received": true, "duplicate": true}. An Idempotency-Key header is accepted but not needed, and plays no part.',
         params: idParams,
         body: z.object({
           type: z.enum(['approved', 'declined', 'disbursed', 'repaid']),
