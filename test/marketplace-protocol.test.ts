@@ -391,6 +391,45 @@ describe('partner callbacks', () => {
     expect((await postRow(app.id)).status).toBe('disbursed');
   });
 
+  it('answers the user with the decision a callback recorded before the post’s own answer came', async () => {
+    const p = await customPartner('75', {
+      onPost: async (body, secret, res) => {
+        const payload = JSON.stringify({
+          type: 'approved',
+          application_id: body.application_id,
+          amount: body.amount,
+        });
+        const answered = await fetch(body.callback_url, {
+          method: 'POST',
+          body: payload,
+          headers: callbackHeaders(secret, payload, `msg_${randomUUID()}`),
+        });
+        expect(answered.status).toBe(200);
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end('{"status":"approved","partner_ref":"early"}');
+      },
+    });
+    const userId = randomUUID();
+    const app = await h.marketplace.apply({
+      userId,
+      product: 'loan',
+      amount: 1_000_000n,
+      termMonths: 12,
+      regionCode: '750101',
+    });
+    const post = await h.marketplace.choose({
+      userId,
+      applicationId: app.id,
+      offerId: app.offers.find((o) => o.partnerId === p.id)!.id,
+      consentFields: ['real_name'],
+      applicant: { real_name: '王' },
+    });
+    expect(post.status).toBe('approved');
+    // Approved once: the callback's fee, not a second one for the post's answer.
+    expect([(await postRow(app.id)).status, (await postRow(app.id)).fee_fen]).toEqual(['approved', 5_000n]);
+  });
+
   it('partner-sim retries a callback under its first webhook-id, so it counts once', async () => {
     // A proxy in front of Millet forwards the first repaid callback, then loses Millet's answer.
     let lost = false;

@@ -720,14 +720,26 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
     partnerRef,
   ]);
   await db.query(`UPDATE marketplace_applications SET status = 'posted' WHERE id = $1`, [app.id]);
-  if (status === 'approved' || status === 'declined')
-    await recordDecision(db, clock, {
-      applicationId: app.id,
-      partnerId: partner?.id ?? null,
-      messageId: `post:${app.id}`,
-      type: status,
-      amount: status === 'approved' ? offer.amount : undefined,
-    });
+  if (status === 'approved' || status === 'declined') {
+    try {
+      await recordDecision(db, clock, {
+        applicationId: app.id,
+        partnerId: partner?.id ?? null,
+        messageId: `post:${app.id}`,
+        type: status,
+        amount: status === 'approved' ? offer.amount : undefined,
+      });
+    } catch (error) {
+      // The lender's signed callback decided the post before its answer to the post reached us:
+      // the user is told what was recorded first, not a 409 for a post that went through.
+      if (!(error instanceof MilletError && error.code === 'MARKETPLACE_CALLBACK_OUT_OF_ORDER')) throw error;
+      const { rows } = await db.query<{ status: Post['status'] }>(
+        'SELECT status FROM marketplace_posts WHERE application_id = $1',
+        [app.id],
+      );
+      status = rows[0]!.status;
+    }
+  }
   return {
     applicationId: app.id,
     offerId: offer.id,
