@@ -12,7 +12,7 @@ import {
   deleteExpiredIdempotencyKeys,
   ensureBootstrapKey,
 } from './api/index.ts';
-import { derivedId, systemClock, type Clock, type Config } from './core/index.ts';
+import { derivedId, systemClock, webhooksAllowLoopback, type Clock, type Config } from './core/index.ts';
 import {
   createCreditService,
   creditMigrations,
@@ -53,7 +53,12 @@ import {
   type Paylater,
 } from './paylater/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
-import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
+import {
+  createWebhooks,
+  setDefaultWebhookUrlPolicy,
+  webhooksMigrations,
+  type Webhooks,
+} from './webhooks/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
 import { riskMigrations } from './risk/index.ts';
 import {
@@ -164,11 +169,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bank = new SandboxBank();
     const wallet = createWallet({ db, ledger, clock, users: identity, bank });
     await wallet.start();
+    // Loopback webhook targets only where configured (the embedded demo by default); the default
+    // policy is what other modules get when they check a URL for the webhooks (a notify_url).
+    const allowLoopback = webhooksAllowLoopback(config);
+    setDefaultWebhookUrlPolicy({ allowLoopback });
+    if (allowLoopback && config.databaseUrl)
+      logger.warn('webhooks may be sent to this machine (MILLET_WEBHOOKS_ALLOW_LOOPBACK): development only');
     const webhooks = createWebhooks({
       db,
       clock,
       encryptionKey: pii.key,
       logger: logger.child({ module: 'webhooks' }),
+      allowLoopback,
     });
     const merchants = createMerchants({
       db,

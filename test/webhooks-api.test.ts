@@ -22,7 +22,7 @@ const clock = new ManualClock('2026-03-01T04:00:00Z');
 beforeAll(async () => {
   t = await openTestDatabase([...ledgerMigrations, ...apiMigrations, ...webhooksMigrations]);
   ledger = createLedger({ db: t.db, clock });
-  webhooks = createWebhooks({ db: t.db, clock, encryptionKey: randomBytes(32) });
+  webhooks = createWebhooks({ db: t.db, clock, encryptionKey: randomBytes(32), allowLoopback: true });
   app = buildServer({ db: t.db, ledger, clock, webhooks, logger: createLogger({ level: 'silent' }) });
   await app.ready();
   adminKey = (await ensureBootstrapKey(t.db, clock))!.plaintext;
@@ -171,6 +171,16 @@ describe('operator webhook routes', () => {
     });
     expect(insecure.status).toBe(422);
     expect(insecure.json.code).toBe('WEBHOOK_URL_INVALID');
+    // Loopback is allowed here (a test), private and link-local addresses never.
+    for (const url of [
+      'https://169.254.169.254/latest/meta-data/',
+      'https://10.0.0.5/',
+      'https://[fd00::1]/',
+    ]) {
+      const internal = await call('POST', `${base}/endpoints`, { owner_id: 'm', url });
+      expect(internal.status, url).toBe(422);
+      expect(internal.json.code, url).toBe('WEBHOOK_URL_INVALID');
+    }
     const unknown = await call('GET', `${base}/deliveries/${randomUUID()}`);
     expect(unknown.status).toBe(404);
     expect(unknown.json.code).toBe('WEBHOOK_DELIVERY_NOT_FOUND');

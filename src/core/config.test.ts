@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseTrustProxy } from './config.ts';
+import { loadConfig, parseTrustProxy, webhooksAllowLoopback } from './config.ts';
 
 describe('MILLET_TRUST_PROXY', () => {
   it('is off unless set, and reads true, hop counts and address lists', () => {
@@ -15,5 +15,25 @@ describe('MILLET_TRUST_PROXY', () => {
   it('refuses anything else at start-up, naming the variable', () => {
     for (const bad of ['yes', 'proxy.example.com', '10.0.0.0/8;rm', '-1'])
       expect(() => parseTrustProxy(bad), bad).toThrow(/MILLET_TRUST_PROXY must be/);
+  });
+});
+
+describe('MILLET_WEBHOOKS_ALLOW_LOOPBACK', () => {
+  const allowed = (env: Record<string, string>) => webhooksAllowLoopback(loadConfig(env));
+
+  it('is on by default only for the embedded demo, off on PostgreSQL or without the demo', () => {
+    expect(allowed({})).toBe(true);
+    expect(allowed({ MILLET_DEMO: '0' })).toBe(false);
+    expect(allowed({ DATABASE_URL: 'postgres://db/millet' })).toBe(false);
+  });
+
+  it('follows the variable when set, and refuses anything but 1/0/true/false', () => {
+    expect(allowed({ DATABASE_URL: 'postgres://db/millet', MILLET_WEBHOOKS_ALLOW_LOOPBACK: '1' })).toBe(true);
+    expect(allowed({ MILLET_WEBHOOKS_ALLOW_LOOPBACK: '0' })).toBe(false);
+    expect(allowed({ MILLET_WEBHOOKS_ALLOW_LOOPBACK: 'false' })).toBe(false);
+    expect(allowed({ MILLET_WEBHOOKS_ALLOW_LOOPBACK: '' })).toBe(true);
+    expect(() => loadConfig({ MILLET_WEBHOOKS_ALLOW_LOOPBACK: 'yes' })).toThrow(
+      /MILLET_WEBHOOKS_ALLOW_LOOPBACK must be 1 or 0/,
+    );
   });
 });

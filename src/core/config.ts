@@ -20,6 +20,32 @@ export interface Config {
    * log-in limiter and the flash sale's per-IP velocity key on it). false: the socket's peer.
    */
   trustProxy: boolean | number | string;
+  /**
+   * MILLET_WEBHOOKS_ALLOW_LOOPBACK: whether webhooks may go to this machine's loopback (127.0.0.1,
+   * [::1], localhost), plain http included. Unset here: {@link webhooksAllowLoopback} decides.
+   */
+  webhooksAllowLoopback?: boolean | undefined;
+}
+
+/**
+ * Whether webhooks may be delivered to this machine's loopback: MILLET_WEBHOOKS_ALLOW_LOOPBACK
+ * when set, otherwise only for the embedded demo (no DATABASE_URL and MILLET_DEMO not 0), which a
+ * developer runs next to their own test receiver. Any deployment on PostgreSQL refuses it unless
+ * the variable says 1: any merchant could otherwise make the server POST to its own ports.
+ */
+export function webhooksAllowLoopback(
+  config: Pick<Config, 'databaseUrl' | 'demo' | 'webhooksAllowLoopback'>,
+): boolean {
+  return config.webhooksAllowLoopback ?? (config.databaseUrl === undefined && config.demo);
+}
+
+/** "1"/"true" or "0"/"false"; unset or empty, undefined. */
+function parseSwitch(name: string, value: string | undefined): boolean | undefined {
+  const text = value?.trim().toLowerCase() ?? '';
+  if (text === '') return undefined;
+  if (text === '1' || text === 'true') return true;
+  if (text === '0' || text === 'false') return false;
+  throw new Error(`${name} must be 1 or 0, got "${value}"`);
 }
 
 /**
@@ -54,5 +80,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demo: (env.MILLET_DEMO ?? '1') !== '0',
     piiKey: env.MILLET_PII_KEY || undefined,
     trustProxy: parseTrustProxy(env.MILLET_TRUST_PROXY),
+    webhooksAllowLoopback: parseSwitch('MILLET_WEBHOOKS_ALLOW_LOOPBACK', env.MILLET_WEBHOOKS_ALLOW_LOOPBACK),
   };
 }

@@ -9,7 +9,7 @@ import type {
   WebhookDelivery,
   WebhookEvent,
 } from './types.ts';
-import { checkWebhookUrl } from './url-policy.ts';
+import { checkWebhookUrl, type WebhookUrlPolicy } from './url-policy.ts';
 
 export interface DeliveryRow {
   id: string;
@@ -108,10 +108,10 @@ function checkedEvent(event: WebhookEvent, now: Date): { ownerId: string; eventT
 }
 
 /** The URL if the webhooks module would call it, otherwise null. */
-function allowedUrl(url: string | null | undefined): string | null {
+function allowedUrl(url: string | null | undefined, policy: WebhookUrlPolicy): string | null {
   if (!url) return null;
   try {
-    return checkWebhookUrl(url, 'url');
+    return checkWebhookUrl(url, 'url', policy);
   } catch {
     return null;
   }
@@ -123,12 +123,20 @@ export class DeliveryStore {
   readonly #clock: Clock;
   readonly #endpoints: EndpointStore;
   readonly #maxAttempts: number;
+  readonly #urlPolicy: WebhookUrlPolicy;
 
-  constructor(db: Database, clock: Clock, endpoints: EndpointStore, maxAttempts: number) {
+  constructor(
+    db: Database,
+    clock: Clock,
+    endpoints: EndpointStore,
+    maxAttempts: number,
+    urlPolicy: WebhookUrlPolicy,
+  ) {
     this.#db = db;
     this.#clock = clock;
     this.#endpoints = endpoints;
     this.#maxAttempts = maxAttempts;
+    this.#urlPolicy = urlPolicy;
   }
 
   /**
@@ -139,7 +147,7 @@ export class DeliveryStore {
   async enqueue(event: WebhookEvent, tx: Queryable = this.#db): Promise<WebhookDelivery[]> {
     const now = this.#clock.now();
     const { ownerId, eventType, body } = checkedEvent(event, now);
-    const notifyUrl = event.url ? checkWebhookUrl(event.url, 'url') : null;
+    const notifyUrl = event.url ? checkWebhookUrl(event.url, 'url', this.#urlPolicy) : null;
     if (notifyUrl && !(await this.#endpoints.hasOwnerSecret(tx, ownerId)))
       throw new MilletError(
         'WEBHOOK_SIGNING_SECRET_MISSING',
@@ -184,7 +192,10 @@ export class DeliveryStore {
   async enqueueMany(events: readonly WebhookEvent[], tx: Queryable): Promise<number> {
     if (events.length === 0) return 0;
     const now = this.#clock.now();
-    const checked = events.map((event) => ({ ...checkedEvent(event, now), url: allowedUrl(event.url) }));
+    const checked = events.map((event) => ({
+      ...checkedEvent(event, now),
+      url: allowedUrl(event.url, this.#urlPolicy),
+    }));
     const owners = [...new Set(checked.map((e) => e.ownerId))];
     const endpoints = await this.#endpoints.enabledOf(tx, owners);
     const withUrl = [...new Set(checked.filter((e) => e.url).map((e) => e.ownerId))];

@@ -9,7 +9,7 @@ import type {
   PageQuery,
   WebhookEndpoint,
 } from './types.ts';
-import { checkWebhookUrl } from './url-policy.ts';
+import { checkWebhookUrl, type WebhookUrlPolicy } from './url-policy.ts';
 
 interface EndpointRow {
   id: string;
@@ -63,16 +63,18 @@ export class EndpointStore {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #box: SecretBox;
+  readonly #urlPolicy: WebhookUrlPolicy;
 
-  constructor(db: Database, clock: Clock, box: SecretBox) {
+  constructor(db: Database, clock: Clock, box: SecretBox, urlPolicy: WebhookUrlPolicy) {
     this.#db = db;
     this.#clock = clock;
     this.#box = box;
+    this.#urlPolicy = urlPolicy;
   }
 
   async create(command: CreateEndpointCommand): Promise<CreatedWebhookEndpoint> {
     const ownerId = checkOwnerId(command.ownerId);
-    const url = checkWebhookUrl(command.url);
+    const url = checkWebhookUrl(command.url, 'url', this.#urlPolicy);
     const eventTypes = [...new Set((command.eventTypes ?? []).map((t) => checkEventType(t, 'event_types')))];
     if (eventTypes.length > 100)
       throw new MilletError('VALIDATION_FAILED', 'At most 100 event types', { field: 'event_types' });

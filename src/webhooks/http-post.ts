@@ -1,3 +1,7 @@
+import { Agent, fetch } from 'undici';
+import { checkDeliveryTarget, pinnedLookup, type ResolveHost } from './delivery-target.ts';
+import type { WebhookUrlPolicy } from './url-policy.ts';
+
 /** What one HTTP attempt came to. */
 export interface PostResult {
   ok: boolean;
@@ -10,24 +14,57 @@ export interface PostResult {
 
 export const RESPONSE_BODY_LIMIT = 4096;
 
-export type FetchFunction = typeof fetch;
+export interface PostOptions {
+  /** The whole attempt, body included. */
+  timeoutMs: number;
+  policy: WebhookUrlPolicy;
+  resolveHost: ResolveHost;
+}
 
 /**
- * POSTs one webhook with Node's fetch. 2xx is success; anything else, a redirect (not followed),
- * a network error or no answer within `timeoutMs` (body included) is a failure. Never throws.
+ * POSTs one webhook. The URL is checked and its host resolved first ({@link checkDeliveryTarget}):
+ * a target the policy refuses is a failed attempt that sends nothing, and the connection goes to
+ * the addresses checked. 2xx is success; anything else, a redirect (not followed), a network error
+ * or no answer within `timeoutMs` (body included) is a failure. Never throws.
  */
 export async function postWebhook(
-  fetchFn: FetchFunction,
   url: string,
   headers: Record<string, string>,
   body: string,
-  timeoutMs: number,
+  options: PostOptions,
 ): Promise<PostResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  const signal = AbortSignal.timeout(timeoutMs);
+  const failed = (error: string): PostResult => ({
+    ok: false,
+    statusCode: null,
+    durationMs: elapsed(),
+    error,
+    responseBody: null,
+  });
+  const signal = AbortSignal.timeout(options.timeoutMs);
+  let agent: Agent | undefined;
   try {
-    const response = await fetchFn(url, { method: 'POST', headers, body, redirect: 'manual', signal });
+    // A DNS lookup cannot be aborted, but the attempt stops waiting for it at the deadline.
+    const deadline = new Promise<never>((_resolve, reject) =>
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+    );
+    deadline.catch(() => {});
+    const target = await Promise.race([
+      checkDeliveryTarget(url, options.policy, options.resolveHost),
+      deadline,
+    ]);
+    if (!target.ok) return failed(target.reason);
+    // One agent per attempt, so its connections only ever go to this attempt's checked addresses.
+    agent = new Agent({ connect: { lookup: pinnedLookup(target.addresses) } });
+    const response = await fetch(url, {
+      method: 'POST',
+      headers,
+      body,
+      redirect: 'manual',
+      signal,
+      dispatcher: agent,
+    });
     const responseBody = await readLimited(response);
     const ok = response.status >= 200 && response.status < 300;
     return {
@@ -38,18 +75,13 @@ export async function postWebhook(
       responseBody,
     };
   } catch (error) {
-    const timedOut = signal.aborted;
-    return {
-      ok: false,
-      statusCode: null,
-      durationMs: elapsed(),
-      error: timedOut ? `no response within ${timeoutMs} ms` : describe(error),
-      responseBody: null,
-    };
+    return failed(signal.aborted ? `no response within ${options.timeoutMs} ms` : describe(error));
+  } finally {
+    await agent?.destroy().catch(() => {});
   }
 }
 
-async function readLimited(response: Response): Promise<string | null> {
+async function readLimited(response: Awaited<ReturnType<typeof fetch>>): Promise<string | null> {
   if (!response.body) return null;
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -9,7 +9,15 @@ export {
   type WebhookHeaders,
 } from './signature.ts';
 export { defaultRetryDelaysMs, retryDelayMs, RETRY_JITTER } from './retry-schedule.ts';
-export { checkWebhookUrl } from './url-policy.ts';
+export {
+  checkWebhookUrl,
+  defaultWebhookUrlPolicy,
+  refusedAddressKind,
+  setDefaultWebhookUrlPolicy,
+  type RefusedAddressKind,
+  type WebhookUrlPolicy,
+} from './url-policy.ts';
+export type { ResolveHost } from './delivery-target.ts';
 export type { DeliveryQuery } from './deliveries.ts';
 export type {
   CreateEndpointCommand,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
@@ -34,7 +35,15 @@ afterAll(async () => {
 });
 
 function webhooks(options: Partial<WebhooksOptions> = {}): Webhooks {
-  const m = createWebhooks({ db: t.db, clock, encryptionKey, random: () => 0.5, ...options });
+  // The receivers listen on 127.0.0.1: loopback is allowed unless a test says otherwise.
+  const m = createWebhooks({
+    db: t.db,
+    clock,
+    encryptionKey,
+    random: () => 0.5,
+    allowLoopback: true,
+    ...options,
+  });
   modules.push(m);
   return m;
 }
@@ -67,6 +76,23 @@ describe('webhook endpoints', () => {
       expect((await rejection(w.createEndpoint({ ownerId, url }))).code).toBe('WEBHOOK_URL_INVALID');
     for (const url of ['https://example.com/hook', 'http://localhost:8080/x', 'http://127.0.0.1/x'])
       expect((await w.createEndpoint({ ownerId, url })).endpoint.url).toBe(new URL(url).toString());
+    // Loopback only when allowed (the embedded demo, tests); internal addresses never.
+    const strict = webhooks({ allowLoopback: false });
+    for (const [module, url] of [
+      [strict, 'http://localhost:6379/'],
+      [strict, 'http://2130706433/'],
+      [strict, 'https://[::1]/'],
+      [strict, 'https://169.254.169.254/latest/meta-data/'],
+      [w, 'https://169.254.169.254/latest/meta-data/'],
+      [w, 'https://10.0.0.5/'],
+      [w, 'https://0.0.0.0/'],
+    ] as const)
+      expect((await rejection(module.createEndpoint({ ownerId, url }))).code, url).toBe(
+        'WEBHOOK_URL_INVALID',
+      );
+    await strict.rotateOwnerSecret(ownerId);
+    const notify = { ownerId, eventType: 'payment.succeeded', payload: {}, url: 'http://127.0.0.1:6379/' };
+    expect((await rejection(strict.enqueue(notify))).code).toBe('WEBHOOK_URL_INVALID');
   });
 
   it('shows the secret once and keeps it encrypted at rest', async () => {
@@ -108,6 +134,100 @@ describe('webhook endpoints', () => {
     await w.setEndpointEnabled(all.endpoint.id, false);
     const after = await w.getDelivery(refund[0]!.id);
     expect(after).toMatchObject({ status: 'failed', lastError: 'endpoint disabled', nextAttemptAt: null });
+  });
+});
+
+/** A resolver standing in for DNS: the names given, each to its addresses; records every lookup. */
+function fakeDns(answers: Record<string, string[]>) {
+  const lookups: string[] = [];
+  const resolveHost = async (host: string) => {
+    lookups.push(host);
+    const addresses = answers[host];
+    if (!addresses) throw Object.assign(new Error(`no such name ${host}`), { code: 'ENOTFOUND' });
+    return addresses.map((address) => ({ address, family: isIP(address) }));
+  };
+  return { lookups, resolveHost };
+}
+
+describe('webhook targets at send time', () => {
+  it('refuses a name that resolves to loopback or a private address, sending nothing, and records why', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const { port } = new URL(r.url);
+    const dns = fakeDns({
+      'hooks.merchant.example': ['127.0.0.1'],
+      'intranet.merchant.example': ['93.184.216.34', '10.0.0.5'],
+      'v6.merchant.example': ['2606:4700:4700::1111', '::1'],
+    });
+    const w = webhooks({ allowLoopback: false, resolveHost: dns.resolveHost });
+    const ownerId = nextOwner();
+    for (const host of ['hooks.merchant.example', 'intranet.merchant.example', 'v6.merchant.example'])
+      await w.createEndpoint({ ownerId, url: `https://${host}:${port}/hook` });
+    const deliveries = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    await w.close();
+    expect(r.received).toHaveLength(0);
+    const errors = await Promise.all(
+      deliveries.map(async (d) => {
+        const delivery = await w.getDelivery(d.id);
+        const [attempt] = await w.listAttempts(d.id);
+        expect(delivery).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null });
+        expect(attempt).toMatchObject({ outcome: 'failed', statusCode: null, error: delivery.lastError });
+        return delivery.lastError;
+      }),
+    );
+    expect(errors.sort()).toEqual([
+      'refused: hooks.merchant.example resolves to 127.0.0.1, a loopback address',
+      'refused: intranet.merchant.example resolves to 10.0.0.5, a private address',
+      'refused: v6.merchant.example resolves to ::1, a loopback address',
+    ]);
+  });
+
+  it('refuses a stored loopback URL once loopback is no longer allowed, without asking DNS', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const ownerId = nextOwner();
+    await webhooks().createEndpoint({ ownerId, url: r.url }); // stored while loopback was allowed
+    const dns = fakeDns({});
+    const w = webhooks({ allowLoopback: false, resolveHost: dns.resolveHost });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    await w.close();
+    expect(r.received).toHaveLength(0);
+    expect(dns.lookups).toEqual([]);
+    expect((await w.getDelivery(delivery!.id)).lastError).toBe(
+      'refused: The webhook URL must name a public host, not a loopback address (127.0.0.1)',
+    );
+  });
+
+  it('stops waiting for a DNS lookup at the attempt deadline', async () => {
+    const w = webhooks({ timeoutMs: 100, resolveHost: () => new Promise(() => {}) });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: 'https://slow-dns.merchant.example/hook' });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    await w.close();
+    expect((await w.getDelivery(delivery!.id)).lastError).toBe('no response within 100 ms');
+  });
+
+  it('connects to the address it checked, not to a second DNS answer', async () => {
+    const r = await receiver(() => ({ status: 204 }));
+    const { port } = new URL(r.url);
+    // hooks.localhost is not in the system's resolver here: only the checked address can reach r.
+    const dns = fakeDns({ 'hooks.localhost': ['127.0.0.1'], 'db.localhost': ['10.0.0.5'] });
+    const w = webhooks({ resolveHost: dns.resolveHost });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: `http://hooks.localhost:${port}/hook` });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    await w.close();
+    expect(r.received).toHaveLength(1);
+    expect(dns.lookups).toEqual(['hooks.localhost']);
+    expect((await w.getDelivery(delivery!.id)).status).toBe('succeeded');
+
+    // Loopback allowed or not, a private answer is refused.
+    const other = nextOwner();
+    await w.createEndpoint({ ownerId: other, url: `http://db.localhost:${port}/hook` });
+    const [refused] = await w.enqueue({ ownerId: other, eventType: 'payment.succeeded', payload: {} });
+    await w.close();
+    expect(r.received).toHaveLength(1);
+    expect((await w.getDelivery(refused!.id)).lastError).toBe(
+      'refused: db.localhost resolves to 10.0.0.5, a private address',
+    );
   });
 });
 

@@ -5,7 +5,7 @@ import type { Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration, type Queryable } from '../db/index.ts';
 import { DeliveryStore, type DeliveryQuery } from './deliveries.ts';
 import { EndpointStore } from './endpoints.ts';
-import type { FetchFunction } from './http-post.ts';
+import { resolveWithDns, type ResolveHost } from './delivery-target.ts';
 import { defaultRetryDelaysMs } from './retry-schedule.ts';
 import { createSecretBox } from './secret-box.ts';
 import type {
@@ -18,6 +18,7 @@ import type {
   WebhookEndpoint,
   WebhookEvent,
 } from './types.ts';
+import type { WebhookUrlPolicy } from './url-policy.ts';
 import { DeliveryWorker } from './worker.ts';
 
 export const webhooksMigrations: Migration[] = loadMigrations(
@@ -41,8 +42,14 @@ export interface WebhooksOptions {
   batchSize?: number;
   /** Attempt new deliveries at once in the background (default true); the job catches the rest. */
   immediate?: boolean;
-  /** For tests; default the global fetch. */
-  fetch?: FetchFunction;
+  /**
+   * Let webhooks go to this machine's loopback (127.0.0.1, [::1], localhost), plain http included:
+   * for development, tests and the embedded demo (default false; the app passes
+   * MILLET_WEBHOOKS_ALLOW_LOOPBACK). Private and link-local addresses are refused either way.
+   */
+  allowLoopback?: boolean;
+  /** For tests; default node:dns `lookup` with `all: true`. */
+  resolveHost?: ResolveHost;
   /** For tests; default Math.random (the retry jitter). */
   random?: () => number;
 }
@@ -80,13 +87,15 @@ export interface Webhooks {
 export function createWebhooks(options: WebhooksOptions): Webhooks {
   const { db, clock, logger } = options;
   const retryDelaysMs = options.retryDelaysMs ?? defaultRetryDelaysMs;
-  const endpoints = new EndpointStore(db, clock, createSecretBox(options.encryptionKey));
-  const deliveries = new DeliveryStore(db, clock, endpoints, retryDelaysMs.length + 1);
+  const urlPolicy: WebhookUrlPolicy = { allowLoopback: options.allowLoopback ?? false };
+  const endpoints = new EndpointStore(db, clock, createSecretBox(options.encryptionKey), urlPolicy);
+  const deliveries = new DeliveryStore(db, clock, endpoints, retryDelaysMs.length + 1, urlPolicy);
   const worker = new DeliveryWorker({
     db,
     clock,
     endpoints,
-    fetch: options.fetch ?? ((...args) => fetch(...args)),
+    urlPolicy,
+    resolveHost: options.resolveHost ?? resolveWithDns,
     timeoutMs: options.timeoutMs ?? 5_000,
     leaseMs: options.leaseMs ?? 2 * 60_000,
     retryDelaysMs,

@@ -3,10 +3,12 @@ import { isUuid, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import { deliveryColumns, deliveryFromRow, deliveryNotFound, type DeliveryRow } from './deliveries.ts';
 import type { EndpointStore } from './endpoints.ts';
-import { postWebhook, type FetchFunction, type PostResult } from './http-post.ts';
+import type { ResolveHost } from './delivery-target.ts';
+import { postWebhook, type PostResult } from './http-post.ts';
 import { retryDelayMs } from './retry-schedule.ts';
 import { signWebhook } from './signature.ts';
 import type { WebhookAttempt, WebhookDelivery } from './types.ts';
+import type { WebhookUrlPolicy } from './url-policy.ts';
 
 /** A delivery this worker owns for one attempt: `attempt` is the fencing token. */
 export interface Claim {
@@ -20,7 +22,9 @@ export interface WorkerOptions {
   db: Database;
   clock: Clock;
   endpoints: EndpointStore;
-  fetch: FetchFunction;
+  /** Checked again at each attempt, against the URL and every address its host resolves to. */
+  urlPolicy: WebhookUrlPolicy;
+  resolveHost: ResolveHost;
   timeoutMs: number;
   /** How long a claimed delivery stays invisible to other workers (business time). */
   leaseMs: number;
@@ -177,7 +181,11 @@ export class DeliveryWorker {
         .map((secret) => signWebhook(secret, delivery.messageId, timestamp, delivery.body))
         .join(' '),
     };
-    return postWebhook(this.#o.fetch, delivery.url, headers, delivery.body, this.#o.timeoutMs);
+    return postWebhook(delivery.url, headers, delivery.body, {
+      timeoutMs: this.#o.timeoutMs,
+      policy: this.#o.urlPolicy,
+      resolveHost: this.#o.resolveHost,
+    });
   }
 
   async #record(claim: Claim, result: PostResult): Promise<void> {

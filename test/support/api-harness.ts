@@ -32,7 +32,12 @@ import {
   serviceOrderDebts,
   type PayPoints,
 } from '../../src/paypoints/index.ts';
-import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
+import {
+  createWebhooks,
+  setDefaultWebhookUrlPolicy,
+  webhooksMigrations,
+  type Webhooks,
+} from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
 import {
   createPaylater,
@@ -150,7 +155,9 @@ export async function openApiHarness(
   const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 60 });
   const wallet = createWallet({ db: t.db, ledger, clock, users: identity, bank });
   await wallet.start();
-  const webhooks = createWebhooks({ db: t.db, clock, encryptionKey: randomBytes(32) });
+  // Tests deliver to receivers on 127.0.0.1, as the embedded demo may (MILLET_WEBHOOKS_ALLOW_LOOPBACK).
+  setDefaultWebhookUrlPolicy({ allowLoopback: true });
+  const webhooks = createWebhooks({ db: t.db, clock, encryptionKey: randomBytes(32), allowLoopback: true });
   const merchants = createMerchants({
     db: t.db,
     ledger,
