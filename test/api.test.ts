@@ -460,6 +460,13 @@ describe('operations endpoints', () => {
         expect.objectContaining({ in: 'header', name: 'idempotency-key', required: true }),
       ]),
     );
+    // Partners' callbacks are identified by their signed webhook-id: the header is optional there.
+    const callback = doc.paths['/v1/marketplace/partner-callbacks/{id}'].post;
+    expect(callback.parameters).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ in: 'header', name: 'idempotency-key', required: false }),
+      ]),
+    );
     expect(transfer.requestBody.content['application/json'].schema.properties.amount).toMatchObject({
       type: 'string',
     });

@@ -97,6 +97,7 @@ export function installIdempotency(
     if (request.method !== 'POST') return;
     const header = request.headers[IDEMPOTENCY_KEY_HEADER];
     const key = Array.isArray(header) ? header[0] : header;
+    if (!key && request.routeOptions.config?.idempotencyKeyOptional) return;
     if (!key)
       throw new MilletError(
         'IDEMPOTENCY_KEY_REQUIRED',

@@ -70,7 +70,10 @@ export function installOpenApi(app: FastifyInstance, info: { version: string }):
         extra.description = `${description ? `${description}\n\n` : ''}Requires the \`${scope}\` scope.`;
       }
       if (input.route.config?.userAuth) extra.security = [{ [USER_SECURITY_SCHEME]: [] }];
-      if (methods.includes('POST')) extra.headers = idempotencyKeyHeader;
+      if (methods.includes('POST'))
+        extra.headers = input.route.config?.idempotencyKeyOptional
+          ? { ...idempotencyKeyHeader, required: [] }
+          : idempotencyKeyHeader;
       return { schema: { ...schema, ...extra }, url };
     },
   });

@@ -50,6 +50,11 @@ declare module 'fastify' {
      * api's stored-response claim (two SQL round trips) is skipped. The flash-sale attempt path.
      */
     ownIdempotency?: boolean;
+    /**
+     * The Idempotency-Key header may be left out (with `ownIdempotency`): partner callbacks, which
+     * a signed webhook-id identifies instead.
+     */
+    idempotencyKeyOptional?: boolean;
     /** The route needs a merchant API key (`mlt_mk_…`) carrying this scope. */
     merchantAuth?: MerchantScope;
   }

@@ -752,13 +752,8 @@ export const marketplaceCallbackRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
       // partner's next webhook-id, one partner's key could collide with another's, and a 409 would
       // be replayed after the state moved on. handleCallback deduplicates on (partner, webhook-id)
       // once the signature verifies, and only a callback it applied is remembered.
-      config: { ownIdempotency: true },
-      onRequest: (request, _reply, done) => {
-        // The api asks every POST for an Idempotency-Key; partners need not send one, since the
-        // signed webhook-id is what identifies a callback.
-        request.headers['idempotency-key'] ??= 'partner-callback';
-        done();
-      },
+      // Partners need not send an Idempotency-Key: the signed webhook-id identifies a callback.
+      config: { ownIdempotency: true, idempotencyKeyOptional: true },
       schema: {
         tags,
         summary: 'A partner reports an outcome: approved, declined, disbursed or repaid (signed)',
