@@ -68,6 +68,7 @@ export class InProcessStockEngine implements StockEngine {
       existing.rules = { ...rules };
       return;
     }
+    if (setup.rulesOnly) return;
     const winners = setup.winners ?? [];
     this.#sales.set(rules.saleId, {
       rules: { ...rules },

@@ -658,7 +658,7 @@ export class Orders {
    * (the sale's units taken and the refused attempts' units) and every order's winner, read in one
    * statement so the stock and the winners are of one moment.
    */
-  async engineSetup(saleId: string): Promise<Required<SaleSetup>> {
+  async engineSetup(saleId: string): Promise<Required<Omit<SaleSetup, 'rulesOnly'>>> {
     const r = await this.db.query<{
       kind: 'order' | 'refused' | 'taken';
       user_id: string | null;

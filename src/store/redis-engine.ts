@@ -123,13 +123,14 @@ const GROUP = 'order-writers';
  * Redis restarted empty) gets its stock and its winners first, in the same step, so no attempt sees
  * rules without the stock and the winners behind them.
  * KEYS: rules, stock, buyers, released, accepted stream.
- * ARGV: allotment, limit, starts, ends, early, window, stock, then per winner: user, 'attempt|qty|ms',
- * released (0/1).
+ * ARGV: allotment, limit, starts, ends, early, window, stock, rules only (0/1: a sale not here is
+ * left alone, answering -1), then per winner: user, 'attempt|qty|ms', released (0/1).
  */
 const CONFIGURE_LUA = `
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
+if fresh and ARGV[8] == '1' then return -1 end
 if fresh then
-  for i = 8, #ARGV, 3 do
+  for i = 9, #ARGV, 3 do
     redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
     if ARGV[i + 2] == '1' then redis.call('SADD', KEYS[4], string.match(ARGV[i + 1], '^([^|]+)')) end
   end
@@ -238,6 +239,7 @@ export class RedisStockEngine implements StockEngine {
       rules.earlyAccessFrom ?? -1,
       rules.admissionWindowMs,
       Math.max(0, rules.allotment - (setup.alreadyTaken ?? 0)),
+      setup.rulesOnly ? '1' : '0',
       ...winners,
     );
   }

@@ -247,6 +247,11 @@ export function describeStockEngine(name: string, open: () => Promise<StockEngin
       expect(await engine.release(rules.saleId, open.userId, open.attemptId)).toBe(true);
       expect(await engine.release(rules.saleId, open.userId, open.attemptId)).toBe(false);
       expect((await engine.counters(rules.saleId)).remaining).toBe(10);
+      // Rules only, for a sale the engine does not hold: nothing is created (no full allotment).
+      const lost = saleRules({ allotment: 10 });
+      await engine.configureSale(lost, { rulesOnly: true });
+      expect(await engine.holdsSale(lost.saleId)).toBe(false);
+      expect(await engine.attempt(attempt(lost))).toEqual({ status: 'rejected', reason: 'unknown_sale' });
       // Held now: configuring again keeps the winners and the stock, whatever it is given.
       await engine.configureSale(rules, { alreadyTaken: 0, winners: [] });
       expect((await engine.counters(rules.saleId)).remaining).toBe(10);

@@ -104,6 +104,13 @@ export interface SaleSetup {
   /** Units no longer in stock: the database's orders and refusals (the stock is allotment minus this). */
   alreadyTaken?: number;
   winners?: readonly SaleWinner[];
+  /**
+   * Only update the rules of a sale the engine holds; one it does not hold is left alone. The
+   * store says so when it found the sale held: if the sale is lost just after (Redis restarted
+   * between the check and the update), it must not come back with the whole allotment in stock —
+   * the next attempt or check rebuilds it from the database instead.
+   */
+  rulesOnly?: boolean;
 }
 
 export interface StockEngine {

@@ -268,7 +268,7 @@ export function createStore(options: StoreOptions): Store {
    */
   async function configureEngine(sale: Sale): Promise<void> {
     const rules = saleRulesOf(sale);
-    if (await engine.holdsSale(sale.id)) await engine.configureSale(rules);
+    if (await engine.holdsSale(sale.id)) await engine.configureSale(rules, { rulesOnly: true });
     else await engine.configureSale(rules, await orders.engineSetup(sale.id));
     for (const userId of blacklist.userIds()) await engine.setBlacklisted(sale.id, userId, true);
   }
