@@ -635,6 +635,16 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
   const applicant: ApplicantData = {};
   for (const f of fields) applicant[f] = command.applicant[f]!;
   const { app, offer, partner, consentId } = prepared;
+  const posted = (status: Post['status'], partnerRef: string | null): Post => ({
+    applicationId: app.id,
+    offerId: offer.id,
+    source: offer.source,
+    partnerId: partner?.id ?? null,
+    consentId,
+    sentFields: fields,
+    status,
+    partnerRef,
+  });
   let status: Post['status'] = 'posted';
   let partnerRef: string | null = null;
   try {
@@ -689,23 +699,9 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         return null;
       }
       await tx.query(`UPDATE marketplace_applications SET status = 'posted' WHERE id = $1`, [app.id]);
-      const { rows } = await tx.query<{ status: Post['status'] }>(
-        'SELECT status FROM marketplace_posts WHERE application_id = $1',
-        [app.id],
-      );
-      return rows[0]!.status;
+      return recordedStatus(tx, app.id);
     });
-    if (recorded)
-      return {
-        applicationId: app.id,
-        offerId: offer.id,
-        source: offer.source,
-        partnerId: partner?.id ?? null,
-        consentId,
-        sentFields: fields,
-        status: recorded,
-        partnerRef: null,
-      };
+    if (recorded) return posted(recorded, null);
     if (error instanceof MilletError) throw error;
     throw new MilletError(
       'MARKETPLACE_PARTNER_UNAVAILABLE',
@@ -733,21 +729,17 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
       // The lender's signed callback decided the post before its answer to the post reached us:
       // the user is told what was recorded first, not a 409 for a post that went through.
       if (!(error instanceof MilletError && error.code === 'MARKETPLACE_CALLBACK_OUT_OF_ORDER')) throw error;
-      const { rows } = await db.query<{ status: Post['status'] }>(
-        'SELECT status FROM marketplace_posts WHERE application_id = $1',
-        [app.id],
-      );
-      status = rows[0]!.status;
+      status = await recordedStatus(db, app.id);
     }
   }
-  return {
-    applicationId: app.id,
-    offerId: offer.id,
-    source: offer.source,
-    partnerId: partner?.id ?? null,
-    consentId,
-    sentFields: fields,
-    status,
-    partnerRef,
-  };
+  return posted(status, partnerRef);
+}
+
+/** The status a post's row holds now (a callback may have moved it on). */
+async function recordedStatus(q: Queryable, applicationId: string): Promise<Post['status']> {
+  const { rows } = await q.query<{ status: Post['status'] }>(
+    'SELECT status FROM marketplace_posts WHERE application_id = $1',
+    [applicationId],
+  );
+  return rows[0]!.status;
 }

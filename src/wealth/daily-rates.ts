@@ -1,6 +1,6 @@
 import { MilletError, type Clock } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
-import { isDate } from './holidays.ts';
+import { isBusinessDate } from '../jobs/index.ts';
 import { INCOME_DIVISOR } from './income-allocation.ts';
 import { getProduct } from './products.ts';
 import { sevenDayYieldMilli } from './seven-day-yield.ts';
@@ -29,7 +29,7 @@ export async function publishDailyRate(
     throw new MilletError('VALIDATION_FAILED', 'daily income is published for money funds only', {
       field: 'product_id',
     });
-  if (!isDate(date))
+  if (!isBusinessDate(date))
     throw new MilletError('VALIDATION_FAILED', 'date must be a calendar date, YYYY-MM-DD', { field: 'date' });
   // A fast redemption made before a day's income is booked keeps back that day's worst loss: the
   // floor is what makes the reserve small (0.1% of the holding) instead of everything.
@@ -85,7 +85,7 @@ export async function yieldSeries(
     ['from', from],
     ['to', to],
   ] as const)
-    if (!isDate(value))
+    if (!isBusinessDate(value))
       throw new MilletError('VALIDATION_FAILED', `${field} must be a calendar date, YYYY-MM-DD`, { field });
   // Each day's 7-day yield is a 7th root of a ~2,000-digit integer (about a millisecond): a range is
   // capped so one request cannot ask for years of them.

@@ -1,5 +1,6 @@
 import { MilletError, type Clock } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
+import { isBusinessDate } from '../jobs/index.ts';
 import { TradingCalendar } from './trading-calendar.ts';
 
 export interface Holiday {
@@ -7,16 +8,9 @@ export interface Holiday {
   name: string;
 }
 
-/** A real calendar date written YYYY-MM-DD (2025-02-30 is not). */
-export const isDate = (text: string): boolean => {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
-  const time = Date.parse(`${text}T00:00:00Z`);
-  return !Number.isNaN(time) && new Date(time).toISOString().startsWith(text);
-};
-
 /** Adds (or renames) an operator-configured holiday. */
 export async function addHoliday(db: Queryable, clock: Clock, holiday: Holiday): Promise<Holiday> {
-  if (!isDate(holiday.date))
+  if (!isBusinessDate(holiday.date))
     throw new MilletError('VALIDATION_FAILED', 'date must be YYYY-MM-DD', { field: 'date' });
   await db.query(
     `INSERT INTO wealth_holidays (holiday, name, created_at) VALUES ($1, $2, $3)

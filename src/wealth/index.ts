@@ -10,7 +10,7 @@ export {
   type RedemptionKind,
 } from './redemptions.ts';
 export type { Holding, IncomeLine } from './holdings.ts';
-export { isDate, type Holiday } from './holidays.ts';
+export { type Holiday } from './holidays.ts';
 export { MAX_YIELD_DAYS, type DailyYield } from './daily-rates.ts';
 export { allocateIncome, type IncomeAllocation, type IncomeHolder } from './income-allocation.ts';
 export { sevenDayYieldMilli, formatYieldMilli } from './seven-day-yield.ts';

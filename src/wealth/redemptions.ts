@@ -1,4 +1,11 @@
-import { MilletError, businessDateOf, derivedId, formatMinorUnits, type Clock } from '../core/index.ts';
+import {
+  MilletError,
+  businessDateOf,
+  derivedId,
+  divRound,
+  formatMinorUnits,
+  type Clock,
+} from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { loadCalendar } from './holidays.ts';
@@ -228,7 +235,8 @@ async function holdBackPendingLoss(
     [holding.id, since],
   );
   const basis = holding.shares + holding.frozen_shares + fast.rows[0]!.shares;
-  const reserve = losses.reduce((sum, rate) => sum + (basis * rate) / INCOME_DIVISOR + 1n, 0n);
+  // Per day: the basis's loss rounded down, plus the fen the largest-remainder share can add.
+  const reserve = losses.reduce((sum, rate) => sum + divRound(basis * rate, INCOME_DIVISOR, 'down') + 1n, 0n);
   if (holding.shares - shares < reserve) {
     const available = holding.shares > reserve ? holding.shares - reserve : 0n;
     throw new MilletError(

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import {
   formatRate,
   formatYieldMilli,
-  isDate,
   MAX_YIELD_DAYS,
   parseRate,
   type DailyYield,
@@ -12,13 +11,14 @@ import {
   type Subscription,
   type Wealth,
 } from '../../wealth/index.ts';
+import { isBusinessDate } from '../../jobs/index.ts';
 import { commandIdFor } from '../idempotency-hooks.ts';
 import { amountInput, amountOutput, idParams, optionalCommandId, timestampOutput } from '../schemas.ts';
 
 const dateSchema = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/)
-  .refine(isDate, 'not a calendar date')
+  .refine(isBusinessDate, 'not a calendar date')
   .meta({ description: 'A business date (Asia/Shanghai), YYYY-MM-DD' });
 const rateInput = z
   .string()
