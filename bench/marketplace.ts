@@ -39,7 +39,7 @@ import {
   type Application,
   type ScoreBand,
 } from '../src/marketplace/index.ts';
-import { generateWebhookSecret, setDefaultWebhookUrlPolicy } from '../src/webhooks/index.ts';
+import { checkWebhookUrl, generateWebhookSecret } from '../src/webhooks/index.ts';
 import { percentile, report, round } from './_report.ts';
 
 function option(args: readonly string[], name: string, fallback: number): number {
@@ -150,14 +150,14 @@ async function routingLoad(args: readonly string[]) {
       };
     });
     const scoreOf = new Map<string, number>(applications.map((a) => [a.userId, a.score]));
-    // The partner-sims listen on this machine's loopback, which a deployment refuses as a partner
-    // endpoint; the benchmark is the development case the setting exists for.
-    setDefaultWebhookUrlPolicy({ allowLoopback: true });
     const marketplace = createMarketplace({
       db,
       clock: systemClock,
       ledger,
       encryptionKey: randomBytes(32),
+      // The partner-sims listen on this machine's loopback, which a deployment refuses as a partner
+      // endpoint; the benchmark is the development case the setting exists for.
+      webhooks: { checkUrl: (url, field = 'url') => checkWebhookUrl(url, field, { allowLoopback: true }) },
       applicants: {
         profile: async (userId) => ({
           verified: true,

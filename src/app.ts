@@ -53,12 +53,7 @@ import {
   type Paylater,
 } from './paylater/index.ts';
 import { SandboxBank, createWallet, walletMigrations, type Wallet } from './wallet/index.ts';
-import {
-  createWebhooks,
-  setDefaultWebhookUrlPolicy,
-  webhooksMigrations,
-  type Webhooks,
-} from './webhooks/index.ts';
+import { createWebhooks, webhooksMigrations, type Webhooks } from './webhooks/index.ts';
 import { createWealth, wealthMigrations, type Wealth } from './wealth/index.ts';
 import { riskMigrations } from './risk/index.ts';
 import {
@@ -169,10 +164,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bank = new SandboxBank();
     const wallet = createWallet({ db, ledger, clock, users: identity, bank });
     await wallet.start();
-    // Loopback webhook targets only where configured (the embedded demo by default); the default
-    // policy is what other modules get when they check a URL for the webhooks (a notify_url).
+    // Loopback webhook targets only where configured (the embedded demo by default). The policy is
+    // this instance's: merchants (notify_url) and the marketplace (partner endpoints) check URLs
+    // through it, so two apps in one process keep their own.
     const allowLoopback = webhooksAllowLoopback(config);
-    setDefaultWebhookUrlPolicy({ allowLoopback });
     if (allowLoopback && config.databaseUrl)
       logger.warn('webhooks may be sent to this machine (MILLET_WEBHOOKS_ALLOW_LOOPBACK): development only');
     const webhooks = createWebhooks({
@@ -237,6 +232,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ledger,
       clock,
       encryptionKey: pii.key,
+      webhooks,
       applicants: applicantDirectory({
         getUser: (id) => identity.getUser(id),
         getLatestScore: (id) => credit.getLatestScore(id),

@@ -27,7 +27,13 @@ export {
   type OwnOffer,
   type OwnOfferSource,
 } from './types.ts';
-export type { CreatePartnerCommand, CreatedPartner, PartnerLimits, PartnerPage } from './partners.ts';
+export type {
+  CreatePartnerCommand,
+  CreatedPartner,
+  PartnerLimits,
+  PartnerPage,
+  PartnerUrlCheck,
+} from './partners.ts';
 export type { Application, ApplyCommand, ChooseCommand, Offer, Post, RoutingLine } from './routing.ts';
 export { expectedPayout, ineligibility } from './routing.ts';
 export { PartnerPinger, type PingReply, type PingTarget, type PingerOptions } from './pinger.ts';

@@ -16,6 +16,7 @@ import {
   type CreatedPartner,
   type PartnerLimits,
   type PartnerPage,
+  type PartnerUrlCheck,
 } from './partners.ts';
 import { ApplicationWriter } from './application-writer.ts';
 import { PartnerPinger, type PingerOptions } from './pinger.ts';
@@ -55,6 +56,8 @@ export interface MarketplaceOptions {
   ledger: Ledger;
   /** The master key partner signing secrets are sealed under (an HKDF subkey of it). */
   encryptionKey: Uint8Array;
+  /** Checks partner endpoint URLs (the webhooks instance: its policy on where requests may go). */
+  webhooks: PartnerUrlCheck;
   applicants: ApplicantDirectory;
   /** The platform's own loan; undefined until lending provides it (no own offer is shown). */
   own?: OwnOfferSource;
@@ -146,7 +149,7 @@ export interface Marketplace {
 
 export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const { db, clock, ledger } = options;
-  const partners = new PartnerDirectory(db, clock, options.encryptionKey);
+  const partners = new PartnerDirectory(db, clock, options.encryptionKey, options.webhooks);
   const digestKey = deriveSubkey(options.encryptionKey, 'millet/marketplace/request-digest');
   const pingTimeoutMs = options.pingTimeoutMs ?? 600;
   const publicUrl =

@@ -1,7 +1,7 @@
 import { MilletError, deriveSubkey, newId, openSealed, seal, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { KeyObject } from 'node:crypto';
-import { checkWebhookUrl, generateWebhookSecret, webhookSigningKey } from '../webhooks/index.ts';
+import { generateWebhookSecret, webhookSigningKey, type Webhooks } from '../webhooks/index.ts';
 import {
   applicantFields,
   scoreBands,
@@ -109,6 +109,12 @@ function invalid(field: string, message: string): never {
   throw new MilletError('VALIDATION_FAILED', message, { field });
 }
 
+/**
+ * What checks a partner's endpoint URL: the webhooks module's policy for where the platform may
+ * send requests (public hosts; this machine's loopback only where the app allows it).
+ */
+export type PartnerUrlCheck = Pick<Webhooks, 'checkUrl'>;
+
 /** daily_cap is an int4 column. */
 const MAX_DAILY_CAP = 2_147_483_647;
 
@@ -117,7 +123,7 @@ function checkDailyCap(cap: number | null | undefined): void {
     invalid('daily_cap', `the daily cap must be a whole number from 0 to ${MAX_DAILY_CAP}`);
 }
 
-function validate(c: CreatePartnerCommand): void {
+function validate(c: CreatePartnerCommand, urls: PartnerUrlCheck): void {
   checkDailyCap(c.dailyCap);
   const e = c.eligibility;
   if (e.scoreBands.length === 0 || e.scoreBands.some((b) => !scoreBands.includes(b)))
@@ -140,7 +146,7 @@ function validate(c: CreatePartnerCommand): void {
     ['revenue_share_bp', p.revenueShareBp],
   ] as const)
     if (!Number.isInteger(bp) || bp < 0 || bp > 10_000) invalid(`pricing.${name}`, 'basis points 0–10,000');
-  checkWebhookUrl(c.endpointUrl, 'endpoint_url');
+  urls.checkUrl(c.endpointUrl, 'endpoint_url');
 }
 
 /** An active partner as routing uses it: its signing secret opened and decoded into a key. */
@@ -166,12 +172,13 @@ export class PartnerDirectory {
     private readonly db: Database,
     private readonly clock: Clock,
     masterKey: Uint8Array,
+    private readonly urls: PartnerUrlCheck,
   ) {
     this.key = deriveSubkey(masterKey, 'millet/marketplace/partner-secret-aes-256-gcm');
   }
 
   async create(command: CreatePartnerCommand): Promise<CreatedPartner> {
-    validate(command);
+    validate(command, this.urls);
     const id = command.id ?? newId();
     const secret = command.secret ?? generateWebhookSecret();
     const now = this.clock.now();

@@ -31,7 +31,7 @@ export function createMerchants(options: MerchantsOptions): Merchants {
   methods.register('balance', balanceMethod({ ledger, wallet }));
   methods.register(BANK_CARD, bankCardMethod(wallet));
   const payments = new PaymentService(db, clock, wallet, users, methods, webhooks, ledger);
-  const orders = new PaymentOrders(db, clock, payments);
+  const orders = new PaymentOrders(db, clock, payments, webhooks);
   const devices = new PaymentDevices(db, clock, createDeviceSecretCipher(options.encryptionKey), methods);
   const refunds = new Refunds(db, ledger, clock, wallet, payments, webhooks, methods);
   const payouts = new Payouts(db, ledger, clock, wallet, webhooks);

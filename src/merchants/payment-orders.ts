@@ -1,12 +1,12 @@
 import { MilletError, batchedLoader, isUuid, type Clock } from '../core/index.ts';
 import type { BatchEffect } from '../ledger/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
-import { checkWebhookUrl } from '../webhooks/index.ts';
 import { activeMerchant, MERCHANT_CURRENCY } from './merchant-directory.ts';
 import type { PaymentService } from './payments.ts';
 import { orderFromRow, requireIds, type OrderRow } from './rows.ts';
 import type {
   CreateOrderCommand,
+  MerchantWebhooks,
   OrderPaymentReads,
   PayOrderCommand,
   Payment,
@@ -45,6 +45,7 @@ export class PaymentOrders {
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly payments: PaymentService,
+    private readonly webhooks: Pick<MerchantWebhooks, 'checkUrl'>,
   ) {
     this.#forPayment = batchedLoader(
       async (ids) =>
@@ -131,7 +132,7 @@ export class PaymentOrders {
         field: 'notify_url',
       });
     // A URL the webhooks module would never call is refused now, not silently skipped later.
-    if (command.notifyUrl !== undefined) checkWebhookUrl(command.notifyUrl, 'notify_url');
+    if (command.notifyUrl !== undefined) this.webhooks.checkUrl(command.notifyUrl, 'notify_url');
     const merchant = await activeMerchant(this.db, command.merchantId);
     const now = this.clock.now();
     const inserted = await this.db.query<OrderRow>(

@@ -216,14 +216,23 @@ export interface MerchantsOptions {
   users: WalletUserDirectory;
   /** 32 bytes (the PII master key): a key for device secrets is derived from it with HKDF. */
   encryptionKey: Uint8Array;
-  /** Where payment, refund and settlement events go (owner = the merchant id). */
+  /**
+   * Where payment, refund and settlement events go (owner = the merchant id), and what checks a
+   * payment order's notify_url under the webhooks' own URL policy.
+   */
   webhooks: MerchantWebhooks;
 }
 
 /** What merchants need of the webhooks module. */
 export type MerchantWebhooks = Pick<
   Webhooks,
-  'enqueue' | 'enqueueMany' | 'rotateOwnerSecret' | 'createEndpoint' | 'listEndpoints' | 'getEndpoint'
+  | 'checkUrl'
+  | 'enqueue'
+  | 'enqueueMany'
+  | 'rotateOwnerSecret'
+  | 'createEndpoint'
+  | 'listEndpoints'
+  | 'getEndpoint'
 >;
 
 /** The merchants module's public API. */

@@ -17,7 +17,8 @@ export type ResolveHost = (hostname: string) => Promise<LookupAddress[]>;
 export const resolveWithDns: ResolveHost = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
 /** Where one attempt may connect, or why it may not. */
-export type DeliveryTarget = { ok: true; addresses: LookupAddress[] } | { ok: false; reason: string };
+export type DeliveryTarget =
+  { ok: true; host: string; addresses: LookupAddress[] } | { ok: false; reason: string };
 
 /**
  * Checks a delivery's URL again at the attempt (it may have been stored under an older policy) and
@@ -38,7 +39,7 @@ export async function checkDeliveryTarget(
     throw error;
   }
   const { host, ip } = webhookHost(new URL(url));
-  if (ip) return { ok: true, addresses: [{ address: host, family: isIP(host) }] };
+  if (ip) return { ok: true, host, addresses: [{ address: host, family: isIP(host) }] };
   let addresses: LookupAddress[];
   try {
     addresses = await resolveHost(host);
@@ -52,7 +53,7 @@ export async function checkDeliveryTarget(
     if (!addressAllowed(kind, policy))
       return { ok: false, reason: `refused: ${host} resolves to ${address}, ${describeKind(kind)}` };
   }
-  return { ok: true, addresses };
+  return { ok: true, host, addresses };
 }
 
 /**

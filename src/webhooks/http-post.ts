@@ -1,5 +1,6 @@
-import { Agent, fetch } from 'undici';
-import { checkDeliveryTarget, pinnedLookup, type ResolveHost } from './delivery-target.ts';
+import { fetch } from 'undici';
+import { checkDeliveryTarget, type ResolveHost } from './delivery-target.ts';
+import type { PinnedAgents } from './pinned-agents.ts';
 import type { WebhookUrlPolicy } from './url-policy.ts';
 
 /** What one HTTP attempt came to. */
@@ -19,6 +20,8 @@ export interface PostOptions {
   timeoutMs: number;
   policy: WebhookUrlPolicy;
   resolveHost: ResolveHost;
+  /** Connections to checked addresses, kept between attempts. */
+  agents: PinnedAgents;
 }
 
 /**
@@ -43,7 +46,6 @@ export async function postWebhook(
     responseBody: null,
   });
   const signal = AbortSignal.timeout(options.timeoutMs);
-  let agent: Agent | undefined;
   try {
     // A DNS lookup cannot be aborted, but the attempt stops waiting for it at the deadline.
     const deadline = new Promise<never>((_resolve, reject) =>
@@ -55,29 +57,28 @@ export async function postWebhook(
       deadline,
     ]);
     if (!target.ok) return failed(target.reason);
-    // One agent per attempt, so its connections only ever go to this attempt's checked addresses.
-    agent = new Agent({ connect: { lookup: pinnedLookup(target.addresses) } });
-    const response = await fetch(url, {
-      method: 'POST',
-      headers,
-      body,
-      redirect: 'manual',
-      signal,
-      dispatcher: agent,
+    // An agent pinned to exactly these checked addresses: its connections go nowhere else.
+    return await options.agents.using(target.host, target.addresses, async (agent) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal,
+        dispatcher: agent,
+      });
+      const responseBody = await readLimited(response);
+      const ok = response.status >= 200 && response.status < 300;
+      return {
+        ok,
+        statusCode: response.status,
+        durationMs: elapsed(),
+        error: ok ? null : `HTTP ${response.status}`,
+        responseBody,
+      };
     });
-    const responseBody = await readLimited(response);
-    const ok = response.status >= 200 && response.status < 300;
-    return {
-      ok,
-      statusCode: response.status,
-      durationMs: elapsed(),
-      error: ok ? null : `HTTP ${response.status}`,
-      responseBody,
-    };
   } catch (error) {
     return failed(signal.aborted ? `no response within ${options.timeoutMs} ms` : describe(error));
-  } finally {
-    await agent?.destroy().catch(() => {});
   }
 }
 

@@ -11,9 +11,7 @@ export {
 export { defaultRetryDelaysMs, retryDelayMs, RETRY_JITTER } from './retry-schedule.ts';
 export {
   checkWebhookUrl,
-  defaultWebhookUrlPolicy,
   refusedAddressKind,
-  setDefaultWebhookUrlPolicy,
   type RefusedAddressKind,
   type WebhookUrlPolicy,
 } from './url-policy.ts';

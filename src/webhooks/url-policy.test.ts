@@ -1,18 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isMilletError } from '../core/index.ts';
-import {
-  checkWebhookUrl,
-  defaultWebhookUrlPolicy,
-  refusedAddressKind,
-  setDefaultWebhookUrlPolicy,
-  type WebhookUrlPolicy,
-} from './url-policy.ts';
+import { checkWebhookUrl, refusedAddressKind, type WebhookUrlPolicy } from './url-policy.ts';
 
 const strict: WebhookUrlPolicy = { allowLoopback: false };
 const loopback: WebhookUrlPolicy = { allowLoopback: true };
 
 /** The error code checkWebhookUrl throws, or 'ok'. */
-function verdict(url: string, policy?: WebhookUrlPolicy): string {
+function verdict(url: string, policy: WebhookUrlPolicy): string {
   try {
     checkWebhookUrl(url, 'url', policy);
     return 'ok';
@@ -88,8 +82,6 @@ const PUBLIC = [
 ];
 
 describe('checkWebhookUrl', () => {
-  afterEach(() => setDefaultWebhookUrlPolicy({ allowLoopback: false }));
-
   it('refuses loopback in every spelling unless loopback is allowed', () => {
     for (const url of LOOPBACK) {
       expect(verdict(url, strict), url).toBe('WEBHOOK_URL_INVALID');
@@ -128,14 +120,6 @@ describe('checkWebhookUrl', () => {
       expect((error as Error).message).toMatch(/link-local address \(169\.254\.169\.254\)/);
     }
     expect(checkWebhookUrl('http://2130706433:8080/x', 'url', loopback)).toBe('http://127.0.0.1:8080/x');
-  });
-
-  it('applies the default policy when given none: loopback refused until the app allows it', () => {
-    expect(defaultWebhookUrlPolicy()).toEqual({ allowLoopback: false });
-    expect(verdict('http://127.0.0.1:8080/hook')).toBe('WEBHOOK_URL_INVALID');
-    setDefaultWebhookUrlPolicy({ allowLoopback: true });
-    expect(verdict('http://127.0.0.1:8080/hook')).toBe('ok');
-    expect(verdict('https://10.0.0.5/')).toBe('WEBHOOK_URL_INVALID');
   });
 });
 

@@ -114,21 +114,6 @@ const isLocalhostName = (host: string) => host === 'localhost' || host.endsWith(
 export const addressAllowed = (kind: RefusedAddressKind | null, policy: WebhookUrlPolicy): boolean =>
   kind === null || (kind === 'loopback' && policy.allowLoopback);
 
-let defaultPolicy: WebhookUrlPolicy = { allowLoopback: false };
-
-/**
- * The policy `checkWebhookUrl` applies when a caller gives none: other modules check URLs they
- * hold for the webhooks module this way (a payment order's `notify_url`). The composition root
- * sets it from the configuration; until then loopback is refused.
- */
-export function setDefaultWebhookUrlPolicy(policy: WebhookUrlPolicy): void {
-  defaultPolicy = { allowLoopback: policy.allowLoopback };
-}
-
-export function defaultWebhookUrlPolicy(): WebhookUrlPolicy {
-  return defaultPolicy;
-}
-
 /** "a loopback address", "an unspecified address". */
 export const describeKind = (kind: RefusedAddressKind | null): string =>
   `${/^[aeiou]/.test(kind ?? '') ? 'an' : 'a'} ${kind} address`;
@@ -143,13 +128,10 @@ const invalid = (message: string, field: string) =>
  * 127.1 as 127.0.0.1), and the names `localhost` and `*.localhost`. With `allowLoopback`, this
  * machine's loopback is allowed, over plain http too. No credentials in the URL, at most 2,000
  * characters. A name is only a name here: the addresses it resolves to are checked at each
- * attempt, and the connection goes to the address checked (`delivery-target.ts`).
+ * attempt, and the connection goes to the address checked (`delivery-target.ts`). Other modules
+ * check through a webhooks instance (`Webhooks.checkUrl`), so each app applies its own policy.
  */
-export function checkWebhookUrl(
-  url: string,
-  field = 'url',
-  policy: WebhookUrlPolicy = defaultPolicy,
-): string {
+export function checkWebhookUrl(url: string, field: string, policy: WebhookUrlPolicy): string {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -93,6 +93,15 @@ describe('webhook endpoints', () => {
     await strict.rotateOwnerSecret(ownerId);
     const notify = { ownerId, eventType: 'payment.succeeded', payload: {}, url: 'http://127.0.0.1:6379/' };
     expect((await rejection(strict.enqueue(notify))).code).toBe('WEBHOOK_URL_INVALID');
+    // What other modules check (a notify_url) is judged by each instance's own policy.
+    expect(w.checkUrl('http://127.0.0.1:6379/', 'notify_url')).toBe('http://127.0.0.1:6379/');
+    let refused: unknown;
+    try {
+      strict.checkUrl('http://127.0.0.1:6379/', 'notify_url');
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toMatchObject({ code: 'WEBHOOK_URL_INVALID', details: { field: 'notify_url' } });
   });
 
   it('shows the secret once and keeps it encrypted at rest', async () => {
@@ -232,6 +241,30 @@ describe('webhook targets at send time', () => {
 });
 
 describe('webhook delivery', () => {
+  it('keeps the connection to a host between attempts; another host gets its own', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const { port } = new URL(r.url);
+    const dns = fakeDns({ 'a.localhost': ['127.0.0.1'], 'b.localhost': ['127.0.0.1'] });
+    const w = webhooks({ immediate: false, resolveHost: dns.resolveHost });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: `http://a.localhost:${port}/hook` });
+    for (let i = 0; i < 3; i++) {
+      await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: { i } });
+      expect(await w.deliverDue()).toBe(1);
+      // undici frees a connection on the next turn of the event loop after the response (a
+      // setImmediate); the in-process database can answer without ever giving it one.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(r.received).toHaveLength(3);
+    expect(r.connections).toBe(1);
+    const other = nextOwner();
+    await w.createEndpoint({ ownerId: other, url: `http://b.localhost:${port}/hook` });
+    await w.enqueue({ ownerId: other, eventType: 'payment.succeeded', payload: {} });
+    expect(await w.deliverDue()).toBe(1);
+    expect(r.received).toHaveLength(4);
+    expect(r.connections).toBe(2);
+  });
+
   it('POSTs the signed JSON to a real HTTP server, which verifies it, and logs the attempt', async () => {
     let secret = '';
     const r = await receiver((request) => ({

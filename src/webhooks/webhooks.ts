@@ -6,6 +6,7 @@ import { loadMigrations, type Database, type Migration, type Queryable } from '.
 import { DeliveryStore, type DeliveryQuery } from './deliveries.ts';
 import { EndpointStore } from './endpoints.ts';
 import { resolveWithDns, type ResolveHost } from './delivery-target.ts';
+import { PinnedAgents } from './pinned-agents.ts';
 import { defaultRetryDelaysMs } from './retry-schedule.ts';
 import { createSecretBox } from './secret-box.ts';
 import type {
@@ -18,7 +19,7 @@ import type {
   WebhookEndpoint,
   WebhookEvent,
 } from './types.ts';
-import type { WebhookUrlPolicy } from './url-policy.ts';
+import { checkWebhookUrl, type WebhookUrlPolicy } from './url-policy.ts';
 import { DeliveryWorker } from './worker.ts';
 
 export const webhooksMigrations: Migration[] = loadMigrations(
@@ -56,6 +57,13 @@ export interface WebhooksOptions {
 
 /** The webhooks module's public API. */
 export interface Webhooks {
+  /**
+   * The URL, normalised, if this instance's policy lets a request go to it; otherwise
+   * WEBHOOK_URL_INVALID naming `field` (default `url`). For URLs other modules take now and call
+   * later (a payment order's notify_url, a marketplace partner's endpoint), so they are refused
+   * when given, under the policy this instance was created with.
+   */
+  checkUrl(url: string, field?: string): string;
   createEndpoint(command: CreateEndpointCommand): Promise<CreatedWebhookEndpoint>;
   getEndpoint(id: string): Promise<WebhookEndpoint>;
   listEndpoints(query?: PageQuery & { ownerId?: string | undefined }): Promise<Page<WebhookEndpoint>>;
@@ -80,7 +88,10 @@ export interface Webhooks {
   redeliver(id: string): Promise<{ delivery: WebhookDelivery; attempt: WebhookAttempt }>;
   /** Attempts the deliveries that are due; the `webhooks.deliver` job. Returns how many. */
   deliverDue(limit?: number): Promise<number>;
-  /** Waits for background attempts started by enqueue. */
+  /**
+   * Waits for background attempts started by enqueue and closes the kept connections; attempts
+   * after it open new ones.
+   */
   close(): Promise<void>;
 }
 
@@ -90,12 +101,14 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
   const urlPolicy: WebhookUrlPolicy = { allowLoopback: options.allowLoopback ?? false };
   const endpoints = new EndpointStore(db, clock, createSecretBox(options.encryptionKey), urlPolicy);
   const deliveries = new DeliveryStore(db, clock, endpoints, retryDelaysMs.length + 1, urlPolicy);
+  const agents = new PinnedAgents();
   const worker = new DeliveryWorker({
     db,
     clock,
     endpoints,
     urlPolicy,
     resolveHost: options.resolveHost ?? resolveWithDns,
+    agents,
     timeoutMs: options.timeoutMs ?? 5_000,
     leaseMs: options.leaseMs ?? 2 * 60_000,
     retryDelaysMs,
@@ -111,6 +124,7 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
   };
 
   return {
+    checkUrl: (url, field = 'url') => checkWebhookUrl(url, field, urlPolicy),
     createEndpoint: (command) => endpoints.create(command),
     getEndpoint: (id) => endpoints.get(id),
     listEndpoints: (query) => endpoints.list(query),
@@ -134,6 +148,7 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
     deliverDue: (limit) => worker.deliverDue({ limit, batchSize: options.batchSize }),
     async close() {
       while (background.size > 0) await Promise.all([...background]);
+      await agents.close();
     },
   };
 }

@@ -5,6 +5,7 @@ import { deliveryColumns, deliveryFromRow, deliveryNotFound, type DeliveryRow } 
 import type { EndpointStore } from './endpoints.ts';
 import type { ResolveHost } from './delivery-target.ts';
 import { postWebhook, type PostResult } from './http-post.ts';
+import type { PinnedAgents } from './pinned-agents.ts';
 import { retryDelayMs } from './retry-schedule.ts';
 import { signWebhook } from './signature.ts';
 import type { WebhookAttempt, WebhookDelivery } from './types.ts';
@@ -25,6 +26,7 @@ export interface WorkerOptions {
   /** Checked again at each attempt, against the URL and every address its host resolves to. */
   urlPolicy: WebhookUrlPolicy;
   resolveHost: ResolveHost;
+  agents: PinnedAgents;
   timeoutMs: number;
   /** How long a claimed delivery stays invisible to other workers (business time). */
   leaseMs: number;
@@ -185,6 +187,7 @@ export class DeliveryWorker {
       timeoutMs: this.#o.timeoutMs,
       policy: this.#o.urlPolicy,
       resolveHost: this.#o.resolveHost,
+      agents: this.#o.agents,
     });
   }
 

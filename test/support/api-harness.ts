@@ -32,12 +32,7 @@ import {
   serviceOrderDebts,
   type PayPoints,
 } from '../../src/paypoints/index.ts';
-import {
-  createWebhooks,
-  setDefaultWebhookUrlPolicy,
-  webhooksMigrations,
-  type Webhooks,
-} from '../../src/webhooks/index.ts';
+import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
 import {
   createPaylater,
@@ -128,6 +123,8 @@ export async function openApiHarness(
     >;
     /** The server's trustProxy (MILLET_TRUST_PROXY); default none. */
     trustProxy?: boolean | number | string;
+    /** The webhooks' allowLoopback (MILLET_WEBHOOKS_ALLOW_LOOPBACK); default true. */
+    webhooksAllowLoopback?: boolean;
   } = {},
 ): Promise<ApiHarness> {
   const t = await openTestDatabase([
@@ -156,8 +153,12 @@ export async function openApiHarness(
   const wallet = createWallet({ db: t.db, ledger, clock, users: identity, bank });
   await wallet.start();
   // Tests deliver to receivers on 127.0.0.1, as the embedded demo may (MILLET_WEBHOOKS_ALLOW_LOOPBACK).
-  setDefaultWebhookUrlPolicy({ allowLoopback: true });
-  const webhooks = createWebhooks({ db: t.db, clock, encryptionKey: randomBytes(32), allowLoopback: true });
+  const webhooks = createWebhooks({
+    db: t.db,
+    clock,
+    encryptionKey: randomBytes(32),
+    allowLoopback: options.webhooksAllowLoopback ?? true,
+  });
   const merchants = createMerchants({
     db: t.db,
     ledger,
@@ -220,6 +221,7 @@ export async function openApiHarness(
     ledger,
     clock,
     encryptionKey: randomBytes(32),
+    webhooks,
     applicants: applicantDirectory({
       getUser: (id) => identity.getUser(id),
       getLatestScore: (id) => credit.getLatestScore(id),

@@ -9,6 +9,8 @@ export interface ReceivedWebhook {
 export interface Receiver {
   url: string;
   received: ReceivedWebhook[];
+  /** TCP connections accepted so far (a kept-alive one counts once). */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -35,11 +37,16 @@ export async function startReceiver(
       else send();
     });
   });
+  let connections = 0;
+  server.on('connection', () => (connections += 1));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/hooks`,
     received,
+    get connections() {
+      return connections;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
