@@ -343,6 +343,67 @@ describe('ledger endpoints', () => {
     expectProblem(await h.get('/v1/ledger/accounts?cursor=%%%'), 400, 'VALIDATION_FAILED');
   });
 
+  it('refuses tampered statement cursors and year-0 instants with 400, not 500', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    for (let i = 0; i < 2; i++)
+      await h.post('/v1/ledger/transfers', {
+        debit_account_id: world,
+        credit_account_id: wallet,
+        amount: '1',
+      });
+    const statement = (query: string) => h.get(`/v1/ledger/accounts/${wallet}/statement?${query}`);
+    // Well-formed figures past the columns' ranges (int8 seq, int leg index).
+    for (const forged of ['9223372036854775808|0', '99999999999999999999|0', '1|2147483648', '1|99999999999'])
+      expectProblem(
+        await statement(`cursor=${Buffer.from(forged).toString('base64url')}`),
+        400,
+        'VALIDATION_FAILED',
+      );
+    const last = Buffer.from('9223372036854775807|2147483647').toString('base64url');
+    expect((await statement(`cursor=${last}`)).json()).toEqual({ items: [], next_cursor: null });
+    // PostgreSQL has no year 0.
+    for (const instant of ['0000-01-01T00:00:00Z', '0001-01-01T00:30:00+01:00']) {
+      const q = encodeURIComponent(instant);
+      expectProblem(await statement(`from=${q}`), 400, 'VALIDATION_FAILED');
+      expectProblem(await statement(`to=${q}`), 400, 'VALIDATION_FAILED');
+      expectProblem(
+        await h.get(`/v1/ledger/accounts/${wallet}/balance?as_of=${q}`),
+        400,
+        'VALIDATION_FAILED',
+      );
+    }
+    const first = await h.get(`/v1/ledger/accounts/${wallet}/balance?as_of=0001-01-01T00:00:00Z`);
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.json().posted).toBe('0');
+  });
+
+  it('refuses a lone surrogate in metadata and an absurdly deep body with 400, not 500', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const send = (url: string, payload: string) =>
+      h.request({
+        method: 'POST',
+        url,
+        body: payload as unknown as object,
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': crypto.randomUUID(),
+          authorization: `Bearer ${h.adminKey}`,
+        },
+      });
+    const parties = `"debit_account_id":"${world}","credit_account_id":"${wallet}","amount":"1"`;
+    for (const [url, payload] of [
+      ['/v1/ledger/transfers', `{${parties},"metadata":{"memo":"\\ud800"}}`],
+      ['/v1/ledger/holds', `{${parties},"metadata":{"\\udc00":1}}`],
+      [
+        '/v1/ledger/accounts',
+        '{"currency":"CNY","code":"x","bound":{"kind":"unbounded"},"metadata":{"a":"\\udfff"}}',
+      ],
+      ['/v1/ledger/transfers', `{${parties},"metadata":{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`],
+    ] as const)
+      expectProblem(await send(url, payload), 400, 'VALIDATION_FAILED');
+    expect((await h.get(`/v1/ledger/accounts/${wallet}`)).json().balances.posted).toBe('0');
+  });
+
   it('uses the id in the body when the client gives one', async () => {
     const id = '0190a5b4-7c00-7000-8000-000000000001';
     const created = await h.post('/v1/ledger/accounts', {

@@ -58,7 +58,12 @@ async function payable(m: TestMerchant): Promise<bigint> {
   return BigInt((await h.get(`/v1/operator/merchants/${m.id}`)).json().balance as string);
 }
 
-async function offer(m: TestMerchant, riskAmount: string, scoreBar: number): Promise<JsonObject> {
+async function offer(
+  m: TestMerchant,
+  riskAmount: string,
+  scoreBar: number,
+  maxDays?: number,
+): Promise<JsonObject> {
   const res = await h.post(
     '/v1/merchant/service-orders',
     {
@@ -66,6 +71,7 @@ async function offer(m: TestMerchant, riskAmount: string, scoreBar: number): Pro
       description: 'Power bank rental',
       risk_amount: riskAmount,
       score_bar: scoreBar,
+      max_days: maxDays,
     },
     { key: m.key },
   );
@@ -323,6 +329,74 @@ describe('Pay Points service orders over HTTP', () => {
     expect((await wallet(c)).balance).toBe(0n);
   });
 
+  it("a debt attempt naming another payment's id never settles the debt without money", async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 5_000n });
+    const o = await offer(m, '3000', 350); // no consent: the deposit is held
+    expect((await accept(c, o.id)).json().deposit).toBe('held');
+    expect((await complete(m, o.id, '10000')).json()).toMatchObject({
+      status: 'unpaid',
+      deposit_used: '3000',
+      debt: '7000',
+    });
+    // The user's own succeeded payment: the fee taken from the deposit.
+    const payments = (await h.get('/v1/merchant/payments', m.key)).json().items as JsonObject[];
+    const foreign = payments.find((p) => p.user_id === c.id && p.status === 'succeeded')!.id as string;
+    await topUp(c, 20_000n);
+    const before = await payable(m);
+
+    // The payment id is the client's: one already used for something else is refused…
+    const reused = await h.post(`/v1/me/service-orders/${o.id}/pay`, { id: foreign }, { key: c.token });
+    expect(reused.statusCode, reused.body).toBe(422);
+    expect((await h.get(`/v1/service-orders/${o.id}`, c.token)).json().status).toBe('unpaid');
+    // …and while such an attempt holds the claim (in flight, or crashed), another attempt must not
+    // take that payment's success for the debt's: it pays the debt itself.
+    await h.t.db.query(
+      'UPDATE paypoints_service_orders SET debt_attempt_id = $2, debt_attempt_at = $3 WHERE id = $1',
+      [o.id, foreign, h.clock.now()],
+    );
+    const paid = await h.post(`/v1/me/service-orders/${o.id}/pay`, {}, { key: c.token });
+    expect(paid.statusCode, paid.body).toBe(200);
+    expect(paid.json()).toMatchObject({ status: 'completed', debt_outstanding: '0' });
+    expect(await wallet(c)).toEqual({ balance: 15_000n, available: 15_000n });
+    expect((await payable(m)) - before).toBe(7_000n);
+  });
+
+  it('refuses an unknown checkout method when the order is taken, not with a debt at completion', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 10_000n });
+    const o = await offer(m, '100', 350);
+    const refused = await accept(c, o.id, { method: 'no_such_method' });
+    expect(refused.statusCode, refused.body).toBe(422);
+    expect(refused.json().code).toBe('PAYMENT_METHOD_UNKNOWN');
+    expect((await h.get(`/v1/service-orders/${o.id}`, c.token)).json()).toMatchObject({
+      status: 'created',
+      user_id: null,
+    });
+    expect(await wallet(c)).toEqual({ balance: 10_000n, available: 10_000n });
+  });
+
+  it('a replayed create with other details is refused, whatever the detail', async () => {
+    const m = await merchant();
+    const id = randomUUID();
+    const body = {
+      id,
+      merchant_reference: `r-${id.slice(0, 8)}`,
+      description: 'Bike',
+      risk_amount: '100',
+      score_bar: 600,
+    };
+    const first = await h.post('/v1/merchant/service-orders', { ...body, max_days: 5 }, { key: m.key });
+    expect(first.statusCode, first.body).toBe(201);
+    const same = await h.post('/v1/merchant/service-orders', { ...body, max_days: 5 }, { key: m.key });
+    expect(same.statusCode, same.body).toBe(201);
+    for (const other of [{ max_days: 300 }, { max_days: 5, description: 'Car' }]) {
+      const r = await h.post('/v1/merchant/service-orders', { ...body, ...other }, { key: m.key });
+      expect(r.statusCode, r.body).toBe(422);
+      expect(r.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    }
+  });
+
   it('refuses what it cannot do with problem+json: no money to hold, bad input, another merchant or user', async () => {
     const m = await merchant();
     const poor = await newCustomer(h, { funds: 1_000n });
@@ -385,5 +459,35 @@ describe('Pay Points service orders over HTTP', () => {
     expect(second.statusCode, second.body).toBe(200);
     expect(second.json()).toMatchObject({ status: 'active', deposit: 'held', user_id: poor.id });
     expect(await wallet(poor)).toEqual({ balance: 10_000n, available: 5_000n });
+  });
+  it('a deposit past its timeout (the expiry job not yet run) does not stop a cancel or a zero fee', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 10_000n });
+    const walletAccount = (await h.wallet.getWallet(c.id)).ledgerAccountId;
+    const [cancelOrder, zeroOrder] = [await offer(m, '3000', 350, 1), await offer(m, '4000', 350, 1)];
+    const holds = [];
+    for (const o of [cancelOrder, zeroOrder]) {
+      const accepted = await accept(c, o.id);
+      expect(accepted.json().deposit, accepted.body).toBe('held');
+      holds.push(accepted.json().deposit_hold_id as string);
+    }
+    h.clock.advance(86_400_000 + 1_000);
+    const cancelled = await h.post(
+      `/v1/merchant/service-orders/${cancelOrder.id}/cancel`,
+      {},
+      { key: m.key },
+    );
+    expect(cancelled.statusCode, cancelled.body).toBe(200);
+    expect(cancelled.json().status).toBe('cancelled');
+    const zero = await complete(m, zeroOrder.id, '0');
+    expect(zero.statusCode, zero.body).toBe(200);
+    expect(zero.json()).toMatchObject({ status: 'completed', deposit_used: '0', charged: '0', debt: '0' });
+    // The job releases both deposits.
+    expect(await h.ledger.expireHolds()).toBeGreaterThanOrEqual(2);
+    for (const holdId of holds) expect((await h.ledger.getHold(holdId)).status).toBe('expired');
+    expect((await h.ledger.getAccount(walletAccount)).balances).toMatchObject({
+      posted: 10_000n,
+      available: 10_000n,
+    });
   });
 });

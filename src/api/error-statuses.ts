@@ -42,6 +42,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   HOLD_NOT_PENDING: 409,
   HOLD_EXPIRED: 409,
   HOLD_POST_EXCEEDS_AMOUNT: 422,
+  ACCOUNT_TOTALS_OVERFLOW: 422,
   LEDGER_UNAVAILABLE: 503,
   // identity: 401 for credentials and tokens (the client logs in or refreshes), 409 for a clash
   // with another user, 422 for input the identity rules refuse.

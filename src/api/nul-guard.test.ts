@@ -50,6 +50,31 @@ describe('NUL guard', () => {
     await app.close();
   });
 
+  it('refuses lone surrogates and bodies nested absurdly deep; a surrogate pair is fine', async () => {
+    const app = await echoServer();
+    for (const [payload, path] of [
+      ['{"metadata":{"memo":"a\\ud800"}}', 'metadata.memo'],
+      ['{"m":["ok","\\udc00x"]}', 'm[1]'],
+      ['{"\\udfff":1}', '\udfff'],
+    ] as const) {
+      const res = await post(app, payload);
+      expect(res.statusCode, payload).toBe(400);
+      expect(res.json(), payload).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path }] });
+    }
+    const pair = await post(app, '{"memo":"\\ud83d\\ude00","literal":"\\\\ud800"}');
+    expect(pair.statusCode, pair.body).toBe(200);
+    expect(pair.json()).toEqual({ got: { memo: '😀', literal: '\\ud800' } });
+
+    const deep = (n: number) => `{"a":${'['.repeat(n)}${']'.repeat(n)}}`;
+    expect((await post(app, deep(63))).statusCode).toBe(200);
+    const tooDeep = await post(app, deep(100_000));
+    expect(tooDeep.statusCode).toBe(400);
+    expect(tooDeep.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    // Brackets inside strings are text, not nesting.
+    expect((await post(app, JSON.stringify({ memo: '['.repeat(500) }))).statusCode).toBe(200);
+    await app.close();
+  });
+
   it('refuses %00 in the URL, in the path or the query', async () => {
     const app = await echoServer();
     for (const url of ['/echo/a%00b', '/echo/x?cursor=%00']) {

@@ -38,6 +38,8 @@ export const optionalCommandId = z
 
 export const timestampInput = z.iso
   .datetime({ offset: true })
+  // PostgreSQL has no year 0 ("0000-…", or "0001-01-01T00:00+01:00"): refused here, not by the query.
+  .refine((text) => !(new Date(text).getUTCFullYear() < 1), 'must be in the year 0001 or later')
   .transform((text) => new Date(text))
   .meta({ description: 'ISO 8601 instant with a zone, e.g. 2025-06-01T00:00:00+08:00' });
 

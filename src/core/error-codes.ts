@@ -39,6 +39,7 @@ export const errorCodes = [
   'HOLD_NOT_PENDING',
   'HOLD_EXPIRED',
   'HOLD_POST_EXCEEDS_AMOUNT',
+  'ACCOUNT_TOTALS_OVERFLOW',
   'LEDGER_UNAVAILABLE',
   // identity: users, sessions, identity verification
   'PHONE_INVALID',

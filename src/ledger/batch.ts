@@ -106,6 +106,9 @@ function reject(code: ErrorCode, message: string, details?: Record<string, unkno
   throw new Rejection(code, message, details);
 }
 
+/** int8's largest value: what an account's debits (or credits), posted plus pending, may reach. */
+const MAX_ACCOUNT_TOTAL = 2n ** 63n - 1n;
+
 function referencedHoldIds(commands: readonly LedgerCommand[]): string[] {
   const ids = new Set<string>();
   for (const c of commands)
@@ -549,6 +552,15 @@ export async function applyBatch(
         };
       });
       for (const [id, after] of copies) {
+        // The totals are int8 columns: a total past that would fail the batch's write (a 500) and
+        // leave the account refusing every later command the same way.
+        if (
+          after.debitsPosted + after.debitsPending > MAX_ACCOUNT_TOTAL ||
+          after.creditsPosted + after.creditsPending > MAX_ACCOUNT_TOTAL
+        )
+          reject('ACCOUNT_TOTALS_OVERFLOW', `Account ${id}'s running totals would overflow`, {
+            accountId: id,
+          });
         const state = accounts.get(id)!;
         const violation = boundViolation(state.bound, state.totals, after);
         if (violation) reject(violation, boundMessage(violation, id), { accountId: id });

@@ -20,7 +20,10 @@ export type LedgerCommand =
   | { type: 'hold_expire'; id: string; holdId: string }
   | ({ type: 'reversal' } & ReverseEntryCommand);
 
-/** Largest amount a leg may carry: keeps every running total far inside int8. */
+/**
+ * Largest amount a leg may carry: an entry's legs stay far inside int8. Running totals still grow
+ * past it with enough entries; the batch refuses those (ACCOUNT_TOTALS_OVERFLOW).
+ */
 export const MAX_AMOUNT = 10n ** 15n;
 const MAX_LEGS = 64;
 const MAX_METADATA_BYTES = 4096;
@@ -132,8 +135,9 @@ export interface PreparedCommand {
  * Validates and fingerprints a command when it is submitted, so this work overlaps the commit of
  * the batch in flight instead of lengthening the next one.
  */
-export function prepareCommand(command: LedgerCommand, effects?: readonly BatchEffect[]): PreparedCommand {
-  validateCommand(command);
+export function prepareCommand(input: LedgerCommand, effects?: readonly BatchEffect[]): PreparedCommand {
+  validateCommand(input);
+  const command = lowerCaseIds(input);
   const metadata = 'metadata' in command ? command.metadata : undefined;
   const metadataJson = metadata ? canonicalJson(metadata) : '{}';
   // Plain entries are nearly all traffic: fingerprint them without the generic serialiser.
@@ -145,4 +149,37 @@ export function prepareCommand(command: LedgerCommand, effects?: readonly BatchE
   return effects?.length
     ? { command, fingerprint, metadataJson, effects }
     : { command, fingerprint, metadataJson };
+}
+
+const UPPER_HEX = /[A-F]/;
+const lower = (id: string): string => (UPPER_HEX.test(id) ? id.toLowerCase() : id);
+
+/**
+ * PostgreSQL compares UUIDs whatever their case, the batch's maps do not: an upper-case id would
+ * miss its account, hold or earlier entry there (ACCOUNT_NOT_FOUND for an account that exists, a
+ * duplicate key for a retry). The batch sees every id in lower case, as the database returns them.
+ */
+function lowerCaseIds(c: LedgerCommand): LedgerCommand {
+  switch (c.type) {
+    case 'entry': {
+      // Nearly all traffic, and already lower case: no copy unless something changes.
+      const legs = c.legs.some((leg) => UPPER_HEX.test(leg.accountId))
+        ? c.legs.map((leg) => ({ ...leg, accountId: leg.accountId.toLowerCase() }))
+        : c.legs;
+      return legs === c.legs && !UPPER_HEX.test(c.id) ? c : { ...c, id: lower(c.id), legs };
+    }
+    case 'hold':
+      return {
+        ...c,
+        id: lower(c.id),
+        debitAccountId: lower(c.debitAccountId),
+        creditAccountId: lower(c.creditAccountId),
+      };
+    case 'hold_post':
+    case 'hold_void':
+    case 'hold_expire':
+      return { ...c, id: lower(c.id), holdId: lower(c.holdId) };
+    case 'reversal':
+      return { ...c, id: lower(c.id), entryId: lower(c.entryId) };
+  }
 }

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, newId } from '../core/index.ts';
 import { onPostgres, openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
-import { createLedger, ledgerMigrations, type Ledger } from './index.ts';
+import { MAX_AMOUNT, createLedger, ledgerMigrations, type Ledger } from './index.ts';
 import { rejection } from '../../test/support/rejection.ts';
 
 let t: TestDatabase;
@@ -218,6 +218,72 @@ describe('bounds', () => {
       creditAccountId: receivable.id,
       amount: 200n,
     });
+  });
+});
+
+describe('ids in upper case', () => {
+  it('name the same accounts, holds and entries as in lower case', async () => {
+    const { source, account } = await funded(1_000n);
+    const merchant = await wallet();
+    const U = (id: string) => id.toUpperCase();
+    const id = newId();
+    const transfer = { id: U(id), debitAccountId: U(source.id), creditAccountId: U(account.id), amount: 5n };
+    const receipt = await ledger.transfer(transfer);
+    expect(receipt.entryId).toBe(id);
+    // A retry in either case is the same entry, not a second one (nor a duplicate key).
+    expect((await ledger.transfer({ ...transfer, id })).seq).toBe(receipt.seq);
+    expect((await ledger.transfer(transfer)).seq).toBe(receipt.seq);
+    const hold = await ledger.placeHold({
+      id: newId(),
+      debitAccountId: U(account.id),
+      creditAccountId: U(merchant.id),
+      amount: 100n,
+    });
+    await ledger.postHold({ id: newId(), holdId: U(hold.holdId!), amount: 40n });
+    const other = await ledger.placeHold({
+      id: newId(),
+      debitAccountId: account.id,
+      creditAccountId: merchant.id,
+      amount: 10n,
+    });
+    await ledger.voidHold({ id: newId(), holdId: U(other.holdId!) });
+    await ledger.reverseEntry({ id: newId(), entryId: U(receipt.entryId) });
+    expect((await ledger.getAccount(account.id)).balances).toMatchObject({
+      posted: 960n,
+      available: 960n,
+    });
+    expect((await ledger.getAccount(merchant.id)).balances.posted).toBe(40n);
+  });
+});
+
+describe('running totals', () => {
+  it('refuses a command that would carry a total past int8, with a stable code, and goes on', async () => {
+    const [from, to] = [await world(), await world()];
+    // 64 legs of the largest amount: 3.2 × 10^16 per entry, so 288 entries take `to` to 9.216 × 10^18.
+    const legs = Array.from({ length: 64 }, (_, i) => ({
+      accountId: i % 2 ? to.id : from.id,
+      side: i % 2 ? ('credit' as const) : ('debit' as const),
+      amount: MAX_AMOUNT,
+    }));
+    await Promise.all(Array.from({ length: 288 }, () => ledger.postEntry({ id: newId(), legs })));
+    const over = await rejection(ledger.postEntry({ id: newId(), legs }));
+    expect(over.code).toBe('ACCOUNT_TOTALS_OVERFLOW');
+    // Debits posted plus pending count together: a hold on `from` can't pass it either.
+    for (let i = 0; i < 7; i++)
+      await ledger.transfer({
+        id: newId(),
+        debitAccountId: from.id,
+        creditAccountId: to.id,
+        amount: MAX_AMOUNT,
+      });
+    const hold = await rejection(
+      ledger.placeHold({ id: newId(), debitAccountId: from.id, creditAccountId: to.id, amount: MAX_AMOUNT }),
+    );
+    expect(hold.code).toBe('ACCOUNT_TOTALS_OVERFLOW');
+    // What still fits goes through: the account is not stuck.
+    await ledger.transfer({ id: newId(), debitAccountId: from.id, creditAccountId: to.id, amount: 1n });
+    expect((await ledger.getAccount(to.id)).balances.creditsPosted).toBe((288n * 32n + 7n) * MAX_AMOUNT + 1n);
+    expect((await ledger.verify()).ok).toBe(true);
   });
 });
 

@@ -45,6 +45,9 @@ export async function balanceAt(db: Queryable, accountId: string, at: Date): Pro
   };
 }
 
+const MAX_INT8 = 2n ** 63n - 1n;
+const MAX_INT4 = 2 ** 31 - 1;
+
 export interface StatementQuery {
   cursor?: string;
   limit?: number;
@@ -66,8 +69,16 @@ export async function statement(
   let afterLeg = -1;
   if (query.cursor) {
     const [seq, leg] = decodeCursor(query.cursor, 2);
-    if (!/^\d+$/.test(seq!) || !/^\d+$/.test(leg!))
-      throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out');
+    // In range of the columns too (int8, int): a tampered figure must not reach the database.
+    if (
+      !/^\d{1,19}$/.test(seq!) ||
+      !/^\d{1,10}$/.test(leg!) ||
+      BigInt(seq!) > MAX_INT8 ||
+      Number(leg) > MAX_INT4
+    )
+      throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', {
+        field: 'cursor',
+      });
     afterSeq = BigInt(seq!);
     afterLeg = Number(leg);
   }

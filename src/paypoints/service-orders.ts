@@ -180,6 +180,20 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     }
   }
 
+  /**
+   * Voids the deposit hold. A hold past its timeout is the ledger's expiry job's to release (it
+   * runs every few seconds), and one resolved meanwhile has nothing left to release: both are done.
+   */
+  async function releaseDeposit(holdId: string, orderId: string): Promise<void> {
+    try {
+      await ledger.voidHold({ id: ids.holdVoid(holdId), holdId, metadata: { serviceOrderId: orderId } });
+    } catch (error) {
+      if (isMilletError(error) && (error.code === 'HOLD_EXPIRED' || error.code === 'HOLD_NOT_PENDING'))
+        return;
+      throw error;
+    }
+  }
+
   /** Places the deposit hold (idempotent by its derived id) and activates the order. */
   async function holdDeposit(row: Row): Promise<Row> {
     const userWallet = await wallet.getWallet(row.user_id!);
@@ -212,11 +226,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     // Cancelled while the hold was being placed: release it (the cancel may have looked too early).
     const now = await load(row.id);
     if (now.status === 'cancelled' && (await ledger.getHold(row.deposit_hold_id!)).status === 'pending')
-      await ledger.voidHold({
-        id: ids.holdVoid(row.deposit_hold_id!),
-        holdId: row.deposit_hold_id!,
-        metadata: { serviceOrderId: row.id },
-      });
+      await releaseDeposit(row.deposit_hold_id!, row.id);
     return now;
   }
 
@@ -243,17 +253,22 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
       if (current.status !== 'unpaid') throw debtPaid(current);
       if (current.debt_attempt_id === null) continue;
       const other = current.debt_attempt_id;
-      const payment = await merchants.getPayment(other).catch((error: unknown) => {
+      const found = await merchants.getPayment(other).catch((error: unknown) => {
         if (isMilletError(error) && error.code === 'PAYMENT_NOT_FOUND') return undefined;
         throw error;
       });
+      // The attempt id is the client's: it may name a payment of something else (another order's,
+      // even one that succeeded). Only a payment of this debt's own order can settle the claim; the
+      // other one's attempt is refused when it pays (the payment id is taken), so its claim goes.
+      const foreign = found !== undefined && found.orderId !== ids.order(row.id, `debt:${other}`);
+      const payment = foreign ? undefined : found;
       if (payment?.status === 'succeeded') {
         await debtPaidBy(row.id, other);
         throw debtPaid((await find(db, row.id))!);
       }
       const abandoned =
         payment === undefined && now.getTime() - current.debt_attempt_at!.getTime() > ABANDONED_CLAIM_MS;
-      if (payment?.status === 'failed' || abandoned) {
+      if (foreign || payment?.status === 'failed' || abandoned) {
         await releaseDebtClaim(row.id, other);
         continue;
       }
@@ -339,12 +354,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     if (row.deposit === 'held') {
       const hold = await ledger.getHold(row.deposit_hold_id!);
       const use = fee < row.risk_amount ? fee : row.risk_amount;
-      if (hold.status === 'pending' && use === 0n)
-        await ledger.voidHold({
-          id: ids.holdVoid(row.deposit_hold_id!),
-          holdId: hold.id,
-          metadata: { serviceOrderId: row.id },
-        });
+      if (hold.status === 'pending' && use === 0n) await releaseDeposit(hold.id, row.id);
       else if ((hold.status === 'pending' || hold.status === 'posted') && use > 0n) {
         const paid = await pay(row, 'deposit', use, DEPOSIT_METHOD, { serviceOrderId: row.id });
         if (paid.status === 'succeeded') depositUsed = use;
@@ -464,7 +474,9 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         existing.merchant_id !== c.merchantId ||
         existing.merchant_reference !== reference ||
         existing.risk_amount !== c.riskAmount ||
-        existing.score_bar !== c.scoreBar
+        existing.score_bar !== c.scoreBar ||
+        existing.description !== description ||
+        existing.max_days !== maxDays
       )
         throw new MilletError(
           'IDEMPOTENCY_KEY_REUSED',
@@ -498,6 +510,13 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
       if (method === DEPOSIT_METHOD)
         throw new MilletError('VALIDATION_FAILED', `${DEPOSIT_METHOD} is not a method users choose`, {
           field: 'method',
+        });
+      // Checked now, not at completion: an unknown method would fail the fee there and turn it
+      // into a debt although the user could pay.
+      if (!merchants.paymentMethods().includes(method))
+        throw new MilletError('PAYMENT_METHOD_UNKNOWN', `Unknown payment method "${method}"`, {
+          method,
+          available: merchants.paymentMethods().filter((name) => name !== DEPOSIT_METHOD),
         });
       if (row.status === 'accepting' && row.user_id === userId) return fromRow(await holdDeposit(row));
       if (row.status !== 'created') {
@@ -576,12 +595,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
           if (isMilletError(error) && error.code === 'HOLD_NOT_FOUND') return undefined;
           throw error;
         });
-        if (hold?.status === 'pending')
-          await ledger.voidHold({
-            id: ids.holdVoid(hold.id),
-            holdId: hold.id,
-            metadata: { serviceOrderId: id },
-          });
+        if (hold?.status === 'pending') await releaseDeposit(hold.id, id);
       }
       return fromRow(row);
     },

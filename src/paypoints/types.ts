@@ -80,7 +80,7 @@ export interface PayPointsOptions {
   users: WalletUserDirectory;
   merchants: Pick<
     Merchants,
-    'getMerchant' | 'createOrder' | 'payOrder' | 'getPayment' | 'registerPaymentMethod'
+    'getMerchant' | 'createOrder' | 'payOrder' | 'getPayment' | 'registerPaymentMethod' | 'paymentMethods'
   >;
   scores: Pick<CreditService, 'getActiveConsent' | 'score'>;
 }
