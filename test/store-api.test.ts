@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MilletError } from '../src/core/index.ts';
 import { InProcessStockEngine, RedisStockEngine, type StockEngine, type Store } from '../src/store/index.ts';
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
@@ -632,6 +633,257 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
         expect(paidBack).toBe(2_000_000n - 499_900n);
       }
     }
+  });
+
+  /** Bank clearing → the customer's wallet, as a settled top-up. */
+  async function topUp(c: Customer, amount: bigint) {
+    await h.ledger.transfer({
+      id: randomUUID(),
+      debitAccountId: h.wallet.bankClearingAccountId(),
+      creditAccountId: (await h.wallet.getWallet(c.id)).ledgerAccountId,
+      amount,
+    });
+  }
+
+  it('lets a buyer pay again after a refused payment, and pay a pre-sale balance days after a refused one', async () => {
+    // Checkout's order for the store order was created with an expiry counted from the moment of
+    // the first payment, so the next payment a second later asked for "the same order" with
+    // another expiry: 422 IDEMPOTENCY_KEY_REUSED, and the reservation could never be paid.
+    const { saleId, startsAt } = await newSale();
+    const short = await registered(saleId, 100n);
+    h.clock.set(new Date(startsAt + 1));
+    const won = ok(await attempt(short, saleId), 201);
+    const order = await orderOf(short, saleId, won.attempt_id);
+    const pay = () => h.post(`/v1/store/orders/${order.id}/pay`, { method: 'balance' }, { key: short.token });
+    expect((await pay()).json().code).toBe('INSUFFICIENT_FUNDS');
+    expect((await store.getOrder(order.id)).status).toBe('reserved');
+    h.clock.advance(10_000);
+    await topUp(short, 499_900n);
+    expect(ok(await pay(), 200)).toMatchObject({ status: 'paid' });
+    expect(await balance((await h.wallet.getWallet(short.id)).ledgerAccountId)).toBe(100n);
+
+    // A pre-sale's balance window is longer than checkout's one-day order: a payment refused on
+    // the first day, and the next two days later, found checkout's order expired.
+    const start = h.clock.now().getTime() + MINUTE;
+    const presale = await newSale({
+      per_user_limit: 1,
+      presale: {
+        deposit: '10000',
+        balance_from: new Date(start + 86_400_000).toISOString(),
+        balance_due_by: new Date(start + 5 * 86_400_000).toISOString(),
+        unpaid_deposit: 'forfeit',
+      },
+    });
+    const buyer = await registered(presale.saleId, 20_000n);
+    h.clock.set(new Date(presale.startsAt + 1));
+    const presaleWon = ok(await attempt(buyer, presale.saleId), 201);
+    const presaleOrder = await orderOf(buyer, presale.saleId, presaleWon.attempt_id);
+    ok(await h.post(`/v1/store/orders/${presaleOrder.id}/deposit`, {}, { key: buyer.token }), 200);
+    const payBalance = () =>
+      h.post(`/v1/store/orders/${presaleOrder.id}/pay`, { method: 'balance' }, { key: buyer.token });
+    h.clock.set(new Date(start + 86_400_000 + 1_000));
+    expect((await payBalance()).json().code).toBe('INSUFFICIENT_FUNDS');
+    expect(await store.getOrder(presaleOrder.id)).toMatchObject({
+      status: 'deposit_held',
+      depositStatus: 'held',
+    });
+    h.clock.set(new Date(start + 3 * 86_400_000));
+    await topUp(buyer, 499_900n);
+    expect(ok(await payBalance(), 200)).toMatchObject({ status: 'paid', deposit_status: 'applied' });
+    const wallet = await h.ledger.getAccount((await h.wallet.getWallet(buyer.id)).ledgerAccountId);
+    expect(wallet.balances.posted).toBe(20_000n);
+    expect(wallet.balances.available).toBe(20_000n);
+  });
+
+  it('settles card payments from the expiry job: a settled card is paid, a failed one gives its unit back', async () => {
+    // A card payment is pending until the bank settles; only the buyer paying again used to ask
+    // about it, so a settled order stayed `paying` (the warehouse could not pack it) and a failed
+    // one held its unit for good: the expiry job leaves `paying` orders alone.
+    const { saleId, startsAt } = await newSale({ allotment: 2 });
+    h.clock.set(new Date(startsAt + 1));
+    const orders: Record<string, string> = {};
+    for (const card of ['card_ok', 'sandbox_fail']) {
+      const buyer = await registered(saleId);
+      const won = ok(await attempt(buyer, saleId), 201);
+      const order = await orderOf(buyer, saleId, won.attempt_id);
+      const paying = ok(
+        await h.post(
+          `/v1/store/orders/${order.id}/pay`,
+          { method: 'bank_card', card_token: card },
+          { key: buyer.token },
+        ),
+        200,
+      );
+      expect(paying.status).toBe('paying');
+      for (let i = 0; (await h.merchants.getPayment(paying.payment_id)).status === 'pending'; i++) {
+        expect(i).toBeLessThan(300);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      orders[card] = order.id;
+    }
+    // A claim younger than a minute may still be in its request: left alone.
+    await store.expireReservations();
+    expect((await store.getOrder(orders.card_ok!)).status).toBe('paying');
+    h.clock.advance(MINUTE);
+    await store.expireReservations();
+    expect((await store.getOrder(orders.card_ok!)).status).toBe('paid');
+    ok(await h.post(`/v1/operator/store/orders/${orders.card_ok}/fulfilment`, { status: 'packed' }), 200);
+    expect((await store.getOrder(orders.sandbox_fail!)).status).toBe('reserved');
+    h.clock.advance(15 * MINUTE);
+    await store.expireReservations();
+    expect((await store.getOrder(orders.sandbox_fail!)).status).toBe('expired');
+    expect((await store.engine.counters(saleId)).remaining).toBe(1);
+    expect(await store.reconcile(saleId)).toMatchObject({ status: 'ok', drift: 0, dbConsistent: true });
+  });
+
+  it('takes no deposit the balance can no longer follow, and no sale that is already over', async () => {
+    // A deposit taken after the balance deadline could only be forfeited: the buyer lost it with
+    // no chance to buy.
+    const start = h.clock.now().getTime() + MINUTE;
+    const presale = await newSale({
+      per_user_limit: 1,
+      ends_at: new Date(start + 60 * MINUTE).toISOString(),
+      presale: {
+        deposit: '10000',
+        balance_from: new Date(start).toISOString(),
+        balance_due_by: new Date(start + 61 * MINUTE).toISOString(),
+        unpaid_deposit: 'forfeit',
+      },
+    });
+    const buyer = await registered(presale.saleId);
+    h.clock.set(new Date(start + 59 * MINUTE));
+    const won = ok(await attempt(buyer, presale.saleId), 201);
+    const order = await orderOf(buyer, presale.saleId, won.attempt_id);
+    h.clock.set(new Date(start + 62 * MINUTE));
+    const late = await h.post(`/v1/store/orders/${order.id}/deposit`, {}, { key: buyer.token });
+    expect(late.statusCode, late.body).toBe(409);
+    expect(late.json().code).toBe('STORE_RESERVATION_EXPIRED');
+    await store.settleUnpaidDeposits();
+    h.clock.advance(15 * MINUTE);
+    await store.expireReservations();
+    expect(await store.getOrder(order.id)).toMatchObject({ status: 'expired', depositStatus: null });
+    const wallet = await h.ledger.getAccount((await h.wallet.getWallet(buyer.id)).ledgerAccountId);
+    expect([wallet.balances.posted, wallet.balances.available]).toEqual([2_000_000n, 2_000_000n]);
+
+    // Nor can a pre-sale be set up that way, or a sale that ended before it was created (its
+    // allotment would leave the SKU's stock for good).
+    const { skuId } = await newSale();
+    const now = h.clock.now().getTime();
+    const sale = (changes: Record<string, unknown>) =>
+      h.post('/v1/operator/store/sales', {
+        sku_id: skuId,
+        name: 'x',
+        price: '100',
+        allotment: 1,
+        per_user_limit: 1,
+        starts_at: new Date(now + MINUTE).toISOString(),
+        ends_at: new Date(now + 60 * MINUTE).toISOString(),
+        ...changes,
+      });
+    const over = await sale({
+      starts_at: new Date(now - 2 * 60 * MINUTE).toISOString(),
+      ends_at: new Date(now - 60 * MINUTE).toISOString(),
+    });
+    expect(over.statusCode, over.body).toBe(400);
+    expect(over.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'ends_at' });
+    const dueEarly = await sale({
+      presale: {
+        deposit: '10',
+        balance_from: new Date(now + MINUTE).toISOString(),
+        balance_due_by: new Date(now + 30 * MINUTE).toISOString(),
+        unpaid_deposit: 'refund',
+      },
+    });
+    expect(dueEarly.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'balance_due_by' });
+    expect((await store.getSku(skuId)).stock).toBe(990n);
+  });
+
+  it('pays a pre-sale balance whose deposit could not be held again after a refused payment', async () => {
+    // A refused balance payment holds the deposit again; when the wallet no longer covers it (spent
+    // meanwhile) the order is left without a hold. Paying the balance then released "the hold" —
+    // none — and threw after claiming the order: `paying` for good, its unit never back.
+    const start = h.clock.now().getTime() + MINUTE;
+    const presale = await newSale({
+      per_user_limit: 1,
+      presale: {
+        deposit: '10000',
+        balance_from: new Date(start + 86_400_000).toISOString(),
+        balance_due_by: new Date(start + 2 * 86_400_000).toISOString(),
+        unpaid_deposit: 'forfeit',
+      },
+    });
+    const buyer = await registered(presale.saleId, 20_000n);
+    h.clock.set(new Date(presale.startsAt + 1));
+    const won = ok(await attempt(buyer, presale.saleId), 201);
+    const order = await orderOf(buyer, presale.saleId, won.attempt_id);
+    ok(await h.post(`/v1/store/orders/${order.id}/deposit`, {}, { key: buyer.token }), 200);
+    const walletId = (await h.wallet.getWallet(buyer.id)).ledgerAccountId;
+    const method = `drain_${randomUUID().slice(0, 8)}`;
+    h.merchants.registerPaymentMethod(method, {
+      // The buyer's money leaves through another door while this payment is refused.
+      async collect(payment) {
+        await h.ledger.transfer({
+          id: randomUUID(),
+          debitAccountId: walletId,
+          creditAccountId: h.wallet.bankClearingAccountId(),
+          amount: (await h.ledger.getAccount(walletId)).balances.available,
+        });
+        throw new MilletError('BANK_DECLINED', 'declined', { paymentId: payment.paymentId });
+      },
+    });
+    h.clock.set(new Date(start + 86_400_000));
+    const refused = await h.post(`/v1/store/orders/${order.id}/pay`, { method }, { key: buyer.token });
+    expect(refused.statusCode, refused.body).toBeGreaterThanOrEqual(400);
+    expect(refused.statusCode).toBeLessThan(500);
+    expect(await store.getOrder(order.id)).toMatchObject({ status: 'deposit_held', depositStatus: null });
+    await topUp(buyer, 499_900n);
+    const paid = await h.post(
+      `/v1/store/orders/${order.id}/pay`,
+      { method: 'balance' },
+      { key: buyer.token },
+    );
+    expect(ok(paid, 200)).toMatchObject({ status: 'paid' });
+    expect(await balance(walletId)).toBe(0n);
+  });
+
+  it('counts in the live metrics the refusals of the lobby as well as those at the door', async () => {
+    // The console's rejections merged the engine's counts with this process's own tally of every
+    // refusal it answered, the latter winning: the shuffled crowd the lobby refused as sold out
+    // (counted only by the engine) vanished behind the first sold-out answered at the door.
+    const { saleId, startsAt } = await newSale({ allotment: 1, admission_window_ms: 1_000 });
+    const crowd = [];
+    for (let i = 0; i < 4; i++) crowd.push(await registered(saleId));
+    h.clock.set(new Date(startsAt + 10));
+    for (const c of crowd.slice(0, 3)) expect(ok(await attempt(c, saleId), 202).status).toBe('queued');
+    h.clock.set(new Date(startsAt + 1_000));
+    await store.admitLobbies();
+    expect(refusal(await attempt(crowd[3]!, saleId))).toBe('sold_out');
+    const metrics = ok(await h.get(`/v1/operator/store/sales/${saleId}/metrics`), 200);
+    expect(metrics).toMatchObject({ accepted: 1, remaining: 0 });
+    expect(metrics.rejections).toEqual({ sold_out: 3 });
+  });
+
+  it('creates a sale once when the same sale is sent twice at once', async () => {
+    // On PostgreSQL the twin's insert hit the primary key: a 500 for the operator's retry.
+    const { skuId } = await newSale();
+    const id = randomUUID();
+    const now = h.clock.now().getTime();
+    const sends = await Promise.all(
+      [1, 2, 3].map(() =>
+        h.post('/v1/operator/store/sales', {
+          id,
+          sku_id: skuId,
+          name: 'twice',
+          price: '100',
+          allotment: 5,
+          per_user_limit: 1,
+          starts_at: new Date(now + MINUTE).toISOString(),
+          ends_at: new Date(now + 60 * MINUTE).toISOString(),
+        }),
+      ),
+    );
+    for (const sent of sends) expect(ok(sent, 201).id).toBe(id);
+    expect((await store.getSku(skuId)).stock).toBe(985n);
   });
 
   it('shows shoppers the sales on now and to come, soonest first, with product and server time', async () => {

@@ -147,6 +147,44 @@ describe('the in-process engine after the process restarts mid-sale', () => {
   });
 });
 
+describe('reconciling a sale the engine no longer holds', () => {
+  let h: ApiHarness;
+  let restarted: Store | undefined;
+  beforeAll(async () => {
+    h = await openApiHarness({ storeEngine: new InProcessStockEngine() });
+  });
+  afterAll(async () => {
+    await restarted?.close();
+    await h?.close();
+  });
+
+  it('rebuilds it first instead of reporting every unit undersold', async () => {
+    await h.store.writer!.stop();
+    const winners = Array.from({ length: 2 }, () => randomUUID());
+    const { sale } = await saleWithWinners(h, h.store, 5, winners);
+    // A process started days after the sale ended does not load it into its engine.
+    h.clock.set(new Date(sale.endsAt.getTime() + 3 * 86_400_000));
+    restarted = createStore({
+      db: h.t.db,
+      clock: h.clock,
+      engine: new InProcessStockEngine(),
+      merchants: h.merchants,
+      users: h.identity,
+      ledger: h.ledger,
+      wallets: h.wallet,
+      registry: h.registry,
+    });
+    await restarted.start({ writer: false });
+    expect(await restarted.engine.holdsSale(sale.id)).toBe(false);
+    expect(await restarted.reconcile(sale.id, { repair: true })).toMatchObject({
+      status: 'ok',
+      drift: 0,
+      engineRemaining: 3,
+      dbLiveUnits: 2,
+    });
+  });
+});
+
 describe.skipIf(!redisUrl)('the Redis engine after Redis loses its keys mid-sale', () => {
   let h: ApiHarness;
   beforeAll(async () => {

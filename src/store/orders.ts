@@ -49,6 +49,9 @@ export interface DepositLedger {
 
 class OversellGuard extends Error {}
 
+/** How old a payment claim is before the expiry job asks checkout about it. */
+const CLAIM_GRACE_MS = 60_000;
+
 /** Order states in the fulfilment sequence, each with the column it stamps. */
 const fulfilment: Record<'packed' | 'shipped' | 'delivered', { from: OrderStatus; column: string }> = {
   packed: { from: 'paid', column: 'packed_at' },
@@ -144,6 +147,12 @@ export class Orders {
 
   /** Reservations past their 15 minutes expire and their units return to the engine's stock. */
   async expireReservations(limit = 1_000): Promise<number> {
+    // First the orders whose payment checkout has decided since: a failed one is a reservation
+    // again (and may expire below), a succeeded one is paid. Its failure does not hold up expiry.
+    const swept: unknown = await this.settleClaimedPayments().then(
+      () => undefined,
+      (error: unknown) => error ?? new Error('settling claimed payments failed'),
+    );
     const now = this.clock.now();
     const expired = await this.db.transaction(async (tx) => {
       const r = await tx.query<{ sale_id: string; user_id: string; attempt_id: string; quantity: number }>(
@@ -159,6 +168,7 @@ export class Orders {
     // After the commit: a crash here leaves units out of stock (undersell), which reconciliation
     // repairs (release is idempotent per attempt).
     for (const o of expired) await this.engine.release(o.sale_id, o.user_id, o.attempt_id);
+    if (swept) throw swept;
     return expired.length;
   }
 
@@ -283,16 +293,26 @@ export class Orders {
     },
     now: Date,
   ): Promise<Order> {
-    const due =
-      row.status === 'deposit_held' ? (await this.saleOf(row.sale_id)).presale!.balanceDueBy : row.pay_by;
+    const presale = row.status === 'deposit_held' ? (await this.saleOf(row.sale_id)).presale! : null;
+    // The checkout order's details must be the same on every payment of this order: checkout's
+    // createOrder is idempotent on all of them, so an expiry computed from `now` made every payment
+    // after a failed one (a wallet short of funds, topped up, paid again a second later) a 422
+    // IDEMPOTENCY_KEY_REUSED for good. Its lifetime is therefore fixed by the order (the 15-minute
+    // reservation, or the pre-sale's balance window up to checkout's one-day limit), and a balance
+    // window longer than that gets one checkout order per period, so a later payment is not refused
+    // as expired. One order per period, not per payment: a payment still pending keeps it from
+    // being paid twice.
+    const [from, due] = presale ? [presale.balanceFrom, presale.balanceDueBy] : [row.accepted_at, row.pay_by];
+    const ttlSeconds = Math.min(86_400, Math.max(1, Math.ceil((due.getTime() - from.getTime()) / 1000)));
+    const period = Math.max(0, Math.floor((now.getTime() - from.getTime()) / (ttlSeconds * 1000)));
     try {
       const merchantOrder = await this.checkout.createOrder({
-        id: derivedId('store.checkout', row.id),
+        id: derivedId('store.checkout', period === 0 ? row.id : `${row.id}:${period}`),
         merchantId: this.merchantId(),
-        merchantReference: `store-${row.id}`,
+        merchantReference: period === 0 ? `store-${row.id}` : `store-${row.id}-${period}`,
         amount: row.amount,
         description: `Flash sale order ${row.id}`,
-        expiresInSeconds: Math.min(86_400, Math.max(1, Math.ceil((due.getTime() - now.getTime()) / 1000))),
+        expiresInSeconds: ttlSeconds,
       });
       const payment = await this.checkout.payOrder({
         id: command.paymentId,
@@ -333,6 +353,17 @@ export class Orders {
         {
           id: row.id,
           payBy: row.pay_by.toISOString(),
+        },
+      );
+    // A deposit taken once the balance can no longer be paid would only be forfeited (or held
+    // until the deadline job) with nothing bought: the reservation is left to expire instead.
+    if (now >= sale.presale.balanceDueBy)
+      throw new MilletError(
+        'STORE_RESERVATION_EXPIRED',
+        `The balance was due by ${sale.presale.balanceDueBy.toISOString()}`,
+        {
+          id: row.id,
+          payBy: sale.presale.balanceDueBy.toISOString(),
         },
       );
     const holdId = derivedId('store.deposit', row.id);
@@ -397,8 +428,9 @@ export class Orders {
       [row.id, command.paymentId, now],
     );
     if (claimed.rowCount === 0) return this.pay({ ...command, orderId: row.id });
-    const holdId = row.deposit_hold_id!;
-    await this.deposits.voidHold({ id: derivedId('store.deposit-void', holdId), holdId });
+    // No hold when the deposit could not be held again after a refused payment: nothing to release.
+    const holdId = row.deposit_hold_id;
+    if (holdId) await this.deposits.voidHold({ id: derivedId('store.deposit-void', holdId), holdId });
     let order: Order;
     try {
       order = await this.#checkout({ ...row, status: 'deposit_held' }, command, now);
@@ -519,7 +551,58 @@ export class Orders {
     const row = await this.#row(orderId);
     if (row.status !== 'paying' || !row.payment_id) return orderFromRow(row);
     const payment = await this.checkout.getPayment(row.payment_id);
+    // A pre-sale's failed balance payment puts its deposit back on hold, as a refused one does.
+    if (payment.status === 'failed' && row.deposit_status === 'applied') {
+      await this.#holdAgain(row, row.payment_id);
+      return this.get(row.id);
+    }
     return this.#settlePayment(row.id, row.payment_id, payment.status);
+  }
+
+  /**
+   * Orders left `paying` after their request: a bank-card payment is pending until the bank
+   * settles, and only the buyer paying again used to look at it, so a settled card payment was
+   * never `paid` (the warehouse could not pack it) and a failed one held its units for good — the
+   * expiry job leaves `paying` alone. Asked here, from the expiry job, once a claim is a minute
+   * old (a younger one may still be in its request). A payment checkout never heard of (the
+   * process died between the claim and checkout) is failed once no payment can reach the
+   * checkout order any more: past its longest lifetime, a day.
+   */
+  async settleClaimedPayments(limit = 200): Promise<number> {
+    const now = this.clock.now().getTime();
+    const claimed = await this.db.query<OrderRow>(
+      `SELECT * FROM store_orders WHERE status = 'paying' AND updated_at <= $1 ORDER BY updated_at LIMIT $2`,
+      [new Date(now - CLAIM_GRACE_MS), limit],
+    );
+    let settled = 0;
+    // One order that fails (the ledger away) does not keep the others waiting: the first error is
+    // thrown once all were tried.
+    let failure: unknown;
+    for (const row of claimed.rows) {
+      try {
+        if (await this.#settleClaim(row, now)) settled += 1;
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
+    return settled;
+  }
+
+  async #settleClaim(row: OrderRow, now: number): Promise<boolean> {
+    try {
+      return (await this.refreshPayment(row.id)).status !== 'paying';
+    } catch (error) {
+      if (!(error instanceof MilletError && error.code === 'PAYMENT_NOT_FOUND')) throw error;
+      if (now - row.updated_at.getTime() <= 86_400_000 + CLAIM_GRACE_MS) return false;
+      if (row.deposit_status === 'applied') {
+        // The process may have died before the balance payment released the deposit's hold.
+        const holdId = row.deposit_hold_id;
+        if (holdId) await this.deposits.voidHold({ id: derivedId('store.deposit-void', holdId), holdId });
+        await this.#holdAgain(row, row.payment_id!);
+      } else await this.#unclaim(row.id, row.payment_id!);
+      return true;
+    }
   }
 
   /**

@@ -22,6 +22,7 @@ export interface CreateSaleCommand {
 }
 
 export const DEFAULT_ADMISSION_WINDOW_MS = 3_000;
+class TwinSale extends Error {}
 const FCODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
 export function saleRulesOf(sale: Sale): SaleRules {
@@ -99,54 +100,72 @@ export class Sales {
           'balance_from must be at or after starts_at, and balance_due_by after balance_from',
           { field: 'balance_due_by' },
         );
+      // A buyer who wins after the balance deadline could only put down a deposit to lose it.
+      if (presale.balanceDueBy <= command.endsAt)
+        throw new MilletError('VALIDATION_FAILED', 'balance_due_by must be after ends_at', {
+          field: 'balance_due_by',
+        });
     }
     const existing = await this.find(command.id);
     if (existing) return existing;
-    const sale = await this.db.transaction(async (tx) => {
-      // The allotment leaves the SKU's ordinary stock for the sale.
-      const taken = await tx.query(
-        'UPDATE store_skus SET stock = stock - $2, updated_at = $3 WHERE id = $1 AND stock >= $2',
-        [command.skuId, command.allotment, this.clock.now()],
-      );
-      if (taken.rowCount === 0) {
-        const sku = await tx.query<{ stock: bigint }>('SELECT stock FROM store_skus WHERE id = $1', [
-          command.skuId,
-        ]);
-        if (!sku.rows[0])
-          throw new MilletError('STORE_SKU_NOT_FOUND', `No SKU ${command.skuId}`, { id: command.skuId });
-        throw new MilletError(
-          'STORE_STOCK_INSUFFICIENT',
-          `SKU ${command.skuId} has ${sku.rows[0].stock} units`,
-          {
-            id: command.skuId,
-            stock: sku.rows[0].stock.toString(),
-          },
+    // A sale over before it is created would take its allotment out of the SKU's stock for good.
+    if (command.endsAt <= this.clock.now())
+      throw new MilletError('VALIDATION_FAILED', 'ends_at must be in the future', { field: 'ends_at' });
+    let sale: Sale;
+    try {
+      sale = await this.db.transaction(async (tx) => {
+        // The allotment leaves the SKU's ordinary stock for the sale.
+        const taken = await tx.query(
+          'UPDATE store_skus SET stock = stock - $2, updated_at = $3 WHERE id = $1 AND stock >= $2',
+          [command.skuId, command.allotment, this.clock.now()],
         );
-      }
-      const r = await tx.query<SaleRow>(
-        `INSERT INTO store_sales (id, sku_id, name, price, allotment, per_user_limit, starts_at, ends_at,
+        if (taken.rowCount === 0) {
+          const sku = await tx.query<{ stock: bigint }>('SELECT stock FROM store_skus WHERE id = $1', [
+            command.skuId,
+          ]);
+          if (!sku.rows[0])
+            throw new MilletError('STORE_SKU_NOT_FOUND', `No SKU ${command.skuId}`, { id: command.skuId });
+          throw new MilletError(
+            'STORE_STOCK_INSUFFICIENT',
+            `SKU ${command.skuId} has ${sku.rows[0].stock} units`,
+            {
+              id: command.skuId,
+              stock: sku.rows[0].stock.toString(),
+            },
+          );
+        }
+        const r = await tx.query<SaleRow>(
+          `INSERT INTO store_sales (id, sku_id, name, price, allotment, per_user_limit, starts_at, ends_at,
            early_access_from, admission_window_ms, created_at, deposit, balance_from, balance_due_by, unpaid_deposit)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
-        [
-          command.id,
-          command.skuId,
-          command.name.trim(),
-          command.price,
-          command.allotment,
-          command.perUserLimit,
-          command.startsAt,
-          command.endsAt,
-          command.earlyAccessFrom ?? null,
-          window,
-          this.clock.now(),
-          presale?.deposit ?? null,
-          presale?.balanceFrom ?? null,
-          presale?.balanceDueBy ?? null,
-          presale?.unpaidDeposit ?? null,
-        ],
-      );
-      return saleFromRow(r.rows[0]!);
-    });
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (id) DO NOTHING RETURNING *`,
+          [
+            command.id,
+            command.skuId,
+            command.name.trim(),
+            command.price,
+            command.allotment,
+            command.perUserLimit,
+            command.startsAt,
+            command.endsAt,
+            command.earlyAccessFrom ?? null,
+            window,
+            this.clock.now(),
+            presale?.deposit ?? null,
+            presale?.balanceFrom ?? null,
+            presale?.balanceDueBy ?? null,
+            presale?.unpaidDeposit ?? null,
+          ],
+        );
+        // A twin of this command (the same id) was inserted first: this one's stock decrement rolls
+        // back, and the twin's sale is the answer. Before, the primary-key violation was a 500.
+        if (!r.rows[0]) throw new TwinSale();
+        return saleFromRow(r.rows[0]);
+      });
+    } catch (error) {
+      if (error instanceof TwinSale) return (await this.find(command.id))!;
+      throw error;
+    }
     this.#cache.set(sale.id, sale);
     await onCreated(sale);
     return sale;

@@ -307,9 +307,14 @@ export function createStore(options: StoreOptions): Store {
     return restored;
   };
 
-  const refuse = (saleId: string, reason: string, error: MilletError): never => {
+  /**
+   * A refusal, counted. The console's per-sale tally (`rates`) keeps only the store's own reasons
+   * (not registered, the risk rules): the engine counts its refusals itself, the lobby's included,
+   * across processes; tallied here too, this process's count replaced the engine's in the metrics.
+   */
+  const refuse = (saleId: string, reason: string, error: MilletError, byEngine = false): never => {
     count('rejected', reason);
-    rates.reject(saleId, reason);
+    if (!byEngine) rates.reject(saleId, reason);
     throw error;
   };
 
@@ -467,7 +472,7 @@ export function createStore(options: StoreOptions): Store {
       }
       if (result.status === 'rejected') {
         if (command.fcode) await sales.unspendFcode(sale.id, command.fcode, attemptId);
-        return refuse(sale.id, result.reason, refusals.rejected(result.reason));
+        return refuse(sale.id, result.reason, refusals.rejected(result.reason), true);
       }
       count(result.status, 'none');
       if (result.status === 'queued') return result;
@@ -496,6 +501,10 @@ export function createStore(options: StoreOptions): Store {
 
     async reconcile(saleId, o = {}) {
       const sale = await sales.get(saleId);
+      // An engine without the sale (a sale over for more than a day when this process started, or
+      // lost by Redis since the last check) reads as nothing left: every unit reported undersold.
+      // It is rebuilt from the database first, as an attempt that finds the sale missing does.
+      if (!(await engine.holdsSale(sale.id))) await rebuild(sale);
       let repairedReleases = 0;
       if (o.repair)
         for (const closed of await orders.closedAttempts(saleId))
