@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
 import { newCustomer } from './support/customers.ts';
+import { newMerchant } from './support/merchants.ts';
 import { makeResidentId } from './support/resident-ids.ts';
 
 let h: ApiHarness;
@@ -370,6 +371,93 @@ describe('identity verification over HTTP', () => {
     expect([more.statusCode, more.json().code]).toEqual([422, 'PAYMENT_LIMIT_EXCEEDED']);
     expect(more.json()).toMatchObject({ account_class: 'I', used: '500000', period: 'life' });
     expect((await pay('1')).json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
+  });
+
+  describe("a Class II year counts that year's Class I payments", () => {
+    let payers = 0;
+    /** A Class I customer with 200,000 CNY; `verify` re-verifies the same person in another class. */
+    async function classOnePayer() {
+      const payer = await newCustomer(h, { verify: false, wallet: false });
+      const residentId = makeResidentId('330106', `199007${String(10 + (payers += 1))}`, '717');
+      const verify = async (accountClass: string) => {
+        const done = await postAs(payer.token, '/v1/me/identity', {
+          real_name: '许明',
+          resident_id: residentId,
+          account_class: accountClass,
+        });
+        expect([done.statusCode, done.json().account_class]).toEqual([200, accountClass]);
+      };
+      await verify('I');
+      expect((await postAs(payer.token, '/v1/wallet', {})).statusCode).toBe(201);
+      await h.ledger.transfer({
+        id: randomUUID(),
+        debitAccountId: h.wallet.bankClearingAccountId(),
+        creditAccountId: (await h.wallet.getWallet(payer.id)).ledgerAccountId,
+        amount: 20_000_000n,
+      });
+      return Object.assign(payer, { verify });
+    }
+
+    it('transfers: 1,000 CNY as Class I, then only 99,000 more as Class II in the same year', async () => {
+      const payee = await newCustomer(h);
+      const payer = await classOnePayer();
+      const pay = (amount: string) => postAs(payer.token, '/v1/transfers', { to_user_id: payee.id, amount });
+      expect((await pay('100000')).statusCode).toBe(201);
+      await payer.verify('II');
+      expect((await pay('9900000')).statusCode).toBe(201);
+      const over = await pay('1');
+      expect([over.statusCode, over.json().code]).toEqual([422, 'PAYMENT_LIMIT_EXCEEDED']);
+      expect(over.json()).toMatchObject({ account_class: 'II', used: '10000000', limit: '10000000' });
+      // Class III's 200,000 a year counts the same year's Class I and Class II payments.
+      await payer.verify('III');
+      expect((await pay('9999999')).statusCode).toBe(201);
+      expect((await pay('2')).json()).toMatchObject({ code: 'PAYMENT_LIMIT_EXCEEDED', used: '19999999' });
+      // Class I still counts every class's payments over the account's life.
+      await payer.verify('I');
+      expect((await pay('1')).json()).toMatchObject({
+        code: 'PAYMENT_LIMIT_EXCEEDED',
+        period: 'life',
+        used: '19999999',
+      });
+    });
+
+    it('merchant payments (the ledger-batch path) count the same way', async () => {
+      const merchant = await newMerchant(h, '许记面馆');
+      const payer = await classOnePayer();
+      const payOrder = async (amount: string) => {
+        const order = await h.post(
+          '/v1/merchant/payment-orders',
+          { merchant_reference: `I-II-${randomUUID()}`, amount, description: 'noodles' },
+          { key: merchant.key },
+        );
+        expect(order.statusCode, order.body).toBe(201);
+        return postAs(payer.token, `/v1/payment-orders/${order.json().id}/pay`, { method: 'balance' });
+      };
+      expect((await payOrder('60000')).json()).toMatchObject({ status: 'succeeded' });
+      await payer.verify('II');
+      expect((await payOrder('9940000')).json()).toMatchObject({ status: 'succeeded' });
+      const over = await payOrder('1');
+      expect([over.statusCode, over.json().code]).toEqual([422, 'PAYMENT_LIMIT_EXCEEDED']);
+      expect(over.json()).toMatchObject({ account_class: 'II', used: '10000000' });
+    });
+
+    it("last year's Class I payments do not count against this year's Class II allowance", async () => {
+      const payee = await newCustomer(h);
+      const payer = await classOnePayer();
+      const pay = (amount: string) => postAs(payer.token, '/v1/transfers', { to_user_id: payee.id, amount });
+      const start = h.clock.now();
+      try {
+        expect((await pay('100000')).statusCode).toBe(201);
+        h.clock.set(new Date(Date.UTC(start.getUTCFullYear() + 1, 1, 1, 4)));
+        const session = await postAs(null, '/v1/sessions', { phone: payer.phone, password: 'password-1' });
+        payer.token = session.json().access_token;
+        await payer.verify('II');
+        expect((await pay('10000000')).statusCode).toBe(201);
+        expect((await pay('1')).json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
+      } finally {
+        h.clock.set(start);
+      }
+    });
   });
 
   it('flags a minor: is_adult false', async () => {

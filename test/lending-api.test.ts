@@ -248,3 +248,196 @@ describe('cash loans over HTTP across 90 business days', () => {
     await expectLedgerVerifies(h);
   }, 240_000);
 });
+
+describe('paying the next instalment early', () => {
+  const early = { ...product, code: 'cash-early', name: '随星借 early' };
+  const payEarly = (c: Customer, loanId: string, idempotencyKey: string = randomUUID()) =>
+    h.post(`/v1/loans/${loanId}/early-instalment-payments`, {}, { key: c.token, idempotencyKey });
+  const balanceOf = async (c: Customer) => BigInt((await h.get('/v1/wallet', c.token)).json().balance);
+  const instalments = async (c: Customer, loanId: string) =>
+    (await h.get(`/v1/loans/${loanId}/schedule`, c.token)).json().instalments as JsonObject[];
+  const autoDebits = async (loanId: string) =>
+    (
+      await h.t.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM lending_repayments WHERE loan_id = $1 AND kind = 'auto_debit'`,
+        [loanId],
+      )
+    ).rows[0]!.n;
+  async function drawLoan(c: Customer, amount: string): Promise<{ loan: JsonObject; offer: JsonObject }> {
+    await scored(c);
+    const applied = await h.post(
+      '/v1/loans/applications',
+      { product_code: early.code, amount, terms: 6 },
+      { key: c.token },
+    );
+    expect(applied.json().status, applied.body).toBe('approved');
+    const offer = applied.json().offer as JsonObject;
+    const loan = await h.post(`/v1/loans/offers/${offer.id}/accept`, { to: 'wallet' }, { key: c.token });
+    expect(loan.statusCode, loan.body).toBe(201);
+    return { loan: loan.json(), offer };
+  }
+  /** The product's receivables in the ledger against its loan book, then the whole ledger. */
+  async function booksAgree(): Promise<void> {
+    const accounts = h.lending.productAccounts(early.code);
+    const owed = async (id: string) => -(await h.ledger.getAccount(id)).balances.posted;
+    const book = (
+      await h.t.db.query<{ principal: bigint; interest: bigint }>(
+        `SELECT sum(principal_outstanding)::int8 AS principal, sum(interest_accrued - interest_paid)::int8 AS interest
+         FROM lending_loans WHERE product_code = $1`,
+        [early.code],
+      )
+    ).rows[0]!;
+    expect(await owed(accounts.principalReceivable)).toBe(BigInt(book.principal));
+    expect(await owed(accounts.interestReceivable)).toBe(BigInt(book.interest));
+    await expectLedgerVerifies(h);
+  }
+
+  it('settles the next instalment at its scheduled amount: its due date takes nothing and the rest of the schedule stays', async () => {
+    at('2025-09-10');
+    await closeThrough('2025-09-09');
+    expect((await h.post('/v1/operator/lending/products', early)).statusCode).toBe(201);
+    const carol = await newCustomer(h, { funds: 500_000n });
+    const { loan, offer } = await drawLoan(carol, '300000');
+    const drawn = await instalments(carol, loan.id);
+    expect(drawn[0]!.due_date).toBe('2025-10-10');
+
+    // No such loan, or another user's: 404; no Idempotency-Key: 400.
+    const stranger = await newCustomer(h);
+    for (const response of [await payEarly(carol, randomUUID()), await payEarly(stranger, loan.id)])
+      expect([response.statusCode, response.json().code]).toEqual([404, 'LOAN_NOT_FOUND']);
+    const keyless = await h.post(
+      `/v1/loans/${loan.id}/early-instalment-payments`,
+      {},
+      { key: carol.token, idempotencyKey: null },
+    );
+    expect([keyless.statusCode, keyless.json().code]).toEqual([400, 'IDEMPOTENCY_KEY_REQUIRED']);
+
+    // Ten days into the period (the close has recognised part of its interest), the first instalment
+    // is paid: its scheduled principal and interest, not interest to date.
+    await closeThrough('2025-09-19');
+    at('2025-09-20');
+    await relogin(carol);
+    const before = await balanceOf(carol);
+    const key = randomUUID();
+    const paid = await payEarly(carol, loan.id, key);
+    expect(paid.statusCode, paid.body).toBe(201);
+    expect(paid.json()).toMatchObject({
+      kind: 'repayment',
+      amount: offer.schedule[0].total,
+      principal: offer.schedule[0].principal,
+      interest: offer.schedule[0].interest,
+      penalty: '0',
+      status: 'posted',
+    });
+    const replay = await payEarly(carol, loan.id, key);
+    expect([replay.json().id, replay.headers['idempotent-replayed']]).toEqual([paid.json().id, 'true']);
+    const afterPayment = await balanceOf(carol);
+    expect(afterPayment).toBe(before - BigInt(offer.schedule[0].total));
+    const settled = await instalments(carol, loan.id);
+    expect(settled[0]).toMatchObject({
+      principal_paid: drawn[0]!.principal,
+      interest_paid: drawn[0]!.interest,
+      total: drawn[0]!.total,
+    });
+    expect(settled.slice(1)).toEqual(drawn.slice(1));
+    // Its interest is paid for the whole period, so today's payoff is the principal left.
+    const schedule = (await h.get(`/v1/loans/${loan.id}/schedule`, carol.token)).json();
+    expect(BigInt(schedule.payoff)).toBe(300_000n - BigInt(drawn[0]!.principal));
+    const again = await payEarly(carol, loan.id);
+    expect([again.statusCode, again.json().code]).toEqual([409, 'LOAN_NOTHING_DUE']);
+    expect(await balanceOf(carol)).toBe(afterPayment);
+
+    // The due date: the auto-debit takes nothing (the wallet could pay), and the loan is current.
+    await closeThrough('2025-10-10');
+    at('2025-10-11');
+    await relogin(carol);
+    expect(await balanceOf(carol)).toBe(afterPayment);
+    expect(await autoDebits(loan.id)).toBe(0);
+    expect((await h.get(`/v1/loans/${loan.id}`, carol.token)).json()).toMatchObject({
+      status: 'active',
+      days_past_due: 0,
+      principal_outstanding: (300_000n - BigInt(drawn[0]!.principal)).toString(),
+    });
+    expect(await instalments(carol, loan.id)).toEqual(settled);
+
+    // The second instalment early too, then a partial prepayment: it re-amortises from the third
+    // and leaves the second paid, so its due date again takes nothing.
+    const second = await payEarly(carol, loan.id);
+    expect(second.json()).toMatchObject({ amount: drawn[1]!.total, principal: drawn[1]!.principal });
+    const prepaid = await h.post(
+      `/v1/loans/${loan.id}/repayments`,
+      { amount: '50000' },
+      { key: carol.token },
+    );
+    expect(prepaid.json()).toMatchObject({ principal: '50000', interest: '0', status: 'posted' });
+    const rescheduled = await instalments(carol, loan.id);
+    expect(rescheduled.slice(0, 2).map((i) => [i.principal_paid, i.interest_paid])).toEqual(
+      drawn.slice(0, 2).map((i) => [i.principal, i.interest]),
+    );
+    expect(rescheduled.slice(2).reduce((s, i) => s + BigInt(i.principal), 0n)).toBe(
+      300_000n - BigInt(drawn[0]!.principal) - BigInt(drawn[1]!.principal) - 50_000n,
+    );
+    const beforeSecondDue = await balanceOf(carol);
+    await closeThrough('2025-11-10');
+    await relogin(carol);
+    expect(await balanceOf(carol)).toBe(beforeSecondDue);
+    expect(await autoDebits(loan.id)).toBe(0);
+    expect((await h.get(`/v1/loans/${loan.id}`, carol.token)).json().days_past_due).toBe(0);
+    await booksAgree();
+  }, 240_000);
+
+  it('refuses a wallet that cannot pay (422), while anything is due (409) and on a closed loan (409)', async () => {
+    at('2025-11-12');
+    await closeThrough('2025-11-11');
+    if ((await h.get(`/v1/operator/lending/products/${early.code}/versions`)).statusCode === 404)
+      expect((await h.post('/v1/operator/lending/products', early)).statusCode).toBe(201);
+    const dave = await newCustomer(h);
+    const { loan, offer } = await drawLoan(dave, '200000');
+    const wallet = (await h.wallet.getWallet(dave.id)).ledgerAccountId;
+    const move = (amount: bigint, toWallet: boolean) =>
+      h.ledger.transfer({
+        id: randomUUID(),
+        debitAccountId: toWallet ? h.wallet.bankClearingAccountId() : wallet,
+        creditAccountId: toWallet ? wallet : h.wallet.bankClearingAccountId(),
+        amount,
+      });
+    // Dave spends all but 1.00 of the loan.
+    await move(199_900n, false);
+    const drawn = await instalments(dave, loan.id);
+    const poor = await payEarly(dave, loan.id);
+    expect([poor.statusCode, poor.json().code]).toEqual([422, 'INSUFFICIENT_FUNDS']);
+    expect(await balanceOf(dave)).toBe(100n);
+    expect(await instalments(dave, loan.id)).toEqual(drawn);
+
+    // The first due date passes unpaid: the next instalment cannot be paid ahead of the one due.
+    await closeThrough('2025-12-12');
+    at('2025-12-13');
+    await relogin(dave);
+    expect((await h.get(`/v1/loans/${loan.id}`, dave.token)).json().days_past_due).toBe(1);
+    await move(400_000n, true);
+    const overdue = await payEarly(dave, loan.id);
+    expect([overdue.statusCode, overdue.json().code]).toEqual([409, 'LOAN_INSTALMENT_DUE']);
+    // What is due: the instalment less the 1.00 the auto-debit found, and the penalty since.
+    const late = (await h.get(`/v1/loans/${loan.id}`, dave.token)).json();
+    expect(BigInt(overdue.json().due)).toBe(
+      BigInt(offer.schedule[0].total) - 100n + BigInt(late.penalty_accrued) - BigInt(late.penalty_paid),
+    );
+
+    // Repaid: nothing is left to pay early.
+    const payoff = await h.post(`/v1/loans/${loan.id}/prepayments`, {}, { key: dave.token });
+    expect(payoff.statusCode, payoff.body).toBe(201);
+    expect((await h.get(`/v1/loans/${loan.id}`, dave.token)).json().status).toBe('repaid');
+    const closed = await payEarly(dave, loan.id);
+    expect([closed.statusCode, closed.json().code]).toEqual([409, 'LOAN_NOT_ACTIVE']);
+    await booksAgree();
+  }, 240_000);
+
+  it('is in the OpenAPI document with its Idempotency-Key', async () => {
+    const doc = (await h.get('/openapi.json', '')).json();
+    const route = doc.paths['/v1/loans/{id}/early-instalment-payments'].post;
+    expect(route.summary).toMatch(/next instalment early/);
+    expect(route.parameters).toContainEqual(
+      expect.objectContaining({ name: 'idempotency-key', in: 'header', required: true }),
+    );
+  });
+});

@@ -14,6 +14,7 @@ import {
   listOffers,
   loanSchedule,
   ownCoDebt,
+  payInstalmentEarly,
   quoteLoan,
   quotePayoff,
   repay,
@@ -79,6 +80,11 @@ export interface Lending {
   payoffQuote(loanId: string, userId?: string): Promise<PayoffQuote>;
   /** Any amount: what is due first (allocation order), the rest prepays. */
   repay(command: { id?: string; userId: string; loanId: string; amount: bigint }): Promise<Repayment>;
+  /**
+   * Settles the next instalment (the first not yet due) in full before its due date, at its
+   * scheduled amount: the auto-debit then takes nothing for it and the rest of the schedule stays.
+   */
+  payInstalmentEarly(command: { id?: string; userId: string; loanId: string }): Promise<Repayment>;
   /** Loans not yet repaid (disbursing, active or charged off) per user, one query; users with none are absent. */
   openLoanCounts(userIds: readonly string[]): Promise<Map<string, number>>;
   bookByBucket(productCode?: string): Promise<BucketLine[]>;
@@ -125,6 +131,8 @@ export function createLending(options: LendingOptions): Lending {
     schedule: async (id, userId) => loanSchedule(db, loanId(id), userId),
     payoffQuote: async (id, userId) => quotePayoff(ctx, loanId(id), userId),
     repay: async (command) => repay(ctx, { ...command, loanId: loanId(command.loanId) }),
+    payInstalmentEarly: async (command) =>
+      payInstalmentEarly(ctx, { ...command, loanId: loanId(command.loanId) }),
     async openLoanCounts(userIds) {
       const { rows } = await db.query<{ user_id: string; n: bigint }>(
         `SELECT user_id, count(*)::int8 AS n FROM lending_loans

@@ -638,6 +638,39 @@ export async function repay(
   },
 ): Promise<Repayment> {
   if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'a repayment is positive');
+  return recordAndFinish(ctx, command, (row, product, instalments, today) =>
+    planRepayment(row, product, instalments, command.amount, today, command),
+  );
+}
+
+/**
+ * Pay the next instalment early: settles, before its due date, the first instalment not yet due —
+ * its scheduled principal, interest and fee, nothing re-amortised — so the due date finds it paid
+ * and the auto-debit takes nothing for it; the rest of the schedule is unchanged. The interest is
+ * the instalment's scheduled interest, not interest to date: the schedule is kept, so the balance
+ * the period's interest is computed on stays lent for the whole period (paying less interest for
+ * less time is what a prepayment does, which re-amortises). Refused while anything is due or past
+ * due (`LOAN_INSTALMENT_DUE`: repay that first), and when the next instalment is already paid
+ * (`LOAN_NOTHING_DUE`).
+ */
+export async function payInstalmentEarly(
+  ctx: LendingContext,
+  command: { id?: string; userId: string; loanId: string },
+): Promise<Repayment> {
+  return recordAndFinish(ctx, command, (row, _product, instalments, today) =>
+    planEarlyInstalment(row, instalments, today),
+  );
+}
+
+/**
+ * A repayment's three steps: the plan made with the loan locked, recorded as the loan's one pending
+ * repayment (skipped when `id` is already recorded: a retry replays it), then finished.
+ */
+async function recordAndFinish(
+  ctx: LendingContext,
+  command: { id?: string; userId: string; loanId: string; asOf?: string },
+  plan: (row: LoanRow, product: Product, instalments: InstalmentState[], today: string) => RepaymentPlan,
+): Promise<Repayment> {
   const today = command.asOf ?? businessDate(ctx.clock);
   const id = command.id ?? newId();
   const existing = await ctx.db.query<{ status: string }>(
@@ -661,14 +694,7 @@ export async function repay(
           'another repayment of this loan is in progress; try again when it has finished',
         );
       const product = await getProduct(tx, row.product_id);
-      const plan = planRepayment(
-        row,
-        product,
-        await loadInstalments(tx, row.id),
-        command.amount,
-        today,
-        command,
-      );
+      const planned = plan(row, product, await loadInstalments(tx, row.id), today);
       await tx.query(
         `INSERT INTO lending_repayments (id, loan_id, user_id, kind, amount, status, plan, business_date, created_at)
          VALUES ($1,$2,$3,$4,$5,'pending',$6::jsonb,$7,$8)`,
@@ -676,9 +702,9 @@ export async function repay(
           id,
           row.id,
           row.user_id,
-          plan.kind,
-          plan.amount,
-          JSON.stringify(planJson(plan)),
+          planned.kind,
+          planned.amount,
+          JSON.stringify(planJson(planned)),
           today,
           ctx.clock.now(),
         ],
@@ -686,6 +712,61 @@ export async function repay(
     });
   }
   return finishRepayment(ctx, id);
+}
+
+function planEarlyInstalment(loan: LoanRow, instalments: InstalmentState[], today: string): RepaymentPlan {
+  if (loan.status !== 'active') throw new MilletError('LOAN_NOT_ACTIVE', `the loan is ${loan.status}`);
+  const unpaid = (i: InstalmentState) =>
+    i.principal - i.principalPaid + i.interest - i.interestPaid + i.fee - i.feePaid;
+  const dueNow = instalments
+    .filter((i) => i.dueDate <= today)
+    .reduce((sum, i) => sum + maxZero(unpaid(i)), 0n);
+  const penaltyOwed = BigInt(loan.penalty_accrued) - BigInt(loan.penalty_paid);
+  if (dueNow + maxZero(penaltyOwed) > 0n) {
+    throw new MilletError(
+      'LOAN_INSTALMENT_DUE',
+      'an instalment is due or past due: repay what is due first, then pay the next one early',
+      { due: (dueNow + maxZero(penaltyOwed)).toString() },
+    );
+  }
+  const next = [...instalments].sort((a, b) => a.number - b.number).find((i) => i.dueDate > today);
+  if (!next || unpaid(next) <= 0n) {
+    throw new MilletError('LOAN_NOTHING_DUE', 'the next instalment is already paid; nothing to pay early', {
+      ...(next ? { instalment: next.number, due_date: next.dueDate } : {}),
+    });
+  }
+  const principal = maxZero(next.principal - next.principalPaid);
+  const interest = maxZero(next.interest - next.interestPaid);
+  const fee = maxZero(next.fee - next.feePaid);
+  const list = instalments.map((i) =>
+    i.number === next.number
+      ? {
+          ...i,
+          principalPaid: i.principalPaid + principal,
+          interestPaid: i.interestPaid + interest,
+          feePaid: i.feePaid + fee,
+        }
+      : i,
+  );
+  // Interest recognised by the close so far comes off the receivable; the rest of the period's,
+  // not yet recognised, is income now (the accrual then adds nothing for it: it only tops up).
+  const receivable = maxZero(BigInt(loan.interest_accrued) - BigInt(loan.interest_paid));
+  const fromReceivable = interest < receivable ? interest : receivable;
+  return {
+    kind: 'repayment',
+    amount: principal + interest + fee,
+    principal,
+    interestFromReceivable: fromReceivable,
+    interestToIncome: interest - fromReceivable,
+    penalty: 0n,
+    recovery: 0n,
+    instalments: list,
+    closes: list.every((i) => unpaid(i) <= 0n),
+  };
+}
+
+function maxZero(value: bigint): bigint {
+  return value > 0n ? value : 0n;
 }
 
 function planRepayment(
@@ -772,8 +853,7 @@ function planRepayment(
     );
     principal += result.principal;
     interest += result.accruedInterest;
-    const first = list.find((i) => i.dueDate > today)!.number;
-    list = [...list.filter((i) => i.number < first), ...result.schedule];
+    list = [...list.filter((i) => i.number < result.from), ...result.schedule];
   }
   const receivable = BigInt(loan.interest_accrued) - BigInt(loan.interest_paid);
   const fromReceivable = interest < receivable ? interest : receivable;

@@ -19,6 +19,8 @@ export interface PrepaymentResult {
   readonly principal: bigint;
   /** The instalments from the current one on, replacing those not yet due; empty when the loan is repaid. */
   readonly schedule: InstalmentState[];
+  /** The number of the first instalment `schedule` replaces: those before it stay as they were. */
+  readonly from: number;
 }
 
 /**
@@ -38,7 +40,11 @@ export function prepay(
 ): PrepaymentResult {
   if (amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'a prepayment is positive');
   const rounding = terms.rounding ?? 'half_even';
-  const open = instalments.filter((i) => i.dueDate > asOf).sort((a, b) => a.number - b.number);
+  // An instalment paid in full before its due date (paid early, scheduled interest and all) is
+  // settled: the schedule is amortised again from the next one, which keeps it paid.
+  const open = instalments
+    .filter((i) => i.dueDate > asOf && !isSettled(i))
+    .sort((a, b) => a.number - b.number);
   if (
     instalments.some(
       (i) =>
@@ -65,7 +71,7 @@ export function prepay(
   const toInterest = amount < accrued ? amount : accrued;
   const principal = amount - toInterest;
   const balance = outstanding - principal;
-  if (balance === 0n) return { accruedInterest: toInterest, principal, schedule: [] };
+  if (balance === 0n) return { accruedInterest: toInterest, principal, schedule: [], from: current.number };
 
   const start = current.periodStart < asOf ? asOf : current.periodStart;
   const length = BigInt(daysBetween(current.periodStart, current.dueDate));
@@ -104,7 +110,21 @@ export function prepay(
       carriedInterest: k === 0 ? carried : 0n,
     };
   });
-  return { accruedInterest: toInterest, principal, schedule };
+  return { accruedInterest: toInterest, principal, schedule, from: current.number };
+}
+
+/**
+ * Paid in full: something was paid on it and nothing is left. An instalment that never owed
+ * anything (an interest-first period whose interest rounds to 0) is not settled, only empty: the
+ * period is still the current one for a re-amortisation.
+ */
+export function isSettled(i: InstalmentState): boolean {
+  return (
+    i.principalPaid + i.interestPaid + i.feePaid > 0n &&
+    i.principalPaid >= i.principal &&
+    i.interestPaid >= i.interest &&
+    i.feePaid >= i.fee
+  );
 }
 
 function maxZero(value: bigint): bigint {

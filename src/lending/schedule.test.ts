@@ -185,6 +185,24 @@ describe('schedules (DESIGN §4)', () => {
     expect(Number(b.n) / Number(b.d)).toBeCloseTo(15 / 365 + 15 / 366, 12);
   });
 
+  it('a prepayment after the current instalment was paid early re-amortises from the next one and keeps it paid', () => {
+    // Instalment 2 (due 2024-03-01) paid in full on 2024-02-10, scheduled interest and all.
+    const state = [paid(vector1[0]!), paid(vector1[1]!), ...vector1.slice(2).map(unpaid)];
+    for (const mode of ['shorten_term', 'lower_instalment'] as const) {
+      const result = prepay(state, vectorTerms, '2024-02-15', 3_000n, mode);
+      // Its interest covered the whole period, so none is owed to date; all 30.00 repays principal.
+      expect(result).toMatchObject({ accruedInterest: 0n, principal: 3_000n, from: 3 });
+      expect(result.schedule[0]).toMatchObject({ number: 3, periodStart: '2024-03-01', principalPaid: 0n });
+      expect(result.schedule.reduce((sum, i) => sum + i.principal, 0n)).toBe(
+        vector1[1]!.closingBalance - 3_000n,
+      );
+    }
+    // Paying off: the principal left, no interest.
+    expect(
+      prepay(state, vectorTerms, '2024-02-15', vector1[1]!.closingBalance, 'shorten_term'),
+    ).toMatchObject({ accruedInterest: 0n, schedule: [], from: 3 });
+  });
+
   it('a partial prepayment shortens the term or lowers the instalment', () => {
     const state = [paid(vector1[0]!), ...vector1.slice(1).map(unpaid)];
     const shorter = prepay(state, vectorTerms, '2024-02-01', 5_000n, 'shorten_term');
@@ -293,7 +311,11 @@ describe('schedule properties', () => {
       {
         numRuns: 200,
         // Found by a random run: a rounded-up instalment repaid a tiny balance one period early.
-        examples: [[10_000n, 1, 26, 'equal_instalments', '30/360', 'lower_instalment', 1, 97]],
+        examples: [
+          [10_000n, 1, 26, 'equal_instalments', '30/360', 'lower_instalment', 1, 97],
+          // Interest-first at 0.01%: every period but the last owes nothing, and is still current.
+          [10_000n, 1, 3, 'interest_first', '30/360', 'lower_instalment', 1, 1],
+        ],
       },
     );
   });

@@ -14,10 +14,11 @@ export const accountClassLimits: Record<AccountClass, { limit: bigint; per: 'lif
 };
 
 /**
- * The usage bucket a payment at `at` is charged to: 'life', or the business year in Asia/Shanghai.
- * Class I is judged against every bucket, not only 'life' (see chargePaymentAllowance): what the
- * account paid while in Class II or III is part of its life too.
+ * The usage row a payment at `at` is charged to: the business year in Asia/Shanghai, whatever the
+ * payer's class. A Class II or III year is then judged on every payment of that year, including
+ * those made while the account was still Class I, and Class I on the sum of every row (see
+ * chargePaymentAllowance). The class is taken so callers need not know that it does not matter.
  */
-export function usagePeriod(accountClass: AccountClass, at: Date): string {
-  return accountClassLimits[accountClass].per === 'life' ? 'life' : businessDateOf(at).slice(0, 4);
+export function usagePeriod(_accountClass: AccountClass, at: Date): string {
+  return businessDateOf(at).slice(0, 4);
 }

@@ -323,6 +323,35 @@ describe('account-class limits', () => {
       if (r.status === 'rejected') expect((r.reason as MilletError).code).toBe('PAYMENT_LIMIT_EXCEEDED');
     expect((await wallet.getWallet(payee)).balance).toBe(100_000n);
   });
+
+  it("Class II's year counts the year's Class I payments, in the ledger batch too, and Class I payments sent together stay within 1,000.00", async () => {
+    const world = await ledger.openAccount({
+      currency: 'CNY',
+      code: 'test_world',
+      bound: { kind: 'unbounded' },
+    });
+    const payer = await userWith(0n, 'I');
+    const payerAccount = (await wallet.getWallet(payer)).ledgerAccountId;
+    await ledger.transfer({
+      id: newId(),
+      debitAccountId: world.id,
+      creditAccountId: payerAccount,
+      amount: 20_000_000n,
+    });
+    const batchCharge = (accountClass: 'I' | 'II', amount: bigint) =>
+      ledger.transfer(
+        { id: newId(), debitAccountId: payerAccount, creditAccountId: world.id, amount },
+        {
+          effects: [paymentAllowanceEffect({ userId: payer, accountClass, amount, at: clock.now() }).effect],
+        },
+      );
+    const together = await Promise.allSettled(Array.from({ length: 10 }, () => batchCharge('I', 20_000n)));
+    expect(together.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+    users.set(payer, { id: payer, kycStatus: 'verified', accountClass: 'II' });
+    await batchCharge('II', 9_900_000n);
+    const refused = await rejection(batchCharge('II', 1n));
+    expect([refused.code, refused.details?.used]).toEqual(['PAYMENT_LIMIT_EXCEEDED', '10000000']);
+  });
 });
 
 describe('reconciliation', () => {

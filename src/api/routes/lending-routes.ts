@@ -525,6 +525,34 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
     },
   );
   app.post(
+    '/loans/:id/early-instalment-payments',
+    {
+      config,
+      schema: {
+        tags,
+        summary:
+          'Pay the next instalment early: its scheduled amount now, so its due date takes nothing and the rest of the schedule stays',
+        description:
+          'Settles the first instalment not yet due (principal, interest and fees as scheduled) from the wallet. ' +
+          'Unlike a prepayment nothing is re-amortised, so the interest is the instalment’s scheduled interest. ' +
+          '409 LOAN_INSTALMENT_DUE while anything is due or past due (repay it first), 409 LOAN_NOTHING_DUE when ' +
+          'the next instalment is already paid, 409 LOAN_NOT_ACTIVE for a loan repaid or charged off, ' +
+          '422 INSUFFICIENT_FUNDS when the wallet cannot pay it.',
+        params: idParams,
+        body: z.object({}),
+        response: { 201: repaymentOutput },
+      },
+    },
+    async (request, reply) => {
+      const repayment = await lending.payInstalmentEarly({
+        id: commandIdFor(request),
+        userId: userOf(request),
+        loanId: request.params.id,
+      });
+      return reply.code(201).send(repaymentJson(repayment));
+    },
+  );
+  app.post(
     '/loans/:id/prepayments',
     {
       config,
