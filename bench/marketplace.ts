@@ -39,7 +39,7 @@ import {
   type Application,
   type ScoreBand,
 } from '../src/marketplace/index.ts';
-import { checkWebhookUrl, generateWebhookSecret } from '../src/webhooks/index.ts';
+import { checkWebhookUrl, generateWebhookSecret, policyLookup } from '../src/webhooks/index.ts';
 import { percentile, report, round } from './_report.ts';
 
 function option(args: readonly string[], name: string, fallback: number): number {
@@ -150,6 +150,7 @@ async function routingLoad(args: readonly string[]) {
       };
     });
     const scoreOf = new Map<string, number>(applications.map((a) => [a.userId, a.score]));
+    const benchLookup = policyLookup({ allowLoopback: true });
     const marketplace = createMarketplace({
       db,
       clock: systemClock,
@@ -157,7 +158,10 @@ async function routingLoad(args: readonly string[]) {
       encryptionKey: randomBytes(32),
       // The partner-sims listen on this machine's loopback, which a deployment refuses as a partner
       // endpoint; the benchmark is the development case the setting exists for.
-      webhooks: { checkUrl: (url, field = 'url') => checkWebhookUrl(url, field, { allowLoopback: true }) },
+      webhooks: {
+        checkUrl: (url, field = 'url') => checkWebhookUrl(url, field, { allowLoopback: true }),
+        connectLookup: () => benchLookup,
+      },
       applicants: {
         profile: async (userId) => ({
           verified: true,

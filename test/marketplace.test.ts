@@ -8,7 +8,8 @@ import {
   type PartnerSim,
   type PartnerSimOptions,
 } from '../src/marketplace/index.ts';
-import { generateWebhookSecret, signWebhook } from '../src/webhooks/index.ts';
+import { isIP } from 'node:net';
+import { generateWebhookSecret, resolveWithDns, signWebhook } from '../src/webhooks/index.ts';
 import { openApiHarness, type ApiHarness } from './support/api-harness.ts';
 import { newCustomer } from './support/customers.ts';
 
@@ -25,6 +26,8 @@ const sims: PartnerSim[] = [];
 const scores = new Map<string, number>();
 const profiles = new Map<string, Partial<ApplicantProfile>>();
 const ownCalls: Array<{ applicationId: string; applicant: Record<string, string> }> = [];
+/** What partner host names resolve to where the app's policy looks them up (other names: DNS). */
+const dnsAnswers = new Map<string, string[]>();
 
 const own: OwnOfferSource = {
   async quote({ scoreBand, amount, termMonths }) {
@@ -39,6 +42,8 @@ const own: OwnOfferSource = {
 
 beforeAll(async () => {
   h = await openApiHarness({
+    webhooksResolveHost: async (host) =>
+      dnsAnswers.get(host)?.map((address) => ({ address, family: isIP(address) })) ?? resolveWithDns(host),
     marketplace: {
       applicants: {
         async profile(userId) {
@@ -69,7 +74,7 @@ afterAll(async () => {
 async function partner(
   region: string,
   sim: Omit<PartnerSimOptions, 'secret'> = {},
-  overrides: Record<string, unknown> = {},
+  overrides: Record<string, unknown> | ((sim: PartnerSim) => Record<string, unknown>) = {},
 ): Promise<{ id: string; sim: PartnerSim; secret: string }> {
   const secret = generateWebhookSecret();
   const started = await startPartnerSim({ secret, now: () => h.clock.now(), ...sim });
@@ -89,7 +94,7 @@ async function partner(
     required_fields: ['real_name'],
     pricing: { cpa: '5000', cps_bp: 150, revenue_share_bp: 1000 },
     secret,
-    ...overrides,
+    ...(typeof overrides === 'function' ? overrides(started) : overrides),
   });
   expect(created.statusCode, created.body).toBe(201);
   expect(created.json().secret).toBe(secret);
@@ -729,6 +734,51 @@ describe('marketplace over real HTTP', () => {
     await waitFor(async () => p.sim.callbacks.length >= 2);
     expect(p.sim.callbacks.map((c) => c.status)).toEqual([200, 200]);
     expect((await h.marketplace.coDebt([userId])).get(userId)!.last30.applications).toBe(1);
+  });
+
+  it('neither pings nor posts to a partner whose name is pointed at a private address after it was saved', async () => {
+    const region = '650102';
+    // Names only the test's resolver knows: saved while they point at this machine (allowed here,
+    // as in development), pointed at the private network later (DNS rebinding).
+    const named = (host: string) => (sim: PartnerSim) => ({ endpoint_url: `http://${host}:${sim.port}` });
+    const postHost = `lender-${randomUUID().slice(0, 8)}.localhost`;
+    const pingHost = `lender-${randomUUID().slice(0, 8)}.localhost`;
+    dnsAnswers.set(postHost, ['127.0.0.1']);
+    dnsAnswers.set(pingHost, ['127.0.0.1']);
+    const posted = await partner('65', { latencyMs: 1, approvalByBand: { B: 1 } }, named(postHost));
+    const pinged = await partner('65', { latencyMs: 1, approvalByBand: { B: 1 } }, named(pingHost));
+    dnsAnswers.set(pingHost, ['10.0.0.6']);
+
+    const user = await newCustomer(h);
+    const app = await h.post('/v1/marketplace/applications', applyBody(region), { key: user.token });
+    expect(app.statusCode, app.body).toBe(201);
+    const offers = app.json().offers as Array<{ id: string; partner_id: string | null }>;
+    expect(offers.map((o) => o.partner_id).sort()).toEqual([posted.id, null].sort());
+    // The partner whose name resolves to a private address at ping time is not connected to; the
+    // operator sees why it has no offer.
+    expect(pinged.sim.connections()).toBe(0);
+    const routing = (await h.marketplace.getApplication(app.json().id as string)).routing;
+    expect(routing.find((l) => l.partnerId === pinged.id)).toMatchObject({
+      outcome: 'error',
+      reason: `refused: ${pingHost} resolves to 10.0.0.6, a private address`,
+    });
+
+    // Between the offer and the choice the other lender's name is pointed at the private network:
+    // the post is refused before anything is sent, and the user may choose again.
+    dnsAnswers.set(postHost, ['172.16.0.9']);
+    const offer = offers.find((o) => o.partner_id === posted.id)!;
+    const chosen = await h.post(
+      `/v1/marketplace/applications/${app.json().id}/choose`,
+      { offer_id: offer.id, consent: { fields: ['real_name'] }, applicant: { real_name: '王小明' } },
+      { key: user.token },
+    );
+    expect(chosen.statusCode, chosen.body).toBe(502);
+    expect(chosen.json()).toMatchObject({
+      code: 'MARKETPLACE_PARTNER_UNAVAILABLE',
+      reason: 'address_refused',
+    });
+    expect(posted.sim.received.posts).toHaveLength(0);
+    expect((await h.marketplace.getApplication(app.json().id as string)).status).toBe('offered');
   });
 
   it('keeps operator routes behind the marketplace:admin scope', async () => {

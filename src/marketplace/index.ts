@@ -32,7 +32,7 @@ export type {
   CreatedPartner,
   PartnerLimits,
   PartnerPage,
-  PartnerUrlCheck,
+  PartnerEndpointPolicy,
 } from './partners.ts';
 export type { Application, ApplyCommand, ChooseCommand, Offer, Post, RoutingLine } from './routing.ts';
 export { expectedPayout, ineligibility } from './routing.ts';

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
+import { Agent } from 'undici';
 import { batchedLoader, deriveSubkey, type Clock } from '../core/index.ts';
 import { tallyCounter } from '../core/tally-counter.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
@@ -16,7 +17,7 @@ import {
   type CreatedPartner,
   type PartnerLimits,
   type PartnerPage,
-  type PartnerUrlCheck,
+  type PartnerEndpointPolicy,
 } from './partners.ts';
 import { ApplicationWriter } from './application-writer.ts';
 import { PartnerPinger, type PingerOptions } from './pinger.ts';
@@ -56,8 +57,11 @@ export interface MarketplaceOptions {
   ledger: Ledger;
   /** The master key partner signing secrets are sealed under (an HKDF subkey of it). */
   encryptionKey: Uint8Array;
-  /** Checks partner endpoint URLs (the webhooks instance: its policy on where requests may go). */
-  webhooks: PartnerUrlCheck;
+  /**
+   * Where requests to partners may go (the webhooks instance: its policy): endpoint URLs are checked
+   * when saved and before each request, and every connection to a partner through its lookup.
+   */
+  webhooks: PartnerEndpointPolicy;
   applicants: ApplicantDirectory;
   /** The platform's own loan; undefined until lending provides it (no own offer is shown). */
   own?: OwnOfferSource;
@@ -155,6 +159,11 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
   const publicUrl =
     typeof options.publicUrl === 'string' ? () => options.publicUrl as string : options.publicUrl;
   const counters = new RoutingCounters(db);
+  // Posts and report requests (a few a second at most): kept connections, each checked when made.
+  const http = {
+    checkUrl: (url: string) => options.webhooks.checkUrl(url),
+    dispatcher: new Agent({ connect: { lookup: options.webhooks.connectLookup() } }),
+  };
   // Applications arriving together read their users' co-debt in one query.
   const coDebtLoader = batchedLoader(
     async (userIds) => [...(await coDebtSnapshots(db, userIds, clock.now())).entries()],
@@ -172,7 +181,8 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     db,
     clock,
     partners,
-    pinger: new PartnerPinger(options.pinger),
+    pinger: new PartnerPinger(options.webhooks, options.pinger),
+    http,
     counters,
     coDebt: async (userId: string) => (await coDebtLoader.load(userId))![1],
     writer: new ApplicationWriter(db),
@@ -199,6 +209,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     clock,
     ledger,
     partners,
+    http,
     bankClearingAccountId: options.bankClearingAccountId,
   };
   return {
@@ -275,6 +286,8 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
       return funnel(db, partnerId, from, to);
     },
     keyedDigest: (value) => createHmac('sha256', digestKey).update(value, 'utf8').digest('base64url'),
-    close: () => deps.pinger.close(),
+    async close() {
+      await Promise.all([deps.pinger.close(), http.dispatcher.close()]);
+    },
   };
 }

@@ -110,10 +110,12 @@ function invalid(field: string, message: string): never {
 }
 
 /**
- * What checks a partner's endpoint URL: the webhooks module's policy for where the platform may
- * send requests (public hosts; this machine's loopback only where the app allows it).
+ * Where requests to partners may go: the webhooks module's policy (public hosts; this machine's
+ * loopback only where the app allows it). `checkUrl` checks an endpoint URL when it is given and
+ * again before a request; `connectLookup` checks what its name resolves to at every connection,
+ * since the name may have been pointed elsewhere since (DNS rebinding).
  */
-export type PartnerUrlCheck = Pick<Webhooks, 'checkUrl'>;
+export type PartnerEndpointPolicy = Pick<Webhooks, 'checkUrl' | 'connectLookup'>;
 
 /** daily_cap is an int4 column. */
 const MAX_DAILY_CAP = 2_147_483_647;
@@ -123,7 +125,7 @@ function checkDailyCap(cap: number | null | undefined): void {
     invalid('daily_cap', `the daily cap must be a whole number from 0 to ${MAX_DAILY_CAP}`);
 }
 
-function validate(c: CreatePartnerCommand, urls: PartnerUrlCheck): void {
+function validate(c: CreatePartnerCommand, urls: PartnerEndpointPolicy): void {
   checkDailyCap(c.dailyCap);
   const e = c.eligibility;
   if (e.scoreBands.length === 0 || e.scoreBands.some((b) => !scoreBands.includes(b)))
@@ -172,7 +174,7 @@ export class PartnerDirectory {
     private readonly db: Database,
     private readonly clock: Clock,
     masterKey: Uint8Array,
-    private readonly urls: PartnerUrlCheck,
+    private readonly urls: PartnerEndpointPolicy,
   ) {
     this.key = deriveSubkey(masterKey, 'millet/marketplace/partner-secret-aes-256-gcm');
   }

@@ -18,11 +18,18 @@
  *   probes it, and the first answer closes the breaker. Without it a dead partner costs, for every
  *   application routed to it, a socket held for the linger time, an abort (which destroys the
  *   socket and builds an Error with its stack) and a new TCP connection on both sides.
+ * - Where a ping may go is the webhooks instance's policy: each partner's URL is checked once, when
+ *   its pool is made, and its pool connects through the policy's `connectLookup`, which checks what
+ *   the name resolves to at every new connection (a name pointed at 127.0.0.1 or 10.x after the
+ *   partner was saved is refused, and nothing is sent). Kept connections were checked when made,
+ *   so the steady state pays nothing for it.
  */
 import type { KeyObject } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import { Pool, type Dispatcher } from 'undici';
-import { signWebhook } from '../webhooks/index.ts';
+import { isMilletError } from '../core/index.ts';
+import { addressRefusal, signWebhook } from '../webhooks/index.ts';
+import type { PartnerEndpointPolicy } from './partners.ts';
 
 export interface PingTarget {
   /** The partner's endpoint URL (origin and base path); the ping goes to `${url}/ping`. */
@@ -32,7 +39,9 @@ export interface PingTarget {
 
 export type PingReply =
   | { outcome: 'answered'; latencyMs: number; text: string }
-  | { outcome: 'timeout' | 'error'; latencyMs: number; text?: undefined }
+  | { outcome: 'timeout'; latencyMs: number; text?: undefined }
+  /** `reason`: nothing was sent, the policy refused the partner's URL or the address it resolved to. */
+  | { outcome: 'error'; latencyMs: number; text?: undefined; reason?: string }
   /** Not pinged: its breaker is open (see EndpointHealth). */
   | { outcome: 'unresponsive'; latencyMs?: undefined; text?: undefined; failures: number };
 
@@ -102,6 +111,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   status = 0;
   text = '';
   done = false;
+  /** Set when the connection was refused by the policy on where requests may go. */
+  refused: string | undefined;
   /** The body's bytes; decoded once it is whole, since a chunk may end inside a UTF-8 character. */
   private chunks: Buffer[] = [];
   /** Set after the deadline: the answer is no longer wanted and the request may be aborted. */
@@ -138,8 +149,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.settle(this, this.status >= 200 && this.status <= 299 ? 'answered' : 'error');
   }
 
-  onError(): void {
+  onError(error: Error): void {
     this.done = true;
+    this.refused = addressRefusal(error)?.message;
     this.health.unanswered();
     this.settle(this, 'error');
   }
@@ -149,33 +161,58 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+interface PingEndpoint {
+  /** Null when the policy refuses the URL (`refused` says why). */
+  pool: Pool | null;
+  path: string;
+  health: EndpointHealth;
+  refused: string | null;
+}
+
 export class PartnerPinger {
-  private readonly pools = new Map<string, { pool: Pool; path: string; health: EndpointHealth }>();
+  private readonly pools = new Map<string, PingEndpoint>();
   /** Requests past their deadline, in deadline order (the linger time is the same for all). */
   private lingering: Exchange[] = [];
   private sweeper: NodeJS.Timeout | null = null;
 
   private readonly options: PingerOptions;
 
-  constructor(options: Partial<PingerOptions> = {}) {
+  constructor(
+    /** Where pings may go: the webhooks instance's URL check and connect-time lookup. */
+    private readonly policy: PartnerEndpointPolicy,
+    options: Partial<PingerOptions> = {},
+  ) {
     this.options = { ...defaultPingerOptions, ...options };
   }
 
-  private target(url: string): { pool: Pool; path: string; health: EndpointHealth } {
+  private target(url: string): PingEndpoint {
     let entry = this.pools.get(url);
     if (!entry) {
       const parsed = new URL(url);
+      let refused: string | null = null;
+      try {
+        // Checked when the partner was saved, perhaps under another policy; and Node asks no
+        // lookup (so connectLookup checks nothing) for an IP literal.
+        this.policy.checkUrl(url);
+      } catch (error) {
+        if (!isMilletError(error)) throw error;
+        refused = `refused: ${error.message}`;
+      }
       entry = {
-        pool: new Pool(parsed.origin, {
-          connections: this.options.connectionsPerPartner,
-          pipelining: 1,
-          keepAliveTimeout: 30_000,
-          // The deadline and the linger sweep bound every ping: no timer per request here.
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        }),
+        pool: refused
+          ? null
+          : new Pool(parsed.origin, {
+              connections: this.options.connectionsPerPartner,
+              pipelining: 1,
+              keepAliveTimeout: 30_000,
+              // The deadline and the linger sweep bound every ping: no timer per request here.
+              headersTimeout: 0,
+              bodyTimeout: 0,
+              connect: { lookup: this.policy.connectLookup() },
+            }),
         path: `${parsed.pathname.replace(/\/$/, '')}/ping`,
         health: new EndpointHealth(this.options),
+        refused,
       };
       this.pools.set(url, entry);
     }
@@ -214,7 +251,11 @@ export class PartnerPinger {
         const i = exchange.index;
         const latencyMs = Math.round(performance.now() - started);
         replies[i] =
-          outcome === 'answered' ? { outcome, latencyMs, text: exchange.text } : { outcome, latencyMs };
+          outcome === 'answered'
+            ? { outcome, latencyMs, text: exchange.text }
+            : exchange.refused
+              ? { outcome, latencyMs, reason: exchange.refused }
+              : { outcome, latencyMs };
         if (--pending === 0) {
           clearTimeout(timer);
           resolve(replies as PingReply[]);
@@ -226,8 +267,11 @@ export class PartnerPinger {
       const now = performance.now();
       const targetsNow = targets.map((t) => this.target(t.url));
       for (let i = 0; i < targets.length; i++) {
-        const { health } = targetsNow[i]!;
-        if (health.admit(now)) exchanges[i] = new Exchange(i, health, settle);
+        const { health, refused } = targetsNow[i]!;
+        if (refused) {
+          replies[i] = { outcome: 'error', latencyMs: 0, reason: refused };
+          pending -= 1;
+        } else if (health.admit(now)) exchanges[i] = new Exchange(i, health, settle);
         else {
           replies[i] = { outcome: 'unresponsive', failures: health.failures };
           pending -= 1;
@@ -242,7 +286,7 @@ export class PartnerPinger {
         if (!exchange) continue;
         const { pool, path } = targetsNow[i]!;
         const id = `msg_${randomUUID()}`;
-        pool.dispatch(
+        pool!.dispatch(
           {
             method: 'POST',
             path,
@@ -293,6 +337,6 @@ export class PartnerPinger {
     this.lingering = [];
     const pools = [...this.pools.values()];
     this.pools.clear();
-    await Promise.all(pools.map((p) => p.pool.destroy()));
+    await Promise.all(pools.map((p) => p.pool?.destroy()));
   }
 }

@@ -6,9 +6,11 @@
  * Callbacks are also deduplicated on their `webhook-id`.
  */
 import { randomUUID, type KeyObject } from 'node:crypto';
+import { fetch, type Dispatcher, type Response } from 'undici';
 import { z } from 'zod';
+import { isMilletError } from '../core/index.ts';
 import { MAX_AMOUNT } from '../ledger/index.ts';
-import { signWebhook, verifyWebhook, type WebhookHeaders } from '../webhooks/index.ts';
+import { addressRefusal, signWebhook, verifyWebhook, type WebhookHeaders } from '../webhooks/index.ts';
 import { applicantFields, scoreBands } from './types.ts';
 
 export const REPLAY_WINDOW_SECONDS = 300;
@@ -120,7 +122,8 @@ export function verifySignature(
 
 export class PartnerHttpError extends Error {
   constructor(
-    readonly reason: 'timeout' | 'http_status' | 'invalid_response' | 'network',
+    /** `refused`: the policy on where requests may go refused the URL or the address it resolved to. */
+    readonly reason: 'timeout' | 'http_status' | 'invalid_response' | 'network' | 'refused',
     message: string,
   ) {
     super(message);
@@ -128,17 +131,35 @@ export class PartnerHttpError extends Error {
   }
 }
 
+/** How requests to partners go out (the marketplace builds it from the webhooks instance's policy). */
+export interface PartnerHttp {
+  /** The URL if the policy lets a request go to it; WEBHOOK_URL_INVALID otherwise. */
+  checkUrl(url: string): string;
+  /** Connections only to addresses the policy allows, checked at connect time (policyLookup). */
+  dispatcher: Dispatcher;
+}
+
 /**
- * POSTs a signed JSON body with the global fetch (undici) and parses the answer with `schema`.
- * `signal` bounds the whole exchange, body included (AbortSignal.timeout at the caller).
+ * POSTs a signed JSON body with undici's fetch through `http.dispatcher` and parses the answer with
+ * `schema`. `signal` bounds the whole exchange, body included (AbortSignal.timeout at the caller).
+ * A URL or an address the policy refuses is a `refused` PartnerHttpError, and nothing is sent.
  */
 export async function signedPost<T>(
+  http: PartnerHttp,
   url: string,
   secret: string,
   payload: unknown,
   schema: z.ZodType<T>,
   signal: AbortSignal,
 ): Promise<T> {
+  try {
+    // The URL was checked when the partner was saved, perhaps under another policy; and Node asks
+    // no lookup (so the dispatcher checks nothing) for an IP literal.
+    http.checkUrl(url);
+  } catch (error) {
+    if (isMilletError(error)) throw new PartnerHttpError('refused', `refused: ${error.message}`);
+    throw error;
+  }
   const body = JSON.stringify(payload);
   let response: Response;
   try {
@@ -148,8 +169,11 @@ export async function signedPost<T>(
       signal,
       redirect: 'manual',
       headers: { 'content-type': 'application/json', ...signatureHeaders(secret, body) },
+      dispatcher: http.dispatcher,
     });
   } catch (error) {
+    const refused = addressRefusal(error);
+    if (refused) throw new PartnerHttpError('refused', refused.message);
     if (signal.aborted) throw new PartnerHttpError('timeout', 'The partner did not answer in time');
     throw new PartnerHttpError('network', (error as Error).message);
   }

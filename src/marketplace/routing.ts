@@ -8,9 +8,11 @@ import { recordDecision } from './outcomes.ts';
 import type { PartnerPinger, PingReply } from './pinger.ts';
 import type { RoutingCounters } from './routing-counters.ts';
 import {
+  PartnerHttpError,
   pingResponseSchema,
   postResponseSchema,
   signedPost,
+  type PartnerHttp,
   type PingRequest,
   type PostRequest,
 } from './protocol.ts';
@@ -35,6 +37,8 @@ export interface RouterDeps {
   writer: ApplicationWriter;
   /** The ping fan-out (keep-alive connections, one deadline per application). */
   pinger: PartnerPinger;
+  /** Posts to the chosen lender: only to addresses the policy allows. */
+  http: PartnerHttp;
   /** Posts today, fees this month and posteriors of every partner, shared across applications. */
   counters: RoutingCounters;
   /** The user's co-debt numbers (batched with other applications' reads). */
@@ -309,7 +313,13 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
     }
     const ping = { partner, latencyMs: reply.latencyMs, ...readReply(reply, command.amount, partner) };
     pings.push(ping);
-    routing.push({ ...line, outcome: ping.outcome, latencyMs: ping.latencyMs });
+    routing.push({
+      ...line,
+      outcome: ping.outcome,
+      latencyMs: ping.latencyMs,
+      // Why nothing was sent: the policy on where requests may go refused the partner's address.
+      ...(reply.outcome === 'error' && reply.reason ? { reason: reply.reason } : {}),
+    });
   });
 
   for (const line of routing) deps.tallyRouting(line.partnerId, line.outcome);
@@ -659,6 +669,7 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         applicant,
       };
       const answer = await signedPost(
+        deps.http,
         `${partner.endpointUrl}/post`,
         await deps.partners.secret(partner.id),
         body,
@@ -708,6 +719,10 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
       'The lender could not take the application now',
       {
         partner_id: partner?.id ?? null,
+        // Not the address itself: the user choosing the offer sees these details.
+        ...(error instanceof PartnerHttpError && error.reason === 'refused'
+          ? { reason: 'address_refused' }
+          : {}),
       },
     );
   }

@@ -2,7 +2,13 @@ import { MilletError, businessDateOf, derivedId, newId, type Clock } from '../co
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { PartnerDirectory } from './partners.ts';
-import { reportResponseSchema, signedPost, type PartnerReportRow } from './protocol.ts';
+import {
+  PartnerHttpError,
+  reportResponseSchema,
+  signedPost,
+  type PartnerHttp,
+  type PartnerReportRow,
+} from './protocol.ts';
 
 /**
  * Monthly settlement per partner (DESIGN §2.6): the platform's own records of the month (the
@@ -50,6 +56,8 @@ export interface SettlementDeps {
   clock: Clock;
   ledger: Ledger;
   partners: PartnerDirectory;
+  /** Fetches the partner's report: only from addresses the policy allows. */
+  http: PartnerHttp;
   /** The platform's bank account mirror that a partner's payment arrives in (the wallet's). */
   bankClearingAccountId: () => string;
 }
@@ -267,15 +275,19 @@ export async function settleMonth(
     let report;
     try {
       report = await signedPost(
+        deps.http,
         `${partner.endpointUrl}/report`,
         await partners.secret(partnerId),
         { month },
         reportResponseSchema,
         AbortSignal.timeout(10_000),
       );
-    } catch {
+    } catch (error) {
       throw new MilletError('MARKETPLACE_PARTNER_UNAVAILABLE', 'The partner report could not be fetched', {
         partner_id: partnerId,
+        ...(error instanceof PartnerHttpError && error.reason === 'refused'
+          ? { reason: 'address_refused' }
+          : {}),
       });
     }
     // Rows of another month would be reconciled and invoiced as this one's, and a month settles once.

@@ -48,12 +48,80 @@ export async function checkDeliveryTarget(
     return { ok: false, reason: `DNS lookup of ${host} failed: ${String(code ?? error)}`.slice(0, 500) };
   }
   if (addresses.length === 0) return { ok: false, reason: `DNS lookup of ${host} found no address` };
+  const refused = refusedResolution(host, addresses, policy);
+  if (refused) return { ok: false, reason: refused };
+  return { ok: true, host, addresses };
+}
+
+/**
+ * Why `host` may not be connected to, given what it resolves to, or null when it may: one refused
+ * address refuses the name (a connection could otherwise land on it when another fails).
+ */
+export function refusedResolution(
+  host: string,
+  addresses: readonly LookupAddress[],
+  policy: WebhookUrlPolicy,
+): string | null {
   for (const { address } of addresses) {
     const kind = refusedAddressKind(address);
     if (!addressAllowed(kind, policy))
-      return { ok: false, reason: `refused: ${host} resolves to ${address}, ${describeKind(kind)}` };
+      return `refused: ${host} resolves to ${address}, ${describeKind(kind)}`;
   }
-  return { ok: true, host, addresses };
+  return null;
+}
+
+/** A connection refused by {@link policyLookup}: the name resolves to an address the policy refuses. */
+export class AddressRefusedError extends Error {
+  readonly code = 'ERR_MILLET_ADDRESS_REFUSED';
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'AddressRefusedError';
+  }
+}
+
+/**
+ * The {@link AddressRefusedError} behind a failed request, or null: undici hands it on as it is
+ * (dispatch) or as the `cause` of its own error (fetch's "fetch failed").
+ */
+export function addressRefusal(error: unknown): AddressRefusedError | null {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++)
+    if (e instanceof AddressRefusedError) return e;
+  return null;
+}
+
+/**
+ * A `lookup` for outbound connections (undici's `connect.lookup`, net.connect's `lookup`) under
+ * `policy`: it resolves the name at connect time and fails the connection with an
+ * {@link AddressRefusedError} when any address is one the policy refuses, otherwise answers with
+ * the addresses it checked ({@link pinnedLookup}). So a name checked when it was given cannot be
+ * pointed at this machine or the private network later (DNS rebinding): every new connection is
+ * checked, and goes where the check looked. Node does not call `lookup` for an IP literal: check
+ * the URL itself too ({@link checkWebhookUrl}).
+ */
+export function policyLookup(
+  policy: WebhookUrlPolicy,
+  resolveHost: ResolveHost = resolveWithDns,
+): LookupFunction {
+  return (hostname, options, callback) => {
+    const fail = (error: NodeJS.ErrnoException) => callback(error, '', 0);
+    const host = hostname.toLowerCase().replace(/\.$/, '');
+    const resolved: Promise<LookupAddress[]> =
+      isIP(host) !== 0 ? Promise.resolve([{ address: host, family: isIP(host) }]) : resolveHost(host);
+    resolved.then(
+      (addresses) => {
+        if (addresses.length === 0) {
+          const error: NodeJS.ErrnoException = new Error(`DNS lookup of ${host} found no address`);
+          error.code = 'ENOTFOUND';
+          return fail(error);
+        }
+        const refused = refusedResolution(host, addresses, policy);
+        if (refused) return fail(new AddressRefusedError(refused));
+        pinnedLookup(addresses)(hostname, options, callback);
+      },
+      (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))),
+    );
+  };
 }
 
 /**

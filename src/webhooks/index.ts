@@ -15,7 +15,13 @@ export {
   type RefusedAddressKind,
   type WebhookUrlPolicy,
 } from './url-policy.ts';
-export type { ResolveHost } from './delivery-target.ts';
+export {
+  addressRefusal,
+  AddressRefusedError,
+  policyLookup,
+  resolveWithDns,
+  type ResolveHost,
+} from './delivery-target.ts';
 export type { DeliveryQuery } from './deliveries.ts';
 export type {
   CreateEndpointCommand,

@@ -240,6 +240,48 @@ describe('webhook targets at send time', () => {
   });
 });
 
+describe('connectLookup', () => {
+  /** Calls the lookup as net.connect does, with `all` (Node 20 races IPv4 and IPv6) or a family. */
+  const lookUp = (w: Webhooks, host: string, options: { all?: boolean; family?: number } = { all: true }) =>
+    new Promise<unknown>((resolve, reject) =>
+      w.connectLookup()(host, options, (error, address, family) =>
+        error ? reject(error) : resolve(options.all ? address : { address, family }),
+      ),
+    );
+
+  it("answers with what the name resolves to under the instance's policy, and refuses the rest", async () => {
+    const dns = fakeDns({
+      'partner.example': ['93.184.216.34', '2606:2800:220:1::1'],
+      'rebound.example': ['93.184.216.34', '10.0.0.5'],
+      'local.example': ['127.0.0.1'],
+    });
+    const strict = webhooks({ allowLoopback: false, resolveHost: dns.resolveHost });
+    expect(await lookUp(strict, 'partner.example')).toEqual([
+      { address: '93.184.216.34', family: 4 },
+      { address: '2606:2800:220:1::1', family: 6 },
+    ]);
+    expect(await lookUp(strict, 'partner.example', { family: 6 })).toEqual({
+      address: '2606:2800:220:1::1',
+      family: 6,
+    });
+    await expect(lookUp(strict, 'rebound.example')).rejects.toMatchObject({
+      name: 'AddressRefusedError',
+      code: 'ERR_MILLET_ADDRESS_REFUSED',
+      message: 'refused: rebound.example resolves to 10.0.0.5, a private address',
+    });
+    await expect(lookUp(strict, 'local.example')).rejects.toMatchObject({
+      message: 'refused: local.example resolves to 127.0.0.1, a loopback address',
+    });
+    await expect(lookUp(strict, 'nowhere.example')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    // The policy is the instance's: another app in the process that allows loopback takes it.
+    const lenient = webhooks({ allowLoopback: true, resolveHost: dns.resolveHost });
+    expect(await lookUp(lenient, 'local.example')).toEqual([{ address: '127.0.0.1', family: 4 }]);
+    await expect(lookUp(lenient, 'rebound.example')).rejects.toMatchObject({
+      code: 'ERR_MILLET_ADDRESS_REFUSED',
+    });
+  });
+});
+
 describe('webhook delivery', () => {
   it('keeps the connection to a host between attempts; another host gets its own', async () => {
     const r = await receiver(() => ({ status: 200 }));

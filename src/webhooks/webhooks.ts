@@ -5,7 +5,8 @@ import type { Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration, type Queryable } from '../db/index.ts';
 import { DeliveryStore, type DeliveryQuery } from './deliveries.ts';
 import { EndpointStore } from './endpoints.ts';
-import { resolveWithDns, type ResolveHost } from './delivery-target.ts';
+import type { LookupFunction } from 'node:net';
+import { policyLookup, resolveWithDns, type ResolveHost } from './delivery-target.ts';
 import { PinnedAgents } from './pinned-agents.ts';
 import { defaultRetryDelaysMs } from './retry-schedule.ts';
 import { createSecretBox } from './secret-box.ts';
@@ -64,6 +65,14 @@ export interface Webhooks {
    * when given, under the policy this instance was created with.
    */
   checkUrl(url: string, field?: string): string;
+  /**
+   * A `lookup` for connections other modules open to such URLs (undici's `connect.lookup`): it
+   * resolves the host at connect time and refuses, with an AddressRefusedError
+   * (`addressRefusal`), a name that now resolves to an address this instance's policy refuses, so
+   * a URL checked when it was given cannot be rebound to this machine or the private network
+   * later. Not called for IP literals: check the URL with `checkUrl` at the request too.
+   */
+  connectLookup(): LookupFunction;
   createEndpoint(command: CreateEndpointCommand): Promise<CreatedWebhookEndpoint>;
   getEndpoint(id: string): Promise<WebhookEndpoint>;
   listEndpoints(query?: PageQuery & { ownerId?: string | undefined }): Promise<Page<WebhookEndpoint>>;
@@ -102,12 +111,14 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
   const endpoints = new EndpointStore(db, clock, createSecretBox(options.encryptionKey), urlPolicy);
   const deliveries = new DeliveryStore(db, clock, endpoints, retryDelaysMs.length + 1, urlPolicy);
   const agents = new PinnedAgents();
+  const resolveHost = options.resolveHost ?? resolveWithDns;
+  const connectLookup = policyLookup(urlPolicy, resolveHost);
   const worker = new DeliveryWorker({
     db,
     clock,
     endpoints,
     urlPolicy,
-    resolveHost: options.resolveHost ?? resolveWithDns,
+    resolveHost,
     agents,
     timeoutMs: options.timeoutMs ?? 5_000,
     leaseMs: options.leaseMs ?? 2 * 60_000,
@@ -125,6 +136,7 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
 
   return {
     checkUrl: (url, field = 'url') => checkWebhookUrl(url, field, urlPolicy),
+    connectLookup: () => connectLookup,
     createEndpoint: (command) => endpoints.create(command),
     getEndpoint: (id) => endpoints.get(id),
     listEndpoints: (query) => endpoints.list(query),

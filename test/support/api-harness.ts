@@ -32,7 +32,12 @@ import {
   serviceOrderDebts,
   type PayPoints,
 } from '../../src/paypoints/index.ts';
-import { createWebhooks, webhooksMigrations, type Webhooks } from '../../src/webhooks/index.ts';
+import {
+  createWebhooks,
+  webhooksMigrations,
+  type ResolveHost,
+  type Webhooks,
+} from '../../src/webhooks/index.ts';
 import { createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../../src/jobs/index.ts';
 import {
   createPaylater,
@@ -125,6 +130,11 @@ export async function openApiHarness(
     trustProxy?: boolean | number | string;
     /** The webhooks' allowLoopback (MILLET_WEBHOOKS_ALLOW_LOOPBACK); default true. */
     webhooksAllowLoopback?: boolean;
+    /**
+     * Stands in for DNS wherever the app's policy checks a name (webhook deliveries, connections to
+     * marketplace partners); default node:dns.
+     */
+    webhooksResolveHost?: ResolveHost;
   } = {},
 ): Promise<ApiHarness> {
   const t = await openTestDatabase([
@@ -158,6 +168,7 @@ export async function openApiHarness(
     clock,
     encryptionKey: randomBytes(32),
     allowLoopback: options.webhooksAllowLoopback ?? true,
+    resolveHost: options.webhooksResolveHost,
   });
   const merchants = createMerchants({
     db: t.db,
