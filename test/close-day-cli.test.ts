@@ -9,12 +9,23 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-close-'));
 afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 function millet(...args: string[]) {
+  return milletWith({}, ...args);
+}
+
+function milletWith(env: NodeJS.ProcessEnv, ...args: string[]) {
   return spawnSync(process.execPath, ['bin/millet.js', ...args], {
     cwd: root,
-    env: { ...process.env, DATABASE_URL: '', MILLET_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    env: { ...process.env, DATABASE_URL: '', MILLET_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     encoding: 'utf8',
     timeout: 60_000,
   });
+}
+
+/** A refusal as the CLI must print it: exit 1, one plain line on stderr, no stack trace. */
+function expectPlainRefusal(result: ReturnType<typeof millet>, message: RegExp) {
+  expect(result.status, result.stderr).toBe(1);
+  expect(result.stderr).toMatch(message);
+  expect(result.stderr).not.toMatch(/unexpected error|^\s+at /m);
 }
 
 describe('millet close-day on the embedded database', () => {
@@ -39,4 +50,55 @@ describe('millet close-day on the embedded database', () => {
     expect(skipped.status).toBe(1);
     expect(skipped.stderr).toMatch(/close \d{4}-\d{2}-\d{2} before 2999-01-01|has not ended/);
   });
+});
+
+describe('millet refuses bad input and a bad environment in plain words, exit 1, no stack', () => {
+  it('keeps --json output parseable on a first run, whose log (the migrations) goes to stderr', () => {
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-close-fresh-'));
+    try {
+      const first = milletWith(
+        { MILLET_DATA_DIR: fresh, LOG_LEVEL: 'info' },
+        'close-day',
+        '--days',
+        '1',
+        '--json',
+      );
+      expect(first.status, first.stderr).toBe(0);
+      expect(JSON.parse(first.stdout).runs).toHaveLength(1);
+      expect(first.stderr).toContain('applied migrations');
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('checks dates and options before it opens anything', () => {
+    expectPlainRefusal(millet('close-day', '--date', '2025-02-30'), /calendar date/);
+    expectPlainRefusal(millet('credit', 'refresh', '--date', '2025-13-01'), /calendar date/);
+    // --days goes on from the last closed date: a --date beside it was silently ignored.
+    expectPlainRefusal(millet('close-day', '--date', '2025-01-01', '--days', '2'), /cannot be used with/);
+  }, 180_000);
+
+  it('says what is wrong with the environment: a bad setting, an unreachable database, an output folder', () => {
+    expectPlainRefusal(milletWith({ PORT: 'abc' }, 'ledger', 'verify'), /PORT must be a port number/);
+    expectPlainRefusal(milletWith({ PORT: 'abc' }, 'close-day'), /PORT must be a port number/);
+    expectPlainRefusal(
+      milletWith({ DATABASE_URL: 'postgres://millet@127.0.0.1:1/none' }, 'close-day'),
+      /ECONNREFUSED.*DATABASE_URL/,
+    );
+    const notAFolder = path.join(dataDir, 'not-a-folder');
+    fs.writeFileSync(notAFolder, '');
+    expectPlainRefusal(
+      milletWith({ MILLET_DATA_DIR: path.join(notAFolder, 'data') }, 'ledger', 'verify'),
+      /ENOTDIR/,
+    );
+    // Refused at once, not after the minutes the report takes.
+    expectPlainRefusal(
+      millet('credit', 'report', '--out', path.join(notAFolder, 'report.html')),
+      /not a writable folder/,
+    );
+    expectPlainRefusal(
+      millet('credit', 'train', '--model', 'behaviour', '--out', path.join(dataDir, 'missing', 'model.json')),
+      /not a writable folder/,
+    );
+  }, 180_000);
 });

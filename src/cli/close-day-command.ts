@@ -1,15 +1,9 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, Option } from 'commander';
 import { createApp } from '../app.ts';
-import { loadConfig } from '../core/index.ts';
 import type { CloseProgress, CloseRunView } from '../jobs/index.ts';
+import { businessDateOption, cliConfig, cliLogger, positiveInteger } from './cli-options.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
 import { reportError } from './report-error.ts';
-
-function positiveInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
-  return value;
-}
 
 function progressLine(progress: CloseProgress): void {
   const of = progress.total === null ? '' : `/${progress.total}`;
@@ -26,15 +20,21 @@ function summary(run: CloseRunView): string {
 
 /** `millet close-day [--date D] [--days N]`: the end-of-day close, resumable, with progress. */
 export function closeDayCommand(): Command {
+  // --days goes on after the last date closed, so a --date beside it would be ignored: refuse both.
   return new Command('close-day')
     .description('Run the end-of-day close for a business date (default: yesterday, Asia/Shanghai)')
-    .option('--date <YYYY-MM-DD>', 'the business date to close')
-    .option('--days <N>', 'fast-forward: close the next N dates after the last one closed', positiveInteger)
+    .option('--date <YYYY-MM-DD>', 'the business date to close', businessDateOption)
+    .addOption(
+      new Option('--days <N>', 'fast-forward: close the next N dates after the last one closed')
+        .argParser(positiveInteger)
+        .conflicts('date'),
+    )
     .option('--json', 'print the runs as one JSON object')
     .action(async (options: { date?: string; days?: number; json?: boolean }) => {
       let app;
       try {
-        app = await createApp(loadConfig());
+        const config = cliConfig();
+        app = await createApp(config, { logger: cliLogger(config) });
         const runs = options.days
           ? await app.endOfDay.closeDays(options.days, { onProgress: progressLine })
           : [await app.endOfDay.close(options.date, { onProgress: progressLine })];

@@ -1,15 +1,9 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { createApp } from '../app.ts';
-import { loadConfig } from '../core/index.ts';
 import type { RefreshProgress, RefreshReport } from '../credit/index.ts';
+import { businessDateOption, cliConfig, cliLogger, positiveInteger } from './cli-options.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
 import { reportError } from './report-error.ts';
-
-function positiveInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
-  return value;
-}
 
 function progressLine(p: RefreshProgress): void {
   const line =
@@ -33,13 +27,18 @@ export function creditRefreshCommand(): Command {
     .description(
       'Refresh the credit score of every consenting user not yet scored on the date (resumable; a rerun does nothing)',
     )
-    .option('--date <YYYY-MM-DD>', 'the refresh business date (default: today, Asia/Shanghai)')
+    .option(
+      '--date <YYYY-MM-DD>',
+      'the refresh business date (default: today, Asia/Shanghai)',
+      businessDateOption,
+    )
     .option('--batch-size <N>', 'users per batch (default 1000)', positiveInteger)
     .option('--json', 'print the report as one JSON object')
     .action(async (options: { date?: string; batchSize?: number; json?: boolean }) => {
       let app;
       try {
-        app = await createApp(loadConfig());
+        const config = cliConfig();
+        app = await createApp(config, { logger: cliLogger(config) });
         const report = await app.credit.refreshScores({
           businessDate: options.date,
           batchSize: options.batchSize,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { Command } from 'commander';
 import { buildCreditReport } from '../credit/index.ts';
+import { writableOutput } from './cli-options.ts';
 import { progressBar } from './credit-progress.ts';
 
 export function creditReportCommand(): Command {
@@ -11,10 +11,10 @@ export function creditReportCommand(): Command {
     )
     .option('--out <file>', 'where to write the report', 'credit-report.html')
     .action((options: { out: string }) => {
+      const out = writableOutput(options.out);
       const bar = progressBar('report');
       const html = buildCreditReport({ onProgress: bar.update });
       bar.end();
-      const out = path.resolve(options.out);
       fs.writeFileSync(out, html);
       process.stdout.write(`wrote ${out}\n`);
     });

@@ -9,6 +9,7 @@ import {
   trainModel,
   writeArtifact,
 } from '../credit/index.ts';
+import { writableOutput } from './cli-options.ts';
 import { progressBar } from './credit-progress.ts';
 
 export function creditTrainCommand(): Command {
@@ -22,7 +23,7 @@ export function creditTrainCommand(): Command {
     .action(async (options: { model: string; data?: string; out?: string }) => {
       const spec = modelSpec(options.model);
       const dataFile = path.resolve(options.data ?? path.join(repoRoot, spec.dataFile));
-      const out = path.resolve(options.out ?? defaultArtifactPath(spec.name));
+      const out = writableOutput(options.out ?? defaultArtifactPath(spec.name));
       const frame = frameFromCsv(spec, readCsvFile(dataFile));
       const bar = progressBar(`training ${spec.name}`);
       const started = performance.now();

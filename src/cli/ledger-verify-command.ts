@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { allMigrations } from '../app.ts';
-import { loadConfig, systemClock } from '../core/index.ts';
+import { systemClock } from '../core/index.ts';
+import { cliConfig } from './cli-options.ts';
 import { applyMigrations, openDatabase } from '../db/index.ts';
 import { createLedger, type VerifyReport } from '../ledger/index.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.ts';
@@ -26,9 +27,9 @@ export function ledgerVerifyCommand(): Command {
     )
     .option('--json', 'print one JSON object instead of the readable report')
     .action(async (options: { json?: boolean }) => {
-      const config = loadConfig();
       let report: VerifyReport;
       try {
+        const config = cliConfig();
         const db = await openDatabase({
           databaseUrl: config.databaseUrl,
           dataDir: config.dataDir,

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { createApp, type App } from '../app.ts';
-import { loadConfig } from '../core/index.ts';
+import { cliConfig } from './cli-options.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.ts';
 import { reportError } from './report-error.ts';
 
@@ -55,10 +55,9 @@ export function startCommand(): Command {
   return new Command('start')
     .description('Run the API server and background jobs (PORT, MILLET_DATA_DIR, DATABASE_URL)')
     .action(async () => {
-      const config = loadConfig();
       let app: App;
       try {
-        app = await createApp(config);
+        app = await createApp(cliConfig());
       } catch (error) {
         reportError(error);
         process.exit(EXIT_FAILURE);

@@ -85,6 +85,26 @@ describe('the end-of-day close', () => {
     }
   });
 
+  it('refuses a first close far from today, which would fix where closing starts for good', async () => {
+    // Before, a new installation's first close of 1925-05-01 (a typo) completed, and from then on
+    // only 1925-05-02 could close: today's business could not close without ~36,500 closes first.
+    const fresh = await openTestDatabase(jobsMigrations);
+    try {
+      const clock = new ManualClock('2025-05-02T02:00:00Z');
+      const close = createEndOfDayClose({ db: fresh.db, clock, steps: [] });
+      const typo = await rejection(close.close('1925-05-01'));
+      expect(typo.code).toBe('VALIDATION_FAILED');
+      expect(typo.message).toContain('first close');
+      const farAhead = await rejection(close.close('2999-01-01', { fastForward: true }));
+      expect(farAhead.code).toBe('VALIDATION_FAILED');
+      expect(await close.lastClosedDate()).toBeNull();
+      // A recent date (the installation went live some weeks ago) is fine.
+      expect((await close.close('2025-03-01')).status).toBe('completed');
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('runs its steps in order, once per date, and resumes a failed step from its checkpoint', async () => {
     const clock = new ManualClock('2025-05-02T02:00:00Z'); // 10:00 on 2 May in Shanghai
     const log: string[] = [];
@@ -177,5 +197,84 @@ describe('the end-of-day close', () => {
     );
     clock.set('2025-05-08T02:00:00Z');
     expect((await close.close('2025-05-07')).status).toBe('completed');
+  });
+
+  it('leaves a run it lost to another close alone: no failure recorded under it, no cursor moved', async () => {
+    // A close whose step ran past its lease without a checkpoint is taken over while it still
+    // runs. Before, when its step then failed it marked the run failed under the new owner, so a
+    // third close took the date and ran beside the second; one that went on moved the cursor.
+    const clock = new ManualClock('2025-05-09T02:00:00Z');
+    const calls: string[] = [];
+    const gates = new Map<
+      string,
+      { entered: Promise<void>; enter: () => void; release: () => void; gate: Promise<void> }
+    >();
+    for (const name of ['first', 'second']) {
+      let enter!: () => void;
+      let release!: () => void;
+      const entered = new Promise<void>((r) => (enter = r));
+      const gate = new Promise<void>((r) => (release = r));
+      gates.set(name, { entered, enter, release, gate });
+    }
+    const who = ['first', 'second', 'third'];
+    const slow: CloseStep = {
+      name: 'slow',
+      async run(ctx) {
+        const me = who[calls.length]!;
+        calls.push(me);
+        const g = gates.get(me);
+        if (g) {
+          g.enter();
+          await g.gate;
+        }
+        if (me === 'first') throw new Error('the first close failed late');
+        await ctx.checkpoint(me, { done: 1 });
+      },
+    };
+    const close = createEndOfDayClose({ db: t.db, clock, steps: [slow], leaseMs: 60_000 });
+    const first = close.close('2025-05-08');
+    await gates.get('first')!.entered;
+    clock.set('2025-05-09T02:05:00Z'); // the first close's lease has run out
+    const second = close.close('2025-05-08');
+    await gates.get('second')!.entered;
+    gates.get('first')!.release();
+    expect(String(await rejection(first))).toContain('the first close failed late');
+    expect((await close.getRun('2025-05-08')).status).toBe('running');
+    expect((await rejection(close.close('2025-05-08'))).code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    gates.get('second')!.release();
+    expect((await second).status).toBe('completed');
+    expect(calls).toEqual(['first', 'second']);
+  });
+
+  it('stops a close that lost its run at its next checkpoint', async () => {
+    const clock = new ManualClock('2025-05-10T02:00:00Z');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inStep = new Promise<void>((r) => (entered = r));
+    let calls = 0;
+    const step: CloseStep = {
+      name: 'chunks',
+      async run(ctx) {
+        calls += 1;
+        if (calls === 1) {
+          entered();
+          await gate;
+        }
+        await ctx.checkpoint(`by-${calls}`, { done: calls });
+      },
+    };
+    const close = createEndOfDayClose({ db: t.db, clock, steps: [step], leaseMs: 60_000 });
+    const stale = close.close('2025-05-09');
+    await inStep;
+    clock.set('2025-05-10T02:05:00Z');
+    expect((await close.close('2025-05-09')).status).toBe('completed');
+    release();
+    expect((await rejection(stale)).message).toContain('taken over');
+    const cursor = await t.db.query<{ cursor: string }>(
+      `SELECT cursor FROM jobs_close_steps WHERE business_date = '2025-05-09'`,
+    );
+    expect(cursor.rows[0]?.cursor).toBe('by-2');
+    expect((await close.getRun('2025-05-09')).status).toBe('completed');
   });
 });

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { MilletError, businessDate as businessDateNow, type Clock } from '../core/index.ts';
-import type { Database } from '../db/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
 import { addDays, endOfBusinessDate, isBusinessDate } from './business-dates.ts';
 
 /**
@@ -75,6 +76,9 @@ export interface EndOfDayClose {
   lastClosedDate(): Promise<string | null>;
 }
 
+/** How far from today the first close of an installation may be (see `claim`). */
+const FIRST_CLOSE_WITHIN_DAYS = 366;
+
 export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClose {
   const { db, clock, steps } = options;
   const leaseMs = options.leaseMs ?? 10 * 60_000;
@@ -118,8 +122,12 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
     };
   }
 
-  /** Takes the run for the date, or says why not. Returns false when it already completed. */
-  async function claim(businessDate: string): Promise<boolean> {
+  /**
+   * Takes the run for the date, or says why not. Returns the claim's owner token, or null when the
+   * date already completed.
+   */
+  async function claim(businessDate: string): Promise<string | null> {
+    const owner = randomUUID();
     return db.transaction(async (tx) => {
       const now = clock.now();
       // One claim at a time, so two claims cannot both see no other close running (a claim is a
@@ -147,7 +155,23 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
         [businessDate],
       );
       const row = existing.rows[0];
-      if (row?.status === 'completed') return false;
+      if (row?.status === 'completed') return null;
+      if (lastClosed === null && !row) {
+        // The first close fixes where the dates start: every later one must follow it day by day,
+        // and nothing before it can close. A typo (1925 for 2025, or a far fast-forward) would leave
+        // the installation unable to close today's business; there is no undoing a completed run.
+        const today = businessDateNow(clock);
+        if (
+          businessDate < addDays(today, -FIRST_CLOSE_WITHIN_DAYS) ||
+          businessDate > addDays(today, FIRST_CLOSE_WITHIN_DAYS)
+        )
+          throw new MilletError(
+            'VALIDATION_FAILED',
+            `No date has closed yet, and the first close fixes where closing starts: ${businessDate} is ` +
+              `more than ${FIRST_CLOSE_WITHIN_DAYS} days from today (${today}); close a recent date first`,
+            { today },
+          );
+      }
       if (lastClosed !== null && businessDate < lastClosed) {
         throw new MilletError(
           'VALIDATION_FAILED',
@@ -167,16 +191,18 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
         throw alreadyRunning();
       if (row) {
         await tx.query(
-          `UPDATE jobs_close_runs SET status = 'running', heartbeat_at = $2, error = NULL WHERE business_date = $1`,
-          [businessDate, now],
+          `UPDATE jobs_close_runs SET status = 'running', heartbeat_at = $2, error = NULL, owner = $3
+            WHERE business_date = $1`,
+          [businessDate, now, owner],
         );
       } else {
         // No row to lock yet: a close of the same date started at the same moment may insert it
         // first (this insert then waits for it and inserts nothing), and that close is running.
         const inserted = await tx.query(
-          `INSERT INTO jobs_close_runs (business_date, status, started_at, heartbeat_at) VALUES ($1, 'running', $2, $2)
+          `INSERT INTO jobs_close_runs (business_date, status, started_at, heartbeat_at, owner)
+           VALUES ($1, 'running', $2, $2, $3)
            ON CONFLICT (business_date) DO NOTHING RETURNING 1`,
-          [businessDate, now],
+          [businessDate, now, owner],
         );
         if (inserted.rowCount === 0) throw alreadyRunning();
       }
@@ -188,7 +214,28 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
           [businessDate, step.name, position],
         );
       }
-      return true;
+      return owner;
+    });
+  }
+
+  /**
+   * Runs `write` in one transaction with the run's row locked, if this close still owns the run.
+   * A close whose lease went stale while it ran (a slow step that did not checkpoint) may have been
+   * taken over; it must then stop without touching the run, or it would mark the run failed under
+   * the new owner (letting a third close in beside it) or move a cursor the new owner relies on.
+   */
+  async function asOwner(businessDate: string, owner: string, write: (tx: Queryable) => Promise<void>) {
+    await db.transaction(async (tx) => {
+      const held = await tx.query(
+        'SELECT 1 FROM jobs_close_runs WHERE business_date = $1 AND owner = $2 FOR UPDATE',
+        [businessDate, owner],
+      );
+      if (held.rowCount === 0)
+        throw new MilletError(
+          'IDEMPOTENCY_KEY_IN_PROGRESS',
+          `The close of ${businessDate} was taken over by another close after its lease ran out`,
+        );
+      await write(tx);
     });
   }
 
@@ -205,18 +252,21 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
         `${date} has not ended yet in Asia/Shanghai; it can be closed from midnight`,
       );
     }
-    if (!(await claim(date))) return getRun(date);
+    const owner = await claim(date);
+    if (owner === null) return getRun(date);
     for (const step of steps) {
       const state = await db.query<{ status: string; cursor: string | null }>(
         'SELECT status, cursor FROM jobs_close_steps WHERE business_date = $1 AND step = $2',
         [date, step.name],
       );
       if (state.rows[0]?.status === 'completed') continue;
-      await db.query(
-        `UPDATE jobs_close_steps SET status = 'running', started_at = coalesce(started_at, $3), error = NULL
-          WHERE business_date = $1 AND step = $2`,
-        [date, step.name, clock.now()],
-      );
+      await asOwner(date, owner, async (tx) => {
+        await tx.query(
+          `UPDATE jobs_close_steps SET status = 'running', started_at = coalesce(started_at, $3), error = NULL
+            WHERE business_date = $1 AND step = $2`,
+          [date, step.name, clock.now()],
+        );
+      });
       try {
         await step.run({
           businessDate: date,
@@ -225,38 +275,47 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
           async checkpoint(cursor, progress) {
             const done = BigInt(progress.done);
             const total = progress.total === undefined ? null : BigInt(progress.total);
-            await db.query(
-              `UPDATE jobs_close_steps SET cursor = $3, done = $4, total = $5 WHERE business_date = $1 AND step = $2`,
-              [date, step.name, cursor, done, total],
-            );
-            await db.query('UPDATE jobs_close_runs SET heartbeat_at = $2 WHERE business_date = $1', [
-              date,
-              clock.now(),
-            ]);
+            await asOwner(date, owner, async (tx) => {
+              await tx.query(
+                `UPDATE jobs_close_steps SET cursor = $3, done = $4, total = $5 WHERE business_date = $1 AND step = $2`,
+                [date, step.name, cursor, done, total],
+              );
+              await tx.query('UPDATE jobs_close_runs SET heartbeat_at = $2 WHERE business_date = $1', [
+                date,
+                clock.now(),
+              ]);
+            });
             onProgress?.({ businessDate: date, step: step.name, done, total });
           },
         });
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        await db.query(
-          `UPDATE jobs_close_steps SET status = 'failed', error = $3 WHERE business_date = $1 AND step = $2`,
-          [date, step.name, message],
-        );
-        await db.query(`UPDATE jobs_close_runs SET status = 'failed', error = $2 WHERE business_date = $1`, [
-          date,
-          `${step.name}: ${message}`,
-        ]);
+        // Only the owner records the failure; a close that lost the run leaves it to its new owner.
+        await asOwner(date, owner, async (tx) => {
+          await tx.query(
+            `UPDATE jobs_close_steps SET status = 'failed', error = $3 WHERE business_date = $1 AND step = $2`,
+            [date, step.name, message],
+          );
+          await tx.query(
+            `UPDATE jobs_close_runs SET status = 'failed', error = $2 WHERE business_date = $1`,
+            [date, `${step.name}: ${message}`],
+          );
+        }).catch(() => {});
         throw error;
       }
-      await db.query(
-        `UPDATE jobs_close_steps SET status = 'completed', finished_at = $3 WHERE business_date = $1 AND step = $2`,
-        [date, step.name, clock.now()],
-      );
+      await asOwner(date, owner, async (tx) => {
+        await tx.query(
+          `UPDATE jobs_close_steps SET status = 'completed', finished_at = $3 WHERE business_date = $1 AND step = $2`,
+          [date, step.name, clock.now()],
+        );
+      });
     }
-    await db.query(
-      `UPDATE jobs_close_runs SET status = 'completed', finished_at = $2 WHERE business_date = $1`,
-      [date, clock.now()],
-    );
+    await asOwner(date, owner, async (tx) => {
+      await tx.query(
+        `UPDATE jobs_close_runs SET status = 'completed', finished_at = $2 WHERE business_date = $1`,
+        [date, clock.now()],
+      );
+    });
     return getRun(date);
   }
 
