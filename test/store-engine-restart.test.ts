@@ -158,7 +158,7 @@ describe('reconciling a sale the engine no longer holds', () => {
     await h?.close();
   });
 
-  it('rebuilds it first instead of reporting every unit undersold', async () => {
+  it('rebuilds it first instead of reporting every unit undersold; its metrics show the stock left', async () => {
     await h.store.writer!.stop();
     const winners = Array.from({ length: 2 }, () => randomUUID());
     const { sale } = await saleWithWinners(h, h.store, 5, winners);
@@ -176,6 +176,8 @@ describe('reconciling a sale the engine no longer holds', () => {
     });
     await restarted.start({ writer: false });
     expect(await restarted.engine.holdsSale(sale.id)).toBe(false);
+    // The live metrics read the engine's nothing as nothing left (remaining 0).
+    expect(await restarted.liveMetrics(sale.id)).toMatchObject({ remaining: 3, reserved: 2 });
     expect(await restarted.reconcile(sale.id, { repair: true })).toMatchObject({
       status: 'ok',
       drift: 0,
@@ -213,6 +215,8 @@ describe.skipIf(!redisUrl)('the Redis engine after Redis loses its keys mid-sale
     const { sale } = await saleWithWinners(h, h.store, 5, winners);
     await (h.store.engine as RedisStockEngine).dropSale(sale.id);
     expect(await h.store.engine.holdsSale(sale.id)).toBe(false);
+    // Until it is rebuilt, the live metrics show the database's stock, not Redis's nothing.
+    expect((await h.store.liveMetrics(sale.id)).remaining).toBe(1);
     expect(await h.store.restoreLostSales()).toBeGreaterThanOrEqual(1);
     expect(await h.store.engine.holdsSale(sale.id)).toBe(true);
     expect(await h.store.restoreLostSales()).toBe(0);

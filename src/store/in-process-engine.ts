@@ -1,6 +1,7 @@
 import {
   LATE_TICKET_BASE,
   type AcceptedAttempt,
+  type AdmitResult,
   type AttemptInput,
   type AttemptOutcome,
   type AttemptResult,
@@ -27,7 +28,8 @@ interface SaleState {
   buyers: Map<string, Win>;
   lobby: Array<{ userId: string; ticket: number }>;
   lobbySorted: boolean;
-  queuedAttempts: Map<string, { attemptId: string; quantity: number }>;
+  /** `early`: an F-code attempt (its code goes back if the lobby refuses it). */
+  queuedAttempts: Map<string, { attemptId: string; quantity: number; early: boolean }>;
   outcomes: Map<string, { attemptId: string; reason: RejectReason }>;
   blacklist: Set<string>;
   released: Set<string>;
@@ -118,7 +120,8 @@ export class InProcessStockEngine implements StockEngine {
     }
     const queued = sale.queuedAttempts.get(input.userId);
     if (queued) {
-      if (queued.attemptId === input.attemptId) return { status: 'queued', ...queued };
+      if (queued.attemptId === input.attemptId)
+        return { status: 'queued', attemptId: queued.attemptId, quantity: queued.quantity };
       return reject('already_queued');
     }
     if (sale.blacklist.has(input.userId)) return reject('blacklisted');
@@ -135,7 +138,11 @@ export class InProcessStockEngine implements StockEngine {
     const inWindow = now >= rules.startsAt && now < rules.startsAt + rules.admissionWindowMs;
     if (inWindow || sale.lobby.length > 0) {
       const ticket = inWindow ? input.ticket : LATE_TICKET_BASE + ++sale.lateSeq;
-      sale.queuedAttempts.set(input.userId, { attemptId: input.attemptId, quantity });
+      sale.queuedAttempts.set(input.userId, {
+        attemptId: input.attemptId,
+        quantity,
+        early: input.early === true,
+      });
       sale.lobby.push({ userId: input.userId, ticket });
       sale.lobbySorted = false;
       counters.queued += 1;
@@ -169,10 +176,11 @@ export class InProcessStockEngine implements StockEngine {
     return { status: 'accepted', ...win };
   }
 
-  async admit(saleId: string, now: number, max: number): Promise<number> {
+  async admit(saleId: string, now: number, max: number): Promise<AdmitResult> {
+    const none: AdmitResult = { handled: 0, refusedEarly: [] };
     const sale = this.#sales.get(saleId);
-    if (!sale || sale.lobby.length === 0) return 0;
-    if (now < sale.rules.startsAt + sale.rules.admissionWindowMs) return 0;
+    if (!sale || sale.lobby.length === 0) return none;
+    if (now < sale.rules.startsAt + sale.rules.admissionWindowMs) return none;
     if (!sale.lobbySorted) {
       // Ticket order, ties by user id (as a Redis sorted set orders equal scores).
       sale.lobby.sort(
@@ -181,6 +189,7 @@ export class InProcessStockEngine implements StockEngine {
       sale.lobbySorted = true;
     }
     const batch = sale.lobby.splice(0, max);
+    const refusedEarly: AdmitResult['refusedEarly'] = [];
     for (const { userId } of batch) {
       const queued = sale.queuedAttempts.get(userId);
       if (!queued) continue;
@@ -193,9 +202,10 @@ export class InProcessStockEngine implements StockEngine {
       if (reason) {
         sale.outcomes.set(userId, { attemptId: queued.attemptId, reason });
         sale.counters.rejected[reason] = (sale.counters.rejected[reason] ?? 0) + 1;
+        if (queued.early) refusedEarly.push({ userId, attemptId: queued.attemptId });
       } else this.#allocate(sale, userId, queued.attemptId, queued.quantity, now);
     }
-    return batch.length;
+    return { handled: batch.length, refusedEarly };
   }
 
   async outcome(saleId: string, userId: string, attemptId: string): Promise<AttemptOutcome> {
@@ -204,7 +214,7 @@ export class InProcessStockEngine implements StockEngine {
     const won = sale.buyers.get(userId);
     if (won?.attemptId === attemptId) return { status: 'accepted', ...won };
     const queued = sale.queuedAttempts.get(userId);
-    if (queued?.attemptId === attemptId) return { status: 'queued', ...queued };
+    if (queued?.attemptId === attemptId) return { status: 'queued', attemptId, quantity: queued.quantity };
     const out = sale.outcomes.get(userId);
     if (out?.attemptId === attemptId) return { status: 'rejected', reason: out.reason };
     return { status: 'unknown' };

@@ -52,6 +52,9 @@ class OversellGuard extends Error {}
 /** How old a payment claim is before the expiry job asks checkout about it. */
 const CLAIM_GRACE_MS = 60_000;
 
+/** Orders closed for good (their units given back). */
+const closedStatuses: readonly OrderStatus[] = ['expired', 'cancelled'];
+
 /** Order states in the fulfilment sequence, each with the column it stamps. */
 const fulfilment: Record<'packed' | 'shipped' | 'delivered', { from: OrderStatus; column: string }> = {
   packed: { from: 'paid', column: 'packed_at' },
@@ -196,6 +199,30 @@ export class Orders {
     return orderFromRow(await this.#row(id, userId));
   }
 
+  /**
+   * An order as it stands: one still `paying` whose payment checkout has decided since (a bank card
+   * settles after the request) is settled first, instead of showing `paying` until the expiry job
+   * asks. Only what is safe beside a payment request still running is applied here — succeeded
+   * (paid), and failed for an order without a deposit (a reservation again, conditional on the
+   * claim); a pre-sale balance that failed holds its deposit again, which its request or the
+   * expiry job does.
+   */
+  async current(id: string, userId?: string): Promise<Order> {
+    const row = await this.#row(id, userId);
+    if (row.status !== 'paying' || !row.payment_id) return orderFromRow(row);
+    let payment: { status: 'pending' | 'succeeded' | 'failed' };
+    try {
+      payment = await this.checkout.getPayment(row.payment_id);
+    } catch (error) {
+      // Claimed, and checkout has not heard of the payment yet: its request is still on its way.
+      if (error instanceof MilletError && error.code === 'PAYMENT_NOT_FOUND') return orderFromRow(row);
+      throw error;
+    }
+    if (payment.status === 'pending' || (payment.status === 'failed' && row.deposit_status === 'applied'))
+      return orderFromRow(row);
+    return this.#settlePayment(row.id, row.payment_id, payment.status);
+  }
+
   /** The order an attempt became, once the order writer has written it. */
   async byAttempt(attemptId: string): Promise<Order | undefined> {
     const r = await this.db.query<OrderRow>('SELECT * FROM store_orders WHERE attempt_id = $1', [attemptId]);
@@ -245,7 +272,8 @@ export class Orders {
       return row.status === 'paying' ? this.refreshPayment(row.id) : orderFromRow(row);
     }
     const now = this.clock.now();
-    if (row.closing_at)
+    // A closed order keeps its claim (closing_at): it is cancelled or expired, no longer closing.
+    if (row.closing_at && !closedStatuses.includes(row.status))
       throw new MilletError('STORE_ORDER_NOT_PAYABLE', `Order ${row.id} is being cancelled`, {
         id: row.id,
         status: row.status,
@@ -673,7 +701,7 @@ export class Orders {
     if (r.rows[0]) return orderFromRow(r.rows[0]);
     const row = await this.#row(orderId);
     if (row.status === to) return orderFromRow(row);
-    if (row.closing_at)
+    if (row.closing_at && !closedStatuses.includes(row.status))
       throw new MilletError('STORE_FULFILMENT_OUT_OF_ORDER', `Order ${orderId} is being cancelled`, {
         id: orderId,
         status: row.status,

@@ -4,6 +4,7 @@ import {
   LATE_TICKET_BASE,
   rejectReasons,
   type AcceptedAttempt,
+  type AdmitResult,
   type AttemptInput,
   type AttemptOutcome,
   type AttemptResult,
@@ -36,7 +37,7 @@ if won then
 end
 local q = redis.call('HGET', KEYS[5], user)
 if q then
-  local qa, qq = string.match(q, '^([^|]+)|(%d+)$')
+  local qa, qq = string.match(q, '^([^|]+)|(%d+)')
   if qa == aid then return {'queued', qa, qq} end
   return reject('already_queued')
 end
@@ -54,7 +55,7 @@ local inWindow = now >= starts and now < starts + tonumber(r[5])
 if inWindow or redis.call('ZCARD', KEYS[4]) > 0 then
   local ticket = ARGV[6]
   if not inWindow then ticket = tostring(${LATE_TICKET_BASE} + redis.call('INCR', KEYS[9])) end
-  redis.call('HSET', KEYS[5], user, aid .. '|' .. qty)
+  redis.call('HSET', KEYS[5], user, aid .. '|' .. qty .. '|' .. ARGV[5])
   redis.call('ZADD', KEYS[4], ticket, user)
   redis.call('HINCRBY', KEYS[8], 'queued', 1)
   return {'queued', aid, tostring(qty)}
@@ -71,20 +72,22 @@ return {'accepted', aid, tostring(qty), ARGV[4]}
  * Allocates lobby entries in ticket order once the window is over.
  * KEYS: rules, stock, buyers, lobby, lobby attempts, blacklist, accepted stream, counters, outcomes.
  * ARGV: now (ms), max.
+ * Returns the entries handled, then user and attempt id of each refused F-code attempt.
  */
 const ADMIT_LUA = `
 local r = redis.call('HMGET', KEYS[1], 'starts', 'window')
-if not r[1] then return 0 end
-if tonumber(ARGV[1]) < tonumber(r[1]) + tonumber(r[2]) then return 0 end
+if not r[1] then return {0} end
+if tonumber(ARGV[1]) < tonumber(r[1]) + tonumber(r[2]) then return {0} end
 local popped = redis.call('ZPOPMIN', KEYS[4], tonumber(ARGV[2]))
-local n = 0
+local out = {0}
 for i = 1, #popped, 2 do
   local user = popped[i]
-  n = n + 1
+  out[1] = out[1] + 1
   local q = redis.call('HGET', KEYS[5], user)
   if q then
     redis.call('HDEL', KEYS[5], user)
-    local aid, qty = string.match(q, '^([^|]+)|(%d+)$')
+    -- 'attempt|qty|early'; entries queued before the flag was kept have no third field.
+    local aid, qty, early = string.match(q, '^([^|]+)|(%d+)|?(%d?)$')
     qty = tonumber(qty)
     local reason = nil
     if redis.call('SISMEMBER', KEYS[6], user) == 1 then reason = 'blacklisted'
@@ -92,6 +95,10 @@ for i = 1, #popped, 2 do
     if reason then
       redis.call('HSET', KEYS[9], user, aid .. '|' .. reason)
       redis.call('HINCRBY', KEYS[8], 'rejected:' .. reason, 1)
+      if early == '1' then
+        out[#out + 1] = user
+        out[#out + 1] = aid
+      end
     else
       redis.call('DECRBY', KEYS[2], qty)
       redis.call('HSET', KEYS[3], user, aid .. '|' .. qty .. '|' .. ARGV[1])
@@ -101,7 +108,7 @@ for i = 1, #popped, 2 do
     end
   end
 end
-return n
+return out
 `;
 
 /** KEYS: stock, buyers, released, counters. ARGV: user, attempt id. */
@@ -148,7 +155,7 @@ type RedisClient = Redis | Cluster;
 
 interface ScriptCommands {
   flashAttempt(...args: Array<string | number>): Promise<string[]>;
-  flashAdmit(...args: Array<string | number>): Promise<number>;
+  flashAdmit(...args: Array<string | number>): Promise<Array<number | string>>;
   flashRelease(...args: Array<string | number>): Promise<number>;
   flashConfigure(...args: Array<string | number>): Promise<number>;
 }
@@ -261,8 +268,12 @@ export class RedisStockEngine implements StockEngine {
     return parseAttemptReply(reply);
   }
 
-  async admit(saleId: string, now: number, max: number): Promise<number> {
-    return Number(await this.#redis.flashAdmit(...this.#keys(saleId, 'outcomes'), now, max));
+  async admit(saleId: string, now: number, max: number): Promise<AdmitResult> {
+    const [handled, ...refused] = await this.#redis.flashAdmit(...this.#keys(saleId, 'outcomes'), now, max);
+    const refusedEarly: AdmitResult['refusedEarly'] = [];
+    for (let i = 0; i + 1 < refused.length; i += 2)
+      refusedEarly.push({ userId: String(refused[i]), attemptId: String(refused[i + 1]) });
+    return { handled: Number(handled), refusedEarly };
   }
 
   async outcome(saleId: string, userId: string, attemptId: string): Promise<AttemptOutcome> {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { MilletError, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
+import { MAX_AMOUNT } from '../ledger/index.ts';
 import { requireUuid, saleFromRow, type SaleRow } from './rows.ts';
 import type { SaleRules } from './stock-engine.ts';
 import type { PageOf, Presale, Sale } from './types.ts';
@@ -88,6 +89,15 @@ export class Sales {
       if (!ok) throw new MilletError('VALIDATION_FAILED', message, { field });
     if (command.price <= 0n)
       throw new MilletError('AMOUNT_INVALID', 'price must be positive', { field: 'price' });
+    // An order is the price times up to the per-user limit, and is paid (its deposit held) in one
+    // ledger amount: above the ledger's maximum, every buyer of the most units won a reservation
+    // no payment could settle.
+    if (command.price * BigInt(command.perUserLimit) > MAX_AMOUNT)
+      throw new MilletError(
+        'AMOUNT_INVALID',
+        `price × per_user_limit must be at most ${MAX_AMOUNT} (one order is paid in one amount)`,
+        { field: 'price' },
+      );
     const presale = command.presale ?? null;
     if (presale) {
       if (presale.deposit <= 0n || presale.deposit >= command.price)
@@ -323,6 +333,18 @@ export class Sales {
     if (found.rows[0]?.sale_id === saleId)
       throw new MilletError('STORE_FCODE_USED', 'This F-code has been used');
     throw new MilletError('STORE_FCODE_INVALID', 'This is not an F-code for this sale');
+  }
+
+  /**
+   * Gives back the F-codes spent on these attempts, which the admission lobby refused (one
+   * statement for a drain's refusals; attempts that spent no code match nothing).
+   */
+  async releaseFcodes(saleId: string, attemptIds: readonly string[]): Promise<void> {
+    await this.db.query(
+      `UPDATE store_fcodes SET used_by = NULL, used_attempt_id = NULL, used_at = NULL
+       WHERE sale_id = $1 AND used_attempt_id = ANY($2::uuid[])`,
+      [saleId, attemptIds],
+    );
   }
 
   /** Gives an F-code back when the attempt it was spent on did not win. */

@@ -156,12 +156,15 @@ export function describeStockEngine(name: string, open: () => Promise<StockEngin
         status: 'rejected',
         reason: 'already_queued',
       });
-      expect(await engine.admit(rules.saleId, rules.startsAt + 1_999, 100)).toBe(0);
+      expect(await engine.admit(rules.saleId, rules.startsAt + 1_999, 100)).toEqual({
+        handled: 0,
+        refusedEarly: [],
+      });
       const late = attempt(rules, { now: rules.startsAt + 2_500, ticket: 0 });
       expect((await engine.attempt(late)).status).toBe('queued');
       expect((await engine.counters(rules.saleId)).lobby).toBe(7);
-      expect(await engine.admit(rules.saleId, rules.startsAt + 3_000, 2)).toBe(2);
-      expect(await engine.admit(rules.saleId, rules.startsAt + 3_000, 100)).toBe(5);
+      expect((await engine.admit(rules.saleId, rules.startsAt + 3_000, 2)).handled).toBe(2);
+      expect((await engine.admit(rules.saleId, rules.startsAt + 3_000, 100)).handled).toBe(5);
       const outcomes = await Promise.all(
         [...early, late].map((a) => engine.outcome(rules.saleId, a.userId, a.attemptId)),
       );
@@ -179,6 +182,34 @@ export function describeStockEngine(name: string, open: () => Promise<StockEngin
       expect(c).toMatchObject({ remaining: 0, accepted: 3, lobby: 0, queued: 7 });
       // Once the lobby is empty, attempts are answered at once.
       expect(await engine.attempt(attempt(rules, { now: rules.startsAt + 4_000 }))).toEqual({
+        status: 'rejected',
+        reason: 'sold_out',
+      });
+    });
+
+    it('names the F-code attempts the lobby refuses, so their codes can be given back', async () => {
+      // The store gave a code back only when the engine refused its attempt at once: one queued in
+      // the lobby and refused there (sold out) kept the code spent, an early-access right lost for
+      // nothing.
+      const rules = await sale({ allotment: 1, perUserLimit: 1, admissionWindowMs: 1_000 });
+      const inWindow = (ticket: number, early: boolean) =>
+        attempt(rules, { now: rules.startsAt + 10, ticket, early });
+      const winner = inWindow(1, true);
+      const earlyLoser = inWindow(2, true);
+      const loser = inWindow(3, false);
+      for (const a of [winner, earlyLoser, loser]) expect((await engine.attempt(a)).status).toBe('queued');
+      // A replay of a queued F-code attempt is still queued, and still an F-code attempt.
+      expect(await engine.attempt(earlyLoser)).toEqual({
+        status: 'queued',
+        attemptId: earlyLoser.attemptId,
+        quantity: 1,
+      });
+      expect(await engine.admit(rules.saleId, rules.startsAt + 1_000, 100)).toEqual({
+        handled: 3,
+        refusedEarly: [{ userId: earlyLoser.userId, attemptId: earlyLoser.attemptId }],
+      });
+      expect((await engine.outcome(rules.saleId, winner.userId, winner.attemptId)).status).toBe('accepted');
+      expect(await engine.outcome(rules.saleId, earlyLoser.userId, earlyLoser.attemptId)).toEqual({
         status: 'rejected',
         reason: 'sold_out',
       });

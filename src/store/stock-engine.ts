@@ -56,6 +56,17 @@ export type AttemptResult =
   | { status: 'queued'; attemptId: string; quantity: number }
   | { status: 'rejected'; reason: RejectReason };
 
+/** One drain of an admission lobby. */
+export interface AdmitResult {
+  /** Lobby entries handled (allocated or refused); 0 when the lobby is empty or still shuffling. */
+  handled: number;
+  /**
+   * The refused entries that were F-code attempts (`early`): the store gives their codes back, as
+   * it does for an F-code attempt refused at once — a code spent on a losing attempt buys nothing.
+   */
+  refusedEarly: Array<{ userId: string; attemptId: string }>;
+}
+
 /** What a user's attempt became, as far as the engine knows. */
 export type AttemptOutcome = AttemptResult | { status: 'unknown' };
 
@@ -128,10 +139,10 @@ export interface StockEngine {
   attempt(input: AttemptInput): Promise<AttemptResult>;
   /**
    * Allocates up to `max` lobby entries in ticket order (lowest first) once the admission window
-   * is over; returns how many it handled. Attempts arriving while the lobby is not empty join its
-   * end, so nobody overtakes the shuffled crowd.
+   * is over. Attempts arriving while the lobby is not empty join its end, so nobody overtakes the
+   * shuffled crowd.
    */
-  admit(saleId: string, now: number, max: number): Promise<number>;
+  admit(saleId: string, now: number, max: number): Promise<AdmitResult>;
   /** What became of a user's attempt (after the lobby, accepted or rejected). */
   outcome(saleId: string, userId: string, attemptId: string): Promise<AttemptOutcome>;
   /** Gives a reservation's units back to stock, once per attempt id; false if already released. */

@@ -324,11 +324,18 @@ export function createStore(options: StoreOptions): Store {
     for (const sale of live) {
       if (now < sale.startsAt.getTime() + sale.admissionWindowMs || now > sale.endsAt.getTime()) continue;
       for (
-        let n = await engine.admit(sale.id, now, 2_000);
-        n > 0;
-        n = await engine.admit(sale.id, now, 2_000)
-      )
-        total += n;
+        let r = await engine.admit(sale.id, now, 2_000);
+        r.handled > 0;
+        r = await engine.admit(sale.id, now, 2_000)
+      ) {
+        total += r.handled;
+        // An F-code attempt the lobby refused gives its code back, as one refused at the door does.
+        if (r.refusedEarly.length > 0)
+          await sales.releaseFcodes(
+            sale.id,
+            r.refusedEarly.map((e) => e.attemptId),
+          );
+      }
     }
     return total;
   };
@@ -480,13 +487,15 @@ export function createStore(options: StoreOptions): Store {
     },
 
     async attemptStatus(saleId, userId, attemptId) {
+      // An engine knows nothing of a sale it never held: without this, any id answered 200 unknown.
+      await sales.cached(saleId);
       const result = await engine.outcome(saleId, userId, attemptId);
       const order = result.status === 'accepted' ? await orders.byAttempt(attemptId) : undefined;
       return { result, order };
     },
     admitLobbies,
 
-    getOrder: (id, userId) => orders.get(id, userId),
+    getOrder: (id, userId) => orders.current(id, userId),
     listOrders: (q) => orders.list(q),
     payOrder: (c) => orders.pay(c),
     cancelOrder: (id, by) => orders.cancel(id, by),
@@ -551,11 +560,13 @@ export function createStore(options: StoreOptions): Store {
     },
 
     async liveMetrics(saleId) {
-      await sales.cached(saleId);
-      const [c, t]: [SaleCounters, Awaited<ReturnType<Orders['saleTotals']>>] = await Promise.all([
-        engine.counters(saleId),
-        orders.saleTotals(saleId),
-      ]);
+      const sale = await sales.cached(saleId);
+      const [held, c, t]: [boolean, SaleCounters, Awaited<ReturnType<Orders['saleTotals']>>] =
+        await Promise.all([engine.holdsSale(saleId), engine.counters(saleId), orders.saleTotals(saleId)]);
+      // An engine without the sale (this process started after it was over, or Redis lost it and
+      // the check has not rebuilt it yet) counts nothing left: the stock is the database's, as a
+      // rebuild would set it (the engine's attempt counters went with it).
+      const remaining = held ? c.remaining : Math.max(0, sale.allotment - t.unitsTaken - t.refusedUnits);
       return {
         saleId,
         attemptsPerSecond: rates.perSecond(saleId, clock.now().getTime()),
@@ -564,7 +575,7 @@ export function createStore(options: StoreOptions): Store {
         unitsAccepted: c.unitsAccepted,
         sold: t.soldUnits,
         reserved: t.liveUnits,
-        remaining: c.remaining,
+        remaining,
         lobby: c.lobby,
         pendingHandOff: c.pendingHandOff,
         rejections: { ...c.rejected, ...rates.rejections(saleId) },
