@@ -96,6 +96,50 @@ describe('Idempotency-Key', () => {
     expect(await walletBalance(wallet)).toBe('700');
   });
 
+  it('takes no body, null and {} as the same request: a retry sending another replays', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    const hold = async () =>
+      (
+        await h.post('/v1/ledger/holds', { debit_account_id: world, credit_account_id: wallet, amount: '10' })
+      ).json().hold_id as string;
+    const json = { 'content-type': 'application/json', authorization: `Bearer ${h.adminKey}` };
+    for (const action of ['post', 'void']) {
+      const id = await hold();
+      const key = randomUUID();
+      const url = `/v1/ledger/holds/${id}/${action}`;
+      const first = await h.post(url, undefined, { idempotencyKey: key });
+      expect(first.statusCode, first.body).toBe(201);
+      for (const body of ['{}', 'null']) {
+        const retry = await h.request({
+          method: 'POST',
+          url,
+          body,
+          headers: { ...json, 'idempotency-key': key },
+        });
+        expect(retry.statusCode, retry.body).toBe(201);
+        expect(retry.headers['idempotent-replayed']).toBe('true');
+        expect(retry.body).toBe(first.body);
+      }
+    }
+    // The other way round, and on an entry's reversal.
+    const posted = await h.post('/v1/ledger/transfers', {
+      debit_account_id: world,
+      credit_account_id: wallet,
+      amount: '5',
+    });
+    const key = randomUUID();
+    const url = `/v1/ledger/entries/${posted.json().entry_id as string}/reverse`;
+    const first = await h.post(url, {}, { idempotencyKey: key });
+    expect(first.statusCode, first.body).toBe(201);
+    const retry = await h.post(url, undefined, { idempotencyKey: key });
+    expect(retry.statusCode, retry.body).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    // A body that says something is still another request.
+    const other = await h.post(url, { metadata: { why: 'typo' } }, { idempotencyKey: key });
+    expect(other.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(await walletBalance(wallet)).toBe('10');
+  });
+
   it('refuses the same key for a different body or path with 422', async () => {
     const { world, wallet } = await openWorldAndWallet(h);
     const key = randomUUID();

@@ -166,6 +166,38 @@ describe('problem details', () => {
   });
 });
 
+describe('entries that move nothing', () => {
+  it('refuses a transfer or entry with one account on both sides as a hold is refused (400)', async () => {
+    const { world, wallet } = await openWorldAndWallet(h);
+    await h.post('/v1/ledger/transfers', {
+      debit_account_id: world,
+      credit_account_id: wallet,
+      amount: '100',
+    });
+    const self = await h.post('/v1/ledger/transfers', {
+      debit_account_id: wallet,
+      credit_account_id: wallet.toUpperCase(),
+      amount: '10',
+    });
+    expectProblem(self, 400, 'VALIDATION_FAILED');
+    const entry = await h.post('/v1/ledger/entries', {
+      legs: [
+        { account_id: wallet, side: 'debit', amount: '10' },
+        { account_id: wallet, side: 'credit', amount: '10' },
+      ],
+    });
+    expectProblem(entry, 400, 'VALIDATION_FAILED');
+    const hold = await h.post('/v1/ledger/holds', {
+      debit_account_id: wallet,
+      credit_account_id: wallet,
+      amount: '10',
+    });
+    expectProblem(hold, 400, 'VALIDATION_FAILED');
+    const statement = await h.get(`/v1/ledger/accounts/${wallet}/statement`);
+    expect(statement.json().items).toHaveLength(1);
+  });
+});
+
 describe('ledger endpoints', () => {
   it('open → transfer → balance → statement pages → holds → reverse → verify', async () => {
     const { world, wallet } = await openWorldAndWallet(h);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { derivedId } from '../src/core/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
 
@@ -460,6 +461,127 @@ describe('Pay Points service orders over HTTP', () => {
     expect(second.json()).toMatchObject({ status: 'active', deposit: 'held', user_id: poor.id });
     expect(await wallet(poor)).toEqual({ balance: 10_000n, available: 5_000n });
   });
+  it('a merchant suspended before the fee is paid: no new taker; a completion ends the order, deposit released, nothing owed', async () => {
+    const m = await merchant();
+    const held = await newCustomer(h, { funds: 100_000n });
+    const waived = await newCustomer(h, { funds: 100_000n });
+    await scored(waived);
+    const heldOrder = await offer(m, '30000', 350);
+    const waivedOrder = await offer(m, '30000', 350);
+    const untaken = await offer(m, '30000', 350);
+    const holdId = (await accept(held, heldOrder.id)).json().deposit_hold_id as string;
+    expect((await accept(waived, waivedOrder.id)).json().deposit).toBe('waived');
+    const before = await payable(m);
+    expect((await h.post(`/v1/operator/merchants/${m.id}/suspend`, {})).json().status).toBe('suspended');
+    // Nor is an offer taken any more: it would only hold a deposit the merchant cannot be paid from.
+    const late = await accept(held, untaken.id as string);
+    expect(late.statusCode, late.body).toBe(422);
+    expect(late.json().code).toBe('MERCHANT_SUSPENDED');
+    expect((await h.paypoints.getServiceOrder(untaken.id as string)).status).toBe('created');
+
+    for (const [c, o] of [
+      [held, heldOrder],
+      [waived, waivedOrder],
+    ] as const) {
+      const refused = await complete(m, o.id as string, '12000');
+      expect(refused.statusCode, refused.body).toBe(422);
+      expect(refused.json().code).toBe('MERCHANT_SUSPENDED');
+      // Before, the order stayed `completing` (no cancel, the deposit frozen) until a reactivation.
+      expect(await h.paypoints.getServiceOrder(o.id as string)).toMatchObject({
+        status: 'cancelled',
+        charged: 0n,
+        debt: 0n,
+        depositUsed: 0n,
+      });
+      expect(await wallet(c)).toEqual({ balance: 100_000n, available: 100_000n });
+      expect(await h.paypoints.unpaidDebts([c.id])).toEqual(new Map());
+    }
+    expect((await h.ledger.getHold(holdId)).status).toBe('voided');
+    expect(await payable(m)).toBe(before);
+    await h.post(`/v1/operator/merchants/${m.id}/activate`, {});
+    expect((await complete(m, heldOrder.id as string, '12000')).json().code).toBe('SERVICE_ORDER_STATE');
+  });
+
+  it('a merchant suspended mid-completion: a payment begun before is finished, the rest not charged', async () => {
+    const m = await merchant();
+    // A method that settles later, then settles; or that fails before recording anything.
+    const method = `later_${randomUUID().slice(0, 8)}`;
+    let settled = false;
+    let broken = false;
+    h.merchants.registerPaymentMethod(method, {
+      validate() {
+        if (broken) throw new Error('the process died here');
+      },
+      async collect(payment) {
+        if (!settled) return { status: 'pending' };
+        const payer = await h.wallet.getWallet(payment.userId);
+        await h.ledger.transfer({
+          id: derivedId('test.later', payment.paymentId),
+          debitAccountId: payer.ledgerAccountId,
+          creditAccountId: payment.merchantAccountId,
+          amount: payment.amount,
+        });
+        return { status: 'succeeded' };
+      },
+    });
+    const c = await newCustomer(h, { funds: 100_000n });
+    const begun = await offer(m, '10000', 350);
+    const notBegun = await offer(m, '10000', 350);
+    for (const o of [begun, notBegun])
+      expect((await accept(c, o.id as string, { method })).json().deposit).toBe('held');
+    const before = await payable(m);
+
+    // Begun: the deposit's part paid, the rest pending at the bank, then the merchant is suspended.
+    const pending = await complete(m, begun.id as string, '25000');
+    expect(pending.json()).toMatchObject({ status: 'completing' });
+    // Not begun: the deposit's part paid, the process dies before the rest is recorded.
+    broken = true;
+    expect((await complete(m, notBegun.id as string, '25000')).statusCode).toBe(500);
+    broken = false;
+    await h.post(`/v1/operator/merchants/${m.id}/suspend`, {});
+    settled = true;
+
+    const finished = await complete(m, begun.id as string, '25000');
+    expect(finished.statusCode, finished.body).toBe(200);
+    expect(finished.json()).toMatchObject({
+      status: 'completed',
+      deposit_used: '10000',
+      charged: '15000',
+      debt: '0',
+    });
+    const cut = await complete(m, notBegun.id as string, '25000');
+    expect(cut.statusCode, cut.body).toBe(200);
+    expect(cut.json()).toMatchObject({ status: 'completed', deposit_used: '10000', charged: '0', debt: '0' });
+    expect(await wallet(c)).toEqual({ balance: 65_000n, available: 65_000n });
+    expect((await payable(m)) - before).toBe(35_000n);
+    await h.post(`/v1/operator/merchants/${m.id}/activate`, {});
+  });
+
+  it('paying a debt to a suspended merchant is refused and leaves the debt free for the next attempt', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 1_000n });
+    await scored(c);
+    const o = await offer(m, '3000', 350);
+    expect((await accept(c, o.id as string)).json().deposit).toBe('waived');
+    expect((await complete(m, o.id as string, '5000')).json()).toMatchObject({
+      status: 'unpaid',
+      debt: '5000',
+    });
+    await topUp(c, 10_000n);
+    await h.post(`/v1/operator/merchants/${m.id}/suspend`, {});
+    for (let i = 0; i < 2; i++) {
+      const refused = await h.post(`/v1/me/service-orders/${o.id as string}/pay`, {}, { key: c.token });
+      // Before, the first attempt kept its claim: the next was SERVICE_ORDER_STATE for five minutes.
+      expect(refused.statusCode, refused.body).toBe(422);
+      expect(refused.json().code).toBe('MERCHANT_SUSPENDED');
+    }
+    await h.post(`/v1/operator/merchants/${m.id}/activate`, {});
+    const paid = await h.post(`/v1/me/service-orders/${o.id as string}/pay`, {}, { key: c.token });
+    expect(paid.statusCode, paid.body).toBe(200);
+    expect(paid.json()).toMatchObject({ status: 'completed', debt_outstanding: '0' });
+    expect(await wallet(c)).toEqual({ balance: 6_000n, available: 6_000n });
+  });
+
   it('a deposit past its timeout (the expiry job not yet run) does not stop a cancel or a zero fee', async () => {
     const m = await merchant();
     const c = await newCustomer(h, { funds: 10_000n });

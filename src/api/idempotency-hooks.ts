@@ -67,6 +67,20 @@ export function sendStored(reply: FastifyReply, stored: StoredResponse, replayed
   return reply.code(stored.status).type(stored.contentType).send(stored.body);
 }
 
+/**
+ * The body as the fingerprint sees it: no body, `null` and `{}` are one request (the routes read
+ * them alike, and client libraries differ in which they send for "nothing"), so a retry that sends
+ * another of them replays instead of being refused as IDEMPOTENCY_KEY_REUSED.
+ */
+function bodyForFingerprint(body: unknown): unknown {
+  if (body === undefined || body === null) return null;
+  if (typeof body !== 'object' || Array.isArray(body)) return body;
+  const proto: unknown = Object.getPrototypeOf(body);
+  const plain = proto === Object.prototype || proto === null;
+  // canonicalJson leaves out undefined fields: `{ id: undefined }` is `{}` too.
+  return plain && Object.values(body).every((value) => value === undefined) ? null : body;
+}
+
 function redact(body: string, fields: readonly string[] | undefined): string {
   if (!fields?.length) return body;
   try {
@@ -166,14 +180,9 @@ export function installIdempotency(
     if (!key) return;
     const principal = principalOf(request);
     const fingerprintBody = request.routeOptions.config?.idempotencyFingerprint;
+    const body = fingerprintBody ? fingerprintBody(request.body) : request.body;
     const fingerprint = createHash('sha256')
-      .update(
-        canonicalJson({
-          method: request.method,
-          path: request.url,
-          body: fingerprintBody ? fingerprintBody(request.body) : (request.body ?? null),
-        }),
-      )
+      .update(canonicalJson({ method: request.method, path: request.url, body: bodyForFingerprint(body) }))
       .digest('hex');
     const claimed = { principal, fingerprint, key };
     if (request.routeOptions.config?.idempotencyInBatch) {

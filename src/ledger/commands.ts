@@ -52,8 +52,9 @@ function checkMetadata(metadata: Metadata | undefined): void {
   if (metadata === undefined) return;
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
     fail('metadata must be an object');
-  if (canonicalJson(metadata).length > MAX_METADATA_BYTES)
-    fail(`metadata may hold at most ${MAX_METADATA_BYTES} bytes`);
+  // UTF-8 bytes, as stored: a limit in UTF-16 units would let CJK text take three times the room.
+  if (Buffer.byteLength(canonicalJson(metadata), 'utf8') > MAX_METADATA_BYTES)
+    fail(`metadata may hold at most ${MAX_METADATA_BYTES} bytes (UTF-8)`);
 }
 
 function checkLegs(legs: readonly Leg[]): void {
@@ -76,6 +77,30 @@ function checkLegs(legs: readonly Leg[]): void {
       credits: credits.toString(),
     });
   }
+  // An entry that nets to zero on every account moves nothing, yet would take a journal entry and
+  // statement lines; refused as a hold between the same accounts is. An account on both sides of an
+  // entry that moves money elsewhere stays allowed (a gross presentation).
+  if (movesNothing(legs))
+    fail(
+      legs.length === 2
+        ? 'The debit and credit accounts must differ: a transfer to the same account moves nothing'
+        : 'An entry must move money between accounts: this one nets to zero on every account',
+      { field: 'legs' },
+    );
+}
+
+const sameAccount = (a: string, b: string): boolean => a === b || a.toLowerCase() === b.toLowerCase();
+
+function movesNothing(legs: readonly Leg[]): boolean {
+  // Balanced two-leg entries are nearly all traffic: a no-op exactly when both legs name one account.
+  if (legs.length === 2) return sameAccount(legs[0]!.accountId, legs[1]!.accountId);
+  const net = new Map<string, bigint>();
+  for (const leg of legs) {
+    const id = leg.accountId.toLowerCase();
+    net.set(id, (net.get(id) ?? 0n) + (leg.side === 'debit' ? leg.amount : -leg.amount));
+  }
+  for (const amount of net.values()) if (amount !== 0n) return false;
+  return true;
 }
 
 /**
@@ -92,7 +117,8 @@ export function validateCommand(command: LedgerCommand): void {
     case 'hold':
       checkId(command.debitAccountId, 'debitAccountId');
       checkId(command.creditAccountId, 'creditAccountId');
-      if (command.debitAccountId === command.creditAccountId) fail('A hold needs two different accounts');
+      if (sameAccount(command.debitAccountId, command.creditAccountId))
+        fail('A hold needs two different accounts');
       checkAmount(command.amount, 'amount');
       if (
         command.timeoutSeconds !== undefined &&

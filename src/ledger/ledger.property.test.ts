@@ -178,6 +178,7 @@ class Refusal extends Error {
 }
 
 const MAX_AMOUNT = 10n ** 15n;
+const sameId = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /** The rules of a bound, read on the totals after a change. */
 function boundBroken(bound: AccountBound, t: Totals): ErrorCode | undefined {
@@ -270,16 +271,25 @@ class Model {
     const amountOk = (a: bigint) => a > 0n && a <= MAX_AMOUNT;
     switch (command.op) {
       case 'transfer':
-        return amountOk(command.c.amount) ? undefined : 'AMOUNT_INVALID';
+        if (!amountOk(command.c.amount)) return 'AMOUNT_INVALID';
+        // A transfer to the same account moves nothing.
+        return sameId(command.c.debitAccountId, command.c.creditAccountId) ? 'VALIDATION_FAILED' : undefined;
       case 'postEntry': {
         const legs = command.c.legs;
         if (legs.length < 2) return 'ENTRY_TOO_FEW_LEGS';
         if (!legs.every((l) => amountOk(l.amount))) return 'AMOUNT_INVALID';
         const sum = (side: Side) => legs.filter((l) => l.side === side).reduce((s, l) => s + l.amount, 0n);
-        return sum('debit') === sum('credit') ? undefined : 'ENTRY_UNBALANCED';
+        if (sum('debit') !== sum('credit')) return 'ENTRY_UNBALANCED';
+        // Nor does an entry that nets to zero on every account.
+        const net = new Map<string, bigint>();
+        for (const l of legs) {
+          const id = l.accountId.toLowerCase();
+          net.set(id, (net.get(id) ?? 0n) + (l.side === 'debit' ? l.amount : -l.amount));
+        }
+        return [...net.values()].every((n) => n === 0n) ? 'VALIDATION_FAILED' : undefined;
       }
       case 'placeHold':
-        if (command.c.debitAccountId === command.c.creditAccountId) return 'VALIDATION_FAILED';
+        if (sameId(command.c.debitAccountId, command.c.creditAccountId)) return 'VALIDATION_FAILED';
         return amountOk(command.c.amount) ? undefined : 'AMOUNT_INVALID';
       case 'postHold':
         return command.c.amount === undefined || amountOk(command.c.amount) ? undefined : 'AMOUNT_INVALID';

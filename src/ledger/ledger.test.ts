@@ -131,6 +131,76 @@ describe('entries', () => {
     );
     expect(error.code).toBe('CURRENCY_MISMATCH');
   });
+
+  it('refuses an entry that moves nothing: one account on both sides, in any case', async () => {
+    const { source, account } = await funded(100n);
+    const id = newId();
+    const self = await rejection(
+      ledger.transfer({ id, debitAccountId: account.id, creditAccountId: account.id, amount: 10n }),
+    );
+    expect(self.code).toBe('VALIDATION_FAILED');
+    const upper = await rejection(
+      ledger.transfer({
+        id: newId(),
+        debitAccountId: account.id,
+        creditAccountId: account.id.toUpperCase(),
+        amount: 10n,
+      }),
+    );
+    expect(upper.code).toBe('VALIDATION_FAILED');
+    const netZero = await rejection(
+      ledger.postEntry({
+        id: newId(),
+        legs: [
+          { accountId: account.id, side: 'debit', amount: 10n },
+          { accountId: source.id, side: 'credit', amount: 10n },
+          { accountId: source.id, side: 'debit', amount: 10n },
+          { accountId: account.id, side: 'credit', amount: 10n },
+        ],
+      }),
+    );
+    expect(netZero.code).toBe('VALIDATION_FAILED');
+    const hold = await rejection(
+      ledger.placeHold({
+        id: newId(),
+        debitAccountId: account.id,
+        creditAccountId: account.id.toUpperCase(),
+        amount: 10n,
+      }),
+    );
+    expect(hold.code).toBe('VALIDATION_FAILED');
+    // Refused before the journal: the id is not burnt.
+    await ledger.transfer({ id, debitAccountId: account.id, creditAccountId: source.id, amount: 10n });
+    // An account on both sides of an entry that moves money elsewhere is still an entry.
+    await ledger.postEntry({
+      id: newId(),
+      legs: [
+        { accountId: account.id, side: 'debit', amount: 10n },
+        { accountId: account.id, side: 'credit', amount: 4n },
+        { accountId: source.id, side: 'credit', amount: 6n },
+      ],
+    });
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(84n);
+  });
+
+  it('counts the metadata limit in UTF-8 bytes, not characters', async () => {
+    const { source, account } = await funded(0n);
+    const transfer = (note: string) =>
+      ledger.transfer({
+        id: newId(),
+        debitAccountId: source.id,
+        creditAccountId: account.id,
+        amount: 1n,
+        metadata: { note },
+      });
+    // 3,000 characters, 9,000 bytes: under a count of characters this went through.
+    const error = await rejection(transfer('汉'.repeat(3000)));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.message).toMatch(/4096 bytes/);
+    // {"note":"…"} is 11 bytes around the text: 1,361 × 3 + 11 = 4,094.
+    await transfer('汉'.repeat(1361));
+    expect((await ledger.getAccount(account.id)).balances.posted).toBe(1n);
+  });
 });
 
 describe('bounds', () => {

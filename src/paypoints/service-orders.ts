@@ -111,6 +111,13 @@ const wrongState = (row: Row, action: string) =>
     status: row.status,
   });
 
+/** A payment step that did not go through, with why. */
+type Refused = { status: 'failed'; error: MilletError };
+
+/** A payment step refused because the merchant is suspended (nothing of it was recorded). */
+const suspendedMerchant = (paid: Payment | Refused): paid is Refused =>
+  'error' in paid && paid.error.code === 'MERCHANT_SUSPENDED';
+
 /** Ids of the records a service order leaves in other modules, derived so retries find them. */
 const ids = {
   holdVoid: (holdId: string) => derivedId('paypoints.deposit-void', holdId),
@@ -310,24 +317,38 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     method: string,
     details: Record<string, string>,
     paymentId = ids.payment(row.id, part),
-  ): Promise<Payment | { status: 'failed'; error: MilletError }> {
+  ): Promise<Payment | Refused> {
     const orderId = ids.order(row.id, part);
-    const order = await merchants.createOrder({
-      id: orderId,
-      merchantId: row.merchant_id,
-      merchantReference: `paypoints:${orderId}`,
-      amount,
-      description:
-        `Service order ${row.merchant_reference}: ${part === 'deposit' ? 'fee paid from the deposit' : 'fee'}`.slice(
-          0,
-          256,
-        ),
-      expiresInSeconds: 86_400,
-    });
+    try {
+      await merchants.createOrder({
+        id: orderId,
+        merchantId: row.merchant_id,
+        merchantReference: `paypoints:${orderId}`,
+        amount,
+        description:
+          `Service order ${row.merchant_reference}: ${part === 'deposit' ? 'fee paid from the deposit' : 'fee'}`.slice(
+            0,
+            256,
+          ),
+        expiresInSeconds: 86_400,
+      });
+    } catch (error) {
+      // A suspended merchant takes no new orders, but a payment begun before the suspension is
+      // still the merchant's (as in the merchants module): its retry goes on to the replay below.
+      if (!isMilletError(error) || error.code !== 'MERCHANT_SUSPENDED') throw error;
+      const begun = await merchants.getPayment(paymentId).then(
+        () => true,
+        (lookup: unknown) => {
+          if (isMilletError(lookup) && lookup.code === 'PAYMENT_NOT_FOUND') return false;
+          throw lookup;
+        },
+      );
+      if (!begun) return { status: 'failed', error };
+    }
     try {
       const payment = await merchants.payOrder({
         id: paymentId,
-        orderId: order.id,
+        orderId,
         userId: row.user_id!,
         method,
         details,
@@ -347,6 +368,21 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     }
   }
 
+  /**
+   * A completion whose merchant was suspended before any of the fee was paid: payment orders refuse
+   * the merchant, and the user should neither wait on a reactivation that may never come with the
+   * deposit frozen nor owe a debt they cannot pay (paying it is refused too). The order ends
+   * cancelled, the deposit released, nothing charged; the completion answers MERCHANT_SUSPENDED.
+   */
+  async function endSuspended(row: Row, error: MilletError): Promise<never> {
+    // Released first: a crash before the status update leaves the order `completing`, and the retry
+    // finds the deposit gone back and ends here again.
+    if (row.deposit === 'held' && (await ledger.getHold(row.deposit_hold_id!)).status === 'pending')
+      await releaseDeposit(row.deposit_hold_id!, row.id);
+    await update(row.id, `status = 'cancelled', cancelled_at = $2`, [], ['completing']);
+    throw error;
+  }
+
   /** Drives a `completing` order to `completed` or `unpaid`; every step is idempotent. */
   async function settle(row: Row): Promise<Row> {
     const fee = row.final_fee!;
@@ -359,6 +395,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         const paid = await pay(row, 'deposit', use, DEPOSIT_METHOD, { serviceOrderId: row.id });
         if (paid.status === 'succeeded') depositUsed = use;
         else if (paid.status === 'pending') return row;
+        else if (suspendedMerchant(paid)) return endSuspended(row, paid.error);
         else {
           // The hold could not be posted (it expired meanwhile): release it if still pending.
           const now = await ledger.getHold(hold.id);
@@ -379,7 +416,10 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
       const paid = await pay(row, 'fee', rest, row.method ?? DEFAULT_METHOD, {});
       if (paid.status === 'pending') return row;
       if (paid.status === 'succeeded') charged = rest;
-      else debt = rest;
+      else if (!suspendedMerchant(paid)) debt = rest;
+      else if (depositUsed === 0n) return endSuspended(row, paid.error);
+      // Suspended between the deposit's part and this one: the merchant keeps what the deposit
+      // paid; the rest is not charged, and not a debt the user could not pay either.
     }
     const done = await update(
       row.id,
@@ -523,6 +563,16 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         if (row.user_id === userId && row.status !== 'cancelled') return fromRow(row);
         throw wrongState(row, 'accepted');
       }
+      // A merchant suspended since the offer cannot be paid the fee: taking the order would only
+      // hold the user's deposit until the completion found that out.
+      if ((await merchants.getMerchant(row.merchant_id)).status !== 'active')
+        throw new MilletError(
+          'MERCHANT_SUSPENDED',
+          'The merchant is suspended and takes no service orders now',
+          {
+            merchantId: row.merchant_id,
+          },
+        );
       // The fee is a merchant payment: a verified user with a wallet, whatever the score.
       const user = await users.getUser(userId);
       if (user.kycStatus !== 'verified')

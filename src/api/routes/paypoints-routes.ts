@@ -154,7 +154,7 @@ export const merchantServiceOrderRoutes: FastifyPluginAsyncZod<{ paypoints: PayP
         tags,
         summary: 'End the service with the final fee',
         description:
-          'The held deposit pays what it covers (the rest is released); the user is charged the remainder with their checkout method; what cannot be charged becomes a debt (status unpaid) that lowers their score until paid. 409 SERVICE_ORDER_STATE unless active.',
+          'The held deposit pays what it covers (the rest is released); the user is charged the remainder with their checkout method; what cannot be charged becomes a debt (status unpaid) that lowers their score until paid. 409 SERVICE_ORDER_STATE unless active. 422 MERCHANT_SUSPENDED when the merchant is suspended before any of the fee is paid: the order is then cancelled and the deposit released.',
         params: idParams,
         body: z.object({ final_fee: amountInput }),
         response: { 200: serviceOrderOutput },
