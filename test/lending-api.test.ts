@@ -251,8 +251,12 @@ describe('cash loans over HTTP across 90 business days', () => {
 
 describe('paying the next instalment early', () => {
   const early = { ...product, code: 'cash-early', name: '随星借 early' };
-  const payEarly = (c: Customer, loanId: string, idempotencyKey: string = randomUUID()) =>
-    h.post(`/v1/loans/${loanId}/early-instalment-payments`, {}, { key: c.token, idempotencyKey });
+  const payEarly = (
+    c: Customer,
+    loanId: string,
+    idempotencyKey: string = randomUUID(),
+    body: { instalment?: number } = {},
+  ) => h.post(`/v1/loans/${loanId}/early-instalment-payments`, body, { key: c.token, idempotencyKey });
   const balanceOf = async (c: Customer) => BigInt((await h.get('/v1/wallet', c.token)).json().balance);
   const instalments = async (c: Customer, loanId: string) =>
     (await h.get(`/v1/loans/${loanId}/schedule`, c.token)).json().instalments as JsonObject[];
@@ -422,13 +426,108 @@ describe('paying the next instalment early', () => {
     expect(BigInt(overdue.json().due)).toBe(
       BigInt(offer.schedule[0].total) - 100n + BigInt(late.penalty_accrued) - BigInt(late.penalty_paid),
     );
+    // The loan shows that as its next payment, dated in the past; nothing can be paid early.
+    expect(late).toMatchObject({
+      next_payment_due_date: drawn[0]!.due_date,
+      next_payment_amount: overdue.json().due,
+      early_instalment: null,
+    });
 
     // Repaid: nothing is left to pay early.
     const payoff = await h.post(`/v1/loans/${loan.id}/prepayments`, {}, { key: dave.token });
     expect(payoff.statusCode, payoff.body).toBe(201);
-    expect((await h.get(`/v1/loans/${loan.id}`, dave.token)).json().status).toBe('repaid');
+    expect((await h.get(`/v1/loans/${loan.id}`, dave.token)).json()).toMatchObject({
+      status: 'repaid',
+      next_payment_due_date: null,
+      next_payment_amount: null,
+      early_instalment: null,
+    });
     const closed = await payEarly(dave, loan.id);
     expect([closed.statusCode, closed.json().code]).toEqual([409, 'LOAN_NOT_ACTIVE']);
+    await booksAgree();
+  }, 240_000);
+
+  it('after an early payment the loan and its schedule show the following instalment as the next payment', async () => {
+    at('2025-12-20');
+    await closeThrough('2025-12-19');
+    if ((await h.get(`/v1/operator/lending/products/${early.code}/versions`)).statusCode === 404)
+      expect((await h.post('/v1/operator/lending/products', early)).statusCode).toBe(201);
+    const erin = await newCustomer(h, { funds: 500_000n });
+    const { loan } = await drawLoan(erin, '300000');
+    const drawn = await instalments(erin, loan.id);
+    const ahead = (i: JsonObject) => ({
+      next_payment_due_date: i.due_date,
+      next_payment_amount: i.total,
+    });
+    const shown = { instalment: 1, due_date: drawn[0]!.due_date, amount: drawn[0]!.total };
+    expect(loan).toMatchObject({ next_due_date: '2026-01-20', ...ahead(drawn[0]!), early_instalment: shown });
+    expect((await h.get(`/v1/loans/${loan.id}/schedule`, erin.token)).json()).toMatchObject({
+      ...ahead(drawn[0]!),
+      early_instalment: shown,
+    });
+
+    const paid = await payEarly(erin, loan.id, randomUUID(), { instalment: 1 });
+    expect(paid.statusCode, paid.body).toBe(201);
+    // The paid instalment's date is still the current interest period's end, but what the borrower
+    // pays next is the second instalment; nothing more can be paid early until the first's date.
+    const after = (await h.get(`/v1/loans/${loan.id}`, erin.token)).json();
+    expect(after).toMatchObject({
+      next_due_date: drawn[0]!.due_date,
+      ...ahead(drawn[1]!),
+      early_instalment: null,
+    });
+    expect(
+      (await h.get('/v1/loans', erin.token)).json().items.find((l: JsonObject) => l.id === loan.id),
+    ).toMatchObject({ ...ahead(drawn[1]!), early_instalment: null });
+    expect((await h.get(`/v1/loans/${loan.id}/schedule`, erin.token)).json()).toMatchObject({
+      ...ahead(drawn[1]!),
+      early_instalment: null,
+    });
+    const second = await payEarly(erin, loan.id, randomUUID(), { instalment: 2 });
+    expect([second.statusCode, second.json()]).toEqual([
+      409,
+      expect.objectContaining({ code: 'LOAN_NOTHING_DUE', instalment: 1 }),
+    ]);
+    await booksAgree();
+  }, 240_000);
+
+  it('pays only the instalment the borrower was shown: a due date passed meanwhile is 409 LOAN_INSTALMENT_NOT_NEXT', async () => {
+    at('2025-12-21');
+    await closeThrough('2025-12-20');
+    if ((await h.get(`/v1/operator/lending/products/${early.code}/versions`)).statusCode === 404)
+      expect((await h.post('/v1/operator/lending/products', early)).statusCode).toBe(201);
+    const frank = await newCustomer(h, { funds: 500_000n });
+    const { loan } = await drawLoan(frank, '300000');
+    const drawn = await instalments(frank, loan.id);
+    expect(loan.early_instalment).toMatchObject({ instalment: 1, due_date: '2026-01-21' });
+    const invalid = await payEarly(frank, loan.id, randomUUID(), { instalment: 0 });
+    expect([invalid.statusCode, invalid.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+
+    // The screen showing instalment 1 is left open past its due date; the auto-debit pays it.
+    await closeThrough('2026-01-21');
+    at('2026-01-22');
+    await relogin(frank);
+    expect(await autoDebits(loan.id)).toBe(1);
+    const before = await balanceOf(frank);
+    const stale = await payEarly(frank, loan.id, randomUUID(), { instalment: 1 });
+    expect(stale.statusCode, stale.body).toBe(409);
+    expect(stale.headers['content-type']).toContain('application/problem+json');
+    expect(stale.json()).toMatchObject({
+      code: 'LOAN_INSTALMENT_NOT_NEXT',
+      requested_instalment: 1,
+      next_instalment: 2,
+      next_due_date: drawn[1]!.due_date,
+      next_amount: drawn[1]!.total,
+    });
+    expect(await balanceOf(frank)).toBe(before);
+    expect((await instalments(frank, loan.id))[1]).toEqual(drawn[1]);
+
+    // The refreshed screen shows instalment 2: that one is paid.
+    const shown = (await h.get(`/v1/loans/${loan.id}`, frank.token)).json().early_instalment;
+    expect(shown).toEqual({ instalment: 2, due_date: drawn[1]!.due_date, amount: drawn[1]!.total });
+    const paid = await payEarly(frank, loan.id, randomUUID(), { instalment: shown.instalment });
+    expect(paid.json()).toMatchObject({ amount: drawn[1]!.total, status: 'posted' });
+    expect(await balanceOf(frank)).toBe(before - BigInt(drawn[1]!.total));
     await booksAgree();
   }, 240_000);
 
@@ -439,5 +538,7 @@ describe('paying the next instalment early', () => {
     expect(route.parameters).toContainEqual(
       expect.objectContaining({ name: 'idempotency-key', in: 'header', required: true }),
     );
+    expect(route.description).toMatch(/LOAN_INSTALMENT_NOT_NEXT/);
+    expect(JSON.stringify(route.requestBody)).toMatch(/"instalment"/);
   });
 });

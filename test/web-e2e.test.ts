@@ -593,6 +593,26 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     await myLoans.getByLabel(zh['common.amountYuan']).fill('100');
     await myLoans.getByRole('button', { name: zh['loans.repaySubmit'] }).click();
     await w.getByText(zh['loans.repaid'].replace('{amount}', '100.00')).waitFor();
+    // Pay the next instalment early: the page shows which one, its amount and due date, and the
+    // request names that instalment (a due date passing meanwhile is refused, not another paid).
+    const earlyLine = myLoans.getByTestId('loan-early-instalment');
+    const shown = /^第 1 期 ¥([\d,]+\.\d\d)，(\d{4}-\d\d-\d\d) 到期$/.exec((await earlyLine.textContent())!);
+    expect(shown, (await earlyLine.textContent())!).not.toBeNull();
+    const earlyRequest = w.waitForRequest((r) => r.url().endsWith('/early-instalment-payments'));
+    await myLoans.getByRole('button', { name: zh['loans.payEarly'] }).click();
+    const sent = await earlyRequest;
+    expect(sent.headers()['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(sent.postDataJSON()).toEqual({ instalment: 1 });
+    await w
+      .getByText(zh['loans.paidEarly'].replace('{number}', '1').replace('{amount}', shown![1]!))
+      .waitFor();
+    // Nothing more to pay early until that date; the next payment shown is the second instalment's.
+    await earlyLine.waitFor({ state: 'detached' });
+    const nextPayment = /下期应还 ¥[\d,]+\.\d\d（(\d{4}-\d\d-\d\d)）/.exec(
+      (await myLoans.locator('li p.muted').first().textContent())!,
+    );
+    expect(nextPayment![1]! > shown![2]!).toBe(true);
+    await shot(w, 'wallet-loans-paid-early');
     await myLoans.getByRole('button', { name: zh['loans.prepay'] }).click();
     await myLoans.getByText(zh['loans.status.repaid']).waitFor();
     await shot(w, 'wallet-loans-repaid');

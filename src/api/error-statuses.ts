@@ -145,6 +145,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   LOAN_CREDIT_LIMIT_EXCEEDED: 422,
   LOAN_INSTALMENT_DUE: 409,
   LOAN_NOTHING_DUE: 409,
+  LOAN_INSTALMENT_NOT_NEXT: 409,
   // Pay Points: an order in the wrong state for the action (accepted twice, completed after cancel) is 409.
   SERVICE_ORDER_NOT_FOUND: 404,
   SERVICE_ORDER_STATE: 409,

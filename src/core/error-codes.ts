@@ -135,6 +135,7 @@ export const errorCodes = [
   'LOAN_CREDIT_LIMIT_EXCEEDED',
   'LOAN_INSTALMENT_DUE',
   'LOAN_NOTHING_DUE',
+  'LOAN_INSTALMENT_NOT_NEXT',
   // Pay Points service orders
   'SERVICE_ORDER_NOT_FOUND',
   'SERVICE_ORDER_STATE',

@@ -73,5 +73,6 @@ export {
   type Quote,
   type Repayment,
 } from './loans.ts';
+export type { UpcomingPayment } from './next-payment.ts';
 export type { BucketLine, VintagePoint } from './book.ts';
 export { provisionRatesBps } from './close.ts';

@@ -83,8 +83,14 @@ export interface Lending {
   /**
    * Settles the next instalment (the first not yet due) in full before its due date, at its
    * scheduled amount: the auto-debit then takes nothing for it and the rest of the schedule stays.
+   * `instalment`: the one the borrower was shown; any other is refused (LOAN_INSTALMENT_NOT_NEXT).
    */
-  payInstalmentEarly(command: { id?: string; userId: string; loanId: string }): Promise<Repayment>;
+  payInstalmentEarly(command: {
+    id?: string;
+    userId: string;
+    loanId: string;
+    instalment?: number;
+  }): Promise<Repayment>;
   /** Loans not yet repaid (disbursing, active or charged off) per user, one query; users with none are absent. */
   openLoanCounts(userIds: readonly string[]): Promise<Map<string, number>>;
   bookByBucket(productCode?: string): Promise<BucketLine[]>;

@@ -4,7 +4,21 @@ import type { Ledger, Leg } from '../ledger/index.ts';
 import { allocateRepayment, type Owed } from './allocation.ts';
 import { aprOfPeriodicFlows, formatPercentE4, type Apr } from './apr.ts';
 import { daysPastDue, delinquencyBucket, type DelinquencyBucket } from './delinquency.ts';
-import { derivedLoanFields, insertInstalments, loadInstalments, writeDerivedFields } from './loan-state.ts';
+import {
+  derivedLoanFields,
+  insertInstalments,
+  loadInstalments,
+  toInstalmentState,
+  writeDerivedFields,
+  type InstalmentRow,
+} from './loan-state.ts';
+import {
+  earlyInstalment,
+  earlyPayable,
+  nextPayment,
+  unpaidOf,
+  type UpcomingPayment,
+} from './next-payment.ts';
 import type {
   CoDebtSource,
   LendingScoreSource,
@@ -85,7 +99,12 @@ export interface Loan {
   penaltyPaid: bigint;
   daysPastDue: number;
   bucket: DelinquencyBucket;
+  /** The end of the current interest period (the close accrues on it); an instalment paid early keeps it. */
   nextDueDate: string | null;
+  /** What the borrower pays next (an active loan): the first instalment with anything unpaid. */
+  nextPayment: UpcomingPayment | null;
+  /** The instalment paying the next one early settles today (an active loan), null when it would be refused. */
+  earlyInstalment: UpcomingPayment | null;
   chargedOffAmount: bigint;
   recovered: bigint;
   createdAt: Date;
@@ -502,9 +521,12 @@ interface LoanRow {
 
 const loanSelect = `SELECT l.*, p.annual_rate FROM lending_loans l JOIN lending_products p ON p.id = l.product_id`;
 
-function toLoan(r: LoanRow, asOf: string): Loan {
+function toLoan(r: LoanRow, instalments: readonly InstalmentState[], asOf: string): Loan {
   const dpd =
     r.status === 'active' || r.status === 'charged_off' ? daysPastDue(r.oldest_unpaid_due, asOf) : 0;
+  // A loan cancelled, charged off or repaid keeps its instalments as they were: nothing is payable on them.
+  const active = r.status === 'active';
+  const penaltyOwed = BigInt(r.penalty_accrued) - BigInt(r.penalty_paid);
   return {
     apr: formatPercentE4(BigInt(r.apr_e4)),
     id: r.id,
@@ -524,6 +546,8 @@ function toLoan(r: LoanRow, asOf: string): Loan {
     daysPastDue: dpd,
     bucket: delinquencyBucket(dpd),
     nextDueDate: r.cur_due_date,
+    nextPayment: active ? nextPayment(instalments, asOf, penaltyOwed) : null,
+    earlyInstalment: active ? earlyPayable(instalments, asOf, penaltyOwed) : null,
     chargedOffAmount: BigInt(r.charged_off_amount),
     recovered: BigInt(r.recovered),
     createdAt: r.created_at,
@@ -540,7 +564,7 @@ export async function getLoan(
   const row = rows[0];
   if (!row || (userId !== undefined && row.user_id !== userId))
     throw new MilletError('LOAN_NOT_FOUND', 'no such loan');
-  return toLoan(row, asOf);
+  return toLoan(row, await loadInstalments(db, row.id), asOf);
 }
 
 export async function listLoans(
@@ -554,7 +578,19 @@ export async function listLoans(
     `${loanSelect} WHERE l.user_id = $1 AND ($2::uuid IS NULL OR l.id < $2::uuid) ORDER BY l.id DESC LIMIT $3`,
     [userId, query.cursor ?? null, limit + 1],
   );
-  const items = rows.slice(0, limit).map((r) => toLoan(r, asOf));
+  const page = rows.slice(0, limit);
+  // The page's instalments in one query, for each loan's next payment.
+  const { rows: instalmentRows } = await db.query<InstalmentRow>(
+    'SELECT * FROM lending_instalments WHERE loan_id = ANY($1::uuid[]) ORDER BY loan_id, number',
+    [page.map((r) => r.id)],
+  );
+  const byLoan = new Map<string, InstalmentState[]>();
+  for (const i of instalmentRows) {
+    const list = byLoan.get(i.loan_id) ?? [];
+    list.push(toInstalmentState(i));
+    byLoan.set(i.loan_id, list);
+  }
+  const items = page.map((r) => toLoan(r, byLoan.get(r.id) ?? [], asOf));
   return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
 }
 
@@ -651,14 +687,16 @@ export async function repay(
  * the period's interest is computed on stays lent for the whole period (paying less interest for
  * less time is what a prepayment does, which re-amortises). Refused while anything is due or past
  * due (`LOAN_INSTALMENT_DUE`: repay that first), and when the next instalment is already paid
- * (`LOAN_NOTHING_DUE`).
+ * (`LOAN_NOTHING_DUE`). `instalment`, when given, is the one the borrower was shown: any other is
+ * refused (`LOAN_INSTALMENT_NOT_NEXT`), so a screen left open past a due date cannot pay the
+ * instalment after the one it shows.
  */
 export async function payInstalmentEarly(
   ctx: LendingContext,
-  command: { id?: string; userId: string; loanId: string },
+  command: { id?: string; userId: string; loanId: string; instalment?: number },
 ): Promise<Repayment> {
   return recordAndFinish(ctx, command, (row, _product, instalments, today) =>
-    planEarlyInstalment(row, instalments, today),
+    planEarlyInstalment(row, instalments, today, command.instalment),
   );
 }
 
@@ -714,26 +752,39 @@ async function recordAndFinish(
   return finishRepayment(ctx, id);
 }
 
-function planEarlyInstalment(loan: LoanRow, instalments: InstalmentState[], today: string): RepaymentPlan {
+function planEarlyInstalment(
+  loan: LoanRow,
+  instalments: InstalmentState[],
+  today: string,
+  expected: number | undefined,
+): RepaymentPlan {
   if (loan.status !== 'active') throw new MilletError('LOAN_NOT_ACTIVE', `the loan is ${loan.status}`);
-  const unpaid = (i: InstalmentState) =>
-    i.principal - i.principalPaid + i.interest - i.interestPaid + i.fee - i.feePaid;
-  const dueNow = instalments
-    .filter((i) => i.dueDate <= today)
-    .reduce((sum, i) => sum + maxZero(unpaid(i)), 0n);
-  const penaltyOwed = BigInt(loan.penalty_accrued) - BigInt(loan.penalty_paid);
-  if (dueNow + maxZero(penaltyOwed) > 0n) {
+  const early = earlyInstalment(instalments, today, BigInt(loan.penalty_accrued) - BigInt(loan.penalty_paid));
+  if ('refused' in early && early.refused === 'LOAN_INSTALMENT_DUE') {
     throw new MilletError(
       'LOAN_INSTALMENT_DUE',
       'an instalment is due or past due: repay what is due first, then pay the next one early',
-      { due: (dueNow + maxZero(penaltyOwed)).toString() },
+      { due: early.due.toString() },
     );
   }
-  const next = [...instalments].sort((a, b) => a.number - b.number).find((i) => i.dueDate > today);
-  if (!next || unpaid(next) <= 0n) {
+  if ('refused' in early) {
+    const next = early.next;
     throw new MilletError('LOAN_NOTHING_DUE', 'the next instalment is already paid; nothing to pay early', {
       ...(next ? { instalment: next.number, due_date: next.dueDate } : {}),
     });
+  }
+  const next = early.payable;
+  if (expected !== undefined && expected !== next.number) {
+    throw new MilletError(
+      'LOAN_INSTALMENT_NOT_NEXT',
+      `instalment ${expected} is not the next one to pay early: that is instalment ${next.number}, due ${next.dueDate}`,
+      {
+        requested_instalment: expected,
+        next_instalment: next.number,
+        next_due_date: next.dueDate,
+        next_amount: unpaidOf(next).toString(),
+      },
+    );
   }
   const principal = maxZero(next.principal - next.principalPaid);
   const interest = maxZero(next.interest - next.interestPaid);
@@ -761,7 +812,7 @@ function planEarlyInstalment(loan: LoanRow, instalments: InstalmentState[], toda
     penalty: 0n,
     recovery: 0n,
     instalments: list,
-    closes: list.every((i) => unpaid(i) <= 0n),
+    closes: list.every((i) => unpaidOf(i) <= 0n),
   };
 }
 

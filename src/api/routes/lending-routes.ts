@@ -12,6 +12,7 @@ import {
   type Offer,
   type Product,
   type Repayment,
+  type UpcomingPayment,
 } from '../../lending/index.ts';
 import { commandIdFor } from '../idempotency-hooks.ts';
 import { amountInput, amountOutput, idParams, pageOf, pageQuery, timestampOutput } from '../schemas.ts';
@@ -188,6 +189,42 @@ const applicationJson = (a: Application) => ({
   offer: a.offer ? offerJson(a.offer) : null,
 });
 
+const upcomingOutput = z.object({
+  instalment: z.number().int(),
+  due_date: z.string(),
+  amount: amountOutput,
+});
+const upcomingJson = (u: UpcomingPayment | null) =>
+  u ? { instalment: u.number, due_date: u.dueDate, amount: u.amount.toString() } : null;
+/** What the borrower sees ahead: in the loan and in its schedule, from the same figures. */
+const paymentsAheadOutput = {
+  next_payment_due_date: z
+    .string()
+    .nullable()
+    .meta({
+      description:
+        'When the borrower pays next: the due date of the first instalment with anything unpaid (in the past ' +
+        'while the loan is behind), null when nothing is left to pay or the loan is not active. An instalment ' +
+        'paid early is skipped: this is the date to show as "next payment"',
+    }),
+  next_payment_amount: amountOutput.nullable().meta({
+    description:
+      'What is left to pay on that instalment; when it is already due, with the penalties owed on top ' +
+      '(a repayment pays them first), so it is what settles that due date',
+  }),
+  early_instalment: upcomingOutput.nullable().meta({
+    description:
+      'The instalment POST /v1/loans/{id}/early-instalment-payments settles today and its amount, null when ' +
+      'it would be refused (something due, the next instalment already paid, the loan not active). Send its ' +
+      'number as `instalment` to pay exactly it',
+  }),
+};
+const paymentsAheadJson = (l: Loan) => ({
+  next_payment_due_date: l.nextPayment?.dueDate ?? null,
+  next_payment_amount: l.nextPayment?.amount.toString() ?? null,
+  early_instalment: upcomingJson(l.earlyInstalment),
+});
+
 const loanOutput = z.object({
   apr: aprOutput,
   id: z.string(),
@@ -204,7 +241,16 @@ const loanOutput = z.object({
   penalty_paid: amountOutput,
   days_past_due: z.number().int(),
   bucket: z.string(),
-  next_due_date: z.string().nullable(),
+  next_due_date: z
+    .string()
+    .nullable()
+    .meta({
+      description:
+        'The end of the current interest period (the first due date after today), which interest ' +
+        'accrues towards; it stays on an instalment paid early. For the date the borrower pays next, see ' +
+        'next_payment_due_date',
+    }),
+  ...paymentsAheadOutput,
   charged_off_amount: amountOutput,
   recovered: amountOutput,
 });
@@ -225,6 +271,7 @@ const loanJson = (l: Loan) => ({
   days_past_due: l.daysPastDue,
   bucket: l.bucket,
   next_due_date: l.nextDueDate,
+  ...paymentsAheadJson(l),
   charged_off_amount: l.chargedOffAmount.toString(),
   recovered: l.recovered.toString(),
 });
@@ -486,10 +533,15 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
       config,
       schema: {
         tags,
-        summary: 'The schedule (APR first) and the payoff amount today',
+        summary: 'The schedule (APR first), the payoff amount today and the next payment',
         params: idParams,
         response: {
-          200: z.object({ apr: aprOutput, payoff: amountOutput, instalments: z.array(instalmentOutput) }),
+          200: z.object({
+            apr: aprOutput,
+            payoff: amountOutput,
+            ...paymentsAheadOutput,
+            instalments: z.array(instalmentOutput),
+          }),
         },
       },
     },
@@ -498,7 +550,12 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
       const instalments = await lending.schedule(loan.id, userOf(request));
       const quote =
         loan.status === 'active' ? (await lending.payoffQuote(loan.id, userOf(request))).total : 0n;
-      return { apr: loan.apr, payoff: quote.toString(), instalments: instalments.map(instalmentJson) };
+      return {
+        apr: loan.apr,
+        payoff: quote.toString(),
+        ...paymentsAheadJson(loan),
+        instalments: instalments.map(instalmentJson),
+      };
     },
   );
   const repayBody = z.object({ amount: amountInput });
@@ -533,13 +590,23 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
         summary:
           'Pay the next instalment early: its scheduled amount now, so its due date takes nothing and the rest of the schedule stays',
         description:
-          'Settles the first instalment not yet due (principal, interest and fees as scheduled) from the wallet. ' +
+          'Settles the first instalment not yet due (principal, interest and fees as scheduled) from the wallet: ' +
+          'the loan’s `early_instalment` shows which one and how much. ' +
           'Unlike a prepayment nothing is re-amortised, so the interest is the instalment’s scheduled interest. ' +
-          '409 LOAN_INSTALMENT_DUE while anything is due or past due (repay it first), 409 LOAN_NOTHING_DUE when ' +
-          'the next instalment is already paid, 409 LOAN_NOT_ACTIVE for a loan repaid or charged off, ' +
-          '422 INSUFFICIENT_FUNDS when the wallet cannot pay it.',
+          'Send the number of the instalment shown as `instalment`: when another would be paid (a due date ' +
+          'passed while the screen was open and the auto-debit paid the one shown) it is 409 ' +
+          'LOAN_INSTALMENT_NOT_NEXT with `next_instalment`, `next_due_date` and `next_amount`, nothing paid. ' +
+          '409 LOAN_INSTALMENT_DUE while anything is due or past due (repay it first; checked before ' +
+          '`instalment`), 409 LOAN_NOTHING_DUE when the next instalment is already paid, 409 LOAN_NOT_ACTIVE ' +
+          'for a loan repaid or charged off, 422 INSUFFICIENT_FUNDS when the wallet cannot pay it. ' +
+          'Afterwards the loan’s `next_payment_due_date` is the following instalment’s, while `next_due_date` ' +
+          '(the current interest period) stays until the paid one’s due date passes.',
         params: idParams,
-        body: z.object({}),
+        body: z.object({
+          instalment: z.number().int().min(1).max(480).optional().meta({
+            description: 'The instalment the borrower was shown (its number); any other is refused',
+          }),
+        }),
         response: { 201: repaymentOutput },
       },
     },
@@ -548,6 +615,7 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
         id: commandIdFor(request),
         userId: userOf(request),
         loanId: request.params.id,
+        instalment: request.body.instalment,
       });
       return reply.code(201).send(repaymentJson(repayment));
     },

@@ -1,4 +1,5 @@
-import { useState, type FormEvent } from 'react';
+import { useRef, useState, type FormEvent } from 'react';
+import { ApiError, newIdempotencyKey } from '../../shared/api.ts';
 import { useI18n } from '../../shared/i18n.tsx';
 import { formatFen, parseYuan, formatPercent } from '../../shared/money.ts';
 import { Card, ErrorNotice, Field, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
@@ -38,10 +39,21 @@ interface Loan {
   terms: number;
   status: string;
   principal_outstanding: string;
-  next_due_date: string | null;
+  next_payment_due_date: string | null;
+  next_payment_amount: string | null;
+  early_instalment: EarlyInstalment | null;
+}
+/** The instalment paying early settles today, as the API shows it. */
+interface EarlyInstalment {
+  instalment: number;
+  due_date: string;
+  amount: string;
 }
 
-/** Cash loans: apply, the offer (APR first) with its schedule, accept to the wallet, repay, prepay. */
+/**
+ * Cash loans: apply, the offer (APR first) with its schedule, accept to the wallet, repay, pay the
+ * next instalment early, prepay.
+ */
 export function LoansPage() {
   const { api } = useSession();
   const loans = useLoad(() => api.get<{ items: Loan[] }>('/v1/loans'));
@@ -214,10 +226,43 @@ function LoanItem({ loan, onDone }: { loan: Loan; onDone(): void }) {
     setAmount('');
     onDone();
   });
+  // One key per instalment shown, so a retry after a lost answer pays it once; an answer (paid or
+  // refused: a refusal is stored with its key) or another instalment shown takes a new key.
+  const earlyKey = useRef<{ instalment: number; key: string }>(undefined);
+  const payEarly = useAction(async (shown: EarlyInstalment) => {
+    if (earlyKey.current?.instalment !== shown.instalment)
+      earlyKey.current = { instalment: shown.instalment, key: newIdempotencyKey() };
+    setDone(undefined);
+    try {
+      const r = await api.post<{ amount: string }>(
+        `/v1/loans/${loan.id}/early-instalment-payments`,
+        // The instalment on screen: if a due date passed meanwhile, the API refuses rather than pay another.
+        { instalment: shown.instalment },
+        earlyKey.current.key,
+      );
+      earlyKey.current = undefined;
+      setDone(t('loans.paidEarly', { number: String(shown.instalment), amount: formatFen(r.amount) }));
+      onDone();
+    } catch (e) {
+      const answered =
+        e instanceof ApiError &&
+        e.status >= 400 &&
+        e.status < 500 &&
+        e.status !== 401 &&
+        e.code !== 'IDEMPOTENCY_KEY_IN_PROGRESS';
+      if (answered) {
+        earlyKey.current = undefined;
+        // The loan moved on (a due date passed, another device paid): show what is payable now.
+        onDone();
+      }
+      throw e;
+    }
+  });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void pay.run('repayments');
   };
+  const early = loan.status === 'active' ? loan.early_instalment : null;
   return (
     <li>
       <p>
@@ -230,8 +275,34 @@ function LoanItem({ loan, onDone }: { loan: Loan; onDone(): void }) {
       </p>
       <p className="muted">
         {t(`loans.status.${loan.status}` as 'loans.status.active')}
-        {loan.next_due_date ? ` · ${t('loans.nextDue', { date: loan.next_due_date })}` : ''}
+        {loan.next_payment_due_date && loan.next_payment_amount
+          ? ` · ${t('loans.nextPayment', {
+              amount: formatFen(loan.next_payment_amount),
+              date: loan.next_payment_due_date,
+            })}`
+          : ''}
       </p>
+      {early && (
+        <div role="group" aria-label={t('loans.payEarly')}>
+          <p data-testid="loan-early-instalment">
+            {t('loans.earlyLine', {
+              number: String(early.instalment),
+              amount: formatFen(early.amount),
+              date: early.due_date,
+            })}
+          </p>
+          <div className="actions">
+            <button
+              type="button"
+              disabled={payEarly.busy || pay.busy}
+              onClick={() => void payEarly.run(early)}
+            >
+              {t('loans.payEarly')}
+            </button>
+          </div>
+        </div>
+      )}
+      <ErrorNotice error={payEarly.error} />
       {loan.status === 'active' && (
         <form onSubmit={submit} aria-label={t('loans.repay')}>
           <Field
