@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ManualClock, newId, seededRandom } from '../src/core/index.ts';
 import { applyMigrations, dropPostgresSchema, openPostgres, type Database } from '../src/db/index.ts';
-import { createIdentity, identityMigrations } from '../src/identity/index.ts';
+import { SandboxSms, createIdentity, identityMigrations } from '../src/identity/index.ts';
 import { createLedger, ledgerMigrations } from '../src/ledger/index.ts';
 import { createWealth, wealthMigrations } from '../src/wealth/index.ts';
 import { paypointsMigrations, serviceOrderDebts } from '../src/paypoints/index.ts';
@@ -239,12 +239,12 @@ async function refreshOnPostgres(
       ...creditMigrations,
       ...paypointsMigrations,
     ]);
-    const identity = createIdentity({ db, clock, encryptionKey: randomBytes(32) });
+    const identity = createIdentity({ db, clock, encryptionKey: randomBytes(32), sms: new SandboxSms() });
     const wallet = createWallet({ db, ledger, clock, users: identity, bank });
     await wallet.start();
     const wealth = createWealth({ db, ledger, clock, wallets: wallet });
     const fund = await wealth.createProduct({ kind: 'money_fund', code: 'BENCH', name: 'Bench fund' });
-    const template = await identity.signUp({ phone: '13900001000', password: 'bench-password' });
+    const template = await identity.createUser({ phone: '13900001000', password: 'bench-password' });
     await identity.verifyIdentity(template.id, {
       realName: '王小明',
       residentId: makeResidentId('19900307', 1),

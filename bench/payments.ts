@@ -242,7 +242,7 @@ export async function main(args: string[]): Promise<void> {
       async (i) => {
         const phone = `139${String(10_000_000 + i).slice(-8)}`;
         const password = `bench-password-${i}`;
-        const user = await app.identity.signUp({ phone, password });
+        const user = await app.identity.createUser({ phone, password });
         const birth = `1990${String(1 + (i % 12)).padStart(2, '0')}${String(1 + (Math.floor(i / 12) % 28)).padStart(2, '0')}`;
         await app.identity.verifyIdentity(user.id, {
           realName: '测试用户',

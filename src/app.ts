@@ -12,7 +12,14 @@ import {
   deleteExpiredIdempotencyKeys,
   ensureBootstrapKey,
 } from './api/index.ts';
-import { derivedId, systemClock, webhooksAllowLoopback, type Clock, type Config } from './core/index.ts';
+import {
+  derivedId,
+  smsSandboxCodes,
+  systemClock,
+  webhooksAllowLoopback,
+  type Clock,
+  type Config,
+} from './core/index.ts';
 import {
   createCreditService,
   creditMigrations,
@@ -20,7 +27,13 @@ import {
   type CreditService,
 } from './credit/index.ts';
 import { applyMigrations, openDatabase, type Database, type Migration } from './db/index.ts';
-import { createIdentity, identityMigrations, resolvePiiKey, type Identity } from './identity/index.ts';
+import {
+  SandboxSms,
+  createIdentity,
+  identityMigrations,
+  resolvePiiKey,
+  type Identity,
+} from './identity/index.ts';
 import {
   createEndOfDayClose,
   jobsMigrations,
@@ -158,7 +171,19 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         { file: pii.file },
         'MILLET_PII_KEY is not set: personal data is encrypted with a key file; set it',
       );
-    const identity = createIdentity({ db, clock, encryptionKey: pii.key });
+    // The sandbox SMS gateway until a real one is configured: it records and logs (phone masked,
+    // code left out); the code reaches a developer only through the API where
+    // MILLET_SMS_SANDBOX_CODES is on (the embedded demo by default).
+    const sandboxCodes = smsSandboxCodes(config);
+    if (sandboxCodes && config.databaseUrl)
+      logger.warn('sign-up codes are answered in the API (MILLET_SMS_SANDBOX_CODES): development only');
+    const identity = createIdentity({
+      db,
+      clock,
+      encryptionKey: pii.key,
+      sms: new SandboxSms({ logger: logger.child({ module: 'sms' }) }),
+      sandboxCodes,
+    });
     // The sandbox bank until a real connector is configured: it behaves like one (latency,
     // declines, asynchronous settlement), see src/wallet/sandbox-bank.ts.
     bank = new SandboxBank();
@@ -353,6 +378,10 @@ function assemble(
         jobs: [
           { name: 'api.idempotency-cleanup', run: () => deleteExpiredIdempotencyKeys(db, clock.now()) },
           { name: 'identity.login-failures-cleanup', run: () => parts.identity.pruneLoginFailures() },
+          {
+            name: 'identity.phone-verifications-cleanup',
+            run: () => parts.identity.prunePhoneVerifications(),
+          },
           { name: 'wallet.bank-reconciliation', run: () => parts.wallet.reconcileBankOperations() },
           { name: 'merchants.card-reconciliation', run: () => parts.merchants.reconcileCardPayments() },
           { name: 'merchants.pending-reconciliation', run: () => parts.merchants.reconcilePending() },

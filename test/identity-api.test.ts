@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
-import { newCustomer } from './support/customers.ts';
+import { newCustomer, signUpOverHttp } from './support/customers.ts';
 import { newMerchant } from './support/merchants.ts';
 import { makeResidentId } from './support/resident-ids.ts';
 
@@ -30,7 +30,7 @@ function getAs(token: string | null, url: string): Promise<ApiResponse> {
 }
 
 async function signUpAndLogIn(phone = freshPhone(), password = 'password-1') {
-  const user = await postAs(null, '/v1/users', { phone, password });
+  const user = await signUpOverHttp(h, phone, password);
   expect(user.statusCode).toBe(201);
   const session = await postAs(null, '/v1/sessions', { phone, password });
   expect(session.statusCode).toBe(201);
@@ -40,7 +40,7 @@ async function signUpAndLogIn(phone = freshPhone(), password = 'password-1') {
 describe('users and sessions over HTTP', () => {
   it('signs up (masked phone), logs in, reads /v1/me with the access token', async () => {
     const phone = freshPhone();
-    const created = await postAs(null, '/v1/users', { phone, password: 'password-1' });
+    const created = await signUpOverHttp(h, phone, 'password-1');
     expect(created.statusCode).toBe(201);
     expect(created.json()).toMatchObject({
       phone: `${phone.slice(0, 3)}****${phone.slice(-4)}`,
@@ -62,14 +62,19 @@ describe('users and sessions over HTTP', () => {
 
   it('answers 409 for a duplicate phone and 422 for a weak password', async () => {
     const phone = freshPhone();
-    await postAs(null, '/v1/users', { phone, password: 'password-1' });
-    const again = await postAs(null, '/v1/users', { phone, password: 'password-2' });
+    await signUpOverHttp(h, phone, 'password-1');
+    h.clock.advance(60_000);
+    const again = await signUpOverHttp(h, phone, 'password-2');
     expect(again.statusCode).toBe(409);
     expect(again.json().code).toBe('PHONE_ALREADY_REGISTERED');
     expect(again.body).not.toContain(phone);
-    const weak = await postAs(null, '/v1/users', { phone: freshPhone(), password: 'short' });
+    const weak = await signUpOverHttp(h, freshPhone(), 'short');
     expect([weak.statusCode, weak.json().code]).toEqual([422, 'PASSWORD_TOO_WEAK']);
-    const badPhone = await postAs(null, '/v1/users', { phone: '12345', password: 'password-1' });
+    const badPhone = await postAs(null, '/v1/users', {
+      phone: '12345',
+      password: 'password-1',
+      verification_code: '123456',
+    });
     expect([badPhone.statusCode, badPhone.json().code]).toEqual([422, 'PHONE_INVALID']);
   });
 
@@ -187,25 +192,38 @@ describe('users and sessions over HTTP', () => {
   });
 
   it('limits "already registered" answers from one address, even sent together', async () => {
-    const { phone } = await signUpAndLogIn();
-    const signUpFrom = (remoteAddress: string, target: string) =>
+    // Only a phone's holder reaches that answer now (it takes the code sent to the phone), so the
+    // burst is thirty registered numbers, each with its own code.
+    const registered = Array.from({ length: 30 }, () => freshPhone());
+    const codes = new Map<string, string>();
+    for (const phone of registered) {
+      await h.identity.createUser({ phone, password: 'password-1' });
+      const sent = await postAs(null, '/v1/phone-verifications', { phone, purpose: 'sign_up' });
+      codes.set(phone, sent.json().sandbox_code as string);
+    }
+    const signUpFrom = (remoteAddress: string, target: string, code = codes.get(target)!) =>
       h.app.inject({
         method: 'POST',
         url: '/v1/users',
         remoteAddress,
         headers: { 'idempotency-key': randomUUID() },
-        payload: { phone: target, password: 'password-2' },
+        payload: { phone: target, password: 'password-2', verification_code: code },
       });
-    const responses = await Promise.all(Array.from({ length: 30 }, () => signUpFrom('203.0.113.60', phone)));
-    const codes = responses.map((r) => `${r.statusCode} ${r.json().code}`);
-    expect(codes.filter((c) => c === '409 PHONE_ALREADY_REGISTERED')).toHaveLength(20);
-    expect(codes.filter((c) => c === '429 RATE_LIMITED')).toHaveLength(10);
-    const limited = await signUpFrom('203.0.113.60', freshPhone());
+    const signUpNewFrom = async (remoteAddress: string) => {
+      const phone = freshPhone();
+      const sent = await postAs(null, '/v1/phone-verifications', { phone, purpose: 'sign_up' });
+      return signUpFrom(remoteAddress, phone, sent.json().sandbox_code as string);
+    };
+    const responses = await Promise.all(registered.map((phone) => signUpFrom('203.0.113.60', phone)));
+    const answers = responses.map((r) => `${r.statusCode} ${r.json().code}`);
+    expect(answers.filter((c) => c === '409 PHONE_ALREADY_REGISTERED')).toHaveLength(20);
+    expect(answers.filter((c) => c === '429 RATE_LIMITED')).toHaveLength(10);
+    const limited = await signUpNewFrom('203.0.113.60');
     expect([limited.statusCode, limited.headers['retry-after']]).toEqual([429, '900']);
     // Everyone else signs up as before.
-    expect((await signUpFrom('203.0.113.61', freshPhone())).statusCode).toBe(201);
+    expect((await signUpNewFrom('203.0.113.61')).statusCode).toBe(201);
     h.clock.advance(900_000);
-    expect((await signUpFrom('203.0.113.60', freshPhone())).statusCode).toBe(201);
+    expect((await signUpNewFrom('203.0.113.60')).statusCode).toBe(201);
   });
 
   it('keys the address limit on the socket, not on an X-Forwarded-For anyone can send', async () => {
@@ -479,5 +497,159 @@ describe('identity verification over HTTP', () => {
       scheme: 'bearer',
       bearerFormat: 'JWT',
     });
+  });
+});
+
+describe('phone verification (SMS code) over HTTP', () => {
+  const sendCode = (phone: string, idempotencyKey?: string) =>
+    postAs(null, '/v1/phone-verifications', { phone, purpose: 'sign_up' }, idempotencyKey);
+  const signUpWith = (phone: string, code: unknown, password = 'password-1') =>
+    postAs(null, '/v1/users', { phone, password, verification_code: code });
+
+  it('sends a 6-digit code by SMS, which signs the phone up once', async () => {
+    const phone = freshPhone();
+    const sent = await sendCode(phone);
+    expect(sent.statusCode).toBe(202);
+    const code = h.sms.lastCodeTo(phone)!;
+    expect(code).toMatch(/^\d{6}$/);
+    expect(sent.json()).toEqual({
+      phone: `${phone.slice(0, 3)}****${phone.slice(-4)}`,
+      purpose: 'sign_up',
+      expires_in: 300,
+      resend_after: 60,
+      sandbox_code: code,
+    });
+    expect(sent.body).not.toContain(phone);
+    expect(h.sms.messages().at(-1)).toMatchObject({ to: `+86${phone}`, purpose: 'sign_up', code });
+
+    const created = await signUpWith(phone, code);
+    expect(created.statusCode).toBe(201);
+    const session = await postAs(null, '/v1/sessions', { phone, password: 'password-1' });
+    expect([session.statusCode, session.json().user_id]).toEqual([201, created.json().id]);
+    // Single use: the same code again is refused before anything is looked up.
+    const again = await signUpWith(phone, code, 'password-2');
+    expect([again.statusCode, again.json().code]).toEqual([422, 'PHONE_VERIFICATION_INVALID']);
+  });
+
+  it('refuses sign-up without a code, with a wrong one, with another phone’s, and with an expired one', async () => {
+    const phone = freshPhone();
+    const missing = await postAs(null, '/v1/users', { phone, password: 'password-1' });
+    expect([missing.statusCode, missing.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    const neverSent = await signUpWith(phone, '123456');
+    expect([neverSent.statusCode, neverSent.json().code]).toEqual([422, 'PHONE_VERIFICATION_INVALID']);
+
+    await sendCode(phone);
+    const code = h.sms.lastCodeTo(phone)!;
+    const wrong = await signUpWith(phone, code === '000000' ? '000001' : '000000');
+    expect(wrong.statusCode).toBe(422);
+    expect(wrong.json()).toMatchObject({
+      code: 'PHONE_VERIFICATION_INVALID',
+      field: 'verification_code',
+      attempts_remaining: 4,
+    });
+    // A code is bound to the phone it was sent to.
+    const other = freshPhone();
+    await sendCode(other);
+    const borrowed = await signUpWith(other, code);
+    expect([borrowed.statusCode, borrowed.json().code]).toEqual([422, 'PHONE_VERIFICATION_INVALID']);
+    expect((await signUpWith(other, h.sms.lastCodeTo(other))).statusCode).toBe(201);
+
+    h.clock.advance(5 * 60_000);
+    const expired = await signUpWith(phone, code);
+    expect([expired.statusCode, expired.json().code]).toEqual([422, 'PHONE_VERIFICATION_EXPIRED']);
+    // A new code (the minute has passed) works.
+    await sendCode(phone);
+    expect((await signUpWith(phone, h.sms.lastCodeTo(phone))).statusCode).toBe(201);
+  });
+
+  it('answers a registered number exactly as an unknown one', async () => {
+    const { phone: registered } = await signUpAndLogIn();
+    h.clock.advance(60_000);
+    const unknown = freshPhone();
+    const a = await sendCode(registered);
+    const b = await sendCode(unknown);
+    const shape = (r: ApiResponse) => ({ ...r.json(), phone: undefined, sandbox_code: undefined });
+    expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
+    expect(shape(a)).toEqual(shape(b));
+    expect(Object.keys(a.json())).toEqual(Object.keys(b.json()));
+    // Only the phone's holder learns that it has an account: the code is needed to ask.
+    const taken = await signUpWith(registered, h.sms.lastCodeTo(registered));
+    expect([taken.statusCode, taken.json().code]).toEqual([409, 'PHONE_ALREADY_REGISTERED']);
+  });
+
+  it('limits resends to one a minute (429 with Retry-After) and replays an idempotent retry without the code', async () => {
+    const phone = freshPhone();
+    const key = randomUUID();
+    const first = await sendCode(phone, key);
+    const sent = h.sms.messages().length;
+    const replay = await sendCode(phone, key);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.json()).toEqual({ ...first.json(), sandbox_code: null });
+    expect(h.sms.messages()).toHaveLength(sent);
+
+    h.clock.advance(59_000);
+    const early = await sendCode(phone);
+    expect([early.statusCode, early.json().code, early.headers['retry-after']]).toEqual([
+      429,
+      'RATE_LIMITED',
+      '1',
+    ]);
+    h.clock.advance(1_000);
+    expect((await sendCode(phone)).statusCode).toBe(202);
+    // The new code replaces the old one.
+    const stale = await signUpWith(phone, first.json().sandbox_code);
+    expect(stale.json().code).toBe('PHONE_VERIFICATION_INVALID');
+  });
+
+  it('keeps codes only as keyed hashes: not in the database, the idempotency records or the logs', async () => {
+    const phone = freshPhone();
+    await sendCode(phone);
+    const code = h.sms.lastCodeTo(phone)!;
+    const rows = (await h.t.db.query<Record<string, unknown>>('SELECT * FROM identity_phone_verifications'))
+      .rows;
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      expect(Object.values(row).map(String)).not.toContain(code);
+      expect(row.code_hash).toMatch(/^[0-9a-f]{64}$/);
+    }
+    const stored = await h.t.db.query<{ response_body: string; fingerprint: string }>(
+      `SELECT response_body, fingerprint FROM api_idempotency_keys WHERE path = '/v1/phone-verifications'`,
+    );
+    expect(stored.rows.length).toBeGreaterThan(0);
+    for (const row of stored.rows) {
+      expect(JSON.parse(row.response_body)).toMatchObject({ sandbox_code: null });
+      expect(row.fingerprint).not.toContain(phone);
+    }
+    expect(JSON.stringify(h.logs)).not.toContain(phone);
+  });
+
+  it('answers without the code where sandbox codes are off (production)', async () => {
+    const production = await openApiHarness({ identity: { sandboxCodes: false } });
+    try {
+      const phone = freshPhone();
+      const sent = await production.post(
+        '/v1/phone-verifications',
+        { phone, purpose: 'sign_up' },
+        { key: null },
+      );
+      expect(sent.statusCode).toBe(202);
+      expect(sent.json()).not.toHaveProperty('sandbox_code');
+      const code = production.sms.lastCodeTo(phone)!;
+      const created = await production.post(
+        '/v1/users',
+        { phone, password: 'password-1', verification_code: code },
+        { key: null },
+      );
+      expect(created.statusCode).toBe(201);
+    } finally {
+      await production.close();
+    }
+  });
+
+  it('documents the verification route and the code sign-up needs in OpenAPI', async () => {
+    const doc = (await getAs(null, '/openapi.json')).json();
+    expect(doc.paths['/v1/phone-verifications'].post).toBeTruthy();
+    const body = doc.paths['/v1/users'].post.requestBody.content['application/json'].schema;
+    expect(body.required).toEqual(expect.arrayContaining(['phone', 'password', 'verification_code']));
   });
 });

@@ -3,6 +3,7 @@ import { addDays } from '../src/jobs/index.ts';
 import { paymentCode } from '../src/merchants/index.ts';
 import { verifyWebhook } from '../src/webhooks/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
+import { signUpOverHttp } from './support/customers.ts';
 import { expectLedgerVerifies } from './support/ledger-verify.ts';
 import { makeResidentId } from './support/resident-ids.ts';
 import { startReceiver, type Receiver } from './support/webhook-receiver.ts';
@@ -30,7 +31,7 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, wha
 }
 
 async function signUp(phone: string, idSuffix: string): Promise<{ id: string; token: string }> {
-  const user = await h.post('/v1/users', { phone, password: 'correct-horse' }, json);
+  const user = await signUpOverHttp(h, phone, 'correct-horse');
   expect(user.statusCode, user.body).toBe(201);
   const session = await h.post('/v1/sessions', { phone, password: 'correct-horse' }, json);
   const token = session.json().access_token as string;

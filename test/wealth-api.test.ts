@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEndOfDayClose, jobsMigrations } from '../src/jobs/index.ts';
 import { applyMigrations } from '../src/db/index.ts';
 import { openApiHarness, type ApiHarness } from './support/api-harness.ts';
+import { signUpOverHttp } from './support/customers.ts';
 import { makeResidentId } from './support/resident-ids.ts';
 
 let h: ApiHarness;
@@ -15,7 +16,7 @@ afterAll(async () => {
 
 async function customer(): Promise<{ id: string; token: string }> {
   const phone = '13912345678';
-  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
+  const user = await signUpOverHttp(h, phone, 'password-1');
   const token = (await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null })).json()
     .access_token as string;
   const kyc = await h.post(
@@ -177,7 +178,7 @@ describe('wealth over HTTP', () => {
     expect([remove.statusCode, remove.json().code]).toEqual([400, 'VALIDATION_FAILED']);
 
     // Reading yields needs a logged-in user only.
-    await h.post('/v1/users', { phone: '13912345679', password: 'password-1' }, { key: null });
+    await signUpOverHttp(h, '13912345679', 'password-1');
     const bob = (
       await h.post('/v1/sessions', { phone: '13912345679', password: 'password-1' }, { key: null })
     ).json() as {

@@ -40,7 +40,18 @@ const shot = (page: Page, name: string) => fullPageShot(page, path.join(shots, `
 /** A verified user with a wallet and a credit score; returns the access token. */
 async function scoredUser(i: number): Promise<string> {
   const phone = `1360000${String(i).padStart(4, '0')}`;
-  expect((await api('POST', '/v1/users', undefined, { phone, password: 'password-9' })).status).toBe(201);
+  // A code by SMS first: the embedded demo answers with it (MILLET_SMS_SANDBOX_CODES).
+  const sent = await api<{ sandbox_code: string }>('POST', '/v1/phone-verifications', undefined, {
+    phone,
+    purpose: 'sign_up',
+  });
+  expect(sent.status).toBe(202);
+  const user = await api('POST', '/v1/users', undefined, {
+    phone,
+    password: 'password-9',
+    verification_code: sent.json.sandbox_code,
+  });
+  expect(user.status).toBe(201);
   const session = await api<{ access_token: string }>('POST', '/v1/sessions', undefined, {
     phone,
     password: 'password-9',

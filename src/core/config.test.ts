@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseTrustProxy, webhooksAllowLoopback } from './config.ts';
+import { loadConfig, parseTrustProxy, smsSandboxCodes, webhooksAllowLoopback } from './config.ts';
 
 describe('MILLET_TRUST_PROXY', () => {
   it('is off unless set, and reads true, hop counts and address lists', () => {
@@ -34,6 +34,21 @@ describe('MILLET_WEBHOOKS_ALLOW_LOOPBACK', () => {
     expect(allowed({ MILLET_WEBHOOKS_ALLOW_LOOPBACK: '' })).toBe(true);
     expect(() => loadConfig({ MILLET_WEBHOOKS_ALLOW_LOOPBACK: 'yes' })).toThrow(
       /MILLET_WEBHOOKS_ALLOW_LOOPBACK must be 1 or 0/,
+    );
+  });
+});
+
+describe('MILLET_SMS_SANDBOX_CODES', () => {
+  const exposed = (env: Record<string, string>) => smsSandboxCodes(loadConfig(env));
+
+  it('is on by default only for the embedded demo, and follows the variable when set', () => {
+    expect(exposed({})).toBe(true);
+    expect(exposed({ MILLET_DEMO: '0' })).toBe(false);
+    expect(exposed({ DATABASE_URL: 'postgres://db/millet' })).toBe(false);
+    expect(exposed({ DATABASE_URL: 'postgres://db/millet', MILLET_SMS_SANDBOX_CODES: '1' })).toBe(true);
+    expect(exposed({ MILLET_SMS_SANDBOX_CODES: '0' })).toBe(false);
+    expect(() => loadConfig({ MILLET_SMS_SANDBOX_CODES: 'yes' })).toThrow(
+      /MILLET_SMS_SANDBOX_CODES must be 1 or 0/,
     );
   });
 });

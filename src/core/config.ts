@@ -25,6 +25,11 @@ export interface Config {
    * [::1], localhost), plain http included. Unset here: {@link webhooksAllowLoopback} decides.
    */
   webhooksAllowLoopback?: boolean | undefined;
+  /**
+   * MILLET_SMS_SANDBOX_CODES: whether POST /v1/phone-verifications answers with the code it sent
+   * (`sandbox_code`). Unset here: {@link smsSandboxCodes} decides.
+   */
+  smsSandboxCodes?: boolean | undefined;
 }
 
 /**
@@ -37,6 +42,15 @@ export function webhooksAllowLoopback(
   config: Pick<Config, 'databaseUrl' | 'demo' | 'webhooksAllowLoopback'>,
 ): boolean {
   return config.webhooksAllowLoopback ?? (config.databaseUrl === undefined && config.demo);
+}
+
+/**
+ * Whether sign-up codes come back in the API's answer: MILLET_SMS_SANDBOX_CODES when set, otherwise
+ * only for the embedded demo (no DATABASE_URL and MILLET_DEMO not 0), where no SMS gateway exists and
+ * the web app shows the code. Anywhere else it would let anyone sign up any phone number.
+ */
+export function smsSandboxCodes(config: Pick<Config, 'databaseUrl' | 'demo' | 'smsSandboxCodes'>): boolean {
+  return config.smsSandboxCodes ?? (config.databaseUrl === undefined && config.demo);
 }
 
 /** "1"/"true" or "0"/"false"; unset or empty, undefined. */
@@ -81,5 +95,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     piiKey: env.MILLET_PII_KEY || undefined,
     trustProxy: parseTrustProxy(env.MILLET_TRUST_PROXY),
     webhooksAllowLoopback: parseSwitch('MILLET_WEBHOOKS_ALLOW_LOOPBACK', env.MILLET_WEBHOOKS_ALLOW_LOOPBACK),
+    smsSandboxCodes: parseSwitch('MILLET_SMS_SANDBOX_CODES', env.MILLET_SMS_SANDBOX_CODES),
   };
 }

@@ -20,7 +20,7 @@ export {
   isCurrencyCode,
   minorUnitExponent,
 } from './money.ts';
-export { type Config, loadConfig, webhooksAllowLoopback } from './config.ts';
+export { type Config, loadConfig, smsSandboxCodes, webhooksAllowLoopback } from './config.ts';
 export { deriveSubkey, seal, open as openSealed } from './sealed-box.ts';
 export { apiKeyDisplayParts, generateApiKey, hashApiKey, looksLikeApiKey } from './api-key-secret.ts';
 export { batchedLoader } from './batched-loader.ts';

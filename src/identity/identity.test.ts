@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, type MilletError } from '../core/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import { makeResidentId } from '../../test/support/resident-ids.ts';
-import { createIdentity, identityMigrations, type Identity } from './index.ts';
+import { SandboxSms, createIdentity, identityMigrations, type Identity } from './index.ts';
 import { rejection } from '../../test/support/rejection.ts';
 import { onPostgres } from '../../test/support/test-database.ts';
 
@@ -12,14 +12,29 @@ let t: TestDatabase;
 let identity: Identity;
 const clock = new ManualClock('2025-06-01T00:00:00Z');
 const encryptionKey = randomBytes(32);
+const sms = new SandboxSms();
 
 beforeAll(async () => {
   t = await openTestDatabase(identityMigrations);
-  identity = createIdentity({ db: t.db, clock, encryptionKey });
+  identity = createIdentity({ db: t.db, clock, sms, encryptionKey });
 });
 afterAll(async () => {
   await t.close();
 });
+
+/** Asks for a sign-up code and reads it from the sandbox SMS gateway, as the phone's holder would. */
+async function codeFor(phone: string, via: Identity = identity): Promise<string> {
+  await via.requestPhoneVerification({ phone, purpose: 'sign_up' });
+  return sms.lastCodeTo(phone)!;
+}
+
+/** Sign-up the way the API does it: a code sent to the phone, then the sign-up with it. */
+async function signUpVerified(
+  command: { phone: string; password: string; ip?: string },
+  via: Identity = identity,
+) {
+  return via.signUp({ ...command, verificationCode: await codeFor(command.phone, via) });
+}
 
 let phoneCounter = 0;
 /** A fresh mainland number per call, so tests do not share users (or rate-limit counters). */
@@ -31,7 +46,7 @@ function freshPhone(): string {
 describe('sign-up', () => {
   it('stores an argon2id hash, never the password, and masks the phone', async () => {
     const phone = freshPhone();
-    const user = await identity.signUp({ phone, password: 'correct horse' });
+    const user = await signUpVerified({ phone, password: 'correct horse' });
     expect(user.phoneMasked).toBe(`${phone.slice(0, 3)}****${phone.slice(-4)}`);
     expect(user).toMatchObject({ kycStatus: 'none', accountClass: null, birthDate: null, isAdult: false });
     const row = (
@@ -43,22 +58,30 @@ describe('sign-up', () => {
 
   it('refuses a duplicate phone, however it is written', async () => {
     const phone = freshPhone();
-    await identity.signUp({ phone, password: 'password-1' });
-    const error = await rejection(identity.signUp({ phone: `+86 ${phone}`, password: 'password-2' }));
+    await signUpVerified({ phone, password: 'password-1' });
+    clock.advance(60_000);
+    const error = await rejection(signUpVerified({ phone: `+86 ${phone}`, password: 'password-2' }));
     expect(error.code).toBe('PHONE_ALREADY_REGISTERED');
+    // The trusted path (seeding, benchmarks) keeps the same rule.
+    expect((await rejection(identity.createUser({ phone, password: 'password-3' }))).code).toBe(
+      'PHONE_ALREADY_REGISTERED',
+    );
   });
 
-  it('refuses weak passwords and bad phone numbers', async () => {
-    expect((await rejection(identity.signUp({ phone: freshPhone(), password: 'short' }))).code).toBe(
-      'PASSWORD_TOO_WEAK',
-    );
-    expect((await rejection(identity.signUp({ phone: freshPhone(), password: 'aaaaaaaaaa' }))).code).toBe(
-      'PASSWORD_TOO_WEAK',
-    );
+  it('refuses weak passwords and bad phone numbers, before the code is spent', async () => {
     const phone = freshPhone();
-    expect((await rejection(identity.signUp({ phone, password: phone }))).code).toBe('PASSWORD_TOO_WEAK');
-    expect((await rejection(identity.signUp({ phone: '12345', password: 'long enough' }))).code).toBe(
-      'PHONE_INVALID',
+    const code = await codeFor(phone);
+    const attempt = (password: string, target = phone) =>
+      rejection(identity.signUp({ phone: target, password, verificationCode: code }));
+    expect((await attempt('short')).code).toBe('PASSWORD_TOO_WEAK');
+    expect((await attempt('aaaaaaaaaa')).code).toBe('PASSWORD_TOO_WEAK');
+    expect((await attempt(phone)).code).toBe('PASSWORD_TOO_WEAK');
+    expect((await attempt('long enough', '12345')).code).toBe('PHONE_INVALID');
+    await expect(
+      identity.signUp({ phone, password: 'long enough', verificationCode: code }),
+    ).resolves.toBeTruthy();
+    expect((await rejection(identity.createUser({ phone: freshPhone(), password: 'short' }))).code).toBe(
+      'PASSWORD_TOO_WEAK',
     );
   });
 });
@@ -66,7 +89,7 @@ describe('sign-up', () => {
 describe('sessions', () => {
   it('logs in with a 15-minute HS256 access token that expires by the injected clock', async () => {
     const phone = freshPhone();
-    const user = await identity.signUp({ phone, password: 'password-1' });
+    const user = await identity.createUser({ phone, password: 'password-1' });
     const tokens = await identity.logIn({ phone, password: 'password-1', ip: '10.0.0.1' });
     expect(tokens.expiresIn).toBe(900);
     const claims = decodeJwt(tokens.accessToken);
@@ -88,21 +111,21 @@ describe('sessions', () => {
 
   it('refuses tampered tokens and tokens signed with another key', async () => {
     const phone = freshPhone();
-    await identity.signUp({ phone, password: 'password-1' });
+    await identity.createUser({ phone, password: 'password-1' });
     const tokens = await identity.logIn({ phone, password: 'password-1' });
     const [header, payload, signature] = tokens.accessToken.split('.');
     const flipped = Buffer.from(signature!, 'base64url');
     flipped[0]! ^= 1;
     const forged = `${header}.${payload}.${flipped.toString('base64url')}`;
     expect((await rejection(identity.authenticate(forged))).code).toBe('UNAUTHENTICATED');
-    const other = createIdentity({ db: t.db, clock, encryptionKey: randomBytes(32) });
+    const other = createIdentity({ db: t.db, clock, sms, encryptionKey: randomBytes(32) });
     expect((await rejection(other.authenticate(tokens.accessToken))).code).toBe('UNAUTHENTICATED');
     expect((await rejection(identity.authenticate('not-a-jwt'))).code).toBe('UNAUTHENTICATED');
   });
 
   it('rotates the refresh token; reusing a rotated one revokes the whole session', async () => {
     const phone = freshPhone();
-    await identity.signUp({ phone, password: 'password-1' });
+    await identity.createUser({ phone, password: 'password-1' });
     const first = await identity.logIn({ phone, password: 'password-1' });
     const second = await identity.refresh(first.refreshToken);
     expect(second.refreshToken).not.toBe(first.refreshToken);
@@ -125,9 +148,9 @@ describe('sessions', () => {
   });
 
   it('expires refresh tokens after their lifetime', async () => {
-    const short = createIdentity({ db: t.db, clock, encryptionKey, refreshTokenTtlSeconds: 60 });
+    const short = createIdentity({ db: t.db, clock, sms, encryptionKey, refreshTokenTtlSeconds: 60 });
     const phone = freshPhone();
-    await short.signUp({ phone, password: 'password-1' });
+    await short.createUser({ phone, password: 'password-1' });
     const tokens = await short.logIn({ phone, password: 'password-1' });
     clock.advance(60_000);
     expect((await rejection(short.refresh(tokens.refreshToken))).code).toBe('REFRESH_TOKEN_INVALID');
@@ -135,7 +158,7 @@ describe('sessions', () => {
 
   it('logs out: the refresh token and the access tokens of the session stop working', async () => {
     const phone = freshPhone();
-    await identity.signUp({ phone, password: 'password-1' });
+    await identity.createUser({ phone, password: 'password-1' });
     const tokens = await identity.logIn({ phone, password: 'password-1' });
     // Used before: its signature is remembered, yet the session is read on every request.
     await expect(identity.authenticate(tokens.accessToken)).resolves.toMatchObject({
@@ -150,7 +173,7 @@ describe('sessions', () => {
 
   it('refuses a wrong password and an unknown phone alike', async () => {
     const phone = freshPhone();
-    await identity.signUp({ phone, password: 'password-1' });
+    await identity.createUser({ phone, password: 'password-1' });
     expect((await rejection(identity.logIn({ phone, password: 'password-2' }))).code).toBe(
       'INVALID_CREDENTIALS',
     );
@@ -163,7 +186,7 @@ describe('sessions', () => {
 describe('login rate limit', () => {
   it('allows 5 failures per phone in 15 minutes, then 429 until the oldest leaves the window', async () => {
     const phone = freshPhone();
-    await identity.signUp({ phone, password: 'password-1' });
+    await identity.createUser({ phone, password: 'password-1' });
     for (let i = 0; i < 5; i += 1) {
       expect(
         (await rejection(identity.logIn({ phone, password: 'wrong-pass', ip: `10.1.0.${i}` }))).code,
@@ -188,8 +211,20 @@ describe('login rate limit', () => {
   });
 
   it('limits one address trying many phones, and holds across instances (the counts are in the database)', async () => {
-    const a = createIdentity({ db: t.db, clock, encryptionKey, loginRateLimit: { maxFailuresPerIp: 3 } });
-    const b = createIdentity({ db: t.db, clock, encryptionKey, loginRateLimit: { maxFailuresPerIp: 3 } });
+    const a = createIdentity({
+      db: t.db,
+      clock,
+      sms,
+      encryptionKey,
+      loginRateLimit: { maxFailuresPerIp: 3 },
+    });
+    const b = createIdentity({
+      db: t.db,
+      clock,
+      sms,
+      encryptionKey,
+      loginRateLimit: { maxFailuresPerIp: 3 },
+    });
     for (const instance of [a, b, a])
       expect(
         (await rejection(instance.logIn({ phone: freshPhone(), password: 'whatever1', ip: '192.0.2.7' })))
@@ -225,7 +260,7 @@ describe('login rate limit under concurrency', () => {
 
   it('lets no more than 5 guesses sent together reach the password check, registered phone or not', async () => {
     const registered = freshPhone();
-    await identity.signUp({ phone: registered, password: 'password-1' });
+    await identity.createUser({ phone: registered, password: 'password-1' });
     for (const phone of [registered, freshPhone()]) {
       const burst = await codes(
         Array.from({ length: 12 }, (_, i) =>
@@ -256,11 +291,12 @@ describe('login rate limit under concurrency', () => {
     const limited = createIdentity({
       db: t.db,
       clock,
+      sms,
       encryptionKey,
       loginRateLimit: { maxFailuresPerIp: 2 },
     });
     const phone = freshPhone();
-    await limited.signUp({ phone, password: 'password-1' });
+    await limited.createUser({ phone, password: 'password-1' });
     for (let i = 0; i < 4; i += 1)
       await expect(limited.logIn({ phone, password: 'password-1', ip: '192.0.2.45' })).resolves.toBeTruthy();
     expect((await rejection(limited.logIn({ phone, password: 'wrong-pass', ip: '192.0.2.45' }))).code).toBe(
@@ -275,7 +311,7 @@ describe('login rate limit under concurrency', () => {
       const busy = freshPhone();
       await rejection(identity.logIn({ phone: busy, password: 'wrong-pass', ip: '192.0.2.46' }));
       const other = freshPhone();
-      await identity.signUp({ phone: other, password: 'password-1' });
+      await identity.createUser({ phone: other, password: 'password-1' });
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
       let locked!: () => void;
@@ -311,33 +347,41 @@ describe('sign-up rate limit', () => {
     const limited = createIdentity({
       db: t.db,
       clock,
+      sms,
       encryptionKey,
       loginRateLimit: { maxFailuresPerIp: 3 },
     });
     const ip = '192.0.2.60';
     for (let i = 0; i < 5; i += 1)
-      await expect(limited.signUp({ phone: freshPhone(), password: 'password-1', ip })).resolves.toBeTruthy();
+      await expect(
+        signUpVerified({ phone: freshPhone(), password: 'password-1', ip }, limited),
+      ).resolves.toBeTruthy();
     const taken = freshPhone();
-    await limited.signUp({ phone: taken, password: 'password-1' });
-    const burst = await Promise.allSettled(
-      Array.from({ length: 6 }, () => limited.signUp({ phone: taken, password: 'password-2', ip })),
-    );
-    const answers = burst.map((r) => (r.status === 'rejected' ? (r.reason as MilletError).code : 'OK'));
-    expect(answers.filter((c) => c === 'PHONE_ALREADY_REGISTERED')).toHaveLength(3);
-    expect(answers.filter((c) => c === 'RATE_LIMITED')).toHaveLength(3);
+    await signUpVerified({ phone: taken, password: 'password-1' }, limited);
+    // Only the phone's holder gets this far now (a code each time, a minute apart).
+    for (let i = 0; i < 3; i += 1) {
+      clock.advance(60_000);
+      const again = await rejection(signUpVerified({ phone: taken, password: 'password-2', ip }, limited));
+      expect(again.code).toBe('PHONE_ALREADY_REGISTERED');
+    }
+    clock.advance(60_000);
     // Limited before anything is looked up: an unregistered number gets the same answer.
-    const fresh = await rejection(limited.signUp({ phone: freshPhone(), password: 'password-1', ip }));
+    const fresh = await rejection(
+      signUpVerified({ phone: freshPhone(), password: 'password-1', ip }, limited),
+    );
     expect(fresh.code).toBe('RATE_LIMITED');
-    expect(fresh.details?.retryAfterSeconds).toBe(900);
+    expect(fresh.details?.retryAfterSeconds).toBe(900 - 3 * 60);
     // One limit per address, shared with log-in.
     expect((await rejection(limited.logIn({ phone: taken, password: 'password-1', ip }))).code).toBe(
       'RATE_LIMITED',
     );
     await expect(
-      limited.signUp({ phone: freshPhone(), password: 'password-1', ip: '192.0.2.61' }),
+      signUpVerified({ phone: freshPhone(), password: 'password-1', ip: '192.0.2.61' }, limited),
     ).resolves.toBeTruthy();
     clock.advance(15 * 60_000);
-    await expect(limited.signUp({ phone: freshPhone(), password: 'password-1', ip })).resolves.toBeTruthy();
+    await expect(
+      signUpVerified({ phone: freshPhone(), password: 'password-1', ip }, limited),
+    ).resolves.toBeTruthy();
   });
 });
 
@@ -346,7 +390,7 @@ describe('identity verification', () => {
 
   it('verifies name and ID, derives birth date and age, and stores only ciphertext', async () => {
     const phone = freshPhone();
-    const user = await identity.signUp({ phone, password: 'password-1' });
+    const user = await identity.createUser({ phone, password: 'password-1' });
     const verified = await identity.verifyIdentity(user.id, {
       realName: '张三',
       residentId: adultId,
@@ -370,7 +414,7 @@ describe('identity verification', () => {
   });
 
   it('defaults to class I and lets the same identity change its class', async () => {
-    const user = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const user = await identity.createUser({ phone: freshPhone(), password: 'password-1' });
     const id = makeResidentId('320102', '19800101', '456');
     expect((await identity.verifyIdentity(user.id, { realName: '李四', residentId: id })).accountClass).toBe(
       'I',
@@ -390,8 +434,8 @@ describe('identity verification', () => {
   });
 
   it('refuses a resident ID already verified by another user', async () => {
-    const first = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
-    const second = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const first = await identity.createUser({ phone: freshPhone(), password: 'password-1' });
+    const second = await identity.createUser({ phone: freshPhone(), password: 'password-1' });
     const id = makeResidentId('440305', '19750505', '789');
     await identity.verifyIdentity(first.id, { realName: '赵六', residentId: id });
     const error = await rejection(
@@ -403,7 +447,7 @@ describe('identity verification', () => {
 
   it('refuses the same ID verified by two users at once: one wins', async () => {
     const users = await Promise.all(
-      [1, 2, 3].map(() => identity.signUp({ phone: freshPhone(), password: 'password-1' })),
+      [1, 2, 3].map(() => identity.createUser({ phone: freshPhone(), password: 'password-1' })),
     );
     const id = makeResidentId('510104', '19880808', '246');
     const results = await Promise.allSettled(
@@ -416,7 +460,7 @@ describe('identity verification', () => {
   });
 
   it('flags under-18s, and they come of age on their 18th birthday (Beijing time)', async () => {
-    const user = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const user = await identity.createUser({ phone: freshPhone(), password: 'password-1' });
     const now = clock.now();
     const shanghai = new Date(now.getTime() + 8 * 3_600_000);
     const eighteenYearsLater = new Date(
@@ -438,7 +482,7 @@ describe('identity verification', () => {
   });
 
   it('refuses invalid IDs and names, and unknown users', async () => {
-    const user = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const user = await identity.createUser({ phone: freshPhone(), password: 'password-1' });
     const badCheck = adultId.slice(0, 17) + (adultId.endsWith('0') ? '1' : '0');
     expect(
       (await rejection(identity.verifyIdentity(user.id, { realName: '张三', residentId: badCheck }))).code,
@@ -455,18 +499,18 @@ describe('identity verification', () => {
 
 describe('batch look-ups', () => {
   it('getUserStatuses answers for many users in one call, as getUser does one by one', async () => {
-    const adult = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const adult = await identity.createUser({ phone: freshPhone(), password: 'password-1' });
     await identity.verifyIdentity(adult.id, {
       realName: '王小明',
       residentId: makeResidentId('110105', '19900307', '411'),
       accountClass: 'III',
     });
-    const minor = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const minor = await identity.createUser({ phone: freshPhone(), password: 'password-1' });
     await identity.verifyIdentity(minor.id, {
       realName: '王小红',
       residentId: makeResidentId('110105', '20100307', '412'),
     });
-    const unverified = await identity.signUp({ phone: freshPhone(), password: 'password-1' });
+    const unverified = await identity.createUser({ phone: freshPhone(), password: 'password-1' });
     const unknown = '01900000-0000-7000-8000-000000000000';
     const ids = [adult.id, minor.id, unverified.id, unknown, 'not-a-uuid', adult.id];
     const found = await identity.getUserStatuses(ids);

@@ -5,6 +5,14 @@ import { MilletError, batchedLoader, isUuid, newId } from '../core/index.ts';
 import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
 import { defaultLoginRateLimit, releaseAttempt, reserveAttempt } from './login-rate-limit.ts';
 import { maskPhone, normalizePhone } from './phone.ts';
+import {
+  consumeCode,
+  issueCode,
+  newVerificationCode,
+  phoneVerificationRules,
+  withdrawCode,
+  type CodeHasher,
+} from './phone-verification.ts';
 import { blindIndex, decryptField, derivePiiKeys, encryptField } from './pii-crypto.ts';
 import {
   ageInYears,
@@ -20,6 +28,7 @@ import {
   signAccessToken,
   accessTokenVerifier,
 } from './sessions.ts';
+import { phoneVerificationPurposes } from './sms-sender.ts';
 import {
   accountClasses,
   type AccountClass,
@@ -217,21 +226,86 @@ export function createIdentity(options: IdentityOptions): Identity {
       'The refresh token is not valid, has expired or has been revoked; log in again',
     );
 
+  const taken = () =>
+    new MilletError(
+      'PHONE_ALREADY_REGISTERED',
+      'A user with this phone number already exists; log in instead',
+      {
+        field: 'phone',
+      },
+    );
+
+  /** The user row for a phone number that is proven (or vouched for) and a password that passed. */
+  async function insertUser(phone: string, password: string): Promise<User> {
+    const index = phoneIndex(phone);
+    if ((await db.query('SELECT 1 FROM identity_users WHERE phone_index = $1', [index])).rows.length > 0)
+      throw taken();
+    const passwordHash = await argon2Hash(password, { algorithm: ARGON2ID });
+    const id = newId();
+    const now = clock.now();
+    const result = await db.query<UserRow>(
+      `INSERT INTO identity_users (id, phone_ciphertext, phone_index, password_hash, created_at)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (phone_index) DO NOTHING
+       RETURNING ${userColumns}`,
+      [id, encryptField(keys.cipher, phone, aad.phone(id)), index, passwordHash, now],
+    );
+    if (!result.rows[0]) throw taken();
+    return toUser(result.rows[0], now);
+  }
+
+  const hashCode: CodeHasher = ({ id, purpose, phoneIndex: index, code }) =>
+    blindIndex(keys.index, 'sms-code', `${id}\0${purpose}\0${index}\0${code}`);
+
   const identity: Identity = {
+    async requestPhoneVerification(command) {
+      const phone = normalizePhone(command.phone);
+      if (!(phoneVerificationPurposes as readonly string[]).includes(command.purpose))
+        throw new MilletError(
+          'VALIDATION_FAILED',
+          `purpose must be one of ${phoneVerificationPurposes.join(', ')}`,
+          {
+            field: 'purpose',
+          },
+        );
+      // Whether the phone has an account is never looked at here: a registered number gets a code
+      // like any other (sign-up then answers PHONE_ALREADY_REGISTERED to whoever holds the phone),
+      // so this answer says nothing about who is a user.
+      const code = newVerificationCode();
+      const { id } = await issueCode(db, hashCode, {
+        phoneIndex: phoneIndex(phone),
+        purpose: command.purpose,
+        code,
+        now: clock.now(),
+      });
+      try {
+        await options.sms.sendVerificationCode({
+          to: phone,
+          purpose: command.purpose,
+          code,
+          expiresInMinutes: phoneVerificationRules.ttlMs / 60_000,
+        });
+      } catch {
+        // The gateway's reason is its own to log; the client learns only that it may retry, and
+        // may at once: the code withdrawn counts against no limit.
+        await withdrawCode(db, id).catch(() => undefined);
+        throw new MilletError('SMS_UNAVAILABLE', 'The text message could not be sent; try again shortly');
+      }
+      return {
+        phoneMasked: maskPhone(phone),
+        purpose: command.purpose,
+        expiresInSeconds: phoneVerificationRules.ttlMs / 1000,
+        resendAfterSeconds: phoneVerificationRules.resendAfterMs / 1000,
+        ...(options.sandboxCodes ? { sandboxCode: code } : {}),
+      };
+    },
+
     async signUp(command) {
       const phone = normalizePhone(command.phone);
       checkPassword(command.password, phone);
-      const index = phoneIndex(phone);
-      const taken = () =>
-        new MilletError(
-          'PHONE_ALREADY_REGISTERED',
-          'A user with this phone number already exists; log in instead',
-          {
-            field: 'phone',
-          },
-        );
-      // "Already registered" tells whoever asks that the number has an account here. Asked from one
-      // address, that answer counts as a failed log-in does, so a burst of look-ups meets the same
+      // "Already registered" tells whoever asks that the number has an account here. Only the
+      // holder of the phone gets that far now (the code comes first), but the answer still counts
+      // from one address as a failed log-in does, so a burst of look-ups meets the same
       // per-address limit; a sign-up that goes through takes its reservation back, so people
       // signing up behind one address (CGNAT) are not limited.
       const ipSubject = ipLimitSubject(command.ip);
@@ -243,21 +317,17 @@ export function createIdentity(options: IdentityOptions): Identity {
         'attempts',
       );
       try {
-        if ((await db.query('SELECT 1 FROM identity_users WHERE phone_index = $1', [index])).rows.length > 0)
-          throw taken();
-        const passwordHash = await argon2Hash(command.password, { algorithm: ARGON2ID });
-        const id = newId();
-        const now = clock.now();
-        const result = await db.query<UserRow>(
-          `INSERT INTO identity_users (id, phone_ciphertext, phone_index, password_hash, created_at)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (phone_index) DO NOTHING
-           RETURNING ${userColumns}`,
-          [id, encryptField(keys.cipher, phone, aad.phone(id)), index, passwordHash, now],
-        );
-        if (!result.rows[0]) throw taken();
+        // The code is spent before the account exists: a sign-up that then fails (the number taken)
+        // needs a new code, which is what a second sign-up with it would be anyway.
+        await consumeCode(db, hashCode, {
+          phoneIndex: phoneIndex(phone),
+          purpose: 'sign_up',
+          code: command.verificationCode,
+          now: clock.now(),
+        });
+        const user = await insertUser(phone, command.password);
         await releaseAttempt(db, reservation);
-        return toUser(result.rows[0], now);
+        return user;
       } catch (error) {
         // Only "already registered" answers the question the limit guards. Should the release fail,
         // the first error is the one to report: a reservation left behind only counts one attempt.
@@ -265,6 +335,12 @@ export function createIdentity(options: IdentityOptions): Identity {
           await releaseAttempt(db, reservation).catch(() => undefined);
         throw error;
       }
+    },
+
+    async createUser(command) {
+      const phone = normalizePhone(command.phone);
+      checkPassword(command.password, phone);
+      return insertUser(phone, command.password);
     },
 
     async logIn(command) {
@@ -508,6 +584,12 @@ export function createIdentity(options: IdentityOptions): Identity {
          WHERE NOT EXISTS (SELECT 1 FROM identity_login_failures f WHERE f.subject = g.subject)`,
       );
       return pruned;
+    },
+
+    async prunePhoneVerifications() {
+      const cutoff = new Date(clock.now().getTime() - phoneVerificationRules.dayMs);
+      return (await db.query('DELETE FROM identity_phone_verifications WHERE sent_at <= $1', [cutoff]))
+        .rowCount;
     },
   };
   return identity;

@@ -1,5 +1,6 @@
 import type { Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
+import type { PhoneVerificationPurpose, SmsSender } from './sms-sender.ts';
 
 /** Payment-account classes after the PBoC 2016 rules; the wallet enforces their limits. */
 export const accountClasses = ['I', 'II', 'III'] as const;
@@ -43,8 +44,33 @@ export interface SignUpCommand {
   phone: string;
   /** At least 8 characters. */
   password: string;
+  /** The 6-digit code sent to the phone by requestPhoneVerification (purpose 'sign_up'). */
+  verificationCode: string;
   /** The client's address: answers that the phone is already registered count against its limit. */
   ip?: string;
+}
+
+/** A user whose phone number the caller has already proven (seeding, benchmarks): no SMS code. */
+export interface CreateUserCommand {
+  phone: string;
+  password: string;
+}
+
+export interface PhoneVerificationCommand {
+  phone: string;
+  purpose: PhoneVerificationPurpose;
+}
+
+export interface PhoneVerificationSent {
+  /** `138****5678` */
+  phoneMasked: string;
+  purpose: PhoneVerificationPurpose;
+  /** Seconds the code is valid: 300. */
+  expiresInSeconds: number;
+  /** Seconds before another code may be sent to this phone: 60. */
+  resendAfterSeconds: number;
+  /** The code itself, only when the identity was created with `sandboxCodes` (development). */
+  sandboxCode?: string;
 }
 
 export interface LogInCommand {
@@ -100,11 +126,30 @@ export interface IdentityOptions {
   /** Refresh-token (session) lifetime; 30 days by default. */
   refreshTokenTtlSeconds?: number;
   loginRateLimit?: Partial<LoginRateLimit>;
+  /** Where sign-up codes go (the SandboxSms until a real SMS gateway is configured). */
+  sms: SmsSender;
+  /**
+   * Answer requestPhoneVerification with the code it sent (`sandboxCode`), so development, tests
+   * and the demo can sign up without a phone. Never in production: the code is the proof.
+   */
+  sandboxCodes?: boolean;
 }
 
 /** The identity module's public API: users, sessions and identity verification. */
 export interface Identity {
+  /**
+   * Sends a 6-digit code to the phone by SMS (valid 5 minutes, single use, 5 wrong tries). At most
+   * one per phone every 60 s and 10 per rolling 24 hours, else RATE_LIMITED with retryAfterSeconds.
+   * Answers the same whether or not the phone has an account: it never looks.
+   */
+  requestPhoneVerification(command: PhoneVerificationCommand): Promise<PhoneVerificationSent>;
+  /** Sign-up proven by the SMS code (PHONE_VERIFICATION_INVALID / PHONE_VERIFICATION_EXPIRED). */
   signUp(command: SignUpCommand): Promise<User>;
+  /**
+   * A user without an SMS code: the caller vouches for the phone number. For demo seeding and
+   * benchmarks only; nothing reachable over HTTP calls it.
+   */
+  createUser(command: CreateUserCommand): Promise<User>;
   logIn(command: LogInCommand): Promise<SessionTokens>;
   /** Rotates the refresh token; a rotated token used again revokes the whole session. */
   refresh(refreshToken: string): Promise<SessionTokens>;
@@ -139,4 +184,6 @@ export interface Identity {
   keyedDigest(value: string): string;
   /** Deletes failed-log-in records older than the rate-limit window; returns how many. A job. */
   pruneLoginFailures(): Promise<number>;
+  /** Deletes SMS codes sent more than a day ago (expired and out of the daily count). A job. */
+  prunePhoneVerifications(): Promise<number>;
 }

@@ -11,6 +11,7 @@ import {
 } from '../../src/api/index.ts';
 import { ManualClock } from '../../src/core/index.ts';
 import {
+  SandboxSms,
   createIdentity,
   identityMigrations,
   type Identity,
@@ -85,6 +86,8 @@ export interface ApiHarness {
   /** The end-of-day close with the merchants' settlement steps, the pay-later and the lending steps. */
   endOfDay: EndOfDayClose;
   bank: SandboxBank;
+  /** Where sign-up codes go; answers carry them too (`sandbox_code`) unless the identity says not. */
+  sms: SandboxSms;
   clock: ManualClock;
   registry: Registry;
   /** The bootstrap key: every scope. */
@@ -157,7 +160,15 @@ export async function openApiHarness(
   const clock = new ManualClock('2025-06-01T00:00:00Z');
   const registry = new Registry();
   const ledger = createLedger({ db: t.db, clock, registry });
-  const identity = createIdentity({ db: t.db, clock, encryptionKey: randomBytes(32), ...options.identity });
+  const sms = new SandboxSms();
+  const identity = createIdentity({
+    db: t.db,
+    clock,
+    encryptionKey: randomBytes(32),
+    sandboxCodes: true,
+    ...options.identity,
+    sms: options.identity?.sms ?? sms,
+  });
   // Settlement comes well after the request returns, so tests can see the pending state reliably.
   const bank = new SandboxBank({ latencyMs: 1, settleAfterMs: 60 });
   const wallet = createWallet({ db: t.db, ledger, clock, users: identity, bank });
@@ -315,6 +326,7 @@ export async function openApiHarness(
     store,
     endOfDay,
     bank,
+    sms,
     clock,
     registry,
     adminKey,

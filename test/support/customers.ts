@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import type { ApiHarness } from './api-harness.ts';
+import type { ApiHarness, ApiResponse } from './api-harness.ts';
 import { makeResidentId } from './resident-ids.ts';
 
 export interface Customer {
@@ -33,11 +33,22 @@ function adultBirth(n: number): string {
   return birth.toISOString().slice(0, 10).replaceAll('-', '');
 }
 
+/**
+ * Sign-up over HTTP as the app does it: a code sent to the phone (the harness answers with it,
+ * as the embedded demo does), then POST /v1/users with it. Returns the sign-up's response.
+ */
+export async function signUpOverHttp(h: ApiHarness, phone: string, password: string): Promise<ApiResponse> {
+  const sent = await h.post('/v1/phone-verifications', { phone, purpose: 'sign_up' }, { key: null });
+  expect(sent.statusCode, sent.body).toBe(202);
+  const code = sent.json().sandbox_code as string;
+  return h.post('/v1/users', { phone, password, verification_code: code }, { key: null });
+}
+
 /** A user signed up and logged in over HTTP, by default verified and with a wallet. */
 export async function newCustomer(h: ApiHarness, options: CustomerOptions = {}): Promise<Customer> {
   sequence += 1;
   const phone = `137${String(10_000_000 + sequence * 7919).slice(-8)}`;
-  const user = await h.post('/v1/users', { phone, password: 'password-1' }, { key: null });
+  const user = await signUpOverHttp(h, phone, 'password-1');
   expect(user.statusCode, user.body).toBe(201);
   const session = await h.post('/v1/sessions', { phone, password: 'password-1' }, { key: null });
   const token = session.json().access_token as string;

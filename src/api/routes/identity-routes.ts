@@ -1,6 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { accountClasses, type Identity, type SessionTokens, type User } from '../../identity/index.ts';
+import {
+  accountClasses,
+  phoneVerificationPurposes,
+  type Identity,
+  type PhoneVerificationSent,
+  type SessionTokens,
+  type User,
+} from '../../identity/index.ts';
 import { timestampOutput } from '../schemas.ts';
 
 const userOutput = z.object({
@@ -31,6 +38,27 @@ const tokensOutput = z.object({
   user_id: z.string(),
   session_id: z.string(),
 });
+
+const phoneVerificationOutput = z.object({
+  phone: z.string().meta({ description: 'Masked: 138****5678' }),
+  purpose: z.enum(phoneVerificationPurposes),
+  expires_in: z.number().int().meta({ description: 'Seconds the code is valid (300)' }),
+  resend_after: z.number().int().meta({ description: 'Seconds before another code may be sent (60)' }),
+  sandbox_code: z.string().nullable().optional().meta({
+    description:
+      'The code sent, only where MILLET_SMS_SANDBOX_CODES is on (development and the demo); null when an idempotent retry replays the response',
+  }),
+});
+
+function phoneVerificationJson(sent: PhoneVerificationSent): z.input<typeof phoneVerificationOutput> {
+  return {
+    phone: sent.phoneMasked,
+    purpose: sent.purpose,
+    expires_in: sent.expiresInSeconds,
+    resend_after: sent.resendAfterSeconds,
+    ...(sent.sandboxCode === undefined ? {} : { sandbox_code: sent.sandboxCode }),
+  };
+}
 
 function userJson(user: User): z.input<typeof userOutput> {
   return {
@@ -69,6 +97,12 @@ const credentials = z.object({
     .meta({ description: 'E.164, or an 11-digit mainland mobile number (+86 assumed)' }),
   password: z.string().max(512).meta({ description: 'At least 8 characters' }),
 });
+const signUpBody = credentials.extend({
+  verification_code: z
+    .string()
+    .max(16)
+    .meta({ description: 'The 6-digit code from POST /v1/phone-verifications (purpose sign_up)' }),
+});
 const refreshBody = z.object({ refresh_token: z.string().max(256) });
 const tokenRedact = ['access_token', 'refresh_token'] as const;
 
@@ -86,20 +120,50 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
       );
 
   app.post(
-    '/users',
+    '/phone-verifications',
     {
-      config: { idempotencyFingerprint: digestFields('phone', 'password') },
+      // The stored replay keeps no code: codes exist only as keyed hashes at rest.
+      config: { idempotencyFingerprint: digestFields('phone'), idempotencyRedact: ['sandbox_code'] },
       schema: {
         tags: ['users'],
-        summary: 'Sign up with a phone number and a password',
+        summary: 'Send a 6-digit code by SMS to prove a phone number (before sign-up)',
         description:
-          'A 409 PHONE_ALREADY_REGISTERED counts as a failed log-in from the client address: twenty within 15 minutes answer 429 RATE_LIMITED with Retry-After.',
-        body: credentials,
+          'The code is valid for 5 minutes, once, and survives 5 wrong tries. One code per phone every 60 s and 10 per 24 hours, else 429 RATE_LIMITED with Retry-After; a new code replaces the last. The answer is the same whether or not the number has an account.',
+        body: z.object({
+          phone: credentials.shape.phone,
+          purpose: z.enum(phoneVerificationPurposes),
+        }),
+        response: { 202: phoneVerificationOutput },
+      },
+    },
+    async (request, reply) =>
+      reply.code(202).send(phoneVerificationJson(await identity.requestPhoneVerification(request.body))),
+  );
+
+  app.post(
+    '/users',
+    {
+      config: { idempotencyFingerprint: digestFields('phone', 'password', 'verification_code') },
+      schema: {
+        tags: ['users'],
+        summary: 'Sign up with a phone number, the SMS code sent to it and a password',
+        description:
+          'A wrong or spent code answers 422 PHONE_VERIFICATION_INVALID (attempts_remaining says how many tries the code has left), a code past its 5 minutes 422 PHONE_VERIFICATION_EXPIRED. A 409 PHONE_ALREADY_REGISTERED counts as a failed log-in from the client address: twenty within 15 minutes answer 429 RATE_LIMITED with Retry-After.',
+        body: signUpBody,
         response: { 201: userOutput },
       },
     },
     async (request, reply) =>
-      reply.code(201).send(userJson(await identity.signUp({ ...request.body, ip: request.ip }))),
+      reply.code(201).send(
+        userJson(
+          await identity.signUp({
+            phone: request.body.phone,
+            password: request.body.password,
+            verificationCode: request.body.verification_code,
+            ip: request.ip,
+          }),
+        ),
+      ),
   );
 
   app.post(

@@ -22,6 +22,15 @@ export interface Me {
   is_adult: boolean;
 }
 
+/** POST /v1/phone-verifications */
+export interface PhoneVerification {
+  phone: string;
+  expires_in: number;
+  resend_after: number;
+  /** Only where the server runs with sandbox codes (the embedded demo): no SMS is really sent. */
+  sandbox_code?: string | null;
+}
+
 interface Tokens {
   access_token: string;
   refresh_token: string;
@@ -33,7 +42,9 @@ interface Session {
   /** True until the saved session (if any) has been checked. */
   restoring: boolean;
   logIn(phone: string, password: string): Promise<void>;
-  signUp(phone: string, password: string): Promise<void>;
+  /** Sends the sign-up code to the phone by SMS. */
+  sendSignUpCode(phone: string): Promise<PhoneVerification>;
+  signUp(phone: string, verificationCode: string, password: string): Promise<void>;
   logOut(): Promise<void>;
   reloadMe(): Promise<void>;
 }
@@ -117,9 +128,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     },
     [api, reloadMe],
   );
+  const sendSignUpCode = useCallback(
+    (phone: string) => api.post<PhoneVerification>('/v1/phone-verifications', { phone, purpose: 'sign_up' }),
+    [api],
+  );
   const signUp = useCallback(
-    async (phone: string, password: string) => {
-      await api.post('/v1/users', { phone, password });
+    async (phone: string, verificationCode: string, password: string) => {
+      await api.post('/v1/users', { phone, password, verification_code: verificationCode });
       await logIn(phone, password);
     },
     [api, logIn],
@@ -132,8 +147,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, [api]);
 
   const value = useMemo(
-    () => ({ api, me, restoring, logIn, signUp, logOut, reloadMe }),
-    [api, me, restoring, logIn, signUp, logOut, reloadMe],
+    () => ({ api, me, restoring, logIn, sendSignUpCode, signUp, logOut, reloadMe }),
+    [api, me, restoring, logIn, sendSignUpCode, signUp, logOut, reloadMe],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

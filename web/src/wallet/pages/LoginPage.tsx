@@ -1,19 +1,42 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { useI18n } from '../../shared/i18n.tsx';
 import { navigate } from '../../shared/router.ts';
-import { ErrorNotice, Field, useAction } from '../../shared/ui.tsx';
-import { useSession } from '../session.tsx';
+import { ErrorNotice, Field, Success, useAction } from '../../shared/ui.tsx';
+import { useSession, type PhoneVerification } from '../session.tsx';
 
-/** Log in, or sign up with a phone number and a password (then logged in at once). */
+/**
+ * Log in, or sign up: a code sent to the phone by SMS proves the number is the user's, then a
+ * password (logged in at once). Where the server runs with sandbox codes (the demo), the code
+ * comes back in the answer and is shown and filled in, since no SMS is sent.
+ */
 export function LoginPage() {
   const { t } = useI18n();
-  const { logIn, signUp } = useSession();
+  const { logIn, sendSignUpCode, signUp } = useSession();
   const [mode, setMode] = useState<'login' | 'signup'>('login');
   const [phone, setPhone] = useState('');
   const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [sent, setSent] = useState<PhoneVerification>();
+  const [resendAt, setResendAt] = useState(0);
+  const [now, setNow] = useState(() => Date.now());
+  const waitSeconds = Math.max(0, Math.ceil((resendAt - now) / 1000));
+
+  useEffect(() => {
+    if (resendAt <= Date.now()) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [resendAt]);
+
+  const codeAction = useAction(async () => {
+    const result = await sendSignUpCode(phone);
+    setSent(result);
+    setNow(Date.now());
+    setResendAt(Date.now() + result.resend_after * 1000);
+    if (result.sandbox_code) setCode(result.sandbox_code);
+  });
   const action = useAction(async () => {
     if (mode === 'signup') {
-      await signUp(phone, password);
+      await signUp(phone, code, password);
       navigate('/verify');
     } else {
       await logIn(phone, password);
@@ -22,7 +45,12 @@ export function LoginPage() {
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
+    codeAction.setError(undefined);
     void action.run();
+  };
+  const sendCode = () => {
+    action.setError(undefined);
+    void codeAction.run();
   };
   return (
     <>
@@ -34,7 +62,7 @@ export function LoginPage() {
             type="button"
             role="tab"
             aria-selected={mode === m}
-            onClick={() => (setMode(m), action.setError(undefined))}
+            onClick={() => (setMode(m), action.setError(undefined), codeAction.setError(undefined))}
           >
             {m === 'login' ? t('login.tab') : t('signup.tab')}
           </button>
@@ -56,6 +84,40 @@ export function LoginPage() {
           required
           hint={t('login.phoneHint')}
         />
+        {mode === 'signup' && (
+          <>
+            <Field
+              label={t('signup.code')}
+              name="verification_code"
+              inputMode="numeric"
+              autoComplete="one-time-code"
+              value={code}
+              onChange={setCode}
+              required
+              hint={t('signup.codeHint')}
+            />
+            <button
+              type="button"
+              onClick={sendCode}
+              disabled={codeAction.busy || waitSeconds > 0 || phone.trim() === ''}
+            >
+              {waitSeconds > 0 ? t('signup.resendIn', { seconds: waitSeconds }) : t('signup.sendCode')}
+            </button>
+            {sent && (
+              <Success>
+                {t('signup.codeSent', { phone: sent.phone })}
+                {sent.sandbox_code && (
+                  <>
+                    {' '}
+                    <span data-testid="sandbox-code">
+                      {t('signup.sandboxCode', { code: sent.sandbox_code })}
+                    </span>
+                  </>
+                )}
+              </Success>
+            )}
+          </>
+        )}
         <Field
           label={t('login.password')}
           name="password"
@@ -66,7 +128,7 @@ export function LoginPage() {
           required
           hint={mode === 'signup' ? t('signup.passwordHint') : undefined}
         />
-        <ErrorNotice error={action.error} />
+        <ErrorNotice error={action.error ?? codeAction.error} />
         <button type="submit" className="primary" disabled={action.busy}>
           {mode === 'login' ? t('login.submit') : t('signup.submit')}
         </button>

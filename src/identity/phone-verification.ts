@@ -1,0 +1,169 @@
+import { randomInt, timingSafeEqual } from 'node:crypto';
+import { MilletError, newId } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
+import type { PhoneVerificationPurpose } from './sms-sender.ts';
+
+/** The rules of SMS codes, as mainland wallets apply them. */
+export const phoneVerificationRules = {
+  codeLength: 6,
+  ttlMs: 5 * 60_000,
+  /** Wrong codes a code survives; the next try finds it spent, even with the right code. */
+  maxWrongTries: 5,
+  resendAfterMs: 60_000,
+  /** Codes per phone in any 24 hours: SMS costs money, and a flood of texts is harassment. */
+  maxPerDay: 10,
+  dayMs: 24 * 60 * 60_000,
+} as const;
+
+/** A keyed hash of a code, bound to its row, purpose and phone: the table alone cannot check a guess. */
+export type CodeHasher = (parts: {
+  id: string;
+  purpose: PhoneVerificationPurpose;
+  phoneIndex: string;
+  code: string;
+}) => string;
+
+export function newVerificationCode(): string {
+  return String(randomInt(0, 10 ** phoneVerificationRules.codeLength)).padStart(
+    phoneVerificationRules.codeLength,
+    '0',
+  );
+}
+
+/**
+ * Records a new code for the phone unless the phone is within its limits: one code per 60 s and
+ * ten per rolling 24 hours (RATE_LIMITED with retryAfterSeconds otherwise). The phone's row in
+ * identity_rate_limit_gates is locked while counting and inserting, so requests arriving together,
+ * in one process or many, see each other: exactly one of them gets a code. The latest code
+ * supersedes earlier ones.
+ */
+export async function issueCode(
+  db: Database,
+  hash: CodeHasher,
+  request: { phoneIndex: string; purpose: PhoneVerificationPurpose; code: string; now: Date },
+): Promise<{ id: string }> {
+  const { phoneIndex, purpose, code, now } = request;
+  const rules = phoneVerificationRules;
+  const id = newId();
+  const retryAfterMs = await db.transaction(async (tx) => {
+    await tx.query(
+      `INSERT INTO identity_rate_limit_gates AS g (subject) VALUES ($1)
+       ON CONFLICT (subject) DO UPDATE SET subject = g.subject`,
+      [`sms:${phoneIndex}`],
+    );
+    const sent = (
+      await tx.query<{ sent_at: Date }>(
+        `SELECT sent_at FROM identity_phone_verifications
+         WHERE phone_index = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3`,
+        [phoneIndex, new Date(now.getTime() - rules.dayMs), rules.maxPerDay],
+      )
+    ).rows.map((r) => r.sent_at.getTime());
+    const waits = [
+      sent.length > 0 ? sent[0]! + rules.resendAfterMs - now.getTime() : 0,
+      // The daily limit lifts when the oldest of the last ten leaves the 24 hours.
+      sent.length >= rules.maxPerDay ? sent[rules.maxPerDay - 1]! + rules.dayMs - now.getTime() : 0,
+    ];
+    const wait = Math.max(...waits);
+    if (wait > 0) return wait;
+    await tx.query(
+      `INSERT INTO identity_phone_verifications (id, phone_index, purpose, code_hash, sent_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [
+        id,
+        phoneIndex,
+        purpose,
+        hash({ id, purpose, phoneIndex, code }),
+        now,
+        new Date(now.getTime() + rules.ttlMs),
+      ],
+    );
+    return 0;
+  });
+  if (retryAfterMs > 0) {
+    const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    throw new MilletError(
+      'RATE_LIMITED',
+      `Too many codes sent to this phone; try again in ${retryAfterSeconds} seconds`,
+      { retryAfterSeconds },
+    );
+  }
+  return { id };
+}
+
+/** Takes back a code whose SMS never left: it neither works nor counts against the limits. */
+export async function withdrawCode(db: Database, id: string): Promise<void> {
+  await db.query('DELETE FROM identity_phone_verifications WHERE id = $1', [id]);
+}
+
+function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Spends the phone's live code if `code` is it. A wrong code counts against the code's tries and
+ * the count commits even though the caller then refuses; the row lock serialises attempts arriving
+ * together, so a code is spent once and never gets more than five wrong tries.
+ * Throws PHONE_VERIFICATION_INVALID (no code, spent, out of tries, wrong) or _EXPIRED.
+ */
+export async function consumeCode(
+  db: Database,
+  hash: CodeHasher,
+  attempt: { phoneIndex: string; purpose: PhoneVerificationPurpose; code: string; now: Date },
+): Promise<void> {
+  const { phoneIndex, purpose, code, now } = attempt;
+  const rules = phoneVerificationRules;
+  const invalid = (message: string, attemptsRemaining?: number) =>
+    new MilletError('PHONE_VERIFICATION_INVALID', message, {
+      field: 'verification_code',
+      ...(attemptsRemaining === undefined ? {} : { attemptsRemaining }),
+    });
+  if (!/^\d+$/.test(code) || code.length !== rules.codeLength)
+    throw invalid(`verification_code must be the ${rules.codeLength}-digit code sent by SMS`);
+  const outcome = await db.transaction(async (tx) => {
+    const row = (
+      await tx.query<{
+        id: string;
+        code_hash: string;
+        expires_at: Date;
+        failed_attempts: number;
+        used_at: Date | null;
+      }>(
+        `SELECT id, code_hash, expires_at, failed_attempts, used_at FROM identity_phone_verifications
+         WHERE phone_index = $1 AND purpose = $2 ORDER BY sent_at DESC, id LIMIT 1 FOR UPDATE`,
+        [phoneIndex, purpose],
+      )
+    ).rows[0];
+    if (!row || row.used_at || row.failed_attempts >= rules.maxWrongTries) return { kind: 'none' as const };
+    if (row.expires_at.getTime() <= now.getTime()) return { kind: 'expired' as const };
+    if (sameHash(row.code_hash, hash({ id: row.id, purpose, phoneIndex, code }))) {
+      await tx.query('UPDATE identity_phone_verifications SET used_at = $2 WHERE id = $1', [row.id, now]);
+      return { kind: 'ok' as const };
+    }
+    await tx.query(
+      'UPDATE identity_phone_verifications SET failed_attempts = failed_attempts + 1 WHERE id = $1',
+      [row.id],
+    );
+    return { kind: 'wrong' as const, attemptsRemaining: rules.maxWrongTries - row.failed_attempts - 1 };
+  });
+  switch (outcome.kind) {
+    case 'ok':
+      return;
+    case 'expired':
+      throw new MilletError(
+        'PHONE_VERIFICATION_EXPIRED',
+        'The verification code has expired; request a new one',
+        { field: 'verification_code' },
+      );
+    case 'none':
+      throw invalid('No verification code is waiting for this phone; request a new one', 0);
+    case 'wrong':
+      throw invalid(
+        outcome.attemptsRemaining > 0
+          ? 'The verification code is wrong'
+          : 'The verification code is wrong and may not be tried again; request a new one',
+        outcome.attemptsRemaining,
+      );
+  }
+}
