@@ -86,6 +86,44 @@ describe('the wallet over HTTP', () => {
     expect(verify.json().ok).toBe(true);
   });
 
+  it('the statement filters by posting time; an operation is found only as its own kind', async () => {
+    const user = await customer();
+    const topUp = await h.post(
+      '/v1/wallet/top-ups',
+      { amount: '3000', card_token: 'card_ok' },
+      { key: user.token },
+    );
+    await settledOperation('top-ups', topUp.json().id, user.token);
+    h.clock.advance(120_000);
+    const withdrawal = await h.post(
+      '/v1/wallet/withdrawals',
+      { amount: '1000', card_token: 'card_ok' },
+      { key: user.token },
+    );
+    await settledOperation('withdrawals', withdrawal.json().id, user.token);
+    const amounts = async (query: string) => {
+      const page = await h.get(`/v1/wallet/statement?${query}`, user.token);
+      expect(page.statusCode, page.body).toBe(200);
+      return page.json().items.map((line: JsonObject) => `${line.side} ${line.amount} ${line.phase}`);
+    };
+    const split = new Date(h.clock.now().getTime() - 60_000).toISOString();
+    expect(await amounts(`to=${split}`)).toEqual(['credit 3000 posted']);
+    expect(await amounts(`from=${split}`)).toEqual([
+      'debit 1000 pending',
+      'debit 1000 released',
+      'debit 1000 posted',
+    ]);
+    expect(await amounts(`from=${split}&to=${split}`)).toEqual([]);
+    const bad = await h.get('/v1/wallet/statement?from=yesterday', user.token);
+    expect([bad.statusCode, bad.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+
+    const asTopUp = await h.get(`/v1/wallet/top-ups/${withdrawal.json().id}`, user.token);
+    expect([asTopUp.statusCode, asTopUp.json().code]).toEqual([404, 'TOP_UP_NOT_FOUND']);
+    const stranger = await customer();
+    const theirs = await h.get(`/v1/wallet/withdrawals/${withdrawal.json().id}`, stranger.token);
+    expect([theirs.statusCode, theirs.json().code]).toEqual([404, 'WITHDRAWAL_NOT_FOUND']);
+  });
+
   it('answers refusals as problem+json with stable codes', async () => {
     const payer = await customer();
     const stranger = await customer(false);
@@ -98,6 +136,12 @@ describe('the wallet over HTTP', () => {
     expect(declined.statusCode).toBe(422);
     expect(declined.headers['content-type']).toContain('application/problem+json');
     expect(declined.json().code).toBe('BANK_DECLINED');
+    const blankCard = await h.post(
+      '/v1/wallet/withdrawals',
+      { amount: '100', card_token: '   ' },
+      { key: payer.token },
+    );
+    expect([blankCard.statusCode, blankCard.json().code]).toEqual([400, 'VALIDATION_FAILED']);
 
     const broke = await h.post(
       '/v1/transfers',

@@ -5,6 +5,7 @@ import {
   BankDeclinedError,
   BankTimeoutError,
   type BankConnector,
+  type BankOutcome,
   type BankSettlement,
 } from './bank-connector.ts';
 import { WALLET_CURRENCY, findWalletAccount, platformAccountIds, requireIds } from './wallet-accounts.ts';
@@ -71,7 +72,30 @@ const ledgerIds = (operationId: string) => ({
   hold: derivedId('wallet.withdrawal.hold', operationId),
   post: derivedId('wallet.withdrawal.post', operationId),
   void: derivedId('wallet.withdrawal.void', operationId),
+  /** A withdrawal the bank paid out after its hold had been given back (see settle). */
+  latePost: derivedId('wallet.withdrawal.late-post', operationId),
 });
+
+/** The ledger refused to resolve a hold because it was already voided (or expired), not posted. */
+const holdGoneBack = (error: unknown): boolean =>
+  isMilletError(error) && error.code === 'HOLD_NOT_PENDING' && error.details?.status !== 'posted';
+
+const REFERENCE_PREFIX = 'wallet-';
+
+/**
+ * What the bank knows an operation by. Not the operation id itself: the bank keys its idempotency
+ * on the reference and shares one reference space between every module's requests, and the other
+ * modules name theirs by UUIDs a client can choose (a card payment's id). A top-up sharing a card
+ * payment's id would be taken by the bank for that payment, and its settlement credit the top-up's
+ * amount for the payment's. The prefix keeps the wallet's own references apart from every UUID.
+ */
+export const bankReferenceOf = (operationId: string) => `${REFERENCE_PREFIX}${operationId}`;
+
+function operationIdOf(reference: string): string | undefined {
+  if (!reference.startsWith(REFERENCE_PREFIX)) return undefined;
+  const id = reference.slice(REFERENCE_PREFIX.length);
+  return isUuid(id) ? id : undefined;
+}
 
 /**
  * Top-ups and withdrawals through a bank connector. A top-up credits the wallet only once the bank
@@ -99,17 +123,24 @@ export class BankOperations {
     return this.#start('withdrawal', command);
   }
 
-  async get(id: string, userId?: string): Promise<BankOperation> {
+  /**
+   * One operation; with `userId`, only that user's, and with `kind`, only one of that kind. What is
+   * not found is reported as the kind asked for, so the answer tells nothing of another's records.
+   */
+  async get(id: string, userId?: string, kind?: BankOperationKind): Promise<BankOperation> {
     const result = isUuid(id)
       ? await this.db.query<OperationRow>('SELECT * FROM wallet_bank_operations WHERE id = $1', [id])
       : { rows: [] };
     const row = result.rows[0];
-    if (!row || (userId !== undefined && row.user_id !== userId)) {
-      throw new MilletError(
-        row?.kind === 'withdrawal' ? 'WITHDRAWAL_NOT_FOUND' : 'TOP_UP_NOT_FOUND',
-        `No operation ${id}`,
-        { id },
-      );
+    if (
+      !row ||
+      (userId !== undefined && row.user_id !== userId) ||
+      (kind !== undefined && row.kind !== kind)
+    ) {
+      const notFound = (kind ?? (userId === undefined ? row?.kind : undefined)) === 'withdrawal';
+      throw new MilletError(notFound ? 'WITHDRAWAL_NOT_FOUND' : 'TOP_UP_NOT_FOUND', `No operation ${id}`, {
+        id,
+      });
     }
     return fromRow(row);
   }
@@ -122,43 +153,73 @@ export class BankOperations {
     this.#otherSettlements.push(handler);
   }
 
-  /** Applies a bank's settlement; safe to receive twice or after the operation already ended. */
+  /**
+   * Applies a bank's settlement; safe to receive twice, late, or in any order. The bank's word that
+   * money moved wins over a failure recorded here — a decline, a failed settlement, a request the
+   * bank had no record of yet — since the money did move: a top-up is credited, a withdrawal taken
+   * from the wallet. A failure arriving after a success changes nothing.
+   */
   async settle(settlement: BankSettlement): Promise<void> {
-    const operation = await this.get(settlement.reference).catch(() => undefined);
-    if (!operation) {
+    const operationId = operationIdOf(settlement.reference);
+    if (operationId === undefined) {
       for (const handler of this.#otherSettlements) await handler(settlement);
       return;
     }
-    if (operation.status !== 'pending') return;
+    await this.#settleOperation(operationId, settlement.outcome, settlement.reason);
+  }
+
+  /** Returns whether this call ended the operation. */
+  async #settleOperation(operationId: string, outcome: BankOutcome, reason?: string): Promise<boolean> {
+    const operation = await this.get(operationId).catch(() => undefined);
+    if (!operation || operation.status === 'succeeded') return false;
+    if (outcome === 'succeeded') {
+      await this.#applySuccess(operation);
+      return true;
+    }
+    if (operation.status !== 'pending') return false;
+    if (operation.kind === 'withdrawal' && !(await this.#releaseHold(operation.id))) {
+      // A success posted the hold first: the money has left, as the ledger says, whatever came after.
+      await this.#finish(operation.id, 'succeeded');
+      return true;
+    }
+    await this.#finish(operation.id, 'failed', 'BANK_DECLINED', reason ?? 'the bank failed the operation');
+    return true;
+  }
+
+  async #applySuccess(operation: BankOperation): Promise<void> {
     const wallet = await findWalletAccount(this.db, operation.userId);
     const { bankClearing } = platformAccountIds(operation.currency);
     const ids = ledgerIds(operation.id);
-    if (settlement.outcome === 'succeeded') {
-      if (operation.kind === 'top_up') {
-        await this.ledger.transfer({
-          id: ids.credit,
-          debitAccountId: bankClearing,
-          creditAccountId: wallet.ledgerAccountId,
-          amount: operation.amount,
-          metadata: { topUpId: operation.id },
-        });
-      } else {
+    if (operation.kind === 'top_up') {
+      await this.ledger.transfer({
+        id: ids.credit,
+        debitAccountId: bankClearing,
+        creditAccountId: wallet.ledgerAccountId,
+        amount: operation.amount,
+        metadata: { topUpId: operation.id },
+      });
+    } else {
+      try {
         await this.ledger.postHold({
           id: ids.post,
           holdId: ids.hold,
           metadata: { withdrawalId: operation.id },
         });
+      } catch (error) {
+        if (!holdGoneBack(error)) throw error;
+        // The hold went back to the wallet (the operation was failed here) but the bank paid out:
+        // take the amount again. A wallet that no longer holds it refuses, and the withdrawal stays
+        // failed, the refusal thrown for whoever delivered the settlement to see.
+        await this.ledger.transfer({
+          id: ids.latePost,
+          debitAccountId: wallet.ledgerAccountId,
+          creditAccountId: bankClearing,
+          amount: operation.amount,
+          metadata: { withdrawalId: operation.id },
+        });
       }
-      await this.#finish(operation.id, 'succeeded');
-    } else {
-      if (operation.kind === 'withdrawal') await this.#releaseHold(operation.id);
-      await this.#finish(
-        operation.id,
-        'failed',
-        'BANK_DECLINED',
-        settlement.reason ?? 'the bank failed the operation',
-      );
     }
+    await this.#finish(operation.id, 'succeeded', undefined, undefined, ['pending', 'failed']);
   }
 
   /** Asks the bank about operations still pending after `olderThanMs` (lost callbacks, timeouts). */
@@ -169,16 +230,12 @@ export class BankOperations {
     );
     let settled = 0;
     for (const { id } of stale.rows) {
-      const status = await this.bank.status(id);
+      const status = await this.bank.status(bankReferenceOf(id));
       if (status === 'succeeded' || status === 'failed') {
-        await this.settle({ reference: id, outcome: status });
-        settled += 1;
+        if (await this.#settleOperation(id, status)) settled += 1;
       } else if (status === 'unknown') {
         // The bank never took it: nothing can settle, so the operation failed.
-        const operation = await this.get(id);
-        if (operation.kind === 'withdrawal') await this.#releaseHold(id);
-        await this.#finish(id, 'failed', 'BANK_DECLINED', 'the bank has no record of the request');
-        settled += 1;
+        if (await this.#settleOperation(id, 'failed', 'the bank has no record of the request')) settled += 1;
       }
     }
     return settled;
@@ -215,7 +272,7 @@ export class BankOperations {
       return fromRow(row);
     }
     const request = {
-      reference: command.id,
+      reference: bankReferenceOf(command.id),
       cardToken: command.cardToken,
       amount: command.amount,
       currency: WALLET_CURRENCY,
@@ -254,22 +311,31 @@ export class BankOperations {
     return this.get(command.id);
   }
 
-  async #releaseHold(operationId: string): Promise<void> {
+  /** Voids a withdrawal's hold; false when the hold was posted instead (the bank paid it out). */
+  async #releaseHold(operationId: string): Promise<boolean> {
     const ids = ledgerIds(operationId);
     try {
       await this.ledger.voidHold({ id: ids.void, holdId: ids.hold, metadata: { withdrawalId: operationId } });
     } catch (error) {
-      // Never placed (the wallet lacked funds) or already resolved: nothing to give back.
-      if (!(isMilletError(error) && (error.code === 'HOLD_NOT_FOUND' || error.code === 'HOLD_NOT_PENDING')))
-        throw error;
+      if (holdGoneBack(error)) return true;
+      if (isMilletError(error) && error.code === 'HOLD_NOT_PENDING') return false;
+      // Never placed (the wallet lacked funds): nothing to give back.
+      if (!(isMilletError(error) && error.code === 'HOLD_NOT_FOUND')) throw error;
     }
+    return true;
   }
 
-  async #finish(id: string, status: OperationStatus, code?: string, message?: string): Promise<void> {
+  async #finish(
+    id: string,
+    status: OperationStatus,
+    code?: string,
+    message?: string,
+    from: readonly OperationStatus[] = ['pending'],
+  ): Promise<void> {
     await this.db.query(
       `UPDATE wallet_bank_operations SET status = $2, failure_code = $3, failure_message = $4, updated_at = $5
-        WHERE id = $1 AND status = 'pending'`,
-      [id, status, code ?? null, message ?? null, this.clock.now()],
+        WHERE id = $1 AND status = ANY($6::text[])`,
+      [id, status, code ?? null, message ?? null, this.clock.now(), from],
     );
   }
 }

@@ -15,7 +15,7 @@ export {
   type BankSettlement,
 } from './bank-connector.ts';
 export { SandboxBank, type SandboxBankOptions } from './sandbox-bank.ts';
-export type { BankOperation, BankOperationCommand } from './bank-operations.ts';
+export type { BankOperation, BankOperationCommand, BankOperationKind } from './bank-operations.ts';
 export type { TransferCommand, WalletTransfer } from './transfers.ts';
 export type { WalletUser, WalletUserDirectory } from './users.ts';
 export {

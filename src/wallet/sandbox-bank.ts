@@ -77,7 +77,7 @@ export class SandboxBank implements BankConnector {
       this.#settleLater(request.reference, outcome);
     }
     if (request.cardToken === 'sandbox_timeout') throw new BankTimeoutError();
-    return { bankReference: `SBX${direction}-${request.reference.slice(0, 8)}` };
+    return { bankReference: `SBX${direction}-${request.reference.slice(-12)}` };
   }
 
   #settleLater(reference: string, outcome: BankOutcome): void {

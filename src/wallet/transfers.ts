@@ -1,6 +1,7 @@
 import { MilletError, derivedId, isMilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
+import { usagePeriod } from './account-classes.ts';
 import { chargePaymentAllowance, releasePaymentAllowance } from './payment-allowance.ts';
 import type { WalletUserDirectory } from './users.ts';
 import { WALLET_CURRENCY, findWalletAccount, requireIds } from './wallet-accounts.ts';
@@ -84,14 +85,13 @@ export async function transferBetweenWallets(
   const now = clock.now();
 
   const row = await db.transaction(async (tx) => {
-    const existing = await tx.query<TransferRow>('SELECT * FROM wallet_transfers WHERE id = $1', [
-      command.id,
-    ]);
-    if (existing.rows[0]) return existing.rows[0];
-    const period = await chargePaymentAllowance(tx, command.fromUserId, accountClass, command.amount, now);
+    // The row first, claiming the id: the same transfer sent twice at once waits here for the
+    // first to commit and then finds it, rather than charging the allowance again and failing on
+    // the primary key. A refused charge rolls the row back with it.
     const inserted = await tx.query<TransferRow>(
       `INSERT INTO wallet_transfers (id, from_user_id, to_user_id, amount, currency, memo, usage_period, status, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8) RETURNING *`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)
+       ON CONFLICT (id) DO NOTHING RETURNING *`,
       [
         command.id,
         command.fromUserId,
@@ -99,11 +99,18 @@ export async function transferBetweenWallets(
         command.amount,
         WALLET_CURRENCY,
         command.memo ?? null,
-        period,
+        usagePeriod(accountClass, now),
         now,
       ],
     );
-    return inserted.rows[0]!;
+    if (!inserted.rows[0]) {
+      const existing = await tx.query<TransferRow>('SELECT * FROM wallet_transfers WHERE id = $1', [
+        command.id,
+      ]);
+      return existing.rows[0]!;
+    }
+    await chargePaymentAllowance(tx, command.fromUserId, accountClass, command.amount, now);
+    return inserted.rows[0];
   });
   if (
     row.from_user_id !== command.fromUserId ||
@@ -153,6 +160,39 @@ async function completeTransfer(
     [row.id, clock.now()],
   );
   return fromRow(done.rows[0] ?? { ...row, status: 'succeeded' });
+}
+
+/**
+ * Completes transfers left pending for `olderThanMs` — the process stopped, or the ledger failed,
+ * between recording a transfer and posting it — as a retry would: posted once (the entry id is
+ * derived), or failed with the payer's allowance given back. Without this a transfer the client
+ * never retried would hold its share of the payer's class limit for good. Returns how many ended.
+ */
+export async function recoverTransfers(
+  db: Database,
+  ledger: Ledger,
+  clock: Clock,
+  olderThanMs: number,
+): Promise<number> {
+  const stale = await db.query<TransferRow>(
+    `SELECT * FROM wallet_transfers WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT 500`,
+    [new Date(clock.now().getTime() - olderThanMs)],
+  );
+  let ended = 0;
+  for (const row of stale.rows) {
+    const [from, to] = await Promise.all([
+      findWalletAccount(db, row.from_user_id),
+      findWalletAccount(db, row.to_user_id),
+    ]);
+    try {
+      await completeTransfer(db, ledger, clock, row, from.ledgerAccountId, to.ledgerAccountId);
+    } catch (error) {
+      // A refusal is the transfer's outcome, recorded by completeTransfer; anything else is not.
+      if (!isMilletError(error)) throw error;
+    }
+    ended += 1;
+  }
+  return ended;
 }
 
 export async function getTransfer(db: Database, id: string, userId?: string): Promise<WalletTransfer> {

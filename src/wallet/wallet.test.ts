@@ -147,6 +147,126 @@ describe('withdrawals', () => {
   });
 });
 
+describe('the bank', () => {
+  it('knows a top-up apart from a card payment that shares its id: each is asked for and settled on its own', async () => {
+    const user = await userWith(0n);
+    const cardSettlements: BankSettlement[] = [];
+    wallet.onCardSettlement(async (settlement) => {
+      cardSettlements.push(settlement);
+    });
+    // Another module's card payment (1 fen), named by an id the paying client chose…
+    const paymentId = newId();
+    await wallet.debitCard({ reference: paymentId, cardToken: 'card_ok', amount: 1n, currency: 'CNY' });
+    // …and a top-up the same client sends with that id: the bank must not take it for the payment.
+    await wallet.topUp({ id: paymentId, userId: user, amount: 5_000_000n, cardToken: 'card_ok' });
+    expect((await settled(paymentId)).status).toBe('succeeded');
+    await expect.poll(() => cardSettlements.map((s) => s.reference)).toEqual([paymentId]);
+    expect(await wallet.cardStatus(paymentId)).toBe('succeeded');
+    expect((await wallet.getWallet(user)).balance).toBe(5_000_000n);
+    // A card request not named by a UUID could take a wallet operation's reference: refused.
+    const named = await rejection(
+      wallet.debitCard({ reference: `wallet-${newId()}`, cardToken: 'card_ok', amount: 1n, currency: 'CNY' }),
+    );
+    expect(named.code).toBe('VALIDATION_FAILED');
+  });
+
+  it('settlements twice, late, out of order or at once end where the money went', async () => {
+    let deliver: (settlement: BankSettlement) => Promise<void> = async () => {};
+    const known = new Map<string, BankOutcome | 'pending'>();
+    const references: string[] = [];
+    const manualBank: BankConnector = {
+      async requestDebit(request) {
+        references.push(request.reference);
+        known.set(request.reference, 'pending');
+        return { bankReference: 'MANUAL' };
+      },
+      async requestCredit(request) {
+        references.push(request.reference);
+        known.set(request.reference, 'pending');
+        return { bankReference: 'MANUAL' };
+      },
+      onSettlement(handler) {
+        deliver = handler;
+      },
+      async status(reference) {
+        return known.get(reference) ?? 'unknown';
+      },
+    };
+    const manual = createWallet({ db: t.db, ledger, clock, users: directory, bank: manualBank });
+    const user = await userWith(10_000n);
+    const start = async (kind: 'topUp' | 'withdraw', amount: bigint) => {
+      const operation = await manual[kind]({ id: newId(), userId: user, amount, cardToken: 'card_ok' });
+      return { id: operation.id, reference: references.at(-1)! };
+    };
+    const both = (reference: string) =>
+      Promise.allSettled([
+        deliver({ reference, outcome: 'failed' }),
+        deliver({ reference, outcome: 'succeeded' }),
+      ]);
+
+    // A top-up told both at once is credited once, and says so.
+    const contested = await start('topUp', 1_000n);
+    await both(contested.reference);
+    expect((await manual.getBankOperation(contested.id)).status).toBe('succeeded');
+    expect((await manual.getWallet(user)).balance).toBe(11_000n);
+    // A failure after the success, and the success again, change nothing.
+    await deliver({ reference: contested.reference, outcome: 'failed' });
+    await deliver({ reference: contested.reference, outcome: 'succeeded' });
+    expect((await manual.getBankOperation(contested.id)).status).toBe('succeeded');
+    expect((await manual.getWallet(user)).balance).toBe(11_000n);
+
+    // A withdrawal told both at once: its record says what the ledger did with the hold.
+    const withdrawal = await start('withdraw', 2_000n);
+    await both(withdrawal.reference);
+    const ended = await manual.getBankOperation(withdrawal.id);
+    expect(ended.status).toBe('succeeded');
+    expect(await manual.getWallet(user)).toMatchObject({ balance: 9_000n, available: 9_000n });
+
+    // The bank had no record yet, so reconciliation failed them; then it confirms them after all.
+    const lateTopUp = await start('topUp', 500n);
+    const lateWithdrawal = await start('withdraw', 3_000n);
+    known.delete(lateTopUp.reference);
+    known.delete(lateWithdrawal.reference);
+    clock.advance(61_000);
+    await manual.reconcileBankOperations(60_000);
+    expect((await manual.getBankOperation(lateTopUp.id)).status).toBe('failed');
+    expect((await manual.getBankOperation(lateWithdrawal.id)).status).toBe('failed');
+    expect(await manual.getWallet(user)).toMatchObject({ balance: 9_000n, available: 9_000n });
+    await deliver({ reference: lateTopUp.reference, outcome: 'succeeded' });
+    await deliver({ reference: lateWithdrawal.reference, outcome: 'succeeded' });
+    expect((await manual.getBankOperation(lateTopUp.id)).status).toBe('succeeded');
+    expect((await manual.getBankOperation(lateWithdrawal.id)).status).toBe('succeeded');
+    expect(await manual.getWallet(user)).toMatchObject({ balance: 6_500n, available: 6_500n });
+
+    // A settlement for nothing of ours is passed on, and moves nothing here.
+    await deliver({ reference: `wallet-${newId()}`, outcome: 'succeeded' });
+    await deliver({ reference: newId(), outcome: 'succeeded' });
+    expect((await manual.getWallet(user)).balance).toBe(6_500n);
+    expect((await ledger.verify()).ok).toBe(true);
+  });
+
+  it("a top-up is not found as a withdrawal, and another user's operation is not found as either", async () => {
+    const owner = await userWith(5_000n);
+    const stranger = await userWith(0n);
+    const withdrawal = await wallet.withdraw({
+      id: newId(),
+      userId: owner,
+      amount: 1_000n,
+      cardToken: 'card_ok',
+    });
+    expect(await wallet.getBankOperation(withdrawal.id, owner, 'withdrawal')).toMatchObject({
+      kind: 'withdrawal',
+    });
+    expect((await rejection(wallet.getBankOperation(withdrawal.id, owner, 'top_up'))).code).toBe(
+      'TOP_UP_NOT_FOUND',
+    );
+    expect((await rejection(wallet.getBankOperation(withdrawal.id, stranger, 'top_up'))).code).toBe(
+      'TOP_UP_NOT_FOUND',
+    );
+    await settled(withdrawal.id);
+  });
+});
+
 describe('transfers between wallets', () => {
   it('move money once, also when retried with the same id', async () => {
     const alice = await userWith(10_000n);
@@ -158,6 +278,61 @@ describe('transfers between wallets', () => {
     expect(again.status).toBe('succeeded');
     expect((await wallet.getWallet(alice)).balance).toBe(7_500n);
     expect((await wallet.getWallet(bob)).balance).toBe(2_500n);
+  });
+
+  it('the same transfer sent several times at once moves money and charges the limit once', async () => {
+    for (let round = 0; round < 4; round++) {
+      const alice = await userWith(100_000n, 'I');
+      const bob = await userWith(0n);
+      const command = { id: newId(), fromUserId: alice, toUserId: bob, amount: 60_000n };
+      const answers = await Promise.allSettled(Array.from({ length: 6 }, () => wallet.transfer(command)));
+      expect(answers.map((a) => (a.status === 'fulfilled' ? a.value.status : String(a.reason)))).toEqual(
+        Array(6).fill('succeeded'),
+      );
+      expect((await wallet.getWallet(alice)).balance).toBe(40_000n);
+      expect((await wallet.getWallet(bob)).balance).toBe(60_000n);
+      // Charged once: 400.00 of the 1,000.00 Class I allowance is left.
+      await wallet.transfer({ ...command, id: newId(), amount: 40_000n });
+      expect((await wallet.getWallet(bob)).balance).toBe(100_000n);
+    }
+  });
+
+  it('a transfer left pending by a failure before its posting is completed by reconciliation', async () => {
+    const lostLedger: Ledger = {
+      ...ledger,
+      transfer: () => Promise.reject(new Error('connection lost')),
+    };
+    // Its own bank: a connector has one settlement handler, and the shared one must keep the suite's.
+    const flaky = createWallet({
+      db: t.db,
+      ledger: lostLedger,
+      clock,
+      users: directory,
+      bank: new SandboxBank({ latencyMs: 1 }),
+    });
+    const alice = await userWith(70_000n, 'I');
+    const bob = await userWith(0n);
+    const posted = { id: newId(), fromUserId: alice, toUserId: bob, amount: 60_000n };
+    const refused = { id: newId(), fromUserId: alice, toUserId: bob, amount: 20_000n };
+    await expect(flaky.transfer(posted)).rejects.toThrow('connection lost');
+    await expect(flaky.transfer(refused)).rejects.toThrow('connection lost');
+    expect((await wallet.getTransfer(posted.id)).status).toBe('pending');
+    // Both hold their share of the Class I limit while pending: 200.00 is left.
+    const limited = await rejection(wallet.transfer({ ...posted, id: newId(), amount: 20_001n }));
+    expect(limited.code).toBe('PAYMENT_LIMIT_EXCEEDED');
+
+    clock.advance(61_000);
+    expect(await wallet.reconcileBankOperations(60_000)).toBeGreaterThanOrEqual(2);
+    expect(await wallet.getTransfer(posted.id)).toMatchObject({ status: 'succeeded' });
+    expect(await wallet.getTransfer(refused.id)).toMatchObject({
+      status: 'failed',
+      failureCode: 'INSUFFICIENT_FUNDS',
+    });
+    expect((await wallet.getWallet(alice)).balance).toBe(10_000n);
+    expect((await wallet.getWallet(bob)).balance).toBe(60_000n);
+    // The refused one gave its share back: 400.00 of the 1,000.00 is left.
+    await wallet.transfer({ ...posted, id: newId(), amount: 10_000n });
+    expect((await wallet.getWallet(bob)).balance).toBe(70_000n);
   });
 
   it('need a verified payer, another recipient and enough money', async () => {

@@ -1,12 +1,18 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../core/index.ts';
+import { MilletError, isUuid, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger, Page, StatementLine, StatementQuery } from '../ledger/index.ts';
 import type { BankConnector, BankOutcome, BankRequest, BankSettlement } from './bank-connector.ts';
-import { BankOperations, type BankOperation, type BankOperationCommand } from './bank-operations.ts';
+import {
+  BankOperations,
+  type BankOperation,
+  type BankOperationCommand,
+  type BankOperationKind,
+} from './bank-operations.ts';
 import {
   getTransfer,
+  recoverTransfers,
   transferBetweenWallets,
   type TransferCommand,
   type WalletTransfer,
@@ -63,10 +69,15 @@ export interface Wallet {
   statement(userId: string, query?: StatementQuery): Promise<Page<StatementLine>>;
   topUp(command: BankOperationCommand): Promise<BankOperation>;
   withdraw(command: BankOperationCommand): Promise<BankOperation>;
-  getBankOperation(id: string, userId?: string): Promise<BankOperation>;
+  /** A top-up or withdrawal; with `userId` only that user's, with `kind` only one of that kind. */
+  getBankOperation(id: string, userId?: string, kind?: BankOperationKind): Promise<BankOperation>;
   transfer(command: TransferCommand): Promise<WalletTransfer>;
   getTransfer(id: string, userId?: string): Promise<WalletTransfer>;
-  /** Settles bank operations whose callback never came; run by the jobs module. */
+  /**
+   * Settles bank operations whose callback never came, and completes transfers left pending (see
+   * recoverTransfers), both older than `olderThanMs` (default a minute); run by the jobs module.
+   * Returns how many it ended.
+   */
   reconcileBankOperations(olderThanMs?: number): Promise<number>;
   /**
    * For other modules' card payments: asks the bank to debit a card (the request's reference is
@@ -84,6 +95,16 @@ export interface Wallet {
   cardStatus(reference: string): Promise<BankOutcome | 'pending' | 'unknown'>;
   /** The ledger account money from banks arrives in (the other side of a card debit). */
   bankClearingAccountId(currency?: string): string;
+}
+
+/**
+ * Other modules' card requests are named by UUIDs (their record ids): refused otherwise, so none can
+ * take a reference of the wallet's own operations (see bankReferenceOf).
+ */
+function cardRequest(request: BankRequest): BankRequest {
+  if (!isUuid(request.reference))
+    throw new MilletError('VALIDATION_FAILED', 'A card request is named by a UUID', { field: 'reference' });
+  return request;
 }
 
 export function createWallet(options: WalletOptions): Wallet {
@@ -140,12 +161,15 @@ export function createWallet(options: WalletOptions): Wallet {
     },
     topUp: (command) => bankOperations.topUp(command),
     withdraw: (command) => bankOperations.withdraw(command),
-    getBankOperation: (id, userId) => bankOperations.get(id, userId),
+    getBankOperation: (id, userId, kind) => bankOperations.get(id, userId, kind),
     transfer: (command) => transferBetweenWallets(db, ledger, clock, users, command),
     getTransfer: (id, userId) => getTransfer(db, id, userId),
-    reconcileBankOperations: (olderThanMs) => bankOperations.reconcile(olderThanMs),
-    debitCard: (request) => options.bank.requestDebit(request),
-    creditCard: (request) => options.bank.requestCredit(request),
+    async reconcileBankOperations(olderThanMs = 60_000) {
+      const settled = await bankOperations.reconcile(olderThanMs);
+      return settled + (await recoverTransfers(db, ledger, clock, olderThanMs));
+    },
+    debitCard: async (request) => options.bank.requestDebit(cardRequest(request)),
+    creditCard: async (request) => options.bank.requestCredit(cardRequest(request)),
     onCardSettlement: (handler) => bankOperations.onOtherSettlement(handler),
     cardStatus: (reference) => options.bank.status(reference),
     bankClearingAccountId: (currency) => platformAccountIds(currency).bankClearing,

@@ -9,6 +9,7 @@ import {
   optionalCommandId,
   pageOf,
   pageQuery,
+  timestampInput,
   timestampOutput,
   uuidSchema,
 } from '../schemas.ts';
@@ -57,7 +58,12 @@ const statementLineOutput = z.object({
 const bankOperationBody = z.object({
   id: optionalCommandId,
   amount: amountInput,
-  card_token: z.string().min(1).max(64).meta({ description: 'A bound bank card (sandbox: see README)' }),
+  card_token: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64)
+    .meta({ description: 'A bound bank card (sandbox: see README)' }),
 });
 
 const walletJson = (w: WalletBalance) => ({
@@ -121,12 +127,17 @@ export const walletRoutes: FastifyPluginAsyncZod<{ wallet: Wallet }> = async (ap
       schema: {
         tags: ['wallet'],
         summary: 'My wallet statement',
-        querystring: z.object(pageQuery),
+        querystring: z.object({
+          ...pageQuery,
+          from: timestampInput.optional().meta({ description: 'Lines posted at or after this instant' }),
+          to: timestampInput.optional().meta({ description: 'Lines posted before this instant' }),
+        }),
         response: { 200: pageOf(statementLineOutput) },
       },
     },
     async (request) => {
-      const page = await wallet.statement(request.user!.userId, request.query);
+      const { cursor, limit, from, to } = request.query;
+      const page = await wallet.statement(request.user!.userId, { cursor, limit, from, to });
       return {
         items: page.items.map((line) => ({
           entry_id: line.entryId,
@@ -182,7 +193,13 @@ export const walletRoutes: FastifyPluginAsyncZod<{ wallet: Wallet }> = async (ap
         },
       },
       async (request) =>
-        operationJson(await wallet.getBankOperation(request.params.id, request.user!.userId)),
+        operationJson(
+          await wallet.getBankOperation(
+            request.params.id,
+            request.user!.userId,
+            kind === 'top-ups' ? 'top_up' : 'withdrawal',
+          ),
+        ),
     );
   }
 
