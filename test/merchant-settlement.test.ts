@@ -290,6 +290,18 @@ describe('merchant settlement in the end-of-day close', () => {
     expect((await h.get('/v1/merchant/settlements?from=2025-06-10&to=2025-06-01', shop.key)).statusCode).toBe(
       400,
     );
+    // 366 days pass and 367 do not, also at the end of year 9999.
+    expect((await h.get('/v1/merchant/settlements?from=2024-01-01&to=2024-12-31', shop.key)).statusCode).toBe(
+      200,
+    );
+    expect((await h.get('/v1/merchant/settlements?from=2024-01-01&to=2025-01-01', shop.key)).statusCode).toBe(
+      400,
+    );
+    const lastDay = await h.get('/v1/merchant/settlements?from=9999-12-31&to=9999-12-31', shop.key);
+    expect(lastDay.statusCode, lastDay.body).toBe(200);
+    expect((await h.get('/v1/merchant/settlements?from=9998-12-01&to=9999-12-31', shop.key)).statusCode).toBe(
+      400,
+    );
     const bad = await h.post(
       '/v1/merchant/payment-orders',
       { merchant_reference: 'x1', amount: '100', description: 'd', notify_url: 'http://example.com/notify' },

@@ -236,7 +236,9 @@ export class Settlements {
     for (const [field, value] of Object.entries(range))
       if (!isBusinessDate(value))
         throw new MilletError('VALIDATION_FAILED', `${field} must be a date (YYYY-MM-DD)`, { field });
-    if (range.to < range.from || range.to > addDays(range.from, MAX_REPORT_DAYS - 1))
+    // Counted back from `to`: counted on from a date late in 9999 it would pass into year 10000,
+    // whose ISO form (+010000-…) no longer compares as the dates do.
+    if (range.to < range.from || range.from < addDays(range.to, -(MAX_REPORT_DAYS - 1)))
       throw new MilletError(
         'VALIDATION_FAILED',
         `from must not be after to, and the range is at most ${MAX_REPORT_DAYS} days`,
