@@ -436,6 +436,20 @@ describe('ledger endpoints', () => {
     expect((await h.get(`/v1/ledger/accounts/${wallet}`)).json().balances.posted).toBe('0');
   });
 
+  it('refuses account metadata over 4096 UTF-8 bytes with 400', async () => {
+    const open = (note: string) =>
+      h.post('/v1/ledger/accounts', {
+        currency: 'CNY',
+        code: 'noted',
+        bound: { kind: 'unbounded' },
+        metadata: { note },
+      });
+    const tooBig = await open('汉'.repeat(1362));
+    expectProblem(tooBig, 400, 'VALIDATION_FAILED');
+    expect(tooBig.json().detail).toMatch(/4096 bytes/);
+    expect((await open('汉'.repeat(1361))).statusCode).toBe(201);
+  });
+
   it('uses the id in the body when the client gives one', async () => {
     const id = '0190a5b4-7c00-7000-8000-000000000001';
     const created = await h.post('/v1/ledger/accounts', {

@@ -601,6 +601,36 @@ describe('phone verification (SMS code) over HTTP', () => {
     expect(stale.json().code).toBe('PHONE_VERIFICATION_INVALID');
   });
 
+  it('sends at most 20 codes an hour to any phones from one client address (429 with Retry-After)', async () => {
+    // The default limit, behind a trusted proxy: the address is request.ip, the forwarded client.
+    const behind = await openApiHarness({ trustProxy: '10.0.0.0/8', identity: { smsAddressLimit: {} } });
+    try {
+      const sendFrom = (client: string, proxy = '10.1.2.3') =>
+        behind.app.inject({
+          method: 'POST',
+          url: '/v1/phone-verifications',
+          remoteAddress: proxy,
+          headers: { 'idempotency-key': randomUUID(), 'x-forwarded-for': client },
+          payload: { phone: freshPhone(), purpose: 'sign_up' },
+        });
+      for (let i = 0; i < 20; i += 1) expect((await sendFrom('198.51.100.20')).statusCode).toBe(202);
+      const sentBefore = behind.sms.messages().length;
+      const limited = await sendFrom('198.51.100.20');
+      expect([limited.statusCode, limited.json().code, limited.headers['retry-after']]).toEqual([
+        429,
+        'RATE_LIMITED',
+        '3600',
+      ]);
+      expect(behind.sms.messages()).toHaveLength(sentBefore);
+      // Another client through the same proxy is not limited with the first.
+      expect((await sendFrom('198.51.100.21')).statusCode).toBe(202);
+      behind.clock.advance(3600_000);
+      expect((await sendFrom('198.51.100.20')).statusCode).toBe(202);
+    } finally {
+      await behind.close();
+    }
+  });
+
   it('keeps codes only as keyed hashes: not in the database, the idempotency records or the logs', async () => {
     const phone = freshPhone();
     await sendCode(phone);

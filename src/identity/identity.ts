@@ -116,6 +116,11 @@ export function createIdentity(options: IdentityOptions): Identity {
   const accessTtl = options.accessTokenTtlSeconds ?? 15 * 60;
   const refreshTtl = options.refreshTokenTtlSeconds ?? 30 * 86_400;
   const limits = { ...defaultLoginRateLimit, ...options.loginRateLimit };
+  const smsAddressLimit = {
+    maxPerAddress: phoneVerificationRules.maxPerAddress,
+    addressWindowMs: phoneVerificationRules.addressWindowMs,
+    ...options.smsAddressLimit,
+  };
   const phoneIndex = (e164: string) => blindIndex(keys.index, 'phone', e164);
   const ipLimitSubject = (ip: string | undefined) =>
     ip ? { subject: `ip:${blindIndex(keys.index, 'ip', ip)}`, max: limits.maxFailuresPerIp } : undefined;
@@ -272,12 +277,18 @@ export function createIdentity(options: IdentityOptions): Identity {
       // like any other (sign-up then answers PHONE_ALREADY_REGISTERED to whoever holds the phone),
       // so this answer says nothing about who is a user.
       const code = newVerificationCode();
-      const { id } = await issueCode(db, hashCode, {
-        phoneIndex: phoneIndex(phone),
-        purpose: command.purpose,
-        code,
-        now: clock.now(),
-      });
+      const { id } = await issueCode(
+        db,
+        hashCode,
+        {
+          phoneIndex: phoneIndex(phone),
+          clientIndex: command.ip ? blindIndex(keys.index, 'ip', command.ip) : undefined,
+          purpose: command.purpose,
+          code,
+          now: clock.now(),
+        },
+        smsAddressLimit,
+      );
       try {
         await options.sms.sendVerificationCode({
           to: phone,

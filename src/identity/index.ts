@@ -24,6 +24,7 @@ export {
   type PhoneVerificationSent,
   type SessionTokens,
   type SignUpCommand,
+  type SmsAddressLimit,
   type User,
   type UserStatus,
   type VerifyIdentityCommand,

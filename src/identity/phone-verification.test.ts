@@ -198,6 +198,61 @@ describe('phone verification codes', () => {
     await expect(signUp(phone, sms.lastCodeTo(phone)!, elsewhere)).resolves.toBeTruthy();
   });
 
+  it('sends at most 20 codes an hour from one address, whatever the phones, across processes', async () => {
+    const ip = '203.0.113.40';
+    const elsewhere = createIdentity({ db: t.db, clock, encryptionKey, sms });
+    const start = clock.now().getTime();
+    const askFrom = (from: string | undefined, via: Identity = identity) =>
+      via.requestPhoneVerification({
+        phone: freshPhone(),
+        purpose: 'sign_up',
+        ...(from ? { ip: from } : {}),
+      });
+    const results = await Promise.allSettled(
+      Array.from({ length: 26 }, (_, i) => askFrom(ip, i % 2 ? identity : elsewhere)),
+    );
+    const answers = results.map((r) => (r.status === 'fulfilled' ? 'OK' : (r.reason as MilletError).code));
+    expect(answers.filter((a) => a === 'OK')).toHaveLength(20);
+    expect(answers.filter((a) => a === 'RATE_LIMITED')).toHaveLength(6);
+    const limited = await rejection(askFrom(ip));
+    expect([limited.code, limited.details?.retryAfterSeconds]).toEqual(['RATE_LIMITED', 3600]);
+    // Other addresses, and callers that give none, are not limited with it.
+    await expect(askFrom('203.0.113.41')).resolves.toBeTruthy();
+    await expect(askFrom(undefined)).resolves.toBeTruthy();
+    clock.set(new Date(start + 3600_000 - 1));
+    expect((await rejection(askFrom(ip, elsewhere))).code).toBe('RATE_LIMITED');
+    clock.advance(1);
+    await expect(askFrom(ip)).resolves.toBeTruthy();
+  });
+
+  it('takes the per-address limit from the options, and does not count withdrawn codes', async () => {
+    const ip = '203.0.113.42';
+    let gatewayDown = false;
+    const flaky: SmsSender = {
+      async sendVerificationCode(message) {
+        if (gatewayDown) throw new Error('gateway down');
+        await sms.sendVerificationCode(message);
+      },
+    };
+    const strict = createIdentity({
+      db: t.db,
+      clock,
+      encryptionKey,
+      sms: flaky,
+      smsAddressLimit: { maxPerAddress: 2, addressWindowMs: 60_000 },
+    });
+    const askFrom = () => strict.requestPhoneVerification({ phone: freshPhone(), purpose: 'sign_up', ip });
+    gatewayDown = true;
+    expect((await rejection(askFrom())).code).toBe('SMS_UNAVAILABLE');
+    gatewayDown = false;
+    await askFrom();
+    await askFrom();
+    const limited = await rejection(askFrom());
+    expect([limited.code, limited.details?.retryAfterSeconds]).toEqual(['RATE_LIMITED', 60]);
+    clock.advance(60_000);
+    await expect(askFrom()).resolves.toBeTruthy();
+  });
+
   it('sends a registered number a code like any other; the sign-up with it then says so', async () => {
     const phone = freshPhone();
     await identity.createUser({ phone, password: 'password-1' });

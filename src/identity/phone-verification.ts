@@ -2,6 +2,7 @@ import { randomInt, timingSafeEqual } from 'node:crypto';
 import { MilletError, newId } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { PhoneVerificationPurpose } from './sms-sender.ts';
+import type { SmsAddressLimit } from './types.ts';
 
 /** The rules of SMS codes, as mainland wallets apply them. */
 export const phoneVerificationRules = {
@@ -13,6 +14,12 @@ export const phoneVerificationRules = {
   /** Codes per phone in any 24 hours: SMS costs money, and a flood of texts is harassment. */
   maxPerDay: 10,
   dayMs: 24 * 60 * 60_000,
+  /**
+   * Codes per client address in any hour, whatever the phones: each number's own limits leave one
+   * client free to text many numbers (SMS toll fraud, paid per message).
+   */
+  maxPerAddress: 20,
+  addressWindowMs: 60 * 60_000,
 } as const;
 
 /** A keyed hash of a code, bound to its row, purpose and phone: the table alone cannot check a guess. */
@@ -32,25 +39,52 @@ export function newVerificationCode(): string {
 
 /**
  * Records a new code for the phone unless the phone is within its limits: one code per 60 s and
- * ten per rolling 24 hours (RATE_LIMITED with retryAfterSeconds otherwise). The phone's row in
- * identity_rate_limit_gates is locked while counting and inserting, so requests arriving together,
- * in one process or many, see each other: exactly one of them gets a code. The latest code
- * supersedes earlier ones.
+ * ten per rolling 24 hours (RATE_LIMITED with retryAfterSeconds otherwise), nor the client address
+ * (`clientIndex`, when known) within its own: `maxPerAddress` per rolling `addressWindowMs`. The
+ * phone's and the address's rows in identity_rate_limit_gates are locked (in subject order, so two
+ * requests never wait on each other crosswise) while counting and inserting, so requests arriving
+ * together, in one process or many, see each other: no limit lets one more through. The latest
+ * code supersedes earlier ones.
  */
 export async function issueCode(
   db: Database,
   hash: CodeHasher,
-  request: { phoneIndex: string; purpose: PhoneVerificationPurpose; code: string; now: Date },
+  request: {
+    phoneIndex: string;
+    /** The blind index of the client's address; no per-address limit without one. */
+    clientIndex?: string | undefined;
+    purpose: PhoneVerificationPurpose;
+    code: string;
+    now: Date;
+  },
+  addressLimit: SmsAddressLimit = phoneVerificationRules,
 ): Promise<{ id: string }> {
-  const { phoneIndex, purpose, code, now } = request;
+  const { phoneIndex, clientIndex, purpose, code, now } = request;
   const rules = phoneVerificationRules;
   const id = newId();
-  const retryAfterMs = await db.transaction(async (tx) => {
+  const outcome = await db.transaction(async (tx) => {
+    const gates = [`sms:${phoneIndex}`, ...(clientIndex === undefined ? [] : [`sms-ip:${clientIndex}`])];
     await tx.query(
-      `INSERT INTO identity_rate_limit_gates AS g (subject) VALUES ($1)
+      `INSERT INTO identity_rate_limit_gates AS g (subject)
+       SELECT subject FROM unnest($1::text[]) AS s (subject) ORDER BY subject
        ON CONFLICT (subject) DO UPDATE SET subject = g.subject`,
-      [`sms:${phoneIndex}`],
+      [gates],
     );
+    if (clientIndex !== undefined) {
+      const fromAddress = (
+        await tx.query<{ sent_at: Date }>(
+          `SELECT sent_at FROM identity_phone_verifications
+           WHERE client_index = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3`,
+          [clientIndex, new Date(now.getTime() - addressLimit.addressWindowMs), addressLimit.maxPerAddress],
+        )
+      ).rows.map((r) => r.sent_at.getTime());
+      // The address's limit lifts when the oldest of its last `maxPerAddress` leaves the window.
+      if (fromAddress.length >= addressLimit.maxPerAddress)
+        return {
+          waitMs: fromAddress[addressLimit.maxPerAddress - 1]! + addressLimit.addressWindowMs - now.getTime(),
+          limited: 'address' as const,
+        };
+    }
     const sent = (
       await tx.query<{ sent_at: Date }>(
         `SELECT sent_at FROM identity_phone_verifications
@@ -64,26 +98,30 @@ export async function issueCode(
       sent.length >= rules.maxPerDay ? sent[rules.maxPerDay - 1]! + rules.dayMs - now.getTime() : 0,
     ];
     const wait = Math.max(...waits);
-    if (wait > 0) return wait;
+    if (wait > 0) return { waitMs: wait, limited: 'phone' as const };
     await tx.query(
-      `INSERT INTO identity_phone_verifications (id, phone_index, purpose, code_hash, sent_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
+      `INSERT INTO identity_phone_verifications
+         (id, phone_index, client_index, purpose, code_hash, sent_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [
         id,
         phoneIndex,
+        clientIndex ?? null,
         purpose,
         hash({ id, purpose, phoneIndex, code }),
         now,
         new Date(now.getTime() + rules.ttlMs),
       ],
     );
-    return 0;
+    return undefined;
   });
-  if (retryAfterMs > 0) {
-    const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  if (outcome) {
+    const retryAfterSeconds = Math.max(1, Math.ceil(outcome.waitMs / 1000));
     throw new MilletError(
       'RATE_LIMITED',
-      `Too many codes sent to this phone; try again in ${retryAfterSeconds} seconds`,
+      outcome.limited === 'phone'
+        ? `Too many codes sent to this phone; try again in ${retryAfterSeconds} seconds`
+        : `Too many codes requested from this address; try again in ${retryAfterSeconds} seconds`,
       { retryAfterSeconds },
     );
   }

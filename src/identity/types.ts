@@ -59,6 +59,8 @@ export interface CreateUserCommand {
 export interface PhoneVerificationCommand {
   phone: string;
   purpose: PhoneVerificationPurpose;
+  /** The client's address: codes asked for from one address are limited, whatever the phones. */
+  ip?: string;
 }
 
 export interface PhoneVerificationSent {
@@ -116,6 +118,14 @@ export interface LoginRateLimit {
   windowMs: number;
 }
 
+/** How many SMS codes one client address may ask for, whatever the phones. */
+export interface SmsAddressLimit {
+  /** Codes per address within the window: 20 by default. */
+  maxPerAddress: number;
+  /** One hour by default. */
+  addressWindowMs: number;
+}
+
 export interface IdentityOptions {
   db: Database;
   clock: Clock;
@@ -126,6 +136,8 @@ export interface IdentityOptions {
   /** Refresh-token (session) lifetime; 30 days by default. */
   refreshTokenTtlSeconds?: number;
   loginRateLimit?: Partial<LoginRateLimit>;
+  /** The per-address limit on SMS codes; phoneVerificationRules' (20 an hour) by default. */
+  smsAddressLimit?: Partial<SmsAddressLimit>;
   /** Where sign-up codes go (the SandboxSms until a real SMS gateway is configured). */
   sms: SmsSender;
   /**
@@ -139,7 +151,8 @@ export interface IdentityOptions {
 export interface Identity {
   /**
    * Sends a 6-digit code to the phone by SMS (valid 5 minutes, single use, 5 wrong tries). At most
-   * one per phone every 60 s and 10 per rolling 24 hours, else RATE_LIMITED with retryAfterSeconds.
+   * one per phone every 60 s and 10 per rolling 24 hours, and 20 per client address (`ip`) per
+   * rolling hour, else RATE_LIMITED with retryAfterSeconds.
    * Answers the same whether or not the phone has an account: it never looks.
    */
   requestPhoneVerification(command: PhoneVerificationCommand): Promise<PhoneVerificationSent>;

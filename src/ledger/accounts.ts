@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MilletError, canonicalJson, isCurrencyCode, isUuid, newId, type Clock } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
-import { MAX_AMOUNT } from './commands.ts';
+import { MAX_AMOUNT, checkMetadata } from './commands.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { accountFromRow, type AccountRow } from './rows.ts';
 import type { Account, OpenAccountCommand, Page } from './types.ts';
@@ -27,6 +27,8 @@ function validateOpenAccount(command: OpenAccountCommand): void {
       field: 'bound.limit',
     });
   }
+  // Kept on the row and in every read of the account, so bounded as entries' metadata is.
+  checkMetadata(command.metadata);
 }
 
 /** Opens an account; the same client id with the same fields returns the existing account. */

@@ -48,7 +48,8 @@ function checkAmount(amount: unknown, field: string): void {
   }
 }
 
-function checkMetadata(metadata: Metadata | undefined): void {
+/** Entries' and accounts' metadata alike: an object of at most MAX_METADATA_BYTES of canonical JSON. */
+export function checkMetadata(metadata: Metadata | undefined): void {
   if (metadata === undefined) return;
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
     fail('metadata must be an object');

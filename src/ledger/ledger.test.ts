@@ -53,6 +53,22 @@ describe('accounts', () => {
     expect(conflict.code).toBe('ACCOUNT_ID_CONFLICT');
   });
 
+  it('limits account metadata to 4096 UTF-8 bytes, as entries are limited', async () => {
+    const open = (note: string) =>
+      ledger.openAccount({
+        currency: 'CNY',
+        code: 'noted',
+        bound: { kind: 'unbounded' },
+        metadata: { note },
+      });
+    // 1,366 characters, 4,109 bytes with {"note":"…"} around them: one byte over stops it.
+    const error = await rejection(open('汉'.repeat(1362)));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.message).toMatch(/4096 bytes/);
+    // 1,361 × 3 + 11 = 4,094 bytes.
+    expect((await open('汉'.repeat(1361))).metadata).toEqual({ note: '汉'.repeat(1361) });
+  });
+
   it('refuses bad currencies and unknown accounts with stable codes', async () => {
     expect(
       (await rejection(ledger.openAccount({ currency: 'cny', code: 'x', bound: { kind: 'unbounded' } })))
