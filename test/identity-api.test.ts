@@ -624,6 +624,11 @@ describe('phone verification (SMS code) over HTTP', () => {
       expect(behind.sms.messages()).toHaveLength(sentBefore);
       // Another client through the same proxy is not limited with the first.
       expect((await sendFrom('198.51.100.21')).statusCode).toBe(202);
+      // An IPv6 client owns a /64: rotating through it is one client, the next /64 another.
+      for (let i = 1; i <= 20; i += 1)
+        expect((await sendFrom(`2001:db8:7:1::${i.toString(16)}`)).statusCode).toBe(202);
+      expect((await sendFrom('2001:db8:7:1:ffff::9')).statusCode).toBe(429);
+      expect((await sendFrom('2001:db8:7:2::1')).statusCode).toBe(202);
       behind.clock.advance(3600_000);
       expect((await sendFrom('198.51.100.20')).statusCode).toBe(202);
     } finally {

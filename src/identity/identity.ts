@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
 import { MilletError, batchedLoader, isUuid, newId } from '../core/index.ts';
 import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
+import { clientAddressKey } from './client-address.ts';
 import { defaultLoginRateLimit, releaseAttempt, reserveAttempt } from './login-rate-limit.ts';
 import { maskPhone, normalizePhone } from './phone.ts';
 import {
@@ -122,8 +123,9 @@ export function createIdentity(options: IdentityOptions): Identity {
     ...options.smsAddressLimit,
   };
   const phoneIndex = (e164: string) => blindIndex(keys.index, 'phone', e164);
+  const clientIndex = (ip: string) => blindIndex(keys.index, 'ip', clientAddressKey(ip));
   const ipLimitSubject = (ip: string | undefined) =>
-    ip ? { subject: `ip:${blindIndex(keys.index, 'ip', ip)}`, max: limits.maxFailuresPerIp } : undefined;
+    ip ? { subject: `ip:${clientIndex(ip)}`, max: limits.maxFailuresPerIp } : undefined;
   /** Signature, issuer, type and expiry by the Clock; ids shaped as UUIDs. No session read. */
   const verifiedClaims = async (accessToken: string): Promise<AuthenticatedUser> => {
     const claims = verifyAccessToken(accessToken, clock.now());
@@ -282,7 +284,7 @@ export function createIdentity(options: IdentityOptions): Identity {
         hashCode,
         {
           phoneIndex: phoneIndex(phone),
-          clientIndex: command.ip ? blindIndex(keys.index, 'ip', command.ip) : undefined,
+          clientIndex: command.ip ? clientIndex(command.ip) : undefined,
           purpose: command.purpose,
           code,
           now: clock.now(),
