@@ -250,10 +250,15 @@ export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
         let after = ctx.cursor ?? FIRST_ID;
         let done = 0n;
         for (;;) {
+          // What every statement due by today still asks, older (revolved) ones too: repayments go
+          // oldest first, so asking only for today's bill would spend it on the older one and leave
+          // today's unpaid (overdue, penalty, suspension) though the wallet could pay both.
           const due = await db.query<{ id: string; user_id: string; owed: bigint }>(
             `SELECT l.id, l.user_id, sum(${DUE_TOTAL} - ${PAID_TOTAL})::int8 AS owed
                FROM paylater_statements s JOIN paylater_lines l ON l.id = s.line_id
-              WHERE s.due_date = $1::date AND s.paid_on IS NULL AND l.auto_repay AND l.id > $2
+              WHERE s.due_date <= $1::date AND s.paid_on IS NULL AND l.auto_repay AND l.id > $2
+                AND EXISTS (SELECT 1 FROM paylater_statements t WHERE t.line_id = l.id
+                             AND t.due_date = $1::date AND t.paid_on IS NULL)
               GROUP BY l.id, l.user_id ORDER BY l.id LIMIT $3`,
             [ctx.businessDate, after, 500],
           );
@@ -269,6 +274,7 @@ export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
                 amount,
                 businessDate: ctx.businessDate,
                 kind: 'auto_repayment',
+                billedOnly: true,
               });
               done += 1n;
             } catch (error) {

@@ -482,8 +482,19 @@ export class Lines {
     return movementFromRow(done.rows[0] ?? { ...row, status: 'succeeded' });
   }
 
-  /** Repays any amount at any time from the wallet: penalties, fees and interest, then principal. */
-  async repay(c: { id: string; userId: string; amount: bigint; businessDate?: string; kind?: MovementKind }) {
+  /**
+   * Repays any amount at any time from the wallet: penalties, fees and interest, then principal.
+   * `billedOnly` (auto-repayment) takes only what statements ask: the user never agreed to have the
+   * close repay unbilled spending, so an amount above that is refused rather than spilled onto it.
+   */
+  async repay(c: {
+    id: string;
+    userId: string;
+    amount: bigint;
+    businessDate?: string;
+    kind?: MovementKind;
+    billedOnly?: boolean;
+  }) {
     const wallet = await this.d.wallets.getWallet(c.userId);
     return this.move({
       id: c.id,
@@ -492,7 +503,8 @@ export class Lines {
       amount: c.amount,
       businessDate: c.businessDate ?? businessDate(this.d.clock),
       sourceAccountId: wallet.ledgerAccountId,
-      allocateWith: (owed) => allocate(owed, c.amount),
+      allocateWith: (owed) =>
+        allocate(c.billedOnly ? { ...owed, accrued: 0n, unbilled: 0n } : owed, c.amount),
     });
   }
 
@@ -625,8 +637,21 @@ export class Lines {
     terms: number;
   }): Promise<InstalmentPlan> {
     const planId = derivedId('paylater.plan', c.statementId);
-    const done = await this.d.db.query('SELECT 1 FROM paylater_plans WHERE id = $1', [planId]);
-    if (done.rows.length > 0) return this.plan(c.userId, planId);
+    const done = await this.d.db.query<{ terms: number }>('SELECT terms FROM paylater_plans WHERE id = $1', [
+      planId,
+    ]);
+    if (done.rows[0]) {
+      const plan = await this.plan(c.userId, planId);
+      // A retry is answered with its plan; asking for other terms is not a retry, and answering it
+      // with the plan of the first terms would show the user a schedule they did not ask for.
+      if (done.rows[0].terms !== c.terms)
+        throw new MilletError(
+          'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
+          `This statement is already in ${done.rows[0].terms} monthly instalments`,
+          { id: c.statementId, planId, terms: done.rows[0].terms },
+        );
+      return plan;
+    }
     const { s, product } = await this.#convertible(c.userId, c.statementId);
     const principal = s.principal - s.convertedPrincipal;
     const offer = instalmentOffer(principal, c.terms, product.instalmentFees);

@@ -29,6 +29,8 @@ describe('pay-later line (close-driven)', () => {
     { kycStatus: string; accountClass: string | null; isAdult: boolean; ageYears: number | null }
   >();
   const scores = new Map<string, number>();
+  /** Runs once, the next time the user's wallet is read (to act between the close's reads). */
+  const walletReadHooks = new Map<string, () => Promise<void>>();
   let huabei: string;
   let fenfu: string;
 
@@ -132,6 +134,9 @@ describe('pay-later line (close-driven)', () => {
       scores: { currentScore: async (id) => scores.get(id) ?? null },
       wallets: {
         getWallet: async (id) => {
+          const hook = walletReadHooks.get(id);
+          walletReadHooks.delete(id);
+          if (hook) await hook();
           const account = await ledger.getAccount(wallets.get(id)!);
           return { ledgerAccountId: account.id, available: account.balances.available };
         },
@@ -547,6 +552,81 @@ describe('pay-later line (close-driven)', () => {
     await refund(lastMs, purchase, 100_000n);
     expect(await paylater.getStatement(lastMs, bill.id)).toMatchObject({ unpaid: 0n, status: 'paid' });
     expect(await paylater.getLine(lastMs)).toMatchObject({ used: 300_000n, unbilled: 300_000n });
+  });
+
+  it('auto-repayment on a due date also pays a revolved older statement, so the new one is not left overdue', async () => {
+    const first = await nextFirstOfMonth();
+    const revolver = await customer('auto-repay-revolver', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: revolver, productId: huabei });
+    await paylater.setAutoRepay(revolver, false);
+    await at(addDays(first, -3));
+    await buy(revolver, 100_000n);
+    await at(addDays(first, 1));
+    const revolved = (await paylater.getLine(revolver)).bill!;
+    await paylater.repay({ id: newId(), userId: revolver, amount: revolved.minPayment });
+    await buy(revolver, 10_000n);
+    let second = addDays(first, 28);
+    while (!second.endsWith('-01')) second = addDays(second, 1);
+    await at(addDays(second, 1));
+    await paylater.setAutoRepay(revolver, true);
+    const bill = (await paylater.getLine(revolver)).bill!;
+    expect(bill).toMatchObject({ principal: 10_000n, paid: 0n });
+    const walletBefore = await walletBalance(revolver);
+    await at(addDays(bill.dueDate, 1));
+    // Both statements are paid off, older one first, by the one auto-repayment of the due date.
+    expect(await paylater.getStatement(revolver, bill.id)).toMatchObject({
+      status: 'paid',
+      paidOn: bill.dueDate,
+    });
+    expect(await paylater.getStatement(revolver, revolved.id)).toMatchObject({ status: 'paid' });
+    const line = await paylater.getLine(revolver);
+    expect(line).toMatchObject({ status: 'active', used: 0n, totalOwed: 0n });
+    const revolvedNow = await paylater.getStatement(revolver, revolved.id);
+    expect(walletBefore - (await walletBalance(revolver))).toBe(
+      10_000n + 90_000n + revolvedNow.interest + revolvedNow.penalty,
+    );
+    expect(await receivable(revolver)).toBe(0n);
+  });
+
+  it('auto-repayment never spills onto unbilled spending when the user repaid the bill meanwhile', async () => {
+    const first = await nextFirstOfMonth();
+    const spender = await customer('auto-repay-race', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: spender, productId: huabei });
+    await at(addDays(first, -3));
+    await buy(spender, 50_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(spender)).bill!;
+    await buy(spender, 60_000n);
+    await at(bill.dueDate);
+    // The close has read what the bill asks; the user's own repayment lands before its auto-repayment.
+    walletReadHooks.set(spender, async () => {
+      await paylater.repay({ id: newId(), userId: spender, amount: 50_000n });
+    });
+    await closeThrough(bill.dueDate);
+    expect(walletReadHooks.has(spender)).toBe(false);
+    expect(await paylater.getStatement(spender, bill.id)).toMatchObject({ status: 'paid', paid: 50_000n });
+    expect(await paylater.getLine(spender)).toMatchObject({ unbilled: 60_000n, used: 60_000n });
+    expect(await walletBalance(spender)).toBe(1_000_000n - 50_000n);
+  });
+
+  it('asking to convert a converted statement into other terms is refused, not answered with the first plan', async () => {
+    const first = await nextFirstOfMonth();
+    const splitter = await customer('convert-twice', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: splitter, productId: huabei });
+    await paylater.setAutoRepay(splitter, false);
+    await at(addDays(first, -3));
+    await buy(splitter, 100_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(splitter)).bill!;
+    const plan = await paylater.convertStatement({ userId: splitter, statementId: bill.id, terms: 3 });
+    expect(plan.terms).toBe(3);
+    expect(await paylater.convertStatement({ userId: splitter, statementId: bill.id, terms: 3 })).toEqual(
+      plan,
+    );
+    expect(await code(paylater.convertStatement({ userId: splitter, statementId: bill.id, terms: 6 }))).toBe(
+      'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
+    );
+    expect(await paylater.listPlans(splitter)).toEqual([plan]);
   });
 });
 
