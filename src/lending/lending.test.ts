@@ -73,7 +73,7 @@ describe('lending (close-driven)', () => {
       creditCard: (request) =>
         request.cardToken === 'sandbox_decline'
           ? Promise.reject(Object.assign(new Error('declined'), { name: 'BankDeclinedError' }))
-          : Promise.resolve({ bankReference: `bank-${request.reference}` }),
+          : Promise.resolve({ bankReference: `bank-${request.id}` }),
       bankClearingAccountId: () => world,
     };
     lending = createLending({

@@ -475,7 +475,8 @@ async function disburse(
   if (disbursement.to === 'card') {
     try {
       await ctx.wallets.creditCard({
-        reference: loan.id,
+        namespace: 'loan',
+        id: loan.id,
         cardToken: disbursement.cardToken,
         amount: loan.principal,
         currency: 'CNY',

@@ -16,7 +16,14 @@ export interface LendingScoreSource {
 /** The wallet: the user's account for disbursements and auto-debits, and the bank for card payouts. */
 export interface LendingWallets {
   getWallet(userId: string): Promise<{ ledgerAccountId: string; currency: string; available: bigint }>;
-  creditCard(request: { reference: string; cardToken: string; amount: bigint; currency: string }): Promise<{
+  /** Named by the loan's id in the `loan` namespace, apart from other modules' card requests. */
+  creditCard(request: {
+    namespace: 'loan';
+    id: string;
+    cardToken: string;
+    amount: bigint;
+    currency: string;
+  }): Promise<{
     bankReference: string;
   }>;
   bankClearingAccountId(currency?: string): string;

@@ -1,6 +1,6 @@
 import { MilletError } from '../core/index.ts';
 import type { Ledger } from '../ledger/index.ts';
-import { BankDeclinedError, BankTimeoutError, type BankSettlement, type Wallet } from '../wallet/index.ts';
+import { BankDeclinedError, BankTimeoutError, type CardSettlement, type Wallet } from '../wallet/index.ts';
 import { paymentEntryId } from './balance-method.ts';
 import { loadMerchant } from './merchant-directory.ts';
 import type { PaymentMethodHandler } from './payment-methods.ts';
@@ -9,8 +9,9 @@ import type { PaymentService } from './payments.ts';
 export const BANK_CARD = 'bank_card';
 
 /**
- * `bank_card`: the wallet's bank connector debits the card (reference = the payment id, so the
- * bank keys its idempotency on it) and the payment stays pending. When the bank settles, the money
+ * `bank_card`: the wallet's bank connector debits the card (named by the payment id in the
+ * `payment` namespace, so the bank keys its idempotency on it, apart from loans' and payouts' ids)
+ * and the payment stays pending. When the bank settles, the money
  * has reached the platform's bank clearing account and the ledger moves it bank_clearing →
  * merchant_payable (entry id derived from the payment's); a failed settlement fails the payment.
  */
@@ -26,7 +27,8 @@ export function bankCardMethod(wallet: Wallet): PaymentMethodHandler {
     async collect(payment) {
       try {
         const { bankReference } = await wallet.debitCard({
-          reference: payment.paymentId,
+          namespace: 'payment',
+          id: payment.paymentId,
           cardToken: payment.details.cardToken!,
           amount: payment.amount,
           currency: payment.currency,
@@ -48,9 +50,9 @@ export function bankCardMethod(wallet: Wallet): PaymentMethodHandler {
 /** Applies the bank's settlement of a card payment; safe to receive twice. */
 export async function settleCardPayment(
   deps: { ledger: Ledger; wallet: Wallet; payments: PaymentService },
-  settlement: BankSettlement,
+  settlement: CardSettlement,
 ): Promise<void> {
-  const row = await deps.payments.find(settlement.reference);
+  const row = await deps.payments.find(settlement.id);
   if (!row || row.method !== BANK_CARD || row.status !== 'pending') return;
   if (settlement.outcome === 'failed') {
     await deps.payments.fail(row.id, 'BANK_DECLINED', settlement.reason ?? 'the bank failed the payment');
@@ -74,9 +76,9 @@ export async function reconcileCardPayments(
 ): Promise<number> {
   let settled = 0;
   for (const row of await deps.payments.pending(BANK_CARD, before)) {
-    const status = await deps.wallet.cardStatus(row.id);
+    const status = await deps.wallet.cardStatus('payment', row.id);
     if (status === 'succeeded' || status === 'failed') {
-      await settleCardPayment(deps, { reference: row.id, outcome: status });
+      await settleCardPayment(deps, { id: row.id, outcome: status });
       settled += 1;
     } else if (status === 'unknown') {
       await deps.payments.fail(row.id, 'BANK_DECLINED', 'the bank has no record of the request');

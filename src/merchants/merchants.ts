@@ -48,8 +48,8 @@ export function createMerchants(options: MerchantsOptions): Merchants {
     async start() {
       await ensurePlatformFeeAccount(ledger);
       if (!started) {
-        wallet.onCardSettlement((settlement) => settleCardPayment(cardDeps, settlement));
-        wallet.onCardSettlement((settlement) => payouts.onBankSettlement(settlement));
+        wallet.onCardSettlement('payment', (settlement) => settleCardPayment(cardDeps, settlement));
+        wallet.onCardSettlement('payout', (settlement) => payouts.onBankSettlement(settlement));
       }
       started = true;
     },

@@ -1,7 +1,7 @@
 import { derivedId, isMilletError, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
-import { BankDeclinedError, BankTimeoutError, type BankSettlement, type Wallet } from '../wallet/index.ts';
+import { BankDeclinedError, BankTimeoutError, type CardSettlement, type Wallet } from '../wallet/index.ts';
 import { enqueueMerchantEvent } from './merchant-events.ts';
 import type { Merchant, MerchantWebhooks, PayoutStatus } from './types.ts';
 
@@ -120,7 +120,8 @@ export class Payouts {
     if (!sent.rows[0]) return;
     try {
       await this.wallet.creditCard({
-        reference: bankReference,
+        namespace: 'payout',
+        id: bankReference,
         cardToken: merchant.settlementCardToken,
         amount: row.amount,
         currency: row.currency,
@@ -133,11 +134,14 @@ export class Payouts {
     }
   }
 
-  /** The bank's settlement of a payout attempt; other references are not ours. Safe to receive twice. */
-  async onBankSettlement(settlement: BankSettlement): Promise<void> {
+  /**
+   * The bank's settlement of a payout attempt (named by its `bankReference` id in the `payout`
+   * namespace); other ids are not ours. Safe to receive twice.
+   */
+  async onBankSettlement(settlement: CardSettlement): Promise<void> {
     const found = await this.db.query<PayoutRow>(
       `SELECT * FROM merchants_payouts WHERE bank_reference = $1 AND status = 'sent'`,
-      [settlement.reference],
+      [settlement.id],
     );
     const row = found.rows[0];
     if (!row) return;
@@ -178,9 +182,9 @@ export class Payouts {
   }
 
   async #reconcile(row: PayoutRow): Promise<void> {
-    const status = await this.wallet.cardStatus(row.bank_reference!);
+    const status = await this.wallet.cardStatus('payout', row.bank_reference!);
     if (status === 'succeeded' || status === 'failed')
-      await this.onBankSettlement({ reference: row.bank_reference!, outcome: status });
+      await this.onBankSettlement({ id: row.bank_reference!, outcome: status });
     // Recorded as sent, but the bank never took it (a crash before the request): try again.
     else if (status === 'unknown')
       await this.#fail(row, 'BANK_DECLINED', 'the bank has no record of the payout');

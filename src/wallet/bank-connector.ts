@@ -44,3 +44,33 @@ export interface BankConnector {
   onSettlement(handler: (settlement: BankSettlement) => Promise<void>): void;
   status(reference: string): Promise<BankOutcome | 'pending' | 'unknown'>;
 }
+
+/**
+ * Who, besides the wallet, asks the bank to move money on a card. The bank keys its idempotency on
+ * the reference and has one reference space for all of them, so each module's requests go under its
+ * own namespace: a card payment a client names by some id can't be taken by the bank for a loan's
+ * disbursement or a payout with that id, nor receive their settlements. (The wallet's own top-ups
+ * and withdrawals are `wallet-<id>`; no other module may use that namespace.)
+ */
+export const CARD_NAMESPACES = ['payment', 'payout', 'loan'] as const;
+export type CardNamespace = (typeof CARD_NAMESPACES)[number];
+
+/** A module's card request, named within its namespace by one of its record ids (a UUID). */
+export interface CardRequest {
+  namespace: CardNamespace;
+  id: string;
+  cardToken: string;
+  amount: bigint;
+  currency: string;
+}
+
+/** The bank's settlement of a module's card request, delivered only to that request's namespace. */
+export interface CardSettlement {
+  id: string;
+  outcome: BankOutcome;
+  reason?: string;
+}
+
+/** The reference the bank knows a card request by. */
+export const cardReferenceOf = (namespace: CardNamespace | 'wallet', id: string): string =>
+  `${namespace}-${id}`;

@@ -7,6 +7,10 @@ import {
   type BankConnector,
   type BankOutcome,
   type BankSettlement,
+  type CardNamespace,
+  type CardSettlement,
+  CARD_NAMESPACES,
+  cardReferenceOf,
 } from './bank-connector.ts';
 import { WALLET_CURRENCY, findWalletAccount, platformAccountIds, requireIds } from './wallet-accounts.ts';
 
@@ -80,21 +84,26 @@ const ledgerIds = (operationId: string) => ({
 const holdGoneBack = (error: unknown): boolean =>
   isMilletError(error) && error.code === 'HOLD_NOT_PENDING' && error.details?.status !== 'posted';
 
-const REFERENCE_PREFIX = 'wallet-';
-
 /**
  * What the bank knows an operation by. Not the operation id itself: the bank keys its idempotency
  * on the reference and shares one reference space between every module's requests, and the other
  * modules name theirs by UUIDs a client can choose (a card payment's id). A top-up sharing a card
  * payment's id would be taken by the bank for that payment, and its settlement credit the top-up's
- * amount for the payment's. The prefix keeps the wallet's own references apart from every UUID.
+ * amount for the payment's. Every module has its namespace, the wallet `wallet` (see CardNamespace).
  */
-export const bankReferenceOf = (operationId: string) => `${REFERENCE_PREFIX}${operationId}`;
+export const bankReferenceOf = (operationId: string) => cardReferenceOf('wallet', operationId);
 
-function operationIdOf(reference: string): string | undefined {
-  if (!reference.startsWith(REFERENCE_PREFIX)) return undefined;
-  const id = reference.slice(REFERENCE_PREFIX.length);
-  return isUuid(id) ? id : undefined;
+/** The namespace and record id a reference names, when it is one of ours. */
+function parseReference(reference: string): { namespace: CardNamespace | 'wallet'; id: string } | undefined {
+  const dash = reference.indexOf('-');
+  if (dash < 0) return undefined;
+  const namespace = reference.slice(0, dash);
+  const id = reference.slice(dash + 1);
+  if (!isUuid(id)) return undefined;
+  if (namespace === 'wallet') return { namespace, id };
+  return (CARD_NAMESPACES as readonly string[]).includes(namespace)
+    ? { namespace: namespace as CardNamespace, id }
+    : undefined;
 }
 
 /**
@@ -104,7 +113,7 @@ function operationIdOf(reference: string): string | undefined {
  * or fails.
  */
 export class BankOperations {
-  readonly #otherSettlements: Array<(settlement: BankSettlement) => Promise<void>> = [];
+  readonly #cardSettlements = new Map<CardNamespace, Array<(settlement: CardSettlement) => Promise<void>>>();
 
   constructor(
     private readonly db: Database,
@@ -147,10 +156,13 @@ export class BankOperations {
 
   /**
    * Settlements of requests other modules made through this connector (a checkout by bank card):
-   * the connector has one settlement handler, so the wallet passes on what is not its own.
+   * the connector has one settlement handler, so the wallet passes on each to the handlers of the
+   * request's namespace only, named by the module's own id.
    */
-  onOtherSettlement(handler: (settlement: BankSettlement) => Promise<void>): void {
-    this.#otherSettlements.push(handler);
+  onCardSettlement(namespace: CardNamespace, handler: (settlement: CardSettlement) => Promise<void>): void {
+    const handlers = this.#cardSettlements.get(namespace) ?? [];
+    handlers.push(handler);
+    this.#cardSettlements.set(namespace, handlers);
   }
 
   /**
@@ -160,12 +172,16 @@ export class BankOperations {
    * from the wallet. A failure arriving after a success changes nothing.
    */
   async settle(settlement: BankSettlement): Promise<void> {
-    const operationId = operationIdOf(settlement.reference);
-    if (operationId === undefined) {
-      for (const handler of this.#otherSettlements) await handler(settlement);
+    const named = parseReference(settlement.reference);
+    // Not a reference any module made: nobody's to apply.
+    if (named === undefined) return;
+    if (named.namespace === 'wallet') {
+      await this.#settleOperation(named.id, settlement.outcome, settlement.reason);
       return;
     }
-    await this.#settleOperation(operationId, settlement.outcome, settlement.reason);
+    const { outcome, reason } = settlement;
+    for (const handler of this.#cardSettlements.get(named.namespace) ?? [])
+      await handler(reason === undefined ? { id: named.id, outcome } : { id: named.id, outcome, reason });
   }
 
   /** Returns whether this call ended the operation. */

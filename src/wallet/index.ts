@@ -13,6 +13,9 @@ export {
   type BankOutcome,
   type BankRequest,
   type BankSettlement,
+  type CardNamespace,
+  type CardRequest,
+  type CardSettlement,
 } from './bank-connector.ts';
 export { SandboxBank, type SandboxBankOptions } from './sandbox-bank.ts';
 export type { BankOperation, BankOperationCommand, BankOperationKind } from './bank-operations.ts';

@@ -2,7 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, newId, type MilletError } from '../core/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
-import type { BankConnector, BankOutcome, BankSettlement } from './bank-connector.ts';
+import {
+  BankDeclinedError,
+  type BankConnector,
+  type BankOutcome,
+  type BankSettlement,
+  type CardNamespace,
+  type CardSettlement,
+} from './bank-connector.ts';
 import { paymentAllowanceEffect } from './payment-allowance.ts';
 import { SandboxBank } from './sandbox-bank.ts';
 import type { WalletUser } from './users.ts';
@@ -150,24 +157,92 @@ describe('withdrawals', () => {
 describe('the bank', () => {
   it('knows a top-up apart from a card payment that shares its id: each is asked for and settled on its own', async () => {
     const user = await userWith(0n);
-    const cardSettlements: BankSettlement[] = [];
-    wallet.onCardSettlement(async (settlement) => {
-      cardSettlements.push(settlement);
+    const cardSettlements: CardSettlement[] = [];
+    wallet.onCardSettlement('payment', async (settlement) => {
+      if (settlement.id === paymentId) cardSettlements.push(settlement);
     });
     // Another module's card payment (1 fen), named by an id the paying client chose…
     const paymentId = newId();
-    await wallet.debitCard({ reference: paymentId, cardToken: 'card_ok', amount: 1n, currency: 'CNY' });
+    await wallet.debitCard({
+      namespace: 'payment',
+      id: paymentId,
+      cardToken: 'card_ok',
+      amount: 1n,
+      currency: 'CNY',
+    });
     // …and a top-up the same client sends with that id: the bank must not take it for the payment.
     await wallet.topUp({ id: paymentId, userId: user, amount: 5_000_000n, cardToken: 'card_ok' });
     expect((await settled(paymentId)).status).toBe('succeeded');
-    await expect.poll(() => cardSettlements.map((s) => s.reference)).toEqual([paymentId]);
-    expect(await wallet.cardStatus(paymentId)).toBe('succeeded');
+    await expect.poll(() => cardSettlements.map((s) => s.id)).toEqual([paymentId]);
+    expect(await wallet.cardStatus('payment', paymentId)).toBe('succeeded');
     expect((await wallet.getWallet(user)).balance).toBe(5_000_000n);
-    // A card request not named by a UUID could take a wallet operation's reference: refused.
+    // No other module's request may be made in the wallet's namespace, whatever its types say.
     const named = await rejection(
-      wallet.debitCard({ reference: `wallet-${newId()}`, cardToken: 'card_ok', amount: 1n, currency: 'CNY' }),
+      wallet.debitCard({
+        namespace: 'wallet' as CardNamespace,
+        id: newId(),
+        cardToken: 'card_ok',
+        amount: 1n,
+        currency: 'CNY',
+      }),
     );
     expect(named.code).toBe('VALIDATION_FAILED');
+  });
+
+  it('keeps modules apart: a card payment named like a loan disbursement is its own request, and each module sees only its own settlements', async () => {
+    const seen: Array<[string, CardSettlement]> = [];
+    const ids = new Set<string>();
+    for (const namespace of ['payment', 'loan', 'payout'] as const)
+      wallet.onCardSettlement(namespace, async (settlement) => {
+        if (ids.has(settlement.id)) seen.push([namespace, settlement]);
+      });
+    // A loan paid out to a card: its id is shown to the borrower, who can name a payment by it.
+    const loanId = newId();
+    ids.add(loanId);
+    await wallet.creditCard({
+      namespace: 'loan',
+      id: loanId,
+      cardToken: 'card_ok',
+      amount: 100_000n,
+      currency: 'CNY',
+    });
+    // A payment by a card the bank declines, named by the loan's id: the bank must judge the card,
+    // not answer with the disbursement it already took.
+    const declined = await wallet
+      .debitCard({
+        namespace: 'payment',
+        id: loanId,
+        cardToken: 'sandbox_decline',
+        amount: 90_000n,
+        currency: 'CNY',
+      })
+      .catch((error: unknown) => error);
+    expect(declined).toBeInstanceOf(BankDeclinedError);
+    expect(await wallet.cardStatus('payment', loanId)).toBe('unknown');
+    // Another payment sharing a loan's id, on a card that fails: the failure is the payment's only,
+    // the disbursement's success the loan's only.
+    const otherId = newId();
+    ids.add(otherId);
+    await wallet.creditCard({
+      namespace: 'loan',
+      id: otherId,
+      cardToken: 'card_ok',
+      amount: 1n,
+      currency: 'CNY',
+    });
+    await wallet.debitCard({
+      namespace: 'payment',
+      id: otherId,
+      cardToken: 'sandbox_fail',
+      amount: 1n,
+      currency: 'CNY',
+    });
+    await expect
+      .poll(() => seen.map(([namespace, s]) => `${namespace}:${s.id}:${s.outcome}`).sort())
+      .toEqual([`loan:${loanId}:succeeded`, `loan:${otherId}:succeeded`, `payment:${otherId}:failed`].sort());
+    expect(await wallet.cardStatus('loan', otherId)).toBe('succeeded');
+    expect(await wallet.cardStatus('payment', otherId)).toBe('failed');
+    expect(await wallet.cardStatus('payout', otherId)).toBe('unknown');
   });
 
   it('settlements twice, late, out of order or at once end where the money went', async () => {

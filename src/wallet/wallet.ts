@@ -3,7 +3,16 @@ import { fileURLToPath } from 'node:url';
 import { MilletError, isUuid, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger, Page, StatementLine, StatementQuery } from '../ledger/index.ts';
-import type { BankConnector, BankOutcome, BankRequest, BankSettlement } from './bank-connector.ts';
+import {
+  CARD_NAMESPACES,
+  cardReferenceOf,
+  type BankConnector,
+  type BankOutcome,
+  type BankRequest,
+  type CardNamespace,
+  type CardRequest,
+  type CardSettlement,
+} from './bank-connector.ts';
 import {
   BankOperations,
   type BankOperation,
@@ -80,31 +89,46 @@ export interface Wallet {
    */
   reconcileBankOperations(olderThanMs?: number): Promise<number>;
   /**
-   * For other modules' card payments: asks the bank to debit a card (the request's reference is
-   * the caller's record id). Throws BankDeclinedError or BankTimeoutError as the connector does;
+   * For other modules' card payments: asks the bank to debit a card (the request is named by the
+   * caller's record id within the caller's namespace). Throws BankDeclinedError or BankTimeoutError as the connector does;
    * the outcome arrives through `onCardSettlement`, or `cardStatus` when the callback is lost.
    */
-  debitCard(request: BankRequest): Promise<{ bankReference: string }>;
+  debitCard(request: CardRequest): Promise<{ bankReference: string }>;
   /**
    * For other modules' payouts (merchant settlement): asks the bank to credit a card or account,
    * the money leaving through the bank clearing account. Same errors and settlement path as
    * `debitCard`.
    */
-  creditCard(request: BankRequest): Promise<{ bankReference: string }>;
-  onCardSettlement(handler: (settlement: BankSettlement) => Promise<void>): void;
-  cardStatus(reference: string): Promise<BankOutcome | 'pending' | 'unknown'>;
+  creditCard(request: CardRequest): Promise<{ bankReference: string }>;
+  /** Settlements of the namespace's card requests, and of no other's. */
+  onCardSettlement(namespace: CardNamespace, handler: (settlement: CardSettlement) => Promise<void>): void;
+  cardStatus(namespace: CardNamespace, id: string): Promise<BankOutcome | 'pending' | 'unknown'>;
   /** The ledger account money from banks arrives in (the other side of a card debit). */
   bankClearingAccountId(currency?: string): string;
 }
 
 /**
- * Other modules' card requests are named by UUIDs (their record ids): refused otherwise, so none can
- * take a reference of the wallet's own operations (see bankReferenceOf).
+ * The bank's reference of another module's card request: its namespace (never the wallet's, checked
+ * here too since a caller's types may be loose) and its record id, a UUID, so no two modules' ids,
+ * however chosen, name one request at the bank.
  */
-function cardRequest(request: BankRequest): BankRequest {
-  if (!isUuid(request.reference))
-    throw new MilletError('VALIDATION_FAILED', 'A card request is named by a UUID', { field: 'reference' });
-  return request;
+function cardReference(namespace: CardNamespace, id: string): string {
+  if (!(CARD_NAMESPACES as readonly string[]).includes(namespace))
+    throw new MilletError('VALIDATION_FAILED', `No card namespace ${String(namespace)}`, {
+      field: 'namespace',
+    });
+  if (!isUuid(id))
+    throw new MilletError('VALIDATION_FAILED', 'A card request is named by a UUID', { field: 'id' });
+  return cardReferenceOf(namespace, id);
+}
+
+function bankRequest(request: CardRequest): BankRequest {
+  return {
+    reference: cardReference(request.namespace, request.id),
+    cardToken: request.cardToken,
+    amount: request.amount,
+    currency: request.currency,
+  };
 }
 
 export function createWallet(options: WalletOptions): Wallet {
@@ -168,10 +192,10 @@ export function createWallet(options: WalletOptions): Wallet {
       const settled = await bankOperations.reconcile(olderThanMs);
       return settled + (await recoverTransfers(db, ledger, clock, olderThanMs));
     },
-    debitCard: async (request) => options.bank.requestDebit(cardRequest(request)),
-    creditCard: async (request) => options.bank.requestCredit(cardRequest(request)),
-    onCardSettlement: (handler) => bankOperations.onOtherSettlement(handler),
-    cardStatus: (reference) => options.bank.status(reference),
+    debitCard: async (request) => options.bank.requestDebit(bankRequest(request)),
+    creditCard: async (request) => options.bank.requestCredit(bankRequest(request)),
+    onCardSettlement: (namespace, handler) => bankOperations.onCardSettlement(namespace, handler),
+    cardStatus: async (namespace, id) => options.bank.status(cardReference(namespace, id)),
     bankClearingAccountId: (currency) => platformAccountIds(currency).bankClearing,
   };
 }
