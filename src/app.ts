@@ -136,7 +136,10 @@ export interface App {
   readonly bootstrapKey: { plaintext: string; savedTo: string | undefined } | undefined;
   /** Starts the HTTP server and the jobs; resolves to the address it listens on. */
   listen(): Promise<string>;
-  /** Stops accepting requests, stops the jobs, drains the ledger writer, closes the database. */
+  /**
+   * Hands back a close in progress, stops accepting requests, stops the jobs, drains the ledger
+   * writer, closes the database.
+   */
   close(): Promise<void>;
 }
 
@@ -397,6 +400,9 @@ function assemble(
         // Each step runs even if an earlier one failed: the database must be closed (and the
         // PGlite lock released) whatever happened above it.
         const steps: Array<[string, () => Promise<unknown>]> = [
+          // First: the server waits for requests in flight, and one may be running a close. A close
+          // stopped here is handed back, so the next one resumes it without waiting out its lease.
+          ['end-of-day close', () => parts.endOfDay.shutdown()],
           ['http server', () => server.close()],
           ['jobs', async () => jobs?.stop()],
           ['bank connector', async () => parts.bank.close()],

@@ -1,8 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { loadConfig } from '../src/core/index.ts';
+import { rejection } from './support/rejection.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-close-'));
@@ -20,6 +23,8 @@ function milletWith(env: NodeJS.ProcessEnv, ...args: string[]) {
     timeout: 60_000,
   });
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A refusal as the CLI must print it: exit 1, one plain line on stderr, no stack trace. */
 function expectPlainRefusal(result: ReturnType<typeof millet>, message: RegExp) {
@@ -50,6 +55,58 @@ describe('millet close-day on the embedded database', () => {
     expect(skipped.status).toBe(1);
     expect(skipped.stderr).toMatch(/close \d{4}-\d{2}-\d{2} before 2999-01-01|has not ended/);
   });
+});
+
+describe('a close interrupted by a signal or a shutdown hands its run back', () => {
+  // Before, Ctrl-C or a SIGTERM killed `millet close-day` (or the server, whose close left the
+  // close running under a closed database) mid-close: its run stayed "running", and every close
+  // of the date was refused until the lease ran out, 10 minutes later.
+  it('millet close-day stops at a checkpoint on SIGINT, and the next close-day resumes at once', async () => {
+    const child = spawn(process.execPath, ['bin/millet.js', 'close-day', '--days', '20'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: '', MILLET_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    while (!stderr.includes('closing ') && child.exitCode === null) await sleep(20);
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(1);
+    expect(stderr).toMatch(/SIGINT, stopping the close/);
+    expect(stderr).toMatch(/stopped: the process running it is shutting down/);
+    expect(stderr).not.toMatch(/^\s+at /m);
+
+    const resumed = millet('close-day', '--days', '1', '--json');
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout).runs[0].status).toBe('completed');
+  }, 180_000);
+
+  it("the app's close (the server's SIGTERM) hands back the close it is running", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-close-shutdown-'));
+    const config = loadConfig({ MILLET_DATA_DIR: dir, LOG_LEVEL: 'warn', PORT: '0' });
+    try {
+      const app = await createApp(config);
+      let started!: () => void;
+      const closing = new Promise<void>((resolve) => (started = resolve));
+      const days = app.endOfDay.closeDays(20, { onProgress: () => started() });
+      const stopped = rejection(days);
+      await closing;
+      await app.close();
+      expect((await stopped).code).toBe('CLOSE_INTERRUPTED');
+
+      const again = await createApp(config);
+      try {
+        // The next date after the last closed one is the one interrupted.
+        const [resumed] = await again.endOfDay.closeDays(1);
+        expect(resumed!.status).toBe('completed');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 describe('millet refuses bad input and a bad environment in plain words, exit 1, no stack', () => {

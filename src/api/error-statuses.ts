@@ -190,4 +190,6 @@ export const errorStatuses: Record<ErrorCode, number> = {
   STORE_CHALLENGE_REQUIRED: 403,
   STORE_ATTEMPT_BLOCKED: 403,
   STORE_BALANCE_NOT_DUE: 409,
+  // The process running the close is shutting down; it resumes on the next close.
+  CLOSE_INTERRUPTED: 503,
 };

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { createApp } from '../app.ts';
+import { createApp, type App } from '../app.ts';
 import type { CloseProgress, CloseRunView } from '../jobs/index.ts';
 import { businessDateOption, cliConfig, cliLogger, positiveInteger } from './cli-options.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
@@ -31,10 +31,26 @@ export function closeDayCommand(): Command {
     )
     .option('--json', 'print the runs as one JSON object')
     .action(async (options: { date?: string; days?: number; json?: boolean }) => {
-      let app;
+      let app: App | undefined;
+      // Without a handler, Ctrl-C or a SIGTERM killed the process mid-close and left its run
+      // "running", refused to the next close until the lease ran out (10 minutes). Now the close
+      // stops at its next checkpoint and hands the run back; a second signal exits at once.
+      let interrupted = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (interrupted) {
+          process.stderr.write(`\nmillet: ${signal} again, exiting without handing the close back\n`);
+          process.exit(EXIT_FAILURE);
+        }
+        interrupted = true;
+        process.stderr.write(`\nmillet: ${signal}, stopping the close at its next checkpoint\n`);
+        void app?.endOfDay.shutdown();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         const config = cliConfig();
         app = await createApp(config, { logger: cliLogger(config) });
+        if (interrupted) await app.endOfDay.shutdown();
         const runs = options.days
           ? await app.endOfDay.closeDays(options.days, { onProgress: progressLine })
           : [await app.endOfDay.close(options.date, { onProgress: progressLine })];
@@ -49,6 +65,8 @@ export function closeDayCommand(): Command {
         process.exitCode = EXIT_FAILURE;
       } finally {
         await app?.close();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
     });
 }

@@ -179,6 +179,8 @@ export const errorCodes = [
   'STORE_CHALLENGE_REQUIRED',
   'STORE_ATTEMPT_BLOCKED',
   'STORE_BALANCE_NOT_DUE',
+  // end-of-day close
+  'CLOSE_INTERRUPTED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -277,4 +277,183 @@ describe('the end-of-day close', () => {
     expect(cursor.rows[0]?.cursor).toBe('by-2');
     expect((await close.getRun('2025-05-09')).status).toBe('completed');
   });
+
+  it('keeps renewing the lease of a step that runs past it without a checkpoint, and stops after', async () => {
+    // Before, the heartbeat moved only at checkpoints: a live step longer than the lease was taken
+    // over by a second close, and both ran the step until the first one's next write.
+    const clock = new ManualClock('2025-05-11T02:00:00Z');
+    let entered!: () => void;
+    const inStep = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const slow: CloseStep = {
+      name: 'slow',
+      async run() {
+        calls += 1;
+        entered();
+        await gate;
+      },
+    };
+    const close = createEndOfDayClose({ db: t.db, clock, steps: [slow], leaseMs: 60_000, heartbeatMs: 5 });
+    const first = close.close('2025-05-10');
+    await inStep;
+    clock.set('2025-05-11T02:05:00Z'); // five leases later, still inside the step
+    expect(await heartbeatReaches('2025-05-10', clock.now())).toBe(true);
+    expect((await rejection(close.close('2025-05-10'))).code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    release();
+    expect((await first).status).toBe('completed');
+    expect(calls).toBe(1);
+    // The heartbeat stopped with the close.
+    const finished = await heartbeatOf('2025-05-10');
+    clock.set('2025-05-11T03:00:00Z');
+    await sleep(50);
+    expect(await heartbeatOf('2025-05-10')).toEqual(finished);
+  });
+
+  it('never renews the lease of a run another close took over', async () => {
+    const clock = new ManualClock('2025-05-12T02:00:00Z');
+    let entered!: () => void;
+    const inStep = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: CloseStep = {
+      name: 'slow',
+      async run(ctx) {
+        if (ctx.cursor === null) {
+          entered();
+          await gate;
+        }
+        await ctx.checkpoint('done', { done: 1 });
+      },
+    };
+    const close = createEndOfDayClose({ db: t.db, clock, steps: [slow], leaseMs: 60_000, heartbeatMs: 5 });
+    const first = close.close('2025-05-11');
+    await inStep;
+    // Another process took the run over (its claim wrote its own owner and heartbeat).
+    await t.db.query(`UPDATE jobs_close_runs SET owner = 'another-close' WHERE business_date = '2025-05-11'`);
+    const theirs = await heartbeatOf('2025-05-11');
+    clock.set('2025-05-12T02:05:00Z');
+    await sleep(50);
+    expect(await heartbeatOf('2025-05-11')).toEqual(theirs);
+    release();
+    expect((await rejection(first)).message).toContain('taken over');
+    expect((await close.getRun('2025-05-11')).status).toBe('running');
+    clock.set('2025-05-12T03:00:00Z'); // the other close's lease ran out: the date can close
+    expect((await close.close('2025-05-11')).status).toBe('completed');
+  });
+
+  it('hands its run back on shutdown, so the next close resumes at once from the checkpoint', async () => {
+    // Before, a close stopped by Ctrl-C or a SIGTERM left its run "running": the next close was
+    // refused for the rest of the lease (10 minutes).
+    const clock = new ManualClock('2025-05-13T02:00:00Z');
+    const log: string[] = [];
+    let entered!: () => void;
+    const inStep = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let paused = false;
+    const statements: CloseStep = {
+      name: 'statements',
+      async run(ctx) {
+        for (let next = ctx.cursor === null ? 0 : Number(ctx.cursor); next < 4; next++) {
+          if (next === 2 && !paused) {
+            paused = true;
+            entered();
+            await gate;
+          }
+          log.push(`statements:${next}`);
+          await ctx.checkpoint(String(next + 1), { done: next + 1, total: 4 });
+        }
+      },
+    };
+    const steps = [chunkedStep('accrual', 2, log), statements];
+    const close = createEndOfDayClose({ db: t.db, clock, steps });
+    const running = close.close('2025-05-12');
+    await inStep;
+    const stopping = close.shutdown();
+    release();
+    await stopping;
+    const stopped = await rejection(running);
+    expect(stopped.code).toBe('CLOSE_INTERRUPTED');
+    expect(await close.getRun('2025-05-12')).toMatchObject({
+      status: 'failed',
+      steps: [
+        { step: 'accrual', status: 'completed', done: 2n },
+        { step: 'statements', status: 'failed', done: 2n, total: 4n },
+      ],
+    });
+    // This instance takes no more closes; the next process resumes the run without waiting.
+    expect((await rejection(close.close('2025-05-12'))).code).toBe('CLOSE_INTERRUPTED');
+    const next = createEndOfDayClose({ db: t.db, clock, steps });
+    expect((await next.close('2025-05-12')).status).toBe('completed');
+    // Item 2 was done but not checkpointed when the close stopped: steps are idempotent per date.
+    expect(log).toEqual([
+      '2025-05-12:accrual:0',
+      '2025-05-12:accrual:1',
+      'statements:0',
+      'statements:1',
+      'statements:2',
+      'statements:2',
+      'statements:3',
+    ]);
+  });
+
+  it('hands back a run whose step reaches no checkpoint within the grace, fencing its late writes', async () => {
+    const clock = new ManualClock('2025-05-14T02:00:00Z');
+    let entered!: () => void;
+    const inStep = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const slow: CloseStep = {
+      name: 'slow',
+      async run(ctx) {
+        calls += 1;
+        if (calls === 1) {
+          entered();
+          await gate;
+        }
+        await ctx.checkpoint(`by-${calls}`, { done: calls });
+      },
+    };
+    const close = createEndOfDayClose({ db: t.db, clock, steps: [slow] });
+    const running = close.close('2025-05-13');
+    await inStep;
+    await close.shutdown({ graceMs: 20 });
+    // The caller hears at once, though the step's code has not returned.
+    expect((await rejection(running)).code).toBe('CLOSE_INTERRUPTED');
+    expect(await close.getRun('2025-05-13')).toMatchObject({
+      status: 'failed',
+      steps: [{ step: 'slow', status: 'failed' }],
+    });
+    const next = createEndOfDayClose({ db: t.db, clock, steps: [slow] });
+    expect((await next.close('2025-05-13')).status).toBe('completed');
+    release();
+    await sleep(50);
+    const cursor = await t.db.query<{ cursor: string }>(
+      `SELECT cursor FROM jobs_close_steps WHERE business_date = '2025-05-13'`,
+    );
+    expect(cursor.rows[0]?.cursor).toBe('by-2');
+    expect((await next.getRun('2025-05-13')).status).toBe('completed');
+  });
 });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function heartbeatOf(businessDate: string): Promise<Date | undefined> {
+  const row = await t.db.query<{ heartbeat_at: Date }>(
+    'SELECT heartbeat_at FROM jobs_close_runs WHERE business_date = $1',
+    [businessDate],
+  );
+  return row.rows[0]?.heartbeat_at;
+}
+
+/** Waits (a while, in real time) for the run's heartbeat to reach `at`; false if it never does. */
+async function heartbeatReaches(businessDate: string, at: Date): Promise<boolean> {
+  for (let waited = 0; waited < 2_000; waited += 10) {
+    if (((await heartbeatOf(businessDate))?.getTime() ?? 0) >= at.getTime()) return true;
+    await sleep(10);
+  }
+  return false;
+}

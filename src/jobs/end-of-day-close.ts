@@ -54,6 +54,12 @@ export interface EndOfDayCloseOptions {
   steps: readonly CloseStep[];
   /** A running close whose heartbeat is older than this is taken to have died and may be resumed. */
   leaseMs?: number;
+  /**
+   * How often a close renews its heartbeat while it holds a run (default: a third of the lease), so
+   * a step that runs longer than the lease between checkpoints is not taken over while it still
+   * runs. Real time: the timer is the process's, the time it writes is the clock's.
+   */
+  heartbeatMs?: number;
 }
 
 export interface CloseOptions {
@@ -74,7 +80,38 @@ export interface EndOfDayClose {
   /** The latest runs, newest business date first, each with its steps' progress (the console). */
   listRuns(limit?: number): Promise<CloseRunView[]>;
   lastClosedDate(): Promise<string | null>;
+  /**
+   * A graceful shutdown: refuses new closes, and stops the ones running here at their next
+   * checkpoint, handing their runs back (failed, progress and checkpoints kept) so the next close
+   * resumes at once instead of waiting out the lease. A close whose step reaches no checkpoint
+   * within `graceMs` is handed back anyway and its `close` rejects; its later writes are fenced off.
+   */
+  shutdown(options?: { graceMs?: number }): Promise<void>;
 }
+
+/** A close this instance is running, from before its claim until it ends. */
+interface HeldRun {
+  businessDate: string;
+  /** The claim's owner token, once claimed. */
+  owner: string | null;
+  /** The step marked running, if any (the one a forced hand-back marks failed). */
+  step: string | null;
+  /** The heartbeat found the run taken over by another close. */
+  lost: boolean;
+  /** Handed back by `shutdown` while its step still ran. */
+  handedBack: boolean;
+  stopHeartbeat: () => Promise<void>;
+  /** Rejects the caller's `close` when the run is handed back before the close ends. */
+  abandon: (error: Error) => void;
+  ended: Promise<void>;
+}
+
+/**
+ * Lets the event loop turn. On the embedded database every query resolves without real I/O, so a
+ * close is one long chain of promises: without this, its heartbeat timer and a SIGINT or SIGTERM
+ * handler would run only once the whole close had finished.
+ */
+const turnOfTheEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** How far from today the first close of an installation may be (see `claim`). */
 const FIRST_CLOSE_WITHIN_DAYS = 366;
@@ -82,6 +119,9 @@ const FIRST_CLOSE_WITHIN_DAYS = 366;
 export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClose {
   const { db, clock, steps } = options;
   const leaseMs = options.leaseMs ?? 10 * 60_000;
+  const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3));
+  const held = new Set<HeldRun>();
+  let shuttingDown = false;
   const names = new Set(steps.map((s) => s.name));
   if (names.size !== steps.length) throw new Error('close steps need distinct names');
 
@@ -218,105 +258,237 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
     });
   }
 
+  function takenOver(businessDate: string) {
+    return new MilletError(
+      'IDEMPOTENCY_KEY_IN_PROGRESS',
+      `The close of ${businessDate} was taken over by another close after its lease ran out`,
+    );
+  }
+
+  function interrupted(businessDate: string) {
+    return new MilletError(
+      'CLOSE_INTERRUPTED',
+      `The close of ${businessDate} stopped: the process running it is shutting down. ` +
+        'Closing the date again resumes it where it stopped',
+      { businessDate },
+    );
+  }
+
   /**
    * Runs `write` in one transaction with the run's row locked, if this close still owns the run.
-   * A close whose lease went stale while it ran (a slow step that did not checkpoint) may have been
-   * taken over; it must then stop without touching the run, or it would mark the run failed under
-   * the new owner (letting a third close in beside it) or move a cursor the new owner relies on.
+   * A close whose lease went stale while it ran (its process stalled, or lost the database) may have
+   * been taken over; it must then stop without touching the run, or it would mark the run failed
+   * under the new owner (letting a third close in beside it) or move a cursor the new owner relies on.
    */
-  async function asOwner(businessDate: string, owner: string, write: (tx: Queryable) => Promise<void>) {
+  async function asOwner(run: HeldRun, write: (tx: Queryable) => Promise<void>) {
     await db.transaction(async (tx) => {
-      const held = await tx.query(
+      const owned = await tx.query(
         'SELECT 1 FROM jobs_close_runs WHERE business_date = $1 AND owner = $2 FOR UPDATE',
-        [businessDate, owner],
+        [run.businessDate, run.owner],
       );
-      if (held.rowCount === 0)
-        throw new MilletError(
-          'IDEMPOTENCY_KEY_IN_PROGRESS',
-          `The close of ${businessDate} was taken over by another close after its lease ran out`,
-        );
+      if (owned.rowCount === 0)
+        throw run.handedBack ? interrupted(run.businessDate) : takenOver(run.businessDate);
       await write(tx);
     });
   }
 
+  /**
+   * Records that the close stopped (its step failed, or it was interrupted) and hands the run back:
+   * it belongs to no close until the next claim, which resumes it at once.
+   */
+  async function recordStop(run: HeldRun, step: string | null, message: string) {
+    await asOwner(run, async (tx) => {
+      if (step !== null)
+        await tx.query(
+          `UPDATE jobs_close_steps SET status = 'failed', error = $3
+            WHERE business_date = $1 AND step = $2 AND status <> 'completed'`,
+          [run.businessDate, step, message],
+        );
+      await tx.query(
+        `UPDATE jobs_close_runs SET status = 'failed', error = $2, owner = NULL WHERE business_date = $1`,
+        [run.businessDate, step === null ? message : `${step}: ${message}`],
+      );
+    });
+  }
+
+  /**
+   * Renews the run's heartbeat every `heartbeatMs` until stopped. Only while this close still owns
+   * the running run: a renewal must never extend the lease of the close that took it over.
+   */
+  function startHeartbeat(run: HeldRun): () => Promise<void> {
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let beat: Promise<void> | undefined;
+    const renew = async () => {
+      try {
+        const renewed = await db.query(
+          `UPDATE jobs_close_runs SET heartbeat_at = $3
+            WHERE business_date = $1 AND owner = $2 AND status = 'running'`,
+          [run.businessDate, run.owner, clock.now()],
+        );
+        if (renewed.rowCount === 0) {
+          run.lost = true;
+          stopped = true;
+        }
+      } catch {
+        // A renewal that failed (the database briefly away) is tried again at the next beat; the
+        // lease leaves room for two more.
+      }
+    };
+    const schedule = () => {
+      if (stopped) return;
+      timer = setTimeout(() => {
+        beat = renew().finally(() => {
+          beat = undefined;
+          schedule();
+        });
+      }, heartbeatMs);
+      // The close itself keeps the process alive while it runs; its heartbeat must not.
+      timer.unref();
+    };
+    schedule();
+    return async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await beat;
+    };
+  }
+
   async function close(businessDate?: string, options: CloseOptions = {}): Promise<CloseRunView> {
-    const { onProgress } = options;
     const date = businessDate ?? addDays(businessDateNow(clock), -1);
     if (!isBusinessDate(date))
       throw new MilletError('VALIDATION_FAILED', `"${date}" is not a date (YYYY-MM-DD)`);
-    const asOf = endOfBusinessDate(date);
     // asOf is the date's last millisecond, still part of it: the date is over only after it.
-    if (!options.fastForward && clock.now() <= asOf) {
+    if (!options.fastForward && clock.now() <= endOfBusinessDate(date)) {
       throw new MilletError(
         'VALIDATION_FAILED',
         `${date} has not ended yet in Asia/Shanghai; it can be closed from midnight`,
       );
     }
-    const owner = await claim(date);
-    if (owner === null) return getRun(date);
-    for (const step of steps) {
-      const state = await db.query<{ status: string; cursor: string | null }>(
-        'SELECT status, cursor FROM jobs_close_steps WHERE business_date = $1 AND step = $2',
-        [date, step.name],
-      );
-      if (state.rows[0]?.status === 'completed') continue;
-      await asOwner(date, owner, async (tx) => {
-        await tx.query(
-          `UPDATE jobs_close_steps SET status = 'running', started_at = coalesce(started_at, $3), error = NULL
-            WHERE business_date = $1 AND step = $2`,
-          [date, step.name, clock.now()],
-        );
-      });
-      try {
-        await step.run({
-          businessDate: date,
-          asOf,
-          cursor: state.rows[0]?.cursor ?? null,
-          async checkpoint(cursor, progress) {
-            const done = BigInt(progress.done);
-            const total = progress.total === undefined ? null : BigInt(progress.total);
-            await asOwner(date, owner, async (tx) => {
-              await tx.query(
-                `UPDATE jobs_close_steps SET cursor = $3, done = $4, total = $5 WHERE business_date = $1 AND step = $2`,
-                [date, step.name, cursor, done, total],
-              );
-              await tx.query('UPDATE jobs_close_runs SET heartbeat_at = $2 WHERE business_date = $1', [
-                date,
-                clock.now(),
-              ]);
-            });
-            onProgress?.({ businessDate: date, step: step.name, done, total });
-          },
-        });
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        // Only the owner records the failure; a close that lost the run leaves it to its new owner.
-        await asOwner(date, owner, async (tx) => {
-          await tx.query(
-            `UPDATE jobs_close_steps SET status = 'failed', error = $3 WHERE business_date = $1 AND step = $2`,
-            [date, step.name, message],
-          );
-          await tx.query(
-            `UPDATE jobs_close_runs SET status = 'failed', error = $2 WHERE business_date = $1`,
-            [date, `${step.name}: ${message}`],
-          );
-        }).catch(() => {});
-        throw error;
-      }
-      await asOwner(date, owner, async (tx) => {
-        await tx.query(
-          `UPDATE jobs_close_steps SET status = 'completed', finished_at = $3 WHERE business_date = $1 AND step = $2`,
-          [date, step.name, clock.now()],
-        );
-      });
-    }
-    await asOwner(date, owner, async (tx) => {
-      await tx.query(
-        `UPDATE jobs_close_runs SET status = 'completed', finished_at = $2 WHERE business_date = $1`,
-        [date, clock.now()],
-      );
+    if (shuttingDown) throw interrupted(date);
+    let abandon!: (error: Error) => void;
+    const abandoned = new Promise<never>((_resolve, reject) => (abandon = reject));
+    let ended!: () => void;
+    const run: HeldRun = {
+      businessDate: date,
+      owner: null,
+      step: null,
+      lost: false,
+      handedBack: false,
+      stopHeartbeat: async () => {},
+      abandon,
+      ended: new Promise<void>((resolve) => (ended = resolve)),
+    };
+    held.add(run);
+    const closing = closeHeld(run, options.onProgress).finally(() => {
+      held.delete(run);
+      ended();
     });
+    // A close handed back by `shutdown` answers its caller now; its step's code may still be
+    // running, but every write it tries is fenced off.
+    return Promise.race([closing, abandoned]);
+  }
+
+  async function closeHeld(run: HeldRun, onProgress: CloseOptions['onProgress']): Promise<CloseRunView> {
+    const date = run.businessDate;
+    const asOf = endOfBusinessDate(date);
+    run.owner = await claim(date);
+    if (run.owner === null) return getRun(date);
+    run.stopHeartbeat = startHeartbeat(run);
+    try {
+      for (const step of steps) {
+        const state = await db.query<{ status: string; cursor: string | null }>(
+          'SELECT status, cursor FROM jobs_close_steps WHERE business_date = $1 AND step = $2',
+          [date, step.name],
+        );
+        if (state.rows[0]?.status === 'completed') continue;
+        await turnOfTheEventLoop();
+        if (shuttingDown) {
+          const error = interrupted(date);
+          await recordStop(run, null, error.message).catch(() => {});
+          throw error;
+        }
+        run.step = step.name;
+        await asOwner(run, async (tx) => {
+          await tx.query(
+            `UPDATE jobs_close_steps SET status = 'running', started_at = coalesce(started_at, $3), error = NULL
+              WHERE business_date = $1 AND step = $2`,
+            [date, step.name, clock.now()],
+          );
+        });
+        try {
+          await step.run({
+            businessDate: date,
+            asOf,
+            cursor: state.rows[0]?.cursor ?? null,
+            async checkpoint(cursor, progress) {
+              await turnOfTheEventLoop();
+              // Learnt without a round trip: stop here rather than after another chunk of work.
+              if (shuttingDown) throw interrupted(date);
+              if (run.lost) throw takenOver(date);
+              const done = BigInt(progress.done);
+              const total = progress.total === undefined ? null : BigInt(progress.total);
+              await asOwner(run, async (tx) => {
+                await tx.query(
+                  `UPDATE jobs_close_steps SET cursor = $3, done = $4, total = $5 WHERE business_date = $1 AND step = $2`,
+                  [date, step.name, cursor, done, total],
+                );
+                await tx.query('UPDATE jobs_close_runs SET heartbeat_at = $2 WHERE business_date = $1', [
+                  date,
+                  clock.now(),
+                ]);
+              });
+              onProgress?.({ businessDate: date, step: step.name, done, total });
+            },
+          });
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          // Only the owner records the failure; a close that lost the run leaves it to its new owner.
+          await recordStop(run, step.name, message).catch(() => {});
+          throw error;
+        }
+        await asOwner(run, async (tx) => {
+          await tx.query(
+            `UPDATE jobs_close_steps SET status = 'completed', finished_at = $3 WHERE business_date = $1 AND step = $2`,
+            [date, step.name, clock.now()],
+          );
+        });
+        run.step = null;
+      }
+      await asOwner(run, async (tx) => {
+        await tx.query(
+          `UPDATE jobs_close_runs SET status = 'completed', finished_at = $2 WHERE business_date = $1`,
+          [date, clock.now()],
+        );
+      });
+    } finally {
+      await run.stopHeartbeat();
+    }
     return getRun(date);
+  }
+
+  async function shutdown({ graceMs = 5_000 }: { graceMs?: number } = {}): Promise<void> {
+    shuttingDown = true;
+    const running = [...held];
+    if (running.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(running.map((run) => run.ended)),
+      new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+    // Closes whose step reached no checkpoint in time: hand their runs back from here.
+    for (const run of running) {
+      if (!held.has(run)) continue;
+      // No longer this instance's to wait for: a second shutdown (the CLI's signal, then the app's
+      // close) returns at once.
+      held.delete(run);
+      const error = interrupted(run.businessDate);
+      run.handedBack = true;
+      await run.stopHeartbeat();
+      if (run.owner !== null) await recordStop(run, run.step, error.message).catch(() => {});
+      run.abandon(error);
+    }
   }
 
   return {
@@ -344,5 +516,6 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
       return runs;
     },
     lastClosedDate,
+    shutdown,
   };
 }
