@@ -52,3 +52,16 @@ describe('MILLET_SMS_SANDBOX_CODES', () => {
     );
   });
 });
+
+describe('blank settings', () => {
+  it('are unset, not empty: the defaults apply', () => {
+    const blank = loadConfig({ PORT: '', HOST: ' ', MILLET_DATA_DIR: '', LOG_LEVEL: '', MILLET_DEMO: '' });
+    const defaults = loadConfig({});
+    expect(blank.port).toBe(3000);
+    expect(blank.host).toBe('0.0.0.0');
+    expect(blank.dataDir).toBe(defaults.dataDir);
+    expect(blank.dataDir).not.toBe(process.cwd());
+    expect(blank.logLevel).toBe('info');
+    expect(blank.demo).toBe(true);
+  });
+});

@@ -80,18 +80,22 @@ export function parseTrustProxy(value: string | undefined): boolean | number | s
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const port = Number(env.PORT ?? 3000);
+  // A setting left blank (`PORT= npm start`, an empty line in an env file) is unset, not ''. Read
+  // as given, a blank PORT was port 0 (any free port) and a blank MILLET_DATA_DIR the working
+  // directory.
+  const setting = (name: string) => (env[name]?.trim() ? env[name] : undefined);
+  const port = Number(setting('PORT') ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`PORT must be a port number, got "${env.PORT}"`);
   return {
     port,
-    host: env.HOST ?? '0.0.0.0',
-    dataDir: path.resolve(env.MILLET_DATA_DIR ?? './.millet'),
+    host: setting('HOST') ?? '0.0.0.0',
+    dataDir: path.resolve(setting('MILLET_DATA_DIR') ?? './.millet'),
     databaseUrl: env.DATABASE_URL || undefined,
     databaseSchema: env.MILLET_DB_SCHEMA || undefined,
     redisUrl: env.REDIS_URL || undefined,
-    logLevel: env.LOG_LEVEL ?? 'info',
-    demo: (env.MILLET_DEMO ?? '1') !== '0',
+    logLevel: setting('LOG_LEVEL') ?? 'info',
+    demo: (setting('MILLET_DEMO') ?? '1') !== '0',
     piiKey: env.MILLET_PII_KEY || undefined,
     trustProxy: parseTrustProxy(env.MILLET_TRUST_PROXY),
     webhooksAllowLoopback: parseSwitch('MILLET_WEBHOOKS_ALLOW_LOOPBACK', env.MILLET_WEBHOOKS_ALLOW_LOOPBACK),
