@@ -204,6 +204,8 @@ export async function main(args: string[]): Promise<void> {
           return { ledgerAccountId: id, currency: 'CNY', available: account.balances.available };
         },
         creditCard: () => Promise.reject(new Error('no cards in this benchmark')),
+        onCardSettlement: () => {},
+        cardStatus: () => Promise.reject(new Error('no cards in this benchmark')),
         bankClearingAccountId: () => derivedId('bench', 'world'),
       },
       closeChunkSize: 50_000,

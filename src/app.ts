@@ -388,6 +388,7 @@ function assemble(
           { name: 'wallet.bank-reconciliation', run: () => parts.wallet.reconcileBankOperations() },
           { name: 'merchants.card-reconciliation', run: () => parts.merchants.reconcileCardPayments() },
           { name: 'merchants.pending-reconciliation', run: () => parts.merchants.reconcilePending() },
+          { name: 'lending.card-disbursements', run: () => parts.lending.reconcileCardDisbursements() },
           { name: 'webhooks.deliver', run: () => parts.webhooks.deliverDue() },
           { name: 'store.expire-reservations', run: () => parts.store.expireReservations() },
           { name: 'store.settle-unpaid-deposits', run: () => parts.store.settleUnpaidDeposits() },

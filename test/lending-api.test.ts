@@ -542,3 +542,76 @@ describe('paying the next instalment early', () => {
     expect(JSON.stringify(route.requestBody)).toMatch(/"instalment"/);
   });
 });
+
+describe('drawing a loan to a bank card', () => {
+  const cardProduct = { ...product, code: 'cash-card', name: '随星借 card' };
+  const loanOf = async (c: Customer, loanId: string) => (await h.get(`/v1/loans/${loanId}`, c.token)).json();
+  /** Waits (real time) for the sandbox bank's settlement to reach the loan. */
+  async function settled(c: Customer, loanId: string): Promise<JsonObject> {
+    for (let i = 0; i < 100; i++) {
+      const loan = await loanOf(c, loanId);
+      if (loan.status !== 'disbursing') return loan;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`loan ${loanId} is still disbursing`);
+  }
+  async function drawToCard(c: Customer, amount: string, cardToken: string): Promise<JsonObject> {
+    const applied = await h.post(
+      '/v1/loans/applications',
+      { product_code: cardProduct.code, amount, terms: 6 },
+      { key: c.token },
+    );
+    expect(applied.json().status, applied.body).toBe('approved');
+    const offer = applied.json().offer as JsonObject;
+    const loan = await h.post(
+      `/v1/loans/offers/${offer.id}/accept`,
+      { to: 'card', card_token: cardToken },
+      { key: c.token },
+    );
+    expect(loan.statusCode, loan.body).toBe(201);
+    return loan.json();
+  }
+  async function bookAgrees(): Promise<void> {
+    const accounts = h.lending.productAccounts(cardProduct.code);
+    const owed = -(await h.ledger.getAccount(accounts.principalReceivable)).balances.posted;
+    const book = await h.t.db.query<{ principal: bigint | null }>(
+      `SELECT sum(principal_outstanding)::int8 AS principal FROM lending_loans WHERE product_code = $1`,
+      [cardProduct.code],
+    );
+    expect(owed).toBe(BigInt(book.rows[0]!.principal ?? 0n));
+    await expectLedgerVerifies(h);
+  }
+
+  it('is disbursing until the bank settles; a card the bank fails after accepting cancels the loan with nothing owed', async () => {
+    at('2026-01-23');
+    expect((await h.post('/v1/operator/lending/products', cardProduct)).statusCode).toBe(201);
+    const dora = await newCustomer(h);
+    await scored(dora);
+    const paid = await drawToCard(dora, '200000', 'card_ok');
+    expect(paid.status).toBe('disbursing');
+    expect((await settled(dora, paid.id as string)).status).toBe('active');
+
+    const failing = await drawToCard(dora, '300000', 'sandbox_fail');
+    expect(failing.status).toBe('disbursing');
+    expect(await settled(dora, failing.id as string)).toMatchObject({
+      status: 'cancelled',
+      principal_outstanding: '0',
+    });
+    const repay = await h.post(`/v1/loans/${failing.id}/repayments`, { amount: '100' }, { key: dora.token });
+    expect([repay.statusCode, repay.json().code]).toEqual([409, 'LOAN_NOT_ACTIVE']);
+    await bookAgrees();
+  });
+
+  it('keeps a timed-out card request disbursing until the bank settles it, then it is active', async () => {
+    at('2026-01-23');
+    const emil = await newCustomer(h);
+    await scored(emil);
+    const loan = await drawToCard(emil, '150000', 'sandbox_timeout');
+    expect(loan.status).toBe('disbursing');
+    expect((await settled(emil, loan.id as string)).status).toBe('active');
+    // Nothing left for the reconciliation a minute later.
+    h.clock.set('2026-01-23T10:05:00+08:00');
+    expect(await h.lending.reconcileCardDisbursements()).toBe(0);
+    await bookAgrees();
+  });
+});

@@ -21,6 +21,10 @@ describe('lending (close-driven)', () => {
   let world: string;
   const clock = new ManualClock('2024-01-01T04:00:00Z');
   const wallets = new Map<string, string>();
+  /** The fake bank's card requests by loan id, and how the test delivers a settlement. */
+  const cardRequests = new Map<string, 'pending' | 'succeeded' | 'failed'>();
+  let settleCard: (loanId: string, outcome: 'succeeded' | 'failed') => Promise<void> = () =>
+    Promise.reject(new Error('lending registered no card settlement handler'));
   const people: Record<
     string,
     { kycStatus: 'none' | 'verified'; accountClass: string | null; isAdult: boolean; score?: number }
@@ -70,10 +74,22 @@ describe('lending (close-driven)', () => {
         const account = await ledger.getAccount(wallets.get(userId)!);
         return { ledgerAccountId: account.id, currency: 'CNY', available: account.balances.available };
       },
-      creditCard: (request) =>
-        request.cardToken === 'sandbox_decline'
-          ? Promise.reject(Object.assign(new Error('declined'), { name: 'BankDeclinedError' }))
-          : Promise.resolve({ bankReference: `bank-${request.id}` }),
+      creditCard(request) {
+        if (request.cardToken === 'sandbox_decline')
+          return Promise.reject(Object.assign(new Error('declined'), { name: 'BankDeclinedError' }));
+        cardRequests.set(request.id, 'pending');
+        if (request.cardToken === 'sandbox_timeout')
+          return Promise.reject(Object.assign(new Error('timeout'), { name: 'BankTimeoutError' }));
+        return Promise.resolve({ bankReference: `bank-${request.id}` });
+      },
+      onCardSettlement: (namespace, handler) => {
+        expect(namespace).toBe('loan');
+        settleCard = async (loanId, outcome) => {
+          cardRequests.set(loanId, outcome);
+          await handler({ id: loanId, outcome });
+        };
+      },
+      cardStatus: (_namespace, loanId) => Promise.resolve(cardRequests.get(loanId) ?? 'unknown'),
       bankClearingAccountId: () => world,
     };
     lending = createLending({
@@ -273,7 +289,9 @@ describe('lending (close-driven)', () => {
     const card = (await lending.apply(id('alice'), { productCode: 'cash', amount: 20_000n, terms: 6 }))
       .offer!;
     const toCard = await lending.acceptOffer(id('alice'), card.id, { to: 'card', cardToken: 'card_1' });
-    expect(toCard.status).toBe('active');
+    expect(toCard.status).toBe('disbursing');
+    await settleCard(toCard.id, 'succeeded');
+    expect((await lending.getLoan(toCard.id)).status).toBe('active');
     expect(await balance(accounts.principalReceivable)).toBe(before - 20_000n);
     expect(await balance(world)).toBeGreaterThan(0n);
     const declined = (await lending.apply(id('alice'), { productCode: 'cash', amount: 30_000n, terms: 6 }))
@@ -286,6 +304,59 @@ describe('lending (close-driven)', () => {
     const cancelled = (await lending.listLoans(id('alice'))).items.find((l) => l.principal === 30_000n)!;
     expect(cancelled).toMatchObject({ status: 'cancelled', principalOutstanding: 0n });
     expect(await balance(accounts.principalReceivable)).toBe(before - 20_000n);
+    expect((await ledger.verify()).ok).toBe(true);
+  });
+
+  it('keeps a card disbursement pending until the bank settles: a failure cancels the loan, reverses the entry and gives the limit back', async () => {
+    at('2024-05-04');
+    const accounts = lending.productAccounts('cash');
+    const receivable = await balance(accounts.principalReceivable);
+    const clearing = await balance(world);
+    const offer = (await lending.apply(id('busy'), { productCode: 'cash', amount: 40_000n, terms: 6 }))
+      .offer!;
+    const pending = await lending.acceptOffer(id('busy'), offer.id, { to: 'card', cardToken: 'card_2' });
+    expect(pending).toMatchObject({ status: 'disbursing', nextPayment: null });
+    // Not disbursed yet: nothing is repayable, and the close neither accrues nor auto-debits it.
+    expect(await codeOf(lending.repay({ userId: id('busy'), loanId: pending.id, amount: 100n }))).toBe(
+      'LOAN_NOT_ACTIVE',
+    );
+    await closeThrough('2024-05-04');
+    expect((await lending.getLoan(pending.id)).interestAccrued).toBe(0n);
+    await settleCard(pending.id, 'failed');
+    const failed = await lending.getLoan(pending.id);
+    expect(failed).toMatchObject({ status: 'cancelled', principalOutstanding: 0n, interestAccrued: 0n });
+    expect(await balance(accounts.principalReceivable)).toBe(receivable);
+    expect(await balance(world)).toBe(clearing);
+    // A late or repeated settlement changes nothing.
+    await settleCard(pending.id, 'succeeded');
+    expect((await lending.getLoan(pending.id)).status).toBe('cancelled');
+    expect(await lending.openLoanCounts([id('busy')])).toEqual(new Map());
+    expect((await ledger.verify()).ok).toBe(true);
+  });
+
+  it('asks the bank about card disbursements unsettled after a minute (a timeout, a lost callback)', async () => {
+    at('2024-05-05');
+    const accounts = lending.productAccounts('cash');
+    const receivable = await balance(accounts.principalReceivable);
+    const lost = (await lending.apply(id('busy'), { productCode: 'cash', amount: 10_000n, terms: 6 })).offer!;
+    const timedOut = (await lending.apply(id('busy'), { productCode: 'cash', amount: 11_000n, terms: 6 }))
+      .offer!;
+    const paid = await lending.acceptOffer(id('busy'), lost.id, { to: 'card', cardToken: 'card_3' });
+    const unpaid = await lending.acceptOffer(id('busy'), timedOut.id, {
+      to: 'card',
+      cardToken: 'sandbox_timeout',
+    });
+    expect([paid.status, unpaid.status]).toEqual(['disbursing', 'disbursing']);
+    // The bank settled both, but the callbacks were lost.
+    cardRequests.set(paid.id, 'succeeded');
+    cardRequests.set(unpaid.id, 'failed');
+    expect(await lending.reconcileCardDisbursements()).toBe(0); // not a minute old yet
+    clock.set('2024-05-05T04:01:00Z');
+    expect(await lending.reconcileCardDisbursements()).toBe(2);
+    expect((await lending.getLoan(paid.id)).status).toBe('active');
+    expect(await lending.getLoan(unpaid.id)).toMatchObject({ status: 'cancelled', principalOutstanding: 0n });
+    expect(await balance(accounts.principalReceivable)).toBe(receivable - 10_000n);
+    expect(await lending.reconcileCardDisbursements()).toBe(0);
     expect((await ledger.verify()).ok).toBe(true);
   });
 

@@ -17,7 +17,9 @@ import {
   payInstalmentEarly,
   quoteLoan,
   quotePayoff,
+  reconcileCardDisbursements,
   repay,
+  settleCardDisbursement,
   type Application,
   type LendingContext,
   type Loan,
@@ -97,6 +99,11 @@ export interface Lending {
   vintages(productCode?: string): Promise<VintagePoint[]>;
   /** due, accrual, auto-debit, penalties, aging, charge-off. */
   closeSteps(): CloseStep[];
+  /**
+   * Asks the bank about card disbursements unsettled after `olderThanMs` (default a minute) and
+   * ends them: active when paid out, cancelled when not. Run by the jobs; returns how many ended.
+   */
+  reconcileCardDisbursements(olderThanMs?: number): Promise<number>;
 }
 
 /** A malformed id names no loan or offer: refused as not found before it reaches a uuid column. */
@@ -121,6 +128,8 @@ export function createLending(options: LendingOptions): Lending {
   const ctx: LendingContext = { ...options, coDebt: options.coDebt ?? ownCoDebt(options.db) };
   const { db, ledger, clock } = ctx;
   const today = () => businessDate(clock);
+  // A card disbursement stays disbursing until the bank settles it.
+  ctx.wallets.onCardSettlement('loan', (settlement) => settleCardDisbursement(ctx, settlement));
   return {
     createProduct: (code, terms) => createProduct(db, ledger, clock, code, terms),
     getProduct: (id) => getProduct(db, id),
@@ -151,5 +160,6 @@ export function createLending(options: LendingOptions): Lending {
     bookByBucket: (code) => bookByBucket(db, code),
     vintages: (code) => vintages(db, code),
     closeSteps: () => lendingCloseSteps(ctx, { chunkSize: options.closeChunkSize }),
+    reconcileCardDisbursements: (olderThanMs) => reconcileCardDisbursements(ctx, olderThanMs),
   };
 }

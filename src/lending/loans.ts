@@ -482,18 +482,89 @@ async function disburse(
         currency: 'CNY',
       });
     } catch (error) {
-      if ((error as Error).name !== 'BankDeclinedError') throw error;
-      await ctx.ledger.reverseEntry({ id: derivedId('lending.disbursement-declined', loan.id), entryId });
-      await ctx.db.query(
-        `UPDATE lending_loans SET status = 'cancelled', principal_outstanding = 0, closed_on = $2 WHERE id = $1`,
-        [loan.id, businessDate(ctx.clock)],
-      );
+      const name = (error as Error).name;
+      // No answer is not a payout: the loan stays disbursing until the bank settles or is asked.
+      if (name === 'BankTimeoutError') return;
+      if (name !== 'BankDeclinedError') throw error;
+      await cancelDisbursement(ctx, loan.id);
       throw new MilletError('BANK_DECLINED', 'the bank declined the card; the loan was cancelled');
     }
+    // Accepted is not paid: the bank's settlement (or reconciliation) makes the loan active or cancels it.
+    return;
   }
   await ctx.db.query(`UPDATE lending_loans SET status = 'active' WHERE id = $1 AND status = 'disbursing'`, [
     loan.id,
   ]);
+}
+
+/**
+ * Undoes a card disbursement the bank refused or failed: the entry is reversed (the principal goes
+ * back to the receivable's side, nothing is owed) and the loan cancelled, which also frees its
+ * amount under the credit limit. Reversal first, under an id derived from the loan's, so a crash
+ * between the two is finished by the next settlement or reconciliation.
+ */
+async function cancelDisbursement(ctx: LendingContext, loanId: string): Promise<void> {
+  await ctx.ledger.reverseEntry({
+    id: derivedId('lending.disbursement-declined', loanId),
+    entryId: derivedId('lending.disbursement', loanId),
+  });
+  await ctx.db.query(
+    `UPDATE lending_loans SET status = 'cancelled', principal_outstanding = 0, closed_on = $2
+      WHERE id = $1 AND status = 'disbursing'`,
+    [loanId, businessDate(ctx.clock)],
+  );
+}
+
+/**
+ * The bank's settlement of a card disbursement (named by the loan's id in the `loan` namespace).
+ * Safe to receive twice or late: only a loan still disbursing to a card changes.
+ */
+export async function settleCardDisbursement(
+  ctx: LendingContext,
+  settlement: { id: string; outcome: 'succeeded' | 'failed' },
+): Promise<void> {
+  const { rows } = await ctx.db.query<{ user_id: string; offer_id: string; principal: bigint }>(
+    `SELECT user_id, offer_id, principal FROM lending_loans
+      WHERE id = $1 AND status = 'disbursing' AND disburse_to = 'card'`,
+    [settlement.id],
+  );
+  const loan = rows[0];
+  if (!loan) return;
+  if (settlement.outcome === 'failed') {
+    await cancelDisbursement(ctx, settlement.id);
+    return;
+  }
+  const activated = await ctx.db.query(
+    `UPDATE lending_loans SET status = 'active' WHERE id = $1 AND status = 'disbursing' RETURNING id`,
+    [settlement.id],
+  );
+  if (activated.rows.length > 0 && ctx.onLoanDrawn)
+    await ctx.onLoanDrawn({
+      loanId: settlement.id,
+      offerId: loan.offer_id,
+      userId: loan.user_id,
+      amount: BigInt(loan.principal),
+    });
+}
+
+/**
+ * Asks the bank about card disbursements still unsettled after `olderThanMs` (a lost callback, a
+ * timeout); one the bank has no record of never went out and is cancelled. Returns how many ended.
+ */
+export async function reconcileCardDisbursements(ctx: LendingContext, olderThanMs = 60_000): Promise<number> {
+  const { rows } = await ctx.db.query<{ id: string }>(
+    `SELECT id FROM lending_loans WHERE status = 'disbursing' AND disburse_to = 'card' AND created_at <= $1
+      ORDER BY created_at LIMIT 500`,
+    [new Date(ctx.clock.now().getTime() - olderThanMs)],
+  );
+  let ended = 0;
+  for (const { id } of rows) {
+    const status = await ctx.wallets.cardStatus('loan', id);
+    if (status === 'pending') continue;
+    await settleCardDisbursement(ctx, { id, outcome: status === 'succeeded' ? 'succeeded' : 'failed' });
+    ended += 1;
+  }
+  return ended;
 }
 
 interface LoanRow {

@@ -26,6 +26,13 @@ export interface LendingWallets {
   }): Promise<{
     bankReference: string;
   }>;
+  /** Where the bank's settlements of the `loan` namespace's card requests go. */
+  onCardSettlement(
+    namespace: 'loan',
+    handler: (settlement: { id: string; outcome: 'succeeded' | 'failed' }) => Promise<void>,
+  ): void;
+  /** The bank's word on a card request when its settlement was lost or the request timed out. */
+  cardStatus(namespace: 'loan', id: string): Promise<'succeeded' | 'failed' | 'pending' | 'unknown'>;
   bankClearingAccountId(currency?: string): string;
 }
 
