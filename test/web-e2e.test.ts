@@ -611,11 +611,21 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     // Repay 100.00 of the loan, then prepay the rest: the loan is repaid.
     const myLoans = w.getByTestId('loans');
     await myLoans.getByLabel(zh['common.amountYuan']).fill('100');
+    // The list reloads after the repayment; the early-payment line is read from the reloaded one.
+    const reloaded = w.waitForResponse(
+      (r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/v1/loans',
+    );
     await myLoans.getByRole('button', { name: zh['loans.repaySubmit'] }).click();
     await w.getByText(zh['loans.repaid'].replace('{amount}', '100.00')).waitFor();
+    const reloadedLoans = (await (await reloaded).json()) as {
+      items: Array<{ early_instalment: { amount: string } | null }>;
+    };
+    const earlyAmount = BigInt(reloadedLoans.items[0]!.early_instalment!.amount);
+    const earlyYuan = `${(earlyAmount / 100n).toLocaleString('en-US')}.${String(earlyAmount % 100n).padStart(2, '0')}`;
     // Pay the next instalment early: the page shows which one, its amount and due date, and the
     // request names that instalment (a due date passing meanwhile is refused, not another paid).
     const earlyLine = myLoans.getByTestId('loan-early-instalment');
+    await expect.poll(() => earlyLine.textContent()).toContain(`¥${earlyYuan}，`);
     const shown = /^第 1 期 ¥([\d,]+\.\d\d)，(\d{4}-\d\d-\d\d) 到期$/.exec((await earlyLine.textContent())!);
     expect(shown, (await earlyLine.textContent())!).not.toBeNull();
     const earlyRequest = w.waitForRequest((r) => r.url().endsWith('/early-instalment-payments'));
