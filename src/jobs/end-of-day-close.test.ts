@@ -248,22 +248,7 @@ describe('the end-of-day close', () => {
 
   it('stops a close that lost its run at its next checkpoint', async () => {
     const clock = new ManualClock('2025-05-10T02:00:00Z');
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let entered!: () => void;
-    const inStep = new Promise<void>((r) => (entered = r));
-    let calls = 0;
-    const step: CloseStep = {
-      name: 'chunks',
-      async run(ctx) {
-        calls += 1;
-        if (calls === 1) {
-          entered();
-          await gate;
-        }
-        await ctx.checkpoint(`by-${calls}`, { done: calls });
-      },
-    };
+    const { step, inStep, release } = firstRunWaits('chunks');
     const close = createEndOfDayClose({ db: t.db, clock, steps: [step], leaseMs: 60_000 });
     const stale = close.close('2025-05-09');
     await inStep;
@@ -271,10 +256,7 @@ describe('the end-of-day close', () => {
     expect((await close.close('2025-05-09')).status).toBe('completed');
     release();
     expect((await rejection(stale)).message).toContain('taken over');
-    const cursor = await t.db.query<{ cursor: string }>(
-      `SELECT cursor FROM jobs_close_steps WHERE business_date = '2025-05-09'`,
-    );
-    expect(cursor.rows[0]?.cursor).toBe('by-2');
+    expect(await cursorOf('2025-05-09')).toBe('by-2');
     expect((await close.getRun('2025-05-09')).status).toBe('completed');
   });
 
@@ -401,22 +383,7 @@ describe('the end-of-day close', () => {
 
   it('hands back a run whose step reaches no checkpoint within the grace, fencing its late writes', async () => {
     const clock = new ManualClock('2025-05-14T02:00:00Z');
-    let entered!: () => void;
-    const inStep = new Promise<void>((r) => (entered = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let calls = 0;
-    const slow: CloseStep = {
-      name: 'slow',
-      async run(ctx) {
-        calls += 1;
-        if (calls === 1) {
-          entered();
-          await gate;
-        }
-        await ctx.checkpoint(`by-${calls}`, { done: calls });
-      },
-    };
+    const { step: slow, inStep, release } = firstRunWaits('slow');
     const close = createEndOfDayClose({ db: t.db, clock, steps: [slow] });
     const running = close.close('2025-05-13');
     await inStep;
@@ -431,15 +398,44 @@ describe('the end-of-day close', () => {
     expect((await next.close('2025-05-13')).status).toBe('completed');
     release();
     await sleep(50);
-    const cursor = await t.db.query<{ cursor: string }>(
-      `SELECT cursor FROM jobs_close_steps WHERE business_date = '2025-05-13'`,
-    );
-    expect(cursor.rows[0]?.cursor).toBe('by-2');
+    expect(await cursorOf('2025-05-13')).toBe('by-2');
     expect((await next.getRun('2025-05-13')).status).toBe('completed');
   });
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A step whose first run waits, once it has started (`inStep`), until `release`; every run then
+ * checkpoints `by-<run number>`, so the cursor tells which run wrote last.
+ */
+function firstRunWaits(name: string): { step: CloseStep; inStep: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inStep = new Promise<void>((r) => (entered = r));
+  let calls = 0;
+  const step: CloseStep = {
+    name,
+    async run(ctx) {
+      calls += 1;
+      if (calls === 1) {
+        entered();
+        await gate;
+      }
+      await ctx.checkpoint(`by-${calls}`, { done: calls });
+    },
+  };
+  return { step, inStep, release };
+}
+
+async function cursorOf(businessDate: string): Promise<string | undefined> {
+  const row = await t.db.query<{ cursor: string }>(
+    'SELECT cursor FROM jobs_close_steps WHERE business_date = $1',
+    [businessDate],
+  );
+  return row.rows[0]?.cursor;
+}
 
 async function heartbeatOf(businessDate: string): Promise<Date | undefined> {
   const row = await t.db.query<{ heartbeat_at: Date }>(
