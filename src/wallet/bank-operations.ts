@@ -78,6 +78,8 @@ const ledgerIds = (operationId: string) => ({
   void: derivedId('wallet.withdrawal.void', operationId),
   /** A withdrawal the bank paid out after its hold had been given back (see settle). */
   latePost: derivedId('wallet.withdrawal.late-post', operationId),
+  /** The same payout booked as owed by the user, when the wallet refused the late post. */
+  shortfall: derivedId('wallet.withdrawal.shortfall', operationId),
 });
 
 /** The ledger refused to resolve a hold because it was already voided (or expired), not posted. */
@@ -223,19 +225,42 @@ export class BankOperations {
         });
       } catch (error) {
         if (!holdGoneBack(error)) throw error;
-        // The hold went back to the wallet (the operation was failed here) but the bank paid out:
-        // take the amount again. A wallet that no longer holds it refuses, and the withdrawal stays
-        // failed, the refusal thrown for whoever delivered the settlement to see.
-        await this.ledger.transfer({
-          id: ids.latePost,
-          debitAccountId: wallet.ledgerAccountId,
-          creditAccountId: bankClearing,
-          amount: operation.amount,
-          metadata: { withdrawalId: operation.id },
-        });
+        await this.#takeLatePayout(operation, wallet.ledgerAccountId);
       }
     }
     await this.#finish(operation.id, 'succeeded', undefined, undefined, ['pending', 'failed']);
+  }
+
+  /**
+   * The hold went back to the wallet (the operation was failed here) but the bank paid out: the
+   * amount is taken again. When the wallet no longer holds it, the bank's money is still gone, so
+   * the amount is booked as owed by the user (the `withdrawal_shortfall` account, with the user and
+   * withdrawal in the entry's metadata) for operators to collect. The ledger keeps a refusal under
+   * its entry id, so the wallet's answer is given once: a settlement delivered twice, at once, or
+   * retried after a crash, takes the amount the same one way.
+   */
+  async #takeLatePayout(operation: BankOperation, walletAccountId: string): Promise<void> {
+    const { bankClearing, withdrawalShortfall } = platformAccountIds(operation.currency);
+    const ids = ledgerIds(operation.id);
+    try {
+      await this.ledger.transfer({
+        id: ids.latePost,
+        debitAccountId: walletAccountId,
+        creditAccountId: bankClearing,
+        amount: operation.amount,
+        metadata: { withdrawalId: operation.id },
+      });
+      return;
+    } catch (error) {
+      if (!(isMilletError(error) && error.code === 'INSUFFICIENT_FUNDS')) throw error;
+    }
+    await this.ledger.transfer({
+      id: ids.shortfall,
+      debitAccountId: withdrawalShortfall,
+      creditAccountId: bankClearing,
+      amount: operation.amount,
+      metadata: { withdrawalId: operation.id, userId: operation.userId },
+    });
   }
 
   /** Asks the bank about operations still pending after `olderThanMs` (lost callbacks, timeouts). */

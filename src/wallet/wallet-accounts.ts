@@ -12,6 +12,11 @@ export function platformAccountIds(currency = WALLET_CURRENCY) {
   return {
     /** Money held for us at partner banks: the other side of every top-up and withdrawal. */
     bankClearing: derivedId('wallet.platform', `bank_clearing:${currency}`),
+    /**
+     * What users owe the platform for withdrawals the bank paid out after their hold had gone back
+     * and the wallet no longer held the amount: money to collect, found by operators here.
+     */
+    withdrawalShortfall: derivedId('wallet.platform', `withdrawal_shortfall:${currency}`),
   };
 }
 
@@ -21,6 +26,13 @@ export async function ensurePlatformAccounts(ledger: Ledger, currency = WALLET_C
     id: ids.bankClearing,
     currency,
     code: 'bank_clearing',
+    bound: { kind: 'unbounded' },
+    metadata: { owner: 'platform' },
+  });
+  await ledger.openAccount({
+    id: ids.withdrawalShortfall,
+    currency,
+    code: 'withdrawal_shortfall',
     bound: { kind: 'unbounded' },
     metadata: { owner: 'platform' },
   });

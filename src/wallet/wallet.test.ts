@@ -14,6 +14,7 @@ import { paymentAllowanceEffect } from './payment-allowance.ts';
 import { SandboxBank } from './sandbox-bank.ts';
 import type { WalletUser } from './users.ts';
 import { createWallet, walletMigrations, type Wallet } from './wallet.ts';
+import { platformAccountIds } from './wallet-accounts.ts';
 import { rejection } from '../../test/support/rejection.ts';
 
 let t: TestDatabase;
@@ -246,33 +247,9 @@ describe('the bank', () => {
   });
 
   it('settlements twice, late, out of order or at once end where the money went', async () => {
-    let deliver: (settlement: BankSettlement) => Promise<void> = async () => {};
-    const known = new Map<string, BankOutcome | 'pending'>();
-    const references: string[] = [];
-    const manualBank: BankConnector = {
-      async requestDebit(request) {
-        references.push(request.reference);
-        known.set(request.reference, 'pending');
-        return { bankReference: 'MANUAL' };
-      },
-      async requestCredit(request) {
-        references.push(request.reference);
-        known.set(request.reference, 'pending');
-        return { bankReference: 'MANUAL' };
-      },
-      onSettlement(handler) {
-        deliver = handler;
-      },
-      async status(reference) {
-        return known.get(reference) ?? 'unknown';
-      },
-    };
-    const manual = createWallet({ db: t.db, ledger, clock, users: directory, bank: manualBank });
+    const { manual, deliver, known, start: startFor } = manualBankWallet();
     const user = await userWith(10_000n);
-    const start = async (kind: 'topUp' | 'withdraw', amount: bigint) => {
-      const operation = await manual[kind]({ id: newId(), userId: user, amount, cardToken: 'card_ok' });
-      return { id: operation.id, reference: references.at(-1)! };
-    };
+    const start = (kind: 'topUp' | 'withdraw', amount: bigint) => startFor(user, kind, amount);
     const both = (reference: string) =>
       Promise.allSettled([
         deliver({ reference, outcome: 'failed' }),
@@ -317,6 +294,38 @@ describe('the bank', () => {
     await deliver({ reference: `wallet-${newId()}`, outcome: 'succeeded' });
     await deliver({ reference: newId(), outcome: 'succeeded' });
     expect((await manual.getWallet(user)).balance).toBe(6_500n);
+    expect((await ledger.verify()).ok).toBe(true);
+  });
+
+  it('a payout the bank makes after the hold went back and was spent is booked as owed, once', async () => {
+    const { manual, deliver, known, start } = manualBankWallet();
+    const user = await userWith(3_000n);
+    const shortfallAccount = platformAccountIds().withdrawalShortfall;
+    const owed = async () => -(await ledger.getAccount(shortfallAccount)).balances.posted;
+    const owedBefore = await owed();
+    const late = await start(user, 'withdraw', 3_000n);
+    known.delete(late.reference);
+    clock.advance(61_000);
+    await manual.reconcileBankOperations(60_000);
+    expect((await manual.getBankOperation(late.id)).status).toBe('failed');
+    // The hold is back in the wallet, and the user takes it out again, by a withdrawal that goes through.
+    const again = await start(user, 'withdraw', 3_000n);
+    await deliver({ reference: again.reference, outcome: 'succeeded' });
+    expect((await manual.getWallet(user)).balance).toBe(0n);
+
+    // The bank paid the first one out after all: the money has left, the wallet can't give it back.
+    await Promise.all([
+      deliver({ reference: late.reference, outcome: 'succeeded' }),
+      deliver({ reference: late.reference, outcome: 'succeeded' }),
+    ]);
+    expect((await manual.getBankOperation(late.id)).status).toBe('succeeded');
+    expect(await owed()).toBe(owedBefore + 3_000n);
+    // Delivered again after the user has money once more: the amount is not taken a second time.
+    const topUp = await start(user, 'topUp', 5_000n);
+    await deliver({ reference: topUp.reference, outcome: 'succeeded' });
+    await deliver({ reference: late.reference, outcome: 'succeeded' });
+    expect((await manual.getWallet(user)).balance).toBe(5_000n);
+    expect(await owed()).toBe(owedBefore + 3_000n);
     expect((await ledger.verify()).ok).toBe(true);
   });
 
@@ -662,3 +671,35 @@ describe('batch look-ups', () => {
     expect((await wallet.getWalletBalances([])).size).toBe(0);
   });
 });
+
+/**
+ * A wallet on a bank the test drives by hand: settlements are delivered when the test says, and the
+ * bank knows a reference only while `known` holds it (delete one to make the bank forget it).
+ */
+function manualBankWallet() {
+  let handler: (settlement: BankSettlement) => Promise<void> = async () => {};
+  const known = new Map<string, BankOutcome | 'pending'>();
+  const references: string[] = [];
+  const request = async (bankRequest: { reference: string }) => {
+    references.push(bankRequest.reference);
+    known.set(bankRequest.reference, 'pending');
+    return { bankReference: 'MANUAL' };
+  };
+  const manualBank: BankConnector = {
+    requestDebit: request,
+    requestCredit: request,
+    onSettlement(h) {
+      handler = h;
+    },
+    async status(reference) {
+      return known.get(reference) ?? 'unknown';
+    },
+  };
+  const manual = createWallet({ db: t.db, ledger, clock, users: directory, bank: manualBank });
+  const deliver = (settlement: BankSettlement) => handler(settlement);
+  const start = async (userId: string, kind: 'topUp' | 'withdraw', amount: bigint) => {
+    const operation = await manual[kind]({ id: newId(), userId, amount, cardToken: 'card_ok' });
+    return { id: operation.id, reference: references.at(-1)! };
+  };
+  return { manual, deliver, known, start };
+}
