@@ -167,6 +167,8 @@ describe('wealth over HTTP', () => {
       ['2025-02-30', '1.0000'],
       ['2025-05-01', '-10.0001'],
       ['2025-05-01', '-20000.0000'],
+      ['2025-05-01', '10.0001'],
+      ['2025-05-01', '17120'],
     ] as const) {
       const r = await publish(date, rate);
       expect([date, rate, r.statusCode, r.json().code]).toEqual([date, rate, 400, 'VALIDATION_FAILED']);
@@ -174,6 +176,7 @@ describe('wealth over HTTP', () => {
     const stored = await h.t.db.query('SELECT 1 FROM wealth_daily_rates WHERE product_id = $1', [fundId]);
     expect(stored.rowCount).toBe(0);
     expect((await publish('2025-05-01', '-10.0000')).statusCode).toBe(201);
+    expect((await publish('2025-05-02', '10.0000')).statusCode).toBe(201);
     const remove = await h.post('/v1/operator/wealth/holidays/2025-02-30/remove', {});
     expect([remove.statusCode, remove.json().code]).toEqual([400, 'VALIDATION_FAILED']);
 

@@ -39,6 +39,16 @@ export async function publishDailyRate(
       'income_per_10k may not be below -10.0000 (a loss of 0.1% in a day, far beyond any money-market fund day; such a loss is a fund event, not a daily rate)',
       { field: 'income_per_10k' },
     );
+  // A published day cannot be changed (WEALTH_RATE_CONFLICT) and the close pays it from the
+  // unbounded income account: a slipped decimal point ("17120" for "1.7120") would hand every holder
+  // 171% of their holding, and a larger one overflow the close's int8 arithmetic so no day after it
+  // could close. The same bound as the loss: 0.1% a day is about 44% a year, far beyond any fund.
+  if (rate > MAX_DAILY_INCOME)
+    throw new MilletError(
+      'VALIDATION_FAILED',
+      'income_per_10k may not be above 10.0000 (0.1% in a day, about 44% a year; check the decimal point)',
+      { field: 'income_per_10k' },
+    );
   await db.query(
     `INSERT INTO wealth_daily_rates (product_id, business_date, rate, published_at) VALUES ($1, $2, $3, $4)
      ON CONFLICT DO NOTHING`,
@@ -66,6 +76,9 @@ export async function getDailyRate(db: Queryable, productId: string, date: strin
 
 /** The largest loss a published day may carry, per 10,000 shares (10.0000, in R's 4 decimals). */
 export const MAX_DAILY_LOSS = 100_000n;
+
+/** The largest income a published day may carry, per 10,000 shares (10.0000). */
+export const MAX_DAILY_INCOME = 100_000n;
 
 /** The most days one yield series request may ask for (a year, leap years included). */
 export const MAX_YIELD_DAYS = 366;

@@ -87,20 +87,8 @@ export async function redeem(
   kind: RedemptionKind,
   command: RedeemCommand,
 ): Promise<Redemption> {
-  const existing = await db.query<Row>('SELECT * FROM wealth_redemptions WHERE id = $1', [command.id]);
-  if (existing.rows[0]) {
-    const r = fromRow(existing.rows[0]);
-    if (
-      r.userId !== command.userId ||
-      r.productId !== command.productId ||
-      r.kind !== kind ||
-      r.shares !== command.shares
-    )
-      throw new MilletError('ENTRY_ID_CONFLICT', `redemption ${command.id} exists with other fields`, {
-        id: command.id,
-      });
-    return r.status === 'pending' && kind === 'fast' ? payRedemption(db, ledger, wallets, r, clock.now()) : r;
-  }
+  const existing = await findRedemption(db, command.id);
+  if (existing) return repeatRedemption(db, ledger, clock, wallets, kind, command, existing);
   if (command.shares <= 0n)
     throw new MilletError('AMOUNT_INVALID', 'shares must be positive', { field: 'shares' });
   const product = await getProduct(db, command.productId);
@@ -114,45 +102,86 @@ export async function redeem(
   const now = clock.now();
   const today = businessDateOf(now);
   const confirmDate = kind === 'fast' ? today : (await loadCalendar(db)).datesFor(now).confirmDate;
-  const redemption = await db.transaction(async (tx) => {
-    if (kind === 'fast') {
-      await chargeFastAllowance(tx, command.userId, today, command.shares);
-      await holdBackPendingLoss(tx, product, command.userId, today, command.shares);
-    }
-    const holding = await tx.query<{ id: string }>(
-      `UPDATE wealth_holdings SET shares = shares - $3,
+  let redemption: Redemption;
+  try {
+    redemption = await db.transaction(async (tx) => {
+      if (kind === 'fast') {
+        await chargeFastAllowance(tx, command.userId, today, command.shares);
+        await holdBackPendingLoss(tx, product, command.userId, today, command.shares);
+      }
+      const holding = await tx.query<{ id: string }>(
+        `UPDATE wealth_holdings SET shares = shares - $3,
          frozen_shares = frozen_shares + CASE WHEN $4 = 'normal' THEN $3::int8 ELSE 0 END
        WHERE product_id = $1 AND user_id = $2 AND shares >= $3 RETURNING id`,
-      [product.id, command.userId, command.shares, kind],
-    );
-    if (!holding.rows[0]) {
-      const held = await tx.query<{ shares: bigint }>(
-        'SELECT shares FROM wealth_holdings WHERE product_id = $1 AND user_id = $2',
-        [product.id, command.userId],
+        [product.id, command.userId, command.shares, kind],
       );
-      throw new MilletError('WEALTH_INSUFFICIENT_SHARES', 'You hold fewer redeemable shares than that', {
-        available: formatMinorUnits(held.rows[0]?.shares ?? 0n, 'CNY'),
-      });
-    }
-    const inserted = await tx.query<Row>(
-      `INSERT INTO wealth_redemptions
+      if (!holding.rows[0]) {
+        const held = await tx.query<{ shares: bigint }>(
+          'SELECT shares FROM wealth_holdings WHERE product_id = $1 AND user_id = $2',
+          [product.id, command.userId],
+        );
+        throw new MilletError('WEALTH_INSUFFICIENT_SHARES', 'You hold fewer redeemable shares than that', {
+          available: formatMinorUnits(held.rows[0]?.shares ?? 0n, 'CNY'),
+        });
+      }
+      const inserted = await tx.query<Row>(
+        `INSERT INTO wealth_redemptions
          (id, product_id, holding_id, user_id, kind, shares, status, ordered_at, ordered_date, confirm_date)
-       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9) RETURNING *`,
-      [
-        command.id,
-        product.id,
-        holding.rows[0].id,
-        command.userId,
-        kind,
-        command.shares,
-        now,
-        today,
-        confirmDate,
-      ],
-    );
-    return fromRow(inserted.rows[0]!);
-  });
+       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING *`,
+        [
+          command.id,
+          product.id,
+          holding.rows[0].id,
+          command.userId,
+          kind,
+          command.shares,
+          now,
+          today,
+          confirmDate,
+        ],
+      );
+      if (!inserted.rows[0]) throw new RedemptionIdTaken();
+      return fromRow(inserted.rows[0]);
+    });
+  } catch (error) {
+    // The same id sent twice at once: both passed the look-up above, and the one that lost the
+    // insert (or found the shares or the day's allowance already taken by its twin) rolled back.
+    // It answers as a retry would, instead of a unique-key violation or a refusal of its own order.
+    const twin = await findRedemption(db, command.id);
+    if (twin) return repeatRedemption(db, ledger, clock, wallets, kind, command, twin);
+    throw error;
+  }
   return kind === 'fast' ? payRedemption(db, ledger, wallets, redemption, now) : redemption;
+}
+
+/** Rolls back an insert that found the redemption id taken by a concurrent request. */
+class RedemptionIdTaken extends Error {}
+
+async function findRedemption(db: Queryable, id: string): Promise<Redemption | null> {
+  const result = await db.query<Row>('SELECT * FROM wealth_redemptions WHERE id = $1', [id]);
+  return result.rows[0] ? fromRow(result.rows[0]) : null;
+}
+
+/** A retry of a redemption id: the same order again returns it (paying a fast one cut short). */
+function repeatRedemption(
+  db: Database,
+  ledger: Ledger,
+  clock: Clock,
+  wallets: WealthWallets,
+  kind: RedemptionKind,
+  command: RedeemCommand,
+  r: Redemption,
+): Promise<Redemption> | Redemption {
+  if (
+    r.userId !== command.userId ||
+    r.productId !== command.productId ||
+    r.kind !== kind ||
+    r.shares !== command.shares
+  )
+    throw new MilletError('ENTRY_ID_CONFLICT', `redemption ${command.id} exists with other fields`, {
+      id: command.id,
+    });
+  return r.status === 'pending' && kind === 'fast' ? payRedemption(db, ledger, wallets, r, clock.now()) : r;
 }
 
 async function chargeFastAllowance(

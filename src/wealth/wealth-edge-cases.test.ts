@@ -372,4 +372,66 @@ describe('wealth edge cases', () => {
       await s.shutdown();
     }
   });
+  it('answers the same id sent several times at once with the one redemption, not a unique-key error', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      for (const date of ['2025-06-05', '2025-06-06'])
+        await s.wealth.publishDailyIncome(s.fund, date, 17_000n);
+      await s.wealth.subscribe({ id: derivedId('sub', 'a'), userId: a, productId: s.fund, amount: 500_000n });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      s.at('2025-06-07T10:00:00');
+      const held = (await s.holding(a)).shares;
+      const wallet0 = await s.wallet(a);
+      const fastId = derivedId('fast', 'twins');
+      const fast = await Promise.all(
+        [1, 2, 3].map(() =>
+          codeOf(s.wealth.redeemFast({ id: fastId, userId: a, productId: s.fund, shares: 1_000n })),
+        ),
+      );
+      expect(fast).toEqual(['ok', 'ok', 'ok']);
+      expect(await s.wallet(a)).toBe(wallet0 + 1_000n);
+      // All that is left, twice at once: the second is the same order, not "fewer shares than that".
+      const normalId = derivedId('normal', 'twins');
+      const normal = await Promise.all(
+        [1, 2].map(() =>
+          codeOf(
+            s.wealth.redeemNormal({ id: normalId, userId: a, productId: s.fund, shares: held - 1_000n }),
+          ),
+        ),
+      );
+      expect(normal).toEqual(['ok', 'ok']);
+      expect(await s.holding(a)).toMatchObject({ shares: 0n, frozenShares: held - 1_000n });
+      expect(await s.wealth.listRedemptions(a)).toHaveLength(2);
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+  it('refuses a daily income above 10.0000 per 10,000, which the close would pay out for good', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      await s.wealth.subscribe({
+        id: derivedId('sub', 'a'),
+        userId: a,
+        productId: s.fund,
+        amount: 400_000_000n,
+      });
+      // "17120" meant as 1.7120: 171% of the holding in a day, and no correcting a published day.
+      for (const rate of ['17120', '10.0001', '999999.9999'])
+        expect([rate, await codeOf(s.publish({ '2025-06-06': rate }))]).toEqual([rate, 'VALIDATION_FAILED']);
+      await s.publish({ '2025-06-05': '1.7120', '2025-06-06': '10.0000' });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      // 4,000,000.00 × 10 / 10,000 = 4,000.00.
+      expect(await s.holding(a)).toMatchObject({ shares: 400_400_000n, yesterdayIncome: 400_000n });
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
 });

@@ -182,7 +182,7 @@ export const wealthOperatorRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = a
         tags,
         summary: "Publish a natural day's income per 10,000 shares (万份收益)",
         description:
-          'Every natural day, weekends and holidays included. Publishing the same rate again is harmless; another rate for a published day is 409 WEALTH_RATE_CONFLICT. Negative days are allowed, down to (not including) -10000.0000.',
+          'Every natural day, weekends and holidays included. Publishing the same rate again is harmless; another rate for a published day is 409 WEALTH_RATE_CONFLICT. Negative days are allowed. The rate must lie between -10.0000 and 10.0000 (0.1% of the holding in a day, either way); outside that is 400 VALIDATION_FAILED.',
         params: idParams,
         body: z.object({ date: dateSchema, income_per_10k: rateInput }),
         response: { 201: yieldOutput },
