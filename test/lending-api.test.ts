@@ -614,4 +614,49 @@ describe('drawing a loan to a bank card', () => {
     expect(await h.lending.reconcileCardDisbursements()).toBe(0);
     await bookAgrees();
   });
+
+  it('starts the schedule on the day the bank settles a card loan, not the day it was accepted', async () => {
+    at('2026-01-23');
+    const fay = await newCustomer(h);
+    await scored(fay);
+    const loan = await drawToCard(fay, '120000', 'card_ok');
+    expect(loan.status).toBe('disbursing');
+    // The bank's settlement reaches the loan three business days later.
+    at('2026-01-26');
+    await relogin(fay);
+    expect(await settled(fay, loan.id as string)).toMatchObject({
+      status: 'active',
+      drawn_on: '2026-01-26',
+      next_due_date: '2026-02-26',
+      next_payment_due_date: '2026-02-26',
+      interest_accrued: '0',
+    });
+    const schedule = (await h.get(`/v1/loans/${loan.id}/schedule`, fay.token)).json();
+    expect(schedule.instalments[0].due_date).toBe('2026-02-26');
+    expect(schedule.instalments.at(-1).due_date).toBe('2026-07-26');
+    await bookAgrees();
+  });
+
+  it('refuses every payment on a card loan the bank has not paid out yet with LOAN_DISBURSING', async () => {
+    at('2026-01-26');
+    const gus = await newCustomer(h, { funds: 100_000n });
+    await scored(gus);
+    const loan = await drawToCard(gus, '100000', 'card_ok');
+    // The bank never answers (its settlement is dropped): the loan stays disbursing.
+    h.bank.close();
+    expect(loan.status).toBe('disbursing');
+    const refused = async (path: string, body: object) => {
+      const response = await h.post(`/v1/loans/${loan.id}/${path}`, body, { key: gus.token });
+      expect([response.statusCode, response.json().code], response.body).toEqual([409, 'LOAN_DISBURSING']);
+    };
+    await refused('repayments', { amount: '100' });
+    await refused('prepayments', {});
+    await refused('early-instalment-payments', {});
+    expect(await loanOf(gus, loan.id as string)).toMatchObject({
+      status: 'disbursing',
+      interest_paid: '0',
+      next_payment_due_date: null,
+    });
+    await bookAgrees();
+  });
 });

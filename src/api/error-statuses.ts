@@ -149,6 +149,8 @@ export const errorStatuses: Record<ErrorCode, number> = {
   LOAN_INSTALMENT_DUE: 409,
   LOAN_NOTHING_DUE: 409,
   LOAN_INSTALMENT_NOT_NEXT: 409,
+  // a card loan the bank has not yet paid out: nothing is owed yet, so nothing can be repaid
+  LOAN_DISBURSING: 409,
   // Pay Points: an order in the wrong state for the action (accepted twice, completed after cancel) is 409.
   SERVICE_ORDER_NOT_FOUND: 404,
   SERVICE_ORDER_STATE: 409,

@@ -139,6 +139,7 @@ export const errorCodes = [
   'LOAN_INSTALMENT_DUE',
   'LOAN_NOTHING_DUE',
   'LOAN_INSTALMENT_NOT_NEXT',
+  'LOAN_DISBURSING',
   // Pay Points service orders
   'SERVICE_ORDER_NOT_FOUND',
   'SERVICE_ORDER_STATE',

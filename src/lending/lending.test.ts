@@ -318,7 +318,7 @@ describe('lending (close-driven)', () => {
     expect(pending).toMatchObject({ status: 'disbursing', nextPayment: null });
     // Not disbursed yet: nothing is repayable, and the close neither accrues nor auto-debits it.
     expect(await codeOf(lending.repay({ userId: id('busy'), loanId: pending.id, amount: 100n }))).toBe(
-      'LOAN_NOT_ACTIVE',
+      'LOAN_DISBURSING',
     );
     await closeThrough('2024-05-04');
     expect((await lending.getLoan(pending.id)).interestAccrued).toBe(0n);
@@ -365,5 +365,78 @@ describe('lending (close-driven)', () => {
     const rerun = await close.close('2024-05-01', { fastForward: true });
     expect(rerun.status).toBe('completed');
     expect(await lending.getLoan(bobLoan)).toEqual(before);
+  });
+
+  it('starts a card loan’s schedule and interest on the day the bank settles it, with the APR of that schedule', async () => {
+    await closeThrough('2024-05-29');
+    at('2024-05-30');
+    const alice = id('alice');
+    const drawToCard = async (productCode: string, amount: bigint, terms: number) => {
+      const applied = await lending.apply(alice, { productCode, amount, terms });
+      expect(applied.declineReason).toBeNull();
+      const offer = applied.offer!;
+      const loan = await lending.acceptOffer(alice, offer.id, { to: 'card', cardToken: 'card_late' });
+      expect(loan.status).toBe('disbursing');
+      return { offer, loan };
+    };
+    const thirty360 = await drawToCard('cash', 20_000n, 6);
+    const actual365 = await drawToCard('dear', 20_000n, 3);
+    // Not paid out yet: every way of paying is refused with a code saying so.
+    const repayment = { userId: alice, loanId: thirty360.loan.id };
+    expect(await codeOf(lending.repay({ ...repayment, amount: 100n }))).toBe('LOAN_DISBURSING');
+    expect(await codeOf(lending.repay({ ...repayment, amount: 20_000n }))).toBe('LOAN_DISBURSING');
+    expect(await codeOf(lending.payInstalmentEarly(repayment))).toBe('LOAN_DISBURSING');
+    // The bank takes three days; the close meanwhile neither accrues, ages nor charges off.
+    await closeThrough('2024-06-01');
+    expect(await lending.getLoan(thirty360.loan.id)).toMatchObject({
+      status: 'disbursing',
+      interestAccrued: 0n,
+      daysPastDue: 0,
+    });
+    at('2024-06-02');
+    await settleCard(thirty360.loan.id, 'succeeded');
+    await settleCard(actual365.loan.id, 'succeeded');
+    for (const { offer, loan } of [thirty360, actual365]) {
+      // The same schedule (and APR) as an offer drawn on the settlement day.
+      const today = await lending.getOffer(alice, offer.id);
+      const settled = await lending.getLoan(loan.id);
+      expect(settled).toMatchObject({ status: 'active', drawnOn: '2024-06-02', apr: today.apr });
+      const schedule = await lending.schedule(loan.id);
+      expect(schedule[0]).toMatchObject({ periodStart: '2024-06-02' });
+      expect(schedule.map((i) => [i.periodStart, i.dueDate, i.principal, i.interest])).toEqual(
+        today.schedule.map((i) => [i.periodStart, i.dueDate, i.principal, i.interest]),
+      );
+      expect(settled.nextPayment).toMatchObject({ dueDate: '2024-07-02' });
+    }
+    // The actual/365 schedule's periods differ from those counted from the accept day, and so does its APR.
+    expect((await lending.getLoan(actual365.loan.id)).apr).not.toBe(actual365.offer.apr);
+    // Interest for the three days she has had the money: 200.00 × 7% / 12 × 3/30, not six days'.
+    await closeThrough('2024-06-05');
+    expect((await lending.getLoan(thirty360.loan.id)).interestAccrued).toBe(12n);
+
+    // Settled on the day it was drawn: the schedule and APR it was drawn with.
+    const sameDay = await drawToCard('cash', 30_000n, 6);
+    await settleCard(sameDay.loan.id, 'succeeded');
+    expect(await lending.getLoan(sameDay.loan.id)).toMatchObject({
+      status: 'active',
+      drawnOn: sameDay.loan.drawnOn,
+      apr: sameDay.offer.apr,
+    });
+    expect(
+      (await lending.schedule(sameDay.loan.id)).map((i) => [
+        i.periodStart,
+        i.dueDate,
+        i.principal,
+        i.interest,
+      ]),
+    ).toEqual(sameDay.offer.schedule.map((i) => [i.periodStart, i.dueDate, i.principal, i.interest]));
+
+    const accounts = lending.productAccounts('cash');
+    const book = await t.db.query<{ principal: bigint }>(
+      `SELECT sum(principal_outstanding)::int8 AS principal FROM lending_loans WHERE product_code = 'cash' AND status IN ('disbursing', 'active')`,
+    );
+    expect(-(await balance(accounts.principalReceivable))).toBe(BigInt(book.rows[0]!.principal));
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
   });
 });

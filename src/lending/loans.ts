@@ -379,9 +379,10 @@ export async function listOffers(db: Queryable, userId: string, asOf: string): P
 }
 
 /**
- * Accept an offer and draw the loan: the schedule starts today; the principal goes to the wallet
- * (or a bank card through the wallet's bank connector), debiting the product's principal
- * receivable, in one ledger entry whose id derives from the loan's.
+ * Accept an offer and draw the loan: the schedule starts today (for a card, again on the day the
+ * bank settles, if later); the principal goes to the wallet (or a bank card through the wallet's
+ * bank connector), debiting the product's principal receivable, in one ledger entry whose id
+ * derives from the loan's.
  */
 export async function acceptOffer(
   ctx: LendingContext,
@@ -534,17 +535,45 @@ export async function settleCardDisbursement(
     await cancelDisbursement(ctx, settlement.id);
     return;
   }
-  const activated = await ctx.db.query(
-    `UPDATE lending_loans SET status = 'active' WHERE id = $1 AND status = 'disbursing' RETURNING id`,
-    [settlement.id],
+  const activated = await ctx.db.transaction((tx) =>
+    activateCardLoan(tx, settlement.id, businessDate(ctx.clock)),
   );
-  if (activated.rows.length > 0 && ctx.onLoanDrawn)
+  if (activated && ctx.onLoanDrawn)
     await ctx.onLoanDrawn({
       loanId: settlement.id,
       offerId: loan.offer_id,
       userId: loan.user_id,
       amount: BigInt(loan.principal),
     });
+}
+
+/**
+ * Makes a settled card loan active. The borrower has had the money only since `today`, so a loan
+ * the bank settled after the day it was drawn gets its schedule again from today (first due date,
+ * interest start, the APR of that schedule, which is what it shows from now on); settled the day it
+ * was drawn, it keeps the schedule it was drawn with. Nothing was owed while disbursing (no accrual,
+ * no repayment), so nothing paid or recognised has to move. False when it was no longer disbursing.
+ */
+async function activateCardLoan(tx: Queryable, loanId: string, today: string): Promise<boolean> {
+  const { rows } = await tx.query<LoanRow>(`${loanSelect} WHERE l.id = $1 FOR UPDATE OF l`, [loanId]);
+  const row = rows[0];
+  if (!row || row.status !== 'disbursing') return false;
+  if (row.drawn_on < today) {
+    const product = await getProduct(tx, row.product_id);
+    const principal = BigInt(row.principal);
+    const schedule = previewSchedule(product, principal, row.terms, today);
+    const states = schedule.map(unpaidInstalment);
+    await tx.query('DELETE FROM lending_instalments WHERE loan_id = $1', [loanId]);
+    await insertInstalments(tx, loanId, states);
+    await writeDerivedFields(tx, loanId, derivedLoanFields(states, productRate(product), today));
+    await tx.query(
+      `UPDATE lending_loans SET drawn_on = $2, apr_e4 = $3, accrued_through = $2, due_through = $2,
+         penalty_through = $2 WHERE id = $1`,
+      [loanId, today, aprOfSchedule(principal, schedule).percentE4],
+    );
+  }
+  await tx.query(`UPDATE lending_loans SET status = 'active' WHERE id = $1`, [loanId]);
+  return true;
 }
 
 /**
@@ -830,6 +859,7 @@ function planEarlyInstalment(
   today: string,
   expected: number | undefined,
 ): RepaymentPlan {
+  refuseWhileDisbursing(loan);
   if (loan.status !== 'active') throw new MilletError('LOAN_NOT_ACTIVE', `the loan is ${loan.status}`);
   const early = earlyInstalment(instalments, today, BigInt(loan.penalty_accrued) - BigInt(loan.penalty_paid));
   if ('refused' in early && early.refused === 'LOAN_INSTALMENT_DUE') {
@@ -888,6 +918,19 @@ function planEarlyInstalment(
   };
 }
 
+/**
+ * A card loan the bank has not paid out yet owes nothing (its schedule starts when the bank
+ * settles): a payment is refused with a code of its own, since `LOAN_NOT_ACTIVE` reads as closed.
+ */
+function refuseWhileDisbursing(loan: LoanRow): void {
+  if (loan.status === 'disbursing')
+    throw new MilletError(
+      'LOAN_DISBURSING',
+      'the loan is still being paid out to your card; nothing is owed until the bank settles it',
+      { status: loan.status },
+    );
+}
+
 function maxZero(value: bigint): bigint {
   return value > 0n ? value : 0n;
 }
@@ -911,6 +954,7 @@ function planRepayment(
     }
     return { ...base, kind: 'recovery', amount: pay, recovery: pay, instalments: [], closes: pay === left };
   }
+  refuseWhileDisbursing(loan);
   if (loan.status !== 'active') throw new MilletError('LOAN_NOT_ACTIVE', `the loan is ${loan.status}`);
   const penaltyOwed = BigInt(loan.penalty_accrued) - BigInt(loan.penalty_paid);
   const due = instalments.filter((i) => i.dueDate <= today);

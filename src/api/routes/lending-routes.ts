@@ -232,7 +232,11 @@ const loanOutput = z.object({
   principal: amountOutput,
   terms: z.number().int(),
   annual_rate: z.string(),
-  drawn_on: z.string(),
+  drawn_on: z.string().meta({
+    description:
+      'The business date the schedule and interest start: the day the money reached the borrower (for a ' +
+      'card, the day the bank settled it; while disbursing, the day the offer was accepted)',
+  }),
   status: z.enum(['disbursing', 'active', 'repaid', 'charged_off', 'cancelled']),
   principal_outstanding: amountOutput,
   interest_accrued: amountOutput,
@@ -566,6 +570,9 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
       schema: {
         tags,
         summary: 'Repay any amount: what is due first (the product’s allocation order), the rest prepays',
+        description:
+          '409 LOAN_DISBURSING while a card loan is not yet paid out (nothing is owed until the bank settles ' +
+          'it), 409 LOAN_NOT_ACTIVE for a loan repaid or cancelled.',
         params: idParams,
         body: repayBody,
         response: { 201: repaymentOutput },
@@ -598,7 +605,8 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
           'LOAN_INSTALMENT_NOT_NEXT with `next_instalment`, `next_due_date` and `next_amount`, nothing paid. ' +
           '409 LOAN_INSTALMENT_DUE while anything is due or past due (repay it first; checked before ' +
           '`instalment`), 409 LOAN_NOTHING_DUE when the next instalment is already paid, 409 LOAN_NOT_ACTIVE ' +
-          'for a loan repaid or charged off, 422 INSUFFICIENT_FUNDS when the wallet cannot pay it. ' +
+          'for a loan repaid or charged off, 409 LOAN_DISBURSING for a card loan the bank has not yet paid ' +
+          'out, 422 INSUFFICIENT_FUNDS when the wallet cannot pay it. ' +
           'Afterwards the loan’s `next_payment_due_date` is the following instalment’s, while `next_due_date` ' +
           '(the current interest period) stays until the paid one’s due date passes.',
         params: idParams,
@@ -628,6 +636,8 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
         tags,
         summary:
           'Prepay: pays what is due, then the current period’s interest to date and principal (the payoff amount closes the loan)',
+        description:
+          '409 LOAN_DISBURSING while a card loan is not yet paid out, 409 LOAN_NOT_ACTIVE for a loan repaid or cancelled.',
         params: idParams,
         body: z.object({
           amount: amountInput.optional().meta({ description: 'Default: the payoff amount' }),
