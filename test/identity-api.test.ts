@@ -109,6 +109,38 @@ describe('users and sessions over HTTP', () => {
     expect([after.statusCode, after.json().code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
   });
 
+  it('keys anonymous requests by what they ask: strangers sharing an Idempotency-Key each get their own answer', async () => {
+    const key = `shared-${randomUUID()}`;
+    const [first, second] = [freshPhone(), freshPhone()];
+    const a = await postAs(null, '/v1/phone-verifications', { phone: first, purpose: 'sign_up' }, key);
+    const b = await postAs(null, '/v1/phone-verifications', { phone: second, purpose: 'sign_up' }, key);
+    expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
+    expect(b.headers['idempotent-replayed']).toBeUndefined();
+    expect(h.sms.lastCodeTo(second)).toMatch(/^\d{6}$/);
+    // Another route under the same key runs too, and no answer names what the other caller asked.
+    const other = await postAs(null, '/v1/sessions', { phone: second, password: 'not-the-password' }, key);
+    expect([other.statusCode, other.json().code]).toEqual([401, 'INVALID_CREDENTIALS']);
+    expect(other.body).not.toContain('/v1/phone-verifications');
+    // The identical request is still a retry: replayed, no second SMS.
+    const sent = h.sms.messages().length;
+    const retry = await postAs(null, '/v1/phone-verifications', { phone: first, purpose: 'sign_up' }, key);
+    expect([retry.statusCode, retry.headers['idempotent-replayed']]).toEqual([202, 'true']);
+    expect(h.sms.messages()).toHaveLength(sent);
+  });
+
+  it('logs in again on a retry under the same key: tokens are never stored, so never replayed as null', async () => {
+    const { phone } = await signUpAndLogIn();
+    const key = randomUUID();
+    const first = await postAs(null, '/v1/sessions', { phone, password: 'password-1' }, key);
+    const retry = await postAs(null, '/v1/sessions', { phone, password: 'password-1' }, key);
+    expect([first.statusCode, retry.statusCode]).toEqual([201, 201]);
+    expect(retry.json().access_token).toEqual(expect.any(String));
+    expect(retry.json().session_id).not.toBe(first.json().session_id);
+    expect((await getAs(retry.json().access_token, '/v1/me')).statusCode).toBe(200);
+    const stored = await h.t.db.query('SELECT 1 FROM api_idempotency_keys WHERE idempotency_key = $1', [key]);
+    expect(stored.rows).toHaveLength(0);
+  });
+
   it('rate-limits failed log-ins with 429 and Retry-After, then lets the user in after the window', async () => {
     const { phone } = await signUpAndLogIn();
     for (let i = 0; i < 5; i += 1) {

@@ -184,7 +184,14 @@ export function installIdempotency(
     const fingerprint = createHash('sha256')
       .update(canonicalJson({ method: request.method, path: request.url, body: bodyForFingerprint(body) }))
       .digest('hex');
-    const claimed = { principal, fingerprint, key };
+    // Without a login there is no client to scope by: every anonymous caller would share one
+    // namespace, so a stranger picking the same key got 422 for their own request or a replay of
+    // someone else's. Keyed by the request itself, a replay only ever answers an identical request.
+    const claimed = {
+      principal: principal === 'anonymous' ? `anonymous:${fingerprint}` : principal,
+      fingerprint,
+      key,
+    };
     if (request.routeOptions.config?.idempotencyInBatch) {
       // The handler claims the key in its ledger batch, or calls claim() to take the ordinary path.
       request.idempotencyDeferred = {
@@ -209,7 +216,8 @@ export function installIdempotency(
     request.idempotencyClaim = null;
     try {
       // 429: the request was refused before it ran, so a retry after the wait must run it.
-      if (reply.statusCode >= 500 || reply.statusCode === 429) {
+      const forgetSuccess = request.routeOptions.config?.idempotencyForgetsSuccess && reply.statusCode < 300;
+      if (reply.statusCode >= 500 || reply.statusCode === 429 || forgetSuccess) {
         await releaseIdempotencyKey(db, claim);
       } else {
         const contentType = String(reply.getHeader('content-type') ?? 'application/json');

@@ -25,6 +25,12 @@ declare module 'fastify' {
     /** Top-level response fields blanked before an idempotent response is stored (secrets shown once). */
     idempotencyRedact?: readonly string[];
     /**
+     * A success is not stored, so a retry under the same key runs again: the route hands out
+     * credentials, which are never stored, and a replay without them would be a success the
+     * client cannot use (log-in: the retry gets a new session).
+     */
+    idempotencyForgetsSuccess?: boolean;
+    /**
      * What of the body the idempotency fingerprint covers, when not all of it: routes taking
      * passwords or personal data give keyed digests instead, so the stored hash reveals nothing.
      */

@@ -173,12 +173,16 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
   app.post(
     '/sessions',
     {
-      config: { idempotencyFingerprint: digestFields('phone', 'password'), idempotencyRedact: tokenRedact },
+      config: {
+        idempotencyFingerprint: digestFields('phone', 'password'),
+        idempotencyRedact: tokenRedact,
+        idempotencyForgetsSuccess: true,
+      },
       schema: {
         tags: ['users'],
         summary: 'Log in: an access token (15 minutes) and a refresh token',
         description:
-          'Five failed log-ins for a phone number (twenty from one address) within 15 minutes answer 429 RATE_LIMITED with Retry-After.',
+          'Five failed log-ins for a phone number (twenty from one address) within 15 minutes answer 429 RATE_LIMITED with Retry-After. A success is not kept under its Idempotency-Key: a retry logs in again and gets new tokens (a refusal is replayed).',
         body: credentials,
         response: { 201: tokensOutput },
       },
