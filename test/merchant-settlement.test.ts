@@ -28,7 +28,11 @@ function nextDay(): string {
 const customer = (funds = 1_000_000n): Promise<Customer> => newCustomer(h, { funds, accountClass: 'III' });
 
 async function merchant(extra: JsonObject = {}): Promise<{ id: string; key: string; secret: string }> {
-  const created = await h.post('/v1/operator/merchants', { name: '结算测试店', fee_bps: 60, ...extra });
+  const created = await h.post('/v1/operator/merchants', {
+    name: `结算测试店 ${randomUUID().slice(0, 8)}`,
+    fee_bps: 60,
+    ...extra,
+  });
   expect(created.statusCode, created.body).toBe(201);
   const id = created.json().id as string;
   const key = await h.post(`/v1/operator/merchants/${id}/api-keys`, {
@@ -253,6 +257,76 @@ describe('merchant settlement in the end-of-day close', () => {
       amount: '500',
       failure_code: 'BANK_DECLINED',
     });
+  });
+
+  it('a bank error on one payout leaves it to the next close and pays the others, under one reference', async () => {
+    // Before, a connector error other than a decline or a timeout (a 5xx, a reset connection)
+    // failed the whole step: the close stopped there and every later merchant's payout waited.
+    const broken = await merchant({ settlement_card_token: 'card_bank_5xx' });
+    const fine = await merchant();
+    const d = nextDay();
+    const erin = await customer();
+    await pay(broken, erin, '10000');
+    await pay(fine, erin, '5000');
+    await close(d);
+
+    const requestCredit = h.bank.requestCredit.bind(h.bank);
+    const references: string[] = [];
+    let outage = true;
+    h.bank.requestCredit = async (request) => {
+      if (request.cardToken !== 'card_bank_5xx') return requestCredit(request);
+      references.push(request.reference);
+      if (outage) throw new Error('bank gateway answered 503');
+      return requestCredit(request);
+    };
+    try {
+      await close(nextDay());
+      expect((await payoutSettled(fine, d)).payout).toMatchObject({ status: 'paid', attempt: 1 });
+      const [waiting] = await report(broken, d);
+      expect(waiting!.payout).toMatchObject({ status: 'sent', attempt: 1, failure_code: 'BANK_UNAVAILABLE' });
+      expect(await payable(broken)).toEqual({ posted: 9940n, available: 0n });
+
+      // The bank still down at the next close: the payout still waits, its hold kept.
+      await close(nextDay());
+      expect((await report(broken, d))[0]!.payout).toMatchObject({ status: 'sent', attempt: 1 });
+      outage = false;
+      await close(nextDay());
+      expect((await payoutSettled(broken, d)).payout).toMatchObject({
+        status: 'paid',
+        attempt: 1,
+        failure_code: null,
+      });
+      expect(await payable(broken)).toEqual({ posted: 0n, available: 0n });
+      expect(references).toHaveLength(3);
+      expect(new Set(references).size).toBe(1);
+    } finally {
+      h.bank.requestCredit = requestCredit;
+    }
+  });
+
+  it('a payout the bank took before its answer was lost is paid once', async () => {
+    const shop = await merchant({ settlement_card_token: 'card_lost_answer' });
+    const d = nextDay();
+    await pay(shop, await customer(), '10000');
+    await close(d);
+    const requestCredit = h.bank.requestCredit.bind(h.bank);
+    const references: string[] = [];
+    h.bank.requestCredit = async (request) => {
+      if (request.cardToken !== 'card_lost_answer') return requestCredit(request);
+      references.push(request.reference);
+      await requestCredit(request);
+      throw new Error('connection reset');
+    };
+    try {
+      await close(nextDay());
+      expect((await payoutSettled(shop, d)).payout).toMatchObject({ status: 'paid', attempt: 1 });
+      await close(nextDay());
+      expect((await report(shop, d))[0]!.payout).toMatchObject({ status: 'paid', attempt: 1 });
+      expect(references).toHaveLength(1);
+      expect(await payable(shop)).toEqual({ posted: 0n, available: 0n });
+    } finally {
+      h.bank.requestCredit = requestCredit;
+    }
   });
 
   it('resumes after the last checkpointed merchant and settles each merchant once', async () => {

@@ -33,8 +33,9 @@ interface TestMerchant {
 
 async function merchant(
   scopes = ['payments:write', 'payments:read', 'refunds:write'],
+  name = `好又多便利店 ${randomUUID().slice(0, 8)}`,
 ): Promise<TestMerchant> {
-  const created = await h.post('/v1/operator/merchants', { name: '好又多便利店', fee_bps: 60 });
+  const created = await h.post('/v1/operator/merchants', { name, fee_bps: 60 });
   expect(created.statusCode, created.body).toBe(201);
   const id = created.json().id as string;
   const key = await h.post(`/v1/operator/merchants/${id}/api-keys`, { name: 'till 1', scopes });
@@ -84,7 +85,7 @@ async function settled(m: TestMerchant, paymentId: string): Promise<JsonObject> 
 
 describe('payment orders', () => {
   it('the user scans and pays an order once, also when the request is retried', async () => {
-    const shop = await merchant();
+    const shop = await merchant(undefined, '好又多便利店');
     const alice = await customer(50_000n);
     const o = await order(shop, '12000');
     expect(o).toMatchObject({ status: 'open', amount: '12000', merchant_name: '好又多便利店' });
@@ -464,6 +465,36 @@ describe('rules around payments', () => {
     const within = await scan(shop, paymentCode(phone.secret, phone.index, h.clock.now()), '10000');
     expect(within.statusCode, within.body).toBe(201);
     expect(await balance(frank)).toBe('100000');
+  });
+
+  it('refuses a second merchant with a name taken, trimmed and case ignored, also when two race', async () => {
+    // Before, any number of merchants could be onboarded under one legal name.
+    const first = await h.post('/v1/operator/merchants', { name: 'Golden Noodle House', fee_bps: 60 });
+    expect(first.statusCode, first.body).toBe(201);
+    for (const name of ['Golden Noodle House', '  golden NOODLE house ']) {
+      const again = await h.post('/v1/operator/merchants', { name, fee_bps: 30 });
+      expect(again.statusCode, again.body).toBe(409);
+      expect(again.json()).toMatchObject({
+        code: 'MERCHANT_NAME_TAKEN',
+        field: 'name',
+        merchant_id: first.json().id,
+      });
+    }
+    // A retried onboarding (its Idempotency-Key, or its id) is still the same merchant.
+    const replay = await h.post(
+      '/v1/operator/merchants',
+      { id: first.json().id, name: 'Golden Noodle House', fee_bps: 60 },
+      { idempotencyKey: randomUUID() },
+    );
+    expect(replay.statusCode, replay.body).toBe(201);
+    expect(replay.json().id).toBe(first.json().id);
+
+    const racing = await Promise.all(
+      ['Silver Tea Shop', 'silver tea shop', 'SILVER TEA SHOP '].map((name) =>
+        h.post('/v1/operator/merchants', { name, fee_bps: 60 }),
+      ),
+    );
+    expect(racing.map((r) => r.statusCode).sort()).toEqual([201, 409, 409]);
   });
 
   it('merchant keys are scoped and revocable; a suspended merchant takes no payments', async () => {

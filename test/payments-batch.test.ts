@@ -17,7 +17,10 @@ beforeAll(() => {
 });
 
 async function shop(): Promise<{ id: string; key: string }> {
-  const created = await h.post('/v1/operator/merchants', { name: '一起买', fee_bps: 60 });
+  const created = await h.post('/v1/operator/merchants', {
+    name: `一起买 ${randomUUID().slice(0, 8)}`,
+    fee_bps: 60,
+  });
   expect(created.statusCode, created.body).toBe(201);
   const id = created.json().id as string;
   const key = await h.post(`/v1/operator/merchants/${id}/api-keys`, {
@@ -177,7 +180,10 @@ describe('payments in the ledger batch', () => {
   });
 
   it('events reach the merchant: endpoints and the order notify URL, one message per payment', async () => {
-    const created = await h.post('/v1/operator/merchants', { name: '小卖部', fee_bps: 0 });
+    const created = await h.post('/v1/operator/merchants', {
+      name: `小卖部 ${randomUUID().slice(0, 8)}`,
+      fee_bps: 0,
+    });
     const m = { id: created.json().id as string };
     const endpoint = await h.webhooks.createEndpoint({
       ownerId: m.id,

@@ -23,7 +23,10 @@ interface TestMerchant {
 }
 
 async function merchant(): Promise<TestMerchant> {
-  const created = await h.post('/v1/operator/merchants', { name: '共享充电宝', fee_bps: 60 });
+  const created = await h.post('/v1/operator/merchants', {
+    name: `共享充电宝 ${randomUUID().slice(0, 8)}`,
+    fee_bps: 60,
+  });
   expect(created.statusCode, created.body).toBe(201);
   const id = created.json().id as string;
   const key = await h.post(`/v1/operator/merchants/${id}/api-keys`, {

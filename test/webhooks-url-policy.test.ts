@@ -18,7 +18,10 @@ afterAll(async () => {
 });
 
 async function orderWithNotifyUrl(h: ApiHarness, notifyUrl: string): Promise<ApiResponse> {
-  const merchant = await h.post('/v1/operator/merchants', { name: 'policy shop', fee_bps: 60 });
+  const merchant = await h.post('/v1/operator/merchants', {
+    name: `policy shop ${randomUUID().slice(0, 8)}`,
+    fee_bps: 60,
+  });
   expect(merchant.statusCode, merchant.body).toBe(201);
   const key = await h.post(`/v1/operator/merchants/${merchant.json().id as string}/api-keys`, {
     name: 'till',

@@ -44,6 +44,16 @@ export async function loadMerchant(q: Queryable, id: string): Promise<Merchant> 
   return merchantFromRow(result.rows[0]);
 }
 
+/** What two merchants' names must not share: the legal name trimmed, case ignored. */
+export const merchantNameKey = (name: string): string => name.trim().toLowerCase();
+
+function merchantNameTaken(name: string, merchantId: string | null): MilletError {
+  return new MilletError('MERCHANT_NAME_TAKEN', `A merchant named ${name} is already onboarded`, {
+    field: 'name',
+    merchantId,
+  });
+}
+
 export function merchantSuspended(id: string, name: string): MilletError {
   return new MilletError('MERCHANT_SUSPENDED', `Merchant ${name} is suspended and cannot take payments`, {
     merchantId: id,
@@ -76,6 +86,16 @@ export class MerchantDirectory {
       });
     if (!isUuid(command.id)) throw new MilletError('VALIDATION_FAILED', 'id must be a UUID', { field: 'id' });
     const cardToken = checkCardToken(command.settlementCardToken ?? DEFAULT_SETTLEMENT_CARD_TOKEN);
+    const nameKey = merchantNameKey(name);
+    // Asked first so that a refused name leaves no ledger account behind; the unique index on
+    // name_key (migration 0007) decides between two onboardings that race past this.
+    // A retried request (its id already a merchant) is answered below whatever the name's holder.
+    const holder = await this.db.query<{ id: string }>(
+      `SELECT id FROM merchants_merchants WHERE name_key = $1 AND id <> $2
+          AND NOT EXISTS (SELECT 1 FROM merchants_merchants WHERE id = $2)`,
+      [nameKey, command.id],
+    );
+    if (holder.rows[0]) throw merchantNameTaken(name, holder.rows[0].id);
     // The account first: a crash after it leaves an unused account, never a merchant without one.
     const ledgerAccountId = derivedId('merchants.payable', command.id);
     await this.ledger.openAccount({
@@ -86,13 +106,25 @@ export class MerchantDirectory {
       metadata: { merchantId: command.id },
     });
     const now = this.clock.now();
+    // No conflict target: a taken id (a retried request) and a taken name both insert nothing, and
+    // are told apart below, instead of the name's duplicate key failing as a 500.
     const inserted = await this.db.query(
-      `INSERT INTO merchants_merchants (id, name, status, fee_bps, ledger_account_id, currency,
+      `INSERT INTO merchants_merchants (id, name, name_key, status, fee_bps, ledger_account_id, currency,
          settlement_card_token, created_at, updated_at)
-       VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [command.id, name, command.feeBps, ledgerAccountId, MERCHANT_CURRENCY, cardToken, now],
+       VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING RETURNING id`,
+      [command.id, name, nameKey, command.feeBps, ledgerAccountId, MERCHANT_CURRENCY, cardToken, now],
     );
-    const merchant = await loadMerchant(this.db, command.id);
+    const found = await this.db.query<MerchantRow>('SELECT * FROM merchants_merchants WHERE id = $1', [
+      command.id,
+    ]);
+    if (!found.rows[0]) {
+      const winner = await this.db.query<{ id: string }>(
+        'SELECT id FROM merchants_merchants WHERE name_key = $1',
+        [nameKey],
+      );
+      throw merchantNameTaken(name, winner.rows[0]?.id ?? null);
+    }
+    const merchant = merchantFromRow(found.rows[0]);
     if (merchant.name !== name || merchant.feeBps !== command.feeBps)
       throw new MilletError(
         'IDEMPOTENCY_KEY_REUSED',

@@ -118,20 +118,49 @@ export class Payouts {
       [row.id, row.attempt, bankReference, merchant.settlementCardToken, this.clock.now()],
     );
     if (!sent.rows[0]) return;
+    await this.#askBank(sent.rows[0]);
+  }
+
+  /**
+   * Asks the bank to credit the attempt's card under the attempt's reference — the first time, or
+   * again when the bank has no record of it: the bank keys its idempotency on the reference, so a
+   * request that did reach it is answered with its outcome, never paid twice. A decline fails the
+   * attempt. Any other error (a timeout, a 5xx, a reset connection) leaves the payout `sent` for
+   * the next close to ask about; before, such an error failed the close's whole step and every
+   * later merchant's payout waited behind this one.
+   */
+  async #askBank(row: PayoutRow): Promise<void> {
     try {
       await this.wallet.creditCard({
         namespace: 'payout',
-        id: bankReference,
-        cardToken: merchant.settlementCardToken,
+        id: row.bank_reference!,
+        cardToken: row.card_token!,
         amount: row.amount,
         currency: row.currency,
       });
     } catch (error) {
-      if (error instanceof BankDeclinedError)
-        await this.#fail(sent.rows[0], 'BANK_DECLINED', `The bank declined: ${error.reason}`);
-      // No answer: the bank may still settle it; the next close asks.
-      else if (!(error instanceof BankTimeoutError)) throw error;
+      if (error instanceof BankDeclinedError) {
+        await this.#fail(row, 'BANK_DECLINED', `The bank declined: ${error.reason}`);
+        return;
+      }
+      // No answer in time: the bank may still settle it, and the next close asks.
+      if (error instanceof BankTimeoutError) return;
+      await this.#markUnanswered(row, error);
     }
+  }
+
+  async #markUnanswered(row: PayoutRow, error: unknown): Promise<void> {
+    const reason = error instanceof Error ? error.message : String(error);
+    await this.db.query(
+      `UPDATE merchants_payouts SET failure_code = 'BANK_UNAVAILABLE', failure_message = $3, updated_at = $4
+        WHERE id = $1 AND attempt = $2 AND status = 'sent'`,
+      [
+        row.id,
+        row.attempt,
+        `The bank did not answer; asked again at the next close: ${reason}`.slice(0, 500),
+        this.clock.now(),
+      ],
+    );
   }
 
   /**
@@ -182,12 +211,20 @@ export class Payouts {
   }
 
   async #reconcile(row: PayoutRow): Promise<void> {
-    const status = await this.wallet.cardStatus('payout', row.bank_reference!);
+    let status: Awaited<ReturnType<Wallet['cardStatus']>>;
+    try {
+      status = await this.wallet.cardStatus('payout', row.bank_reference!);
+    } catch (error) {
+      // The bank cannot say now: the payout stays sent, the next close asks again.
+      await this.#markUnanswered(row, error);
+      return;
+    }
     if (status === 'succeeded' || status === 'failed')
       await this.onBankSettlement({ id: row.bank_reference!, outcome: status });
-    // Recorded as sent, but the bank never took it (a crash before the request): try again.
-    else if (status === 'unknown')
-      await this.#fail(row, 'BANK_DECLINED', 'the bank has no record of the payout');
+    // Recorded as sent, but the bank has no record of it (a crash before the request, or an error
+    // before it arrived): asked again under the same reference, as a new one could pay twice if
+    // the first request still arrives.
+    else if (status === 'unknown') await this.#askBank(row);
   }
 
   /** Voids the attempt's hold (the money returns to merchant_payable) and marks the payout failed. */

@@ -34,7 +34,7 @@ export const merchantOperatorRoutes: FastifyPluginAsyncZod<{ merchants: Merchant
         tags: ['merchants'],
         summary: 'Onboard a merchant (opens its merchant_payable ledger account)',
         description:
-          "The response carries the merchant's webhook signing secret (whsec_…) once: it signs events sent to its payment orders' notify URLs.",
+          "The response carries the merchant's webhook signing secret (whsec_…) once: it signs events sent to its payment orders' notify URLs. A name another merchant already has (trimmed, case ignored) is 409 MERCHANT_NAME_TAKEN.",
         body: z.object({
           id: optionalCommandId,
           name: z.string().trim().min(1).max(100),
