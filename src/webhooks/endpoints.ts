@@ -216,6 +216,15 @@ export class EndpointStore {
     return result.rows.length > 0;
   }
 
+  /** Whether the endpoint exists and is enabled now (an attempt checks before it sends). */
+  async isEnabled(id: string): Promise<boolean> {
+    const result = await this.#db.query<{ enabled: boolean }>(
+      'SELECT enabled FROM webhook_endpoints WHERE id = $1',
+      [id],
+    );
+    return result.rows[0]?.enabled === true;
+  }
+
   /** The secrets that sign a delivery now: the endpoint's, or the owner's (and a previous one in overlap). */
   async signingSecrets(delivery: { endpointId: string | null; ownerId: string }): Promise<string[]> {
     if (delivery.endpointId) {

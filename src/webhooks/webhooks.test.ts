@@ -471,6 +471,28 @@ describe('webhook delivery', () => {
     expect((await impatient.getDelivery(late!.id)).status).toBe('pending');
   });
 
+  it('does not send a delivery that reached an endpoint after it was disabled; redeliver still does', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const w = webhooks({ immediate: false });
+    const ownerId = nextOwner();
+    const { endpoint } = await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    // Stands in for the race the outbox allows: a payment's transaction read the endpoint as
+    // enabled, the disable (failing what was pending) committed, then the payment's delivery did.
+    await t.db.query('UPDATE webhook_endpoints SET enabled = false WHERE id = $1', [endpoint.id]);
+    expect(await w.deliverDue()).toBe(1);
+    expect(r.received).toHaveLength(0);
+    expect(await w.getDelivery(delivery!.id)).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      lastError: 'endpoint disabled',
+      nextAttemptAt: null,
+    });
+    const again = await w.redeliver(delivery!.id);
+    expect(again.attempt).toMatchObject({ trigger: 'redeliver', outcome: 'succeeded' });
+    expect(r.received).toHaveLength(1);
+  });
+
   it('resumes after a worker died mid-attempt, once its lease runs out', async () => {
     const r = await receiver(() => ({ status: 200 }));
     const w = webhooks({ immediate: false, leaseMs: 60_000 });

@@ -11,6 +11,14 @@ import { signWebhook } from './signature.ts';
 import type { WebhookAttempt, WebhookDelivery } from './types.ts';
 import type { WebhookUrlPolicy } from './url-policy.ts';
 
+const notSent = (error: string): PostResult => ({
+  ok: false,
+  statusCode: null,
+  durationMs: 0,
+  error,
+  responseBody: null,
+});
+
 /** A delivery this worker owns for one attempt: `attempt` is the fencing token. */
 export interface Claim {
   delivery: WebhookDelivery;
@@ -149,18 +157,22 @@ export class DeliveryWorker {
   /** One attempt of a claimed delivery; never throws (a failure to record is logged, the lease retries it). */
   async attempt(claim: Claim): Promise<void> {
     const { delivery } = claim;
-    let result: PostResult;
+    let result: PostResult & { final?: boolean };
     try {
-      result = await this.#send(delivery);
+      // Disabling an endpoint fails its pending deliveries, but a delivery enqueued in a
+      // transaction that read the endpoint before the disable committed arrives after it. Before,
+      // such a delivery was sent (and retried) to the disabled endpoint. An operator's redeliver
+      // still sends, as documented.
+      if (
+        claim.trigger === 'scheduled' &&
+        delivery.endpointId !== null &&
+        !(await this.#o.endpoints.isEnabled(delivery.endpointId))
+      )
+        result = { ...notSent('endpoint disabled'), final: true };
+      else result = await this.#send(delivery);
     } catch (error) {
       // Signing failed (a secret that does not decrypt): recorded like any failed attempt.
-      result = {
-        ok: false,
-        statusCode: null,
-        durationMs: 0,
-        error: `not sent: ${String(error)}`,
-        responseBody: null,
-      };
+      result = notSent(`not sent: ${String(error)}`);
     }
     try {
       await this.#record(claim, result);
@@ -171,8 +183,7 @@ export class DeliveryWorker {
 
   async #send(delivery: WebhookDelivery): Promise<PostResult> {
     const secrets = await this.#o.endpoints.signingSecrets(delivery);
-    if (secrets.length === 0)
-      return { ok: false, statusCode: null, durationMs: 0, error: 'no signing secret', responseBody: null };
+    if (secrets.length === 0) return notSent('no signing secret');
     const timestamp = Math.floor(this.#o.clock.now().getTime() / 1000);
     const headers = {
       'content-type': 'application/json',
@@ -191,13 +202,13 @@ export class DeliveryWorker {
     });
   }
 
-  async #record(claim: Claim, result: PostResult): Promise<void> {
+  async #record(claim: Claim, result: PostResult & { final?: boolean }): Promise<void> {
     const now = this.#o.clock.now();
     let status: WebhookDelivery['status'] = 'succeeded';
     let next: Date | null = null;
     if (!result.ok) {
       const delay =
-        claim.attempt < claim.delivery.maxAttempts
+        !result.final && claim.attempt < claim.delivery.maxAttempts
           ? retryDelayMs(this.#o.retryDelaysMs, claim.attempt, this.#o.random)
           : undefined;
       status = delay === undefined ? 'failed' : 'pending';
