@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { populationStability } from '../src/credit/index.ts';
 import { openApiHarness, type ApiHarness } from './support/api-harness.ts';
 import { newCustomer } from './support/customers.ts';
+import { newMerchant } from './support/merchants.ts';
+import { getAllPages, type ApiClient, type Page } from '../web/src/shared/api.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -83,5 +85,27 @@ describe('operator endpoints the console reads', () => {
     );
     expect(bought.statusCode, bought.body).toBe(201);
     expect((await h.get('/v1/operator/wealth/aum')).statusCode).toBe(200);
+  });
+
+  it('the console lists every merchant, past the first page, following the API’s cursors', async () => {
+    const onboarded = [];
+    for (let i = 0; i < 5; i++) onboarded.push((await newMerchant(h, `Paged ${i}`)).id);
+    const requested: string[] = [];
+    const api: ApiClient = {
+      async get<T>(path: string) {
+        requested.push(path);
+        const answer = await h.get(path);
+        expect(answer.statusCode, answer.body).toBe(200);
+        return answer.json() as T;
+      },
+      post: () => Promise.reject(new Error('not used')),
+    };
+    // Pages of 2 stand in for the console's 500: one GET showed only the first page, so the
+    // merchant onboarded after it never appeared in the list.
+    const list = await getAllPages<Page<{ id: string }>>(api, '/v1/operator/merchants', { limit: 2 });
+    expect(list.items.map((m) => m.id)).toEqual(expect.arrayContaining(onboarded));
+    expect(new Set(list.items.map((m) => m.id)).size).toBe(list.items.length);
+    expect(list.next_cursor).toBeNull();
+    expect(requested.length).toBeGreaterThanOrEqual(3);
   });
 });

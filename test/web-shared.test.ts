@@ -6,6 +6,7 @@ import { errorStatuses } from '../src/api/index.ts';
 import { formatBasisPoints, formatFen, formatPercent, parseYuan } from '../web/src/shared/money.ts';
 import { formatBasisPoints as serverBasisPoints } from '../src/core/index.ts';
 import { errorMessages, messages } from '../web/src/shared/messages.ts';
+import { getAllPages, type ApiClient } from '../web/src/shared/api.ts';
 import { msUntilNextStep, paymentCode } from '../web/src/shared/payment-code.ts';
 
 describe('the web app’s shared code', () => {
@@ -73,5 +74,51 @@ describe('the web app’s shared code', () => {
         .filter((c) => c !== 'VALIDATION_FAILED')
         .sort(),
     );
+  });
+
+  it('says in both languages the errors a customer or an operator’s form can meet, not the English detail', () => {
+    // Each is answered to a request the wallet's pages or the console's forms send; without words
+    // of its own the app showed the problem's English detail (pay later's with a bare fen figure).
+    const customerFacing = [
+      'PAYLATER_LIMIT_EXCEEDED',
+      'PAYLATER_LINE_EXISTS',
+      'PAYLATER_STATEMENT_NOT_FOUND',
+      'PAYLATER_PLAN_NOT_FOUND',
+      'LOAN_AMOUNT_OUT_OF_RANGE',
+      'LOAN_OFFER_NOT_FOUND',
+      'LOAN_NOT_FOUND',
+      'LOAN_DISBURSING',
+      'STORE_BALANCE_NOT_DUE',
+      'NOT_FOUND',
+      'IDEMPOTENCY_KEY_REUSED',
+      // The console's configuration forms.
+      'STORE_SKU_CODE_TAKEN',
+      'MARKETPLACE_PARTNER_CONFLICT',
+      'MERCHANT_NAME_TAKEN',
+    ];
+    for (const language of ['en', 'zh-CN'] as const)
+      for (const code of customerFacing)
+        expect(errorMessages[language][code], `${language}: ${code}`).toBeTruthy();
+  });
+
+  it('reads every page of a list, keeping the path’s own query and the first page’s other fields', async () => {
+    const pages: Record<string, { items: number[]; next_cursor: string | null; total?: number }> = {
+      '/v1/things?status=active&limit=2': { items: [1, 2], next_cursor: 'a/b', total: 5 },
+      '/v1/things?status=active&limit=2&cursor=a%2Fb': { items: [3, 4], next_cursor: 'c' },
+      '/v1/things?status=active&limit=2&cursor=c': { items: [5], next_cursor: null },
+    };
+    const api: ApiClient = {
+      get: <T>(path: string) => Promise.resolve(pages[path] as T),
+      post: () => Promise.reject(new Error('not used')),
+    };
+    const all = await getAllPages<{ items: number[]; next_cursor: string | null; total?: number }>(
+      api,
+      '/v1/things?status=active',
+      { limit: 2 },
+    );
+    expect(all).toEqual({ items: [1, 2, 3, 4, 5], next_cursor: null, total: 5 });
+    // A list longer than maxPages stops there and says where it stopped.
+    const capped = await getAllPages(api, '/v1/things?status=active', { limit: 2, maxPages: 2 });
+    expect(capped).toMatchObject({ items: [1, 2, 3, 4], next_cursor: 'c' });
   });
 });

@@ -92,3 +92,36 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     post: (path, body, key) => send('POST', path, body, key),
   };
 }
+
+/** A page of a cursor-paged list, as every list route answers. */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/**
+ * Every item of a cursor-paged list, reading pages of `limit` until `next_cursor` is null (at most
+ * `maxPages`). One GET gives the first page only: lists read that way lost whatever came after
+ * without a word — the 101st merchant onboarded never showed in the console. The answer is the
+ * first page's, its other fields included, with all the items.
+ */
+export async function getAllPages<P extends Page<unknown>>(
+  api: ApiClient,
+  path: string,
+  options: { limit?: number; maxPages?: number } = {},
+): Promise<P> {
+  const separator = path.includes('?') ? '&' : '?';
+  const limit = options.limit ?? 500;
+  let first: P | undefined;
+  const items: P['items'] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < (options.maxPages ?? 100); page++) {
+    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const answer: P = await api.get<P>(`${path}${separator}limit=${limit}${query}`);
+    first ??= answer;
+    items.push(...answer.items);
+    cursor = answer.next_cursor;
+    if (!cursor) break;
+  }
+  return { ...first!, items, next_cursor: cursor };
+}

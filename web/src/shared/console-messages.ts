@@ -319,8 +319,14 @@ export const consoleZh: Record<ConsoleMessageKey, string> = {
 export const consoleErrorsEn: Partial<Record<string, string>> = {
   APR_ABOVE_CAP: 'The APR of this product would be above the 24% cap. Lower the annual rate.',
   STORE_STOCK_INSUFFICIENT: 'The SKU does not hold that many units. Lower the allotment or add stock.',
+  STORE_SKU_CODE_TAKEN: 'Another SKU already has this code. Choose another code.',
+  MARKETPLACE_PARTNER_CONFLICT: 'A partner with this name already exists. Choose another name.',
+  MERCHANT_NAME_TAKEN: 'A merchant with this name is already onboarded.',
 };
 export const consoleErrorsZh: Partial<Record<string, string>> = {
   APR_ABOVE_CAP: '该产品的年化利率将超过 24% 上限，请调低年利率。',
   STORE_STOCK_INSUFFICIENT: '该 SKU 库存不足，请减少配额或补充库存。',
+  STORE_SKU_CODE_TAKEN: '已有 SKU 使用该编码，请换一个编码。',
+  MARKETPLACE_PARTNER_CONFLICT: '已有同名合作方，请换一个名称。',
+  MERCHANT_NAME_TAKEN: '已有同名商户入驻。',
 };

@@ -3,6 +3,7 @@ import { useI18n, type Translate } from '../../shared/i18n.tsx';
 import { formatFen, formatPercent, parseYuan } from '../../shared/money.ts';
 import { ErrorNotice, Field, Loading, Select, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useOperator } from '../session.tsx';
+import { getAllPages, type Page } from '../../shared/api.ts';
 
 interface StoreProduct {
   id: string;
@@ -96,7 +97,7 @@ function localInput(at: Date): string {
 function StoreConfig() {
   const { t } = useI18n();
   const { api } = useOperator();
-  const products = useLoad(() => api.get<{ items: StoreProduct[] }>('/v1/operator/store/products?limit=100'));
+  const products = useLoad(() => getAllPages<Page<StoreProduct>>(api, '/v1/operator/store/products'));
   const [productId, setProductId] = useState<string>();
   const currentProduct = productId ?? products.data?.items.at(-1)?.id;
   const skus = useLoad(
@@ -302,9 +303,7 @@ function PartnerLimitsForm() {
   const { t } = useI18n();
   const { api } = useOperator();
   const partners = useLoad(() =>
-    api.get<{ items: Array<{ id: string; name: string; status: string }> }>(
-      '/v1/operator/marketplace/partners?limit=100',
-    ),
+    getAllPages<Page<{ id: string; name: string; status: string }>>(api, '/v1/operator/marketplace/partners'),
   );
   const items = (partners.data?.items ?? []).filter((p) => p.status !== 'terminated');
   const [chosen, setChosen] = useState('');

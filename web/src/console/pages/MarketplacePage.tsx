@@ -5,6 +5,7 @@ import { LineChart } from '../../shared/LineChart.tsx';
 import { formatBasisPoints, formatFen } from '../../shared/money.ts';
 import { Card, ErrorNotice, Field, Loading, Select, useAction, useLoad } from '../../shared/ui.tsx';
 import { useOperator } from '../session.tsx';
+import { getAllPages, type Page } from '../../shared/api.ts';
 
 export interface Partner {
   id: string;
@@ -41,9 +42,7 @@ const stages = ['pinged', 'offered', 'chosen', 'posted', 'approved', 'disbursed'
 export function MarketplacePage() {
   const { t } = useI18n();
   const { api } = useOperator();
-  const partners = useLoad(() =>
-    api.get<{ items: Partner[] }>('/v1/operator/marketplace/partners?limit=100'),
-  );
+  const partners = useLoad(() => getAllPages<Page<Partner>>(api, '/v1/operator/marketplace/partners'));
   const [selected, setSelected] = useState<string>();
   const items = partners.data?.items ?? [];
   const partnerId = selected ?? items[0]?.id;

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { getAllPages, type Page } from '../../shared/api.ts';
 import { formatBasisPoints } from '../../shared/money.ts';
 import { useI18n } from '../../shared/i18n.tsx';
 import { Card, ErrorNotice, Field, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
@@ -17,7 +18,7 @@ interface Merchant {
 export function MerchantsPage() {
   const { t } = useI18n();
   const { api } = useOperator();
-  const list = useLoad(() => api.get<{ items: Merchant[] }>('/v1/operator/merchants?limit=100'));
+  const list = useLoad(() => getAllPages<Page<Merchant>>(api, '/v1/operator/merchants'));
   const [name, setName] = useState('');
   const [fee, setFee] = useState('60');
   const [secret, setSecret] = useState<{ name: string; value: string; kind: 'secret' | 'key' }>();

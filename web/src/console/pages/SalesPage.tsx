@@ -3,6 +3,7 @@ import { useI18n } from '../../shared/i18n.tsx';
 import { formatFen } from '../../shared/money.ts';
 import { Card, ErrorNotice, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useOperator } from '../session.tsx';
+import { getAllPages, type Page } from '../../shared/api.ts';
 
 export interface Sale {
   id: string;
@@ -41,7 +42,7 @@ const POLL_MS = 2000;
 export function SalesPage() {
   const { t } = useI18n();
   const { api } = useOperator();
-  const sales = useLoad(() => api.get<{ items: Sale[] }>('/v1/operator/store/sales?limit=100'));
+  const sales = useLoad(() => getAllPages<Page<Sale>>(api, '/v1/operator/store/sales'));
   if (sales.error) return <ErrorNotice error={sales.error} />;
   if (!sales.data) return <Loading />;
   if (sales.data.items.length === 0) return <p className="muted">{t('csales.none')}</p>;

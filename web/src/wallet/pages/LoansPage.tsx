@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent } from 'react';
-import { ApiError, newIdempotencyKey } from '../../shared/api.ts';
+import { ApiError, getAllPages, newIdempotencyKey, type Page } from '../../shared/api.ts';
 import { useI18n } from '../../shared/i18n.tsx';
 import { formatFen, parseYuan, formatPercent } from '../../shared/money.ts';
 import { Card, ErrorNotice, Field, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
@@ -56,7 +56,7 @@ interface EarlyInstalment {
  */
 export function LoansPage() {
   const { api } = useSession();
-  const loans = useLoad(() => api.get<{ items: Loan[] }>('/v1/loans'));
+  const loans = useLoad(() => getAllPages<Page<Loan>>(api, '/v1/loans'));
   return (
     <>
       <ApplyForm onAccepted={loans.reload} />

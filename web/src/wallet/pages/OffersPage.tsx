@@ -5,6 +5,7 @@ import { formatBasisPoints, formatFen, parseYuan } from '../../shared/money.ts';
 import { Card, ErrorNotice, Field, Loading, Select, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { shanghaiDate } from '../../shared/dates.ts';
 import { useSession } from '../session.tsx';
+import { getAllPages, type Page } from '../../shared/api.ts';
 
 type ApplicantField = 'real_name' | 'phone' | 'resident_id' | 'monthly_income' | 'employer' | 'address';
 type Outcome = 'posted' | 'approved' | 'declined' | 'disbursed' | 'repaid' | 'failed';
@@ -47,7 +48,7 @@ const fieldKey = (f: ApplicantField) => `field.${f}` as MessageKey;
  */
 export function OffersPage() {
   const { api } = useSession();
-  const consents = useLoad(() => api.get<{ items: Consent[] }>('/v1/marketplace/consents'));
+  const consents = useLoad(() => getAllPages<Page<Consent>>(api, '/v1/marketplace/consents'));
   return (
     <>
       <Marketplace onConsented={consents.reload} />

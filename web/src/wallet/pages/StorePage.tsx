@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import './market.css';
-import { ApiError, newIdempotencyKey } from '../../shared/api.ts';
+import { ApiError, getAllPages, newIdempotencyKey, type Page } from '../../shared/api.ts';
 import { shanghaiDate } from '../../shared/dates.ts';
 import { useI18n, type MessageKey } from '../../shared/i18n.tsx';
 import { formatFen } from '../../shared/money.ts';
@@ -89,7 +89,7 @@ function useServerNow(serverNow: string | undefined): number {
 export function StorePage() {
   const { api } = useSession();
   const sales = useLoad(() => api.get<{ now: string; items: Sale[] }>('/v1/store/sales'));
-  const orders = useLoad(() => api.get<{ items: Order[] }>('/v1/store/orders'));
+  const orders = useLoad(() => getAllPages<Page<Order>>(api, '/v1/store/orders'));
   const now = useServerNow(sales.data?.now);
   const [reservation, setReservation] = useState<{ order: Order; sale: Sale }>();
   const names = new Map((sales.data?.items ?? []).map((s) => [s.id, s.product.name]));
