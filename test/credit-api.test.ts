@@ -121,6 +121,28 @@ describe('the credit score over HTTP', () => {
     expect(missing.json().code).toBe('CONSENT_NOT_FOUND');
   });
 
+  it('a tampered history cursor is a 400 problem, not a 500', async () => {
+    const u = await customer();
+    await h.post('/v1/me/credit-consent', {}, { key: u.token });
+    await scoreNow(u.token);
+    await scoreNow(u.token);
+    const first = (await h.get('/v1/me/score/history?limit=1', u.token)).json();
+    const [, id] = Buffer.from(first.next_cursor, 'base64url').toString('utf8').split('|');
+    for (const at of [
+      '+275760-09-13T00:00:00.000Z',
+      '-271821-04-20T00:00:00.000Z',
+      '0000-01-01T00:00:00.000Z',
+    ]) {
+      const cursor = Buffer.from(`${at}|${id}`).toString('base64url');
+      const page = await h.get(`/v1/me/score/history?cursor=${cursor}`, u.token);
+      expect(page.statusCode, `${at}: ${page.body}`).toBe(400);
+      expect(page.json().code).toBe('VALIDATION_FAILED');
+    }
+    const next = await h.get(`/v1/me/score/history?limit=1&cursor=${first.next_cursor}`, u.token);
+    expect(next.statusCode, next.body).toBe(200);
+    expect(next.json().items).toHaveLength(1);
+  });
+
   it('the monthly refresh scores consenting users over the real identity and wallet', async () => {
     const u = await customer();
     await h.post('/v1/me/credit-consent', {}, { key: u.token });

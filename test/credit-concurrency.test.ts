@@ -79,6 +79,28 @@ const split = (answers: ApiResponse[]) => ({
   refused: answers.filter((r) => r.statusCode !== 201),
 });
 
+describe('the score once consent is withdrawn', () => {
+  it('opens no pay-later line and backs no loan application; the user still sees it', async () => {
+    const c = await newCustomer(h(), { funds: 0n });
+    await scoreCustomer(h(), c);
+    const scored = (await h().get('/v1/me/score', c.token)).json<{ id: string }>();
+    const withdrawn = await h().post('/v1/me/credit-consent/withdraw', {}, { key: c.token });
+    expect(withdrawn.statusCode, withdrawn.body).toBe(200);
+
+    const opened = await h().post('/v1/paylater/line', { product_id: lineProductId }, { key: c.token });
+    expect(opened.statusCode, opened.body).toBe(422);
+    expect(opened.json()).toMatchObject({ code: 'PAYLATER_NOT_ELIGIBLE' });
+    const applied = await applyForCash(c, LOAN.toString());
+    expect(applied.statusCode, applied.body).toBe(201);
+    expect(applied.json()).toMatchObject({ status: 'declined', decline_reason: 'no_score' });
+
+    // The history is kept: the user's own latest score is still shown.
+    const mine = await h().get('/v1/me/score', c.token);
+    expect(mine.statusCode, mine.body).toBe(200);
+    expect(mine.json<{ id: string }>().id).toBe(scored.id);
+  });
+});
+
 describe('credit asked for more than it allows, often at once', () => {
   it('pay-later purchases racing the limit: what fits is bought, then repayments racing what is owed', async () => {
     const buyer = await scoredWithLine(1_000_000n);

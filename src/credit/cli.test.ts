@@ -51,5 +51,26 @@ describe('millet credit eval', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
+});
+
+describe('millet credit refresh', () => {
+  it('refuses a date PostgreSQL has no day for with a message, not a stack', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-credit-'));
+    try {
+      // The embedded database, whatever the test run uses: the command seeds the one it opens.
+      const env = { ...process.env, DATABASE_URL: '', REDIS_URL: '', MILLET_DEMO: '0' };
+      const failed = await run(
+        process.execPath,
+        [path.join(repoRoot, 'bin/millet.js'), 'credit', 'refresh', '--date', '0000-01-01'],
+        { cwd: dir, env },
+      ).catch((error: { stdout: string; stderr: string; code: number }) => error);
+      expect('code' in failed && failed.code).toBe(1);
+      expect(failed.stdout).toBe('');
+      expect(failed.stderr).toMatch(/millet: businessDate must be a calendar date/);
+      expect(failed.stderr).not.toMatch(/unexpected error|\n\s+at /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -80,22 +80,30 @@ export async function listConsents(q: Queryable, userId: string): Promise<Credit
 /** Records consent; granting while a consent is active returns that one unchanged. */
 export async function insertConsent(q: Queryable, clock: Clock, userId: string): Promise<CreditConsent> {
   const c = CREDIT_CONSENT;
-  await q.query(
-    `INSERT INTO credit_consents (${columns})
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)
-     ON CONFLICT (user_id) WHERE withdrawn_at IS NULL DO NOTHING`,
-    [
-      newId(),
-      userId,
-      c.scope,
-      JSON.stringify(c.dataCategories),
-      c.recipient,
-      c.purpose,
-      c.termsVersion,
-      clock.now(),
-    ],
-  );
-  return (await activeConsent(q, userId))!;
+  // The active consent met by the conflict can be withdrawn before it is read back (a withdrawal
+  // sent at the same time): then there is none to return, and the grant is tried again. Each pass
+  // again needs a withdrawal committed in between, so this ends as soon as the user stops racing.
+  for (;;) {
+    const inserted = await q.query<ConsentRow>(
+      `INSERT INTO credit_consents (${columns})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)
+       ON CONFLICT (user_id) WHERE withdrawn_at IS NULL DO NOTHING
+       RETURNING ${columns}`,
+      [
+        newId(),
+        userId,
+        c.scope,
+        JSON.stringify(c.dataCategories),
+        c.recipient,
+        c.purpose,
+        c.termsVersion,
+        clock.now(),
+      ],
+    );
+    if (inserted.rows[0]) return fromRow(inserted.rows[0]);
+    const active = await activeConsent(q, userId);
+    if (active) return active;
+  }
 }
 
 /**

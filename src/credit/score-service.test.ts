@@ -10,6 +10,8 @@ import {
   type LineHistory,
 } from './features.ts';
 import { PROTECTED_FIELDS } from './protected.ts';
+import { insertConsent, stampWithdrawal } from './consent.ts';
+import type { Queryable } from '../db/index.ts';
 import {
   createCreditService,
   type CreditServiceOptions,
@@ -371,5 +373,99 @@ describe('credit score service', () => {
     const byMainThread = await stored('2026-07-01');
     expect(byMainThread).toHaveLength(4);
     expect(byMainThread).toEqual(byWorker);
+  });
+
+  it('refuses a tampered history cursor with VALIDATION_FAILED, not a failed query', async () => {
+    const id = adult();
+    await credit.grantConsent(id);
+    await credit.score(id, answers);
+    await credit.score(id, answers);
+    const page = await credit.getScoreHistory(id, { limit: 1 });
+    const [, scoreId] = Buffer.from(page.nextCursor!, 'base64url').toString('utf8').split('|');
+    // Instants JavaScript's Date takes and PostgreSQL's timestamptz does not (or not as written).
+    for (const at of [
+      '+275760-09-13T00:00:00.000Z',
+      '-271821-04-20T00:00:00.000Z',
+      '-000001-01-01T00:00:00.000Z',
+      '0000-01-01T00:00:00.000Z',
+      '2026-02-30T00:00:00.000Z',
+      '2026',
+    ]) {
+      const cursor = Buffer.from(`${at}|${scoreId}`).toString('base64url');
+      expect(await codeOf(credit.getScoreHistory(id, { cursor })), at).toBe('VALIDATION_FAILED');
+    }
+    const rest = await credit.getScoreHistory(id, { limit: 1, cursor: page.nextCursor! });
+    expect(rest.items).toHaveLength(1);
+  });
+
+  it('refuses a refresh date that is not on the calendar with VALIDATION_FAILED', async () => {
+    for (const businessDate of ['2026-02-30', '2026-13-01', '0000-01-01'])
+      expect(await codeOf(credit.refreshScores({ businessDate })), businessDate).toBe('VALIDATION_FAILED');
+  });
+
+  it('stops other modules using the score once consent is withdrawn; the user still sees it', async () => {
+    const id = adult();
+    await credit.grantConsent(id);
+    const scored = await credit.score(id, answers);
+    expect((await credit.getLatestScore(id)).id).toBe(scored.id);
+    await credit.withdrawConsent(id);
+    // Pay-later, lending and the marketplace read getLatestScore: no score to decide with.
+    expect(await codeOf(credit.getLatestScore(id))).toBe('CREDIT_SCORE_NOT_FOUND');
+    expect((await credit.getLatestScoreOnRecord(id)).id).toBe(scored.id);
+    expect((await credit.getScoreHistory(id)).items.map((s) => s.id)).toEqual([scored.id]);
+    await credit.grantConsent(id);
+    expect((await credit.getLatestScore(id)).id).toBe(scored.id);
+  });
+
+  it('two refreshes of one date at once count every user once between them', async () => {
+    await t.db.query('DELETE FROM credit_consents'); // a clean population for counting (test only)
+    for (let i = 0; i < 7; i++) {
+      const id = adult();
+      await credit.grantConsent(id);
+      if (i < 5) await credit.score(id, { ...answers, durationMonths: 6 + i * 6 });
+    }
+    clock.set('2026-08-01T02:00:00Z');
+    const runs = await Promise.all([
+      credit.refreshScores({ businessDate: '2026-08-01', batchSize: 2 }),
+      credit.refreshScores({ businessDate: '2026-08-01', batchSize: 3 }),
+    ]);
+    expect(runs.every((r) => r.status === 'completed')).toBe(true);
+    const stored = await t.db.query<{ n: bigint }>(
+      `SELECT count(*)::int8 AS n FROM credit_scores WHERE refresh_date = '2026-08-01'`,
+    );
+    expect(stored.rows[0]!.n).toBe(5n);
+    // The run's record: seven users looked at, five scored, two without answers — once each.
+    const after = await credit.refreshScores({ businessDate: '2026-08-01' });
+    expect(after).toMatchObject({
+      alreadyCompleted: true,
+      processed: 7,
+      scored: 5,
+      skippedCurrent: 0,
+      skippedNoAnswers: 2,
+    });
+    expect(runs[0]!.scored + runs[1]!.scored).toBe(5);
+    expect(runs[0]!.processed + runs[1]!.processed).toBe(7);
+  });
+
+  it('a grant that meets an active consent withdrawn at that moment grants again, not a crash', async () => {
+    const id = adult();
+    const first = await credit.grantConsent(id);
+    let withdrawn = false;
+    // The withdrawal lands between the grant's insert (a conflict: one is active) and its read back.
+    const racing: Queryable = {
+      query: async (sql, params) => {
+        const result = await t.db.query(sql, params);
+        if (!withdrawn && sql.includes('INSERT INTO credit_consents')) {
+          withdrawn = true;
+          await stampWithdrawal(t.db, clock, id);
+        }
+        return result as never;
+      },
+    };
+    const granted = await insertConsent(racing, clock, id);
+    expect(withdrawn).toBe(true);
+    expect(granted.withdrawnAt).toBeNull();
+    expect(granted.id).not.toBe(first.id);
+    expect((await credit.getActiveConsent(id))!.id).toBe(granted.id);
   });
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MilletError, businessDate as businessDateOfClock, isUuid, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration, type Queryable } from '../db/index.ts';
+import { isBusinessDate } from '../jobs/index.ts';
 import { defaultArtifactPath, readArtifact, type CreditArtifact } from './artifact.ts';
 import {
   activeConsent,
@@ -154,8 +155,16 @@ export interface CreditService {
    * model with these answers (or the ones given last time). Needs an active consent.
    */
   score(userId: string, answers?: ApplicationAnswers): Promise<CreditScore>;
-  /** The latest score, or CREDIT_SCORE_NOT_FOUND. */
+  /**
+   * The latest score, for a decision (pay-later limits, loans, the marketplace): only while the
+   * user's consent is active, else CREDIT_SCORE_NOT_FOUND, as for a user never scored.
+   */
   getLatestScore(userId: string): Promise<CreditScore>;
+  /**
+   * The latest score on record whatever the consent (the user's own view, operators): a
+   * withdrawal keeps the history; or CREDIT_SCORE_NOT_FOUND.
+   */
+  getLatestScoreOnRecord(userId: string): Promise<CreditScore>;
   /** Scores newest first. */
   getScoreHistory(userId: string, query?: { limit?: number; cursor?: string }): Promise<Page<CreditScore>>;
   /**
@@ -197,8 +206,15 @@ async function insertScores(q: Queryable, scores: readonly NewScore[]): Promise<
   return scores.length === 0 ? new Set() : insertScoresJson(q, JSON.stringify(scores));
 }
 
-/** insertScores with the rows already serialized (a JSON array of NewScore). */
-async function insertScoresJson(q: Queryable, json: string): Promise<Set<string>> {
+/**
+ * insertScores with the rows already serialized (a JSON array of NewScore); with `after`, only the
+ * users after that id (a refresh run's cursor: the ones before it were handled by an earlier write).
+ */
+async function insertScoresJson(
+  q: Queryable,
+  json: string,
+  after: string | null = null,
+): Promise<Set<string>> {
   const r = await q.query<{ user_id: string }>(
     `INSERT INTO credit_scores (id, user_id, score, probability, model, model_version, learner, reasons,
        features_hash, answers, trigger, business_date, refresh_date, scored_at)
@@ -208,9 +224,10 @@ async function insertScoresJson(q: Queryable, json: string): Promise<Set<string>
        model text, model_version text, learner text, reasons jsonb, features_hash text, answers jsonb,
        trigger text, business_date date, refresh_date date, scored_at timestamptz)
      WHERE EXISTS (SELECT 1 FROM credit_consents c WHERE c.user_id = t.user_id AND c.withdrawn_at IS NULL)
+       AND ($2::uuid IS NULL OR t.user_id > $2::uuid)
      ON CONFLICT (user_id, refresh_date) WHERE refresh_date IS NOT NULL DO NOTHING
      RETURNING user_id`,
-    [json],
+    [json, after],
   );
   return new Set(r.rows.map((row) => row.user_id));
 }
@@ -235,12 +252,26 @@ async function mapLimit<T, R>(
 
 const encodeCursor = (at: Date, id: string) => Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
 
-function decodeCursor(cursor: string): { at: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const date = new Date(at ?? '');
-  if (!id || !isUuid(id) || Number.isNaN(date.getTime()))
+/**
+ * Only the form encodeCursor writes: an instant of years 0001–9999 to the millisecond. Any date
+ * Date parses is not enough: PostgreSQL refuses years JavaScript accepts (−271821, 0000, 275760),
+ * and a tampered cursor must be a 400, not a failed query.
+ */
+const CURSOR_INSTANT = /^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function decodeCursor(cursor: string): { at: string; id: string } {
+  const [at = '', id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const date = new Date(at);
+  if (
+    rest.length > 0 ||
+    !id ||
+    !isUuid(id) ||
+    !CURSOR_INSTANT.test(at) ||
+    Number.isNaN(date.getTime()) ||
+    date.toISOString() !== at
+  )
     throw new MilletError('VALIDATION_FAILED', 'cursor is not one this API handed out', { field: 'cursor' });
-  return { at: date, id };
+  return { at, id };
 }
 
 const isWalletMissing = (error: unknown) => error instanceof MilletError && error.code === 'WALLET_NOT_FOUND';
@@ -389,16 +420,34 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
 
     async getLatestScore(userId) {
       requireId(userId);
+      // The consent is read in the same statement as the score: a withdrawal is never half seen.
+      const r = await db.query<ScoreRow & { consented: boolean }>(
+        `SELECT ${scoreColumns}, EXISTS (
+           SELECT 1 FROM credit_consents c WHERE c.user_id = $1 AND c.withdrawn_at IS NULL
+         ) AS consented
+         FROM credit_scores WHERE user_id = $1 ORDER BY scored_at DESC, id DESC LIMIT 1`,
+        [userId],
+      );
+      const row = r.rows[0];
+      if (!row) throw scoreNotFound(userId);
+      // Withdrawing stops the score being used, not only computed (DESIGN §2.9): the old score
+      // deciding a new line or loan, or shown to a partner as a band, would be a use without consent.
+      if (!row.consented)
+        throw new MilletError(
+          'CREDIT_SCORE_NOT_FOUND',
+          'No credit score to use: consent to credit scoring was withdrawn; grant it again with POST /v1/me/credit-consent',
+          { userId, reason: 'consent_withdrawn' },
+        );
+      return fromRow(row);
+    },
+
+    async getLatestScoreOnRecord(userId) {
+      requireId(userId);
       const r = await db.query<ScoreRow>(
         `SELECT ${scoreColumns} FROM credit_scores WHERE user_id = $1 ORDER BY scored_at DESC, id DESC LIMIT 1`,
         [userId],
       );
-      if (!r.rows[0])
-        throw new MilletError(
-          'CREDIT_SCORE_NOT_FOUND',
-          'No credit score yet: consent, then ask for one with POST /v1/me/score',
-          { userId },
-        );
+      if (!r.rows[0]) throw scoreNotFound(userId);
       return fromRow(r.rows[0]);
     },
 
@@ -426,8 +475,12 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
 
   async function refresh(o: RefreshOptions): Promise<RefreshReport> {
     const day = o.businessDate ?? businessDateOfClock(clock);
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(day))
-      throw new MilletError('VALIDATION_FAILED', `businessDate must be YYYY-MM-DD, not "${day}"`);
+    // A calendar date PostgreSQL takes: 2026-02-30 or year 0000 would fail the run row's insert.
+    if (!isBusinessDate(day) || day.startsWith('0000'))
+      throw new MilletError(
+        'VALIDATION_FAILED',
+        `businessDate must be a calendar date YYYY-MM-DD, not "${day}"`,
+      );
     const batchSize = Math.max(1, Math.min(10_000, o.batchSize ?? 1000));
     const started = performance.now();
     const timings = { featureS: 0, modelS: 0, storageS: 0, totalS: 0 };
@@ -493,12 +546,14 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     };
 
     type Counts = { scored: number; current: number; noAnswers: number; ineligible: number };
+    /** Why a user of the batch is not scored; counted at the write (see there). */
+    type Skip = 'current' | 'noAnswers' | 'ineligible';
     /** Looks up the batch's users in the other modules: what each is to be scored on. */
-    const lookUp = async (batch: BatchRow[]): Promise<{ plans: ScorePlan[]; counts: Counts }> => {
-      const counts: Counts = { scored: 0, current: 0, noAnswers: 0, ineligible: 0 };
+    const lookUp = async (batch: BatchRow[]): Promise<{ plans: ScorePlan[]; skipped: Map<string, Skip> }> => {
+      const skipped = new Map<string, Skip>();
       const due = batch.filter((b) => {
         if (b.last_date !== null && b.last_date >= day) {
-          counts.current++;
+          skipped.set(b.user_id, 'current');
           return false;
         }
         return true;
@@ -516,7 +571,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       const plans: ScorePlan[] = [];
       const needWallet: Array<{ plan: ScorePlan; answers: ApplicationAnswers }> = [];
       due.forEach((b, i) => {
-        if (!eligible[i]) return void counts.ineligible++;
+        if (!eligible[i]) return void skipped.set(b.user_id, 'ineligible');
         const history = histories.get(b.user_id);
         const debt = owed.get(b.user_id);
         if (history) plans.push({ userId: b.user_id, history, answers: b.answers, debt });
@@ -524,7 +579,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
           const plan: ScorePlan = { userId: b.user_id, features: {}, answers: b.answers, debt };
           plans.push(plan);
           needWallet.push({ plan, answers: answersFromJson(b.answers) });
-        } else counts.noAnswers++;
+        } else skipped.set(b.user_id, 'noAnswers');
       });
       const balances = await walletBalances(needWallet.map((w) => w.plan.userId));
       needWallet.forEach(({ plan, answers }, i) => {
@@ -535,7 +590,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         });
       });
       timings.featureS += (performance.now() - tf) / 1000;
-      return { plans, counts };
+      return { plans, skipped };
     };
 
     if (options.scoringWorker ?? os.availableParallelism() > 1) {
@@ -567,20 +622,47 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       return { json, count: plans.length };
     };
 
-    /** Stores a batch's scores and advances the run's cursor and counts, in one transaction. */
+    /**
+     * Stores a batch's scores and advances the run's cursor and counts, in one transaction. Another
+     * call may be refreshing the same date at once (the close and an operator's command): under the
+     * run row's lock, users at or before its cursor were already counted by a write of that call,
+     * so only the ones after it are stored and counted here, and the counts stay one per user.
+     */
     const write = async (
-      batch: BatchRow[],
       scored: { json: string; count: number },
-      counts: Counts,
+      planned: readonly string[],
+      skipped: ReadonlyMap<string, Skip>,
       last: string | null,
       done: boolean,
     ) => {
       const tw = performance.now();
+      const counts: Counts = { scored: 0, current: 0, noAnswers: 0, ineligible: 0 };
+      let looked = 0;
       await db.transaction(async (tx) => {
-        const inserted = scored.count > 0 ? await insertScoresJson(tx, scored.json) : new Set<string>();
-        // A user scored by an earlier attempt at this date (or who withdrew meanwhile) is current.
-        counts.scored = inserted.size;
-        counts.current += scored.count - inserted.size;
+        const counted = (
+          await tx.query<{ cursor: string | null }>(
+            'SELECT cursor FROM credit_refresh_runs WHERE business_date = $1 FOR UPDATE',
+            [day],
+          )
+        ).rows[0]!.cursor;
+        // uuid order is the order of their lower-case text (PostgreSQL compares the bytes).
+        const fresh = (id: string) => counted === null || id > counted;
+        const inserted =
+          scored.count > 0 && planned.some(fresh)
+            ? await insertScoresJson(tx, scored.json, counted)
+            : new Set<string>();
+        for (const id of planned) {
+          if (!fresh(id)) continue;
+          looked++;
+          // A user scored by an earlier attempt at this date (or who withdrew meanwhile) is current.
+          if (inserted.has(id)) counts.scored++;
+          else counts.current++;
+        }
+        for (const [id, why] of skipped) {
+          if (!fresh(id)) continue;
+          looked++;
+          counts[why]++;
+        }
         await tx.query(
           `UPDATE credit_refresh_runs SET
              cursor = CASE WHEN $2::uuid IS NULL OR (cursor IS NOT NULL AND cursor >= $2::uuid) THEN cursor ELSE $2::uuid END,
@@ -599,7 +681,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       progress.skippedCurrent += counts.current;
       progress.skippedNoAnswers += counts.noAnswers;
       progress.skippedIneligible += counts.ineligible;
-      progress.processed += batch.length;
+      progress.processed += looked;
       await o.onProgress?.({ ...progress });
     };
 
@@ -608,10 +690,10 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     // are read. Writes stay in order, one at a time, so the cursor only moves forward; a stop lets
     // the write in flight finish, and a batch scored but not written is scored again on resume.
     interface Scoring {
-      batch: BatchRow[];
       last: string | null;
       done: boolean;
-      counts: Counts;
+      planned: string[];
+      skipped: Map<string, Skip>;
       rows: Promise<{ json: string; count: number }>;
     }
     let cursor = run.cursor;
@@ -622,7 +704,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       const rows = await s.rows;
       await writing;
       if (o.signal?.aborted) return false;
-      writing = write(s.batch, rows, s.counts, s.last, s.done);
+      writing = write(rows, s.planned, s.skipped, s.last, s.done);
       writing.catch(() => {}); // awaited before the next write; a failure surfaces there
       return true;
     };
@@ -640,8 +722,9 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
           reading = read(last);
           reading.catch(() => {}); // awaited next round; a failure surfaces there
         }
-        const { plans, counts } = await lookUp(batch);
-        const next: Scoring = { batch, last, done, counts, rows: scoreAll(plans) };
+        const { plans, skipped } = await lookUp(batch);
+        const planned = plans.map((p) => p.userId);
+        const next: Scoring = { last, done, planned, skipped, rows: scoreAll(plans) };
         next.rows.catch(() => {}); // awaited when its write is queued
         if (scoring && !(await queueWrite(scoring))) return finish('interrupted', false);
         scoring = next;
@@ -667,4 +750,11 @@ const consentRequired = () =>
   new MilletError(
     'CONSENT_REQUIRED',
     'Credit scoring needs your consent: grant it with POST /v1/me/credit-consent (you can withdraw it at any time)',
+  );
+
+const scoreNotFound = (userId: string) =>
+  new MilletError(
+    'CREDIT_SCORE_NOT_FOUND',
+    'No credit score yet: consent, then ask for one with POST /v1/me/score',
+    { userId },
   );

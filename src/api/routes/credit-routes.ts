@@ -207,13 +207,16 @@ export const creditRoutes: FastifyPluginAsyncZod<{ credit: CreditService }> = as
       schema: {
         tags,
         summary: 'Why my score: my latest score with its four reasons',
+        description:
+          'Still shown after consent is withdrawn (the history is kept), though then no other service uses it: pay-later, loans and the marketplace see no score until consent is granted again.',
         response: { 200: scoreOutput },
       },
     },
     async (request, reply) => {
       const language = pickLanguage(request.headers['accept-language']);
       reply.header('content-language', language);
-      return scoreJson(await credit.getLatestScore(request.user!.userId), language);
+      // The user's own latest score stays readable after a withdrawal (only its use stops).
+      return scoreJson(await credit.getLatestScoreOnRecord(request.user!.userId), language);
     },
   );
 
