@@ -1,7 +1,8 @@
 import http from 'node:http';
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  receivableAccountId,
   startPartnerSim,
   type PartnerSim,
   type PartnerSimOptions,
@@ -476,6 +477,100 @@ describe('partner callbacks', () => {
   });
 });
 
+describe('partner ids and webhook-ids as sent', () => {
+  it('counts a callback replayed to the partner’s id in capitals once, and reads its posteriors there', async () => {
+    const p = await customPartner('86');
+    const { app } = await applyAndChoose('860101', p.id);
+    const upper = p.id.toUpperCase();
+    const msg = `msg_${randomUUID()}`;
+    const approved = { type: 'approved', application_id: app.id, amount: '800000' };
+    expect((await callback(p.id, p.secret, approved, msg)).json()).toEqual({
+      received: true,
+      duplicate: false,
+    });
+    const replayed = await callback(upper, p.secret, approved, msg);
+    expect(replayed.statusCode, replayed.body).toBe(200);
+    expect(replayed.json()).toEqual({ received: true, duplicate: true });
+    const disbursed = { type: 'disbursed', application_id: app.id, amount: '800000' };
+    const repaid = { type: 'repaid', application_id: app.id, amount: '110000', interest: '10000' };
+    expect((await callback(upper, p.secret, disbursed)).statusCode).toBe(200);
+    const repaidMsg = `msg_${randomUUID()}`;
+    expect((await callback(p.id, p.secret, repaid, repaidMsg)).json().duplicate).toBe(false);
+    expect((await callback(upper, p.secret, repaid, repaidMsg)).json().duplicate).toBe(true);
+    const row = await postRow(app.id);
+    expect([row.repaid_amount, row.repaid_interest]).toEqual([110_000n, 10_000n]);
+    // CPA 50.00 + 1.5 % of 8,000.00 + 10 % of 100.00: the replays earned nothing.
+    expect(row.fee_fen).toBe(5_000n + 12_000n + 1_000n);
+    const posteriors = await h.get(`/v1/operator/marketplace/partners/${upper}/posteriors`);
+    expect(posteriors.statusCode, posteriors.body).toBe(200);
+    expect(posteriors.json().items.find((i: JsonObject) => i.score_band === 'B')).toMatchObject({
+      approvals: 1,
+      declines: 0,
+    });
+  });
+
+  it('refuses a webhook-id too long to keep with 400, changing nothing', async () => {
+    const p = await customPartner('87');
+    const { app } = await applyAndChoose('870101', p.id);
+    const body = JSON.stringify({ type: 'approved', application_id: app.id });
+    const id = randomBytes(3_000).toString('base64url');
+    const res = await h.request({
+      method: 'POST',
+      url: `/v1/marketplace/partner-callbacks/${p.id}`,
+      body,
+      headers: callbackHeaders(p.secret, body, id),
+    });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'webhook-id' });
+    expect((await postRow(app.id)).status).toBe('posted');
+  });
+});
+
+describe('funnel', () => {
+  it('counts an application chosen after midnight in its application’s day', async () => {
+    const p = await customPartner('88');
+    const userId = randomUUID();
+    // 23:59 on 15 July in Shanghai; chosen and approved at 00:01 on the 16th.
+    const app = await atTime('2025-07-15T15:59:00Z', () =>
+      h.marketplace.apply({
+        userId,
+        product: 'loan',
+        amount: 1_000_000n,
+        termMonths: 12,
+        regionCode: '880101',
+      }),
+    );
+    await atTime('2025-07-15T16:01:00Z', async () => {
+      await h.marketplace.choose({
+        userId,
+        applicationId: app.id,
+        offerId: app.offers.find((o) => o.partnerId === p.id)!.id,
+        consentFields: ['real_name'],
+        applicant: { real_name: '王' },
+      });
+      expect((await callback(p.id, p.secret, { type: 'approved', application_id: app.id })).statusCode).toBe(
+        200,
+      );
+    });
+    const res = await h.get(`/v1/operator/marketplace/partners/${p.id}/funnel?from=2025-07-01&to=2025-07-31`);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().items).toEqual([
+      {
+        date: '2025-07-15',
+        pinged: 1,
+        offered: 1,
+        chosen: 1,
+        posted: 1,
+        approved: 1,
+        declined: 0,
+        disbursed: 0,
+        pass_rate: 1,
+      },
+    ]);
+  });
+});
+
 describe('offers and choices', () => {
   it('drops offers above the amount asked or outside the partner’s amount range', async () => {
     // Each partner lends 1,000.00 to 300,000.00 CNY; the user asks for 2,000.00.
@@ -621,6 +716,110 @@ describe('settlement', () => {
   });
 });
 
+describe('settlement after a failure', () => {
+  it('refuses a report with an application id no record can keep, settling nothing', async () => {
+    for (const applicationId of ['a\u0000b', 'x'.repeat(129)]) {
+      const p = await customPartner('92', {
+        onReport: () => ({
+          month: '2025-05',
+          rows: [
+            { application_id: applicationId, approved: true, disbursed_amount: '0', repaid_interest: '0' },
+          ],
+        }),
+      });
+      const s = await atTime('2025-08-01T00:00:00Z', () =>
+        h.post(`/v1/operator/marketplace/partners/${p.id}/settlements`, { month: '2025-05' }),
+      );
+      expect(s.statusCode, s.body).toBe(502);
+      expect(s.json().code).toBe('MARKETPLACE_PARTNER_UNAVAILABLE');
+      expect((await h.get(`/v1/operator/marketplace/partners/${p.id}/settlements`)).json().items).toEqual([]);
+    }
+  });
+
+  it('posts the invoice before a payment when the invoice entry failed after the settlement was written', async () => {
+    const p = await simPartner('93', { latencyMs: 1, approvalByBand: { B: 1 } });
+    await atTime('2025-07-15T00:00:00Z', async () => {
+      await applyAndChoose('930101', p.id);
+      await waitFor(() => p.sim.callbacks.length >= 2);
+      await p.sim.idle();
+    });
+    const ledgerDown = vi.spyOn(h.ledger, 'transfer').mockRejectedValueOnce(new Error('ledger unavailable'));
+    try {
+      const failed = await atTime('2025-08-01T00:00:00Z', () =>
+        h.post(`/v1/operator/marketplace/partners/${p.id}/settlements`, { month: '2025-07' }),
+      );
+      expect(failed.statusCode).toBe(500);
+    } finally {
+      ledgerDown.mockRestore();
+    }
+    const [settlement] = (await h.get(`/v1/operator/marketplace/partners/${p.id}/settlements`)).json().items;
+    expect(settlement.invoice).toBe('20000');
+    const paid = await h.post(`/v1/operator/marketplace/settlements/${settlement.id}/payments`, {
+      payment_id: randomUUID(),
+      amount: '20000',
+    });
+    expect(paid.statusCode, paid.body).toBe(201);
+    expect(paid.json().status).toBe('paid');
+    const receivable = (await h.get(`/v1/ledger/accounts/${receivableAccountId(p.id)}`)).json().balances;
+    expect([receivable.debits_posted, receivable.credits_posted]).toEqual(['20000', '20000']);
+  });
+});
+
+describe('settlement with ids as sent', () => {
+  async function julyPartner(region: string) {
+    const p = await simPartner(region.slice(0, 2), { latencyMs: 1, approvalByBand: { B: 1 } });
+    await atTime('2025-07-15T00:00:00Z', async () => {
+      await applyAndChoose(region, p.id);
+      await waitFor(() => p.sim.callbacks.length >= 2);
+      await p.sim.idle();
+    });
+    return p;
+  }
+  const settle = (partnerId: string, month: string) =>
+    atTime('2025-08-01T00:00:00Z', () =>
+      h.post(`/v1/operator/marketplace/partners/${partnerId}/settlements`, { month }),
+    );
+  const balances = async (partnerId: string) =>
+    (await h.get(`/v1/ledger/accounts/${receivableAccountId(partnerId)}`)).json().balances as JsonObject;
+
+  it('posts a payment retried with its id in capitals to the ledger once', async () => {
+    const p = await julyPartner('890101');
+    const s = await settle(p.id, '2025-07');
+    expect(s.statusCode, s.body).toBe(201);
+    const id = s.json().id as string;
+    const paymentId = randomUUID();
+    const pay = (settlementId: string, payment: string) =>
+      h.post(`/v1/operator/marketplace/settlements/${settlementId}/payments`, {
+        payment_id: payment,
+        amount: '100',
+      });
+    expect((await pay(id, paymentId)).statusCode).toBe(201);
+    for (const retry of [await pay(id, paymentId.toUpperCase()), await pay(id.toUpperCase(), paymentId)]) {
+      expect(retry.statusCode, retry.body).toBe(201);
+      expect(retry.json().paid).toBe('100');
+    }
+    expect((await balances(p.id)).credits_posted).toBe('100');
+    expect((await h.get('/v1/ledger/verify')).json().ok).toBe(true);
+  });
+
+  it('invoices a partner named by its id in capitals into its own receivable', async () => {
+    const p = await julyPartner('910101');
+    const s = await settle(p.id.toUpperCase(), '2025-07');
+    expect(s.statusCode, s.body).toBe(201);
+    expect(s.json().invoice).toBe('20000');
+    expect((await balances(p.id)).debits_posted).toBe('20000');
+    const again = await settle(p.id, '2025-07');
+    expect([again.statusCode, again.json().id]).toEqual([201, s.json().id]);
+    const paid = await h.post(`/v1/operator/marketplace/settlements/${s.json().id}/payments`, {
+      payment_id: randomUUID(),
+      amount: '20000',
+    });
+    expect(paid.statusCode, paid.body).toBe(201);
+    expect(paid.json().status).toBe('paid');
+    expect((await balances(p.id)).posted).toBe('0');
+  });
+});
+
 describe('bad input', () => {
   const problem = (res: ApiResponse, status: number, code: string) => {
     expect(res.statusCode).toBe(status);
@@ -647,6 +846,43 @@ describe('bad input', () => {
       404,
       'MARKETPLACE_SETTLEMENT_NOT_FOUND',
     );
+  });
+
+  it('answers ids of a UUID’s length that are no UUID with 404, not 500', async () => {
+    const user = await newCustomer(h);
+    for (const id of ['-'.repeat(36), 'a'.repeat(36)]) {
+      const partnerNotFound = [
+        await h.get(`/v1/operator/marketplace/partners/${id}`),
+        await h.get(`/v1/operator/marketplace/partners/${id}/funnel?from=2025-07-01&to=2025-07-31`),
+        await h.get(`/v1/operator/marketplace/partners/${id}/settlements`),
+        await h.post(`/v1/operator/marketplace/partners/${id}/settlements`, { month: '2025-05' }),
+        await h.post(`/v1/operator/marketplace/partners/${id}/status`, { status: 'paused' }),
+        await callback(id, generateWebhookSecret(), { type: 'approved', application_id: randomUUID() }),
+      ];
+      for (const res of partnerNotFound) problem(res, 404, 'MARKETPLACE_PARTNER_NOT_FOUND');
+      problem(
+        await h.post(`/v1/operator/marketplace/settlements/${id}/payments`, {
+          payment_id: randomUUID(),
+          amount: '1',
+        }),
+        404,
+        'MARKETPLACE_SETTLEMENT_NOT_FOUND',
+      );
+      problem(
+        await h.get(`/v1/operator/marketplace/applications/${id}`),
+        404,
+        'MARKETPLACE_APPLICATION_NOT_FOUND',
+      );
+      problem(
+        await h.post(
+          `/v1/marketplace/applications/${id}/choose`,
+          { offer_id: id, consent: { fields: ['real_name'] }, applicant: { real_name: '王' } },
+          { key: user.token },
+        ),
+        404,
+        'MARKETPLACE_APPLICATION_NOT_FOUND',
+      );
+    }
   });
 
   it('answers a daily cap past what the column holds with 400', async () => {

@@ -260,7 +260,9 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
         }),
       );
     },
-    async posteriors(partnerKey) {
+    async posteriors(requestedKey) {
+      // Posteriors are keyed by the stored id as text: the same UUID in capitals read none of them.
+      const partnerKey = requestedKey.toLowerCase();
       const out: PartnerPosterior[] = [];
       for (const band of scoreBands) {
         const counts = (await loadPosteriors(db, [partnerKey], band)).get(partnerKey)!;

@@ -212,16 +212,22 @@ export async function recordDecision(
   });
 }
 
+/** Longer than any id a partner needs (`msg_` and a UUID is 40), short enough to index. */
+export const MAX_MESSAGE_ID_LENGTH = 256;
+
 /** A partner's callback: signature and replay window checked, then applied once per webhook-id. */
 export async function handleCallback(
   db: Database,
   clock: Clock,
   partners: PartnerDirectory,
-  partnerId: string,
+  requestedPartnerId: string,
   headers: WebhookHeaders,
   rawBody: string,
 ): Promise<{ duplicate: boolean; type: CallbackType; applicationId: string }> {
-  const secret = await partners.secret(partnerId);
+  const secret = await partners.secret(requestedPartnerId);
+  // Deduplication keys on this text: the path's UUID in capitals names the same partner, and a
+  // replayed callback sent there was applied a second time.
+  const partnerId = requestedPartnerId.toLowerCase();
   let messageId: string;
   try {
     messageId = verifySignature(secret, headers, rawBody).id;
@@ -230,6 +236,15 @@ export async function handleCallback(
       reason: (error as { reason?: string }).reason ?? 'invalid',
     });
   }
+  // The id is a primary key: past a few kilobytes PostgreSQL cannot index it (a 500).
+  if (messageId.length > MAX_MESSAGE_ID_LENGTH)
+    throw new MilletError(
+      'VALIDATION_FAILED',
+      `webhook-id may be at most ${MAX_MESSAGE_ID_LENGTH} characters`,
+      {
+        field: 'webhook-id',
+      },
+    );
   let json: unknown;
   try {
     json = JSON.parse(rawBody);

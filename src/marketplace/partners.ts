@@ -1,4 +1,4 @@
-import { MilletError, deriveSubkey, newId, openSealed, seal, type Clock } from '../core/index.ts';
+import { MilletError, deriveSubkey, isUuid, newId, openSealed, seal, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { KeyObject } from 'node:crypto';
 import { generateWebhookSecret, webhookSigningKey, type Webhooks } from '../webhooks/index.ts';
@@ -222,11 +222,12 @@ export class PartnerDirectory {
   /** The partner's signing secret, for signing requests to it and checking its callbacks. */
   async secret(id: string): Promise<string> {
     const row = await this.row(id, this.db);
-    return openSealed(this.key, row.secret_sealed, `marketplace_partners.secret:${id}`).toString('utf8');
+    // Sealed naming the stored id: the id asked with may be the same UUID in capitals.
+    return openSealed(this.key, row.secret_sealed, `marketplace_partners.secret:${row.id}`).toString('utf8');
   }
 
   private async row(id: string, q: Queryable): Promise<PartnerRow> {
-    const { rows } = /^[0-9a-f-]{36}$/i.test(id)
+    const { rows } = isUuid(id)
       ? await q.query<PartnerRow>('SELECT * FROM marketplace_partners WHERE id = $1', [id])
       : { rows: [] };
     if (!rows[0])

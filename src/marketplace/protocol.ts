@@ -83,7 +83,8 @@ export type PartnerCallback = z.infer<typeof callbackSchema>;
 
 export const reportRequestSchema = z.object({ month: z.string().regex(/^\d{4}-\d{2}$/) });
 export const reportRowSchema = z.object({
-  application_id: z.string(),
+  // Kept in the settlement's discrepancies (jsonb, which cannot hold U+0000).
+  application_id: partnerText(128),
   approved: z.boolean(),
   disbursed_amount: amount,
   repaid_interest: amount,

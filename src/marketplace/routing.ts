@@ -1,4 +1,4 @@
-import { MilletError, businessDate, divRound, newId, type Clock } from '../core/index.ts';
+import { MilletError, businessDate, divRound, isUuid, newId, type Clock } from '../core/index.ts';
 import type { Tally } from '../core/tally-counter.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { ApplicationWriter } from './application-writer.ts';
@@ -454,11 +454,9 @@ interface OfferRow {
   explanation: RankingExplanation;
 }
 
-const isId = (id: string) => /^[0-9a-f-]{36}$/i.test(id);
-
 /** An application with its offers in rank order; another user's is not found. */
 export async function getApplication(q: Queryable, id: string, userId?: string): Promise<Application> {
-  const { rows } = isId(id)
+  const { rows } = isUuid(id)
     ? await q.query<ApplicationRow>('SELECT * FROM marketplace_applications WHERE id = $1', [id])
     : { rows: [] };
   const row = rows[0];
@@ -532,7 +530,7 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
   const { db, clock } = deps;
   const fields = [...new Set(command.consentFields)].sort();
   const prepared = await db.transaction(async (tx) => {
-    const { rows } = isId(command.applicationId)
+    const { rows } = isUuid(command.applicationId)
       ? await tx.query<ApplicationRow>('SELECT * FROM marketplace_applications WHERE id = $1 FOR UPDATE', [
           command.applicationId,
         ])
@@ -547,7 +545,7 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         status: app.status,
       });
     const offer = (
-      isId(command.offerId)
+      isUuid(command.offerId)
         ? await tx.query<OfferRow>(
             `SELECT o.*, p.name AS partner_name FROM marketplace_offers o
                LEFT JOIN marketplace_partners p ON p.id = o.partner_id

@@ -1,4 +1,4 @@
-import { MilletError, businessDateOf, derivedId, newId, type Clock } from '../core/index.ts';
+import { MilletError, businessDateOf, derivedId, isUuid, newId, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { PartnerDirectory } from './partners.ts';
@@ -251,12 +251,15 @@ function sumUp(rows: Array<{ approved: boolean; disbursed: bigint; interest: big
  */
 export async function settleMonth(
   deps: SettlementDeps,
-  partnerId: string,
+  requestedPartnerId: string,
   month: string,
 ): Promise<Settlement> {
   const { db, clock, ledger, partners } = deps;
   checkMonth(month);
-  const partner = await partners.get(partnerId);
+  const partner = await partners.get(requestedPartnerId);
+  // The stored id, not the one asked with (a UUID in capitals names the same row): the receivable
+  // account id is derived from this text, so another spelling would invoice another account.
+  const partnerId = partner.id;
   // Fees are counted from callbacks received in the month (Asia/Shanghai): a month still running
   // would be invoiced without the rest of its callbacks, and settling it again returns that invoice.
   const [, monthEnd] = monthBounds(month);
@@ -348,23 +351,25 @@ export async function settleMonth(
         )
       ).rows[0]!;
   }
-  if (row.invoice_entry_id) {
-    await ensureMarketplaceAccounts(ledger, partnerId);
-    await ledger.transfer({
-      id: row.invoice_entry_id,
-      debitAccountId: receivableAccountId(partnerId),
-      creditAccountId: incomeAccountId(),
-      amount: row.invoice_fen,
-      metadata: { module: 'marketplace', settlement_id: row.id, month, partner_id: partnerId },
-    });
-  }
+  await postInvoice(ledger, row);
   return fromRow(row);
 }
 
-const isId = (id: string) => /^[0-9a-f-]{36}$/i.test(id);
+/** The settlement's invoice entry (receivable ← income), under its derived id: posted once. */
+async function postInvoice(ledger: Ledger, row: SettlementRow): Promise<void> {
+  if (!row.invoice_entry_id) return;
+  await ensureMarketplaceAccounts(ledger, row.partner_id);
+  await ledger.transfer({
+    id: row.invoice_entry_id,
+    debitAccountId: receivableAccountId(row.partner_id),
+    creditAccountId: incomeAccountId(),
+    amount: row.invoice_fen,
+    metadata: { module: 'marketplace', settlement_id: row.id, month: row.month, partner_id: row.partner_id },
+  });
+}
 
 export async function getSettlement(db: Database, id: string): Promise<Settlement> {
-  const { rows } = isId(id)
+  const { rows } = isUuid(id)
     ? await db.query<SettlementRow>('SELECT * FROM marketplace_settlements WHERE id = $1', [id])
     : { rows: [] };
   if (!rows[0])
@@ -393,9 +398,14 @@ export async function recordPayment(
   const { db, clock, ledger } = deps;
   if (amount <= 0n)
     throw new MilletError('VALIDATION_FAILED', 'amount must be positive', { field: 'amount' });
-  const entryId = derivedId('marketplace', `payment:${paymentId}`);
+  if (!isUuid(paymentId))
+    throw new MilletError('VALIDATION_FAILED', 'payment_id must be a UUID', { field: 'payment_id' });
+  // One payment however its UUID is spelt: the entry id is derived from this text, and a retry in
+  // capitals found the recorded payment but posted it to the ledger a second time.
+  const paymentKey = paymentId.toLowerCase();
+  const entryId = derivedId('marketplace', `payment:${paymentKey}`);
   const settlement = await db.transaction(async (tx) => {
-    const { rows } = isId(settlementId)
+    const { rows } = isUuid(settlementId)
       ? await tx.query<SettlementRow>('SELECT * FROM marketplace_settlements WHERE id = $1 FOR UPDATE', [
           settlementId,
         ])
@@ -407,12 +417,12 @@ export async function recordPayment(
       });
     const seen = await tx.query<{ settlement_id: string; amount: bigint }>(
       'SELECT settlement_id, amount FROM marketplace_settlement_payments WHERE id = $1',
-      [paymentId],
+      [paymentKey],
     );
     const earlier = seen.rows[0];
     if (earlier) {
       // A retry returns the settlement; the same id for another payment would be lost silently.
-      if (earlier.settlement_id !== settlementId || earlier.amount !== amount)
+      if (earlier.settlement_id !== row.id || earlier.amount !== amount)
         throw new MilletError('ENTRY_ID_CONFLICT', `payment ${paymentId} was recorded with other fields`, {
           payment_id: paymentId,
           settlement_id: earlier.settlement_id,
@@ -427,26 +437,29 @@ export async function recordPayment(
     await tx.query(
       `INSERT INTO marketplace_settlement_payments (id, settlement_id, amount, entry_id, paid_at)
        VALUES ($1,$2,$3,$4,$5)`,
-      [paymentId, settlementId, amount, entryId, clock.now()],
+      [paymentKey, row.id, amount, entryId, clock.now()],
     );
     const updated = await tx.query<SettlementRow>(
       `UPDATE marketplace_settlements SET paid_fen = paid_fen + $2,
               status = CASE WHEN paid_fen + $2 = invoice_fen THEN 'paid' ELSE status END
         WHERE id = $1 RETURNING *`,
-      [settlementId, amount],
+      [row.id, amount],
     );
     return updated.rows[0]!;
   });
-  const paid = await db.query<{ amount: bigint }>(
-    'SELECT amount FROM marketplace_settlement_payments WHERE id = $1',
-    [paymentId],
+  // The invoice entry first: a settlement whose entry failed after its row was written (the ledger
+  // down) would refuse the payment's credit to the receivable after the payment was recorded.
+  await postInvoice(ledger, settlement);
+  const paid = await db.query<{ amount: bigint; entry_id: string }>(
+    'SELECT amount, entry_id FROM marketplace_settlement_payments WHERE id = $1',
+    [paymentKey],
   );
   await ledger.transfer({
-    id: entryId,
+    id: paid.rows[0]!.entry_id,
     debitAccountId: deps.bankClearingAccountId(),
     creditAccountId: receivableAccountId(settlement.partner_id),
     amount: paid.rows[0]!.amount,
-    metadata: { module: 'marketplace', settlement_id: settlementId, payment_id: paymentId },
+    metadata: { module: 'marketplace', settlement_id: settlement.id, payment_id: paymentKey },
   });
   return fromRow(settlement);
 }
@@ -464,7 +477,12 @@ export interface FunnelDay {
   passRate: number | null;
 }
 
-/** A partner's funnel per business date (cohorts by the application's date). */
+/**
+ * A partner's funnel per business date, cohorts by the application's date: a post's own
+ * business_date is the day it was chosen (the daily cap counts those), and an application chosen
+ * after midnight would show as offered one day and chosen the next. A post is chosen on or after
+ * its application's date, which bounds the posts read by the partner index.
+ */
 export async function funnel(
   db: Database,
   partnerKey: string,
@@ -494,14 +512,15 @@ export async function funnel(
   }>(
     `WITH pings AS (${pings}),
      posts AS (
-       SELECT business_date AS date, count(*) AS chosen,
-              count(*) FILTER (WHERE status <> 'failed') AS posted,
-              count(*) FILTER (WHERE status IN ('approved', 'disbursed', 'repaid')) AS approved,
-              count(*) FILTER (WHERE status = 'declined') AS declined,
-              count(*) FILTER (WHERE status IN ('disbursed', 'repaid')) AS disbursed
-         FROM marketplace_posts
-        WHERE partner_id IS NOT DISTINCT FROM $1::uuid AND business_date BETWEEN $2 AND $3
-        GROUP BY business_date)
+       SELECT a.business_date AS date, count(*) AS chosen,
+              count(*) FILTER (WHERE po.status <> 'failed') AS posted,
+              count(*) FILTER (WHERE po.status IN ('approved', 'disbursed', 'repaid')) AS approved,
+              count(*) FILTER (WHERE po.status = 'declined') AS declined,
+              count(*) FILTER (WHERE po.status IN ('disbursed', 'repaid')) AS disbursed
+         FROM marketplace_posts po JOIN marketplace_applications a ON a.id = po.application_id
+        WHERE po.partner_id IS NOT DISTINCT FROM $1::uuid AND a.business_date BETWEEN $2 AND $3
+          AND po.business_date >= $2
+        GROUP BY a.business_date)
      SELECT coalesce(pings.date, posts.date) AS date,
             coalesce(pinged, 0) AS pinged, coalesce(offered, 0) AS offered, coalesce(chosen, 0) AS chosen,
             coalesce(posted, 0) AS posted, coalesce(approved, 0) AS approved, coalesce(declined, 0) AS declined,
