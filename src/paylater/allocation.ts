@@ -21,6 +21,8 @@ export interface Owed {
   unbilled: bigint;
   /** Future instalment principal not billed yet, in the order a refund or settlement takes it. */
   periods: ReadonlyArray<{ plan: string; period: number; principal: bigint }>;
+  /** Instalment principal billed on the unpaid statements, per plan (what a refund of it may clear there). */
+  billed?: ReadonlyArray<{ plan: string; statement: string; principal: bigint }>;
 }
 
 export interface Allocation {
@@ -37,7 +39,7 @@ export interface Allocation {
  * The repayment order: penalties, then fees and interest, then principal, each oldest statement
  * first; then (daily mode) the interest accrued since the last statement and the unbilled principal.
  * `principalOnly` (refunds) takes only principal: the statements' and the unbilled principal, then
- * future instalments (`includeFuture`, also for early settlement). `unbilledFirst` puts the unbilled
+ * future instalments (`includeFuture`: refunds, early settlement, and a repayment beyond the rest). `unbilledFirst` puts the unbilled
  * principal before the statements' (a refund of a purchase not yet billed).
  */
 export function allocate(
@@ -75,6 +77,54 @@ export function allocate(
     for (const p of owed.periods)
       take(p.principal, (a) => ({ t: 'period', plan: p.plan, period: p.period, a }), true);
   return { items, principal, charges, rest };
+}
+
+/** What `owed` still asks once `taken` has been applied to it. */
+export function owedAfter(owed: Owed, taken: Allocation): Owed {
+  const took = new Map<string, bigint>();
+  const add = (key: string, a: string) => took.set(key, (took.get(key) ?? 0n) + BigInt(a));
+  for (const i of taken.items)
+    if (i.t === 'statement') add(`s:${i.id}:${i.c}`, i.a);
+    else if (i.t === 'line') add(`l:${i.c}`, i.a);
+    else add(`p:${i.plan}:${i.period}`, i.a);
+  const less = (key: string, v: bigint) => v - (took.get(key) ?? 0n);
+  return {
+    statements: owed.statements.map((s) => ({
+      id: s.id,
+      penalty: less(`s:${s.id}:penalty`, s.penalty),
+      fees: less(`s:${s.id}:fees`, s.fees),
+      interest: less(`s:${s.id}:interest`, s.interest),
+      principal: less(`s:${s.id}:principal`, s.principal),
+    })),
+    accrued: less('l:accrued', owed.accrued),
+    unbilled: less('l:unbilled', owed.unbilled),
+    periods: owed.periods.map((p) => ({ ...p, principal: less(`p:${p.plan}:${p.period}`, p.principal) })),
+    billed: owed.billed,
+  };
+}
+
+/**
+ * Takes `amount` from each part of what is owed in turn (each part sees what the ones before it
+ * left) and joins the results: a refund clears its own purchase's debt before any other.
+ */
+export function allocateInTurn(
+  owed: Owed,
+  amount: bigint,
+  parts: ReadonlyArray<(left: Owed) => { owed: Owed; options: Parameters<typeof allocate>[2] }>,
+): Allocation {
+  let left = owed;
+  const joined: Allocation = { items: [], principal: 0n, charges: 0n, rest: amount };
+  for (const part of parts) {
+    if (joined.rest <= 0n) break;
+    const { owed: narrowed, options } = part(left);
+    const taken = allocate(narrowed, joined.rest, options);
+    joined.items.push(...taken.items);
+    joined.principal += taken.principal;
+    joined.charges += taken.charges;
+    joined.rest = taken.rest;
+    left = owedAfter(left, taken);
+  }
+  return joined;
 }
 
 const statementColumn = {

@@ -77,7 +77,9 @@ SELECT (SELECT count(*) FROM chunk)::int8 AS lines, (SELECT max(id::text) FROM c
        (SELECT count(*) FROM daily_upd)::int8 + (SELECT count(*) FROM st_upd)::int8 AS accrued,
        (SELECT count(*) FROM ins)::int8 AS products`;
 
-/** Statements for the lines billed on D: unbilled principal, the month's instalments and their fees,
+/** Statements for the lines billed on D: unbilled principal, the month's instalments and their fees
+ *  (a month partly paid off early, by a refund or a prepayment, is charged its fee pro rata to the
+ *  principal it still has, half-even; one paid off wholly, none),
  *  the interest accrued (daily mode); due D + due_days; minimum payment; what older statements carry.
  *  Purchases are linked to the statement by business date, as unbilledAsOf bills them: a purchase in
  *  the last millisecond of D is billed on D, and a refund of it must find that statement. */
@@ -90,7 +92,8 @@ WITH chunk AS (
    ORDER BY l.id LIMIT $2 FOR UPDATE
 ), due_periods AS (
   SELECT DISTINCT ON (pp.plan_id) pp.plan_id, pp.period, pp.line_id, pp.principal - pp.settled_principal AS principal,
-         CASE WHEN pp.settled_principal < pp.principal THEN pp.fee ELSE 0 END AS fee
+         CASE WHEN pp.settled_principal = 0 THEN pp.fee WHEN pp.settled_principal >= pp.principal THEN 0
+              ELSE ${halfEvenSql('pp.fee * (pp.principal - pp.settled_principal)', 'pp.principal')} END AS fee
     FROM paylater_plan_periods pp JOIN chunk c ON c.id = pp.line_id JOIN paylater_plans p ON p.id = pp.plan_id
    WHERE pp.statement_id IS NULL AND p.created_at < $5
    ORDER BY pp.plan_id, pp.period

@@ -10,7 +10,7 @@ import {
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger, Leg } from '../ledger/index.ts';
 import { derivedId } from '../core/index.ts';
-import { allocate, applyAllocation, type Allocation, type Owed } from './allocation.ts';
+import { allocate, allocateInTurn, applyAllocation, type Allocation, type Owed } from './allocation.ts';
 import { openLineAccount, productAccountId } from './accounts.ts';
 import { instalmentOffer, type FeePayer, type InstalmentOffer } from './instalments.ts';
 import { limitForScore, type Products } from './products.ts';
@@ -362,7 +362,19 @@ export class Lines {
         ORDER BY p.created_at, p.id, pp.period DESC`,
       [line.id, planId ?? null],
     );
+    const billed = await tx.query<{ plan_id: string; statement_id: string; principal: bigint }>(
+      `SELECT pp.plan_id, pp.statement_id, pp.principal - pp.settled_principal AS principal
+         FROM paylater_plan_periods pp JOIN paylater_statements s ON s.id = pp.statement_id
+        WHERE pp.line_id = $1 AND s.paid_on IS NULL AND pp.principal > pp.settled_principal
+        ORDER BY s.statement_date, pp.plan_id`,
+      [line.id],
+    );
     return {
+      billed: billed.rows.map((b) => ({
+        plan: b.plan_id,
+        statement: b.statement_id,
+        principal: b.principal,
+      })),
       statements: statements.rows.map((s) => ({
         id: s.id,
         penalty: s.penalty - s.paid_penalty,
@@ -503,12 +515,28 @@ export class Lines {
       amount: c.amount,
       businessDate: c.businessDate ?? businessDate(this.d.clock),
       sourceAccountId: wallet.ledgerAccountId,
+      // Beyond everything billed and unbilled, a repayment pays future instalment principal off
+      // early (last month first; the fees of months it clears are never billed), as lending takes
+      // any prepayment up to the payoff: the line's total owed is then exactly what pays it off.
       allocateWith: (owed) =>
-        allocate(c.billedOnly ? { ...owed, accrued: 0n, unbilled: 0n } : owed, c.amount),
+        c.billedOnly
+          ? allocate({ ...owed, accrued: 0n, unbilled: 0n, periods: [] }, c.amount)
+          : allocate(owed, c.amount, { includeFuture: true }),
     });
   }
 
-  /** A refund of a pay-later purchase: lowers what the user owes (principal); any excess goes to the wallet. */
+  /**
+   * A refund of a pay-later purchase lowers what the user owes for that purchase first, then other
+   * principal, and only what no debt takes goes to the wallet:
+   * 1. the purchase's own debt — an instalment purchase's months not billed yet (last month first,
+   *    so their fees are never billed) and then its months billed on unpaid statements; a purchase
+   *    not billed yet, the unbilled principal; a billed one, the principal still unpaid on the
+   *    statement that billed it and, if that statement was turned into instalments, that plan's
+   *    months as for an instalment purchase;
+   * 2. the rest, other principal: statements oldest first, unbilled, future instalments;
+   * 3. the wallet.
+   * Interest, fees and penalties already charged stay owed (the credit was used until the refund).
+   */
   async refund(c: {
     refundId: string;
     paymentId: string;
@@ -522,6 +550,10 @@ export class Lines {
     );
     const p = purchase.rows[0];
     const wallet = await this.d.wallets.getWallet(c.userId);
+    // A statement's instalment plan has an id derived from the statement's (convertStatement).
+    const plan = p?.plan_id ?? (p?.statement_id ? derivedId('paylater.plan', p.statement_id) : null);
+    const nothing: Owed = { statements: [], accrued: 0n, unbilled: 0n, periods: [] };
+    const principalOnly = { principalOnly: true, includeFuture: true };
     return this.move({
       id: derivedId('paylater.refund', c.refundId),
       userId: c.userId,
@@ -531,39 +563,55 @@ export class Lines {
       sourceAccountId: c.merchantAccountId,
       restAccountId: wallet.ledgerAccountId,
       allocateWith: (owed) => {
-        if (p?.plan_id) {
-          // An instalment purchase: its future periods first (the last one first), then other principal.
-          const own = allocate(
-            {
-              ...owed,
-              statements: [],
-              unbilled: 0n,
-              periods: owed.periods.filter((x) => x.plan === p.plan_id),
-            },
-            c.amount,
-            { principalOnly: true, includeFuture: true },
-          );
-          const others = allocate(reduce(owed, own), own.rest, { principalOnly: true, includeFuture: true });
-          return {
-            ...others,
-            items: [...own.items, ...others.items],
-            principal: own.principal + others.principal,
-          };
-        }
-        const unbilled = p !== undefined && !p.statement_id;
-        const allocation = allocate(owed, c.amount, {
-          principalOnly: true,
-          includeFuture: true,
-          unbilledFirst: !p?.statement_id,
-        });
-        if (!unbilled) return allocation;
+        const allocation = allocateInTurn(owed, c.amount, [
+          // Not billed yet: the unbilled principal.
+          (left) => ({
+            owed: { ...nothing, unbilled: p && !p.statement_id && !p.plan_id ? left.unbilled : 0n },
+            options: principalOnly,
+          }),
+          // Billed: the statement that billed it.
+          (left) => ({
+            owed: { ...nothing, statements: left.statements.filter((s) => s.id === p?.statement_id) },
+            options: principalOnly,
+          }),
+          // Its plan's months not billed yet, last first.
+          (left) => ({
+            owed: { ...nothing, periods: left.periods.filter((x) => x.plan === plan) },
+            options: principalOnly,
+          }),
+          // Its plan's months billed on statements still unpaid, up to what each billed.
+          (left) => {
+            const cap = new Map<string, bigint>();
+            for (const b of owed.billed ?? [])
+              if (b.plan === plan) cap.set(b.statement, (cap.get(b.statement) ?? 0n) + b.principal);
+            return {
+              owed: {
+                ...nothing,
+                statements: left.statements
+                  .filter((s) => cap.has(s.id))
+                  .map((s) => ({
+                    ...s,
+                    principal: s.principal < cap.get(s.id)! ? s.principal : cap.get(s.id)!,
+                  })),
+              },
+              options: principalOnly,
+            };
+          },
+          // Then any other principal.
+          (left) => ({ owed: left, options: principalOnly }),
+        ]);
         // Recorded on the purchase: a purchase made after midnight and refunded before the close of
         // the day before is held back from that day's statement only for what the refund left of it.
+        if (!p || p.statement_id || p.plan_id) return allocation;
+        let own = true;
         return {
           ...allocation,
-          items: allocation.items.map((i) =>
-            i.t === 'line' && i.c === 'unbilled' ? { ...i, p: c.paymentId } : i,
-          ),
+          items: allocation.items.map((i) => {
+            // Only the first unbilled item is this purchase's own; a later one (the excess) is not.
+            if (i.t !== 'line' || i.c !== 'unbilled' || !own) return i;
+            own = false;
+            return { ...i, p: c.paymentId };
+          }),
         };
       },
     });
@@ -747,18 +795,6 @@ export class Lines {
         })),
     }));
   }
-}
-
-function reduce(owed: Owed, taken: Allocation): Owed {
-  const used = new Map<string, bigint>();
-  for (const i of taken.items) if (i.t === 'period') used.set(`${i.plan}:${i.period}`, BigInt(i.a));
-  return {
-    ...owed,
-    periods: owed.periods.map((p) => ({
-      ...p,
-      principal: p.principal - (used.get(`${p.plan}:${p.period}`) ?? 0n),
-    })),
-  };
 }
 
 async function insertPlan(

@@ -628,6 +628,153 @@ describe('pay-later line (close-driven)', () => {
     );
     expect(await paylater.listPlans(splitter)).toEqual([plan]);
   });
+
+  it('a refund of a billed purchase pays the statement that billed it, not an older one; only the excess goes on', async () => {
+    const first = await nextFirstOfMonth();
+    const older = await customer('refund-own-statement', { score: 700 });
+    const excess = await customer('refund-own-statement-excess', { score: 700, funds: 1_000_000n });
+    for (const u of [older, excess]) {
+      await paylater.openLine({ userId: u, productId: huabei });
+      await paylater.setAutoRepay(u, false);
+    }
+    await at(addDays(first, -3));
+    await buy(older, 100_000n);
+    await at(addDays(first, 1));
+    const olderBill = (await paylater.getLine(older)).bill!;
+    const returned = await buy(older, 50_000n);
+    const partlyRepaid = await buy(excess, 50_000n);
+    let second = addDays(first, 28);
+    while (!second.endsWith('-01')) second = addDays(second, 1);
+    await at(addDays(second, 1));
+    const ownBill = (await paylater.getLine(older)).bill!;
+    expect(ownBill).toMatchObject({ statementDate: second, principal: 50_000n });
+    await refund(older, returned, 50_000n);
+    // The refunded purchase's own statement is cleared; the older (overdue) one still owes its principal.
+    expect(await paylater.getStatement(older, ownBill.id)).toMatchObject({ unpaid: 0n, status: 'paid' });
+    const olderNow = await paylater.getStatement(older, olderBill.id);
+    expect(olderNow.principal - olderNow.paid).toBe(100_000n - olderNow.paid);
+    expect(olderNow.paid).toBe(0n);
+    expect(await receivable(older)).toBe(100_000n);
+    // The statement holding the purchase asks only 20,000 more: that first, the rest to other debt.
+    const excessBill = (await paylater.getLine(excess)).bill!;
+    await paylater.repay({ id: newId(), userId: excess, amount: 30_000n });
+    await buy(excess, 40_000n);
+    const walletBefore = await walletBalance(excess);
+    await refund(excess, partlyRepaid, 50_000n);
+    expect(await paylater.getStatement(excess, excessBill.id)).toMatchObject({ unpaid: 0n, status: 'paid' });
+    expect(await paylater.getLine(excess)).toMatchObject({ unbilled: 10_000n, used: 10_000n });
+    expect(await walletBalance(excess)).toBe(walletBefore);
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('a full refund of a purchase on a statement turned into instalments ends the plan and its future fees', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('refund-converted', { score: 700 });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await paylater.setAutoRepay(user, false);
+    await at(addDays(first, -3));
+    const converted = await buy(user, 90_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    const plan = await paylater.convertStatement({ userId: user, statementId: bill.id, terms: 3 });
+    expect(plan.fee).toBe(2_070n);
+    await buy(user, 100_000n);
+    await refund(user, converted, 90_000n);
+    // The refund ends the plan that holds the purchase, not the newer unbilled spending.
+    expect((await paylater.getLine(user)).unbilled).toBe(100_000n);
+    const [after] = await paylater.listPlans(user);
+    expect(after!.periods.map((p) => p.settledPrincipal)).toEqual([30_000n, 30_000n, 30_000n]);
+    let second = addDays(first, 28);
+    while (!second.endsWith('-01')) second = addDays(second, 1);
+    await at(addDays(second, 1));
+    // Nothing of the refunded purchase is billed: no instalment principal, no fee.
+    expect((await paylater.getLine(user)).bill).toMatchObject({ principal: 100_000n, fees: 0n });
+    expect(await receivable(user)).toBe((await paylater.getLine(user)).used);
+    expect((await paylater.getLine(user)).used).toBe(100_000n);
+  });
+
+  it('a partial refund of an instalment purchase waives the future fees pro rata', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('refund-instalments-partly', { score: 700 });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await paylater.setAutoRepay(user, false);
+    await at(addDays(first, -3));
+    const purchase = await buy(user, 111_111n, 'pay_later_instalments', { terms: '3' });
+    // Half back: month 3 (37,037) wholly, month 2 for 18,518 of its 37,037.
+    await refund(user, purchase, 55_555n);
+    await at(addDays(first, 1));
+    expect((await paylater.getLine(user)).bill).toMatchObject({ principal: 37_037n, fees: 852n });
+    let second = addDays(first, 28);
+    while (!second.endsWith('-01')) second = addDays(second, 1);
+    await at(addDays(second, 1));
+    // 852 × 18,519 / 37,037 = 426.01 → 426, not the whole month's 852.
+    expect((await paylater.getLine(user)).bill).toMatchObject({ principal: 18_519n, fees: 426n });
+  });
+
+  it('the total owed shown pays the line off, future instalments too (their unbilled fees waived)', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('pay-total-owed', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await paylater.setAutoRepay(user, false);
+    await at(addDays(first, -3));
+    await buy(user, 111_111n, 'pay_later_instalments', { terms: '3' });
+    await buy(user, 100_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    await paylater.convertStatement({ userId: user, statementId: bill.id, terms: 6 });
+    await buy(user, 20_000n);
+    const line = await paylater.getLine(user);
+    // The statement (100,000.00 and month 1 of the checkout plan) is in 6 instalments: it asks only
+    // month 1's fee now; the rest is future principal of both plans and the unbilled 200.00.
+    expect(line.totalOwed).toBe(852n + 74_074n + 137_037n + 20_000n);
+    expect(await code(paylater.repay({ id: newId(), userId: user, amount: line.totalOwed + 1n }))).toBe(
+      'PAYLATER_REPAYMENT_EXCEEDS_BALANCE',
+    );
+    const payoff = await paylater.repay({ id: newId(), userId: user, amount: line.totalOwed });
+    expect(payoff).toMatchObject({ amount: line.totalOwed, charges: 852n, toWallet: 0n });
+    expect(await paylater.getLine(user)).toMatchObject({ used: 0n, totalOwed: 0n, unbilled: 0n });
+    expect(await receivable(user)).toBe(0n);
+    expect(await walletBalance(user)).toBe(1_000_000n - line.totalOwed);
+    let second = addDays(first, 28);
+    while (!second.endsWith('-01')) second = addDays(second, 1);
+    await at(addDays(second, 1));
+    expect((await paylater.getLine(user)).bill).toMatchObject({ principal: 0n, fees: 0n, interest: 0n });
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('a refund of a purchase on a statement overdue past suspension clears its principal; charges stay, penalty stops', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('refund-overdue', { score: 700 });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await paylater.setAutoRepay(user, false);
+    await at(addDays(first, -3));
+    const purchase = await buy(user, 100_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    await at(addDays(bill.dueDate, 31));
+    expect((await paylater.getLine(user)).status).toBe('suspended');
+    const overdue = await paylater.getStatement(user, bill.id);
+    expect(overdue.penalty).toBeGreaterThan(0n);
+    const walletBefore = await walletBalance(user);
+    await refund(user, purchase, 100_000n);
+    const after = await paylater.getStatement(user, bill.id);
+    expect(after).toMatchObject({ unpaid: overdue.interest + overdue.penalty, paid: 100_000n });
+    expect(after.minPaidOn).not.toBeNull();
+    expect(await walletBalance(user)).toBe(walletBefore);
+    expect(await paylater.getLine(user)).toMatchObject({ used: 0n, totalOwed: after.unpaid });
+    // The minimum is met by the refund: no more penalty, no principal to revolve; reinstated at the close.
+    await at(addDays(bill.dueDate, 33));
+    expect(await paylater.getStatement(user, bill.id)).toMatchObject({
+      interest: overdue.interest,
+      penalty: overdue.penalty,
+    });
+    expect((await paylater.getLine(user)).status).toBe('active');
+    expect(await receivable(user)).toBe(0n);
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  });
 });
 
 describe('pay-later migration 0002', () => {

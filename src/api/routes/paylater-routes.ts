@@ -111,7 +111,10 @@ const lineOutput = z.object({
   unbilled: amountOutput,
   instalment_principal: amountOutput,
   accrued_interest: amountOutput.meta({ description: 'Daily mode: interest since the last statement' }),
-  total_owed: amountOutput.meta({ description: 'Everything that would pay the line off now' }),
+  total_owed: amountOutput.meta({
+    description:
+      'Everything that would pay the line off now (statements, unbilled, instalments not billed yet; their future fees waived): a repayment of exactly this clears the line',
+  }),
   auto_repay: z.boolean(),
   statement_day: z
     .number()
@@ -520,7 +523,7 @@ export const paylaterRoutes: FastifyPluginAsyncZod<{ paylater: Paylater }> = asy
         tags,
         summary: 'Repay any amount now from my wallet',
         description:
-          'Allocated to penalties, then fees and interest, then principal, oldest statement first; then (daily mode) interest accrued and unbilled principal. More than is owed is 422 PAYLATER_REPAYMENT_EXCEEDS_BALANCE.',
+          "Allocated to penalties, then fees and interest, then principal, oldest statement first; then (daily mode) interest accrued and unbilled principal; then, as an early payoff, instalment principal not billed yet (last month first; the fees of months it clears are never billed, a month cleared in part is billed its fee pro rata). The line's total_owed pays everything off; more than that is 422 PAYLATER_REPAYMENT_EXCEEDS_BALANCE.",
         body: z.object({ id: optionalCommandId, amount: amountInput }),
         response: { 201: movementOutput },
       },
