@@ -380,6 +380,38 @@ describe('Pay Points service orders over HTTP', () => {
     expect(await wallet(c)).toEqual({ balance: 10_000n, available: 10_000n });
   });
 
+  it('refuses a checkout method that needs details (a card token) when the order is taken, not with a debt', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 100_000n });
+    const o = await offer(m, '30000', 350);
+    // The order keeps only the method's name: with bank_card the fee would fail for want of a card
+    // token at completion and become a debt (lowering the score) although the wallet could pay.
+    const refused = await accept(c, o.id, { method: 'bank_card' });
+    expect(refused.statusCode, refused.body).toBe(400);
+    expect(refused.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(refused.json().code).toBe('VALIDATION_FAILED');
+    expect((await h.get(`/v1/service-orders/${o.id}`, c.token)).json()).toMatchObject({
+      status: 'created',
+      user_id: null,
+      deposit_hold_id: null,
+    });
+    expect(await wallet(c)).toEqual({ balance: 100_000n, available: 100_000n });
+
+    // Taken with a method that pays without details, the fee is charged, nothing owed.
+    expect((await accept(c, o.id, {}, randomUUID())).json()).toMatchObject({
+      status: 'active',
+      method: 'balance',
+    });
+    const done = await complete(m, o.id, '40000');
+    expect(done.json()).toMatchObject({
+      status: 'completed',
+      deposit_used: '30000',
+      charged: '10000',
+      debt: '0',
+    });
+    expect(await wallet(c)).toEqual({ balance: 60_000n, available: 60_000n });
+  });
+
   it('a replayed create with other details is refused, whatever the detail', async () => {
     const m = await merchant();
     const id = randomUUID();
@@ -583,6 +615,47 @@ describe('Pay Points service orders over HTTP', () => {
     expect(paid.statusCode, paid.body).toBe(200);
     expect(paid.json()).toMatchObject({ status: 'completed', debt_outstanding: '0' });
     expect(await wallet(c)).toEqual({ balance: 6_000n, available: 6_000n });
+  });
+
+  it('a fee on a deposit past its timeout waits for the expiry job, then the method pays it all, with no debt', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 5_000n });
+    const walletAccount = (await h.wallet.getWallet(c.id)).ledgerAccountId;
+    const o = await offer(m, '4000', 350, 1);
+    const accepted = await accept(c, o.id);
+    expect(accepted.json().deposit, accepted.body).toBe('held');
+    const holdId = accepted.json().deposit_hold_id as string;
+    h.clock.advance(86_400_000 + 1_000);
+    const before = await payable(m);
+
+    // The ledger neither posts nor voids the hold now, and it still keeps 4,000 of the 5,000 from
+    // the wallet: charging the 3,000 fee now would fail and leave a debt the user could pay.
+    const key = randomUUID();
+    const early = await complete(m, o.id, '3000', key);
+    expect(early.statusCode, early.body).toBe(503);
+    expect(early.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(early.json().code).toBe('SERVICE_ORDER_DEPOSIT_RELEASING');
+    expect((await h.get(`/v1/merchant/service-orders/${o.id}`, m.key)).json()).toMatchObject({
+      status: 'completing',
+      deposit_used: '0',
+      charged: '0',
+      debt: '0',
+    });
+    // No payment was attempted (none failed, no payment.failed for the merchant).
+    const payments = (await h.get('/v1/merchant/payments', m.key)).json().items as JsonObject[];
+    expect(payments).toEqual([]);
+
+    expect(await h.ledger.expireHolds()).toBeGreaterThanOrEqual(1);
+    expect((await h.ledger.getHold(holdId)).status).toBe('expired');
+    // The same key again: the refusal was not stored as the answer.
+    const done = await complete(m, o.id, '3000', key);
+    expect(done.statusCode, done.body).toBe(200);
+    expect(done.json()).toMatchObject({ status: 'completed', deposit_used: '0', charged: '3000', debt: '0' });
+    expect((await payable(m)) - before).toBe(3_000n);
+    expect((await h.ledger.getAccount(walletAccount)).balances).toMatchObject({
+      posted: 2_000n,
+      available: 2_000n,
+    });
   });
 
   it('a deposit past its timeout (the expiry job not yet run) does not stop a cancel or a zero fee', async () => {

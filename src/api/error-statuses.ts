@@ -155,6 +155,8 @@ export const errorStatuses: Record<ErrorCode, number> = {
   // Pay Points: an order in the wrong state for the action (accepted twice, completed after cancel) is 409.
   SERVICE_ORDER_NOT_FOUND: 404,
   SERVICE_ORDER_STATE: 409,
+  // a deposit past its timeout that the ledger's expiry job has not yet released: retry (the key is freed)
+  SERVICE_ORDER_DEPOSIT_RELEASING: 503,
   // marketplace
   MARKETPLACE_PARTNER_NOT_FOUND: 404,
   MARKETPLACE_PARTNER_CONFLICT: 409,

@@ -144,6 +144,7 @@ export const errorCodes = [
   // Pay Points service orders
   'SERVICE_ORDER_NOT_FOUND',
   'SERVICE_ORDER_STATE',
+  'SERVICE_ORDER_DEPOSIT_RELEASING',
   // marketplace: partner lenders and bank cards
   'MARKETPLACE_PARTNER_NOT_FOUND',
   'MARKETPLACE_PARTNER_CONFLICT',

@@ -102,6 +102,7 @@ export function createMerchants(options: MerchantsOptions): Merchants {
     getRefund: (id, merchantId) => refunds.get(id, merchantId),
     registerPaymentMethod: (name, handler) => methods.register(name, handler),
     paymentMethods: () => methods.names(),
+    validatePaymentMethod: (name, details) => methods.get(name).validate?.(details),
     completePayment: (id) => payments.complete(id),
     failPayment: (id, code, message) => payments.fail(id, code, message),
     reconcileCardPayments: (olderThanMs = 60_000) =>

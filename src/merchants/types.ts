@@ -318,6 +318,12 @@ export interface Merchants {
   /** The extension point for checkout methods (pay-later, instalments). */
   registerPaymentMethod(name: string, handler: PaymentMethodHandler): void;
   paymentMethods(): string[];
+  /**
+   * Checks that `name` is registered and would take `details`, as a payment with them would,
+   * without recording anything (PAYMENT_METHOD_UNKNOWN, or the method's VALIDATION_FAILED): for
+   * callers that choose a method now and pay with it later.
+   */
+  validatePaymentMethod(name: string, details: Readonly<Record<string, string>>): void;
   /** For asynchronous methods: report the outcome of a pending payment. */
   completePayment(id: string): Promise<Payment>;
   failPayment(id: string, code: string, message: string): Promise<Payment>;

@@ -309,6 +309,29 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     );
   }
 
+  /**
+   * Checked when the user picks the method, not at completion: an order keeps only the method's
+   * name, so a method unknown or needing details (a card token, an instalment plan) would fail the
+   * fee there and turn it into a debt, lowering the score, although the user could pay.
+   */
+  function requireChargeableMethod(method: string): void {
+    if (!merchants.paymentMethods().includes(method))
+      throw new MilletError('PAYMENT_METHOD_UNKNOWN', `Unknown payment method "${method}"`, {
+        method,
+        available: merchants.paymentMethods().filter((name) => name !== DEPOSIT_METHOD),
+      });
+    try {
+      merchants.validatePaymentMethod(method, {});
+    } catch (error) {
+      if (!isMilletError(error)) throw error;
+      throw new MilletError(
+        'VALIDATION_FAILED',
+        `Service orders cannot be paid with "${method}": it needs details an order does not keep`,
+        { field: 'method', method },
+      );
+    }
+  }
+
   /** A merchant payment of `amount` for one part of the fee, through the merchants module. */
   async function pay(
     row: Row,
@@ -383,6 +406,23 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     throw error;
   }
 
+  const pastTimeout = (hold: { expiresAt: Date | null }) =>
+    hold.expiresAt !== null && hold.expiresAt.getTime() <= clock.now().getTime();
+
+  /**
+   * A held deposit past its timeout can neither pay the fee nor be voided (the ledger leaves it to
+   * its expiry job, seconds away), and until the job runs it is still out of the wallet's available
+   * balance: charging the whole fee with the method now could fail for want of it and leave a debt
+   * (a failed payment stays failed). The completion waits instead: the order stays `completing`
+   * with nothing charged, and a retry once the deposit is back charges the fee with the method.
+   */
+  const depositReleasing = (row: Row) =>
+    new MilletError(
+      'SERVICE_ORDER_DEPOSIT_RELEASING',
+      `Service order ${row.id}'s deposit reached its timeout and is being released to the wallet; retry the completion in a few seconds`,
+      { id: row.id, holdId: row.deposit_hold_id },
+    );
+
   /** Drives a `completing` order to `completed` or `unpaid`; every step is idempotent. */
   async function settle(row: Row): Promise<Row> {
     const fee = row.final_fee!;
@@ -390,6 +430,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     if (row.deposit === 'held') {
       const hold = await ledger.getHold(row.deposit_hold_id!);
       const use = fee < row.risk_amount ? fee : row.risk_amount;
+      if (hold.status === 'pending' && use > 0n && pastTimeout(hold)) throw depositReleasing(row);
       if (hold.status === 'pending' && use === 0n) await releaseDeposit(hold.id, row.id);
       else if ((hold.status === 'pending' || hold.status === 'posted') && use > 0n) {
         const paid = await pay(row, 'deposit', use, DEPOSIT_METHOD, { serviceOrderId: row.id });
@@ -397,14 +438,13 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         else if (paid.status === 'pending') return row;
         else if (suspendedMerchant(paid)) return endSuspended(row, paid.error);
         else {
-          // The hold could not be posted (it expired meanwhile): release it if still pending.
+          // The hold could not be posted: release it if still pending (one that reached its timeout
+          // meanwhile is the expiry job's, as above).
           const now = await ledger.getHold(hold.id);
-          if (now.status === 'pending')
-            await ledger.voidHold({
-              id: ids.holdVoid(row.deposit_hold_id!),
-              holdId: hold.id,
-              metadata: { serviceOrderId: row.id },
-            });
+          if (now.status === 'pending') {
+            if (pastTimeout(now)) throw depositReleasing(row);
+            await releaseDeposit(now.id, row.id);
+          }
         }
       }
       // voided or expired: the deposit is gone back to the wallet; the method pays all of the fee.
@@ -551,13 +591,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         throw new MilletError('VALIDATION_FAILED', `${DEPOSIT_METHOD} is not a method users choose`, {
           field: 'method',
         });
-      // Checked now, not at completion: an unknown method would fail the fee there and turn it
-      // into a debt although the user could pay.
-      if (!merchants.paymentMethods().includes(method))
-        throw new MilletError('PAYMENT_METHOD_UNKNOWN', `Unknown payment method "${method}"`, {
-          method,
-          available: merchants.paymentMethods().filter((name) => name !== DEPOSIT_METHOD),
-        });
+      requireChargeableMethod(method);
       if (row.status === 'accepting' && row.user_id === userId) return fromRow(await holdDeposit(row));
       if (row.status !== 'created') {
         if (row.user_id === userId && row.status !== 'cancelled') return fromRow(row);
@@ -663,6 +697,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         throw new MilletError('VALIDATION_FAILED', `${DEPOSIT_METHOD} is not a method users choose`, {
           field: 'method',
         });
+      requireChargeableMethod(method);
       const claimed = await claimDebt(row, paymentId);
       if (claimed.debt_payment_id === paymentId) return fromRow(claimed);
       // One payment order per attempt (an attempt is the payment id), paid at once.

@@ -80,7 +80,13 @@ export interface PayPointsOptions {
   users: WalletUserDirectory;
   merchants: Pick<
     Merchants,
-    'getMerchant' | 'createOrder' | 'payOrder' | 'getPayment' | 'registerPaymentMethod' | 'paymentMethods'
+    | 'getMerchant'
+    | 'createOrder'
+    | 'payOrder'
+    | 'getPayment'
+    | 'registerPaymentMethod'
+    | 'paymentMethods'
+    | 'validatePaymentMethod'
   >;
   scores: Pick<CreditService, 'getActiveConsent' | 'score'>;
 }

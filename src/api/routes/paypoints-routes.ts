@@ -154,7 +154,7 @@ export const merchantServiceOrderRoutes: FastifyPluginAsyncZod<{ paypoints: PayP
         tags,
         summary: 'End the service with the final fee',
         description:
-          'The held deposit pays what it covers (the rest is released); the user is charged the remainder with their checkout method; what cannot be charged becomes a debt (status unpaid) that lowers their score until paid. 409 SERVICE_ORDER_STATE unless active. 422 MERCHANT_SUSPENDED when the merchant is suspended before any of the fee is paid: the order is then cancelled and the deposit released.',
+          'The held deposit pays what it covers (the rest is released); the user is charged the remainder with their checkout method; what cannot be charged becomes a debt (status unpaid) that lowers their score until paid. 409 SERVICE_ORDER_STATE unless active. 422 MERCHANT_SUSPENDED when the merchant is suspended before any of the fee is paid: the order is then cancelled and the deposit released. 503 SERVICE_ORDER_DEPOSIT_RELEASING when the held deposit has reached its timeout and the ledger has not yet released it: nothing is charged; retry in a few seconds (the same Idempotency-Key may be used).',
         params: idParams,
         body: z.object({ final_fee: amountInput }),
         response: { 200: serviceOrderOutput },
@@ -221,7 +221,7 @@ export const userServiceOrderRoutes: FastifyPluginAsyncZod<{ paypoints: PayPoint
         summary:
           'Take the service: the deposit is waived if my score clears the bar, else held from my wallet',
         description:
-          'With consent to credit scoring the score is computed now; without it (or without a score) the deposit is held. 422 INSUFFICIENT_FUNDS when the wallet cannot hold it; 409 SERVICE_ORDER_STATE when taken.',
+          'With consent to credit scoring the score is computed now; without it (or without a score) the deposit is held. 422 INSUFFICIENT_FUNDS when the wallet cannot hold it; 409 SERVICE_ORDER_STATE when taken; 422 PAYMENT_METHOD_UNKNOWN, or 400 VALIDATION_FAILED for a method that needs details an order does not keep (bank_card: a card token).',
         params: idParams,
         body: z.object({
           method: z.string().min(1).max(32).optional().meta({
