@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MilletError } from '../src/core/index.ts';
+import { Blacklist } from '../src/risk/index.ts';
 import { InProcessStockEngine, RedisStockEngine, type StockEngine, type Store } from '../src/store/index.ts';
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
@@ -29,10 +30,19 @@ const MINUTE = 60_000;
 describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, engine) => {
   let h: ApiHarness;
   let store: Store;
+  /** Called before the store pushes a blacklist entry into the engine (a test's hook). */
+  let beforeSetBlacklisted: ((saleId: string, userId: string, listed: boolean) => Promise<void>) | undefined;
   beforeAll(async () => {
+    const inner = engine();
     // Tokens outlive the reservations these tests let expire.
     h = await openApiHarness({
-      storeEngine: engine(),
+      storeEngine: {
+        ...bind(inner),
+        async setBlacklisted(saleId, userId, listed) {
+          await beforeSetBlacklisted?.(saleId, userId, listed);
+          await inner.setBlacklisted(saleId, userId, listed);
+        },
+      },
       store: { admitIntervalMs: 10 },
       identity: { accessTokenTtlSeconds: 30 * 86_400 },
     });
@@ -420,6 +430,46 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     );
     expect(outcomes.filter((o) => o.status === 'accepted')).toHaveLength(3);
     expect(outcomes.filter((o) => o.status === 'rejected' && o.reason === 'sold_out')).toHaveLength(5);
+  });
+
+  it('blacklists in a sale being set up a user blacklisted meanwhile', async () => {
+    // A sale's engine is given the blacklist as it is set up, and a new entry is pushed to the
+    // sales already live; an entry added in between reached neither, and its user could buy.
+    const earlier = await newCustomer(h);
+    ok(await h.post('/v1/operator/store/blacklist', { user_id: earlier.id, reason: 'reseller' }), 201);
+    const scalper = await newCustomer(h, { funds: 2_000_000n, accountClass: 'III' });
+    let listing: Promise<ApiResponse> | undefined;
+    beforeSetBlacklisted = async (_saleId, userId, listed) => {
+      if (userId !== earlier.id || !listed || listing) return;
+      listing = h.post('/v1/operator/store/blacklist', { user_id: scalper.id, reason: 'reseller' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    };
+    try {
+      const { saleId, startsAt } = await newSale();
+      ok(await listing!, 201);
+      ok(await h.post(`/v1/store/sales/${saleId}/registrations`, {}, { key: scalper.token }), 201);
+      h.clock.set(new Date(startsAt + 1));
+      expect(refusal(await attempt(scalper, saleId))).toBe('blacklisted');
+    } finally {
+      beforeSetBlacklisted = undefined;
+      for (const c of [earlier, scalper]) await h.post(`/v1/operator/store/blacklist/${c.id}/remove`, {});
+    }
+  });
+
+  it('sets a new sale up with the blacklist as the table has it, entries from other processes included', async () => {
+    // Another server process (its own Blacklist over the same table) blacklists a user; a sale this
+    // process then sets up in the engine was given only this process's copy, and the user could buy.
+    const scalper = await newCustomer(h, { funds: 2_000_000n, accountClass: 'III' });
+    await new Blacklist(h.t.db, h.clock).add(scalper.id, 'reseller', null);
+    try {
+      const { saleId, startsAt } = await newSale();
+      ok(await h.post(`/v1/store/sales/${saleId}/registrations`, {}, { key: scalper.token }), 201);
+      h.clock.set(new Date(startsAt + 1));
+      expect(refusal(await attempt(scalper, saleId))).toBe('blacklisted');
+      expect(store.blacklist.has(scalper.id)).toBe(true);
+    } finally {
+      await h.post(`/v1/operator/store/blacklist/${scalper.id}/remove`, {});
+    }
   });
 
   it('holds back scalpers: shared devices, velocity, blacklist; every refusal has a reason', async () => {

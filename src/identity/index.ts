@@ -1,5 +1,6 @@
 export { createIdentity, identityMigrations } from './identity.ts';
 export { resolvePiiKey, decodePiiKey, PII_KEY_FILE, type ResolvedPiiKey } from './pii-key.ts';
+export { clientAddressKey } from './client-address.ts';
 export { normalizePhone, maskPhone } from './phone.ts';
 export { phoneVerificationRules } from './phone-verification.ts';
 export { SandboxSms, type SandboxSmsMessage, type SandboxSmsOptions } from './sandbox-sms.ts';

@@ -25,10 +25,15 @@ const entry = (r: Row): BlacklistEntry => ({
 /**
  * The operator-managed blacklist. Kept in the database, mirrored in memory for the attempt path;
  * `onChange` tells listeners (the store pushes entries into every live sale's stock engine).
+ *
+ * Changes run one at a time, each from its SQL statement to its last listener: an add and a
+ * remove sent together had their statements answered in one order and their memory and listener
+ * steps run in the other, so the table said one thing and the mirror and the engines the other.
  */
 export class Blacklist {
   readonly #users = new Set<string>();
   readonly #listeners: Array<(userId: string, listed: boolean) => Promise<void>> = [];
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: Database,
@@ -53,29 +58,44 @@ export class Blacklist {
     this.#listeners.push(listener);
   }
 
+  /**
+   * Runs `task` with no blacklist change under way: what it reads of the list (`userIds`) stays
+   * true until it ends. The store configures a sale's engine this way, so an entry added or removed
+   * meanwhile reaches that sale too.
+   */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(task, task);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
   async add(userId: string, reason: string, createdBy: string | null): Promise<BlacklistEntry> {
     if (!isUuid(userId))
       throw new MilletError('VALIDATION_FAILED', 'user_id must be a UUID', { field: 'user_id' });
     const text = reason.trim();
     if (text.length === 0 || text.length > 256)
       throw new MilletError('VALIDATION_FAILED', 'reason must be 1–256 characters', { field: 'reason' });
-    const result = await this.db.query<Row>(
-      `INSERT INTO risk_blacklist (user_id, reason, created_by, created_at) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (user_id) DO UPDATE SET reason = EXCLUDED.reason RETURNING *`,
-      [userId, text, createdBy, this.clock.now()],
-    );
-    this.#users.add(userId);
-    for (const l of this.#listeners) await l(userId, true);
-    return entry(result.rows[0]!);
+    return this.exclusive(async () => {
+      const result = await this.db.query<Row>(
+        `INSERT INTO risk_blacklist (user_id, reason, created_by, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id) DO UPDATE SET reason = EXCLUDED.reason RETURNING *`,
+        [userId, text, createdBy, this.clock.now()],
+      );
+      this.#users.add(userId);
+      for (const l of this.#listeners) await l(userId, true);
+      return entry(result.rows[0]!);
+    });
   }
 
   async remove(userId: string): Promise<boolean> {
     if (!isUuid(userId))
       throw new MilletError('VALIDATION_FAILED', 'user_id must be a UUID', { field: 'user_id' });
-    const result = await this.db.query('DELETE FROM risk_blacklist WHERE user_id = $1', [userId]);
-    this.#users.delete(userId);
-    for (const l of this.#listeners) await l(userId, false);
-    return result.rowCount > 0;
+    return this.exclusive(async () => {
+      const result = await this.db.query('DELETE FROM risk_blacklist WHERE user_id = $1', [userId]);
+      this.#users.delete(userId);
+      for (const l of this.#listeners) await l(userId, false);
+      return result.rowCount > 0;
+    });
   }
 
   async list(query: { after?: string; limit: number }): Promise<BlacklistEntry[]> {

@@ -75,4 +75,43 @@ describe('risk guard', () => {
   it('normalises addresses so spacing and punctuation do not make a new one', () => {
     expect(normaliseAddress('上海市 浦东新区, 1号')).toBe(normaliseAddress('上海市浦东新区1号'));
   });
+
+  it('counts an IPv6 client by its /64, so rotating addresses inside it does not escape the limit', () => {
+    const guard = createRiskGuard({
+      clock: new ManualClock('2026-11-11T12:00:00Z'),
+      policy: { ipAttempts: 3 },
+    });
+    const actions = Array.from({ length: 5 }, (_, i) =>
+      guard.assess({
+        saleId: 's',
+        userId: randomUUID(),
+        ip: `2001:db8:1:2:${(i + 1).toString(16)}::${i + 7}`,
+        accountCreatedAt: old,
+      }),
+    );
+    expect(actions.map((d) => d.reasons)).toEqual([[], [], [], ['ip_velocity'], ['ip_velocity']]);
+    // Another /64 and an IPv4 client are counted apart; an IPv4-mapped address is its IPv4.
+    expect(guard.assess({ saleId: 's', userId: randomUUID(), ip: '2001:db8:1:3::1' }).reasons).toEqual([]);
+    for (let i = 0; i < 3; i++) guard.assess({ saleId: 's', userId: randomUUID(), ip: '203.0.113.7' });
+    expect(guard.assess({ saleId: 's', userId: randomUUID(), ip: '::ffff:203.0.113.7' }).reasons).toEqual([
+      'ip_velocity',
+    ]);
+  });
+
+  it('keeps its memory bounded under a crowd of distinct devices, and forgets sales long idle', () => {
+    const clock = new ManualClock('2026-11-11T12:00:00Z');
+    const guard = createRiskGuard({ clock, policy: { maxSharedKeys: 100 } });
+    for (let i = 0; i < 1_000; i++) {
+      guard.assess({ saleId: 's', userId: 'u', deviceId: `d${i}`, address: `a${i}`, card: `c${i}` });
+      clock.advance(50);
+    }
+    // Velocity keys live for two 10 s windows; sharing keeps the 100 most recently seen per dimension.
+    expect(guard.trackedKeys()).toBeLessThan(3 * 100 + 4 * 400 + 1);
+    // The most recent device is still remembered: the same device under more users is still a farm.
+    const shared = ['x', 'y'].map((u) => guard.assess({ saleId: 's', userId: u, deviceId: 'd999' }));
+    expect(shared[1]!.reasons).toContain('shared_device');
+    clock.advance(86_400_000 + 30_000);
+    guard.assess({ saleId: 't', userId: 'v' });
+    expect(guard.trackedKeys()).toBe(1);
+  });
 });

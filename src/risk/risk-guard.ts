@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/index.ts';
 import { tallyCounter, type Tally } from '../core/tally-counter.ts';
+import { clientAddressKey } from '../identity/index.ts';
 
 /**
  * Anti-scalper decisions for flash-sale attempts (DESIGN §2.8), in memory so the attempt path
@@ -62,6 +63,13 @@ export interface RiskPolicy {
   slowDownAt: number;
   challengeAt: number;
   blockAt: number;
+  /**
+   * Devices, addresses or cards whose distinct users are remembered, per dimension and sale; the
+   * least recently seen are forgotten beyond it, so a crowd of distinct ids cannot grow memory.
+   */
+  maxSharedKeys: number;
+  /** A sale with no attempt for this long has its sharing counts forgotten, ms. */
+  sharingIdleMs: number;
 }
 
 export const defaultRiskPolicy: RiskPolicy = {
@@ -76,6 +84,8 @@ export const defaultRiskPolicy: RiskPolicy = {
   slowDownAt: 40,
   challengeAt: 60,
   blockAt: 80,
+  maxSharedKeys: 100_000,
+  sharingIdleMs: 86_400_000,
 };
 
 /** A fixed-window counter per key (current and previous window, weighted: a sliding estimate). */
@@ -104,20 +114,39 @@ class Velocity {
     const window = Math.floor(now / this.windowMs);
     for (const [key, c] of this.#counts) if (c.window < window - 1) this.#counts.delete(key);
   }
+
+  get size(): number {
+    return this.#counts.size;
+  }
 }
 
-/** Distinct users seen per key, capped (all we need to know is "more than a few"). */
+/**
+ * Distinct users seen per key, capped (all we need to know is "more than a few"). At most
+ * `maxKeys` keys, the least recently seen evicted: every attempt may bring a new device id, and
+ * without a bound a bot rotating them grew this map for as long as the process ran.
+ */
 class Sharing {
   readonly #users = new Map<string, Set<string>>();
-  constructor(readonly cap: number) {}
+  constructor(
+    readonly cap: number,
+    readonly maxKeys: number,
+  ) {}
   add(key: string, userId: string): number {
     let set = this.#users.get(key);
-    if (!set) {
+    if (set) {
+      // Re-inserted so the Map's order is least recently seen first.
+      this.#users.delete(key);
+    } else {
       set = new Set();
-      this.#users.set(key, set);
+      if (this.#users.size >= this.maxKeys) this.#users.delete(this.#users.keys().next().value!);
     }
+    this.#users.set(key, set);
     if (set.size < this.cap) set.add(userId);
     return set.size;
+  }
+
+  get size(): number {
+    return this.#users.size;
   }
 }
 
@@ -156,6 +185,8 @@ const dimensions: ReadonlyArray<{
 export interface RiskGuard {
   assess(signals: RiskSignals): RiskDecision;
   readonly policy: RiskPolicy;
+  /** How many keys the guard holds in memory (velocity and sharing): bounded, whatever comes. */
+  trackedKeys(): number;
 }
 
 export function createRiskGuard(options: {
@@ -174,14 +205,22 @@ export function createRiskGuard(options: {
     c: new Velocity(policy.windowMs),
     i: new Velocity(policy.windowMs),
   };
-  const sharingBySale = new Map<string, Record<'d' | 'a' | 'c', Sharing>>();
-  const sharingIn = (sale: string) => {
+  type SaleSharing = Record<'d' | 'a' | 'c', Sharing> & { lastSeen: number };
+  const sharingBySale = new Map<string, SaleSharing>();
+  const sharingIn = (sale: string, now: number) => {
     let sharing = sharingBySale.get(sale);
     if (!sharing) {
       const cap = policy.sharedUsers * 4;
-      sharing = { d: new Sharing(cap), a: new Sharing(cap), c: new Sharing(cap) };
+      const keys = policy.maxSharedKeys;
+      sharing = {
+        d: new Sharing(cap, keys),
+        a: new Sharing(cap, keys),
+        c: new Sharing(cap, keys),
+        lastSeen: now,
+      };
       sharingBySale.set(sale, sharing);
     }
+    sharing.lastSeen = now;
     return sharing;
   };
   const decisions = options.registry ? riskCounter(options.registry) : undefined;
@@ -200,17 +239,26 @@ export function createRiskGuard(options: {
 
   return {
     policy,
+    trackedKeys() {
+      let n = 0;
+      for (const v of Object.values(velocity)) n += v.size;
+      for (const s of sharingBySale.values()) n += s.d.size + s.a.size + s.c.size;
+      return n;
+    },
     assess(signals) {
       const now = options.clock.now().getTime();
       if (now - lastPrune > policy.windowMs * 2) {
         for (const v of Object.values(velocity)) v.prune(now);
+        // A sale over (or idle) for long enough keeps no counts: they grew with every sale held.
+        for (const [sale, sharing] of sharingBySale)
+          if (now - sharing.lastSeen > policy.sharingIdleMs) sharingBySale.delete(sale);
         lastPrune = now;
       }
       // Called for every attempt: no closures or tuple arrays per call, only the reasons that scored.
       let score = 0;
       const reasons: RiskReason[] = [];
       const sale = signals.saleId;
-      let sharing: Record<'d' | 'a' | 'c', Sharing> | undefined;
+      let sharing: SaleSharing | undefined;
       if (velocity.u.hit(signals.userId, now) > policy.userAttempts) {
         score += 40;
         reasons.push('user_velocity');
@@ -223,13 +271,15 @@ export function createRiskGuard(options: {
           score += 30;
           reasons.push(dim.fast);
         }
-        const users = (sharing ??= sharingIn(sale))[dim.kind].add(value, signals.userId);
+        const users = (sharing ??= sharingIn(sale, now))[dim.kind].add(value, signals.userId);
         if (users >= policy.sharedUsers) {
           score += users >= policy.sharedUsers * 2 ? 70 : 35;
           reasons.push(dim.shared);
         }
       }
-      if (signals.ip && velocity.i.hit(signals.ip, now) > policy.ipAttempts) {
+      // An IPv6 client counts by its /64 (one subscriber's prefix): counted per address, a scalper
+      // rotated through 2^64 of them and never met the limit.
+      if (signals.ip && velocity.i.hit(clientAddressKey(signals.ip), now) > policy.ipAttempts) {
         score += 30;
         reasons.push('ip_velocity');
       }

@@ -270,12 +270,19 @@ export function createStore(options: StoreOptions): Store {
     const rules = saleRulesOf(sale);
     if (await engine.holdsSale(sale.id)) await engine.configureSale(rules, { rulesOnly: true });
     else await engine.configureSale(rules, await orders.engineSetup(sale.id));
+    // Read afresh: another server process may have changed the list since this one loaded it, and
+    // a sale set up in a shared (Redis) engine from a stale copy let its new entries buy.
+    await blacklist.load();
     for (const userId of blacklist.userIds()) await engine.setBlacklisted(sale.id, userId, true);
   }
 
+  // With no blacklist change under way (`exclusive`): a user blacklisted while a sale was being set
+  // up was pushed to the sales already live, not this one, and the list copied into it was older.
   async function addLive(sale: Sale): Promise<void> {
-    await configureEngine(sale);
-    if (!live.some((s) => s.id === sale.id)) live = [...live, sale];
+    await blacklist.exclusive(async () => {
+      await configureEngine(sale);
+      if (!live.some((s) => s.id === sale.id)) live = [...live, sale];
+    });
   }
 
   // One rebuild per sale at a time, however many attempts find the sale missing at once.
@@ -287,7 +294,7 @@ export function createStore(options: StoreOptions): Store {
         { saleId: sale.id, engine: engine.kind },
         'stock engine lost a live sale; rebuilding it from the database',
       );
-      running = configureEngine(sale).finally(() => rebuilding.delete(sale.id));
+      running = blacklist.exclusive(() => configureEngine(sale)).finally(() => rebuilding.delete(sale.id));
       rebuilding.set(sale.id, running);
     }
     return running;
