@@ -22,20 +22,17 @@ export function platformAccountIds(currency = WALLET_CURRENCY) {
 
 export async function ensurePlatformAccounts(ledger: Ledger, currency = WALLET_CURRENCY): Promise<void> {
   const ids = platformAccountIds(currency);
-  await ledger.openAccount({
-    id: ids.bankClearing,
-    currency,
-    code: 'bank_clearing',
-    bound: { kind: 'unbounded' },
-    metadata: { owner: 'platform' },
-  });
-  await ledger.openAccount({
-    id: ids.withdrawalShortfall,
-    currency,
-    code: 'withdrawal_shortfall',
-    bound: { kind: 'unbounded' },
-    metadata: { owner: 'platform' },
-  });
+  for (const [id, code] of [
+    [ids.bankClearing, 'bank_clearing'],
+    [ids.withdrawalShortfall, 'withdrawal_shortfall'],
+  ] as const)
+    await ledger.openAccount({
+      id,
+      currency,
+      code,
+      bound: { kind: 'unbounded' },
+      metadata: { owner: 'platform' },
+    });
 }
 
 export interface WalletAccount {
