@@ -25,7 +25,10 @@ export interface LineStatement {
   monthsPastDue: number;
   /** Statement balance, fen. */
   statementBalance: bigint;
-  /** Amount repaid during the month, fen. */
+  /**
+   * Amount repaid in the month that ends at this statement (after the previous one), fen: as in the
+   * Taiwan data, it pays the previous statement's bill, not this one's.
+   */
   amountRepaid: bigint;
 }
 

@@ -10,7 +10,6 @@ interface Row {
   line_id: string;
   limit_amount: bigint;
   statement_date: string;
-  next_date: string | null;
   due_date: string;
   total_due: bigint;
   carried: bigint;
@@ -41,7 +40,12 @@ export function monthsPastDue(
  * src/credit's `FeatureSource.lineHistories` from the line's statements: LIMIT_BAL = the limit,
  * then per statement (newest first, the last six) PAY_n = months past due, BILL_AMTn = the
  * statement's balance (its own amounts and what older statements carried), PAY_AMTn = what was
- * repaid between it and the next statement. Users without a statement are absent.
+ * repaid in the month that ends at it (after the previous statement, up to its date). That is the
+ * Taiwan data's layout, where September's payment pays August's bill (PAY_AMTn against
+ * BILL_AMTn+1); the repayment of the statement's own bill falls in the next one's month. Counting
+ * it on the statement it pays shifted every repayment one month: a full payer scored before the
+ * newest due date read as having repaid nothing of August's bill. Users without a statement are
+ * absent.
  */
 export async function lineHistories(
   db: Queryable,
@@ -56,18 +60,18 @@ export async function lineHistories(
        SELECT l.user_id, l.id AS line_id, l.limit_amount, s.statement_date, s.due_date,
               s.principal - s.converted_principal + s.fees + s.interest + s.penalty AS total_due, s.carried,
               s.min_paid_on, s.paid_on,
-              lead(s.statement_date) OVER (PARTITION BY s.line_id ORDER BY s.statement_date) AS next_date,
+              lag(s.statement_date) OVER (PARTITION BY s.line_id ORDER BY s.statement_date) AS previous_date,
               row_number() OVER (PARTITION BY s.line_id ORDER BY s.statement_date DESC) AS n
          FROM paylater_lines l JOIN paylater_statements s ON s.line_id = l.id
         WHERE l.user_id = ANY($1::uuid[]) AND s.statement_date <= $2::date
      )
      SELECT st.user_id, st.line_id, st.limit_amount, st.statement_date::text AS statement_date,
-            st.next_date::text AS next_date, st.due_date::text AS due_date, st.total_due, st.carried,
+            st.due_date::text AS due_date, st.total_due, st.carried,
             st.min_paid_on::text AS min_paid_on, st.paid_on::text AS paid_on,
             coalesce((SELECT sum(m.amount - m.to_wallet) FROM paylater_movements m
                        WHERE m.line_id = st.line_id AND m.status = 'succeeded' AND m.kind <> 'refund'
-                         AND m.business_date > st.statement_date
-                         AND m.business_date <= coalesce(st.next_date, $2::date)), 0)::int8 AS repaid
+                         AND (st.previous_date IS NULL OR m.business_date > st.previous_date)
+                         AND m.business_date <= st.statement_date), 0)::int8 AS repaid
        FROM st WHERE st.n <= ${MONTHS} ORDER BY st.user_id, st.statement_date DESC`,
     [userIds, today],
   );

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, derivedId, isMilletError, newId } from '../core/index.ts';
+import { behaviourFeatures, modelSpec } from '../credit/index.ts';
 import { applyMigrations } from '../db/index.ts';
 import { addDays, createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
@@ -322,12 +323,15 @@ describe('pay-later line (close-driven)', () => {
     expect((await paylater.getLine(late)).status).toBe('suspended'); // 30 days overdue at the close of 09-09
     expect(await code(buy(late, 100n))).toBe('PAYLATER_LINE_SUSPENDED');
     const histories = await paylater.lineHistories([full, revolver, late], clock.now());
+    // August's bill is repaid in September's month (the Taiwan data's PAY_AMT1 pays BILL_AMT2).
     expect(histories.get(full)!.statements[1]).toMatchObject({
       monthsPastDue: -1,
       statementBalance: 100_000n,
-      amountRepaid: 100_000n,
+      amountRepaid: 0n,
     });
-    expect(histories.get(revolver)!.statements[1]).toMatchObject({ monthsPastDue: 0, amountRepaid: 20_000n });
+    expect(histories.get(full)!.statements[0]!.amountRepaid).toBe(100_000n);
+    expect(histories.get(revolver)!.statements[1]).toMatchObject({ monthsPastDue: 0, amountRepaid: 0n });
+    expect(histories.get(revolver)!.statements[0]!.amountRepaid).toBe(20_000n);
     expect(histories.get(late)!.statements[1]!.monthsPastDue).toBe(2); // 31 days late
     expect(histories.get(full)!.statements[0]!.monthsPastDue).toBe(-2); // September: no use
     expect(histories.get(late)!.creditLimit).toBe(2_000_000n);
@@ -774,6 +778,39 @@ describe('pay-later line (close-driven)', () => {
     expect(await receivable(user)).toBe(0n);
     const report = await ledger.verify();
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('line history: a full payer’s repayments line up with the bills they pay, as in the Taiwan data', async () => {
+    // Scored between the newest statement and its due date, with a different bill each month: a
+    // repayment counted on the statement it pays (not in the month it was made) shows a full payer
+    // repaying nothing of the last bill and the wrong share of the others.
+    const first = await nextFirstOfMonth();
+    const payer = await customer('history-full-payer', { score: 700, funds: 5_000_000n });
+    await paylater.openLine({ userId: payer, productId: huabei });
+    await at(addDays(first, -3));
+    await buy(payer, 30_000n);
+    let date = first;
+    for (const amount of [120_000n, 50_000n]) {
+      await at(addDays(date, 1));
+      await buy(payer, amount);
+      date = addDays(date, 28);
+      while (!date.endsWith('-01')) date = addDays(date, 1);
+    }
+    await at(addDays(date, 2));
+    const history = (await paylater.lineHistories([payer], clock.now())).get(payer)!;
+    expect(history.statements.map((s) => [s.monthsPastDue, s.statementBalance, s.amountRepaid])).toEqual([
+      [0, 50_000n, 120_000n], // not due yet; the month's repayment paid the bill before
+      [-1, 120_000n, 30_000n],
+      [-1, 30_000n, 0n], // the line's first statement: nothing was owed before it
+    ]);
+    const features = behaviourFeatures(history);
+    const derive = (name: string) => {
+      const spec = modelSpec('behaviour').features.find((f) => f.name === name)!;
+      return spec.derive!(spec.from!.map((column) => features[column]!));
+    };
+    expect([derive('REPAID_SHARE_1'), derive('REPAID_SHARE_2'), derive('REPAID_SHARE_AVG')]).toEqual([
+      1, 1, 1,
+    ]);
   });
 });
 
