@@ -30,8 +30,8 @@ export async function creditShares(
 /**
  * The close step `wealth.orders` for a business date D, before the day's income:
  * 1. pays normal redemptions confirmed on or before D (and any fast one whose payment was cut short);
- * 2. confirms money-fund subscriptions due on or before D (shares in the register; one aggregated
- *    ledger entry per fund and day issues them), starts fixed-term ones due;
+ * 2. confirms money-fund subscriptions due on or before D (one aggregated ledger entry per fund and
+ *    day issues them, then the register's batches credit the holders), starts fixed-term ones due;
  * 3. matures fixed-term subscriptions due on or before D: interest paid, principal and interest
  *    rolled into the money fund as shares confirmed on D (so they earn D's income).
  * Every part is repeatable: ledger ids are derived, and register updates are guarded by status.
@@ -57,7 +57,30 @@ export async function closeOrders(
     done += due.rows.length;
     await ctx.checkpoint(null, { done });
   }
-  // 2. Subscriptions.
+  // 2. Subscriptions. The fund's one entry for the day goes first, so the holders' omnibus account
+  // never holds less than the register: a fast redemption between the register's batches and the
+  // entry (or after a close that crashed there) would otherwise take shares the account lacks, its
+  // posting refused for good (a failed ledger id stays failed) and the next close stuck paying it.
+  // Its amount is the day's whole set, confirmed already by an earlier run or still pending, so a
+  // rerun computes the same amount and the derived id posts once. The set is closed: an order
+  // placed now confirms after D.
+  const issued = await db.query<{ product_id: string; shares: bigint }>(
+    `SELECT s.product_id, sum(s.amount)::int8 AS shares
+     FROM wealth_subscriptions s JOIN wealth_products p ON p.id = s.product_id
+     WHERE p.kind = 'money_fund' AND (s.confirmed_on = $1 OR (s.status = 'pending' AND s.confirm_date <= $1))
+     GROUP BY s.product_id ORDER BY s.product_id`,
+    [d],
+  );
+  for (const row of issued.rows) {
+    const accounts = productAccounts(row.product_id);
+    await ledger.transfer({
+      id: derivedId('wealth.confirmations', `${row.product_id}:${d}`),
+      debitAccountId: accounts.sharesIssued,
+      creditAccountId: accounts.holderShares,
+      amount: row.shares,
+      metadata: { product_id: row.product_id, business_date: d, memo: 'subscriptions confirmed' },
+    });
+  }
   for (;;) {
     const confirmed = await db.transaction(async (tx) => {
       const due = await tx.query<{
@@ -83,22 +106,6 @@ export async function closeOrders(
     if (confirmed === 0) break;
     done += confirmed;
     await ctx.checkpoint(null, { done });
-  }
-  const issued = await db.query<{ product_id: string; shares: bigint }>(
-    `SELECT s.product_id, sum(s.amount)::int8 AS shares
-     FROM wealth_subscriptions s JOIN wealth_products p ON p.id = s.product_id
-     WHERE p.kind = 'money_fund' AND s.confirmed_on = $1 GROUP BY s.product_id ORDER BY s.product_id`,
-    [d],
-  );
-  for (const row of issued.rows) {
-    const accounts = productAccounts(row.product_id);
-    await ledger.transfer({
-      id: derivedId('wealth.confirmations', `${row.product_id}:${d}`),
-      debitAccountId: accounts.sharesIssued,
-      creditAccountId: accounts.holderShares,
-      amount: row.shares,
-      metadata: { product_id: row.product_id, business_date: d, memo: 'subscriptions confirmed' },
-    });
   }
   // 3. Fixed-term maturities.
   for (;;) {

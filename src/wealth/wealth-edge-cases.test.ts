@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { ManualClock, derivedId, formatMinorUnits, isMilletError } from '../core/index.ts';
 import { createEndOfDayClose, jobsMigrations } from '../jobs/index.ts';
-import { createLedger, ledgerMigrations } from '../ledger/index.ts';
+import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
 import { openTestDatabase } from '../../test/support/test-database.ts';
 import { parseRate } from './rates.ts';
 import { createWealth, wealthMigrations } from './wealth.ts';
@@ -12,7 +12,7 @@ import { createWealth, wealthMigrations } from './wealth.ts';
  * frozen and fast-redeemed shares, a day owed only to holders who left after it, fixed-term yields,
  * impossible dates and rates, redemption retries, the yield series' range.
  */
-async function world(start = '2025-06-05T10:00:00') {
+async function world(start = '2025-06-05T10:00:00', wrapLedger: (ledger: Ledger) => Ledger = (l) => l) {
   const clock = new ManualClock(new Date(`${start}+08:00`));
   const t = await openTestDatabase([...ledgerMigrations, ...jobsMigrations, ...wealthMigrations]);
   const ledger = createLedger({ db: t.db, clock, registry: new Registry() });
@@ -35,7 +35,7 @@ async function world(start = '2025-06-05T10:00:00') {
   }
   const wealth = createWealth({
     db: t.db,
-    ledger,
+    ledger: wrapLedger(ledger),
     clock,
     wallets: { getWallet: async (userId) => ({ ledgerAccountId: wallets.get(userId)!, currency: 'CNY' }) },
   });
@@ -72,6 +72,28 @@ async function world(start = '2025-06-05T10:00:00') {
       await ledger.close();
       await t.close();
     },
+  };
+}
+
+/**
+ * The ledger as wealth sees it, with a crash (once) at the transfer of the given id: before it is
+ * posted, or just after (the posting done, the process gone before the step goes on).
+ */
+function crashOnceAt(id: () => string, when: 'before' | 'after') {
+  return (ledger: Ledger): Ledger => {
+    let crashed = false;
+    return new Proxy(ledger, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property);
+        if (property !== 'transfer') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<Ledger['transfer']>) => {
+          if (crashed || args[0].id !== id()) return target.transfer(...args);
+          crashed = true;
+          if (when === 'after') await target.transfer(...args);
+          throw new Error(`crash at ${id}`);
+        };
+      },
+    });
   };
 }
 
@@ -430,6 +452,96 @@ describe('wealth edge cases', () => {
       // 4,000,000.00 × 10 / 10,000 = 4,000.00.
       expect(await s.holding(a)).toMatchObject({ shares: 400_400_000n, yesterdayIncome: 400_000n });
       await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('never lets a fast redemption take confirmed shares the omnibus account does not hold yet (close crashed at the confirmation entry)', async () => {
+    // The fund's id is known once the world made it, before the close transfers anything.
+    let confirmation = '';
+    const s = await world(
+      '2025-06-05T10:00:00',
+      crashOnceAt(() => confirmation, 'before'),
+    );
+    confirmation = derivedId('wealth.confirmations', `${s.fund}:2025-06-06`);
+    try {
+      const [a] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
+      // The fund's only holder: Thursday's order confirms on Friday, more than everything else held.
+      await s.wealth.subscribe({
+        id: derivedId('sub', 'a'),
+        userId: a,
+        productId: s.fund,
+        amount: 10_000_000n,
+      });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).not.toBe('completed');
+      // Saturday morning, before the close is retried: a fast redemption is either paid in full
+      // or refused leaving the register as it was; the omnibus account always covers the register.
+      s.at('2025-06-07T09:00:00');
+      const before = await s.wealth.holdings(a);
+      const redeemed = await codeOf(
+        s.wealth.redeemFast({
+          id: derivedId('fast', 'early'),
+          userId: a,
+          productId: s.fund,
+          shares: 100_000n,
+        }),
+      );
+      if (redeemed === 'ok') expect(await s.wallet(a)).toBe(500_000_000n - 10_000_000n + 100_000n);
+      else {
+        expect(redeemed).toBe('WEALTH_INSUFFICIENT_SHARES');
+        expect(await s.wealth.holdings(a)).toEqual(before);
+        expect(await s.wallet(a)).toBe(500_000_000n - 10_000_000n);
+      }
+      expect((await s.wealth.listRedemptions(a)).filter((r) => r.status === 'pending')).toEqual([]);
+      const [total] = await s.wealth.registerTotals();
+      const omnibus = (await s.ledger.getAccount(s.wealth.productAccounts(s.fund).holderShares)).balances;
+      expect(omnibus.posted).toBeGreaterThanOrEqual(total!.shares);
+      // The retried close and the next day's (which pays any fast redemption cut short) complete.
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      s.at('2025-06-08T01:00:00');
+      expect((await s.closeDay('2025-06-07')).status).toBe('completed');
+      await s.balanced();
+      await s.wealth.redeemFast({
+        id: derivedId('fast', 'later'),
+        userId: a,
+        productId: s.fund,
+        shares: 100_000n,
+      });
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('resumes a close that crashed right after the confirmation entry without posting it twice', async () => {
+    let confirmation = '';
+    const s = await world(
+      '2025-06-05T10:00:00',
+      crashOnceAt(() => confirmation, 'after'),
+    );
+    confirmation = derivedId('wealth.confirmations', `${s.fund}:2025-06-06`);
+    try {
+      const [a, b] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000' });
+      await s.wealth.subscribe({
+        id: derivedId('sub', 'a'),
+        userId: a,
+        productId: s.fund,
+        amount: 10_000_000n,
+      });
+      await s.wealth.subscribe({ id: derivedId('sub', 'b'), userId: b, productId: s.fund, amount: 250_000n });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).not.toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      await s.balanced();
+      // 10,250,000 shares issued once, plus Friday's income (1.7 per 10,000: 1,742.50 → 1,742 + 1).
+      const [total] = await s.wealth.registerTotals();
+      expect(total!.shares).toBe(10_250_000n + 1_742n);
     } finally {
       await s.shutdown();
     }
