@@ -32,6 +32,8 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
   let store: Store;
   /** Called before the store pushes a blacklist entry into the engine (a test's hook). */
   let beforeSetBlacklisted: ((saleId: string, userId: string, listed: boolean) => Promise<void>) | undefined;
+  /** Sales whose lobby refusals the store never hears of, as if it crashed before giving codes back. */
+  const lobbyRefusalsLost = new Set<string>();
   beforeAll(async () => {
     const inner = engine();
     // Tokens outlive the reservations these tests let expire.
@@ -41,6 +43,10 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
         async setBlacklisted(saleId, userId, listed) {
           await beforeSetBlacklisted?.(saleId, userId, listed);
           await inner.setBlacklisted(saleId, userId, listed);
+        },
+        async admit(saleId, now, max) {
+          const admitted = await inner.admit(saleId, now, max);
+          return lobbyRefusalsLost.has(saleId) ? { ...admitted, refusedEarly: [] } : admitted;
         },
       },
       store: { admitIntervalMs: 10 },
@@ -871,6 +877,47 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     // The winner's code stays spent; the loser's is free again (here it meets a sale sold out).
     expect((await attempt(other, saleId, { f_code: winnerCode })).json().code).toBe('STORE_FCODE_USED');
     expect(refusal(await attempt(other, saleId, { f_code: loserCode }))).toBe('sold_out');
+  });
+
+  it('gives back, on a reconciliation repair, an F-code whose lobby refusal was never released', async () => {
+    // The give-back after the lobby's drain is lost if the process dies between the engine's
+    // refusal and the release: the code stayed spent for good though its attempt never won.
+    const { saleId, startsAt } = await newSale({
+      allotment: 1,
+      per_user_limit: 1,
+      admission_window_ms: 1_000,
+      early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
+    });
+    lobbyRefusalsLost.add(saleId);
+    const codes = ok(await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, { count: 2 }), 201)
+      .codes as string[];
+    const holders = [await registered(saleId), await registered(saleId)];
+    const other = await registered(saleId);
+    h.clock.set(new Date(startsAt + 10));
+    const queued = [];
+    for (const [i, holder] of holders.entries())
+      queued.push(ok(await attempt(holder, saleId, { f_code: codes[i] }), 202).attempt_id as string);
+    h.clock.set(new Date(startsAt + 1_000));
+    await store.admitLobbies();
+    const statuses = [];
+    for (const [i, holder] of holders.entries()) {
+      const s = ok(await h.get(`/v1/store/sales/${saleId}/attempts/${queued[i]}`, holder.token), 200);
+      statuses.push(s.status as string);
+    }
+    expect([...statuses].sort()).toEqual(['accepted', 'rejected']);
+    const [winnerCode, loserCode] = statuses[0] === 'accepted' ? codes : [codes[1]!, codes[0]!];
+    expect((await attempt(other, saleId, { f_code: loserCode })).json().code).toBe('STORE_FCODE_USED');
+    // A repair a little after the window (a code spent a moment ago may be on its way to the engine).
+    h.clock.set(new Date(startsAt + 2 * MINUTE));
+    const repaired = ok(
+      await h.post(`/v1/operator/store/sales/${saleId}/reconciliation`, { repair: true }),
+      200,
+    );
+    expect(repaired).toMatchObject({ released_fcodes: 1, status: 'ok' });
+    expect((await attempt(other, saleId, { f_code: winnerCode })).json().code).toBe('STORE_FCODE_USED');
+    expect(refusal(await attempt(other, saleId, { f_code: loserCode }))).toBe('sold_out');
+    // Nothing more to give back the next time.
+    expect(await store.reconcile(saleId, { repair: true })).toMatchObject({ releasedFcodes: 0 });
   });
 
   it('refuses a sale whose largest order is more than one payment can carry', async () => {

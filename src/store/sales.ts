@@ -339,12 +339,27 @@ export class Sales {
    * Gives back the F-codes spent on these attempts, which the admission lobby refused (one
    * statement for a drain's refusals; attempts that spent no code match nothing).
    */
-  async releaseFcodes(saleId: string, attemptIds: readonly string[]): Promise<void> {
-    await this.db.query(
+  async releaseFcodes(saleId: string, attemptIds: readonly string[]): Promise<number> {
+    if (attemptIds.length === 0) return 0;
+    const r = await this.db.query(
       `UPDATE store_fcodes SET used_by = NULL, used_attempt_id = NULL, used_at = NULL
        WHERE sale_id = $1 AND used_attempt_id = ANY($2::uuid[])`,
       [saleId, attemptIds],
     );
+    return r.rowCount ?? 0;
+  }
+
+  /** The attempts holding a sale's F-codes spent before `spentBefore`, for reconciliation. */
+  async fcodeAttempts(
+    saleId: string,
+    spentBefore: Date,
+  ): Promise<Array<{ userId: string; attemptId: string }>> {
+    const r = await this.db.query<{ used_by: string; used_attempt_id: string }>(
+      `SELECT used_by, used_attempt_id FROM store_fcodes
+       WHERE sale_id = $1 AND used_attempt_id IS NOT NULL AND used_at < $2`,
+      [saleId, spentBefore],
+    );
+    return r.rows.map((x) => ({ userId: x.used_by, attemptId: x.used_attempt_id }));
   }
 
   /** Gives an F-code back when the attempt it was spent on did not win. */

@@ -115,6 +115,8 @@ export interface DriftReport {
   /** units_taken equals the sum of live orders. */
   dbConsistent: boolean;
   repairedReleases: number;
+  /** F-codes given back by a repair: spent on attempts that never won (see `reconcile`). */
+  releasedFcodes: number;
 }
 
 export interface Store {
@@ -211,6 +213,11 @@ export interface Store {
 }
 
 const DAY_MS = 86_400_000;
+/**
+ * A spent F-code younger than this may belong to an attempt still on its way to the engine
+ * (spent, not yet submitted): reconciliation leaves it alone.
+ */
+const FCODE_SETTLE_MS = 60_000;
 
 export function createStore(options: StoreOptions): Store {
   const { db, clock, engine, logger } = options;
@@ -345,6 +352,27 @@ export function createStore(options: StoreOptions): Store {
       }
     }
     return total;
+  };
+
+  /**
+   * F-codes whose attempt never won stay spent when the give-back was lost: a crash between the
+   * lobby's refusal and `releaseFcodes`, a lobby lost with Redis, an engine that failed after the
+   * code was spent. Once the admission window is over, a code spent a while ago on an attempt with
+   * no order (nor an accepted attempt refused at writing) that the engine does not hold as
+   * accepted or queued is given back.
+   */
+  const releaseLostFcodes = async (sale: Sale): Promise<number> => {
+    const now = clock.now().getTime();
+    if (now < sale.startsAt.getTime() + sale.admissionWindowMs) return 0;
+    const spent = await sales.fcodeAttempts(sale.id, new Date(now - FCODE_SETTLE_MS));
+    const settled = await orders.known(spent.map((a) => a.attemptId));
+    const lost: string[] = [];
+    for (const a of spent) {
+      if (settled.has(a.attemptId)) continue;
+      const outcome = await engine.outcome(sale.id, a.userId, a.attemptId);
+      if (outcome.status === 'rejected' || outcome.status === 'unknown') lost.push(a.attemptId);
+    }
+    return sales.releaseFcodes(sale.id, lost);
   };
 
   const store: Store = {
@@ -522,9 +550,12 @@ export function createStore(options: StoreOptions): Store {
       // It is rebuilt from the database first, as an attempt that finds the sale missing does.
       if (!(await engine.holdsSale(sale.id))) await rebuild(sale);
       let repairedReleases = 0;
-      if (o.repair)
+      let releasedFcodes = 0;
+      if (o.repair) {
         for (const closed of await orders.closedAttempts(saleId))
           if (await engine.release(saleId, closed.userId, closed.attemptId)) repairedReleases += 1;
+        releasedFcodes = await releaseLostFcodes(sale);
+      }
       // The writer runs meanwhile. The engine's stock and its in-flight attempts are read at one
       // moment, the database after: an attempt written in between is counted once, from the
       // database (it is dropped from the in-flight list). One accepted and written in between would
@@ -563,6 +594,7 @@ export function createStore(options: StoreOptions): Store {
         status: drift === 0 ? 'ok' : drift > 0 ? 'undersell' : 'oversell_risk',
         dbConsistent: t.unitsTaken === t.liveUnits,
         repairedReleases,
+        releasedFcodes,
       };
     },
 

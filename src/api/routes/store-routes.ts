@@ -184,6 +184,7 @@ const driftJson = (d: DriftReport) => ({
   status: d.status,
   db_consistent: d.dbConsistent,
   repaired_releases: d.repairedReleases,
+  released_fcodes: d.releasedFcodes,
 });
 
 const page = <T, U>(p: { items: T[]; nextCursor: string | null }, json: (t: T) => U) => ({
@@ -433,6 +434,7 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
     status: z.enum(['ok', 'undersell', 'oversell_risk']),
     db_consistent: z.boolean(),
     repaired_releases: z.number().int(),
+    released_fcodes: z.number().int(),
   });
   app.post(
     '/sales/:id/reconciliation',
