@@ -571,6 +571,26 @@ describe('funnel', () => {
   });
 });
 
+describe('funnel dates', () => {
+  it('answers a date that is no calendar day, or from after to, with 400 naming the field', async () => {
+    const p = await customPartner('94');
+    for (const [query, field] of [
+      ['from=2025-13-45&to=2025-12-31', 'from'],
+      ['from=2025-02-29&to=2025-03-31', 'from'],
+      ['from=2025-07-01&to=2025-06-31', 'to'],
+      ['from=2025-07-31&to=2025-07-01', 'from'],
+    ] as const)
+      for (const id of [p.id, 'own']) {
+        const res = await h.get(`/v1/operator/marketplace/partners/${id}/funnel?${query}`);
+        expect(res.statusCode, `${id} ${query}: ${res.body}`).toBe(400);
+        expect(String(res.headers['content-type'])).toContain('application/problem+json');
+        expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', field });
+      }
+    const one = await h.get(`/v1/operator/marketplace/partners/${p.id}/funnel?from=2024-02-29&to=2024-02-29`);
+    expect(one.statusCode, one.body).toBe(200);
+  });
+});
+
 describe('offers and choices', () => {
   it('drops offers above the amount asked or outside the partner’s amount range', async () => {
     // Each partner lends 1,000.00 to 300,000.00 CNY; the user asks for 2,000.00.
@@ -881,6 +901,11 @@ describe('bad input', () => {
         ),
         404,
         'MARKETPLACE_APPLICATION_NOT_FOUND',
+      );
+      problem(
+        await h.post(`/v1/marketplace/consents/${id}/withdraw`, {}, { key: user.token }),
+        404,
+        'MARKETPLACE_CONSENT_NOT_FOUND',
       );
     }
   });

@@ -736,6 +736,34 @@ describe('marketplace over real HTTP', () => {
     expect((await h.marketplace.coDebt([userId])).get(userId)!.last30.applications).toBe(1);
   });
 
+  it('counts a failed choice in its partner’s funnel when the user then chooses another partner', async () => {
+    const region = '620102';
+    const down = await partner('62', { name: 'down', latencyMs: 1, failPosts: 1 });
+    const up = await partner('62', { name: 'up', latencyMs: 1, approvalByBand: { B: 1 } });
+    const { userId, app } = await applyAs(region, 1_000_000n, 12);
+    const offerOf = (id: string) => app.offers.find((o) => o.partnerId === id)!;
+    await expect(chooseFor(userId, app.id, offerOf(down.id).id)).rejects.toMatchObject({
+      code: 'MARKETPLACE_PARTNER_UNAVAILABLE',
+    });
+    expect(down.sim.received.posts).toHaveLength(1);
+    expect((await chooseFor(userId, app.id, offerOf(up.id).id)).status).toBe('posted');
+    await waitFor(async () => up.sim.callbacks.length >= 1);
+    await up.sim.idle();
+    const funnelOf = async (id: string) => {
+      const res = await h.get(`/v1/operator/marketplace/partners/${id}/funnel?from=2025-06-01&to=2025-06-30`);
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json().items as unknown[];
+    };
+    const day = { date: '2025-06-01', pinged: 1, offered: 1, chosen: 1 };
+    // The post to the first partner failed: chosen, not posted, nothing decided.
+    expect(await funnelOf(down.id)).toEqual([
+      { ...day, posted: 0, approved: 0, declined: 0, disbursed: 0, pass_rate: null },
+    ]);
+    expect(await funnelOf(up.id)).toEqual([
+      { ...day, posted: 1, approved: 1, declined: 0, disbursed: 1, pass_rate: 1 },
+    ]);
+  });
+
   it('neither pings nor posts to a partner whose name is pointed at a private address after it was saved', async () => {
     const region = '650102';
     // Names only the test's resolver knows: saved while they point at this machine (allowed here,

@@ -1,4 +1,4 @@
-import { MilletError, type Clock } from '../core/index.ts';
+import { MilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { ApplicantField } from './types.ts';
 
@@ -65,7 +65,8 @@ export async function withdrawConsent(
   userId: string,
   consentId: string,
 ): Promise<MarketplaceConsent> {
-  const { rows } = /^[0-9a-f-]{36}$/i.test(consentId)
+  // A UUID, not just its alphabet and length: 36 dashes reached the uuid column and answered 500.
+  const { rows } = isUuid(consentId)
     ? await db.query<Row>(
         `UPDATE marketplace_consents SET withdrawn_at = coalesce(withdrawn_at, $3)
           WHERE id = $1 AND user_id = $2 RETURNING *`,

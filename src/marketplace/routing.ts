@@ -632,6 +632,13 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         businessDate(clock),
       ],
     );
+    // The funnel's record of this choice: the post row above is taken over by a later choice when
+    // this post fails, and this partner's funnel would lose it.
+    await tx.query(
+      `INSERT INTO marketplace_choices (consent_id, application_id, partner_key, application_date, chosen_at)
+       VALUES ($1,$2,$3,$4,$5)`,
+      [consentId, app.id, partner?.id ?? 'own', app.business_date, now],
+    );
     await tx.query(
       `UPDATE marketplace_applications SET status = 'chosen', chosen_offer_id = $2 WHERE id = $1`,
       [app.id, offer.id],
@@ -701,6 +708,10 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         [app.id],
       );
       if (failed.rows.length > 0) {
+        await tx.query(`UPDATE marketplace_choices SET failed_at = $2 WHERE consent_id = $1`, [
+          consentId,
+          clock.now(),
+        ]);
         await tx.query(
           `UPDATE marketplace_applications SET status = 'offered', chosen_offer_id = NULL WHERE id = $1`,
           [app.id],

@@ -477,11 +477,22 @@ export interface FunnelDay {
   passRate: number | null;
 }
 
+/** A calendar date YYYY-MM-DD (2025-13-45 is none: it matched no day and answered an empty funnel). */
+function checkDate(field: 'from' | 'to', date: string): void {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+  const day = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
+  if (!day || Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== date)
+    throw new MilletError('VALIDATION_FAILED', `${field} must be a calendar date YYYY-MM-DD`, { field });
+}
+
 /**
  * A partner's funnel per business date, cohorts by the application's date: a post's own
  * business_date is the day it was chosen (the daily cap counts those), and an application chosen
- * after midnight would show as offered one day and chosen the next. A post is chosen on or after
- * its application's date, which bounds the posts read by the partner index.
+ * after midnight would show as offered one day and chosen the next. Chosen and posted come from
+ * the choices (one row each, by the partner index), not the post row: that is one per application
+ * and a choice after a failed post takes it over, so the failed partner's choice would be lost.
+ * Chosen and posted count applications: choosing the same partner again after a failed post is
+ * one application chosen, posted once it reached the partner.
  */
 export async function funnel(
   db: Database,
@@ -489,6 +500,10 @@ export async function funnel(
   from: string,
   to: string,
 ): Promise<FunnelDay[]> {
+  checkDate('from', from);
+  checkDate('to', to);
+  if (from > to)
+    throw new MilletError('VALIDATION_FAILED', 'from must not be after to', { field: 'from', from, to });
   // The own loan is not pinged over HTTP: it is asked for a quote on every loan application, so
   // those are its "pinged", and the own offers shown are its "offered".
   const own = partnerKey === 'own';
@@ -511,22 +526,28 @@ export async function funnel(
     disbursed: bigint;
   }>(
     `WITH pings AS (${pings}),
+     chosen AS (
+       SELECT application_id, application_date, bool_or(failed_at IS NULL) AS reached
+         FROM marketplace_choices WHERE partner_key = $4 AND application_date BETWEEN $2 AND $3
+        GROUP BY application_id, application_date),
      posts AS (
-       SELECT a.business_date AS date, count(*) AS chosen,
-              count(*) FILTER (WHERE po.status <> 'failed') AS posted,
-              count(*) FILTER (WHERE po.status IN ('approved', 'disbursed', 'repaid')) AS approved,
-              count(*) FILTER (WHERE po.status = 'declined') AS declined,
-              count(*) FILTER (WHERE po.status IN ('disbursed', 'repaid')) AS disbursed
-         FROM marketplace_posts po JOIN marketplace_applications a ON a.id = po.application_id
-        WHERE po.partner_id IS NOT DISTINCT FROM $1::uuid AND a.business_date BETWEEN $2 AND $3
-          AND po.business_date >= $2
-        GROUP BY a.business_date)
+       SELECT ch.application_date AS date, count(*) AS chosen,
+              count(*) FILTER (WHERE ch.reached) AS posted,
+              count(po.application_id) FILTER (WHERE po.status IN ('approved', 'disbursed', 'repaid')) AS approved,
+              count(po.application_id) FILTER (WHERE po.status = 'declined') AS declined,
+              count(po.application_id) FILTER (WHERE po.status IN ('disbursed', 'repaid')) AS disbursed
+         FROM chosen ch
+         -- The post row is this partner's only while its choice is the application's latest.
+         LEFT JOIN marketplace_posts po
+           ON po.application_id = ch.application_id AND po.partner_id IS NOT DISTINCT FROM $1::uuid
+        GROUP BY ch.application_date)
      SELECT coalesce(pings.date, posts.date) AS date,
             coalesce(pinged, 0) AS pinged, coalesce(offered, 0) AS offered, coalesce(chosen, 0) AS chosen,
             coalesce(posted, 0) AS posted, coalesce(approved, 0) AS approved, coalesce(declined, 0) AS declined,
             coalesce(disbursed, 0) AS disbursed
        FROM pings FULL JOIN posts ON posts.date = pings.date ORDER BY 1`,
-    [own ? null : partnerKey, from, to],
+    // The key as stored: a partner named by its id in capitals is the same partner.
+    [own ? null : partnerKey, from, to, own ? 'own' : partnerKey.toLowerCase()],
   );
   return rows.map((r) => {
     const approved = Number(r.approved);

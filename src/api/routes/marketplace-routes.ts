@@ -418,6 +418,8 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
         tags,
         summary:
           'Funnel per business date: pinged, offered, chosen, posted, approved, disbursed, pass rate (id `own`: the platform loan)',
+        description:
+          'Chosen and posted count applications, a partner whose post failed included (chosen, not posted). `from` and `to` are calendar dates, `from` not after `to`: else 400 VALIDATION_FAILED naming the field.',
         params: idParams,
         querystring: z.object({ from: dateSchema, to: dateSchema }),
         response: {
