@@ -660,3 +660,72 @@ describe('drawing a loan to a bank card', () => {
     await bookAgrees();
   });
 });
+
+describe('the 24% APR cap over start dates', () => {
+  const monthly = {
+    ...product,
+    day_count: 'actual/365',
+    terms: [1],
+    min_amount: '100000',
+    max_amount: '1000000',
+  };
+  /** Puts a product's rate where one made before the start-date check could have left it. */
+  async function repriceAsOldProduct(code: string, annualRate: string): Promise<void> {
+    await h.t.db.query('UPDATE lending_products SET annual_rate = $2::numeric WHERE code = $1', [
+      code,
+      annualRate,
+    ]);
+  }
+
+  it('refuses a product whose loans starting on some date would cost more than 24% APR', async () => {
+    // From 2024-01-31 (a 29-day month) 25% over one month is 23.84% APR, but over a 31-day month
+    // it is 25.48%: the product is refused, not only its dearest start date.
+    const dear = await h.post('/v1/operator/lending/products', {
+      ...monthly,
+      code: 'monthly-dear',
+      annual_rate: '25',
+    });
+    expect([dear.statusCode, dear.json().code], dear.body).toEqual([422, 'APR_ABOVE_CAP']);
+    const fair = await h.post('/v1/operator/lending/products', {
+      ...monthly,
+      code: 'monthly-fair',
+      annual_rate: '23.5',
+    });
+    expect(fair.statusCode, fair.body).toBe(201);
+    // 23.5% × 31/365 × 12 = 23.9507%, the dearest month, plus the fen rounding at 1,000.00 CNY.
+    expect(fair.json().max_apr).toBe('23.9520');
+  });
+
+  it('refuses an offer, and the draw of an offer, whose own schedule is above 24% APR', async () => {
+    at('2026-04-30');
+    expect(
+      (await h.post('/v1/operator/lending/products', { ...monthly, code: 'monthly-old', annual_rate: '20' }))
+        .statusCode,
+    ).toBe(201);
+    // 24% over one month: 23.67% APR for a 30-day month, 24.46% for a 31-day one.
+    await repriceAsOldProduct('monthly-old', '24');
+    const ida = await newCustomer(h);
+    await scored(ida);
+    const applied = await h.post(
+      '/v1/loans/applications',
+      { product_code: 'monthly-old', amount: '100000', terms: 1 },
+      { key: ida.token },
+    );
+    expect(applied.statusCode, applied.body).toBe(201);
+    const offer = applied.json().offer as JsonObject;
+    expect(offer.apr).toBe('23.6760');
+
+    // Accepted the next day, the loan's only month (May 1 → June 1) has 31 days.
+    at('2026-05-01');
+    await relogin(ida);
+    const drawn = await h.post(`/v1/loans/offers/${offer.id}/accept`, { to: 'wallet' }, { key: ida.token });
+    expect([drawn.statusCode, drawn.json().code], drawn.body).toEqual([422, 'APR_ABOVE_CAP']);
+    const again = await h.post(
+      '/v1/loans/applications',
+      { product_code: 'monthly-old', amount: '100000', terms: 1 },
+      { key: ida.token },
+    );
+    expect([again.statusCode, again.json().code], again.body).toEqual([422, 'APR_ABOVE_CAP']);
+    await expectLedgerVerifies(h);
+  });
+});

@@ -65,6 +65,14 @@ export function aprOfDatedFlows(flows: readonly DatedCashFlow[]): Apr {
   );
 }
 
+/**
+ * A float estimate of `aprOfPeriodicFlows` in percent (Newton's method only, not exact): cheap
+ * enough to screen many schedules, whose near-highest ones are then solved exactly.
+ */
+export function estimateAprOfPeriodicFlows(amounts: readonly bigint[], periodsPerYear: number): number {
+  return floatIrr(normalise(amounts.map((amount, t) => ({ t, amount })))) * periodsPerYear * 100;
+}
+
 /** Refuses an APR above the cap (24% unless given) with `APR_ABOVE_CAP`. */
 export function assertAprWithinCap(apr: Apr, capPercentE4: bigint = APR_CAP_PERCENT_E4): void {
   if (apr.percentE4 > capPercentE4) {

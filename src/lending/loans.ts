@@ -2,7 +2,13 @@ import { MilletError, businessDate, derivedId, newId, type Clock } from '../core
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger, Leg } from '../ledger/index.ts';
 import { allocateRepayment, type Owed } from './allocation.ts';
-import { aprOfPeriodicFlows, formatPercentE4, type Apr } from './apr.ts';
+import {
+  APR_CAP_PERCENT_E4,
+  aprOfPeriodicFlows,
+  assertAprWithinCap,
+  formatPercentE4,
+  type Apr,
+} from './apr.ts';
 import { daysPastDue, delinquencyBucket, type DelinquencyBucket } from './delinquency.ts';
 import {
   derivedLoanFields,
@@ -227,6 +233,10 @@ export async function apply(
     if (declineReason) return null;
     const schedule = previewSchedule(product, command.amount, command.terms, today);
     const apr = aprOfSchedule(command.amount, schedule);
+    // checkProduct proves the cap over start dates at the product's smallest and largest amounts;
+    // this loan's own schedule is checked too (an amount in between rounds differently, and a
+    // product made before that proof may still be on offer).
+    assertAprWithinCap(apr);
     const newOfferId = newId();
     await tx.query(
       `INSERT INTO lending_offers (id, application_id, user_id, product_id, amount, terms, apr_e4, expires_on, status,
@@ -283,6 +293,7 @@ export function quoteLoan(
     if (!product.terms.includes(command.terms)) continue;
     const schedule = previewSchedule(product, command.amount, command.terms, command.today);
     const apr = aprOfSchedule(command.amount, schedule);
+    if (apr.percentE4 > APR_CAP_PERCENT_E4) continue;
     if (best && best.apr.percentE4 <= apr.percentE4) continue;
     best = {
       productCode: product.code,
@@ -420,6 +431,9 @@ export async function acceptOffer(
     const product = await getProduct(tx, offer.product_id);
     const schedule = previewSchedule(product, amount, offer.terms, today);
     const apr = aprOfSchedule(amount, schedule);
+    // The schedule starts today, not on the offer's day, so its APR is checked again: nothing has
+    // been paid out yet, so a loan above the cap is refused rather than made.
+    assertAprWithinCap(apr);
     await tx.query(
       `INSERT INTO lending_loans (id, user_id, product_id, product_code, offer_id, principal, terms, apr_e4, drawn_on,
          disburse_to, status, principal_outstanding, accrued_through, due_through, penalty_through, created_at)
@@ -558,10 +572,13 @@ async function activateCardLoan(tx: Queryable, loanId: string, today: string): P
   const { rows } = await tx.query<LoanRow>(`${loanSelect} WHERE l.id = $1 FOR UPDATE OF l`, [loanId]);
   const row = rows[0];
   if (!row || row.status !== 'disbursing') return false;
-  if (row.drawn_on < today) {
-    const product = await getProduct(tx, row.product_id);
-    const principal = BigInt(row.principal);
-    const schedule = previewSchedule(product, principal, row.terms, today);
+  const product = row.drawn_on < today ? await getProduct(tx, row.product_id) : null;
+  const principal = BigInt(row.principal);
+  const schedule = product ? previewSchedule(product, principal, row.terms, today) : null;
+  const apr = schedule ? aprOfSchedule(principal, schedule) : null;
+  // The money is out, so a rebuilt schedule above the cap cannot be refused: the loan keeps the
+  // schedule it was drawn with, whose APR was checked at the accept.
+  if (product && schedule && apr && apr.percentE4 <= APR_CAP_PERCENT_E4) {
     const states = schedule.map(unpaidInstalment);
     await tx.query('DELETE FROM lending_instalments WHERE loan_id = $1', [loanId]);
     await insertInstalments(tx, loanId, states);
@@ -569,7 +586,7 @@ async function activateCardLoan(tx: Queryable, loanId: string, today: string): P
     await tx.query(
       `UPDATE lending_loans SET drawn_on = $2, apr_e4 = $3, accrued_through = $2, due_through = $2,
          penalty_through = $2 WHERE id = $1`,
-      [loanId, today, aprOfSchedule(principal, schedule).percentE4],
+      [loanId, today, apr.percentE4],
     );
   }
   await tx.query(`UPDATE lending_loans SET status = 'active' WHERE id = $1`, [loanId]);

@@ -457,7 +457,8 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
       config,
       schema: {
         tags,
-        summary: 'Apply for a cash loan: approved with an offer (APR first) or declined with the reason',
+        summary:
+          'Apply for a cash loan: approved with an offer (APR first) or declined with the reason; an offer whose schedule from today is above 24% APR is 422 APR_ABOVE_CAP',
         body: z.object({
           product_code: codeParams.shape.code,
           amount: amountInput,
@@ -489,7 +490,8 @@ export const lendingRoutes: FastifyPluginAsyncZod<{ lending: Lending }> = async 
       config,
       schema: {
         tags,
-        summary: 'Accept an offer and draw the loan to the wallet or a bank card',
+        summary:
+          'Accept an offer and draw the loan to the wallet or a bank card; a schedule from today above 24% APR is 422 APR_ABOVE_CAP',
         params: idParams,
         body: z.object({
           to: z.enum(['wallet', 'card']).default('wallet'),
