@@ -4,6 +4,7 @@ import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-
 import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
 import { expectLedgerVerifies } from './support/ledger-verify.ts';
 import { statementProductTerms } from './support/credit-products.ts';
+import { productAccountId } from '../src/paylater/accounts.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -216,4 +217,82 @@ describe('pay-later over HTTP across ~90 business days', () => {
     await expectLedgerVerifies(h);
     // About 90 closes over HTTP: past the default minute on a busy machine.
   }, 180_000);
+
+  it('refunds of interest-free instalments (fee_payer merchant) give the merchant back the fee of the refunded part; the ledger verifies', async () => {
+    const today = h.clock.now().toISOString().slice(0, 10);
+    const product = await h.post('/v1/operator/paylater/products', {
+      code: 'huabei-merchant-fees',
+      name: '花呗 免息',
+      ...statementProductTerms,
+    });
+    expect(product.statusCode, product.body).toBe(201);
+    const productId = product.json().id as string;
+    const merchant = (await h.post('/v1/operator/merchants', { name: '免息商家', fee_bps: 0 })).json();
+    const mk = (
+      await h.post(`/v1/operator/merchants/${merchant.id}/api-keys`, {
+        name: 'till',
+        scopes: ['payments:write', 'payments:read', 'refunds:write'],
+      })
+    ).json().key as string;
+    const buyer = await newCustomer(h, { funds: 100_000n });
+    customers.push(buyer);
+    await scoreCustomer(h, buyer);
+    expect(
+      (await h.post('/v1/paylater/line', { product_id: productId }, { key: buyer.token })).statusCode,
+    ).toBe(201);
+    const pay = async (amount: string, terms: number) => {
+      const order = await h.post(
+        '/v1/merchant/payment-orders',
+        { merchant_reference: `F-${Math.random()}`, amount, description: 'laptop' },
+        { key: mk },
+      );
+      const paid = await h.post(
+        `/v1/payment-orders/${order.json().id}/pay`,
+        { method: 'pay_later_instalments', terms, fee_payer: 'merchant' },
+        { key: buyer.token },
+      );
+      expect(paid.statusCode, paid.body).toBe(201);
+      return paid.json().id as string;
+    };
+    const refund = async (paymentId: string, amount: string, key?: string) => {
+      const r = await h.post(
+        '/v1/merchant/refunds',
+        { payment_id: paymentId, amount },
+        { key: mk, idempotencyKey: key },
+      );
+      expect(r.statusCode, r.body).toBe(201);
+      expect(r.json().status).toBe('succeeded');
+    };
+    const balance = async (account: 'merchantFee' | 'merchantFeeRefund' | 'fee') => {
+      const a = await h.ledger.getAccount(productAccountId(productId, account)).catch(() => undefined);
+      return a ? a.balances.posted : 0n;
+    };
+    const whole = await pay('120000', 6); // the merchant pays 120,000 × 4.50% = 5,400
+    const split = await pay('100001', 3); // 100,001 × 2.30% = 2,300.023 → 2,300
+    await refund(whole, '120000', 'full-refund');
+    await refund(whole, '120000', 'full-refund'); // a retry: the fee goes back once
+    await Promise.all([refund(split, '30000'), refund(split, '20000')]);
+    await advanceTo(addDays(today, 2));
+    // All of the first fee back; of the second, half-even 2,300 × 50,000 / 100,001 = 1,149.99 → 1,150.
+    expect(-(await balance('merchantFeeRefund'))).toBe(5_400n + 1_150n);
+    expect(-(await balance('merchantFee'))).toBe(2_300n - 1_150n);
+    expect(await balance('fee')).toBe(5_400n + 2_300n);
+    // The close paid the merchant out: a new sale funds the last refund.
+    const order = await h.post(
+      '/v1/merchant/payment-orders',
+      { merchant_reference: `F-${Math.random()}`, amount: '60000', description: 'bag' },
+      { key: mk },
+    );
+    const sale = await h.post(
+      `/v1/payment-orders/${order.json().id}/pay`,
+      { method: 'pay_later' },
+      { key: buyer.token },
+    );
+    expect(sale.statusCode, sale.body).toBe(201);
+    await refund(split, '50001');
+    await advanceTo(addDays(today, 3));
+    expect(-(await balance('merchantFeeRefund'))).toBe(5_400n + 2_300n);
+    expect(await balance('merchantFee')).toBe(0n);
+    await expectLedgerVerifies(h);
+  }, 60_000);
 });

@@ -3,9 +3,9 @@ import type { Database } from '../db/index.ts';
 import type { CloseStep } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { daysInMonth } from '../lending/index.ts';
-import { productAccountId, type ProductAccount } from './accounts.ts';
+import { openProductAccount, productAccountId, type ProductAccount } from './accounts.ts';
 import { DUE_TOTAL, PAID_TOTAL } from './allocation.ts';
-import type { Lines } from './lines.ts';
+import type { ChargeKind, Lines } from './lines.ts';
 
 const FIRST_ID = '00000000-0000-0000-0000-000000000000';
 
@@ -210,7 +210,7 @@ export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
         const rows = await db.query<{
           product_id: string;
           business_date: string;
-          kind: 'interest' | 'penalty' | 'fee' | 'merchant_fee';
+          kind: ChargeKind;
           amount: bigint;
           booked_amount: bigint;
         }>(
@@ -227,7 +227,14 @@ export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
                 ? ['charges', 'penalty']
                 : row.kind === 'fee'
                   ? ['charges', 'fee']
-                  : ['merchantFee', 'fee'];
+                  : row.kind === 'merchant_fee'
+                    ? ['merchantFee', 'fee']
+                    : // Returned to merchants: off what they owe, against fee income (credit_only).
+                      // Same-day fees sort first ('merchant_fee' < 'merchant_fee_refund'), so the
+                      // receivable always holds the fee before any of it goes back.
+                      ['merchantFeeRefund', 'merchantFee'];
+          if (row.kind === 'merchant_fee_refund')
+            await openProductAccount(deps.ledger, row.product_id, 'merchantFeeRefund');
           await deps.ledger.transfer({
             id: derivedId(
               'paylater.charges',

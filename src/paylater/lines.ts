@@ -12,7 +12,7 @@ import type { Ledger, Leg } from '../ledger/index.ts';
 import { derivedId } from '../core/index.ts';
 import { allocate, allocateInTurn, applyAllocation, type Allocation, type Owed } from './allocation.ts';
 import { openLineAccount, productAccountId } from './accounts.ts';
-import { instalmentOffer, type FeePayer, type InstalmentOffer } from './instalments.ts';
+import { instalmentFee, instalmentOffer, type FeePayer, type InstalmentOffer } from './instalments.ts';
 import { limitForScore, type Products } from './products.ts';
 import {
   dateText,
@@ -408,6 +408,11 @@ export class Lines {
     /** Refunds: where what no debt takes goes. */
     restAccountId?: string;
     allocateWith: (owed: Owed, line: LineRow) => Allocation;
+    /**
+     * Runs once, in the transaction that marks the movement succeeded (after its ledger entry): what
+     * must follow only a movement that happened — not a refused one, and not again on a retry.
+     */
+    onSucceeded?: (tx: Queryable, movement: MovementRow, line: LineRow) => Promise<void>;
   }): Promise<Movement> {
     const { db } = this.d;
     if (m.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
@@ -487,10 +492,15 @@ export class Lines {
       }
       throw error;
     }
-    const done = await db.query<MovementRow>(
-      `UPDATE paylater_movements SET status = 'succeeded' WHERE id = $1 AND status = 'pending' RETURNING *`,
-      [row.id],
-    );
+    const pending = row;
+    const done = await db.transaction(async (tx) => {
+      const r = await tx.query<MovementRow>(
+        `UPDATE paylater_movements SET status = 'succeeded' WHERE id = $1 AND status = 'pending' RETURNING *`,
+        [pending.id],
+      );
+      if (r.rows[0] && m.onSucceeded) await m.onSucceeded(tx, r.rows[0], line);
+      return r;
+    });
     return movementFromRow(done.rows[0] ?? { ...row, status: 'succeeded' });
   }
 
@@ -536,6 +546,8 @@ export class Lines {
    * 2. the rest, other principal: statements oldest first, unbilled, future instalments;
    * 3. the wallet.
    * Interest, fees and penalties already charged stay owed (the credit was used until the refund).
+   * Of merchant-paid (interest-free) instalments, the merchant gets back the fee for the part
+   * refunded (`returnMerchantFee`).
    */
   async refund(c: {
     refundId: string;
@@ -562,6 +574,15 @@ export class Lines {
       businessDate: businessDate(this.d.clock),
       sourceAccountId: c.merchantAccountId,
       restAccountId: wallet.ledgerAccountId,
+      onSucceeded: (tx, movement, line) =>
+        p?.plan_id
+          ? returnMerchantFee(tx, {
+              planId: p.plan_id,
+              productId: line.product_id,
+              refunded: c.amount,
+              businessDate: dateText(movement.business_date),
+            })
+          : Promise.resolve(),
       allocateWith: (owed) => {
         const allocation = allocateInTurn(owed, c.amount, [
           // Not billed yet: the unbilled principal.
@@ -827,12 +848,52 @@ async function insertPlan(
     );
 }
 
+/**
+ * Gives the merchant back the fee of a merchant-paid plan for the part of the purchase refunded:
+ * the fee × everything refunded so far / the principal, half-even, less what went back before —
+ * cumulative, so rounding never drifts and a full refund returns exactly the fee charged. The plan
+ * row is locked, so concurrent refunds add up and together never pass the fee. The close books it
+ * (merchant fee receivable → fees returned). A plan the user pays fees on is left alone: those fees
+ * are the user's, and a refund already waives the ones of months it clears.
+ */
+async function returnMerchantFee(
+  tx: Queryable,
+  r: { planId: string; productId: string; refunded: bigint; businessDate: string },
+): Promise<void> {
+  const plan = await tx.query<{
+    principal: bigint;
+    fee_rate_bp: number;
+    merchant_refunded: bigint;
+    merchant_fee_refunded: bigint;
+  }>(
+    `SELECT principal, fee_rate_bp, merchant_refunded, merchant_fee_refunded FROM paylater_plans
+      WHERE id = $1 AND fee_payer = 'merchant' FOR UPDATE`,
+    [r.planId],
+  );
+  const row = plan.rows[0];
+  if (!row) return;
+  // The plan stores the user's fee (0 here); the merchant's is the same split of the same rate.
+  const fee = instalmentFee(row.principal, row.fee_rate_bp);
+  const sum = row.merchant_refunded + r.refunded;
+  const refunded = sum < row.principal ? sum : row.principal;
+  const feeBack = refunded === row.principal ? fee : halfEven(fee * refunded, row.principal);
+  const more = feeBack - row.merchant_fee_refunded;
+  await tx.query(
+    'UPDATE paylater_plans SET merchant_refunded = $2, merchant_fee_refunded = $3 WHERE id = $1',
+    [r.planId, refunded, more > 0n ? feeBack : row.merchant_fee_refunded],
+  );
+  if (more > 0n) await addCharge(tx, r.productId, r.businessDate, 'merchant_fee_refund', more);
+}
+
+/** What the close books per product and day; `merchant_fee_refund` is merchant fees given back. */
+export type ChargeKind = 'interest' | 'penalty' | 'fee' | 'merchant_fee' | 'merchant_fee_refund';
+
 /** Adds to a product's day of charges (booked to the ledger in the close, one entry per kind). */
 export async function addCharge(
   tx: Queryable,
   productId: string,
   date: string,
-  kind: 'interest' | 'penalty' | 'fee' | 'merchant_fee',
+  kind: ChargeKind,
   amount: bigint,
 ): Promise<void> {
   await tx.query(

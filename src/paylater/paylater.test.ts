@@ -1,14 +1,22 @@
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, derivedId, isMilletError, newId } from '../core/index.ts';
+import {
+  ManualClock,
+  businessDate as businessDateOf,
+  derivedId,
+  isMilletError,
+  newId,
+} from '../core/index.ts';
 import { behaviourFeatures, modelSpec } from '../credit/index.ts';
 import { applyMigrations } from '../db/index.ts';
 import { addDays, createEndOfDayClose, jobsMigrations, type EndOfDayClose } from '../jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
 import type { PaymentMethodHandler } from '../merchants/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
+import { productAccountId } from './accounts.ts';
 import { createPaylater, paylaterMigrations, type Paylater } from './index.ts';
+import { instalmentFee } from './instalments.ts';
 
 /**
  * The line on its public API and the close: opening rules, both pricing modes (DESIGN vector 8),
@@ -811,6 +819,56 @@ describe('pay-later line (close-driven)', () => {
     expect([derive('REPAID_SHARE_1'), derive('REPAID_SHARE_2'), derive('REPAID_SHARE_AVG')]).toEqual([
       1, 1, 1,
     ]);
+  });
+
+  it('a refund of merchant-paid instalments returns the fee for the refunded part to the merchant, once, never more than was charged', async () => {
+    const user = await customer('merchant-fee-refunds', { score: 700 });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await at(addDays(await nextFirstOfMonth(), 3));
+    const owedByMerchants = async () =>
+      -(await ledger.getAccount(productAccountId(huabei, 'merchantFee'))).balances.posted;
+    const feeIncome = async () => (await ledger.getAccount(productAccountId(huabei, 'fee'))).balances.posted;
+    const returned = async () =>
+      (await code(ledger.getAccount(productAccountId(huabei, 'merchantFeeRefund')))) === 'ok'
+        ? -(await ledger.getAccount(productAccountId(huabei, 'merchantFeeRefund'))).balances.posted
+        : 0n;
+    const [owed0, income0, returned0] = [await owedByMerchants(), await feeIncome(), await returned()];
+    const whole = await buy(user, 120_000n, 'pay_later_instalments', { terms: '6', fee_payer: 'merchant' });
+    const split = await buy(user, 100_001n, 'pay_later_instalments', { terms: '3', fee_payer: 'merchant' });
+    const wholeFee = instalmentFee(120_000n, 450); // 54.00
+    const splitFee = instalmentFee(100_001n, 230); // 23.00
+    const refundOf = (paymentId: string, amount: bigint, refundId = newId()) =>
+      methods.get('pay_later')!.refund!({
+        refundId,
+        paymentId,
+        merchantId: newId(),
+        userId: user,
+        amount,
+        merchantAccountId: merchantAccount,
+      });
+    // A full refund the same day, retried; two partial refunds at once.
+    const full = newId();
+    await refundOf(whole, 120_000n, full);
+    await refundOf(whole, 120_000n, full);
+    const first = newId();
+    await Promise.all([refundOf(split, 33_333n, first), refundOf(split, 33_334n)]);
+    await refundOf(split, 33_333n, first);
+    await closeThrough(businessDateOf(clock));
+    // Half-even of 23.00 × 66,667 / 100,001 = 15.33.
+    const splitReturned = (splitFee * 66_667n * 2n + 100_001n) / (2n * 100_001n);
+    expect(splitReturned).toBe(1_533n);
+    expect(await returned()).toBe(returned0 + wholeFee + splitReturned);
+    expect(await owedByMerchants()).toBe(owed0 + splitFee - splitReturned);
+    // The income booked stays as charged (credit_only); the contra account carries what went back.
+    expect(await feeIncome()).toBe(income0 + wholeFee + splitFee);
+    // The last part: the whole fee is back, not a cent more.
+    await at(addDays(businessDateOf(clock), 1));
+    await refundOf(split, 33_334n);
+    await closeThrough(businessDateOf(clock));
+    expect(await returned()).toBe(returned0 + wholeFee + splitFee);
+    expect(await owedByMerchants()).toBe(owed0);
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
   });
 });
 
