@@ -842,15 +842,18 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     expect(await store.reconcile(saleId)).toMatchObject({ status: 'ok', drift: 0, dbConsistent: true });
   });
 
-  it('gives back an F-code spent on an attempt the admission lobby refused', async () => {
-    // Only an F-code attempt refused at once gave its code back: one queued in the admission lobby
-    // and refused there (sold out) kept its code spent, an early-access right lost for nothing.
+  /**
+   * A sale of one unit whose two F-code holders both try in its admission window, and the lobby's
+   * drain: one wins. With `refusalsLost` the store never hears of the lobby's refusals (a crash).
+   */
+  async function twoFcodeHoldersForOneUnit(o: { refusalsLost?: boolean } = {}) {
     const { saleId, startsAt } = await newSale({
       allotment: 1,
       per_user_limit: 1,
       admission_window_ms: 1_000,
       early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
     });
+    if (o.refusalsLost) lobbyRefusalsLost.add(saleId);
     const codes = ok(await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, { count: 2 }), 201)
       .codes as string[];
     const holders = [await registered(saleId), await registered(saleId)];
@@ -868,6 +871,13 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     }
     expect([...statuses].sort()).toEqual(['accepted', 'rejected']);
     const [winnerCode, loserCode] = statuses[0] === 'accepted' ? codes : [codes[1]!, codes[0]!];
+    return { saleId, startsAt, other, winnerCode: winnerCode!, loserCode: loserCode! };
+  }
+
+  it('gives back an F-code spent on an attempt the admission lobby refused', async () => {
+    // Only an F-code attempt refused at once gave its code back: one queued in the admission lobby
+    // and refused there (sold out) kept its code spent, an early-access right lost for nothing.
+    const { saleId, other, winnerCode, loserCode } = await twoFcodeHoldersForOneUnit();
     // The drain that refused the loser may be the store's own timer, finishing just after this
     // test's: wait (a little) for the codes in use to settle.
     const spent = async () =>
@@ -882,30 +892,9 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
   it('gives back, on a reconciliation repair, an F-code whose lobby refusal was never released', async () => {
     // The give-back after the lobby's drain is lost if the process dies between the engine's
     // refusal and the release: the code stayed spent for good though its attempt never won.
-    const { saleId, startsAt } = await newSale({
-      allotment: 1,
-      per_user_limit: 1,
-      admission_window_ms: 1_000,
-      early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
+    const { saleId, startsAt, other, winnerCode, loserCode } = await twoFcodeHoldersForOneUnit({
+      refusalsLost: true,
     });
-    lobbyRefusalsLost.add(saleId);
-    const codes = ok(await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, { count: 2 }), 201)
-      .codes as string[];
-    const holders = [await registered(saleId), await registered(saleId)];
-    const other = await registered(saleId);
-    h.clock.set(new Date(startsAt + 10));
-    const queued = [];
-    for (const [i, holder] of holders.entries())
-      queued.push(ok(await attempt(holder, saleId, { f_code: codes[i] }), 202).attempt_id as string);
-    h.clock.set(new Date(startsAt + 1_000));
-    await store.admitLobbies();
-    const statuses = [];
-    for (const [i, holder] of holders.entries()) {
-      const s = ok(await h.get(`/v1/store/sales/${saleId}/attempts/${queued[i]}`, holder.token), 200);
-      statuses.push(s.status as string);
-    }
-    expect([...statuses].sort()).toEqual(['accepted', 'rejected']);
-    const [winnerCode, loserCode] = statuses[0] === 'accepted' ? codes : [codes[1]!, codes[0]!];
     expect((await attempt(other, saleId, { f_code: loserCode })).json().code).toBe('STORE_FCODE_USED');
     // A repair a little after the window (a code spent a moment ago may be on its way to the engine).
     h.clock.set(new Date(startsAt + 2 * MINUTE));

@@ -97,6 +97,39 @@ function crashOnceAt(id: () => string, when: 'before' | 'after') {
   };
 }
 
+/**
+ * A world whose user 0 subscribed 100,000.00 on Thursday 2025-06-05 (with `more` ordered beside it),
+ * Thursday closed, and Friday's close crashed once at the fund's confirmation entry (`when`).
+ */
+type World = Awaited<ReturnType<typeof world>>;
+
+async function closeCrashedAtConfirmation(when: 'before' | 'after', more?: (s: World) => Promise<unknown>) {
+  // The fund's id is known once the world made it, before the close transfers anything.
+  let confirmation = '';
+  const s = await world(
+    '2025-06-05T10:00:00',
+    crashOnceAt(() => confirmation, when),
+  );
+  confirmation = derivedId('wealth.confirmations', `${s.fund}:2025-06-06`);
+  try {
+    await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
+    await s.wealth.subscribe({
+      id: derivedId('sub', 'a'),
+      userId: s.users[0]!,
+      productId: s.fund,
+      amount: 10_000_000n,
+    });
+    await more?.(s);
+    s.at('2025-06-07T01:00:00');
+    expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+    expect((await s.closeDay('2025-06-06')).status).not.toBe('completed');
+    return s;
+  } catch (error) {
+    await s.shutdown();
+    throw error;
+  }
+}
+
 const codeOf = (promise: Promise<unknown>) =>
   promise.then(
     () => 'ok',
@@ -458,26 +491,10 @@ describe('wealth edge cases', () => {
   });
 
   it('never lets a fast redemption take confirmed shares the omnibus account does not hold yet (close crashed at the confirmation entry)', async () => {
-    // The fund's id is known once the world made it, before the close transfers anything.
-    let confirmation = '';
-    const s = await world(
-      '2025-06-05T10:00:00',
-      crashOnceAt(() => confirmation, 'before'),
-    );
-    confirmation = derivedId('wealth.confirmations', `${s.fund}:2025-06-06`);
+    // The fund's only holder: Thursday's order confirms on Friday, more than everything else held.
+    const s = await closeCrashedAtConfirmation('before');
     try {
       const [a] = s.users;
-      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
-      // The fund's only holder: Thursday's order confirms on Friday, more than everything else held.
-      await s.wealth.subscribe({
-        id: derivedId('sub', 'a'),
-        userId: a,
-        productId: s.fund,
-        amount: 10_000_000n,
-      });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).not.toBe('completed');
       // Saturday morning, before the close is retried: a fast redemption is either paid in full
       // or refused leaving the register as it was; the omnibus account always covers the register.
       s.at('2025-06-07T09:00:00');
@@ -518,25 +535,15 @@ describe('wealth edge cases', () => {
   });
 
   it('resumes a close that crashed right after the confirmation entry without posting it twice', async () => {
-    let confirmation = '';
-    const s = await world(
-      '2025-06-05T10:00:00',
-      crashOnceAt(() => confirmation, 'after'),
+    const s = await closeCrashedAtConfirmation('after', (w) =>
+      w.wealth.subscribe({
+        id: derivedId('sub', 'b'),
+        userId: w.users[1]!,
+        productId: w.fund,
+        amount: 250_000n,
+      }),
     );
-    confirmation = derivedId('wealth.confirmations', `${s.fund}:2025-06-06`);
     try {
-      const [a, b] = s.users;
-      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000' });
-      await s.wealth.subscribe({
-        id: derivedId('sub', 'a'),
-        userId: a,
-        productId: s.fund,
-        amount: 10_000_000n,
-      });
-      await s.wealth.subscribe({ id: derivedId('sub', 'b'), userId: b, productId: s.fund, amount: 250_000n });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).not.toBe('completed');
       expect((await s.closeDay('2025-06-06')).status).toBe('completed');
       await s.balanced();
       // 10,250,000 shares issued once, plus Friday's income (1.7 per 10,000: 1,742.50 → 1,742 + 1).
