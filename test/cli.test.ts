@@ -94,8 +94,9 @@ describe('millet CLI on the embedded database', () => {
     });
     expect(accounts.status).toBe(200);
     const demo = (await accounts.json()) as { items: Array<{ code: string }> };
-    // The demo ledger, and the wallet's bank clearing account, the merchants' platform fee
-    // account and the store's merchant and deposit accounts that every start makes sure of.
+    // The demo ledger, and the wallet's bank clearing and withdrawal shortfall accounts, the
+    // merchants' platform fee account and the store's merchant and deposit accounts that every
+    // start makes sure of.
     expect(demo.items.map((a) => a.code).sort()).toEqual([
       'bank_clearing',
       'fee_income',
@@ -104,6 +105,7 @@ describe('millet CLI on the embedded database', () => {
       'store_deposits',
       'user_wallet',
       'user_wallet',
+      'withdrawal_shortfall',
       'world',
     ]);
   }, 60_000);
