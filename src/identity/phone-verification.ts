@@ -1,6 +1,6 @@
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import { MilletError, newId } from '../core/index.ts';
-import type { Database } from '../db/index.ts';
+import type { Database, Queryable } from '../db/index.ts';
 import type { PhoneVerificationPurpose } from './sms-sender.ts';
 import type { SmsAddressLimit } from './types.ts';
 
@@ -71,13 +71,13 @@ export async function issueCode(
       [gates],
     );
     if (clientIndex !== undefined) {
-      const fromAddress = (
-        await tx.query<{ sent_at: Date }>(
-          `SELECT sent_at FROM identity_phone_verifications
-           WHERE client_index = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3`,
-          [clientIndex, new Date(now.getTime() - addressLimit.addressWindowMs), addressLimit.maxPerAddress],
-        )
-      ).rows.map((r) => r.sent_at.getTime());
+      const fromAddress = await recentSends(
+        tx,
+        'client_index',
+        clientIndex,
+        new Date(now.getTime() - addressLimit.addressWindowMs),
+        addressLimit.maxPerAddress,
+      );
       // The address's limit lifts when the oldest of its last `maxPerAddress` leaves the window.
       if (fromAddress.length >= addressLimit.maxPerAddress)
         return {
@@ -85,13 +85,13 @@ export async function issueCode(
           limited: 'address' as const,
         };
     }
-    const sent = (
-      await tx.query<{ sent_at: Date }>(
-        `SELECT sent_at FROM identity_phone_verifications
-         WHERE phone_index = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3`,
-        [phoneIndex, new Date(now.getTime() - rules.dayMs), rules.maxPerDay],
-      )
-    ).rows.map((r) => r.sent_at.getTime());
+    const sent = await recentSends(
+      tx,
+      'phone_index',
+      phoneIndex,
+      new Date(now.getTime() - rules.dayMs),
+      rules.maxPerDay,
+    );
     const waits = [
       sent.length > 0 ? sent[0]! + rules.resendAfterMs - now.getTime() : 0,
       // The daily limit lifts when the oldest of the last ten leaves the 24 hours.
@@ -204,4 +204,20 @@ export async function consumeCode(
         outcome.attemptsRemaining,
       );
   }
+}
+
+/** When the last `limit` codes to one phone or client address since `since` were sent, newest first (ms). */
+async function recentSends(
+  q: Queryable,
+  column: 'phone_index' | 'client_index',
+  value: string,
+  since: Date,
+  limit: number,
+): Promise<number[]> {
+  const result = await q.query<{ sent_at: Date }>(
+    `SELECT sent_at FROM identity_phone_verifications
+     WHERE ${column} = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3`,
+    [value, since, limit],
+  );
+  return result.rows.map((r) => r.sent_at.getTime());
 }
