@@ -668,6 +668,30 @@ describe('phone verification (SMS code) over HTTP', () => {
     }
   });
 
+  it("lets the owner get a code after strangers spent their own addresses' share of the number (429 for them)", async () => {
+    const phone = freshPhone();
+    const sendFrom = (remoteAddress: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/v1/phone-verifications',
+        remoteAddress,
+        headers: { 'idempotency-key': randomUUID() },
+        payload: { phone, purpose: 'sign_up' },
+      });
+    // Ten codes from two addresses: what a per-phone count used to allow the number in a day.
+    for (let i = 0; i < 5; i += 1) {
+      for (const stranger of ['198.51.100.71', '198.51.100.72'])
+        expect((await sendFrom(stranger)).statusCode).toBe(202);
+      h.clock.advance(60_000);
+    }
+    const stranger = await sendFrom('198.51.100.71');
+    expect([stranger.statusCode, stranger.json().code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(stranger.headers['retry-after'])).toBe(24 * 3600 - 5 * 60);
+    const owner = await sendFrom('203.0.113.71');
+    expect(owner.statusCode).toBe(202);
+    expect((await signUpWith(phone, owner.json().sandbox_code)).statusCode).toBe(201);
+  });
+
   it('keeps codes only as keyed hashes: not in the database, the idempotency records or the logs', async () => {
     const phone = freshPhone();
     await sendCode(phone);

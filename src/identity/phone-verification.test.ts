@@ -163,24 +163,71 @@ describe('phone verification codes', () => {
     await expect(signUp(phone, second)).resolves.toBeTruthy();
   });
 
-  it('sends at most ten per phone in 24 hours', async () => {
+  it('sends at most five a day to one phone from one address', async () => {
     const phone = freshPhone();
+    const ip = '203.0.113.50';
     const start = clock.now().getTime();
-    for (let i = 0; i < 10; i += 1) {
-      await sendCode(phone);
+    const ask = (from = ip) => identity.requestPhoneVerification({ phone, purpose: 'sign_up', ip: from });
+    for (let i = 0; i < 5; i += 1) {
+      await ask();
       clock.advance(60_000);
     }
-    const limited = await rejection(identity.requestPhoneVerification({ phone, purpose: 'sign_up' }));
-    // The first of the ten leaves the 24 hours at start + 24 h; it is now start + 10 min.
-    expect([limited.code, limited.details?.retryAfterSeconds]).toEqual(['RATE_LIMITED', 24 * 3600 - 600]);
-    // Another phone is not limited with it.
-    await expect(sendCode(freshPhone())).resolves.toMatch(/^\d{6}$/);
+    const limited = await rejection(ask());
+    // The first of the five leaves the 24 hours at start + 24 h; it is now start + 5 min.
+    expect([limited.code, limited.details?.retryAfterSeconds]).toEqual(['RATE_LIMITED', 24 * 3600 - 300]);
+    // Another phone from the address, and the phone from another address, are not limited with it.
+    await expect(
+      identity.requestPhoneVerification({ phone: freshPhone(), purpose: 'sign_up', ip }),
+    ).resolves.toBeTruthy();
+    await expect(ask('203.0.113.51')).resolves.toBeTruthy();
     clock.set(new Date(start + 24 * 3600_000 - 1));
-    expect((await rejection(identity.requestPhoneVerification({ phone, purpose: 'sign_up' }))).code).toBe(
-      'RATE_LIMITED',
-    );
+    expect((await rejection(ask())).code).toBe('RATE_LIMITED');
     clock.advance(1);
-    await expect(signUp(phone, await sendCode(phone))).resolves.toBeTruthy();
+    await ask();
+    await expect(signUp(phone, sms.lastCodeTo(phone)!)).resolves.toBeTruthy();
+  });
+
+  it("leaves the owner's codes alone when strangers text the phone from other addresses", async () => {
+    const phone = freshPhone();
+    const strangers = ['198.51.100.61', '198.51.100.62', '198.51.100.63'];
+    for (let i = 0; i < 5; i += 1) {
+      for (const ip of strangers) await identity.requestPhoneVerification({ phone, purpose: 'sign_up', ip });
+      clock.advance(60_000);
+    }
+    for (const ip of strangers)
+      expect(
+        (await rejection(identity.requestPhoneVerification({ phone, purpose: 'sign_up', ip }))).code,
+      ).toBe('RATE_LIMITED');
+    // Fifteen codes from strangers, the last a second ago: neither the day's count nor the minute
+    // holds back the owner, asking from their own address.
+    clock.advance(1_000);
+    await identity.requestPhoneVerification({ phone, purpose: 'sign_up', ip: '203.0.113.60' });
+    await expect(signUp(phone, sms.lastCodeTo(phone)!)).resolves.toBeTruthy();
+  });
+
+  it('sends at most twenty a day to one phone whatever the addresses, even sent together across processes', async () => {
+    const phone = freshPhone();
+    const start = clock.now().getTime();
+    const elsewhere = createIdentity({ db: t.db, clock, encryptionKey, sms });
+    const results = await Promise.allSettled(
+      Array.from({ length: 26 }, (_, i) =>
+        (i % 2 ? identity : elsewhere).requestPhoneVerification({
+          phone,
+          purpose: 'sign_up',
+          ip: `198.51.100.${100 + i}`,
+        }),
+      ),
+    );
+    const answers = results.map((r) => (r.status === 'fulfilled' ? 'OK' : (r.reason as MilletError).code));
+    expect(answers.filter((a) => a === 'OK')).toHaveLength(20);
+    expect(answers.filter((a) => a === 'RATE_LIMITED')).toHaveLength(6);
+    clock.advance(60_000);
+    const ask = () => identity.requestPhoneVerification({ phone, purpose: 'sign_up', ip: '203.0.113.70' });
+    const limited = await rejection(ask());
+    expect([limited.code, limited.details?.retryAfterSeconds]).toEqual(['RATE_LIMITED', 24 * 3600 - 60]);
+    clock.set(new Date(start + 24 * 3600_000));
+    await ask();
+    await expect(signUp(phone, sms.lastCodeTo(phone)!)).resolves.toBeTruthy();
   });
 
   it('holds the resend limit against requests sent together, across processes', async () => {

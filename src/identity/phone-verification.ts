@@ -10,9 +10,19 @@ export const phoneVerificationRules = {
   ttlMs: 5 * 60_000,
   /** Wrong codes a code survives; the next try finds it spent, even with the right code. */
   maxWrongTries: 5,
+  /** One code per phone and client address every minute. */
   resendAfterMs: 60_000,
-  /** Codes per phone in any 24 hours: SMS costs money, and a flood of texts is harassment. */
-  maxPerDay: 10,
+  /**
+   * Codes to one phone from one client address in any 24 hours: the bulk of the allowance is per
+   * (phone, address), so strangers texting a number from elsewhere do not spend its owner's codes.
+   */
+  maxPerDayFromAddress: 5,
+  /**
+   * Codes to one phone in any 24 hours, whatever the addresses: SMS costs money and a flood of texts
+   * is harassment, so there is still a ceiling; four times the per-address allowance, so spending it
+   * takes four addresses that each also count against their own hourly limit.
+   */
+  maxPerDay: 20,
   dayMs: 24 * 60 * 60_000,
   /**
    * Codes per client address in any hour, whatever the phones: each number's own limits leave one
@@ -38,13 +48,14 @@ export function newVerificationCode(): string {
 }
 
 /**
- * Records a new code for the phone unless the phone is within its limits: one code per 60 s and
- * ten per rolling 24 hours (RATE_LIMITED with retryAfterSeconds otherwise), nor the client address
- * (`clientIndex`, when known) within its own: `maxPerAddress` per rolling `addressWindowMs`. The
+ * Records a new code for the phone unless that would pass a limit (RATE_LIMITED with
+ * retryAfterSeconds): per phone and client address (`clientIndex`; callers giving none share one
+ * allowance) one code per 60 s and five per rolling 24 hours; per phone twenty per rolling 24 hours
+ * whatever the addresses; per client address `maxPerAddress` per rolling `addressWindowMs`. The
  * phone's and the address's rows in identity_rate_limit_gates are locked (in subject order, so two
  * requests never wait on each other crosswise) while counting and inserting, so requests arriving
  * together, in one process or many, see each other: no limit lets one more through. The latest
- * code supersedes earlier ones.
+ * code supersedes earlier ones, even one asked for from another address: it went to the same phone.
  */
 export async function issueCode(
   db: Database,
@@ -85,16 +96,23 @@ export async function issueCode(
           limited: 'address' as const,
         };
     }
-    const sent = await recentSends(
-      tx,
-      'phone_index',
-      phoneIndex,
-      new Date(now.getTime() - rules.dayMs),
-      rules.maxPerDay,
-    );
+    // Every send to the phone within the day, unless past its ceiling: then the ceiling refuses
+    // anyway, and otherwise the sends from this address are among them.
+    const toPhone = (
+      await tx.query<{ sent_at: Date; client_index: string | null }>(
+        `SELECT sent_at, client_index FROM identity_phone_verifications
+         WHERE phone_index = $1 AND sent_at > $2 ORDER BY sent_at DESC LIMIT $3`,
+        [phoneIndex, new Date(now.getTime() - rules.dayMs), rules.maxPerDay],
+      )
+    ).rows.map((r) => ({ at: r.sent_at.getTime(), from: r.client_index }));
+    const sent = toPhone.map((s) => s.at);
+    const fromHere = toPhone.filter((s) => s.from === (clientIndex ?? null)).map((s) => s.at);
     const waits = [
-      sent.length > 0 ? sent[0]! + rules.resendAfterMs - now.getTime() : 0,
-      // The daily limit lifts when the oldest of the last ten leaves the 24 hours.
+      fromHere.length > 0 ? fromHere[0]! + rules.resendAfterMs - now.getTime() : 0,
+      // Each daily limit lifts when the oldest of the sends it counts leaves the 24 hours.
+      fromHere.length >= rules.maxPerDayFromAddress
+        ? fromHere[rules.maxPerDayFromAddress - 1]! + rules.dayMs - now.getTime()
+        : 0,
       sent.length >= rules.maxPerDay ? sent[rules.maxPerDay - 1]! + rules.dayMs - now.getTime() : 0,
     ];
     const wait = Math.max(...waits);

@@ -69,7 +69,7 @@ export interface PhoneVerificationSent {
   purpose: PhoneVerificationPurpose;
   /** Seconds the code is valid: 300. */
   expiresInSeconds: number;
-  /** Seconds before another code may be sent to this phone: 60. */
+  /** Seconds before another code may be sent to this phone from this address: 60. */
   resendAfterSeconds: number;
   /** The code itself, only when the identity was created with `sandboxCodes` (development). */
   sandboxCode?: string;
@@ -151,8 +151,9 @@ export interface IdentityOptions {
 export interface Identity {
   /**
    * Sends a 6-digit code to the phone by SMS (valid 5 minutes, single use, 5 wrong tries). At most
-   * one per phone every 60 s and 10 per rolling 24 hours, and 20 per client address (`ip`) per
-   * rolling hour, else RATE_LIMITED with retryAfterSeconds.
+   * one per phone and client address (`ip`) every 60 s and 5 per rolling 24 hours, 20 per phone per
+   * rolling 24 hours whatever the addresses, and 20 per client address per rolling hour, else
+   * RATE_LIMITED with retryAfterSeconds.
    * Answers the same whether or not the phone has an account: it never looks.
    */
   requestPhoneVerification(command: PhoneVerificationCommand): Promise<PhoneVerificationSent>;

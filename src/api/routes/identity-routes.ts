@@ -128,7 +128,7 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
         tags: ['users'],
         summary: 'Send a 6-digit code by SMS to prove a phone number (before sign-up)',
         description:
-          'The code is valid for 5 minutes, once, and survives 5 wrong tries. One code per phone every 60 s and 10 per 24 hours, and 20 per client address per hour, else 429 RATE_LIMITED with Retry-After; a new code replaces the last. The answer is the same whether or not the number has an account.',
+          'The code is valid for 5 minutes, once, and survives 5 wrong tries. One code per phone and client address every 60 s and 5 per 24 hours, 20 per phone per 24 hours whatever the addresses, and 20 per client address per hour, else 429 RATE_LIMITED with Retry-After; a new code replaces the last. The answer is the same whether or not the number has an account.',
         body: z.object({
           phone: credentials.shape.phone,
           purpose: z.enum(phoneVerificationPurposes),
