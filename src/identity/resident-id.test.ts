@@ -103,4 +103,14 @@ describe('masking and names', () => {
     for (const bad of ['张', '', '张3', '<script>', 'x'.repeat(51)])
       expect(() => normalizeRealName(bad)).toThrow(expect.objectContaining({ code: 'REAL_NAME_INVALID' }));
   });
+
+  it('takes separators only between letters: a dot, space or dash does not count as a letter', () => {
+    expect(normalizeRealName("Mary-Jane O'Neil")).toBe("Mary-Jane O'Neil");
+    expect(normalizeRealName('J. R. Smith')).toBe('J. R. Smith');
+    expect(normalizeRealName('阿依古丽•买买提')).toBe('阿依古丽•买买提');
+    for (const bad of ['王·', '王··', '·王明', '王明·', "王-'", '-- ..', '\u0301王明'])
+      expect(() => normalizeRealName(bad), bad).toThrow(
+        expect.objectContaining({ code: 'REAL_NAME_INVALID' }),
+      );
+  });
 });

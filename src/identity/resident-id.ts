@@ -86,8 +86,11 @@ export function maskRealName(name: string): string {
   return chars.length <= 1 ? '*' : `${chars[0]}${'*'.repeat(chars.length - 1)}`;
 }
 
-/** Letters of any script, with the middle dot of minority names (买买提·艾力), spaces, . ' - */
-const REAL_NAME = /^[\p{L}\p{M}][\p{L}\p{M}·•. '-]*$/u;
+/**
+ * Letters of any script, with the middle dot of minority names (买买提·艾力), spaces, . ' - between
+ * them: a separator neither starts nor ends a name, so 王·· is not two letters.
+ */
+const REAL_NAME = /^\p{L}[\p{L}\p{M}]*(?:[·•. '-]+\p{L}[\p{L}\p{M}]*)*$/u;
 
 export function normalizeRealName(input: string): string {
   const name = input.trim().replace(/\s+/g, ' ');
