@@ -589,6 +589,31 @@ describe('funnel dates', () => {
     const one = await h.get(`/v1/operator/marketplace/partners/${p.id}/funnel?from=2024-02-29&to=2024-02-29`);
     expect(one.statusCode, one.body).toBe(200);
   });
+
+  it('answers a range of more than 366 days with 400 naming to, for a partner and for the own loan', async () => {
+    const p = await customPartner('95');
+    for (const id of [p.id, 'own']) {
+      for (const query of ['from=1900-01-01&to=9999-12-31', 'from=2024-01-01&to=2025-01-01']) {
+        const res = await h.get(`/v1/operator/marketplace/partners/${id}/funnel?${query}`);
+        expect(res.statusCode, `${id} ${query}: ${res.body}`).toBe(400);
+        expect(String(res.headers['content-type'])).toContain('application/problem+json');
+        expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'to', max_days: 366 });
+      }
+      // A leap year is 366 days, both ends included.
+      const year = await h.get(
+        `/v1/operator/marketplace/partners/${id}/funnel?from=2024-01-01&to=2024-12-31`,
+      );
+      expect(year.statusCode, `${id}: ${year.body}`).toBe(200);
+    }
+  });
+
+  it('reads the own loan’s range of applications by an index on their date', async () => {
+    const { rows } = await h.t.db.query<{ indexdef: string }>(
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'marketplace_applications_loan_date'`,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.indexdef).toMatch(/\(business_date, id\) WHERE \(product = 'loan'::text\)/);
+  });
 });
 
 describe('offers and choices', () => {

@@ -193,7 +193,7 @@ describe('marketplace over real HTTP', () => {
       latency_ms: null,
     });
     const funnel = await h.get(
-      `/v1/operator/marketplace/partners/${dead.id}/funnel?from=2025-01-01&to=2027-12-31`,
+      `/v1/operator/marketplace/partners/${dead.id}/funnel?from=2025-01-01&to=2025-12-31`,
     );
     expect(funnel.statusCode, funnel.body).toBe(200);
     const pinged = (funnel.json().items as Array<{ pinged: number }>).reduce((n, d) => n + d.pinged, 0);

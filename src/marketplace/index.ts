@@ -40,7 +40,7 @@ export { PartnerPinger, type PingReply, type PingTarget, type PingerOptions } fr
 export type { MarketplaceConsent } from './consents.ts';
 export { defaultCoDebtLimits, type CoDebtLimits, type CoDebtSnapshot, type CoDebtWindow } from './co-debt.ts';
 export type { Settlement, Discrepancy, FunnelDay } from './settlement.ts';
-export { reconcile, receivableAccountId, incomeAccountId } from './settlement.ts';
+export { reconcile, receivableAccountId, incomeAccountId, MAX_FUNNEL_DAYS } from './settlement.ts';
 export {
   rankByExpectedValue,
   posteriorMean,

@@ -464,6 +464,9 @@ export async function recordPayment(
   return fromRow(settlement);
 }
 
+/** The most days one funnel request may span (a year, leap years included). */
+export const MAX_FUNNEL_DAYS = 366;
+
 export interface FunnelDay {
   date: string;
   pinged: number;
@@ -504,6 +507,15 @@ export async function funnel(
   checkDate('to', to);
   if (from > to)
     throw new MilletError('VALIDATION_FAILED', 'from must not be after to', { field: 'from', from, to });
+  // Every day in the range is read (for the own loan, every loan application of it): an unbounded
+  // range (1900-01-01 … 9999-12-31) made one request read the whole history.
+  if ((Date.parse(to) - Date.parse(from)) / 86_400_000 + 1 > MAX_FUNNEL_DAYS)
+    throw new MilletError('VALIDATION_FAILED', `from … to may span at most ${MAX_FUNNEL_DAYS} days`, {
+      field: 'to',
+      from,
+      to,
+      max_days: MAX_FUNNEL_DAYS,
+    });
   // The own loan is not pinged over HTTP: it is asked for a quote on every loan application, so
   // those are its "pinged", and the own offers shown are its "offered".
   const own = partnerKey === 'own';

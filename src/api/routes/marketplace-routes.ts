@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { decodeIdCursor, encodeIdCursor, formatBasisPoints } from '../../core/index.ts';
 import {
+  MAX_FUNNEL_DAYS,
   applicantFields,
   partnerKinds,
   partnerStatuses,
@@ -418,8 +419,7 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
         tags,
         summary:
           'Funnel per business date: pinged, offered, chosen, posted, approved, disbursed, pass rate (id `own`: the platform loan)',
-        description:
-          'Chosen and posted count applications, a partner whose post failed included (chosen, not posted). `from` and `to` are calendar dates, `from` not after `to`: else 400 VALIDATION_FAILED naming the field.',
+        description: `Chosen and posted count applications, a partner whose post failed included (chosen, not posted). \`from\` and \`to\` are calendar dates, \`from\` not after \`to\`, at most ${MAX_FUNNEL_DAYS} days apart (both included): else 400 VALIDATION_FAILED naming the field.`,
         params: idParams,
         querystring: z.object({ from: dateSchema, to: dateSchema }),
         response: {
