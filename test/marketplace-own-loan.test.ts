@@ -87,6 +87,10 @@ describe('the own cash loan among the marketplace offers', () => {
     expect(after - before).toBe(1_000_000n);
     // The loan now counts as an existing credit for the score's application model.
     expect(await h.lending.openLoanCounts([user.id])).toEqual(new Map([[user.id, 1]]));
+    // Lending counts it (the composition root adds the two): the marketplace's count is of partners'
+    // loans only, or this one loan was two existing credits, and one for ever once repaid.
+    expect(await h.marketplace.existingCredits([user.id])).toEqual(new Map([[user.id, 0]]));
+    expect((await h.marketplace.coDebt([user.id])).get(user.id)!.last90.loans).toBe(1);
 
     // The funnel shows the own lender's approval at the post and its disbursement once drawn.
     const funnelDay = async () => {

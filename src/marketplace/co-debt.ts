@@ -17,7 +17,11 @@ export interface CoDebtWindow {
 export interface CoDebtSnapshot {
   last30: CoDebtWindow;
   last90: CoDebtWindow;
-  /** Loans disbursed whose principal is not fully repaid. */
+  /**
+   * Loans disbursed through partners whose principal is not fully repaid. Not the own loan's: the
+   * composition root adds lending's own open loans (`openLoanCounts`), and lending never reports
+   * the own loan's repayment here, so counting it made it two credits while open and one for ever.
+   */
   outstandingLoans: number;
 }
 
@@ -73,7 +77,7 @@ export async function coDebtSnapshots(
             sum(amount) FILTER (WHERE posted_at > $3) AS amt90,
             count(*) FILTER (WHERE disbursed_at > $3) AS l90,
             sum(disbursed_amount) FILTER (WHERE disbursed_at > $3) AS lamt90,
-            count(*) FILTER (WHERE disbursed_amount IS NOT NULL
+            count(*) FILTER (WHERE partner_id IS NOT NULL AND disbursed_amount IS NOT NULL
                               AND repaid_amount - repaid_interest < disbursed_amount) AS outstanding
        FROM marketplace_posts
       WHERE user_id = ANY($1::uuid[]) AND status <> 'failed' AND posted_at <= $4

@@ -134,7 +134,7 @@ export interface Marketplace {
   posteriors(partnerKey: string): Promise<PartnerPosterior[]>;
   /** Applications and loans across partners in the last 30/90 days (the co-debt guard's input). */
   coDebt(userIds: readonly string[], asOf?: Date): Promise<Map<string, CoDebtSnapshot>>;
-  /** For the credit FeatureSource.existingCredits: loans outstanding through the marketplace. */
+  /** For the credit FeatureSource.existingCredits: loans outstanding through partners (the own loan's are lending's). */
   existingCredits(userIds: readonly string[]): Promise<ReadonlyMap<string, number>>;
   settleMonth(partnerId: string, month: string): Promise<Settlement>;
   getSettlement(id: string): Promise<Settlement>;
