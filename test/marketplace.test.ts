@@ -245,6 +245,28 @@ describe('marketplace over real HTTP', () => {
     expect(refused.json().code).toBe('MARKETPLACE_CONSENT_INSUFFICIENT');
     expect(p.sim.received.posts).toHaveLength(0);
 
+    // The protocol's monthly income is integer fen: yuan with decimals, or words, are refused before
+    // any consent is written or anything posted (they were posted as typed).
+    for (const monthly_income of ['12000.00', '1.2万', '12,000'] as const) {
+      const badIncome = await h.post(
+        `/v1/marketplace/applications/${app.json().id}/choose`,
+        {
+          offer_id: offer.id,
+          consent: { fields: ['real_name', 'monthly_income'] },
+          applicant: { ...applicant, monthly_income },
+        },
+        { key: user.token },
+      );
+      expect(badIncome.statusCode, badIncome.body).toBe(400);
+      expect(String(badIncome.headers['content-type'])).toContain('application/problem+json');
+      expect(badIncome.json()).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        field: 'applicant.monthly_income',
+      });
+    }
+    expect(p.sim.received.posts).toHaveLength(0);
+    expect((await h.get('/v1/marketplace/consents', user.token)).json().items).toHaveLength(0);
+
     const chosen = await h.post(
       `/v1/marketplace/applications/${app.json().id}/choose`,
       { offer_id: offer.id, consent: { fields: ['real_name', 'monthly_income'] }, applicant },
@@ -253,6 +275,7 @@ describe('marketplace over real HTTP', () => {
     expect(chosen.statusCode, chosen.body).toBe(201);
     expect(p.sim.received.posts).toHaveLength(1);
     expect(Object.keys(p.sim.received.posts[0]!.applicant).sort()).toEqual(['monthly_income', 'real_name']);
+    expect(p.sim.received.posts[0]!.applicant.monthly_income).toBe('1200000');
     expect(p.sim.received.rawPosts[0]).not.toContain(applicant.phone);
     expect(p.sim.received.rawPosts[0]).not.toContain(applicant.resident_id);
     // The user sees the lender's answer on the application once its callbacks arrive.

@@ -713,6 +713,8 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     expect(Object.keys(sim.received.posts[0]!.applicant).sort()).toEqual(
       ['monthly_income', 'phone', 'real_name'].sort(),
     );
+    // 15000 yuan typed is 1,500,000 fen on the wire, as the protocol's amounts are.
+    expect(sim.received.posts[0]!.applicant.monthly_income).toBe('1500000');
     await w.getByTestId('consents').getByText('星河银行', { exact: true }).waitFor();
     await shot(w, 'wallet-offers-outcome');
     await w.getByRole('button', { name: zh['consents.withdraw'].replace('{recipient}', '星河银行') }).click();

@@ -45,6 +45,11 @@ export const indicativeOfferSchema = z.object({
 export const pingResponseSchema = z.object({ offers: z.array(indicativeOfferSchema).max(5) });
 export type PingResponse = z.infer<typeof pingResponseSchema>;
 
+/** The applicant's fields as posted: text, but the monthly income is integer fen like every amount. */
+export const postedApplicantSchema = z
+  .partialRecord(z.enum(applicantFields), z.string())
+  .and(z.object({ monthly_income: amount.optional() }));
+
 export const postRequestSchema = z.object({
   application_id: z.string(),
   offer_ref: z.string(),
@@ -52,7 +57,7 @@ export const postRequestSchema = z.object({
   amount,
   term_months: z.number().int().positive(),
   callback_url: z.string(),
-  applicant: z.partialRecord(z.enum(applicantFields), z.string()),
+  applicant: postedApplicantSchema,
 });
 export type PostRequest = z.infer<typeof postRequestSchema>;
 

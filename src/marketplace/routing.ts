@@ -10,6 +10,7 @@ import type { RoutingCounters } from './routing-counters.ts';
 import {
   PartnerHttpError,
   pingResponseSchema,
+  postedApplicantSchema,
   postResponseSchema,
   signedPost,
   type PartnerHttp,
@@ -529,6 +530,18 @@ export const CONSENT_TERMS_VERSION = 'marketplace-2026-1';
 export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<Post> {
   const { db, clock } = deps;
   const fields = [...new Set(command.consentFields)].sort();
+  // The protocol's monthly_income is integer fen: other text (the wallet sent the yuan typed) was
+  // posted as given, so a lender read a hundredth of the income, or refused the post after the
+  // consent was written.
+  const income = command.applicant.monthly_income;
+  if (
+    fields.includes('monthly_income') &&
+    income &&
+    !postedApplicantSchema.safeParse({ monthly_income: income }).success
+  )
+    throw new MilletError('VALIDATION_FAILED', 'monthly_income must be integer fen, such as "1500000"', {
+      field: 'applicant.monthly_income',
+    });
   const prepared = await db.transaction(async (tx) => {
     const { rows } = isUuid(command.applicationId)
       ? await tx.query<ApplicationRow>('SELECT * FROM marketplace_applications WHERE id = $1 FOR UPDATE', [

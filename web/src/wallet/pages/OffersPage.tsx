@@ -208,7 +208,16 @@ function ConsentScreen(props: { application: Application; offer: Offer; onBack()
   const [values, setValues] = useState<Partial<Record<ApplicantField, string>>>({});
   const agree = useAction(async () => {
     const applicant: Partial<Record<ApplicantField, string>> = {};
-    for (const f of offer.required_fields) applicant[f] = (values[f] ?? '').trim();
+    for (const f of offer.required_fields) {
+      const value = (values[f] ?? '').trim();
+      // The field asks for yuan; the partner protocol carries the income in fen, like every amount
+      // (the yuan typed were sent as they were: a hundredth of the income).
+      if (f === 'monthly_income') {
+        const fen = parseYuan(value);
+        if (fen === undefined) throw new Error(t('error.amount'));
+        applicant[f] = fen;
+      } else applicant[f] = value;
+    }
     await api.post(`/v1/marketplace/applications/${application.id}/choose`, {
       offer_id: offer.id,
       consent: { fields: offer.required_fields },
