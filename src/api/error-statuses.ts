@@ -114,6 +114,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED: 422,
   WEALTH_INCOME_NOT_PUBLISHED: 409,
   WEALTH_RATE_CONFLICT: 409,
+  WEALTH_REDEMPTION_FAILED: 409,
   // pay-later: a line's state (exists, suspended, a statement past converting) is 409; rules
   // (over the limit, not eligible, more than is owed) are 422.
   PAYLATER_PRODUCT_NOT_FOUND: 404,

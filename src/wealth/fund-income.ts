@@ -78,7 +78,8 @@ async function computeDay(db: Database, fund: string, d: string, at: Date): Prom
       const held = await tx.query(
         `SELECT 1 FROM wealth_holdings WHERE product_id = $1 AND (shares > 0 OR frozen_shares > 0)
          UNION ALL
-         SELECT 1 FROM wealth_redemptions WHERE product_id = $1 AND kind = 'fast' AND ordered_date > $2
+         SELECT 1 FROM wealth_redemptions
+         WHERE product_id = $1 AND kind = 'fast' AND ordered_date > $2 AND status <> 'failed'
          LIMIT 1`,
         [fund, d],
       );
@@ -106,6 +107,7 @@ async function computeDay(db: Database, fund: string, d: string, at: Date): Prom
 
 /** Exported for the benchmark: the set-based income of one fund's day (see distributeFundIncome). */
 export async function insertIncome(tx: Queryable, fund: string, d: string, rate: bigint): Promise<void> {
+  // A failed fast redemption gave its shares back to the holding: counting it too would pay twice.
   // Truncation toward zero on |R|, then the sign: a negative day is the exact negation. Rows go in
   // in holding-id order so both indexes of wealth_income grow at their right edge (2.5× faster
   // than random-order inserts at 200,000 holders).
@@ -116,7 +118,8 @@ export async function insertIncome(tx: Queryable, fund: string, d: string, rate:
        FROM wealth_holdings h
        LEFT JOIN (
          SELECT holding_id, sum(shares)::int8 AS shares FROM wealth_redemptions
-         WHERE product_id = $1 AND kind = 'fast' AND ordered_date > $2 GROUP BY holding_id
+         WHERE product_id = $1 AND kind = 'fast' AND ordered_date > $2 AND status <> 'failed'
+         GROUP BY holding_id
        ) f ON f.holding_id = h.id
        WHERE h.product_id = $1
      ), parts AS (

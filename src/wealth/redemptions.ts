@@ -1,6 +1,7 @@
 import {
   MilletError,
   businessDateOf,
+  isMilletError,
   derivedId,
   divRound,
   formatMinorUnits,
@@ -19,6 +20,7 @@ import type { WealthWallets } from './wallets.ts';
 export const FAST_REDEMPTION_DAILY_CAP = 1_000_000n;
 
 export type RedemptionKind = 'fast' | 'normal';
+export type RedemptionStatus = 'pending' | 'paid' | 'failed';
 
 export interface RedeemCommand {
   id: string;
@@ -39,7 +41,10 @@ export interface Redemption {
    * had no redeemable shares left to lose); it pays `shares − incomeLoss`.
    */
   incomeLoss: bigint;
-  status: 'pending' | 'paid';
+  /** `failed`: the ledger refused the payout for good; the shares went back to the holding. */
+  status: RedemptionStatus;
+  /** Failed only: the ledger's refusal (e.g. `INSUFFICIENT_FUNDS`). */
+  failureCode: string | null;
   orderedAt: Date;
   /** Fast: the order's day. Normal: the next trading day after T, when the close pays it. */
   confirmDate: string;
@@ -53,7 +58,8 @@ interface Row {
   kind: RedemptionKind;
   shares: bigint;
   income_loss: bigint;
-  status: 'pending' | 'paid';
+  status: RedemptionStatus;
+  failure_code: string | null;
   ordered_at: Date;
   confirm_date: string;
   paid_at: Date | null;
@@ -67,6 +73,7 @@ const fromRow = (r: Row): Redemption => ({
   shares: r.shares,
   incomeLoss: r.income_loss,
   status: r.status,
+  failureCode: r.failure_code,
   orderedAt: r.ordered_at,
   confirmDate: r.confirm_date,
   paidAt: r.paid_at,
@@ -151,7 +158,19 @@ export async function redeem(
     if (twin) return repeatRedemption(db, ledger, clock, wallets, kind, command, twin);
     throw error;
   }
-  return kind === 'fast' ? payRedemption(db, ledger, wallets, redemption, now) : redemption;
+  return kind === 'fast'
+    ? paidOrRefused(await payRedemption(db, ledger, wallets, redemption, now))
+    : redemption;
+}
+
+/** A fast redemption answers its order with the payout done, or the refusal that gave the shares back. */
+function paidOrRefused(r: Redemption): Redemption {
+  if (r.status !== 'failed') return r;
+  throw new MilletError(
+    'WEALTH_REDEMPTION_FAILED',
+    `Redemption ${r.id} could not be paid (${r.failureCode}); its shares are back in your holding`,
+    { id: r.id, reason: r.failureCode },
+  );
 }
 
 /** Rolls back an insert that found the redemption id taken by a concurrent request. */
@@ -181,7 +200,10 @@ function repeatRedemption(
     throw new MilletError('ENTRY_ID_CONFLICT', `redemption ${command.id} exists with other fields`, {
       id: command.id,
     });
-  return r.status === 'pending' && kind === 'fast' ? payRedemption(db, ledger, wallets, r, clock.now()) : r;
+  if (r.status === 'failed') return paidOrRefused(r);
+  return r.status === 'pending' && kind === 'fast'
+    ? payRedemption(db, ledger, wallets, r, clock.now()).then(paidOrRefused)
+    : r;
 }
 
 async function chargeFastAllowance(
@@ -260,7 +282,7 @@ async function holdBackPendingLoss(
   // An upper bound of each owed day's basis (see insertIncome): fast redemptions ordered after `since`.
   const fast = await tx.query<{ shares: bigint }>(
     `SELECT coalesce(sum(shares), 0)::int8 AS shares FROM wealth_redemptions
-     WHERE holding_id = $1 AND kind = 'fast' AND ordered_date > $2`,
+     WHERE holding_id = $1 AND kind = 'fast' AND ordered_date > $2 AND status <> 'failed'`,
     [holding.id, since],
   );
   const basis = holding.shares + holding.frozen_shares + fast.rows[0]!.shares;
@@ -276,9 +298,17 @@ async function holdBackPendingLoss(
   }
 }
 
+/** Ledger answers that say nothing about whether the entry was posted: the payment is tried again. */
+const UNDECIDED = new Set(['LEDGER_UNAVAILABLE', 'DATABASE_UNAVAILABLE']);
+
 /**
  * Moves a redemption's money: shares cancelled (holders' omnibus → issued) and CNY custody → the
  * user's wallet, one entry whose id is derived from the redemption's, so repeating it posts once.
+ * Whoever finds it pending pays it: the order itself, a retry of its id, or the close of its
+ * confirmation day (a fast one cut short by a crash between its transaction and the ledger).
+ * A refusal for good (the ledger keeps a failed id failed, so the entry can never post later)
+ * fails the redemption and gives its shares back — instead of leaving them taken and unpaid, and
+ * every later close stopping on it; an undecided answer (or any other error) leaves it pending.
  */
 export async function payRedemption(
   db: Database,
@@ -291,18 +321,42 @@ export async function payRedemption(
   const accounts = productAccounts(redemption.productId);
   const wallet = await wallets.getWallet(redemption.userId);
   const payout = redemption.shares - redemption.incomeLoss;
+  const entryId = derivedId('wealth.redemption', redemption.id);
   // A redemption a negative day took whole has nothing left to move (the ledger refuses zero legs).
-  if (payout > 0n)
-    await ledger.postEntry({
-      id: derivedId('wealth.redemption', redemption.id),
-      legs: [
-        { accountId: accounts.holderShares, side: 'debit', amount: payout },
-        { accountId: accounts.sharesIssued, side: 'credit', amount: payout },
-        { accountId: accounts.custody, side: 'debit', amount: payout },
-        { accountId: wallet.ledgerAccountId, side: 'credit', amount: payout },
-      ],
-      metadata: { wealth_redemption_id: redemption.id, kind: redemption.kind },
-    });
+  if (payout > 0n) {
+    try {
+      await ledger.postEntry({
+        id: entryId,
+        legs: [
+          { accountId: accounts.holderShares, side: 'debit', amount: payout },
+          { accountId: accounts.sharesIssued, side: 'credit', amount: payout },
+          { accountId: accounts.custody, side: 'debit', amount: payout },
+          { accountId: wallet.ledgerAccountId, side: 'credit', amount: payout },
+        ],
+        metadata: { wealth_redemption_id: redemption.id, kind: redemption.kind },
+      });
+    } catch (error) {
+      if (!isMilletError(error) || UNDECIDED.has(error.code)) throw error;
+      // ENTRY_ID_CONFLICT also comes from an entry posted earlier with other legs (the wallet's
+      // account looked up anew): only an id the journal does not hold is refused for good.
+      if (await entryPosted(ledger, entryId)) return markPaid(db, redemption, at, paidOn);
+      return failRedemption(db, redemption.id, error.code, at);
+    }
+  }
+  return markPaid(db, redemption, at, paidOn);
+}
+
+async function entryPosted(ledger: Ledger, entryId: string): Promise<boolean> {
+  try {
+    await ledger.getEntry(entryId);
+    return true;
+  } catch (error) {
+    if (isMilletError(error) && error.code === 'ENTRY_NOT_FOUND') return false;
+    throw error;
+  }
+}
+
+function markPaid(db: Database, redemption: Redemption, at: Date, paidOn?: string): Promise<Redemption> {
   // Only the update that marks it paid releases a normal redemption's frozen shares: once.
   return db.transaction(async (tx) => {
     const updated = await tx.query<Row & { holding_id: string }>(
@@ -311,10 +365,7 @@ export async function payRedemption(
       [redemption.id, at, paidOn ?? redemption.confirmDate],
     );
     const row = updated.rows[0];
-    if (!row) {
-      const current = await tx.query<Row>('SELECT * FROM wealth_redemptions WHERE id = $1', [redemption.id]);
-      return fromRow(current.rows[0]!);
-    }
+    if (!row) return currentRedemption(tx, redemption.id);
     if (row.kind === 'normal')
       await tx.query('UPDATE wealth_holdings SET frozen_shares = frozen_shares - $2 WHERE id = $1', [
         row.holding_id,
@@ -322,6 +373,43 @@ export async function payRedemption(
       ]);
     return fromRow(row);
   });
+}
+
+/**
+ * Gives a refused redemption's shares back, in the transaction that marks it failed (so once): a
+ * fast one's to the redeemable shares and its amount to the allowance of its day, a normal one's
+ * (what a negative day left of them) from frozen to redeemable. The omnibus account never lost
+ * them, as the entry did not post, so the register equals it again.
+ */
+function failRedemption(db: Database, id: string, code: string, at: Date): Promise<Redemption> {
+  return db.transaction(async (tx) => {
+    const updated = await tx.query<Row & { holding_id: string; ordered_date: string }>(
+      `UPDATE wealth_redemptions SET status = 'failed', failure_code = $2, failed_at = $3
+       WHERE id = $1 AND status = 'pending' RETURNING *`,
+      [id, code, at],
+    );
+    const row = updated.rows[0];
+    if (!row) return currentRedemption(tx, id);
+    const back = row.shares - row.income_loss;
+    await tx.query(
+      `UPDATE wealth_holdings SET shares = shares + $2,
+         frozen_shares = frozen_shares - CASE WHEN $3 = 'normal' THEN $2::int8 ELSE 0 END
+       WHERE id = $1`,
+      [row.holding_id, back, row.kind],
+    );
+    if (row.kind === 'fast')
+      await tx.query(
+        `UPDATE wealth_fast_redemption_usage SET amount = amount - $3
+         WHERE user_id = $1 AND business_date = $2`,
+        [row.user_id, row.ordered_date, row.shares],
+      );
+    return fromRow(row);
+  });
+}
+
+async function currentRedemption(db: Queryable, id: string): Promise<Redemption> {
+  const current = await db.query<Row>('SELECT * FROM wealth_redemptions WHERE id = $1', [id]);
+  return fromRow(current.rows[0]!);
 }
 
 export async function listRedemptions(db: Queryable, userId: string, limit = 50): Promise<Redemption[]> {

@@ -79,18 +79,26 @@ async function world(start = '2025-06-05T10:00:00', wrapLedger: (ledger: Ledger)
  * The ledger as wealth sees it, with a crash (once) at the transfer of the given id: before it is
  * posted, or just after (the posting done, the process gone before the step goes on).
  */
-function crashOnceAt(id: () => string, when: 'before' | 'after') {
+function crashOnceAt(
+  id: () => string,
+  when: 'before' | 'after',
+  method: 'transfer' | 'postEntry' = 'transfer',
+) {
   return (ledger: Ledger): Ledger => {
     let crashed = false;
     return new Proxy(ledger, {
       get(target, property) {
         const value: unknown = Reflect.get(target, property);
-        if (property !== 'transfer') return typeof value === 'function' ? value.bind(target) : value;
-        return async (...args: Parameters<Ledger['transfer']>) => {
-          if (crashed || args[0].id !== id()) return target.transfer(...args);
+        if (property !== method) return typeof value === 'function' ? value.bind(target) : value;
+        const call = (command: { id: string }) =>
+          method === 'transfer'
+            ? target.transfer(command as Parameters<Ledger['transfer']>[0])
+            : target.postEntry(command as Parameters<Ledger['postEntry']>[0]);
+        return async (command: { id: string }) => {
+          if (crashed || command.id !== id()) return call(command);
           crashed = true;
-          if (when === 'after') await target.transfer(...args);
-          throw new Error(`crash at ${id}`);
+          if (when === 'after') await call(command);
+          throw new Error(`crash at ${id()}`);
         };
       },
     });
@@ -549,6 +557,258 @@ describe('wealth edge cases', () => {
       // 10,250,000 shares issued once, plus Friday's income (1.7 per 10,000: 1,742.50 → 1,742 + 1).
       const [total] = await s.wealth.registerTotals();
       expect(total!.shares).toBe(10_250_000n + 1_742n);
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('pays fast redemptions cut short by a crash (before or after the ledger) in the close of their day, once', async () => {
+    const ids = { before: derivedId('fast', 'cut-before'), after: derivedId('fast', 'cut-after') };
+    const s = await world('2025-06-05T10:00:00', (ledger) =>
+      crashOnceAt(
+        () => derivedId('wealth.redemption', ids.after),
+        'after',
+        'postEntry',
+      )(crashOnceAt(() => derivedId('wealth.redemption', ids.before), 'before', 'postEntry')(ledger)),
+    );
+    try {
+      const [a] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
+      await s.wealth.subscribe({ id: derivedId('sub', 'a'), userId: a, productId: s.fund, amount: 500_000n });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      s.at('2025-06-07T10:00:00');
+      const wallet0 = await s.wallet(a);
+      const shares0 = (await s.holding(a)).shares;
+      for (const id of [ids.before, ids.after])
+        expect(
+          await codeOf(s.wealth.redeemFast({ id, userId: a, productId: s.fund, shares: 1_000n })),
+        ).toMatch(/^Error: crash/);
+      // Nobody retries: both orders' shares are out of the register, one payout reached the wallet.
+      expect((await s.wealth.listRedemptions(a)).map((r) => r.status)).toEqual(['pending', 'pending']);
+      expect(await s.wallet(a)).toBe(wallet0 + 1_000n);
+      s.at('2025-06-08T01:00:00');
+      expect((await s.closeDay('2025-06-07')).status).toBe('completed');
+      expect((await s.wealth.listRedemptions(a)).map((r) => r.status)).toEqual(['paid', 'paid']);
+      expect(await s.wallet(a)).toBe(wallet0 + 2_000n);
+      // The redeemed shares earned nothing on their day.
+      expect((await s.wealth.incomeHistory(a, s.fund, 1))[0]).toMatchObject({
+        date: '2025-06-07',
+        shares: shares0 - 2_000n,
+      });
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('fails a fast redemption the ledger refuses for good and gives its shares and allowance back, once', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
+      await s.wealth.subscribe({
+        id: derivedId('sub', 'a'),
+        userId: a,
+        productId: s.fund,
+        amount: 5_000_000n,
+      });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      // After midnight, before Saturday's close: the order is Sunday's, and Saturday's basis counts
+      // Sunday's fast redemptions (held through Saturday) unless they failed and gave the shares back.
+      s.at('2025-06-08T00:30:00');
+      // The custodian's account short of the payout (money taken out by hand): a refusal for good.
+      const custody = s.wealth.productAccounts(s.fund).custody;
+      const outside = await s.ledger.openAccount({
+        currency: 'CNY',
+        code: 'outside',
+        bound: { kind: 'unbounded' },
+      });
+      const taken = (await s.ledger.getAccount(custody)).balances.posted - 999_999n;
+      await s.ledger.transfer({
+        id: derivedId('drain', 'x'),
+        debitAccountId: custody,
+        creditAccountId: outside.id,
+        amount: taken,
+      });
+      const before = await s.holding(a);
+      const wallet0 = await s.wallet(a);
+      const id = derivedId('fast', 'refused');
+      const order = { id, userId: a, productId: s.fund, shares: 1_000_000n };
+      const results = await Promise.all([1, 2].map(() => codeOf(s.wealth.redeemFast(order))));
+      expect(results).toEqual(['WEALTH_REDEMPTION_FAILED', 'WEALTH_REDEMPTION_FAILED']);
+      expect(await codeOf(s.wealth.redeemFast(order))).toBe('WEALTH_REDEMPTION_FAILED');
+      expect(await s.holding(a)).toEqual(before);
+      expect(await s.wallet(a)).toBe(wallet0);
+      expect(await s.wealth.listRedemptions(a)).toMatchObject([
+        { id, status: 'failed', failureCode: 'INSUFFICIENT_FUNDS', paidAt: null },
+      ]);
+      await s.balanced();
+      s.at('2025-06-08T01:00:00');
+      expect((await s.closeDay('2025-06-07')).status).toBe('completed');
+      expect((await s.wealth.incomeHistory(a, s.fund, 1))[0]).toMatchObject({
+        date: '2025-06-07',
+        shares: before.shares,
+      });
+      await s.balanced();
+      // The day's whole limit is there again once the custodian holds the money.
+      await s.ledger.transfer({
+        id: derivedId('refill', 'x'),
+        debitAccountId: outside.id,
+        creditAccountId: custody,
+        amount: taken,
+      });
+      await s.wealth.redeemFast({ ...order, id: derivedId('fast', 'again') });
+      expect(await s.wallet(a)).toBe(wallet0 + 1_000_000n);
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('lets the close fail a cut-short fast redemption the ledger refuses for good, instead of stopping on it', async () => {
+    const id = derivedId('fast', 'cut-refused');
+    const s = await world(
+      '2025-06-05T10:00:00',
+      crashOnceAt(() => derivedId('wealth.redemption', id), 'before', 'postEntry'),
+    );
+    try {
+      const [a] = s.users;
+      await s.publish({
+        '2025-06-05': '1.7000',
+        '2025-06-06': '1.7000',
+        '2025-06-07': '1.7000',
+        '2025-06-08': '1.7000',
+      });
+      await s.wealth.subscribe({
+        id: derivedId('sub', 'a'),
+        userId: a,
+        productId: s.fund,
+        amount: 5_000_000n,
+      });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      s.at('2025-06-07T10:00:00');
+      const shares0 = (await s.holding(a)).shares;
+      const wallet0 = await s.wallet(a);
+      expect(
+        await codeOf(s.wealth.redeemFast({ id, userId: a, productId: s.fund, shares: 1_000_000n })),
+      ).toMatch(/^Error: crash/);
+      const custody = s.wealth.productAccounts(s.fund).custody;
+      const outside = await s.ledger.openAccount({
+        currency: 'CNY',
+        code: 'outside',
+        bound: { kind: 'unbounded' },
+      });
+      const taken = (await s.ledger.getAccount(custody)).balances.posted - 999_999n;
+      await s.ledger.transfer({
+        id: derivedId('drain', 'x'),
+        debitAccountId: custody,
+        creditAccountId: outside.id,
+        amount: taken,
+      });
+      s.at('2025-06-08T01:00:00');
+      expect((await s.closeDay('2025-06-07')).status).toBe('completed');
+      expect(await s.wealth.listRedemptions(a)).toMatchObject([{ id, status: 'failed' }]);
+      expect(await s.wallet(a)).toBe(wallet0);
+      // The shares came back before Saturday's income was computed: they earn it, once.
+      expect((await s.wealth.incomeHistory(a, s.fund, 1))[0]).toMatchObject({
+        date: '2025-06-07',
+        shares: shares0,
+      });
+      expect((await s.holding(a)).shares).toBe(shares0 + (shares0 * 17_000n) / 10n ** 8n);
+      await s.balanced();
+      await s.ledger.transfer({
+        id: derivedId('refill', 'x'),
+        debitAccountId: outside.id,
+        creditAccountId: custody,
+        amount: taken,
+      });
+      s.at('2025-06-09T01:00:00');
+      expect((await s.closeDay('2025-06-08')).status).toBe('completed');
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('unfreezes a normal redemption whose payout the ledger refuses for good in its close, and goes on', async () => {
+    const s = await world();
+    try {
+      const [a] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
+      await s.publish({ '2025-06-08': '1.7000', '2025-06-09': '1.7000', '2025-06-10': '1.7000' });
+      await s.wealth.subscribe({
+        id: derivedId('sub', 'a'),
+        userId: a,
+        productId: s.fund,
+        amount: 5_000_000n,
+      });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      // Saturday: T is Monday, paid in Tuesday's close.
+      s.at('2025-06-07T10:00:00');
+      const id = derivedId('normal', 'refused');
+      const order = { id, userId: a, productId: s.fund, shares: 2_000_000n };
+      expect(await s.wealth.redeemNormal(order)).toMatchObject({
+        status: 'pending',
+        confirmDate: '2025-06-10',
+      });
+      const wallet0 = await s.wallet(a);
+      for (const [i, date] of ['2025-06-07', '2025-06-08', '2025-06-09'].entries()) {
+        s.at(`2025-06-${String(8 + i).padStart(2, '0')}T01:00:00`);
+        expect((await s.closeDay(date)).status).toBe('completed');
+      }
+      const custody = s.wealth.productAccounts(s.fund).custody;
+      const outside = await s.ledger.openAccount({
+        currency: 'CNY',
+        code: 'outside',
+        bound: { kind: 'unbounded' },
+      });
+      await s.ledger.transfer({
+        id: derivedId('drain', 'x'),
+        debitAccountId: custody,
+        creditAccountId: outside.id,
+        amount: (await s.ledger.getAccount(custody)).balances.posted - 1_999_999n,
+      });
+      const held = await s.holding(a);
+      s.at('2025-06-11T01:00:00');
+      expect((await s.closeDay('2025-06-10')).status).toBe('completed');
+      expect(await s.wealth.listRedemptions(a)).toMatchObject([
+        { id, status: 'failed', failureCode: 'INSUFFICIENT_FUNDS' },
+      ]);
+      expect(await s.wallet(a)).toBe(wallet0);
+      const after = await s.holding(a);
+      expect(after.frozenShares).toBe(0n);
+      // Tuesday's income on all the shares, as the redemption gave them back before it was computed.
+      expect(after.shares).toBe(held.shares + held.frozenShares + after.yesterdayIncome);
+      expect(await codeOf(s.wealth.redeemNormal(order))).toBe('WEALTH_REDEMPTION_FAILED');
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it("finds the close's confirmed subscriptions of a day by index, not by scanning every subscription", async () => {
+    const s = await world();
+    try {
+      // The predicate of the confirmation entry's sum in closeOrders, planned with scans priced out:
+      // without an index on confirmed_on its OR has no plan but a scan of the whole table.
+      const plan = await s.t.db.transaction(async (tx) => {
+        await tx.query('SET LOCAL enable_seqscan = off');
+        const explained = await tx.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN SELECT sum(amount) FROM wealth_subscriptions s
+           WHERE s.confirmed_on = '2025-06-06' OR (s.status = 'pending' AND s.confirm_date <= '2025-06-06')`,
+        );
+        return explained.rows.map((r) => r['QUERY PLAN']).join('\n');
+      });
+      expect(plan).toContain('wealth_subscriptions_confirmed_on');
+      expect(plan).not.toContain('Seq Scan');
     } finally {
       await s.shutdown();
     }

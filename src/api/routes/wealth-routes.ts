@@ -70,7 +70,11 @@ const redemptionOutput = z.object({
     description:
       'Normal redemptions: shares a negative day took from the frozen shares (nothing else was left to lose); the payout is shares − income_loss',
   }),
-  status: z.enum(['pending', 'paid']),
+  status: z.enum(['pending', 'paid', 'failed']),
+  failure_code: z.string().nullable().meta({
+    description:
+      "Failed only: the ledger's refusal of the payout; the shares went back to the holding (and a fast one's amount to the day's limit)",
+  }),
   ordered_at: timestampOutput,
   confirm_date: z.string(),
   paid_at: timestampOutput.nullable(),
@@ -114,6 +118,7 @@ const redemptionJson = (r: Redemption) => ({
   shares: r.shares.toString(),
   income_loss: r.incomeLoss.toString(),
   status: r.status,
+  failure_code: r.failureCode,
   ordered_at: r.orderedAt.toISOString(),
   confirm_date: r.confirmDate,
   paid_at: r.paidAt?.toISOString() ?? null,
@@ -378,7 +383,7 @@ export const wealthRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = async (ap
               : 'Normal redemption (T+1, no limit), paid in the close of the next trading day',
           description:
             kind === 'fast'
-              ? 'Over the daily limit is 422 WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED with the amount left today. The redeemed shares earn nothing for today. Fixed-term products: 409 WEALTH_PRODUCT_LOCKED.'
+              ? 'Over the daily limit is 422 WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED with the amount left today. The redeemed shares earn nothing for today. Fixed-term products: 409 WEALTH_PRODUCT_LOCKED. A payout the ledger refuses for good is 409 WEALTH_REDEMPTION_FAILED, the shares given back (a retry of the id answers the same).'
               : 'The shares stop being redeemable now and keep earning until they are paid out. Fixed-term products: 409 WEALTH_PRODUCT_LOCKED.',
           body: redeemBody,
           response: { 201: redemptionOutput },
