@@ -451,5 +451,72 @@ describe.skipIf(!hasChromium)(
       await op.getByText(messages['zh-CN']['csales.rejections']).first().waitFor();
       await context.close();
     }, 180_000);
+
+    it('signs the tab out, in plain words, when the operator’s key is revoked while it is open', async () => {
+      const created = await api<{ id: string; key: string }>('POST', '/v1/operator/api-keys', adminKey, {
+        name: 'night shift',
+        scopes: ['ledger:read'],
+      });
+      expect(created.status, JSON.stringify(created.json)).toBe(201);
+      const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 860 } });
+      const op = await context.newPage();
+      await op.goto(`${base}/console`);
+      await op.getByLabel(en['console.key']).fill(created.json.key);
+      await op.getByRole('button', { name: en['console.signInSubmit'] }).click();
+      await op.getByRole('heading', { name: en['console.ledger'], level: 1 }).waitFor();
+
+      const revoked = await api('POST', `/v1/operator/api-keys/${created.json.id}/revoke`, adminKey, {});
+      expect(revoked.status, JSON.stringify(revoked.json)).toBe(200);
+      // The next request the tab sends is refused 401: back to the key prompt, saying why.
+      await op.getByRole('navigation').getByRole('link', { name: en['console.close'], exact: true }).click();
+      await op.getByRole('heading', { name: en['console.signIn'], level: 1 }).waitFor({ timeout: 10_000 });
+      await expect.poll(() => op.getByRole('alert').textContent()).toBe(en['console.keyRejected']);
+      expect(await op.getByRole('navigation').count()).toBe(0);
+      expect(await op.evaluate("sessionStorage.getItem('millet.operator-key')")).toBeNull();
+      await op.getByLabel(en['language.label']).selectOption('zh-CN');
+      await expect
+        .poll(() => op.getByRole('alert').textContent())
+        .toBe(messages['zh-CN']['console.keyRejected']);
+
+      // A reload with a key that no longer works (kept in sessionStorage) signs out the same way.
+      await op.evaluate(`sessionStorage.setItem('millet.operator-key', ${JSON.stringify(created.json.key)})`);
+      await op.reload();
+      await op
+        .getByRole('heading', { name: messages['zh-CN']['console.signIn'], level: 1 })
+        .waitFor({ timeout: 10_000 });
+      await expect
+        .poll(() => op.getByRole('alert').textContent())
+        .toBe(messages['zh-CN']['console.keyRejected']);
+
+      // Signing in again with a valid key clears the notice and shows the page the tab was on.
+      await op.getByLabel(messages['zh-CN']['console.key']).fill(adminKey);
+      await op.getByRole('button', { name: messages['zh-CN']['console.signInSubmit'] }).click();
+      await op.getByRole('heading', { name: messages['zh-CN']['console.close'], level: 1 }).waitFor();
+      expect(await op.getByText(messages['zh-CN']['console.keyRejected']).count()).toBe(0);
+      await context.close();
+    }, 60_000);
+
+    it('refuses a merchant fee left empty or typed as an exponent, instead of onboarding at 0 or 1000', async () => {
+      const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 860 } });
+      const op = await context.newPage();
+      await op.goto(`${base}/console`);
+      await op.getByLabel(en['console.key']).fill(adminKey);
+      await op.getByRole('button', { name: en['console.signInSubmit'] }).click();
+      await navTo(op, en['console.merchants']);
+      const form = op.getByRole('form', { name: en['merchants.onboardTitle'] });
+      await form.getByLabel(en['merchants.name']).fill('零费率商户');
+      for (const fee of ['', '1e3']) {
+        await form.getByLabel(en['merchants.feeBps']).fill(fee);
+        await form.getByRole('button', { name: en['merchants.onboard'] }).click();
+        await expect.poll(() => form.getByRole('alert').textContent()).toBe(en['merchants.feeInvalid']);
+      }
+      const merchants = await api<{ items: Array<{ name: string }> }>(
+        'GET',
+        '/v1/operator/merchants?limit=100',
+        adminKey,
+      );
+      expect(merchants.json.items.map((m) => m.name)).not.toContain('零费率商户');
+      await context.close();
+    }, 60_000);
   },
 );

@@ -865,4 +865,53 @@ describe.skipIf(!hasChromium)('web wallet and console in Chromium', () => {
     await navTo(op, en['console.ledger']);
     await expect.poll(() => op.getByTestId('verify-status').textContent()).toBe(en['ledger.ok']);
   }, 480_000);
+
+  it('refreshes an expired access token unseen, and goes back to log-in, saying why, when the session ends elsewhere', async () => {
+    const phone = '13712345678';
+    await signUpByApi(phone, 'password-7');
+    const context = await newContext({ mobile: false, locale: 'en-US' });
+    const w = await context.newPage();
+    await w.goto(`${base}/`);
+    await w.getByLabel(en['login.phone']).fill(phone);
+    await w.getByLabel(en['login.password']).fill('password-7');
+    await w.getByRole('button', { name: en['login.submit'] }).click();
+    await w.getByRole('heading', { name: en['nav.home'], level: 1 }).waitFor();
+    const saved = async () =>
+      JSON.parse((await w.evaluate("sessionStorage.getItem('millet.session')")) ?? 'null') as {
+        access_token: string;
+        refresh_token: string;
+      } | null;
+    const first = (await saved())!;
+
+    // The 15-minute access token has expired: the reload's first request refreshes it, once.
+    await moveTimeTo(new Date(clock.now().getTime() + 16 * 60_000));
+    await w.reload();
+    await w.getByRole('heading', { name: en['nav.home'], level: 1 }).waitFor();
+    await w.getByRole('region', { name: en['home.balance'] }).waitFor();
+    const second = (await saved())!;
+    expect(second.access_token).not.toBe(first.access_token);
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+
+    // A log-out elsewhere ends the session: the next request is refused 401, and the tab goes
+    // back to the log-in page with a word, not a page of "please log in again" errors.
+    await navTo(w, en['nav.transfer']);
+    await w.getByRole('heading', { name: en['nav.transfer'], level: 1 }).waitFor();
+    const ended = await api('POST', '/v1/sessions/logout', undefined, {
+      refresh_token: second.refresh_token,
+    });
+    expect(ended.status, JSON.stringify(ended.json)).toBeLessThan(300);
+    await navTo(w, en['nav.home']);
+    await w.getByRole('heading', { name: en['login.title'], level: 1 }).waitFor({ timeout: 10_000 });
+    await expect.poll(() => w.getByRole('alert').textContent()).toBe(en['login.sessionEnded']);
+    expect(await saved()).toBeNull();
+    expect(await w.getByRole('navigation').count()).toBe(0);
+
+    // Logging in again clears the word.
+    await w.getByLabel(en['login.phone']).fill(phone);
+    await w.getByLabel(en['login.password']).fill('password-7');
+    await w.getByRole('button', { name: en['login.submit'] }).click();
+    await w.getByRole('heading', { name: en['nav.home'], level: 1 }).waitFor();
+    expect(await w.getByText(en['login.sessionEnded']).count()).toBe(0);
+    await context.close();
+  }, 60_000);
 });

@@ -4,10 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { paymentCode as serverPaymentCode } from '../src/merchants/payment-code.ts';
 import { errorStatuses } from '../src/api/index.ts';
 import { formatBasisPoints, formatFen, formatPercent, parseYuan } from '../web/src/shared/money.ts';
-import { formatBasisPoints as serverBasisPoints } from '../src/core/index.ts';
+import { errorCodes, formatBasisPoints as serverBasisPoints } from '../src/core/index.ts';
 import { errorMessages, messages } from '../web/src/shared/messages.ts';
 import { getAllPages, type ApiClient } from '../web/src/shared/api.ts';
 import { msUntilNextStep, paymentCode } from '../web/src/shared/payment-code.ts';
+import { parseWholeNumber } from '../web/src/shared/numbers.ts';
 
 describe('the web app’s shared code', () => {
   it('rounds API percents to two decimals half-even without floats, as the server does', () => {
@@ -49,6 +50,16 @@ describe('the web app’s shared code', () => {
     );
   });
 
+  it('reads a whole number typed in a form, refusing an empty field, exponents and hex', () => {
+    expect(parseWholeNumber(' 60 ', 0, 10_000)).toBe(60);
+    expect(parseWholeNumber('0', 0, 10_000)).toBe(0);
+    expect(parseWholeNumber('10000', 0, 10_000)).toBe(10_000);
+    // Number('') is 0: a cleared fee field onboarded a merchant at no fee.
+    for (const bad of ['', '  ', '1e3', '0x10', '-1', '1.5', '10001', '6 0', '９'])
+      expect(parseWholeNumber(bad, 0, 10_000), JSON.stringify(bad)).toBeUndefined();
+    expect(parseWholeNumber('0', 1, 100)).toBeUndefined();
+  });
+
   it('computes the same payment code in the browser (Web Crypto) as the server', async () => {
     for (let i = 0; i < 50; i++) {
       const secret = randomBytes(32);
@@ -74,6 +85,18 @@ describe('the web app’s shared code', () => {
         .filter((c) => c !== 'VALIDATION_FAILED')
         .sort(),
     );
+  });
+
+  it('has words in both languages for every error code the API can return', () => {
+    // Any code can reach a page (a console form, a retried request, a busy ledger); one without
+    // words showed the problem's English detail, in the Chinese app too. The English app alone
+    // keeps a validation problem's own detail, which names the field.
+    for (const language of ['en', 'zh-CN'] as const) {
+      const missing = errorCodes.filter(
+        (code) => !errorMessages[language][code] && !(language === 'en' && code === 'VALIDATION_FAILED'),
+      );
+      expect(missing, language).toEqual([]);
+    }
   });
 
   it('says in both languages the errors a customer or an operator’s form can meet, not the English detail', () => {

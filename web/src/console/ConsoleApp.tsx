@@ -67,7 +67,7 @@ export function ConsoleApp() {
 
 function KeySignIn() {
   const { t } = useI18n();
-  const { signIn } = useOperator();
+  const { signIn, keyRejected } = useOperator();
   const [key, setKey] = useState('');
   const action = useAction(async () => {
     try {
@@ -85,6 +85,11 @@ function KeySignIn() {
   return (
     <form className="card narrow" onSubmit={submit} aria-label={t('console.signIn')}>
       <p>{t('console.keyIntro')}</p>
+      {keyRejected && !action.error && (
+        <p className="notice error" role="alert">
+          {t('console.keyRejected')}
+        </p>
+      )}
       <Field
         label={t('console.key')}
         name="operator_key"

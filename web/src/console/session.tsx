@@ -5,6 +5,8 @@ import { useI18n } from '../shared/i18n.tsx';
 interface OperatorSession {
   api: ApiClient;
   signedIn: boolean;
+  /** Why the tab was signed out without the operator asking: the key stopped working. */
+  keyRejected: boolean;
   /** Checks the key against the API (it must read the ledger) and keeps it for this tab. */
   signIn(key: string): Promise<void>;
   signOut(): void;
@@ -20,31 +22,53 @@ export function OperatorSessionProvider({ children }: { children: ReactNode }) {
   const languageRef = useRef(language);
   languageRef.current = language;
   const [signedIn, setSignedIn] = useState(key.current !== undefined);
-  const api = useMemo(
+  const [keyRejected, setKeyRejected] = useState(false);
+  const forget = useCallback((rejected: boolean) => {
+    key.current = undefined;
+    sessionStorage.removeItem(STORAGE_KEY);
+    setSignedIn(false);
+    setKeyRejected(rejected);
+  }, []);
+  // The sign-in check goes through a client of its own: a wrong candidate key is the form's error.
+  const checker = useMemo(
     () => createApiClient({ token: () => key.current, language: () => languageRef.current }),
     [],
+  );
+  // A key revoked (or expired) while the tab is open answers every request 401: the tab stayed
+  // "signed in", each page failing one by one. The first 401 signs the tab out instead, unless
+  // the operator has meanwhile signed in with another key.
+  const api = useMemo(
+    () =>
+      createApiClient({
+        token: () => key.current,
+        language: () => languageRef.current,
+        unauthorized: (sentKey) => {
+          if (key.current === sentKey) forget(true);
+        },
+      }),
+    [forget],
   );
   const signIn = useCallback(
     async (candidate: string) => {
       const previous = key.current;
       key.current = candidate.trim();
       try {
-        await api.get('/v1/operator/close-runs?limit=1');
+        await checker.get('/v1/operator/close-runs?limit=1');
       } catch (error) {
         key.current = previous;
         throw error;
       }
       sessionStorage.setItem(STORAGE_KEY, key.current);
+      setKeyRejected(false);
       setSignedIn(true);
     },
-    [api],
+    [checker],
   );
-  const signOut = useCallback(() => {
-    key.current = undefined;
-    sessionStorage.removeItem(STORAGE_KEY);
-    setSignedIn(false);
-  }, []);
-  const value = useMemo(() => ({ api, signedIn, signIn, signOut }), [api, signedIn, signIn, signOut]);
+  const signOut = useCallback(() => forget(false), [forget]);
+  const value = useMemo(
+    () => ({ api, signedIn, keyRejected, signIn, signOut }),
+    [api, signedIn, keyRejected, signIn, signOut],
+  );
   return <Context.Provider value={value}>{children}</Context.Provider>;
 }
 

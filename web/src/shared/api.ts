@@ -32,6 +32,12 @@ export interface ApiClientOptions {
   language(): string;
   /** Called once on a 401 with an expired token; resolve true when a new token was obtained. */
   refresh?(): Promise<boolean>;
+  /**
+   * Called when a request sent with `sentToken` is finally answered 401 (after any refresh): the
+   * token no longer works. The caller compares it with its current token, since a request still
+   * in flight from before a new log-in must not end the new session.
+   */
+  unauthorized?(sentToken: string): void;
 }
 
 export interface ApiClient {
@@ -81,6 +87,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     } catch {
       throw new ApiError(0, { code: 'NETWORK', title: 'Network error' });
     }
+    if (response.status === 401 && sentToken) options.unauthorized?.(sentToken);
     if (response.status === 204) return undefined as T;
     const text = await response.text();
     const json: unknown = text ? JSON.parse(text) : undefined;

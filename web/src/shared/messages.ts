@@ -11,6 +11,7 @@ import {
  * one of them (the type checker says which is missing). {name} marks a value filled in.
  */
 import { marketEn, marketErrorsEn, marketErrorsZh, marketZh } from './messages-market.ts';
+import { moreErrorsEn, moreErrorsZh } from './messages-errors.ts';
 
 const en = {
   'app.wallet': 'Millet Wallet',
@@ -36,6 +37,7 @@ const en = {
   'login.phoneHint': '11-digit mainland number, or +country code',
   'login.password': 'Password',
   'login.submit': 'Log in',
+  'login.sessionEnded': 'Your session has ended. Please log in again.',
   'signup.title': 'Create an account',
   'signup.tab': 'Sign up',
   'signup.passwordHint': 'At least 8 characters',
@@ -239,6 +241,8 @@ const en = {
     'mlt_op_…; the first key is printed when the server first starts and saved in .millet/bootstrap-operator-key',
   'console.signInSubmit': 'Sign in',
   'console.keyInvalid': 'This operator API key is not valid, or it has been revoked.',
+  'console.keyRejected':
+    'You were signed out: your operator API key is no longer valid (it was revoked or has expired). Sign in with a valid key.',
   'console.ledger': 'Ledger health',
   'console.close': 'End-of-day close',
   'console.credit': 'Credit scores',
@@ -361,6 +365,7 @@ const zh: Record<BaseMessageKey, string> = {
   'login.phoneHint': '11 位大陆手机号，或带国家码的号码',
   'login.password': '密码',
   'login.submit': '登录',
+  'login.sessionEnded': '登录已失效，请重新登录。',
   'signup.title': '注册账户',
   'signup.tab': '注册',
   'signup.passwordHint': '至少 8 个字符',
@@ -558,6 +563,7 @@ const zh: Record<BaseMessageKey, string> = {
   'console.keyHint': 'mlt_op_…；首个密钥在服务首次启动时打印，并保存在 .millet/bootstrap-operator-key',
   'console.signInSubmit': '登录',
   'console.keyInvalid': '该运营 API 密钥无效或已被吊销。',
+  'console.keyRejected': '您已退出登录：运营 API 密钥已失效（已被吊销或已过期），请使用有效的密钥登录。',
   'console.ledger': '账本健康',
   'console.close': '日终批处理',
   'console.credit': '信用分',
@@ -660,6 +666,7 @@ export const messages: Record<Language, Record<MessageKey, string>> = {
 /** Plain words for the API's stable error codes; others fall back to the problem's detail/title. */
 export const errorMessages: Record<Language, Partial<Record<string, string>>> = {
   en: {
+    ...moreErrorsEn,
     ...marketErrorsEn,
     ...consoleErrorsEn,
     NETWORK: 'Cannot reach Millet. Check your connection and try again.',
@@ -738,6 +745,7 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     IDEMPOTENCY_KEY_REUSED: 'This was already sent with different details. Please start again.',
   },
   'zh-CN': {
+    ...moreErrorsZh,
     ...marketErrorsZh,
     ...consoleErrorsZh,
     NETWORK: '无法连接米粒，请检查网络后重试。',

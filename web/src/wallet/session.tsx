@@ -41,6 +41,8 @@ interface Session {
   me: Me | undefined;
   /** True until the saved session (if any) has been checked. */
   restoring: boolean;
+  /** The session ended without the user logging out (expired, or ended elsewhere): say so at log-in. */
+  sessionEnded: boolean;
   logIn(phone: string, password: string): Promise<void>;
   /** Sends the sign-up code to the phone by SMS. */
   sendSignUpCode(phone: string): Promise<PhoneVerification>;
@@ -73,6 +75,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<Me>();
   const refreshing = useRef<Promise<boolean> | undefined>(undefined);
   const [restoring, setRestoring] = useState(tokens.current !== undefined);
+  const [sessionEnded, setSessionEnded] = useState(false);
 
   const store = (next: Tokens | undefined) => {
     tokens.current = next;
@@ -97,12 +100,22 @@ export function SessionProvider({ children }: { children: ReactNode }) {
           } catch {
             store(undefined);
             setMe(undefined);
+            setSessionEnded(true);
             return false;
           }
         })().finally(() => {
           refreshing.current = undefined;
         });
         return refreshing.current;
+      },
+      // Any other 401 (the session was ended by a log-out elsewhere, a reused refresh token or a
+      // password change) left the tab "logged in", every page failing with "please log in
+      // again": it ends the tab's session and goes back to the log-in page, saying why.
+      unauthorized: (sentToken) => {
+        if (tokens.current?.access_token !== sentToken) return;
+        store(undefined);
+        setMe(undefined);
+        setSessionEnded(true);
       },
     });
     return client;
@@ -124,6 +137,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const logIn = useCallback(
     async (phone: string, password: string) => {
       store(await api.post<Tokens>('/v1/sessions', { phone, password }));
+      setSessionEnded(false);
       await reloadMe();
     },
     [api, reloadMe],
@@ -143,12 +157,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     const refresh = tokens.current?.refresh_token;
     store(undefined);
     setMe(undefined);
+    setSessionEnded(false);
     if (refresh) await api.post('/v1/sessions/logout', { refresh_token: refresh }).catch(() => {});
   }, [api]);
 
   const value = useMemo(
-    () => ({ api, me, restoring, logIn, sendSignUpCode, signUp, logOut, reloadMe }),
-    [api, me, restoring, logIn, sendSignUpCode, signUp, logOut, reloadMe],
+    () => ({ api, me, restoring, sessionEnded, logIn, sendSignUpCode, signUp, logOut, reloadMe }),
+    [api, me, restoring, sessionEnded, logIn, sendSignUpCode, signUp, logOut, reloadMe],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

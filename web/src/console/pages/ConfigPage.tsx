@@ -4,6 +4,7 @@ import { formatFen, formatPercent, parseYuan } from '../../shared/money.ts';
 import { ErrorNotice, Field, Loading, Select, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useOperator } from '../session.tsx';
 import { getAllPages, type Page } from '../../shared/api.ts';
+import { parseWholeNumber } from '../../shared/numbers.ts';
 
 interface StoreProduct {
   id: string;
@@ -74,9 +75,8 @@ function yuan(t: Translate, text: string, label: string): string {
   return fen;
 }
 function integer(t: Translate, text: string, label: string, min: number, max: number): number {
-  const n = Number(text.trim());
-  if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max)
-    throw new Error(t('cconfig.integerInvalid', { field: label, min, max }));
+  const n = parseWholeNumber(text, min, max);
+  if (n === undefined) throw new Error(t('cconfig.integerInvalid', { field: label, min, max }));
   return n;
 }
 function required(t: Translate, text: string, label: string): string {

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { getAllPages, type Page } from '../../shared/api.ts';
+import { parseWholeNumber } from '../../shared/numbers.ts';
 import { formatBasisPoints } from '../../shared/money.ts';
 import { useI18n } from '../../shared/i18n.tsx';
 import { Card, ErrorNotice, Field, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
@@ -23,8 +24,8 @@ export function MerchantsPage() {
   const [fee, setFee] = useState('60');
   const [secret, setSecret] = useState<{ name: string; value: string; kind: 'secret' | 'key' }>();
   const onboard = useAction(async () => {
-    const bps = Number(fee);
-    if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) throw new Error(t('merchants.feeInvalid'));
+    const bps = parseWholeNumber(fee, 0, 10_000);
+    if (bps === undefined) throw new Error(t('merchants.feeInvalid'));
     const created = await api.post<Merchant & { signing_secret: string | null }>('/v1/operator/merchants', {
       name: name.trim(),
       fee_bps: bps,

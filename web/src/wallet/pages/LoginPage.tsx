@@ -11,7 +11,7 @@ import { useSession, type PhoneVerification } from '../session.tsx';
  */
 export function LoginPage() {
   const { t } = useI18n();
-  const { logIn, sendSignUpCode, signUp } = useSession();
+  const { logIn, sendSignUpCode, signUp, sessionEnded } = useSession();
   const [mode, setMode] = useState<'login' | 'signup'>('login');
   const [phone, setPhone] = useState('');
   const [password, setPassword] = useState('');
@@ -128,6 +128,11 @@ export function LoginPage() {
           required
           hint={mode === 'signup' ? t('signup.passwordHint') : undefined}
         />
+        {sessionEnded && !action.error && !codeAction.error && (
+          <p className="notice error" role="alert">
+            {t('login.sessionEnded')}
+          </p>
+        )}
         <ErrorNotice error={action.error ?? codeAction.error} />
         <button type="submit" className="primary" disabled={action.busy}>
           {mode === 'login' ? t('login.submit') : t('signup.submit')}
