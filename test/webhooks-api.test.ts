@@ -181,6 +181,14 @@ describe('operator webhook routes', () => {
       expect(internal.status, url).toBe(422);
       expect(internal.json.code, url).toBe('WEBHOOK_URL_INVALID');
     }
+    // An owner has at most 20 enabled endpoints: each one is a copy of every event.
+    for (let i = 0; i < 20; i++)
+      expect(
+        (await call('POST', `${base}/endpoints`, { owner_id: 'capped', url: receiver.url })).status,
+      ).toBe(201);
+    const over = await call('POST', `${base}/endpoints`, { owner_id: 'capped', url: receiver.url });
+    expect(over.status).toBe(409);
+    expect(over.json).toMatchObject({ code: 'WEBHOOK_ENDPOINT_LIMIT_EXCEEDED', limit: 20 });
     const unknown = await call('GET', `${base}/deliveries/${randomUUID()}`);
     expect(unknown.status).toBe(404);
     expect(unknown.json.code).toBe('WEBHOOK_DELIVERY_NOT_FOUND');

@@ -106,6 +106,8 @@ export const errorStatuses: Record<ErrorCode, number> = {
   WEBHOOK_ENDPOINT_NOT_FOUND: 404,
   WEBHOOK_DELIVERY_NOT_FOUND: 404,
   WEBHOOK_SIGNING_SECRET_MISSING: 409,
+  // An owner at its cap of enabled endpoints: a state (disable one first), like a missing secret.
+  WEBHOOK_ENDPOINT_LIMIT_EXCEEDED: 409,
   // wealth: a locked fixed-term product, a day already published with another rate or a close
   // waiting for a rate are states (409); too few shares or over the fast-redemption cap are rules (422).
   WEALTH_PRODUCT_NOT_FOUND: 404,

@@ -99,6 +99,7 @@ export const errorCodes = [
   'WEBHOOK_ENDPOINT_NOT_FOUND',
   'WEBHOOK_DELIVERY_NOT_FOUND',
   'WEBHOOK_SIGNING_SECRET_MISSING',
+  'WEBHOOK_ENDPOINT_LIMIT_EXCEEDED',
   // wealth: money-market funds and fixed-term products
   'WEALTH_PRODUCT_NOT_FOUND',
   'WEALTH_PRODUCT_LOCKED',

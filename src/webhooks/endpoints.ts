@@ -58,18 +58,53 @@ export function checkEventType(eventType: string, field = 'event_type'): string 
   return eventType;
 }
 
+/** Enabled endpoints an owner may have, unless `createWebhooks` is told otherwise. */
+export const DEFAULT_MAX_ENDPOINTS_PER_OWNER = 20;
+
 /** Endpoints (subscriptions) and the owners' signing secrets for notify URLs. */
 export class EndpointStore {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #box: SecretBox;
   readonly #urlPolicy: WebhookUrlPolicy;
+  readonly #maxPerOwner: number;
 
-  constructor(db: Database, clock: Clock, box: SecretBox, urlPolicy: WebhookUrlPolicy) {
+  constructor(
+    db: Database,
+    clock: Clock,
+    box: SecretBox,
+    urlPolicy: WebhookUrlPolicy,
+    maxPerOwner = DEFAULT_MAX_ENDPOINTS_PER_OWNER,
+  ) {
     this.#db = db;
     this.#clock = clock;
     this.#box = box;
     this.#urlPolicy = urlPolicy;
+    this.#maxPerOwner = maxPerOwner;
+  }
+
+  /**
+   * Refuses one more enabled endpoint for an owner at the cap. Every event is written once per
+   * enabled endpoint inside the payment's own transaction and then POSTed: without a cap a
+   * merchant could add endpoints without end and make each of its payments write, and send,
+   * thousands of copies. The gate row serialises the adds of one owner.
+   */
+  async #checkRoomFor(tx: Queryable, ownerId: string): Promise<void> {
+    await tx.query(
+      `INSERT INTO webhook_endpoint_owner_gates (owner_id) VALUES ($1)
+       ON CONFLICT (owner_id) DO UPDATE SET owner_id = EXCLUDED.owner_id`,
+      [ownerId],
+    );
+    const result = await tx.query<{ n: bigint }>(
+      'SELECT count(*)::int8 AS n FROM webhook_endpoints WHERE owner_id = $1 AND enabled',
+      [ownerId],
+    );
+    if (Number(result.rows[0]!.n) >= this.#maxPerOwner)
+      throw new MilletError(
+        'WEBHOOK_ENDPOINT_LIMIT_EXCEEDED',
+        `Owner ${ownerId} already has ${this.#maxPerOwner} enabled webhook endpoints, the most allowed`,
+        { ownerId, limit: this.#maxPerOwner },
+      );
   }
 
   async create(command: CreateEndpointCommand): Promise<CreatedWebhookEndpoint> {
@@ -86,22 +121,19 @@ export class EndpointStore {
     const id = newId();
     const secret = generateWebhookSecret();
     const now = this.#clock.now();
-    const result = await this.#db.query<EndpointRow>(
-      `INSERT INTO webhook_endpoints
-         (id, owner_id, url, description, event_types, secret_ciphertext, enabled, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, true, $7, $7)
-       RETURNING ${columns}`,
-      [
-        id,
-        ownerId,
-        url,
-        description,
-        JSON.stringify(eventTypes.sort()),
-        this.#box.seal(secret, endpointSecretContext(id)),
-        now,
-      ],
-    );
-    return { endpoint: endpointFromRow(result.rows[0]!), secret };
+    const sealed = this.#box.seal(secret, endpointSecretContext(id));
+    const endpoint = await this.#db.transaction(async (tx) => {
+      await this.#checkRoomFor(tx, ownerId);
+      const result = await tx.query<EndpointRow>(
+        `INSERT INTO webhook_endpoints
+           (id, owner_id, url, description, event_types, secret_ciphertext, enabled, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, true, $7, $7)
+         RETURNING ${columns}`,
+        [id, ownerId, url, description, JSON.stringify(eventTypes.sort()), sealed, now],
+      );
+      return endpointFromRow(result.rows[0]!);
+    });
+    return { endpoint, secret };
   }
 
   async get(id: string): Promise<WebhookEndpoint> {
@@ -133,6 +165,14 @@ export class EndpointStore {
     if (!isUuid(id)) throw notFound(id);
     return this.#db.transaction(async (tx) => {
       const now = this.#clock.now();
+      if (enabled) {
+        const current = await tx.query<{ owner_id: string; enabled: boolean }>(
+          'SELECT owner_id, enabled FROM webhook_endpoints WHERE id = $1',
+          [id],
+        );
+        if (current.rows[0] && !current.rows[0].enabled)
+          await this.#checkRoomFor(tx, current.rows[0].owner_id);
+      }
       const result = await tx.query<EndpointRow>(
         `UPDATE webhook_endpoints SET enabled = $2,
                 updated_at = CASE WHEN enabled = $2 THEN updated_at ELSE $3 END
@@ -192,23 +232,50 @@ export class EndpointStore {
     checkOwnerId(ownerId);
     const secret = generateWebhookSecret();
     const now = this.#clock.now();
-    const result = await this.#db.query<{ previous_expires_at: Date | null }>(
-      `INSERT INTO webhook_owner_secrets (owner_id, secret_ciphertext, created_at, rotated_at)
-       VALUES ($1, $2, $3, $3)
-       ON CONFLICT (owner_id) DO UPDATE SET
-         previous_secret_ciphertext = webhook_owner_secrets.secret_ciphertext,
-         previous_expires_at = $4,
-         secret_ciphertext = EXCLUDED.secret_ciphertext,
-         rotated_at = EXCLUDED.rotated_at
-       RETURNING previous_expires_at`,
-      [
+    return this.#db.transaction(async (tx) => {
+      // The previous secret, if still in its overlap, keeps signing until its own expiry: a
+      // second rotation (say, after the first one's answer was lost) must not drop it at once.
+      const current = await tx.query<{
+        previous_secret_ciphertext: string | null;
+        previous_expires_at: Date | null;
+      }>(
+        `SELECT previous_secret_ciphertext, previous_expires_at FROM webhook_owner_secrets
+          WHERE owner_id = $1 FOR UPDATE`,
+        [ownerId],
+      );
+      const previous = current.rows[0];
+      await tx.query('DELETE FROM webhook_owner_retired_secrets WHERE owner_id = $1 AND expires_at <= $2', [
         ownerId,
-        this.#box.seal(secret, ownerSecretContext(ownerId)),
         now,
-        new Date(now.getTime() + overlapMs),
-      ],
-    );
-    return { secret, previousExpiresAt: result.rows[0]!.previous_expires_at };
+      ]);
+      if (
+        previous?.previous_secret_ciphertext &&
+        previous.previous_expires_at &&
+        previous.previous_expires_at > now
+      )
+        await tx.query(
+          `INSERT INTO webhook_owner_retired_secrets (id, owner_id, secret_ciphertext, expires_at)
+           VALUES ($1, $2, $3, $4)`,
+          [newId(), ownerId, previous.previous_secret_ciphertext, previous.previous_expires_at],
+        );
+      const result = await tx.query<{ previous_expires_at: Date | null }>(
+        `INSERT INTO webhook_owner_secrets (owner_id, secret_ciphertext, created_at, rotated_at)
+         VALUES ($1, $2, $3, $3)
+         ON CONFLICT (owner_id) DO UPDATE SET
+           previous_secret_ciphertext = webhook_owner_secrets.secret_ciphertext,
+           previous_expires_at = $4,
+           secret_ciphertext = EXCLUDED.secret_ciphertext,
+           rotated_at = EXCLUDED.rotated_at
+         RETURNING previous_expires_at`,
+        [
+          ownerId,
+          this.#box.seal(secret, ownerSecretContext(ownerId)),
+          now,
+          new Date(now.getTime() + overlapMs),
+        ],
+      );
+      return { secret, previousExpiresAt: result.rows[0]!.previous_expires_at };
+    });
   }
 
   async hasOwnerSecret(tx: Queryable, ownerId: string): Promise<boolean> {
@@ -248,12 +315,15 @@ export class EndpointStore {
     if (!row) return [];
     const context = ownerSecretContext(delivery.ownerId);
     const secrets = [this.#box.open(row.secret_ciphertext, context)];
-    if (
-      row.previous_secret_ciphertext &&
-      row.previous_expires_at &&
-      row.previous_expires_at > this.#clock.now()
-    )
+    const now = this.#clock.now();
+    if (row.previous_secret_ciphertext && row.previous_expires_at && row.previous_expires_at > now)
       secrets.push(this.#box.open(row.previous_secret_ciphertext, context));
+    const retired = await this.#db.query<{ secret_ciphertext: string }>(
+      `SELECT secret_ciphertext FROM webhook_owner_retired_secrets
+        WHERE owner_id = $1 AND expires_at > $2 ORDER BY expires_at DESC`,
+      [delivery.ownerId, now],
+    );
+    for (const r of retired.rows) secrets.push(this.#box.open(r.secret_ciphertext, context));
     return secrets;
   }
 }

@@ -113,6 +113,20 @@ describe('Standard Webhooks signatures', () => {
     );
   });
 
+  it('refuses to check with a tolerance or a clock that is not a number, rather than accept any age', () => {
+    const signature = signWebhook(secret, id, timestamp, body);
+    const dayLater = new Date((timestamp + 86_400) * 1000);
+    for (const options of [
+      { now: dayLater, toleranceSeconds: Number(undefined) },
+      { now: dayLater, toleranceSeconds: -1 },
+      { now: new Date('not a date') },
+    ])
+      expect(() => verifyWebhook(secret, headersFor(signature), body, options)).toThrow(RangeError);
+    expect(reason(() => verifyWebhook(secret, headersFor(signature), body, { now: dayLater }))).toBe(
+      'timestamp_too_old',
+    );
+  });
+
   it('names what is missing or malformed', () => {
     expect(reason(() => verifyWebhook(secret, { 'webhook-id': id }, body, { now }))).toBe('missing_header');
     const signature = signWebhook(secret, id, timestamp, body);

@@ -39,7 +39,10 @@ export type WebhookHeaders =
   { get(name: string): string | null } | Record<string, string | readonly string[] | undefined>;
 
 export interface VerifyOptions {
-  /** How far the timestamp may be from `now`, either way (default 300 s). */
+  /**
+   * How far the timestamp may be from `now`, either way (default 300 s). NaN or a negative number
+   * throws a RangeError, as does an invalid `now`.
+   */
   toleranceSeconds?: number;
   /** The current time (default: the system clock). */
   now?: Date;
@@ -116,6 +119,10 @@ export function verifyWebhook(
   const timestamp = Number(timestampText);
   const nowSeconds = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const tolerance = options.toleranceSeconds ?? 300;
+  // NaN (an unset setting through Number()) or an invalid date would make both comparisons below
+  // false and accept a timestamp of any age: a replay. A setting error, so not a verification one.
+  if (!(tolerance >= 0) || !Number.isFinite(nowSeconds))
+    throw new RangeError('toleranceSeconds must be a number >= 0 and now a valid date');
   if (timestamp < nowSeconds - tolerance)
     throw new WebhookVerificationError('timestamp_too_old', 'The webhook timestamp is too old');
   if (timestamp > nowSeconds + tolerance)

@@ -104,6 +104,32 @@ describe('webhook endpoints', () => {
     expect(refused).toMatchObject({ code: 'WEBHOOK_URL_INVALID', details: { field: 'notify_url' } });
   });
 
+  it('caps the enabled endpoints of one owner, adds racing included; disabling one makes room', async () => {
+    const w = webhooks({ maxEndpointsPerOwner: 2 });
+    const ownerId = nextOwner();
+    const url = 'https://example.com/hook';
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, () => w.createEndpoint({ ownerId, url })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+    for (const r of results)
+      if (r.status === 'rejected')
+        expect(r.reason).toMatchObject({ code: 'WEBHOOK_ENDPOINT_LIMIT_EXCEEDED', details: { limit: 2 } });
+    expect((await w.listEndpoints({ ownerId })).items).toHaveLength(2);
+    // Another owner has its own room.
+    await w.createEndpoint({ ownerId: nextOwner(), url });
+    const [first] = (await w.listEndpoints({ ownerId })).items;
+    await w.setEndpointEnabled(first!.id, false);
+    await w.createEndpoint({ ownerId, url });
+    expect((await rejection(w.setEndpointEnabled(first!.id, true))).code).toBe(
+      'WEBHOOK_ENDPOINT_LIMIT_EXCEEDED',
+    );
+    expect((await w.getEndpoint(first!.id)).enabled).toBe(false);
+    // Enabling one that is enabled already adds nothing, so it is no error at the cap.
+    const [, second] = (await w.listEndpoints({ ownerId })).items;
+    expect((await w.setEndpointEnabled(second!.id, true)).enabled).toBe(true);
+  });
+
   it('shows the secret once and keeps it encrypted at rest', async () => {
     const w = webhooks();
     const created = await w.createEndpoint({ ownerId: nextOwner(), url: 'https://example.com/h' });
@@ -521,6 +547,74 @@ describe('webhook delivery', () => {
     expect(r.received).toHaveLength(1);
   });
 
+  it('keeps an attempt still running when redeliver starts another: each logs its own outcome', async () => {
+    let firstArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (firstArrived = resolve));
+    const r = await receiver((_request, index) => {
+      if (index === 0) {
+        firstArrived();
+        return { status: 200, body: 'first', delayMs: 800 };
+      }
+      return index === 1 ? { status: 503, body: 'second' } : { status: 204 };
+    });
+    const w = webhooks();
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    await arrived;
+    const again = await w.redeliver(delivery!.id);
+    expect(again.attempt).toMatchObject({ attempt: 2, outcome: 'failed', statusCode: 503 });
+    // The first attempt is still waiting for its answer: running, not abandoned.
+    expect((await w.listAttempts(delivery!.id))[0]).toMatchObject({ attempt: 1, outcome: null, error: null });
+    await w.close();
+    const attempts = await w.listAttempts(delivery!.id);
+    expect(
+      attempts.map((a) => [a.attempt, a.trigger, a.outcome, a.statusCode, a.error, a.responseBody]),
+    ).toEqual([
+      [1, 'scheduled', 'succeeded', 200, null, 'first'],
+      [2, 'redeliver', 'failed', 503, 'HTTP 503', 'second'],
+    ]);
+    // The delivery follows the newest attempt (fenced), and its failure backs off as usual.
+    const pending = await w.getDelivery(delivery!.id);
+    expect(pending).toMatchObject({ status: 'pending', attempts: 2, lastStatusCode: 503 });
+    expect(pending.nextAttemptAt!.getTime() - clock.now().getTime()).toBe(defaultRetryDelaysMs[1]);
+    clock.advance(defaultRetryDelaysMs[1]!);
+    expect(await w.deliverDue()).toBe(1);
+    expect(await w.getDelivery(delivery!.id)).toMatchObject({ status: 'succeeded', attempts: 3 });
+    expect((await w.listAttempts(delivery!.id)).map((a) => a.outcome)).toEqual([
+      'succeeded',
+      'failed',
+      'succeeded',
+    ]);
+  });
+
+  it('redeliver marks abandoned an attempt whose lease ran out, and only that one', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const w = webhooks({ immediate: false, leaseMs: 60_000 });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    // A worker claims it and "crashes" before sending.
+    const now = clock.now();
+    await t.db.transaction((tx) =>
+      claimDeliveries(
+        tx,
+        now,
+        new Date(now.getTime() + 60_000),
+        { ids: [delivery!.id], limit: 1 },
+        'scheduled',
+      ),
+    );
+    clock.advance(60_000);
+    const again = await w.redeliver(delivery!.id);
+    expect(again.attempt).toMatchObject({ attempt: 2, trigger: 'redeliver', outcome: 'succeeded' });
+    expect((await w.listAttempts(delivery!.id)).map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, 'abandoned'],
+      [2, 'succeeded'],
+    ]);
+    expect(r.received).toHaveLength(1);
+  });
+
   it("signs notify-URL deliveries with the owner's secret, and with both secrets while one rotates", async () => {
     const r = await receiver(() => ({ status: 200 }));
     const w = webhooks();
@@ -548,6 +642,41 @@ describe('webhook delivery', () => {
     await w.close();
     expect(verifies(first, r.received[2]!)).toBe(false);
     expect(verifies(second, r.received[2]!)).toBe(true);
+  });
+
+  it('keeps every replaced owner secret signing until its own expiry, through a second rotation', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const w = webhooks();
+    const ownerId = nextOwner();
+    const event = { ownerId, eventType: 'payment.succeeded', payload: {}, url: r.url };
+    const { secret: first } = await w.rotateOwnerSecret(ownerId);
+    clock.advance(3_600_000);
+    // Say the answer to this rotation was lost, so the operator rotates again an hour later: the
+    // merchant still verifies with the first secret.
+    const { secret: lost } = await w.rotateOwnerSecret(ownerId);
+    clock.advance(3_600_000);
+    const { secret: third } = await w.rotateOwnerSecret(ownerId);
+    await w.enqueue(event);
+    await w.close();
+    for (const secret of [first, lost, third]) expect(verifies(secret, r.received[0]!)).toBe(true);
+    // The first was replaced an hour in and signs until 24 h after that; the second, an hour later.
+    clock.advance(23 * 3_600_000 + 1);
+    await w.enqueue(event);
+    await w.close();
+    expect([first, lost, third].map((secret) => verifies(secret, r.received[1]!))).toEqual([
+      false,
+      true,
+      true,
+    ]);
+    clock.advance(3_600_000);
+    await w.enqueue(event);
+    await w.close();
+    expect([first, lost, third].map((secret) => verifies(secret, r.received[2]!))).toEqual([
+      false,
+      false,
+      true,
+    ]);
+    expect(String(r.received[2]!.headers['webhook-signature']).split(' ')).toHaveLength(1);
   });
 
   it('writes deliveries inside the caller transaction (the outbox) and lists them newest first', async () => {

@@ -50,6 +50,11 @@ export interface WebhooksOptions {
    * MILLET_WEBHOOKS_ALLOW_LOOPBACK). Private and link-local addresses are refused either way.
    */
   allowLoopback?: boolean;
+  /**
+   * Enabled endpoints one owner may have (default 20): adding or enabling one more is
+   * WEBHOOK_ENDPOINT_LIMIT_EXCEEDED.
+   */
+  maxEndpointsPerOwner?: number;
   /** For tests; default node:dns `lookup` with `all: true`. */
   resolveHost?: ResolveHost;
   /** For tests; default Math.random (the retry jitter). */
@@ -73,10 +78,11 @@ export interface Webhooks {
    * later. Not called for IP literals: check the URL with `checkUrl` at the request too.
    */
   connectLookup(): LookupFunction;
+  /** WEBHOOK_ENDPOINT_LIMIT_EXCEEDED when the owner already has the most enabled endpoints allowed. */
   createEndpoint(command: CreateEndpointCommand): Promise<CreatedWebhookEndpoint>;
   getEndpoint(id: string): Promise<WebhookEndpoint>;
   listEndpoints(query?: PageQuery & { ownerId?: string | undefined }): Promise<Page<WebhookEndpoint>>;
-  /** Disabling fails the endpoint's pending deliveries. */
+  /** Disabling fails the endpoint's pending deliveries; enabling one counts towards the owner's cap. */
   setEndpointEnabled(id: string, enabled: boolean): Promise<WebhookEndpoint>;
   /** Creates or replaces the owner's signing secret for notify-URL deliveries; shown once. */
   rotateOwnerSecret(ownerId: string): Promise<{ secret: string; previousExpiresAt: Date | null }>;
@@ -108,7 +114,13 @@ export function createWebhooks(options: WebhooksOptions): Webhooks {
   const { db, clock, logger } = options;
   const retryDelaysMs = options.retryDelaysMs ?? defaultRetryDelaysMs;
   const urlPolicy: WebhookUrlPolicy = { allowLoopback: options.allowLoopback ?? false };
-  const endpoints = new EndpointStore(db, clock, createSecretBox(options.encryptionKey), urlPolicy);
+  const endpoints = new EndpointStore(
+    db,
+    clock,
+    createSecretBox(options.encryptionKey),
+    urlPolicy,
+    options.maxEndpointsPerOwner,
+  );
   const deliveries = new DeliveryStore(db, clock, endpoints, retryDelaysMs.length + 1, urlPolicy);
   const agents = new PinnedAgents();
   const resolveHost = options.resolveHost ?? resolveWithDns;

@@ -54,25 +54,32 @@ const claimedColumns = deliveryColumns
  * `next_attempt_at` to the end of a lease, so once committed no one else sees the delivery as due.
  * A worker that dies mid-attempt leaves the lease to run out; the next claim marks its attempt
  * abandoned and tries again (at-least-once, never two live attempts with one number).
+ *
+ * `force` (a redeliver) claims the delivery whether or not it is due. An attempt still inside its
+ * lease is then left running: its worker records its own outcome on its own row. Before, the
+ * forced claim marked it abandoned, so while it ran the log said its worker had stopped (and an
+ * attempt whose late outcome was not written stayed so).
  */
 export async function claimDeliveries(
   tx: Queryable,
   now: Date,
   leaseUntil: Date,
-  filter: { ids?: readonly string[] | undefined; limit: number },
+  filter: { ids?: readonly string[] | undefined; limit: number; force?: boolean },
   trigger: Claim['trigger'],
 ): Promise<Claim[]> {
-  const claimed = await tx.query<DeliveryRow>(
+  // Two shapes rather than one `OR`, so the scheduled claim keeps using the partial due index.
+  const due = filter.force ? 'true' : 'next_attempt_at <= $1';
+  const claimed = await tx.query<DeliveryRow & { lease_ran_out: boolean }>(
     `WITH due AS (
-       SELECT id FROM webhook_deliveries
-        WHERE status = 'pending' AND next_attempt_at <= $1 AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
+       SELECT id, coalesce(next_attempt_at <= $1, false) AS lease_ran_out FROM webhook_deliveries
+        WHERE status = 'pending' AND ${due} AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
         ORDER BY next_attempt_at
         LIMIT $4
         FOR UPDATE SKIP LOCKED
      )
      UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2, updated_at = $1
        FROM due WHERE d.id = due.id
-     RETURNING ${claimedColumns}`,
+     RETURNING ${claimedColumns}, due.lease_ran_out`,
     [now, leaseUntil, filter.ids ?? null, filter.limit],
   );
   if (claimed.rows.length === 0) return [];
@@ -83,10 +90,15 @@ export async function claimDeliveries(
     trigger,
   }));
   const ids = claims.map((c) => c.delivery.id);
+  // A running attempt is abandoned once its delivery's lease ran out; a delivery that is not
+  // pending (succeeded, failed) keeps no lease, so there an attempt older than one lease is.
+  const startedOneLeaseAgo = new Date(2 * now.getTime() - leaseUntil.getTime());
   await tx.query(
-    `UPDATE webhook_attempts SET outcome = 'abandoned', error = 'the worker stopped before the attempt finished'
-      WHERE delivery_id = ANY($1::uuid[]) AND outcome IS NULL`,
-    [ids],
+    `UPDATE webhook_attempts a SET outcome = 'abandoned', error = 'the worker stopped before the attempt finished'
+       FROM unnest($1::uuid[], $2::boolean[]) AS c (delivery_id, lease_ran_out)
+      WHERE a.delivery_id = c.delivery_id AND a.outcome IS NULL
+        AND (c.lease_ran_out OR a.started_at <= $3)`,
+    [ids, claimed.rows.map((row) => row.lease_ran_out), startedOneLeaseAgo],
   );
   await tx.query(
     `INSERT INTO webhook_attempts (id, delivery_id, attempt, trigger, started_at)
@@ -139,15 +151,22 @@ export class DeliveryWorker {
     if (!isUuid(id)) throw deliveryNotFound(id);
     const claim = await this.#o.db.transaction(async (tx) => {
       const now = this.#o.clock.now();
+      // next_attempt_at is left for the claim: it tells whether a running attempt's lease ran out.
       const updated = await tx.query(
         `UPDATE webhook_deliveries
-            SET status = 'pending', next_attempt_at = $2, updated_at = $2,
+            SET status = 'pending', updated_at = $2,
                 max_attempts = CASE WHEN status = 'pending' THEN max_attempts ELSE attempts + 1 END
           WHERE id = $1`,
         [id, now],
       );
       if (updated.rowCount === 0) throw deliveryNotFound(id);
-      const claims = await claimDeliveries(tx, now, this.#leaseUntil(), { ids: [id], limit: 1 }, 'redeliver');
+      const claims = await claimDeliveries(
+        tx,
+        now,
+        this.#leaseUntil(),
+        { ids: [id], limit: 1, force: true },
+        'redeliver',
+      );
       return claims[0]!;
     });
     await this.attempt(claim);

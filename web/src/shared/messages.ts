@@ -743,6 +743,8 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     STORE_BALANCE_NOT_DUE: 'The balance cannot be paid yet. Come back when it is due.',
     NOT_FOUND: 'That was not found.',
     IDEMPOTENCY_KEY_REUSED: 'This was already sent with different details. Please start again.',
+    WEBHOOK_ENDPOINT_LIMIT_EXCEEDED:
+      'This merchant already has the most webhook endpoints allowed. Disable one before adding another.',
   },
   'zh-CN': {
     ...moreErrorsZh,
@@ -817,5 +819,6 @@ export const errorMessages: Record<Language, Partial<Record<string, string>>> = 
     STORE_BALANCE_NOT_DUE: '尚未到尾款支付时间，请到期后再来。',
     NOT_FOUND: '未找到。',
     IDEMPOTENCY_KEY_REUSED: '该请求已用不同的内容提交过，请重新开始。',
+    WEBHOOK_ENDPOINT_LIMIT_EXCEEDED: '该商户启用的 Webhook 地址已达上限，请先停用一个再添加。',
   },
 };
