@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { derivedId } from '../src/core/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
+import { statementProductTerms } from './support/credit-products.ts';
 
 let h: ApiHarness;
 beforeAll(async () => {
@@ -22,7 +23,7 @@ interface TestMerchant {
   key: string;
 }
 
-async function merchant(): Promise<TestMerchant> {
+async function merchant(scopes: string[] = ['payments:write', 'payments:read']): Promise<TestMerchant> {
   const created = await h.post('/v1/operator/merchants', {
     name: `共享充电宝 ${randomUUID().slice(0, 8)}`,
     fee_bps: 60,
@@ -31,7 +32,7 @@ async function merchant(): Promise<TestMerchant> {
   const id = created.json().id as string;
   const key = await h.post(`/v1/operator/merchants/${id}/api-keys`, {
     name: 'rental desk',
-    scopes: ['payments:write', 'payments:read'],
+    scopes,
   });
   expect(key.statusCode, key.body).toBe(201);
   return { id, key: key.json().key as string };
@@ -333,6 +334,74 @@ describe('Pay Points service orders over HTTP', () => {
     expect((await wallet(c)).balance).toBe(0n);
   });
 
+  it('a refund of the fee shows on the order: paid, refunded and net, as the ledger moved the money', async () => {
+    const m = await merchant(['payments:write', 'payments:read', 'refunds:write']);
+    const c = await newCustomer(h, { funds: 100_000n });
+    const o = await offer(m, '30000', 350); // no consent: the deposit is held
+    expect((await accept(c, o.id)).json().deposit).toBe('held');
+    const before = await payable(m);
+    const done = await complete(m, o.id, '40000');
+    expect(done.json()).toMatchObject({
+      status: 'completed',
+      deposit_used: '30000',
+      charged: '10000',
+      paid: '40000',
+      refunded: '0',
+      net: '40000',
+    });
+    const parts = done.json().payments as JsonObject[];
+    expect(parts.map((p) => [p.part, p.amount, p.refunded])).toEqual([
+      ['deposit', '30000', '0'],
+      ['fee', '10000', '0'],
+    ]);
+    const refund = (paymentId: string, amount: string) =>
+      h.post('/v1/merchant/refunds', { payment_id: paymentId, amount }, { key: m.key });
+    const [deposit, fee] = parts.map((p) => p.id as string);
+    expect((await refund(fee!, '2500')).statusCode).toBe(201);
+    expect((await refund(deposit!, '30000')).statusCode).toBe(201);
+
+    // Before, the order still said 40,000 charged although 32,500 had gone back to the wallet.
+    const expected = { paid: '40000', refunded: '32500', net: '7500' };
+    const asMerchant = (await h.get(`/v1/merchant/service-orders/${o.id}`, m.key)).json();
+    expect(asMerchant).toMatchObject(expected);
+    expect(asMerchant.payments.map((p: JsonObject) => [p.part, p.refunded])).toEqual([
+      ['deposit', '30000'],
+      ['fee', '2500'],
+    ]);
+    expect((await h.get(`/v1/service-orders/${o.id}`, c.token)).json()).toMatchObject(expected);
+    const mine = (await h.get('/v1/me/service-orders', c.token)).json().items as JsonObject[];
+    expect(mine.find((i) => i.id === o.id)).toMatchObject(expected);
+    // The ledger agrees: the user is out of pocket, and the merchant is paid, the net.
+    expect(await wallet(c)).toEqual({ balance: 92_500n, available: 92_500n });
+    expect((await payable(m)) - before).toBe(7_500n);
+    // A retried completion answers with the refunds too.
+    expect((await complete(m, o.id, '40000')).json()).toMatchObject(expected);
+
+    // A debt paid later is a payment of the order too, and refunded like the others.
+    const poor = await newCustomer(h, { funds: 0n });
+    const owed = await offer(m, '30000', 350);
+    await scored(poor);
+    expect((await accept(poor, owed.id)).json().deposit).toBe('waived');
+    expect((await complete(m, owed.id, '6000')).json()).toMatchObject({
+      status: 'unpaid',
+      paid: '0',
+      net: '0',
+      payments: [],
+    });
+    await topUp(poor, 6_000n);
+    const paidDebt = await h.post(`/v1/me/service-orders/${owed.id}/pay`, {}, { key: poor.token });
+    expect(paidDebt.json()).toMatchObject({ status: 'completed', paid: '6000', net: '6000' });
+    const debtPayment = (paidDebt.json().payments as JsonObject[])[0]!;
+    expect(debtPayment).toMatchObject({ part: 'debt', amount: '6000' });
+    expect((await refund(debtPayment.id as string, '6000')).statusCode).toBe(201);
+    expect((await h.get(`/v1/service-orders/${owed.id}`, poor.token)).json()).toMatchObject({
+      paid: '6000',
+      refunded: '6000',
+      net: '0',
+    });
+    expect(await wallet(poor)).toEqual({ balance: 6_000n, available: 6_000n });
+  });
+
   it("a debt attempt naming another payment's id never settles the debt without money", async () => {
     const m = await merchant();
     const c = await newCustomer(h, { funds: 5_000n });
@@ -378,6 +447,52 @@ describe('Pay Points service orders over HTTP', () => {
       user_id: null,
     });
     expect(await wallet(c)).toEqual({ balance: 10_000n, available: 10_000n });
+  });
+
+  it('refuses pay-later when the order is taken if the user has no line or a suspended one, not with a debt', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 100_000n });
+    await scored(c);
+    const o = await offer(m, '30000', 350);
+    // Before, the order was taken and every fee failed on the missing line and became a debt,
+    // lowering the score, although the wallet could pay.
+    const noLine = await accept(c, o.id, { method: 'pay_later' });
+    expect(noLine.statusCode, noLine.body).toBe(404);
+    expect(noLine.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(noLine.json().code).toBe('PAYLATER_LINE_NOT_FOUND');
+    expect((await h.get(`/v1/service-orders/${o.id}`, c.token)).json()).toMatchObject({
+      status: 'created',
+      user_id: null,
+    });
+
+    const product = await h.post('/v1/operator/paylater/products', {
+      code: `pp-${randomUUID().slice(0, 8)}`,
+      name: 'Pay Points line',
+      ...statementProductTerms,
+    });
+    expect(product.statusCode, product.body).toBe(201);
+    const bands = await h.post('/v1/operator/paylater/limit-bands', {
+      bands: [{ min_score: 350, limit: '1000000' }],
+    });
+    expect(bands.statusCode, bands.body).toBe(201);
+    const opened = await h.post('/v1/paylater/line', { product_id: product.json().id }, { key: c.token });
+    expect(opened.statusCode, opened.body).toBe(201);
+    // An overdue line is suspended (30 days past due in the close; set directly here).
+    await h.t.db.query(`UPDATE paylater_lines SET status = 'suspended' WHERE user_id = $1`, [c.id]);
+    const suspended = await accept(c, o.id, { method: 'pay_later' });
+    expect(suspended.statusCode, suspended.body).toBe(409);
+    expect(suspended.json().code).toBe('PAYLATER_LINE_SUSPENDED');
+    expect((await h.get(`/v1/service-orders/${o.id}`, c.token)).json().status).toBe('created');
+
+    // With the line active again the fee goes on the line; the wallet is untouched.
+    await h.t.db.query(`UPDATE paylater_lines SET status = 'active' WHERE user_id = $1`, [c.id]);
+    const taken = await accept(c, o.id, { method: 'pay_later' });
+    expect(taken.statusCode, taken.body).toBe(200);
+    expect(taken.json()).toMatchObject({ status: 'active', method: 'pay_later', deposit: 'waived' });
+    const done = await complete(m, o.id, '4500');
+    expect(done.json()).toMatchObject({ status: 'completed', charged: '4500', debt: '0' });
+    expect(await wallet(c)).toEqual({ balance: 100_000n, available: 100_000n });
+    expect((await h.get('/v1/paylater/line', c.token)).json().used).toBe('4500');
   });
 
   it('refuses a checkout method that needs details (a card token) when the order is taken, not with a debt', async () => {
@@ -496,6 +611,20 @@ describe('Pay Points service orders over HTTP', () => {
     expect(second.json()).toMatchObject({ status: 'active', deposit: 'held', user_id: poor.id });
     expect(await wallet(poor)).toEqual({ balance: 10_000n, available: 5_000n });
   });
+  it('the same user accepting several times at once (a double tap, each its own key) gets the order each time', async () => {
+    const m = await merchant();
+    // One deposit held; before, the taps that lost the race to bind the order were 409.
+    const tapper = await newCustomer(h, { funds: 20_000n });
+    const tapped = await offer(m, '15000', 350);
+    const taps = await Promise.all([1, 2, 3].map(() => accept(tapper, tapped.id)));
+    for (const tap of taps) {
+      expect(tap.statusCode, tap.body).toBe(200);
+      expect(tap.json()).toMatchObject({ status: 'active', user_id: tapper.id, deposit: 'held' });
+    }
+    expect(new Set(taps.map((tap) => tap.json().deposit_hold_id)).size).toBe(1);
+    expect(await wallet(tapper)).toEqual({ balance: 20_000n, available: 5_000n });
+  });
+
   it('a merchant suspended before the fee is paid: no new taker; a completion ends the order, deposit released, nothing owed', async () => {
     const m = await merchant();
     const held = await newCustomer(h, { funds: 100_000n });

@@ -100,9 +100,11 @@ export function createMerchants(options: MerchantsOptions): Merchants {
     listPayments: (merchantId, query) => payments.list(merchantId, query),
     refund: (command) => refunds.refund(command),
     getRefund: (id, merchantId) => refunds.get(id, merchantId),
+    refundedAmounts: (paymentIds) => refunds.refundedAmounts(paymentIds),
     registerPaymentMethod: (name, handler) => methods.register(name, handler),
     paymentMethods: () => methods.names(),
     validatePaymentMethod: (name, details) => methods.get(name).validate?.(details),
+    checkPaymentMethodPayer: async (name, userId) => methods.get(name).checkPayer?.(userId),
     completePayment: (id) => payments.complete(id),
     failPayment: (id, code, message) => payments.fail(id, code, message),
     reconcileCardPayments: (olderThanMs = 60_000) =>

@@ -50,6 +50,12 @@ export interface PaymentMethodHandler {
    * and be idempotent by `refundId`; a MilletError (INSUFFICIENT_FUNDS…) fails the refund.
    */
   refund?(refund: PaymentRefund): Promise<void>;
+  /**
+   * Optional: refuses a payer who cannot pay with this method at all now (pay-later: no line, or a
+   * suspended one), for callers that choose a method now and pay with it later. Whether an amount
+   * fits is left to the payment.
+   */
+  checkPayer?(userId: string): Promise<void>;
 }
 
 export interface PaymentRefund {

@@ -115,6 +115,19 @@ export class Refunds {
     return refundFromRow(row);
   }
 
+  async refundedAmounts(paymentIds: readonly string[]): Promise<ReadonlyMap<string, bigint>> {
+    const out = new Map<string, bigint>();
+    const valid = paymentIds.filter(isUuid);
+    if (valid.length === 0) return out;
+    const result = await this.db.query<{ payment_id: string; refunded: bigint }>(
+      `SELECT payment_id, sum(amount)::int8 AS refunded FROM merchants_refunds
+        WHERE payment_id = ANY($1::uuid[]) AND status = 'succeeded' GROUP BY payment_id`,
+      [valid],
+    );
+    for (const row of result.rows) out.set(row.payment_id, row.refunded);
+    return out;
+  }
+
   async #find(id: string): Promise<RefundRow | undefined> {
     if (!isUuid(id)) return undefined;
     const result = await this.db.query<RefundRow>('SELECT * FROM merchants_refunds WHERE id = $1', [id]);

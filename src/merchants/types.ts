@@ -314,6 +314,11 @@ export interface Merchants {
   listPayments(merchantId: string, query?: ListQuery & { status?: PaymentStatus }): Promise<PageOf<Payment>>;
   refund(command: RefundCommand): Promise<Refund>;
   getRefund(id: string, merchantId?: string): Promise<Refund>;
+  /**
+   * What succeeded refunds have returned on each of these payments (money moved in the ledger;
+   * a pending refund's reservation is not counted). Payments with none are absent.
+   */
+  refundedAmounts(paymentIds: readonly string[]): Promise<ReadonlyMap<string, bigint>>;
 
   /** The extension point for checkout methods (pay-later, instalments). */
   registerPaymentMethod(name: string, handler: PaymentMethodHandler): void;
@@ -324,6 +329,11 @@ export interface Merchants {
    * callers that choose a method now and pay with it later.
    */
   validatePaymentMethod(name: string, details: Readonly<Record<string, string>>): void;
+  /**
+   * Checks that `userId` could pay with `name` now (the method's `checkPayer`: a pay-later line
+   * open and not suspended), for the same callers; the method's own error when not.
+   */
+  checkPaymentMethodPayer(name: string, userId: string): Promise<void>;
   /** For asynchronous methods: report the outcome of a pending payment. */
   completePayment(id: string): Promise<Payment>;
   failPayment(id: string, code: string, message: string): Promise<Payment>;

@@ -34,6 +34,13 @@ export function paylaterMethods(lines: Lines): Record<string, PaymentMethodHandl
   const refund: PaymentMethodHandler['refund'] = async (r) => {
     await lines.refund(r);
   };
+  const checkPayer: PaymentMethodHandler['checkPayer'] = async (userId) => {
+    const line = await lines.lineRow(userId);
+    if (line.status !== 'active')
+      throw new MilletError('PAYLATER_LINE_SUSPENDED', 'The pay-later line is suspended (overdue)', {
+        lineId: line.id,
+      });
+  };
   return {
     [PAY_LATER]: {
       async collect(payment) {
@@ -41,6 +48,7 @@ export function paylaterMethods(lines: Lines): Record<string, PaymentMethodHandl
         return { status: 'succeeded' };
       },
       refund,
+      checkPayer,
     },
     [PAY_LATER_INSTALMENTS]: {
       validate: (details) => void instalmentDetails(details),
@@ -49,6 +57,7 @@ export function paylaterMethods(lines: Lines): Record<string, PaymentMethodHandl
         return { status: 'succeeded' };
       },
       refund,
+      checkPayer,
     },
   };
 }

@@ -6,6 +6,7 @@ export type {
   PayPoints,
   PayPointsOptions,
   ServiceOrder,
+  ServiceOrderPayment,
   ServiceOrderStatus,
 } from './types.ts';
 export { serviceOrderDebts } from './debts.ts';

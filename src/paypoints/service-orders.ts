@@ -17,6 +17,7 @@ import type {
   PayPoints,
   PayPointsOptions,
   ServiceOrder,
+  ServiceOrderPayment,
   ServiceOrderStatus,
 } from './types.ts';
 
@@ -64,7 +65,10 @@ interface Row {
   updated_at: Date;
 }
 
-const fromRow = (r: Row): ServiceOrder => ({
+/** The order as its own row has it; what was refunded of its payments is the merchants' record. */
+type OwnView = Omit<ServiceOrder, 'paid' | 'refunded' | 'net' | 'payments'>;
+
+const fromRow = (r: Row): OwnView => ({
   id: r.id,
   merchantId: r.merchant_id,
   merchantReference: r.merchant_reference,
@@ -93,6 +97,19 @@ const fromRow = (r: Row): ServiceOrder => ({
   cancelledAt: r.cancelled_at,
   updatedAt: r.updated_at,
 });
+
+/**
+ * The merchant payments that paid the order's fee, as the order counts them: the deposit's and the
+ * method's parts once the completion recorded them, and the payment that paid the debt.
+ */
+function paymentsOf(r: Row): Omit<ServiceOrderPayment, 'refunded'>[] {
+  const out: Omit<ServiceOrderPayment, 'refunded'>[] = [];
+  if (r.deposit_used > 0n)
+    out.push({ id: ids.payment(r.id, 'deposit'), part: 'deposit', amount: r.deposit_used });
+  if (r.charged > 0n) out.push({ id: ids.payment(r.id, 'fee'), part: 'fee', amount: r.charged });
+  if (r.debt_payment_id !== null) out.push({ id: r.debt_payment_id, part: 'debt', amount: r.debt });
+  return out;
+}
 
 /** A debt attempt's claim with no payment after this long is taken to have crashed before paying. */
 const ABANDONED_CLAIM_MS = 5 * 60_000;
@@ -136,6 +153,24 @@ const ids = {
 export function createPayPoints(options: PayPointsOptions): PayPoints {
   const { db, clock, ledger, wallet, merchants, scores, users } = options;
   const debtSource = serviceOrderDebts(db);
+
+  /**
+   * Orders as shown: their own record and what the merchant has refunded of their payments, read
+   * from the merchants' refunds (one query for a page), so a refund shows on the order at once.
+   */
+  async function views(rows: readonly Row[]): Promise<ServiceOrder[]> {
+    const parts = rows.map(paymentsOf);
+    const paymentIds = parts.flat().map((p) => p.id);
+    const refunded = paymentIds.length > 0 ? await merchants.refundedAmounts(paymentIds) : new Map();
+    return rows.map((row, i) => {
+      const payments = parts[i]!.map((p) => ({ ...p, refunded: refunded.get(p.id) ?? 0n }));
+      const paid = payments.reduce((sum, p) => sum + p.amount, 0n);
+      const back = payments.reduce((sum, p) => sum + p.refunded, 0n);
+      return { ...fromRow(row), paid, refunded: back, net: paid - back, payments };
+    });
+  }
+
+  const view = async (row: Row): Promise<ServiceOrder> => (await views([row]))[0]!;
 
   async function find(q: Queryable, id: string, lock = false): Promise<Row | undefined> {
     if (!isUuid(id)) return undefined;
@@ -544,7 +579,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
           now,
         ],
       );
-      if (inserted.rows[0]) return fromRow(inserted.rows[0]);
+      if (inserted.rows[0]) return view(inserted.rows[0]);
       const existing = await find(db, c.id);
       if (!existing)
         throw new MilletError('MERCHANT_REFERENCE_TAKEN', `A service order "${reference}" already exists`, {
@@ -562,11 +597,11 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
           'IDEMPOTENCY_KEY_REUSED',
           `Service order ${c.id} was created with other details`,
         );
-      return fromRow(existing);
+      return view(existing);
     },
 
     async getServiceOrder(id, scope) {
-      return fromRow(await load(id, scope));
+      return view(await load(id, scope));
     },
 
     async listUserServiceOrders(userId, query = {}) {
@@ -581,7 +616,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
          ORDER BY id DESC LIMIT $4`,
         [userId, query.status ?? null, query.cursor ?? null, limit + 1],
       );
-      const items = r.rows.slice(0, limit).map(fromRow);
+      const items = await views(r.rows.slice(0, limit));
       return { items, nextCursor: r.rows.length > limit ? items[items.length - 1]!.id : null };
     },
 
@@ -592,9 +627,9 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
           field: 'method',
         });
       requireChargeableMethod(method);
-      if (row.status === 'accepting' && row.user_id === userId) return fromRow(await holdDeposit(row));
+      if (row.status === 'accepting' && row.user_id === userId) return view(await holdDeposit(row));
       if (row.status !== 'created') {
-        if (row.user_id === userId && row.status !== 'cancelled') return fromRow(row);
+        if (row.user_id === userId && row.status !== 'cancelled') return view(row);
         throw wrongState(row, 'accepted');
       }
       // A merchant suspended since the offer cannot be paid the fee: taking the order would only
@@ -612,6 +647,9 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
       if (user.kycStatus !== 'verified')
         throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before taking a service order');
       await wallet.getWallet(userId);
+      // A method this user cannot pay with at all (pay-later with no line, or a suspended one)
+      // would fail the fee at completion and turn it into a debt, lowering the score.
+      await merchants.checkPaymentMethodPayer(method, userId);
       const d = await decide(row, userId);
       const waived = d.decision === 'score_cleared_bar';
       const taken = await update(
@@ -632,8 +670,15 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         ],
         ['created'],
       );
-      if (!taken) throw wrongState((await find(db, id))!, 'accepted');
-      return fromRow(waived ? taken : await holdDeposit(taken));
+      if (!taken) {
+        const now = (await find(db, id))!;
+        // Taken meanwhile by another request of this same user (a double tap, each with its own
+        // key): answered as that request's retry would be, not as if someone else had taken it.
+        if (now.user_id === userId && now.status !== 'cancelled')
+          return view(now.status === 'accepting' ? await holdDeposit(now) : now);
+        throw wrongState(now, 'accepted');
+      }
+      return view(waived ? taken : await holdDeposit(taken));
     },
 
     async completeServiceOrder({ id, merchantId, finalFee }) {
@@ -641,7 +686,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
       let row = await load(id, { merchantId });
       const sameFee = row.final_fee === finalFee;
       if (row.status === 'completed' || row.status === 'unpaid') {
-        if (sameFee) return fromRow(row);
+        if (sameFee) return view(row);
         throw new MilletError('IDEMPOTENCY_KEY_REUSED', `Service order ${id} was completed with another fee`);
       }
       if (row.status === 'active') {
@@ -659,7 +704,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
           'IDEMPOTENCY_KEY_REUSED',
           `Service order ${id} is being completed with another fee`,
         );
-      return fromRow(await settle(row));
+      return view(await settle(row));
     },
 
     async cancelServiceOrder({ id, merchantId }) {
@@ -681,13 +726,13 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         });
         if (hold?.status === 'pending') await releaseDeposit(hold.id, id);
       }
-      return fromRow(row);
+      return view(row);
     },
 
     async payServiceDebt({ id, userId, paymentId, method = DEFAULT_METHOD }) {
       const row = await load(id, { userId });
       if (row.user_id !== userId) throw notFound(id);
-      if (row.status === 'completed' && row.debt_payment_id === paymentId) return fromRow(row);
+      if (row.status === 'completed' && row.debt_payment_id === paymentId) return view(row);
       if (row.status !== 'unpaid')
         throw new MilletError('SERVICE_ORDER_STATE', `Service order ${id} has no unpaid debt`, {
           id,
@@ -699,7 +744,7 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         });
       requireChargeableMethod(method);
       const claimed = await claimDebt(row, paymentId);
-      if (claimed.debt_payment_id === paymentId) return fromRow(claimed);
+      if (claimed.debt_payment_id === paymentId) return view(claimed);
       // One payment order per attempt (an attempt is the payment id), paid at once.
       const part = `debt:${paymentId}`;
       const paid = await pay(claimed, part, claimed.debt, method, {}, paymentId);
@@ -709,8 +754,8 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         throw paid.error;
       }
       // A card payment the bank has not settled keeps the claim: no other attempt pays meanwhile.
-      if (paid.status === 'pending') return fromRow(claimed);
-      return fromRow((await debtPaidBy(id, paymentId)) ?? (await load(id)));
+      if (paid.status === 'pending') return view(claimed);
+      return view((await debtPaidBy(id, paymentId)) ?? (await load(id)));
     },
 
     unpaidDebts: debtSource.unpaidDebts,

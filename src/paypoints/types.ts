@@ -52,12 +52,29 @@ export interface ServiceOrder {
   /** Of the final fee: what the user could not pay (owed while status is `unpaid`). */
   debt: bigint;
   debtPaymentId: string | null;
+  /** Of the final fee: what the user has paid (deposit used, charged, and the debt once paid). */
+  paid: bigint;
+  /** Of what was paid: what the merchant has refunded to the user (refunds that succeeded). */
+  refunded: bigint;
+  /** paid − refunded: what the service cost the user in the end, as the ledger has it. */
+  net: bigint;
+  /** The merchant payments the fee was paid with; the merchant refunds them as any payment. */
+  payments: ServiceOrderPayment[];
   createdAt: Date;
   acceptedAt: Date | null;
   completedAt: Date | null;
   debtPaidAt: Date | null;
   cancelledAt: Date | null;
   updatedAt: Date;
+}
+
+/** One merchant payment of a service order's fee, and what has been refunded of it. */
+export interface ServiceOrderPayment {
+  id: string;
+  /** From the held deposit, with the checkout method at completion, or paying the debt later. */
+  part: 'deposit' | 'fee' | 'debt';
+  amount: bigint;
+  refunded: bigint;
 }
 
 export interface CreateServiceOrderCommand {
@@ -84,9 +101,11 @@ export interface PayPointsOptions {
     | 'createOrder'
     | 'payOrder'
     | 'getPayment'
+    | 'refundedAmounts'
     | 'registerPaymentMethod'
     | 'paymentMethods'
     | 'validatePaymentMethod'
+    | 'checkPaymentMethodPayer'
   >;
   scores: Pick<CreditService, 'getActiveConsent' | 'score'>;
 }

@@ -49,6 +49,23 @@ const serviceOrderOutput = z.object({
   charged: amountOutput.meta({ description: 'Of the final fee: charged with the checkout method' }),
   debt: amountOutput.meta({ description: 'Of the final fee: unpaid (owed while status is unpaid)' }),
   debt_outstanding: amountOutput,
+  paid: amountOutput.meta({
+    description: 'Of the final fee: paid by the user (deposit used, charged, and the debt once paid)',
+  }),
+  refunded: amountOutput.meta({ description: 'Of what was paid: refunded by the merchant' }),
+  net: amountOutput.meta({ description: 'paid − refunded' }),
+  payments: z
+    .array(
+      z.object({
+        id: z.string(),
+        part: z.enum(['deposit', 'fee', 'debt']),
+        amount: amountOutput,
+        refunded: amountOutput,
+      }),
+    )
+    .meta({
+      description: 'The merchant payments the fee was paid with (refund them with POST /v1/merchant/refunds)',
+    }),
   created_at: timestampOutput,
   accepted_at: timestampOutput.nullable(),
   completed_at: timestampOutput.nullable(),
@@ -80,6 +97,15 @@ export const serviceOrderJson = (o: ServiceOrder) => ({
   charged: o.charged.toString(),
   debt: o.debt.toString(),
   debt_outstanding: (o.status === 'unpaid' ? o.debt : 0n).toString(),
+  paid: o.paid.toString(),
+  refunded: o.refunded.toString(),
+  net: o.net.toString(),
+  payments: o.payments.map((p) => ({
+    id: p.id,
+    part: p.part,
+    amount: p.amount.toString(),
+    refunded: p.refunded.toString(),
+  })),
   created_at: o.createdAt.toISOString(),
   accepted_at: iso(o.acceptedAt),
   completed_at: iso(o.completedAt),
