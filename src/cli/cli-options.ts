@@ -8,7 +8,8 @@ import { isBusinessDate } from '../jobs/index.ts';
 
 /** A `--date` option: a real calendar date, refused before anything opens the database. */
 export function businessDateOption(text: string): string {
-  if (!isBusinessDate(text)) throw new InvalidArgumentError('must be a calendar date as YYYY-MM-DD');
+  if (!isBusinessDate(text))
+    throw new InvalidArgumentError('must be a calendar date as YYYY-MM-DD, from 0001-01-01');
   return text;
 }
 

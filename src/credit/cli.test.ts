@@ -67,7 +67,11 @@ describe('millet credit refresh', () => {
       ).catch((error: { stdout: string; stderr: string; code: number }) => error);
       expect('code' in failed && failed.code).toBe(1);
       expect(failed.stdout).toBe('');
-      expect(failed.stderr).toMatch(/millet: businessDate must be a calendar date/);
+      // Refused as the option is read (isBusinessDate knows PostgreSQL has no year 0000), before
+      // the database opens.
+      expect(failed.stderr).toMatch(
+        /option '--date <YYYY-MM-DD>' argument '0000-01-01' is invalid\. must be a calendar date as YYYY-MM-DD, from 0001-01-01/,
+      );
       expect(failed.stderr).not.toMatch(/unexpected error|\n\s+at /);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -476,7 +476,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
   async function refresh(o: RefreshOptions): Promise<RefreshReport> {
     const day = o.businessDate ?? businessDateOfClock(clock);
     // A calendar date PostgreSQL takes: 2026-02-30 or year 0000 would fail the run row's insert.
-    if (!isBusinessDate(day) || day.startsWith('0000'))
+    if (!isBusinessDate(day))
       throw new MilletError(
         'VALIDATION_FAILED',
         `businessDate must be a calendar date YYYY-MM-DD, not "${day}"`,

@@ -45,6 +45,35 @@ describe('business dates', () => {
     expect(endOfBusinessDate('2025-03-31').toISOString()).toBe('2025-03-31T15:59:59.999Z');
     expect(isBusinessDate('2025-02-30')).toBe(false);
   });
+
+  it('are exactly the days the database can store', async () => {
+    // Before, year 0000 passed (JavaScript has one, PostgreSQL does not) and each caller storing a
+    // date (the credit refresh, the marketplace funnel) had to refuse it itself.
+    const candidates = [
+      '0000-01-01',
+      '0000-02-29',
+      '0000-12-31',
+      '0001-01-01',
+      '0004-02-29',
+      '0100-02-29',
+      '0400-02-29',
+      '1582-10-10',
+      '1900-02-29',
+      '2000-02-29',
+      '2025-02-29',
+      '2025-04-31',
+      '9999-12-31',
+    ];
+    for (const text of candidates) {
+      const stored = await t.db
+        .query<{ d: string }>('SELECT $1::date::text AS d', [text])
+        .then((r) => r.rows[0]!.d === text)
+        .catch(() => false);
+      expect(isBusinessDate(text), text).toBe(stored);
+    }
+    expect(isBusinessDate('0000-01-01')).toBe(false);
+    expect(isBusinessDate('0001-01-01')).toBe(true);
+  });
 });
 
 describe('the end-of-day close', () => {

@@ -1,5 +1,6 @@
 import { MilletError, businessDateOf, derivedId, isUuid, newId, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
+import { isBusinessDate } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { PartnerDirectory } from './partners.ts';
 import {
@@ -482,9 +483,7 @@ export interface FunnelDay {
 
 /** A calendar date YYYY-MM-DD (2025-13-45 is none: it matched no day and answered an empty funnel). */
 function checkDate(field: 'from' | 'to', date: string): void {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
-  const day = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
-  if (!day || Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== date)
+  if (!isBusinessDate(date))
     throw new MilletError('VALIDATION_FAILED', `${field} must be a calendar date YYYY-MM-DD`, { field });
 }
 
