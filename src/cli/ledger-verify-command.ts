@@ -23,7 +23,7 @@ function readableReport(report: VerifyReport): string {
 export function ledgerVerifyCommand(): Command {
   return new Command('verify')
     .description(
-      'Re-derive the ledger from its journal: hash chain, zero-sum, balances = sum of legs, bounds',
+      'Re-derive the ledger from its journal: hash chain, each entry balanced, zero-sum, balances = sum of legs, bounds',
     )
     .option('--json', 'print one JSON object instead of the readable report')
     .action(async (options: { json?: boolean }) => {

@@ -1,9 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, newId } from '../core/index.ts';
+import { ManualClock, canonicalJson, newId } from '../core/index.ts';
 import { onPostgres, openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
 import { MAX_AMOUNT, createLedger, ledgerMigrations, type Ledger } from './index.ts';
 import { rejection } from '../../test/support/rejection.ts';
+import { entryHash, GENESIS_HASH } from './entry-hash.ts';
 
 let t: TestDatabase;
 let ledger: Ledger;
@@ -609,6 +610,126 @@ describe('history', () => {
     const tampered = await ledger.verify();
     expect(tampered.ok).toBe(false);
     expect(tampered.checks.find((c) => c.name === 'hash_chain')).toMatchObject({ ok: false });
+  });
+});
+
+describe('verify on a journal rewritten with its hash chain recomputed', () => {
+  // Anyone who can write the tables can recompute the chain; what verify can still hold the
+  // journal to is the writer's rules. Before, only the journal-wide zero sum looked at balance, so
+  // two unbalanced entries that offset passed, and a leg whose amount was not a number made verify
+  // throw (a stack from `millet ledger verify`, a 500 from GET /v1/ledger/verify).
+  let u: TestDatabase;
+  let own: Ledger;
+  beforeAll(async () => {
+    u = await openTestDatabase(ledgerMigrations);
+    own = createLedger({ db: u.db, clock });
+  });
+  afterAll(async () => {
+    await own.close();
+    await u.close();
+  });
+
+  async function rehashChain() {
+    const rows = await u.db.query<{
+      seq: bigint;
+      id: string;
+      kind: string;
+      posted_at: Date;
+      hold_id: string | null;
+      reverses_seq: bigint | null;
+      legs: string;
+      metadata: Record<string, unknown>;
+    }>('SELECT * FROM ledger_entries ORDER BY seq');
+    let previous = GENESIS_HASH;
+    for (const row of rows.rows) {
+      previous = entryHash(previous, {
+        seq: row.seq,
+        id: row.id,
+        kind: row.kind,
+        postedAtIso: row.posted_at.toISOString(),
+        holdId: row.hold_id,
+        reversesSeq: row.reverses_seq,
+        legsText: row.legs,
+        metadataJson: canonicalJson(row.metadata),
+      });
+      await u.db.query('UPDATE ledger_entries SET hash = $2 WHERE seq = $1', [row.seq, previous]);
+    }
+    await u.db.query('UPDATE ledger_head SET last_hash = $1', [previous]);
+  }
+
+  /** Rewrites the amount of the credit leg on `account` in entry `seq`, and every total after it. */
+  async function rewriteCredit(seq: bigint, account: string, from: bigint, to: string) {
+    await u.db.query('UPDATE ledger_entries SET legs = replace(legs, $2, $3) WHERE seq = $1', [
+      seq,
+      `CP ${account} CNY ${from}`,
+      `CP ${account} CNY ${to}`,
+    ]);
+    if (!/^\d+$/.test(to)) return;
+    const delta = BigInt(to) - from;
+    await u.db.query('UPDATE ledger_accounts SET credits_posted = credits_posted + $2 WHERE id = $1', [
+      account,
+      delta,
+    ]);
+    await u.db.query(
+      `UPDATE ledger_postings SET amount = amount + $3, credits_posted = credits_posted + $3
+        WHERE account_id = $1 AND entry_seq = $2`,
+      [account, seq, delta],
+    );
+  }
+
+  it('finds two unbalanced entries that offset, and reports a malformed leg instead of throwing', async () => {
+    const source = await own.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } });
+    const a = await own.openAccount({
+      currency: 'CNY',
+      code: 'user_wallet',
+      bound: { kind: 'no_overdraft' },
+    });
+    const b = await own.openAccount({
+      currency: 'CNY',
+      code: 'user_wallet',
+      bound: { kind: 'no_overdraft' },
+    });
+    const first = await own.transfer({
+      id: newId(),
+      debitAccountId: source.id,
+      creditAccountId: a.id,
+      amount: 100n,
+    });
+    const second = await own.transfer({
+      id: newId(),
+      debitAccountId: source.id,
+      creditAccountId: b.id,
+      amount: 100n,
+    });
+    const hold = await own.placeHold({
+      id: newId(),
+      debitAccountId: a.id,
+      creditAccountId: b.id,
+      amount: 30n,
+    });
+    await own.postHold({ id: newId(), holdId: hold.holdId ?? hold.entryId, amount: 20n });
+    expect((await own.verify()).checks.filter((c) => !c.ok)).toEqual([]);
+
+    // 10 fen more to a, 10 fen less to b: every total, the postings and the journal's sum agree.
+    await rewriteCredit(first.seq, a.id, 100n, '110');
+    await rewriteCredit(second.seq, b.id, 100n, '90');
+    await rehashChain();
+    const offset = await own.verify();
+    expect(offset.ok).toBe(false);
+    expect(offset.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['entries_balance']);
+    const detail = offset.checks.find((c) => c.name === 'entries_balance')!.detail;
+    expect(detail).toContain(`entry ${first.seq} (${first.entryId}) does not balance: CNY posted off by 10`);
+    expect(detail).toContain(
+      `entry ${second.seq} (${second.entryId}) does not balance: CNY posted off by -10`,
+    );
+
+    await rewriteCredit(second.seq, b.id, 90n, '9x0');
+    await rehashChain();
+    const malformed = await own.verify();
+    expect(malformed.ok).toBe(false);
+    expect(malformed.checks.find((c) => c.name === 'entries_balance')!.detail).toContain(
+      `entry ${second.seq} (${second.entryId}) has a malformed leg "CP ${b.id} CNY 9x0"`,
+    );
   });
 });
 

@@ -11,6 +11,32 @@ function zeroTotals(): AccountTotals {
   return { debitsPosted: 0n, creditsPosted: 0n, debitsPending: 0n, creditsPending: 0n };
 }
 
+/** A leg as the writer stores it: side, phase, an account, a currency and a positive amount. */
+const WELL_FORMED_LEG = /^[DC][PHR] \S+ \S+ [1-9]\d*$/;
+const PHASES: Record<string, string> = { P: 'posted', H: 'held', R: 'released' };
+
+/**
+ * What is wrong with an entry's legs, or undefined: every leg must be well formed, and in each
+ * currency the legs of each phase (posted, held, released) must net to zero, as the writer refuses
+ * any other entry. The journal-wide zero sum alone misses two unbalanced entries that offset.
+ */
+function entryProblem(legsText: string): { detail: string; malformed: boolean } | undefined {
+  const net = new Map<string, bigint>();
+  for (const part of legsText.split(';')) {
+    if (!WELL_FORMED_LEG.test(part))
+      return { detail: `has a malformed leg "${part.slice(0, 120)}"`, malformed: true };
+    const [sidePhase, , currency, amount] = part.split(' ');
+    const key = `${currency} ${PHASES[sidePhase![1]!]}`;
+    net.set(key, (net.get(key) ?? 0n) + (sidePhase![0] === 'C' ? BigInt(amount!) : -BigInt(amount!)));
+  }
+  const off = [...net].filter(([, n]) => n !== 0n);
+  if (off.length === 0) return undefined;
+  return {
+    detail: `does not balance: ${off.map(([key, n]) => `${key} off by ${n}`).join(', ')}`,
+    malformed: false,
+  };
+}
+
 /**
  * Re-derives everything from the journal and compares: the hash chain, zero-sum per currency, every
  * account's totals equal the sum of its legs (in the journal and in the postings index), pending
@@ -33,6 +59,8 @@ export async function verifyLedger(
   let expectedSeq = 1n;
   let previousHash = GENESIS_HASH;
   let chainProblem: string | undefined;
+  const unbalancedEntries: string[] = [];
+  let unbalancedCount = 0;
   let legCount = 0n;
   while (expectedSeq <= head.last_seq && !chainProblem) {
     const page = await db.query<{
@@ -74,7 +102,14 @@ export async function verifyLedger(
         chainProblem = `entry ${row.seq} (${row.id}) does not match its hash`;
         break;
       }
-      for (const leg of legs) {
+      const problem = entryProblem(row.legs);
+      if (problem !== undefined) {
+        unbalancedCount += 1;
+        if (unbalancedEntries.length < 10)
+          unbalancedEntries.push(`entry ${row.seq} (${row.id}) ${problem.detail}`);
+      }
+      // A malformed leg has no amount to add up (the other checks then report what it leaves out).
+      for (const leg of problem?.malformed ? [] : legs) {
         legCount += 1n;
         const t = totals.get(leg.a) ?? zeroTotals();
         totals.set(leg.a, t);
@@ -104,6 +139,15 @@ export async function verifyLedger(
     name: 'hash_chain',
     ok: !chainProblem,
     detail: chainProblem ?? `${head.last_seq} entries chain to ${head.last_hash.slice(0, 16)}…`,
+  });
+
+  checks.push({
+    name: 'entries_balance',
+    ok: unbalancedCount === 0,
+    detail:
+      unbalancedCount === 0
+        ? 'every entry balances in each currency'
+        : `${unbalancedCount} entries do not: ${unbalancedEntries.join('; ')}${unbalancedCount > 10 ? '; …' : ''}`,
   });
 
   // 2. Zero-sum per currency.
