@@ -288,6 +288,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       db,
       clock,
       steps: endOfDaySteps(ledger, wallet, merchants, wealth, credit, paylater, lending),
+      // The embedded database is this process's alone: a close left running is a dead one.
+      soleRunner: db.engine === 'pglite',
     });
     const server = buildServer({
       ledger,

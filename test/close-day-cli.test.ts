@@ -82,6 +82,39 @@ describe('a close interrupted by a signal or a shutdown hands its run back', () 
     expect(JSON.parse(resumed.stdout).runs[0].status).toBe('completed');
   }, 180_000);
 
+  it('after a kill -9 mid-close, the next close-day on the embedded database resumes at once', async () => {
+    // A hard kill cannot hand the run back. Before, the run stayed "running" and every close-day
+    // was refused ("already running") for the 10 minutes of the lease, though the embedded
+    // database is one process's and no process could be running it.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-close-killed-'));
+    try {
+      const env = { ...process.env, DATABASE_URL: '', MILLET_DATA_DIR: dir, LOG_LEVEL: 'warn' };
+      const child = spawn(process.execPath, ['bin/millet.js', 'close-day', '--days', '20'], {
+        cwd: root,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on('exit', (_code, signal) => resolve(signal)),
+      );
+      while (!stderr.includes('closing ') && child.exitCode === null) await sleep(20);
+      child.kill('SIGKILL');
+      expect(await exited, stderr).toBe('SIGKILL');
+      const interrupted = /closing (\d{4}-\d{2}-\d{2})/.exec(stderr)![1]!;
+
+      const resumed = milletWith({ MILLET_DATA_DIR: dir }, 'close-day', '--days', '1', '--json');
+      expect(resumed.status, resumed.stderr).toBe(0);
+      const [run] = JSON.parse(resumed.stdout).runs as Array<{ businessDate: string; status: string }>;
+      expect(run!.status).toBe('completed');
+      // The date the killed close was on, or the next if it had completed that one.
+      expect(run!.businessDate >= interrupted).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it("the app's close (the server's SIGTERM) hands back the close it is running", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-close-shutdown-'));
     const config = loadConfig({ MILLET_DATA_DIR: dir, LOG_LEVEL: 'warn', PORT: '0' });

@@ -228,6 +228,68 @@ describe('the end-of-day close', () => {
     expect((await close.close('2025-05-07')).status).toBe('completed');
   });
 
+  it('as the sole runner of its database, resumes at once a run a dead process left running', async () => {
+    // The embedded database is one process's (its directory lock). Before, after a kill -9 (or a
+    // second Ctrl-C) mid-close, `millet close-day` answered "already running" for the 10 minutes
+    // of the lease, though no process could be running it.
+    const fresh = await openTestDatabase(jobsMigrations);
+    try {
+      const clock = new ManualClock('2025-05-02T02:00:00Z');
+      const log: string[] = [];
+      // What the dead process left: the run "running" under its owner, a fresh heartbeat, and
+      // its step's checkpoint after item 2 of 4.
+      await fresh.db.query(
+        `INSERT INTO jobs_close_runs (business_date, status, started_at, heartbeat_at, owner)
+         VALUES ('2025-05-01', 'running', $1, $1, 'a-process-that-died')`,
+        [clock.now()],
+      );
+      await fresh.db.query(
+        `INSERT INTO jobs_close_steps (business_date, step, position, status, cursor, done, total)
+         VALUES ('2025-05-01', 'statements', 0, 'running', '2', 2, 4)`,
+      );
+      let entered!: () => void;
+      const inGate = new Promise<void>((resolve) => (entered = resolve));
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const gated: CloseStep = {
+        name: 'gated',
+        async run() {
+          entered();
+          await gate;
+        },
+      };
+      const close = createEndOfDayClose({
+        db: fresh.db,
+        clock,
+        steps: [chunkedStep('statements', 4, log), gated],
+        soleRunner: true,
+      });
+      const resumed = close.close('2025-05-01');
+      await Promise.race([inGate, resumed]);
+      expect(log).toEqual(['2025-05-01:statements:2', '2025-05-01:statements:3']);
+      // A close this runner is running is live all the same: the same date, or another.
+      expect((await rejection(close.close('2025-05-01'))).code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+      const other = await rejection(close.close('2025-05-02', { fastForward: true }));
+      expect(other.code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+      expect(other.details).toMatchObject({ running: '2025-05-01' });
+      release();
+      expect((await resumed).status).toBe('completed');
+
+      // Without the option (PostgreSQL, where other processes may hold runs) the lease is waited out.
+      await fresh.db.query(
+        `INSERT INTO jobs_close_runs (business_date, status, started_at, heartbeat_at, owner)
+         VALUES ('2025-05-02', 'running', $1, $1, 'another-process')`,
+        [clock.now()],
+      );
+      const shared = createEndOfDayClose({ db: fresh.db, clock, steps: [] });
+      expect((await rejection(shared.close('2025-05-02', { fastForward: true }))).code).toBe(
+        'IDEMPOTENCY_KEY_IN_PROGRESS',
+      );
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('leaves a run it lost to another close alone: no failure recorded under it, no cursor moved', async () => {
     // A close whose step ran past its lease without a checkpoint is taken over while it still
     // runs. Before, when its step then failed it marked the run failed under the new owner, so a

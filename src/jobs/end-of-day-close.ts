@@ -60,6 +60,13 @@ export interface EndOfDayCloseOptions {
    * runs. Real time: the timer is the process's, the time it writes is the clock's.
    */
   heartbeatMs?: number;
+  /**
+   * No other close runner can reach this database: the embedded engine belongs to one process (its
+   * directory lock), and the app makes one runner per database. A run marked running that this
+   * runner does not hold is then one whose process died (kill -9, a second Ctrl-C, a crash), and it
+   * is resumed at once instead of being refused until its lease runs out.
+   */
+  soleRunner?: boolean;
 }
 
 export interface CloseOptions {
@@ -92,6 +99,8 @@ export interface EndOfDayClose {
 /** A close this instance is running, from before its claim until it ends. */
 interface HeldRun {
   businessDate: string;
+  /** The owner token its claim writes (known before the claim commits: see `heldHere`). */
+  token: string;
   /** The claim's owner token, once claimed. */
   owner: string | null;
   /** The step marked running, if any (the one a forced hand-back marks failed). */
@@ -166,32 +175,36 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
    * Takes the run for the date, or says why not. Returns the claim's owner token, or null when the
    * date already completed.
    */
-  async function claim(businessDate: string): Promise<string | null> {
-    const owner = randomUUID();
+  async function claim(businessDate: string, owner: string): Promise<string | null> {
     return db.transaction(async (tx) => {
       const now = clock.now();
+      // Whether a run marked running is still being run by a live close.
+      const live = (run: { heartbeat_at: Date; owner: string | null }) =>
+        options.soleRunner ? heldHere(run.owner) : now.getTime() - run.heartbeat_at.getTime() < leaseMs;
       // One claim at a time, so two claims cannot both see no other close running (a claim is a
       // few statements once a day; reads of the runs are not blocked).
       await tx.query('LOCK TABLE jobs_close_runs IN SHARE ROW EXCLUSIVE MODE');
       // One close at a time: before any date has closed, the order check below lets any date
       // through, and two dates asked for at once would both run, the later one possibly first.
-      const running = await tx.query<{ business_date: string }>(
-        `SELECT business_date FROM jobs_close_runs
-          WHERE status = 'running' AND business_date <> $1 AND heartbeat_at > $2 LIMIT 1`,
-        [businessDate, new Date(now.getTime() - leaseMs)],
-      );
-      if (running.rows[0])
+      const running = (
+        await tx.query<{ business_date: string; heartbeat_at: Date; owner: string | null }>(
+          `SELECT business_date, heartbeat_at, owner FROM jobs_close_runs
+            WHERE status = 'running' AND business_date <> $1`,
+          [businessDate],
+        )
+      ).rows.find(live);
+      if (running)
         throw new MilletError(
           'IDEMPOTENCY_KEY_IN_PROGRESS',
-          `The close of ${running.rows[0].business_date} is running; dates close one at a time`,
-          { running: running.rows[0].business_date },
+          `The close of ${running.business_date} is running; dates close one at a time`,
+          { running: running.business_date },
         );
       const previous = await tx.query<{ d: string | null; n: bigint }>(
         `SELECT max(business_date) AS d, count(*)::int8 AS n FROM jobs_close_runs WHERE status = 'completed'`,
       );
       const lastClosed = previous.rows[0]?.d ?? null;
-      const existing = await tx.query<{ status: string; heartbeat_at: Date }>(
-        'SELECT status, heartbeat_at FROM jobs_close_runs WHERE business_date = $1 FOR UPDATE',
+      const existing = await tx.query<{ status: string; heartbeat_at: Date; owner: string | null }>(
+        'SELECT status, heartbeat_at, owner FROM jobs_close_runs WHERE business_date = $1 FOR UPDATE',
         [businessDate],
       );
       const row = existing.rows[0];
@@ -227,8 +240,7 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
       }
       const alreadyRunning = () =>
         new MilletError('IDEMPOTENCY_KEY_IN_PROGRESS', `The close of ${businessDate} is already running`);
-      if (row?.status === 'running' && now.getTime() - row.heartbeat_at.getTime() < leaseMs)
-        throw alreadyRunning();
+      if (row?.status === 'running' && live(row)) throw alreadyRunning();
       if (row) {
         await tx.query(
           `UPDATE jobs_close_runs SET status = 'running', heartbeat_at = $2, error = NULL, owner = $3
@@ -256,6 +268,11 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
       }
       return owner;
     });
+  }
+
+  /** A close of this runner holds (or is claiming) the run with this owner token. */
+  function heldHere(owner: string | null): boolean {
+    return owner !== null && [...held].some((run) => run.token === owner);
   }
 
   function takenOver(businessDate: string) {
@@ -371,6 +388,7 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
     let ended!: () => void;
     const run: HeldRun = {
       businessDate: date,
+      token: randomUUID(),
       owner: null,
       step: null,
       lost: false,
@@ -392,7 +410,7 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
   async function closeHeld(run: HeldRun, onProgress: CloseOptions['onProgress']): Promise<CloseRunView> {
     const date = run.businessDate;
     const asOf = endOfBusinessDate(date);
-    run.owner = await claim(date);
+    run.owner = await claim(date, run.token);
     if (run.owner === null) return getRun(date);
     run.stopHeartbeat = startHeartbeat(run);
     try {
