@@ -696,6 +696,24 @@ describe('the 24% APR cap over start dates', () => {
     expect(fair.json().max_apr).toBe('23.9520');
   });
 
+  it('refuses a product within 24% APR at its smallest and largest amounts but above it between', async () => {
+    // 23.99% / 12 on 100.00 CNY is 2.00 of interest (24.0000% APR); on 100.30 it is 2.00516 → 2.01,
+    // 24.0479%: no amount of the range may go above the cap, not only its two ends.
+    const between = await h.post('/v1/operator/lending/products', {
+      ...product,
+      code: 'edge-between',
+      annual_rate: '23.99',
+      terms: [1],
+      min_amount: '10000',
+      max_amount: '1000000',
+    });
+    expect([between.statusCode, between.json().code], between.body).toEqual([422, 'APR_ABOVE_CAP']);
+    expect(between.json()).toMatchObject({ apr_percent: '24.0479', amount: '10030', terms: 1 });
+    expect((await h.get('/v1/operator/lending/products/edge-between/versions')).json().items ?? []).toEqual(
+      [],
+    );
+  });
+
   it('refuses an offer, and the draw of an offer, whose own schedule is above 24% APR', async () => {
     at('2026-04-30');
     expect(

@@ -66,11 +66,16 @@ export function aprOfDatedFlows(flows: readonly DatedCashFlow[]): Apr {
 }
 
 /**
- * A float estimate of `aprOfPeriodicFlows` in percent (Newton's method only, not exact): cheap
- * enough to screen many schedules, whose near-highest ones are then solved exactly.
+ * Whether `aprOfPeriodicFlows(amounts, periodsPerYear).percentE4 <= limitE4`, exactly, from one
+ * sign of the NPV (no solve): the rounded APR is at most the limit when the NPV half a unit above
+ * it is negative, or zero and the tie rounds (half-even) to an even limit.
  */
-export function estimateAprOfPeriodicFlows(amounts: readonly bigint[], periodsPerYear: number): number {
-  return floatIrr(normalise(amounts.map((amount, t) => ({ t, amount })))) * periodsPerYear * 100;
+export function aprAtMost(amounts: readonly bigint[], periodsPerYear: number, limitE4: bigint): boolean {
+  const flows = normalise(amounts.map((amount, t) => ({ t, amount })));
+  const ppy = BigInt(periodsPerYear);
+  if (2n * limitE4 + 1n <= -2n * SCALE * ppy) return false;
+  const sign = npvSign(flows, 2n * SCALE * ppy, 2n * limitE4 + 1n);
+  return sign < 0 || (sign === 0 && limitE4 % 2n === 0n);
 }
 
 /** Refuses an APR above the cap (24% unless given) with `APR_ABOVE_CAP`. */

@@ -233,9 +233,8 @@ export async function apply(
     if (declineReason) return null;
     const schedule = previewSchedule(product, command.amount, command.terms, today);
     const apr = aprOfSchedule(command.amount, schedule);
-    // checkProduct proves the cap over start dates at the product's smallest and largest amounts;
-    // this loan's own schedule is checked too (an amount in between rounds differently, and a
-    // product made before that proof may still be on offer).
+    // checkProduct proves the cap over start dates and amounts; this loan's own schedule is checked
+    // too, since a product made before that proof may still be on offer.
     assertAprWithinCap(apr);
     const newOfferId = newId();
     await tx.query(

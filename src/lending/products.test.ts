@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aprOfPeriodicFlows } from './apr.ts';
+import { aprOfPeriodicFlows, formatPercentE4 } from './apr.ts';
 import { checkProduct, type ProductTerms } from './products.ts';
 import { parseRatePercent } from './rates.ts';
 import { buildSchedule } from './schedule.ts';
@@ -61,5 +61,102 @@ describe('checkProduct and the 24% APR cap', () => {
     expect(aprFrom(flat, flat.maxAmount, 12, '2025-03-31')).toBe(
       aprFrom(flat, flat.maxAmount, 12, '2024-01-31'),
     );
+  });
+});
+
+/** The highest APR the slow way: every start date of the cycle, every term, both amounts, solved. */
+function exhaustiveMaxApr(terms: ProductTerms): { max: bigint; firstAboveCap: bigint | null } {
+  let max = -1n;
+  let firstAboveCap: bigint | null = null;
+  const amounts =
+    terms.minAmount === terms.maxAmount ? [terms.minAmount] : [terms.minAmount, terms.maxAmount];
+  for (const n of terms.terms)
+    for (let day = 0; day < 1_461; day++) {
+      const start = new Date(Date.UTC(2024, 0, 1 + day)).toISOString().slice(0, 10);
+      for (const amount of amounts) {
+        const apr = aprFrom(terms, amount, n, start);
+        if (apr > max) max = apr;
+        if (firstAboveCap === null && apr > 240_000n) firstAboveCap = apr;
+      }
+    }
+  return { max, firstAboveCap };
+}
+
+describe('checkProduct screens start dates without weakening the check', () => {
+  const products: ProductTerms[] = [
+    { ...base, dayCount: 'actual/actual', annualRate: '23', terms: [1, 2, 7] },
+    { ...base, scheduleType: 'equal_principal', annualRate: '22', terms: [3, 13] },
+    { ...base, scheduleType: 'interest_first', dayCount: 'actual/actual', annualRate: '21', terms: [6] },
+    { ...base, dayCount: 'actual/actual', annualRate: '23.2', rounding: 'up', terms: [2, 5] },
+    { ...base, dayCount: 'actual/actual', annualRate: '23.9', terms: [4, 12] },
+  ];
+  it.each(products.map((p) => [`${p.scheduleType} ${p.dayCount} ${p.annualRate}% ${p.terms.join(',')}`, p]))(
+    'gives the exhaustive answer: %s',
+    async (_label, product) => {
+      const { max, firstAboveCap } = exhaustiveMaxApr(product);
+      if (firstAboveCap === null) {
+        expect(await checkProduct(product)).toBe(formatPercentE4(max));
+      } else {
+        const refused = await rejection(checkProduct(product));
+        expect([refused.code, refused.details?.apr_percent]).toEqual([
+          'APR_ABOVE_CAP',
+          formatPercentE4(firstAboveCap),
+        ]);
+      }
+    },
+    30_000,
+  );
+});
+
+describe('checkProduct and amounts between the smallest and the largest', () => {
+  it('refuses a product whose APR is within the cap at both amounts but not at one between', async () => {
+    // 23.99% / 12 on 100.00 is 1.99917 → 2.00: 24.0000% APR, and 23.99% at 10,000.00; but on 100.30
+    // the interest 2.00516 rounds (half-even) to 2.01: 24.0479%.
+    const edge: ProductTerms = {
+      ...base,
+      dayCount: '30/360',
+      annualRate: '23.99',
+      terms: [1],
+      minAmount: 10_000n,
+      maxAmount: 1_000_000n,
+    };
+    expect(aprFrom(edge, edge.minAmount, 1, '2024-01-31')).toBe(240_000n);
+    expect(aprFrom(edge, edge.maxAmount, 1, '2024-01-31')).toBeLessThanOrEqual(240_000n);
+    expect(aprFrom(edge, 10_030n, 1, '2024-01-31')).toBe(240_479n);
+    const refused = await rejection(checkProduct(edge));
+    expect([refused.code, refused.details]).toEqual([
+      'APR_ABOVE_CAP',
+      { apr_percent: '24.0479', cap_percent: '24.0000', amount: '10030', terms: 1 },
+    ]);
+    // Rounding up makes the first fen above the minimum the dearest.
+    const up = { ...edge, annualRate: '23.9', rounding: 'up' as const, minAmount: 100n };
+    expect((await rejection(checkProduct(up))).details).toMatchObject({
+      amount: '101',
+      apr_percent: '35.6436',
+    });
+  });
+
+  it('accepts a product whose every amount is within the cap, and refuses one too costly to prove', async () => {
+    const cheap = {
+      ...base,
+      dayCount: '30/360' as const,
+      annualRate: '7',
+      terms: [6, 12],
+      minAmount: 10_000n,
+    };
+    expect(await checkProduct(cheap)).toBe('7.0120');
+    // From 1.00 CNY over up to 60 months the fen roundings weigh too much for the bound below
+    // 38.42 CNY, and that many amounts × terms are too many to check one by one.
+    const tiny = {
+      ...base,
+      dayCount: '30/360' as const,
+      annualRate: '20',
+      terms: Array.from({ length: 60 }, (_, i) => i + 1),
+      minAmount: 100n,
+      maxAmount: 20_000_000n,
+    };
+    const refused = await rejection(checkProduct(tiny));
+    expect([refused.code, refused.details]).toEqual(['LOAN_PRODUCT_INVALID', { proven_from: '3842' }]);
+    expect(await checkProduct({ ...tiny, minAmount: 3_842n })).toBe('20.0483');
   });
 });

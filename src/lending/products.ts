@@ -2,18 +2,12 @@ import { MilletError, derivedId, newId, type Clock, type RoundingMode } from '..
 import type { Queryable } from '../db/index.ts';
 import type { AccountBound, Ledger } from '../ledger/index.ts';
 import { assertAllocationOrder, components, type Component } from './allocation.ts';
-import {
-  APR_CAP_PERCENT_E4,
-  aprOfPeriodicFlows,
-  assertAprWithinCap,
-  estimateAprOfPeriodicFlows,
-  formatPercentE4,
-  type Apr,
-} from './apr.ts';
+import { formatPercentE4 } from './apr.ts';
 import { dayCounts, type DayCount } from './day-count.ts';
 import { prepaymentModes, type PrepaymentMode } from './prepayment.ts';
 import { formatRatePercent, parseRatePercent, type Fraction } from './rates.ts';
-import { amortise, monthlyPeriods, scheduleTypes, type Period, type ScheduleType } from './schedule.ts';
+import { scheduleTypes, type ScheduleType } from './schedule.ts';
+import { worstApr } from './worst-apr.ts';
 
 /** 200,000.00 CNY: the most a cash loan may lend (DESIGN §2.5). */
 export const MAX_LOAN_AMOUNT = 20_000_000n;
@@ -119,7 +113,7 @@ export async function openProductAccounts(ledger: Ledger, code: string): Promise
 
 /**
  * Validates a product and returns its highest APR over every term, start date and its smallest and
- * largest amount; refuses one above 24% with APR_ABOVE_CAP.
+ * largest amount; refuses one above 24% with APR_ABOVE_CAP, for any amount between too.
  */
 export async function checkProduct(terms: ProductTerms): Promise<string> {
   const invalid = (message: string) => new MilletError('LOAN_PRODUCT_INVALID', message);
@@ -145,78 +139,6 @@ export async function checkProduct(terms: ProductTerms): Promise<string> {
   }
   return formatPercentE4((await worstApr(terms, rate)).percentE4);
 }
-
-/**
- * The first start date of the dates `worstApr` tries, and how many: four years from a leap year's
- * 1 January, so every month length, February 29 and month-end clamping occur (the Gregorian
- * exception years are not met before 2100).
- */
-const CYCLE_START_MS = Date.UTC(2024, 0, 1);
-const CYCLE_DAYS = 1_461;
-
-/**
- * The highest APR any loan of the product can have, refusing (APR_ABOVE_CAP) when it is above the
- * cap: for each term, from every start date of a full leap-year cycle, at the smallest and the
- * largest amount. With `actual/365` or `actual/actual` the period lengths, so the instalments and
- * the APR, depend on the start date (a one-month loan over a 31-day month costs 31/365 of the rate,
- * × 12 = 1.9% more than the rate). Start dates giving the same period fractions give the same
- * schedule, so each distinct sequence is solved once (30/360 has only one).
- */
-async function worstApr(terms: ProductTerms, rate: Fraction): Promise<Apr> {
-  const amounts =
-    terms.minAmount === terms.maxAmount ? [terms.maxAmount] : [terms.minAmount, terms.maxAmount];
-  const longest = Math.max(...terms.terms);
-  // A term's periods are the first ones of the longest term's (due dates count from the start).
-  const byTerm = new Map<number, Map<string, Period[]>>(terms.terms.map((n) => [n, new Map()]));
-  for (let day = 0; day < CYCLE_DAYS; day++) {
-    const start = new Date(CYCLE_START_MS + day * 86_400_000).toISOString().slice(0, 10);
-    const periods = monthlyPeriods(start, longest, terms.dayCount);
-    let key = '';
-    for (let k = 0; k < longest; k++) {
-      key += `${periods[k]!.fraction.n}/${periods[k]!.fraction.d} `;
-      const distinct = byTerm.get(k + 1);
-      if (distinct && !distinct.has(key)) distinct.set(key, periods.slice(0, k + 1));
-    }
-  }
-  // A float estimate screens the schedules; the ones near the cap or the highest so far are solved
-  // exactly, so the refusal and the max APR are exact (the estimate is far closer than the margin).
-  const margin = 0.001;
-  let worst: Apr | null = null;
-  let worstEstimate = -Infinity;
-  let sinceYield = 0;
-  for (const distinct of byTerm.values()) {
-    for (const periods of distinct.values()) {
-      // A product with many long actual/actual terms takes seconds: the server's other requests
-      // (payments) are served between slices instead of waiting for all of it.
-      if (++sinceYield === 64) {
-        sinceYield = 0;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      for (const amount of amounts) {
-        const schedule = amortise(
-          {
-            principal: amount,
-            annualRate: rate,
-            type: terms.scheduleType,
-            dayCount: terms.dayCount,
-            rounding: terms.rounding,
-          },
-          periods,
-        );
-        const flows = [-amount, ...schedule.map((i) => i.total)];
-        const estimate = estimateAprOfPeriodicFlows(flows, 12);
-        if (worst && estimate < worstEstimate - margin && estimate < CAP_PERCENT - margin) continue;
-        const apr = aprOfPeriodicFlows(flows, 12);
-        assertAprWithinCap(apr);
-        if (!worst || apr.percentE4 > worst.percentE4) worst = apr;
-        worstEstimate = Math.max(worstEstimate, estimate);
-      }
-    }
-  }
-  return worst!;
-}
-
-const CAP_PERCENT = Number(APR_CAP_PERCENT_E4) / 10_000;
 
 interface ProductRow {
   id: string;

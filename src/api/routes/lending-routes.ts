@@ -320,6 +320,11 @@ export const lendingOperatorRoutes: FastifyPluginAsyncZod<{ lending: Lending }> 
       schema: {
         tags,
         summary: 'Create a cash-loan product (version 1); above 24% APR is 422 APR_ABOVE_CAP',
+        description:
+          'The cap is checked for every term, start date and amount in the range: 422 APR_ABOVE_CAP names ' +
+          'the APR (and, for an amount between the minimum and the maximum, `amount` and `terms`). A ' +
+          'minimum amount so small that too many amounts would need checking one by one is 422 ' +
+          'LOAN_PRODUCT_INVALID with `proven_from`, the smallest minimum amount that needs none.',
         body: productBody.extend({ code: codeParams.shape.code }),
         response: { 201: productOutput },
       },
