@@ -69,9 +69,12 @@ export class Blacklist {
     return run;
   }
 
-  async add(userId: string, reason: string, createdBy: string | null): Promise<BlacklistEntry> {
-    if (!isUuid(userId))
+  async add(requestedUserId: string, reason: string, createdBy: string | null): Promise<BlacklistEntry> {
+    if (!isUuid(requestedUserId))
       throw new MilletError('VALIDATION_FAILED', 'user_id must be a UUID', { field: 'user_id' });
+    // The mirror and the engines' sets are keyed by the lower-case form the table returns and the
+    // attempt path compares: an id sent in upper case was stored, yet its user still bought.
+    const userId = requestedUserId.toLowerCase();
     const text = reason.trim();
     if (text.length === 0 || text.length > 256)
       throw new MilletError('VALIDATION_FAILED', 'reason must be 1–256 characters', { field: 'reason' });
@@ -87,9 +90,11 @@ export class Blacklist {
     });
   }
 
-  async remove(userId: string): Promise<boolean> {
-    if (!isUuid(userId))
+  async remove(requestedUserId: string): Promise<boolean> {
+    if (!isUuid(requestedUserId))
       throw new MilletError('VALIDATION_FAILED', 'user_id must be a UUID', { field: 'user_id' });
+    // Lower case, as in `add`: in upper case the row went, the mirror's and engines' entries stayed.
+    const userId = requestedUserId.toLowerCase();
     return this.exclusive(async () => {
       const result = await this.db.query('DELETE FROM risk_blacklist WHERE user_id = $1', [userId]);
       this.#users.delete(userId);

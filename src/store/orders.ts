@@ -520,18 +520,27 @@ export class Orders {
    * answers false) or is refused: the hold is never voided for the payment and posted (or
    * released) for the close at once. The hold ids are derived, so a close repeated after a crash
    * moves the money once.
+   *
+   * The first claim records its outcome (`deposit_status`), and every later close of the order
+   * follows it: closes may ask for different rules (the store's cancel refunds, the buyer's and
+   * the deadline's follow the sale), and one that voided the hold while another posted it failed —
+   * after a crash, for good, the deadline job stuck on that order.
    */
   async #closeDeposit(
     row: OrderRow,
-    rule: 'forfeit' | 'refund',
+    asked: 'forfeit' | 'refund',
     to: 'expired' | 'cancelled',
   ): Promise<boolean> {
-    const claimed = await this.db.query(
-      `UPDATE store_orders SET closing_at = COALESCE(closing_at, $2), updated_at = $2
-       WHERE id = $1 AND status = 'deposit_held'`,
-      [row.id, this.clock.now()],
+    const claimed = await this.db.query<{ deposit_status: string | null }>(
+      `UPDATE store_orders SET closing_at = COALESCE(closing_at, $2), updated_at = $2,
+         deposit_status = CASE WHEN closing_at IS NULL AND deposit_status IS NOT NULL THEN $3
+                               ELSE deposit_status END
+       WHERE id = $1 AND status = 'deposit_held' RETURNING deposit_status`,
+      [row.id, this.clock.now(), asked === 'forfeit' ? 'forfeited' : 'refunded'],
     );
     if (claimed.rowCount === 0) return false;
+    const decided = claimed.rows[0]!.deposit_status;
+    const rule = decided === 'forfeited' ? 'forfeit' : decided === 'refunded' ? 'refund' : asked;
     if (row.deposit_hold_id) {
       const id = derivedId(`store.deposit-${rule}`, row.deposit_hold_id);
       if (rule === 'forfeit') await this.deposits.postHold({ id, holdId: row.deposit_hold_id });
@@ -642,11 +651,13 @@ export class Orders {
     const row = await this.#row(orderId, by.userId);
     if (row.status === 'cancelled' || row.status === 'expired') return orderFromRow(row);
     if (row.status === 'deposit_held') {
-      // Cancelling a pre-sale order before paying the balance is treated as not paying it. When the
-      // balance payment claimed the order first, the cancel looks at it again (paying or paid).
+      // The buyer cancelling before paying the balance is treated as not paying it (the sale's
+      // rule). The store cancelling (an operator) is not the buyer's doing: the deposit goes back —
+      // it used to be forfeited to the store on a "forfeit" sale. When the balance payment claimed
+      // the order first, the cancel looks at it again (paying or paid).
       const sale = await this.saleOf(row.sale_id);
-      if (!(await this.#closeDeposit(row, sale.presale!.unpaidDeposit, 'cancelled')))
-        return this.cancel(orderId, by);
+      const rule = by.userId ? sale.presale!.unpaidDeposit : 'refund';
+      if (!(await this.#closeDeposit(row, rule, 'cancelled'))) return this.cancel(orderId, by);
       return this.get(row.id);
     }
     if (!['reserved', 'paid', 'packed'].includes(row.status))
@@ -691,6 +702,8 @@ export class Orders {
 
   /** Fulfilment, one step at a time: paid → packed → shipped → delivered. */
   async advance(orderId: string, to: 'packed' | 'shipped' | 'delivered'): Promise<Order> {
+    // Checked before the UPDATE: a malformed id reached PostgreSQL's uuid cast and was a 500.
+    requireUuid(orderId, 'id');
     const step = fulfilment[to];
     const now = this.clock.now();
     const r = await this.db.query<OrderRow>(

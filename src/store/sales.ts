@@ -245,6 +245,9 @@ export class Sales {
     const sale = await this.cached(saleId);
     if (this.clock.now() >= sale.endsAt)
       throw new MilletError('STORE_ATTEMPT_REJECTED', 'The sale has ended', { reason: 'ended' });
+    // Remembered under the stored id, which the attempt path looks up: under an upper-case id from
+    // the URL, a miss remembered before the registration kept refusing the user as not registered.
+    saleId = sale.id;
     const now = this.clock.now();
     for (let i = 0; i < users.length; i += 5_000) {
       const chunk = users.slice(i, i + 5_000);

@@ -523,8 +523,9 @@ export function createStore(options: StoreOptions): Store {
 
     async attemptStatus(saleId, userId, attemptId) {
       // An engine knows nothing of a sale it never held: without this, any id answered 200 unknown.
-      await sales.cached(saleId);
-      const result = await engine.outcome(saleId, userId, attemptId);
+      // The engine is asked by the stored id (lower case), as every other step of a sale is.
+      const sale = await sales.cached(saleId);
+      const result = await engine.outcome(sale.id, userId, attemptId.toLowerCase());
       const order = result.status === 'accepted' ? await orders.byAttempt(attemptId) : undefined;
       return { result, order };
     },
@@ -543,8 +544,11 @@ export function createStore(options: StoreOptions): Store {
     },
     expireReservations: () => orders.expireReservations(),
 
-    async reconcile(saleId, o = {}) {
-      const sale = await sales.get(saleId);
+    async reconcile(requestedId, o = {}) {
+      const sale = await sales.get(requestedId);
+      // The engine keys a sale by its stored (lower-case) id: the id as sent, in upper case, read an
+      // engine that held nothing, a whole allotment reported undersold and no release repaired.
+      const saleId = sale.id;
       // An engine without the sale (a sale over for more than a day when this process started, or
       // lost by Redis since the last check) reads as nothing left: every unit reported undersold.
       // It is rebuilt from the database first, as an attempt that finds the sale missing does.
@@ -598,8 +602,9 @@ export function createStore(options: StoreOptions): Store {
       };
     },
 
-    async liveMetrics(saleId) {
-      const sale = await sales.cached(saleId);
+    async liveMetrics(requestedId) {
+      const sale = await sales.cached(requestedId);
+      const saleId = sale.id; // the engine's key, whatever the case of the id asked for
       const [held, c, t]: [boolean, SaleCounters, Awaited<ReturnType<Orders['saleTotals']>>] =
         await Promise.all([engine.holdsSale(saleId), engine.counters(saleId), orders.saleTotals(saleId)]);
       // An engine without the sale (this process started after it was over, or Redis lost it and
