@@ -287,6 +287,66 @@ describe('payment codes', () => {
     expect(await balance(dave)).toBe('49000');
     expect(await balance(erin)).toBe('50000');
   });
+
+  it('a revoked device pays nothing: its codes are refused at once, its earlier payments still replay', async () => {
+    const shop = await merchant();
+    const faye = await customer(50_000n);
+    const gus = await customer(50_000n);
+    const registered = await h.post('/v1/me/payment-devices', { name: 'old phone' }, { key: faye.token });
+    expect(registered.statusCode, registered.body).toBe(201);
+    const lost = {
+      id: registered.json().id as string,
+      secret: Buffer.from(registered.json().secret as string, 'base64'),
+      index: registered.json().device_index as number,
+    };
+    h.clock.advance(1_000); // listed oldest first
+    const kept = await device(faye);
+    const paymentId = randomUUID();
+    const scanWithId = (code: string) =>
+      h.post('/v1/merchant/payments/scan', { id: paymentId, code, amount: '1000' }, { key: shop.key });
+    const paid = await scanWithId(paymentCode(lost.secret, lost.index, h.clock.now()));
+    expect(paid.statusCode, paid.body).toBe(201);
+
+    // Someone else cannot revoke it, nor learn that it exists.
+    const foreign = await h.post(`/v1/me/payment-devices/${lost.id}/revoke`, {}, { key: gus.token });
+    expect([foreign.statusCode, foreign.json().code]).toEqual([404, 'PAYMENT_DEVICE_NOT_FOUND']);
+    const malformed = await h.post('/v1/me/payment-devices/not-a-device/revoke', {}, { key: faye.token });
+    expect([malformed.statusCode, malformed.json().code]).toEqual([404, 'PAYMENT_DEVICE_NOT_FOUND']);
+
+    h.clock.advance(30_000);
+    const revoked = await h.post(`/v1/me/payment-devices/${lost.id}/revoke`, {}, { key: faye.token });
+    expect(revoked.statusCode, revoked.body).toBe(200);
+    expect(revoked.json()).toMatchObject({ id: lost.id, revoked_at: h.clock.now().toISOString() });
+    expect(revoked.json()).not.toHaveProperty('secret');
+    h.clock.advance(1_000);
+    const again = await h.post(`/v1/me/payment-devices/${lost.id}/revoke`, {}, { key: faye.token });
+    expect(again.json().revoked_at).toBe(revoked.json().revoked_at);
+
+    // The code of the current step, never used, and unexpired: refused, and nothing moves.
+    const refused = await scan(shop, paymentCode(lost.secret, lost.index, h.clock.now()), '1000');
+    expect(refused.statusCode, refused.body).toBe(422);
+    expect(refused.json()).toMatchObject({ code: 'PAYMENT_CODE_INVALID', reason: 'device_revoked' });
+    const guessed = await scan(shop, `28${String(lost.index).padStart(8, '0')}00000000`, '1000');
+    expect(guessed.json()).toMatchObject({ code: 'PAYMENT_CODE_INVALID' });
+    expect(guessed.json()).not.toHaveProperty('reason');
+    expect(await balance(faye)).toBe('49000');
+    // The merchant's retry of the payment made before the revocation is answered from its record.
+    const retried = await scanWithId(paymentCode(lost.secret, lost.index, h.clock.now()));
+    expect(retried.statusCode, retried.body).toBe(201);
+    expect(retried.json().id).toBe(paymentId);
+    // The user's other device still pays.
+    const other = await scan(shop, paymentCode(kept.secret, kept.index, h.clock.now()), '500');
+    expect(other.statusCode, other.body).toBe(201);
+    expect(await balance(faye)).toBe('48500');
+
+    const listed = (await h.get('/v1/me/payment-devices', faye.token)).json().items as JsonObject[];
+    expect(listed.map((d) => [d.device_index, d.revoked_at !== null])).toEqual([
+      [lost.index, true],
+      [kept.index, false],
+    ]);
+    expect(JSON.stringify(listed)).not.toContain(lost.secret.toString('base64'));
+    expect((await h.get('/v1/me/payment-devices', gus.token)).json().items).toEqual([]);
+  });
 });
 
 describe('how a payment code pays', () => {

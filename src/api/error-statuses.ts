@@ -99,6 +99,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   PAYMENT_CODE_INVALID: 422,
   PAYMENT_CODE_EXPIRED: 422,
   PAYMENT_CODE_USED: 409,
+  PAYMENT_DEVICE_NOT_FOUND: 404,
   REFUND_EXCEEDS_PAYMENT: 422,
   REFUND_NOT_FOUND: 404,
   // webhooks: a notify URL for an owner without a signing secret is a state to fix first (409).

@@ -95,6 +95,8 @@ export function createMerchants(options: MerchantsOptions): Merchants {
     payOrderInBatch: (command, effects, prefetched) => orders.payInBatch(command, effects, prefetched),
     prefetchOrderPayment: (orderId, userId) => orders.prefetch(orderId, userId),
     registerDevice: (command) => devices.register(command),
+    listDevices: (userId) => devices.list(userId),
+    revokeDevice: (userId, deviceId) => devices.revoke(userId, deviceId),
     scanPay: (command) => scanPay(devices, payments, clock, command),
     getPayment: (id, scope) => payments.get(id, scope),
     listPayments: (merchantId, query) => payments.list(merchantId, query),

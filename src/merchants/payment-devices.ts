@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { isMilletError, MilletError, type Clock } from '../core/index.ts';
+import { isMilletError, isUuid, MilletError, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import type { DeviceSecretCipher } from './device-secret-cipher.ts';
 import { MAX_DEVICE_INDEX, matchPassword, parsePaymentCode } from './payment-code.ts';
@@ -15,6 +15,7 @@ interface DeviceRow {
   secret_ciphertext: string;
   created_at: Date;
   funding_method: string;
+  revoked_at: Date | null;
 }
 
 function deviceFromRow(r: DeviceRow): PaymentDevice {
@@ -25,6 +26,7 @@ function deviceFromRow(r: DeviceRow): PaymentDevice {
     name: r.name,
     fundingMethod: r.funding_method,
     createdAt: r.created_at,
+    revokedAt: r.revoked_at,
   };
 }
 
@@ -44,6 +46,17 @@ export interface ResolvedCode {
  */
 const invalidCode = () =>
   new MilletError('PAYMENT_CODE_INVALID', 'This is not a valid payment code; ask the customer to refresh it');
+
+/** Told to the merchant apart from a wrong code: refreshing will not help, another way to pay will. */
+export const revokedDeviceCode = () =>
+  new MilletError(
+    'PAYMENT_CODE_INVALID',
+    'This payment code comes from a device its owner has revoked; it cannot pay. Ask for another way to pay',
+    { reason: 'device_revoked' },
+  );
+
+const deviceNotFound = (id: string) =>
+  new MilletError('PAYMENT_DEVICE_NOT_FOUND', `No payment device ${id}`, { id });
 
 export class PaymentDevices {
   constructor(
@@ -118,6 +131,8 @@ export class PaymentDevices {
     const { row, password } = await this.#device(code);
     const secret = this.cipher.decrypt(row.secret_ciphertext, row.id);
     const match = matchPassword(secret, password, this.clock.now());
+    // Only a code the device really showed says "revoked": a guess stays merely invalid.
+    if (row.revoked_at && match.result !== 'invalid') throw revokedDeviceCode();
     if (match.result !== 'valid')
       throw match.result === 'expired'
         ? new MilletError(
@@ -126,6 +141,32 @@ export class PaymentDevices {
           )
         : invalidCode();
     return { deviceId: row.id, userId: row.user_id, step: match.step, fundingMethod: row.funding_method };
+  }
+
+  /** The user's devices, oldest first, revoked ones included (with when); never their secrets. */
+  async list(userId: string): Promise<PaymentDevice[]> {
+    requireIds({ userId });
+    const result = await this.db.query<DeviceRow>(
+      'SELECT * FROM merchants_payment_devices WHERE user_id = $1 ORDER BY created_at, id',
+      [userId],
+    );
+    return result.rows.map(deviceFromRow);
+  }
+
+  /**
+   * Revokes one of the user's devices (lost, sold): its codes pay nothing from now on, also a scan
+   * already past `resolve` (the code's spend checks again, in the payment's transaction). Revoking
+   * a revoked device returns it unchanged; another user's device is not found.
+   */
+  async revoke(userId: string, deviceId: string): Promise<PaymentDevice> {
+    if (!isUuid(deviceId) || !isUuid(userId)) throw deviceNotFound(deviceId);
+    const result = await this.db.query<DeviceRow>(
+      `UPDATE merchants_payment_devices SET revoked_at = coalesce(revoked_at, $3)
+        WHERE id = $1 AND user_id = $2 RETURNING *`,
+      [deviceId, userId, this.clock.now()],
+    );
+    if (!result.rows[0]) throw deviceNotFound(deviceId);
+    return deviceFromRow(result.rows[0]);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { MilletError, type Clock } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
-import type { PaymentDevices } from './payment-devices.ts';
+import { revokedDeviceCode, type PaymentDevices } from './payment-devices.ts';
 import type { PaymentService } from './payments.ts';
 import { requireIds } from './rows.ts';
 import type { Payment, ScanPayCommand } from './types.ts';
@@ -53,12 +53,20 @@ export async function scanPay(
       [code.deviceId, code.step, paymentId, clock.now()],
     );
     if (use.rows.length === 0) throw codeUsed();
+    // A revocation that committed after `resolve` read the device still stops the payment: the
+    // update waits for it and then finds the device revoked.
     const device = await tx.query(
       `UPDATE merchants_payment_devices SET last_used_step = $2
-        WHERE id = $1 AND (last_used_step IS NULL OR last_used_step < $2)`,
+        WHERE id = $1 AND revoked_at IS NULL AND (last_used_step IS NULL OR last_used_step < $2)`,
       [code.deviceId, code.step],
     );
-    if (device.rowCount === 0) throw codeUsed();
+    if (device.rowCount === 0) {
+      const revoked = await tx.query(
+        'SELECT 1 FROM merchants_payment_devices WHERE id = $1 AND revoked_at IS NOT NULL',
+        [code.deviceId],
+      );
+      throw revoked.rows.length > 0 ? revokedDeviceCode() : codeUsed();
+    }
   };
   return payments.start(
     {

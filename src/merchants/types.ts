@@ -109,6 +109,8 @@ export interface PaymentDevice {
   /** How the device's codes pay (the user's choice; 'balance' unless chosen). */
   fundingMethod: string;
   createdAt: Date;
+  /** When the user revoked it: its codes pay nothing since. */
+  revokedAt: Date | null;
 }
 
 export interface CreateMerchantCommand {
@@ -308,6 +310,10 @@ export interface Merchants {
     /** A registered method that pays without details; 'balance' by default. */
     fundingMethod?: string | undefined;
   }): Promise<{ device: PaymentDevice; secret: Buffer | null }>;
+  /** The user's payment devices (never their secrets), revoked ones included. */
+  listDevices(userId: string): Promise<PaymentDevice[]>;
+  /** Stops a device's codes at once (PAYMENT_DEVICE_NOT_FOUND for another user's); repeatable. */
+  revokeDevice(userId: string, deviceId: string): Promise<PaymentDevice>;
   scanPay(command: ScanPayCommand): Promise<Payment>;
 
   getPayment(id: string, scope?: { merchantId?: string; userId?: string }): Promise<Payment>;

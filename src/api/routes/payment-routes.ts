@@ -1,7 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { PAYMENT_CODE_STEP_MS, type Merchants, type OrderPaymentReads } from '../../merchants/index.ts';
+import {
+  PAYMENT_CODE_STEP_MS,
+  type Merchants,
+  type OrderPaymentReads,
+  type PaymentDevice,
+} from '../../merchants/index.ts';
 import { commandIdFor, sendStored, storedResponder } from '../idempotency-hooks.ts';
 import { orderJson, orderOutput, paymentJson, paymentOutput } from '../merchant-presenters.ts';
 import { idParams, optionalCommandId, timestampOutput } from '../schemas.ts';
@@ -115,7 +120,8 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
         summary: 'Register a device that shows payment codes; the response carries its secret, shown once',
         description:
           'The device computes 18-digit codes offline: "28", the 8-digit device_index, and an 8-digit TOTP ' +
-          '(HMAC-SHA256 of the secret over the 30-second step). A code is valid for the current and previous step, once.',
+          '(HMAC-SHA256 of the secret over the 30-second step). A code is valid for the current and previous step ' +
+          '(and the next, for a device clock a little fast), once. A lost device is revoked with POST …/{id}/revoke.',
         body: z.object({
           id: optionalCommandId,
           name: z.string().trim().min(1).max(64).optional(),
@@ -155,4 +161,51 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
       });
     },
   );
+
+  app.get(
+    '/me/payment-devices',
+    {
+      config: user,
+      schema: {
+        tags: ['payments'],
+        summary: 'My payment-code devices (never their secrets), revoked ones included',
+        response: { 200: z.object({ items: z.array(deviceOutput) }) },
+      },
+    },
+    async (request) => ({ items: (await merchants.listDevices(request.user!.userId)).map(deviceJson) }),
+  );
+
+  app.post(
+    '/me/payment-devices/:id/revoke',
+    {
+      config: user,
+      schema: {
+        tags: ['payments'],
+        summary: 'Revoke a lost or sold device: its payment codes pay nothing from now on',
+        description:
+          'Takes effect at once, also for a scan in flight; a code of the device is then 422 PAYMENT_CODE_INVALID. Revoking again is harmless; 404 PAYMENT_DEVICE_NOT_FOUND for a device not mine.',
+        params: idParams,
+        response: { 200: deviceOutput },
+      },
+    },
+    async (request) => deviceJson(await merchants.revokeDevice(request.user!.userId, request.params.id)),
+  );
 };
+
+const deviceOutput = z.object({
+  id: z.string(),
+  device_index: z.number().int(),
+  name: z.string(),
+  funding_method: z.string(),
+  created_at: timestampOutput,
+  revoked_at: timestampOutput.nullable(),
+});
+
+const deviceJson = (device: PaymentDevice) => ({
+  id: device.id,
+  device_index: device.deviceIndex,
+  name: device.name,
+  funding_method: device.fundingMethod,
+  created_at: device.createdAt.toISOString(),
+  revoked_at: device.revokedAt?.toISOString() ?? null,
+});
