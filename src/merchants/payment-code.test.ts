@@ -27,4 +27,15 @@ describe('paymentCode', () => {
     expect(matchPassword(secret, wrong, at).result).toBe('invalid');
     expect(matchPassword(secret, '123', at).result).toBe('invalid');
   });
+
+  it('accepts a code of the next step, from a device whose clock runs a few seconds fast, not later ones', () => {
+    // The server at 00:00:28, the device at 00:00:31: the device already shows the next step's code.
+    const server = new Date('2025-06-01T00:00:28Z');
+    const fast = (ms: number) => parsePaymentCode(paymentCode(secret, 1, new Date(server.getTime() + ms)))!;
+    expect(matchPassword(secret, fast(3_000).password, server)).toEqual({
+      result: 'valid',
+      step: timeStep(server) + 1,
+    });
+    expect(matchPassword(secret, fast(33_000).password, server).result).toBe('invalid');
+  });
 });

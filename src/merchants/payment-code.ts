@@ -9,7 +9,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * device that registered a secret; the password is TOTP (RFC 6238) with HMAC-SHA256 over the
  * 30-second time step, truncated to 8 digits. Nothing in it needs a network, so a phone, band or
  * watch computes the code offline. The server accepts the current and the previous step (about
- * 60 s) and each (device, step) once.
+ * 60 s), the next one for a device clock that runs fast, and each (device, step) once.
  */
 export const PAYMENT_CODE_PREFIX = '28';
 export const PAYMENT_CODE_STEP_MS = 30_000;
@@ -53,7 +53,8 @@ export function parsePaymentCode(code: string): { deviceIndex: number; password:
 }
 
 /**
- * Which step a password belongs to: 'valid' for the current or previous step, 'expired' for one of
+ * Which step a password belongs to: 'valid' for the current or previous step (or the next, from a
+ * device whose clock runs a little fast), 'expired' for one of
  * the `lookBack` steps before them (so the user hears "expired", not "wrong"), else 'invalid'.
  */
 export function matchPassword(
@@ -66,7 +67,9 @@ export function matchPassword(
   const given = Buffer.from(password);
   const equal = (step: number) => timingSafeEqual(Buffer.from(oneTimePassword(secret, step)), given);
   if (given.length !== OTP_DIGITS) return { result: 'invalid' };
-  for (const step of [now, now - 1]) if (equal(step)) return { result: 'valid', step };
+  // The step after the server's too: a band or watch computes codes offline, and a clock a few
+  // seconds fast shows the next step's code for the last seconds of every step.
+  for (const step of [now, now - 1, now + 1]) if (equal(step)) return { result: 'valid', step };
   for (let step = now - 2; step >= now - 1 - lookBack; step--) if (equal(step)) return { result: 'expired' };
   return { result: 'invalid' };
 }
