@@ -1,4 +1,4 @@
-import { MilletError } from '../core/index.ts';
+import { MilletError, derivedId } from '../core/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { BankDeclinedError, BankTimeoutError, type CardSettlement, type Wallet } from '../wallet/index.ts';
 import { paymentEntryId } from './balance-method.ts';
@@ -47,13 +47,34 @@ export function bankCardMethod(wallet: Wallet): PaymentMethodHandler {
   };
 }
 
+/**
+ * The entry that gives the payer back a card payment the bank took after it was failed here: the
+ * bank's word that money moved wins, as for the wallet's own top-ups (bank-operations.ts).
+ */
+export const lateCardPaymentReturnId = (paymentId: string): string =>
+  derivedId('merchants.payment.late-card-return', paymentId);
+
 /** Applies the bank's settlement of a card payment; safe to receive twice. */
 export async function settleCardPayment(
   deps: { ledger: Ledger; wallet: Wallet; payments: PaymentService },
   settlement: CardSettlement,
 ): Promise<void> {
   const row = await deps.payments.find(settlement.id);
-  if (!row || row.method !== BANK_CARD || row.status !== 'pending') return;
+  if (!row || row.method !== BANK_CARD) return;
+  if (row.status === 'failed' && settlement.outcome === 'succeeded') {
+    // Failed here (the bank had no record of it when asked, or the method reported a failure),
+    // yet the bank debited the card: the order may be paid by another payment since, so the money
+    // goes to the payer's wallet rather than the merchant. Once, whatever the settlement's repeats.
+    await deps.ledger.transfer({
+      id: lateCardPaymentReturnId(row.id),
+      debitAccountId: deps.wallet.bankClearingAccountId(row.currency),
+      creditAccountId: await deps.wallet.walletAccountId(row.user_id),
+      amount: row.amount,
+      metadata: { paymentId: row.id, method: BANK_CARD, lateSettlement: true },
+    });
+    return;
+  }
+  if (row.status !== 'pending') return;
   if (settlement.outcome === 'failed') {
     await deps.payments.fail(row.id, 'BANK_DECLINED', settlement.reason ?? 'the bank failed the payment');
     return;
