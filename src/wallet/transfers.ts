@@ -112,10 +112,13 @@ export async function transferBetweenWallets(
     await chargePaymentAllowance(tx, command.fromUserId, accountClass, command.amount, now);
     return inserted.rows[0];
   });
+  // The memo counts too: the recipient reads it, and a retry answered with another memo's transfer
+  // would say "sent" for words that were never sent.
   if (
     row.from_user_id !== command.fromUserId ||
     row.to_user_id !== command.toUserId ||
-    row.amount !== command.amount
+    row.amount !== command.amount ||
+    row.memo !== (command.memo ?? null)
   ) {
     throw new MilletError(
       'IDEMPOTENCY_KEY_REUSED',

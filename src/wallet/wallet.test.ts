@@ -360,6 +360,9 @@ describe('transfers between wallets', () => {
     const again = await wallet.transfer(command);
     expect(first).toMatchObject({ status: 'succeeded', memo: 'dinner' });
     expect(again.status).toBe('succeeded');
+    // The same id with another memo, or none, is not a retry of it.
+    for (const memo of ['lunch', undefined])
+      expect((await rejection(wallet.transfer({ ...command, memo }))).code).toBe('IDEMPOTENCY_KEY_REUSED');
     expect((await wallet.getWallet(alice)).balance).toBe(7_500n);
     expect((await wallet.getWallet(bob)).balance).toBe(2_500n);
   });
