@@ -77,7 +77,8 @@ SELECT (SELECT count(*) FROM chunk)::int8 AS lines, (SELECT max(id::text) FROM c
        (SELECT count(*) FROM daily_upd)::int8 + (SELECT count(*) FROM st_upd)::int8 AS accrued,
        (SELECT count(*) FROM ins)::int8 AS products`;
 
-/** Statements for the lines billed on D: unbilled principal, the month's instalments and their fees
+/** Statements for the lines billed on D: unbilled principal, the month's instalments (kept apart as
+ *  instalment_principal: they are in a plan already, so converting the statement leaves them out) and their fees
  *  (a month partly paid off early, by a refund or a prepayment, is charged its fee pro rata to the
  *  principal it still has, half-even; one paid off wholly, none),
  *  the interest accrued (daily mode); due D + due_days; minimum payment; what older statements carry.
@@ -117,16 +118,18 @@ WITH chunk AS (
   RETURNING 1
 ), new_st AS (
   SELECT ${statementIdSql('c.id', '$3')} AS id, c.id AS line_id, c.product_id, p.due_days,
-         c.unbilled + coalesce(pl.principal, 0) AS principal, coalesce(pl.fee, 0)::int8 AS fees,
+         c.unbilled + coalesce(pl.principal, 0) AS principal, coalesce(pl.principal, 0)::int8 AS instalment_principal,
+         coalesce(pl.fee, 0)::int8 AS fees,
          c.accrued AS interest, coalesce(cr.carried, 0)::int8 AS carried,
          ${halfEvenSql('(c.unbilled + coalesce(pl.principal, 0)) * p.min_payment_bp', '10000')}
            + coalesce(pl.fee, 0) + c.accrued AS min_payment
     FROM chunk c JOIN paylater_products p ON p.id = c.product_id
     LEFT JOIN per_line pl ON pl.line_id = c.id LEFT JOIN carried cr ON cr.line_id = c.id
 ), ins AS (
-  INSERT INTO paylater_statements (id, line_id, product_id, statement_date, due_date, principal, fees, interest,
-         carried, min_payment, min_paid_on, paid_on)
-  SELECT id, line_id, product_id, $3::date, $3::date + due_days, principal, fees, interest, carried, min_payment,
+  INSERT INTO paylater_statements (id, line_id, product_id, statement_date, due_date, principal, instalment_principal,
+         fees, interest, carried, min_payment, min_paid_on, paid_on)
+  SELECT id, line_id, product_id, $3::date, $3::date + due_days, principal, instalment_principal, fees, interest,
+         carried, min_payment,
          CASE WHEN min_payment = 0 THEN $3::date END, CASE WHEN principal + fees + interest = 0 THEN $3::date END
     FROM new_st RETURNING product_id, fees
 ), fee_days AS (
@@ -138,6 +141,17 @@ WITH chunk AS (
 SELECT (SELECT count(*) FROM ins)::int8 AS statements, (SELECT max(id::text) FROM chunk) AS last,
        (SELECT count(*) FROM billed)::int8 + (SELECT count(*) FROM lines_upd)::int8
          + (SELECT count(*) FROM purchases_upd)::int8 + (SELECT count(*) FROM fee_days)::int8 AS touched`;
+
+/**
+ * Reinstates suspended lines ($2: one line, or null for all) with no statement left whose minimum
+ * is unpaid `suspend_after_days` after its due date, as of business date $1: the close's test, and
+ * a repayment's or refund's as soon as it pays the minimum (the user need not wait for the close).
+ */
+export const reinstateSql = `UPDATE paylater_lines l SET status = 'active'
+  WHERE l.status = 'suspended' AND ($2::uuid IS NULL OR l.id = $2) AND NOT EXISTS (
+    SELECT 1 FROM paylater_statements s JOIN paylater_products p ON p.id = s.product_id
+     WHERE s.line_id = l.id AND s.paid_on IS NULL AND s.min_paid_on IS NULL
+       AND s.due_date <= $1::date - p.suspend_after_days)`;
 
 /** The days of month whose lines are billed on `date`: its day, and 29–31 on a shorter month's last day. */
 export function statementDaysFor(date: string): number[] {
@@ -308,13 +322,7 @@ export function paylaterCloseSteps(deps: PaylaterCloseDeps): CloseStep[] {
             WHERE l.id = x.line_id AND l.status = 'active'`,
           [ctx.businessDate],
         );
-        const reinstated = await db.query(
-          `UPDATE paylater_lines l SET status = 'active' WHERE l.status = 'suspended' AND NOT EXISTS (
-             SELECT 1 FROM paylater_statements s JOIN paylater_products p ON p.id = s.product_id
-              WHERE s.line_id = l.id AND s.paid_on IS NULL AND s.min_paid_on IS NULL
-                AND s.due_date <= $1::date - p.suspend_after_days)`,
-          [ctx.businessDate],
-        );
+        const reinstated = await db.query(reinstateSql, [ctx.businessDate, null]);
         await ctx.checkpoint(null, { done: suspended.rowCount + reinstated.rowCount });
       },
     },

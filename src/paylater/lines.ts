@@ -12,6 +12,7 @@ import type { Ledger, Leg } from '../ledger/index.ts';
 import { derivedId } from '../core/index.ts';
 import { allocate, allocateInTurn, applyAllocation, type Allocation, type Owed } from './allocation.ts';
 import { openLineAccount, productAccountId } from './accounts.ts';
+import { reinstateSql } from './close-steps.ts';
 import { instalmentFee, instalmentOffer, type FeePayer, type InstalmentOffer } from './instalments.ts';
 import { limitForScore, type Products } from './products.ts';
 import {
@@ -419,16 +420,26 @@ export class Lines {
     const found = await db.query<MovementRow>('SELECT * FROM paylater_movements WHERE id = $1', [m.id]);
     let row = found.rows[0];
     const line = await this.lineRow(m.userId);
+    const reused = () =>
+      new MilletError('IDEMPOTENCY_KEY_REUSED', `Movement ${m.id} was already made with other details`);
+    const isRetry = (r: MovementRow) => {
+      if (r.line_id !== line.id || r.kind !== m.kind || r.amount !== m.amount) throw reused();
+      return true;
+    };
     if (row) {
-      if (row.line_id !== line.id || row.kind !== m.kind || row.amount !== m.amount)
-        throw new MilletError(
-          'IDEMPOTENCY_KEY_REUSED',
-          `Movement ${m.id} was already made with other details`,
-        );
-      if (row.status !== 'pending') return movementFromRow(row);
+      if (isRetry(row) && row.status !== 'pending') return movementFromRow(row);
     } else {
+      let raced = false;
       row = await db.transaction(async (tx) => {
         const locked = await this.lineRow(m.userId, tx, true);
+        // The same id sent twice at once: the second waited for the line's lock, and the first's
+        // movement is committed by now. It is a retry (answered below), not a second allocation —
+        // which its insert would refuse with a raw unique violation, a 500.
+        const first = await tx.query<MovementRow>('SELECT * FROM paylater_movements WHERE id = $1', [m.id]);
+        if (first.rows[0]) {
+          raced = true;
+          return first.rows[0];
+        }
         const allocation = m.allocateWith(await this.#owed(tx, locked), locked);
         if (allocation.rest > 0n && !m.restAccountId)
           throw new MilletError(
@@ -439,7 +450,7 @@ export class Lines {
         await applyAllocation(tx, locked.id, allocation.items, 1n, m.businessDate);
         const inserted = await tx.query<MovementRow>(
           `INSERT INTO paylater_movements (id, line_id, kind, amount, to_wallet, allocation, status, business_date, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', $7, $8) RETURNING *`,
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'pending', $7, $8) ON CONFLICT (id) DO NOTHING RETURNING *`,
           [
             m.id,
             locked.id,
@@ -455,8 +466,11 @@ export class Lines {
             this.d.clock.now(),
           ],
         );
-        return inserted.rows[0]!;
+        // Taken meanwhile by a movement of another line (whose lock this one does not wait for).
+        if (!inserted.rows[0]) throw reused();
+        return inserted.rows[0];
       });
+      if (raced && isRetry(row) && row.status !== 'pending') return movementFromRow(row);
     }
     const principal = BigInt(row.allocation.principal);
     const charges = BigInt(row.allocation.charges);
@@ -499,6 +513,9 @@ export class Lines {
         [pending.id],
       );
       if (r.rows[0] && m.onSucceeded) await m.onSucceeded(tx, r.rows[0], line);
+      // Paying the minimum that suspended the line reinstates it now, not at the next close.
+      if (r.rows[0] && line.status === 'suspended')
+        await tx.query(reinstateSql, [dateText(r.rows[0].business_date), line.id]);
       return r;
     });
     return movementFromRow(done.rows[0] ?? { ...row, status: 'succeeded' });
@@ -541,7 +558,7 @@ export class Lines {
    * 1. the purchase's own debt — an instalment purchase's months not billed yet (last month first,
    *    so their fees are never billed) and then its months billed on unpaid statements; a purchase
    *    not billed yet, the unbilled principal; a billed one, the principal still unpaid on the
-   *    statement that billed it and, if that statement was turned into instalments, that plan's
+   *    statement that billed it or, if that statement was turned into instalments, that plan's
    *    months as for an instalment purchase;
    * 2. the rest, other principal: statements oldest first, unbilled, future instalments;
    * 3. the wallet.
@@ -556,8 +573,13 @@ export class Lines {
     amount: bigint;
     merchantAccountId: string;
   }) {
-    const purchase = await this.d.db.query<{ plan_id: string | null; statement_id: string | null }>(
-      'SELECT plan_id, statement_id FROM paylater_purchases WHERE payment_id = $1',
+    const purchase = await this.d.db.query<{
+      plan_id: string | null;
+      statement_id: string | null;
+      converted: boolean | null;
+    }>(
+      `SELECT u.plan_id, u.statement_id, s.converted_principal > 0 AS converted FROM paylater_purchases u
+         LEFT JOIN paylater_statements s ON s.id = u.statement_id WHERE u.payment_id = $1`,
       [c.paymentId],
     );
     const p = purchase.rows[0];
@@ -590,9 +612,13 @@ export class Lines {
             owed: { ...nothing, unbilled: p && !p.statement_id && !p.plan_id ? left.unbilled : 0n },
             options: principalOnly,
           }),
-          // Billed: the statement that billed it.
+          // Billed: the statement that billed it — unless that statement's purchases went into a plan
+          // (what principal it has left is other plans' months, not this purchase).
           (left) => ({
-            owed: { ...nothing, statements: left.statements.filter((s) => s.id === p?.statement_id) },
+            owed: {
+              ...nothing,
+              statements: p?.converted ? [] : left.statements.filter((s) => s.id === p?.statement_id),
+            },
             options: principalOnly,
           }),
           // Its plan's months not billed yet, last first.
@@ -672,33 +698,47 @@ export class Lines {
   // ---------------------------------------------------------------------------------------------
   // Instalments on a statement
 
+  /**
+   * A statement and the part of it that may be turned into instalments: its new purchases — not the
+   * instalment months it bills (already in a plan with a fee: splitting them again would charge a
+   * second fee on them, which Huabei does not), nor fees, interest or penalties.
+   */
   async #convertible(
     userId: string,
     statementId: string,
-  ): Promise<{ s: PaylaterStatement; product: PaylaterProduct }> {
+  ): Promise<{ s: PaylaterStatement; product: PaylaterProduct; principal: bigint }> {
     const s = await this.statement(userId, statementId);
     const line = await this.lineRow(userId);
     const product = await this.d.products.get(line.product_id);
     const today = businessDate(this.d.clock);
-    if (s.paidOn !== null || today > s.dueDate || s.paid > 0n || s.principal - s.convertedPrincipal <= 0n)
+    const principal = s.principal - s.instalmentPrincipal - s.convertedPrincipal;
+    if (s.paidOn !== null || today > s.dueDate || s.paid > 0n)
       throw new MilletError(
         'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
         'Only an unpaid statement, up to its due date, can be turned into instalments',
         { id: s.id },
       );
-    return { s, product };
+    if (principal <= 0n)
+      throw new MilletError(
+        'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
+        'This statement has no new purchases to turn into instalments (instalment months, fees and interest are not)',
+        { id: s.id, reason: 'nothing_convertible' },
+      );
+    return { s, product, principal };
   }
 
   async statementOffers(userId: string, statementId: string): Promise<OfferView[]> {
-    const { s, product } = await this.#convertible(userId, statementId);
-    const principal = s.principal - s.convertedPrincipal;
+    const { product, principal } = await this.#convertible(userId, statementId);
     return Object.keys(product.instalmentFees)
       .map(Number)
       .sort((a, b) => a - b)
       .map((terms) => offerView(instalmentOffer(principal, terms, product.instalmentFees)));
   }
 
-  /** Turns a statement's principal into `terms` monthly instalments (billed from the next statement). */
+  /**
+   * Turns a statement's new purchases into `terms` monthly instalments (billed from the next
+   * statement); the instalment months, fees, interest and penalties it bills stay due on it.
+   */
   async convertStatement(c: {
     id?: string;
     userId: string;
@@ -706,54 +746,78 @@ export class Lines {
     terms: number;
   }): Promise<InstalmentPlan> {
     const planId = derivedId('paylater.plan', c.statementId);
+    const earlier = await this.#statementPlan(c, planId);
+    if (earlier) return earlier;
+    try {
+      const { s, product, principal } = await this.#convertible(c.userId, c.statementId);
+      const offer = instalmentOffer(principal, c.terms, product.instalmentFees);
+      const today = businessDate(this.d.clock);
+      // What principal stays (the instalment months) asks the statement's usual share as its minimum.
+      const minPrincipal = halfEven(
+        (s.principal - s.convertedPrincipal - principal) * BigInt(product.minPaymentBp),
+        10_000n,
+      );
+      await this.d.db.transaction(async (tx) => {
+        const updated = await tx.query(
+          `UPDATE paylater_statements SET converted_principal = converted_principal + $2,
+             min_payment = $3 + fees + interest + penalty
+           WHERE id = $1 AND paid_on IS NULL AND paid_principal + paid_fees + paid_interest + paid_penalty = 0
+             AND principal - instalment_principal - converted_principal = $2`,
+          [s.id, principal, minPrincipal],
+        );
+        if (updated.rowCount === 0)
+          throw new MilletError('PAYLATER_STATEMENT_NOT_CONVERTIBLE', 'The statement changed; look again', {
+            id: s.id,
+          });
+        await tx.query(
+          `UPDATE paylater_statements SET min_paid_on = CASE WHEN min_payment = 0 THEN $2::date END,
+             paid_on = CASE WHEN principal - converted_principal + fees + interest + penalty = 0 THEN $2::date END
+           WHERE id = $1`,
+          [s.id, today],
+        );
+        await tx.query(
+          'UPDATE paylater_lines SET instalment_principal = instalment_principal + $2 WHERE id = $1',
+          [s.lineId, principal],
+        );
+        await insertPlan(
+          tx,
+          { id: planId, lineId: s.lineId, source: 'statement', sourceId: s.id },
+          offer,
+          this.d.clock,
+        );
+      });
+    } catch (error) {
+      // The same request sent twice at once: the second found the statement converted by the first
+      // (nothing left to convert, or its update matched nothing) and is answered with that plan, as
+      // a later retry would be.
+      const raced = isMilletError(error) ? await this.#statementPlan(c, planId) : undefined;
+      if (!raced) throw error;
+      return raced;
+    }
+    return this.plan(c.userId, planId);
+  }
+
+  /**
+   * The plan a statement was already turned into, for a retry: asking for other terms is not a
+   * retry, and answering it with the plan of the first terms would show the user a schedule they
+   * did not ask for.
+   */
+  async #statementPlan(
+    c: { userId: string; statementId: string; terms: number },
+    planId: string,
+  ): Promise<InstalmentPlan | undefined> {
     const done = await this.d.db.query<{ terms: number }>('SELECT terms FROM paylater_plans WHERE id = $1', [
       planId,
     ]);
-    if (done.rows[0]) {
-      const plan = await this.plan(c.userId, planId);
-      // A retry is answered with its plan; asking for other terms is not a retry, and answering it
-      // with the plan of the first terms would show the user a schedule they did not ask for.
-      if (done.rows[0].terms !== c.terms)
-        throw new MilletError(
-          'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
-          `This statement is already in ${done.rows[0].terms} monthly instalments`,
-          { id: c.statementId, planId, terms: done.rows[0].terms },
-        );
-      return plan;
-    }
-    const { s, product } = await this.#convertible(c.userId, c.statementId);
-    const principal = s.principal - s.convertedPrincipal;
-    const offer = instalmentOffer(principal, c.terms, product.instalmentFees);
-    const today = businessDate(this.d.clock);
-    await this.d.db.transaction(async (tx) => {
-      const updated = await tx.query(
-        `UPDATE paylater_statements SET converted_principal = converted_principal + $2,
-           min_payment = fees + interest + penalty
-         WHERE id = $1 AND paid_on IS NULL AND paid_principal + paid_fees + paid_interest + paid_penalty = 0
-           AND principal - converted_principal = $2`,
-        [s.id, principal],
+    if (!done.rows[0]) return undefined;
+    const plan = await this.plan(c.userId, planId);
+    if (done.rows[0].terms !== c.terms)
+      throw new MilletError(
+        'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
+        `This statement is already in ${done.rows[0].terms} monthly instalments`,
+        { id: c.statementId, planId, terms: done.rows[0].terms },
       );
-      if (updated.rowCount === 0)
-        throw new MilletError('PAYLATER_STATEMENT_NOT_CONVERTIBLE', 'The statement changed; look again', {
-          id: s.id,
-        });
-      await tx.query(
-        `UPDATE paylater_statements SET min_paid_on = CASE WHEN min_payment = 0 THEN $2::date END,
-           paid_on = CASE WHEN fees + interest + penalty = 0 THEN $2::date END WHERE id = $1`,
-        [s.id, today],
-      );
-      await tx.query(
-        'UPDATE paylater_lines SET instalment_principal = instalment_principal + $2 WHERE id = $1',
-        [s.lineId, principal],
-      );
-      await insertPlan(
-        tx,
-        { id: planId, lineId: s.lineId, source: 'statement', sourceId: s.id },
-        offer,
-        this.d.clock,
-      );
-    });
-    return this.plan(c.userId, planId);
+    return plan;
   }
 
   async plan(userId: string, planId: string): Promise<InstalmentPlan> {

@@ -641,6 +641,98 @@ describe('pay-later line (close-driven)', () => {
     expect(await paylater.listPlans(splitter)).toEqual([plan]);
   });
 
+  it('the same statement conversion sent twice at once answers both with the one plan', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('convert-same-at-once', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await paylater.setAutoRepay(user, false);
+    await at(addDays(first, -3));
+    await buy(user, 100_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    const answers = await Promise.allSettled(
+      [1, 2, 3].map(() => paylater.convertStatement({ userId: user, statementId: bill.id, terms: 3 })),
+    );
+    const plans = await paylater.listPlans(user);
+    expect(plans.length).toBe(1);
+    expect(answers.map((a) => (a.status === 'fulfilled' ? a.value : a.reason))).toEqual([
+      plans[0],
+      plans[0],
+      plans[0],
+    ]);
+    expect(await paylater.getStatement(user, bill.id)).toMatchObject({ convertedPrincipal: 100_000n });
+  });
+
+  it('converting a statement splits only its new purchases: instalment months already billed on it get no second fee', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('convert-no-instalments-on-instalments', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await paylater.setAutoRepay(user, false);
+    await at(addDays(first, -3));
+    await buy(user, 111_111n, 'pay_later_instalments', { terms: '3' });
+    await buy(user, 100_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    // Month 1 of the checkout plan (37,037 + fee 852) and the new 1,000.00.
+    expect(bill).toMatchObject({ principal: 137_037n, instalmentPrincipal: 37_037n, fees: 852n });
+    const offers = await paylater.statementOffers(user, bill.id);
+    expect(offers.map((o) => [o.terms, o.principal, o.fee])).toEqual([
+      [3, 100_000n, 2_300n],
+      [6, 100_000n, 4_500n],
+      [12, 100_000n, 7_500n],
+    ]);
+    const plan = await paylater.convertStatement({ userId: user, statementId: bill.id, terms: 3 });
+    expect(plan).toMatchObject({ principal: 100_000n, fee: 2_300n });
+    // The month already in instalments stays due on this statement, with its fee; the minimum is
+    // the usual share of what principal is left plus the fee.
+    const after = await paylater.getStatement(user, bill.id);
+    expect(after).toMatchObject({
+      convertedPrincipal: 100_000n,
+      totalDue: 37_037n + 852n,
+      minPayment: 3_704n + 852n,
+      status: 'open',
+    });
+    expect(await code(paylater.statementOffers(user, bill.id))).toBe('PAYLATER_STATEMENT_NOT_CONVERTIBLE');
+    // The next statement bills month 2 of the checkout plan and month 1 of the statement's plan:
+    // converting it splits nothing (no new purchases).
+    let second = addDays(first, 28);
+    while (!second.endsWith('-01')) second = addDays(second, 1);
+    await paylater.repay({ id: newId(), userId: user, amount: after.totalDue });
+    await at(addDays(second, 1));
+    const next = (await paylater.getLine(user)).bill!;
+    expect(next).toMatchObject({ principal: 37_037n + 33_334n, instalmentPrincipal: 37_037n + 33_334n });
+    expect(await code(paylater.convertStatement({ userId: user, statementId: next.id, terms: 3 }))).toBe(
+      'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
+    );
+    expect((await paylater.listPlans(user)).length).toBe(2);
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('a refund of a purchase on a converted statement ends its plan, not the instalment month billed beside it', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('refund-converted-beside-instalments', { score: 700 });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await paylater.setAutoRepay(user, false);
+    await at(addDays(first, -3));
+    await buy(user, 111_111n, 'pay_later_instalments', { terms: '3' });
+    const returned = await buy(user, 90_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    const plan = await paylater.convertStatement({ userId: user, statementId: bill.id, terms: 3 });
+    expect(plan.principal).toBe(90_000n);
+    await refund(user, returned, 90_000n);
+    const [, statementPlan] = (await paylater.listPlans(user)).sort((a, b) =>
+      a.source.localeCompare(b.source),
+    );
+    expect(statementPlan!.id).toBe(plan.id);
+    expect(statementPlan!.periods.map((p) => p.settledPrincipal)).toEqual([30_000n, 30_000n, 30_000n]);
+    // The checkout plan's month 1 is still owed on the statement.
+    expect(await paylater.getStatement(user, bill.id)).toMatchObject({ totalDue: 37_037n + 852n, paid: 0n });
+    expect((await paylater.getLine(user)).used).toBe(111_111n);
+    expect(await receivable(user)).toBe(111_111n);
+  });
+
   it('a refund of a billed purchase pays the statement that billed it, not an older one; only the excess goes on', async () => {
     const first = await nextFirstOfMonth();
     const older = await customer('refund-own-statement', { score: 700 });
@@ -737,9 +829,9 @@ describe('pay-later line (close-driven)', () => {
     await paylater.convertStatement({ userId: user, statementId: bill.id, terms: 6 });
     await buy(user, 20_000n);
     const line = await paylater.getLine(user);
-    // The statement (100,000.00 and month 1 of the checkout plan) is in 6 instalments: it asks only
-    // month 1's fee now; the rest is future principal of both plans and the unbilled 200.00.
-    expect(line.totalOwed).toBe(852n + 74_074n + 137_037n + 20_000n);
+    // The statement's 1,000.00 is in 6 instalments; it still asks month 1 of the checkout plan and its
+    // fee. The rest is future principal of both plans and the unbilled 200.00.
+    expect(line.totalOwed).toBe(37_037n + 852n + 74_074n + 100_000n + 20_000n);
     expect(await code(paylater.repay({ id: newId(), userId: user, amount: line.totalOwed + 1n }))).toBe(
       'PAYLATER_REPAYMENT_EXCEEDS_BALANCE',
     );
@@ -786,6 +878,56 @@ describe('pay-later line (close-driven)', () => {
     expect(await receivable(user)).toBe(0n);
     const report = await ledger.verify();
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('the same repayment sent twice at once moves money once and answers both with it', async () => {
+    const user = await customer('repay-same-id-at-once', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await buy(user, 100_000n);
+    const id = newId();
+    const answers = await Promise.all(
+      [1, 2, 3].map(() => paylater.repay({ id, userId: user, amount: 30_000n })),
+    );
+    expect(answers.map((a) => [a.id, a.status, a.principal])).toEqual(
+      [1, 2, 3].map(() => [id, 'succeeded', 30_000n]),
+    );
+    expect((await paylater.getLine(user)).used).toBe(70_000n);
+    expect(await receivable(user)).toBe(70_000n);
+    expect(await walletBalance(user)).toBe(1_000_000n - 30_000n);
+    // The same id with other details, at once, is still refused as such.
+    const other = newId();
+    const mixed = await Promise.allSettled([
+      paylater.repay({ id: other, userId: user, amount: 10_000n }),
+      paylater.repay({ id: other, userId: user, amount: 20_000n }),
+    ]);
+    expect(
+      mixed.map((r) => (r.status === 'fulfilled' ? 'ok' : isMilletError(r.reason) && r.reason.code)),
+    ).toEqual(expect.arrayContaining(['ok', 'IDEMPOTENCY_KEY_REUSED']));
+  });
+
+  it('paying the minimum of a suspended line reinstates it at once, not at the next close', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('reinstate-on-repayment', { score: 700, funds: 1_000_000n });
+    await paylater.openLine({ userId: user, productId: huabei });
+    await paylater.setAutoRepay(user, false);
+    await at(addDays(first, -3));
+    await buy(user, 100_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    await at(addDays(bill.dueDate, 31));
+    expect((await paylater.getLine(user)).status).toBe('suspended');
+    const overdue = await paylater.getStatement(user, bill.id);
+    // Short of the minimum (penalty and interest first): still suspended.
+    await paylater.repay({ id: newId(), userId: user, amount: overdue.penalty + overdue.interest });
+    expect((await paylater.getLine(user)).status).toBe('suspended');
+    expect(await code(buy(user, 100n))).toBe('PAYLATER_LINE_SUSPENDED');
+    await paylater.repay({ id: newId(), userId: user, amount: overdue.minPayment });
+    expect((await paylater.getStatement(user, bill.id)).minPaidOn).not.toBeNull();
+    expect((await paylater.getLine(user)).status).toBe('active');
+    expect(await code(buy(user, 100n))).toBe('ok');
+    // The close agrees: the line stays active.
+    await at(addDays(bill.dueDate, 32));
+    expect((await paylater.getLine(user)).status).toBe('active');
   });
 
   it('line history: a full payer’s repayments line up with the bills they pay, as in the Taiwan data', async () => {
@@ -915,6 +1057,65 @@ describe('pay-later migration 0002', () => {
       const linkOf = (id: string) => links.rows.find((r) => r.payment_id === id)!.statement_id;
       expect(linkOf(lastMs)).toBe(statement);
       expect(linkOf(nextDay)).toBeNull();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('pay-later migration 0004', () => {
+  it('gives earlier statements the instalment principal they billed, so converting them leaves it out', async () => {
+    const t = await openTestDatabase(paylaterMigrations.filter((m) => m.version <= 3));
+    try {
+      const product = newId();
+      const line = newId();
+      const [withMonths, withoutMonths] = [newId(), newId()];
+      await t.db.query(
+        `INSERT INTO paylater_products (id, code, version, name, mode, statement_day, due_days, daily_rate_ppm,
+           revolving_rate_ppm, penalty_multiplier_bp, min_payment_bp, suspend_after_days, instalment_fees, created_at)
+         VALUES ($1, 'hb', 1, 'hb', 'statement', 1, 9, 0, 500, 15000, 1000, 30, '{}', now())`,
+        [product],
+      );
+      await t.db.query(
+        `INSERT INTO paylater_lines (id, user_id, product_id, limit_amount, score, status, statement_day,
+           ledger_account_id, principal_outstanding, opened_at, opened_date)
+         VALUES ($1, $2, $3, 1000000, 700, 'active', 1, $4, 500000, now(), '2025-06-01')`,
+        [line, newId(), product, newId()],
+      );
+      for (const [id, date, principal] of [
+        [withMonths, '2025-07-01', 166_037n],
+        [withoutMonths, '2025-08-01', 50_000n],
+      ] as const)
+        await t.db.query(
+          `INSERT INTO paylater_statements (id, line_id, product_id, statement_date, due_date, principal, fees,
+             interest, carried, min_payment) VALUES ($1, $2, $3, $4, $4::date + 9, $5, 0, 0, 0, 0)`,
+          [id, line, product, date, principal],
+        );
+      // Two plans' months billed on the July statement, one of them partly settled before it was billed.
+      for (const [principal, settled, statement] of [
+        [37_037n, 0n, withMonths],
+        [30_000n, 1_000n, withMonths],
+        [30_000n, 0n, null],
+      ] as const) {
+        const plan = newId();
+        await t.db.query(
+          `INSERT INTO paylater_plans (id, line_id, source, source_id, principal, fee_total, fee_rate_bp, terms,
+             fee_payer, apr_percent, created_at) VALUES ($1, $2, 'checkout', $3, $4, 0, 0, 1, 'user', '0', now())`,
+          [plan, line, newId(), principal],
+        );
+        await t.db.query(
+          `INSERT INTO paylater_plan_periods (plan_id, period, line_id, principal, fee, settled_principal, statement_id)
+           VALUES ($1, 1, $2, $3, 0, $4, $5)`,
+          [plan, line, principal, settled, statement],
+        );
+      }
+      await applyMigrations(t.db, paylaterMigrations);
+      const rows = await t.db.query<{ id: string; instalment_principal: bigint }>(
+        'SELECT id, instalment_principal FROM paylater_statements',
+      );
+      const of = (id: string) => rows.rows.find((r) => r.id === id)!.instalment_principal;
+      expect(of(withMonths)).toBe(37_037n + 29_000n);
+      expect(of(withoutMonths)).toBe(0n);
     } finally {
       await t.close();
     }

@@ -60,6 +60,7 @@ export interface StatementRow {
   due_date: string;
   principal: bigint;
   converted_principal: bigint;
+  instalment_principal: bigint;
   fees: bigint;
   interest: bigint;
   penalty: bigint;
@@ -75,7 +76,7 @@ export interface StatementRow {
 
 /** Dates as text so both drivers give YYYY-MM-DD. */
 export const statementColumns = `id, line_id, product_id, statement_date::text AS statement_date, due_date::text AS due_date,
-  principal, converted_principal, fees, interest, penalty, paid_principal, paid_fees, paid_interest, paid_penalty,
+  principal, converted_principal, instalment_principal, fees, interest, penalty, paid_principal, paid_fees, paid_interest, paid_penalty,
   carried, min_payment, min_paid_on::text AS min_paid_on, paid_on::text AS paid_on`;
 
 export function statementFromRow(r: StatementRow, today: string): PaylaterStatement {
@@ -88,6 +89,7 @@ export function statementFromRow(r: StatementRow, today: string): PaylaterStatem
     dueDate: r.due_date,
     principal: r.principal,
     convertedPrincipal: r.converted_principal,
+    instalmentPrincipal: r.instalment_principal,
     fees: r.fees,
     interest: r.interest,
     penalty: r.penalty,

@@ -77,6 +77,8 @@ export interface PaylaterStatement {
   dueDate: string;
   principal: bigint;
   convertedPrincipal: bigint;
+  /** Of `principal`, the instalment months billed (already in a plan: never converted again). */
+  instalmentPrincipal: bigint;
   fees: bigint;
   interest: bigint;
   penalty: bigint;

@@ -72,6 +72,9 @@ const statementOutput = z.object({
   min_payment: amountOutput,
   principal: amountOutput,
   converted_principal: amountOutput.meta({ description: 'Principal turned into instalments' }),
+  instalment_principal: amountOutput.meta({
+    description: 'Of the principal, instalment months billed (already in a plan; not convertible again)',
+  }),
   fees: amountOutput,
   interest: amountOutput,
   penalty: amountOutput,
@@ -91,6 +94,7 @@ const statementJson = (s: PaylaterStatement) => ({
   min_payment: s.minPayment.toString(),
   principal: s.principal.toString(),
   converted_principal: s.convertedPrincipal.toString(),
+  instalment_principal: s.instalmentPrincipal.toString(),
   fees: s.fees.toString(),
   interest: s.interest.toString(),
   penalty: s.penalty.toString(),
@@ -443,6 +447,8 @@ export const paylaterRoutes: FastifyPluginAsyncZod<{ paylater: Paylater }> = asy
       schema: {
         tags,
         summary: 'Turn a statement into monthly instalments (billed from the next statement)',
+        description:
+          'Only the statement’s new purchases are split and charged the fee: instalment months it bills (instalment_principal), fees, interest and penalties stay due on it. A statement with no new purchases, partly paid or past its due date is 409 PAYLATER_STATEMENT_NOT_CONVERTIBLE.',
         params: idParams,
         body: z.object({ terms: z.number().int().min(1).max(99) }),
         response: { 201: planOutput },

@@ -13,6 +13,10 @@ interface Statement {
   total_due: string;
   unpaid: string;
   min_payment: string;
+  paid: string;
+  principal: string;
+  instalment_principal: string;
+  converted_principal: string;
 }
 interface Line {
   id: string;
@@ -91,7 +95,7 @@ export function PaylaterPage() {
         )}
       </Card>
       <RepayForm onDone={line.reload} />
-      {l.bill && l.bill.status !== 'paid' && l.bill.unpaid !== '0' && (
+      {l.bill && convertible(l.bill) && (
         <Instalments
           statementId={l.bill.id}
           onDone={(terms) => {
@@ -104,6 +108,15 @@ export function PaylaterPage() {
     </>
   );
 }
+
+/**
+ * Whether the bill has anything to turn into instalments: only its new purchases are (not the
+ * instalment months it bills), and only while it is open and nothing of it is paid.
+ */
+const convertible = (s: Statement) =>
+  s.status === 'open' &&
+  s.paid === '0' &&
+  BigInt(s.principal) - BigInt(s.instalment_principal) - BigInt(s.converted_principal) > 0n;
 
 function OpenLine({ onDone }: { onDone(): void }) {
   const { t } = useI18n();
