@@ -20,6 +20,14 @@ export interface FeatureSpec {
   derive?: (values: readonly number[]) => number;
   /** The formula in words, written into the artifact. */
   formula?: string;
+  /**
+   * Whether the reason's text is true of this applicant (read from their columns): the reason is
+   * given only then. The models measure points lost against the feature's most favourable value,
+   * which for a free (non-monotone) feature can lie anywhere, so points lost alone can name a user
+   * who repaid every statement in full for a "small share repaid". Absent: the text is true
+   * whenever the feature costs points. A missing column makes it false (nothing known, nothing said).
+   */
+  reasonHolds?: (features: Readonly<Record<string, unknown>>) => boolean;
   /** The stable reason code and its plain-language text when this feature costs points. */
   code: string;
   text_en: string;
@@ -58,6 +66,7 @@ const behaviourFeatures: FeatureSpec[] = [
     kind: 'categorical',
     monotone: 0,
     ordinal: true,
+    reasonHolds: (f) => col(f, name) >= 0,
     code: `B0${i + 2}`,
     text_en:
       i === 0
@@ -77,6 +86,8 @@ const behaviourFeatures: FeatureSpec[] = [
     name: `PAY_AMT${n}`,
     kind: 'numeric',
     monotone: -1,
+    // PAY_AMTn pays statement n+1's bill; April's pays a bill older than the window, so unknown.
+    ...(n < 6 && { reasonHolds: (f) => col(f, `PAY_AMT${n}`) < col(f, `BILL_AMT${n + 1}`) }),
     code: `B${13 + n}`,
     text_en: `Amount repaid in ${months[n - 1]} is low`,
     text_zh: `${monthsZh[n - 1]}还款金额较低`,
@@ -108,6 +119,28 @@ const billCols = ['BILL_AMT1', 'BILL_AMT2', 'BILL_AMT3', 'BILL_AMT4', 'BILL_AMT5
 const payAmtCols = ['PAY_AMT1', 'PAY_AMT2', 'PAY_AMT3', 'PAY_AMT4', 'PAY_AMT5', 'PAY_AMT6'];
 const payCols = ['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'PAY_5', 'PAY_6'];
 
+/** For reasonHolds: a column as the models read it (NaN when missing, so every test is false). */
+const col = (f: Readonly<Record<string, unknown>>, name: string): number => parseNumber(f[name]);
+const sumOf = (f: Readonly<Record<string, unknown>>, names: readonly string[]): number => {
+  let s = 0;
+  for (const name of names) s += col(f, name);
+  return s;
+};
+/** The repayments of the five statements seen, and those statements' bills. */
+const repaidCols = payAmtCols.slice(0, 5);
+const billedCols = billCols.slice(1);
+/** ratio, but NaN when either side is missing (ratio reads a missing line as "nothing owed"). */
+const share = (a: number, b: number): number => (Number.isNaN(a) || Number.isNaN(b) ? NaN : ratio(a, b));
+/** The worst known status of the six: ≥ 1 late, 0 revolving, −1 paid in full, −2 unused. */
+const worstStatus = (f: Readonly<Record<string, unknown>>): number => {
+  let m = -Infinity;
+  for (const name of payCols) {
+    const x = col(f, name);
+    if (x > m) m = x;
+  }
+  return m;
+};
+
 /**
  * Derived behaviour features: utilisation of the line and the share of each statement repaid
  * (PAY_AMTn is paid against statement n+1), and the delinquency summary over six months.
@@ -119,6 +152,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 0,
     from: ['BILL_AMT1', 'LIMIT_BAL'],
     derive: ([bill, limit]) => ratio(bill!, limit!),
+    reasonHolds: (f) => share(col(f, 'BILL_AMT1'), col(f, 'LIMIT_BAL')) > 0.5,
     formula: 'BILL_AMT1 / LIMIT_BAL (capped at 2)',
     code: 'B20',
     text_en: 'Most of the credit line is used',
@@ -130,6 +164,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 0,
     from: [...billCols, 'LIMIT_BAL'],
     derive: (v) => ratio(sum(v, 0, 6) / 6, v[6]!),
+    reasonHolds: (f) => share(sumOf(f, billCols) / 6, col(f, 'LIMIT_BAL')) > 0.5,
     formula: 'mean(BILL_AMT1..6) / LIMIT_BAL (capped at 2)',
     code: 'B21',
     text_en: 'High average use of the credit line over six months',
@@ -141,6 +176,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 0,
     from: [`PAY_AMT${n}`, `BILL_AMT${n + 1}`],
     derive: ([paid, bill]) => ratio(paid!, bill!),
+    reasonHolds: (f) => share(col(f, `PAY_AMT${n}`), col(f, `BILL_AMT${n + 1}`)) < 1,
     formula: `PAY_AMT${n} / BILL_AMT${n + 1} (1 when nothing was owed, capped at 2)`,
     code: `B${21 + n}`,
     text_en: `Small share of the ${months[n]} statement repaid`,
@@ -152,6 +188,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 1,
     from: payCols,
     derive: (v) => countWhere(v, (x) => x > 0),
+    reasonHolds: (f) => worstStatus(f) > 0,
     formula: 'count of PAY_0..PAY_6 ≥ 1',
     code: 'B27',
     text_en: 'Months with a late payment in the last six',
@@ -163,6 +200,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 0,
     from: payCols,
     derive: maxOf,
+    reasonHolds: (f) => worstStatus(f) >= 0,
     formula: 'max(PAY_0..PAY_6)',
     code: 'B28',
     text_en: 'Worst repayment status in the last six months',
@@ -176,6 +214,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 0,
     from: payCols,
     derive: (v) => sum(v, 0, 6) / 6,
+    reasonHolds: (f) => worstStatus(f) >= 0,
     formula: 'mean(PAY_0..PAY_6)',
     code: 'B29',
     text_en: 'Repayment status over the last six months',
@@ -187,6 +226,8 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 0,
     from: payCols,
     derive: (v) => countWhere(v, (x) => x === -1),
+    // Few paid in full is said only when a statement was used and not paid in full.
+    reasonHolds: (f) => worstStatus(f) >= 0,
     formula: 'count of PAY_0..PAY_6 = −1',
     code: 'B30',
     text_en: 'Few statements paid in full in the last six months',
@@ -212,6 +253,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
       for (let i = 0; i < v.length; i++) if (v[i]! > 0) return i;
       return 7;
     },
+    reasonHolds: (f) => worstStatus(f) > 0,
     formula: 'statements since the latest PAY_n ≥ 1 (0 = the latest statement; 7 = none late)',
     code: 'B32',
     text_en: 'A late payment recently',
@@ -223,6 +265,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 0,
     from: [...payAmtCols.slice(0, 5), ...billCols.slice(1)],
     derive: (v) => ratio(sum(v, 0, 5), sum(v, 5, 10)),
+    reasonHolds: (f) => share(sumOf(f, repaidCols), sumOf(f, billedCols)) < 1,
     formula: 'sum(PAY_AMT1..5) / sum(BILL_AMT2..6) (1 when nothing was owed, capped at 2)',
     code: 'B33',
     text_en: 'Small share of the last five statements repaid',
@@ -245,6 +288,7 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: 0,
     from: ['BILL_AMT1', 'BILL_AMT6', 'LIMIT_BAL'],
     derive: ([latest, first, limit]) => (latest! - first!) / Math.max(limit!, 1),
+    reasonHolds: (f) => col(f, 'BILL_AMT1') > col(f, 'BILL_AMT6'),
     formula: '(BILL_AMT1 − BILL_AMT6) / LIMIT_BAL',
     code: 'B35',
     text_en: 'Statement balance has grown over six months',
@@ -256,12 +300,28 @@ const derivedBehaviourFeatures: FeatureSpec[] = [
     monotone: -1,
     from: ['LIMIT_BAL', 'BILL_AMT1'],
     derive: ([limit, bill]) => limit! - bill!,
+    reasonHolds: (f) => col(f, 'LIMIT_BAL') - col(f, 'BILL_AMT1') < col(f, 'LIMIT_BAL') / 2,
     formula: 'LIMIT_BAL − BILL_AMT1',
     code: 'B36',
     text_en: 'Little of the credit line is left',
     text_zh: '剩余可用额度较少',
   },
 ];
+
+/**
+ * The application reasons whose text states a fact about the answer. In the German data four to
+ * seven years in a job is the safest category, so without this a user employed seven years or
+ * more was told their time in employment is short; the term is "long" only beyond a year (the
+ * data's terms run 4–72 months, median 18).
+ */
+const longEmployment = new Set(['4 <= ... < 7 years', '... >= 7 years']);
+const applicationReasonHolds: Readonly<Record<string, FeatureSpec['reasonHolds']>> = {
+  present_employment_since: (f) => {
+    const label = parseCategory(f.present_employment_since);
+    return label !== null && !longEmployment.has(label);
+  },
+  duration_in_month: (f) => col(f, 'duration_in_month') > 12,
+};
 
 const applicationFeatures: FeatureSpec[] = [
   [
@@ -309,6 +369,7 @@ const applicationFeatures: FeatureSpec[] = [
   name: name as string,
   kind: kind as 'numeric' | 'categorical',
   monotone: monotone as -1 | 0 | 1,
+  ...(applicationReasonHolds[name as string] && { reasonHolds: applicationReasonHolds[name as string] }),
   code: `A${String(i + 1).padStart(2, '0')}`,
   text_en: en as string,
   text_zh: zh as string,

@@ -180,6 +180,19 @@ describe('credit score service', () => {
     histories.delete(id);
   });
 
+  it('never gives a user who repaid every statement in full a "small share repaid" reason', async () => {
+    const id = adult();
+    await credit.grantConsent(id);
+    const paidInFull = { monthsPastDue: -1, statementBalance: 100_000n, amountRepaid: 100_000n };
+    histories.set(id, { creditLimit: 2_000_000n, statements: Array(6).fill(paidInFull) });
+    const s = await credit.score(id);
+    expect(s.model).toBe('behaviour');
+    expect(s.reasons.length).toBeGreaterThan(0);
+    // B22–B26 and B33: the share of a statement repaid; B15–B18: an amount repaid "low".
+    for (const r of s.reasons) expect(r.code).not.toMatch(/^B(1[4-8]|2[2-6]|33)$/);
+    histories.delete(id);
+  });
+
   it('maps application answers deterministically and never sets a protected field', () => {
     const facts = { walletBalance: 50_000n, fundHoldings: 0n, existingCredits: 0 };
     const a = applicationFeatures(answers, facts);

@@ -91,7 +91,7 @@ export interface CreditScore {
   model: ModelName;
   modelVersion: string;
   learner: string;
-  /** The top four reasons, most points lost first, with en and zh-CN texts. */
+  /** Up to four reasons (each true of the user), most points lost first, with en and zh-CN texts. */
   reasons: ReasonCode[];
   /** SHA-256 of the model and its exact inputs. */
   featuresHash: string;

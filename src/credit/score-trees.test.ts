@@ -13,7 +13,7 @@ import { REASON_COUNT, scoreApplicant, type ApplicantFeatures, type ScoreResult 
 /**
  * The reference the compiled call must match bit for bit: each input read as the trees see it (one
  * column at a time, with encodeValue), the trees walked node by node (plainWalk), reasons the
- * inputs by points lost, most first.
+ * inputs that cost points and whose text holds for the applicant, by points lost, most first.
  */
 function referenceScore(artifact: CreditArtifact, features: ApplicantFeatures): ScoreResult {
   const gbt = artifact.gbt!;
@@ -33,7 +33,11 @@ function referenceScore(artifact: CreditArtifact, features: ApplicantFeatures): 
   const { factor, offset } = artifact.scaling;
   const lost = contribution.map((c, j) => Math.max(0, factor * (c - gbt.best_contribution[j]!)));
   const raw = offset - factor * margin;
-  const order = lost.map((_, j) => j).sort((a, b) => lost[b]! - lost[a]! || a - b);
+  // A reason costs points and its text is true of the applicant (reasonHolds).
+  const order = lost
+    .map((_, j) => j)
+    .filter((j) => lost[j]! > 0 && (byName.get(artifact.inputs[j]!.name)!.reasonHolds?.(features) ?? true))
+    .sort((a, b) => lost[b]! - lost[a]! || a - b);
   return {
     score: clampScore(artifact.scaling, raw),
     probability: sigmoid((offset - raw) / factor),

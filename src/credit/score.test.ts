@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ARTIFACT_FORMAT, defaultArtifactPath, readArtifact, type CreditArtifact } from './artifact.ts';
 import { modelSpecs } from './datasets.ts';
+import { applicationFeatures, behaviourFeatures, notReasonsFor } from './features.ts';
 import { defaultScaling, rawScore } from './scaling.ts';
 import { scoreApplicant } from './score.ts';
 
@@ -62,6 +63,11 @@ describe('scoreApplicant', () => {
       PAY_AMT1: 2000, // 5: lost 20
       PAY_AMT2: 0, // 0: lost 8
       PAY_AMT3: 0, // 0: lost 3
+      // The bills the repayments pay (not characteristics here): each repayment is below its bill,
+      // so "amount repaid is low" is true of this applicant.
+      BILL_AMT2: 5000,
+      BILL_AMT3: 5000,
+      BILL_AMT4: 5000,
     });
     expect(result.reasons.map((r) => [r.feature, r.points_lost])).toEqual([
       ['LIMIT_BAL', 60],
@@ -113,5 +119,105 @@ describe('scoreApplicant', () => {
     expect(safe.score).toBeGreaterThan(risky.score);
     expect(risky.probability).toBeGreaterThan(safe.probability);
     expect(risky.reasons.map((r) => r.feature)).toContain('PAY_0');
+  });
+
+  it('names no characteristic already at its best bin: none at all when every one is', () => {
+    const best = scoreApplicant(tinyScorecard(), {
+      LIMIT_BAL: 500_000,
+      BILL_AMT1: 0,
+      PAY_AMT1: 10_000,
+      PAY_AMT2: 2000,
+      PAY_AMT3: 2000,
+    });
+    expect(best.score).toBe(500 + 40 + 15 + 25 + 8 + 3);
+    expect(best.reasons).toEqual([]);
+    const one = scoreApplicant(tinyScorecard(), {
+      LIMIT_BAL: 10_000,
+      BILL_AMT1: 0,
+      PAY_AMT1: 10_000,
+      PAY_AMT2: 2000,
+      PAY_AMT3: 2000,
+    });
+    expect(one.reasons.map((r) => [r.feature, r.points_lost])).toEqual([['LIMIT_BAL', 60]]);
+  });
+
+  it('never tells a user who repaid every statement in full that they repaid a small share or little', () => {
+    const b = readArtifact(defaultArtifactPath('behaviour'));
+    const untrueForFullPayer = [
+      'REPAID_SHARE_1',
+      'REPAID_SHARE_2',
+      'REPAID_SHARE_3',
+      'REPAID_SHARE_4',
+      'REPAID_SHARE_5',
+      'REPAID_SHARE_AVG',
+      'PAY_AMT1',
+      'PAY_AMT2',
+      'PAY_AMT3',
+      'PAY_AMT4',
+      'PAY_AMT5',
+      'PAY_0',
+      'PAY_2',
+      'MONTHS_LATE',
+      'LAST_LATE',
+      'WORST_STATUS',
+      'AVG_STATUS',
+      'MONTHS_PAID_FULL',
+      'BILL_TREND',
+      'UTILISATION_1',
+      'UTILISATION_AVG',
+      'HEADROOM',
+    ];
+    for (const [limit, balance] of [
+      [2_000_000n, 100_000n],
+      [5_000_000n, 500_000n],
+      [50_000_000n, 2_000_000n],
+    ] as const) {
+      const statement = { monthsPastDue: -1, statementBalance: balance, amountRepaid: balance };
+      const features = behaviourFeatures({ creditLimit: limit, statements: Array(6).fill(statement) });
+      const result = scoreApplicant(b, features);
+      expect(result.reasons.length).toBeGreaterThan(0);
+      for (const r of result.reasons) {
+        expect(untrueForFullPayer).not.toContain(r.feature);
+        expect(r.points_lost).toBeGreaterThan(0);
+      }
+    }
+    // The same reasons stay for a user they are true of: a revolver repaying 5% of each bill.
+    const revolving = { monthsPastDue: 0, statementBalance: 1_000_000n, amountRepaid: 50_000n };
+    const revolver = scoreApplicant(
+      b,
+      behaviourFeatures({ creditLimit: 2_000_000n, statements: Array(6).fill(revolving) }),
+    );
+    expect(revolver.reasons[0]!.feature).toBe('REPAID_SHARE_AVG');
+  });
+
+  it('says nothing about a repayment status or share it does not know (missing columns)', () => {
+    const b = readArtifact(defaultArtifactPath('behaviour'));
+    const result = scoreApplicant(b, { LIMIT_BAL: 78_000 });
+    for (const r of result.reasons)
+      expect(r.feature).not.toMatch(
+        /^(PAY_\d|REPAID_SHARE|MONTHS_LATE|LAST_LATE|WORST_STATUS|UTILISATION|HEADROOM|BILL_TREND)/,
+      );
+  });
+
+  it('does not tell a user employed seven years or more, on a six-month term, that either is short or long', () => {
+    const a = readArtifact(defaultArtifactPath('application'));
+    const features = applicationFeatures(
+      {
+        amount: 100_000n,
+        durationMonths: 6,
+        purpose: 'used_car',
+        employment: '7_years_or_more',
+        housing: 'own',
+      },
+      { walletBalance: 10_000_000n, fundHoldings: 10_000_000n, existingCredits: 0 },
+    );
+    // As the score service asks: the unasked characteristics and a top wallet and fund never named.
+    const named = scoreApplicant(a, features, notReasonsFor(features)).reasons.map((r) => r.feature);
+    expect(named).not.toContain('present_employment_since');
+    expect(named).not.toContain('duration_in_month');
+    const shorter = { ...features, present_employment_since: '... < 1 year', duration_in_month: 48 };
+    const short = scoreApplicant(a, shorter, notReasonsFor(shorter)).reasons.map((r) => r.feature);
+    expect(short).toContain('present_employment_since');
+    expect(short).toContain('duration_in_month');
   });
 });

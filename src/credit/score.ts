@@ -20,7 +20,7 @@ export interface ScoreResult {
   score: number;
   /** The model's probability of default. */
   probability: number;
-  /** The four characteristics that cost the most points, most first. */
+  /** Up to four characteristics that cost the most points and whose text is true of the applicant, most first. */
   reasons: ReasonCode[];
 }
 
@@ -41,6 +41,8 @@ interface Compiled {
   lost: number[];
   /** The reasons' input indexes, most points lost first. */
   top: number[];
+  /** Per input, whether its reason's text is true of the applicant (null: whenever it costs points). */
+  holds: Array<((features: ApplicantFeatures) => boolean) | null>;
 }
 
 const cache = new WeakMap<CreditArtifact, Compiled>();
@@ -57,7 +59,7 @@ function numericInput(spec: FeatureSpec): (features: ApplicantFeatures) => numbe
   return (features) => parseNumber(features[spec.name]);
 }
 
-function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'top'> {
+function compile(artifact: CreditArtifact): Omit<Compiled, 'lost' | 'top' | 'holds'> {
   const model = modelSpec(artifact.model);
   const byName = new Map(model.features.map((f) => [f.name, f]));
   const specs = artifact.inputs.map((input) => byName.get(input.name)!);
@@ -126,7 +128,12 @@ function compiled(artifact: CreditArtifact): Compiled {
     const m = parts.inputs.length;
     cache.set(
       artifact,
-      (c = { ...parts, lost: doubleArray(m, 0), top: new Array<number>(REASON_COUNT).fill(0) }),
+      (c = {
+        ...parts,
+        lost: doubleArray(m, 0),
+        top: new Array<number>(REASON_COUNT).fill(0),
+        holds: parts.specs.map((spec) => spec.reasonHolds ?? null),
+      }),
     );
   }
   return c;
@@ -136,7 +143,9 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 /**
  * Scores one applicant: the 350–950 score, the probability of default and the top four reason codes
- * (characteristics by points lost, most first; ties by input order). The first call compiles the
+ * (characteristics by points lost, most first; ties by input order). A reason is only a
+ * characteristic that costs points and whose text is true of the applicant (`reasonHolds`), so a
+ * user with fewer such characteristics gets fewer reasons, not untrue ones. The first call compiles the
  * artifact (cached per artifact object); later calls allocate only the result.
  */
 export function scoreApplicant(
@@ -146,16 +155,19 @@ export function scoreApplicant(
   notReasons?: ReadonlySet<string>,
 ): ScoreResult {
   const c = compiled(artifact);
-  const { lost, top } = c;
+  const { lost, top, holds } = c;
   const raw = c.contribution(features, lost);
   const probability = sigmoid((c.offset - raw) / c.factor);
   // One pass keeping the four largest in order; a strictly larger value is needed to move ahead,
-  // so ties keep input order. Negative (or NaN) marks an input the scorecard does not use.
+  // so ties keep input order. Negative (or NaN) marks an input the scorecard does not use; zero, one
+  // already at its best (nothing to improve, so nothing to tell).
   let count = 0;
   for (let j = 0; j < lost.length; j++) {
     const v = lost[j]!;
-    if (!(v >= 0) || (count === REASON_COUNT && !(v > lost[top[count - 1]!]!))) continue;
+    if (!(v > 0) || (count === REASON_COUNT && !(v > lost[top[count - 1]!]!))) continue;
     if (notReasons?.has(c.inputs[j]!.name)) continue;
+    const holdsFor = holds[j];
+    if (holdsFor && !holdsFor(features)) continue;
     let k = count < REASON_COUNT ? count++ : count - 1;
     for (; k > 0 && v > lost[top[k - 1]!]!; k--) top[k] = top[k - 1]!;
     top[k] = j;

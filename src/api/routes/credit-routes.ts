@@ -39,7 +39,10 @@ const scoreOutput = z.object({
   model: z.enum(['behaviour', 'application']),
   model_version: z.string(),
   learner: z.string(),
-  reasons: z.array(reasonOutput).meta({ description: 'The top four reasons, most points lost first' }),
+  reasons: z.array(reasonOutput).meta({
+    description:
+      'Up to four reasons, most points lost first: characteristics that cost points and are true of the user (none when none does)',
+  }),
   language: z.enum(['en', 'zh-CN']),
   features_hash: z.string(),
   trigger: z.enum(['on_demand', 'refresh']),
@@ -206,7 +209,7 @@ export const creditRoutes: FastifyPluginAsyncZod<{ credit: CreditService }> = as
       config: user,
       schema: {
         tags,
-        summary: 'Why my score: my latest score with its four reasons',
+        summary: 'Why my score: my latest score with its reasons (up to four)',
         description:
           'Still shown after consent is withdrawn (the history is kept), though then no other service uses it: pay-later, loans and the marketplace see no score until consent is granted again.',
         response: { 200: scoreOutput },

@@ -170,15 +170,22 @@ function ScoreCard() {
           {t('score.asOf', { date: score.data.business_date })} ·{' '}
           {score.data.model === 'application' ? t('score.modelApplication') : t('score.modelBehaviour')}
         </p>
-        <h3>{t('score.reasons')}</h3>
-        <ol className="reasons">
-          {score.data.reasons.map((r) => (
-            <li key={r.code}>
-              {language === 'zh-CN' ? r.text_zh : r.text_en}{' '}
-              <span className="muted">{t('score.pointsLost', { points: Math.round(r.points_lost) })}</span>
-            </li>
-          ))}
-        </ol>
+        {/* A score can have no reasons: none of its characteristics costs points and is true of the user. */}
+        {score.data.reasons.length > 0 && (
+          <>
+            <h3>{t('score.reasons')}</h3>
+            <ol className="reasons">
+              {score.data.reasons.map((r) => (
+                <li key={r.code}>
+                  {language === 'zh-CN' ? r.text_zh : r.text_en}{' '}
+                  <span className="muted">
+                    {t('score.pointsLost', { points: Math.round(r.points_lost) })}
+                  </span>
+                </li>
+              ))}
+            </ol>
+          </>
+        )}
         <ErrorNotice error={withdraw.error} />
         <button
           type="button"
