@@ -168,6 +168,27 @@ describe('millet refuses bad input and a bad environment in plain words, exit 1,
     expectPlainRefusal(millet('close-day', '--date', '2025-01-01', '--days', '2'), /cannot be used with/);
   }, 180_000);
 
+  it('reads --days and --batch-size as plain digits and checks the range before the database opens', () => {
+    // Number() read these as 1000, 16 and 5, and --days 99999 was refused only after the database
+    // had been opened (and created, migrations and all, on a first run).
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-close-untouched-'));
+    try {
+      for (const bad of ['1e3', '0x10', ' 5', '0', '-1', '1.5', '99999']) {
+        expectPlainRefusal(
+          milletWith({ MILLET_DATA_DIR: fresh }, 'close-day', '--days', bad),
+          /--days.*must be a whole number from 1 to 3660, in plain digits/,
+        );
+      }
+      expectPlainRefusal(
+        milletWith({ MILLET_DATA_DIR: fresh }, 'credit', 'refresh', '--batch-size', '1e3'),
+        /--batch-size.*must be a whole number ≥ 1, in plain digits/,
+      );
+      expect(fs.readdirSync(fresh)).toEqual([]);
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it('says what is wrong with the environment: a bad setting, an unreachable database, an output folder', () => {
     expectPlainRefusal(milletWith({ PORT: 'abc' }, 'ledger', 'verify'), /PORT must be a port number/);
     expectPlainRefusal(milletWith({ PORT: 'abc' }, 'close-day'), /PORT must be a port number/);

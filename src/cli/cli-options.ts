@@ -13,11 +13,22 @@ export function businessDateOption(text: string): string {
   return text;
 }
 
-export function positiveInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
-  return value;
+/**
+ * A whole-number option from `min` to `max`, plain digits only: Number() also read `1e3`, `0x10` and
+ * ` 5`, and a number out of range must be refused here, before anything opens the database.
+ */
+export function wholeNumberOption(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const value = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+    if (!(value >= min && value <= max)) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+      throw new InvalidArgumentError(`must be a whole number ${range}, in plain digits`);
+    }
+    return value;
+  };
 }
+
+export const positiveInteger = wholeNumberOption(1, Number.MAX_SAFE_INTEGER);
 
 /** The configuration from the environment; a bad setting is the operator's to fix, not a bug. */
 export function cliConfig(): Config {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { createApp, type App } from '../app.ts';
-import type { CloseProgress, CloseRunView } from '../jobs/index.ts';
-import { businessDateOption, cliConfig, cliLogger, positiveInteger } from './cli-options.ts';
+import { MAX_CLOSE_DAYS, type CloseProgress, type CloseRunView } from '../jobs/index.ts';
+import { businessDateOption, cliConfig, cliLogger, wholeNumberOption } from './cli-options.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
 import { reportError } from './report-error.ts';
 
@@ -26,7 +26,7 @@ export function closeDayCommand(): Command {
     .option('--date <YYYY-MM-DD>', 'the business date to close', businessDateOption)
     .addOption(
       new Option('--days <N>', 'fast-forward: close the next N dates after the last one closed')
-        .argParser(positiveInteger)
+        .argParser(wholeNumberOption(1, MAX_CLOSE_DAYS))
         .conflicts('date'),
     )
     .option('--json', 'print the runs as one JSON object')

@@ -115,6 +115,9 @@ interface HeldRun {
   ended: Promise<void>;
 }
 
+/** The most dates one fast-forward closes (ten years); the CLI checks it before opening anything. */
+export const MAX_CLOSE_DAYS = 3660;
+
 /**
  * Lets the event loop turn. On the embedded database every query resolves without real I/O, so a
  * close is one long chain of promises: without this, its heartbeat timer and a SIGINT or SIGTERM
@@ -512,8 +515,8 @@ export function createEndOfDayClose(options: EndOfDayCloseOptions): EndOfDayClos
   return {
     close,
     async closeDays(days, options = {}) {
-      if (!Number.isInteger(days) || days < 1 || days > 3660) {
-        throw new MilletError('VALIDATION_FAILED', 'days must be a whole number from 1 to 3660');
+      if (!Number.isInteger(days) || days < 1 || days > MAX_CLOSE_DAYS) {
+        throw new MilletError('VALIDATION_FAILED', `days must be a whole number from 1 to ${MAX_CLOSE_DAYS}`);
       }
       const last = await lastClosedDate();
       let next = last ? addDays(last, 1) : addDays(businessDateNow(clock), -1);

@@ -11,6 +11,7 @@ export {
   type CloseStep,
   type CloseStepContext,
   type EndOfDayClose,
+  MAX_CLOSE_DAYS,
 } from './end-of-day-close.ts';
 export { addDays, endOfBusinessDate, isBusinessDate } from './business-dates.ts';
 
