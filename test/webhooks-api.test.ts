@@ -195,6 +195,13 @@ describe('operator webhook routes', () => {
     expect((await call('POST', `${base}/endpoints/not-a-uuid/disable`)).json.code).toBe(
       'WEBHOOK_ENDPOINT_NOT_FOUND',
     );
+    // An endpoint id that cannot exist was answered with an empty page, hiding the caller's typo.
+    const typo = await call('GET', `${base}/deliveries?endpoint_id=not-a-uuid`);
+    expect(typo.status).toBe(400);
+    expect(typo.json).toMatchObject({ code: 'VALIDATION_FAILED', field: 'endpoint_id' });
+    const none = await call('GET', `${base}/deliveries?endpoint_id=${randomUUID()}`);
+    expect(none.status).toBe(200);
+    expect(none.json.items).toEqual([]);
     const openapi = await app.inject({ method: 'GET', url: '/openapi.json' });
     expect(Object.keys(openapi.json<JsonObject>().paths)).toContain(
       '/v1/operator/webhooks/deliveries/{id}/redeliver',

@@ -254,7 +254,9 @@ export class DeliveryStore {
   async list(query: DeliveryQuery = {}): Promise<Page<WebhookDelivery>> {
     const limit = query.limit ?? 50;
     const before = query.cursor ? decodeIdCursor(query.cursor) : 'ffffffff-ffff-ffff-ffff-ffffffffffff';
-    if (query.endpointId !== undefined && !isUuid(query.endpointId)) return { items: [], nextCursor: null };
+    // No endpoint has an id that is not a UUID: an empty page would hide the caller's typo.
+    if (query.endpointId !== undefined && !isUuid(query.endpointId))
+      throw new MilletError('VALIDATION_FAILED', 'endpoint_id must be a UUID', { field: 'endpoint_id' });
     const result = await this.#db.query<DeliveryRow>(
       `SELECT ${deliveryColumns} FROM webhook_deliveries
         WHERE id < $1 AND ($2::text IS NULL OR owner_id = $2) AND ($3::uuid IS NULL OR endpoint_id = $3)
