@@ -110,7 +110,12 @@ describe('wealth over HTTP', () => {
     const holdings = (await h.get('/v1/wealth/holdings', alice.token)).json().items;
     // 30,000.00 × 1.7093 / 10,000 = 5.1279 → 5.12 on 06-04.
     expect(holdings).toEqual([
-      expect.objectContaining({ shares: '3000512', yesterday_income: '512', cumulative_income: '512' }),
+      expect.objectContaining({
+        shares: '3000512',
+        pending_fast_redemption_shares: '0',
+        yesterday_income: '512',
+        cumulative_income: '512',
+      }),
     ]);
     expect((await h.get(`/v1/wealth/holdings/${fundId}/income`, alice.token)).json().items).toEqual([
       { date: '2025-06-04', shares: '3000000', income: '512' },
@@ -196,6 +201,15 @@ describe('wealth over HTTP', () => {
       expect([query, user.statusCode, user.json().code]).toEqual([query, 400, 'VALIDATION_FAILED']);
       const operator = await h.get(`/v1/operator/wealth/products/${fundId}/yields?${query}`);
       expect([query, operator.statusCode]).toEqual([query, 400]);
+    }
+    // from after to was answered 200 with an empty list, as if nothing had been published.
+    const reversed = 'yields?from=2025-05-02&to=2025-05-01';
+    for (const answer of [
+      await h.get(`/v1/wealth/products/${fundId}/${reversed}`, bob.access_token),
+      await h.get(`/v1/operator/wealth/products/${fundId}/${reversed}`),
+    ]) {
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'from' });
     }
     expect(
       (await h.get(`/v1/wealth/products/${fundId}/yields?from=2024-01-01&to=2024-12-31`, bob.access_token))

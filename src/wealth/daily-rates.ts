@@ -100,6 +100,9 @@ export async function yieldSeries(
   ] as const)
     if (!isBusinessDate(value))
       throw new MilletError('VALIDATION_FAILED', `${field} must be a calendar date, YYYY-MM-DD`, { field });
+  // A range that ends before it starts has no days: an empty list read as "nothing published".
+  if (from > to)
+    throw new MilletError('VALIDATION_FAILED', 'from must not be after to', { field: 'from', from, to });
   // Each day's 7-day yield is a 7th root of a ~2,000-digit integer (about a millisecond): a range is
   // capped so one request cannot ask for years of them.
   const days = (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;

@@ -8,6 +8,11 @@ export interface Holding {
   shares: bigint;
   /** In normal redemptions awaiting payout (still earning). */
   frozenShares: bigint;
+  /**
+   * Fast redemptions cut short before their payout (`pending`): out of the holding and earning
+   * nothing, paid to the wallet by a retry of the order or the close of its day.
+   */
+  pendingFastRedemptionShares: bigint;
   /** The income of the last closed day (`asOfDate`), 0 when it was not booked yet. */
   yesterdayIncome: bigint;
   cumulativeIncome: bigint;
@@ -27,11 +32,14 @@ export async function listHoldings(db: Queryable, userId: string, yesterday: str
     name: string;
     shares: bigint;
     frozen_shares: bigint;
+    pending_fast_shares: bigint;
     cumulative_income: bigint;
     last_income: bigint;
     last_income_date: string | null;
   }>(
-    `SELECT h.product_id, p.name, h.shares, h.frozen_shares, h.cumulative_income, h.last_income, h.last_income_date
+    `SELECT h.product_id, p.name, h.shares, h.frozen_shares, h.cumulative_income, h.last_income, h.last_income_date,
+            (SELECT coalesce(sum(r.shares), 0)::int8 FROM wealth_redemptions r
+              WHERE r.holding_id = h.id AND r.status = 'pending' AND r.kind = 'fast') AS pending_fast_shares
      FROM wealth_holdings h JOIN wealth_products p ON p.id = h.product_id
      WHERE h.user_id = $1 ORDER BY p.created_at, p.id`,
     [userId],
@@ -41,6 +49,7 @@ export async function listHoldings(db: Queryable, userId: string, yesterday: str
     productName: r.name,
     shares: r.shares,
     frozenShares: r.frozen_shares,
+    pendingFastRedemptionShares: r.pending_fast_shares,
     yesterdayIncome: r.last_income_date === yesterday ? r.last_income : 0n,
     cumulativeIncome: r.cumulative_income,
     lastIncomeDate: r.last_income_date,

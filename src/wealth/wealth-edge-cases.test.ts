@@ -588,9 +588,15 @@ describe('wealth edge cases', () => {
       // Nobody retries: both orders' shares are out of the register, one payout reached the wallet.
       expect((await s.wealth.listRedemptions(a)).map((r) => r.status)).toEqual(['pending', 'pending']);
       expect(await s.wallet(a)).toBe(wallet0 + 1_000n);
+      // The holding shows where the shares went until they are paid (before, they were nowhere).
+      expect(await s.holding(a)).toMatchObject({
+        shares: shares0 - 2_000n,
+        pendingFastRedemptionShares: 2_000n,
+      });
       s.at('2025-06-08T01:00:00');
       expect((await s.closeDay('2025-06-07')).status).toBe('completed');
       expect((await s.wealth.listRedemptions(a)).map((r) => r.status)).toEqual(['paid', 'paid']);
+      expect((await s.holding(a)).pendingFastRedemptionShares).toBe(0n);
       expect(await s.wallet(a)).toBe(wallet0 + 2_000n);
       // The redeemed shares earned nothing on their day.
       expect((await s.wealth.incomeHistory(a, s.fund, 1))[0]).toMatchObject({

@@ -210,7 +210,7 @@ export const wealthOperatorRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = a
       schema: {
         tags,
         summary: '万份收益 and 7-day annualised yield per day, oldest first (the console’s chart)',
-        description: `At most ${MAX_YIELD_DAYS} days from \`from\` to \`to\`; more is 400 VALIDATION_FAILED.`,
+        description: `At most ${MAX_YIELD_DAYS} days from \`from\` to \`to\`, \`from\` not after \`to\`: else 400 VALIDATION_FAILED naming the field.`,
         params: idParams,
         querystring: yieldsQuery,
         response: { 200: z.object({ items: z.array(yieldOutput) }) },
@@ -313,7 +313,7 @@ export const wealthRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = async (ap
       schema: {
         tags,
         summary: '万份收益 and 7-day annualised yield per day, oldest first (for charts)',
-        description: `At most ${MAX_YIELD_DAYS} days from \`from\` to \`to\`; more is 400 VALIDATION_FAILED.`,
+        description: `At most ${MAX_YIELD_DAYS} days from \`from\` to \`to\`, \`from\` not after \`to\`: else 400 VALIDATION_FAILED naming the field.`,
         params: idParams,
         querystring: yieldsQuery,
         response: { 200: z.object({ items: z.array(yieldOutput) }) },
@@ -432,6 +432,10 @@ export const wealthRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = async (ap
                 shares: amountOutput,
                 value: amountOutput.meta({ description: 'fen; NAV 1.00' }),
                 frozen_shares: amountOutput,
+                pending_fast_redemption_shares: amountOutput.meta({
+                  description:
+                    'Fast redemptions cut short before their payout (pending): no longer in the holding or its value, paid to the wallet by a retry of the order or the close of its day',
+                }),
                 yesterday_income: amountOutput,
                 cumulative_income: amountOutput,
                 last_income_date: z.string().nullable(),
@@ -448,6 +452,7 @@ export const wealthRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = async (ap
         shares: h.shares.toString(),
         value: (h.shares + h.frozenShares).toString(),
         frozen_shares: h.frozenShares.toString(),
+        pending_fast_redemption_shares: h.pendingFastRedemptionShares.toString(),
         yesterday_income: h.yesterdayIncome.toString(),
         cumulative_income: h.cumulativeIncome.toString(),
         last_income_date: h.lastIncomeDate,
