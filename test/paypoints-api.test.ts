@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { derivedId } from '../src/core/index.ts';
+import type { Ledger } from '../src/ledger/index.ts';
+import type { Merchants } from '../src/merchants/index.ts';
+import { ABANDONED_ACCEPTANCE_MS, createPayPoints } from '../src/paypoints/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
 import { newCustomer, type Customer } from './support/customers.ts';
 import { statementProductTerms } from './support/credit-products.ts';
@@ -816,5 +819,104 @@ describe('Pay Points service orders over HTTP', () => {
       posted: 10_000n,
       available: 10_000n,
     });
+  });
+  it('shows a held deposit as released once the expiry job, a cancel or a zero fee gave it back, and as used once it paid', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 20_000n });
+    const [expiring, cancelled, zero, paid] = [
+      await offer(m, '3000', 350, 1),
+      await offer(m, '3000', 350),
+      await offer(m, '3000', 350),
+      await offer(m, '3000', 350),
+    ];
+    for (const o of [expiring, cancelled, zero, paid])
+      expect((await accept(c, o.id)).json().deposit).toBe('held');
+    const seen = async (o: JsonObject) => (await h.get(`/v1/merchant/service-orders/${o.id}`, m.key)).json();
+    expect(
+      (await h.post(`/v1/merchant/service-orders/${cancelled.id}/cancel`, {}, { key: m.key })).statusCode,
+    ).toBe(200);
+    expect((await complete(m, zero.id, '0')).statusCode).toBe(200);
+    expect((await complete(m, paid.id, '1000')).statusCode).toBe(200);
+    expect(await seen(cancelled)).toMatchObject({ status: 'cancelled', deposit: 'released' });
+    expect(await seen(zero)).toMatchObject({ status: 'completed', deposit: 'released', deposit_used: '0' });
+    expect(await seen(paid)).toMatchObject({ status: 'completed', deposit: 'used', deposit_used: '1000' });
+    expect((await h.get(`/v1/service-orders/${cancelled.id}`, c.token)).json().deposit).toBe('released');
+
+    // Past its timeout the money stays held until the job runs; after it, the order (still active,
+    // the merchant may yet complete it) showed 'held' for money back in the wallet.
+    h.clock.advance(86_400_000 + 1_000);
+    expect(await seen(expiring)).toMatchObject({ status: 'active', deposit: 'held' });
+    expect(await h.ledger.expireHolds()).toBeGreaterThanOrEqual(1);
+    expect(await seen(expiring)).toMatchObject({ status: 'active', deposit: 'released' });
+    const listed = (await h.paypoints.listUserServiceOrders(c.id)).items;
+    expect(listed.find((o) => o.id === expiring.id)?.deposit).toBe('released');
+    expect(
+      (await h.ledger.getAccount((await h.wallet.getWallet(c.id)).ledgerAccountId)).balances,
+    ).toMatchObject({
+      posted: 19_000n,
+      available: 19_000n,
+    });
+  });
+
+  it('finishes an acceptance the process died in (hold placed or not) after a grace period, once', async () => {
+    const m = await merchant();
+    const c = await newCustomer(h, { funds: 10_000n });
+    const poor = await newCustomer(h, { funds: 1_000n });
+    // Another instance of the module, as a process that dies around placing the deposit hold.
+    const crashing = (when: 'before' | 'after') =>
+      createPayPoints({
+        db: h.t.db,
+        clock: h.clock,
+        ledger: new Proxy(h.ledger, {
+          get(target, prop) {
+            if (prop === 'placeHold')
+              return async (command: Parameters<Ledger['placeHold']>[0]) => {
+                if (when === 'after') await target.placeHold(command);
+                throw new Error(`crash ${when} the hold`);
+              };
+            const value = Reflect.get(target, prop, target) as unknown;
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        }),
+        wallet: h.wallet,
+        users: h.identity,
+        // The deposit method is registered once, by the app's own instance.
+        merchants: { ...h.merchants, registerPaymentMethod: () => {} } as Merchants,
+        scores: h.credit,
+      });
+    const [afterHold, beforeHold, unaffordable] = [
+      await offer(m, '3000', 350),
+      await offer(m, '2000', 350),
+      await offer(m, '4000', 350),
+    ];
+    await expect(crashing('after').acceptServiceOrder({ id: afterHold.id, userId: c.id })).rejects.toThrow(
+      /crash/,
+    );
+    await expect(crashing('before').acceptServiceOrder({ id: beforeHold.id, userId: c.id })).rejects.toThrow(
+      /crash/,
+    );
+    await expect(
+      crashing('before').acceptServiceOrder({ id: unaffordable.id, userId: poor.id }),
+    ).rejects.toThrow(/crash/);
+    const status = async (o: JsonObject) =>
+      (await h.get(`/v1/merchant/service-orders/${o.id}`, m.key)).json();
+    for (const o of [afterHold, beforeHold, unaffordable]) expect((await status(o)).status).toBe('accepting');
+    expect(await wallet(c)).toEqual({ balance: 10_000n, available: 7_000n });
+
+    // A live acceptance is not taken over.
+    h.clock.advance(ABANDONED_ACCEPTANCE_MS - 1_000);
+    expect(await h.paypoints.finishAbandonedAcceptances()).toBe(0);
+    h.clock.advance(2_000);
+    expect(await h.paypoints.finishAbandonedAcceptances()).toBe(3);
+    expect(await h.paypoints.finishAbandonedAcceptances()).toBe(0);
+    expect(await status(afterHold)).toMatchObject({ status: 'active', deposit: 'held', user_id: c.id });
+    expect(await status(beforeHold)).toMatchObject({ status: 'active', deposit: 'held', user_id: c.id });
+    // The wallet cannot cover it any more: back on offer, as a retry would have left it.
+    expect(await status(unaffordable)).toMatchObject({ status: 'created', user_id: null, deposit: null });
+    // Each deposit held once.
+    expect(await wallet(c)).toEqual({ balance: 10_000n, available: 5_000n });
+    expect(await wallet(poor)).toEqual({ balance: 1_000n, available: 1_000n });
+    const done = await complete(m, afterHold.id, '1000');
+    expect(done.json()).toMatchObject({ status: 'completed', deposit_used: '1000', deposit: 'used' });
   });
 });

@@ -1,5 +1,11 @@
 /** Pay Points: deposit-free service orders gated by the credit score (DESIGN §2.3). */
-export { createPayPoints, paypointsMigrations, DEPOSIT_METHOD, DEFAULT_MAX_DAYS } from './service-orders.ts';
+export {
+  createPayPoints,
+  paypointsMigrations,
+  ABANDONED_ACCEPTANCE_MS,
+  DEPOSIT_METHOD,
+  DEFAULT_MAX_DAYS,
+} from './service-orders.ts';
 export type {
   CreateServiceOrderCommand,
   DepositDecision,

@@ -113,6 +113,11 @@ function paymentsOf(r: Row): Omit<ServiceOrderPayment, 'refunded'>[] {
 
 /** A debt attempt's claim with no payment after this long is taken to have crashed before paying. */
 const ABANDONED_CLAIM_MS = 5 * 60_000;
+/**
+ * An acceptance still `accepting` this long after it began lost its request (a crash between the
+ * deposit hold and the activation); a live one takes well under a second.
+ */
+export const ABANDONED_ACCEPTANCE_MS = 10 * 60_000;
 
 const debtPaid = (row: Row) =>
   new MilletError('SERVICE_ORDER_STATE', `Service order ${row.id} has no unpaid debt`, {
@@ -162,12 +167,31 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     const parts = rows.map(paymentsOf);
     const paymentIds = parts.flat().map((p) => p.id);
     const refunded = paymentIds.length > 0 ? await merchants.refundedAmounts(paymentIds) : new Map();
+    const deposits = await Promise.all(rows.map(depositNow));
     return rows.map((row, i) => {
       const payments = parts[i]!.map((p) => ({ ...p, refunded: refunded.get(p.id) ?? 0n }));
       const paid = payments.reduce((sum, p) => sum + p.amount, 0n);
       const back = payments.reduce((sum, p) => sum + p.refunded, 0n);
-      return { ...fromRow(row), paid, refunded: back, net: paid - back, payments };
+      return { ...fromRow(row), deposit: deposits[i]!, paid, refunded: back, net: paid - back, payments };
     });
+  }
+
+  /**
+   * Where a held deposit is now. The row records the decision at acceptance; the ledger's expiry
+   * job releases a hold past its timeout without telling this module, so an order still open asks
+   * the ledger (before, an active order showed `held` after its deposit was back in the wallet).
+   * An ended order's own record says it: its completion posted the hold for `deposit_used`, and
+   * otherwise the completion or the cancel voided it (or left it to the expiry job, seconds away).
+   */
+  async function depositNow(row: Row): Promise<ServiceOrder['deposit']> {
+    if (row.deposit !== 'held') return row.deposit;
+    if (row.status === 'completed' || row.status === 'unpaid')
+      return row.deposit_used > 0n ? 'used' : 'released';
+    if (row.status === 'cancelled') return 'released';
+    if (row.status === 'accepting') return 'held';
+    const hold = await ledger.getHold(row.deposit_hold_id!);
+    if (hold.status === 'posted') return 'used';
+    return hold.status === 'pending' ? 'held' : 'released';
   }
 
   const view = async (row: Row): Promise<ServiceOrder> => (await views([row]))[0]!;
@@ -759,6 +783,27 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     },
 
     unpaidDebts: debtSource.unpaidDebts,
+
+    async finishAbandonedAcceptances(limit = 100) {
+      const due = await db.query<Row>(
+        `SELECT * FROM paypoints_service_orders WHERE status = 'accepting' AND accepted_at <= $1
+         ORDER BY accepted_at LIMIT $2`,
+        [new Date(clock.now().getTime() - ABANDONED_ACCEPTANCE_MS), limit],
+      );
+      let finished = 0;
+      for (const row of due.rows) {
+        // The retry the user never made: the hold by its stored id (placed at most once) and the
+        // conditional activation, or — the wallet no longer covering it — the order back on offer.
+        try {
+          await holdDeposit(row);
+          finished++;
+        } catch (error) {
+          if (!isMilletError(error)) throw error;
+          if (!UNDECIDED.has(error.code)) finished++;
+        }
+      }
+      return finished;
+    },
   };
   return service;
 }

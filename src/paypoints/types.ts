@@ -38,7 +38,11 @@ export interface ServiceOrder {
   userId: string | null;
   /** The checkout method the final fee is charged with (merchants' registry; default balance). */
   method: string | null;
-  deposit: 'waived' | 'held' | null;
+  /**
+   * Waived at acceptance, or where the held deposit is now: `held` on the wallet, `used` (posted for
+   * `depositUsed`, the rest released), or `released` back (voided, or expired after `maxDays`).
+   */
+  deposit: 'waived' | 'held' | 'used' | 'released' | null;
   decision: DepositDecision | null;
   /** The score the decision used (null when none could be computed). */
   score: number | null;
@@ -138,6 +142,13 @@ export interface PayPoints {
   completeServiceOrder(command: { id: string; merchantId: string; finalFee: bigint }): Promise<ServiceOrder>;
   /** Before completion: a held deposit is released. Cancelling twice is harmless. */
   cancelServiceOrder(command: { id: string; merchantId: string }): Promise<ServiceOrder>;
+  /**
+   * Finishes acceptances left `accepting` for `ABANDONED_ACCEPTANCE_MS` (the process died between
+   * the deposit hold and the activation, and the user never retried) as a retry would: the order
+   * active with its hold, or back on offer when the wallet cannot cover it. Returns how many were
+   * settled; one the ledger left undecided waits for the next run. Run by the jobs scheduler.
+   */
+  finishAbandonedAcceptances(limit?: number): Promise<number>;
   /** The user pays an unpaid order's debt (payment id: a retry is the same payment). */
   payServiceDebt(command: {
     id: string;

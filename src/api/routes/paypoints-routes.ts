@@ -37,7 +37,10 @@ const serviceOrderOutput = z.object({
   }),
   user_id: z.string().nullable(),
   method: z.string().nullable().meta({ description: 'Checkout method for the final fee' }),
-  deposit: z.enum(['waived', 'held']).nullable(),
+  deposit: z.enum(['waived', 'held', 'used', 'released']).nullable().meta({
+    description:
+      'Null until accepted; waived by the score, or where the held deposit is now: held on the wallet, used (paid deposit_used of the fee, the rest released) or released back (cancelled, no fee, or past max_days)',
+  }),
   decision: z
     .enum(['score_cleared_bar', 'score_below_bar', 'no_consent', 'no_score', 'not_eligible'])
     .nullable(),
