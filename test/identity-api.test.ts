@@ -744,3 +744,176 @@ describe('phone verification (SMS code) over HTTP', () => {
     expect(body.required).toEqual(expect.arrayContaining(['phone', 'password', 'verification_code']));
   });
 });
+
+describe('password reset (forgot password) by SMS code over HTTP', () => {
+  const sendResetCode = (phone: string, idempotencyKey?: string) =>
+    postAs(null, '/v1/phone-verifications', { phone, purpose: 'password_reset' }, idempotencyKey);
+  const reset = (phone: string, code: unknown, newPassword = 'new-password-2', idempotencyKey?: string) =>
+    postAs(
+      null,
+      '/v1/auth/password-reset',
+      { phone, verification_code: code, new_password: newPassword },
+      idempotencyKey,
+    );
+  const logIn = (phone: string, password: string) => postAs(null, '/v1/sessions', { phone, password });
+  /** Guesses from an address of their own, so the shared test address keeps its allowance. */
+  const strangerLogIn = (phone: string, remoteAddress: string) =>
+    h.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      remoteAddress,
+      headers: { 'idempotency-key': randomUUID() },
+      payload: { phone, password: 'stranger-guess' },
+    });
+
+  it('sets the new password, ends every old session and answers with new tokens', async () => {
+    const { phone, tokens: first } = await signUpAndLogIn();
+    const second = (await logIn(phone, 'password-1')).json();
+    h.clock.advance(60_000);
+    const sent = await sendResetCode(phone);
+    expect([sent.statusCode, sent.json().purpose]).toEqual([202, 'password_reset']);
+    const code = h.sms.lastCodeTo(phone)!;
+    expect(h.sms.messages().at(-1)).toMatchObject({ to: `+86${phone}`, purpose: 'password_reset', code });
+
+    const done = await reset(phone, code);
+    expect(done.statusCode).toBe(201);
+    const fresh = done.json();
+    expect(fresh).toMatchObject({ token_type: 'Bearer', user_id: first.user_id });
+    expect((await getAs(fresh.access_token, '/v1/me')).statusCode).toBe(200);
+    expect(done.body).not.toContain(phone);
+
+    for (const old of [first, second]) {
+      expect((await getAs(old.access_token, '/v1/me')).statusCode).toBe(401);
+      const refreshed = await postAs(null, '/v1/sessions/refresh', { refresh_token: old.refresh_token });
+      expect([refreshed.statusCode, refreshed.json().code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+    }
+    const refreshed = await postAs(null, '/v1/sessions/refresh', { refresh_token: fresh.refresh_token });
+    expect(refreshed.statusCode).toBe(200);
+
+    const oldPassword = await logIn(phone, 'password-1');
+    expect([oldPassword.statusCode, oldPassword.json().code]).toEqual([401, 'INVALID_CREDENTIALS']);
+    expect((await logIn(phone, 'new-password-2')).statusCode).toBe(201);
+  });
+
+  it('lets the owner of a phone locked by five wrong passwords in, and clears the lock', async () => {
+    const { phone } = await signUpAndLogIn();
+    const stranger = '198.51.100.23';
+    for (let i = 0; i < 5; i += 1) expect((await strangerLogIn(phone, stranger)).statusCode).toBe(401);
+    const locked = await logIn(phone, 'password-1');
+    expect([locked.statusCode, locked.json().code]).toEqual([429, 'RATE_LIMITED']);
+
+    h.clock.advance(60_000);
+    await sendResetCode(phone);
+    const done = await reset(phone, h.sms.lastCodeTo(phone));
+    expect(done.statusCode).toBe(201);
+    expect((await getAs(done.json().access_token, '/v1/me')).statusCode).toBe(200);
+    // The phone's failures are gone: the new password logs in at once, within the 15 minutes.
+    expect((await logIn(phone, 'new-password-2')).statusCode).toBe(201);
+    // The stranger's next guesses start a count of their own; the owner's tokens stay good.
+    expect((await strangerLogIn(phone, stranger)).statusCode).toBe(401);
+    expect((await getAs(done.json().access_token, '/v1/me')).statusCode).toBe(200);
+  });
+
+  it('refuses a reused, wrong, expired or sign-up code as sign-up does, and a weak password first', async () => {
+    const { phone } = await signUpAndLogIn();
+    h.clock.advance(60_000);
+    await sendResetCode(phone);
+    const code = h.sms.lastCodeTo(phone)!;
+    const weak = await reset(phone, code, 'short');
+    expect(weak.json()).toMatchObject({ code: 'PASSWORD_TOO_WEAK', field: 'new_password' });
+    expect(weak.statusCode).toBe(422);
+    const wrong = await reset(phone, code === '000000' ? '000001' : '000000');
+    expect(wrong.statusCode).toBe(422);
+    expect(wrong.json()).toMatchObject({
+      code: 'PHONE_VERIFICATION_INVALID',
+      field: 'verification_code',
+      attempts_remaining: 4,
+    });
+    expect((await reset(phone, code)).statusCode).toBe(201);
+    const reused = await reset(phone, code, 'another-password-3');
+    expect([reused.statusCode, reused.json().code]).toEqual([422, 'PHONE_VERIFICATION_INVALID']);
+    expect((await logIn(phone, 'another-password-3')).statusCode).toBe(401);
+
+    // A sign-up code proves the phone for sign-up only.
+    h.clock.advance(60_000);
+    await postAs(null, '/v1/phone-verifications', { phone, purpose: 'sign_up' });
+    const signUpCode = await reset(phone, h.sms.lastCodeTo(phone));
+    expect([signUpCode.statusCode, signUpCode.json().code]).toEqual([422, 'PHONE_VERIFICATION_INVALID']);
+
+    h.clock.advance(60_000);
+    await sendResetCode(phone);
+    const late = h.sms.lastCodeTo(phone)!;
+    h.clock.advance(5 * 60_000);
+    const expired = await reset(phone, late);
+    expect([expired.statusCode, expired.json().code]).toEqual([422, 'PHONE_VERIFICATION_EXPIRED']);
+  });
+
+  it('answers a number without an account exactly as a registered one, and texts it nothing', async () => {
+    const { phone: registered } = await signUpAndLogIn();
+    h.clock.advance(60_000);
+    const unknown = freshPhone();
+    const texts = h.sms.messages().length;
+    const a = await sendResetCode(registered);
+    const b = await sendResetCode(unknown);
+    const shape = (r: ApiResponse) => ({ ...r.json(), phone: undefined, sandbox_code: undefined });
+    expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
+    expect(shape(a)).toEqual(shape(b));
+    expect(Object.keys(a.json())).toEqual(Object.keys(b.json()));
+    expect(h.sms.messages()).toHaveLength(texts + 1);
+    expect(h.sms.lastCodeTo(unknown)).toBeUndefined();
+    const problem = (r: ApiResponse) => ({ ...r.json(), request_id: undefined });
+    // The limits count both alike…
+    const [againA, againB] = [await sendResetCode(registered), await sendResetCode(unknown)];
+    expect([againA.statusCode, againB.statusCode]).toEqual([429, 429]);
+    expect(problem(againA)).toEqual(problem(againB));
+    // …and so does the reset: even the code the sandbox showed opens nothing without an account.
+    const wrongA = await reset(registered, h.sms.lastCodeTo(registered) === '000000' ? '000001' : '000000');
+    const wrongB = await reset(unknown, b.json().sandbox_code);
+    expect([wrongA.statusCode, wrongB.statusCode]).toEqual([422, 422]);
+    expect(problem(wrongA)).toEqual(problem(wrongB));
+    expect(wrongB.json()).toMatchObject({ code: 'PHONE_VERIFICATION_INVALID', attempts_remaining: 4 });
+  });
+
+  it('shares the send limits with sign-up codes: one a minute per phone, whatever the purpose', async () => {
+    const phone = freshPhone();
+    expect((await postAs(null, '/v1/phone-verifications', { phone, purpose: 'sign_up' })).statusCode).toBe(
+      202,
+    );
+    const reset = await sendResetCode(phone);
+    expect([reset.statusCode, reset.json().code]).toEqual([429, 'RATE_LIMITED']);
+  });
+
+  it('replays an idempotent retry without tokens and does not spend a second code', async () => {
+    const { phone, tokens } = await signUpAndLogIn();
+    h.clock.advance(60_000);
+    await sendResetCode(phone);
+    const code = h.sms.lastCodeTo(phone)!;
+    const key = randomUUID();
+    const first = await reset(phone, code, 'new-password-2', key);
+    const retry = await reset(phone, code, 'new-password-2', key);
+    expect([first.statusCode, retry.statusCode]).toEqual([201, 201]);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.json()).toEqual({ ...first.json(), access_token: null, refresh_token: null });
+    expect((await getAs(first.json().access_token, '/v1/me')).statusCode).toBe(200);
+    expect((await getAs(tokens.access_token, '/v1/me')).statusCode).toBe(401);
+    // Neither the tokens nor the password are kept under the key.
+    const stored = await h.t.db.query<{ body: unknown }>(
+      'SELECT * FROM api_idempotency_keys WHERE idempotency_key = $1',
+      [key],
+    );
+    const record = JSON.stringify(stored.rows);
+    for (const secret of [first.json().access_token, first.json().refresh_token, 'new-password-2', code])
+      expect(record).not.toContain(secret);
+  });
+
+  it('documents the reset route and the password_reset purpose in OpenAPI', async () => {
+    const doc = (await getAs(null, '/openapi.json')).json();
+    const route = doc.paths['/v1/auth/password-reset'].post;
+    expect(route.requestBody.content['application/json'].schema.required).toEqual(
+      expect.arrayContaining(['phone', 'verification_code', 'new_password']),
+    );
+    expect(route.parameters.map((p: { name: string }) => p.name.toLowerCase())).toContain('idempotency-key');
+    const send = doc.paths['/v1/phone-verifications'].post.requestBody.content['application/json'].schema;
+    expect(send.properties.purpose.enum).toEqual(['sign_up', 'password_reset']);
+  });
+});

@@ -78,21 +78,22 @@ const aad = {
   residentId: (userId: string) => `identity_users.resident_id:${userId}`,
 };
 
-function checkPassword(password: string, phone: string): void {
+/** `field` names the body field the password came in (new_password in a reset). */
+function checkPassword(password: string, phone: string, field = 'password'): void {
   const length = [...password].length;
   if (length < MIN_PASSWORD_LENGTH || length > MAX_PASSWORD_LENGTH) {
     throw new MilletError(
       'PASSWORD_TOO_WEAK',
-      `password must be ${MIN_PASSWORD_LENGTH}–${MAX_PASSWORD_LENGTH} characters`,
-      { field: 'password', minLength: MIN_PASSWORD_LENGTH },
+      `${field} must be ${MIN_PASSWORD_LENGTH}–${MAX_PASSWORD_LENGTH} characters`,
+      { field, minLength: MIN_PASSWORD_LENGTH },
     );
   }
   if (phone.endsWith(password) || /^(.)\1*$/u.test(password)) {
     throw new MilletError(
       'PASSWORD_TOO_WEAK',
-      'password must not be the phone number or one repeated character',
+      `${field} must not be the phone number or one repeated character`,
       {
-        field: 'password',
+        field,
       },
     );
   }
@@ -261,6 +262,11 @@ export function createIdentity(options: IdentityOptions): Identity {
     return toUser(result.rows[0], now);
   }
 
+  async function userIdByPhoneIndex(index: string): Promise<string | undefined> {
+    return (await db.query<{ id: string }>('SELECT id FROM identity_users WHERE phone_index = $1', [index]))
+      .rows[0]?.id;
+  }
+
   const hashCode: CodeHasher = ({ id, purpose, phoneIndex: index, code }) =>
     blindIndex(keys.index, 'sms-code', `${id}\0${purpose}\0${index}\0${code}`);
 
@@ -275,34 +281,49 @@ export function createIdentity(options: IdentityOptions): Identity {
             field: 'purpose',
           },
         );
-      // Whether the phone has an account is never looked at here: a registered number gets a code
-      // like any other (sign-up then answers PHONE_ALREADY_REGISTERED to whoever holds the phone),
-      // so this answer says nothing about who is a user.
+      // For sign-up, whether the phone has an account is never looked at: a registered number gets
+      // a code like any other (sign-up then answers PHONE_ALREADY_REGISTERED to whoever holds the
+      // phone). A reset code goes only to a number with an account, yet a number without one is
+      // answered, limited and later refused exactly alike: a row is recorded for it too (so it
+      // counts against the same limits and takes wrong tries the same way), holding the hash of a
+      // decoy code that is never sent or shown, so no code can ever reset it.
+      const index = phoneIndex(phone);
       const code = newVerificationCode();
+      const isReset = command.purpose === 'password_reset';
+      const sends = !isReset || (await userIdByPhoneIndex(index)) !== undefined;
       const { id } = await issueCode(
         db,
         hashCode,
         {
-          phoneIndex: phoneIndex(phone),
+          phoneIndex: index,
           clientIndex: command.ip ? clientIndex(command.ip) : undefined,
           purpose: command.purpose,
-          code,
+          code: sends ? code : newVerificationCode(),
           now: clock.now(),
         },
         smsAddressLimit,
       );
-      try {
-        await options.sms.sendVerificationCode({
+      const send = () =>
+        options.sms.sendVerificationCode({
           to: phone,
           purpose: command.purpose,
           code,
           expiresInMinutes: phoneVerificationRules.ttlMs / 60_000,
         });
-      } catch {
-        // The gateway's reason is its own to log; the client learns only that it may retry, and
-        // may at once: the code withdrawn counts against no limit.
-        await withdrawCode(db, id).catch(() => undefined);
-        throw new MilletError('SMS_UNAVAILABLE', 'The text message could not be sent; try again shortly');
+      if (isReset) {
+        // Not awaited: the gateway's latency, or its failure (SMS_UNAVAILABLE), would otherwise
+        // tell a caller which numbers have an account. A text that never left is withdrawn, so
+        // the owner may ask again at once.
+        if (sends) void send().catch(() => withdrawCode(db, id).catch(() => undefined));
+      } else {
+        try {
+          await send();
+        } catch {
+          // The gateway's reason is its own to log; the client learns only that it may retry, and
+          // may at once: the code withdrawn counts against no limit.
+          await withdrawCode(db, id).catch(() => undefined);
+          throw new MilletError('SMS_UNAVAILABLE', 'The text message could not be sent; try again shortly');
+        }
       }
       return {
         phoneMasked: maskPhone(phone),
@@ -348,6 +369,49 @@ export function createIdentity(options: IdentityOptions): Identity {
           await releaseAttempt(db, reservation).catch(() => undefined);
         throw error;
       }
+    },
+
+    async resetPassword(command) {
+      const phone = normalizePhone(command.phone);
+      // The password is judged before the code is spent: a weak one must not cost the owner a code.
+      checkPassword(command.newPassword, phone, 'new_password');
+      const index = phoneIndex(phone);
+      await consumeCode(db, hashCode, {
+        phoneIndex: index,
+        purpose: 'password_reset',
+        code: command.verificationCode,
+        now: clock.now(),
+      });
+      // Only a guess matching the decoy of a number without an account (one in a million) or an
+      // account gone since the code was sent gets here: answered as a wrong code, to say nothing.
+      const userId = await userIdByPhoneIndex(index);
+      if (userId === undefined)
+        throw new MilletError(
+          'PHONE_VERIFICATION_INVALID',
+          'The verification code is wrong and may not be tried again; request a new one',
+          { field: 'verification_code', attemptsRemaining: 0 },
+        );
+      const passwordHash = await argon2Hash(command.newPassword, { algorithm: ARGON2ID });
+      const now = clock.now();
+      return db.transaction(async (tx) => {
+        await tx.query('UPDATE identity_users SET password_hash = $2 WHERE id = $1', [userId, passwordHash]);
+        // Whoever knew the old password may hold a session: every one of them ends, and with it
+        // its refresh token and access tokens.
+        await tx.query(
+          `UPDATE identity_sessions SET revoked_at = $2, revoked_reason = 'password_reset'
+           WHERE user_id = $1 AND revoked_at IS NULL`,
+          [userId, now],
+        );
+        // The phone's failed log-ins go too: the owner proved the phone, so a stranger's guesses
+        // no longer lock them out of the new password.
+        await releaseAttempt(tx, { ids: [] }, `phone:${index}`);
+        const sessionId = newId();
+        await tx.query(
+          'INSERT INTO identity_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $3)',
+          [sessionId, userId, now],
+        );
+        return issueTokens(tx, userId, sessionId, now);
+      });
     },
 
     async createUser(command) {

@@ -23,6 +23,7 @@ export {
   type LoginRateLimit,
   type PhoneVerificationCommand,
   type PhoneVerificationSent,
+  type ResetPasswordCommand,
   type SessionTokens,
   type SignUpCommand,
   type SmsAddressLimit,

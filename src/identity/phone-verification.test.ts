@@ -327,6 +327,45 @@ describe('phone verification codes', () => {
     await expect(signUp(phone, sms.lastCodeTo(phone)!)).resolves.toBeTruthy();
   });
 
+  it('answers a reset code alike whether the gateway is down or the number has no account, and withdraws it', async () => {
+    let fail = true;
+    let tried = 0;
+    const flaky: SmsSender = {
+      async sendVerificationCode(message) {
+        tried += 1;
+        if (fail) throw new Error('gateway down');
+        await sms.sendVerificationCode(message);
+      },
+    };
+    const withFlaky = createIdentity({ db: t.db, clock, encryptionKey, sms: flaky });
+    const phone = freshPhone();
+    await identity.createUser({ phone, password: 'password-1' });
+    const registered = await withFlaky.requestPhoneVerification({ phone, purpose: 'password_reset' });
+    const unknown = await withFlaky.requestPhoneVerification({
+      phone: freshPhone(),
+      purpose: 'password_reset',
+    });
+    expect({ ...registered, phoneMasked: '' }).toEqual({ ...unknown, phoneMasked: '' });
+    expect(tried).toBe(1);
+    // The failed text's code is withdrawn in the background: the owner may ask again at once.
+    fail = false;
+    await expect
+      .poll(async () => {
+        try {
+          return (await withFlaky.requestPhoneVerification({ phone, purpose: 'password_reset' })).purpose;
+        } catch (error) {
+          return (error as MilletError).code;
+        }
+      })
+      .toBe('password_reset');
+    const tokens = await identity.resetPassword({
+      phone,
+      verificationCode: sms.lastCodeTo(phone)!,
+      newPassword: 'password-2',
+    });
+    expect(tokens.userId).toEqual(expect.any(String));
+  });
+
   it('stores only a keyed hash, and prunes codes a day old', async () => {
     const phone = freshPhone();
     const code = await sendCode(phone);

@@ -3,7 +3,11 @@
  * only templates filed with the carrier in advance, so the gateway is given the template's values
  * (purpose, code, validity), not free text.
  */
-export const phoneVerificationPurposes = ['sign_up'] as const;
+/**
+ * What a code proves the phone for. A code only works for its own purpose; the send limits are one
+ * allowance per phone, whatever the purpose.
+ */
+export const phoneVerificationPurposes = ['sign_up', 'password_reset'] as const;
 export type PhoneVerificationPurpose = (typeof phoneVerificationPurposes)[number];
 
 export interface VerificationCodeMessage {

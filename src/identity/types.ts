@@ -50,6 +50,15 @@ export interface SignUpCommand {
   ip?: string;
 }
 
+export interface ResetPasswordCommand {
+  /** E.164, or a bare 11-digit mainland mobile number (+86 is assumed). */
+  phone: string;
+  /** The 6-digit code sent by requestPhoneVerification (purpose 'password_reset'). */
+  verificationCode: string;
+  /** The same rules as sign-up's password. */
+  newPassword: string;
+}
+
 /** A user whose phone number the caller has already proven (seeding, benchmarks): no SMS code. */
 export interface CreateUserCommand {
   phone: string;
@@ -138,7 +147,7 @@ export interface IdentityOptions {
   loginRateLimit?: Partial<LoginRateLimit>;
   /** The per-address limit on SMS codes; phoneVerificationRules' (20 an hour) by default. */
   smsAddressLimit?: Partial<SmsAddressLimit>;
-  /** Where sign-up codes go (the SandboxSms until a real SMS gateway is configured). */
+  /** Where verification codes go (the SandboxSms until a real SMS gateway is configured). */
   sms: SmsSender;
   /**
    * Answer requestPhoneVerification with the code it sent (`sandboxCode`), so development, tests
@@ -154,11 +163,21 @@ export interface Identity {
    * one per phone and client address (`ip`) every 60 s and 5 per rolling 24 hours, 20 per phone per
    * rolling 24 hours whatever the addresses, and 20 per client address per rolling hour, else
    * RATE_LIMITED with retryAfterSeconds.
-   * Answers the same whether or not the phone has an account: it never looks.
+   * Answers the same whether or not the phone has an account: for sign-up it never looks; a
+   * password-reset code is only sent to a phone with an account, but the answer, the limits and
+   * the later refusals are the same for one without.
    */
   requestPhoneVerification(command: PhoneVerificationCommand): Promise<PhoneVerificationSent>;
   /** Sign-up proven by the SMS code (PHONE_VERIFICATION_INVALID / PHONE_VERIFICATION_EXPIRED). */
   signUp(command: SignUpCommand): Promise<User>;
+  /**
+   * "Forgot password": the SMS code (purpose 'password_reset') proves the phone. Sets the new
+   * password, revokes every session of the user, clears the phone's failed log-ins and opens a new
+   * session. A wrong, spent or expired code, or a phone without an account, answers as sign-up's
+   * code check does (PHONE_VERIFICATION_INVALID / _EXPIRED); a weak password PASSWORD_TOO_WEAK
+   * before the code is spent.
+   */
+  resetPassword(command: ResetPasswordCommand): Promise<SessionTokens>;
   /**
    * A user without an SMS code: the caller vouches for the phone number. For demo seeding and
    * benchmarks only; nothing reachable over HTTP calls it.

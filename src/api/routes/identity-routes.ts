@@ -103,6 +103,13 @@ const signUpBody = credentials.extend({
     .max(16)
     .meta({ description: 'The 6-digit code from POST /v1/phone-verifications (purpose sign_up)' }),
 });
+const passwordResetBody = z.object({
+  phone: credentials.shape.phone,
+  verification_code: z.string().max(16).meta({
+    description: 'The 6-digit code from POST /v1/phone-verifications (purpose password_reset)',
+  }),
+  new_password: z.string().max(512).meta({ description: 'The same rules as sign-up: at least 8 characters' }),
+});
 const refreshBody = z.object({ refresh_token: z.string().max(256) });
 const tokenRedact = ['access_token', 'refresh_token'] as const;
 
@@ -126,9 +133,9 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
       config: { idempotencyFingerprint: digestFields('phone'), idempotencyRedact: ['sandbox_code'] },
       schema: {
         tags: ['users'],
-        summary: 'Send a 6-digit code by SMS to prove a phone number (before sign-up)',
+        summary: 'Send a 6-digit code by SMS to prove a phone number (sign-up or password reset)',
         description:
-          'The code is valid for 5 minutes, once, and survives 5 wrong tries. One code per phone and client address every 60 s and 5 per 24 hours, 20 per phone per 24 hours whatever the addresses, and 20 per client address per hour, else 429 RATE_LIMITED with Retry-After; a new code replaces the last. The answer is the same whether or not the number has an account.',
+          'The code is valid for 5 minutes, once, for its purpose only, and survives 5 wrong tries. One code per phone and client address every 60 s and 5 per 24 hours, 20 per phone per 24 hours whatever the addresses, and 20 per client address per hour, else 429 RATE_LIMITED with Retry-After; these limits count sign-up and reset codes together, and a new code replaces the last of its purpose. A password_reset code is only texted to a number with an account, but the answer (and the later refusal of any code) is the same whether or not the number has one.',
         body: z.object({
           phone: credentials.shape.phone,
           purpose: z.enum(phoneVerificationPurposes),
@@ -189,6 +196,34 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
     },
     async (request, reply) =>
       reply.code(201).send(tokensJson(await identity.logIn({ ...request.body, ip: request.ip }))),
+  );
+
+  app.post(
+    '/auth/password-reset',
+    {
+      config: {
+        idempotencyFingerprint: digestFields('phone', 'verification_code', 'new_password'),
+        idempotencyRedact: tokenRedact,
+      },
+      schema: {
+        tags: ['users'],
+        summary: 'Forgot password: set a new one with an SMS code, and log in',
+        description:
+          'The code comes from POST /v1/phone-verifications with purpose password_reset. Sets the new password (the same rules as sign-up, 422 PASSWORD_TOO_WEAK before the code is spent), ends every session of the user (their refresh and access tokens stop working), clears the failed log-ins that lock the phone, and answers with a new session’s tokens, so the owner gets in even while someone else keeps failing log-ins. A wrong or spent code, or a phone without an account, answers 422 PHONE_VERIFICATION_INVALID; a code past its 5 minutes 422 PHONE_VERIFICATION_EXPIRED. A retry under the same Idempotency-Key replays the answer with the tokens null (log in with the new password).',
+        body: passwordResetBody,
+        response: { 201: tokensOutput },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(
+        tokensJson(
+          await identity.resetPassword({
+            phone: request.body.phone,
+            verificationCode: request.body.verification_code,
+            newPassword: request.body.new_password,
+          }),
+        ),
+      ),
   );
 
   app.post(

@@ -47,6 +47,10 @@ interface Session {
   /** Sends the sign-up code to the phone by SMS. */
   sendSignUpCode(phone: string): Promise<PhoneVerification>;
   signUp(phone: string, verificationCode: string, password: string): Promise<void>;
+  /** Sends a password-reset code (only a number with an account gets one; the answer is the same). */
+  sendResetCode(phone: string): Promise<PhoneVerification>;
+  /** Forgot password: sets the new one with the code, ends every other session, logs in. */
+  resetPassword(phone: string, verificationCode: string, newPassword: string): Promise<void>;
   logOut(): Promise<void>;
   reloadMe(): Promise<void>;
 }
@@ -153,6 +157,25 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     },
     [api, logIn],
   );
+  const sendResetCode = useCallback(
+    (phone: string) =>
+      api.post<PhoneVerification>('/v1/phone-verifications', { phone, purpose: 'password_reset' }),
+    [api],
+  );
+  const resetPassword = useCallback(
+    async (phone: string, verificationCode: string, newPassword: string) => {
+      store(
+        await api.post<Tokens>('/v1/auth/password-reset', {
+          phone,
+          verification_code: verificationCode,
+          new_password: newPassword,
+        }),
+      );
+      setSessionEnded(false);
+      await reloadMe();
+    },
+    [api, reloadMe],
+  );
   const logOut = useCallback(async () => {
     const refresh = tokens.current?.refresh_token;
     store(undefined);
@@ -162,8 +185,32 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, [api]);
 
   const value = useMemo(
-    () => ({ api, me, restoring, sessionEnded, logIn, sendSignUpCode, signUp, logOut, reloadMe }),
-    [api, me, restoring, sessionEnded, logIn, sendSignUpCode, signUp, logOut, reloadMe],
+    () => ({
+      api,
+      me,
+      restoring,
+      sessionEnded,
+      logIn,
+      sendSignUpCode,
+      signUp,
+      sendResetCode,
+      resetPassword,
+      logOut,
+      reloadMe,
+    }),
+    [
+      api,
+      me,
+      restoring,
+      sessionEnded,
+      logIn,
+      sendSignUpCode,
+      signUp,
+      sendResetCode,
+      resetPassword,
+      logOut,
+      reloadMe,
+    ],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

@@ -6,13 +6,15 @@ import { useSession, type PhoneVerification } from '../session.tsx';
 
 /**
  * Log in, or sign up: a code sent to the phone by SMS proves the number is the user's, then a
- * password (logged in at once). Where the server runs with sandbox codes (the demo), the code
- * comes back in the answer and is shown and filled in, since no SMS is sent.
+ * password (logged in at once). "Forgot password?" proves the phone the same way and sets a new
+ * password, logged in at once even while the phone's log-in is locked by wrong passwords. Where the
+ * server runs with sandbox codes (the demo), the code comes back in the answer and is shown and
+ * filled in, since no SMS is sent.
  */
 export function LoginPage() {
   const { t } = useI18n();
-  const { logIn, sendSignUpCode, signUp, sessionEnded } = useSession();
-  const [mode, setMode] = useState<'login' | 'signup'>('login');
+  const { logIn, sendSignUpCode, signUp, sendResetCode, resetPassword, sessionEnded } = useSession();
+  const [mode, setMode] = useState<'login' | 'signup' | 'reset'>('login');
   const [phone, setPhone] = useState('');
   const [password, setPassword] = useState('');
   const [code, setCode] = useState('');
@@ -28,7 +30,7 @@ export function LoginPage() {
   }, [resendAt]);
 
   const codeAction = useAction(async () => {
-    const result = await sendSignUpCode(phone);
+    const result = await (mode === 'reset' ? sendResetCode(phone) : sendSignUpCode(phone));
     setSent(result);
     setNow(Date.now());
     setResendAt(Date.now() + result.resend_after * 1000);
@@ -38,6 +40,9 @@ export function LoginPage() {
     if (mode === 'signup') {
       await signUp(phone, code, password);
       navigate('/verify');
+    } else if (mode === 'reset') {
+      await resetPassword(phone, code, password);
+      navigate('/');
     } else {
       await logIn(phone, password);
       navigate('/');
@@ -52,27 +57,32 @@ export function LoginPage() {
     action.setError(undefined);
     void codeAction.run();
   };
+  const switchTo = (next: typeof mode) => {
+    // A code is for one purpose: one sent for sign-up does not reset a password, nor the reverse.
+    if ((next === 'reset') !== (mode === 'reset')) {
+      setCode('');
+      setSent(undefined);
+    }
+    setMode(next);
+    action.setError(undefined);
+    codeAction.setError(undefined);
+  };
+  const title = t(mode === 'login' ? 'login.title' : mode === 'signup' ? 'signup.title' : 'reset.title');
   return (
     <>
-      <h1 tabIndex={-1}>{mode === 'login' ? t('login.title') : t('signup.title')}</h1>
-      <div className="tabs" role="tablist" aria-label={t('login.modes')}>
-        {(['login', 'signup'] as const).map((m) => (
-          <button
-            key={m}
-            type="button"
-            role="tab"
-            aria-selected={mode === m}
-            onClick={() => (setMode(m), action.setError(undefined), codeAction.setError(undefined))}
-          >
-            {m === 'login' ? t('login.tab') : t('signup.tab')}
-          </button>
-        ))}
-      </div>
-      <form
-        className="card"
-        onSubmit={submit}
-        aria-label={mode === 'login' ? t('login.title') : t('signup.title')}
-      >
+      <h1 tabIndex={-1}>{title}</h1>
+      {mode === 'reset' ? (
+        <p>{t('reset.intro')}</p>
+      ) : (
+        <div className="tabs" role="tablist" aria-label={t('login.modes')}>
+          {(['login', 'signup'] as const).map((m) => (
+            <button key={m} type="button" role="tab" aria-selected={mode === m} onClick={() => switchTo(m)}>
+              {m === 'login' ? t('login.tab') : t('signup.tab')}
+            </button>
+          ))}
+        </div>
+      )}
+      <form className="card" onSubmit={submit} aria-label={title}>
         <Field
           label={t('login.phone')}
           name="phone"
@@ -84,7 +94,7 @@ export function LoginPage() {
           required
           hint={t('login.phoneHint')}
         />
-        {mode === 'signup' && (
+        {mode !== 'login' && (
           <>
             <Field
               label={t('signup.code')}
@@ -105,7 +115,7 @@ export function LoginPage() {
             </button>
             {sent && (
               <Success>
-                {t('signup.codeSent', { phone: sent.phone })}
+                {t(mode === 'reset' ? 'reset.codeSent' : 'signup.codeSent', { phone: sent.phone })}
                 {sent.sandbox_code && (
                   <>
                     {' '}
@@ -119,14 +129,14 @@ export function LoginPage() {
           </>
         )}
         <Field
-          label={t('login.password')}
-          name="password"
+          label={mode === 'reset' ? t('reset.newPassword') : t('login.password')}
+          name={mode === 'reset' ? 'new_password' : 'password'}
           type="password"
           autoComplete={mode === 'login' ? 'current-password' : 'new-password'}
           value={password}
           onChange={setPassword}
           required
-          hint={mode === 'signup' ? t('signup.passwordHint') : undefined}
+          hint={mode === 'login' ? undefined : t('signup.passwordHint')}
         />
         {sessionEnded && !action.error && !codeAction.error && (
           <p className="notice error" role="alert">
@@ -135,8 +145,18 @@ export function LoginPage() {
         )}
         <ErrorNotice error={action.error ?? codeAction.error} />
         <button type="submit" className="primary" disabled={action.busy}>
-          {mode === 'login' ? t('login.submit') : t('signup.submit')}
+          {t(mode === 'login' ? 'login.submit' : mode === 'signup' ? 'signup.submit' : 'reset.submit')}
         </button>
+        {mode === 'login' && (
+          <button type="button" className="link" onClick={() => switchTo('reset')}>
+            {t('login.forgot')}
+          </button>
+        )}
+        {mode === 'reset' && (
+          <button type="button" className="link" onClick={() => switchTo('login')}>
+            {t('reset.back')}
+          </button>
+        )}
       </form>
     </>
   );
