@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { createApp } from '../app.ts';
+import { MilletError, businessDate, systemClock } from '../core/index.ts';
 import type { RefreshProgress, RefreshReport } from '../credit/index.ts';
 import { businessDateOption, cliConfig, cliLogger, positiveInteger } from './cli-options.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
@@ -37,6 +38,15 @@ export function creditRefreshCommand(): Command {
     .action(async (options: { date?: string; batchSize?: number; json?: boolean }) => {
       let app;
       try {
+        // Scores stored with a date ahead of today count as current, so every later refresh skips
+        // their users until that date: a mistyped year would switch the monthly refresh off. The
+        // close's fast-forward refreshes ahead of the wall clock through refreshScores itself, not here.
+        const today = businessDate(systemClock);
+        if (options.date !== undefined && options.date > today)
+          throw new MilletError(
+            'VALIDATION_FAILED',
+            `--date ${options.date} is after today (${today}, Asia/Shanghai); a refresh cannot be dated in the future`,
+          );
         const config = cliConfig();
         app = await createApp(config, { logger: cliLogger(config) });
         const report = await app.credit.refreshScores({

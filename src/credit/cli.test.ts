@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { businessDateOf } from '../core/index.ts';
+import { addDays } from '../jobs/index.ts';
 import { repoRoot } from './datasets.ts';
 
 const run = promisify(execFile);
@@ -71,6 +73,29 @@ describe('millet credit refresh', () => {
       // the database opens.
       expect(failed.stderr).toMatch(
         /option '--date <YYYY-MM-DD>' argument '0000-01-01' is invalid\. must be a calendar date as YYYY-MM-DD, from 0001-01-01/,
+      );
+      expect(failed.stderr).not.toMatch(/unexpected error|\n\s+at /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('refuses a date after today, so a typo cannot hold back later refreshes', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-credit-'));
+    try {
+      const env = { ...process.env, DATABASE_URL: '', REDIS_URL: '', MILLET_DEMO: '0' };
+      // Two days ahead, not one: the command reads the clock a moment after the test does, and
+      // Beijing midnight may fall in between.
+      const future = addDays(businessDateOf(new Date()), 2);
+      const failed = await run(
+        process.execPath,
+        [path.join(repoRoot, 'bin/millet.js'), 'credit', 'refresh', '--date', future],
+        { cwd: dir, env },
+      ).catch((error: { stdout: string; stderr: string; code: number }) => error);
+      expect('code' in failed && failed.code).toBe(1);
+      expect(failed.stdout).toBe('');
+      expect(failed.stderr).toMatch(
+        new RegExp(`--date ${future} is after today \\(\\d{4}-\\d{2}-\\d{2}, Asia/Shanghai\\)`),
       );
       expect(failed.stderr).not.toMatch(/unexpected error|\n\s+at /);
     } finally {
