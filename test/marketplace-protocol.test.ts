@@ -732,6 +732,29 @@ describe('settlement', () => {
     expect(s.json().platform.applications).toBe(1);
   });
 
+  it('matches application ids the partner reported in upper case', async () => {
+    const p = await julyPartner('960101', {
+      tamperReport: (rows) => rows.map((r) => ({ ...r, application_id: r.application_id.toUpperCase() })),
+    });
+    const s = await settle(p.id, '2025-07');
+    expect(s.statusCode, s.body).toBe(201);
+    expect(s.json().discrepancies).toEqual([]);
+    expect(s.json().partner.applications).toBe(1);
+  });
+
+  it('lists an application id that is no UUID as invalid, not as lost by the platform', async () => {
+    const p = await julyPartner('970101', {
+      tamperReport: (rows) => [...rows, { ...rows[0]!, application_id: 'APP-0042' }],
+    });
+    const s = await settle(p.id, '2025-07');
+    expect(s.statusCode, s.body).toBe(201);
+    expect(s.json().discrepancies).toEqual([
+      { application_id: 'APP-0042', field: 'invalid_id_at_partner', platform: null, partner: 'present' },
+    ]);
+    // The partner's totals are what it sent, the row without a valid id included.
+    expect(s.json().partner.applications).toBe(2);
+  });
+
   it('refuses a report of another month, settling nothing', async () => {
     const p = await customPartner('82', { onReport: () => ({ month: '2025-06', rows: [] }) });
     const s = await settle(p.id, '2025-07');

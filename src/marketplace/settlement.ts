@@ -33,7 +33,8 @@ export interface Discrepancy {
     | 'repaid_interest'
     | 'missing_at_partner'
     | 'missing_at_platform'
-    | 'duplicate_at_partner';
+    | 'duplicate_at_partner'
+    | 'invalid_id_at_partner';
   platform: string | null;
   partner: string | null;
 }
@@ -201,6 +202,32 @@ export function reconcile(
   return out;
 }
 
+/**
+ * The report's application ids as the platform spells them: a UUID is the same id in capitals, and
+ * the platform's (from a `uuid` column) are lower case, so a partner writing them in upper case saw
+ * every application missing on both sides. An id that is no UUID names no application of ours: its
+ * rows are kept out of the comparison and listed once per id as `invalid_id_at_partner`, not as a
+ * row the platform lost (the partner's totals still count them).
+ */
+export function normaliseReportIds(rows: readonly PartnerReportRow[]): {
+  rows: PartnerReportRow[];
+  invalid: Discrepancy[];
+} {
+  const valid: PartnerReportRow[] = [];
+  const invalidIds = new Set<string>();
+  for (const r of rows) {
+    if (isUuid(r.application_id)) valid.push({ ...r, application_id: r.application_id.toLowerCase() });
+    else invalidIds.add(r.application_id);
+  }
+  const invalid = [...invalidIds].sort().map((applicationId): Discrepancy => ({
+    applicationId,
+    field: 'invalid_id_at_partner',
+    platform: null,
+    partner: 'present',
+  }));
+  return { rows: valid, invalid };
+}
+
 interface SettlementRow {
   id: string;
   partner_id: string;
@@ -306,7 +333,8 @@ export async function settleMonth(
           report_month: report.month,
         },
       );
-    const discrepancies = reconcile(lines, report.rows);
+    const reported = normaliseReportIds(report.rows);
+    const discrepancies = [...reconcile(lines, reported.rows), ...reported.invalid];
     const invoice = lines.reduce((s, l) => s + l.feeFen, 0n);
     const id = newId();
     const inserted = await db.query<SettlementRow>(
