@@ -170,3 +170,87 @@ describe('the wallet over HTTP', () => {
     expect(noWallet.statusCode).toBe(404);
   });
 });
+
+/**
+ * PBoC 《非银行支付机构网络支付业务管理办法》 (2015) Art. 11: a Class I account's 1,000 CNY lifetime
+ * limit includes transfers to the customer's own bank account (withdrawals); Classes II and III's
+ * yearly limits exclude them.
+ */
+describe('withdrawals against the account-class limits', () => {
+  const withdraw = (c: Customer, amount: string, cardToken = 'card_ok') =>
+    h.post('/v1/wallet/withdrawals', { amount, card_token: cardToken }, { key: c.token });
+  let stranger: Customer;
+  beforeAll(async () => {
+    stranger = await customer();
+  });
+  const payStranger = (c: Customer, amount: string) =>
+    h.post('/v1/transfers', { to_user_id: stranger.id, amount }, { key: c.token });
+
+  it('a Class I withdrawal counts toward the lifetime limit and is refused over it', async () => {
+    const ivy = await newCustomer(h, { accountClass: 'I', funds: 300_000n });
+    const first = await withdraw(ivy, '60000');
+    expect(first.statusCode, first.body).toBe(201);
+    const over = await withdraw(ivy, '40001');
+    expect([over.statusCode, over.json().code]).toEqual([422, 'PAYMENT_LIMIT_EXCEEDED']);
+    expect(over.json()).toMatchObject({ account_class: 'I', used: '60000', limit: '100000' });
+    // Refused before the hold: nothing of the wallet is held for it.
+    expect(await balance(ivy.token)).toMatchObject({ balance: '300000', available: '240000' });
+    const rest = await withdraw(ivy, '40000');
+    expect(rest.statusCode, rest.body).toBe(201);
+    expect(await settledOperation('withdrawals', rest.json().id, ivy.token)).toMatchObject({
+      status: 'succeeded',
+    });
+    // Withdrawals and payments share the one lifetime allowance.
+    expect((await payStranger(ivy, '1')).json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
+  });
+
+  it('a failed or declined Class I withdrawal gives its allowance back, once', async () => {
+    const ivy = await newCustomer(h, { accountClass: 'I', funds: 300_000n });
+    const failing = await withdraw(ivy, '100000', 'sandbox_fail');
+    expect(failing.statusCode, failing.body).toBe(201);
+    expect(await settledOperation('withdrawals', failing.json().id, ivy.token)).toMatchObject({
+      status: 'failed',
+      failure_code: 'BANK_DECLINED',
+    });
+    const declined = await withdraw(ivy, '100000', 'sandbox_decline');
+    expect([declined.statusCode, declined.json().code]).toEqual([422, 'BANK_DECLINED']);
+    // Reconciliation finds nothing pending to settle again, so nothing is given back twice.
+    h.clock.advance(120_000);
+    await h.wallet.reconcileBankOperations();
+    const full = await withdraw(ivy, '100000');
+    expect(full.statusCode, full.body).toBe(201);
+    expect(await settledOperation('withdrawals', full.json().id, ivy.token)).toMatchObject({
+      status: 'succeeded',
+    });
+    const over = await withdraw(ivy, '1');
+    expect([over.statusCode, over.json().used]).toEqual([422, '100000']);
+    expect(await balance(ivy.token)).toMatchObject({ balance: '200000', available: '200000' });
+  });
+
+  it('two Class I withdrawals at once never pass the limit together', async () => {
+    const ivy = await newCustomer(h, { accountClass: 'I', funds: 500_000n });
+    const results = await Promise.all(Array.from({ length: 4 }, () => withdraw(ivy, '40000')));
+    const statuses = results.map((r) => r.statusCode).sort();
+    expect(statuses, results.map((r) => r.body).join('\n')).toEqual([201, 201, 422, 422]);
+    for (const refused of results.filter((r) => r.statusCode === 422))
+      expect(refused.json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
+    expect(await balance(ivy.token)).toMatchObject({ balance: '500000', available: '420000' });
+  });
+
+  it('Class II and III withdrawals do not count toward the yearly payment limit', async () => {
+    for (const [accountClass, limit] of [
+      ['II', 10_000_000n],
+      ['III', 20_000_000n],
+    ] as const) {
+      const user = await newCustomer(h, { accountClass, funds: limit + 4_000_000n });
+      const out = await withdraw(user, '4000000');
+      expect(out.statusCode, out.body).toBe(201);
+      expect(await settledOperation('withdrawals', out.json().id, user.token)).toMatchObject({
+        status: 'succeeded',
+      });
+      const whole = await payStranger(user, limit.toString());
+      expect(whole.statusCode, whole.body).toBe(201);
+      expect((await payStranger(user, '1')).json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
+    }
+  });
+});

@@ -3,7 +3,9 @@ import { businessDateOf } from '../core/index.ts';
 /**
  * Payment limits of the PBoC 2016 payment-account rules (银发〔2015〕392号, in force 2016-07-01):
  * Class I accounts may pay at most 1,000 CNY over the account's life, Class II at most 100,000 CNY a
- * year, Class III at most 200,000 CNY a year. Amounts in fen.
+ * year, Class III at most 200,000 CNY a year. Amounts in fen. Class I's lifetime total includes
+ * withdrawals to the user's own bank account; Class II and III's yearly totals do not (《非银行支付机构
+ * 网络支付业务管理办法》 Art. 11; see BankOperations).
  */
 export type AccountClass = 'I' | 'II' | 'III';
 

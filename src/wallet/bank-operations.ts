@@ -12,6 +12,13 @@ import {
   CARD_NAMESPACES,
   cardReferenceOf,
 } from './bank-connector.ts';
+import { accountClassLimits, type AccountClass } from './account-classes.ts';
+import {
+  chargePaymentAllowance,
+  recountPaymentAllowance,
+  releasePaymentAllowance,
+} from './payment-allowance.ts';
+import type { WalletUserDirectory } from './users.ts';
 import { WALLET_CURRENCY, findWalletAccount, platformAccountIds, requireIds } from './wallet-accounts.ts';
 
 export type BankOperationKind = 'top_up' | 'withdrawal';
@@ -50,6 +57,8 @@ interface OperationRow {
   bank_reference: string | null;
   failure_code: string | null;
   failure_message: string | null;
+  /** The period a Class I withdrawal charged against the lifetime limit; null when none. */
+  usage_period: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -122,6 +131,7 @@ export class BankOperations {
     private readonly ledger: Ledger,
     private readonly clock: Clock,
     private readonly bank: BankConnector,
+    private readonly users: WalletUserDirectory,
   ) {
     bank.onSettlement((settlement) => this.settle(settlement));
   }
@@ -287,12 +297,25 @@ export class BankOperations {
     if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
     const wallet = await findWalletAccount(this.db, command.userId);
     const now = this.clock.now();
-    const inserted = await this.db.query<OperationRow>(
-      `INSERT INTO wallet_bank_operations (id, kind, user_id, amount, currency, card_token, status, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)
-       ON CONFLICT (id) DO NOTHING RETURNING *`,
-      [command.id, kind, command.userId, command.amount, WALLET_CURRENCY, command.cardToken, now],
-    );
+    const chargedClass = kind === 'withdrawal' ? await this.#lifetimeClass(command.userId) : undefined;
+    // The row and the class-limit charge in one transaction: a retry finds the row and charges
+    // nothing, and a refused charge rolls the row back with it. The charge locks the user's usage
+    // rows, so two withdrawals (or a withdrawal and a payment) at once are judged one at a time.
+    const inserted = await this.db.transaction(async (tx) => {
+      const row = await tx.query<OperationRow>(
+        `INSERT INTO wallet_bank_operations (id, kind, user_id, amount, currency, card_token, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)
+         ON CONFLICT (id) DO NOTHING RETURNING *`,
+        [command.id, kind, command.userId, command.amount, WALLET_CURRENCY, command.cardToken, now],
+      );
+      if (row.rows.length === 0 || chargedClass === undefined) return row;
+      const period = await chargePaymentAllowance(tx, command.userId, chargedClass, command.amount, now);
+      await tx.query('UPDATE wallet_bank_operations SET usage_period = $2 WHERE id = $1', [
+        command.id,
+        period,
+      ]);
+      return row;
+    });
     if (inserted.rows.length === 0) {
       const existing = await this.db.query<OperationRow>(
         'SELECT * FROM wallet_bank_operations WHERE id = $1',
@@ -366,6 +389,12 @@ export class BankOperations {
     return true;
   }
 
+  /**
+   * A withdrawal's Class I charge is given back when it fails (declined, failed at settlement, the
+   * bank had no record, the hold refused) and taken again when a payout arrives after that, in the
+   * transaction that moves the status, which it does once: the allowance moves once each way.
+   * The late charge is not judged against the limit: the money has left all the same.
+   */
   async #finish(
     id: string,
     status: OperationStatus,
@@ -373,10 +402,37 @@ export class BankOperations {
     message?: string,
     from: readonly OperationStatus[] = ['pending'],
   ): Promise<void> {
-    await this.db.query(
-      `UPDATE wallet_bank_operations SET status = $2, failure_code = $3, failure_message = $4, updated_at = $5
-        WHERE id = $1 AND status = ANY($6::text[])`,
-      [id, status, code ?? null, message ?? null, this.clock.now(), from],
-    );
+    await this.db.transaction(async (tx) => {
+      const before = await tx.query<Pick<OperationRow, 'status' | 'user_id' | 'amount' | 'usage_period'>>(
+        'SELECT status, user_id, amount, usage_period FROM wallet_bank_operations WHERE id = $1 FOR UPDATE',
+        [id],
+      );
+      const row = before.rows[0];
+      if (!row || !from.includes(row.status)) return;
+      await tx.query(
+        `UPDATE wallet_bank_operations SET status = $2, failure_code = $3, failure_message = $4, updated_at = $5
+          WHERE id = $1`,
+        [id, status, code ?? null, message ?? null, this.clock.now()],
+      );
+      if (row.usage_period === null) return;
+      if (status === 'failed' && row.status !== 'failed')
+        await releasePaymentAllowance(tx, row.user_id, row.usage_period, row.amount);
+      else if (status === 'succeeded' && row.status === 'failed')
+        await recountPaymentAllowance(tx, row.user_id, row.usage_period, row.amount);
+    });
+  }
+
+  /**
+   * The class a withdrawal is charged under, when it is charged: only Class I. PBoC
+   * 《非银行支付机构网络支付业务管理办法》 (2015) Art. 11(1) caps a Class I account's balance payments at
+   * 1,000 CNY over its life "including transfers from the payment account to the customer's own
+   * same-name bank account"; Art. 11(2) and (3) cap Classes II and III's yearly balance payments
+   * "excluding" those transfers. A user with no class (not verified) pays nothing, so is not charged.
+   */
+  async #lifetimeClass(userId: string): Promise<AccountClass | undefined> {
+    const user = await this.users.getUser(userId);
+    return user.accountClass !== null && accountClassLimits[user.accountClass].per === 'life'
+      ? user.accountClass
+      : undefined;
   }
 }

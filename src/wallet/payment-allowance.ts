@@ -102,7 +102,9 @@ export async function chargePaymentAllowance(
 
 function limitExceeded(accountClass: AccountClass, period: string, used: bigint): MilletError {
   const { limit } = accountClassLimits[accountClass];
-  const span = period === 'life' ? "over the account's life" : `in ${period}`;
+  // Class I's lifetime limit counts withdrawals too (see BankOperations), so it says so.
+  const span =
+    period === 'life' ? "over the account's life, withdrawals to your bank account included" : `in ${period}`;
   const remaining = used < limit ? limit - used : 0n;
   return new MilletError(
     'PAYMENT_LIMIT_EXCEEDED',
@@ -224,6 +226,29 @@ export async function releasePaymentAllowance(
   amount: bigint,
 ): Promise<void> {
   await tx.query('UPDATE wallet_payment_usage SET used = used - $3 WHERE user_id = $1 AND period = $2', [
+    userId,
+    period,
+    amount,
+  ]);
+}
+
+/**
+ * Counts again, without judging it against the limit, what a payment had charged and been given
+ * back, once it turns out to have happened after all (a bank payout after the withdrawal failed
+ * here): the money has left, so it counts, even if that takes the user past the limit.
+ */
+export async function recountPaymentAllowance(
+  tx: Queryable,
+  userId: string,
+  period: string,
+  amount: bigint,
+): Promise<void> {
+  // The rows a Class I payment locks, so one judged at the same time sees this charge.
+  await lockUsage(tx, [
+    { userId, period },
+    { userId, period: LIFE },
+  ]);
+  await tx.query('UPDATE wallet_payment_usage SET used = used + $3 WHERE user_id = $1 AND period = $2', [
     userId,
     period,
     amount,

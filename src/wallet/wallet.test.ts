@@ -484,6 +484,53 @@ describe('account-class limits', () => {
     clock.set('2026-03-01T04:00:00Z');
   });
 
+  it('a Class I withdrawal counts at request; a failure gives it back once, a late payout takes it again once', async () => {
+    const { manual, deliver, known, start } = manualBankWallet();
+    const payer = await userWith(300_000n, 'I');
+    const payee = await userWith(0n);
+    // Always over the limit, so always refused: the refusal says what the account has used.
+    const used = async () =>
+      (
+        await rejection(
+          manual.transfer({ id: newId(), fromUserId: payer, toUserId: payee, amount: 100_001n }),
+        )
+      ).details?.used;
+
+    const failing = await start(payer, 'withdraw', 60_000n);
+    expect(await used()).toBe('60000');
+    await Promise.all([
+      deliver({ reference: failing.reference, outcome: 'failed' }),
+      deliver({ reference: failing.reference, outcome: 'failed' }),
+    ]);
+    await deliver({ reference: failing.reference, outcome: 'failed' });
+    expect((await manual.getBankOperation(failing.id)).status).toBe('failed');
+    expect(await used()).toBe('0');
+
+    // Failed here (the bank had no record), then paid out by the bank after all.
+    const late = await start(payer, 'withdraw', 40_000n);
+    known.delete(late.reference);
+    clock.advance(61_000);
+    await manual.reconcileBankOperations(60_000);
+    expect((await manual.getBankOperation(late.id)).status).toBe('failed');
+    expect(await used()).toBe('0');
+    await Promise.all([
+      deliver({ reference: late.reference, outcome: 'succeeded' }),
+      deliver({ reference: late.reference, outcome: 'succeeded' }),
+    ]);
+    await deliver({ reference: late.reference, outcome: 'failed' });
+    expect((await manual.getBankOperation(late.id)).status).toBe('succeeded');
+    expect(await used()).toBe('40000');
+
+    const over = await rejection(
+      manual.withdraw({ id: newId(), userId: payer, amount: 60_001n, cardToken: 'c' }),
+    );
+    expect([over.code, over.details?.used]).toEqual(['PAYMENT_LIMIT_EXCEEDED', '40000']);
+    expect(await manual.getWallet(payer)).toMatchObject({ balance: 260_000n, available: 260_000n });
+    await start(payer, 'withdraw', 60_000n);
+    expect(await used()).toBe('100000');
+    expect((await ledger.verify()).ok).toBe(true);
+  });
+
   it('Class II: 100,000.00 a year, counted per business year', async () => {
     const payer = await userWith(0n, 'II');
     const payee = await userWith(0n);

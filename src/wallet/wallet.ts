@@ -133,7 +133,7 @@ function bankRequest(request: CardRequest): BankRequest {
 
 export function createWallet(options: WalletOptions): Wallet {
   const { db, ledger, clock, users } = options;
-  const bankOperations = new BankOperations(db, ledger, clock, options.bank);
+  const bankOperations = new BankOperations(db, ledger, clock, options.bank, users);
   const balanceOf = async (userId: string): Promise<WalletBalance> => {
     const wallet = await findWalletAccount(db, userId);
     const account = await ledger.getAccount(wallet.ledgerAccountId);
