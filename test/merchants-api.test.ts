@@ -288,6 +288,29 @@ describe('payment codes', () => {
     expect(await balance(erin)).toBe('50000');
   });
 
+  it('a retried scan with another description is refused, not answered with the first payment', async () => {
+    const shop = await merchant();
+    const fay = await customer(50_000n);
+    const phone = await device(fay);
+    const id = randomUUID();
+    const scanWithId = (description: string) =>
+      h.post(
+        '/v1/merchant/payments/scan',
+        { id, code: paymentCode(phone.secret, phone.index, h.clock.now()), amount: '1000', description },
+        { key: shop.key },
+      );
+    const paid = await scanWithId('2 coffees');
+    expect(paid.statusCode, paid.body).toBe(201);
+    h.clock.advance(120_000);
+    const other = await scanWithId('3 coffees');
+    expect(other.statusCode, other.body).toBe(422);
+    expect(other.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const again = await scanWithId('2 coffees');
+    expect(again.statusCode, again.body).toBe(201);
+    expect(again.json()).toMatchObject({ id: paid.json().id, description: '2 coffees' });
+    expect(await balance(fay)).toBe('49000');
+  });
+
   it('a revoked device pays nothing: its codes are refused at once, its earlier payments still replay', async () => {
     const shop = await merchant();
     const faye = await customer(50_000n);
@@ -646,6 +669,29 @@ describe('rules around payments', () => {
     );
     expect(refund.json().status).toBe('succeeded');
     expect(await balance(hana)).toBe('3000');
+  });
+
+  it('a retried order payment with another card is refused, not answered with the first payment', async () => {
+    const shop = await merchant();
+    const ivy = await customer(0n);
+    const o = await order(shop, '3000');
+    const id = randomUUID();
+    const pay = (cardToken: string) =>
+      h.post(
+        `/v1/payment-orders/${o.id}/pay`,
+        { id, method: 'bank_card', card_token: cardToken },
+        { key: ivy.token },
+      );
+    const first = await pay('card_ok');
+    expect(first.statusCode, first.body).toBe(201);
+    expect(await settled(shop, first.json().id)).toMatchObject({ status: 'succeeded' });
+    const otherCard = await pay('card_other');
+    expect(otherCard.statusCode, otherCard.body).toBe(422);
+    expect(otherCard.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const again = await pay('card_ok');
+    expect(again.statusCode, again.body).toBe(201);
+    expect(again.json().id).toBe(first.json().id);
+    expect(await payable(shop)).toBe('3000');
   });
 });
 

@@ -1,4 +1,4 @@
-import { MilletError, isMilletError, isUuid, type Clock } from '../core/index.ts';
+import { MilletError, canonicalJson, isMilletError, isUuid, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import { BatchDeferred, batchEffect, type BatchEffect, type Ledger } from '../ledger/index.ts';
 import {
@@ -186,7 +186,13 @@ export class PaymentService {
       (command.amount === undefined || row.amount === command.amount) &&
       (command.method === undefined || row.method === command.method) &&
       (command.orderId === undefined || row.order_id === command.orderId) &&
-      (command.source === undefined || row.source === command.source);
+      (command.source === undefined || row.source === command.source) &&
+      // Another card (or other terms) is another payment, not a retry: answering it with the first
+      // payment would tell the payer the new card was charged when it was not. Compared here, on the
+      // row the replay reads anyway, so the first attempt's path pays nothing for it.
+      (command.details === undefined ||
+        canonicalJson(row.method_details) === canonicalJson(command.details)) &&
+      (command.description === undefined || row.description === command.description);
     if (!same)
       throw new MilletError(
         'IDEMPOTENCY_KEY_REUSED',

@@ -42,6 +42,8 @@ export async function scanPay(
     userId: payer.userId,
     amount: command.amount,
     method,
+    details: {},
+    description: command.description ?? null,
     source: 'code',
   });
   if (replayed) return replayed;
