@@ -806,9 +806,13 @@ export class Lines {
     c: { userId: string; statementId: string; terms: number },
     planId: string,
   ): Promise<InstalmentPlan | undefined> {
-    const done = await this.d.db.query<{ terms: number }>('SELECT terms FROM paylater_plans WHERE id = $1', [
-      planId,
-    ]);
+    // Only the caller's own plan is a retry: another user's converted statement must go on to be
+    // "statement not found" like any statement that is not theirs, not reveal that it has a plan.
+    const line = await this.lineRow(c.userId);
+    const done = await this.d.db.query<{ terms: number }>(
+      'SELECT terms FROM paylater_plans WHERE id = $1 AND line_id = $2',
+      [planId, line.id],
+    );
     if (!done.rows[0]) return undefined;
     const plan = await this.plan(c.userId, planId);
     if (done.rows[0].terms !== c.terms)

@@ -641,6 +641,29 @@ describe('pay-later line (close-driven)', () => {
     expect(await paylater.listPlans(splitter)).toEqual([plan]);
   });
 
+  it("converting another user's statement is not found, whether or not its owner converted it", async () => {
+    const first = await nextFirstOfMonth();
+    const owner = await customer('convert-owner', { score: 700, funds: 1_000_000n });
+    const stranger = await customer('convert-stranger', { score: 700, funds: 1_000_000n });
+    for (const user of [owner, stranger]) {
+      await paylater.openLine({ userId: user, productId: huabei });
+      await paylater.setAutoRepay(user, false);
+    }
+    await at(addDays(first, -3));
+    await buy(owner, 100_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(owner)).bill!;
+    expect(await code(paylater.convertStatement({ userId: stranger, statementId: bill.id, terms: 3 }))).toBe(
+      'PAYLATER_STATEMENT_NOT_FOUND',
+    );
+    await paylater.convertStatement({ userId: owner, statementId: bill.id, terms: 3 });
+    for (const terms of [3, 6])
+      expect(await code(paylater.convertStatement({ userId: stranger, statementId: bill.id, terms }))).toBe(
+        'PAYLATER_STATEMENT_NOT_FOUND',
+      );
+    expect(await paylater.listPlans(stranger)).toEqual([]);
+  });
+
   it('the same statement conversion sent twice at once answers both with the one plan', async () => {
     const first = await nextFirstOfMonth();
     const user = await customer('convert-same-at-once', { score: 700, funds: 1_000_000n });
