@@ -111,6 +111,35 @@ function crashOnceAt(
  */
 type World = Awaited<ReturnType<typeof world>>;
 
+/**
+ * Moves the fund custodian's money out but `keep` (as if taken by hand), so a payout above it is a
+ * ledger refusal for good; `refill` puts it back.
+ */
+async function shortCustody(s: World, keep: bigint) {
+  const custody = s.wealth.productAccounts(s.fund).custody;
+  const outside = await s.ledger.openAccount({
+    currency: 'CNY',
+    code: 'outside',
+    bound: { kind: 'unbounded' },
+  });
+  const taken = (await s.ledger.getAccount(custody)).balances.posted - keep;
+  await s.ledger.transfer({
+    id: derivedId('drain', 'x'),
+    debitAccountId: custody,
+    creditAccountId: outside.id,
+    amount: taken,
+  });
+  return {
+    refill: () =>
+      s.ledger.transfer({
+        id: derivedId('refill', 'x'),
+        debitAccountId: outside.id,
+        creditAccountId: custody,
+        amount: taken,
+      }),
+  };
+}
+
 async function closeCrashedAtConfirmation(when: 'before' | 'after', more?: (s: World) => Promise<unknown>) {
   // The fund's id is known once the world made it, before the close transfers anything.
   let confirmation = '';
@@ -627,19 +656,7 @@ describe('wealth edge cases', () => {
       // Sunday's fast redemptions (held through Saturday) unless they failed and gave the shares back.
       s.at('2025-06-08T00:30:00');
       // The custodian's account short of the payout (money taken out by hand): a refusal for good.
-      const custody = s.wealth.productAccounts(s.fund).custody;
-      const outside = await s.ledger.openAccount({
-        currency: 'CNY',
-        code: 'outside',
-        bound: { kind: 'unbounded' },
-      });
-      const taken = (await s.ledger.getAccount(custody)).balances.posted - 999_999n;
-      await s.ledger.transfer({
-        id: derivedId('drain', 'x'),
-        debitAccountId: custody,
-        creditAccountId: outside.id,
-        amount: taken,
-      });
+      const custodian = await shortCustody(s, 999_999n);
       const before = await s.holding(a);
       const wallet0 = await s.wallet(a);
       const id = derivedId('fast', 'refused');
@@ -661,12 +678,7 @@ describe('wealth edge cases', () => {
       });
       await s.balanced();
       // The day's whole limit is there again once the custodian holds the money.
-      await s.ledger.transfer({
-        id: derivedId('refill', 'x'),
-        debitAccountId: outside.id,
-        creditAccountId: custody,
-        amount: taken,
-      });
+      await custodian.refill();
       await s.wealth.redeemFast({ ...order, id: derivedId('fast', 'again') });
       expect(await s.wallet(a)).toBe(wallet0 + 1_000_000n);
       await s.balanced();
@@ -704,19 +716,7 @@ describe('wealth edge cases', () => {
       expect(
         await codeOf(s.wealth.redeemFast({ id, userId: a, productId: s.fund, shares: 1_000_000n })),
       ).toMatch(/^Error: crash/);
-      const custody = s.wealth.productAccounts(s.fund).custody;
-      const outside = await s.ledger.openAccount({
-        currency: 'CNY',
-        code: 'outside',
-        bound: { kind: 'unbounded' },
-      });
-      const taken = (await s.ledger.getAccount(custody)).balances.posted - 999_999n;
-      await s.ledger.transfer({
-        id: derivedId('drain', 'x'),
-        debitAccountId: custody,
-        creditAccountId: outside.id,
-        amount: taken,
-      });
+      const custodian = await shortCustody(s, 999_999n);
       s.at('2025-06-08T01:00:00');
       expect((await s.closeDay('2025-06-07')).status).toBe('completed');
       expect(await s.wealth.listRedemptions(a)).toMatchObject([{ id, status: 'failed' }]);
@@ -728,12 +728,7 @@ describe('wealth edge cases', () => {
       });
       expect((await s.holding(a)).shares).toBe(shares0 + (shares0 * 17_000n) / 10n ** 8n);
       await s.balanced();
-      await s.ledger.transfer({
-        id: derivedId('refill', 'x'),
-        debitAccountId: outside.id,
-        creditAccountId: custody,
-        amount: taken,
-      });
+      await custodian.refill();
       s.at('2025-06-09T01:00:00');
       expect((await s.closeDay('2025-06-08')).status).toBe('completed');
       await s.balanced();
@@ -770,18 +765,7 @@ describe('wealth edge cases', () => {
         s.at(`2025-06-${String(8 + i).padStart(2, '0')}T01:00:00`);
         expect((await s.closeDay(date)).status).toBe('completed');
       }
-      const custody = s.wealth.productAccounts(s.fund).custody;
-      const outside = await s.ledger.openAccount({
-        currency: 'CNY',
-        code: 'outside',
-        bound: { kind: 'unbounded' },
-      });
-      await s.ledger.transfer({
-        id: derivedId('drain', 'x'),
-        debitAccountId: custody,
-        creditAccountId: outside.id,
-        amount: (await s.ledger.getAccount(custody)).balances.posted - 1_999_999n,
-      });
+      await shortCustody(s, 1_999_999n);
       const held = await s.holding(a);
       s.at('2025-06-11T01:00:00');
       expect((await s.closeDay('2025-06-10')).status).toBe('completed');
