@@ -156,6 +156,17 @@ describe('the wallet over HTTP', () => {
     );
     expect(unverified.statusCode).toBe(403);
     expect(unverified.json().code).toBe('IDENTITY_NOT_VERIFIED');
+    // Nor may an unverified user withdraw to a card, whatever the wallet holds: nothing is held.
+    const unverifiedRich = await newCustomer(h, { verify: false, funds: 50_000n });
+    const unverifiedOut = await h.post(
+      '/v1/wallet/withdrawals',
+      { amount: '10000', card_token: 'card_ok' },
+      { key: unverifiedRich.token },
+    );
+    expect(unverifiedOut.statusCode, unverifiedOut.body).toBe(403);
+    expect(unverifiedOut.headers['content-type']).toContain('application/problem+json');
+    expect(unverifiedOut.json().code).toBe('IDENTITY_NOT_VERIFIED');
+    expect(await balance(unverifiedRich.token)).toMatchObject({ balance: '50000', available: '50000' });
     const badAmount = await h.post(
       '/v1/transfers',
       { to_user_id: payer.id, amount: '1.50' },
@@ -193,8 +204,12 @@ describe('withdrawals against the account-class limits', () => {
     const over = await withdraw(ivy, '40001');
     expect([over.statusCode, over.json().code]).toEqual([422, 'PAYMENT_LIMIT_EXCEEDED']);
     expect(over.json()).toMatchObject({ account_class: 'I', used: '60000', limit: '100000' });
-    // Refused before the hold: nothing of the wallet is held for it.
-    expect(await balance(ivy.token)).toMatchObject({ balance: '300000', available: '240000' });
+    // Refused before the hold: nothing of the wallet is held for it. (The first is settled before
+    // the balance is read: the sandbox bank pays it out 60 ms on, so an unsettled read was racy.)
+    expect(await settledOperation('withdrawals', first.json().id, ivy.token)).toMatchObject({
+      status: 'succeeded',
+    });
+    expect(await balance(ivy.token)).toMatchObject({ balance: '240000', available: '240000' });
     const rest = await withdraw(ivy, '40000');
     expect(rest.statusCode, rest.body).toBe(201);
     expect(await settledOperation('withdrawals', rest.json().id, ivy.token)).toMatchObject({
@@ -234,7 +249,12 @@ describe('withdrawals against the account-class limits', () => {
     expect(statuses, results.map((r) => r.body).join('\n')).toEqual([201, 201, 422, 422]);
     for (const refused of results.filter((r) => r.statusCode === 422))
       expect(refused.json().code).toBe('PAYMENT_LIMIT_EXCEEDED');
-    expect(await balance(ivy.token)).toMatchObject({ balance: '500000', available: '420000' });
+    // Settled first: the sandbox bank pays out 60 ms on, so an unsettled read of the balance was racy.
+    for (const accepted of results.filter((r) => r.statusCode === 201))
+      expect(await settledOperation('withdrawals', accepted.json().id, ivy.token)).toMatchObject({
+        status: 'succeeded',
+      });
+    expect(await balance(ivy.token)).toMatchObject({ balance: '420000', available: '420000' });
   });
 
   it('Class II and III withdrawals do not count toward the yearly payment limit', async () => {

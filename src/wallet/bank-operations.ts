@@ -297,7 +297,8 @@ export class BankOperations {
     if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
     const wallet = await findWalletAccount(this.db, command.userId);
     const now = this.clock.now();
-    const chargedClass = kind === 'withdrawal' ? await this.#lifetimeClass(command.userId) : undefined;
+    const payer = kind === 'withdrawal' ? await this.#withdrawer(command.userId) : undefined;
+    const chargedClass = payer?.chargedClass;
     // The row and the class-limit charge in one transaction: a retry finds the row and charges
     // nothing, and a refused charge rolls the row back with it. The charge locks the user's usage
     // rows, so two withdrawals (or a withdrawal and a payment) at once are judged one at a time.
@@ -308,6 +309,13 @@ export class BankOperations {
          ON CONFLICT (id) DO NOTHING RETURNING *`,
         [command.id, kind, command.userId, command.amount, WALLET_CURRENCY, command.cardToken, now],
       );
+      // Refused here, so the row rolls back and no hold is placed; a retry of a withdrawal already
+      // recorded still finds it, as payments answer a replay before judging the payer.
+      if (row.rows.length > 0 && payer?.verified === false)
+        throw new MilletError(
+          'IDENTITY_NOT_VERIFIED',
+          'Verify your identity (real name and resident ID) before withdrawing to a bank card',
+        );
       if (row.rows.length === 0 || chargedClass === undefined) return row;
       const period = await chargePaymentAllowance(tx, command.userId, chargedClass, command.amount, now);
       await tx.query('UPDATE wallet_bank_operations SET usage_period = $2 WHERE id = $1', [
@@ -423,16 +431,20 @@ export class BankOperations {
   }
 
   /**
-   * The class a withdrawal is charged under, when it is charged: only Class I. PBoC
-   * 《非银行支付机构网络支付业务管理办法》 (2015) Art. 11(1) caps a Class I account's balance payments at
-   * 1,000 CNY over its life "including transfers from the payment account to the customer's own
-   * same-name bank account"; Art. 11(2) and (3) cap Classes II and III's yearly balance payments
-   * "excluding" those transfers. A user with no class (not verified) pays nothing, so is not charged.
+   * Whether the user may withdraw, and the class a withdrawal is charged under, when it is charged.
+   * Money leaves a payment account only for a real-name verified customer (PBoC
+   * 《非银行支付机构网络支付业务管理办法》 (2015) Arts. 7 and 11: every payment account has a class, and a
+   * class comes only from identity verification); an unverified user is refused as payments and
+   * transfers refuse one. Only Class I is charged: Art. 11(1) caps a Class I account's balance
+   * payments at 1,000 CNY over its life "including transfers from the payment account to the
+   * customer's own same-name bank account"; Art. 11(2) and (3) cap Classes II and III's yearly
+   * balance payments "excluding" those transfers.
    */
-  async #lifetimeClass(userId: string): Promise<AccountClass | undefined> {
+  async #withdrawer(userId: string): Promise<{ verified: boolean; chargedClass?: AccountClass }> {
     const user = await this.users.getUser(userId);
-    return user.accountClass !== null && accountClassLimits[user.accountClass].per === 'life'
-      ? user.accountClass
-      : undefined;
+    if (user.kycStatus !== 'verified' || user.accountClass === null) return { verified: false };
+    return accountClassLimits[user.accountClass].per === 'life'
+      ? { verified: true, chargedClass: user.accountClass }
+      : { verified: true };
   }
 }

@@ -145,6 +145,34 @@ describe('withdrawals', () => {
     expect(await wallet.getWallet(user)).toMatchObject({ balance: 10_000n, available: 10_000n });
   });
 
+  it('need a verified user: refused before any row or hold, a recorded one still found on retry', async () => {
+    const unverified = await userWith(0n, null);
+    // Money can reach an unverified wallet (a top-up, a friend's transfer); it can't leave for a card.
+    const topUp = await wallet.topUp({
+      id: newId(),
+      userId: unverified,
+      amount: 5_000n,
+      cardToken: 'card_ok',
+    });
+    expect((await settled(topUp.id)).status).toBe('succeeded');
+    const id = newId();
+    const refused = await rejection(
+      wallet.withdraw({ id, userId: unverified, amount: 1_000n, cardToken: 'card_ok' }),
+    );
+    expect(refused.code).toBe('IDENTITY_NOT_VERIFIED');
+    expect(await wallet.getWallet(unverified)).toMatchObject({ balance: 5_000n, available: 5_000n });
+    expect((await rejection(wallet.getBankOperation(id))).code).toBe('TOP_UP_NOT_FOUND');
+    // Verified since, the same id is a new withdrawal, charged as any other.
+    users.set(unverified, { id: unverified, kycStatus: 'verified', accountClass: 'II' });
+    const later = await wallet.withdraw({ id, userId: unverified, amount: 1_000n, cardToken: 'card_ok' });
+    expect((await settled(later.id)).status).toBe('succeeded');
+    expect(await wallet.getWallet(unverified)).toMatchObject({ balance: 4_000n, available: 4_000n });
+    // A withdrawal recorded while verified is answered as itself, whatever the user's state now.
+    users.set(unverified, { id: unverified, kycStatus: 'none', accountClass: null });
+    const retry = await wallet.withdraw({ id, userId: unverified, amount: 1_000n, cardToken: 'card_ok' });
+    expect(retry).toMatchObject({ id, status: 'succeeded' });
+  });
+
   it('cannot withdraw more than is available', async () => {
     const user = await userWith(1_000n);
     const error = await rejection(

@@ -165,7 +165,10 @@ export const walletRoutes: FastifyPluginAsyncZod<{ wallet: Wallet }> = async (ap
               ? 'Top up from a bank card'
               : 'Withdraw to a bank card (held until the bank settles)',
           description:
-            'Answers with status pending; the bank settles asynchronously. A declined card is 422 BANK_DECLINED.',
+            kind === 'top-ups'
+              ? 'Answers with status pending; the bank settles asynchronously. A declined card is 422 BANK_DECLINED.'
+              : 'Answers with status pending; the bank settles asynchronously. A declined card is 422 BANK_DECLINED. ' +
+                'Only a verified user may withdraw (403 IDENTITY_NOT_VERIFIED).',
           body: bankOperationBody,
           response: { 201: operationOutput },
         },
