@@ -179,6 +179,7 @@ export const errorStatuses: Record<ErrorCode, number> = {
   MARKETPLACE_MONTH_OPEN: 409,
   MARKETPLACE_CALLBACK_AMOUNT_INVALID: 422,
   MARKETPLACE_PARTNER_INACTIVE: 409,
+  MARKETPLACE_PARTNER_AT_CAPACITY: 409,
   // store: a refused attempt (sold out, limit, window) and order states are 409; a risk challenge or
   // block and a user not registered for the sale are 403; a bad F-code is 422.
   STORE_PRODUCT_NOT_FOUND: 404,

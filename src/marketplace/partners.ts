@@ -219,6 +219,15 @@ export class PartnerDirectory {
     return fromRow(await this.row(id, q));
   }
 
+  /**
+   * The partner as it is now, its row locked until `tx` ends: the choices of one partner's offers
+   * take turns, so each counts the posts and holds of the ones before it against the cap and budget.
+   * NO KEY UPDATE: posts and callbacks that name the partner (a key share) do not wait for it.
+   */
+  async getLocked(id: string, tx: Queryable): Promise<Partner> {
+    return fromRow(await this.row(id, tx, ' FOR NO KEY UPDATE'));
+  }
+
   /** The partner's signing secret, for signing requests to it and checking its callbacks. */
   async secret(id: string): Promise<string> {
     const row = await this.row(id, this.db);
@@ -226,9 +235,9 @@ export class PartnerDirectory {
     return openSealed(this.key, row.secret_sealed, `marketplace_partners.secret:${row.id}`).toString('utf8');
   }
 
-  private async row(id: string, q: Queryable): Promise<PartnerRow> {
+  private async row(id: string, q: Queryable, lock = ''): Promise<PartnerRow> {
     const { rows } = isUuid(id)
-      ? await q.query<PartnerRow>('SELECT * FROM marketplace_partners WHERE id = $1', [id])
+      ? await q.query<PartnerRow>(`SELECT * FROM marketplace_partners WHERE id = $1${lock}`, [id])
       : { rows: [] };
     if (!rows[0])
       throw new MilletError('MARKETPLACE_PARTNER_NOT_FOUND', 'No such partner', { partner_id: id });

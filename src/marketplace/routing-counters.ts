@@ -4,6 +4,7 @@ import type { ScoreBand } from './types.ts';
 
 export interface PartnerUsage {
   postsToday: number;
+  /** Fees recorded this month, plus what this month's open posts hold of the budget. */
   feesThisMonth: bigint;
 }
 
@@ -36,8 +37,8 @@ export const monthStart = (date: string): Date => new Date(`${date.slice(0, 7)}-
  * How exact: this instance drops the snapshot whenever it records something that changes these
  * numbers (a post, a callback, an own-loan outcome: `invalidate`), so on one instance a cap or
  * budget stops routing from the next application, as before. Another instance's posts and
- * callbacks are seen within `ttlMs` (1 s). Either way the cap was never a hard limit on posts:
- * it is checked when pinging, and offers already shown may still be chosen.
+ * callbacks are seen within `ttlMs` (1 s). Either way this only spares pinging a partner that is
+ * full: the hard limit is `choose`'s, counted under a lock on the partner's row.
  */
 export class RoutingCounters {
   private snapshot: Promise<Snapshot> | null = null;
@@ -87,10 +88,17 @@ export class RoutingCounters {
           WHERE business_date = $1 AND status <> 'failed' AND partner_id IS NOT NULL GROUP BY partner_id`,
         [today],
       ),
+      // Fees recorded this month and what this month's open posts may still earn (their holds,
+      // as `choose` counts them): a budget held in full stops the pings before any callback.
       this.db.query<{ partner_id: string; fees: bigint }>(
-        `SELECT partner_id, sum(fee_fen) AS fees FROM marketplace_callbacks
-          WHERE received_at >= $1 AND partner_id IS NOT NULL GROUP BY partner_id`,
-        [monthStart(today)],
+        `SELECT partner_id, sum(f)::int8 AS fees FROM (
+           SELECT partner_id, fee_fen AS f FROM marketplace_callbacks
+            WHERE received_at >= $1 AND partner_id IS NOT NULL
+           UNION ALL
+           SELECT partner_id, greatest(reserved_fen - fee_fen, 0) FROM marketplace_posts
+            WHERE business_date >= $2 AND status IN ('posted', 'approved') AND partner_id IS NOT NULL
+         ) spent GROUP BY partner_id`,
+        [monthStart(today), `${today.slice(0, 7)}-01`],
       ),
       this.db.query<{ partner_key: string; score_band: string; approvals: bigint; declines: bigint }>(
         'SELECT partner_key, score_band, approvals, declines FROM marketplace_posteriors',

@@ -6,7 +6,7 @@ import { checkCoDebt, coDebtSnapshots, type CoDebtLimits, type CoDebtSnapshot } 
 import type { PartnerDirectory, RoutablePartner } from './partners.ts';
 import { recordDecision } from './outcomes.ts';
 import type { PartnerPinger, PingReply } from './pinger.ts';
-import type { RoutingCounters } from './routing-counters.ts';
+import { monthStart, type RoutingCounters } from './routing-counters.ts';
 import {
   PartnerHttpError,
   pingResponseSchema,
@@ -578,7 +578,7 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
     const snapshot = (await coDebtSnapshots(tx, [command.userId], clock.now())).get(command.userId)!;
     // The post is of the offer's amount, so that is what the guard must count.
     checkCoDebt(snapshot, offer.amount, deps.coDebtLimits);
-    const partner = offer.partner_id ? await deps.partners.get(offer.partner_id, tx) : null;
+    const partner = offer.partner_id ? await deps.partners.getLocked(offer.partner_id, tx) : null;
     // Offers outlive routing: a partner paused or terminated since must not get the user's data.
     if (partner && partner.status !== 'active')
       throw new MilletError(
@@ -586,6 +586,8 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         `${partner.name} is not taking applications now; choose another offer`,
         { partner_id: partner.id, partner_status: partner.status },
       );
+    const reservedFen = partner ? expectedPayout(partner, offer.amount) : 0n;
+    if (partner) await holdLimits(tx, partner, reservedFen, businessDate(clock));
     const missing = (partner?.requiredFields ?? []).filter((f) => !fields.includes(f));
     if (missing.length > 0)
       throw new MilletError(
@@ -624,12 +626,13 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
     );
     await tx.query(
       `INSERT INTO marketplace_posts (application_id, offer_id, user_id, source, partner_id, score_band,
-         consent_id, sent_fields, amount, status, posted_at, business_date)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'posted',$10,$11)
+         consent_id, sent_fields, amount, status, posted_at, business_date, reserved_fen)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'posted',$10,$11,$12)
        ON CONFLICT (application_id) DO UPDATE
          SET offer_id = EXCLUDED.offer_id, source = EXCLUDED.source, partner_id = EXCLUDED.partner_id,
              consent_id = EXCLUDED.consent_id, sent_fields = EXCLUDED.sent_fields, amount = EXCLUDED.amount,
-             status = 'posted', posted_at = EXCLUDED.posted_at, business_date = EXCLUDED.business_date
+             status = 'posted', posted_at = EXCLUDED.posted_at, business_date = EXCLUDED.business_date,
+             reserved_fen = EXCLUDED.reserved_fen
          WHERE marketplace_posts.status = 'failed'`,
       [
         app.id,
@@ -643,6 +646,7 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         offer.amount,
         now,
         businessDate(clock),
+        reservedFen,
       ],
     );
     // The funnel's record of this choice: the post row above is taken over by a later choice when
@@ -770,6 +774,42 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
     }
   }
   return posted(status, partnerRef);
+}
+
+/**
+ * Refuses a choice the partner's daily cap or monthly budget has no room for, counting under the
+ * lock on the partner's row (`getLocked`), so choices made at once are posted only up to the limit.
+ * Routing's check is against numbers up to a second old and offers stay open after it: many
+ * applications routed together each saw room, and every one chosen was posted. The post row this
+ * choice then writes is its hold: a post that fails ('failed') or is declined holds nothing, so
+ * its place goes back at once; an open one holds what it may still earn (`reserved_fen` less the
+ * fees already recorded, which count by themselves).
+ */
+async function holdLimits(tx: Queryable, partner: Partner, payoutFen: bigint, today: string): Promise<void> {
+  if (partner.dailyCap === null && partner.monthlyBudgetFen === null) return;
+  const { rows } = await tx.query<{ posts_today: bigint; fees: bigint; held: bigint }>(
+    `SELECT (SELECT count(*) FROM marketplace_posts
+              WHERE partner_id = $1 AND business_date = $2 AND status <> 'failed')::int8 AS posts_today,
+            (SELECT coalesce(sum(fee_fen), 0) FROM marketplace_callbacks
+              WHERE partner_id = $1 AND received_at >= $3)::int8 AS fees,
+            (SELECT coalesce(sum(greatest(reserved_fen - fee_fen, 0)), 0) FROM marketplace_posts
+              WHERE partner_id = $1 AND business_date >= $4 AND status IN ('posted', 'approved'))::int8 AS held`,
+    [partner.id, today, monthStart(today), `${today.slice(0, 7)}-01`],
+  );
+  const usage = rows[0]!;
+  const full = (limit: 'daily_cap' | 'monthly_budget', when: string) =>
+    new MilletError(
+      'MARKETPLACE_PARTNER_AT_CAPACITY',
+      `${partner.name} is taking no more applications ${when}; choose another offer`,
+      { partner_id: partner.id, limit },
+    );
+  if (partner.dailyCap !== null && Number(usage.posts_today) >= partner.dailyCap)
+    throw full('daily_cap', 'today');
+  if (
+    partner.monthlyBudgetFen !== null &&
+    BigInt(usage.fees) + BigInt(usage.held) + payoutFen > partner.monthlyBudgetFen
+  )
+    throw full('monthly_budget', 'this month');
 }
 
 /** The status a post's row holds now (a callback may have moved it on). */

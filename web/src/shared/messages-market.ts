@@ -238,6 +238,8 @@ export const marketErrorsEn: Record<string, string> = {
   MARKETPLACE_OWN_OFFER_UNAVAILABLE: 'Millet’s own loan is not available for this application any more.',
   MARKETPLACE_PARTNER_UNAVAILABLE:
     'The lender could not take the application now. Try again or choose another offer.',
+  MARKETPLACE_PARTNER_AT_CAPACITY:
+    'This lender has taken all the applications it can for now. Choose another offer.',
   STORE_ATTEMPT_BLOCKED: 'This purchase was blocked to protect the sale from resellers.',
   STORE_CHALLENGE_REQUIRED: 'Too many tries from this device. Wait a moment and try again.',
   STORE_NOT_REGISTERED: 'Register for this sale before it starts to take part.',
@@ -259,6 +261,7 @@ export const marketErrorsZh: Record<string, string> = {
   MARKETPLACE_OFFER_NOT_FOUND: '该方案已失效。',
   MARKETPLACE_OWN_OFFER_UNAVAILABLE: '米粒自营借款暂不适用于本次申请。',
   MARKETPLACE_PARTNER_UNAVAILABLE: '该机构暂时无法受理，请重试或选择其他方案。',
+  MARKETPLACE_PARTNER_AT_CAPACITY: '该机构今日或本月可受理的申请已满，请选择其他方案。',
   STORE_ATTEMPT_BLOCKED: '为防止倒卖，本次购买已被拦截。',
   STORE_CHALLENGE_REQUIRED: '该设备尝试过于频繁，请稍后再试。',
   STORE_NOT_REGISTERED: '请在抢购开始前报名。',
