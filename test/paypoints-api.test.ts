@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { derivedId } from '../src/core/index.ts';
-import type { Ledger } from '../src/ledger/index.ts';
+import { createLedger, type Ledger } from '../src/ledger/index.ts';
 import type { Merchants } from '../src/merchants/index.ts';
 import { ABANDONED_ACCEPTANCE_MS, createPayPoints } from '../src/paypoints/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
@@ -856,6 +856,101 @@ describe('Pay Points service orders over HTTP', () => {
       posted: 19_000n,
       available: 19_000n,
     });
+  });
+
+  it("lists a user's orders with their deposits as each order's own read shows them, in one ledger query however many are open", async () => {
+    // A ledger of its own over a database that counts what the ledger asks of it.
+    let ledgerQueries = 0;
+    const counted = new Proxy(h.t.db, {
+      get(target, prop) {
+        if (prop === 'query')
+          return (...args: Parameters<typeof target.query>) => {
+            ledgerQueries++;
+            return target.query(...args);
+          };
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const countingLedger = createLedger({ db: counted, clock: h.clock });
+    const listing = createPayPoints({
+      db: h.t.db,
+      clock: h.clock,
+      ledger: countingLedger,
+      wallet: h.wallet,
+      users: h.identity,
+      // The deposit method is registered once, by the app's own instance.
+      merchants: { ...h.merchants, registerPaymentMethod: () => {} } as Merchants,
+      scores: h.credit,
+    });
+    try {
+      const m = await merchant();
+      const c = await newCustomer(h, { funds: 50_000n });
+      const held = async (riskAmount: string, maxDays?: number) => {
+        const o = await offer(m, riskAmount, 350, maxDays);
+        // Through the module: the customer's access token does not outlive the day skipped below.
+        const taken = await h.paypoints.acceptServiceOrder({ id: o.id as string, userId: c.id });
+        expect(taken.deposit).toBe('held');
+        return o;
+      };
+      const [expiring, open1, cancelled, paid, zero] = [
+        await held('1000', 1),
+        await held('1100'),
+        await held('1200'),
+        await held('1300'),
+        await held('1400'),
+      ];
+      expect(
+        (await h.post(`/v1/merchant/service-orders/${cancelled.id}/cancel`, {}, { key: m.key })).statusCode,
+      ).toBe(200);
+      expect((await complete(m, paid.id, '500')).statusCode).toBe(200);
+      expect((await complete(m, zero.id, '0')).statusCode).toBe(200);
+      h.clock.advance(86_400_000 + 1_000);
+      expect(await h.ledger.expireHolds()).toBeGreaterThanOrEqual(1);
+
+      const list = async () => {
+        ledgerQueries = 0;
+        const items = (await listing.listUserServiceOrders(c.id)).items;
+        return { items, queries: ledgerQueries };
+      };
+      const first = await list();
+      const deposits = new Map(first.items.map((o) => [o.id, o.deposit]));
+      expect(
+        Object.fromEntries(
+          [expiring, open1, cancelled, paid, zero].map((o) => [o.id, deposits.get(o.id as string)]),
+        ),
+      ).toEqual({
+        [expiring.id as string]: 'released',
+        [open1.id as string]: 'held',
+        [cancelled.id as string]: 'released',
+        [paid.id as string]: 'used',
+        [zero.id as string]: 'released',
+      });
+      // The same figures as each order's own read (and the app's instance) shows.
+      for (const o of first.items) {
+        const one = await h.paypoints.getServiceOrder(o.id, { userId: c.id });
+        expect(o).toEqual(one);
+      }
+      expect(first.queries).toBe(1);
+
+      // Three more open orders: still one ledger query for the page.
+      const more = [await held('1500'), await held('1600'), await held('1700')];
+      const second = await list();
+      for (const o of more) expect(second.items.find((i) => i.id === o.id)?.deposit).toBe('held');
+      expect(second.queries).toBe(1);
+
+      // Nothing open: nothing asked.
+      for (const o of [open1, ...more])
+        expect(
+          (await h.post(`/v1/merchant/service-orders/${o.id}/cancel`, {}, { key: m.key })).statusCode,
+        ).toBe(200);
+      await h.post(`/v1/merchant/service-orders/${expiring.id}/cancel`, {}, { key: m.key });
+      const none = await list();
+      expect(none.items.every((o) => o.deposit !== 'held')).toBe(true);
+      expect(none.queries).toBe(0);
+    } finally {
+      await countingLedger.close();
+    }
   });
 
   it('finishes an acceptance the process died in (hold placed or not) after a grace period, once', async () => {

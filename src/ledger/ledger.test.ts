@@ -494,6 +494,24 @@ describe('holds', () => {
     expect((await ledger.getAccount(account.id)).balances).toMatchObject({ posted: 100n, available: 100n });
     expect(await ledger.expireHolds()).toBe(0);
   });
+
+  it('reads many holds in one query, each as its own read shows it; unknown and malformed ids are absent', async () => {
+    const { source, account } = await funded(1_000n);
+    const place = (amount: bigint) =>
+      ledger.placeHold({ id: newId(), debitAccountId: account.id, creditAccountId: source.id, amount });
+    const [pending, posted, voided] = [await place(100n), await place(200n), await place(300n)];
+    await ledger.postHold({ id: newId(), holdId: posted.entryId, amount: 150n });
+    await ledger.voidHold({ id: newId(), holdId: voided.entryId });
+    const ids = [pending.entryId, posted.entryId, voided.entryId];
+    const unknown = newId();
+    const holds = await ledger.getHolds([...ids, pending.entryId, unknown, 'not-a-uuid']);
+    expect([...holds.keys()].sort()).toEqual([...ids].sort());
+    for (const id of ids) expect(holds.get(id)).toEqual(await ledger.getHold(id));
+    expect(holds.get(posted.entryId)).toMatchObject({ status: 'posted', postedAmount: 150n });
+    expect(holds.get(voided.entryId)).toMatchObject({ status: 'voided' });
+    expect((await ledger.getHolds([])).size).toBe(0);
+    expect((await ledger.getHolds(['not-a-uuid'])).size).toBe(0);
+  });
 });
 
 describe('reversals', () => {

@@ -10,7 +10,7 @@ import type { LedgerCommand } from './commands.ts';
 import { GroupCommitWriter, type WriterStats } from './group-commit-writer.ts';
 import { expireDueHolds } from './hold-expiry.ts';
 import { acknowledgeEvents, pollEvents } from './outbox.ts';
-import { balanceAt, getEntry, getHold, statement, type StatementQuery } from './queries.ts';
+import { balanceAt, getEntry, getHold, getHolds, statement, type StatementQuery } from './queries.ts';
 import type {
   Account,
   BalanceAt,
@@ -65,6 +65,8 @@ export interface Ledger {
   reverseEntry(command: ReverseEntryCommand): Promise<EntryReceipt>;
   getEntry(id: string): Promise<JournalEntry>;
   getHold(id: string): Promise<Hold>;
+  /** Many holds in one query (a page of records that show theirs); unknown ids are absent from the map. */
+  getHolds(ids: readonly string[]): Promise<Map<string, Hold>>;
   balanceAt(accountId: string, at: Date): Promise<BalanceAt>;
   statement(accountId: string, query?: StatementQuery): Promise<Page<StatementLine>>;
   /** Voids pending holds past their timeout; returns how many. Run by the jobs module. */
@@ -122,6 +124,7 @@ export function createLedger(options: LedgerOptions): Ledger {
     reverseEntry: (c) => submit({ type: 'reversal', ...c }),
     getEntry: (id) => getEntry(db, id),
     getHold: (id) => getHold(db, id),
+    getHolds: (ids) => getHolds(db, ids),
     balanceAt: (accountId, at) => balanceAt(db, accountId, at),
     statement: (accountId, query) => statement(db, accountId, query),
     expireHolds: (limit) => expireDueHolds(db, writer, clock, limit),

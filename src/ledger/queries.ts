@@ -23,6 +23,22 @@ export async function getHold(db: Queryable, id: string): Promise<Hold> {
   return holdFromRow(row);
 }
 
+/**
+ * Many holds in one query (a page of orders showing their deposits); ids that are not UUIDs or name
+ * no hold are absent from the map, as `getAccounts` does for accounts.
+ */
+export async function getHolds(db: Queryable, ids: readonly string[]): Promise<Map<string, Hold>> {
+  const valid = [...new Set(ids)].filter(isUuid);
+  const found = new Map<string, Hold>();
+  if (valid.length === 0) return found;
+  const result = await db.query<HoldRow>('SELECT * FROM ledger_holds WHERE id = ANY($1::uuid[])', [valid]);
+  for (const row of result.rows) {
+    const hold = holdFromRow(row);
+    found.set(hold.id, hold);
+  }
+  return found;
+}
+
 /** The account's posted totals as they stood at `at` (the last posting at or before that instant). */
 export async function balanceAt(db: Queryable, accountId: string, at: Date): Promise<BalanceAt> {
   await getAccount(db, accountId);

@@ -10,6 +10,7 @@ import {
   type ErrorCode,
 } from '../core/index.ts';
 import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
+import type { Hold } from '../ledger/index.ts';
 import type { Payment } from '../merchants/index.ts';
 import { serviceOrderDebts } from './debts.ts';
 import type {
@@ -167,14 +168,21 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
     const parts = rows.map(paymentsOf);
     const paymentIds = parts.flat().map((p) => p.id);
     const refunded = paymentIds.length > 0 ? await merchants.refundedAmounts(paymentIds) : new Map();
-    const deposits = await Promise.all(rows.map(depositNow));
+    // One ledger query for the page's open deposits (before, one per open order).
+    const asked = rows.filter(asksLedger).map((row) => row.deposit_hold_id!);
+    const holds = asked.length > 0 ? await ledger.getHolds(asked) : new Map<string, Hold>();
     return rows.map((row, i) => {
       const payments = parts[i]!.map((p) => ({ ...p, refunded: refunded.get(p.id) ?? 0n }));
       const paid = payments.reduce((sum, p) => sum + p.amount, 0n);
       const back = payments.reduce((sum, p) => sum + p.refunded, 0n);
-      return { ...fromRow(row), deposit: deposits[i]!, paid, refunded: back, net: paid - back, payments };
+      const deposit = depositNow(row, holds);
+      return { ...fromRow(row), deposit, paid, refunded: back, net: paid - back, payments };
     });
   }
+
+  /** An order whose held deposit only the ledger can say the state of (see `depositNow`). */
+  const asksLedger = (row: Row) =>
+    row.deposit === 'held' && (row.status === 'active' || row.status === 'completing');
 
   /**
    * Where a held deposit is now. The row records the decision at acceptance; the ledger's expiry
@@ -183,13 +191,19 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
    * An ended order's own record says it: its completion posted the hold for `deposit_used`, and
    * otherwise the completion or the cancel voided it (or left it to the expiry job, seconds away).
    */
-  async function depositNow(row: Row): Promise<ServiceOrder['deposit']> {
+  function depositNow(row: Row, holds: ReadonlyMap<string, Hold>): ServiceOrder['deposit'] {
     if (row.deposit !== 'held') return row.deposit;
     if (row.status === 'completed' || row.status === 'unpaid')
       return row.deposit_used > 0n ? 'used' : 'released';
     if (row.status === 'cancelled') return 'released';
-    if (row.status === 'accepting') return 'held';
-    const hold = await ledger.getHold(row.deposit_hold_id!);
+    if (!asksLedger(row)) return 'held';
+    const hold = holds.get(row.deposit_hold_id!);
+    // An open order's hold was placed before it became active: one missing is a broken record,
+    // refused as the single read refused it rather than shown as money held.
+    if (!hold)
+      throw new MilletError('HOLD_NOT_FOUND', `Hold ${row.deposit_hold_id} does not exist`, {
+        holdId: row.deposit_hold_id,
+      });
     if (hold.status === 'posted') return 'used';
     return hold.status === 'pending' ? 'held' : 'released';
   }

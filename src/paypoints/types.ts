@@ -95,7 +95,7 @@ export interface CreateServiceOrderCommand {
 export interface PayPointsOptions {
   db: Database;
   clock: Clock;
-  ledger: Pick<Ledger, 'placeHold' | 'postHold' | 'voidHold' | 'getHold'>;
+  ledger: Pick<Ledger, 'placeHold' | 'postHold' | 'voidHold' | 'getHold' | 'getHolds'>;
   wallet: Pick<Wallet, 'getWallet'>;
   /** Identity (verified users only take service orders). */
   users: WalletUserDirectory;
