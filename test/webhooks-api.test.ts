@@ -122,7 +122,8 @@ describe('operator webhook routes', () => {
       outcome: 'failed',
       status_code: 500,
     });
-    expect(again.json.delivery).toMatchObject({ status: 'failed', attempts: 2 });
+    // Attempt 1 delivered it: a failed redeliver does not undo the delivery.
+    expect(again.json.delivery).toMatchObject({ status: 'succeeded', attempts: 2, next_attempt_at: null });
     failing = false;
     await call('POST', `${base}/deliveries/${deliveryId}/redeliver`);
     const attempts = await call('GET', `${base}/deliveries/${deliveryId}/attempts`);

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/test-database.ts';
@@ -437,11 +439,15 @@ describe('webhook delivery', () => {
       statusCode: 200,
     });
     expect(again.delivery).toMatchObject({ status: 'succeeded', attempts: 9 });
-    // A succeeded delivery can be sent again too (the merchant lost it); a failure then does not retry.
+    // A succeeded delivery can be sent again too (the merchant lost it); a failure then neither
+    // retries nor undoes the delivery: the receiver had it (attempt 9 says so in the log).
     up = false;
     const third = await w.redeliver(delivery!.id);
     expect(third.attempt).toMatchObject({ attempt: 10, outcome: 'failed', statusCode: 503 });
-    expect(third.delivery).toMatchObject({ status: 'failed', nextAttemptAt: null });
+    expect(third.delivery).toMatchObject({ status: 'succeeded', attempts: 10, nextAttemptAt: null });
+    expect(third.delivery.succeededAt).toEqual(again.delivery.succeededAt);
+    clock.advance(7 * 24 * 3_600_000);
+    expect(await w.deliverDue()).toBe(0);
     expect((await rejection(w.redeliver('00000000-0000-4000-8000-000000000000'))).code).toBe(
       'WEBHOOK_DELIVERY_NOT_FOUND',
     );
@@ -574,18 +580,130 @@ describe('webhook delivery', () => {
       [1, 'scheduled', 'succeeded', 200, null, 'first'],
       [2, 'redeliver', 'failed', 503, 'HTTP 503', 'second'],
     ]);
-    // The delivery follows the newest attempt (fenced), and its failure backs off as usual.
-    const pending = await w.getDelivery(delivery!.id);
-    expect(pending).toMatchObject({ status: 'pending', attempts: 2, lastStatusCode: 503 });
-    expect(pending.nextAttemptAt!.getTime() - clock.now().getTime()).toBe(defaultRetryDelaysMs[1]);
+    // The first attempt delivered it: the delivery is succeeded although the newer attempt failed
+    // before that answer came (before, it followed the newer attempt and retried a delivered message).
+    expect(await w.getDelivery(delivery!.id)).toMatchObject({
+      status: 'succeeded',
+      attempts: 2,
+      nextAttemptAt: null,
+      lastStatusCode: 200,
+      lastError: null,
+    });
     clock.advance(defaultRetryDelaysMs[1]!);
-    expect(await w.deliverDue()).toBe(1);
-    expect(await w.getDelivery(delivery!.id)).toMatchObject({ status: 'succeeded', attempts: 3 });
-    expect((await w.listAttempts(delivery!.id)).map((a) => a.outcome)).toEqual([
-      'succeeded',
-      'failed',
-      'succeeded',
+    expect(await w.deliverDue()).toBe(0);
+    expect(r.received).toHaveLength(2);
+  });
+
+  it('a late success of an older attempt while a redeliver runs makes the delivery succeeded; the newer failure does not undo it', async () => {
+    let firstArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (firstArrived = resolve));
+    const r = await receiver((_request, index) => {
+      if (index === 0) {
+        firstArrived();
+        return { status: 200, body: 'first', delayMs: 500 };
+      }
+      return { status: 503, body: 'second', delayMs: 1_500 };
+    });
+    const w = webhooks();
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    await arrived;
+    // The redeliver's attempt is still waiting for its answer when the first one's success comes.
+    const again = await w.redeliver(delivery!.id);
+    expect(again.attempt).toMatchObject({
+      attempt: 2,
+      trigger: 'redeliver',
+      outcome: 'failed',
+      statusCode: 503,
+    });
+    expect(again.delivery).toMatchObject({ status: 'succeeded', attempts: 2, nextAttemptAt: null });
+    await w.close();
+    expect(
+      (await w.listAttempts(delivery!.id)).map((a) => [a.attempt, a.outcome, a.statusCode, a.responseBody]),
+    ).toEqual([
+      [1, 'succeeded', 200, 'first'],
+      [2, 'failed', 503, 'second'],
     ]);
+    expect((await w.listDeliveries({ ownerId, status: 'succeeded' })).items.map((d) => d.id)).toEqual([
+      delivery!.id,
+    ]);
+    clock.advance(24 * 3_600_000);
+    expect(await w.deliverDue()).toBe(0);
+    expect(r.received).toHaveLength(2);
+  });
+
+  it('alerts "failed for good" only for a delivery that failed, not for a failed redeliver of a delivered one', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
+        callback();
+      },
+    });
+    let up = true;
+    const r = await receiver(() => ({ status: up ? 200 : 503 }));
+    const w = webhooks({ immediate: false, retryDelaysMs: [], logger: pino({ level: 'info' }, destination) });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivered] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    expect(await w.deliverDue()).toBe(1);
+    up = false;
+    const again = await w.redeliver(delivered!.id);
+    expect(again.attempt).toMatchObject({ outcome: 'failed' });
+    expect(again.delivery.status).toBe('succeeded');
+    const alerts = () =>
+      lines.filter((l) => l.msg === 'webhook delivery failed for good').map((l) => l.deliveryId);
+    expect(alerts()).toEqual([]);
+    const [lost] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    expect(await w.deliverDue()).toBe(1);
+    expect((await w.getDelivery(lost!.id)).status).toBe('failed');
+    expect(alerts()).toEqual([lost!.id]);
+  });
+
+  it('keeps a succeeded delivery succeeded while a redeliver of it runs, and after a worker died in it', async () => {
+    const r = await receiver(() => ({ status: 200 }));
+    const w = webhooks({ immediate: false, leaseMs: 60_000 });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    expect(await w.deliverDue()).toBe(1);
+    const delivered = await w.getDelivery(delivery!.id);
+    expect(delivered).toMatchObject({ status: 'succeeded', attempts: 1 });
+    // An operator's redeliver claims it and its worker dies before sending.
+    const now = clock.now();
+    await t.db.transaction((tx) =>
+      claimDeliveries(
+        tx,
+        now,
+        new Date(now.getTime() + 60_000),
+        { ids: [delivery!.id], limit: 1, force: true },
+        'redeliver',
+      ),
+    );
+    expect(await w.getDelivery(delivery!.id)).toMatchObject({
+      status: 'succeeded',
+      attempts: 2,
+      nextAttemptAt: null,
+      succeededAt: delivered.succeededAt,
+    });
+    // Nothing is due: the delivered message is not sent again by the job.
+    clock.advance(24 * 3_600_000);
+    expect(await w.deliverDue()).toBe(0);
+    expect(r.received).toHaveLength(1);
+    expect((await w.listAttempts(delivery!.id)).map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, 'succeeded'],
+      [2, null],
+    ]);
+    // The next redeliver takes the dead attempt for abandoned and sends.
+    const again = await w.redeliver(delivery!.id);
+    expect(again.attempt).toMatchObject({ attempt: 3, outcome: 'succeeded' });
+    expect((await w.listAttempts(delivery!.id)).map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, 'succeeded'],
+      [2, 'abandoned'],
+      [3, 'succeeded'],
+    ]);
+    expect(r.received).toHaveLength(2);
   });
 
   it('redeliver marks abandoned an attempt whose lease ran out, and only that one', async () => {

@@ -58,7 +58,9 @@ const claimedColumns = deliveryColumns
  * `force` (a redeliver) claims the delivery whether or not it is due. An attempt still inside its
  * lease is then left running: its worker records its own outcome on its own row. Before, the
  * forced claim marked it abandoned, so while it ran the log said its worker had stopped (and an
- * attempt whose late outcome was not written stayed so).
+ * attempt whose late outcome was not written stayed so). A forced claim also takes a delivery that
+ * succeeded, which stays `succeeded` (and without a lease) while the extra attempt runs: no outcome
+ * of that attempt can undo the delivery.
  */
 export async function claimDeliveries(
   tx: Queryable,
@@ -68,16 +70,17 @@ export async function claimDeliveries(
   trigger: Claim['trigger'],
 ): Promise<Claim[]> {
   // Two shapes rather than one `OR`, so the scheduled claim keeps using the partial due index.
-  const due = filter.force ? 'true' : 'next_attempt_at <= $1';
+  const due = filter.force ? 'true' : `status = 'pending' AND next_attempt_at <= $1`;
   const claimed = await tx.query<DeliveryRow & { lease_ran_out: boolean }>(
     `WITH due AS (
        SELECT id, coalesce(next_attempt_at <= $1, false) AS lease_ran_out FROM webhook_deliveries
-        WHERE status = 'pending' AND ${due} AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
+        WHERE ${due} AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
         ORDER BY next_attempt_at
         LIMIT $4
         FOR UPDATE SKIP LOCKED
      )
-     UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2, updated_at = $1
+     UPDATE webhook_deliveries d SET attempts = d.attempts + 1,
+            next_attempt_at = CASE WHEN d.status = 'pending' THEN $2::timestamptz END, updated_at = $1
        FROM due WHERE d.id = due.id
      RETURNING ${claimedColumns}, due.lease_ran_out`,
     [now, leaseUntil, filter.ids ?? null, filter.limit],
@@ -145,7 +148,9 @@ export class DeliveryWorker {
 
   /**
    * Makes a delivery due now, whatever its state, and attempts it at once; a delivery that had
-   * succeeded or failed gets exactly one more attempt. Returns the attempt's id.
+   * succeeded or failed gets exactly one more attempt. One that succeeded stays `succeeded`
+   * meanwhile and after, whatever this attempt's outcome: the receiver has the message (before, a
+   * failure of the extra attempt turned it `failed`). Returns the attempt's id.
    */
   async redeliver(id: string): Promise<string> {
     if (!isUuid(id)) throw deliveryNotFound(id);
@@ -154,7 +159,7 @@ export class DeliveryWorker {
       // next_attempt_at is left for the claim: it tells whether a running attempt's lease ran out.
       const updated = await tx.query(
         `UPDATE webhook_deliveries
-            SET status = 'pending', updated_at = $2,
+            SET status = CASE WHEN status = 'succeeded' THEN status ELSE 'pending' END, updated_at = $2,
                 max_attempts = CASE WHEN status = 'pending' THEN max_attempts ELSE attempts + 1 END
           WHERE id = $1`,
         [id, now],
@@ -233,7 +238,7 @@ export class DeliveryWorker {
       status = delay === undefined ? 'failed' : 'pending';
       next = delay === undefined ? null : new Date(now.getTime() + delay);
     }
-    await this.#o.db.transaction(async (tx) => {
+    const gaveUp = await this.#o.db.transaction(async (tx) => {
       await tx.query(
         `UPDATE webhook_attempts
             SET outcome = $2, duration_ms = $3, status_code = $4, error = $5, response_body = $6
@@ -247,16 +252,32 @@ export class DeliveryWorker {
           result.responseBody,
         ],
       );
-      // Fenced by the attempt number: a late finisher of an older, abandoned attempt changes nothing.
-      await tx.query(
+      // A delivery is delivered once any of its attempts succeeded, so a success is never fenced: an
+      // older attempt (still running when a redeliver began one more, or taken for abandoned) that
+      // succeeds late makes the delivery succeeded. Before, the newest attempt's outcome won, and a
+      // failure of it left the delivery retrying or failed although the receiver had the message.
+      // A failure is fenced by the attempt number and only moves a delivery not delivered yet.
+      if (status === 'succeeded') {
+        await tx.query(
+          `UPDATE webhook_deliveries
+              SET status = 'succeeded', next_attempt_at = NULL, last_status_code = $2, last_error = NULL,
+                  updated_at = $3, succeeded_at = $3
+            WHERE id = $1`,
+          [claim.delivery.id, result.statusCode, now],
+        );
+        return false;
+      }
+      const moved = await tx.query(
         `UPDATE webhook_deliveries
-            SET status = $3::text, next_attempt_at = $4, last_status_code = $5, last_error = $6,
-                updated_at = $7, succeeded_at = CASE WHEN $3::text = 'succeeded' THEN $7 ELSE succeeded_at END
+            SET status = $3::text, next_attempt_at = $4, last_status_code = $5, last_error = $6, updated_at = $7
           WHERE id = $1 AND attempts = $2 AND status = 'pending'`,
         [claim.delivery.id, claim.attempt, status, next, result.statusCode, result.error, now],
       );
+      return status === 'failed' && moved.rowCount > 0;
     });
-    if (status === 'failed')
+    // Only when this failure failed the delivery: not a fenced-out older attempt's, nor a failed
+    // redeliver of a delivered one (the alert would say a delivered message was lost).
+    if (gaveUp)
       this.#o.logger?.warn(
         { deliveryId: claim.delivery.id, attempts: claim.attempt, error: result.error },
         'webhook delivery failed for good',
