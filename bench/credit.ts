@@ -99,6 +99,7 @@ function syntheticHistory(r: () => number): LineHistory {
       const late = r() < 0.1 ? 1 + Math.floor(r() * 3) : pick(r, [-2, -1, 0, 0]);
       return {
         monthsPastDue: late,
+        due: true,
         statementBalance: balance,
         amountRepaid: late > 0 ? 0n : (balance * BigInt(Math.round(r() * 100))) / 100n,
       };

@@ -99,6 +99,26 @@ describe('the score once consent is withdrawn', () => {
     expect(mine.statusCode, mine.body).toBe(200);
     expect(mine.json<{ id: string }>().id).toBe(scored.id);
   });
+
+  it('granted again: still no line nor loan on the earlier consent’s score, until a new score', async () => {
+    const c = await newCustomer(h(), { funds: 0n });
+    await scoreCustomer(h(), c);
+    expect((await h().post('/v1/me/credit-consent/withdraw', {}, { key: c.token })).statusCode).toBe(200);
+    expect((await h().post('/v1/me/credit-consent', {}, { key: c.token })).statusCode).toBe(201);
+
+    const opened = await h().post('/v1/paylater/line', { product_id: lineProductId }, { key: c.token });
+    expect(opened.statusCode, opened.body).toBe(422);
+    expect(opened.json()).toMatchObject({ code: 'PAYLATER_NOT_ELIGIBLE' });
+    const applied = await applyForCash(c, LOAN.toString());
+    expect(applied.statusCode, applied.body).toBe(201);
+    expect(applied.json()).toMatchObject({ status: 'declined', decline_reason: 'no_score' });
+
+    // A score under the consent in force (the answers given before are reused) is used again.
+    const rescored = await h().post('/v1/me/score', {}, { key: c.token });
+    expect(rescored.statusCode, rescored.body).toBe(201);
+    const reopened = await h().post('/v1/paylater/line', { product_id: lineProductId }, { key: c.token });
+    expect(reopened.statusCode, reopened.body).toBe(201);
+  });
 });
 
 describe('credit asked for more than it allows, often at once', () => {

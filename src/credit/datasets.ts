@@ -70,9 +70,10 @@ const behaviourFeatures: FeatureSpec[] = [
     code: `B0${i + 2}`,
     text_en:
       i === 0
-        ? 'Repayment status on the latest statement (past due or revolving)'
+        ? 'Repayment status on the latest statement due (past due or revolving)'
         : `Repayment status on the ${months[i]} statement (past due or revolving)`,
-    text_zh: i === 0 ? '最近一期账单的还款状态（逾期或循环）' : `${monthsZh[i]}账单的还款状态（逾期或循环）`,
+    text_zh:
+      i === 0 ? '最近一期已到期账单的还款状态（逾期或循环）' : `${monthsZh[i]}账单的还款状态（逾期或循环）`,
   })),
   ...[1, 2, 3, 4, 5, 6].map((n): FeatureSpec => ({
     name: `BILL_AMT${n}`,

@@ -23,6 +23,11 @@ export const NTD_PER_CNY = 3.9;
 export interface LineStatement {
   /** Months past due at the statement: −2 no use, −1 paid in full, 0 revolving/minimum paid, k ≥ 1 late. */
   monthsPastDue: number;
+  /**
+   * Whether the statement's due date had passed on the scoring date. Before it, nothing is known
+   * of how the bill will be repaid, so the statement is left out of the repayment statuses.
+   */
+  due: boolean;
   /** Statement balance, fen. */
   statementBalance: bigint;
   /**
@@ -35,7 +40,10 @@ export interface LineStatement {
 export interface LineHistory {
   /** The line's credit limit, fen. */
   creditLimit: bigint;
-  /** Newest first; the last six are used (fewer: the missing months count as "no use"). */
+  /**
+   * Newest first: the newest six give the bills and repayments, the newest six that are due the
+   * repayment statuses (fewer: the missing months count as "no use"), so a source sends up to seven.
+   */
   statements: readonly LineStatement[];
 }
 
@@ -66,11 +74,20 @@ export const noLineHistoryFeatureSource: FeatureSource = {
   existingCredits: async () => empty,
 };
 
-/** LIMIT_BAL, PAY_0/PAY_2…PAY_6, BILL_AMT1…6, PAY_AMT1…6 (NT$) from the line's latest six statements. */
+/**
+ * LIMIT_BAL, PAY_0/PAY_2…PAY_6, BILL_AMT1…6, PAY_AMT1…6 (NT$): bills and repayments from the line's
+ * latest six statements, statuses from its latest six due ones. A statement not yet due has no
+ * status: read as "minimum paid" it was a month of revolving (and "paid on time" to anything that
+ * counted zeros as not late), and the reasons named "the latest statement" for a bill nobody owed yet.
+ * Its status is known in the month its bill is repaid, as in the Taiwan data, where September's
+ * status goes with September's repayment of August's bill.
+ */
 export function behaviourFeatures(history: LineHistory): Record<string, number> {
   const ntd = (fen: bigint): number => Math.round((Number(fen) / 100) * NTD_PER_CNY);
   const s = history.statements;
-  const pay = (i: number) => (s[i] ? Math.max(-2, Math.min(9, Math.trunc(s[i].monthsPastDue))) : -2);
+  const due: LineStatement[] = [];
+  for (let i = 0; i < s.length && due.length < 6; i++) if (s[i]!.due) due.push(s[i]!);
+  const pay = (i: number) => (due[i] ? Math.max(-2, Math.min(9, Math.trunc(due[i].monthsPastDue))) : -2);
   const bill = (i: number) => (s[i] ? ntd(s[i].statementBalance) : 0);
   const paid = (i: number) => (s[i] ? ntd(s[i].amountRepaid) : 0);
   // One literal, so every user's features share one shape (hidden class) and the model's input

@@ -30,6 +30,8 @@ export interface NewScore {
   business_date: string;
   refresh_date: string | null;
   scored_at: string;
+  /** The consent the inputs were read under: stored only while that one is still in force. */
+  consent_id: string | null;
 }
 
 /**
@@ -39,6 +41,8 @@ export interface NewScore {
  */
 export type ScorePlan = {
   userId: string;
+  /** The consent in force when the inputs were read. */
+  consentId?: string;
   answers: StoredAnswers | null;
   debt: UnpaidDebt | undefined;
 } & ({ history: LineHistory; features?: undefined } | { history?: undefined; features: ApplicantFeatures });
@@ -95,5 +99,6 @@ export function scoreRow(
     business_date: context.businessDate,
     refresh_date: context.refresh ? context.businessDate : null,
     scored_at: context.scoredAt,
+    consent_id: plan.consentId ?? null,
   };
 }

@@ -169,8 +169,8 @@ describe('credit score service', () => {
     histories.set(id, {
       creditLimit: 2_000_000n,
       statements: [
-        { monthsPastDue: 2, statementBalance: 1_900_000n, amountRepaid: 0n },
-        { monthsPastDue: 1, statementBalance: 1_800_000n, amountRepaid: 10_000n },
+        { monthsPastDue: 2, due: true, statementBalance: 1_900_000n, amountRepaid: 0n },
+        { monthsPastDue: 1, due: true, statementBalance: 1_800_000n, amountRepaid: 10_000n },
       ],
     });
     const s = await credit.score(id);
@@ -183,7 +183,7 @@ describe('credit score service', () => {
   it('never gives a user who repaid every statement in full a "small share repaid" reason', async () => {
     const id = adult();
     await credit.grantConsent(id);
-    const paidInFull = { monthsPastDue: -1, statementBalance: 100_000n, amountRepaid: 100_000n };
+    const paidInFull = { monthsPastDue: -1, due: true, statementBalance: 100_000n, amountRepaid: 100_000n };
     histories.set(id, { creditLimit: 2_000_000n, statements: Array(6).fill(paidInFull) });
     const s = await credit.score(id);
     expect(s.model).toBe('behaviour');
@@ -426,8 +426,50 @@ describe('credit score service', () => {
     expect(await codeOf(credit.getLatestScore(id))).toBe('CREDIT_SCORE_NOT_FOUND');
     expect((await credit.getLatestScoreOnRecord(id)).id).toBe(scored.id);
     expect((await credit.getScoreHistory(id)).items.map((s) => s.id)).toEqual([scored.id]);
+    // Granting again consents from then on: the earlier consent's score is not used again.
     await credit.grantConsent(id);
-    expect((await credit.getLatestScore(id)).id).toBe(scored.id);
+    expect(await codeOf(credit.getLatestScore(id))).toBe('CREDIT_SCORE_NOT_FOUND');
+  });
+
+  it('after a withdrawal and a new grant, no score is used until one is computed under the new consent', async () => {
+    const id = adult();
+    await credit.grantConsent(id);
+    const old = await credit.score(id, answers);
+    await credit.withdrawConsent(id);
+    await credit.grantConsent(id);
+    const refused = await credit.getLatestScore(id).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(MilletError);
+    expect(refused).toMatchObject({
+      code: 'CREDIT_SCORE_NOT_FOUND',
+      details: { reason: 'consent_granted_again' },
+    });
+    // The user still sees their history; a new score (the stored answers reused) is usable.
+    expect((await credit.getLatestScoreOnRecord(id)).id).toBe(old.id);
+    const fresh = await credit.score(id);
+    expect((await credit.getLatestScore(id)).id).toBe(fresh.id);
+  });
+
+  it('a score computed before the consent in force was granted is not stored under it', async () => {
+    const id = adult();
+    await credit.grantConsent(id);
+    // Withdrawn and granted again while the score is computed (between its reads and its insert).
+    const racing = createCreditService({
+      db: t.db,
+      clock,
+      features: {
+        ...source,
+        lineHistories: async () => {
+          await credit.withdrawConsent(id);
+          await credit.grantConsent(id);
+          return new Map();
+        },
+      },
+      users: { getUser: async () => ({ kycStatus: 'verified', isAdult: true }) },
+      wallets: { getWallet: async () => ({ balance: 0n }) },
+    });
+    expect(await codeOf(racing.score(id, answers))).toBe('CONSENT_REQUIRED');
+    expect(await codeOf(credit.getLatestScore(id))).toBe('CREDIT_SCORE_NOT_FOUND');
+    expect((await credit.getScoreHistory(id)).items).toEqual([]);
   });
 
   it('two refreshes of one date at once count every user once between them', async () => {
@@ -480,5 +522,53 @@ describe('credit score service', () => {
     expect(granted.withdrawnAt).toBeNull();
     expect(granted.id).not.toBe(first.id);
     expect((await credit.getActiveConsent(id))!.id).toBe(granted.id);
+  });
+
+  it('the refresh scores again a user whose score of the date was computed under an earlier consent', async () => {
+    clock.set('2026-09-01T02:00:00Z');
+    const id = adult();
+    await credit.grantConsent(id);
+    const old = await credit.score(id, answers); // today, under the first consent
+    await credit.withdrawConsent(id);
+    await credit.grantConsent(id);
+    const run = await credit.refreshScores({ businessDate: '2026-09-01' });
+    expect(run.status).toBe('completed');
+    const used = await credit.getLatestScore(id);
+    expect(used.id).not.toBe(old.id);
+    expect(used).toMatchObject({ trigger: 'refresh', businessDate: '2026-09-01' });
+  });
+
+  it('the refresh reads line history as of its date, not the clock: ahead of it (fast-forward) or resumed after it', async () => {
+    const asked: string[] = [];
+    const recording = createCreditService({
+      db: t.db,
+      clock,
+      scoringWorker: false,
+      features: {
+        ...source,
+        lineHistories: async (ids, asOf) => {
+          asked.push(asOf.toISOString());
+          return source.lineHistories(ids, asOf);
+        },
+      },
+      users: { getUser: async () => ({ kycStatus: 'verified', isAdult: true }) },
+      wallets: { getWallet: async () => ({ balance: 0n }) },
+    });
+    // The close's fast-forward refreshes the first of November while the clock is still in October,
+    // after that day's statements were made; a run of 1 December resumed on the 5th reads the 1st.
+    clock.set('2026-10-20T02:00:00Z');
+    await recording.refreshScores({ businessDate: '2026-11-01' });
+    clock.set('2026-12-05T02:00:00Z');
+    await recording.refreshScores({ businessDate: '2026-12-01' });
+    // On its own date, the clock's instant.
+    clock.set('2027-01-01T02:00:00Z');
+    await recording.refreshScores({ businessDate: '2027-01-01' });
+    expect([...new Set(asked)]).toEqual([
+      '2026-11-01T15:59:59.999Z',
+      '2026-12-01T15:59:59.999Z',
+      '2027-01-01T02:00:00.000Z',
+    ]);
+    // A date of Shanghai's local mean time (before 1901) still runs, as of the clock.
+    expect((await recording.refreshScores({ businessDate: '1900-01-01' })).status).toBe('completed');
   });
 });

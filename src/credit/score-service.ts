@@ -2,9 +2,15 @@ import { scoreDistribution, type ScoreDistribution } from './score-distribution.
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MilletError, businessDate as businessDateOfClock, isUuid, type Clock } from '../core/index.ts';
+import {
+  MilletError,
+  businessDate as businessDateOfClock,
+  businessDateOf,
+  isUuid,
+  type Clock,
+} from '../core/index.ts';
 import { loadMigrations, type Database, type Migration, type Queryable } from '../db/index.ts';
-import { isBusinessDate } from '../jobs/index.ts';
+import { endOfBusinessDate, isBusinessDate } from '../jobs/index.ts';
 import { defaultArtifactPath, readArtifact, type CreditArtifact } from './artifact.ts';
 import {
   activeConsent,
@@ -200,7 +206,9 @@ const fromRow = (r: ScoreRow): CreditScore => ({
 
 /**
  * Inserts scores for users whose consent is active at this moment (checked in the same statement,
- * so a withdrawal committed meanwhile wins); refresh scores already stored for the date are skipped.
+ * so a withdrawal committed meanwhile wins), each stamped with that consent; refresh scores already
+ * stored for the date are skipped. A score is stored only under the consent its inputs were read
+ * under: not under one granted while it was computed (after a withdrawal meanwhile).
  */
 async function insertScores(q: Queryable, scores: readonly NewScore[]): Promise<Set<string>> {
   return scores.length === 0 ? new Set() : insertScoresJson(q, JSON.stringify(scores));
@@ -217,14 +225,15 @@ async function insertScoresJson(
 ): Promise<Set<string>> {
   const r = await q.query<{ user_id: string }>(
     `INSERT INTO credit_scores (id, user_id, score, probability, model, model_version, learner, reasons,
-       features_hash, answers, trigger, business_date, refresh_date, scored_at)
+       features_hash, answers, trigger, business_date, refresh_date, scored_at, consent_id)
      SELECT t.id, t.user_id, t.score, t.probability, t.model, t.model_version, t.learner, t.reasons,
-       t.features_hash, t.answers, t.trigger, t.business_date, t.refresh_date, t.scored_at
+       t.features_hash, t.answers, t.trigger, t.business_date, t.refresh_date, t.scored_at, c.id
      FROM jsonb_to_recordset($1::jsonb) AS t(id uuid, user_id uuid, score int, probability double precision,
        model text, model_version text, learner text, reasons jsonb, features_hash text, answers jsonb,
-       trigger text, business_date date, refresh_date date, scored_at timestamptz)
-     WHERE EXISTS (SELECT 1 FROM credit_consents c WHERE c.user_id = t.user_id AND c.withdrawn_at IS NULL)
-       AND ($2::uuid IS NULL OR t.user_id > $2::uuid)
+       trigger text, business_date date, refresh_date date, scored_at timestamptz, consent_id uuid)
+     JOIN credit_consents c ON c.user_id = t.user_id AND c.withdrawn_at IS NULL
+       AND (t.consent_id IS NULL OR c.id = t.consent_id)
+     WHERE ($2::uuid IS NULL OR t.user_id > $2::uuid)
      ON CONFLICT (user_id, refresh_date) WHERE refresh_date IS NOT NULL DO NOTHING
      RETURNING user_id`,
     [json, after],
@@ -376,7 +385,8 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       requireId(userId);
       const now = clock.now();
       await requireEligible(userId, now);
-      if (!(await activeConsent(db, userId))) throw consentRequired();
+      const consent = await activeConsent(db, userId);
+      if (!consent) throw consentRequired();
       const day = businessDateOfClock(clock);
       const [histories, owed] = await Promise.all([
         source.lineHistories([userId], now),
@@ -393,7 +403,8 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         scoredAt: clock.now().toISOString(),
       };
       let row: NewScore;
-      if (history) row = scoreRow(artifact, { userId, history, answers: stored, debt }, context);
+      const consentId = consent.id;
+      if (history) row = scoreRow(artifact, { userId, consentId, history, answers: stored, debt }, context);
       else {
         if (!answers)
           throw new MilletError(
@@ -410,7 +421,7 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
           fundHoldings: holdings.get(userId) ?? 0n,
           existingCredits: credits.get(userId) ?? 0,
         });
-        row = scoreRow(artifact, { userId, features, answers: stored, debt }, context);
+        row = scoreRow(artifact, { userId, consentId, features, answers: stored, debt }, context);
       }
       const inserted = await insertScores(db, [row]);
       // The consent was withdrawn between the check and the insert: nothing was stored.
@@ -421,24 +432,35 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     async getLatestScore(userId) {
       requireId(userId);
       // The consent is read in the same statement as the score: a withdrawal is never half seen.
-      const r = await db.query<ScoreRow & { consented: boolean }>(
-        `SELECT ${scoreColumns}, EXISTS (
-           SELECT 1 FROM credit_consents c WHERE c.user_id = $1 AND c.withdrawn_at IS NULL
-         ) AS consented
-         FROM credit_scores WHERE user_id = $1 ORDER BY scored_at DESC, id DESC LIMIT 1`,
+      // Only a score computed under the consent in force. Withdrawing stops the score being used,
+      // not only computed (DESIGN §2.9): the old score deciding a new line or loan, or shown to a
+      // partner as a band, would be a use without consent; and granting again consents from then
+      // on, so the scores of an earlier consent stay unused (before 2026-12-04 they came back).
+      const r = await db.query<Partial<ScoreRow> & { active_consent: string | null; scored_before: boolean }>(
+        `SELECT c.id AS active_consent,
+                EXISTS (SELECT 1 FROM credit_scores WHERE user_id = $1) AS scored_before, s.*
+         FROM (SELECT 1) one
+         LEFT JOIN credit_consents c ON c.user_id = $1 AND c.withdrawn_at IS NULL
+         LEFT JOIN LATERAL (
+           SELECT ${scoreColumns} FROM credit_scores
+           WHERE user_id = $1 AND consent_id = c.id ORDER BY scored_at DESC, id DESC LIMIT 1
+         ) s ON true`,
         [userId],
       );
-      const row = r.rows[0];
-      if (!row) throw scoreNotFound(userId);
-      // Withdrawing stops the score being used, not only computed (DESIGN §2.9): the old score
-      // deciding a new line or loan, or shown to a partner as a band, would be a use without consent.
-      if (!row.consented)
+      const row = r.rows[0]!;
+      if (row.id) return fromRow(row as ScoreRow);
+      if (!row.scored_before) throw scoreNotFound(userId);
+      if (!row.active_consent)
         throw new MilletError(
           'CREDIT_SCORE_NOT_FOUND',
           'No credit score to use: consent to credit scoring was withdrawn; grant it again with POST /v1/me/credit-consent',
           { userId, reason: 'consent_withdrawn' },
         );
-      return fromRow(row);
+      throw new MilletError(
+        'CREDIT_SCORE_NOT_FOUND',
+        'No credit score to use: your scores were computed under an earlier consent; ask for a new one with POST /v1/me/score',
+        { userId, reason: 'consent_granted_again' },
+      );
     },
 
     async getLatestScoreOnRecord(userId) {
@@ -523,17 +545,31 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     };
     if (run.status === 'completed') return finish('completed', true);
 
-    // "As of" the end of the refresh date is the close's business; the clock's now is as good here.
-    const asOf = clock.now();
-    type BatchRow = { user_id: string; last_date: string | null; answers: StoredAnswers | null };
+    // The refresh date's data, as its scores are dated: on that date, the clock's instant; else the
+    // date's last instant. The close's fast-forward refreshes a first of the month ahead of the
+    // clock (after that day's statements were made) and a run can be resumed days later; reading
+    // the clock's now, statements (and due dates passed) of another day went into the date's scores.
+    // (A date whose last instant is not of that date, before 1901's +8 offset, keeps the clock's.)
+    const now = clock.now();
+    const end = endOfBusinessDate(day);
+    const asOf = businessDateOf(now) !== day && businessDateOf(end) === day ? end : now;
+    type BatchRow = {
+      user_id: string;
+      consent_id: string;
+      last_date: string | null;
+      answers: StoredAnswers | null;
+    };
+    // The latest score is current only if computed under the consent in force: one of an earlier
+    // consent (withdrawn, then granted again) is not used, so the user is due a new one. Its
+    // answers are still the user's latest.
     const read = async (after: string | null): Promise<BatchRow[]> => {
       const ts = performance.now();
       const rows = (
         await db.query<BatchRow>(
-          `SELECT c.user_id, s.business_date::text AS last_date, s.answers
+          `SELECT c.user_id, c.id AS consent_id, CASE WHEN s.consent_id = c.id THEN s.business_date::text END AS last_date, s.answers
            FROM credit_consents c
            LEFT JOIN LATERAL (
-             SELECT business_date, answers FROM credit_scores s
+             SELECT business_date, answers, consent_id FROM credit_scores s
              WHERE s.user_id = c.user_id ORDER BY scored_at DESC, id DESC LIMIT 1
            ) s ON true
            WHERE c.withdrawn_at IS NULL AND ($1::uuid IS NULL OR c.user_id > $1::uuid)
@@ -574,9 +610,10 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
         if (!eligible[i]) return void skipped.set(b.user_id, 'ineligible');
         const history = histories.get(b.user_id);
         const debt = owed.get(b.user_id);
-        if (history) plans.push({ userId: b.user_id, history, answers: b.answers, debt });
+        const consentId = b.consent_id;
+        if (history) plans.push({ userId: b.user_id, consentId, history, answers: b.answers, debt });
         else if (b.answers) {
-          const plan: ScorePlan = { userId: b.user_id, features: {}, answers: b.answers, debt };
+          const plan: ScorePlan = { userId: b.user_id, consentId, features: {}, answers: b.answers, debt };
           plans.push(plan);
           needWallet.push({ plan, answers: answersFromJson(b.answers) });
         } else skipped.set(b.user_id, 'noAnswers');

@@ -172,7 +172,7 @@ describe('scoreApplicant', () => {
       [5_000_000n, 500_000n],
       [50_000_000n, 2_000_000n],
     ] as const) {
-      const statement = { monthsPastDue: -1, statementBalance: balance, amountRepaid: balance };
+      const statement = { monthsPastDue: -1, due: true, statementBalance: balance, amountRepaid: balance };
       const features = behaviourFeatures({ creditLimit: limit, statements: Array(6).fill(statement) });
       const result = scoreApplicant(b, features);
       expect(result.reasons.length).toBeGreaterThan(0);
@@ -182,12 +182,29 @@ describe('scoreApplicant', () => {
       }
     }
     // The same reasons stay for a user they are true of: a revolver repaying 5% of each bill.
-    const revolving = { monthsPastDue: 0, statementBalance: 1_000_000n, amountRepaid: 50_000n };
+    const revolving = { monthsPastDue: 0, due: true, statementBalance: 1_000_000n, amountRepaid: 50_000n };
     const revolver = scoreApplicant(
       b,
       behaviourFeatures({ creditLimit: 2_000_000n, statements: Array(6).fill(revolving) }),
     );
     expect(revolver.reasons[0]!.feature).toBe('REPAID_SHARE_AVG');
+  });
+
+  it('reads repayment statuses only from statements whose due date has passed', () => {
+    const b = readArtifact(defaultArtifactPath('behaviour'));
+    const paid = { monthsPastDue: -1, due: true, statementBalance: 100_000n, amountRepaid: 100_000n };
+    // The newest bill is not due yet: its "0" is no status, neither a month of revolving nor late.
+    const notDue = { monthsPastDue: 0, due: false, statementBalance: 400_000n, amountRepaid: 100_000n };
+    const features = behaviourFeatures({
+      creditLimit: 2_000_000n,
+      statements: [notDue, ...Array(6).fill(paid)],
+    });
+    expect(['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'PAY_5', 'PAY_6'].map((n) => features[n])).toEqual([
+      -1, -1, -1, -1, -1, -1,
+    ]);
+    expect(features.BILL_AMT1).toBe(15_600); // 4,000 CNY: the bills are still the newest six
+    for (const r of scoreApplicant(b, features).reasons)
+      expect(r.feature).not.toMatch(/^(PAY_\d|WORST_STATUS|AVG_STATUS|MONTHS_PAID_FULL)$/);
   });
 
   it('says nothing about a repayment status or share it does not know (missing columns)', () => {

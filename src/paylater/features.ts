@@ -3,7 +3,8 @@ import type { LineHistory, LineStatement } from '../credit/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { daysBetween } from '../lending/index.ts';
 
-const MONTHS = 6;
+// Six statements give the bills; a seventh gives the sixth status when the newest is not due yet.
+const MONTHS = 7;
 
 interface Row {
   user_id: string;
@@ -92,6 +93,8 @@ export async function lineHistories(
         },
         today,
       ),
+      // Due once its due date is over: until then it can still be paid in full on time.
+      due: row.due_date < today,
       statementBalance: row.total_due + row.carried,
       amountRepaid: row.repaid,
     };
