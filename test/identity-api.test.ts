@@ -212,14 +212,17 @@ describe('users and sessions over HTTP', () => {
     const answer = (r: typeof known.limited) => ({ ...r.json(), request_id: undefined });
     expect(answer(unknown.limited)).toEqual(answer(known.limited));
     expect(unknown.limited.headers['retry-after']).toBe(known.limited.headers['retry-after']);
-    const right = await h.app.inject({
-      method: 'POST',
-      url: '/v1/sessions',
-      remoteAddress: '203.0.113.52',
-      headers: { 'idempotency-key': randomUUID() },
-      payload: { phone, password: 'password-1' },
-    });
-    expect(right.statusCode).toBe(429);
+    const right = (remoteAddress: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/v1/sessions',
+        remoteAddress,
+        headers: { 'idempotency-key': randomUUID() },
+        payload: { phone, password: 'password-1' },
+      });
+    // The right password is refused from the guessing address only: the owner elsewhere gets in.
+    expect((await right('203.0.113.50')).statusCode).toBe(429);
+    expect((await right('203.0.113.52')).statusCode).toBe(201);
     h.clock.advance(900_000);
   });
 
@@ -795,23 +798,56 @@ describe('password reset (forgot password) by SMS code over HTTP', () => {
     expect((await logIn(phone, 'new-password-2')).statusCode).toBe(201);
   });
 
-  it('lets the owner of a phone locked by five wrong passwords in, and clears the lock', async () => {
+  it("locks a stranger's wrong passwords out of the phone only at their address; the owner logs in", async () => {
     const { phone } = await signUpAndLogIn();
     const stranger = '198.51.100.23';
     for (let i = 0; i < 5; i += 1) expect((await strangerLogIn(phone, stranger)).statusCode).toBe(401);
-    const locked = await logIn(phone, 'password-1');
+    const locked = await strangerLogIn(phone, stranger);
     expect([locked.statusCode, locked.json().code]).toEqual([429, 'RATE_LIMITED']);
+    // The owner, where they logged in before and from a new address, is not blocked by them.
+    expect((await logIn(phone, 'password-1')).statusCode).toBe(201);
+    const elsewhere = await h.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      remoteAddress: '203.0.113.130',
+      headers: { 'idempotency-key': randomUUID() },
+      payload: { phone, password: 'password-1' },
+    });
+    expect(elsewhere.statusCode).toBe(201);
+    h.clock.advance(900_000);
+  });
 
+  it("lets the owner in past the phone's daily ceiling from where they log in, and by a reset anywhere", async () => {
+    const { phone } = await signUpAndLogIn();
+    const from = (remoteAddress: string, password: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/v1/sessions',
+        remoteAddress,
+        headers: { 'idempotency-key': randomUUID() },
+        payload: { phone, password },
+      });
+    // Twenty strangers' addresses, five guesses each: the hundred a phone takes in a day.
+    for (let a = 0; a < 20; a += 1)
+      for (let i = 0; i < 5; i += 1)
+        expect((await strangerLogIn(phone, `198.51.101.${a}`)).statusCode).toBe(401);
+    const ceiling = await from('203.0.113.140', 'password-1');
+    expect([ceiling.statusCode, ceiling.json().code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(ceiling.headers['retry-after'])).toBe(24 * 3600);
+    // Where the owner logged in before, the right password still gets in.
+    expect((await logIn(phone, 'password-1')).statusCode).toBe(201);
+
+    // From a new address: the SMS reset, which clears the ceiling.
     h.clock.advance(60_000);
     await sendResetCode(phone);
     const done = await reset(phone, h.sms.lastCodeTo(phone));
     expect(done.statusCode).toBe(201);
     expect((await getAs(done.json().access_token, '/v1/me')).statusCode).toBe(200);
-    // The phone's failures are gone: the new password logs in at once, within the 15 minutes.
-    expect((await logIn(phone, 'new-password-2')).statusCode).toBe(201);
-    // The stranger's next guesses start a count of their own; the owner's tokens stay good.
-    expect((await strangerLogIn(phone, stranger)).statusCode).toBe(401);
+    expect((await from('203.0.113.140', 'new-password-2')).statusCode).toBe(201);
+    // A stranger's address keeps its own count; the owner's tokens stay good.
+    expect((await strangerLogIn(phone, '198.51.101.0')).statusCode).toBe(429);
     expect((await getAs(done.json().access_token, '/v1/me')).statusCode).toBe(200);
+    h.clock.advance(24 * 3600_000);
   });
 
   it('refuses a reused, wrong, expired or sign-up code as sign-up does, and a weak password first', async () => {

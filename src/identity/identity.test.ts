@@ -184,30 +184,100 @@ describe('sessions', () => {
 });
 
 describe('login rate limit', () => {
-  it('allows 5 failures per phone in 15 minutes, then 429 until the oldest leaves the window', async () => {
+  it('allows 5 failures per phone from one address in 15 minutes, then 429 there until the oldest leaves the window', async () => {
     const phone = freshPhone();
     await identity.createUser({ phone, password: 'password-1' });
     for (let i = 0; i < 5; i += 1) {
-      expect(
-        (await rejection(identity.logIn({ phone, password: 'wrong-pass', ip: `10.1.0.${i}` }))).code,
-      ).toBe('INVALID_CREDENTIALS');
+      expect((await rejection(identity.logIn({ phone, password: 'wrong-pass', ip: '10.1.0.1' }))).code).toBe(
+        'INVALID_CREDENTIALS',
+      );
       clock.advance(60_000);
     }
-    // Even the right password is refused while limited.
-    const limited = await rejection(identity.logIn({ phone, password: 'password-1', ip: '10.1.1.1' }));
+    // Even the right password is refused from that address while limited.
+    const limited = await rejection(identity.logIn({ phone, password: 'password-1', ip: '10.1.0.1' }));
     expect(limited.code).toBe('RATE_LIMITED');
     // First failure at T, now T + 5 min: the window lifts at T + 15 min.
     expect(limited.details?.retryAfterSeconds).toBe(600);
     clock.advance(600_000 - 1_000);
-    expect((await rejection(identity.logIn({ phone, password: 'password-1' }))).code).toBe('RATE_LIMITED');
+    expect((await rejection(identity.logIn({ phone, password: 'password-1', ip: '10.1.0.1' }))).code).toBe(
+      'RATE_LIMITED',
+    );
     clock.advance(1_000);
-    await expect(identity.logIn({ phone, password: 'password-1' })).resolves.toMatchObject({
+    await expect(identity.logIn({ phone, password: 'password-1', ip: '10.1.0.1' })).resolves.toMatchObject({
       tokenType: 'Bearer',
     });
-    // A success clears the phone's failures.
-    const count = await t.db.query('SELECT 1 FROM identity_login_failures');
-    expect(count.rows.length).toBeGreaterThan(0); // the IP rows remain
-    await expect(identity.logIn({ phone, password: 'password-1' })).resolves.toBeTruthy();
+    // A success clears the pair's failures: four more typos from there do not lock it.
+    for (let i = 0; i < 4; i += 1)
+      await rejection(identity.logIn({ phone, password: 'wrong-pass', ip: '10.1.0.1' }));
+    await expect(identity.logIn({ phone, password: 'password-1', ip: '10.1.0.1' })).resolves.toBeTruthy();
+  });
+
+  it("locks only the stranger's address: the owner logs in from elsewhere with the right password", async () => {
+    const phone = freshPhone();
+    await identity.createUser({ phone, password: 'password-1' });
+    for (let i = 0; i < 5; i += 1)
+      await rejection(identity.logIn({ phone, password: 'wrong-pass', ip: '10.2.0.66' }));
+    expect((await rejection(identity.logIn({ phone, password: 'wrong-pass', ip: '10.2.0.66' }))).code).toBe(
+      'RATE_LIMITED',
+    );
+    // Never logged in before, from an address of their own: not blocked below the ceiling.
+    await expect(identity.logIn({ phone, password: 'password-1', ip: '10.2.0.1' })).resolves.toMatchObject({
+      tokenType: 'Bearer',
+    });
+    // The stranger's address stays locked at that phone, the owner's success notwithstanding.
+    expect((await rejection(identity.logIn({ phone, password: 'password-1', ip: '10.2.0.66' }))).code).toBe(
+      'RATE_LIMITED',
+    );
+    clock.advance(15 * 60_000);
+  });
+
+  it('bounds many addresses at one phone by its daily ceiling, which does not refuse addresses the owner used', async () => {
+    const ceiling = createIdentity({
+      db: t.db,
+      clock,
+      sms,
+      encryptionKey,
+      loginRateLimit: { maxFailuresPerPhone: 12 },
+    });
+    const phone = freshPhone();
+    await signUpVerified({ phone, password: 'password-1', ip: '10.3.0.1' }, ceiling);
+    await expect(ceiling.logIn({ phone, password: 'password-1', ip: '10.3.0.2' })).resolves.toBeTruthy();
+    // Three strangers' addresses, four guesses each: the twelve the phone allows in a day.
+    for (let a = 0; a < 3; a += 1)
+      for (let i = 0; i < 4; i += 1)
+        expect(
+          (await rejection(ceiling.logIn({ phone, password: 'wrong-pass', ip: `10.3.1.${a}` }))).code,
+        ).toBe('INVALID_CREDENTIALS');
+    clock.advance(60 * 60_000);
+    // A fourth address has room of its own, but the phone has none left: refused, right password
+    // or not, until the first of the twelve is a day old.
+    const fresh = await rejection(ceiling.logIn({ phone, password: 'password-1', ip: '10.3.2.1' }));
+    expect(fresh.code).toBe('RATE_LIMITED');
+    expect(fresh.details?.retryAfterSeconds).toBe(23 * 3600);
+    // The cleanup job keeps the day's failures that the ceiling counts.
+    await ceiling.pruneLoginFailures();
+    expect((await rejection(ceiling.logIn({ phone, password: 'wrong-pass', ip: '10.3.2.2' }))).code).toBe(
+      'RATE_LIMITED',
+    );
+    // The addresses the owner signed up and logged in from are not refused by it.
+    await expect(ceiling.logIn({ phone, password: 'password-1', ip: '10.3.0.1' })).resolves.toBeTruthy();
+    await expect(ceiling.logIn({ phone, password: 'password-1', ip: '10.3.0.2' })).resolves.toBeTruthy();
+    // Nor by their own address limit, which a stranger sharing it (a carrier's NAT) has used up...
+    for (let i = 0; i < 20; i += 1)
+      await rejection(ceiling.logIn({ phone: freshPhone(), password: 'wrong-pass', ip: '10.3.0.2' }));
+    expect(
+      (await rejection(ceiling.logIn({ phone: freshPhone(), password: 'wrong-pass', ip: '10.3.0.2' }))).code,
+    ).toBe('RATE_LIMITED');
+    await expect(ceiling.logIn({ phone, password: 'password-1', ip: '10.3.0.2' })).resolves.toBeTruthy();
+    // ...but still by that pair's five: guessing from a known address is bounded as from any.
+    for (let i = 0; i < 5; i += 1)
+      await rejection(ceiling.logIn({ phone, password: 'wrong-pass', ip: '10.3.0.1' }));
+    expect((await rejection(ceiling.logIn({ phone, password: 'password-1', ip: '10.3.0.1' }))).code).toBe(
+      'RATE_LIMITED',
+    );
+    // A day on, the ceiling has room again.
+    clock.advance(23 * 3600_000);
+    await expect(ceiling.logIn({ phone, password: 'password-1', ip: '10.3.2.1' })).resolves.toBeTruthy();
   });
 
   it('limits one address trying many phones, and holds across instances (the counts are in the database)', async () => {
@@ -244,8 +314,12 @@ describe('login rate limit', () => {
     const raw = JSON.stringify((await t.db.query('SELECT * FROM identity_login_failures')).rows);
     expect(raw).not.toContain('192.0.2.7');
 
-    // The cleanup job removes what has left the window.
+    // The cleanup job removes what has left the window: the phones' rows after their day.
     clock.advance(15 * 60_000);
+    expect(await a.pruneLoginFailures()).toBeGreaterThan(0);
+    const left = await t.db.query<{ subject: string }>('SELECT subject FROM identity_login_failures');
+    expect(left.rows.every((r) => r.subject.startsWith('phone:'))).toBe(true);
+    clock.advance(24 * 3600_000);
     expect(await a.pruneLoginFailures()).toBeGreaterThan(0);
     expect((await t.db.query('SELECT 1 FROM identity_login_failures')).rows).toHaveLength(0);
   });
@@ -258,23 +332,45 @@ describe('login rate limit under concurrency', () => {
     );
   const count = (list: string[], code: string) => list.filter((c) => c === code).length;
 
-  it('lets no more than 5 guesses sent together reach the password check, registered phone or not', async () => {
+  it('lets no more than 5 guesses from one address sent together reach the password check, registered phone or not', async () => {
     const registered = freshPhone();
     await identity.createUser({ phone: registered, password: 'password-1' });
     for (const phone of [registered, freshPhone()]) {
       const burst = await codes(
         Array.from({ length: 12 }, (_, i) =>
-          identity.logIn({ phone, password: `wrong-guess-${i}`, ip: `10.9.${phoneCounter}.${i}` }),
+          identity.logIn({ phone, password: `wrong-guess-${i}`, ip: `10.9.${phoneCounter}.1` }),
         ),
       );
       expect([count(burst, 'INVALID_CREDENTIALS'), count(burst, 'RATE_LIMITED')]).toEqual([5, 7]);
     }
-    // The right password after the burst is refused too: the phone is at its limit.
+    // The right password after the burst is refused from that address, not from another.
     const late = await rejection(
-      identity.logIn({ phone: registered, password: 'password-1', ip: '10.9.9.9' }),
+      identity.logIn({ phone: registered, password: 'password-1', ip: `10.9.${phoneCounter}.1` }),
     );
     expect(late.code).toBe('RATE_LIMITED');
+    await expect(
+      identity.logIn({ phone: registered, password: 'password-1', ip: '10.9.9.9' }),
+    ).resolves.toBeTruthy();
     clock.advance(15 * 60_000);
+  });
+
+  it("holds the phone's ceiling against guesses from many addresses sent together", async () => {
+    const ceiling = createIdentity({
+      db: t.db,
+      clock,
+      sms,
+      encryptionKey,
+      loginRateLimit: { maxFailuresPerPhone: 8 },
+    });
+    const phone = freshPhone();
+    await ceiling.createUser({ phone, password: 'password-1' });
+    const burst = await codes(
+      Array.from({ length: 14 }, (_, i) =>
+        ceiling.logIn({ phone, password: `wrong-guess-${i}`, ip: `10.10.0.${i}` }),
+      ),
+    );
+    expect([count(burst, 'INVALID_CREDENTIALS'), count(burst, 'RATE_LIMITED')]).toEqual([8, 6]);
+    clock.advance(24 * 3600_000);
   });
 
   it('lets no more than 20 guesses from one address sent together through', async () => {
@@ -340,6 +436,64 @@ describe('login rate limit under concurrency', () => {
       }
     },
   );
+});
+
+describe('log-in racing a password reset', () => {
+  it('opens no session with the old password once a reset has ended them all', async () => {
+    // The database as the identity sees it, holding the log-in after it read the password hash
+    // and before its last transaction (where the session is opened), until released.
+    let hashRead = false;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let paused!: () => void;
+    const isPaused = new Promise<void>((resolve) => (paused = resolve));
+    const db = new Proxy(t.db, {
+      get(target, property, receiver) {
+        if (property === 'query')
+          return async (text: string, params?: unknown[]) => {
+            const result = await target.query(text, params);
+            if (text.includes('SELECT id, password_hash FROM identity_users')) hashRead = true;
+            return result;
+          };
+        if (property === 'transaction')
+          return async (work: Parameters<typeof target.transaction>[0]) => {
+            if (hashRead) {
+              hashRead = false;
+              paused();
+              await released;
+            }
+            return target.transaction(work);
+          };
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const held = createIdentity({ db, clock, sms, encryptionKey });
+    const phone = freshPhone();
+    const user = await identity.createUser({ phone, password: 'password-1' });
+    const oldPassword = held.logIn({ phone, password: 'password-1', ip: '192.0.2.90' });
+    oldPassword.catch(() => undefined);
+    await isPaused;
+    try {
+      clock.advance(60_000);
+      await identity.requestPhoneVerification({ phone, purpose: 'password_reset' });
+      await identity.resetPassword({
+        phone,
+        verificationCode: sms.lastCodeTo(phone)!,
+        newPassword: 'new-password-2',
+        ip: '192.0.2.91',
+      });
+    } finally {
+      release();
+    }
+    expect((await rejection(oldPassword)).code).toBe('INVALID_CREDENTIALS');
+    // Only the reset's own session is open.
+    const open = await t.db.query(
+      'SELECT 1 FROM identity_sessions WHERE user_id = $1 AND revoked_at IS NULL',
+      [user.id],
+    );
+    expect(open.rows).toHaveLength(1);
+  });
 });
 
 describe('sign-up rate limit', () => {

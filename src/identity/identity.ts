@@ -126,7 +126,29 @@ export function createIdentity(options: IdentityOptions): Identity {
   const phoneIndex = (e164: string) => blindIndex(keys.index, 'phone', e164);
   const clientIndex = (ip: string) => blindIndex(keys.index, 'ip', clientAddressKey(ip));
   const ipLimitSubject = (ip: string | undefined) =>
-    ip ? { subject: `ip:${clientIndex(ip)}`, max: limits.maxFailuresPerIp } : undefined;
+    ip
+      ? { subject: `ip:${clientIndex(ip)}`, max: limits.maxFailuresPerIp, windowMs: limits.windowMs }
+      : undefined;
+  /**
+   * One phone tried from one address. Without an address (seeding, internal callers) every such
+   * attempt at the phone shares one pair, as one unknown source.
+   */
+  const pairSubject = (index: string, ip: string | undefined) =>
+    `pair:${blindIndex(keys.index, 'login-pair', `${index}\0${ip ? clientAddressKey(ip) : ''}`)}`;
+  /** The owner got in from this pair's address: the per-phone ceiling does not refuse it. */
+  const markKnown = (q: Queryable, subject: string, now: Date) =>
+    q.query(
+      `INSERT INTO identity_login_known_addresses AS k (subject, last_success_at) VALUES ($1, $2)
+       ON CONFLICT (subject) DO UPDATE SET last_success_at = greatest(k.last_success_at, excluded.last_success_at)`,
+      [subject, now],
+    );
+  const isKnown = async (subject: string, now: Date) =>
+    (
+      await db.query(
+        'SELECT 1 FROM identity_login_known_addresses WHERE subject = $1 AND last_success_at > $2',
+        [subject, new Date(now.getTime() - limits.knownAddressMs)],
+      )
+    ).rows.length > 0;
   /** Signature, issuer, type and expiry by the Clock; ids shaped as UUIDs. No session read. */
   const verifiedClaims = async (accessToken: string): Promise<AuthenticatedUser> => {
     const claims = verifyAccessToken(accessToken, clock.now());
@@ -343,13 +365,7 @@ export function createIdentity(options: IdentityOptions): Identity {
       // per-address limit; a sign-up that goes through takes its reservation back, so people
       // signing up behind one address (CGNAT) are not limited.
       const ipSubject = ipLimitSubject(command.ip);
-      const reservation = await reserveAttempt(
-        db,
-        ipSubject ? [ipSubject] : [],
-        clock.now(),
-        limits.windowMs,
-        'attempts',
-      );
+      const reservation = await reserveAttempt(db, ipSubject ? [ipSubject] : [], clock.now(), 'attempts');
       try {
         // The code is spent before the account exists: a sign-up that then fails (the number taken)
         // needs a new code, which is what a second sign-up with it would be anyway.
@@ -361,6 +377,7 @@ export function createIdentity(options: IdentityOptions): Identity {
         });
         const user = await insertUser(phone, command.password);
         await releaseAttempt(db, reservation);
+        if (command.ip) await markKnown(db, pairSubject(phoneIndex(phone), command.ip), clock.now());
         return user;
       } catch (error) {
         // Only "already registered" answers the question the limit guards. Should the release fail,
@@ -402,9 +419,11 @@ export function createIdentity(options: IdentityOptions): Identity {
            WHERE user_id = $1 AND revoked_at IS NULL`,
           [userId, now],
         );
-        // The phone's failed log-ins go too: the owner proved the phone, so a stranger's guesses
-        // no longer lock them out of the new password.
-        await releaseAttempt(tx, { ids: [] }, `phone:${index}`);
+        // The phone's failed log-ins go too (the ceiling, and those from the owner's address): the
+        // owner proved the phone, so no guesses at the old password lock them out of the new one.
+        // A stranger's own address keeps its count.
+        await releaseAttempt(tx, { ids: [] }, [`phone:${index}`, pairSubject(index, command.ip)]);
+        if (command.ip) await markKnown(tx, pairSubject(index, command.ip), now);
         const sessionId = newId();
         await tx.query(
           'INSERT INTO identity_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $3)',
@@ -428,30 +447,61 @@ export function createIdentity(options: IdentityOptions): Identity {
       } catch {
         phone = undefined;
       }
-      const phoneSubject = phone ? `phone:${phoneIndex(phone)}` : undefined;
+      const index = phone ? phoneIndex(phone) : undefined;
+      const pair = index === undefined ? undefined : pairSubject(index, command.ip);
+      // Failures count per phone and address, so a stranger who knows the number locks only their
+      // own address out of it. The phone's ceiling (all addresses together, over a day) bounds
+      // guessing from many addresses; it does not refuse an address the owner logged in from, and
+      // neither does the address's own limit (it guards against one address trying many phones,
+      // which the pair's limit still bounds here), so strangers failing elsewhere or behind the
+      // same carrier address cannot lock the owner out where they usually log in. Those failures
+      // are still recorded against both.
+      const known = pair !== undefined && command.ip !== undefined && (await isKnown(pair, now));
       const ipSubject = ipLimitSubject(command.ip);
       const subjects = [
-        ...(phoneSubject ? [{ subject: phoneSubject, max: limits.maxFailuresPerPhone }] : []),
-        ...(ipSubject ? [ipSubject] : []),
+        ...(index !== undefined
+          ? [
+              { subject: pair!, max: limits.maxFailuresPerPhoneAndIp, windowMs: limits.windowMs },
+              {
+                subject: `phone:${index}`,
+                max: known ? null : limits.maxFailuresPerPhone,
+                windowMs: limits.phoneWindowMs,
+              },
+            ]
+          : []),
+        ...(ipSubject ? [{ ...ipSubject, max: known ? null : ipSubject.max }] : []),
       ];
       // Reserved before the password is checked, the same way for registered and unknown phones:
       // the attempt counts as a failure while it is judged, so guesses sent together cannot all
       // pass a count that none of them has added to yet.
-      const reservation = await reserveAttempt(db, subjects, now, limits.windowMs);
+      const reservation = await reserveAttempt(db, subjects, now);
 
-      const row = phoneSubject
-        ? (
-            await db.query<{ id: string; password_hash: string }>(
-              'SELECT id, password_hash FROM identity_users WHERE phone_index = $1',
-              [phoneIndex(phone!)],
-            )
-          ).rows[0]
-        : undefined;
+      const row =
+        index !== undefined
+          ? (
+              await db.query<{ id: string; password_hash: string }>(
+                'SELECT id, password_hash FROM identity_users WHERE phone_index = $1',
+                [index],
+              )
+            ).rows[0]
+          : undefined;
       dummyHash ??= argon2Hash('millet-dummy-password', { algorithm: ARGON2ID });
       const ok = await argon2Verify(row?.password_hash ?? (await dummyHash), command.password);
       if (!row || !ok) throw new MilletError('INVALID_CREDENTIALS', 'The phone number or password is wrong');
       return db.transaction(async (tx) => {
-        await releaseAttempt(tx, reservation, phoneSubject);
+        // The pair's earlier failures (the owner's own typing) go; the phone's and the address's
+        // stay: the owner getting in must not give strangers a fresh allowance.
+        await releaseAttempt(tx, reservation, [pair!]);
+        // A password reset may have committed while the old password was being checked: the
+        // session must not outlive the reset that ended every session. Read under a share lock,
+        // so a reset still running waits for this session and then revokes it with the rest.
+        const current = await tx.query<{ password_hash: string }>(
+          'SELECT password_hash FROM identity_users WHERE id = $1 FOR SHARE',
+          [row.id],
+        );
+        if (current.rows[0]?.password_hash !== row.password_hash)
+          throw new MilletError('INVALID_CREDENTIALS', 'The phone number or password is wrong');
+        if (command.ip) await markKnown(tx, pair!, now);
         const sessionId = newId();
         await tx.query(
           'INSERT INTO identity_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $3)',
@@ -651,9 +701,18 @@ export function createIdentity(options: IdentityOptions): Identity {
     keyedDigest: (value) => blindIndex(keys.index, 'digest', value),
 
     async pruneLoginFailures() {
-      const cutoff = new Date(clock.now().getTime() - limits.windowMs);
-      const pruned = (await db.query('DELETE FROM identity_login_failures WHERE failed_at <= $1', [cutoff]))
-        .rowCount;
+      const now = clock.now().getTime();
+      // The phone's ceiling counts over its own (longer) window.
+      const pruned = (
+        await db.query(
+          `DELETE FROM identity_login_failures
+           WHERE failed_at <= CASE WHEN subject LIKE 'phone:%' THEN $2::timestamptz ELSE $1::timestamptz END`,
+          [new Date(now - limits.windowMs), new Date(now - limits.phoneWindowMs)],
+        )
+      ).rowCount;
+      await db.query('DELETE FROM identity_login_known_addresses WHERE last_success_at <= $1', [
+        new Date(now - limits.knownAddressMs),
+      ]);
       // Deleting a gate never loosens the limit: the failures are the count, the gate only orders
       // the attempts, and an attempt that finds it gone inserts it again.
       await db.query(

@@ -3,15 +3,20 @@ import type { Database, Queryable } from '../db/index.ts';
 import type { LoginRateLimit } from './types.ts';
 
 export const defaultLoginRateLimit: LoginRateLimit = {
-  maxFailuresPerPhone: 5,
+  maxFailuresPerPhoneAndIp: 5,
   maxFailuresPerIp: 20,
   windowMs: 15 * 60_000,
+  maxFailuresPerPhone: 100,
+  phoneWindowMs: 24 * 3_600_000,
+  knownAddressMs: 30 * 86_400_000,
 };
 
 export interface LimitedSubject {
-  /** 'phone:<blind index>' or 'ip:<blind index>' */
+  /** 'pair:<blind index>' (phone and address), 'ip:<blind index>' or 'phone:<blind index>' */
   subject: string;
-  max: number;
+  /** Failures allowed within the window; null: the attempt is recorded but never refused by it. */
+  max: number | null;
+  windowMs: number;
 }
 
 /** The failure rows an attempt reserved; they stay as its failure unless released. */
@@ -35,12 +40,12 @@ export async function reserveAttempt(
   db: Database,
   subjects: readonly LimitedSubject[],
   now: Date,
-  windowMs: number,
   action = 'failed log-ins',
 ): Promise<Reservation> {
   if (subjects.length === 0) return { ids: [] };
   const names = subjects.map((s) => s.subject);
-  const windowStart = new Date(now.getTime() - windowMs);
+  const windowStarts = subjects.map((s) => new Date(now.getTime() - s.windowMs));
+  const windows = new Map(subjects.map((s) => [s.subject, s.windowMs]));
   const ids = names.map(() => newId());
   const retryAfterMs = await db.transaction(async (tx) => {
     await tx.query(
@@ -51,19 +56,23 @@ export async function reserveAttempt(
     );
     // For each subject at its limit, the max-th most recent failure: the limit lifts when it
     // leaves the window.
-    const limited = await tx.query<{ failed_at: Date }>(
-      `SELECT r.failed_at FROM (
-         SELECT f.failed_at, s.max, row_number() OVER (PARTITION BY f.subject ORDER BY f.failed_at DESC) AS n
-         FROM identity_login_failures f JOIN unnest($1::text[], $2::int[]) AS s (subject, max) ON s.subject = f.subject
-         WHERE f.failed_at > $3
+    const limited = await tx.query<{ subject: string; failed_at: Date }>(
+      `SELECT r.subject, r.failed_at FROM (
+         SELECT f.subject, f.failed_at, s.max, row_number() OVER (PARTITION BY f.subject ORDER BY f.failed_at DESC) AS n
+         FROM identity_login_failures f
+         JOIN unnest($1::text[], $2::int[], $3::timestamptz[]) AS s (subject, max, since) ON s.subject = f.subject
+         WHERE f.failed_at > s.since
        ) r WHERE r.n = r.max`,
-      [names, subjects.map((s) => s.max), windowStart],
+      [names, subjects.map((s) => s.max), windowStarts],
     );
     if (limited.rows.length > 0)
-      return Math.max(...limited.rows.map((r) => r.failed_at.getTime() + windowMs - now.getTime()));
+      return Math.max(
+        ...limited.rows.map((r) => r.failed_at.getTime() + windows.get(r.subject)! - now.getTime()),
+      );
     await tx.query(
-      'DELETE FROM identity_login_failures WHERE subject = ANY($1::text[]) AND failed_at <= $2',
-      [names, windowStart],
+      `DELETE FROM identity_login_failures f USING unnest($1::text[], $2::timestamptz[]) AS s (subject, since)
+       WHERE f.subject = s.subject AND f.failed_at <= s.since`,
+      [names, windowStarts],
     );
     await tx.query(
       `INSERT INTO identity_login_failures (id, subject, failed_at)
@@ -82,18 +91,19 @@ export async function reserveAttempt(
 }
 
 /**
- * Takes back an attempt's reservation (it did not fail), and with `clearSubject` every failure of
- * that subject: a successful log-in clears its phone's failures, not its address's, so an
- * attacker logging in to an account of their own does not reset the limit on the address.
+ * Takes back an attempt's reservation (it did not fail), and with `clearSubjects` every failure
+ * of those subjects: a successful log-in clears its own phone and address pair's failures, not
+ * the address's (an attacker logging in to an account of their own must not reset the limit on
+ * the address) nor the phone's (the owner logging in must not give strangers a fresh ceiling).
  */
 export async function releaseAttempt(
   q: Queryable,
   reservation: Reservation,
-  clearSubject?: string,
+  clearSubjects: readonly string[] = [],
 ): Promise<void> {
-  if (reservation.ids.length === 0 && clearSubject === undefined) return;
-  await q.query('DELETE FROM identity_login_failures WHERE id = ANY($1::uuid[]) OR subject = $2', [
-    reservation.ids,
-    clearSubject ?? null,
-  ]);
+  if (reservation.ids.length === 0 && clearSubjects.length === 0) return;
+  await q.query(
+    'DELETE FROM identity_login_failures WHERE id = ANY($1::uuid[]) OR subject = ANY($2::text[])',
+    [reservation.ids, clearSubjects],
+  );
 }

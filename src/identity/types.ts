@@ -57,6 +57,8 @@ export interface ResetPasswordCommand {
   verificationCode: string;
   /** The same rules as sign-up's password. */
   newPassword: string;
+  /** The client's address: its failed log-ins at this phone are cleared and it becomes known. */
+  ip?: string;
 }
 
 /** A user whose phone number the caller has already proven (seeding, benchmarks): no SMS code. */
@@ -120,11 +122,21 @@ export interface VerifyIdentityCommand {
 }
 
 export interface LoginRateLimit {
-  /** Failed logins allowed per phone number within the window. */
-  maxFailuresPerPhone: number;
-  /** Failed logins allowed per client IP within the window. */
+  /** Failed log-ins allowed per phone number from one client address within windowMs: 5. */
+  maxFailuresPerPhoneAndIp: number;
+  /** Failed log-ins allowed per client address, whatever the phones, within windowMs: 20. */
   maxFailuresPerIp: number;
+  /** 15 minutes. */
   windowMs: number;
+  /**
+   * The ceiling: failed log-ins allowed per phone number from every address together within
+   * phoneWindowMs (100 in 24 hours). Addresses the user logged in from within knownAddressMs are
+   * not refused by it.
+   */
+  maxFailuresPerPhone: number;
+  phoneWindowMs: number;
+  /** How long an address stays the user's own after a log-in, sign-up or reset from it: 30 days. */
+  knownAddressMs: number;
 }
 
 /** How many SMS codes one client address may ask for, whatever the phones. */
@@ -215,7 +227,10 @@ export interface Identity {
    * idempotency fingerprint of a sign-up) without storing anything a fast hash would give back.
    */
   keyedDigest(value: string): string;
-  /** Deletes failed-log-in records older than the rate-limit window; returns how many. A job. */
+  /**
+   * Deletes failed-log-in records older than their rate-limit window (and addresses no longer
+   * known); returns how many failures. A job.
+   */
   pruneLoginFailures(): Promise<number>;
   /** Deletes SMS codes sent more than a day ago (expired and out of the daily count). A job. */
   prunePhoneVerifications(): Promise<number>;

@@ -189,7 +189,7 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
         tags: ['users'],
         summary: 'Log in: an access token (15 minutes) and a refresh token',
         description:
-          'Five failed log-ins for a phone number (twenty from one address) within 15 minutes answer 429 RATE_LIMITED with Retry-After. A success is not kept under its Idempotency-Key: a retry logs in again and gets new tokens (a refusal is replayed).',
+          'Five failed log-ins for a phone number from one client address (twenty from one address whatever the phones) within 15 minutes answer 429 RATE_LIMITED with Retry-After there, so strangers guessing elsewhere do not lock the owner out; a hundred for a phone within 24 hours from all addresses together answer it too, except at addresses the user logged in, signed up or reset the password from in the last 30 days (a password reset clears them). A success is not kept under its Idempotency-Key: a retry logs in again and gets new tokens (a refusal is replayed).',
         body: credentials,
         response: { 201: tokensOutput },
       },
@@ -221,6 +221,7 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
             phone: request.body.phone,
             verificationCode: request.body.verification_code,
             newPassword: request.body.new_password,
+            ip: request.ip,
           }),
         ),
       ),
