@@ -1,10 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MilletError } from '../src/core/index.ts';
+import { MilletError, businessDateOf } from '../src/core/index.ts';
 import { Blacklist } from '../src/risk/index.ts';
-import { InProcessStockEngine, RedisStockEngine, type StockEngine, type Store } from '../src/store/index.ts';
+import {
+  InProcessStockEngine,
+  RedisStockEngine,
+  STORE_MERCHANT_ID,
+  type StockEngine,
+  type Store,
+} from '../src/store/index.ts';
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
-import { newCustomer, type Customer } from './support/customers.ts';
+import { statementProductTerms } from './support/credit-products.ts';
+import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
 
 const redisUrl = process.env.REDIS_URL;
 const redisPrefix = `millet-test-${randomBytes(6).toString('hex')}:`;
@@ -1272,6 +1279,298 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     const r = await h.post('/v1/operator/store/orders/not-a-uuid/fulfilment', { status: 'packed' });
     expect(r.statusCode, r.body).toBe(400);
     expect(r.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'id' });
+  });
+
+  const DAY_MS = 86_400_000;
+  /** `time` (HH:MM) in Beijing on the business day `days` from now. */
+  const inBeijing = (days: number, time: string) =>
+    new Date(`${businessDateOf(new Date(h.clock.now().getTime() + days * DAY_MS))}T${time}:00+08:00`);
+
+  /** A buyer's paid order of one unit, taken through fulfilment up to `upTo`. */
+  async function fulfilled(
+    upTo: 'paid' | 'packed' | 'shipped' | 'delivered',
+    o: { allotment?: number; deliveredAt?: Date } = {},
+  ) {
+    const { saleId, startsAt } = await newSale({ allotment: o.allotment ?? 3 });
+    const buyer = await registered(saleId);
+    h.clock.set(new Date(startsAt + 1));
+    const won = ok(await attempt(buyer, saleId), 201);
+    const placed = await orderOf(buyer, saleId, won.attempt_id);
+    ok(await h.post(`/v1/store/orders/${placed.id}/pay`, { method: 'balance' }, { key: buyer.token }), 200);
+    const steps = ['packed', 'shipped', 'delivered'] as const;
+    for (const status of steps.slice(0, steps.indexOf(upTo as (typeof steps)[number]) + 1)) {
+      if (status === 'delivered' && o.deliveredAt) h.clock.set(o.deliveredAt);
+      ok(await h.post(`/v1/operator/store/orders/${placed.id}/fulfilment`, { status }), 200);
+    }
+    const wallet = (await h.wallet.getWallet(buyer.id)).ledgerAccountId;
+    return { saleId, buyer, orderId: placed.id as string, wallet };
+  }
+
+  it('returns a delivered order within seven days: refunded once to the wallet, the unit kept out of the sale', async () => {
+    // 23:30 in Beijing on day D: the seven days run from D + 1 to the end of D + 7, Beijing time.
+    const deliveredAt = inBeijing(2, '23:30');
+    const returnBy = `${businessDateOf(new Date(deliveredAt.getTime() + 7 * DAY_MS))}T23:59:59.999+08:00`;
+    const { saleId, buyer, orderId, wallet } = await fulfilled('shipped', { allotment: 1 });
+    const other = await registered(saleId);
+    expect(refusal(await attempt(other, saleId))).toBe('sold_out');
+    const early = await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: buyer.token });
+    expect(early.statusCode).toBe(409);
+    expect(early.headers['content-type']).toContain('application/problem+json');
+    expect(early.json()).toMatchObject({ code: 'STORE_RETURN_NOT_DELIVERED', status: 409 });
+    const notAsked = await h.post(`/v1/operator/store/orders/${orderId}/return/received`, {});
+    expect(notAsked.statusCode).toBe(409);
+    expect(notAsked.json().code).toBe('STORE_RETURN_NOT_REQUESTED');
+    h.clock.set(deliveredAt);
+    const delivered = ok(
+      await h.post(`/v1/operator/store/orders/${orderId}/fulfilment`, { status: 'delivered' }),
+      200,
+    );
+    expect(delivered).toMatchObject({ return_by: new Date(returnBy).toISOString(), return: null });
+    // Someone else's order is not found, as any other read of it.
+    const stranger = await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: other.token });
+    expect(stranger.json().code).toBe('STORE_ORDER_NOT_FOUND');
+
+    h.clock.set(returnBy);
+    const paidOut = await balance(wallet);
+    const asked = ok(
+      await h.post(`/v1/store/orders/${orderId}/return`, { reason: 'too big' }, { key: buyer.token }),
+      200,
+    );
+    expect(asked).toMatchObject({
+      status: 'delivered',
+      return: { status: 'requested', reason: 'too big', received_at: null, refund_id: null },
+    });
+    // Asked again (another key): the same return.
+    expect(
+      ok(await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: buyer.token }), 200).return,
+    ).toEqual(asked.return);
+    const toReceive = ok(await h.get(`/v1/operator/store/orders?return_status=requested&limit=100`), 200);
+    expect(toReceive.items.map((x: { id: string }) => x.id)).toContain(orderId);
+
+    // The warehouse scans the parcel three times at once: one refund, the same answer each time.
+    h.clock.advance(86_400_000);
+    const scans = await Promise.all(
+      [1, 2, 3].map(() => h.post(`/v1/operator/store/orders/${orderId}/return/received`, {})),
+    );
+    const [received, ...twins] = scans.map((r) => ok(r, 200));
+    expect(received).toMatchObject({
+      status: 'delivered',
+      return: { status: 'refunded', refund_id: expect.any(String), received_at: expect.any(String) },
+    });
+    for (const twin of twins) expect(twin.return).toEqual(received.return);
+    expect(await balance(wallet)).toBe(paidOut + 499_900n);
+    expect(ok(await h.post(`/v1/operator/store/orders/${orderId}/return/received`, {}), 200).return).toEqual(
+      received.return,
+    );
+    expect(await balance(wallet)).toBe(paidOut + 499_900n);
+    const refund = await h.merchants.getRefund(received.return.refund_id);
+    expect(refund).toMatchObject({ status: 'succeeded', amount: 499_900n, reason: 'too big' });
+    // A returned item is not new stock: the sale's unit stays taken (not back on sale, as a
+    // cancelled order's is), and the engine and the database still agree.
+    expect((await store.engine.counters(saleId)).remaining).toBe(0);
+    expect((await store.getSale(saleId)).unitsTaken).toBe(1);
+    expect(ok(await h.post(`/v1/operator/store/sales/${saleId}/reconciliation`, {}), 200)).toMatchObject({
+      status: 'ok',
+      drift: 0,
+      db_consistent: true,
+    });
+  });
+
+  it('refuses a return asked for after the seven days, counted on the business clock', async () => {
+    // 00:30 on day D in Beijing (still D − 1 in UTC): the last day is D + 7, not D + 6.
+    const deliveredAt = inBeijing(2, '00:30');
+    const returnBy = new Date(
+      `${businessDateOf(new Date(deliveredAt.getTime() + 7 * DAY_MS))}T23:59:59.999+08:00`,
+    );
+    const first = await fulfilled('delivered', { deliveredAt });
+    // Ten minutes later, the same day in Beijing (the first order's sale started meanwhile).
+    const second = await fulfilled('delivered', { deliveredAt: new Date(deliveredAt.getTime() + 600_000) });
+    h.clock.set(new Date(returnBy.getTime() - 60_000));
+    ok(await h.post(`/v1/store/orders/${first.orderId}/return`, {}, { key: first.buyer.token }), 200);
+    h.clock.set(new Date(returnBy.getTime() + 1));
+    const late = await h.post(`/v1/store/orders/${second.orderId}/return`, {}, { key: second.buyer.token });
+    expect(late.statusCode).toBe(409);
+    expect(late.headers['content-type']).toContain('application/problem+json');
+    expect(late.json()).toMatchObject({
+      code: 'STORE_RETURN_WINDOW_CLOSED',
+      return_by: returnBy.toISOString(),
+    });
+    expect((await store.getOrder(second.orderId)).return).toBeNull();
+    // A return asked for in time is still received and refunded after the window.
+    expect(
+      ok(await h.post(`/v1/operator/store/orders/${first.orderId}/return/received`, {}), 200).return.status,
+    ).toBe('refunded');
+  });
+
+  it('refunds a return paid in pay-later instalments to the line, as a cancel does, not to the wallet', async () => {
+    const product = ok(
+      await h.post('/v1/operator/paylater/products', {
+        code: `hb-${randomUUID().slice(0, 8)}`,
+        name: '花呗',
+        ...statementProductTerms,
+      }),
+      201,
+    );
+    ok(
+      await h.post('/v1/operator/paylater/limit-bands', {
+        bands: [{ min_score: 350, limit: '2000000' }],
+      }),
+      201,
+    );
+    const { saleId, startsAt } = await newSale();
+    const buyer = await registered(saleId);
+    await scoreCustomer(h, buyer);
+    ok(await h.post('/v1/paylater/line', { product_id: product.id }, { key: buyer.token }), 201);
+    h.clock.set(new Date(startsAt + 1));
+    const won = ok(await attempt(buyer, saleId), 201);
+    const placed = await orderOf(buyer, saleId, won.attempt_id);
+    const used = async () => BigInt(ok(await h.get('/v1/paylater/line', buyer.token), 200).used as string);
+    const usedBefore = await used();
+    ok(
+      await h.post(
+        `/v1/store/orders/${placed.id}/pay`,
+        { method: 'pay_later_instalments', terms: '3' },
+        { key: buyer.token },
+      ),
+      200,
+    );
+    expect(await used()).toBe(usedBefore + 499_900n);
+    for (const status of ['packed', 'shipped', 'delivered'])
+      ok(await h.post(`/v1/operator/store/orders/${placed.id}/fulfilment`, { status }), 200);
+    const wallet = (await h.wallet.getWallet(buyer.id)).ledgerAccountId;
+    const walletBefore = await balance(wallet);
+    ok(await h.post(`/v1/store/orders/${placed.id}/return`, {}, { key: buyer.token }), 200);
+    for (let i = 0; i < 2; i++)
+      expect(
+        ok(await h.post(`/v1/operator/store/orders/${placed.id}/return/received`, {}), 200).return.status,
+      ).toBe('refunded');
+    expect(await used()).toBe(usedBefore);
+    expect(await balance(wallet)).toBe(walletBefore);
+  });
+
+  it('finishes a cancel left closing after its refund, whatever reason the next cancel gives', async () => {
+    const { orderId, buyer, wallet } = await fulfilled('packed');
+    const paidOut = await balance(wallet);
+    // The buyer's cancel claims the order and refunds it, then its process dies before closing it.
+    const refunds = h.merchants.refund.bind(h.merchants);
+    let dies = true;
+    h.merchants.refund = async (command) => {
+      const refund = await refunds(command);
+      if (dies) throw new Error('process died');
+      return refund;
+    };
+    try {
+      const died = await h.post(
+        `/v1/store/orders/${orderId}/cancel`,
+        { reason: 'changed my mind' },
+        { key: buyer.token },
+      );
+      expect(died.statusCode).toBe(500);
+    } finally {
+      dies = false;
+      h.merchants.refund = refunds;
+    }
+    // The operator finishes it with a reason of its own: the refund is the buyer's, asked again.
+    const finished = ok(
+      await h.post(`/v1/operator/store/orders/${orderId}/cancel`, { reason: 'customer asked by phone' }),
+      200,
+    );
+    expect(finished).toMatchObject({ status: 'cancelled', refund_id: expect.any(String) });
+    expect(await balance(wallet)).toBe(paidOut + 499_900n);
+    expect(await h.merchants.getRefund(finished.refund_id)).toMatchObject({ reason: 'changed my mind' });
+  });
+
+  it('refunds a cancel whose first refund checkout failed, instead of closing the order on the failure', async () => {
+    const { orderId, buyer, wallet } = await fulfilled('paid');
+    const paidOut = await balance(wallet);
+    const merchant = (await h.merchants.getMerchant(STORE_MERCHANT_ID)).ledgerAccountId;
+    // The store's payable balance was paid out (a settlement): the refund fails for now.
+    const payable = await balance(merchant);
+    await h.ledger.transfer({
+      id: randomUUID(),
+      debitAccountId: merchant,
+      creditAccountId: h.wallet.bankClearingAccountId(),
+      amount: payable,
+    });
+    const short = await h.post(`/v1/store/orders/${orderId}/cancel`, {}, { key: buyer.token });
+    expect(short.json().code).toBe('MERCHANT_BALANCE_INSUFFICIENT');
+    await h.ledger.transfer({
+      id: randomUUID(),
+      debitAccountId: h.wallet.bankClearingAccountId(),
+      creditAccountId: merchant,
+      amount: payable,
+    });
+    // Cancelled again: refunded this time — it used to be cancelled on the failed refund, unpaid.
+    const cancelled = ok(await h.post(`/v1/store/orders/${orderId}/cancel`, {}, { key: buyer.token }), 200);
+    expect(cancelled.status).toBe('cancelled');
+    expect(await h.merchants.getRefund(cancelled.refund_id)).toMatchObject({ status: 'succeeded' });
+    expect(await balance(wallet)).toBe(paidOut + 499_900n);
+  });
+
+  it('pays a return back once the store can, after a refund that failed on receipt', async () => {
+    const { orderId, buyer, wallet } = await fulfilled('delivered');
+    ok(await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: buyer.token }), 200);
+    const paidOut = await balance(wallet);
+    const merchant = (await h.merchants.getMerchant(STORE_MERCHANT_ID)).ledgerAccountId;
+    const payable = await balance(merchant);
+    await h.ledger.transfer({
+      id: randomUUID(),
+      debitAccountId: merchant,
+      creditAccountId: h.wallet.bankClearingAccountId(),
+      amount: payable,
+    });
+    const short = await h.post(`/v1/operator/store/orders/${orderId}/return/received`, {});
+    expect(short.json().code).toBe('MERCHANT_BALANCE_INSUFFICIENT');
+    expect((await store.getOrder(orderId)).return).toMatchObject({ status: 'received', refundId: null });
+    await h.ledger.transfer({
+      id: randomUUID(),
+      debitAccountId: h.wallet.bankClearingAccountId(),
+      creditAccountId: merchant,
+      amount: payable,
+    });
+    const refunded = ok(await h.post(`/v1/operator/store/orders/${orderId}/return/received`, {}), 200);
+    expect(refunded.return).toMatchObject({ status: 'refunded', reason: null });
+    expect(await h.merchants.getRefund(refunded.return.refund_id)).toMatchObject({ status: 'succeeded' });
+    expect(await balance(wallet)).toBe(paidOut + 499_900n);
+  });
+
+  it('refuses the codes of an F-code batch past its expiry; a batch without one lasts the sale', async () => {
+    const { saleId, startsAt } = await newSale({
+      early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
+    });
+    const expiresAt = new Date(startsAt - 20_000);
+    const inPast = await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, {
+      count: 1,
+      expires_at: new Date(h.clock.now().getTime() - 1).toISOString(),
+    });
+    expect(inPast.statusCode).toBe(400);
+    expect(inPast.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'expires_at' });
+    const expiring = ok(
+      await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, {
+        count: 2,
+        expires_at: expiresAt.toISOString(),
+      }),
+      201,
+    );
+    expect(expiring.expires_at).toBe(expiresAt.toISOString());
+    const lasting = ok(await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, { count: 1 }), 201);
+    expect(lasting.expires_at).toBeNull();
+    const [a, b, c] = [await registered(saleId), await registered(saleId), await registered(saleId)];
+    const [inTime, tooLate] = expiring.codes as string[];
+    h.clock.set(new Date(expiresAt.getTime() - 1));
+    const aKey = randomUUID();
+    expect(ok(await attempt(a, saleId, { f_code: inTime }, aKey), 201).status).toBe('accepted');
+    h.clock.set(expiresAt);
+    const expired = await attempt(b, saleId, { f_code: tooLate });
+    expect(expired.statusCode).toBe(409);
+    expect(expired.headers['content-type']).toContain('application/problem+json');
+    expect(expired.json()).toMatchObject({
+      code: 'STORE_FCODE_EXPIRED',
+      expires_at: expiresAt.toISOString(),
+    });
+    // The attempt made in time is the same reservation when retried after the expiry.
+    expect(ok(await attempt(a, saleId, { f_code: inTime }, aKey), 201).status).toBe('accepted');
+    expect(ok(await attempt(c, saleId, { f_code: lasting.codes[0] }), 201).status).toBe('accepted');
   });
 
   it('refuses bad input with problem+json, and operator routes need the store scope', async () => {

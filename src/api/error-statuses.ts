@@ -200,6 +200,10 @@ export const errorStatuses: Record<ErrorCode, number> = {
   STORE_CHALLENGE_REQUIRED: 403,
   STORE_ATTEMPT_BLOCKED: 403,
   STORE_BALANCE_NOT_DUE: 409,
+  STORE_FCODE_EXPIRED: 409,
+  STORE_RETURN_NOT_DELIVERED: 409,
+  STORE_RETURN_WINDOW_CLOSED: 409,
+  STORE_RETURN_NOT_REQUESTED: 409,
   // The process running the close is shutting down; it resumes on the next close.
   CLOSE_INTERRUPTED: 503,
 };

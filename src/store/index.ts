@@ -14,6 +14,7 @@ export {
 } from './store.ts';
 export type { CreateSaleCommand } from './sales.ts';
 export { DEFAULT_ADMISSION_WINDOW_MS } from './sales.ts';
+export { RETURN_DAYS, returnDeadline } from './returns.ts';
 export { InProcessStockEngine } from './in-process-engine.ts';
 export { RedisStockEngine } from './redis-engine.ts';
 export { OrderWriter } from './order-writer.ts';
@@ -30,7 +31,9 @@ export {
   DELIVERY_TARGET_MS,
   RESERVATION_MS,
   type Order,
+  type OrderReturn,
   type OrderStatus,
+  type ReturnStatus,
   type Presale,
   type DepositStatus,
   type Product,

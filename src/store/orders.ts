@@ -1,8 +1,16 @@
 import { MilletError, derivedId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
+import { returnDeadline } from './returns.ts';
 import { orderFromRow, requireUuid, type OrderRow } from './rows.ts';
 import type { AcceptedAttempt, SaleSetup, SaleWinner, StockEngine } from './stock-engine.ts';
-import { RESERVATION_MS, type Order, type OrderStatus, type PageOf, type Sale } from './types.ts';
+import {
+  RESERVATION_MS,
+  type Order,
+  type OrderStatus,
+  type PageOf,
+  type ReturnStatus,
+  type Sale,
+} from './types.ts';
 
 /** What the store needs of the merchants module: the store is a merchant, paid through checkout. */
 export interface StoreCheckout {
@@ -233,12 +241,14 @@ export class Orders {
     userId?: string | undefined;
     saleId?: string | undefined;
     status?: OrderStatus | undefined;
+    returnStatus?: ReturnStatus | undefined;
     after?: string | undefined;
     limit: number;
   }): Promise<PageOf<Order>> {
     const r = await this.db.query<OrderRow>(
       `SELECT * FROM store_orders WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::uuid IS NULL OR sale_id = $2)
          AND ($3::text IS NULL OR status = $3) AND ($4::uuid IS NULL OR id > $4)
+         AND ($6::text IS NULL OR return_status = $6)
        ORDER BY id LIMIT $5`,
       [
         query.userId ?? null,
@@ -246,6 +256,7 @@ export class Orders {
         query.status ?? null,
         query.after ?? null,
         query.limit + 1,
+        query.returnStatus ?? null,
       ],
     );
     const items = r.rows.slice(0, query.limit).map(orderFromRow);
@@ -670,20 +681,19 @@ export class Orders {
       // Claimed before the refund: fulfilment does not move a closing order on, so an order is
       // never both refunded and shipped. A cancel that fails after this leaves the order closing;
       // cancelling again finishes it (the refund id is derived from the order).
-      const claimed = await this.db.query(
-        `UPDATE store_orders SET closing_at = COALESCE(closing_at, $3), updated_at = $3
-         WHERE id = $1 AND status = $2`,
-        [row.id, row.status, this.clock.now()],
+      // The first claim's reason is kept for the refund: checkout's refund is idempotent on every
+      // detail, so a cancel finishing another's (a buyer's and an operator's at once, or after a
+      // crash) with a reason of its own was refused as IDEMPOTENCY_KEY_REUSED, the order left
+      // closing for good. Claims made before the reason was kept (NULL) use this cancel's.
+      const claimed = await this.db.query<{ cancel_reason: string | null }>(
+        `UPDATE store_orders SET closing_at = COALESCE(closing_at, $3), updated_at = $3,
+           cancel_reason = CASE WHEN closing_at IS NULL THEN $4 ELSE cancel_reason END
+         WHERE id = $1 AND status = $2 RETURNING cancel_reason`,
+        [row.id, row.status, this.clock.now(), by.reason ?? 'order cancelled'],
       );
       if (claimed.rowCount === 0) return this.cancel(orderId, by);
-      const refund = await this.checkout.refund({
-        id: derivedId('store.refund', row.id),
-        merchantId: this.merchantId(),
-        paymentId: row.payment_id!,
-        amount: row.amount,
-        reason: by.reason ?? 'order cancelled',
-      });
-      refundId = refund.id;
+      const reason = claimed.rows[0]!.cancel_reason ?? by.reason ?? 'order cancelled';
+      refundId = (await this.#refund(row, 'store.refund', reason)).id;
     }
     const now = this.clock.now();
     const closed = await this.db.transaction(async (tx) => {
@@ -698,6 +708,108 @@ export class Orders {
     if (!closed) return this.cancel(orderId, by);
     await this.engine.release(row.sale_id, row.user_id, row.attempt_id);
     return this.get(row.id);
+  }
+
+  /**
+   * Pays the order back in full through checkout's refunds, to the method it was paid with: the
+   * wallet for balance and bank card; pay-later and instalments lower what the buyer owes (the rest
+   * to the wallet), as checkout's refund does for any merchant. The refund id is derived from the
+   * order, so every try of one refund moves the money once. A refund checkout failed for good (the
+   * store's payable balance too small after a payout) answers every later try under its id with
+   * that failed refund — and the order used to be closed on it as if refunded, the buyer's money
+   * never paid back. A failed refund is therefore followed by the next id (`refund_tries`).
+   */
+  async #refund(
+    row: OrderRow,
+    purpose: 'store.refund' | 'store.return-refund',
+    reason: string,
+  ): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed' }> {
+    for (let tries = row.refund_tries; ; tries++) {
+      const refund = await this.checkout.refund({
+        id: derivedId(purpose, tries === 0 ? row.id : `${row.id}:${tries}`),
+        merchantId: this.merchantId(),
+        paymentId: row.payment_id!,
+        amount: row.amount,
+        reason,
+      });
+      if (refund.status !== 'failed') return refund;
+      // Recorded before the next try, so a try after a crash does not replay this failure again.
+      await this.db.query(
+        'UPDATE store_orders SET refund_tries = GREATEST(refund_tries, $2), updated_at = $3 WHERE id = $1',
+        [row.id, tries + 1, this.clock.now()],
+      );
+    }
+  }
+
+  /**
+   * The buyer asks to return a delivered order within seven days of receipt, without a reason
+   * (Consumer Rights Protection Law, Art. 25; the window in returns.ts). The whole order is
+   * returned. Asked again, the return as it stands.
+   */
+  async requestReturn(orderId: string, userId: string, reason?: string): Promise<Order> {
+    const row = await this.#row(orderId, userId);
+    if (row.return_status) return orderFromRow(row);
+    const given = reason?.trim() || null;
+    if (given && given.length > 256)
+      throw new MilletError('VALIDATION_FAILED', 'reason must be at most 256 characters', {
+        field: 'reason',
+      });
+    if (row.status !== 'delivered')
+      throw new MilletError(
+        'STORE_RETURN_NOT_DELIVERED',
+        `Order ${row.id} is ${row.status}; a return can be asked for once it is delivered`,
+        { id: row.id, status: row.status },
+      );
+    const now = this.clock.now();
+    const returnBy = returnDeadline(row.delivered_at!);
+    if (now > returnBy)
+      throw new MilletError(
+        'STORE_RETURN_WINDOW_CLOSED',
+        `Returns of this order could be asked for until ${returnBy.toISOString()}`,
+        { id: row.id, deliveredAt: row.delivered_at!.toISOString(), returnBy: returnBy.toISOString() },
+      );
+    await this.db.query(
+      `UPDATE store_orders SET return_status = 'requested', return_reason = $2, return_requested_at = $3,
+         updated_at = $3
+       WHERE id = $1 AND status = 'delivered' AND return_status IS NULL`,
+      [row.id, given, now],
+    );
+    return this.get(row.id);
+  }
+
+  /**
+   * The store has the returned goods back: the order is refunded in full to its original method,
+   * once (the refund id is derived from the order). A try that failed after the receipt (checkout
+   * away, the store's balance short) is finished by the next. The units stay taken: a returned
+   * item is not new stock, so it goes back neither to the flash sale's allotment nor to the SKU.
+   */
+  async receiveReturn(orderId: string): Promise<Order> {
+    requireUuid(orderId, 'id');
+    await this.db.query(
+      `UPDATE store_orders SET return_status = 'received', return_received_at = $2, updated_at = $2
+       WHERE id = $1 AND return_status = 'requested'`,
+      [orderId, this.clock.now()],
+    );
+    const row = await this.#row(orderId);
+    if (!row.return_status)
+      throw new MilletError('STORE_RETURN_NOT_REQUESTED', `No return was asked for order ${orderId}`, {
+        id: orderId,
+        status: row.status,
+      });
+    if (row.return_status === 'refunded') return orderFromRow(row);
+    const refund = await this.#refund(
+      row,
+      'store.return-refund',
+      row.return_reason ?? 'seven-day no-reason return',
+    );
+    const now = this.clock.now();
+    await this.db.query(
+      `UPDATE store_orders SET return_status = 'refunded', return_refund_id = $2, return_refunded_at = $3,
+         updated_at = $3
+       WHERE id = $1 AND return_status = 'received'`,
+      [orderId, refund.id, now],
+    );
+    return this.get(orderId);
   }
 
   /** Fulfilment, one step at a time: paid → packed → shipped → delivered. */

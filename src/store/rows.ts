@@ -1,10 +1,12 @@
 import { MilletError, isUuid } from '../core/index.ts';
+import { returnDeadline } from './returns.ts';
 import {
   DELIVERY_TARGET_MS,
   type DepositStatus,
   type Order,
   type OrderStatus,
   type Product,
+  type ReturnStatus,
   type Sale,
   type Sku,
 } from './types.ts';
@@ -65,6 +67,17 @@ export interface OrderRow {
   packed_at: Date | null;
   shipped_at: Date | null;
   delivered_at: Date | null;
+  /** A seven-day return of the delivered order (migration 0006). */
+  return_status: ReturnStatus | null;
+  return_reason: string | null;
+  return_requested_at: Date | null;
+  return_received_at: Date | null;
+  return_refund_id: string | null;
+  return_refunded_at: Date | null;
+  /** The reason the first cancel gave its refund, asked again by every later try. */
+  cancel_reason: string | null;
+  /** Refunds checkout failed for good: the next try takes the next derived refund id. */
+  refund_tries: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -134,6 +147,17 @@ export function orderFromRow(r: OrderRow): Order {
     deliveredAt: r.delivered_at,
     deliveryDueAt: due,
     deliveredOnTime: r.delivered_at && due ? r.delivered_at.getTime() <= due.getTime() : null,
+    returnBy: r.delivered_at ? returnDeadline(r.delivered_at) : null,
+    return: r.return_status
+      ? {
+          status: r.return_status,
+          reason: r.return_reason,
+          requestedAt: r.return_requested_at!,
+          receivedAt: r.return_received_at,
+          refundId: r.return_refund_id,
+          refundedAt: r.return_refunded_at,
+        }
+      : null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

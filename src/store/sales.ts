@@ -294,47 +294,68 @@ export class Sales {
 
   // --- F-codes -------------------------------------------------------------------------------
 
-  /** Generates `count` single-use F-codes for a sale; the plaintext exists only in this answer. */
-  async generateFcodes(saleId: string, count: number): Promise<{ batchId: string; codes: string[] }> {
+  /**
+   * Generates `count` single-use F-codes for a sale; the plaintext exists only in this answer. A
+   * batch may expire (`expiresAt`) before the sale ends; without it a code is good for the whole
+   * sale, as before.
+   */
+  async generateFcodes(
+    saleId: string,
+    count: number,
+    options: { expiresAt?: Date | null | undefined } = {},
+  ): Promise<{ batchId: string; codes: string[]; expiresAt: Date | null }> {
     await this.get(saleId);
     if (!Number.isInteger(count) || count < 1 || count > 10_000)
       throw new MilletError('VALIDATION_FAILED', 'count must be 1–10000', { field: 'count' });
+    const expiresAt = options.expiresAt ?? null;
+    // A batch expired when made could buy nothing.
+    if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt <= this.clock.now()))
+      throw new MilletError('VALIDATION_FAILED', 'expires_at must be in the future', {
+        field: 'expires_at',
+      });
     const codes = Array.from({ length: count }, () => {
       const bytes = randomBytes(12);
       return `F${Array.from(bytes, (b) => FCODE_ALPHABET[b % 32]).join('')}`;
     });
     const batchId = newId();
     await this.db.query(
-      `INSERT INTO store_fcodes (code_hash, sale_id, batch_id, created_at)
-       SELECT h, $2, $3, $4 FROM unnest($1::text[]) AS t(h)`,
-      [codes.map(hashFcode), saleId, batchId, this.clock.now()],
+      `INSERT INTO store_fcodes (code_hash, sale_id, batch_id, created_at, expires_at)
+       SELECT h, $2, $3, $4, $5 FROM unnest($1::text[]) AS t(h)`,
+      [codes.map(hashFcode), saleId, batchId, this.clock.now(), expiresAt],
     );
-    return { batchId, codes };
+    return { batchId, codes, expiresAt };
   }
 
   /**
-   * Spends an F-code for a user's attempt: one conditional update, so a code is used once even
-   * when two users race for it. The same user presenting it again (a retry) passes.
-   */
-  /**
-   * Spends an F-code on an attempt. The code is the attempt's from then on: its retries may use it
-   * again, any other attempt (the same user's too) hears STORE_FCODE_USED.
+   * Spends an F-code on an attempt with one conditional update, so a code is used once even when
+   * two users race for it. The code is the attempt's from then on: its retries may use it again
+   * (even once the batch has expired: the attempt was made in time), any other attempt (the same
+   * user's too) hears STORE_FCODE_USED. An unspent code past its batch's expiry is
+   * STORE_FCODE_EXPIRED.
    */
   async spendFcode(saleId: string, code: string, userId: string, attemptId: string): Promise<void> {
     const hash = hashFcode(code);
+    const now = this.clock.now();
     const r = await this.db.query(
       `UPDATE store_fcodes SET used_by = $3, used_attempt_id = $5, used_at = $4
        WHERE code_hash = $1 AND sale_id = $2
-         AND (used_by IS NULL OR (used_by = $3 AND used_attempt_id = $5))`,
-      [hash, saleId, userId, this.clock.now(), attemptId],
+         AND ((used_by IS NULL AND (expires_at IS NULL OR expires_at > $4))
+              OR (used_by = $3 AND used_attempt_id = $5))`,
+      [hash, saleId, userId, now, attemptId],
     );
     if (r.rowCount === 1) return;
-    const found = await this.db.query<{ sale_id: string }>(
-      'SELECT sale_id FROM store_fcodes WHERE code_hash = $1',
+    const found = await this.db.query<{ sale_id: string; used_by: string | null; expires_at: Date | null }>(
+      'SELECT sale_id, used_by, expires_at FROM store_fcodes WHERE code_hash = $1',
       [hash],
     );
-    if (found.rows[0]?.sale_id === saleId)
+    const f = found.rows[0];
+    if (f?.sale_id === saleId) {
+      if (f.used_by === null && f.expires_at && f.expires_at <= now)
+        throw new MilletError('STORE_FCODE_EXPIRED', `This F-code expired at ${f.expires_at.toISOString()}`, {
+          expiresAt: f.expires_at.toISOString(),
+        });
       throw new MilletError('STORE_FCODE_USED', 'This F-code has been used');
+    }
     throw new MilletError('STORE_FCODE_INVALID', 'This is not an F-code for this sale');
   }
 

@@ -20,6 +20,7 @@ import {
   type OrderStatus,
   type PageOf,
   type Product,
+  type ReturnStatus,
   type Sale,
   type Sku,
 } from './types.ts';
@@ -164,7 +165,12 @@ export interface Store {
   currentSales(
     limit: number,
   ): Promise<{ now: Date; items: Array<{ sale: Sale; sku: Sku; product: Product }> }>;
-  generateFcodes(saleId: string, count: number): Promise<{ batchId: string; codes: string[] }>;
+  /** A batch of F-codes; `expiresAt` (optional) ends them before the sale does. */
+  generateFcodes(
+    saleId: string,
+    count: number,
+    options?: { expiresAt?: Date | null },
+  ): Promise<{ batchId: string; codes: string[]; expiresAt: Date | null }>;
   /** Books a user for a sale (required before attempting). */
   register(saleId: string, userId: string): Promise<void>;
   /** Bulk booking with known account ages (imports, the benchmark). */
@@ -189,6 +195,7 @@ export interface Store {
     userId?: string;
     saleId?: string;
     status?: OrderStatus;
+    returnStatus?: ReturnStatus;
     after?: string;
     limit: number;
   }): Promise<PageOf<Order>>;
@@ -200,6 +207,10 @@ export interface Store {
     details?: Record<string, string>;
   }): Promise<Order>;
   cancelOrder(orderId: string, by: { userId?: string; reason?: string }): Promise<Order>;
+  /** The buyer asks to return a delivered order within seven days of receipt (returns.ts). */
+  requestReturn(orderId: string, userId: string, reason?: string): Promise<Order>;
+  /** The returned goods are back: the order is refunded to its original method, once. */
+  receiveReturn(orderId: string): Promise<Order>;
   /** Pre-sales: hold the deposit on the buyer's wallet (within the 15-minute reservation). */
   payDeposit(orderId: string, userId: string): Promise<Order>;
   /** Pre-sales past their deadline: unpaid deposits forfeited or refunded per the sale's rule. */
@@ -469,7 +480,7 @@ export function createStore(options: StoreOptions): Store {
       );
       return { now, items };
     },
-    generateFcodes: (saleId, n) => sales.generateFcodes(saleId, n),
+    generateFcodes: (saleId, n, o) => sales.generateFcodes(saleId, n, o),
     async register(saleId, userId) {
       const user = await options.users.getUser(userId);
       await sales.register(saleId, [{ userId, accountCreatedAt: user.createdAt }]);
@@ -535,6 +546,8 @@ export function createStore(options: StoreOptions): Store {
     listOrders: (q) => orders.list(q),
     payOrder: (c) => orders.pay(c),
     cancelOrder: (id, by) => orders.cancel(id, by),
+    requestReturn: (id, userId, reason) => orders.requestReturn(id, userId, reason),
+    receiveReturn: (id) => orders.receiveReturn(id),
     payDeposit: (id, userId) => orders.payDeposit(id, userId),
     settleUnpaidDeposits: () => orders.settleUnpaidDeposits(),
     advanceOrder: (id, to) => orders.advance(id, to),

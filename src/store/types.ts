@@ -86,8 +86,28 @@ export interface Order {
   deliveryDueAt: Date | null;
   /** Delivered within 3 days of payment; null while not delivered. */
   deliveredOnTime: boolean | null;
+  /**
+   * Delivered orders: the last instant a return may be asked for (seven days from the day after
+   * delivery, Asia/Shanghai; see returns.ts).
+   */
+  returnBy: Date | null;
+  /** The order's return, once asked for. */
+  return: OrderReturn | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** requested (by the buyer) → received (the goods back with the store) → refunded. */
+export type ReturnStatus = 'requested' | 'received' | 'refunded';
+
+export interface OrderReturn {
+  status: ReturnStatus;
+  reason: string | null;
+  requestedAt: Date;
+  receivedAt: Date | null;
+  /** The checkout refund that paid the order back to its original method. */
+  refundId: string | null;
+  refundedAt: Date | null;
 }
 
 export interface PageOf<T> {

@@ -66,6 +66,7 @@ const orderStatuses = [
   'expired',
   'cancelled',
 ] as const;
+const returnStatuses = ['requested', 'received', 'refunded'] as const;
 const orderOutput = z.object({
   id: z.string(),
   sale_id: z.string(),
@@ -87,6 +88,21 @@ const orderOutput = z.object({
   delivered_at: timestampOutput.nullable(),
   delivery_due_at: timestampOutput.nullable().meta({ description: 'paid_at + 3 days: the delivery target' }),
   delivered_on_time: z.boolean().nullable(),
+  return_by: timestampOutput.nullable().meta({
+    description:
+      'Delivered orders: the last instant a return may be asked for — seven days from the day after delivery, Asia/Shanghai (Consumer Rights Protection Law, Art. 25)',
+  }),
+  return: z
+    .object({
+      status: z.enum(returnStatuses),
+      reason: z.string().nullable(),
+      requested_at: timestampOutput,
+      received_at: timestampOutput.nullable(),
+      refund_id: z.string().nullable(),
+      refunded_at: timestampOutput.nullable(),
+    })
+    .nullable()
+    .meta({ description: 'The seven-day return, once asked for: requested → received → refunded' }),
 });
 const attemptOutput = z.object({
   status: z.enum(['accepted', 'queued']),
@@ -157,6 +173,17 @@ const orderJson = (o: Order) => ({
   delivered_at: iso(o.deliveredAt),
   delivery_due_at: iso(o.deliveryDueAt),
   delivered_on_time: o.deliveredOnTime,
+  return_by: iso(o.returnBy),
+  return: o.return
+    ? {
+        status: o.return.status,
+        reason: o.return.reason,
+        requested_at: o.return.requestedAt.toISOString(),
+        received_at: iso(o.return.receivedAt),
+        refund_id: o.return.refundId,
+        refunded_at: iso(o.return.refundedAt),
+      }
+    : null,
 });
 const metricsJson = (m: LiveSaleMetrics) => ({
   sale_id: m.saleId,
@@ -384,13 +411,29 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
         tags,
         summary: 'Generate a batch of single-use F-codes bound to the sale',
         params: idParams,
-        body: z.object({ count: z.number().int().min(1).max(10_000) }),
-        response: { 201: z.object({ batch_id: z.string(), codes: z.array(z.string()).nullable() }) },
+        description: '409 STORE_FCODE_EXPIRED answers an attempt with a code of a batch past its expires_at.',
+        body: z.object({
+          count: z.number().int().min(1).max(10_000),
+          expires_at: timestampInput.optional().meta({
+            description: 'The codes are refused from then on; without it they are good for the whole sale',
+          }),
+        }),
+        response: {
+          201: z.object({
+            batch_id: z.string(),
+            codes: z.array(z.string()).nullable(),
+            expires_at: timestampOutput.nullable(),
+          }),
+        },
       },
     },
     async (request, reply) => {
-      const batch = await store.generateFcodes(request.params.id, request.body.count);
-      return reply.code(201).send({ batch_id: batch.batchId, codes: batch.codes });
+      const batch = await store.generateFcodes(request.params.id, request.body.count, {
+        expiresAt: request.body.expires_at ?? null,
+      });
+      return reply
+        .code(201)
+        .send({ batch_id: batch.batchId, codes: batch.codes, expires_at: iso(batch.expiresAt) });
     },
   );
   app.get(
@@ -492,6 +535,10 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
           ...pageQuery,
           sale_id: z.uuid().optional(),
           status: z.enum(orderStatuses).optional(),
+          return_status: z
+            .enum(returnStatuses)
+            .optional()
+            .meta({ description: 'requested: returns to receive' }),
         }),
         response: { 200: pageOf(orderOutput) },
       },
@@ -502,6 +549,7 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
           ...after(request.query),
           saleId: request.query.sale_id,
           status: request.query.status,
+          returnStatus: request.query.return_status,
         }),
         orderJson,
       ),
@@ -533,6 +581,21 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
       },
     },
     async (request) => orderJson(await store.cancelOrder(request.params.id, { reason: request.body.reason })),
+  );
+  app.post(
+    '/orders/:id/return/received',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'The returned goods are back: refund the order in full to its original method',
+        description:
+          'Refunds once through checkout (wallet; pay-later and instalments lower what the buyer owes). Repeating it finishes a refund that failed and answers a refunded return as it is. The units do not go back to the sale: a returned item is not new stock. 409 STORE_RETURN_NOT_REQUESTED when the buyer asked for no return.',
+        params: idParams,
+        response: { 200: orderOutput },
+      },
+    },
+    async (request) => orderJson(await store.receiveReturn(request.params.id)),
   );
   const blacklistOutput = z.object({ user_id: z.string(), reason: z.string(), created_at: timestampOutput });
   app.post(
@@ -839,5 +902,22 @@ export const storeRoutes: FastifyPluginAsyncZod<{ store: Store }> = async (app, 
           reason: request.body.reason,
         }),
       ),
+  );
+  app.post(
+    '/orders/:id/return',
+    {
+      config: user,
+      schema: {
+        tags,
+        summary: 'Return my delivered order within seven days of receipt, no reason needed',
+        description:
+          "Consumer Rights Protection Law of the PRC (2013), Art. 25: seven days from the day after delivery, until the end of the order's return_by (Asia/Shanghai). The whole order is returned; once the store has the goods back it refunds the order to the method it was paid with. Asking again answers the return as it stands. 409 STORE_RETURN_NOT_DELIVERED before delivery, 409 STORE_RETURN_WINDOW_CLOSED after return_by.",
+        params: idParams,
+        body: z.object({ reason: z.string().max(256).optional() }),
+        response: { 200: orderOutput },
+      },
+    },
+    async (request) =>
+      orderJson(await store.requestReturn(request.params.id, request.user!.userId, request.body.reason)),
   );
 };

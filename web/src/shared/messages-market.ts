@@ -106,6 +106,11 @@ export const marketEn = {
   'store.refunded': 'Refunded in full',
   'store.cancel': 'Cancel order',
   'store.cancelled': 'Order cancelled.',
+  'store.returnIt': 'Return (no reason needed, until {date})',
+  'store.returnAsked': 'Return requested. Send the item back; the refund follows once it arrives.',
+  'store.return.requested': 'Return requested',
+  'store.return.received': 'Returned item received; refund on its way',
+  'store.return.refunded': 'Returned and refunded in full',
   'store.reason.sold_out': 'Sold out.',
   'store.reason.limit_reached': 'You already have a reservation in this sale.',
   'store.reason.not_started': 'The sale has not started yet.',
@@ -218,6 +223,11 @@ export const marketZh: Record<keyof typeof marketEn, string> = {
   'store.refunded': '已全额退款',
   'store.cancel': '取消订单',
   'store.cancelled': '订单已取消。',
+  'store.returnIt': '七天无理由退货（{date} 前）',
+  'store.returnAsked': '已申请退货。请寄回商品，收到后即退款。',
+  'store.return.requested': '已申请退货',
+  'store.return.received': '退货已收到，退款处理中',
+  'store.return.refunded': '已退货并全额退款',
   'store.reason.sold_out': '已抢光。',
   'store.reason.limit_reached': '您在本场抢购中已有保留的订单。',
   'store.reason.not_started': '抢购尚未开始。',
@@ -250,6 +260,10 @@ export const marketErrorsEn: Record<string, string> = {
   STORE_SALE_NOT_FOUND: 'That sale was not found.',
   STORE_FCODE_INVALID: 'That F-code is not valid for this sale.',
   STORE_FCODE_USED: 'That F-code has been used.',
+  STORE_FCODE_EXPIRED: 'That F-code has expired.',
+  STORE_RETURN_NOT_DELIVERED: 'A return can be asked for once the order has been delivered.',
+  STORE_RETURN_WINDOW_CLOSED: 'The seven days to return this order without a reason have passed.',
+  STORE_RETURN_NOT_REQUESTED: 'No return was asked for this order.',
 };
 
 export const marketErrorsZh: Record<string, string> = {
@@ -272,4 +286,8 @@ export const marketErrorsZh: Record<string, string> = {
   STORE_SALE_NOT_FOUND: '没有找到该抢购。',
   STORE_FCODE_INVALID: '该 F 码不适用于本场抢购。',
   STORE_FCODE_USED: '该 F 码已被使用。',
+  STORE_FCODE_EXPIRED: '该 F 码已过期。',
+  STORE_RETURN_NOT_DELIVERED: '订单签收后才能申请退货。',
+  STORE_RETURN_WINDOW_CLOSED: '已超过签收后七天无理由退货期限。',
+  STORE_RETURN_NOT_REQUESTED: '该订单没有退货申请。',
 };

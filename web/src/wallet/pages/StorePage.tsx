@@ -42,6 +42,9 @@ interface Order {
   shipped_at: string | null;
   delivered_at: string | null;
   delivery_due_at: string | null;
+  /** Delivered orders: the last instant a seven-day return may be asked for. */
+  return_by: string | null;
+  return: { status: 'requested' | 'received' | 'refunded'; refund_id: string | null } | null;
 }
 interface Attempt {
   status: 'accepted' | 'queued';
@@ -392,6 +395,11 @@ function OrderItem({ order, name, onDone }: { order: Order; name: string; onDone
     setDone(t('store.cancelled'));
     onDone();
   });
+  const giveBack = useAction(async () => {
+    await api.post(`/v1/store/orders/${order.id}/return`, {});
+    setDone(t('store.returnAsked'));
+    onDone();
+  });
   const at: Record<(typeof steps)[number], string | null> = {
     paid: order.paid_at,
     packed: order.packed_at,
@@ -401,6 +409,9 @@ function OrderItem({ order, name, onDone }: { order: Order; name: string; onDone
   const reached = steps.filter((s) => at[s]);
   const current = reached.at(-1);
   const cancellable = ['reserved', 'paid', 'packed'].includes(order.status);
+  // Seven days from the day after delivery, no reason needed: the server judges the deadline on
+  // its business clock (STORE_RETURN_WINDOW_CLOSED after it), not this device's clock.
+  const returnable = order.status === 'delivered' && !order.return && !!order.return_by;
   return (
     <li data-testid="order">
       <p>
@@ -437,6 +448,17 @@ function OrderItem({ order, name, onDone }: { order: Order; name: string; onDone
           {t('store.cancel')}
         </button>
       )}
+      {order.return && (
+        <p className="muted" data-testid="order-return">
+          {t(`store.return.${order.return.status}`)}
+        </p>
+      )}
+      {returnable && (
+        <button type="button" disabled={giveBack.busy} onClick={() => void giveBack.run()}>
+          {t('store.returnIt', { date: shanghaiDate(Date.parse(order.return_by!)) })}
+        </button>
+      )}
+      <ErrorNotice error={giveBack.error} />
       <ErrorNotice error={cancel.error} />
       {done && <Success>{done}</Success>}
     </li>
