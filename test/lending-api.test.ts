@@ -692,8 +692,10 @@ describe('the 24% APR cap over start dates', () => {
       annual_rate: '23.5',
     });
     expect(fair.statusCode, fair.body).toBe(201);
-    // 23.5% × 31/365 × 12 = 23.9507%, the dearest month, plus the fen rounding at 1,000.00 CNY.
-    expect(fair.json().max_apr).toBe('23.9520');
+    // 23.5% × 31/365 × 12 = 23.9507%, the dearest month, plus the fen rounding: most at 1,002.31 CNY
+    // (1,000.00 CNY, the smallest amount, is at 23.9520%).
+    expect(fair.json().max_apr).toBe('23.9567');
+    expect(fair.json().max_apr_at).toEqual({ amount: '100231', terms: 1 });
   });
 
   it('refuses a product within 24% APR at its smallest and largest amounts but above it between', async () => {

@@ -143,10 +143,13 @@ upd AS (
 ${addToDaily('interest', ['delta'])}
 ${chunkResult}`;
 
-/** Penalty interest on overdue principal after the grace days: annual penalty rate / 365 a day, rounded down. */
+/**
+ * Penalty interest on overdue principal after the grace days: annual penalty rate / 365 a day, rounded
+ * down. The rate is held to the 24% ceiling here too, for products made before checkProduct refused more.
+ */
 const penaltySql = `WITH ${chunkOf(`status = 'active' AND oldest_unpaid_due IS NOT NULL`)},
 calc AS (
-  SELECT l.id, l.product_code, div(l.overdue_principal * p.penalty_rate, 36500)::int8 AS penalty
+  SELECT l.id, l.product_code, div(l.overdue_principal * least(p.penalty_rate, 24), 36500)::int8 AS penalty
   FROM lending_loans l JOIN chunk USING (id) JOIN lending_products p ON p.id = l.product_id
   WHERE l.penalty_through < $1::text AND l.oldest_unpaid_due::date < $1::text::date - p.grace_days
 ),

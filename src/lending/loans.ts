@@ -977,18 +977,20 @@ function planRepayment(
   const oldest = due.find(
     (i) => i.principal + i.interest + i.fee > i.principalPaid + i.interestPaid + i.feePaid,
   );
+  // The loan's penalties are owed with its oldest unpaid instalment, in the product's order among
+  // that instalment's parts: on an item of their own they came first whatever the order said.
   const owed: Owed[] = due.map((i) => ({
     number: i.number,
     dueDate: i.dueDate,
-    penalty: 0n,
+    penalty: i === oldest && penaltyOwed > 0n ? penaltyOwed : 0n,
     fee: i.fee - i.feePaid,
     interest: i.interest - i.interestPaid,
     principal: i.principal - i.principalPaid,
   }));
-  if (penaltyOwed > 0n) {
+  if (penaltyOwed > 0n && !oldest) {
     owed.push({
       number: 0,
-      dueDate: oldest?.dueDate ?? today,
+      dueDate: today,
       penalty: penaltyOwed,
       fee: 0n,
       interest: 0n,

@@ -2,12 +2,12 @@ import { MilletError, derivedId, newId, type Clock, type RoundingMode } from '..
 import type { Queryable } from '../db/index.ts';
 import type { AccountBound, Ledger } from '../ledger/index.ts';
 import { assertAllocationOrder, components, type Component } from './allocation.ts';
-import { formatPercentE4 } from './apr.ts';
+import { APR_CAP_PERCENT_E4, formatPercentE4 } from './apr.ts';
 import { dayCounts, type DayCount } from './day-count.ts';
 import { prepaymentModes, type PrepaymentMode } from './prepayment.ts';
 import { formatRatePercent, parseRatePercent, type Fraction } from './rates.ts';
 import { scheduleTypes, type ScheduleType } from './schedule.ts';
-import { worstApr } from './worst-apr.ts';
+import { worstApr, type HighestApr } from './worst-apr.ts';
 
 /** 200,000.00 CNY: the most a cash loan may lend (DESIGN §2.5). */
 export const MAX_LOAN_AMOUNT = 20_000_000n;
@@ -60,7 +60,14 @@ export interface Product {
   chargeOffDays: number;
   /** The highest APR over the product's terms (percent, 4 decimals), shown before the rate. */
   maxApr: string;
+  /** A loan at `maxApr` (null when it is a proven bound no loan meets, or the product predates the search). */
+  maxAprAt: { amount: bigint; terms: number } | null;
   createdAt: Date;
+}
+
+/** A rate (fraction of 1) in 0.0001 percentage points, rounded up: above the cap if any part is. */
+function ratePercentE4(rate: Fraction): bigint {
+  return (rate.n * 1_000_000n + rate.d - 1n) / rate.d;
 }
 
 export function productRate(product: Pick<Product, 'annualRate'>): Fraction {
@@ -112,10 +119,15 @@ export async function openProductAccounts(ledger: Ledger, code: string): Promise
 }
 
 /**
- * Validates a product and returns its highest APR over every term, start date and its smallest and
- * largest amount; refuses one above 24% with APR_ABOVE_CAP, for any amount between too.
+ * Validates a product and returns its highest APR (percent, 4 decimals) over every term, start date
+ * and amount; refuses one above 24% with APR_ABOVE_CAP.
  */
 export async function checkProduct(terms: ProductTerms): Promise<string> {
+  return (await productHighestApr(terms)).apr.percent;
+}
+
+/** `checkProduct` with a loan at the highest APR, or whether it is only a proven upper bound. */
+export async function productHighestApr(terms: ProductTerms): Promise<HighestApr> {
   const invalid = (message: string) => new MilletError('LOAN_PRODUCT_INVALID', message);
   if (!terms.name.trim()) throw invalid('a product needs a name');
   if (!scheduleTypes.includes(terms.scheduleType)) throw invalid('unknown schedule type');
@@ -130,14 +142,26 @@ export async function checkProduct(terms: ProductTerms): Promise<string> {
   if (terms.allocationOrder) assertAllocationOrder(terms.allocationOrder);
   if (terms.prepaymentMode && !prepaymentModes.includes(terms.prepaymentMode))
     throw invalid('unknown prepayment mode');
-  if (terms.penaltyRate !== undefined) parseRatePercent(terms.penaltyRate);
+  if (
+    terms.penaltyRate !== undefined &&
+    ratePercentE4(parseRatePercent(terms.penaltyRate)) > APR_CAP_PERCENT_E4
+  ) {
+    // Overdue principal earns no contract interest (the schedule has it repaid), only the penalty:
+    // its yearly cost is the penalty rate, and interest, penalties and fees together are held to the
+    // 24% ceiling (SPC 2017 opinions on financial trials, art. 2; DESIGN §2.4).
+    throw new MilletError(
+      'LOAN_PRODUCT_INVALID',
+      `the penalty rate ${terms.penaltyRate}% is above the ${formatPercentE4(APR_CAP_PERCENT_E4)}% ceiling on the comprehensive cost of overdue principal`,
+      { penalty_rate: terms.penaltyRate, cap_percent: formatPercentE4(APR_CAP_PERCENT_E4) },
+    );
+  }
   if (
     terms.chargeOffDays !== undefined &&
     (!Number.isInteger(terms.chargeOffDays) || terms.chargeOffDays < 1)
   ) {
     throw invalid('charge-off days are a positive whole number');
   }
-  return formatPercentE4((await worstApr(terms, rate)).percentE4);
+  return worstApr(terms, rate);
 }
 
 interface ProductRow {
@@ -161,6 +185,8 @@ interface ProductRow {
   penalty_rate: string;
   charge_off_days: number;
   max_apr_e4: bigint;
+  max_apr_amount: bigint | null;
+  max_apr_terms: number | null;
   created_at: Date;
 }
 
@@ -186,6 +212,10 @@ function toProduct(r: ProductRow): Product {
     penaltyRate: formatRatePercent(parseRatePercent(String(r.penalty_rate))),
     chargeOffDays: r.charge_off_days,
     maxApr: formatPercentE4(BigInt(r.max_apr_e4)),
+    maxAprAt:
+      r.max_apr_amount === null || r.max_apr_terms === null
+        ? null
+        : { amount: BigInt(r.max_apr_amount), terms: Number(r.max_apr_terms) },
     createdAt: r.created_at,
   };
 }
@@ -204,17 +234,23 @@ export async function createProduct(
       'a product code is 1–64 lower-case letters, digits, _ or -',
     );
   }
-  const maxApr = await checkProduct(terms);
-  // Penalty interest defaults to 1.5 × the contract rate (DESIGN §2.4's example).
+  const highest = await productHighestApr(terms);
+  // Penalty interest defaults to 1.5 × the contract rate (DESIGN §2.4's example), at most the 24%
+  // ceiling (see checkProduct).
   const base = parseRatePercent(terms.annualRate);
-  const penaltyRate = terms.penaltyRate ?? formatRatePercent({ n: base.n * 15n, d: base.d * 10n });
+  const oneAndHalf = { n: base.n * 15n, d: base.d * 10n };
+  const penaltyRate =
+    terms.penaltyRate ??
+    formatRatePercent(
+      ratePercentE4(oneAndHalf) > APR_CAP_PERCENT_E4 ? { n: APR_CAP_PERCENT_E4, d: 1_000_000n } : oneAndHalf,
+    );
   await openProductAccounts(ledger, code);
   const { rows } = await db.query<ProductRow>(
     `INSERT INTO lending_products (id, code, version, name, schedule_type, day_count, annual_rate, rounding, terms,
        min_amount, max_amount, min_score, account_classes, allocation_order, past_due_first, prepayment_mode,
-       grace_days, penalty_rate, charge_off_days, max_apr_e4, created_at)
+       grace_days, penalty_rate, charge_off_days, max_apr_e4, created_at, max_apr_amount, max_apr_terms)
      SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4, $5, $6::numeric, $7, $8::int[], $9, $10, $11, $12::text[],
-       $13::text[], $14, $15, $16, $17::numeric, $18, $19, $20
+       $13::text[], $14, $15, $16, $17::numeric, $18, $19, $20, $21, $22
      FROM lending_products WHERE code = $2
      RETURNING *`,
     [
@@ -236,8 +272,10 @@ export async function createProduct(
       terms.graceDays ?? 0,
       penaltyRate,
       terms.chargeOffDays ?? 180,
-      BigInt(maxApr.replace('.', '')),
+      highest.apr.percentE4,
       clock.now(),
+      highest.at?.amount ?? null,
+      highest.at?.term ?? null,
     ],
   );
   return toProduct(rows[0]!);

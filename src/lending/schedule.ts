@@ -80,6 +80,8 @@ export function amortise(
     readonly fixedInstalment?: bigint;
     readonly fixedPrincipal?: bigint;
     readonly firstNumber?: number;
+    /** `annuityFactor` of these periods' rates, for a caller amortising many principals over them. */
+    readonly annuity?: AnnuityFactor;
   } = {},
 ): Instalment[] {
   const { principal, annualRate, type } = terms;
@@ -88,10 +90,11 @@ export function amortise(
   if (periods.length === 0)
     throw new MilletError('LENDING_SCHEDULE_INVALID', 'a schedule needs at least one period');
   const rates = periods.map((period) => multiply(annualRate, period.fraction));
-  const emi =
-    type === 'equal_instalments'
-      ? (options.fixedInstalment ?? equalInstalment(principal, rates, rounding))
-      : 0n;
+  let emi = 0n;
+  if (type === 'equal_instalments') {
+    const annuity = options.fixedInstalment === undefined ? (options.annuity ?? annuityFactor(rates)) : null;
+    emi = annuity ? divRound(principal * annuity.num, annuity.den, rounding) : options.fixedInstalment!;
+  }
   const perPrincipal =
     type === 'equal_principal'
       ? (options.fixedPrincipal ?? divRound(principal, BigInt(periods.length), rounding))
@@ -137,6 +140,18 @@ export function equalInstalment(
   rates: readonly Fraction[],
   rounding: RoundingMode,
 ): bigint {
+  const { num, den } = annuityFactor(rates);
+  return divRound(principal * num, den, rounding);
+}
+
+/** The equal instalment per unit of principal, num / den (the same for every principal). */
+export interface AnnuityFactor {
+  readonly num: bigint;
+  readonly den: bigint;
+}
+
+/** 1 / Σₖ ∏ⱼ≤ₖ 1/(1 + rⱼ), exactly. */
+export function annuityFactor(rates: readonly Fraction[]): AnnuityFactor {
   // 1/(1 + r) = d/(d + n). Over the common denominator U = ∏(dⱼ + nⱼ):
   // S·U = Σₖ (∏ⱼ≤ₖ dⱼ)(∏ⱼ>ₖ (dⱼ + nⱼ)), and the instalment is P·U / (S·U).
   const m = rates.length;
@@ -149,7 +164,7 @@ export function equalInstalment(
     prefix *= rates[k]!.d;
     sum += prefix * suffix[k + 1]!;
   }
-  return divRound(principal * suffix[0]!, sum, rounding);
+  return { num: suffix[0]!, den: sum };
 }
 
 /** Interest accrued from a period's start to `asOf` (within it): the period's interest × elapsed/length days, exactly, then rounded. */

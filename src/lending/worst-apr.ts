@@ -9,8 +9,8 @@ import {
 } from './apr.ts';
 import { addMonthsClamped } from './calendar.ts';
 import { yearFraction, type DayCount } from './day-count.ts';
-import type { Fraction } from './rates.ts';
-import { amortise, type Period, type ScheduleType } from './schedule.ts';
+import { multiply, type Fraction } from './rates.ts';
+import { amortise, annuityFactor, type AnnuityFactor, type Period, type ScheduleType } from './schedule.ts';
 
 /** What the APR check of a product depends on. */
 export interface AprCheckTerms {
@@ -45,6 +45,8 @@ interface ScheduleClass {
   readonly node: TrieNode;
   unit?: UnitSchedule;
   periods?: Period[];
+  /** The equal instalment per fen lent (the same for every amount, so worked out once). */
+  annuity?: AnnuityFactor;
 }
 
 interface TrieNode {
@@ -55,20 +57,39 @@ interface TrieNode {
   readonly children: Map<string, TrieNode>;
 }
 
+/** The highest APR of a product's loans, and one loan that has it. */
+export interface HighestApr {
+  /** Exact (`exact`), or a proven upper bound that no loan passes. */
+  readonly apr: Apr;
+  /** Whether `apr` is some loan's APR; when false no amount is named. */
+  readonly exact: boolean;
+  /** The amount, number of instalments and first start date of a loan at `apr` (when exact). */
+  readonly at: { readonly amount: bigint; readonly term: number; readonly start: string } | null;
+}
+
+/**
+ * Fen-period steps spent looking for the dearest amount between the smallest and the largest, on
+ * top of those the cap needs (about 0.1 s). Past it the answer is the lowest APR the bound proves
+ * for the amounts left unscanned, a few hundred-thousandths of a percent above the truth at most.
+ */
+const HIGHEST_SCAN_BUDGET = 500_000;
+
 /**
  * The highest APR any loan of the product can have, refusing (APR_ABOVE_CAP) when one is above
- * the cap: for each term, from every start date of a full leap-year cycle, at the smallest and the
- * largest amount — and every amount between is proven within the cap too. With `actual/365` or
- * `actual/actual` the period lengths, so the instalments and the APR, depend on the start date (a
- * one-month loan over a 31-day month costs 31/365 of the rate, × 12 = 1.9% more than the rate).
- * Start dates giving the same period fractions give the same schedule, so each distinct sequence
- * is judged once (30/360 has only one).
+ * the cap: over each term, every start date of a full leap-year cycle and every amount from the
+ * smallest to the largest. With `actual/365` or `actual/actual` the period lengths, so the
+ * instalments and the APR, depend on the start date (a one-month loan over a 31-day month costs
+ * 31/365 of the rate, × 12 = 1.9% more than the rate). Start dates giving the same period fractions
+ * give the same schedule, so each distinct sequence is judged once (30/360 has only one).
  *
  * Most sequences are far from the dearest: an exact bound (below, `npvBound`) proves them no
  * dearer than the dearest found so far without building their schedule, so only a few are
- * amortised and solved exactly; the result is the one solving all of them gives.
+ * amortised and solved exactly. The two end amounts are judged first; amounts between round
+ * differently (a fen of interest rounded up weighs most on a small loan, and can make a loan in the
+ * middle dearer than both ends), and the bound proves every one of them from some size on, the
+ * ones below it are judged one by one.
  */
-export async function worstApr(terms: AprCheckTerms, rate: Fraction): Promise<Apr> {
+export async function worstApr(terms: AprCheckTerms, rate: Fraction): Promise<HighestApr> {
   const rounding = terms.rounding ?? 'half_even';
   const classes = await scheduleClasses(terms, rate);
   const amounts =
@@ -99,6 +120,7 @@ export async function worstApr(terms: AprCheckTerms, rate: Fraction): Promise<Ap
     })
     .sort((a, b) => b.key - a.key);
   let worst: Apr | null = null;
+  let worstIndex = 0;
   let sinceYield = 0;
   for (const { index } of order) {
     // The server's other requests (payments) are served between slices of a long check.
@@ -112,79 +134,141 @@ export async function worstApr(terms: AprCheckTerms, rate: Fraction): Promise<Ap
       if (flowsAtMost(flowsOf(terms, rate, rounding, cls, amount), worst.percentE4)) continue;
     }
     const apr = solve(index);
-    if (!worst || apr.percentE4 > worst.percentE4) worst = apr;
+    // Ties keep the first in the exhaustive order, so the loan named does not hang on the screening.
+    if (
+      !worst ||
+      apr.percentE4 > worst.percentE4 ||
+      (apr.percentE4 === worst.percentE4 && index < worstIndex)
+    ) {
+      worst = apr;
+      worstIndex = index;
+    }
   }
   if (worst!.percentE4 > APR_CAP_PERCENT_E4) {
     for (let index = 0; index < candidates.length; index++) {
       if (!atMost(index, APR_CAP_PERCENT_E4)) assertAprWithinCap(solve(index));
     }
   }
-  await assertAmountsBetweenWithinCap(terms, rate, rounding, classes);
-  return worst!;
+  const { cls, amount } = candidates[worstIndex]!;
+  return highestBetween(terms, rate, rounding, classes, {
+    apr: worst!,
+    exact: true,
+    at: { amount, term: cls.term, start: cls.start },
+  });
 }
 
 /**
- * Amounts between the smallest and the largest round differently (a fen of interest rounded up
- * weighs most on a small loan), so the cap at both ends does not prove it between. The bound
- * proves every amount from some size on; the ones below it are checked one by one.
+ * Raises the highest APR of the end amounts to that of every amount between, refusing one above
+ * the cap (APR_ABOVE_CAP, the first in the order term, start date, amount) and a product whose
+ * amounts are too many to prove within the cap (LOAN_PRODUCT_INVALID).
+ *
+ * For a schedule class the bound proves every amount above some size within a level; the lower
+ * the level, the larger that size. At the level of the ends that may leave millions of amounts (a
+ * class whose unrounded APR is a hair under it), so the level scanned at is the lowest whose
+ * amounts to judge fit the budget: every amount the scan meets above the level raises it, exactly;
+ * if none does, the level itself is the answer, proven but not met by any loan.
  */
-async function assertAmountsBetweenWithinCap(
+async function highestBetween(
   terms: AprCheckTerms,
   rate: Fraction,
   rounding: RoundingMode,
   classes: readonly ScheduleClass[],
-): Promise<void> {
-  if (terms.maxAmount - terms.minAmount < 2n) return;
-  const scans: Array<{ cls: ScheduleClass; upTo: bigint }> = [];
-  let steps = 0;
-  let provenFrom = 0n;
-  for (const cls of classes) {
-    const unit = unitOf(cls, terms.scheduleType, rounding);
-    const from = provenAbove(unit.atCap, unit.safeFrom);
-    const firstProven = Number.isFinite(from) ? BigInt(Math.floor(from)) + 1n : terms.maxAmount;
-    if (firstProven > provenFrom) provenFrom = firstProven;
-    const upTo = firstProven - 1n < terms.maxAmount - 1n ? firstProven - 1n : terms.maxAmount - 1n;
-    if (upTo <= terms.minAmount) continue;
-    scans.push({ cls, upTo });
-    steps += Number(upTo - terms.minAmount) * cls.term;
-  }
-  if (steps > AMOUNT_SCAN_BUDGET) {
+  ends: HighestApr,
+): Promise<HighestApr> {
+  if (terms.maxAmount - terms.minAmount < 2n) return ends;
+  const units = classes.map((cls) => unitOf(cls, terms.scheduleType, rounding));
+  // The last amount of a class left to judge one by one at a level: those above are proven.
+  const lastUnproven = (index: number, limitE4: bigint): bigint => {
+    const from = provenFrom(units[index]!, limitE4);
+    const first = Number.isFinite(from) ? BigInt(Math.floor(from)) + 1n : terms.maxAmount;
+    return first - 1n < terms.maxAmount - 1n ? first - 1n : terms.maxAmount - 1n;
+  };
+  const stepsAt = (limitE4: bigint): number => {
+    let steps = 0;
+    for (let index = 0; index < classes.length; index++) {
+      const upTo = lastUnproven(index, limitE4);
+      if (upTo > terms.minAmount) steps += Number(upTo - terms.minAmount) * classes[index]!.term;
+    }
+    return steps;
+  };
+  const capSteps = stepsAt(APR_CAP_PERCENT_E4);
+  if (capSteps > AMOUNT_SCAN_BUDGET) {
+    let provenFromAmount = 0n;
+    for (let index = 0; index < classes.length; index++) {
+      const upTo = lastUnproven(index, APR_CAP_PERCENT_E4) + 1n;
+      if (upTo > provenFromAmount) provenFromAmount = upTo;
+    }
     throw new MilletError(
       'LOAN_PRODUCT_INVALID',
       `the APR of loans just above the minimum amount may pass the ${formatPercentE4(APR_CAP_PERCENT_E4)}% cap ` +
         `through fen rounding and is too costly to check amount by amount: raise the minimum amount ` +
-        `to ${formatMinorUnits(provenFrom, 'CNY')} or lower the rate`,
-      { proven_from: provenFrom.toString() },
+        `to ${formatMinorUnits(provenFromAmount, 'CNY')} or lower the rate`,
+      { proven_from: provenFromAmount.toString() },
     );
   }
+  // The lowest level (from the ends' APR up to the cap) whose amounts fit the budget.
+  const budget = capSteps + HIGHEST_SCAN_BUDGET;
+  let level = ends.apr.percentE4;
+  if (level < APR_CAP_PERCENT_E4 && stepsAt(level) > budget) {
+    let lo = level; // too many
+    let hi = APR_CAP_PERCENT_E4; // fits
+    let step = 1n;
+    while (lo + step < hi && stepsAt(lo + step) > budget) {
+      lo += step;
+      step *= 2n;
+    }
+    if (lo + step < hi) hi = lo + step;
+    while (hi - lo > 1n) {
+      const mid = (lo + hi) / 2n;
+      if (stepsAt(mid) > budget) lo = mid;
+      else hi = mid;
+    }
+    level = hi;
+  }
+  let best: HighestApr =
+    level === ends.apr.percentE4 ? ends : { apr: aprOfE4(level), exact: false, at: null };
   let sinceYield = 0;
-  for (const { cls, upTo } of scans) {
-    for (let amount = terms.minAmount + 1n; amount <= upTo; amount++) {
+  for (let index = 0; index < classes.length; index++) {
+    const cls = classes[index]!;
+    for (let amount = terms.minAmount + 1n; amount <= lastUnproven(index, level); amount++) {
       if (++sinceYield === 2_000) {
         sinceYield = 0;
         await new Promise((resolve) => setImmediate(resolve));
       }
       const flows = flowsOf(terms, rate, rounding, cls, amount);
-      if (flowsAtMost(flows, APR_CAP_PERCENT_E4)) continue;
+      if (flowsAtMost(flows, level)) continue;
       const apr = aprOfPeriodicFlows(flows, 12);
-      throw new MilletError(
-        'APR_ABOVE_CAP',
-        `a loan of ${formatMinorUnits(amount, 'CNY')} in ${cls.term} monthly instalments is at APR ${apr.percent}%, ` +
-          `above the ${formatPercentE4(APR_CAP_PERCENT_E4)}% ceiling on the comprehensive cost`,
-        {
-          apr_percent: apr.percent,
-          cap_percent: formatPercentE4(APR_CAP_PERCENT_E4),
-          amount: amount.toString(),
-          terms: cls.term,
-        },
-      );
+      if (apr.percentE4 > APR_CAP_PERCENT_E4) {
+        throw new MilletError(
+          'APR_ABOVE_CAP',
+          `a loan of ${formatMinorUnits(amount, 'CNY')} in ${cls.term} monthly instalments is at APR ${apr.percent}%, ` +
+            `above the ${formatPercentE4(APR_CAP_PERCENT_E4)}% ceiling on the comprehensive cost`,
+          {
+            apr_percent: apr.percent,
+            cap_percent: formatPercentE4(APR_CAP_PERCENT_E4),
+            amount: amount.toString(),
+            terms: cls.term,
+          },
+        );
+      }
+      if (apr.percentE4 > level) {
+        level = apr.percentE4;
+        best = { apr, exact: true, at: { amount, term: cls.term, start: cls.start } };
+      }
     }
   }
+  return best;
+}
+
+function aprOfE4(percentE4: bigint): Apr {
+  return { percent: formatPercentE4(percentE4), percentE4, rounding: 'half_even' };
 }
 
 /**
  * `aprAtMost` for monthly flows, its exact NPV sign skipped when the NPV in floats is negative by far
- * more than the floats' error (under 1e-12 of the flows' size).
+ * more than the floats' error: Horner's rule over at most 61 flows errs by under 2 × 61 × 2⁻⁵³ of the
+ * flows' size (1.4e-14), and 1e-12 leaves a margin of 70 (the tighter screen spares the exact sign
+ * for most amounts scanned close to the highest APR).
  */
 function flowsAtMost(flows: readonly bigint[], limitE4: bigint): boolean {
   const v = 1 / (1 + rhoOf(limitE4));
@@ -195,7 +279,7 @@ function flowsAtMost(flows: readonly bigint[], limitE4: bigint): boolean {
     npv = npv * v + amount;
     size += Math.abs(amount);
   }
-  if (npv < -1e-9 * size) return true;
+  if (npv < -1e-12 * size) return true;
   return aprAtMost(flows, 12, limitE4);
 }
 
@@ -213,9 +297,13 @@ function flowsOf(
   cls: ScheduleClass,
   amount: bigint,
 ): bigint[] {
+  const periods = (cls.periods ??= periodsOf(cls.node));
+  if (terms.scheduleType === 'equal_instalments')
+    cls.annuity ??= annuityFactor(periods.map((period) => multiply(rate, period.fraction)));
   const schedule = amortise(
     { principal: amount, annualRate: rate, type: terms.scheduleType, dayCount: terms.dayCount, rounding },
-    (cls.periods ??= periodsOf(cls.node)),
+    periods,
+    { annuity: cls.annuity },
   );
   return [-amount, ...schedule.map((i) => i.total)];
 }
@@ -423,12 +511,17 @@ function provenAbove(line: BoundLine, safeFrom: number): number {
   return Math.min(viaBalances, viaAny);
 }
 
-/** Proven (by `npvBound`) that amount p's APR rounds to at most `limitE4`. */
-function provenAtMost(unit: UnitSchedule, p: number, limitE4: bigint): boolean {
+/** The amount above which `npvBound` proves an APR rounding to at most `limitE4`. */
+function provenFrom(unit: UnitSchedule, limitE4: bigint): number {
   const rho = rhoOf(limitE4);
   if (unit.last?.rho !== rho) {
     const line = npvBound(unit.rates, unit.balances, unit.drift, unit.roundUp, rho);
     unit.last = { rho, from: provenAbove(line, unit.safeFrom) };
   }
-  return p > unit.last.from;
+  return unit.last.from;
+}
+
+/** Proven (by `npvBound`) that amount p's APR rounds to at most `limitE4`. */
+function provenAtMost(unit: UnitSchedule, p: number, limitE4: bigint): boolean {
+  return p > provenFrom(unit, limitE4);
 }

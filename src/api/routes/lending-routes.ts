@@ -54,6 +54,10 @@ type ProductBody = z.infer<typeof productBody>;
 
 const productOutput = z.object({
   max_apr: aprOutput,
+  max_apr_at: z.object({ amount: amountOutput, terms: z.number().int() }).nullable().meta({
+    description:
+      'A loan at max_apr (amount and instalments); null when max_apr is a proven upper bound no loan meets, or the product predates the search over every amount',
+  }),
   id: z.string(),
   code: z.string(),
   version: z.number().int(),
@@ -78,6 +82,7 @@ const productOutput = z.object({
 
 const productJson = (p: Product) => ({
   max_apr: p.maxApr,
+  max_apr_at: p.maxAprAt && { amount: p.maxAprAt.amount.toString(), terms: p.maxAprAt.terms },
   id: p.id,
   code: p.code,
   version: p.version,
