@@ -60,6 +60,16 @@ describe('pay-later over HTTP across ~90 business days', () => {
       ],
     });
     expect(bands.statusCode, bands.body).toBe(201);
+    // A bill due on its own statement date would be overdue before the close that writes it ends.
+    const dueSameDay = await h.post('/v1/operator/paylater/products', {
+      code: 'fenfu',
+      name: '分付',
+      ...statementProductTerms,
+      mode: 'daily',
+      due_days: 0,
+    });
+    expect(dueSameDay.statusCode, dueSameDay.body).toBe(400);
+    expect(dueSameDay.json().code).toBe('VALIDATION_FAILED');
 
     // The merchant.
     const merchant = (await h.post('/v1/operator/merchants', { name: '小米之家', fee_bps: 60 })).json();

@@ -2,7 +2,8 @@ import type { Queryable } from '../db/index.ts';
 
 /** Where one part of a repayment or refund went. */
 export type AllocationItem =
-  | { t: 'statement'; id: string; c: 'penalty' | 'fees' | 'interest' | 'principal'; a: string }
+  /** `own`: principal a refund paid of the statement's own purchases (its `refunded_purchases`). */
+  | { t: 'statement'; id: string; c: 'penalty' | 'fees' | 'interest' | 'principal'; a: string; own?: true }
   /** `p`: the unbilled purchase whose refund this is (the close holds back only its unrefunded rest). */
   | { t: 'line'; c: 'accrued' | 'unbilled'; a: string; p?: string }
   | { t: 'period'; plan: string; period: number; a: string };
@@ -15,6 +16,8 @@ export interface Owed {
     fees: bigint;
     interest: bigint;
     principal: bigint;
+    /** Of `principal`, the statement's purchases (not its instalment months): what a refund of one may pay as its own. */
+    purchases?: bigint;
   }>;
   /** Daily mode: interest accrued since the last statement. */
   accrued: bigint;
@@ -84,8 +87,10 @@ export function owedAfter(owed: Owed, taken: Allocation): Owed {
   const took = new Map<string, bigint>();
   const add = (key: string, a: string) => took.set(key, (took.get(key) ?? 0n) + BigInt(a));
   for (const i of taken.items)
-    if (i.t === 'statement') add(`s:${i.id}:${i.c}`, i.a);
-    else if (i.t === 'line') add(`l:${i.c}`, i.a);
+    if (i.t === 'statement') {
+      add(`s:${i.id}:${i.c}`, i.a);
+      if (i.own) add(`s:${i.id}:own`, i.a);
+    } else if (i.t === 'line') add(`l:${i.c}`, i.a);
     else add(`p:${i.plan}:${i.period}`, i.a);
   const less = (key: string, v: bigint) => v - (took.get(key) ?? 0n);
   return {
@@ -95,6 +100,12 @@ export function owedAfter(owed: Owed, taken: Allocation): Owed {
       fees: less(`s:${s.id}:fees`, s.fees),
       interest: less(`s:${s.id}:interest`, s.interest),
       principal: less(`s:${s.id}:principal`, s.principal),
+      ...(s.purchases === undefined
+        ? {}
+        : {
+            // Other principal taken may have been the instalment months' or the purchases': at most what is left.
+            purchases: minOf(less(`s:${s.id}:own`, s.purchases), less(`s:${s.id}:principal`, s.principal)),
+          }),
     })),
     accrued: less('l:accrued', owed.accrued),
     unbilled: less('l:unbilled', owed.unbilled),
@@ -103,6 +114,8 @@ export function owedAfter(owed: Owed, taken: Allocation): Owed {
   };
 }
 
+const minOf = (a: bigint, b: bigint) => (a < b ? a : b);
+
 /**
  * Takes `amount` from each part of what is owed in turn (each part sees what the ones before it
  * left) and joins the results: a refund clears its own purchase's debt before any other.
@@ -110,15 +123,22 @@ export function owedAfter(owed: Owed, taken: Allocation): Owed {
 export function allocateInTurn(
   owed: Owed,
   amount: bigint,
-  parts: ReadonlyArray<(left: Owed) => { owed: Owed; options: Parameters<typeof allocate>[2] }>,
+  parts: ReadonlyArray<
+    (left: Owed) => {
+      owed: Owed;
+      options: Parameters<typeof allocate>[2];
+      /** Rewrites the part's items (e.g. marks them as a refunded purchase's own). */
+      mark?: (item: AllocationItem) => AllocationItem;
+    }
+  >,
 ): Allocation {
   let left = owed;
   const joined: Allocation = { items: [], principal: 0n, charges: 0n, rest: amount };
   for (const part of parts) {
     if (joined.rest <= 0n) break;
-    const { owed: narrowed, options } = part(left);
+    const { owed: narrowed, options, mark } = part(left);
     const taken = allocate(narrowed, joined.rest, options);
-    joined.items.push(...taken.items);
+    joined.items.push(...(mark ? taken.items.map(mark) : taken.items));
     joined.principal += taken.principal;
     joined.charges += taken.charges;
     joined.rest = taken.rest;
@@ -148,7 +168,12 @@ export async function applyAllocation(
     const a = BigInt(item.a) * sign;
     if (item.t === 'statement') {
       const column = statementColumn[item.c];
-      await tx.query(`UPDATE paylater_statements SET ${column} = ${column} + $2 WHERE id = $1`, [item.id, a]);
+      await tx.query(
+        item.own
+          ? `UPDATE paylater_statements SET ${column} = ${column} + $2, refunded_purchases = refunded_purchases + $2 WHERE id = $1`
+          : `UPDATE paylater_statements SET ${column} = ${column} + $2 WHERE id = $1`,
+        [item.id, a],
+      );
       touched.add(item.id);
       if (item.c === 'principal') principal += a;
     } else if (item.t === 'line') {

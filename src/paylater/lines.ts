@@ -10,7 +10,15 @@ import {
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger, Leg } from '../ledger/index.ts';
 import { derivedId } from '../core/index.ts';
-import { allocate, allocateInTurn, applyAllocation, type Allocation, type Owed } from './allocation.ts';
+import {
+  DUE_TOTAL,
+  PAID_TOTAL,
+  allocate,
+  allocateInTurn,
+  applyAllocation,
+  type Allocation,
+  type Owed,
+} from './allocation.ts';
 import { openLineAccount, productAccountId } from './accounts.ts';
 import { reinstateSql } from './close-steps.ts';
 import { instalmentFee, instalmentOffer, type FeePayer, type InstalmentOffer } from './instalments.ts';
@@ -23,6 +31,8 @@ import {
   type LineRow,
   type MovementRow,
   type StatementRow,
+  UNPAID_PURCHASES_SQL,
+  unpaidPurchases,
 } from './rows.ts';
 import type {
   InstalmentPlan,
@@ -382,6 +392,7 @@ export class Lines {
         fees: s.fees - s.paid_fees,
         interest: s.interest - s.paid_interest,
         principal: s.principal - s.converted_principal - s.paid_principal,
+        purchases: unpaidPurchases(s),
       })),
       accrued: line.accrued_interest,
       unbilled: line.unbilled_principal,
@@ -612,14 +623,20 @@ export class Lines {
             owed: { ...nothing, unbilled: p && !p.statement_id && !p.plan_id ? left.unbilled : 0n },
             options: principalOnly,
           }),
-          // Billed: the statement that billed it — unless that statement's purchases went into a plan
-          // (what principal it has left is other plans' months, not this purchase).
+          // Billed: the statement that billed it, up to its purchases still unpaid (recorded as theirs,
+          // so its instalment months never look paid and split again) — unless that statement's
+          // purchases went into a plan (what principal it has left is other plans' months).
           (left) => ({
             owed: {
               ...nothing,
-              statements: p?.converted ? [] : left.statements.filter((s) => s.id === p?.statement_id),
+              statements: p?.converted
+                ? []
+                : left.statements
+                    .filter((s) => s.id === p?.statement_id)
+                    .map((s) => ({ ...s, principal: minOf(s.principal, s.purchases ?? s.principal) })),
             },
             options: principalOnly,
+            mark: (item) => (item.t === 'statement' ? { ...item, own: true } : item),
           }),
           // Its plan's months not billed yet, last first.
           (left) => ({
@@ -709,19 +726,24 @@ export class Lines {
   ): Promise<{ s: PaylaterStatement; product: PaylaterProduct; principal: bigint }> {
     const s = await this.statement(userId, statementId);
     const line = await this.lineRow(userId);
+    const rows = await this.d.db.query<StatementRow>(
+      `SELECT ${statementColumns} FROM paylater_statements WHERE id = $1`,
+      [s.id],
+    );
+    const row = rows.rows[0]!;
     const product = await this.d.products.get(line.product_id);
     const today = businessDate(this.d.clock);
-    const principal = s.principal - s.instalmentPrincipal - s.convertedPrincipal;
-    if (s.paidOn !== null || today > s.dueDate || s.paid > 0n)
+    const principal = unpaidPurchases(row);
+    if (s.paidOn !== null || today > s.dueDate)
       throw new MilletError(
         'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
-        'Only an unpaid statement, up to its due date, can be turned into instalments',
+        'Only a statement not paid off, up to its due date, can be turned into instalments',
         { id: s.id },
       );
     if (principal <= 0n)
       throw new MilletError(
         'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
-        'This statement has no new purchases to turn into instalments (instalment months, fees and interest are not)',
+        'This statement has no unpaid purchases to turn into instalments (instalment months, fees and interest are not)',
         { id: s.id, reason: 'nothing_convertible' },
       );
     return { s, product, principal };
@@ -758,20 +780,25 @@ export class Lines {
         10_000n,
       );
       await this.d.db.transaction(async (tx) => {
+        // The line first, as repayments and refunds lock it (then its statements): the other order deadlocks.
+        await tx.query('SELECT 1 FROM paylater_lines WHERE id = $1 FOR UPDATE', [s.lineId]);
+        // The row lock orders this after any repayment or refund already applying to the statement;
+        // one that changed what is convertible makes the condition fail (look again).
         const updated = await tx.query(
           `UPDATE paylater_statements SET converted_principal = converted_principal + $2,
              min_payment = $3 + fees + interest + penalty
-           WHERE id = $1 AND paid_on IS NULL AND paid_principal + paid_fees + paid_interest + paid_penalty = 0
-             AND principal - instalment_principal - converted_principal = $2`,
+           WHERE id = $1 AND paid_on IS NULL AND ${UNPAID_PURCHASES_SQL} = $2`,
           [s.id, principal, minPrincipal],
         );
         if (updated.rowCount === 0)
           throw new MilletError('PAYLATER_STATEMENT_NOT_CONVERTIBLE', 'The statement changed; look again', {
             id: s.id,
           });
+        // What was repaid before counts toward the new minimum and due amount, as any repayment does.
         await tx.query(
-          `UPDATE paylater_statements SET min_paid_on = CASE WHEN min_payment = 0 THEN $2::date END,
-             paid_on = CASE WHEN principal - converted_principal + fees + interest + penalty = 0 THEN $2::date END
+          `UPDATE paylater_statements SET
+             min_paid_on = CASE WHEN ${PAID_TOTAL} >= min_payment THEN coalesce(min_paid_on, $2::date) END,
+             paid_on = CASE WHEN ${PAID_TOTAL} >= ${DUE_TOTAL} THEN $2::date END
            WHERE id = $1`,
           [s.id, today],
         );
@@ -972,3 +999,5 @@ export async function addCharge(
 }
 
 export const halfEven = (n: bigint, d: bigint) => divRound(n, d, 'half_even');
+
+const minOf = (a: bigint, b: bigint) => (a < b ? a : b);

@@ -178,7 +178,8 @@ describe('pay-later line (close-driven)', () => {
         name: '分付',
         mode: 'daily',
         statementDay: 2,
-        dueDays: 0,
+        // Due the day after the statement date, the first day its bill can be seen (0 is refused).
+        dueDays: 1,
         dailyRatePpm: 400n,
         revolvingRatePpm: 400n,
       })
@@ -260,13 +261,19 @@ describe('pay-later line (close-driven)', () => {
     );
     const repaid = await paylater.repay({ id: newId(), userId: early, amount: 1_006_000n });
     expect(repaid).toMatchObject({ charges: 6_000n, principal: 1_000_000n });
-    await closeThrough('2025-07-01'); // the repayment date: 30 days of use, 06-02 … 07-01
+    await closeThrough('2025-07-01'); // the statement date: 30 days of use, 06-02 … 07-01
     const bill = (await paylater.getLine(user)).bill!;
     expect(bill).toMatchObject({
       statementDate: '2025-07-01',
+      dueDate: '2025-07-02',
       principal: 1_000_000n,
       interest: 12_000n,
-      paidOn: '2025-07-01',
+      status: 'open',
+    });
+    await closeThrough('2025-07-02'); // auto-repaid on its due date, the day the bill is first seen
+    expect(await paylater.getStatement(user, bill.id)).toMatchObject({
+      interest: 12_000n,
+      paidOn: '2025-07-02',
     });
     expect(await walletBalance(user)).toBe(2_000_000n - 1_012_000n);
     expect(await walletBalance(early)).toBe(2_000_000n - 1_006_000n);
@@ -1035,6 +1042,142 @@ describe('pay-later line (close-driven)', () => {
     const report = await ledger.verify();
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
   });
+
+  it('a partly repaid statement turns its unpaid purchases into instalments; the fee is on them only and the minimum and due amount follow', async () => {
+    const first = await nextFirstOfMonth();
+    const most = await customer('convert-partly-repaid', { score: 700, funds: 1_000_000n });
+    const little = await customer('convert-partly-repaid-little', { score: 700, funds: 1_000_000n });
+    for (const u of [most, little]) {
+      await paylater.openLine({ userId: u, productId: huabei });
+      await paylater.setAutoRepay(u, false);
+    }
+    await at(addDays(first, -3));
+    for (const u of [most, little]) {
+      await buy(u, 111_111n, 'pay_later_instalments', { terms: '3' });
+      await buy(u, 100_000n);
+    }
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(most)).bill!;
+    expect(bill).toMatchObject({ principal: 137_037n, instalmentPrincipal: 37_037n, fees: 852n });
+    // 400.00 repaid: the fee first (852), then principal — the instalment month (37,037) before the
+    // purchases (2,111), so 978.89 of the purchases is left to convert.
+    await paylater.repay({ id: newId(), userId: most, amount: 40_000n });
+    expect(await paylater.getStatement(most, bill.id)).toMatchObject({ convertiblePrincipal: 97_889n });
+    const offers = await paylater.statementOffers(most, bill.id);
+    expect(offers.map((o) => [o.terms, o.principal, o.fee])).toEqual(
+      [3, 6, 12].map((terms, i) => [terms, 97_889n, instalmentFee(97_889n, [230, 450, 750][i]!)]),
+    );
+    const plan = await paylater.convertStatement({ userId: most, statementId: bill.id, terms: 3 });
+    expect(plan).toMatchObject({ principal: 97_889n, fee: instalmentFee(97_889n, 230) });
+    expect(plan.fee).toBe(2_251n);
+    // Left on the statement: what was repaid; nothing more is due, and the minimum is the usual share.
+    expect(await paylater.getStatement(most, bill.id)).toMatchObject({
+      convertedPrincipal: 97_889n,
+      totalDue: 40_000n,
+      paid: 40_000n,
+      unpaid: 0n,
+      minPayment: 3_915n + 852n,
+      convertiblePrincipal: 0n,
+      status: 'paid',
+    });
+    // Idempotent: the same conversion again is answered with its plan; nothing is left to convert.
+    expect(await paylater.convertStatement({ userId: most, statementId: bill.id, terms: 3 })).toEqual(plan);
+    expect(await paylater.listPlans(most)).toHaveLength(2);
+    expect(await paylater.getLine(most)).toMatchObject({ used: 211_111n - 39_148n });
+    expect(await receivable(most)).toBe(211_111n - 39_148n);
+    // Less than the instalment month repaid: all the purchases convert; the month stays due, its
+    // minimum already met by the repayment.
+    const littleBill = (await paylater.getLine(little)).bill!;
+    await paylater.repay({ id: newId(), userId: little, amount: 10_000n });
+    const littlePlan = await paylater.convertStatement({
+      userId: little,
+      statementId: littleBill.id,
+      terms: 6,
+    });
+    expect(littlePlan).toMatchObject({ principal: 100_000n, fee: 4_500n });
+    const littleAfter = await paylater.getStatement(little, littleBill.id);
+    expect(littleAfter).toMatchObject({
+      totalDue: 37_037n + 852n,
+      unpaid: 37_037n + 852n - 10_000n,
+      minPayment: 3_704n + 852n,
+      status: 'open',
+    });
+    expect(littleAfter.minPaidOn).not.toBeNull();
+    // The next statement bills month 1 of each plan, with the fee on the converted amount only.
+    let second = addDays(first, 28);
+    while (!second.endsWith('-01')) second = addDays(second, 1);
+    await paylater.repay({ id: newId(), userId: little, amount: littleAfter.unpaid });
+    await at(addDays(second, 1));
+    const [month1] = (await paylater.listPlans(most)).find((p) => p.id === plan.id)!.periods;
+    expect(month1).toMatchObject({ principal: 32_631n, fee: 751n });
+    expect((await paylater.getLine(most)).bill).toMatchObject({
+      principal: 37_037n + 32_631n,
+      fees: 852n + 751n,
+    });
+    const report = await ledger.verify();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('a statement partly paid by refunding one of its purchases converts only its other purchases, never its instalment month', async () => {
+    const first = await nextFirstOfMonth();
+    const user = await customer('convert-after-refund', { score: 700, funds: 1_000_000n });
+    const late = await customer('convert-partly-repaid-late', { score: 700, funds: 1_000_000n });
+    for (const u of [user, late]) {
+      await paylater.openLine({ userId: u, productId: huabei });
+      await paylater.setAutoRepay(u, false);
+    }
+    await at(addDays(first, -3));
+    await buy(user, 111_111n, 'pay_later_instalments', { terms: '3' });
+    const returned = await buy(user, 100_000n);
+    await buy(user, 50_000n);
+    await buy(late, 100_000n);
+    await at(addDays(first, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    expect(bill).toMatchObject({ principal: 187_037n, instalmentPrincipal: 37_037n });
+    await refund(user, returned, 100_000n);
+    expect(await paylater.getStatement(user, bill.id)).toMatchObject({ paid: 100_000n });
+    const plan = await paylater.convertStatement({ userId: user, statementId: bill.id, terms: 3 });
+    expect(plan).toMatchObject({ principal: 50_000n, fee: 1_150n });
+    // The instalment month and its fee are still due on the statement.
+    expect(await paylater.getStatement(user, bill.id)).toMatchObject({ unpaid: 37_037n + 852n });
+    expect(await receivable(user)).toBe((await paylater.getLine(user)).used);
+    // After the due date a partly repaid statement stays unconvertible, as an unpaid one is.
+    const lateBill = (await paylater.getLine(late)).bill!;
+    await paylater.repay({ id: newId(), userId: late, amount: 20_000n });
+    await at(addDays(lateBill.dueDate, 1));
+    expect(await code(paylater.convertStatement({ userId: late, statementId: lateBill.id, terms: 3 }))).toBe(
+      'PAYLATER_STATEMENT_NOT_CONVERTIBLE',
+    );
+  });
+
+  it('a product due on its statement date (due_days 0) is refused: the bill would be overdue before it is issued', async () => {
+    const refused = await paylater
+      .createProduct({ ...(await paylater.getProduct(fenfu)), id: undefined, dueDays: 0 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isMilletError(refused) && [refused.code, refused.details]).toEqual([
+      'VALIDATION_FAILED',
+      { field: 'due_days' },
+    ]);
+    // A daily-mode bill is first seen the morning after its statement date: it is due that day, not overdue.
+    const user = await customer('daily-due-next-day', { score: 700, funds: 2_000_000n });
+    await paylater.openLine({ userId: user, productId: fenfu });
+    await paylater.setAutoRepay(user, false);
+    const statementDate = await nextFirstOfMonth();
+    await paylater.setRepaymentDay(user, 1);
+    await at(addDays(statementDate, -1));
+    await buy(user, 100_000n);
+    await at(addDays(statementDate, 1));
+    const bill = (await paylater.getLine(user)).bill!;
+    expect(bill).toMatchObject({ statementDate, dueDate: addDays(statementDate, 1), status: 'open' });
+    await paylater.repay({ id: newId(), userId: user, amount: bill.totalDue });
+    await at(addDays(statementDate, 3));
+    expect(await paylater.getStatement(user, bill.id)).toMatchObject({ status: 'paid', penalty: 0n });
+    const history = (await paylater.lineHistories([user], clock.now())).get(user)!;
+    expect(history.statements[0]!.monthsPastDue).toBe(-1);
+  });
 });
 
 describe('pay-later migration 0002', () => {
@@ -1139,6 +1282,74 @@ describe('pay-later migration 0004', () => {
       const of = (id: string) => rows.rows.find((r) => r.id === id)!.instalment_principal;
       expect(of(withMonths)).toBe(37_037n + 29_000n);
       expect(of(withoutMonths)).toBe(0n);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('pay-later migrations 0005 and 0006', () => {
+  it('count the principal refunds paid on earlier statements as their purchases, and bill due_days 0 products the next day', async () => {
+    const t = await openTestDatabase(paylaterMigrations.filter((m) => m.version <= 4));
+    try {
+      const [hb, daily] = [newId(), newId()];
+      for (const [id, code, dueDays] of [
+        [hb, 'hb', 9],
+        [daily, 'fenfu', 0],
+      ] as const)
+        await t.db.query(
+          `INSERT INTO paylater_products (id, code, version, name, mode, statement_day, due_days, daily_rate_ppm,
+             revolving_rate_ppm, penalty_multiplier_bp, min_payment_bp, suspend_after_days, instalment_fees, created_at)
+           VALUES ($1, $2, 1, $2, 'statement', 1, $3, 0, 500, 15000, 1000, 30, '{}', now())`,
+          [id, code, dueDays],
+        );
+      const line = newId();
+      await t.db.query(
+        `INSERT INTO paylater_lines (id, user_id, product_id, limit_amount, score, status, statement_day,
+           ledger_account_id, principal_outstanding, opened_at, opened_date)
+         VALUES ($1, $2, $3, 1000000, 700, 'active', 1, $4, 500000, now(), '2025-06-01')`,
+        [line, newId(), hb, newId()],
+      );
+      const [refunded, repaid] = [newId(), newId()];
+      // 1,370.37 billed (370.37 an instalment month); 600.00 of it paid by refunds, 100.00 by a repayment.
+      for (const [id, date, paid] of [
+        [refunded, '2025-07-01', 60_000n],
+        [repaid, '2025-08-01', 10_000n],
+      ] as const)
+        await t.db.query(
+          `INSERT INTO paylater_statements (id, line_id, product_id, statement_date, due_date, principal,
+             instalment_principal, fees, interest, carried, min_payment, paid_principal)
+           VALUES ($1, $2, $3, $4, $4::date + 9, 137037, 37037, 0, 0, 0, 13704, $5)`,
+          [id, line, hb, date, paid],
+        );
+      const movement = async (kind: string, items: object[]) =>
+        t.db.query(
+          `INSERT INTO paylater_movements (id, line_id, kind, amount, allocation, status, business_date, created_at)
+           VALUES ($1, $2, $3, 1, $4::jsonb, 'succeeded', '2025-07-02', now())`,
+          [newId(), line, kind, JSON.stringify({ items, principal: '0', charges: '0' })],
+        );
+      await movement('refund', [
+        { t: 'statement', id: refunded, c: 'principal', a: '50000' },
+        { t: 'line', c: 'unbilled', a: '7000' },
+      ]);
+      await movement('refund', [{ t: 'statement', id: refunded, c: 'principal', a: '10000' }]);
+      await movement('repayment', [{ t: 'statement', id: repaid, c: 'principal', a: '10000' }]);
+      await applyMigrations(t.db, paylaterMigrations);
+      const rows = await t.db.query<{ id: string; refunded_purchases: bigint }>(
+        'SELECT id, refunded_purchases FROM paylater_statements',
+      );
+      const of = (id: string) => rows.rows.find((r) => r.id === id)!.refunded_purchases;
+      expect([of(refunded), of(repaid)]).toEqual([60_000n, 0n]);
+      const products = await t.db.query<{ id: string; due_days: number }>(
+        'SELECT id, due_days FROM paylater_products',
+      );
+      expect(Object.fromEntries(products.rows.map((r) => [r.id, r.due_days]))).toEqual({
+        [hb]: 9,
+        [daily]: 1,
+      });
+      await expect(
+        t.db.query('UPDATE paylater_products SET due_days = 0 WHERE id = $1', [hb]),
+      ).rejects.toThrow();
     } finally {
       await t.close();
     }

@@ -16,6 +16,13 @@ const SAMPLE_PRINCIPAL = 1_000_000n;
 function validateProduct(c: CreateProductCommand): void {
   if (!/^[a-z][a-z0-9_-]{1,31}$/.test(c.code))
     throw invalid('code', 'code is 2–32 lowercase letters, digits, _ or -');
+  // A statement is written in the close of its date, after that day has ended: due the same day, it
+  // would be overdue before the user could see it (daily mode too: the bill is due the next day).
+  if (!Number.isInteger(c.dueDays) || c.dueDays < 1 || c.dueDays > 28)
+    throw invalid(
+      'due_days',
+      'due_days is 1–28: a statement is issued after its day has ended, so it is due on a later day',
+    );
   for (const [field, ppm] of [
     ['daily_rate_ppm', c.dailyRatePpm],
     ['revolving_rate_ppm', c.revolvingRatePpm],

@@ -61,6 +61,7 @@ export interface StatementRow {
   principal: bigint;
   converted_principal: bigint;
   instalment_principal: bigint;
+  refunded_purchases: bigint;
   fees: bigint;
   interest: bigint;
   penalty: bigint;
@@ -76,8 +77,27 @@ export interface StatementRow {
 
 /** Dates as text so both drivers give YYYY-MM-DD. */
 export const statementColumns = `id, line_id, product_id, statement_date::text AS statement_date, due_date::text AS due_date,
-  principal, converted_principal, instalment_principal, fees, interest, penalty, paid_principal, paid_fees, paid_interest, paid_penalty,
+  principal, converted_principal, instalment_principal, refunded_purchases, fees, interest, penalty, paid_principal, paid_fees, paid_interest, paid_penalty,
   carried, min_payment, min_paid_on::text AS min_paid_on, paid_on::text AS paid_on`;
+
+/**
+ * What of a statement's purchases is still unpaid (and not converted): the part a conversion into
+ * instalments splits. Its paid principal is counted against its instalment months first (billed in
+ * a plan already, never convertible), then against its purchases; what refunds of its own purchases
+ * paid (`refunded_purchases`) is those purchases'. The statement's charges are paid before any
+ * principal (the repayment order), so they never come into it.
+ */
+export function unpaidPurchases(r: StatementRow): bigint {
+  const otherPaid = r.paid_principal - r.refunded_purchases;
+  const onPurchases = otherPaid > r.instalment_principal ? otherPaid - r.instalment_principal : 0n;
+  const left =
+    r.principal - r.instalment_principal - r.converted_principal - r.refunded_purchases - onPurchases;
+  return left > 0n ? left : 0n;
+}
+
+/** unpaidPurchases in SQL, over a paylater_statements row. */
+export const UNPAID_PURCHASES_SQL = `greatest(principal - instalment_principal - converted_principal - refunded_purchases
+  - greatest(paid_principal - refunded_purchases - instalment_principal, 0), 0)`;
 
 export function statementFromRow(r: StatementRow, today: string): PaylaterStatement {
   const totalDue = r.principal - r.converted_principal + r.fees + r.interest + r.penalty;
@@ -90,6 +110,7 @@ export function statementFromRow(r: StatementRow, today: string): PaylaterStatem
     principal: r.principal,
     convertedPrincipal: r.converted_principal,
     instalmentPrincipal: r.instalment_principal,
+    convertiblePrincipal: r.paid_on === null ? unpaidPurchases(r) : 0n,
     fees: r.fees,
     interest: r.interest,
     penalty: r.penalty,

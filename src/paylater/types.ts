@@ -79,6 +79,8 @@ export interface PaylaterStatement {
   convertedPrincipal: bigint;
   /** Of `principal`, the instalment months billed (already in a plan: never converted again). */
   instalmentPrincipal: bigint;
+  /** Its purchases still unpaid while it is not paid off: what turning it into instalments would split. */
+  convertiblePrincipal: bigint;
   fees: bigint;
   interest: bigint;
   penalty: bigint;

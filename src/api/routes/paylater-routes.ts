@@ -75,6 +75,10 @@ const statementOutput = z.object({
   instalment_principal: amountOutput.meta({
     description: 'Of the principal, instalment months billed (already in a plan; not convertible again)',
   }),
+  convertible_principal: amountOutput.meta({
+    description:
+      'Its purchases still unpaid: what turning it into instalments would split (up to its due date)',
+  }),
   fees: amountOutput,
   interest: amountOutput,
   penalty: amountOutput,
@@ -95,6 +99,7 @@ const statementJson = (s: PaylaterStatement) => ({
   principal: s.principal.toString(),
   converted_principal: s.convertedPrincipal.toString(),
   instalment_principal: s.instalmentPrincipal.toString(),
+  convertible_principal: s.convertiblePrincipal.toString(),
   fees: s.fees.toString(),
   interest: s.interest.toString(),
   penalty: s.penalty.toString(),
@@ -255,7 +260,7 @@ export const paylaterOperatorRoutes: FastifyPluginAsyncZod<{ paylater: Paylater 
           name: z.string().min(1).max(100),
           mode: z.enum(['statement', 'daily']),
           statement_day: z.number().int().min(1).max(31),
-          due_days: z.number().int().min(0).max(28),
+          due_days: z.number().int().min(1).max(28),
           daily_rate_ppm: ppmInput,
           revolving_rate_ppm: ppmInput,
           penalty_multiplier_bp: z.number().int().min(10_000).max(50_000),

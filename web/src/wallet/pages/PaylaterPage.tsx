@@ -17,6 +17,7 @@ interface Statement {
   principal: string;
   instalment_principal: string;
   converted_principal: string;
+  convertible_principal: string;
 }
 interface Line {
   id: string;
@@ -110,13 +111,10 @@ export function PaylaterPage() {
 }
 
 /**
- * Whether the bill has anything to turn into instalments: only its new purchases are (not the
- * instalment months it bills), and only while it is open and nothing of it is paid.
+ * Whether the bill has anything to turn into instalments: its purchases still unpaid (not the
+ * instalment months it bills), while it is open; a partly repaid bill converts what is left.
  */
-const convertible = (s: Statement) =>
-  s.status === 'open' &&
-  s.paid === '0' &&
-  BigInt(s.principal) - BigInt(s.instalment_principal) - BigInt(s.converted_principal) > 0n;
+const convertible = (s: Statement) => s.status === 'open' && BigInt(s.convertible_principal) > 0n;
 
 function OpenLine({ onDone }: { onDone(): void }) {
   const { t } = useI18n();
