@@ -376,6 +376,12 @@ describe('merchant settlement in the end-of-day close', () => {
     expect((await h.get('/v1/merchant/settlements?from=9998-12-01&to=9999-12-31', shop.key)).statusCode).toBe(
       400,
     );
+    // And at the start of year 0001, where counting 365 days back from `to` leaves the calendar.
+    const firstDays = await h.get('/v1/merchant/settlements?from=0001-01-01&to=0001-01-05', shop.key);
+    expect(firstDays.statusCode, firstDays.body).toBe(200);
+    expect((await h.get('/v1/merchant/settlements?from=0001-01-01&to=0002-01-02', shop.key)).statusCode).toBe(
+      400,
+    );
     const bad = await h.post(
       '/v1/merchant/payment-orders',
       { merchant_reference: 'x1', amount: '100', description: 'd', notify_url: 'http://example.com/notify' },

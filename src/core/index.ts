@@ -7,6 +7,7 @@ export {
   BUSINESS_TIME_ZONE,
   businessDate,
   businessDateOf,
+  businessTimeOffsetMs,
 } from './clock.ts';
 export { newId, isUuid, derivedId } from './ids.ts';
 export { encodeIdCursor, decodeIdCursor } from './id-cursor.ts';

@@ -10,7 +10,7 @@ export const SCORE_BANDS: ReadonlyArray<{ from: number; to: number }> = Array.fr
 );
 
 export interface ScoreDistribution {
-  /** Users with a score; each counted once, at their latest score. */
+  /** Users with a score in use; each counted once, at their latest score under the consent in force. */
   users: number;
   mean: number | null;
   bands: Array<{ from: number; to: number; count: number }>;
@@ -25,10 +25,19 @@ export interface ScoreDistribution {
 
 const bandOf = (score: number) => Math.min(11, Math.max(0, Math.floor((score - 350) / 50)));
 
+/**
+ * Scores computed under the consent now in force, the only ones the platform may use (DESIGN §2.9):
+ * a withdrawal, or a new grant after one, takes the user's earlier scores out of every aggregate,
+ * months already past included, as it does out of lending decisions (see getLatestScore).
+ */
+const scoresInUse = `SELECT s.user_id, s.business_date, s.score, s.scored_at, s.id
+   FROM credit_scores s
+   JOIN credit_consents c ON c.user_id = s.user_id AND c.withdrawn_at IS NULL AND c.id = s.consent_id`;
+
 /** The score distribution and its drift month over month, for operators (no personal data). */
 export async function scoreDistribution(db: Database): Promise<ScoreDistribution> {
   const latest = await db.query<{ score: number }>(
-    `SELECT DISTINCT ON (user_id) score FROM credit_scores ORDER BY user_id, scored_at DESC, id DESC`,
+    `SELECT DISTINCT ON (user_id) score FROM (${scoresInUse}) s ORDER BY user_id, scored_at DESC, id DESC`,
   );
   const counts = new Array<number>(12).fill(0);
   let sum = 0;
@@ -38,7 +47,7 @@ export async function scoreDistribution(db: Database): Promise<ScoreDistribution
   }
   const monthly = await db.query<{ month: string; score: number }>(
     `SELECT DISTINCT ON (user_id, month) month, score
-       FROM (SELECT user_id, to_char(business_date, 'YYYY-MM') AS month, score, scored_at, id FROM credit_scores) s
+       FROM (SELECT user_id, to_char(business_date, 'YYYY-MM') AS month, score, scored_at, id FROM (${scoresInUse}) u) s
       ORDER BY user_id, month, scored_at DESC, id DESC`,
   );
   const byMonth = new Map<string, { users: number; sum: number; bands: number[] }>();

@@ -568,7 +568,9 @@ describe('credit score service', () => {
       '2026-12-01T15:59:59.999Z',
       '2027-01-01T02:00:00.000Z',
     ]);
-    // A date of Shanghai's local mean time (before 1901) still runs, as of the clock.
+    // A date of Shanghai's local mean time (+08:05:43, before 1901) runs as of its own last instant.
+    asked.length = 0;
     expect((await recording.refreshScores({ businessDate: '1900-01-01' })).status).toBe('completed');
+    expect([...new Set(asked)]).toEqual(['1900-01-01T15:54:16.999Z']);
   });
 });

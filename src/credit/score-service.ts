@@ -549,10 +549,8 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     // date's last instant. The close's fast-forward refreshes a first of the month ahead of the
     // clock (after that day's statements were made) and a run can be resumed days later; reading
     // the clock's now, statements (and due dates passed) of another day went into the date's scores.
-    // (A date whose last instant is not of that date, before 1901's +8 offset, keeps the clock's.)
     const now = clock.now();
-    const end = endOfBusinessDate(day);
-    const asOf = businessDateOf(now) !== day && businessDateOf(end) === day ? end : now;
+    const asOf = businessDateOf(now) !== day ? endOfBusinessDate(day) : now;
     type BatchRow = {
       user_id: string;
       consent_id: string;

@@ -1,3 +1,5 @@
+import { businessTimeOffsetMs } from '../core/index.ts';
+
 /** Calendar arithmetic on business dates (YYYY-MM-DD); a date has no time zone of its own. */
 
 /**
@@ -12,13 +14,54 @@ export function isBusinessDate(text: string): boolean {
   return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === text;
 }
 
-export function addDays(businessDate: string, days: number): string {
-  const date = new Date(`${businessDate}T00:00:00Z`);
-  date.setUTCDate(date.getUTCDate() + days);
-  return date.toISOString().slice(0, 10);
+function parse(businessDate: string): Date {
+  if (!isBusinessDate(businessDate))
+    throw new RangeError(`not a business date (YYYY-MM-DD, 0001-01-01 to 9999-12-31): ${businessDate}`);
+  return new Date(`${businessDate}T00:00:00Z`);
 }
 
-/** The last instant of a business date in Asia/Shanghai (UTC+8 all year, no daylight saving). */
+/** The date `days` later (earlier when negative); a RangeError past 0001-01-01 or 9999-12-31. */
+export function addDays(businessDate: string, days: number): string {
+  const date = parse(businessDate);
+  date.setUTCDate(date.getUTCDate() + days);
+  // toISOString writes years outside 0000–9999 as ±YYYYYY: never sliced into a date.
+  const next = date.toISOString().slice(0, 10);
+  if (!isBusinessDate(next))
+    throw new RangeError(
+      `${businessDate} + ${days} days is outside the business dates 0001-01-01 to 9999-12-31`,
+    );
+  return next;
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * The first instant whose business time reads `wall` (a local time written as if it were UTC) or
+ * later. The zone's offset is read at the instant itself and checked on both sides, as it changed
+ * (local mean time until 1901, daylight saving in some years), once at midnight.
+ */
+function firstInstantAtOrAfter(wall: number): number {
+  const local = (t: number) => t + businessTimeOffsetMs(new Date(t));
+  const isFirst = (t: number) => local(t) >= wall && local(t - 1) < wall;
+  let t = wall - 8 * HOUR;
+  for (let i = 0; i < 4; i++) {
+    if (isFirst(t)) return t;
+    t = wall - businessTimeOffsetMs(new Date(t));
+  }
+  // Not reached for Asia/Shanghai's history; a search bounded by the widest offsets otherwise.
+  let lo = wall - 15 * HOUR;
+  let hi = wall + 15 * HOUR;
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (local(mid) >= wall) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/** The last instant of a business date in Asia/Shanghai: the instant before the next day begins. */
 export function endOfBusinessDate(businessDate: string): Date {
-  return new Date(`${businessDate}T23:59:59.999+08:00`);
+  const next = parse(businessDate);
+  next.setUTCDate(next.getUTCDate() + 1);
+  return new Date(firstInstantAtOrAfter(next.getTime()) - 1);
 }

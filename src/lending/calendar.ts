@@ -12,8 +12,9 @@ export function parseDate(date: string): { year: number; month: number; day: num
 
 /** Days since 1970-01-01. */
 export function dayNumber(date: string): number {
-  const { year, month, day } = parseDate(date);
-  return Date.UTC(year, month - 1, day) / 86_400_000;
+  parseDate(date);
+  // Not Date.UTC(year, …): it reads the years 0–99 as 1900–1999.
+  return Date.parse(`${date}T00:00:00Z`) / 86_400_000;
 }
 
 export function dateOfDayNumber(days: number): string {

@@ -236,9 +236,10 @@ export class Settlements {
     for (const [field, value] of Object.entries(range))
       if (!isBusinessDate(value))
         throw new MilletError('VALIDATION_FAILED', `${field} must be a date (YYYY-MM-DD)`, { field });
-    // Counted back from `to`: counted on from a date late in 9999 it would pass into year 10000,
-    // whose ISO form (+010000-…) no longer compares as the dates do.
-    if (range.to < range.from || range.from < addDays(range.to, -(MAX_REPORT_DAYS - 1)))
+    // Days between the two, not a date counted on or back: that passes 9999-12-31 or 0001-01-01
+    // (a RangeError) for a short range at either end of the calendar.
+    const days = (Date.parse(range.to) - Date.parse(range.from)) / 86_400_000 + 1;
+    if (range.to < range.from || days > MAX_REPORT_DAYS)
       throw new MilletError(
         'VALIDATION_FAILED',
         `from must not be after to, and the range is at most ${MAX_REPORT_DAYS} days`,
