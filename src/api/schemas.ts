@@ -36,10 +36,19 @@ export const optionalCommandId = z
   .optional()
   .meta({ description: 'Client-chosen id of the ledger record; default: derived from the Idempotency-Key' });
 
+/** 10000-01-01T00:00 in Beijing (UTC+8), the first instant after the business calendar. */
+const lastBusinessInstantMs = Date.UTC(9999, 11, 31, 16);
+
 export const timestampInput = z.iso
   .datetime({ offset: true })
   // PostgreSQL has no year 0 ("0000-…", or "0001-01-01T00:00+01:00"): refused here, not by the query.
   .refine((text) => !(new Date(text).getUTCFullYear() < 1), 'must be in the year 0001 or later')
+  // A zone west of UTC carries 9999-12-31 past the business calendar's last day (Beijing's
+  // 10000-01-01), where business dates throw: refused here rather than a 500 further in.
+  .refine(
+    (text) => new Date(text).getTime() < lastBusinessInstantMs,
+    'must be before 10000-01-01 in Beijing time',
+  )
   .transform((text) => new Date(text))
   .meta({ description: 'ISO 8601 instant with a zone, e.g. 2025-06-01T00:00:00+08:00' });
 
