@@ -394,6 +394,7 @@ function assemble(
           { name: 'webhooks.deliver', run: () => parts.webhooks.deliverDue() },
           { name: 'store.expire-reservations', run: () => parts.store.expireReservations() },
           { name: 'store.settle-unpaid-deposits', run: () => parts.store.settleUnpaidDeposits() },
+          { name: 'store.finish-owed-refunds', run: () => parts.store.finishOwedRefunds() },
           {
             name: 'paypoints.finish-abandoned-acceptances',
             run: () => parts.paypoints.finishAbandonedAcceptances(),

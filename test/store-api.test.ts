@@ -208,6 +208,7 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
       delivered_on_time: 1,
       delivered_late: 0,
       overdue: 0,
+      returned: 0,
     });
     const metrics = ok(await h.get(`/v1/operator/store/sales/${saleId}/metrics`), 200);
     expect(metrics).toMatchObject({ accepted: 1, units_accepted: 2, sold: 2, remaining: 8 });
@@ -1532,6 +1533,117 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     expect(refunded.return).toMatchObject({ status: 'refunded', reason: null });
     expect(await h.merchants.getRefund(refunded.return.refund_id)).toMatchObject({ status: 'succeeded' });
     expect(await balance(wallet)).toBe(paidOut + 499_900n);
+  });
+
+  it('finishes on its own a cancel left closing by a failed refund, after a backoff, refunding the buyer once', async () => {
+    const { orderId, buyer, wallet } = await fulfilled('paid');
+    const paidOut = await balance(wallet);
+    const paymentId = (await store.getOrder(orderId)).paymentId!;
+    const merchant = (await h.merchants.getMerchant(STORE_MERCHANT_ID)).ledgerAccountId;
+    const payable = await balance(merchant);
+    const shift = (debit: string, credit: string) =>
+      h.ledger.transfer({
+        id: randomUUID(),
+        debitAccountId: debit,
+        creditAccountId: credit,
+        amount: payable,
+      });
+    await shift(merchant, h.wallet.bankClearingAccountId());
+    let restored = false;
+    const restore = async () => {
+      if (!restored) await shift(h.wallet.bankClearingAccountId(), merchant);
+      restored = true;
+    };
+    const short = await h.post(`/v1/store/orders/${orderId}/cancel`, {}, { key: buyer.token });
+    expect(short.json().code).toBe('MERCHANT_BALANCE_INSUFFICIENT');
+    // Only this order's refunds are counted: the job may finish other tests' orders meanwhile.
+    const refunds = h.merchants.refund.bind(h.merchants);
+    const tried: string[] = [];
+    h.merchants.refund = async (command) => {
+      if (command.paymentId === paymentId) tried.push(command.id);
+      return refunds(command);
+    };
+    try {
+      // Within the first minute after the failure the job leaves it alone.
+      h.clock.advance(30_000);
+      await store.finishOwedRefunds();
+      expect(tried).toEqual([]);
+      // Due, and the store still short: one new refund tried (the failed one replayed, the next
+      // id refused), then a wait of two minutes in which no run tries it again.
+      h.clock.advance(30_000);
+      await store.finishOwedRefunds();
+      expect(new Set(tried).size).toBe(2);
+      const triedOnce = tried.length;
+      h.clock.advance(60_000);
+      await store.finishOwedRefunds();
+      expect(tried.length).toBe(triedOnce);
+      expect((await store.getOrder(orderId)).status).toBe('paid');
+      // The balance back and the wait over: refunded and cancelled, as the endpoint would.
+      await restore();
+      h.clock.advance(60_000);
+      await store.finishOwedRefunds();
+      const cancelled = await store.getOrder(orderId);
+      expect(cancelled.status).toBe('cancelled');
+      expect(await h.merchants.getRefund(cancelled.refundId!)).toMatchObject({ status: 'succeeded' });
+      expect(await balance(wallet)).toBe(paidOut + 499_900n);
+      const finishedAfter = tried.length;
+      h.clock.advance(3_600_000);
+      await store.finishOwedRefunds();
+      expect(tried.length).toBe(finishedAfter);
+      expect(await balance(wallet)).toBe(paidOut + 499_900n);
+    } finally {
+      h.merchants.refund = refunds;
+      await restore();
+    }
+  });
+
+  it('finishes on its own a return whose refund failed on receipt, once the store can pay it', async () => {
+    const { orderId, buyer, wallet } = await fulfilled('delivered');
+    ok(await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: buyer.token }), 200);
+    const paidOut = await balance(wallet);
+    const merchant = (await h.merchants.getMerchant(STORE_MERCHANT_ID)).ledgerAccountId;
+    const payable = await balance(merchant);
+    const shift = (debit: string, credit: string) =>
+      h.ledger.transfer({
+        id: randomUUID(),
+        debitAccountId: debit,
+        creditAccountId: credit,
+        amount: payable,
+      });
+    await shift(merchant, h.wallet.bankClearingAccountId());
+    const short = await h.post(`/v1/operator/store/orders/${orderId}/return/received`, {});
+    expect(short.json().code).toBe('MERCHANT_BALANCE_INSUFFICIENT');
+    await shift(h.wallet.bankClearingAccountId(), merchant);
+    await store.finishOwedRefunds();
+    expect((await store.getOrder(orderId)).return).toMatchObject({ status: 'received', refundId: null });
+    h.clock.advance(60_000);
+    await store.finishOwedRefunds();
+    const refunded = (await store.getOrder(orderId)).return!;
+    expect(refunded.status).toBe('refunded');
+    expect(await h.merchants.getRefund(refunded.refundId!)).toMatchObject({ status: 'succeeded' });
+    expect(await balance(wallet)).toBe(paidOut + 499_900n);
+  });
+
+  it('counts a returned order as returned, not sold, in the live metrics and the fulfilment report', async () => {
+    const { saleId, orderId, buyer } = await fulfilled('delivered');
+    const report = async () => ok(await h.get(`/v1/operator/store/sales/${saleId}/fulfilment`), 200);
+    const metrics = async () => ok(await h.get(`/v1/operator/store/sales/${saleId}/metrics`), 200);
+    expect(await metrics()).toMatchObject({ sold: 1, returned: 0 });
+    // Asked for, the goods not back yet: still a sale (the buyer may never send them).
+    ok(await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: buyer.token }), 200);
+    expect(await metrics()).toMatchObject({ sold: 1, returned: 0 });
+    expect(await report()).toMatchObject({ paid: 1, delivered: 1, returned: 0 });
+    ok(await h.post(`/v1/operator/store/orders/${orderId}/return/received`, {}), 200);
+    expect(await metrics()).toMatchObject({ sold: 0, returned: 1 });
+    // The delivery itself still counts against the target: on time + late = delivered + returned.
+    expect(await report()).toEqual({
+      paid: 0,
+      delivered: 0,
+      delivered_on_time: 1,
+      delivered_late: 0,
+      overdue: 0,
+      returned: 1,
+    });
   });
 
   it('refuses the codes of an F-code batch past its expiry; a batch without one lasts the sale', async () => {

@@ -60,6 +60,14 @@ class OversellGuard extends Error {}
 /** How old a payment claim is before the expiry job asks checkout about it. */
 const CLAIM_GRACE_MS = 60_000;
 
+/** The refunds job's first wait, doubled per failed refund up to REFUND_RETRY_MAX_MS. */
+const REFUND_RETRY_BASE_MS = 60_000;
+const REFUND_RETRY_MAX_MS = 3_600_000;
+
+function refundRetryDelayMs(failedTries: number): number {
+  return Math.min(REFUND_RETRY_MAX_MS, REFUND_RETRY_BASE_MS * 2 ** Math.min(failedTries, 20));
+}
+
 /** Orders closed for good (their units given back). */
 const closedStatuses: readonly OrderStatus[] = ['expired', 'cancelled'];
 
@@ -725,13 +733,30 @@ export class Orders {
     reason: string,
   ): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed' }> {
     for (let tries = row.refund_tries; ; tries++) {
-      const refund = await this.checkout.refund({
-        id: derivedId(purpose, tries === 0 ? row.id : `${row.id}:${tries}`),
-        merchantId: this.merchantId(),
-        paymentId: row.payment_id!,
-        amount: row.amount,
-        reason,
-      });
+      let refund: { id: string; status: 'pending' | 'succeeded' | 'failed' };
+      try {
+        refund = await this.checkout.refund({
+          id: derivedId(purpose, tries === 0 ? row.id : `${row.id}:${tries}`),
+          merchantId: this.merchantId(),
+          paymentId: row.payment_id!,
+          amount: row.amount,
+          reason,
+        });
+      } catch (error) {
+        // The refunds job waits before trying again. refund_tries is not moved on here: only a
+        // refund checkout has recorded as failed is replaced by the next id (the replay below).
+        // Not recording the wait (the database away too) only brings the next try forward; the
+        // refund's own error is the one to answer with.
+        const now = this.clock.now();
+        await this.db
+          .query('UPDATE store_orders SET refund_retry_at = $2, updated_at = $3 WHERE id = $1', [
+            row.id,
+            new Date(now.getTime() + refundRetryDelayMs(tries)),
+            now,
+          ])
+          .catch(() => undefined);
+        throw error;
+      }
       if (refund.status !== 'failed') return refund;
       // Recorded before the next try, so a try after a crash does not replay this failure again.
       await this.db.query(
@@ -739,6 +764,41 @@ export class Orders {
         [row.id, tries + 1, this.clock.now()],
       );
     }
+  }
+
+  /**
+   * Finishes the refunds nobody asked for again: cancels left closing and returns left received
+   * because their refund failed (the store's balance short after a payout, checkout away) or their
+   * process died. Each is finished as its endpoint would (the same refund ids and reason, the
+   * order closed the same way), once its wait is over: a minute after the claim or the receipt,
+   * then after each failed try a minute doubled per failed refund, at most an hour. Progress is in
+   * the orders, so a run stopped part-way is resumed by the next. Answers how many were finished.
+   */
+  async finishOwedRefunds(limit = 100): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.db.query<{ id: string; return_status: ReturnStatus | null }>(
+      `SELECT id, return_status FROM store_orders
+       WHERE ((closing_at IS NOT NULL AND status IN ('paid', 'packed')) OR return_status = 'received')
+         AND COALESCE(refund_retry_at,
+               CASE WHEN return_status = 'received' THEN return_received_at ELSE closing_at END
+                 + interval '${REFUND_RETRY_BASE_MS / 1000} seconds') <= $1
+       ORDER BY id LIMIT $2`,
+      [now, limit],
+    );
+    let finished = 0;
+    let failure: unknown;
+    for (const row of due.rows) {
+      try {
+        if (row.return_status === 'received') await this.receiveReturn(row.id);
+        else await this.cancel(row.id, {});
+        finished += 1;
+      } catch (error) {
+        // A refused refund (the balance still short) has its next try recorded; the others go on.
+        if (!(error instanceof MilletError)) failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
+    return finished;
   }
 
   /**
@@ -841,22 +901,30 @@ export class Orders {
     );
   }
 
-  /** Delivery against the 3-day target (from payment), per sale. */
+  /**
+   * Delivery against the 3-day target (from payment), per sale. `paid` and `delivered` count the
+   * orders kept: a returned order (goods back: received or refunded) is counted in `returned`
+   * instead. On time and late judge every delivery, returned ones included (the return does not
+   * undo it), so deliveredOnTime + deliveredLate = delivered + returned.
+   */
   async fulfilmentReport(saleId: string): Promise<{
     paid: number;
     delivered: number;
     deliveredOnTime: number;
     deliveredLate: number;
     overdue: number;
+    returned: number;
   }> {
     const now = this.clock.now();
     const r = await this.db.query<Record<string, bigint>>(
-      `SELECT count(*) FILTER (WHERE paid_at IS NOT NULL AND status <> 'cancelled') AS paid,
-              count(*) FILTER (WHERE status = 'delivered') AS delivered,
+      `SELECT count(*) FILTER (WHERE paid_at IS NOT NULL AND status <> 'cancelled' AND NOT returned) AS paid,
+              count(*) FILTER (WHERE status = 'delivered' AND NOT returned) AS delivered,
+              count(*) FILTER (WHERE returned) AS returned,
               count(*) FILTER (WHERE status = 'delivered' AND delivered_at <= paid_at + interval '3 days') AS on_time,
               count(*) FILTER (WHERE status = 'delivered' AND delivered_at > paid_at + interval '3 days') AS late,
               count(*) FILTER (WHERE status IN ('paid', 'packed', 'shipped') AND paid_at + interval '3 days' < $2) AS overdue
-       FROM store_orders WHERE sale_id = $1`,
+       FROM (SELECT *, COALESCE(return_status IN ('received', 'refunded'), false) AS returned
+             FROM store_orders WHERE sale_id = $1) o`,
       [saleId, now],
     );
     const x = r.rows[0]!;
@@ -866,6 +934,7 @@ export class Orders {
       deliveredOnTime: Number(x.on_time),
       deliveredLate: Number(x.late),
       overdue: Number(x.overdue),
+      returned: Number(x.returned),
     };
   }
 
@@ -926,18 +995,28 @@ export class Orders {
     return { alreadyTaken, winners };
   }
 
-  async saleTotals(
-    saleId: string,
-  ): Promise<{ unitsTaken: number; liveUnits: number; refusedUnits: number; soldUnits: number }> {
+  async saleTotals(saleId: string): Promise<{
+    unitsTaken: number;
+    liveUnits: number;
+    refusedUnits: number;
+    soldUnits: number;
+    returnedUnits: number;
+  }> {
     const r = await this.db.query<{
       units_taken: bigint;
       live: bigint | null;
       sold: bigint | null;
+      returned: bigint | null;
       refused: bigint | null;
     }>(
+      // A returned order stays `delivered` (and its units taken: returned goods are not new stock),
+      // so it is told apart by its return: once the goods are back it is no longer a sale. One only
+      // asked for is still sold (the buyer may never send it).
       `SELECT s.units_taken,
          (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND status NOT IN ('expired', 'cancelled')) AS live,
-         (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND status IN ('paid', 'packed', 'shipped', 'delivered')) AS sold,
+         (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND status IN ('paid', 'packed', 'shipped', 'delivered')
+            AND return_status IS DISTINCT FROM 'received' AND return_status IS DISTINCT FROM 'refunded') AS sold,
+         (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND return_status IN ('received', 'refunded')) AS returned,
          (SELECT sum(quantity) FROM store_refused_attempts WHERE sale_id = s.id) AS refused
        FROM store_sales s WHERE s.id = $1`,
       [saleId],
@@ -948,6 +1027,7 @@ export class Orders {
       unitsTaken: Number(x.units_taken),
       liveUnits: Number(x.live ?? 0),
       soldUnits: Number(x.sold ?? 0),
+      returnedUnits: Number(x.returned ?? 0),
       refusedUnits: Number(x.refused ?? 0),
     };
   }

@@ -78,6 +78,7 @@ export interface OrderRow {
   cancel_reason: string | null;
   /** Refunds checkout failed for good: the next try takes the next derived refund id. */
   refund_tries: number;
+  refund_retry_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }

@@ -89,8 +89,10 @@ export interface LiveSaleMetrics {
   attempts: number;
   accepted: number;
   unitsAccepted: number;
-  /** Units paid for (paid and later, not cancelled). */
+  /** Units paid for and kept: paid and later, neither cancelled nor returned. */
   sold: number;
+  /** Units returned (the goods back with the store, refunded or being refunded); not in `sold`. */
+  returned: number;
   /** Units in live orders (reserved or paid), as the database counts them. */
   reserved: number;
   remaining: number;
@@ -215,6 +217,8 @@ export interface Store {
   payDeposit(orderId: string, userId: string): Promise<Order>;
   /** Pre-sales past their deadline: unpaid deposits forfeited or refunded per the sale's rule. */
   settleUnpaidDeposits(): Promise<number>;
+  /** Cancels and returns whose refund failed, tried again with a backoff (the refunds job). */
+  finishOwedRefunds(): Promise<number>;
   advanceOrder(orderId: string, to: 'packed' | 'shipped' | 'delivered'): Promise<Order>;
   fulfilmentReport(saleId: string): ReturnType<Orders['fulfilmentReport']>;
   expireReservations(): Promise<number>;
@@ -550,6 +554,7 @@ export function createStore(options: StoreOptions): Store {
     receiveReturn: (id) => orders.receiveReturn(id),
     payDeposit: (id, userId) => orders.payDeposit(id, userId),
     settleUnpaidDeposits: () => orders.settleUnpaidDeposits(),
+    finishOwedRefunds: () => orders.finishOwedRefunds(),
     advanceOrder: (id, to) => orders.advance(id, to),
     async fulfilmentReport(saleId) {
       await sales.get(saleId); // an unknown (or malformed) sale id is a 404, not an empty report
@@ -631,6 +636,7 @@ export function createStore(options: StoreOptions): Store {
         accepted: c.accepted,
         unitsAccepted: c.unitsAccepted,
         sold: t.soldUnits,
+        returned: t.returnedUnits,
         reserved: t.liveUnits,
         remaining,
         lobby: c.lobby,

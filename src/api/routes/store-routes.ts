@@ -192,6 +192,7 @@ const metricsJson = (m: LiveSaleMetrics) => ({
   accepted: m.accepted,
   units_accepted: m.unitsAccepted,
   sold: m.sold,
+  returned: m.returned,
   reserved: m.reserved,
   remaining: m.remaining,
   lobby: m.lobby,
@@ -453,6 +454,7 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
             accepted: z.number().int(),
             units_accepted: z.number().int(),
             sold: z.number().int(),
+            returned: z.number().int(),
             reserved: z.number().int(),
             remaining: z.number().int(),
             lobby: z.number().int(),
@@ -509,6 +511,7 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
             delivered_on_time: z.number(),
             delivered_late: z.number(),
             overdue: z.number(),
+            returned: z.number(),
           }),
         },
       },
@@ -521,6 +524,7 @@ export const storeOperatorRoutes: FastifyPluginAsyncZod<{ store: Store }> = asyn
         delivered_on_time: r.deliveredOnTime,
         delivered_late: r.deliveredLate,
         overdue: r.overdue,
+        returned: r.returned,
       };
     },
   );
