@@ -190,7 +190,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     // The sandbox bank until a real connector is configured: it behaves like one (latency,
     // declines, asynchronous settlement), see src/wallet/sandbox-bank.ts.
     bank = new SandboxBank();
-    const wallet = createWallet({ db, ledger, clock, users: identity, bank });
+    const wallet = createWallet({
+      db,
+      ledger,
+      clock,
+      users: identity,
+      bank,
+      logger: logger.child({ module: 'wallet' }),
+    });
     await wallet.start();
     // Loopback webhook targets only where configured (the embedded demo by default). The policy is
     // this instance's: merchants (notify_url) and the marketplace (partner endpoints) check URLs
@@ -579,7 +586,16 @@ function endOfDaySteps(
     {
       name: 'wallet.bank-reconciliation',
       async run(ctx) {
-        await ctx.checkpoint(null, { done: await wallet.reconcileBankOperations() });
+        // Pending operations are walked a page at a time; a stopped close resumes after the last page.
+        let done = 0;
+        const ended = await wallet.reconcileBankOperations(undefined, {
+          cursor: ctx.cursor,
+          onProgress: (cursor, progress) => {
+            done = progress.done;
+            return ctx.checkpoint(cursor, progress);
+          },
+        });
+        await ctx.checkpoint(null, { done: Math.max(done, ended) });
       },
     },
     // Merchants' day netted of fees, payouts scheduled; yesterday's payouts sent (T+1).

@@ -77,6 +77,8 @@ describe('lending (close-driven)', () => {
       creditCard(request) {
         if (request.cardToken === 'sandbox_decline')
           return Promise.reject(Object.assign(new Error('declined'), { name: 'BankDeclinedError' }));
+        // A connector's own failure before anything reached the bank.
+        if (request.cardToken === 'sandbox_reset') return Promise.reject(new TypeError('fetch failed'));
         cardRequests.set(request.id, 'pending');
         if (request.cardToken === 'sandbox_timeout')
           return Promise.reject(Object.assign(new Error('timeout'), { name: 'BankTimeoutError' }));
@@ -357,6 +359,23 @@ describe('lending (close-driven)', () => {
     expect(await lending.getLoan(unpaid.id)).toMatchObject({ status: 'cancelled', principalOutstanding: 0n });
     expect(await balance(accounts.principalReceivable)).toBe(receivable - 10_000n);
     expect(await lending.reconcileCardDisbursements()).toBe(0);
+    expect((await ledger.verify()).ok).toBe(true);
+  });
+
+  it('a connector failing with an ordinary error leaves the card disbursement pending, and reconciliation ends it', async () => {
+    at('2024-05-05');
+    const accounts = lending.productAccounts('cash');
+    const receivable = await balance(accounts.principalReceivable);
+    const offer = (await lending.apply(id('busy'), { productCode: 'cash', amount: 12_000n, terms: 6 }))
+      .offer!;
+    // Not a failed request: what the bank did is unknown, as after a timeout.
+    const loan = await lending.acceptOffer(id('busy'), offer.id, { to: 'card', cardToken: 'sandbox_reset' });
+    expect(loan.status).toBe('disbursing');
+    clock.set('2024-05-05T04:01:00Z');
+    // The bank never got it: the loan is cancelled and the entry reversed.
+    expect(await lending.reconcileCardDisbursements()).toBe(1);
+    expect(await lending.getLoan(loan.id)).toMatchObject({ status: 'cancelled', principalOutstanding: 0n });
+    expect(await balance(accounts.principalReceivable)).toBe(receivable);
     expect((await ledger.verify()).ok).toBe(true);
   });
 

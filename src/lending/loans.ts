@@ -1,4 +1,4 @@
-import { MilletError, businessDate, derivedId, newId, type Clock } from '../core/index.ts';
+import { MilletError, businessDate, derivedId, isMilletError, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger, Leg } from '../ledger/index.ts';
 import { allocateRepayment, type Owed } from './allocation.ts';
@@ -496,10 +496,11 @@ async function disburse(
         currency: 'CNY',
       });
     } catch (error) {
-      const name = (error as Error).name;
-      // No answer is not a payout: the loan stays disbursing until the bank settles or is asked.
-      if (name === 'BankTimeoutError') return;
-      if (name !== 'BankDeclinedError') throw error;
+      // Anything but a decline leaves what the bank did unknown (a timeout, a reset connection, a
+      // connector's bug; the wallet logs it): no answer is not a payout, so the loan stays
+      // disbursing until the bank settles or is asked. Our own refusal of the request is thrown.
+      if (isMilletError(error)) throw error;
+      if ((error as Error).name !== 'BankDeclinedError') return;
       await cancelDisbursement(ctx, loan.id);
       throw new MilletError('BANK_DECLINED', 'the bank declined the card; the loan was cancelled');
     }

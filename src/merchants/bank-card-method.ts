@@ -1,6 +1,6 @@
-import { MilletError, derivedId } from '../core/index.ts';
+import { MilletError, derivedId, isMilletError } from '../core/index.ts';
 import type { Ledger } from '../ledger/index.ts';
-import { BankDeclinedError, BankTimeoutError, type CardSettlement, type Wallet } from '../wallet/index.ts';
+import { BankDeclinedError, type CardSettlement, type Wallet } from '../wallet/index.ts';
 import { paymentEntryId } from './balance-method.ts';
 import { loadMerchant } from './merchant-directory.ts';
 import type { PaymentMethodHandler } from './payment-methods.ts';
@@ -39,9 +39,11 @@ export function bankCardMethod(wallet: Wallet): PaymentMethodHandler {
           throw new MilletError('BANK_DECLINED', `The bank declined: ${error.reason}`, {
             paymentId: payment.paymentId,
           });
-        // No answer: the bank may still take it; settlement or reconciliation decides.
-        if (error instanceof BankTimeoutError) return { status: 'pending' };
-        throw error;
+        // Our own refusal (a bad request) is not the bank's: the payment fails as it says.
+        if (isMilletError(error)) throw error;
+        // No answer, or one we cannot read (a timeout, a reset connection, a connector's bug; the
+        // wallet logs it): the bank may still take it, so settlement or reconciliation decides.
+        return { status: 'pending' };
       }
     },
   };

@@ -1,4 +1,5 @@
 import { MilletError, derivedId, isMilletError, isUuid, type Clock } from '../core/index.ts';
+import type { Logger } from 'pino';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import {
@@ -34,6 +35,8 @@ export interface BankOperation {
   bankReference: string | null;
   failureCode: string | null;
   failureMessage: string | null;
+  /** When reconciliation flagged it, still undecided at the bank, for an operator; else null. */
+  attentionAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -59,6 +62,7 @@ interface OperationRow {
   failure_message: string | null;
   /** The period a Class I withdrawal charged against the lifetime limit; null when none. */
   usage_period: string | null;
+  attention_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -74,6 +78,7 @@ function fromRow(r: OperationRow): BankOperation {
     bankReference: r.bank_reference,
     failureCode: r.failure_code,
     failureMessage: r.failure_message,
+    attentionAt: r.attention_at ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -117,6 +122,34 @@ function parseReference(reference: string): { namespace: CardNamespace | 'wallet
     : undefined;
 }
 
+/** Pending operations read per page of a reconciliation walk. */
+const RECONCILE_PAGE = 200;
+/** How long an operation may stay undecided at the bank before an operator is asked to look. */
+export const ATTENTION_AFTER_MS = 24 * 60 * 60 * 1000;
+
+export type WalletLogger = Pick<Logger, 'error' | 'warn'>;
+
+export interface ReconcileOptions {
+  /** Only operations at least this old (default a minute): younger ones may still be settling. */
+  olderThanMs?: number;
+  /** Resume after the operation this cursor (from `onProgress`) names; null or absent: from the oldest. */
+  cursor?: string | null;
+  /** After each page: a cursor to resume after it, and how many operations this walk has checked. */
+  onProgress?: (cursor: string, progress: { done: number }) => Promise<void> | void;
+  /** Undecided this long (default a day): flagged for an operator. */
+  attentionAfterMs?: number;
+  pageSize?: number;
+}
+
+function parseReconcileCursor(cursor: string): { at: string; id: string } {
+  const bar = cursor.lastIndexOf('|');
+  const at = cursor.slice(0, bar);
+  const id = cursor.slice(bar + 1);
+  if (bar < 0 || !isUuid(id) || !/^\d{4}-\d\d-\d\d[ T][\d:.]+([+-][\d:]+|Z)?$/.test(at))
+    throw new MilletError('VALIDATION_FAILED', 'Not a reconciliation cursor', { field: 'cursor' });
+  return { at, id };
+}
+
 /**
  * Top-ups and withdrawals through a bank connector. A top-up credits the wallet only once the bank
  * settles it. A withdrawal first holds the amount in the wallet, so it can't be spent twice, then
@@ -132,6 +165,7 @@ export class BankOperations {
     private readonly clock: Clock,
     private readonly bank: BankConnector,
     private readonly users: WalletUserDirectory,
+    private readonly logger?: WalletLogger,
   ) {
     bank.onSettlement((settlement) => this.settle(settlement));
   }
@@ -273,23 +307,92 @@ export class BankOperations {
     });
   }
 
-  /** Asks the bank about operations still pending after `olderThanMs` (lost callbacks, timeouts). */
-  async reconcile(olderThanMs = 60_000): Promise<number> {
-    const stale = await this.db.query<{ id: string }>(
-      `SELECT id FROM wallet_bank_operations WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT 500`,
-      [new Date(this.clock.now().getTime() - olderThanMs)],
-    );
+  /**
+   * Asks the bank about every operation still pending after `olderThanMs` (lost callbacks,
+   * timeouts, a connector that failed), oldest first, a page at a time in (created_at, id) order:
+   * each page is read on its own and the bank is asked outside any transaction, so the walk holds
+   * no locks however long the bank takes. `cursor` resumes after the operation a previous walk's
+   * `onProgress` named. An operation the bank cannot be asked about now is skipped (the next run
+   * asks again); one still undecided after `attentionAfterMs` is flagged once for an operator.
+   * Returns how many operations it ended.
+   */
+  async reconcile(options: ReconcileOptions = {}): Promise<number> {
+    const now = this.clock.now().getTime();
+    // Fixed for the whole walk, so operations made meanwhile don't keep it going.
+    const before = new Date(now - (options.olderThanMs ?? 60_000));
+    const attentionBefore = new Date(now - (options.attentionAfterMs ?? ATTENTION_AFTER_MS));
+    const pageSize = options.pageSize ?? RECONCILE_PAGE;
+    let after = options.cursor ? parseReconcileCursor(options.cursor) : undefined;
     let settled = 0;
-    for (const { id } of stale.rows) {
-      const status = await this.bank.status(bankReferenceOf(id));
-      if (status === 'succeeded' || status === 'failed') {
-        if (await this.#settleOperation(id, status)) settled += 1;
-      } else if (status === 'unknown') {
-        // The bank never took it: nothing can settle, so the operation failed.
-        if (await this.#settleOperation(id, 'failed', 'the bank has no record of the request')) settled += 1;
+    let checked = 0;
+    let firstError: unknown;
+    for (;;) {
+      const page = await this.db.query<{
+        id: string;
+        at: string;
+        attention_at: Date | null;
+        created_at: Date;
+      }>(
+        `SELECT id, created_at::text AS at, created_at, attention_at FROM wallet_bank_operations
+          WHERE status = 'pending' AND created_at <= $1
+            AND ($2::text IS NULL OR (created_at, id) > ($2::text::timestamptz, $3::uuid))
+          ORDER BY created_at, id LIMIT $4`,
+        [before, after?.at ?? null, after?.id ?? null, pageSize],
+      );
+      for (const row of page.rows) {
+        try {
+          if (await this.#reconcileOne(row, attentionBefore)) settled += 1;
+        } catch (error) {
+          // One operation the ledger or database could not end must not keep the rest from being
+          // asked about: it stays pending for the next run, and the run reports the failure.
+          this.logger?.error({ err: error, operationId: row.id }, 'reconciling a bank operation failed');
+          firstError ??= error;
+        }
       }
+      checked += page.rows.length;
+      const last = page.rows.at(-1);
+      if (last === undefined) break;
+      after = { at: last.at, id: last.id };
+      await options.onProgress?.(`${last.at}|${last.id}`, { done: checked });
+      if (page.rows.length < pageSize) break;
     }
+    if (firstError !== undefined) throw firstError;
     return settled;
+  }
+
+  /** Asks the bank about one pending operation; returns whether this ended it. */
+  async #reconcileOne(
+    row: { id: string; created_at: Date; attention_at: Date | null },
+    attentionBefore: Date,
+  ): Promise<boolean> {
+    let status: BankOutcome | 'pending' | 'unknown';
+    try {
+      status = await this.bank.status(bankReferenceOf(row.id));
+    } catch (error) {
+      // The bank cannot say now: still pending, asked again next run.
+      this.logger?.warn(
+        { err: error, operationId: row.id },
+        'the bank could not be asked about an operation',
+      );
+      status = 'pending';
+    }
+    if (status === 'succeeded' || status === 'failed') return this.#settleOperation(row.id, status);
+    // The bank never took it: nothing can settle, so the operation failed.
+    if (status === 'unknown')
+      return this.#settleOperation(row.id, 'failed', 'the bank has no record of the request');
+    if (row.attention_at === null && row.created_at <= attentionBefore) {
+      const flagged = await this.db.query(
+        `UPDATE wallet_bank_operations SET attention_at = $2
+          WHERE id = $1 AND status = 'pending' AND attention_at IS NULL`,
+        [row.id, this.clock.now()],
+      );
+      if ((flagged.rowCount ?? 0) > 0)
+        this.logger?.warn(
+          { operationId: row.id, createdAt: row.created_at },
+          'a bank operation is still undecided at the bank; an operator should take it up with the bank',
+        );
+    }
+    return false;
   }
 
   async #start(kind: BankOperationKind, command: BankOperationCommand): Promise<BankOperation> {
@@ -364,22 +467,29 @@ export class BankOperations {
         throw error;
       }
     }
+    let bankReference: string | undefined;
     try {
-      const { bankReference } =
-        kind === 'top_up' ? await this.bank.requestDebit(request) : await this.bank.requestCredit(request);
-      await this.db.query(
-        'UPDATE wallet_bank_operations SET bank_reference = $2, updated_at = $3 WHERE id = $1',
-        [command.id, bankReference, this.clock.now()],
-      );
+      ({ bankReference } =
+        kind === 'top_up' ? await this.bank.requestDebit(request) : await this.bank.requestCredit(request));
     } catch (error) {
       if (error instanceof BankDeclinedError) {
         if (kind === 'withdrawal') await this.#releaseHold(command.id);
         await this.#finish(command.id, 'failed', 'BANK_DECLINED', `The bank declined: ${error.reason}`);
         throw new MilletError('BANK_DECLINED', `The bank declined: ${error.reason}`, { id: command.id });
       }
-      // A timeout leaves the operation pending: the bank may still settle it, and reconciliation asks.
-      if (!(error instanceof BankTimeoutError)) throw error;
+      // A timeout, a reset connection, a connector's own bug: we do not know what the bank did, so
+      // the operation stays pending (money held) and reconciliation asks the bank, as for a timeout.
+      if (!(error instanceof BankTimeoutError))
+        this.logger?.error(
+          { err: error, operationId: command.id, kind },
+          'bank connector failed; the operation stays pending for reconciliation',
+        );
     }
+    if (bankReference !== undefined)
+      await this.db.query(
+        'UPDATE wallet_bank_operations SET bank_reference = $2, updated_at = $3 WHERE id = $1',
+        [command.id, bankReference, this.clock.now()],
+      );
     return this.get(command.id);
   }
 

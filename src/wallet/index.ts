@@ -18,7 +18,14 @@ export {
   type CardSettlement,
 } from './bank-connector.ts';
 export { SandboxBank, type SandboxBankOptions } from './sandbox-bank.ts';
-export type { BankOperation, BankOperationCommand, BankOperationKind } from './bank-operations.ts';
+export {
+  ATTENTION_AFTER_MS,
+  type BankOperation,
+  type BankOperationCommand,
+  type BankOperationKind,
+  type ReconcileOptions,
+  type WalletLogger,
+} from './bank-operations.ts';
 export type { TransferCommand, WalletTransfer } from './transfers.ts';
 export type { WalletUser, WalletUserDirectory } from './users.ts';
 export {

@@ -4,6 +4,8 @@ import { MilletError, isUuid, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
 import type { Ledger, Page, StatementLine, StatementQuery } from '../ledger/index.ts';
 import {
+  BankDeclinedError,
+  BankTimeoutError,
   CARD_NAMESPACES,
   cardReferenceOf,
   type BankConnector,
@@ -18,6 +20,8 @@ import {
   type BankOperation,
   type BankOperationCommand,
   type BankOperationKind,
+  type ReconcileOptions,
+  type WalletLogger,
 } from './bank-operations.ts';
 import {
   getTransfer,
@@ -56,6 +60,8 @@ export interface WalletOptions {
   clock: Clock;
   users: WalletUserDirectory;
   bank: BankConnector;
+  /** Where connector failures and operations needing an operator are reported. */
+  logger?: WalletLogger;
 }
 
 /** The wallet's public API. */
@@ -85,9 +91,13 @@ export interface Wallet {
   /**
    * Settles bank operations whose callback never came, and completes transfers left pending (see
    * recoverTransfers), both older than `olderThanMs` (default a minute); run by the jobs module.
-   * Returns how many it ended.
+   * Returns how many it ended. Bank operations are walked a page at a time; `walk` resumes after a
+   * cursor and reports each page's (the end-of-day close checkpoints them).
    */
-  reconcileBankOperations(olderThanMs?: number): Promise<number>;
+  reconcileBankOperations(
+    olderThanMs?: number,
+    walk?: Pick<ReconcileOptions, 'cursor' | 'onProgress' | 'attentionAfterMs'>,
+  ): Promise<number>;
   /**
    * For other modules' card payments: asks the bank to debit a card (the request is named by the
    * caller's record id within the caller's namespace). Throws BankDeclinedError or BankTimeoutError as the connector does;
@@ -133,7 +143,28 @@ function bankRequest(request: CardRequest): BankRequest {
 
 export function createWallet(options: WalletOptions): Wallet {
   const { db, ledger, clock, users } = options;
-  const bankOperations = new BankOperations(db, ledger, clock, options.bank, users);
+  /**
+   * A module's card request. An error other than the connector's decline or timeout (a reset
+   * connection, a connector's bug) leaves what the bank did unknown, as a timeout does: it is logged
+   * here, with the request's reference, and passed on for the caller to treat as undecided.
+   */
+  const cardCall = async (
+    request: CardRequest,
+    call: (request: BankRequest) => Promise<{ bankReference: string }>,
+  ): Promise<{ bankReference: string }> => {
+    const bankRequestOf = bankRequest(request);
+    try {
+      return await call(bankRequestOf);
+    } catch (error) {
+      if (!(error instanceof BankDeclinedError) && !(error instanceof BankTimeoutError))
+        options.logger?.error(
+          { err: error, reference: bankRequestOf.reference },
+          'bank connector failed; the card request is undecided until the bank is asked',
+        );
+      throw error;
+    }
+  };
+  const bankOperations = new BankOperations(db, ledger, clock, options.bank, users, options.logger);
   const balanceOf = async (userId: string): Promise<WalletBalance> => {
     const wallet = await findWalletAccount(db, userId);
     const account = await ledger.getAccount(wallet.ledgerAccountId);
@@ -188,12 +219,12 @@ export function createWallet(options: WalletOptions): Wallet {
     getBankOperation: (id, userId, kind) => bankOperations.get(id, userId, kind),
     transfer: (command) => transferBetweenWallets(db, ledger, clock, users, command),
     getTransfer: (id, userId) => getTransfer(db, id, userId),
-    async reconcileBankOperations(olderThanMs = 60_000) {
-      const settled = await bankOperations.reconcile(olderThanMs);
+    async reconcileBankOperations(olderThanMs = 60_000, walk = {}) {
+      const settled = await bankOperations.reconcile({ ...walk, olderThanMs });
       return settled + (await recoverTransfers(db, ledger, clock, olderThanMs));
     },
-    debitCard: async (request) => options.bank.requestDebit(bankRequest(request)),
-    creditCard: async (request) => options.bank.requestCredit(bankRequest(request)),
+    debitCard: async (request) => cardCall(request, (r) => options.bank.requestDebit(r)),
+    creditCard: async (request) => cardCall(request, (r) => options.bank.requestCredit(r)),
     onCardSettlement: (namespace, handler) => bankOperations.onCardSettlement(namespace, handler),
     cardStatus: async (namespace, id) => options.bank.status(cardReference(namespace, id)),
     bankClearingAccountId: (currency) => platformAccountIds(currency).bankClearing,
