@@ -8,12 +8,12 @@ import {
   type Clock,
 } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
+import { addDays } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { loadCalendar } from './holidays.ts';
 import { MAX_DAILY_LOSS } from './daily-rates.ts';
 import { INCOME_DIVISOR } from './income-allocation.ts';
 import { getProduct, productAccounts, type Product } from './products.ts';
-import { addDays } from './subscriptions.ts';
 import type { WealthWallets } from './wallets.ts';
 
 /** Fast (T+0) redemption: at most 10,000.00 CNY per user per natural day (Asia/Shanghai). */

@@ -1,5 +1,6 @@
 import { MilletError, derivedId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
+import { addDays } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { loadCalendar } from './holidays.ts';
 import { getProduct, productAccounts, type ProductKind } from './products.ts';
@@ -132,10 +133,4 @@ export async function openSubscriptions(db: Queryable, userId: string): Promise<
     [userId],
   );
   return result.rows.map(fromRow);
-}
-
-export function addDays(date: string, days: number): string {
-  const d = new Date(`${date}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + days);
-  return d.toISOString().slice(0, 10);
 }

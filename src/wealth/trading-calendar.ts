@@ -1,4 +1,7 @@
 import { businessDateOf } from '../core/index.ts';
+// The shared helper, not a copy: past 9999-12-31 it throws, where a copy sliced "+010000-01" out of
+// toISOString and stored it as a trade or confirmation date that sorts before every real one.
+import { addDays } from '../jobs/index.ts';
 
 /**
  * The trading calendar and the 15:00 cut-off (DESIGN §2.7). A trading day is a weekday that is not
@@ -45,10 +48,4 @@ export class TradingCalendar {
     const tradeDate = this.isTradingDay(date) && hour < CUT_OFF_HOUR ? date : this.nextTradingDay(date);
     return { tradeDate, confirmDate: this.nextTradingDay(tradeDate) };
   }
-}
-
-function addDays(date: string, days: number): string {
-  const d = new Date(`${date}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + days);
-  return d.toISOString().slice(0, 10);
 }

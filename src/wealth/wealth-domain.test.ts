@@ -105,6 +105,18 @@ describe('trading calendar and the 15:00 cut-off', () => {
   ]);
   const at = (local: string) => new Date(`${local}+08:00`);
 
+  it('has no trading day after 9999-12-31: a RangeError, not a malformed date stored as T', () => {
+    // 9999-12-31 is a Friday: before 15:00 it is T and has no confirmation day; after, no T at all.
+    // A copy of addDays answered "+010000-01", which as text sorts before every real date.
+    expect(() => calendar.nextTradingDay('9999-12-31')).toThrow(RangeError);
+    expect(() => calendar.datesFor(at('9999-12-31T10:00:00'))).toThrow(RangeError);
+    expect(() => calendar.datesFor(at('9999-12-31T15:30:00'))).toThrow(RangeError);
+    expect(calendar.datesFor(at('9999-12-30T10:00:00'))).toEqual({
+      tradeDate: '9999-12-30',
+      confirmDate: '9999-12-31',
+    });
+  });
+
   it('confirms a Thursday order before 15:00 on Friday', () => {
     expect(calendar.datesFor(at('2025-06-05T14:59:59'))).toEqual({
       tradeDate: '2025-06-05',

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { businessDate, type Clock } from '../core/index.ts';
 import { loadMigrations, type Database, type Migration } from '../db/index.ts';
-import type { CloseStep } from '../jobs/index.ts';
+import { addDays, type CloseStep } from '../jobs/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { closeOrders, holdingId } from './close-orders.ts';
 import { publishDailyRate, yieldSeries, type DailyYield } from './daily-rates.ts';
@@ -27,7 +27,6 @@ import {
 } from './products.ts';
 import { listRedemptions, redeem, type RedeemCommand, type Redemption } from './redemptions.ts';
 import {
-  addDays,
   getSubscription,
   openSubscriptions,
   subscribe,
