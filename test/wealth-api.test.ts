@@ -242,6 +242,31 @@ describe('wealth over HTTP', () => {
     }
   });
 
+  it('refuses daily income for a day more than a year from today: a slipped year, not a rate', async () => {
+    h.clock.set('2025-06-05T02:00:00Z'); // today is 2025-06-05 in Beijing
+    const fund = await h.post('/v1/operator/wealth/products', {
+      kind: 'money_fund',
+      code: 'MMFYEAR',
+      name: 'far dates',
+    });
+    const fundId = fund.json().id as string;
+    const publish = (date: string) =>
+      h.post(`/v1/operator/wealth/products/${fundId}/daily-income`, { date, income_per_10k: '1.7120' });
+    // Each of these was 201, stored for good (another rate is a conflict) and paid by the close the
+    // day it reached it.
+    for (const date of ['0001-01-01', '9999-12-31', '2052-06-05', '2205-06-05', '1025-06-05', '2026-06-07']) {
+      const r = await publish(date);
+      expect([date, r.statusCode], r.body).toEqual([date, 400]);
+      expect(r.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'date' });
+      expect(r.json().detail).toMatch(/within 366 days of today \(2025-06-05\)/);
+    }
+    const stored = await h.t.db.query('SELECT 1 FROM wealth_daily_rates WHERE product_id = $1', [fundId]);
+    expect(stored.rowCount).toBe(0);
+    // A year either side is accepted: catching up on days missed and announcing ahead.
+    for (const date of ['2024-06-04', '2025-06-04', '2025-06-05', '2025-06-06', '2026-06-06'])
+      expect([date, (await publish(date)).statusCode]).toEqual([date, 201]);
+  });
+
   it('needs the wealth:admin scope for operator routes', async () => {
     const key = await h.post('/v1/operator/api-keys', { name: 'reader', scopes: ['ledger:read'] });
     const plaintext = key.json().key as string;

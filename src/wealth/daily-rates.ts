@@ -1,4 +1,4 @@
-import { MilletError, type Clock } from '../core/index.ts';
+import { MilletError, businessDate, type Clock } from '../core/index.ts';
 import type { Queryable } from '../db/index.ts';
 import { isBusinessDate } from '../jobs/index.ts';
 import { INCOME_DIVISOR } from './income-allocation.ts';
@@ -31,6 +31,18 @@ export async function publishDailyRate(
     });
   if (!isBusinessDate(date))
     throw new MilletError('VALIDATION_FAILED', 'date must be a calendar date, YYYY-MM-DD', { field: 'date' });
+  // A published day is never changed and the close pays it to every holder when it reaches it, so a
+  // slipped year ("2052" for "2025") would stand for ever and be paid out decades later. The close
+  // needs the day it closes, the 7-day yield the six before it; a year either side of today is
+  // room for catching up and announcing ahead, and one yield request can still show every day.
+  const today = businessDate(clock);
+  const away = Math.abs(Date.parse(date) - Date.parse(today)) / 86_400_000;
+  if (away > MAX_RATE_DAYS_AWAY)
+    throw new MilletError(
+      'VALIDATION_FAILED',
+      `date must be within ${MAX_RATE_DAYS_AWAY} days of today (${today}); ${date} is ${away} days away (check the year)`,
+      { field: 'date', date, today },
+    );
   // A fast redemption made before a day's income is booked keeps back that day's worst loss: the
   // floor is what makes the reserve small (0.1% of the holding) instead of everything.
   if (rate < -MAX_DAILY_LOSS)
@@ -79,6 +91,9 @@ export const MAX_DAILY_LOSS = 100_000n;
 
 /** The largest income a published day may carry, per 10,000 shares (10.0000). */
 export const MAX_DAILY_INCOME = 100_000n;
+
+/** How far from today's business date, either way, a day's income may be published. */
+export const MAX_RATE_DAYS_AWAY = 366;
 
 /** The most days one yield series request may ask for (a year, leap years included). */
 export const MAX_YIELD_DAYS = 366;

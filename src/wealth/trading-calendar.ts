@@ -1,4 +1,4 @@
-import { businessDateOf } from '../core/index.ts';
+import { businessDateOf, businessTimeOffsetMs } from '../core/index.ts';
 // The shared helper, not a copy: past 9999-12-31 it throws, where a copy sliced "+010000-01" out of
 // toISOString and stored it as a trade or confirmation date that sorts before every real one.
 import { addDays } from '../jobs/index.ts';
@@ -10,7 +10,9 @@ import { addDays } from '../jobs/index.ts';
  * trading day as T. Subscriptions are confirmed — and normal redemptions paid out — on the next
  * trading day after T, and subscriptions earn from that confirmation day on.
  *
- * Dates are YYYY-MM-DD business dates; Asia/Shanghai is UTC+8 all year (no daylight saving).
+ * Dates are YYYY-MM-DD business dates. The hour is read in business time with the zone's real offset
+ * at that instant, as the business date is: not a fixed +8 hours, which in a summer-time year
+ * (+9 in 1986–91) took 15:30 for 14:30, and 00:30 for 23:30 of the day before.
  */
 export const CUT_OFF_HOUR = 15;
 
@@ -44,7 +46,7 @@ export class TradingCalendar {
   /** T and its confirmation day for an order placed at `at`. */
   datesFor(at: Date): TradingDates {
     const date = businessDateOf(at);
-    const hour = (at.getUTCHours() + 8) % 24;
+    const hour = new Date(at.getTime() + businessTimeOffsetMs(at)).getUTCHours();
     const tradeDate = this.isTradingDay(date) && hour < CUT_OFF_HOUR ? date : this.nextTradingDay(date);
     return { tradeDate, confirmDate: this.nextTradingDay(tradeDate) };
   }

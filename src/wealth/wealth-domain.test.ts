@@ -117,6 +117,28 @@ describe('trading calendar and the 15:00 cut-off', () => {
     });
   });
 
+  it('reads the 15:00 cut-off in the zone offset of the business date: summer time (+9) in 1988', () => {
+    // 1988-07-01 (a Friday) was in Beijing summer time, UTC+9: 06:30Z is 15:30, after the cut-off.
+    // A fixed +8 read 14:30 and made Friday T, while the hour it sold at was after 15:00.
+    expect(calendar.datesFor(new Date('1988-07-01T06:30:00Z'))).toEqual({
+      tradeDate: '1988-07-04',
+      confirmDate: '1988-07-05',
+    });
+    expect(calendar.datesFor(new Date('1988-07-01T05:30:00Z'))).toEqual({
+      tradeDate: '1988-07-01',
+      confirmDate: '1988-07-04',
+    });
+    // 15:30Z on Thursday is 00:30 on Friday: the business date is Friday, and so must the hour be
+    // (a fixed +8 read 23:30, past the cut-off, and moved a Friday-morning order to Monday).
+    expect(calendar.datesFor(new Date('1988-06-30T15:30:00Z'))).toEqual({
+      tradeDate: '1988-07-01',
+      confirmDate: '1988-07-04',
+    });
+    // Before 1901 the zone is local mean time, +08:05:43: 06:56Z is 15:01:43 there.
+    expect(calendar.datesFor(new Date('1900-06-01T06:56:00Z')).tradeDate).toBe('1900-06-04');
+    expect(calendar.datesFor(new Date('1900-06-01T06:50:00Z')).tradeDate).toBe('1900-06-01');
+  });
+
   it('confirms a Thursday order before 15:00 on Friday', () => {
     expect(calendar.datesFor(at('2025-06-05T14:59:59'))).toEqual({
       tradeDate: '2025-06-05',

@@ -187,7 +187,7 @@ export const wealthOperatorRoutes: FastifyPluginAsyncZod<{ wealth: Wealth }> = a
         tags,
         summary: "Publish a natural day's income per 10,000 shares (万份收益)",
         description:
-          'Every natural day, weekends and holidays included. Publishing the same rate again is harmless; another rate for a published day is 409 WEALTH_RATE_CONFLICT. Negative days are allowed. The rate must lie between -10.0000 and 10.0000 (0.1% of the holding in a day, either way); outside that is 400 VALIDATION_FAILED.',
+          'Every natural day, weekends and holidays included. Publishing the same rate again is harmless; another rate for a published day is 409 WEALTH_RATE_CONFLICT. Negative days are allowed. The rate must lie between -10.0000 and 10.0000 (0.1% of the holding in a day, either way); outside that is 400 VALIDATION_FAILED. The date must be within 366 days of today (Beijing) either way; a date further off is 400 VALIDATION_FAILED (field date), most likely a slipped year.',
         params: idParams,
         body: z.object({ date: dateSchema, income_per_10k: rateInput }),
         response: { 201: yieldOutput },
