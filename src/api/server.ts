@@ -34,7 +34,7 @@ import { ledgerAccountRoutes } from './routes/ledger-account-routes.ts';
 import { ledgerEntryRoutes } from './routes/ledger-entry-routes.ts';
 import { ledgerHoldRoutes } from './routes/ledger-hold-routes.ts';
 import { operatorKeyRoutes } from './routes/operator-key-routes.ts';
-import { walletRoutes } from './routes/wallet-routes.ts';
+import { walletOperatorRoutes, walletRoutes } from './routes/wallet-routes.ts';
 import { merchantOperatorRoutes } from './routes/merchant-operator-routes.ts';
 import { merchantRoutes } from './routes/merchant-routes.ts';
 import { paymentRoutes } from './routes/payment-routes.ts';
@@ -156,6 +156,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.identity) void app.register(identityRoutes, { prefix: '/v1', identity: options.identity });
   if (options.identity && options.wallet)
     void app.register(walletRoutes, { prefix: '/v1', wallet: options.wallet });
+  if (options.wallet)
+    void app.register(walletOperatorRoutes, { prefix: '/v1/operator/wallet', wallet: options.wallet });
   if (options.merchants) {
     const merchants = options.merchants;
     void app.register(merchantOperatorRoutes, { prefix: '/v1/operator/merchants', merchants });

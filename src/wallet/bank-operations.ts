@@ -1,4 +1,12 @@
-import { MilletError, derivedId, isMilletError, isUuid, type Clock } from '../core/index.ts';
+import {
+  MilletError,
+  decodeIdCursor,
+  derivedId,
+  encodeIdCursor,
+  isMilletError,
+  isUuid,
+  type Clock,
+} from '../core/index.ts';
 import type { Logger } from 'pino';
 import type { Database } from '../db/index.ts';
 import type { Ledger } from '../ledger/index.ts';
@@ -39,6 +47,15 @@ export interface BankOperation {
   attentionAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+export interface BankOperationListQuery {
+  /** Only operations reconciliation flagged that the bank has still not decided. */
+  attention?: boolean;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string;
+  /** Page size (default 50). */
+  limit?: number;
 }
 
 export interface BankOperationCommand {
@@ -198,6 +215,25 @@ export class BankOperations {
       });
     }
     return fromRow(row);
+  }
+
+  /**
+   * Every user's operations for operators, a page at a time in id order (the cursor is an id, as in
+   * the other operator lists). With `attention`, only flagged ones still pending: once the bank
+   * decides, the flag stays on the row as history but there is nothing left to take up.
+   */
+  async list(
+    query: BankOperationListQuery = {},
+  ): Promise<{ items: BankOperation[]; nextCursor: string | null }> {
+    const limit = query.limit ?? 50;
+    const after = query.cursor ? decodeIdCursor(query.cursor) : '00000000-0000-0000-0000-000000000000';
+    const filter = query.attention ? "AND status = 'pending' AND attention_at IS NOT NULL" : '';
+    const result = await this.db.query<OperationRow>(
+      `SELECT * FROM wallet_bank_operations WHERE id > $1 ${filter} ORDER BY id LIMIT $2`,
+      [after, limit + 1],
+    );
+    const items = result.rows.slice(0, limit).map(fromRow);
+    return { items, nextCursor: result.rows.length > limit ? encodeIdCursor(items.at(-1)!.id) : null };
   }
 
   /**

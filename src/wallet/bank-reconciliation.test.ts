@@ -247,4 +247,22 @@ describe('reconciliation', () => {
     expect(await wallet.reconcileBankOperations()).toBe(1);
     expect((await wallet.getWallet(user)).balance).toBe(100n);
   });
+
+  it('lists flagged operations for operators until the bank decides them', async () => {
+    const user = await userWith(0n);
+    const [a, b] = await pendingTopUps(user, 2);
+    bank.statusOf = async () => 'pending';
+    clock.advance(24 * 60 * 60 * 1000);
+    await wallet.reconcileBankOperations();
+    // Undecided too, but young: not flagged.
+    await pendingTopUps(user, 1);
+    const flagged = await wallet.listBankOperations({ attention: true });
+    expect(flagged.items.map((o) => o.id).sort()).toEqual([a, b].sort());
+    expect(flagged.nextCursor).toBeNull();
+    // Decided at last: the flag stays on the row, but there is nothing left to take up.
+    bank.statusOf = async (reference) => (reference === bankReferenceOf(a!) ? 'succeeded' : 'pending');
+    await wallet.reconcileBankOperations();
+    expect((await wallet.getBankOperation(a!)).attentionAt).not.toBeNull();
+    expect((await wallet.listBankOperations({ attention: true })).items.map((o) => o.id)).toEqual([b]);
+  });
 });

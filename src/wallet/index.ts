@@ -22,6 +22,7 @@ export {
   ATTENTION_AFTER_MS,
   type BankOperation,
   type BankOperationCommand,
+  type BankOperationListQuery,
   type BankOperationKind,
   type ReconcileOptions,
   type WalletLogger,

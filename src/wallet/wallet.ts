@@ -19,6 +19,7 @@ import {
   BankOperations,
   type BankOperation,
   type BankOperationCommand,
+  type BankOperationListQuery,
   type BankOperationKind,
   type ReconcileOptions,
   type WalletLogger,
@@ -86,6 +87,10 @@ export interface Wallet {
   withdraw(command: BankOperationCommand): Promise<BankOperation>;
   /** A top-up or withdrawal; with `userId` only that user's, with `kind` only one of that kind. */
   getBankOperation(id: string, userId?: string, kind?: BankOperationKind): Promise<BankOperation>;
+  /** Every user's top-ups and withdrawals for operators; `attention`: only flagged, still pending. */
+  listBankOperations(
+    query?: BankOperationListQuery,
+  ): Promise<{ items: BankOperation[]; nextCursor: string | null }>;
   transfer(command: TransferCommand): Promise<WalletTransfer>;
   getTransfer(id: string, userId?: string): Promise<WalletTransfer>;
   /**
@@ -217,6 +222,7 @@ export function createWallet(options: WalletOptions): Wallet {
     topUp: (command) => bankOperations.topUp(command),
     withdraw: (command) => bankOperations.withdraw(command),
     getBankOperation: (id, userId, kind) => bankOperations.get(id, userId, kind),
+    listBankOperations: (query) => bankOperations.list(query),
     transfer: (command) => transferBetweenWallets(db, ledger, clock, users, command),
     getTransfer: (id, userId) => getTransfer(db, id, userId),
     async reconcileBankOperations(olderThanMs = 60_000, walk = {}) {

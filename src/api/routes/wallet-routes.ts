@@ -249,3 +249,49 @@ export const walletRoutes: FastifyPluginAsyncZod<{ wallet: Wallet }> = async (ap
     async (request) => transferJson(await wallet.getTransfer(request.params.id, request.user!.userId)),
   );
 };
+
+const operatorOperationOutput = operationOutput.extend({
+  user_id: z.string(),
+  attention_at: timestampOutput
+    .nullable()
+    .meta({ description: 'When reconciliation flagged it as undecided at the bank for a day; else null' }),
+});
+
+/**
+ * Wallet bank operations for operators under /v1/operator/wallet: chiefly the ones the bank has
+ * left undecided for a day, which someone must take up with the bank. Read with the ledger scope,
+ * like the close runs: it is a view of money in flight, not an action on it.
+ */
+export const walletOperatorRoutes: FastifyPluginAsyncZod<{ wallet: Wallet }> = async (app, { wallet }) => {
+  app.get(
+    '/bank-operations',
+    {
+      config: { scope: 'ledger:read' },
+      schema: {
+        tags: ['wallet'],
+        summary:
+          'Every user’s top-ups and withdrawals, in id order; attention=true: flagged and still pending',
+        querystring: z.object({
+          ...pageQuery,
+          attention: z
+            .enum(['true', 'false'])
+            .optional()
+            .meta({ description: 'true: only operations undecided at the bank for a day and still pending' }),
+        }),
+        response: { 200: pageOf(operatorOperationOutput) },
+      },
+    },
+    async (request) => {
+      const { cursor, limit, attention } = request.query;
+      const page = await wallet.listBankOperations({ cursor, limit, attention: attention === 'true' });
+      return {
+        items: page.items.map((o) => ({
+          ...operationJson(o),
+          user_id: o.userId,
+          attention_at: o.attentionAt?.toISOString() ?? null,
+        })),
+        next_cursor: page.nextCursor,
+      };
+    },
+  );
+};

@@ -1,8 +1,22 @@
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { addDays, shanghaiDate } from '../../shared/dates.ts';
 import { useI18n } from '../../shared/i18n.tsx';
+import { formatFen } from '../../shared/money.ts';
 import { Card, ErrorNotice, Loading, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useOperator } from '../session.tsx';
+
+interface FlaggedOperation {
+  id: string;
+  kind: 'top_up' | 'withdrawal';
+  user_id: string;
+  amount: string;
+  created_at: string;
+  attention_at: string | null;
+}
+
+/** Operations per page of the flagged list. */
+const FLAGGED_PAGE = 50;
+const FLAGGED_PATH = '/v1/operator/wallet/bank-operations?attention=true';
 
 interface Run {
   business_date: string;
@@ -126,6 +140,85 @@ export function ClosePage() {
           </ul>
         )}
       </Card>
+      <BankAttention />
     </div>
+  );
+}
+
+/** A user id cut to its ends: enough to match it against another screen, not to copy it around. */
+const maskedId = (id: string) => `${id.slice(0, 4)}…${id.slice(-4)}`;
+
+/**
+ * Wallet top-ups and withdrawals the bank has left undecided for a day. Reconciliation, which the
+ * close runs, flags them; they stay listed until the bank decides. A page at a time, more on demand.
+ */
+function BankAttention() {
+  const { t } = useI18n();
+  const { api } = useOperator();
+  const fetchPage = useCallback(
+    (cursor: string | null) =>
+      api.get<{ items: FlaggedOperation[]; next_cursor: string | null }>(
+        `${FLAGGED_PATH}&limit=${FLAGGED_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      ),
+    [api],
+  );
+  const first = useLoad(() => fetchPage(null));
+  const [more, setMore] = useState<{ items: FlaggedOperation[]; cursor: string | null }>();
+  useEffect(() => setMore(undefined), [first.data]);
+  const cursor = more ? more.cursor : (first.data?.next_cursor ?? null);
+  const loadMore = useAction(async () => {
+    const page = await fetchPage(cursor);
+    setMore((m) => ({ items: [...(m?.items ?? []), ...page.items], cursor: page.next_cursor }));
+  });
+  const items = [...(first.data?.items ?? []), ...(more?.items ?? [])];
+  return (
+    <Card title={t('cwallet.attentionTitle')} className="wide">
+      <p className="muted">{t('cwallet.attentionIntro')}</p>
+      {first.error ? (
+        <ErrorNotice error={first.error} />
+      ) : !first.data ? (
+        <Loading />
+      ) : items.length === 0 ? (
+        <p className="muted">{t('cwallet.attentionNone')}</p>
+      ) : (
+        <table data-testid="bank-attention">
+          <caption className="visually-hidden">{t('cwallet.attentionTitle')}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{t('cwallet.id')}</th>
+              <th scope="col">{t('cwallet.kind')}</th>
+              <th scope="col" className="num">
+                {t('cwallet.amount')}
+              </th>
+              <th scope="col">{t('cwallet.user')}</th>
+              <th scope="col">{t('cwallet.created')}</th>
+              <th scope="col">{t('cwallet.flagged')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((o) => (
+              <tr key={o.id}>
+                <th scope="row">
+                  <code>{o.id}</code>
+                </th>
+                <td>{t(`cwallet.kind.${o.kind}`)}</td>
+                <td className="num">{formatFen(o.amount)}</td>
+                <td>
+                  <code>{maskedId(o.user_id)}</code>
+                </td>
+                <td>{new Date(o.created_at).toLocaleString()}</td>
+                <td>{o.attention_at && new Date(o.attention_at).toLocaleString()}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <ErrorNotice error={loadMore.error} />
+      {cursor && (
+        <button type="button" onClick={() => void loadMore.run()} disabled={loadMore.busy}>
+          {t('cwallet.more')}
+        </button>
+      )}
+    </Card>
   );
 }

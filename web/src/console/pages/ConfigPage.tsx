@@ -25,6 +25,8 @@ interface LoanProduct {
   name: string;
   annual_rate: string;
   max_apr: string;
+  /** A loan at max_apr; null when max_apr is only a bound no loan meets (or was never searched). */
+  max_apr_at: { amount: string; terms: number } | null;
   terms: number[];
   min_amount: string;
   max_amount: string;
@@ -569,7 +571,17 @@ function LoanProducts() {
                 </th>
                 <td className="num">v{p.version}</td>
                 <td>{p.name}</td>
-                <td className="num">{formatPercent(p.max_apr)}%</td>
+                <td className="num">
+                  {formatPercent(p.max_apr)}%{' '}
+                  <span className="muted small" data-testid="max-apr-at">
+                    {p.max_apr_at
+                      ? t('cconfig.maxAprAt', {
+                          amount: formatFen(p.max_apr_at.amount),
+                          terms: p.max_apr_at.terms,
+                        })
+                      : t('cconfig.maxAprAtNone')}
+                  </span>
+                </td>
                 <td>{p.terms.join(', ')}</td>
                 <td>
                   <button type="button" onClick={() => edit(p)}>

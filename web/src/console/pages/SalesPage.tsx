@@ -22,11 +22,22 @@ interface Metrics {
   accepted: number;
   units_accepted: number;
   sold: number;
+  /** Units returned: the goods back with the store; not in `sold`. */
+  returned: number;
   reserved: number;
   remaining: number;
   lobby: number;
   pending_hand_off: number;
   rejections: Record<string, number>;
+}
+/** Delivery against the 3-day target; returned orders are counted apart, not in paid or delivered. */
+interface Fulfilment {
+  paid: number;
+  delivered: number;
+  delivered_on_time: number;
+  delivered_late: number;
+  overdue: number;
+  returned: number;
 }
 interface Drift {
   drift: number;
@@ -110,6 +121,7 @@ function SaleCard({ sale }: { sale: Sale }) {
                 ['attempts', metrics.attempts],
                 ['accepted', metrics.accepted],
                 ['sold', metrics.sold],
+                ['returned', metrics.returned],
                 ['reserved', metrics.reserved],
                 ['remaining', metrics.remaining],
                 ['lobby', metrics.lobby],
@@ -152,6 +164,7 @@ function SaleCard({ sale }: { sale: Sale }) {
           )}
         </>
       )}
+      <FulfilmentReport sale={sale} />
       <button type="button" onClick={() => void reconcile.run()} disabled={reconcile.busy}>
         {t('csales.reconcile')}
         <span className="visually-hidden"> {sale.name}</span>
@@ -163,5 +176,42 @@ function SaleCard({ sale }: { sale: Sale }) {
         </Success>
       )}
     </Card>
+  );
+}
+
+/**
+ * Delivery figures, fetched on demand rather than with the live poll: they change with the
+ * warehouse's pace, not the sale's, and each is an aggregate over the sale's orders.
+ */
+function FulfilmentReport({ sale }: { sale: Sale }) {
+  const { t } = useI18n();
+  const { api } = useOperator();
+  const report = useLoad(() => api.get<Fulfilment>(`/v1/operator/store/sales/${sale.id}/fulfilment`));
+  const keys = ['paid', 'delivered', 'delivered_on_time', 'delivered_late', 'overdue', 'returned'] as const;
+  return (
+    <>
+      <h3>{t('csales.fulfilmentTitle')}</h3>
+      {report.error ? (
+        <ErrorNotice error={report.error} />
+      ) : !report.data ? (
+        <Loading />
+      ) : (
+        <>
+          <dl className="live-stats" data-testid={`sale-fulfilment-${sale.id}`}>
+            {keys.map((key) => (
+              <div key={key}>
+                <dt>{t(`csales.fulfilment.${key}`)}</dt>
+                <dd data-testid={`fulfilment-${key}`}>{report.data![key]}</dd>
+              </div>
+            ))}
+          </dl>
+          <p className="muted small">{t('csales.fulfilmentNote')}</p>
+        </>
+      )}
+      <button type="button" onClick={report.reload} disabled={report.loading}>
+        {t('csales.fulfilmentRefresh')}
+        <span className="visually-hidden"> {sale.name}</span>
+      </button>
+    </>
   );
 }
