@@ -453,6 +453,39 @@ describe('webhook delivery', () => {
     );
   });
 
+  it('a redeliver of a retrying delivery does not use up its schedule: 8 scheduled attempts still run', async () => {
+    const r = await receiver(() => ({ status: 503 }));
+    const w = webhooks({ immediate: false });
+    const ownerId = nextOwner();
+    await w.createEndpoint({ ownerId, url: r.url });
+    const [delivery] = await w.enqueue({ ownerId, eventType: 'payment.succeeded', payload: {} });
+    expect(await w.deliverDue()).toBe(1);
+    // A manual retry between scheduled attempts 1 and 2 leaves attempt 2 as due as it was.
+    const due = (await w.getDelivery(delivery!.id)).nextAttemptAt;
+    const early = await w.redeliver(delivery!.id);
+    expect(early.attempt).toMatchObject({ attempt: 2, trigger: 'redeliver', outcome: 'failed' });
+    expect(early.delivery).toMatchObject({ status: 'pending', nextAttemptAt: due });
+    for (const delay of defaultRetryDelaysMs.slice(0, -1)) {
+      clock.advance(delay);
+      expect(await w.deliverDue()).toBe(1);
+    }
+    // Seven scheduled attempts and one manual failed; the merchant retries once more by hand.
+    const late = await w.redeliver(delivery!.id);
+    expect(late.attempt).toMatchObject({ attempt: 9, trigger: 'redeliver', outcome: 'failed' });
+    expect(late.delivery).toMatchObject({ status: 'pending', attempts: 9, maxAttempts: 8 });
+    expect(late.delivery.nextAttemptAt!.getTime() - clock.now().getTime()).toBe(defaultRetryDelaysMs.at(-1));
+    clock.advance(defaultRetryDelaysMs.at(-1)!);
+    expect(await w.deliverDue()).toBe(1);
+    const failed = await w.getDelivery(delivery!.id);
+    expect(failed).toMatchObject({ status: 'failed', attempts: 10, nextAttemptAt: null });
+    const attempts = await w.listAttempts(delivery!.id);
+    expect(attempts.filter((a) => a.trigger === 'scheduled')).toHaveLength(8);
+    expect(attempts.map((a) => a.outcome)).toEqual(Array(10).fill('failed'));
+    clock.advance(7 * 24 * 3_600_000);
+    expect(await w.deliverDue()).toBe(0);
+    expect(r.received).toHaveLength(10);
+  });
+
   it('never delivers the same attempt twice with two workers running in parallel', async () => {
     const r = await receiver(() => ({ status: 200 }));
     const first = webhooks({ immediate: false, batchSize: 5 });

@@ -25,6 +25,16 @@ export interface Claim {
   attempt: number;
   attemptId: string;
   trigger: WebhookAttempt['trigger'];
+  /**
+   * Scheduled attempts of the delivery so far, this one included when it is scheduled: the retry
+   * schedule's position and what `maxAttempts` bounds. A redeliver is not counted.
+   */
+  scheduled: number;
+  /**
+   * A redeliver of a delivery that was retrying: when its next scheduled attempt was due, where a
+   * failure of the redeliver leaves it. Null for a redeliver of a succeeded or failed delivery.
+   */
+  resumeAt?: Date | null;
 }
 
 export interface WorkerOptions {
@@ -71,7 +81,7 @@ export async function claimDeliveries(
 ): Promise<Claim[]> {
   // Two shapes rather than one `OR`, so the scheduled claim keeps using the partial due index.
   const due = filter.force ? 'true' : `status = 'pending' AND next_attempt_at <= $1`;
-  const claimed = await tx.query<DeliveryRow & { lease_ran_out: boolean }>(
+  const claimed = await tx.query<DeliveryRow & { lease_ran_out: boolean; scheduled_before: number }>(
     `WITH due AS (
        SELECT id, coalesce(next_attempt_at <= $1, false) AS lease_ran_out FROM webhook_deliveries
         WHERE ${due} AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
@@ -82,7 +92,9 @@ export async function claimDeliveries(
      UPDATE webhook_deliveries d SET attempts = d.attempts + 1,
             next_attempt_at = CASE WHEN d.status = 'pending' THEN $2::timestamptz END, updated_at = $1
        FROM due WHERE d.id = due.id
-     RETURNING ${claimedColumns}, due.lease_ran_out`,
+     RETURNING ${claimedColumns}, due.lease_ran_out,
+       (SELECT count(*) FROM webhook_attempts a
+         WHERE a.delivery_id = d.id AND a.trigger = 'scheduled')::int AS scheduled_before`,
     [now, leaseUntil, filter.ids ?? null, filter.limit],
   );
   if (claimed.rows.length === 0) return [];
@@ -91,6 +103,7 @@ export async function claimDeliveries(
     attempt: Number(row.attempts),
     attemptId: newId(),
     trigger,
+    scheduled: Number(row.scheduled_before) + (trigger === 'scheduled' ? 1 : 0),
   }));
   const ids = claims.map((c) => c.delivery.id);
   // A running attempt is abandoned once its delivery's lease ran out; a delivery that is not
@@ -151,20 +164,27 @@ export class DeliveryWorker {
    * succeeded or failed gets exactly one more attempt. One that succeeded stays `succeeded`
    * meanwhile and after, whatever this attempt's outcome: the receiver has the message (before, a
    * failure of the extra attempt turned it `failed`). Returns the attempt's id.
+   *
+   * A redeliver of a delivery still retrying does not use up its schedule: its attempt is logged
+   * with its own outcome, but a failure leaves the delivery pending with its next scheduled attempt
+   * as due as before, and the schedule's budget counts scheduled attempts only. Before, it counted
+   * as one of them: a merchant's retry between scheduled attempts 7 and 8 failed the delivery.
    */
   async redeliver(id: string): Promise<string> {
     if (!isUuid(id)) throw deliveryNotFound(id);
     const claim = await this.#o.db.transaction(async (tx) => {
       const now = this.#o.clock.now();
       // next_attempt_at is left for the claim: it tells whether a running attempt's lease ran out.
-      const updated = await tx.query(
-        `UPDATE webhook_deliveries
-            SET status = CASE WHEN status = 'succeeded' THEN status ELSE 'pending' END, updated_at = $2,
-                max_attempts = CASE WHEN status = 'pending' THEN max_attempts ELSE attempts + 1 END
-          WHERE id = $1`,
+      const updated = await tx.query<{ was: WebhookDelivery['status']; was_due: Date | null }>(
+        `WITH old AS (SELECT id, status, next_attempt_at FROM webhook_deliveries WHERE id = $1 FOR UPDATE)
+         UPDATE webhook_deliveries d
+            SET status = CASE WHEN old.status = 'succeeded' THEN old.status ELSE 'pending' END, updated_at = $2
+           FROM old WHERE d.id = old.id
+         RETURNING old.status AS was, old.next_attempt_at AS was_due`,
         [id, now],
       );
-      if (updated.rowCount === 0) throw deliveryNotFound(id);
+      const before = updated.rows[0];
+      if (!before) throw deliveryNotFound(id);
       const claims = await claimDeliveries(
         tx,
         now,
@@ -172,7 +192,7 @@ export class DeliveryWorker {
         { ids: [id], limit: 1, force: true },
         'redeliver',
       );
-      return claims[0]!;
+      return { ...claims[0]!, resumeAt: before.was === 'pending' ? (before.was_due ?? now) : null };
     });
     await this.attempt(claim);
     return claim.attemptId;
@@ -230,10 +250,14 @@ export class DeliveryWorker {
     const now = this.#o.clock.now();
     let status: WebhookDelivery['status'] = 'succeeded';
     let next: Date | null = null;
-    if (!result.ok) {
+    if (!result.ok && claim.trigger === 'redeliver') {
+      // Outside the schedule: a retrying delivery goes back to it, a failed one stays failed.
+      status = claim.resumeAt ? 'pending' : 'failed';
+      next = claim.resumeAt ?? null;
+    } else if (!result.ok) {
       const delay =
-        !result.final && claim.attempt < claim.delivery.maxAttempts
-          ? retryDelayMs(this.#o.retryDelaysMs, claim.attempt, this.#o.random)
+        !result.final && claim.scheduled < claim.delivery.maxAttempts
+          ? retryDelayMs(this.#o.retryDelaysMs, claim.scheduled, this.#o.random)
           : undefined;
       status = delay === undefined ? 'failed' : 'pending';
       next = delay === undefined ? null : new Date(now.getTime() + delay);
