@@ -4,7 +4,7 @@ import type { ScoreBand } from './types.ts';
 
 export interface PartnerUsage {
   postsToday: number;
-  /** Fees recorded this month, plus what this month's open posts hold of the budget. */
+  /** Fees recorded this month, plus what the open posts made since last month began still hold. */
   feesThisMonth: bigint;
 }
 
@@ -27,6 +27,23 @@ const NO_EVIDENCE: PosteriorCounts = Object.freeze({ approvals: 0, declines: 0 }
 
 /** The start of the business month (Asia/Shanghai) of a business date. */
 export const monthStart = (date: string): Date => new Date(`${date.slice(0, 7)}-01T00:00:00+08:00`);
+
+/**
+ * The first business date whose open posts hold the budget of `date`'s month: the first of the
+ * month before. A post's payout counts once, where its fee is recorded (the month the callback
+ * arrives) and, while it is open, as a hold of what it has not yet earned; that fee can only arrive
+ * from now on, so the hold counts in the month being checked, not the month the post was made.
+ * Before, a post made on the 31st held only its own month's budget: from the 1st the fee still
+ * to come counted nowhere, and the partner was posted past its new month's budget. A post made
+ * before last month and still open is taken as not going to earn (an approved line never drawn),
+ * so stale posts do not hold a budget for ever.
+ */
+export function holdsSince(date: string): string {
+  const year = Number(date.slice(0, 4));
+  const month = Number(date.slice(5, 7));
+  const [y, m] = month === 1 ? [year - 1, 12] : [year, month - 1];
+  return `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-01`;
+}
 
 /**
  * What routing reads about every partner besides the partner itself — posts today and fees this
@@ -88,8 +105,8 @@ export class RoutingCounters {
           WHERE business_date = $1 AND status <> 'failed' AND partner_id IS NOT NULL GROUP BY partner_id`,
         [today],
       ),
-      // Fees recorded this month and what this month's open posts may still earn (their holds,
-      // as `choose` counts them): a budget held in full stops the pings before any callback.
+      // Fees recorded this month and what the open posts may still earn (their holds, as `choose`
+      // counts them, `holdsSince`): a budget held in full stops the pings before any callback.
       this.db.query<{ partner_id: string; fees: bigint }>(
         `SELECT partner_id, sum(f)::int8 AS fees FROM (
            SELECT partner_id, fee_fen AS f FROM marketplace_callbacks
@@ -98,7 +115,7 @@ export class RoutingCounters {
            SELECT partner_id, greatest(reserved_fen - fee_fen, 0) FROM marketplace_posts
             WHERE business_date >= $2 AND status IN ('posted', 'approved') AND partner_id IS NOT NULL
          ) spent GROUP BY partner_id`,
-        [monthStart(today), `${today.slice(0, 7)}-01`],
+        [monthStart(today), holdsSince(today)],
       ),
       this.db.query<{ partner_key: string; score_band: string; approvals: bigint; declines: bigint }>(
         'SELECT partner_key, score_band, approvals, declines FROM marketplace_posteriors',

@@ -6,7 +6,7 @@ import { checkCoDebt, coDebtSnapshots, type CoDebtLimits, type CoDebtSnapshot } 
 import type { PartnerDirectory, RoutablePartner } from './partners.ts';
 import { recordDecision } from './outcomes.ts';
 import type { PartnerPinger, PingReply } from './pinger.ts';
-import { monthStart, type RoutingCounters } from './routing-counters.ts';
+import { holdsSince, monthStart, type RoutingCounters } from './routing-counters.ts';
 import {
   PartnerHttpError,
   pingResponseSchema,
@@ -783,7 +783,8 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
  * applications routed together each saw room, and every one chosen was posted. The post row this
  * choice then writes is its hold: a post that fails ('failed') or is declined holds nothing, so
  * its place goes back at once; an open one holds what it may still earn (`reserved_fen` less the
- * fees already recorded, which count by themselves).
+ * fees already recorded, which count by themselves in the month they arrived) in this month's
+ * budget, also when it was made last month (`holdsSince`).
  */
 async function holdLimits(tx: Queryable, partner: Partner, payoutFen: bigint, today: string): Promise<void> {
   if (partner.dailyCap === null && partner.monthlyBudgetFen === null) return;
@@ -794,7 +795,7 @@ async function holdLimits(tx: Queryable, partner: Partner, payoutFen: bigint, to
               WHERE partner_id = $1 AND received_at >= $3)::int8 AS fees,
             (SELECT coalesce(sum(greatest(reserved_fen - fee_fen, 0)), 0) FROM marketplace_posts
               WHERE partner_id = $1 AND business_date >= $4 AND status IN ('posted', 'approved'))::int8 AS held`,
-    [partner.id, today, monthStart(today), `${today.slice(0, 7)}-01`],
+    [partner.id, today, monthStart(today), holdsSince(today)],
   );
   const usage = rows[0]!;
   const full = (limit: 'daily_cap' | 'monthly_budget', when: string) =>
