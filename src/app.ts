@@ -395,9 +395,21 @@ function assemble(
             run: () => parts.identity.prunePhoneVerifications(),
           },
           { name: 'wallet.bank-reconciliation', run: () => parts.wallet.reconcileBankOperations() },
-          { name: 'merchants.card-reconciliation', run: () => parts.merchants.reconcileCardPayments() },
+          {
+            name: 'merchants.card-reconciliation',
+            run: () =>
+              parts.merchants.reconcileCardPayments(undefined, {
+                logger: logger.child({ module: 'merchants' }),
+              }),
+          },
           { name: 'merchants.pending-reconciliation', run: () => parts.merchants.reconcilePending() },
-          { name: 'lending.card-disbursements', run: () => parts.lending.reconcileCardDisbursements() },
+          {
+            name: 'lending.card-disbursements',
+            run: () =>
+              parts.lending.reconcileCardDisbursements(undefined, {
+                logger: logger.child({ module: 'lending' }),
+              }),
+          },
           { name: 'webhooks.deliver', run: () => parts.webhooks.deliverDue() },
           { name: 'store.expire-reservations', run: () => parts.store.expireReservations() },
           { name: 'store.settle-unpaid-deposits', run: () => parts.store.settleUnpaidDeposits() },

@@ -68,6 +68,7 @@ export {
   ownCoDebt,
   quoteLoan,
   type Application,
+  type CardReconcileWalk,
   type Loan,
   type Offer,
   type Quote,

@@ -21,6 +21,7 @@ import {
   repay,
   settleCardDisbursement,
   type Application,
+  type CardReconcileWalk,
   type LendingContext,
   type Loan,
   type Offer,
@@ -102,8 +103,10 @@ export interface Lending {
   /**
    * Asks the bank about card disbursements unsettled after `olderThanMs` (default a minute) and
    * ends them: active when paid out, cancelled when not. Run by the jobs; returns how many ended.
+   * Walks every such loan a page at a time; one the bank cannot answer about is skipped (logged),
+   * and one that cannot be ended is thrown after the others have been.
    */
-  reconcileCardDisbursements(olderThanMs?: number): Promise<number>;
+  reconcileCardDisbursements(olderThanMs?: number, walk?: CardReconcileWalk): Promise<number>;
 }
 
 /** A malformed id names no loan or offer: refused as not found before it reaches a uuid column. */
@@ -160,6 +163,6 @@ export function createLending(options: LendingOptions): Lending {
     bookByBucket: (code) => bookByBucket(db, code),
     vintages: (code) => vintages(db, code),
     closeSteps: () => lendingCloseSteps(ctx, { chunkSize: options.closeChunkSize }),
-    reconcileCardDisbursements: (olderThanMs) => reconcileCardDisbursements(ctx, olderThanMs),
+    reconcileCardDisbursements: (olderThanMs, walk) => reconcileCardDisbursements(ctx, olderThanMs, walk),
   };
 }

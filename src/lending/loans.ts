@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { MilletError, businessDate, derivedId, isMilletError, newId, type Clock } from '../core/index.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { Ledger, Leg } from '../ledger/index.ts';
@@ -593,23 +594,70 @@ async function activateCardLoan(tx: Queryable, loanId: string, today: string): P
   return true;
 }
 
+/** How `reconcileCardDisbursements` walks the disbursing loans, and where it reports. */
+export interface CardReconcileWalk {
+  /** Loans asked about per query (default 200). */
+  pageSize?: number;
+  /** Where a loan the bank could not be asked about, or one that could not be ended, is reported. */
+  logger?: Pick<Logger, 'error' | 'warn'>;
+}
+
+const CARD_RECONCILE_PAGE = 200;
+
 /**
  * Asks the bank about card disbursements still unsettled after `olderThanMs` (a lost callback, a
  * timeout); one the bank has no record of never went out and is cancelled. Returns how many ended.
+ * Every such loan is asked about, a page at a time: a fixed cap let the oldest ones the bank still
+ * calls pending hide every newer one for good. Throws the first loan it could not end, after the walk.
  */
-export async function reconcileCardDisbursements(ctx: LendingContext, olderThanMs = 60_000): Promise<number> {
-  const { rows } = await ctx.db.query<{ id: string }>(
-    `SELECT id FROM lending_loans WHERE status = 'disbursing' AND disburse_to = 'card' AND created_at <= $1
-      ORDER BY created_at LIMIT 500`,
-    [new Date(ctx.clock.now().getTime() - olderThanMs)],
-  );
+export async function reconcileCardDisbursements(
+  ctx: LendingContext,
+  olderThanMs = 60_000,
+  walk: CardReconcileWalk = {},
+): Promise<number> {
+  // Fixed for the whole walk, so loans drawn meanwhile don't keep it going.
+  const before = new Date(ctx.clock.now().getTime() - olderThanMs);
+  const pageSize = walk.pageSize ?? CARD_RECONCILE_PAGE;
+  // created_at as text: a Date would drop the microseconds, and the next page would repeat rows.
+  let after: { at: string; id: string } | undefined;
   let ended = 0;
-  for (const { id } of rows) {
-    const status = await ctx.wallets.cardStatus('loan', id);
-    if (status === 'pending') continue;
-    await settleCardDisbursement(ctx, { id, outcome: status === 'succeeded' ? 'succeeded' : 'failed' });
-    ended += 1;
+  let firstError: unknown;
+  for (;;) {
+    const { rows } = await ctx.db.query<{ id: string; at: string }>(
+      `SELECT id, created_at::text AS at FROM lending_loans
+        WHERE status = 'disbursing' AND disburse_to = 'card' AND created_at <= $1
+          AND ($2::text IS NULL OR (created_at, id) > ($2::text::timestamptz, $3::uuid))
+        ORDER BY created_at, id LIMIT $4`,
+      [before, after?.at ?? null, after?.id ?? null, pageSize],
+    );
+    for (const { id } of rows) {
+      let status: Awaited<ReturnType<LendingWallets['cardStatus']>>;
+      try {
+        status = await ctx.wallets.cardStatus('loan', id);
+      } catch (error) {
+        // The bank cannot say now: the loan stays disbursing, asked again next run.
+        walk.logger?.warn(
+          { err: error, loanId: id },
+          'the bank could not be asked about a card disbursement',
+        );
+        continue;
+      }
+      if (status === 'pending') continue;
+      try {
+        await settleCardDisbursement(ctx, { id, outcome: status === 'succeeded' ? 'succeeded' : 'failed' });
+        ended += 1;
+      } catch (error) {
+        // One loan that could not be ended must not keep the rest from being: it stays disbursing
+        // for the next run, and the run reports the failure.
+        walk.logger?.error({ err: error, loanId: id }, 'ending a card disbursement failed');
+        firstError ??= error;
+      }
+    }
+    const last = rows.at(-1);
+    if (last === undefined || rows.length < pageSize) break;
+    after = last;
   }
+  if (firstError !== undefined) throw firstError;
   return ended;
 }
 

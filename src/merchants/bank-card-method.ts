@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { MilletError, derivedId, isMilletError } from '../core/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { BankDeclinedError, type CardSettlement, type Wallet } from '../wallet/index.ts';
@@ -92,21 +93,64 @@ export async function settleCardPayment(
   await deps.payments.complete(row.id);
 }
 
-/** Card payments still pending after `olderThanMs` (a lost callback, a timeout): ask the bank. */
+/** How `reconcileCardPayments` walks the pending card payments, and where it reports. */
+export interface CardReconcileWalk {
+  /** Payments asked about per query (default 200). */
+  pageSize?: number;
+  /** Where a payment the bank could not be asked about, or one that could not be ended, is reported. */
+  logger?: Pick<Logger, 'error' | 'warn'>;
+}
+
+const CARD_RECONCILE_PAGE = 200;
+
+/**
+ * Card payments still pending since `before` (a lost callback, a timeout): ask the bank. Every one
+ * is asked about, a page at a time: a fixed cap let the oldest ones the bank still calls pending
+ * hide every newer one for good. One the bank cannot answer about stays pending (logged); the first
+ * one that could not be ended is thrown once the others have been.
+ */
 export async function reconcileCardPayments(
   deps: { ledger: Ledger; wallet: Wallet; payments: PaymentService },
   before: Date,
+  walk: CardReconcileWalk = {},
 ): Promise<number> {
+  const pageSize = walk.pageSize ?? CARD_RECONCILE_PAGE;
+  let after: { at: string; id: string } | undefined;
   let settled = 0;
-  for (const row of await deps.payments.pending(BANK_CARD, before)) {
-    const status = await deps.wallet.cardStatus('payment', row.id);
-    if (status === 'succeeded' || status === 'failed') {
-      await settleCardPayment(deps, { id: row.id, outcome: status });
-      settled += 1;
-    } else if (status === 'unknown') {
-      await deps.payments.fail(row.id, 'BANK_DECLINED', 'the bank has no record of the request');
-      settled += 1;
+  let firstError: unknown;
+  for (;;) {
+    const rows = await deps.payments.pendingPage(BANK_CARD, before, { after, limit: pageSize });
+    for (const row of rows) {
+      let status: Awaited<ReturnType<Wallet['cardStatus']>>;
+      try {
+        status = await deps.wallet.cardStatus('payment', row.id);
+      } catch (error) {
+        // The bank cannot say now: still pending, asked again next run.
+        walk.logger?.warn(
+          { err: error, paymentId: row.id },
+          'the bank could not be asked about a card payment',
+        );
+        continue;
+      }
+      try {
+        if (status === 'succeeded' || status === 'failed') {
+          await settleCardPayment(deps, { id: row.id, outcome: status });
+          settled += 1;
+        } else if (status === 'unknown') {
+          await deps.payments.fail(row.id, 'BANK_DECLINED', 'the bank has no record of the request');
+          settled += 1;
+        }
+      } catch (error) {
+        // One payment that could not be ended must not keep the rest from being: it stays pending
+        // for the next run, and the run reports the failure.
+        walk.logger?.error({ err: error, paymentId: row.id }, 'ending a card payment failed');
+        firstError ??= error;
+      }
     }
+    const last = rows.at(-1);
+    if (last === undefined || rows.length < pageSize) break;
+    after = { at: last.at, id: last.id };
   }
+  if (firstError !== undefined) throw firstError;
   return settled;
 }

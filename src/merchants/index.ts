@@ -22,6 +22,7 @@ export {
   type Refund,
 } from './types.ts';
 export { paymentCode, PAYMENT_CODE_STEP_MS } from './payment-code.ts';
+export type { CardReconcileWalk } from './bank-card-method.ts';
 export type {
   CollectionResult,
   PaymentCollection,

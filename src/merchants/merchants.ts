@@ -109,8 +109,8 @@ export function createMerchants(options: MerchantsOptions): Merchants {
     checkPaymentMethodPayer: async (name, userId) => methods.get(name).checkPayer?.(userId),
     completePayment: (id) => payments.complete(id),
     failPayment: (id, code, message) => payments.fail(id, code, message),
-    reconcileCardPayments: (olderThanMs = 60_000) =>
-      reconcileCardPayments(cardDeps, new Date(clock.now().getTime() - olderThanMs)),
+    reconcileCardPayments: (olderThanMs = 60_000, walk) =>
+      reconcileCardPayments(cardDeps, new Date(clock.now().getTime() - olderThanMs), walk),
     reconcilePending: (olderThanMs) => reconcilePending({ payments, refunds, clock }, { olderThanMs }),
   };
 }

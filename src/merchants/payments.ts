@@ -376,12 +376,22 @@ export class PaymentService {
     };
   }
 
-  /** Pending payments of a method created before `before`, for reconciliation. */
-  async pending(method: string, before: Date, limit = 500): Promise<PaymentRow[]> {
-    const result = await this.db.query<PaymentRow>(
-      `SELECT * FROM merchants_payments WHERE status = 'pending' AND method = $1 AND created_at <= $2
-        ORDER BY created_at LIMIT $3`,
-      [method, before, limit],
+  /**
+   * A page of the method's payments pending since `before` or earlier, for reconciliation, in
+   * (created_at, id) order after the one `after` names (its `at` is created_at as text, which keeps
+   * the microseconds a Date would drop).
+   */
+  async pendingPage(
+    method: string,
+    before: Date,
+    page: { after?: { at: string; id: string }; limit: number },
+  ): Promise<Array<PaymentRow & { at: string }>> {
+    const result = await this.db.query<PaymentRow & { at: string }>(
+      `SELECT *, created_at::text AS at FROM merchants_payments
+        WHERE status = 'pending' AND method = $1 AND created_at <= $2
+          AND ($3::text IS NULL OR (created_at, id) > ($3::text::timestamptz, $4::uuid))
+        ORDER BY created_at, id LIMIT $5`,
+      [method, before, page.after?.at ?? null, page.after?.id ?? null, page.limit],
     );
     return result.rows;
   }

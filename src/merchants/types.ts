@@ -4,6 +4,7 @@ import type { BatchEffect, Ledger } from '../ledger/index.ts';
 import type { Wallet, WalletUserDirectory } from '../wallet/index.ts';
 import type { CloseStep } from '../jobs/index.ts';
 import type { CreatedWebhookEndpoint, WebhookEndpoint, Webhooks } from '../webhooks/index.ts';
+import type { CardReconcileWalk } from './bank-card-method.ts';
 import type { PaymentMethodHandler } from './payment-methods.ts';
 
 export type MerchantStatus = 'active' | 'suspended';
@@ -343,8 +344,12 @@ export interface Merchants {
   /** For asynchronous methods: report the outcome of a pending payment. */
   completePayment(id: string): Promise<Payment>;
   failPayment(id: string, code: string, message: string): Promise<Payment>;
-  /** Asks the bank about card payments still pending after `olderThanMs`; run by the jobs module. */
-  reconcileCardPayments(olderThanMs?: number): Promise<number>;
+  /**
+   * Asks the bank about card payments still pending after `olderThanMs`; run by the jobs module.
+   * Walks every one a page at a time; one the bank cannot answer about is skipped (logged), and one
+   * that cannot be ended is thrown after the others have been.
+   */
+  reconcileCardPayments(olderThanMs?: number, walk?: CardReconcileWalk): Promise<number>;
   /**
    * Drives on payments (other than by card) and refunds still pending after `olderThanMs` (default
    * a minute) because their ledger call ended undecided; returns how many it decided. Run by the
