@@ -1646,6 +1646,36 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     });
   });
 
+  it('leaves an order being cancelled out of the overdue deliveries in the fulfilment report', async () => {
+    const { saleId, orderId, buyer } = await fulfilled('packed');
+    const report = async () => ok(await h.get(`/v1/operator/store/sales/${saleId}/fulfilment`), 200);
+    h.clock.advance(4 * DAY_MS);
+    expect(await report()).toMatchObject({ paid: 1, delivered: 0, overdue: 1 });
+    // The cancel claims the order, then its refund fails: the order is left closing, packed.
+    const refunds = h.merchants.refund.bind(h.merchants);
+    h.merchants.refund = async () => {
+      throw new Error('checkout away');
+    };
+    try {
+      const failed = await h.post(`/v1/store/orders/${orderId}/cancel`, {}, { key: buyer.token });
+      expect(failed.statusCode).toBe(500);
+    } finally {
+      h.merchants.refund = refunds;
+    }
+    expect(await store.getOrder(orderId)).toMatchObject({ status: 'packed' });
+    // It is not going to be delivered: not an overdue delivery (it used to count as one).
+    expect(await report()).toMatchObject({ overdue: 0 });
+    ok(await h.post(`/v1/store/orders/${orderId}/cancel`, {}, { key: buyer.token }), 200);
+    expect(await report()).toEqual({
+      paid: 0,
+      delivered: 0,
+      delivered_on_time: 0,
+      delivered_late: 0,
+      overdue: 0,
+      returned: 0,
+    });
+  });
+
   it('refuses the codes of an F-code batch past its expiry; a batch without one lasts the sale', async () => {
     const { saleId, startsAt } = await newSale({
       early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),

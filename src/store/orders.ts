@@ -905,7 +905,9 @@ export class Orders {
    * Delivery against the 3-day target (from payment), per sale. `paid` and `delivered` count the
    * orders kept: a returned order (goods back: received or refunded) is counted in `returned`
    * instead. On time and late judge every delivery, returned ones included (the return does not
-   * undo it), so deliveredOnTime + deliveredLate = delivered + returned.
+   * undo it), so deliveredOnTime + deliveredLate = delivered + returned. Overdue counts only orders
+   * still to be delivered: one being cancelled (closing, its refund under way) never will be, and
+   * fulfilment refuses to move it, so it is left out (until 2026-12-04 it counted as overdue).
    */
   async fulfilmentReport(saleId: string): Promise<{
     paid: number;
@@ -922,7 +924,8 @@ export class Orders {
               count(*) FILTER (WHERE returned) AS returned,
               count(*) FILTER (WHERE status = 'delivered' AND delivered_at <= paid_at + interval '3 days') AS on_time,
               count(*) FILTER (WHERE status = 'delivered' AND delivered_at > paid_at + interval '3 days') AS late,
-              count(*) FILTER (WHERE status IN ('paid', 'packed', 'shipped') AND paid_at + interval '3 days' < $2) AS overdue
+              count(*) FILTER (WHERE status IN ('paid', 'packed', 'shipped') AND closing_at IS NULL
+                                 AND paid_at + interval '3 days' < $2) AS overdue
        FROM (SELECT *, COALESCE(return_status IN ('received', 'refunded'), false) AS returned
              FROM store_orders WHERE sale_id = $1) o`,
       [saleId, now],
