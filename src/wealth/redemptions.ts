@@ -112,6 +112,8 @@ export async function redeem(
   let redemption: Redemption;
   try {
     redemption = await db.transaction(async (tx) => {
+      // Lock order of every redemption path: the user's day usage row, then the holding (see
+      // failRedemption); a fast order charges its allowance before it touches the holding.
       if (kind === 'fast') {
         await chargeFastAllowance(tx, command.userId, today, command.shares);
         await holdBackPendingLoss(tx, product, command.userId, today, command.shares);
@@ -390,6 +392,14 @@ function failRedemption(db: Database, id: string, code: string, at: Date): Promi
     );
     const row = updated.rows[0];
     if (!row) return currentRedemption(tx, id);
+    // Lock order, as in redeem: the day's usage row, then the holding. The other way round, a
+    // refusal and a fast order of the same user at once deadlock (each waits on the other's row).
+    if (row.kind === 'fast')
+      await tx.query(
+        `UPDATE wealth_fast_redemption_usage SET amount = amount - $3
+         WHERE user_id = $1 AND business_date = $2`,
+        [row.user_id, row.ordered_date, row.shares],
+      );
     const back = row.shares - row.income_loss;
     await tx.query(
       `UPDATE wealth_holdings SET shares = shares + $2,
@@ -397,12 +407,6 @@ function failRedemption(db: Database, id: string, code: string, at: Date): Promi
        WHERE id = $1`,
       [row.holding_id, back, row.kind],
     );
-    if (row.kind === 'fast')
-      await tx.query(
-        `UPDATE wealth_fast_redemption_usage SET amount = amount - $3
-         WHERE user_id = $1 AND business_date = $2`,
-        [row.user_id, row.ordered_date, row.shares],
-      );
     return fromRow(row);
   });
 }

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { ManualClock, derivedId, formatMinorUnits, isMilletError } from '../core/index.ts';
+import { ManualClock, MilletError, derivedId, formatMinorUnits, isMilletError } from '../core/index.ts';
+import type { Database } from '../db/index.ts';
 import { createEndOfDayClose, jobsMigrations } from '../jobs/index.ts';
 import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
 import { openTestDatabase } from '../../test/support/test-database.ts';
 import { parseRate } from './rates.ts';
+import { FAST_REDEMPTION_DAILY_CAP } from './redemptions.ts';
 import { createWealth, wealthMigrations } from './wealth.ts';
 
 /**
@@ -12,7 +14,11 @@ import { createWealth, wealthMigrations } from './wealth.ts';
  * frozen and fast-redeemed shares, a day owed only to holders who left after it, fixed-term yields,
  * impossible dates and rates, redemption retries, the yield series' range.
  */
-async function world(start = '2025-06-05T10:00:00', wrapLedger: (ledger: Ledger) => Ledger = (l) => l) {
+async function world(
+  start = '2025-06-05T10:00:00',
+  wrapLedger: (ledger: Ledger) => Ledger = (l) => l,
+  wrapDb: (db: Database) => Database = (db) => db,
+) {
   const clock = new ManualClock(new Date(`${start}+08:00`));
   const t = await openTestDatabase([...ledgerMigrations, ...jobsMigrations, ...wealthMigrations]);
   const ledger = createLedger({ db: t.db, clock, registry: new Registry() });
@@ -34,7 +40,7 @@ async function world(start = '2025-06-05T10:00:00', wrapLedger: (ledger: Ledger)
     });
   }
   const wealth = createWealth({
-    db: t.db,
+    db: wrapDb(t.db),
     ledger: wrapLedger(ledger),
     clock,
     wallets: { getWallet: async (userId) => ({ ledgerAccountId: wallets.get(userId)!, currency: 'CNY' }) },
@@ -681,6 +687,86 @@ describe('wealth edge cases', () => {
       await custodian.refill();
       await s.wealth.redeemFast({ ...order, id: derivedId('fast', 'again') });
       expect(await s.wallet(a)).toBe(wallet0 + 1_000_000n);
+      await s.balanced();
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('runs fast redemptions and refused ones of one user at once without a deadlock; shares and allowance reconcile', async () => {
+    // The ledger refuses (for good) the payout of every redemption whose id is in `refused`.
+    const refused = new Set<string>();
+    const refuseSome = (ledger: Ledger): Ledger =>
+      new Proxy(ledger, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property);
+          if (property !== 'postEntry') return typeof value === 'function' ? value.bind(target) : value;
+          return async (command: Parameters<Ledger['postEntry']>[0]) => {
+            if (refused.has(command.id)) throw new MilletError('INSUFFICIENT_FUNDS', 'refused for the test');
+            return target.postEntry(command);
+          };
+        },
+      });
+    // A deadlock is retried inside db.transaction, which hides it (at a second's wait each); with
+    // retries off it surfaces as the error it is.
+    const noRetries = (db: Database): Database =>
+      new Proxy(db, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property);
+          if (property !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
+          return <T>(work: (tx: Parameters<Parameters<Database['transaction']>[0]>[0]) => Promise<T>) =>
+            target.transaction(work, { maxRetries: 0 });
+        },
+      });
+    const s = await world('2025-06-05T10:00:00', refuseSome, noRetries);
+    try {
+      const [a] = s.users;
+      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
+      await s.wealth.subscribe({
+        id: derivedId('sub', 'a'),
+        userId: a,
+        productId: s.fund,
+        amount: 5_000_000n,
+      });
+      s.at('2025-06-07T01:00:00');
+      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
+      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      s.at('2025-06-07T10:00:00');
+      const shares0 = (await s.holding(a)).shares;
+      const wallet0 = await s.wallet(a);
+      const rounds = 15;
+      const each = 1_000n;
+      const codes: string[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const orders = [0, 1, 2, 3, 4, 5].map((i) => {
+          const id = derivedId('race', `${round}:${i}`);
+          if (i % 2 === 1) refused.add(derivedId('wealth.redemption', id));
+          return { id, userId: a, productId: s.fund, shares: each };
+        });
+        codes.push(...(await Promise.all(orders.map((order) => codeOf(s.wealth.redeemFast(order))))));
+      }
+      expect(codes.filter((c) => c !== 'ok' && c !== 'WEALTH_REDEMPTION_FAILED')).toEqual([]);
+      expect(codes.filter((c) => c === 'ok')).toHaveLength(rounds * 3);
+      const paid = BigInt(rounds * 3) * each;
+      expect(await s.wallet(a)).toBe(wallet0 + paid);
+      expect((await s.holding(a)).shares).toBe(shares0 - paid);
+      // The refused ones gave their allowance back: exactly the paid amount is used today.
+      const rest = FAST_REDEMPTION_DAILY_CAP - paid;
+      expect(
+        await codeOf(
+          s.wealth.redeemFast({
+            id: derivedId('race', 'over'),
+            userId: a,
+            productId: s.fund,
+            shares: rest + 1n,
+          }),
+        ),
+      ).toBe('WEALTH_FAST_REDEMPTION_LIMIT_EXCEEDED');
+      expect(
+        await codeOf(
+          s.wealth.redeemFast({ id: derivedId('race', 'rest'), userId: a, productId: s.fund, shares: rest }),
+        ),
+      ).toBe('ok');
       await s.balanced();
     } finally {
       await s.shutdown();
