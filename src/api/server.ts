@@ -21,6 +21,7 @@ import type { Webhooks } from '../webhooks/index.ts';
 import { installOperatorAuth } from './auth-hooks.ts';
 import { installUserAuth } from './user-auth-hooks.ts';
 import { installMerchantAuth } from './merchant-auth-hooks.ts';
+import { installConnectionDrain } from './connection-drain.ts';
 import { installErrorHandling, replyWithError } from './error-handler.ts';
 import { installHttpMetrics } from './http-metrics.ts';
 import { installIdempotency, type IdempotencyOptions } from './idempotency-hooks.ts';
@@ -137,6 +138,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.setSerializerCompiler(serializerCompiler);
 
   installErrorHandling(app);
+  installConnectionDrain(app);
   installNulGuard(app);
   installHttpMetrics(app, registry);
   installOperatorAuth(app, operatorKeys);
