@@ -45,10 +45,59 @@ export function holdsSince(date: string): string {
   return `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-01`;
 }
 
+/** What a partner has used of its limits, as its daily cap and monthly budget count it. */
+export interface LimitUsage {
+  postsToday: number;
+  /** Fees recorded this month. */
+  fees: bigint;
+  /** What the open posts made since last month began may still earn (`holdsSince`). */
+  held: bigint;
+}
+
+/**
+ * Posts today, fees recorded this month and open holds, per partner (or of one partner): the one
+ * definition both routing's snapshot and `choose`'s check under the partner's lock read, so the
+ * partner routing stops pinging is the one a choice refuses. A post counts against the daily cap
+ * unless it failed; an open post (posted or approved) holds what it has not yet earned of its
+ * `reserved_fen`, the fees it has earned counting by themselves in the month they arrived.
+ */
+export async function limitUsage(
+  q: Queryable,
+  today: string,
+  partnerId?: string,
+): Promise<Map<string, LimitUsage>> {
+  const one = partnerId === undefined ? '' : 'AND partner_id = $4';
+  const { rows } = await q.query<{ partner_id: string; posts_today: bigint; fees: bigint; held: bigint }>(
+    `SELECT partner_id, sum(posts_today)::int8 AS posts_today, sum(fees)::int8 AS fees, sum(held)::int8 AS held
+       FROM (SELECT partner_id, count(*) AS posts_today, 0::numeric AS fees, 0::numeric AS held
+               FROM marketplace_posts
+              WHERE business_date = $1 AND status <> 'failed' AND partner_id IS NOT NULL ${one}
+              GROUP BY partner_id
+             UNION ALL
+             SELECT partner_id, 0, sum(fee_fen), 0 FROM marketplace_callbacks
+              WHERE received_at >= $2 AND partner_id IS NOT NULL ${one}
+              GROUP BY partner_id
+             UNION ALL
+             SELECT partner_id, 0, 0, sum(greatest(reserved_fen - fee_fen, 0)) FROM marketplace_posts
+              WHERE business_date >= $3 AND status IN ('posted', 'approved') AND partner_id IS NOT NULL ${one}
+              GROUP BY partner_id) used
+      GROUP BY partner_id`,
+    [today, monthStart(today), holdsSince(today), ...(partnerId === undefined ? [] : [partnerId])],
+  );
+  const out = new Map<string, LimitUsage>();
+  for (const r of rows)
+    out.set(r.partner_id, {
+      postsToday: Number(r.posts_today),
+      fees: BigInt(r.fees),
+      held: BigInt(r.held),
+    });
+  return out;
+}
+
 /**
  * What routing reads about every partner besides the partner itself — posts today and fees this
  * month (for the daily cap and the monthly budget) and the approval posteriors (for ranking) — read
- * for all partners in three queries and shared by every application for up to `ttlMs`, instead of
+ * for all partners in two queries and shared by every application for up to `ttlMs`, instead of
  * three queries per application (at hundreds a second, a large part of the database's work).
  *
  * How exact: this instance drops the snapshot whenever it records something that changes these
@@ -99,36 +148,16 @@ export class RoutingCounters {
 
   private async load(today: string): Promise<Snapshot> {
     const at = performance.now();
-    const [posts, fees, posteriorRows] = await Promise.all([
-      this.db.query<{ partner_id: string; n: bigint }>(
-        `SELECT partner_id, count(*) AS n FROM marketplace_posts
-          WHERE business_date = $1 AND status <> 'failed' AND partner_id IS NOT NULL GROUP BY partner_id`,
-        [today],
-      ),
-      // Fees recorded this month and what the open posts may still earn (their holds, as `choose`
-      // counts them, `holdsSince`): a budget held in full stops the pings before any callback.
-      this.db.query<{ partner_id: string; fees: bigint }>(
-        `SELECT partner_id, sum(f)::int8 AS fees FROM (
-           SELECT partner_id, fee_fen AS f FROM marketplace_callbacks
-            WHERE received_at >= $1 AND partner_id IS NOT NULL
-           UNION ALL
-           SELECT partner_id, greatest(reserved_fen - fee_fen, 0) FROM marketplace_posts
-            WHERE business_date >= $2 AND status IN ('posted', 'approved') AND partner_id IS NOT NULL
-         ) spent GROUP BY partner_id`,
-        [monthStart(today), holdsSince(today)],
-      ),
+    // Fees this month include what the open posts may still earn (their holds, as `choose` counts
+    // them): a budget held in full stops the pings before any callback.
+    const [limits, posteriorRows] = await Promise.all([
+      limitUsage(this.db, today),
       this.db.query<{ partner_key: string; score_band: string; approvals: bigint; declines: bigint }>(
         'SELECT partner_key, score_band, approvals, declines FROM marketplace_posteriors',
       ),
     ]);
     const usage = new Map<string, PartnerUsage>();
-    const entry = (id: string) => {
-      let u = usage.get(id);
-      if (!u) usage.set(id, (u = { postsToday: 0, feesThisMonth: 0n }));
-      return u;
-    };
-    for (const r of posts.rows) entry(r.partner_id).postsToday = Number(r.n);
-    for (const r of fees.rows) entry(r.partner_id).feesThisMonth = BigInt(r.fees);
+    for (const [id, u] of limits) usage.set(id, { postsToday: u.postsToday, feesThisMonth: u.fees + u.held });
     const posteriors = new Map<string, PosteriorCounts>();
     for (const r of posteriorRows.rows)
       posteriors.set(`${r.partner_key}:${r.score_band}`, {

@@ -6,7 +6,7 @@ import { checkCoDebt, coDebtSnapshots, type CoDebtLimits, type CoDebtSnapshot } 
 import type { PartnerDirectory, RoutablePartner } from './partners.ts';
 import { recordDecision } from './outcomes.ts';
 import type { PartnerPinger, PingReply } from './pinger.ts';
-import { holdsSince, monthStart, type RoutingCounters } from './routing-counters.ts';
+import { limitUsage, type LimitUsage, type RoutingCounters } from './routing-counters.ts';
 import {
   PartnerHttpError,
   pingResponseSchema,
@@ -776,6 +776,8 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
   return posted(status, partnerRef);
 }
 
+const NOTHING_USED: LimitUsage = Object.freeze({ postsToday: 0, fees: 0n, held: 0n });
+
 /**
  * Refuses a choice the partner's daily cap or monthly budget has no room for, counting under the
  * lock on the partner's row (`getLocked`), so choices made at once are posted only up to the limit.
@@ -788,28 +790,15 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
  */
 async function holdLimits(tx: Queryable, partner: Partner, payoutFen: bigint, today: string): Promise<void> {
   if (partner.dailyCap === null && partner.monthlyBudgetFen === null) return;
-  const { rows } = await tx.query<{ posts_today: bigint; fees: bigint; held: bigint }>(
-    `SELECT (SELECT count(*) FROM marketplace_posts
-              WHERE partner_id = $1 AND business_date = $2 AND status <> 'failed')::int8 AS posts_today,
-            (SELECT coalesce(sum(fee_fen), 0) FROM marketplace_callbacks
-              WHERE partner_id = $1 AND received_at >= $3)::int8 AS fees,
-            (SELECT coalesce(sum(greatest(reserved_fen - fee_fen, 0)), 0) FROM marketplace_posts
-              WHERE partner_id = $1 AND business_date >= $4 AND status IN ('posted', 'approved'))::int8 AS held`,
-    [partner.id, today, monthStart(today), holdsSince(today)],
-  );
-  const usage = rows[0]!;
+  const usage = (await limitUsage(tx, today, partner.id)).get(partner.id) ?? NOTHING_USED;
   const full = (limit: 'daily_cap' | 'monthly_budget', when: string) =>
     new MilletError(
       'MARKETPLACE_PARTNER_AT_CAPACITY',
       `${partner.name} is taking no more applications ${when}; choose another offer`,
       { partner_id: partner.id, limit },
     );
-  if (partner.dailyCap !== null && Number(usage.posts_today) >= partner.dailyCap)
-    throw full('daily_cap', 'today');
-  if (
-    partner.monthlyBudgetFen !== null &&
-    BigInt(usage.fees) + BigInt(usage.held) + payoutFen > partner.monthlyBudgetFen
-  )
+  if (partner.dailyCap !== null && usage.postsToday >= partner.dailyCap) throw full('daily_cap', 'today');
+  if (partner.monthlyBudgetFen !== null && usage.fees + usage.held + payoutFen > partner.monthlyBudgetFen)
     throw full('monthly_budget', 'this month');
 }
 
