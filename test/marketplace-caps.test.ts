@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MilletError } from '../src/core/index.ts';
-import { startPartnerSim, type PartnerSim, type PartnerSimOptions } from '../src/marketplace/index.ts';
-import { generateWebhookSecret } from '../src/webhooks/index.ts';
+import type { PartnerSim, PartnerSimOptions } from '../src/marketplace/index.ts';
 import { openApiHarness, type ApiHarness } from './support/api-harness.ts';
 import { newCustomer } from './support/customers.ts';
+import { simPartner, type PartnerOverrides } from './support/marketplace-partners.ts';
 
 /**
  * A partner's daily cap and monthly budget hold when many offers of it are chosen at once: each
@@ -36,34 +36,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function partner(
-  region: string,
-  sim: Omit<PartnerSimOptions, 'secret'>,
-  overrides: Record<string, unknown>,
-): Promise<{ id: string; sim: PartnerSim }> {
-  const secret = generateWebhookSecret();
-  const started = await startPartnerSim({ secret, now: () => h.clock.now(), ...sim });
-  sims.push(started);
-  const created = await h.post('/v1/operator/marketplace/partners', {
-    name: `capped-${randomUUID().slice(0, 6)}`,
-    kind: 'lender',
-    endpoint_url: started.url,
-    eligibility: {
-      score_bands: ['A', 'B', 'C', 'D'],
-      regions: [region],
-      min_amount: '100000',
-      max_amount: '30000000',
-      min_term_months: 3,
-      max_term_months: 36,
-    },
-    required_fields: ['real_name'],
-    pricing: { cpa: '5000', cps_bp: 150, revenue_share_bp: 1000 },
-    secret,
-    ...overrides,
-  });
-  expect(created.statusCode, created.body).toBe(201);
-  return { id: created.json().id as string, sim: started };
-}
+const partner = (region: string, sim: Omit<PartnerSimOptions, 'secret'>, overrides: PartnerOverrides) =>
+  simPartner(h, sims, { region, sim, overrides, name: 'capped' });
 
 /** `n` applications routed while the partner has room, each with an offer of it. */
 async function routed(region: string, partnerId: string, n: number) {

@@ -3,7 +3,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   receivableAccountId,
-  startPartnerSim,
   type PartnerSim,
   type PartnerSimOptions,
   type PostRequest,
@@ -11,6 +10,7 @@ import {
 import { generateWebhookSecret, signWebhook } from '../src/webhooks/index.ts';
 import { openApiHarness, type ApiHarness, type ApiResponse, type JsonObject } from './support/api-harness.ts';
 import { newCustomer } from './support/customers.ts';
+import { registerPartner, simPartner as startSimPartner } from './support/marketplace-partners.ts';
 
 /**
  * The partner protocol at its edges: callbacks that repeat, collide or arrive before the post's
@@ -59,39 +59,11 @@ async function listen(handler: http.RequestListener): Promise<string> {
   return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 }
 
-async function register(
-  region: string,
-  url: string,
-  secret: string,
-  overrides: Record<string, unknown> = {},
-) {
-  const created = await h.post('/v1/operator/marketplace/partners', {
-    name: `proto-${randomUUID().slice(0, 8)}`,
-    kind: 'lender',
-    endpoint_url: url,
-    eligibility: {
-      score_bands: ['A', 'B', 'C', 'D'],
-      regions: [region],
-      min_amount: '100000',
-      max_amount: '30000000',
-      min_term_months: 3,
-      max_term_months: 36,
-    },
-    required_fields: ['real_name'],
-    pricing: { cpa: '5000', cps_bp: 150, revenue_share_bp: 1000 },
-    secret,
-    ...overrides,
-  });
-  expect(created.statusCode, created.body).toBe(201);
-  return created.json().id as string;
-}
+const register = (region: string, url: string, secret: string) =>
+  registerPartner(h, { region, url, secret, name: 'proto' });
 
-async function simPartner(region: string, sim: Omit<PartnerSimOptions, 'secret'> = {}) {
-  const secret = generateWebhookSecret();
-  const started = await startPartnerSim({ secret, now: () => h.clock.now(), ...sim });
-  sims.push(started);
-  return { id: await register(region, started.url, secret), sim: started, secret };
-}
+const simPartner = (region: string, sim: Omit<PartnerSimOptions, 'secret'> = {}) =>
+  startSimPartner(h, sims, { region, sim, name: 'proto' });
 
 /**
  * A hand-written partner: offers `offerAmount` (default: the amount asked), answers posts with

@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import { generateWebhookSecret, resolveWithDns, signWebhook } from '../src/webhooks/index.ts';
 import { openApiHarness, type ApiHarness } from './support/api-harness.ts';
 import { newCustomer } from './support/customers.ts';
+import { simPartner, type PartnerOverrides } from './support/marketplace-partners.ts';
 
 /**
  * The marketplace over real HTTP: several partner-sims on port 0, Millet listening on port 0 for
@@ -71,35 +72,11 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function partner(
+const partner = (
   region: string,
   sim: Omit<PartnerSimOptions, 'secret'> = {},
-  overrides: Record<string, unknown> | ((sim: PartnerSim) => Record<string, unknown>) = {},
-): Promise<{ id: string; sim: PartnerSim; secret: string }> {
-  const secret = generateWebhookSecret();
-  const started = await startPartnerSim({ secret, now: () => h.clock.now(), ...sim });
-  sims.push(started);
-  const created = await h.post('/v1/operator/marketplace/partners', {
-    name: `${sim.name ?? 'lender'}-${randomUUID().slice(0, 6)}`,
-    kind: 'lender',
-    endpoint_url: started.url,
-    eligibility: {
-      score_bands: ['A', 'B', 'C', 'D'],
-      regions: [region],
-      min_amount: '100000',
-      max_amount: '30000000',
-      min_term_months: 3,
-      max_term_months: 36,
-    },
-    required_fields: ['real_name'],
-    pricing: { cpa: '5000', cps_bp: 150, revenue_share_bp: 1000 },
-    secret,
-    ...(typeof overrides === 'function' ? overrides(started) : overrides),
-  });
-  expect(created.statusCode, created.body).toBe(201);
-  expect(created.json().secret).toBe(secret);
-  return { id: created.json().id as string, sim: started, secret };
-}
+  overrides: PartnerOverrides | ((sim: PartnerSim) => PartnerOverrides) = {},
+) => simPartner(h, sims, { region, sim, overrides });
 
 const applyBody = (region: string, amount = '5000000') => ({ amount, term_months: 12, region_code: region });
 
