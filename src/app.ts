@@ -410,6 +410,22 @@ function assemble(
                 logger: logger.child({ module: 'lending' }),
               }),
           },
+          {
+            // Products made before 2026-12-04 disclose a max APR found at the ends of their amount
+            // range only; one page per round (each product's search takes up to about a second), so
+            // the other jobs are not held up; the pass is checkpointed and resumes after a restart.
+            name: 'lending.recompute-max-apr',
+            run: async () => {
+              const lendingLog = logger.child({ module: 'lending' });
+              const result = await parts.lending.recomputeMaxApr({
+                pageSize: 4,
+                maxPages: 1,
+                logger: lendingLog,
+                onProgress: (pass) => lendingLog.info({ maxAprRecompute: pass }, 'recomputing max APRs'),
+              });
+              return result.processed;
+            },
+          },
           { name: 'webhooks.deliver', run: () => parts.webhooks.deliverDue() },
           { name: 'store.expire-reservations', run: () => parts.store.expireReservations() },
           { name: 'store.settle-unpaid-deposits', run: () => parts.store.settleUnpaidDeposits() },

@@ -4,6 +4,7 @@ import { closeDayCommand } from './close-day-command.ts';
 import { creditCommand } from './credit-command.ts';
 import { EXIT_FAILURE } from './exit-codes.ts';
 import { ledgerCommand } from './ledger-command.ts';
+import { lendingCommand } from './lending-command.ts';
 import { partnerSimCommand } from './partner-sim-command.ts';
 import { reportError } from './report-error.ts';
 import { startCommand } from './start-command.ts';
@@ -15,6 +16,7 @@ const program = new Command('millet')
   .addCommand(ledgerCommand())
   .addCommand(closeDayCommand())
   .addCommand(creditCommand())
+  .addCommand(lendingCommand())
   .addCommand(partnerSimCommand());
 
 try {

@@ -62,7 +62,14 @@ export type {
   LendingWallets,
   LoanDrawnListener,
 } from './ports.ts';
-export { MAX_LOAN_AMOUNT, type Product, type ProductAccounts, type ProductTerms } from './products.ts';
+export {
+  MAX_LOAN_AMOUNT,
+  type MaxAprBasis,
+  type Product,
+  type ProductAccounts,
+  type ProductTerms,
+} from './products.ts';
+export type { MaxAprPass, MaxAprRecomputeOptions, MaxAprRecomputeResult } from './max-apr-recompute.ts';
 export {
   creditLimit,
   ownCoDebt,

@@ -28,6 +28,13 @@ import {
   type Quote,
   type Repayment,
 } from './loans.ts';
+import {
+  latestMaxAprPass,
+  recomputeMaxApr,
+  type MaxAprPass,
+  type MaxAprRecomputeOptions,
+  type MaxAprRecomputeResult,
+} from './max-apr-recompute.ts';
 import type { CoDebtSource } from './ports.ts';
 import {
   createProduct,
@@ -107,6 +114,14 @@ export interface Lending {
    * and one that cannot be ended is thrown after the others have been.
    */
   reconcileCardDisbursements(olderThanMs?: number, walk?: CardReconcileWalk): Promise<number>;
+  /**
+   * Recomputes over every amount the max APR of products made before 2026-12-04 (found at the ends
+   * of their amount range only), a page at a time, checkpointed: a stopped pass resumes after its
+   * last page. Run by the job `lending.recompute-max-apr` and `millet lending recompute-max-apr`.
+   */
+  recomputeMaxApr(options?: MaxAprRecomputeOptions): Promise<MaxAprRecomputeResult>;
+  /** The latest pass of the recompute, with its progress; null when none ran. */
+  maxAprRecomputeProgress(): Promise<MaxAprPass | null>;
 }
 
 /** A malformed id names no loan or offer: refused as not found before it reaches a uuid column. */
@@ -164,5 +179,7 @@ export function createLending(options: LendingOptions): Lending {
     vintages: (code) => vintages(db, code),
     closeSteps: () => lendingCloseSteps(ctx, { chunkSize: options.closeChunkSize }),
     reconcileCardDisbursements: (olderThanMs, walk) => reconcileCardDisbursements(ctx, olderThanMs, walk),
+    recomputeMaxApr: (recompute) => recomputeMaxApr(db, clock, recompute),
+    maxAprRecomputeProgress: () => latestMaxAprPass(db),
   };
 }

@@ -60,10 +60,21 @@ export interface Product {
   chargeOffDays: number;
   /** The highest APR over the product's terms (percent, 4 decimals), shown before the rate. */
   maxApr: string;
-  /** A loan at `maxApr` (null when it is a proven bound no loan meets, or the product predates the search). */
+  /**
+   * A loan at `maxApr` (null when it is a proven bound no loan meets, the cap, or the product
+   * predates the search and has not been recomputed yet: see `maxAprBasis`).
+   */
   maxAprAt: { amount: bigint; terms: number } | null;
+  /**
+   * How `maxApr` was found: over every amount (`every_amount`), at the smallest and largest amount
+   * only (`ends`: made before 2026-12-04 and not yet recomputed), or the 24% ceiling (`cap`: some
+   * loan of it is above the cap, and each offer and draw above it is refused).
+   */
+  maxAprBasis: MaxAprBasis;
   createdAt: Date;
 }
+
+export type MaxAprBasis = 'ends' | 'every_amount' | 'cap';
 
 /** A rate (fraction of 1) in 0.0001 percentage points, rounded up: above the cap if any part is. */
 function ratePercentE4(rate: Fraction): bigint {
@@ -187,6 +198,7 @@ interface ProductRow {
   max_apr_e4: bigint;
   max_apr_amount: bigint | null;
   max_apr_terms: number | null;
+  max_apr_basis: MaxAprBasis;
   created_at: Date;
 }
 
@@ -216,6 +228,7 @@ function toProduct(r: ProductRow): Product {
       r.max_apr_amount === null || r.max_apr_terms === null
         ? null
         : { amount: BigInt(r.max_apr_amount), terms: Number(r.max_apr_terms) },
+    maxAprBasis: r.max_apr_basis,
     createdAt: r.created_at,
   };
 }
@@ -248,9 +261,10 @@ export async function createProduct(
   const { rows } = await db.query<ProductRow>(
     `INSERT INTO lending_products (id, code, version, name, schedule_type, day_count, annual_rate, rounding, terms,
        min_amount, max_amount, min_score, account_classes, allocation_order, past_due_first, prepayment_mode,
-       grace_days, penalty_rate, charge_off_days, max_apr_e4, created_at, max_apr_amount, max_apr_terms)
+       grace_days, penalty_rate, charge_off_days, max_apr_e4, created_at, max_apr_amount, max_apr_terms,
+       max_apr_basis)
      SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4, $5, $6::numeric, $7, $8::int[], $9, $10, $11, $12::text[],
-       $13::text[], $14, $15, $16, $17::numeric, $18, $19, $20, $21, $22
+       $13::text[], $14, $15, $16, $17::numeric, $18, $19, $20, $21, $22, 'every_amount'
      FROM lending_products WHERE code = $2
      RETURNING *`,
     [
@@ -305,4 +319,45 @@ export async function listProducts(db: Queryable, code?: string): Promise<Produc
         `SELECT DISTINCT ON (code) * FROM lending_products ORDER BY code, version DESC`,
       );
   return rows.map(toProduct);
+}
+
+/** Products whose max APR was found at the ends of the amount range only, in id order after `after`. */
+export async function endsOnlyProducts(
+  db: Queryable,
+  after: string | null,
+  limit: number,
+): Promise<Product[]> {
+  const { rows } = await db.query<ProductRow>(
+    `SELECT * FROM lending_products WHERE max_apr_basis = 'ends' AND ($1::uuid IS NULL OR id > $1::uuid)
+      ORDER BY id LIMIT $2`,
+    [after, limit],
+  );
+  return rows.map(toProduct);
+}
+
+/** How many products after `after` (id order; all when null) still have an ends-only max APR. */
+export async function countEndsOnlyProducts(db: Queryable, after: string | null): Promise<number> {
+  const { rows } = await db.query<{ n: bigint }>(
+    `SELECT count(*)::int8 AS n FROM lending_products
+      WHERE max_apr_basis = 'ends' AND ($1::uuid IS NULL OR id > $1::uuid)`,
+    [after],
+  );
+  return Number(rows[0]?.n ?? 0n);
+}
+
+/**
+ * Replaces an ends-only max APR with the one found over every amount (or the cap). Only while the
+ * row is still ends-only: two runners writing the same page write it once. True when written.
+ */
+export async function replaceEndsOnlyMaxApr(
+  db: Queryable,
+  id: string,
+  max: { percentE4: bigint; at: { amount: bigint; terms: number } | null; basis: 'every_amount' | 'cap' },
+): Promise<boolean> {
+  const result = await db.query(
+    `UPDATE lending_products SET max_apr_e4 = $2, max_apr_amount = $3, max_apr_terms = $4, max_apr_basis = $5
+      WHERE id = $1 AND max_apr_basis = 'ends'`,
+    [id, max.percentE4, max.at?.amount ?? null, max.at?.terms ?? null, max.basis],
+  );
+  return result.rowCount > 0;
 }
