@@ -220,4 +220,77 @@ describe('partner limits under concurrent choices', () => {
     expect(next.routing.find((l) => l.partnerId === p.id)?.outcome).toBe('monthly_budget_spent');
     expect(p.sim.received.pings).toHaveLength(pings);
   });
+
+  it('stops a revenue-share-only partner whose recorded fees equal its monthly budget', async () => {
+    const region = '620106';
+    // Paid only a share of repaid interest, the partner's payout is 0 at routing and at the choice:
+    // only fees recorded fill its budget, and a budget they fill exactly has no room left.
+    const p = await partner(
+      region,
+      { latencyMs: 5, approvalByBand: { B: 1 } },
+      { pricing: { cpa: '0', cps_bp: 0, revenue_share_bp: 1000 }, monthly_budget: '1000' },
+    );
+    const apply = async (user: { token: string }) => {
+      const app = await h.post(
+        '/v1/marketplace/applications',
+        { amount: '1000000', term_months: 6, region_code: region },
+        { key: user.token },
+      );
+      expect(app.statusCode, app.body).toBe(201);
+      const body = app.json() as { id: string; offers: Array<{ id: string; partner_id: string }> };
+      return { id: body.id, offer: body.offers.find((o) => o.partner_id === p.id) };
+    };
+    const choose = (user: { token: string }, app: { id: string; offer?: { id: string } }) =>
+      h.post(
+        `/v1/marketplace/applications/${app.id}/choose`,
+        { offer_id: app.offer!.id, consent: { fields: ['real_name'] }, applicant: { real_name: '张三' } },
+        { key: user.token },
+      );
+    // Both routed while the budget is untouched, so each has an offer of the partner.
+    const [first, second] = [await newCustomer(h), await newCustomer(h)];
+    const firstApp = await apply(first);
+    const secondApp = await apply(second);
+    expect(firstApp.offer).toBeDefined();
+    expect(secondApp.offer).toBeDefined();
+
+    const posted = await choose(first, firstApp);
+    expect(posted.statusCode, posted.body).toBe(201);
+    await p.sim.idle();
+    // Approved and disbursed: nothing earned yet. Then 100.00 CNY of interest is repaid, through the
+    // partner's signed callback: a 10% share, 10.00 CNY, is recorded, the whole budget.
+    expect(p.sim.callbacks.map((c) => [c.body.type, c.status])).toEqual([
+      ['approved', 200],
+      ['disbursed', 200],
+    ]);
+    expect(await p.sim.repay(firstApp.id, 10_000n, 10_000n)).toBe(200);
+    expect(
+      await countRows(
+        'SELECT coalesce(sum(fee_fen), 0)::int8 AS n FROM marketplace_callbacks WHERE partner_id = $1',
+        [p.id],
+      ),
+    ).toBe(1_000);
+
+    const pings = p.sim.received.pings.length;
+    const third = await h.marketplace.apply({
+      userId: randomUUID(),
+      product: 'loan',
+      amount: 1_000_000n,
+      termMonths: 6,
+      regionCode: region,
+    });
+    expect(third.routing.find((l) => l.partnerId === p.id)).toMatchObject({
+      outcome: 'monthly_budget_spent',
+      reason: '1000/1000 fen this month',
+    });
+    expect(p.sim.received.pings).toHaveLength(pings);
+
+    const refused = await choose(second, secondApp);
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(refused.json()).toMatchObject({
+      code: 'MARKETPLACE_PARTNER_AT_CAPACITY',
+      partner_id: p.id,
+      limit: 'monthly_budget',
+    });
+    expect(p.sim.received.posts).toHaveLength(1);
+  });
 });

@@ -55,6 +55,18 @@ export interface LimitUsage {
 }
 
 /**
+ * Whether a monthly budget has no room for a post that may earn `payoutFen`, with `usedFen` of it
+ * used (fees recorded plus holds). A budget used up has no room even for a post whose payout is
+ * known only later (revenue share only, so 0 now): `used + 0 > budget` alone let such a partner be
+ * pinged and posted with its budget exactly spent. Routing and `choose` both ask this, so the
+ * partner routing stops pinging is the one a choice refuses. No budget (`null`) never refuses.
+ */
+export function monthlyBudgetRefuses(budgetFen: bigint | null, usedFen: bigint, payoutFen: bigint): boolean {
+  if (budgetFen === null) return false;
+  return usedFen >= budgetFen || usedFen + payoutFen > budgetFen;
+}
+
+/**
  * Posts today, fees recorded this month and open holds, per partner (or of one partner): the one
  * definition both routing's snapshot and `choose`'s check under the partner's lock read, so the
  * partner routing stops pinging is the one a choice refuses. A post counts against the daily cap

@@ -6,7 +6,12 @@ import { checkCoDebt, coDebtSnapshots, type CoDebtLimits, type CoDebtSnapshot } 
 import type { PartnerDirectory, RoutablePartner } from './partners.ts';
 import { recordDecision } from './outcomes.ts';
 import type { PartnerPinger, PingReply } from './pinger.ts';
-import { limitUsage, type LimitUsage, type RoutingCounters } from './routing-counters.ts';
+import {
+  limitUsage,
+  monthlyBudgetRefuses,
+  type LimitUsage,
+  type RoutingCounters,
+} from './routing-counters.ts';
 import {
   PartnerHttpError,
   pingResponseSchema,
@@ -259,8 +264,7 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
         reason: `${u.postsToday}/${partner.dailyCap} today`,
       });
     else if (
-      partner.monthlyBudgetFen !== null &&
-      u.feesThisMonth + expectedPayout(partner, command.amount) > partner.monthlyBudgetFen
+      monthlyBudgetRefuses(partner.monthlyBudgetFen, u.feesThisMonth, expectedPayout(partner, command.amount))
     )
       routing.push({
         ...line,
@@ -798,7 +802,7 @@ async function holdLimits(tx: Queryable, partner: Partner, payoutFen: bigint, to
       { partner_id: partner.id, limit },
     );
   if (partner.dailyCap !== null && usage.postsToday >= partner.dailyCap) throw full('daily_cap', 'today');
-  if (partner.monthlyBudgetFen !== null && usage.fees + usage.held + payoutFen > partner.monthlyBudgetFen)
+  if (monthlyBudgetRefuses(partner.monthlyBudgetFen, usage.fees + usage.held, payoutFen))
     throw full('monthly_budget', 'this month');
 }
 
