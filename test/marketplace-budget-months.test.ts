@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateWebhookSecret, signWebhook } from '../src/webhooks/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
+import { registerPartner } from './support/marketplace-partners.ts';
 
 /**
  * A partner's monthly budget across a month's end: each post's payout counts once, in the month
@@ -61,25 +62,26 @@ async function partner(region: string, monthlyBudget: bigint): Promise<{ id: str
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const created = await h.post('/v1/operator/marketplace/partners', {
-    name: `month-end-${randomUUID().slice(0, 8)}`,
-    kind: 'lender',
-    endpoint_url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    eligibility: {
-      score_bands: ['A', 'B', 'C', 'D'],
-      regions: [region],
-      min_amount: '10000',
-      max_amount: '30000000',
-      min_term_months: 3,
-      max_term_months: 36,
-    },
-    required_fields: ['real_name'],
-    pricing: { cpa: '1000', cps_bp: 100, revenue_share_bp: 0 },
-    monthly_budget: monthlyBudget.toString(),
+  const id = await registerPartner(h, {
+    region,
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     secret,
+    name: 'month-end',
+    overrides: {
+      // From 100.00 CNY: the shared default starts at 1,000.00, exactly the amount applied for here.
+      eligibility: {
+        score_bands: ['A', 'B', 'C', 'D'],
+        regions: [region],
+        min_amount: '10000',
+        max_amount: '30000000',
+        min_term_months: 3,
+        max_term_months: 36,
+      },
+      pricing: { cpa: '1000', cps_bp: 100, revenue_share_bp: 0 },
+      monthly_budget: monthlyBudget.toString(),
+    },
   });
-  expect(created.statusCode, created.body).toBe(201);
-  return { id: created.json().id as string, secret };
+  return { id, secret };
 }
 
 async function routed(region: string) {
