@@ -1,12 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteExpiredIdempotencyKeys, IDEMPOTENCY_TTL_MS } from '../src/api/index.ts';
+import { MilletError } from '../src/core/index.ts';
 import { openApiHarness, openWorldAndWallet, type ApiHarness } from './support/api-harness.ts';
+import { newCustomer, type Customer } from './support/customers.ts';
+import { makeResidentId } from './support/resident-ids.ts';
 
 let h: ApiHarness;
 /** Requests to the test route wait here until the test lets them go. */
 const gates = new Map<string, Array<() => void>>();
 let flakyCalls = 0;
+/** Calls of the precondition route per name, and the names whose precondition now holds. */
+const preconditionCalls = new Map<string, number>();
+const preconditionMet = new Set<string>();
 
 beforeAll(async () => {
   h = await openApiHarness({
@@ -16,6 +22,14 @@ beforeAll(async () => {
         const { gate } = request.body as { gate: string };
         await new Promise<void>((resolve) => gates.set(gate, [...(gates.get(gate) ?? []), resolve]));
         return reply.code(201).send({ done: gate, at: Date.now() });
+      });
+      app.post('/v1/test/precondition', { config: { scope: 'ledger:write' } }, async (request, reply) => {
+        const { name, marked } = request.body as { name: string; marked: boolean };
+        const calls = (preconditionCalls.get(name) ?? 0) + 1;
+        preconditionCalls.set(name, calls);
+        if (!preconditionMet.has(name))
+          throw new MilletError('IDENTITY_NOT_VERIFIED', 'not yet', undefined, { beforeAnyEffect: marked });
+        return reply.code(201).send({ name, calls });
       });
       app.post('/v1/test/flaky', { config: { scope: 'ledger:write' } }, async (_request, reply) => {
         flakyCalls += 1;
@@ -326,5 +340,148 @@ describe('Idempotency-Key', () => {
       { idempotencyKey: key },
     );
     expect(reused.statusCode).toBe(201);
+  });
+});
+
+describe('Idempotency-Key and refusals before any effect', () => {
+  let residentSequence = 100;
+  const verify = async (c: Customer) => {
+    residentSequence += 1;
+    const kyc = await h.post(
+      '/v1/me/identity',
+      {
+        real_name: '王小明',
+        resident_id: makeResidentId('110105', '19790304', String(residentSequence)),
+        account_class: 'II',
+      },
+      { key: c.token },
+    );
+    expect(kyc.statusCode, kyc.body).toBe(200);
+  };
+  const walletOf = async (c: Customer) => (await h.get('/v1/wallet', c.token)).json();
+  const keyRows = async (key: string) =>
+    (await h.t.db.query('SELECT 1 FROM api_idempotency_keys WHERE idempotency_key = $1', [key])).rows.length;
+
+  it('forgets the key of a refusal marked beforeAnyEffect, and stores an unmarked one', async () => {
+    for (const marked of [true, false]) {
+      const name = randomUUID();
+      const key = randomUUID();
+      const send = () => h.post('/v1/test/precondition', { name, marked }, { idempotencyKey: key });
+      const refused = await send();
+      expect(refused.json().code).toBe('IDENTITY_NOT_VERIFIED');
+      preconditionMet.add(name);
+      const retried = await send();
+      if (marked) {
+        expect(retried.statusCode, retried.body).toBe(201);
+        expect(retried.headers['idempotent-replayed']).toBeUndefined();
+        expect(retried.json()).toEqual({ name, calls: 2 });
+        const replay = await send();
+        expect(replay.headers['idempotent-replayed']).toBe('true');
+        expect(replay.body).toBe(retried.body);
+      } else {
+        // The code alone proves nothing: only the thrower knows nothing happened.
+        expect(retried.statusCode).toBe(403);
+        expect(retried.headers['idempotent-replayed']).toBe('true');
+        expect(retried.body).toBe(refused.body);
+      }
+      expect(preconditionCalls.get(name)).toBe(marked ? 2 : 1);
+    }
+  });
+
+  it('runs a withdrawal refused for an unverified identity again under the same key once verified', async () => {
+    const c = await newCustomer(h, { verify: false, funds: 50_000n });
+    const key = randomUUID();
+    const withdraw = () =>
+      h.post(
+        '/v1/wallet/withdrawals',
+        { amount: '1000', card_token: 'card_ok' },
+        { key: c.token, idempotencyKey: key },
+      );
+    const refused = await withdraw();
+    expect(refused.statusCode, refused.body).toBe(403);
+    expect(refused.json().code).toBe('IDENTITY_NOT_VERIFIED');
+    expect(await keyRows(key)).toBe(0);
+    await verify(c);
+    const retried = await withdraw();
+    expect(retried.statusCode, retried.body).toBe(201);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    expect(retried.json()).toMatchObject({ kind: 'withdrawal', amount: '1000' });
+    // Once it took effect, the key answers with it: a replay, held once.
+    const replay = await withdraw();
+    expect(replay.statusCode).toBe(201);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toBe(retried.body);
+    expect((await walletOf(c)).available).toBe('49000');
+  });
+
+  it('runs a transfer refused for an unverified identity again under the same key once verified', async () => {
+    const c = await newCustomer(h, { verify: false, funds: 50_000n });
+    const friend = await newCustomer(h);
+    const key = randomUUID();
+    const send = () =>
+      h.post(
+        '/v1/transfers',
+        { to_user_id: friend.id, amount: '300' },
+        { key: c.token, idempotencyKey: key },
+      );
+    expect((await send()).json().code).toBe('IDENTITY_NOT_VERIFIED');
+    await verify(c);
+    const retried = await send();
+    expect(retried.statusCode, retried.body).toBe(201);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    const replay = await send();
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toBe(retried.body);
+    expect((await walletOf(friend)).balance).toBe('300');
+  });
+
+  it('still replays a withdrawal refused after it was recorded (the bank declined)', async () => {
+    const c = await newCustomer(h, { funds: 50_000n });
+    const key = randomUUID();
+    const withdraw = () =>
+      h.post(
+        '/v1/wallet/withdrawals',
+        { amount: '1000', card_token: 'sandbox_decline' },
+        { key: c.token, idempotencyKey: key },
+      );
+    const declined = await withdraw();
+    expect(declined.statusCode, declined.body).toBe(422);
+    expect(declined.json().code).toBe('BANK_DECLINED');
+    const retried = await withdraw();
+    expect(retried.statusCode).toBe(422);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(retried.body).toBe(declined.body);
+    expect(await walletOf(c)).toMatchObject({ balance: '50000', available: '50000' });
+  });
+
+  it('keeps concurrent duplicates to one withdrawal, before and after the identity is verified', async () => {
+    const c = await newCustomer(h, { verify: false, funds: 50_000n });
+    const key = randomUUID();
+    const burst = () =>
+      Promise.all(
+        Array.from({ length: 6 }, () =>
+          h.post(
+            '/v1/wallet/withdrawals',
+            { amount: '700', card_token: 'card_ok' },
+            { key: c.token, idempotencyKey: key },
+          ),
+        ),
+      );
+    for (const r of await burst()) {
+      expect(['IDENTITY_NOT_VERIFIED', 'IDEMPOTENCY_KEY_IN_PROGRESS'], r.body).toContain(r.json().code);
+      expect(r.headers['idempotent-replayed']).toBeUndefined();
+    }
+    expect(await keyRows(key)).toBe(0);
+    await verify(c);
+    const responses = await burst();
+    const fresh = responses.filter(
+      (r) => r.statusCode === 201 && r.headers['idempotent-replayed'] === undefined,
+    );
+    expect(fresh, responses.map((r) => r.body).join('\n')).toHaveLength(1);
+    for (const r of responses) {
+      if (r.statusCode === 201) expect(r.body).toBe(fresh[0]!.body);
+      else expect(r.json().code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    }
+    expect((await walletOf(c)).available).toBe('49300');
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { MilletError, canonicalJson, derivedId, type Clock } from '../core/index.ts';
+import { MilletError, canonicalJson, derivedId, isMilletError, type Clock } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
 import {
   batchedIdempotencyKey,
@@ -96,7 +96,9 @@ function redact(body: string, fields: readonly string[] | undefined): string {
  * `Idempotency-Key` on every POST, Stripe style. The key is claimed after authentication and
  * validation (a request refused there never ran, so nothing is remembered), the response is
  * stored with it — 4xx included, 5xx and 429 not, so those can be retried — and the same request again
- * replays it with `Idempotent-Replayed: true`.
+ * replays it with `Idempotent-Replayed: true`. A refusal the handler marks `beforeAnyEffect` (a
+ * precondition judged before anything changed) is not stored either: the key is forgotten, so a
+ * retry under it runs again once the precondition holds.
  */
 export function installIdempotency(
   app: FastifyInstance,
@@ -175,6 +177,12 @@ export function installIdempotency(
 
   // Routes that keep their own idempotency (flash-sale attempts) need neither the claim nor the record.
   const claims = (route: RouteOptions) => isPost(route) && !route.config?.ownIdempotency;
+
+  /** Requests refused before any effect: onError sees the error, onSend (which does not) forgets the key. */
+  const refusedBeforeAnyEffect = new WeakSet<FastifyRequest>();
+  addRouteHook(app, 'onError', claims, async (request, _reply, error) => {
+    if (isMilletError(error) && error.beforeAnyEffect) refusedBeforeAnyEffect.add(request);
+  });
   addRouteHook(app, 'preHandler', claims, async (request, reply) => {
     const key = request.idempotencyKey;
     if (!key) return;
@@ -217,7 +225,12 @@ export function installIdempotency(
     try {
       // 429: the request was refused before it ran, so a retry after the wait must run it.
       const forgetSuccess = request.routeOptions.config?.idempotencyForgetsSuccess && reply.statusCode < 300;
-      if (reply.statusCode >= 500 || reply.statusCode === 429 || forgetSuccess) {
+      if (
+        reply.statusCode >= 500 ||
+        reply.statusCode === 429 ||
+        forgetSuccess ||
+        refusedBeforeAnyEffect.has(request)
+      ) {
         await releaseIdempotencyKey(db, claim);
       } else {
         const contentType = String(reply.getHeader('content-type') ?? 'application/json');

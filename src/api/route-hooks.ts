@@ -1,6 +1,6 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 
-type HookName = 'onRequest' | 'preValidation' | 'preHandler' | 'onSend';
+type HookName = 'onRequest' | 'preValidation' | 'preHandler' | 'onSend' | 'onError';
 type HookOf<K extends HookName> =
   NonNullable<RouteOptions[K]> extends infer H ? (H extends ReadonlyArray<infer E> ? E : H) : never;
 

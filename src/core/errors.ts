@@ -7,12 +7,25 @@ import type { ErrorCode } from './error-codes.ts';
 export class MilletError extends Error {
   readonly code: ErrorCode;
   readonly details: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * The request was refused before it changed anything (no row, hold, posting or outside call, and
+   * none to come), so the api forgets its Idempotency-Key instead of storing the refusal, and a
+   * retry under that key runs afresh — it may pass once the user has, say, verified their
+   * identity. Set only where that is certain; an unmarked refusal is stored and replayed.
+   */
+  readonly beforeAnyEffect: boolean;
 
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+    options?: { beforeAnyEffect?: boolean },
+  ) {
     super(message);
     this.name = 'MilletError';
     this.code = code;
     this.details = details;
+    this.beforeAnyEffect = options?.beforeAnyEffect ?? false;
   }
 
   toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {

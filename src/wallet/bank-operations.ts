@@ -449,11 +449,14 @@ export class BankOperations {
         [command.id, kind, command.userId, command.amount, WALLET_CURRENCY, command.cardToken, now],
       );
       // Refused here, so the row rolls back and no hold is placed; a retry of a withdrawal already
-      // recorded still finds it, as payments answer a replay before judging the payer.
+      // recorded still finds it, as payments answer a replay before judging the payer. Nothing
+      // happened, so the same request may run again once the user has verified.
       if (row.rows.length > 0 && payer?.verified === false)
         throw new MilletError(
           'IDENTITY_NOT_VERIFIED',
           'Verify your identity (real name and resident ID) before withdrawing to a bank card',
+          undefined,
+          { beforeAnyEffect: true },
         );
       if (row.rows.length === 0 || chargedClass === undefined) return row;
       const period = await chargePaymentAllowance(tx, command.userId, chargedClass, command.amount, now);

@@ -75,7 +75,10 @@ export async function transferBetweenWallets(
     throw new MilletError('TRANSFER_TO_SELF', 'Cannot transfer to yourself');
   const payer = await users.getUser(command.fromUserId);
   if (payer.kycStatus !== 'verified' || payer.accountClass === null) {
-    throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before making payments');
+    // Nothing written yet, so the same request may run again once the user has verified.
+    throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before making payments', undefined, {
+      beforeAnyEffect: true,
+    });
   }
   const [from, to] = await Promise.all([
     findWalletAccount(db, command.fromUserId),
