@@ -929,7 +929,12 @@ describe('password reset (forgot password) by SMS code over HTTP', () => {
     const retry = await reset(phone, code, 'new-password-2', key);
     expect([first.statusCode, retry.statusCode]).toEqual([201, 201]);
     expect(retry.headers['idempotent-replayed']).toBe('true');
-    expect(retry.json()).toEqual({ ...first.json(), access_token: null, refresh_token: null });
+    expect(retry.json()).toEqual({
+      ...first.json(),
+      access_token: null,
+      refresh_token: null,
+      device_token: null,
+    });
     expect((await getAs(first.json().access_token, '/v1/me')).statusCode).toBe(200);
     expect((await getAs(tokens.access_token, '/v1/me')).statusCode).toBe(401);
     // Neither the tokens nor the password are kept under the key.
@@ -938,7 +943,13 @@ describe('password reset (forgot password) by SMS code over HTTP', () => {
       [key],
     );
     const record = JSON.stringify(stored.rows);
-    for (const secret of [first.json().access_token, first.json().refresh_token, 'new-password-2', code])
+    for (const secret of [
+      first.json().access_token,
+      first.json().refresh_token,
+      first.json().device_token,
+      'new-password-2',
+      code,
+    ])
       expect(record).not.toContain(secret);
   });
 
@@ -951,5 +962,50 @@ describe('password reset (forgot password) by SMS code over HTTP', () => {
     expect(route.parameters.map((p: { name: string }) => p.name.toLowerCase())).toContain('idempotency-key');
     const send = doc.paths['/v1/phone-verifications'].post.requestBody.content['application/json'].schema;
     expect(send.properties.purpose.enum).toEqual(['sign_up', 'password_reset']);
+  });
+});
+
+describe('device tokens over HTTP (OWASP device cookies)', () => {
+  const logInFrom = (remoteAddress: string, phone: string, password: string, deviceToken?: string) =>
+    h.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      remoteAddress,
+      headers: {
+        'idempotency-key': randomUUID(),
+        ...(deviceToken === undefined ? {} : { 'x-device-token': deviceToken }),
+      },
+      payload: { phone, password },
+    });
+
+  it("lets the owner's device in past the phone's daily ceiling from a new address; another's token does nothing", async () => {
+    const { phone, tokens } = await signUpAndLogIn();
+    expect(tokens.device_token).toMatch(/^mlt_dt_/);
+    const { tokens: othersTokens } = await signUpAndLogIn();
+    // Twenty strangers' addresses, five guesses each: the hundred a phone takes in a day.
+    for (let a = 0; a < 20; a += 1)
+      for (let i = 0; i < 5; i += 1)
+        expect((await logInFrom(`198.51.102.${a}`, phone, 'stranger-guess')).statusCode).toBe(401);
+    const refused = await logInFrom('203.0.113.150', phone, 'password-1');
+    expect([refused.statusCode, refused.json().code]).toEqual([429, 'RATE_LIMITED']);
+    const stolen = await logInFrom('203.0.113.150', phone, 'password-1', othersTokens.device_token);
+    expect([stolen.statusCode, stolen.json().code]).toEqual([429, 'RATE_LIMITED']);
+    // The owner's phone, on mobile data at an address it never used, with its device token.
+    const owner = await logInFrom('203.0.113.150', phone, 'password-1', tokens.device_token);
+    expect(owner.statusCode).toBe(201);
+    expect(owner.json()).toMatchObject({ user_id: tokens.user_id, device_token: tokens.device_token });
+    expect((await getAs(owner.json().access_token, '/v1/me')).statusCode).toBe(200);
+    h.clock.advance(24 * 3600_000);
+  });
+
+  it('documents the X-Device-Token header and the device_token field in OpenAPI', async () => {
+    const doc = (await getAs(null, '/openapi.json')).json();
+    const route = doc.paths['/v1/sessions'].post;
+    const names = route.parameters.map(
+      (p: { name: string; in: string }) => `${p.in}:${p.name.toLowerCase()}`,
+    );
+    expect(names).toEqual(expect.arrayContaining(['header:x-device-token', 'header:idempotency-key']));
+    const created = route.responses['201'].content['application/json'].schema;
+    expect(Object.keys(created.properties)).toContain('device_token');
   });
 });

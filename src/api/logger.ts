@@ -15,6 +15,8 @@ export const redactedLogPaths = [
   'req.headers.cookie',
   'headers.authorization',
   'headers.cookie',
+  'req.headers["x-device-token"]',
+  'headers["x-device-token"]',
   'authorization',
   'plaintext',
 ];

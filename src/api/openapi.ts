@@ -70,10 +70,16 @@ export function installOpenApi(app: FastifyInstance, info: { version: string }):
         extra.description = `${description ? `${description}\n\n` : ''}Requires the \`${scope}\` scope.`;
       }
       if (input.route.config?.userAuth) extra.security = [{ [USER_SECURITY_SCHEME]: [] }];
-      if (methods.includes('POST'))
-        extra.headers = input.route.config?.idempotencyKeyOptional
-          ? { ...idempotencyKeyHeader, required: [] }
-          : idempotencyKeyHeader;
+      if (methods.includes('POST')) {
+        // A route's own headers (POST /v1/sessions' X-Device-Token) are kept beside the key.
+        const own = (schema as { headers?: { properties?: object; required?: string[] } }).headers;
+        const optional = input.route.config?.idempotencyKeyOptional;
+        extra.headers = {
+          ...idempotencyKeyHeader,
+          properties: { ...own?.properties, ...idempotencyKeyHeader.properties },
+          required: [...(own?.required ?? []), ...(optional ? [] : idempotencyKeyHeader.required)],
+        };
+      }
       return { schema: { ...schema, ...extra }, url };
     },
   });

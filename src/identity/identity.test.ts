@@ -686,3 +686,151 @@ describe('batch look-ups', () => {
     expect((await identity.getUserStatuses([])).size).toBe(0);
   });
 });
+
+describe('device tokens (OWASP device cookies)', () => {
+  /** A phone ceiling of twelve and three failures per device token, so tests stay short. */
+  const deviceIdentity = () =>
+    createIdentity({
+      db: t.db,
+      clock,
+      sms,
+      encryptionKey,
+      loginRateLimit: { maxFailuresPerPhone: 12, maxFailuresPerDeviceToken: 3 },
+    });
+  /** Strangers at three addresses of `net` use up the phone's twelve: 5 + 5 + 2. */
+  async function exhaustCeiling(via: Identity, phone: string, net: string) {
+    for (const [a, guesses] of [5, 5, 2].entries())
+      for (let i = 0; i < guesses; i += 1)
+        expect(
+          (await rejection(via.logIn({ phone, password: 'wrong-pass', ip: `${net}.1.${a}` }))).code,
+        ).toBe('INVALID_CREDENTIALS');
+  }
+
+  it("lets the owner's device in past the phone's ceiling, from a new address or a locked one", async () => {
+    const idn = deviceIdentity();
+    const phone = freshPhone();
+    await idn.createUser({ phone, password: 'password-1' });
+    const first = await idn.logIn({ phone, password: 'password-1', ip: '10.20.0.1' });
+    expect(first.deviceToken).toMatch(/^mlt_dt_[A-Za-z0-9_-]{43}$/);
+    await exhaustCeiling(idn, phone, '10.20');
+    // Without the token, a new address is refused by the ceiling, right password or not.
+    expect((await rejection(idn.logIn({ phone, password: 'password-1', ip: '10.20.2.1' }))).code).toBe(
+      'RATE_LIMITED',
+    );
+    const deviceToken = first.deviceToken!;
+    const again = await idn.logIn({ phone, password: 'password-1', ip: '10.20.2.1', deviceToken });
+    expect(again).toMatchObject({ tokenType: 'Bearer', userId: first.userId, deviceToken });
+    // Not by an address the stranger locked (their pair's five) either.
+    expect((await rejection(idn.logIn({ phone, password: 'password-1', ip: '10.20.1.0' }))).code).toBe(
+      'RATE_LIMITED',
+    );
+    await expect(
+      idn.logIn({ phone, password: 'password-1', ip: '10.20.1.0', deviceToken }),
+    ).resolves.toMatchObject({ deviceToken });
+    // The owner's typos with the token count against the token, and a success clears them.
+    for (let i = 0; i < 2; i += 1)
+      expect(
+        (await rejection(idn.logIn({ phone, password: 'wrong-pass', ip: '10.20.2.2', deviceToken }))).code,
+      ).toBe('INVALID_CREDENTIALS');
+    await expect(
+      idn.logIn({ phone, password: 'password-1', ip: '10.20.2.3', deviceToken }),
+    ).resolves.toBeTruthy();
+    for (let i = 0; i < 2; i += 1)
+      await rejection(idn.logIn({ phone, password: 'wrong-pass', ip: '10.20.2.4', deviceToken }));
+    await expect(
+      idn.logIn({ phone, password: 'password-1', ip: '10.20.2.5', deviceToken }),
+    ).resolves.toBeTruthy();
+    clock.advance(24 * 3600_000);
+  });
+
+  it("gives nothing for another account's token or a made-up one", async () => {
+    const idn = deviceIdentity();
+    const phone = freshPhone();
+    const other = freshPhone();
+    await idn.createUser({ phone, password: 'password-1' });
+    await idn.createUser({ phone: other, password: 'password-1' });
+    const othersToken = (await idn.logIn({ phone: other, password: 'password-1', ip: '10.21.0.9' }))
+      .deviceToken!;
+    expect(othersToken).toMatch(/^mlt_dt_/);
+    await exhaustCeiling(idn, phone, '10.21');
+    for (const deviceToken of [othersToken, `mlt_dt_${'A'.repeat(43)}`, 'not-a-token'])
+      expect(
+        (await rejection(idn.logIn({ phone, password: 'password-1', ip: '10.21.2.1', deviceToken }))).code,
+      ).toBe('RATE_LIMITED');
+    // The other account's token was not spent by that: it still works for its own phone.
+    await expect(
+      idn.logIn({ phone: other, password: 'password-1', ip: '10.21.3.1', deviceToken: othersToken }),
+    ).resolves.toMatchObject({ deviceToken: othersToken });
+    clock.advance(24 * 3600_000);
+  });
+
+  it('revokes a token after too many failures with it, and on a password reset; it helps no more', async () => {
+    const idn = deviceIdentity();
+    const phone = freshPhone();
+    await idn.createUser({ phone, password: 'password-1' });
+    const deviceToken = (await idn.logIn({ phone, password: 'password-1', ip: '10.22.0.1' })).deviceToken!;
+    await exhaustCeiling(idn, phone, '10.22');
+    // Three failures with the token: judged (not refused by the ceiling), each counted.
+    for (let i = 0; i < 3; i += 1)
+      expect(
+        (await rejection(idn.logIn({ phone, password: 'wrong-pass', ip: `10.22.2.${i}`, deviceToken }))).code,
+      ).toBe('INVALID_CREDENTIALS');
+    // The next attempt revokes it and is judged without it: the ceiling refuses it.
+    expect(
+      (await rejection(idn.logIn({ phone, password: 'password-1', ip: '10.22.3.1', deviceToken }))).code,
+    ).toBe('RATE_LIMITED');
+    clock.advance(24 * 3600_000);
+    // Even once its failures have left the window, it stays revoked: a log-in with it gets a new one.
+    const after = await idn.logIn({ phone, password: 'password-1', ip: '10.22.3.1', deviceToken });
+    expect(after.deviceToken).toMatch(/^mlt_dt_/);
+    expect(after.deviceToken).not.toBe(deviceToken);
+
+    // A password reset revokes the tokens issued before it and gives the resetting client one.
+    const before = after.deviceToken!;
+    await idn.requestPhoneVerification({ phone, purpose: 'password_reset' });
+    const reset = await idn.resetPassword({
+      phone,
+      verificationCode: sms.lastCodeTo(phone)!,
+      newPassword: 'password-2',
+      ip: '10.22.4.1',
+    });
+    expect(reset.deviceToken).toMatch(/^mlt_dt_/);
+    await exhaustCeiling(idn, phone, '10.23');
+    expect(
+      (await rejection(idn.logIn({ phone, password: 'password-2', ip: '10.22.5.1', deviceToken: before })))
+        .code,
+    ).toBe('RATE_LIMITED');
+    await expect(
+      idn.logIn({ phone, password: 'password-2', ip: '10.22.5.1', deviceToken: reset.deviceToken }),
+    ).resolves.toBeTruthy();
+    clock.advance(24 * 3600_000);
+  });
+
+  it('stores only a hash of each token, and prunes revoked and expired ones', async () => {
+    const idn = deviceIdentity();
+    const phone = freshPhone();
+    await idn.createUser({ phone, password: 'password-1' });
+    const session = await idn.logIn({ phone, password: 'password-1', ip: '10.24.0.1' });
+    const deviceToken = session.deviceToken!;
+    await rejection(idn.logIn({ phone, password: 'wrong-pass', ip: '10.24.0.2', deviceToken }));
+    const stored = await t.db.query<{ token_hash: string }>(
+      'SELECT token_hash FROM identity_device_tokens WHERE user_id = $1',
+      [session.userId],
+    );
+    expect(stored.rows).toHaveLength(1);
+    expect(stored.rows[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    const raw = JSON.stringify([
+      (await t.db.query('SELECT * FROM identity_device_tokens')).rows,
+      (await t.db.query('SELECT * FROM identity_login_failures')).rows,
+      (await t.db.query('SELECT * FROM identity_rate_limit_gates')).rows,
+    ]);
+    expect(raw).not.toContain(deviceToken);
+    expect(raw).not.toContain(deviceToken.slice('mlt_dt_'.length));
+    // 180 days after its last use the token is gone.
+    clock.advance(181 * 86_400_000);
+    await idn.pruneLoginFailures();
+    expect(
+      (await t.db.query('SELECT 1 FROM identity_device_tokens WHERE user_id = $1', [session.userId])).rows,
+    ).toHaveLength(0);
+  });
+});

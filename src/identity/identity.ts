@@ -4,7 +4,12 @@ import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@nod
 import { MilletError, batchedLoader, isUuid, newId } from '../core/index.ts';
 import { loadMigrations, type Migration, type Queryable } from '../db/index.ts';
 import { clientAddressKey } from './client-address.ts';
-import { defaultLoginRateLimit, releaseAttempt, reserveAttempt } from './login-rate-limit.ts';
+import {
+  defaultLoginRateLimit,
+  releaseAttempt,
+  reserveAttempt,
+  type Reservation,
+} from './login-rate-limit.ts';
 import { maskPhone, normalizePhone } from './phone.ts';
 import {
   consumeCode,
@@ -23,8 +28,11 @@ import {
   parseResidentId,
 } from './resident-id.ts';
 import {
+  generateDeviceToken,
   generateRefreshToken,
+  hashDeviceToken,
   hashRefreshToken,
+  looksLikeDeviceToken,
   looksLikeRefreshToken,
   signAccessToken,
   accessTokenVerifier,
@@ -149,6 +157,48 @@ export function createIdentity(options: IdentityOptions): Identity {
         [subject, new Date(now.getTime() - limits.knownAddressMs)],
       )
     ).rows.length > 0;
+  /**
+   * The hash of a device token that is valid for the account of this phone (not expired, not
+   * revoked), else undefined: a token of another account, or a made-up one, is no token at all.
+   */
+  const validDeviceToken = async (token: string | undefined, index: string, now: Date) => {
+    if (token === undefined || !looksLikeDeviceToken(token)) return undefined;
+    const hash = hashDeviceToken(token);
+    const found = await db.query(
+      `SELECT 1 FROM identity_device_tokens d JOIN identity_users u ON u.id = d.user_id
+       WHERE d.token_hash = $1 AND u.phone_index = $2 AND d.revoked_at IS NULL AND d.expires_at > $3`,
+      [hash, index, now],
+    );
+    return found.rows.length > 0 ? hash : undefined;
+  };
+  const deviceSubject = (hash: string) => `device:${hash}`;
+  /**
+   * The device token for the client that just got in: the one it presented, valid again for the
+   * whole lifetime from now, or a new one.
+   */
+  const grantDeviceToken = async (
+    q: Queryable,
+    userId: string,
+    presented: { token: string; hash: string } | undefined,
+    now: Date,
+  ): Promise<string> => {
+    const expiresAt = new Date(now.getTime() + limits.deviceTokenTtlMs);
+    if (presented) {
+      const kept = await q.query(
+        `UPDATE identity_device_tokens SET expires_at = greatest(expires_at, $3)
+         WHERE token_hash = $1 AND user_id = $2 AND revoked_at IS NULL`,
+        [presented.hash, userId, expiresAt],
+      );
+      // Revoked meanwhile (its failures reached the limit): the client gets a new one.
+      if (kept.rowCount > 0) return presented.token;
+    }
+    const token = generateDeviceToken();
+    await q.query(
+      `INSERT INTO identity_device_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+      [hashDeviceToken(token), userId, now, expiresAt],
+    );
+    return token;
+  };
   /** Signature, issuer, type and expiry by the Clock; ids shaped as UUIDs. No session read. */
   const verifiedClaims = async (accessToken: string): Promise<AuthenticatedUser> => {
     const claims = verifyAccessToken(accessToken, clock.now());
@@ -424,12 +474,19 @@ export function createIdentity(options: IdentityOptions): Identity {
         // A stranger's own address keeps its count.
         await releaseAttempt(tx, { ids: [] }, [`phone:${index}`, pairSubject(index, command.ip)]);
         if (command.ip) await markKnown(tx, pairSubject(index, command.ip), now);
+        // A device that logged in with the old password may be the one that learnt it: no device
+        // keeps its standing; this one gets a new token.
+        await tx.query(
+          'UPDATE identity_device_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL',
+          [userId, now],
+        );
         const sessionId = newId();
         await tx.query(
           'INSERT INTO identity_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $3)',
           [sessionId, userId, now],
         );
-        return issueTokens(tx, userId, sessionId, now);
+        const tokens = await issueTokens(tx, userId, sessionId, now);
+        return { ...tokens, deviceToken: await grantDeviceToken(tx, userId, undefined, now) };
       });
     },
 
@@ -458,6 +515,23 @@ export function createIdentity(options: IdentityOptions): Identity {
       // are still recorded against both.
       const known = pair !== undefined && command.ip !== undefined && (await isKnown(pair, now));
       const ipSubject = ipLimitSubject(command.ip);
+      // A valid device token proves this client got in to the account before (OWASP "device
+      // cookies"): the attempt counts against the token alone, so strangers who pushed the phone
+      // past its ceiling, or share the address, cannot lock the owner out of their own device,
+      // whatever address it comes from today. Its failures are still recorded against the rest.
+      // Past the token's own limit the token is revoked and the attempt is judged as one without.
+      let deviceHash =
+        index === undefined ? undefined : await validDeviceToken(command.deviceToken, index, now);
+      const deviceSubjects = (hash: string) => [
+        {
+          subject: deviceSubject(hash),
+          max: limits.maxFailuresPerDeviceToken,
+          windowMs: limits.deviceTokenWindowMs,
+        },
+        { subject: pair!, max: null, windowMs: limits.windowMs },
+        { subject: `phone:${index!}`, max: null, windowMs: limits.phoneWindowMs },
+        ...(ipSubject ? [{ ...ipSubject, max: null }] : []),
+      ];
       const subjects = [
         ...(index !== undefined
           ? [
@@ -474,7 +548,20 @@ export function createIdentity(options: IdentityOptions): Identity {
       // Reserved before the password is checked, the same way for registered and unknown phones:
       // the attempt counts as a failure while it is judged, so guesses sent together cannot all
       // pass a count that none of them has added to yet.
-      const reservation = await reserveAttempt(db, subjects, now);
+      let reservation: Reservation | undefined;
+      if (deviceHash !== undefined) {
+        try {
+          reservation = await reserveAttempt(db, deviceSubjects(deviceHash), now);
+        } catch (error) {
+          if (!(error instanceof MilletError && error.code === 'RATE_LIMITED')) throw error;
+          await db.query(
+            'UPDATE identity_device_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL',
+            [deviceHash, now],
+          );
+          deviceHash = undefined;
+        }
+      }
+      reservation ??= await reserveAttempt(db, subjects, now);
 
       const row =
         index !== undefined
@@ -491,7 +578,10 @@ export function createIdentity(options: IdentityOptions): Identity {
       return db.transaction(async (tx) => {
         // The pair's earlier failures (the owner's own typing) go; the phone's and the address's
         // stay: the owner getting in must not give strangers a fresh allowance.
-        await releaseAttempt(tx, reservation, [pair!]);
+        await releaseAttempt(tx, reservation, [
+          pair!,
+          ...(deviceHash === undefined ? [] : [deviceSubject(deviceHash)]),
+        ]);
         // A password reset may have committed while the old password was being checked: the
         // session must not outlive the reset that ended every session. Read under a share lock,
         // so a reset still running waits for this session and then revokes it with the rest.
@@ -507,7 +597,10 @@ export function createIdentity(options: IdentityOptions): Identity {
           'INSERT INTO identity_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $3)',
           [sessionId, row.id, now],
         );
-        return issueTokens(tx, row.id, sessionId, now);
+        const tokens = await issueTokens(tx, row.id, sessionId, now);
+        const presented =
+          deviceHash === undefined ? undefined : { token: command.deviceToken!, hash: deviceHash };
+        return { ...tokens, deviceToken: await grantDeviceToken(tx, row.id, presented, now) };
       });
     },
 
@@ -706,10 +799,20 @@ export function createIdentity(options: IdentityOptions): Identity {
       const pruned = (
         await db.query(
           `DELETE FROM identity_login_failures
-           WHERE failed_at <= CASE WHEN subject LIKE 'phone:%' THEN $2::timestamptz ELSE $1::timestamptz END`,
-          [new Date(now - limits.windowMs), new Date(now - limits.phoneWindowMs)],
+           WHERE failed_at <= CASE WHEN subject LIKE 'phone:%' THEN $2::timestamptz
+                                   WHEN subject LIKE 'device:%' THEN $3::timestamptz
+                                   ELSE $1::timestamptz END`,
+          [
+            new Date(now - limits.windowMs),
+            new Date(now - limits.phoneWindowMs),
+            new Date(now - limits.deviceTokenWindowMs),
+          ],
         )
       ).rowCount;
+      // A revoked token's row goes too: a token not found is as invalid as a revoked one.
+      await db.query('DELETE FROM identity_device_tokens WHERE expires_at <= $1 OR revoked_at IS NOT NULL', [
+        new Date(now),
+      ]);
       await db.query('DELETE FROM identity_login_known_addresses WHERE last_success_at <= $1', [
         new Date(now - limits.knownAddressMs),
       ]);

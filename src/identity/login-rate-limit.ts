@@ -9,10 +9,16 @@ export const defaultLoginRateLimit: LoginRateLimit = {
   maxFailuresPerPhone: 100,
   phoneWindowMs: 24 * 3_600_000,
   knownAddressMs: 30 * 86_400_000,
+  maxFailuresPerDeviceToken: 10,
+  deviceTokenWindowMs: 24 * 3_600_000,
+  deviceTokenTtlMs: 180 * 86_400_000,
 };
 
 export interface LimitedSubject {
-  /** 'pair:<blind index>' (phone and address), 'ip:<blind index>' or 'phone:<blind index>' */
+  /**
+   * 'pair:<blind index>' (phone and address), 'ip:<blind index>', 'phone:<blind index>' or
+   * 'device:<token hash>'
+   */
   subject: string;
   /** Failures allowed within the window; null: the attempt is recorded but never refused by it. */
   max: number | null;

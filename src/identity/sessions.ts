@@ -5,6 +5,7 @@ import { MilletError } from '../core/index.ts';
 
 export const ACCESS_TOKEN_ISSUER = 'millet';
 const REFRESH_TOKEN_PREFIX = 'mlt_rt_';
+const DEVICE_TOKEN_PREFIX = 'mlt_dt_';
 
 export interface AccessClaims {
   userId: string;
@@ -90,5 +91,21 @@ export function looksLikeRefreshToken(token: string): boolean {
 }
 
 export function hashRefreshToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * A device token (OWASP "device cookies"): 32 random bytes, proof that this client logged in to
+ * the account before. Only its SHA-256 is stored, as a refresh token's.
+ */
+export function generateDeviceToken(): string {
+  return DEVICE_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+}
+
+export function looksLikeDeviceToken(token: string): boolean {
+  return /^mlt_dt_[A-Za-z0-9_-]{43}$/.test(token);
+}
+
+export function hashDeviceToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }

@@ -91,6 +91,12 @@ export interface LogInCommand {
   password: string;
   /** The client's address, for the per-IP login rate limit. */
   ip?: string;
+  /**
+   * The device token a log-in or password reset at this account gave this client. A valid one
+   * counts failures against itself alone: neither the phone's ceiling nor an address's limits
+   * refuse the attempt. Anything else (unknown, expired, revoked, another account's) is ignored.
+   */
+  deviceToken?: string;
 }
 
 export interface SessionTokens {
@@ -105,6 +111,11 @@ export interface SessionTokens {
   refreshExpiresIn: number;
   userId: string;
   sessionId: string;
+  /**
+   * Log-in and password reset only: the device token to present with this client's later log-ins
+   * (the one presented, when it was valid; a new one otherwise).
+   */
+  deviceToken?: string;
 }
 
 /** Who an access token belongs to. */
@@ -137,6 +148,14 @@ export interface LoginRateLimit {
   phoneWindowMs: number;
   /** How long an address stays the user's own after a log-in, sign-up or reset from it: 30 days. */
   knownAddressMs: number;
+  /**
+   * Failed log-ins allowed with one device token within deviceTokenWindowMs (10 in 24 hours); the
+   * next attempt revokes the token and is judged as one without a token.
+   */
+  maxFailuresPerDeviceToken: number;
+  deviceTokenWindowMs: number;
+  /** How long a device token stays valid after the last log-in with it: 180 days. */
+  deviceTokenTtlMs: number;
 }
 
 /** How many SMS codes one client address may ask for, whatever the phones. */
@@ -184,8 +203,8 @@ export interface Identity {
   signUp(command: SignUpCommand): Promise<User>;
   /**
    * "Forgot password": the SMS code (purpose 'password_reset') proves the phone. Sets the new
-   * password, revokes every session of the user, clears the phone's failed log-ins and opens a new
-   * session. A wrong, spent or expired code, or a phone without an account, answers as sign-up's
+   * password, revokes every session and device token of the user, clears the phone's failed
+   * log-ins and opens a new session (with a new device token). A wrong, spent or expired code, or a phone without an account, answers as sign-up's
    * code check does (PHONE_VERIFICATION_INVALID / _EXPIRED); a weak password PASSWORD_TOO_WEAK
    * before the code is spent.
    */

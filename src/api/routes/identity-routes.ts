@@ -37,6 +37,10 @@ const tokensOutput = z.object({
   refresh_expires_in: z.number().int(),
   user_id: z.string(),
   session_id: z.string(),
+  device_token: z.string().nullable().optional().meta({
+    description:
+      'Log-in and password reset only: send it back as X-Device-Token with this client’s later log-ins at this account (180 days from the last log-in with it). Null when an idempotent retry replays the response',
+  }),
 });
 
 const phoneVerificationOutput = z.object({
@@ -85,6 +89,7 @@ function tokensJson(tokens: SessionTokens): z.input<typeof tokensOutput> {
     refresh_expires_in: tokens.refreshExpiresIn,
     user_id: tokens.userId,
     session_id: tokens.sessionId,
+    ...(tokens.deviceToken === undefined ? {} : { device_token: tokens.deviceToken }),
   };
 }
 
@@ -111,7 +116,14 @@ const passwordResetBody = z.object({
   new_password: z.string().max(512).meta({ description: 'The same rules as sign-up: at least 8 characters' }),
 });
 const refreshBody = z.object({ refresh_token: z.string().max(256) });
-const tokenRedact = ['access_token', 'refresh_token'] as const;
+const tokenRedact = ['access_token', 'refresh_token', 'device_token'] as const;
+// Loose: a headers schema's output replaces request.headers, which must keep every other header.
+const logInHeaders = z.looseObject({
+  'x-device-token': z.string().max(128).optional().meta({
+    description:
+      'The device_token an earlier log-in or password reset at this account gave this client. A valid one counts this attempt’s failures against the token alone (ten in 24 hours, then it is revoked): the phone’s daily ceiling and the address limits do not refuse it. An unknown, expired, revoked or other account’s token is ignored.',
+  }),
+});
 
 export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = async (app, { identity }) => {
   // Bodies with passwords, tokens or personal data are fingerprinted through keyed digests: the
@@ -189,13 +201,22 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
         tags: ['users'],
         summary: 'Log in: an access token (15 minutes) and a refresh token',
         description:
-          'Five failed log-ins for a phone number from one client address (twenty from one address whatever the phones) within 15 minutes answer 429 RATE_LIMITED with Retry-After there, so strangers guessing elsewhere do not lock the owner out; a hundred for a phone within 24 hours from all addresses together answer it too, except at addresses the user logged in, signed up or reset the password from in the last 30 days (a password reset clears them). A success is not kept under its Idempotency-Key: a retry logs in again and gets new tokens (a refusal is replayed).',
+          'Five failed log-ins for a phone number from one client address (twenty from one address whatever the phones) within 15 minutes answer 429 RATE_LIMITED with Retry-After there, so strangers guessing elsewhere do not lock the owner out; a hundred for a phone within 24 hours from all addresses together answer it too, except at addresses the user logged in, signed up or reset the password from in the last 30 days (a password reset clears them). An attempt with a valid X-Device-Token (the device_token of an earlier log-in here) is limited by the token only: ten failures with it in 24 hours revoke it, and the attempt after that is judged as one without it. A success is not kept under its Idempotency-Key: a retry logs in again and gets new tokens (a refusal is replayed).',
         body: credentials,
+        headers: logInHeaders,
         response: { 201: tokensOutput },
       },
     },
     async (request, reply) =>
-      reply.code(201).send(tokensJson(await identity.logIn({ ...request.body, ip: request.ip }))),
+      reply.code(201).send(
+        tokensJson(
+          await identity.logIn({
+            ...request.body,
+            ip: request.ip,
+            deviceToken: request.headers['x-device-token'],
+          }),
+        ),
+      ),
   );
 
   app.post(
@@ -209,7 +230,7 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
         tags: ['users'],
         summary: 'Forgot password: set a new one with an SMS code, and log in',
         description:
-          'The code comes from POST /v1/phone-verifications with purpose password_reset. Sets the new password (the same rules as sign-up, 422 PASSWORD_TOO_WEAK before the code is spent), ends every session of the user (their refresh and access tokens stop working), clears the failed log-ins that lock the phone, and answers with a new session’s tokens, so the owner gets in even while someone else keeps failing log-ins. A wrong or spent code, or a phone without an account, answers 422 PHONE_VERIFICATION_INVALID; a code past its 5 minutes 422 PHONE_VERIFICATION_EXPIRED. A retry under the same Idempotency-Key replays the answer with the tokens null (log in with the new password).',
+          'The code comes from POST /v1/phone-verifications with purpose password_reset. Sets the new password (the same rules as sign-up, 422 PASSWORD_TOO_WEAK before the code is spent), ends every session of the user (their refresh and access tokens stop working), clears the failed log-ins that lock the phone, revokes the user’s device tokens, and answers with a new session’s tokens and a new device_token, so the owner gets in even while someone else keeps failing log-ins. A wrong or spent code, or a phone without an account, answers 422 PHONE_VERIFICATION_INVALID; a code past its 5 minutes 422 PHONE_VERIFICATION_EXPIRED. A retry under the same Idempotency-Key replays the answer with the tokens null (log in with the new password).',
         body: passwordResetBody,
         response: { 201: tokensOutput },
       },

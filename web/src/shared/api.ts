@@ -42,8 +42,13 @@ export interface ApiClientOptions {
 
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
-  /** A POST with a fresh Idempotency-Key (every POST to the API takes one). */
-  post<T>(path: string, body?: unknown, idempotencyKey?: string): Promise<T>;
+  /** A POST with a fresh Idempotency-Key (every POST to the API takes one); `headers` are added. */
+  post<T>(
+    path: string,
+    body?: unknown,
+    idempotencyKey?: string,
+    headers?: Record<string, string>,
+  ): Promise<T>;
 }
 
 export function newIdempotencyKey(): string {
@@ -51,12 +56,19 @@ export function newIdempotencyKey(): string {
 }
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
-  async function send<T>(method: 'GET' | 'POST', path: string, body: unknown, key: string | undefined) {
+  async function send<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    key: string | undefined,
+    extraHeaders: Record<string, string> = {},
+  ) {
     // The same key on a retry after a refreshed token: the API sees one command.
     const idempotencyKey = key ?? newIdempotencyKey();
     let sentToken: string | undefined;
     const attempt = async () => {
       const headers: Record<string, string> = {
+        ...extraHeaders,
         accept: 'application/json, application/problem+json',
         'accept-language': options.language(),
       };
@@ -96,7 +108,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   }
   return {
     get: (path) => send('GET', path, undefined, undefined),
-    post: (path, body, key) => send('POST', path, body, key),
+    post: (path, body, key, headers) => send('POST', path, body, key, headers),
   };
 }
 

@@ -34,6 +34,8 @@ export interface PhoneVerification {
 interface Tokens {
   access_token: string;
   refresh_token: string;
+  /** Log-in and password reset only: this browser's device token for the account. */
+  device_token?: string | null;
 }
 
 interface Session {
@@ -56,6 +58,29 @@ interface Session {
 }
 
 const STORAGE_KEY = 'millet.session';
+/**
+ * The device token of the last log-in in this browser, kept across tabs and restarts (unlike the
+ * session): sent with every log-in, it lets the owner in even while strangers have used up the
+ * phone's daily allowance of failed log-ins. One per browser: another account logging in here
+ * replaces it (the API ignores a token of another account).
+ */
+const DEVICE_KEY = 'millet.device';
+
+function savedDeviceToken(): string | undefined {
+  try {
+    return localStorage.getItem(DEVICE_KEY) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function keepDeviceToken(tokens: Tokens): void {
+  try {
+    if (tokens.device_token) localStorage.setItem(DEVICE_KEY, tokens.device_token);
+  } catch {
+    // Storage refused (private mode, full): log-ins work without it, only less shielded.
+  }
+}
 const SessionContext = createContext<Session | undefined>(undefined);
 
 function savedTokens(): Tokens | undefined {
@@ -140,7 +165,15 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   const logIn = useCallback(
     async (phone: string, password: string) => {
-      store(await api.post<Tokens>('/v1/sessions', { phone, password }));
+      const device = savedDeviceToken();
+      const tokens = await api.post<Tokens>(
+        '/v1/sessions',
+        { phone, password },
+        undefined,
+        device ? { 'x-device-token': device } : {},
+      );
+      keepDeviceToken(tokens);
+      store(tokens);
       setSessionEnded(false);
       await reloadMe();
     },
@@ -164,13 +197,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   );
   const resetPassword = useCallback(
     async (phone: string, verificationCode: string, newPassword: string) => {
-      store(
-        await api.post<Tokens>('/v1/auth/password-reset', {
-          phone,
-          verification_code: verificationCode,
-          new_password: newPassword,
-        }),
-      );
+      const tokens = await api.post<Tokens>('/v1/auth/password-reset', {
+        phone,
+        verification_code: verificationCode,
+        new_password: newPassword,
+      });
+      keepDeviceToken(tokens);
+      store(tokens);
       setSessionEnded(false);
       await reloadMe();
     },
