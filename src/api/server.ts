@@ -19,6 +19,8 @@ import type { Wallet } from '../wallet/index.ts';
 import type { Wealth } from '../wealth/index.ts';
 import type { Webhooks } from '../webhooks/index.ts';
 import { installOperatorAuth } from './auth-hooks.ts';
+import { createAuditLog, installAuditLog } from './audit-log.ts';
+import { auditLogRoutes } from './routes/audit-log-routes.ts';
 import { installUserAuth } from './user-auth-hooks.ts';
 import { installMerchantAuth } from './merchant-auth-hooks.ts';
 import { installConnectionDrain } from './connection-drain.ts';
@@ -145,6 +147,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (options.identity) installUserAuth(app, options.identity);
   if (options.merchants) installMerchantAuth(app, options.merchants);
   installIdempotency(app, { db: options.db, clock, options: options.idempotency });
+  // After idempotency: the answer is stored before its audit entry is written.
+  installAuditLog(app, { db: options.db, clock });
   // Set as the request arrives (a callback hook: no promise per request), so every answer, error or
   // not, carries it.
   app.addHook('onRequest', (request, reply, done) => {
@@ -155,6 +159,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   installOpenApi(app, { version: milletVersion });
   void app.register(healthRoutes, { db: options.db });
   void app.register(operatorKeyRoutes, { prefix: '/v1/operator', operatorKeys });
+  void app.register(auditLogRoutes, { prefix: '/v1/operator', auditLog: createAuditLog(options.db) });
   if (options.identity) void app.register(identityRoutes, { prefix: '/v1', identity: options.identity });
   if (options.identity && options.wallet)
     void app.register(walletRoutes, { prefix: '/v1', wallet: options.wallet });
