@@ -8,6 +8,7 @@ import './request-context.ts';
 const zodTransform = createJsonSchemaTransform({ skipList: ['/openapi.json', '/metrics'] });
 const SECURITY_SCHEME = 'operatorKey';
 const USER_SECURITY_SCHEME = 'userAccessToken';
+const MERCHANT_SECURITY_SCHEME = 'merchantKey';
 
 const idempotencyKeyHeader = {
   type: 'object',
@@ -47,6 +48,11 @@ export function installOpenApi(app: FastifyInstance, info: { version: string }):
             bearerFormat: 'JWT',
             description: 'A user access token from POST /v1/sessions',
           },
+          [MERCHANT_SECURITY_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A merchant API key, mlt_mk_…',
+          },
         },
       },
       tags: [
@@ -70,6 +76,12 @@ export function installOpenApi(app: FastifyInstance, info: { version: string }):
         extra.description = `${description ? `${description}\n\n` : ''}Requires the \`${scope}\` scope.`;
       }
       if (input.route.config?.userAuth) extra.security = [{ [USER_SECURITY_SCHEME]: [] }];
+      const merchantScope = input.route.config?.merchantAuth;
+      if (merchantScope) {
+        extra.security = [{ [MERCHANT_SECURITY_SCHEME]: [] }];
+        const description = (schema as { description?: string }).description;
+        extra.description = `${description ? `${description}\n\n` : ''}Requires a merchant key with the \`${merchantScope}\` scope.`;
+      }
       if (methods.includes('POST')) {
         // A route's own headers (POST /v1/sessions' X-Device-Token) are kept beside the key.
         const own = (schema as { headers?: { properties?: object; required?: string[] } }).headers;
