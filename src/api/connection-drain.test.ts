@@ -43,8 +43,12 @@ describe('connection drain on close', () => {
 
   it('lets a request in flight finish, then closes its keep-alive connection promptly', async () => {
     const { app, address } = await listening();
+    // Closed once the server has the request, not after a fixed wait: a process's first fetch can
+    // take longer than any such wait to send it, and a connection with no request on it yet is one
+    // the drain ends (the test above).
+    const arrived = new Promise((resolve) => app.server.once('request', resolve));
     const inFlight = callback(address, '?wait=200');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await arrived;
     const took = closeTime(app);
     const response = await inFlight;
     expect(response.status).toBe(200);
