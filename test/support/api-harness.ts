@@ -347,10 +347,6 @@ export async function openApiHarness(
     },
     async close() {
       bank.close();
-      // A test that listened on a port (partner-sims calling back) may leave a partner's keep-alive
-      // connection open, which app.close() would wait out (Fastify's 72 s keep-alive): the tests are
-      // over, so every connection goes now.
-      app.server.closeAllConnections();
       await app.close();
       await store.close();
       await marketplace.close();
