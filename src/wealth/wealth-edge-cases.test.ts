@@ -1,85 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { Registry } from 'prom-client';
-import { ManualClock, MilletError, derivedId, formatMinorUnits, isMilletError } from '../core/index.ts';
+import { MilletError, derivedId, formatMinorUnits, isMilletError } from '../core/index.ts';
 import type { Database } from '../db/index.ts';
-import { createEndOfDayClose, jobsMigrations } from '../jobs/index.ts';
-import { createLedger, ledgerMigrations, type Ledger } from '../ledger/index.ts';
-import { openTestDatabase } from '../../test/support/test-database.ts';
+import type { Ledger } from '../ledger/index.ts';
+import {
+  holdConfirmedShares,
+  openWealthWorld as world,
+  replacingMethod,
+  type WealthWorld as World,
+} from '../../test/support/wealth-world.ts';
 import { parseRate } from './rates.ts';
 import { FAST_REDEMPTION_DAILY_CAP } from './redemptions.ts';
-import { createWealth, wealthMigrations } from './wealth.ts';
-
-/**
- * Edge cases of the fund's close and inputs, each in a world of its own: negative days against
- * frozen and fast-redeemed shares, a day owed only to holders who left after it, fixed-term yields,
- * impossible dates and rates, redemption retries, the yield series' range.
- */
-async function world(
-  start = '2025-06-05T10:00:00',
-  wrapLedger: (ledger: Ledger) => Ledger = (l) => l,
-  wrapDb: (db: Database) => Database = (db) => db,
-) {
-  const clock = new ManualClock(new Date(`${start}+08:00`));
-  const t = await openTestDatabase([...ledgerMigrations, ...jobsMigrations, ...wealthMigrations]);
-  const ledger = createLedger({ db: t.db, clock, registry: new Registry() });
-  const bank = await ledger.openAccount({ currency: 'CNY', code: 'world', bound: { kind: 'unbounded' } });
-  const wallets = new Map<string, string>();
-  const users = ['a', 'b'].map((name) => derivedId('edge-user', name)) as [string, string];
-  for (const user of users) {
-    const account = await ledger.openAccount({
-      currency: 'CNY',
-      code: 'user_wallet',
-      bound: { kind: 'no_overdraft' },
-    });
-    wallets.set(user, account.id);
-    await ledger.transfer({
-      id: derivedId('edge-top-up', user),
-      debitAccountId: bank.id,
-      creditAccountId: account.id,
-      amount: 500_000_000n,
-    });
-  }
-  const wealth = createWealth({
-    db: wrapDb(t.db),
-    ledger: wrapLedger(ledger),
-    clock,
-    wallets: { getWallet: async (userId) => ({ ledgerAccountId: wallets.get(userId)!, currency: 'CNY' }) },
-  });
-  const close = createEndOfDayClose({ db: t.db, clock, steps: wealth.closeSteps() });
-  const fund = (await wealth.createProduct({ kind: 'money_fund', code: 'MMF', name: 'Fund' })).id;
-  return {
-    t,
-    ledger,
-    wealth,
-    fund,
-    users,
-    at: (local: string) => clock.set(new Date(`${local}+08:00`)),
-    wallet: async (user: string) => (await ledger.getAccount(wallets.get(user)!)).balances.posted,
-    holding: async (user: string) => (await wealth.holdings(user)).find((h) => h.productId === fund)!,
-    closeDay: (date: string) =>
-      close.close(date, { fastForward: true }).then(
-        (run) => run,
-        (e: unknown) => ({ status: 'threw', error: String(e) }),
-      ),
-    publish: async (rates: Record<string, string>) => {
-      for (const [date, rate] of Object.entries(rates))
-        await wealth.publishDailyIncome(fund, date, parseRate(rate));
-    },
-    /** The register equals the omnibus account and the ledger verifies. */
-    balanced: async () => {
-      const totals = await wealth.registerTotals();
-      for (const { productId, shares } of totals)
-        expect(
-          (await ledger.getAccount(wealth.productAccounts(productId).holderShares)).balances.posted,
-        ).toBe(shares);
-      expect((await ledger.verify()).ok).toBe(true);
-    },
-    shutdown: async () => {
-      await ledger.close();
-      await t.close();
-    },
-  };
-}
 
 /**
  * The ledger as wealth sees it, with a crash (once) at the transfer of the given id: before it is
@@ -92,30 +22,18 @@ function crashOnceAt(
 ) {
   return (ledger: Ledger): Ledger => {
     let crashed = false;
-    return new Proxy(ledger, {
-      get(target, property) {
-        const value: unknown = Reflect.get(target, property);
-        if (property !== method) return typeof value === 'function' ? value.bind(target) : value;
-        const call = (command: { id: string }) =>
-          method === 'transfer'
-            ? target.transfer(command as Parameters<Ledger['transfer']>[0])
-            : target.postEntry(command as Parameters<Ledger['postEntry']>[0]);
-        return async (command: { id: string }) => {
-          if (crashed || command.id !== id()) return call(command);
-          crashed = true;
-          if (when === 'after') await call(command);
-          throw new Error(`crash at ${id()}`);
-        };
-      },
+    return replacingMethod(ledger, method, (original) => {
+      const call = original as (command: { id: string }) => Promise<unknown>;
+      const crashing = async (command: { id: string }) => {
+        if (crashed || command.id !== id()) return call(command);
+        crashed = true;
+        if (when === 'after') await call(command);
+        throw new Error(`crash at ${id()}`);
+      };
+      return crashing as unknown as typeof original;
     });
   };
 }
-
-/**
- * A world whose user 0 subscribed 100,000.00 on Thursday 2025-06-05 (with `more` ordered beside it),
- * Thursday closed, and Friday's close crashed once at the fund's confirmation entry (`when`).
- */
-type World = Awaited<ReturnType<typeof world>>;
 
 /**
  * Moves the fund custodian's money out but `keep` (as if taken by hand), so a payout above it is a
@@ -146,6 +64,10 @@ async function shortCustody(s: World, keep: bigint) {
   };
 }
 
+/**
+ * A world whose user 0 subscribed 100,000.00 on Thursday 2025-06-05 (with `more` ordered beside it),
+ * Thursday closed, and Friday's close crashed once at the fund's confirmation entry (`when`).
+ */
 async function closeCrashedAtConfirmation(when: 'before' | 'after', more?: (s: World) => Promise<unknown>) {
   // The fund's id is known once the world made it, before the close transfers anything.
   let confirmation = '';
@@ -179,22 +101,24 @@ const codeOf = (promise: Promise<unknown>) =>
     (e: unknown) => (isMilletError(e) ? e.code : String(e)),
   );
 
+/**
+ * Edge cases of the fund's close and inputs, each in a world of its own: negative days against
+ * frozen and fast-redeemed shares, a day owed only to holders who left after it, fixed-term yields,
+ * impossible dates and rates, redemption retries, the yield series' range.
+ */
 describe('wealth edge cases', () => {
   it('takes a negative day from frozen shares and the pending redemptions when nothing else is left', async () => {
     const s = await world();
     try {
       const [a] = s.users;
-      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7120', '2025-06-07': '-0.5000' });
-      await s.publish({ '2025-06-08': '1.7000', '2025-06-09': '1.7000', '2025-06-10': '1.7000' });
-      await s.wealth.subscribe({
-        id: derivedId('sub', 'a'),
-        userId: a,
-        productId: s.fund,
-        amount: 10_000_000n,
+      await holdConfirmedShares(s, 10_000_000n, {
+        '2025-06-05': '1.7000',
+        '2025-06-06': '1.7120',
+        '2025-06-07': '-0.5000',
+        '2025-06-08': '1.7000',
+        '2025-06-09': '1.7000',
+        '2025-06-10': '1.7000',
       });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
       const held = (await s.holding(a)).shares; // 100,017.12
       // Saturday: everything into two normal redemptions, both paid on Tuesday's close. The loss is
       // taken in payment order (ids break the tie): all of the 1-unit one, the rest from the other.
@@ -304,11 +228,7 @@ describe('wealth edge cases', () => {
     const s = await world();
     try {
       const [a] = s.users;
-      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000' });
-      await s.wealth.subscribe({ id: derivedId('sub', 'a'), userId: a, productId: s.fund, amount: 500_000n });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      await holdConfirmedShares(s, 500_000n, { '2025-06-05': '1.7000', '2025-06-06': '1.7000' });
       // Sunday 00:10: Saturday's rate is not out. Fast redemption stays open; it keeps back what
       // Saturday could lose at worst (10.0000 per 10,000) until the close books it.
       s.at('2025-06-08T00:10:00');
@@ -348,11 +268,11 @@ describe('wealth edge cases', () => {
     const s = await world();
     try {
       const [a] = s.users;
-      await s.publish({ '2025-06-05': '1.7120', '2025-06-06': '1.7120', '2025-06-07': '1.7120' });
-      await s.wealth.subscribe({ id: derivedId('sub', 'a'), userId: a, productId: s.fund, amount: 500_000n });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      await holdConfirmedShares(s, 500_000n, {
+        '2025-06-05': '1.7120',
+        '2025-06-06': '1.7120',
+        '2025-06-07': '1.7120',
+      });
       s.at('2025-06-08T00:10:00');
       const held = (await s.holding(a)).shares;
       await s.wealth.redeemFast({ id: derivedId('fast', 'a'), userId: a, productId: s.fund, shares: held });
@@ -608,11 +528,7 @@ describe('wealth edge cases', () => {
     );
     try {
       const [a] = s.users;
-      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
-      await s.wealth.subscribe({ id: derivedId('sub', 'a'), userId: a, productId: s.fund, amount: 500_000n });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      await holdConfirmedShares(s, 500_000n);
       s.at('2025-06-07T10:00:00');
       const wallet0 = await s.wallet(a);
       const shares0 = (await s.holding(a)).shares;
@@ -648,16 +564,7 @@ describe('wealth edge cases', () => {
     const s = await world();
     try {
       const [a] = s.users;
-      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
-      await s.wealth.subscribe({
-        id: derivedId('sub', 'a'),
-        userId: a,
-        productId: s.fund,
-        amount: 5_000_000n,
-      });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      await holdConfirmedShares(s, 5_000_000n);
       // After midnight, before Saturday's close: the order is Sunday's, and Saturday's basis counts
       // Sunday's fast redemptions (held through Saturday) unless they failed and gave the shares back.
       s.at('2025-06-08T00:30:00');
@@ -697,40 +604,18 @@ describe('wealth edge cases', () => {
     // The ledger refuses (for good) the payout of every redemption whose id is in `refused`.
     const refused = new Set<string>();
     const refuseSome = (ledger: Ledger): Ledger =>
-      new Proxy(ledger, {
-        get(target, property) {
-          const value: unknown = Reflect.get(target, property);
-          if (property !== 'postEntry') return typeof value === 'function' ? value.bind(target) : value;
-          return async (command: Parameters<Ledger['postEntry']>[0]) => {
-            if (refused.has(command.id)) throw new MilletError('INSUFFICIENT_FUNDS', 'refused for the test');
-            return target.postEntry(command);
-          };
-        },
+      replacingMethod(ledger, 'postEntry', (postEntry) => async (command) => {
+        if (refused.has(command.id)) throw new MilletError('INSUFFICIENT_FUNDS', 'refused for the test');
+        return postEntry(command);
       });
     // A deadlock is retried inside db.transaction, which hides it (at a second's wait each); with
     // retries off it surfaces as the error it is.
     const noRetries = (db: Database): Database =>
-      new Proxy(db, {
-        get(target, property) {
-          const value: unknown = Reflect.get(target, property);
-          if (property !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
-          return <T>(work: (tx: Parameters<Parameters<Database['transaction']>[0]>[0]) => Promise<T>) =>
-            target.transaction(work, { maxRetries: 0 });
-        },
-      });
+      replacingMethod(db, 'transaction', (transaction) => (work) => transaction(work, { maxRetries: 0 }));
     const s = await world('2025-06-05T10:00:00', refuseSome, noRetries);
     try {
       const [a] = s.users;
-      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
-      await s.wealth.subscribe({
-        id: derivedId('sub', 'a'),
-        userId: a,
-        productId: s.fund,
-        amount: 5_000_000n,
-      });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
+      await holdConfirmedShares(s, 5_000_000n);
       s.at('2025-06-07T10:00:00');
       const shares0 = (await s.holding(a)).shares;
       const wallet0 = await s.wallet(a);
@@ -781,21 +666,12 @@ describe('wealth edge cases', () => {
     );
     try {
       const [a] = s.users;
-      await s.publish({
+      await holdConfirmedShares(s, 5_000_000n, {
         '2025-06-05': '1.7000',
         '2025-06-06': '1.7000',
         '2025-06-07': '1.7000',
         '2025-06-08': '1.7000',
       });
-      await s.wealth.subscribe({
-        id: derivedId('sub', 'a'),
-        userId: a,
-        productId: s.fund,
-        amount: 5_000_000n,
-      });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
       s.at('2025-06-07T10:00:00');
       const shares0 = (await s.holding(a)).shares;
       const wallet0 = await s.wallet(a);
@@ -827,17 +703,14 @@ describe('wealth edge cases', () => {
     const s = await world();
     try {
       const [a] = s.users;
-      await s.publish({ '2025-06-05': '1.7000', '2025-06-06': '1.7000', '2025-06-07': '1.7000' });
-      await s.publish({ '2025-06-08': '1.7000', '2025-06-09': '1.7000', '2025-06-10': '1.7000' });
-      await s.wealth.subscribe({
-        id: derivedId('sub', 'a'),
-        userId: a,
-        productId: s.fund,
-        amount: 5_000_000n,
+      await holdConfirmedShares(s, 5_000_000n, {
+        '2025-06-05': '1.7000',
+        '2025-06-06': '1.7000',
+        '2025-06-07': '1.7000',
+        '2025-06-08': '1.7000',
+        '2025-06-09': '1.7000',
+        '2025-06-10': '1.7000',
       });
-      s.at('2025-06-07T01:00:00');
-      expect((await s.closeDay('2025-06-05')).status).toBe('completed');
-      expect((await s.closeDay('2025-06-06')).status).toBe('completed');
       // Saturday: T is Monday, paid in Tuesday's close.
       s.at('2025-06-07T10:00:00');
       const id = derivedId('normal', 'refused');
