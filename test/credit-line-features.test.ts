@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { behaviourFeatures } from '../src/credit/index.ts';
-import { addDays } from '../src/jobs/index.ts';
 import { openApiHarness, type ApiHarness } from './support/api-harness.ts';
-import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
+import { businessDays } from './support/business-days.ts';
+import { newCustomer, scoreCustomer } from './support/customers.ts';
 import { statementProductTerms } from './support/credit-products.ts';
 import { newMerchant } from './support/merchants.ts';
 
@@ -19,23 +19,7 @@ afterAll(async () => {
   await h.close();
 });
 
-const customers: Customer[] = [];
-
-/** Closes every business day before `date`, moves the clock to it and logs everyone in again. */
-async function advanceTo(date: string): Promise<void> {
-  const last = (await h.endOfDay.lastClosedDate()) ?? addDays('2025-06-01', -2);
-  let days = 0;
-  while (addDays(last, days + 1) < date) days += 1;
-  if (days > 0) {
-    const runs = await h.endOfDay.closeDays(days);
-    for (const run of runs) expect(run.status, `${run.businessDate}: ${run.error}`).toBe('completed');
-  }
-  h.clock.set(`${date}T10:00:00+08:00`);
-  for (const c of customers) {
-    const session = await h.post('/v1/sessions', { phone: c.phone, password: 'password-1' }, { key: null });
-    c.token = session.json().access_token as string;
-  }
-}
+const { customers, advanceTo } = businessDays(() => h);
 
 const statuses = (features: Record<string, number>) =>
   ['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'PAY_5', 'PAY_6'].map((name) => features[name]);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../src/jobs/index.ts';
 import { openApiHarness, type ApiHarness, type JsonObject } from './support/api-harness.ts';
+import { businessDays } from './support/business-days.ts';
 import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
 import { expectLedgerVerifies } from './support/ledger-verify.ts';
 import { statementProductTerms } from './support/credit-products.ts';
@@ -14,26 +15,7 @@ afterAll(async () => {
   await h.close();
 });
 
-const customers: Customer[] = [];
-
-/**
- * Closes every business day before `date` (the close's fast-forward), moves the clock to it and
- * logs everyone in again (access tokens last 15 minutes of business time).
- */
-async function advanceTo(date: string): Promise<void> {
-  const last = (await h.endOfDay.lastClosedDate()) ?? addDays('2025-06-01', -2);
-  let days = 0;
-  while (addDays(last, days + 1) < date) days += 1;
-  if (days > 0) {
-    const runs = await h.endOfDay.closeDays(days);
-    for (const run of runs) expect(run.status, `${run.businessDate}: ${run.error}`).toBe('completed');
-  }
-  h.clock.set(`${date}T10:00:00+08:00`);
-  for (const c of customers) {
-    const session = await h.post('/v1/sessions', { phone: c.phone, password: 'password-1' }, { key: null });
-    c.token = session.json().access_token as string;
-  }
-}
+const { customers, advanceTo } = businessDays(() => h);
 
 const line = async (c: Customer) => (await h.get('/v1/paylater/line', c.token)).json();
 const walletBalance = async (c: Customer) =>
