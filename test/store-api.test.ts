@@ -12,6 +12,15 @@ import {
 import { openApiHarness, type ApiHarness, type ApiResponse } from './support/api-harness.ts';
 import { statementProductTerms } from './support/credit-products.ts';
 import { newCustomer, scoreCustomer, type Customer } from './support/customers.ts';
+import {
+  deliverThenAskReturn,
+  fulfilledOrder,
+  newStoreSale,
+  orderOfAttempt,
+  registeredBuyer,
+  returnAskedOrder,
+  storeAttempt,
+} from './support/store-orders.ts';
 
 const redisUrl = process.env.REDIS_URL;
 const redisPrefix = `millet-test-${randomBytes(6).toString('hex')}:`;
@@ -83,60 +92,16 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
   };
 
   /** A product, a SKU with 1,000 units and a sale starting in a minute. */
-  async function newSale(
-    overrides: Record<string, unknown> = {},
-  ): Promise<{ saleId: string; skuId: string; startsAt: number }> {
-    const product = ok(await h.post('/v1/operator/store/products', { name: 'Millet 15 Pro' }), 201);
-    const sku = ok(
-      await h.post('/v1/operator/store/skus', {
-        product_id: product.id,
-        code: `M15P-${randomUUID().slice(0, 8)}`,
-        name: '16 GB + 512 GB, black',
-        price: '549900',
-        stock: 1_000,
-      }),
-      201,
-    );
-    const startsAt = h.clock.now().getTime() + MINUTE;
-    const sale = ok(
-      await h.post('/v1/operator/store/sales', {
-        sku_id: sku.id,
-        name: 'Launch day',
-        price: '499900',
-        allotment: 10,
-        per_user_limit: 2,
-        starts_at: new Date(startsAt).toISOString(),
-        ends_at: new Date(startsAt + 60 * MINUTE).toISOString(),
-        admission_window_ms: 0,
-        ...overrides,
-      }),
-      201,
-    );
-    return { saleId: sale.id, skuId: sku.id, startsAt };
-  }
+  const newSale = (overrides: Record<string, unknown> = {}) => newStoreSale(h, overrides);
 
   const attempt = (c: Customer, saleId: string, body: Record<string, unknown> = {}, key = randomUUID()) =>
-    h.post(
-      `/v1/store/sales/${saleId}/attempts`,
-      { device_id: `dev-${c.id}`, ...body },
-      { key: c.token, idempotencyKey: key },
-    );
+    storeAttempt(h, c, saleId, body, key);
 
-  async function registered(saleId: string, funds = 2_000_000n): Promise<Customer> {
-    const c = await newCustomer(h, { funds, accountClass: 'III' });
-    ok(await h.post(`/v1/store/sales/${saleId}/registrations`, {}, { key: c.token }), 201);
-    return c;
-  }
+  const registered = (saleId: string, funds = 2_000_000n): Promise<Customer> =>
+    registeredBuyer(h, saleId, funds);
 
   /** Polls until the order writer has written the attempt's order. */
-  async function orderOf(c: Customer, saleId: string, attemptId: string) {
-    for (let i = 0; i < 200; i++) {
-      const s = ok(await h.get(`/v1/store/sales/${saleId}/attempts/${attemptId}`, c.token), 200);
-      if (s.order) return s.order;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error('the order writer never wrote the order');
-  }
+  const orderOf = (c: Customer, saleId: string, attemptId: string) => orderOfAttempt(h, c, saleId, attemptId);
 
   async function balance(accountId: string): Promise<bigint> {
     return (await h.ledger.getAccount(accountId)).balances.posted;
@@ -1288,24 +1253,10 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     new Date(`${businessDateOf(new Date(h.clock.now().getTime() + days * DAY_MS))}T${time}:00+08:00`);
 
   /** A buyer's paid order of one unit, taken through fulfilment up to `upTo`. */
-  async function fulfilled(
+  const fulfilled = (
     upTo: 'paid' | 'packed' | 'shipped' | 'delivered',
     o: { allotment?: number; deliveredAt?: Date } = {},
-  ) {
-    const { saleId, startsAt } = await newSale({ allotment: o.allotment ?? 3 });
-    const buyer = await registered(saleId);
-    h.clock.set(new Date(startsAt + 1));
-    const won = ok(await attempt(buyer, saleId), 201);
-    const placed = await orderOf(buyer, saleId, won.attempt_id);
-    ok(await h.post(`/v1/store/orders/${placed.id}/pay`, { method: 'balance' }, { key: buyer.token }), 200);
-    const steps = ['packed', 'shipped', 'delivered'] as const;
-    for (const status of steps.slice(0, steps.indexOf(upTo as (typeof steps)[number]) + 1)) {
-      if (status === 'delivered' && o.deliveredAt) h.clock.set(o.deliveredAt);
-      ok(await h.post(`/v1/operator/store/orders/${placed.id}/fulfilment`, { status }), 200);
-    }
-    const wallet = (await h.wallet.getWallet(buyer.id)).ledgerAccountId;
-    return { saleId, buyer, orderId: placed.id as string, wallet };
-  }
+  ) => fulfilledOrder(h, upTo, o);
 
   it('returns a delivered order within seven days: refunded once to the wallet, the unit kept out of the sale', async () => {
     // 23:30 in Beijing on day D: the seven days run from D + 1 to the end of D + 7, Beijing time.
@@ -1436,11 +1387,9 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
       200,
     );
     expect(await used()).toBe(usedBefore + 499_900n);
-    for (const status of ['packed', 'shipped', 'delivered'])
-      ok(await h.post(`/v1/operator/store/orders/${placed.id}/fulfilment`, { status }), 200);
     const wallet = (await h.wallet.getWallet(buyer.id)).ledgerAccountId;
     const walletBefore = await balance(wallet);
-    ok(await h.post(`/v1/store/orders/${placed.id}/return`, {}, { key: buyer.token }), 200);
+    await deliverThenAskReturn(h, { orderId: placed.id, buyer });
     for (let i = 0; i < 2; i++)
       expect(
         ok(await h.post(`/v1/operator/store/orders/${placed.id}/return/received`, {}), 200).return.status,
@@ -1509,8 +1458,7 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
   });
 
   it('pays a return back once the store can, after a refund that failed on receipt', async () => {
-    const { orderId, buyer, wallet } = await fulfilled('delivered');
-    ok(await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: buyer.token }), 200);
+    const { orderId, wallet } = await returnAskedOrder(h);
     const paidOut = await balance(wallet);
     const merchant = (await h.merchants.getMerchant(STORE_MERCHANT_ID)).ledgerAccountId;
     const payable = await balance(merchant);
@@ -1598,8 +1546,7 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
   });
 
   it('finishes on its own a return whose refund failed on receipt, once the store can pay it', async () => {
-    const { orderId, buyer, wallet } = await fulfilled('delivered');
-    ok(await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: buyer.token }), 200);
+    const { orderId, wallet } = await returnAskedOrder(h);
     const paidOut = await balance(wallet);
     const merchant = (await h.merchants.getMerchant(STORE_MERCHANT_ID)).ledgerAccountId;
     const payable = await balance(merchant);
@@ -1625,12 +1572,13 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
   });
 
   it('counts a returned order as returned, not sold, in the live metrics and the fulfilment report', async () => {
-    const { saleId, orderId, buyer } = await fulfilled('delivered');
+    const order = await fulfilled('delivered');
+    const { saleId, orderId } = order;
     const report = async () => ok(await h.get(`/v1/operator/store/sales/${saleId}/fulfilment`), 200);
     const metrics = async () => ok(await h.get(`/v1/operator/store/sales/${saleId}/metrics`), 200);
     expect(await metrics()).toMatchObject({ sold: 1, returned: 0 });
     // Asked for, the goods not back yet: still a sale (the buyer may never send them).
-    ok(await h.post(`/v1/store/orders/${orderId}/return`, {}, { key: buyer.token }), 200);
+    await deliverThenAskReturn(h, order, { from: 'delivered' });
     expect(await metrics()).toMatchObject({ sold: 1, returned: 0 });
     expect(await report()).toMatchObject({ paid: 1, delivered: 1, returned: 0 });
     ok(await h.post(`/v1/operator/store/orders/${orderId}/return/received`, {}), 200);
@@ -1676,6 +1624,82 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     });
   });
 
+  it('counts an order being cancelled as neither paid nor sold while its refund is under way', async () => {
+    const { saleId, orderId, buyer } = await fulfilled('packed');
+    const report = async () => ok(await h.get(`/v1/operator/store/sales/${saleId}/fulfilment`), 200);
+    const metrics = async () => ok(await h.get(`/v1/operator/store/sales/${saleId}/metrics`), 200);
+    expect(await report()).toMatchObject({ paid: 1 });
+    expect(await metrics()).toMatchObject({ sold: 1, reserved: 1 });
+    // The cancel claims the order, then its refund fails: the order is left closing, packed.
+    const refunds = h.merchants.refund.bind(h.merchants);
+    h.merchants.refund = async () => {
+      throw new Error('checkout away');
+    };
+    try {
+      expect((await h.post(`/v1/store/orders/${orderId}/cancel`, {}, { key: buyer.token })).statusCode).toBe(
+        500,
+      );
+    } finally {
+      h.merchants.refund = refunds;
+    }
+    expect(await store.getOrder(orderId)).toMatchObject({ status: 'packed' });
+    // The money is going back: not a sale the shop keeps (it used to count until the refund ended).
+    // Its unit is still taken until the cancel closes the order.
+    expect(await report()).toMatchObject({ paid: 0, delivered: 0, overdue: 0 });
+    expect(await metrics()).toMatchObject({ sold: 0, reserved: 1 });
+    ok(await h.post(`/v1/store/orders/${orderId}/cancel`, {}, { key: buyer.token }), 200);
+    expect(await report()).toMatchObject({ paid: 0 });
+    expect(await metrics()).toMatchObject({ sold: 0, reserved: 0 });
+  });
+
+  it('finishes without an operator a claim from before the reason was kept, with the reason its refund was asked with', async () => {
+    /** A paid order whose buyer's cancel refunded it and died before closing it, as before migration 0006. */
+    const leftClosing = async () => {
+      const { orderId, buyer, wallet } = await fulfilled('paid');
+      const paidOut = await balance(wallet);
+      const refunds = h.merchants.refund.bind(h.merchants);
+      h.merchants.refund = async (command) => {
+        await refunds(command);
+        throw new Error('process died');
+      };
+      try {
+        const died = await h.post(
+          `/v1/store/orders/${orderId}/cancel`,
+          { reason: 'changed my mind' },
+          { key: buyer.token },
+        );
+        expect(died.statusCode).toBe(500);
+      } finally {
+        h.merchants.refund = refunds;
+      }
+      // Migration 0006 added cancel_reason as NULL for the claims already made.
+      await h.t.db.query('UPDATE store_orders SET cancel_reason = NULL WHERE id = $1', [orderId]);
+      return { orderId, wallet, paidOut };
+    };
+    const byJob = await leftClosing();
+    // The job gives no reason of its own: it used to be refused (IDEMPOTENCY_KEY_REUSED) every try.
+    h.clock.advance(60_000);
+    await store.finishOwedRefunds();
+    const cancelled = await store.getOrder(byJob.orderId);
+    expect(cancelled.status).toBe('cancelled');
+    expect(await h.merchants.getRefund(cancelled.refundId!)).toMatchObject({
+      status: 'succeeded',
+      reason: 'changed my mind',
+    });
+    expect(await balance(byJob.wallet)).toBe(byJob.paidOut + 499_900n);
+    // An operator's cancel with other words finishes it too, the buyer paid back once.
+    const byOperator = await leftClosing();
+    const finished = ok(
+      await h.post(`/v1/operator/store/orders/${byOperator.orderId}/cancel`, {
+        reason: 'customer asked by phone',
+      }),
+      200,
+    );
+    expect(finished.status).toBe('cancelled');
+    expect(await h.merchants.getRefund(finished.refund_id)).toMatchObject({ reason: 'changed my mind' });
+    expect(await balance(byOperator.wallet)).toBe(byOperator.paidOut + 499_900n);
+  });
+
   it('refuses the codes of an F-code batch past its expiry; a batch without one lasts the sale', async () => {
     const { saleId, startsAt } = await newSale({
       early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
@@ -1713,6 +1737,25 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     // The attempt made in time is the same reservation when retried after the expiry.
     expect(ok(await attempt(a, saleId, { f_code: inTime }, aKey), 201).status).toBe('accepted');
     expect(ok(await attempt(c, saleId, { f_code: lasting.codes[0] }), 201).status).toBe('accepted');
+  });
+
+  it('spends no second F-code on a retry of an attempt that holds one', async () => {
+    const { saleId, startsAt } = await newSale({
+      early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
+    });
+    const [first, second] = ok(await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, { count: 2 }), 201)
+      .codes as string[];
+    const [a, b] = [await registered(saleId), await registered(saleId)];
+    h.clock.set(new Date(startsAt - 10_000));
+    const key = randomUUID();
+    const won = ok(await attempt(a, saleId, { f_code: first }, key), 201);
+    // The buyer retries the same attempt with the other code it was given: the same reservation.
+    expect(ok(await attempt(a, saleId, { f_code: second }, key), 201)).toMatchObject({
+      status: 'accepted',
+      attempt_id: won.attempt_id,
+    });
+    // The second code is still good for someone else (it used to be spent on the retry, for good).
+    expect(ok(await attempt(b, saleId, { f_code: second }), 201).status).toBe('accepted');
   });
 
   it('refuses bad input with problem+json, and operator routes need the store scope', async () => {

@@ -30,6 +30,7 @@ export interface StoreCheckout {
     details?: Record<string, string> | undefined;
   }): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed'; failureCode: string | null }>;
   getPayment(id: string): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed' }>;
+  getRefund(id: string, merchantId?: string): Promise<{ id: string; reason: string | null }>;
   refund(command: {
     id: string;
     merchantId: string;
@@ -692,7 +693,7 @@ export class Orders {
       // The first claim's reason is kept for the refund: checkout's refund is idempotent on every
       // detail, so a cancel finishing another's (a buyer's and an operator's at once, or after a
       // crash) with a reason of its own was refused as IDEMPOTENCY_KEY_REUSED, the order left
-      // closing for good. Claims made before the reason was kept (NULL) use this cancel's.
+      // closing for good. Claims made before the reason was kept (NULL) take it from the refund.
       const claimed = await this.db.query<{ cancel_reason: string | null }>(
         `UPDATE store_orders SET closing_at = COALESCE(closing_at, $3), updated_at = $3,
            cancel_reason = CASE WHEN closing_at IS NULL THEN $4 ELSE cancel_reason END
@@ -700,7 +701,8 @@ export class Orders {
         [row.id, row.status, this.clock.now(), by.reason ?? 'order cancelled'],
       );
       if (claimed.rowCount === 0) return this.cancel(orderId, by);
-      const reason = claimed.rows[0]!.cancel_reason ?? by.reason ?? 'order cancelled';
+      const reason =
+        claimed.rows[0]!.cancel_reason ?? (await this.#adoptClaimReason(row, by.reason ?? 'order cancelled'));
       refundId = (await this.#refund(row, 'store.refund', reason)).id;
     }
     const now = this.clock.now();
@@ -716,6 +718,33 @@ export class Orders {
     if (!closed) return this.cancel(orderId, by);
     await this.engine.release(row.sale_id, row.user_id, row.attempt_id);
     return this.get(row.id);
+  }
+
+  /**
+   * The reason for a claim made before migration 0006 kept one (cancel_reason NULL). Its refund
+   * may have been asked for already, with the reason its cancel gave: checkout's refunds are
+   * idempotent on every detail, so any other reason was IDEMPOTENCY_KEY_REUSED — the refunds job
+   * (which gives none) retried it hourly for ever, and only an operator who guessed the buyer's
+   * words could finish it. The refund checkout holds under the id the next try replays gives the
+   * reason; with none there, this cancel's. Recorded on the order only while still NULL, so two
+   * cancels finishing the claim at once ask with one reason.
+   */
+  async #adoptClaimReason(row: OrderRow, fallback: string): Promise<string> {
+    const refundId = derivedId(
+      'store.refund',
+      row.refund_tries === 0 ? row.id : `${row.id}:${row.refund_tries}`,
+    );
+    let reason = fallback;
+    try {
+      reason = (await this.checkout.getRefund(refundId, this.merchantId())).reason ?? '';
+    } catch (error) {
+      if (!(error instanceof MilletError && error.code === 'REFUND_NOT_FOUND')) throw error;
+    }
+    const kept = await this.db.query<{ cancel_reason: string }>(
+      `UPDATE store_orders SET cancel_reason = COALESCE(cancel_reason, $2) WHERE id = $1 RETURNING cancel_reason`,
+      [row.id, reason],
+    );
+    return kept.rows[0]?.cancel_reason ?? reason;
   }
 
   /**
@@ -904,10 +933,12 @@ export class Orders {
   /**
    * Delivery against the 3-day target (from payment), per sale. `paid` and `delivered` count the
    * orders kept: a returned order (goods back: received or refunded) is counted in `returned`
-   * instead. On time and late judge every delivery, returned ones included (the return does not
-   * undo it), so deliveredOnTime + deliveredLate = delivered + returned. Overdue counts only orders
-   * still to be delivered: one being cancelled (closing, its refund under way) never will be, and
-   * fulfilment refuses to move it, so it is left out (until 2026-12-04 it counted as overdue).
+   * instead, and one being cancelled (closing, its refund under way) in neither — it is money
+   * going back, not a sale (until 2026-12-05 it counted as paid until its refund finished, for up
+   * to an hour a try while a refund backed off). On time and late judge every delivery, returned
+   * ones included (the return does not undo it), so deliveredOnTime + deliveredLate = delivered +
+   * returned. Overdue counts only orders still to be delivered: one being cancelled never will be,
+   * and fulfilment refuses to move it, so it is left out (until 2026-12-04 it counted as overdue).
    */
   async fulfilmentReport(saleId: string): Promise<{
     paid: number;
@@ -919,14 +950,16 @@ export class Orders {
   }> {
     const now = this.clock.now();
     const r = await this.db.query<Record<string, bigint>>(
-      `SELECT count(*) FILTER (WHERE paid_at IS NOT NULL AND status <> 'cancelled' AND NOT returned) AS paid,
+      `SELECT count(*) FILTER (WHERE paid_at IS NOT NULL AND status <> 'cancelled' AND NOT returned
+                                 AND NOT closing) AS paid,
               count(*) FILTER (WHERE status = 'delivered' AND NOT returned) AS delivered,
               count(*) FILTER (WHERE returned) AS returned,
               count(*) FILTER (WHERE status = 'delivered' AND delivered_at <= paid_at + interval '3 days') AS on_time,
               count(*) FILTER (WHERE status = 'delivered' AND delivered_at > paid_at + interval '3 days') AS late,
-              count(*) FILTER (WHERE status IN ('paid', 'packed', 'shipped') AND closing_at IS NULL
+              count(*) FILTER (WHERE status IN ('paid', 'packed', 'shipped') AND NOT closing
                                  AND paid_at + interval '3 days' < $2) AS overdue
-       FROM (SELECT *, COALESCE(return_status IN ('received', 'refunded'), false) AS returned
+       FROM (SELECT *, COALESCE(return_status IN ('received', 'refunded'), false) AS returned,
+               closing_at IS NOT NULL AND status NOT IN ('expired', 'cancelled') AS closing
              FROM store_orders WHERE sale_id = $1) o`,
       [saleId, now],
     );
@@ -1014,10 +1047,13 @@ export class Orders {
     }>(
       // A returned order stays `delivered` (and its units taken: returned goods are not new stock),
       // so it is told apart by its return: once the goods are back it is no longer a sale. One only
-      // asked for is still sold (the buyer may never send it).
+      // asked for is still sold (the buyer may never send it). An order being cancelled (claimed,
+      // closing_at, its refund under way) is not sold either, as in the fulfilment report; its
+      // units stay live until the cancel closes it.
       `SELECT s.units_taken,
          (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND status NOT IN ('expired', 'cancelled')) AS live,
          (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND status IN ('paid', 'packed', 'shipped', 'delivered')
+            AND closing_at IS NULL
             AND return_status IS DISTINCT FROM 'received' AND return_status IS DISTINCT FROM 'refunded') AS sold,
          (SELECT sum(quantity) FROM store_orders WHERE sale_id = s.id AND return_status IN ('received', 'refunded')) AS returned,
          (SELECT sum(quantity) FROM store_refused_attempts WHERE sale_id = s.id) AS refused

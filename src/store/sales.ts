@@ -336,14 +336,24 @@ export class Sales {
   async spendFcode(saleId: string, code: string, userId: string, attemptId: string): Promise<void> {
     const hash = hashFcode(code);
     const now = this.clock.now();
-    const r = await this.db.query(
-      `UPDATE store_fcodes SET used_by = $3, used_attempt_id = $5, used_at = $4
-       WHERE code_hash = $1 AND sale_id = $2
+    // An attempt holds one code: a retry of it carrying another code (the buyer had two) spent
+    // that one too, for good — the retry is the same reservation, so nothing gave it back and the
+    // code's owner heard STORE_FCODE_USED. The attempt's own code already lets it in.
+    const r = await this.db.query<{ held: boolean }>(
+      `WITH held AS (SELECT 1 FROM store_fcodes
+                     WHERE sale_id = $2 AND used_attempt_id = $5 AND code_hash <> $1)
+       UPDATE store_fcodes SET used_by = $3, used_attempt_id = $5, used_at = $4
+       WHERE code_hash = $1 AND sale_id = $2 AND NOT EXISTS (SELECT 1 FROM held)
          AND ((used_by IS NULL AND (expires_at IS NULL OR expires_at > $4))
               OR (used_by = $3 AND used_attempt_id = $5))`,
       [hash, saleId, userId, now, attemptId],
     );
     if (r.rowCount === 1) return;
+    const held = await this.db.query(
+      'SELECT 1 FROM store_fcodes WHERE sale_id = $1 AND used_attempt_id = $2 LIMIT 1',
+      [saleId, attemptId],
+    );
+    if (held.rowCount === 1) return;
     const found = await this.db.query<{ sale_id: string; used_by: string | null; expires_at: Date | null }>(
       'SELECT sale_id, used_by, expires_at FROM store_fcodes WHERE code_hash = $1',
       [hash],

@@ -28,7 +28,13 @@ export async function createStandaloneOrderWriter(options: {
     options.db,
     options.clock,
     options.engine,
-    { createOrder: writerOnly, payOrder: writerOnly, getPayment: writerOnly, refund: writerOnly },
+    {
+      createOrder: writerOnly,
+      payOrder: writerOnly,
+      getPayment: writerOnly,
+      getRefund: writerOnly,
+      refund: writerOnly,
+    },
     () => '',
     {
       walletAccountId: writerOnly,

@@ -89,7 +89,7 @@ export interface LiveSaleMetrics {
   attempts: number;
   accepted: number;
   unitsAccepted: number;
-  /** Units paid for and kept: paid and later, neither cancelled nor returned. */
+  /** Units paid for and kept: paid and later, neither cancelled, being cancelled, nor returned. */
   sold: number;
   /** Units returned (the goods back with the store, refunded or being refunded); not in `sold`. */
   returned: number;
