@@ -5,6 +5,7 @@ import type { Ledger } from '../ledger/index.ts';
 import { daysInMonth } from '../lending/index.ts';
 import { openProductAccount, productAccountId, type ProductAccount } from './accounts.ts';
 import { DUE_TOTAL, PAID_TOTAL } from './allocation.ts';
+import { unpaidPurchasesSql } from './rows.ts';
 import type { ChargeKind, Lines } from './lines.ts';
 
 const FIRST_ID = '00000000-0000-0000-0000-000000000000';
@@ -34,8 +35,12 @@ const unbilledAsOf = (line: string, date: string) =>
      WHERE u.line_id = ${line}.id AND u.statement_id IS NULL AND u.plan_id IS NULL
        AND u.business_date > ${date}), 0), 0)`;
 
-/** Daily interest of the day on daily-mode lines' unbilled principal, and revolving and penalty interest
- *  on statements past their due date; per line in the tables, per product and day for the ledger. */
+/** Daily interest of the day on daily-mode lines' unbilled principal; on daily-mode statements from the
+ *  day after their date to the day before their due date, daily interest on their unpaid purchases
+ *  (DESIGN 2.4: daily mode charges "from the day of use ... on actual days used" and has no
+ *  interest-free period; instalment months are priced by their fee, as before they are billed); and
+ *  revolving and penalty interest on statements past their due date. Per line or statement in the
+ *  tables, per product and day for the ledger. */
 const accrueSql = `
 WITH chunk AS (
   SELECT id FROM paylater_lines WHERE id > $1 ORDER BY id LIMIT $2
@@ -49,15 +54,18 @@ WITH chunk AS (
     FROM daily d WHERE l.id = d.id RETURNING l.id
 ), st AS (
   SELECT s.id, s.product_id,
-         ${halfEvenSql(`${UNPAID_PRINCIPAL} * p.revolving_rate_ppm`, '1000000')} AS interest,
-         CASE WHEN s.min_paid_on IS NULL THEN
+         CASE WHEN s.due_date < $3::date
+              THEN ${halfEvenSql(`${UNPAID_PRINCIPAL} * p.revolving_rate_ppm`, '1000000')}
+              ELSE ${halfEvenSql(`${unpaidPurchasesSql('s.')} * p.daily_rate_ppm`, '1000000')} END AS interest,
+         CASE WHEN s.due_date < $3::date AND s.min_paid_on IS NULL THEN
            ${halfEvenSql(
              `greatest(s.min_payment - (s.paid_principal + s.paid_fees + s.paid_interest + s.paid_penalty), 0)
                * p.revolving_rate_ppm * p.penalty_multiplier_bp`,
              '10000000000',
            )} ELSE 0 END AS penalty
     FROM paylater_statements s JOIN chunk c ON c.id = s.line_id JOIN paylater_products p ON p.id = s.product_id
-   WHERE s.paid_on IS NULL AND s.due_date < $3::date
+   WHERE s.paid_on IS NULL
+     AND (s.due_date < $3::date OR (p.mode = 'daily' AND s.statement_date < $3::date AND s.due_date > $3::date))
      AND (s.last_accrual_date IS NULL OR s.last_accrual_date < $3::date)
 ), st_upd AS (
   UPDATE paylater_statements s SET interest = s.interest + st.interest, penalty = s.penalty + st.penalty,

@@ -95,9 +95,12 @@ export function unpaidPurchases(r: StatementRow): bigint {
   return left > 0n ? left : 0n;
 }
 
-/** unpaidPurchases in SQL, over a paylater_statements row. */
-export const UNPAID_PURCHASES_SQL = `greatest(principal - instalment_principal - converted_principal - refunded_purchases
-  - greatest(paid_principal - refunded_purchases - instalment_principal, 0), 0)`;
+/** unpaidPurchases in SQL, over a paylater_statements row (`s` names it in a query that joins others). */
+export const unpaidPurchasesSql = (s = '') =>
+  `greatest(${s}principal - ${s}instalment_principal - ${s}converted_principal - ${s}refunded_purchases
+  - greatest(${s}paid_principal - ${s}refunded_purchases - ${s}instalment_principal, 0), 0)`;
+
+export const UNPAID_PURCHASES_SQL = unpaidPurchasesSql();
 
 export function statementFromRow(r: StatementRow, today: string): PaylaterStatement {
   const totalDue = r.principal - r.converted_principal + r.fees + r.interest + r.penalty;
