@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,17 +16,20 @@ import { makeResidentId } from './support/resident-ids.ts';
 import { freePort } from './support/free-port.ts';
 
 /**
- * The console's loan book, marketplace, live flash sales and configuration pages in Chromium,
+ * The console's loan book, marketplace, live flash sales, configuration and audit log pages in Chromium,
  * against the app (createApp, as `npm start` runs it) on a fresh embedded database. The API seeds
  * what the pages show (loans, a partner-sim partner with applications, a sale with attempts); the
  * operator creates a store product, a SKU, a sale, a partner and a loan product version through the
- * forms. Each page is saved as docs/screenshots/console-*.png.
+ * forms; the audit log shows what operators and a merchant did. Each page is saved as
+ * docs/screenshots/console-*.png.
  */
 if (!hasChromium) console.warn(`web-console-e2e: skipped, no Chromium at ${CHROMIUM}`);
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const shots = path.join(root, 'docs', 'screenshots');
 const en = messages.en;
+/** AUDIT_PAGE_SIZE of the console's audit log page (a .tsx module, which the server's tsc cannot import). */
+const AUDIT_PAGE_SIZE = 25;
 
 let app: App;
 let base = '';
@@ -83,7 +87,7 @@ async function navTo(page: Page, name: string): Promise<void> {
 }
 
 describe.skipIf(!hasChromium)(
-  'console pages in Chromium: loan book, marketplace, flash sales, configuration',
+  'console pages in Chromium: loan book, marketplace, flash sales, configuration, audit log',
   () => {
     beforeAll(async () => {
       execFileSync(process.execPath, [path.join(root, 'web', 'scripts', 'build.mjs')], { stdio: 'pipe' });
@@ -547,6 +551,119 @@ describe.skipIf(!hasChromium)(
         adminKey,
       );
       expect(merchants.json.items.map((m) => m.name)).not.toContain('零费率商户');
+      await context.close();
+    }, 60_000);
+
+    it('shows who did what in the audit log, newest first, by actor kind and a page at a time', async () => {
+      // A merchant that, given a key, creates a payment order and retries it under the same Idempotency-Key.
+      const shop = await api<{ id: string }>('POST', '/v1/operator/merchants', adminKey, {
+        name: '审计面馆',
+        fee_bps: 60,
+      });
+      expect(shop.status, JSON.stringify(shop.json)).toBe(201);
+      // More operator actions than a page holds, before the ones the first rows show; an even count leaves the merchant active.
+      for (let i = 0; i < AUDIT_PAGE_SIZE + (AUDIT_PAGE_SIZE % 2); i++)
+        expect(
+          (
+            await api(
+              'POST',
+              `/v1/operator/merchants/${shop.json.id}/${i % 2 ? 'activate' : 'suspend'}`,
+              adminKey,
+              {},
+            )
+          ).status,
+        ).toBe(200);
+      const till = await api<{ key: string }>(
+        'POST',
+        `/v1/operator/merchants/${shop.json.id}/api-keys`,
+        adminKey,
+        {
+          name: 'till',
+          scopes: ['payments:write'],
+        },
+      );
+      expect(till.status, JSON.stringify(till.json)).toBe(201);
+      const orderKey = randomUUID();
+      const orderBody = JSON.stringify({
+        merchant_reference: orderKey.slice(0, 20),
+        amount: '1200',
+        description: '面',
+      });
+      for (let i = 0; i < 2; i++) {
+        const order = await fetch(`${base}/v1/merchant/payment-orders`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${till.json.key}`,
+            'content-type': 'application/json',
+            'idempotency-key': orderKey,
+          },
+          body: orderBody,
+        });
+        expect(order.status, await order.text()).toBe(201);
+      }
+
+      const context = await browser.newContext({
+        locale: 'en-US',
+        timezoneId: 'Asia/Shanghai',
+        viewport: { width: 1280, height: 860 },
+        deviceScaleFactor: 1,
+      });
+      const op = await context.newPage();
+      await op.goto(`${base}/console`);
+      await op.getByLabel(en['console.key']).fill(adminKey);
+      await op.getByRole('button', { name: en['console.signInSubmit'] }).click();
+      // The operator's action in the browser: suspending the merchant.
+      await navTo(op, en['console.merchants']);
+      await op.getByRole('button', { name: `${en['merchants.suspend']} 审计面馆` }).click();
+      await op.getByRole('button', { name: `${en['merchants.activate']} 审计面馆` }).waitFor();
+
+      await navTo(op, en['console.auditLog']);
+      const log = op.getByTestId('audit-log');
+      const rows = log.locator('tbody tr');
+      await rows.first().waitFor();
+      const cells = (row: number) => rows.nth(row).locator('td').allTextContents();
+      const [time, actor, action, resource, status, replayed] = await cells(0);
+      expect(time).toMatch(/\d/);
+      expect(actor).toContain(`${en['caudit.kind.operator']} · bootstrap`);
+      expect(action).toBe('POST /v1/operator/merchants/:id/suspend');
+      expect(resource).toBe(shop.json.id);
+      expect(status).toBe('200');
+      expect(replayed).toBe(en['caudit.no']);
+      expect(await rows.count()).toBe(AUDIT_PAGE_SIZE);
+      await shot(op, 'console-audit-log');
+
+      // Older entries on demand, as many as the API holds past the first page.
+      let total = 0;
+      let cursor: string | null = null;
+      do {
+        const page: { status: number; json: { items: unknown[]; next_cursor: string | null } } = await api(
+          'GET',
+          `/v1/operator/audit-log?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+          adminKey,
+        );
+        total += page.json.items.length;
+        cursor = page.json.next_cursor;
+      } while (cursor);
+      await op.getByRole('button', { name: en['caudit.more'] }).click();
+      await expect.poll(() => rows.count()).toBe(Math.min(total, 2 * AUDIT_PAGE_SIZE));
+
+      // Only the merchant's entries: the order and its retry, answered from the stored response.
+      await op.getByLabel(en['caudit.actorKind']).selectOption('merchant');
+      const orderRows = rows.filter({ hasText: 'POST /v1/merchant/payment-orders' });
+      await expect.poll(() => orderRows.count()).toBe(2);
+      const merchantEntries = await api<{ items: Array<{ actor_kind: string }> }>(
+        'GET',
+        `/v1/operator/audit-log?actor_kind=merchant&limit=${AUDIT_PAGE_SIZE}`,
+        adminKey,
+      );
+      expect(await rows.count()).toBe(merchantEntries.json.items.length);
+      expect(await rows.filter({ hasText: en['caudit.kind.operator'] }).count()).toBe(0);
+      const [retry, original] = [await cells(0), await cells(1)];
+      expect(retry[1]).toContain(`${en['caudit.kind.merchant']} · key `);
+      expect(retry[1]).toContain(shop.json.id);
+      expect([retry[4], retry[5]]).toEqual(['201', en['caudit.yes']]);
+      expect([original[4], original[5]]).toEqual(['201', en['caudit.no']]);
+      expect(retry[3]).toBe(original[3]);
       await context.close();
     }, 60_000);
   },

@@ -14,6 +14,9 @@ const MarketplacePage = lazy(() =>
 );
 const SalesPage = lazy(() => import('./pages/SalesPage.tsx').then((m) => ({ default: m.SalesPage })));
 const ConfigPage = lazy(() => import('./pages/ConfigPage.tsx').then((m) => ({ default: m.ConfigPage })));
+const AuditLogPage = lazy(() =>
+  import('./pages/AuditLogPage.tsx').then((m) => ({ default: m.AuditLogPage })),
+);
 
 /**
  * The console's route table, one module per domain; configuration (store products, SKUs and
@@ -48,5 +51,9 @@ export const consoleModules: PageModule[] = [
   {
     name: 'config',
     routes: [{ path: '/config', title: 'console.config', component: ConfigPage, nav: true }],
+  },
+  {
+    name: 'audit',
+    routes: [{ path: '/audit-log', title: 'console.auditLog', component: AuditLogPage, nav: true }],
   },
 ];

@@ -183,6 +183,25 @@ export const consoleEn = {
   'cconfig.annualRateHint': 'Above 24% APR is refused',
   'cconfig.saveLoan': 'Save product',
   'cconfig.loanSaved': '{code} version {version} saved; highest APR {apr}%.',
+  'console.auditLog': 'Audit log',
+  'caudit.title': 'Actions, newest first',
+  'caudit.intro':
+    'Every request by an operator or merchant key that can change something, refused ones too, and every verified partner callback. The log cannot be changed.',
+  'caudit.actorKind': 'Actor kind',
+  'caudit.kind.all': 'All',
+  'caudit.kind.operator': 'Operator',
+  'caudit.kind.merchant': 'Merchant',
+  'caudit.kind.partner': 'Partner',
+  'caudit.none': 'No entries.',
+  'caudit.time': 'Time',
+  'caudit.actor': 'Actor',
+  'caudit.action': 'Method and route',
+  'caudit.resource': 'Resource',
+  'caudit.status': 'Status',
+  'caudit.replayed': 'Replayed',
+  'caudit.yes': 'yes',
+  'caudit.no': 'no',
+  'caudit.more': 'Show older entries',
 } as const;
 
 export type ConsoleMessageKey = keyof typeof consoleEn;
@@ -362,6 +381,25 @@ export const consoleZh: Record<ConsoleMessageKey, string> = {
   'cconfig.annualRateHint': '年化利率超过 24% 将被拒绝',
   'cconfig.saveLoan': '保存产品',
   'cconfig.loanSaved': '{code} 第 {version} 版已保存；最高年化利率 {apr}%。',
+  'console.auditLog': '审计日志',
+  'caudit.title': '操作记录（最新在前）',
+  'caudit.intro':
+    '运营或商户密钥发出的每个可能改变数据的请求（包括被拒绝的），以及每个验签通过的合作方回调。日志不可更改。',
+  'caudit.actorKind': '操作方类型',
+  'caudit.kind.all': '全部',
+  'caudit.kind.operator': '运营',
+  'caudit.kind.merchant': '商户',
+  'caudit.kind.partner': '合作方',
+  'caudit.none': '没有记录。',
+  'caudit.time': '时间',
+  'caudit.actor': '操作方',
+  'caudit.action': '方法与路由',
+  'caudit.resource': '资源',
+  'caudit.status': '状态码',
+  'caudit.replayed': '重放',
+  'caudit.yes': '是',
+  'caudit.no': '否',
+  'caudit.more': '显示更早的记录',
 };
 
 /** Plain words for the error codes the console's configuration forms meet most. */
