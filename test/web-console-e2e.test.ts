@@ -462,14 +462,18 @@ describe.skipIf(!hasChromium)(
       await loanForm.getByRole('button', { name: en['cconfig.saveLoan'] }).click();
       await loanForm.getByText(/cash-book version 2 saved/).waitFor();
       await loanTable.getByRole('row', { name: /cash-book v2/ }).waitFor();
-      // Beside the highest APR, the loan that reaches it (or that none does).
+      // Beside the highest APR, the loan that reaches it (or that none does): a new version's is
+      // found over every amount, never only at the ends of its amount range.
       const v2 = (
-        await api<{ items: Array<{ code: string; max_apr_at: { amount: string; terms: number } | null }> }>(
-          'GET',
-          '/v1/operator/lending/products',
-          adminKey,
-        )
+        await api<{
+          items: Array<{
+            code: string;
+            max_apr_at: { amount: string; terms: number } | null;
+            max_apr_basis: string;
+          }>;
+        }>('GET', '/v1/operator/lending/products', adminKey)
       ).json.items.find((p) => p.code === 'cash-book')!;
+      expect(v2.max_apr_basis).toBe('every_amount');
       const aprAt = await loanTable
         .getByRole('row', { name: /cash-book v2/ })
         .getByTestId('max-apr-at')

@@ -9,6 +9,7 @@ import {
   type InstalmentState,
   type Lending,
   type Loan,
+  type MaxAprBasis,
   type Offer,
   type Product,
   type Repayment,
@@ -52,11 +53,25 @@ const productBody = z.object({
 });
 type ProductBody = z.infer<typeof productBody>;
 
+const maxAprBases = ['ends', 'every_amount', 'cap'] as const satisfies readonly MaxAprBasis[];
+
 const productOutput = z.object({
   max_apr: aprOutput,
-  max_apr_at: z.object({ amount: amountOutput, terms: z.number().int() }).nullable().meta({
+  max_apr_at: z
+    .object({ amount: amountOutput, terms: z.number().int() })
+    .nullable()
+    .meta({
+      description:
+        'A loan at max_apr (amount and instalments); null when max_apr is a proven upper bound no loan meets, ' +
+        'the 24% cap, or found at the amount range’s ends only (see max_apr_basis)',
+    }),
+  max_apr_basis: z.enum(maxAprBases).meta({
     description:
-      'A loan at max_apr (amount and instalments); null when max_apr is a proven upper bound no loan meets, or the product predates the search over every amount',
+      'How max_apr was found. `every_amount`: the highest APR over every amount, term and start date ' +
+      '(at the loan in max_apr_at, or a proven upper bound when that is null). `ends`: a product made ' +
+      'before 2026-12-04, its APR at the smallest and largest amount only, which may be below the true ' +
+      'highest until the job lending.recompute-max-apr searches it again. `cap`: the search found loans ' +
+      'of it above the 24% cap; each offer and draw above the cap is refused, so it discloses the cap',
   }),
   id: z.string(),
   code: z.string(),
@@ -83,6 +98,7 @@ const productOutput = z.object({
 const productJson = (p: Product) => ({
   max_apr: p.maxApr,
   max_apr_at: p.maxAprAt && { amount: p.maxAprAt.amount.toString(), terms: p.maxAprAt.terms },
+  max_apr_basis: p.maxAprBasis,
   id: p.id,
   code: p.code,
   version: p.version,

@@ -158,6 +158,9 @@ export const consoleEn = {
   'cconfig.maxApr': 'Highest APR',
   'cconfig.maxAprAt': 'at ¥{amount} over {terms} months',
   'cconfig.maxAprAtNone': 'an upper bound: no loan found at it',
+  'cconfig.maxAprEnds':
+    'found at the ends of the amount range only: may be higher until it is searched again',
+  'cconfig.maxAprCap': 'the 24% cap: loans above it are refused',
   'cwallet.attentionTitle': 'Bank operations undecided for a day',
   'cwallet.attentionIntro':
     'Top-ups and withdrawals the bank has still not decided a day on. Reconciliation keeps asking; take them up with the bank.',
@@ -357,6 +360,8 @@ export const consoleZh: Record<ConsoleMessageKey, string> = {
   'cconfig.maxApr': '最高年化利率',
   'cconfig.maxAprAt': '借 ¥{amount}、分 {terms} 期时',
   'cconfig.maxAprAtNone': '上限：未找到恰好达到的贷款',
+  'cconfig.maxAprEnds': '仅按金额范围两端求得：重新计算前实际可能更高',
+  'cconfig.maxAprCap': '即 24% 上限：高于上限的借款一律拒绝',
   'cwallet.attentionTitle': '银行一天未决的操作',
   'cwallet.attentionIntro': '银行过了一天仍未给出结果的充值和提现。对账会继续查询；请与银行跟进。',
   'cwallet.attentionNone': '无：超过一天的操作银行都已给出结果。',

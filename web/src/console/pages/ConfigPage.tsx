@@ -3,6 +3,7 @@ import { useI18n, type Translate } from '../../shared/i18n.tsx';
 import { formatFen, formatPercent, parseYuan } from '../../shared/money.ts';
 import { ErrorNotice, Field, Loading, Select, Success, useAction, useLoad } from '../../shared/ui.tsx';
 import { useOperator } from '../session.tsx';
+import { maxAprNote, type MaxAprBasis } from '../max-apr.ts';
 import { getAllPages, type Page } from '../../shared/api.ts';
 import { parseWholeNumber } from '../../shared/numbers.ts';
 
@@ -25,8 +26,9 @@ interface LoanProduct {
   name: string;
   annual_rate: string;
   max_apr: string;
-  /** A loan at max_apr; null when max_apr is only a bound no loan meets (or was never searched). */
+  /** A loan at max_apr; null when max_apr is a bound no loan meets, the cap, or found at the ends only. */
   max_apr_at: { amount: string; terms: number } | null;
+  max_apr_basis: MaxAprBasis;
   terms: number[];
   min_amount: string;
   max_amount: string;
@@ -574,12 +576,7 @@ function LoanProducts() {
                 <td className="num">
                   {formatPercent(p.max_apr)}%{' '}
                   <span className="muted small" data-testid="max-apr-at">
-                    {p.max_apr_at
-                      ? t('cconfig.maxAprAt', {
-                          amount: formatFen(p.max_apr_at.amount),
-                          terms: p.max_apr_at.terms,
-                        })
-                      : t('cconfig.maxAprAtNone')}
+                    {maxAprNote(t, p)}
                   </span>
                 </td>
                 <td>{p.terms.join(', ')}</td>
