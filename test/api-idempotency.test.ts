@@ -2,8 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteExpiredIdempotencyKeys, IDEMPOTENCY_TTL_MS } from '../src/api/index.ts';
 import { MilletError } from '../src/core/index.ts';
-import { openApiHarness, openWorldAndWallet, type ApiHarness } from './support/api-harness.ts';
-import { newCustomer, type Customer } from './support/customers.ts';
+import {
+  openApiHarness,
+  openWorldAndWallet,
+  type ApiHarness,
+  type ApiResponse,
+} from './support/api-harness.ts';
+import { newCustomer, sampleApplication, scoreCustomer, type Customer } from './support/customers.ts';
+import { statementProductTerms } from './support/credit-products.ts';
 import { makeResidentId } from './support/resident-ids.ts';
 
 let h: ApiHarness;
@@ -483,5 +489,126 @@ describe('Idempotency-Key and refusals before any effect', () => {
       else expect(r.json().code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
     }
     expect((await walletOf(c)).available).toBe('49300');
+  });
+
+  /** A refusal whose key was forgotten: answered fresh, and nothing stored under the key. */
+  const expectForgotten = async (refused: ApiResponse, code: string, key: string) => {
+    expect(refused.json().code, refused.body).toBe(code);
+    expect(refused.headers['idempotent-replayed']).toBeUndefined();
+    expect(await keyRows(key)).toBe(0);
+  };
+  /** The same request runs afresh under the key, and the next retry replays what it answered. */
+  const expectRunsThenReplays = async (send: () => Promise<ApiResponse>, status: number) => {
+    const ran = await send();
+    expect(ran.statusCode, ran.body).toBe(status);
+    expect(ran.headers['idempotent-replayed']).toBeUndefined();
+    const replay = await send();
+    expect(replay.statusCode).toBe(status);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toBe(ran.body);
+    return ran;
+  };
+
+  it('runs a credit consent refused for an unverified identity again under the same key once verified', async () => {
+    const c = await newCustomer(h, { verify: false });
+    const key = randomUUID();
+    const grant = () => h.post('/v1/me/credit-consent', {}, { key: c.token, idempotencyKey: key });
+    await expectForgotten(await grant(), 'IDENTITY_NOT_VERIFIED', key);
+    await verify(c);
+    await expectRunsThenReplays(grant, 201);
+  });
+
+  it('runs a score refused for an unverified identity, then for want of consent, again under the same key', async () => {
+    const c = await newCustomer(h, { verify: false });
+    const key = randomUUID();
+    const score = () =>
+      h.post('/v1/me/score', { application: sampleApplication }, { key: c.token, idempotencyKey: key });
+    await expectForgotten(await score(), 'IDENTITY_NOT_VERIFIED', key);
+    await verify(c);
+    await expectForgotten(await score(), 'CONSENT_REQUIRED', key);
+    expect((await h.post('/v1/me/credit-consent', {}, { key: c.token })).statusCode).toBe(201);
+    const scored = await expectRunsThenReplays(score, 201);
+    // Scored once: the replay computed nothing.
+    const history = await h.get('/v1/me/score/history', c.token);
+    expect(history.statusCode, history.body).toBe(200);
+    expect(history.json().items.map((s: { id: string }) => s.id)).toEqual([scored.json().id]);
+  });
+
+  it('runs a marketplace application refused for identity, then for want of a score, again under the same key', async () => {
+    const c = await newCustomer(h, { verify: false });
+    const key = randomUUID();
+    const apply = () =>
+      h.post(
+        '/v1/marketplace/applications',
+        { amount: '500000', term_months: 12, region_code: '110105' },
+        { key: c.token, idempotencyKey: key },
+      );
+    await expectForgotten(await apply(), 'IDENTITY_NOT_VERIFIED', key);
+    await verify(c);
+    await expectForgotten(await apply(), 'CREDIT_SCORE_NOT_FOUND', key);
+    await scoreCustomer(h, c);
+    const applied = await expectRunsThenReplays(apply, 201);
+    const mine = await h.get(`/v1/marketplace/applications/${applied.json().id}`, c.token);
+    expect(mine.statusCode, mine.body).toBe(200);
+  });
+
+  it('runs a pay-later line refused for identity, then for want of a score, again under the same key', async () => {
+    const product = await h.post('/v1/operator/paylater/products', {
+      code: 'idem-line',
+      name: '花呗',
+      ...statementProductTerms,
+    });
+    expect(product.statusCode, product.body).toBe(201);
+    const bands = await h.post('/v1/operator/paylater/limit-bands', {
+      bands: [{ min_score: 350, limit: '1000000' }],
+    });
+    expect(bands.statusCode, bands.body).toBe(201);
+    const c = await newCustomer(h, { verify: false });
+    const key = randomUUID();
+    const open = () =>
+      h.post('/v1/paylater/line', { product_id: product.json().id }, { key: c.token, idempotencyKey: key });
+    const unverified = await open();
+    await expectForgotten(unverified, 'PAYLATER_NOT_ELIGIBLE', key);
+    expect(unverified.json().reason).toBe('identity_not_verified');
+    await verify(c);
+    const unscored = await open();
+    await expectForgotten(unscored, 'PAYLATER_NOT_ELIGIBLE', key);
+    expect(unscored.json().reason).toBe('no_score');
+    await scoreCustomer(h, c);
+    const opened = await expectRunsThenReplays(open, 201);
+    expect(opened.json().limit).toBe('1000000');
+  });
+
+  it('runs a service order acceptance refused for an unverified identity again under the same key once verified', async () => {
+    const merchant = (
+      await h.post('/v1/operator/merchants', { name: `充电宝 ${randomUUID().slice(0, 8)}`, fee_bps: 60 })
+    ).json();
+    const merchantKey = (
+      await h.post(`/v1/operator/merchants/${merchant.id}/api-keys`, {
+        name: 'desk',
+        scopes: ['payments:write', 'payments:read'],
+      })
+    ).json().key as string;
+    const order = await h.post(
+      '/v1/merchant/service-orders',
+      {
+        merchant_reference: `rent-${randomUUID().slice(0, 8)}`,
+        description: 'Power bank rental',
+        risk_amount: '9900',
+        score_bar: 600,
+      },
+      { key: merchantKey },
+    );
+    expect(order.statusCode, order.body).toBe(201);
+    const c = await newCustomer(h, { verify: false, funds: 50_000n });
+    const key = randomUUID();
+    const accept = () =>
+      h.post(`/v1/service-orders/${order.json().id}/accept`, {}, { key: c.token, idempotencyKey: key });
+    await expectForgotten(await accept(), 'IDENTITY_NOT_VERIFIED', key);
+    await verify(c);
+    const accepted = await expectRunsThenReplays(accept, 200);
+    expect(accepted.json()).toMatchObject({ user_id: c.id, deposit: 'held', decision: 'no_consent' });
+    // The deposit held once.
+    expect((await walletOf(c)).available).toBe('40100');
   });
 });

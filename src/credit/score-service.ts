@@ -298,13 +298,19 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
     if (!isUuid(userId)) throw new MilletError('USER_NOT_FOUND', 'No such user', { userId });
   };
 
-  /** Under-18 and unverified users are never scored (nor asked for consent). */
+  /**
+   * Under-18 and unverified users are never scored (nor asked for consent). Judged before anything
+   * is written, so a consent or score refused for an unverified identity may run again under the
+   * same key once the user has verified.
+   */
   async function requireEligible(userId: string, at: Date): Promise<void> {
     const user = await users.getUser(userId, at);
     if (user.kycStatus !== 'verified')
       throw new MilletError(
         'IDENTITY_NOT_VERIFIED',
         'Credit scoring needs a verified identity: verify it with POST /v1/me/identity first',
+        undefined,
+        { beforeAnyEffect: true },
       );
     if (!user.isAdult)
       throw new MilletError('CREDIT_UNDERAGE', 'Credit scoring is only for users aged 18 or over');
@@ -386,7 +392,8 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
       const now = clock.now();
       await requireEligible(userId, now);
       const consent = await activeConsent(db, userId);
-      if (!consent) throw consentRequired();
+      // Nothing written yet: once the user consents, the same request may run again.
+      if (!consent) throw consentRequired({ beforeAnyEffect: true });
       const day = businessDateOfClock(clock);
       const [histories, owed] = await Promise.all([
         source.lineHistories([userId], now),
@@ -781,10 +788,12 @@ export function createCreditService(options: CreditServiceOptions): CreditServic
   return service;
 }
 
-const consentRequired = () =>
+const consentRequired = (options?: { beforeAnyEffect: boolean }) =>
   new MilletError(
     'CONSENT_REQUIRED',
     'Credit scoring needs your consent: grant it with POST /v1/me/credit-consent (you can withdraw it at any time)',
+    undefined,
+    options,
   );
 
 const scoreNotFound = (userId: string) =>

@@ -226,11 +226,24 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
   if (command.amount <= 0n)
     throw new MilletError('VALIDATION_FAILED', 'amount must be positive', { field: 'amount' });
   const profile = await deps.applicants.profile(command.userId);
+  // Only reads so far (the profile): the user may verify, or get a score, and send the same
+  // request again.
+  const beforeAnyEffect = { beforeAnyEffect: true };
   if (!profile.verified || profile.identityClass === null || profile.ageYears === null)
-    throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before applying for credit');
+    throw new MilletError(
+      'IDENTITY_NOT_VERIFIED',
+      'Verify your identity before applying for credit',
+      undefined,
+      beforeAnyEffect,
+    );
   if (profile.ageYears < 18) throw new MilletError('CREDIT_UNDERAGE', 'Credit is for adults (18 or over)');
   if (profile.score === null)
-    throw new MilletError('CREDIT_SCORE_NOT_FOUND', 'Get a credit score before applying for credit');
+    throw new MilletError(
+      'CREDIT_SCORE_NOT_FOUND',
+      'Get a credit score before applying for credit',
+      undefined,
+      beforeAnyEffect,
+    );
   const band = scoreBandOf(profile.score);
   const today = businessDate(clock);
   // Independent reads, side by side: the user's co-debt, the partners, the shared counters.

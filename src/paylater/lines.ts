@@ -115,19 +115,28 @@ export class Lines {
       });
     }
     const user = await this.d.users.getUser(command.userId);
+    // Only reads before these two refusals: once the user has verified (or been scored), the same
+    // request may run again. A score too low or an age under 18 is not the user's to fix: stored.
+    const beforeAnyEffect = { beforeAnyEffect: true };
     if (user.kycStatus !== 'verified')
-      throw new MilletError('PAYLATER_NOT_ELIGIBLE', 'Verify your identity before opening a pay-later line', {
-        reason: 'identity_not_verified',
-      });
+      throw new MilletError(
+        'PAYLATER_NOT_ELIGIBLE',
+        'Verify your identity before opening a pay-later line',
+        { reason: 'identity_not_verified' },
+        beforeAnyEffect,
+      );
     if (!user.isAdult)
       throw new MilletError('PAYLATER_NOT_ELIGIBLE', 'Pay-later lines are for adults (18 and over)', {
         reason: 'underage',
       });
     const score = await this.d.scores.currentScore(command.userId);
     if (score === null)
-      throw new MilletError('PAYLATER_NOT_ELIGIBLE', 'A credit score is needed first (consent and score)', {
-        reason: 'no_score',
-      });
+      throw new MilletError(
+        'PAYLATER_NOT_ELIGIBLE',
+        'A credit score is needed first (consent and score)',
+        { reason: 'no_score' },
+        beforeAnyEffect,
+      );
     const bands = await this.d.products.bands();
     let limit = limitForScore(bands.bands, score);
     if (user.accountClass === 'I' && limit > CLASS_I_LIMIT_CAP) limit = CLASS_I_LIMIT_CAP;

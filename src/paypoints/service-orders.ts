@@ -682,8 +682,14 @@ export function createPayPoints(options: PayPointsOptions): PayPoints {
         );
       // The fee is a merchant payment: a verified user with a wallet, whatever the score.
       const user = await users.getUser(userId);
+      // Only reads so far: once the user has verified, the same request may run again.
       if (user.kycStatus !== 'verified')
-        throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before taking a service order');
+        throw new MilletError(
+          'IDENTITY_NOT_VERIFIED',
+          'Verify your identity before taking a service order',
+          undefined,
+          { beforeAnyEffect: true },
+        );
       await wallet.getWallet(userId);
       // A method this user cannot pay with at all (pay-later with no line, or a suspended one)
       // would fail the fee at completion and turn it into a debt, lowering the score.
