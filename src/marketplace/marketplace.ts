@@ -199,7 +199,7 @@ export function createMarketplace(options: MarketplaceOptions): Marketplace {
     tallyRouting: options.registry
       ? tallyCounter(options.registry, {
           name: 'millet_marketplace_routing_total',
-          help: 'Partners weighed by routing, by partner id and outcome (offered, no_offer, timeout, error; not pinged: ineligible, daily_cap_reached, monthly_budget_spent, unresponsive)',
+          help: 'Partners weighed by routing, by partner id and outcome (offered, no_offer, timeout, error, apr_above_cap; not pinged: ineligible, daily_cap_reached, monthly_budget_spent, unresponsive)',
           labelNames: ['partner', 'outcome'],
         })
       : () => {},

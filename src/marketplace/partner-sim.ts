@@ -76,7 +76,8 @@ export interface PartnerSim {
 }
 
 export const defaultApproval: Record<ScoreBand, number> = { A: 0.9, B: 0.75, C: 0.5, D: 0.3, E: 0.1 };
-const defaultApr: Record<ScoreBand, number> = { A: 720, B: 1080, C: 1500, D: 2400, E: 3550 };
+// Within the 24% APR cap (2400 bp): Millet drops any offer above it, so the demo's offers are lawful.
+const defaultApr: Record<ScoreBand, number> = { A: 720, B: 1080, C: 1500, D: 2400, E: 2400 };
 
 export async function startPartnerSim(options: PartnerSimOptions): Promise<PartnerSim> {
   const random = seededRandom(options.seed ?? 1);

@@ -1,4 +1,5 @@
 import { MilletError, businessDate, divRound, isUuid, newId, type Clock } from '../core/index.ts';
+import { APR_CAP_PERCENT_E4 } from '../lending/index.ts';
 import type { Tally } from '../core/tally-counter.ts';
 import type { Database, Queryable } from '../db/index.ts';
 import type { ApplicationWriter } from './application-writer.ts';
@@ -107,13 +108,18 @@ export type RoutingOutcome =
   | 'daily_cap_reached'
   | 'monthly_budget_spent'
   /** Not pinged: it has not answered its recent pings at all (PartnerPinger's breaker). */
-  | 'unresponsive';
+  | 'unresponsive'
+  /** Pinged: it answered only with offers above the 24% APR cap, which are never shown. */
+  | 'apr_above_cap';
 
 export interface RoutingLine {
   partnerId: string;
   partnerName: string;
   outcome: RoutingOutcome;
-  /** For ineligible: which rule; for a cap, budget or unresponsive partner: the figures. */
+  /**
+   * For ineligible: which rule; for a cap, budget or unresponsive partner: the figures; for offers
+   * dropped above the APR cap (apr_above_cap, or offered with some dropped): their APRs and the cap.
+   */
   reason?: string;
   latencyMs?: number;
 }
@@ -167,6 +173,14 @@ export function expectedPayout(partner: Partner, amount: bigint): bigint {
   return partner.pricing.cpaFen + cps;
 }
 
+/**
+ * The ceiling on the comprehensive cost (DESIGN §2.4) in the protocol's basis points: lending's
+ * cap, which its own products are held to, so a partner's offer is held to the same number.
+ */
+export const APR_CAP_BP = Number(APR_CAP_PERCENT_E4 / 100n);
+
+const percentOfBp = (bp: number) => `${Math.trunc(bp / 100)}.${String(bp % 100).padStart(2, '0')}%`;
+
 type PartnerOffer = {
   offer_ref: string;
   amount: bigint;
@@ -179,7 +193,8 @@ type PartnerOffer = {
  * A partner's answer to a ping as routing sees it: an outcome and the offers worth showing. An
  * offer above the amount asked or outside the partner's own amount range is dropped: the co-debt
  * guard and the partner's eligibility were judged on the amount asked, and the post carries the
- * offer's.
+ * offer's. An offer above the APR cap is dropped too (a platform may not show one, PBoC
+ * Announcement [2021] No. 3); its APR is kept in `aboveCapBp` for the routing line to explain.
  */
 function readReply(
   reply: Exclude<PingReply, { outcome: 'unresponsive' }>,
@@ -188,24 +203,37 @@ function readReply(
 ): {
   outcome: 'offered' | 'no_offer' | 'timeout' | 'error';
   offers: PartnerOffer[];
+  aboveCapBp: number[];
 } {
-  if (reply.outcome !== 'answered') return { outcome: reply.outcome, offers: [] };
+  if (reply.outcome !== 'answered') return { outcome: reply.outcome, offers: [], aboveCapBp: [] };
   let json: unknown;
   try {
     json = JSON.parse(reply.text);
   } catch {
-    return { outcome: 'error', offers: [] };
+    return { outcome: 'error', offers: [], aboveCapBp: [] };
   }
   const parsed = pingResponseSchema.safeParse(json);
-  if (!parsed.success) return { outcome: 'error', offers: [] };
+  if (!parsed.success) return { outcome: 'error', offers: [], aboveCapBp: [] };
   const offers: PartnerOffer[] = [];
+  const aboveCapBp: number[] = [];
   for (const o of parsed.data.offers) {
     const amount = BigInt(o.amount);
     const { minAmount, maxAmount } = partner.eligibility;
-    if (amount > 0n && amount <= asked && amount >= minAmount && amount <= maxAmount)
+    if (o.apr_bp > APR_CAP_BP) aboveCapBp.push(o.apr_bp);
+    else if (amount > 0n && amount <= asked && amount >= minAmount && amount <= maxAmount)
       offers.push({ ...o, amount });
   }
-  return { outcome: offers.length > 0 ? 'offered' : 'no_offer', offers };
+  return { outcome: offers.length > 0 ? 'offered' : 'no_offer', offers, aboveCapBp };
+}
+
+/** The routing line's outcome and reason for a ping's offers dropped above the APR cap, if any. */
+function aprCapLine(
+  read: ReturnType<typeof readReply>,
+): { outcome: 'apr_above_cap' | 'offered'; reason: string } | null {
+  if (read.aboveCapBp.length === 0) return null;
+  const aprs = read.aboveCapBp.map(percentOfBp).join(', ');
+  const reason = `offered ${aprs} APR, above the ${percentOfBp(APR_CAP_BP)} cap: not shown`;
+  return { outcome: read.outcome === 'offered' ? 'offered' : 'apr_above_cap', reason };
 }
 
 /** Resolves to undefined after `ms` (the own product gets the same deadline as partners). */
@@ -337,6 +365,8 @@ export async function apply(deps: RouterDeps, command: ApplyCommand): Promise<Ap
       latencyMs: ping.latencyMs,
       // Why nothing was sent: the policy on where requests may go refused the partner's address.
       ...(reply.outcome === 'error' && reply.reason ? { reason: reply.reason } : {}),
+      // The ping's own row keeps no_offer (nothing was shown; the funnel counts offers shown).
+      ...aprCapLine(ping),
     });
   });
 
@@ -559,6 +589,17 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
     throw new MilletError('VALIDATION_FAILED', 'monthly_income must be integer fen, such as "1500000"', {
       field: 'applicant.monthly_income',
     });
+  // The post carries the score band the application was routed with: once the user has withdrawn
+  // consent to credit scoring (or granted it again, which leaves earlier scores unused), that band
+  // must not reach a lender (DESIGN §2.9). Read before the transaction: the score service uses its
+  // own connection. Before 2026-12-05 the band of a withdrawn score was still posted.
+  if ((await deps.applicants.profile(command.userId)).score === null)
+    throw new MilletError(
+      'CREDIT_SCORE_NOT_FOUND',
+      'Your credit score can no longer be used (consent to credit scoring was withdrawn, or granted again since): get a new score and apply again',
+      { reason: 'score_not_usable' },
+      { beforeAnyEffect: true },
+    );
   const prepared = await db.transaction(async (tx) => {
     const { rows } = isUuid(command.applicationId)
       ? await tx.query<ApplicationRow>('SELECT * FROM marketplace_applications WHERE id = $1 FOR UPDATE', [
@@ -585,6 +626,13 @@ export async function choose(deps: RouterDeps, command: ChooseCommand): Promise<
         : { rows: [] }
     ).rows[0];
     if (!offer) throw new MilletError('MARKETPLACE_OFFER_NOT_FOUND', 'No such offer in this application');
+    // Routing shows none above the cap now; an offer stored before it checked may still be chosen.
+    if (offer.apr_bp > APR_CAP_BP)
+      throw new MilletError(
+        'APR_ABOVE_CAP',
+        `This offer's APR of ${percentOfBp(offer.apr_bp)} is above the ${percentOfBp(APR_CAP_BP)} ceiling; choose another offer`,
+        { offer_id: offer.id, apr_bp: offer.apr_bp, cap_bp: APR_CAP_BP },
+      );
     // The guard routing checked counts posts, and this choice makes one: checked again with the
     // user's choices one at a time, or applications routed side by side could all be posted.
     await tx.query(

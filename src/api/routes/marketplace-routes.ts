@@ -475,7 +475,7 @@ export const marketplaceOperatorRoutes: FastifyPluginAsyncZod<{ marketplace: Mar
                 outcome: z
                   .string()
                   .describe(
-                    'offered, no_offer, timeout, error (pinged); ineligible, daily_cap_reached, monthly_budget_spent, unresponsive (not pinged: no answer to its recent pings)',
+                    'offered, no_offer, timeout, error, apr_above_cap (pinged: only offers above the 24% APR cap, none shown); ineligible, daily_cap_reached, monthly_budget_spent, unresponsive (not pinged: no answer to its recent pings)',
                   ),
                 reason: z.string().nullable(),
                 latency_ms: z.number().nullable(),
@@ -650,7 +650,7 @@ export const marketplaceUserRoutes: FastifyPluginAsyncZod<{ marketplace: Marketp
         tags,
         summary: 'Choose an offer: consent to share the named fields with that lender, and apply',
         description:
-          'The consent names each field, the recipient and the purpose (PIPL Art. 23). Only consented fields are sent; none are stored by the marketplace.',
+          'The consent names each field, the recipient and the purpose (PIPL Art. 23). Only consented fields are sent; none are stored by the marketplace. The post carries the application’s score band: with no usable score now (consent to credit scoring withdrawn, or granted again since) it answers 404 CREDIT_SCORE_NOT_FOUND (details.reason score_not_usable) and nothing is sent.',
         params: idParams,
         body: z.object({
           offer_id: z.string(),
