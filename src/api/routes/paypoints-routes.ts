@@ -44,8 +44,10 @@ const serviceOrderOutput = z.object({
   decision: z
     .enum(['score_cleared_bar', 'score_below_bar', 'no_consent', 'no_score', 'not_eligible'])
     .nullable(),
-  score: z.number().int().nullable(),
-  score_id: z.string().nullable(),
+  score: z.number().int().nullable().meta({
+    description: 'The score the decision used; null in the merchant’s view (the score is not shared)',
+  }),
+  score_id: z.string().nullable().meta({ description: 'Null in the merchant’s view, as the score' }),
   deposit_hold_id: z.string().nullable().meta({ description: 'The ledger hold on the wallet' }),
   final_fee: amountOutput.nullable(),
   deposit_used: amountOutput.meta({ description: 'Of the final fee: paid from the held deposit' }),
@@ -116,6 +118,18 @@ export const serviceOrderJson = (o: ServiceOrder) => ({
   cancelled_at: iso(o.cancelledAt),
 });
 
+/**
+ * The merchant's view: the user's credit score stays with the platform (the consent to credit
+ * scoring names the platform as its only recipient), so the merchant learns the decision on the
+ * deposit only, never the score or which score it was. Before 2026-12-05 every merchant read of an
+ * order carried the user's score, still after the user withdrew that consent.
+ */
+const merchantServiceOrderJson = (o: ServiceOrder) => ({
+  ...serviceOrderJson(o),
+  score: null,
+  score_id: null,
+});
+
 const tags = ['paypoints'];
 
 /** The merchant's side (merchant API key): create, look at, complete, cancel service orders. */
@@ -154,7 +168,7 @@ export const merchantServiceOrderRoutes: FastifyPluginAsyncZod<{ paypoints: PayP
         scoreBar: request.body.score_bar,
         maxDays: request.body.max_days,
       });
-      return reply.code(201).send(serviceOrderJson(order));
+      return reply.code(201).send(merchantServiceOrderJson(order));
     },
   );
 
@@ -170,7 +184,7 @@ export const merchantServiceOrderRoutes: FastifyPluginAsyncZod<{ paypoints: PayP
       },
     },
     async (request) =>
-      serviceOrderJson(
+      merchantServiceOrderJson(
         await paypoints.getServiceOrder(request.params.id, { merchantId: request.merchant!.merchantId }),
       ),
   );
@@ -190,7 +204,7 @@ export const merchantServiceOrderRoutes: FastifyPluginAsyncZod<{ paypoints: PayP
       },
     },
     async (request) =>
-      serviceOrderJson(
+      merchantServiceOrderJson(
         await paypoints.completeServiceOrder({
           id: request.params.id,
           merchantId: request.merchant!.merchantId,
@@ -211,7 +225,7 @@ export const merchantServiceOrderRoutes: FastifyPluginAsyncZod<{ paypoints: PayP
       },
     },
     async (request) =>
-      serviceOrderJson(
+      merchantServiceOrderJson(
         await paypoints.cancelServiceOrder({
           id: request.params.id,
           merchantId: request.merchant!.merchantId,
