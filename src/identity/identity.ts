@@ -50,6 +50,12 @@ import {
   type UserStatus,
 } from './types.ts';
 
+/**
+ * Identity verifications answered RESIDENT_ID_ALREADY_REGISTERED a user may have within the window
+ * (a typo or two, not a search); then 429 RATE_LIMITED until the oldest leaves the window.
+ */
+export const KYC_TAKEN_ID_ANSWERS = 5;
+export const KYC_TAKEN_ID_WINDOW_MS = 24 * 3_600_000;
 export const identityMigrations: Migration[] = loadMigrations(
   'identity',
   path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations'),
@@ -704,6 +710,14 @@ export function createIdentity(options: IdentityOptions): Identity {
             field: 'residentId',
           },
         );
+      // Each answer that an ID is verified for another user says whether that person is a
+      // customer: counted per user, or one account could look up ID numbers one after another.
+      const reservation = await reserveAttempt(
+        db,
+        [{ subject: `kyc:${userId}`, max: KYC_TAKEN_ID_ANSWERS, windowMs: KYC_TAKEN_ID_WINDOW_MS }],
+        now,
+        'identity verifications naming a resident ID verified for another user',
+      );
       try {
         const row = await db.transaction(async (tx) => {
           const user = await loadUser(tx, userId, true);
@@ -745,10 +759,13 @@ export function createIdentity(options: IdentityOptions): Identity {
           );
           return updated.rows[0]!;
         });
+        await releaseAttempt(db, reservation);
         return toUser(row, now);
-      } catch (error) {
+      } catch (caught) {
         // Two users verifying the same ID at once: the unique index lets one through.
-        if (isUniqueViolation(error, 'resident_id_index')) throw idTaken();
+        const error = isUniqueViolation(caught, 'resident_id_index') ? idTaken() : caught;
+        if (!(error instanceof MilletError && error.code === 'RESIDENT_ID_ALREADY_REGISTERED'))
+          await releaseAttempt(db, reservation);
         throw error;
       }
     },
@@ -801,11 +818,13 @@ export function createIdentity(options: IdentityOptions): Identity {
           `DELETE FROM identity_login_failures
            WHERE failed_at <= CASE WHEN subject LIKE 'phone:%' THEN $2::timestamptz
                                    WHEN subject LIKE 'device:%' THEN $3::timestamptz
+                                   WHEN subject LIKE 'kyc:%' THEN $4::timestamptz
                                    ELSE $1::timestamptz END`,
           [
             new Date(now - limits.windowMs),
             new Date(now - limits.phoneWindowMs),
             new Date(now - limits.deviceTokenWindowMs),
+            new Date(now - KYC_TAKEN_ID_WINDOW_MS),
           ],
         )
       ).rowCount;

@@ -16,8 +16,8 @@ export const defaultLoginRateLimit: LoginRateLimit = {
 
 export interface LimitedSubject {
   /**
-   * 'pair:<blind index>' (phone and address), 'ip:<blind index>', 'phone:<blind index>' or
-   * 'device:<token hash>'
+   * 'pair:<blind index>' (phone and address), 'ip:<blind index>', 'phone:<blind index>',
+   * 'device:<token hash>' or 'kyc:<user id>' (verifications naming an ID verified for another user)
    */
   subject: string;
   /** Failures allowed within the window; null: the attempt is recorded but never refused by it. */

@@ -301,6 +301,8 @@ export const identityRoutes: FastifyPluginAsyncZod<{ identity: Identity }> = asy
       schema: {
         tags: ['users'],
         summary: 'Verify identity (KYC): real name and resident ID; sets the account class',
+        description:
+          '409 RESIDENT_ID_ALREADY_REGISTERED when the ID is verified for another user; after five of those within 24 hours the user gets 429 RATE_LIMITED with Retry-After, so an account cannot look up who is a customer by ID number.',
         body: z.object({
           real_name: z.string().max(100),
           resident_id: z.string().max(32).meta({ description: '18 characters with its check digit' }),
