@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MilletError, businessDateOf } from '../src/core/index.ts';
+import { MilletError, businessDateOf, derivedId } from '../src/core/index.ts';
 import { Blacklist } from '../src/risk/index.ts';
 import {
   InProcessStockEngine,
@@ -1700,6 +1700,95 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     expect(await balance(byOperator.wallet)).toBe(byOperator.paidOut + 499_900n);
   });
 
+  it('pays back once the orders closed on a failed refund before failed refunds were followed (0008)', async () => {
+    const merchant = (await h.merchants.getMerchant(STORE_MERCHANT_ID)).ledgerAccountId;
+    const cancelling = await fulfilled('paid');
+    const returning = await returnAskedOrder(h);
+    const owed = [cancelling, returning];
+    const paidOut = await Promise.all(owed.map((o) => balance(o.wallet)));
+    // The store's payable paid out (a settlement): both refunds fail for good at checkout.
+    const payable = await balance(merchant);
+    const shift = (debit: string, credit: string) =>
+      h.ledger.transfer({
+        id: randomUUID(),
+        debitAccountId: debit,
+        creditAccountId: credit,
+        amount: payable,
+      });
+    await shift(merchant, h.wallet.bankClearingAccountId());
+    const cancelFailed = await h.post(
+      `/v1/store/orders/${cancelling.orderId}/cancel`,
+      {},
+      {
+        key: cancelling.buyer.token,
+      },
+    );
+    expect(cancelFailed.json().code).toBe('MERCHANT_BALANCE_INSUFFICIENT');
+    const receiptFailed = await h.post(`/v1/operator/store/orders/${returning.orderId}/return/received`, {});
+    expect(receiptFailed.json().code).toBe('MERCHANT_BALANCE_INSUFFICIENT');
+    const failedCancelRefund = derivedId('store.refund', cancelling.orderId);
+    const failedReturnRefund = derivedId('store.return-refund', returning.orderId);
+    for (const id of [failedCancelRefund, failedReturnRefund])
+      expect(await h.merchants.getRefund(id)).toMatchObject({ status: 'failed' });
+    // What the next cancel and receipt did before 0008: replayed the failed refund and closed the
+    // order on it, as if refunded (no retry wait, refund_tries never moved on).
+    const now = h.clock.now();
+    await h.t.db.query(
+      `UPDATE store_orders SET status = 'cancelled', refund_id = $2, closed_at = $3, refund_retry_at = NULL
+       WHERE id = $1`,
+      [cancelling.orderId, failedCancelRefund, now],
+    );
+    await h.t.db.query(
+      `UPDATE store_orders SET return_status = 'refunded', return_refund_id = $2, return_refunded_at = $3,
+         refund_retry_at = NULL
+       WHERE id = $1`,
+      [returning.orderId, failedReturnRefund, now],
+    );
+    await shift(h.wallet.bankClearingAccountId(), merchant);
+    const paymentIds = new Set(
+      await Promise.all(owed.map(async (o) => (await store.getOrder(o.orderId)).paymentId!)),
+    );
+    const refunds = h.merchants.refund.bind(h.merchants);
+    const getRefund = h.merchants.getRefund.bind(h.merchants);
+    const tried: string[] = [];
+    h.merchants.refund = async (command) => {
+      if (paymentIds.has(command.paymentId)) tried.push(command.id);
+      return refunds(command);
+    };
+    try {
+      // A refund checkout has not decided yet is left to it: a new one beside it could pay twice.
+      h.merchants.getRefund = async (id, merchantId) => {
+        const refund = await getRefund(id, merchantId);
+        return id === failedCancelRefund ? { ...refund, status: 'pending' } : refund;
+      };
+      await store.finishOwedRefunds();
+      // The return's failed refund replayed (checkout answers it failed again), then the next id.
+      expect(tried).toEqual([failedReturnRefund, derivedId('store.return-refund', `${returning.orderId}:1`)]);
+      expect(await balance(cancelling.wallet)).toBe(paidOut[0]);
+      h.merchants.getRefund = getRefund;
+      h.clock.advance(60_000);
+      await store.finishOwedRefunds();
+      const cancelled = await store.getOrder(cancelling.orderId);
+      expect(cancelled.status).toBe('cancelled');
+      expect(cancelled.refundId).toBe(derivedId('store.refund', `${cancelling.orderId}:1`));
+      expect(await h.merchants.getRefund(cancelled.refundId!)).toMatchObject({ status: 'succeeded' });
+      const returned = (await store.getOrder(returning.orderId)).return!;
+      expect(returned.status).toBe('refunded');
+      expect(returned.refundId).toBe(derivedId('store.return-refund', `${returning.orderId}:1`));
+      expect(await h.merchants.getRefund(returned.refundId!)).toMatchObject({ status: 'succeeded' });
+      for (const [i, o] of owed.entries()) expect(await balance(o.wallet)).toBe(paidOut[i]! + 499_900n);
+      // Run again, later: nothing more is refunded.
+      const triedBefore = tried.length;
+      h.clock.advance(3_600_000);
+      await store.finishOwedRefunds();
+      expect(tried.length).toBe(triedBefore);
+      for (const [i, o] of owed.entries()) expect(await balance(o.wallet)).toBe(paidOut[i]! + 499_900n);
+    } finally {
+      h.merchants.refund = refunds;
+      h.merchants.getRefund = getRefund;
+    }
+  });
+
   it('refuses the codes of an F-code batch past its expiry; a batch without one lasts the sale', async () => {
     const { saleId, startsAt } = await newSale({
       early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
@@ -1758,6 +1847,38 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
     expect(ok(await attempt(b, saleId, { f_code: second }), 201).status).toBe('accepted');
   });
 
+  it('spends one F-code when two first tries of one attempt carry different codes at once', async () => {
+    const buyers = 8;
+    const { saleId, startsAt } = await newSale({
+      allotment: buyers,
+      early_access_from: new Date(h.clock.now().getTime() + 30_000).toISOString(),
+    });
+    const codes = ok(await h.post(`/v1/operator/store/sales/${saleId}/f-codes`, { count: 2 * buyers }), 201)
+      .codes as string[];
+    const customers: Customer[] = [];
+    for (let i = 0; i < buyers; i++) customers.push(await registered(saleId));
+    h.clock.set(new Date(startsAt - 10_000));
+    // Each buyer's two taps of one attempt (one Idempotency-Key), each with another of its codes:
+    // both used to find no code held by the attempt and both spent theirs (PostgreSQL, read committed).
+    const taps = await Promise.all(
+      customers.flatMap((c, i) => {
+        const key = randomUUID();
+        return [
+          attempt(c, saleId, { f_code: codes[2 * i] }, key),
+          attempt(c, saleId, { f_code: codes[2 * i + 1] }, key),
+        ];
+      }),
+    );
+    for (const tap of taps) expect(ok(tap, 201).status).toBe('accepted');
+    const spent = await h.t.db.query<{ used_attempt_id: string; n: number }>(
+      `SELECT used_attempt_id, count(*)::int AS n FROM store_fcodes
+       WHERE sale_id = $1 AND used_attempt_id IS NOT NULL GROUP BY used_attempt_id`,
+      [saleId],
+    );
+    expect(spent.rows).toHaveLength(buyers);
+    expect(spent.rows.every((r) => Number(r.n) === 1)).toBe(true);
+  });
+
   it('refuses bad input with problem+json, and operator routes need the store scope', async () => {
     const bad = await h.post('/v1/operator/store/sales', { sku_id: randomUUID(), name: 'x', price: '-1' });
     expect(bad.statusCode).toBe(400);
@@ -1784,7 +1905,25 @@ describe.each(engines)('store and flash sales over HTTP (%s engine)', (_name, en
       code: 'VALIDATION_FAILED',
       errors: [{ location: 'body', path: 'early_access_form', detail: 'is not a field this request takes' }],
     });
+    // Routes without fields refuse any too (return/received answered 200 to `{"x":1}`).
     const c = await newCustomer(h);
+    const id = randomUUID();
+    for (const [path, key] of [
+      [`/v1/operator/store/orders/${id}/return/received`, undefined],
+      [`/v1/operator/store/blacklist/${id}/remove`, undefined],
+      [`/v1/store/sales/${id}/registrations`, c.token],
+      [`/v1/store/orders/${id}/deposit`, c.token],
+    ] as const) {
+      const unknown = await h.post(path, { x: 1 }, key ? { key } : {});
+      expect(unknown.statusCode, path).toBe(400);
+      expect(unknown.json(), path).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: [{ location: 'body', path: 'x', detail: 'is not a field this request takes' }],
+      });
+    }
+    expect((await h.post(`/v1/operator/store/orders/${id}/return/received`, {})).json().code).toBe(
+      'STORE_ORDER_NOT_FOUND',
+    );
     expect((await h.get('/v1/operator/store/sales', c.token)).statusCode).toBe(401);
     const noKey = await h.post(
       `/v1/store/sales/${randomUUID()}/attempts`,

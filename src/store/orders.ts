@@ -30,7 +30,10 @@ export interface StoreCheckout {
     details?: Record<string, string> | undefined;
   }): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed'; failureCode: string | null }>;
   getPayment(id: string): Promise<{ id: string; status: 'pending' | 'succeeded' | 'failed' }>;
-  getRefund(id: string, merchantId?: string): Promise<{ id: string; reason: string | null }>;
+  getRefund(
+    id: string,
+    merchantId?: string,
+  ): Promise<{ id: string; reason: string | null; status: 'pending' | 'succeeded' | 'failed' }>;
   refund(command: {
     id: string;
     merchantId: string;
@@ -685,7 +688,7 @@ export class Orders {
         id: row.id,
         status: row.status,
       });
-    let refundId: string | null = null;
+    let refund: { id: string; status: 'pending' | 'succeeded' | 'failed' } | null = null;
     if (row.status !== 'reserved') {
       // Claimed before the refund: fulfilment does not move a closing order on, so an order is
       // never both refunded and shipped. A cancel that fails after this leaves the order closing;
@@ -703,14 +706,15 @@ export class Orders {
       if (claimed.rowCount === 0) return this.cancel(orderId, by);
       const reason =
         claimed.rows[0]!.cancel_reason ?? (await this.#adoptClaimReason(row, by.reason ?? 'order cancelled'));
-      refundId = (await this.#refund(row, 'store.refund', reason)).id;
+      refund = await this.#refund(row, 'store.refund', reason);
     }
     const now = this.clock.now();
     const closed = await this.db.transaction(async (tx) => {
       const r = await tx.query<{ sale_id: string; quantity: number }>(
-        `UPDATE store_orders SET status = 'cancelled', refund_id = $3, closed_at = $4, updated_at = $4
+        `UPDATE store_orders SET status = 'cancelled', refund_id = $3, closed_at = $4, updated_at = $4,
+           refund_confirmed_at = $5
          WHERE id = $1 AND status = $2 RETURNING sale_id, quantity`,
-        [row.id, row.status, refundId, now],
+        [row.id, row.status, refund?.id ?? null, now, refund?.status === 'succeeded' ? now : null],
       );
       await this.#giveBackUnits(tx, r.rows);
       return r.rowCount > 0;
@@ -826,8 +830,82 @@ export class Orders {
         if (!(error instanceof MilletError)) failure ??= error;
       }
     }
+    try {
+      finished += await this.#repayClosedOnFailedRefunds(now, limit);
+    } catch (error) {
+      failure ??= error;
+    }
     if (failure !== undefined) throw failure;
     return finished;
+  }
+
+  /**
+   * Orders closed on a refund checkout never paid: before a failed refund was followed by the next
+   * id (migration 0008), the cancel (or return) after a failed one replayed it and closed the order
+   * as if refunded. Every closed order's refund not yet seen to succeed (`refund_confirmed_at`) is
+   * asked about through checkout: succeeded is recorded; pending is left to checkout's own sweep and
+   * asked about again after a wait (a new refund beside a pending one could pay twice); failed is
+   * paid back as a cancel now would — the refund ids from `refund_tries` on, the failed one's
+   * reason — and the order records the refund that paid. Progress is in the orders, so a run
+   * stopped part-way is resumed by the next, a page at a time. Answers how many were repaid.
+   */
+  async #repayClosedOnFailedRefunds(now: Date, limit: number): Promise<number> {
+    const due = await this.db.query<OrderRow>(
+      `SELECT * FROM store_orders
+       WHERE refund_confirmed_at IS NULL
+         AND ((status = 'cancelled' AND refund_id IS NOT NULL)
+              OR (return_status = 'refunded' AND return_refund_id IS NOT NULL))
+         AND (refund_retry_at IS NULL OR refund_retry_at <= $1)
+       ORDER BY id LIMIT $2`,
+      [now, limit],
+    );
+    let repaid = 0;
+    let failure: unknown;
+    for (const row of due.rows) {
+      try {
+        if (await this.#repayClosed(row)) repaid += 1;
+      } catch (error) {
+        // A refund refused again (the balance still short) has its next try recorded by #refund.
+        if (!(error instanceof MilletError)) failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
+    return repaid;
+  }
+
+  async #repayClosed(row: OrderRow): Promise<boolean> {
+    const returned = row.return_status === 'refunded';
+    const recordedId = (returned ? row.return_refund_id : row.refund_id)!;
+    const idColumn = returned ? 'return_refund_id' : 'refund_id';
+    const recorded = await this.checkout.getRefund(recordedId, this.merchantId());
+    const now = this.clock.now();
+    if (recorded.status === 'succeeded') {
+      await this.db.query(
+        `UPDATE store_orders SET refund_confirmed_at = $3 WHERE id = $1 AND ${idColumn} = $2`,
+        [row.id, recordedId, now],
+      );
+      return false;
+    }
+    if (recorded.status === 'pending') {
+      await this.db.query('UPDATE store_orders SET refund_retry_at = $2 WHERE id = $1', [
+        row.id,
+        new Date(now.getTime() + REFUND_RETRY_BASE_MS),
+      ]);
+      return false;
+    }
+    const refund = await this.#refund(
+      row,
+      returned ? 'store.return-refund' : 'store.refund',
+      recorded.reason ?? '',
+    );
+    const at = this.clock.now();
+    await this.db.query(
+      `UPDATE store_orders SET ${idColumn} = $2, updated_at = $3,
+         refund_confirmed_at = CASE WHEN $4::boolean THEN $3::timestamptz END
+       WHERE id = $1 AND refund_confirmed_at IS NULL`,
+      [row.id, refund.id, at, refund.status === 'succeeded'],
+    );
+    return refund.status === 'succeeded';
   }
 
   /**
@@ -894,9 +972,9 @@ export class Orders {
     const now = this.clock.now();
     await this.db.query(
       `UPDATE store_orders SET return_status = 'refunded', return_refund_id = $2, return_refunded_at = $3,
-         updated_at = $3
+         updated_at = $3, refund_confirmed_at = $4
        WHERE id = $1 AND return_status = 'received'`,
-      [orderId, refund.id, now],
+      [orderId, refund.id, now, refund.status === 'succeeded' ? now : null],
     );
     return this.get(orderId);
   }

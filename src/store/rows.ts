@@ -79,6 +79,8 @@ export interface OrderRow {
   /** Refunds checkout failed for good: the next try takes the next derived refund id. */
   refund_tries: number;
   refund_retry_at: Date | null;
+  /** When checkout was seen to have paid the closed order's refund (migration 0009). */
+  refund_confirmed_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }

@@ -42,6 +42,16 @@ export function hashFcode(code: string): string {
   return createHash('sha256').update(code.trim().toUpperCase()).digest('hex');
 }
 
+function isOneCodePerAttemptViolation(error: unknown): boolean {
+  const e = error as { code?: unknown; constraint?: unknown; message?: unknown } | null;
+  return (
+    e?.code === '23505' &&
+    [e.constraint, e.message].some(
+      (part) => typeof part === 'string' && part.includes('store_fcodes_one_per_attempt'),
+    )
+  );
+}
+
 /** Flash sales, their F-codes and registrations. Sales are cached: the attempt path reads no SQL. */
 export class Sales {
   readonly #cache = new Map<string, Sale>();
@@ -339,16 +349,24 @@ export class Sales {
     // An attempt holds one code: a retry of it carrying another code (the buyer had two) spent
     // that one too, for good — the retry is the same reservation, so nothing gave it back and the
     // code's owner heard STORE_FCODE_USED. The attempt's own code already lets it in.
-    const r = await this.db.query<{ held: boolean }>(
-      `WITH held AS (SELECT 1 FROM store_fcodes
-                     WHERE sale_id = $2 AND used_attempt_id = $5 AND code_hash <> $1)
-       UPDATE store_fcodes SET used_by = $3, used_attempt_id = $5, used_at = $4
-       WHERE code_hash = $1 AND sale_id = $2 AND NOT EXISTS (SELECT 1 FROM held)
-         AND ((used_by IS NULL AND (expires_at IS NULL OR expires_at > $4))
-              OR (used_by = $3 AND used_attempt_id = $5))`,
-      [hash, saleId, userId, now, attemptId],
-    );
-    if (r.rowCount === 1) return;
+    // Two first tries of the attempt at once, with two codes, both see none held (read committed):
+    // the unique index (migration 0010) refuses the second spend, which then finds the first's.
+    let spent = 0;
+    try {
+      const r = await this.db.query(
+        `WITH held AS (SELECT 1 FROM store_fcodes
+                       WHERE sale_id = $2 AND used_attempt_id = $5 AND code_hash <> $1)
+         UPDATE store_fcodes SET used_by = $3, used_attempt_id = $5, used_at = $4
+         WHERE code_hash = $1 AND sale_id = $2 AND NOT EXISTS (SELECT 1 FROM held)
+           AND ((used_by IS NULL AND (expires_at IS NULL OR expires_at > $4))
+                OR (used_by = $3 AND used_attempt_id = $5))`,
+        [hash, saleId, userId, now, attemptId],
+      );
+      spent = r.rowCount ?? 0;
+    } catch (error) {
+      if (!isOneCodePerAttemptViolation(error)) throw error;
+    }
+    if (spent === 1) return;
     const held = await this.db.query(
       'SELECT 1 FROM store_fcodes WHERE sale_id = $1 AND used_attempt_id = $2 LIMIT 1',
       [saleId, attemptId],

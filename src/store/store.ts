@@ -217,7 +217,10 @@ export interface Store {
   payDeposit(orderId: string, userId: string): Promise<Order>;
   /** Pre-sales past their deadline: unpaid deposits forfeited or refunded per the sale's rule. */
   settleUnpaidDeposits(): Promise<number>;
-  /** Cancels and returns whose refund failed, tried again with a backoff (the refunds job). */
+  /**
+   * Cancels and returns whose refund failed, tried again with a backoff (the refunds job), and
+   * orders closed on a refund checkout failed (before migration 0008) paid back once.
+   */
   finishOwedRefunds(): Promise<number>;
   advanceOrder(orderId: string, to: 'packed' | 'shipped' | 'delivered'): Promise<Order>;
   fulfilmentReport(saleId: string): ReturnType<Orders['fulfilmentReport']>;
