@@ -15,7 +15,8 @@
  * a bench-only route, registered here and nowhere else, that checks the access token and the
  * Idempotency-Key as the real route does, then runs one PostgreSQL transaction per attempt (a
  * conditional UPDATE of a stock row and an INSERT), so the ratio compares architectures, not HTTP
- * with no HTTP.
+ * with no HTTP. Last, the ceiling: the same crowd against servers that do no work per attempt
+ * (bare node:http, and Fastify with one route), the most any server in this process could do here.
  *
  * CPU per attempt is reported for each process on the machine's cores: the server (with its order
  * writer), the load generator (wrk, from /proc) and Redis (INFO CPU before and after), the figure
@@ -26,15 +27,19 @@
  *   FLASHSALE_ENGINE (redis | in-process | both; default both with REDIS_URL, else in-process),
  *   FLASHSALE_NAIVE_ATTEMPTS (min(attempts, 40000)), FLASHSALE_CONNECTIONS (8),
  *   FLASHSALE_NAIVE_CONNECTIONS (32), FLASHSALE_PIPELINING (4 requests in flight per connection),
- *   FLASHSALE_LOAD_THREADS (wrk's threads, 2); BENCH_PROFILE=FILE.cpuprofile writes a CPU profile
+ *   FLASHSALE_LOAD_THREADS (wrk's threads, 2), FLASHSALE_CEILING_ATTEMPTS (min(attempts, 100000);
+ *   FLASHSALE_CEILING=0 skips the ceiling); BENCH_PROFILE=FILE.cpuprofile writes a CPU profile
  *   of the server over each engine's load (FILE-redis.cpuprofile, FILE-in-process.cpuprofile).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
+import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { z } from 'zod';
@@ -498,6 +503,75 @@ async function naiveBaseline(
   }
 }
 
+/**
+ * The ceiling this machine and load generator allow: the same crowd through the same wrk script
+ * against servers in this process that do no work, each answering every attempt with a fixed 409
+ * problem+json (the sold-out answer most attempts get) after parsing its JSON body. One is bare
+ * `node:http`, the floor of any Node.js HTTP server; one is Fastify with one route, the framework
+ * the real route runs on. `ceiling_ratio` is the bare server's rate over the naive baseline's: the
+ * highest ratio any server in this process could reach here, whatever it did for an attempt.
+ */
+async function httpCeiling(crowd: Crowd, attempts: number, connections: number, log: (m: string) => void) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'millet-bench-flashsale-'));
+  const answer = JSON.stringify({
+    type: 'about:blank',
+    title: 'Refused',
+    status: 409,
+    code: 'STORE_ATTEMPT_REJECTED',
+    reason: 'sold_out',
+  });
+  const headersOf = (requestId: string | string[] | undefined) => ({
+    'content-type': 'application/problem+json; charset=utf-8',
+    'content-length': Buffer.byteLength(answer),
+    'x-request-id': String(requestId ?? ''),
+  });
+  const bare = http.createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => {
+      JSON.parse(body);
+      response.writeHead(409, headersOf(request.headers['x-request-id']));
+      response.end(answer);
+    });
+  });
+  const fastify = Fastify();
+  fastify.post('/ceiling/attempts', (request, reply) => {
+    reply.code(409).headers(headersOf(request.headers['x-request-id'])).send(answer);
+  });
+  const jwtKey = randomBytes(32);
+  const measure = async (name: string, port: number) => {
+    log(`ceiling (${name}, no work per attempt): ${attempts} attempts`);
+    const load = await runLoad({
+      port,
+      jwtKey,
+      path: '/ceiling/attempts',
+      crowd,
+      attempts,
+      connections,
+      dir: dataDir,
+    });
+    return {
+      attempts_per_s: Math.round(load.attempts / load.elapsed),
+      p99_ms: round(load.p99_ms, 2),
+      server_cpu_us_per_attempt: round(load.server_cpu_us / load.attempts, 1),
+      load_cpu_us_per_attempt: round(load.cpu_us / load.attempts, 1),
+    };
+  };
+  try {
+    await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+    const nodeHttp = await measure('node:http', (bare.address() as AddressInfo).port);
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    const withFastify = await measure('fastify', (fastify.server.address() as AddressInfo).port);
+    return { node_http: nodeHttp, fastify: withFastify, attempts };
+  } finally {
+    bare.closeAllConnections();
+    await new Promise((resolve) => bare.close(resolve));
+    await fastify.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 export async function main(args: string[]): Promise<void> {
   const attempts = env('FLASHSALE_ATTEMPTS', 300_000);
   const users = env('FLASHSALE_USERS', Math.round(attempts / 3));
@@ -521,6 +595,15 @@ export async function main(args: string[]): Promise<void> {
     naiveConnections,
     log,
   );
+  const ceiling =
+    process.env.FLASHSALE_CEILING === '0'
+      ? undefined
+      : await httpCeiling(
+          crowd,
+          env('FLASHSALE_CEILING_ATTEMPTS', Math.min(attempts, 100_000)),
+          connections,
+          log,
+        );
   const primary = results.redis ?? results['in-process']!;
   report(
     'flashsale',
@@ -528,6 +611,11 @@ export async function main(args: string[]): Promise<void> {
       ...primary,
       ...naive,
       ratio: round(primary.attempts_per_s / naive.naive_attempts_per_s, 1),
+      ...(ceiling && {
+        http_ceiling_attempts_per_s: ceiling.node_http.attempts_per_s,
+        ceiling_ratio: round(ceiling.node_http.attempts_per_s / naive.naive_attempts_per_s, 1),
+        ceiling,
+      }),
       engines: Object.fromEntries(
         Object.entries(results).map(([k, r]) => [
           k,
