@@ -10,7 +10,9 @@ import {
 } from './support/api-harness.ts';
 import { newCustomer, sampleApplication, scoreCustomer, type Customer } from './support/customers.ts';
 import { statementProductTerms } from './support/credit-products.ts';
+import { newMerchant } from './support/merchants.ts';
 import { makeResidentId } from './support/resident-ids.ts';
+import { newStoreSale, orderOfAttempt, storeAttempt } from './support/store-orders.ts';
 
 let h: ApiHarness;
 /** Requests to the test route wait here until the test lets them go. */
@@ -351,14 +353,14 @@ describe('Idempotency-Key', () => {
 
 describe('Idempotency-Key and refusals before any effect', () => {
   let residentSequence = 100;
-  const verify = async (c: Customer) => {
+  const verify = async (c: Customer, accountClass = 'II') => {
     residentSequence += 1;
     const kyc = await h.post(
       '/v1/me/identity',
       {
         real_name: '王小明',
         resident_id: makeResidentId('110105', '19790304', String(residentSequence)),
-        account_class: 'II',
+        account_class: accountClass,
       },
       { key: c.token },
     );
@@ -610,5 +612,63 @@ describe('Idempotency-Key and refusals before any effect', () => {
     expect(accepted.json()).toMatchObject({ user_id: c.id, deposit: 'held', decision: 'no_consent' });
     // The deposit held once.
     expect((await walletOf(c)).available).toBe('40100');
+  });
+
+  it('runs a payment order payment refused for an unverified payer again under the same key once verified', async () => {
+    const merchant = await newMerchant(h, '便利店');
+    // Without a payment id the route tries the ledger's batch first; with one it takes the ordinary path.
+    for (const paymentId of [undefined, randomUUID()]) {
+      const order = await h.post(
+        '/v1/merchant/payment-orders',
+        { merchant_reference: `till-${randomUUID().slice(0, 8)}`, amount: '1200', description: 'Lunch' },
+        { key: merchant.key },
+      );
+      expect(order.statusCode, order.body).toBe(201);
+      const c = await newCustomer(h, { verify: false, funds: 50_000n });
+      const key = randomUUID();
+      const pay = () =>
+        h.post(
+          `/v1/payment-orders/${order.json().id}/pay`,
+          { method: 'balance', ...(paymentId ? { id: paymentId } : {}) },
+          { key: c.token, idempotencyKey: key },
+        );
+      const refused = await pay();
+      expect(refused.statusCode, refused.body).toBe(403);
+      await expectForgotten(refused, 'IDENTITY_NOT_VERIFIED', key);
+      await verify(c);
+      const paid = await expectRunsThenReplays(pay, 201);
+      expect(paid.json()).toMatchObject({ status: 'succeeded', amount: '1200' });
+      if (paymentId) expect(paid.json().id).toBe(paymentId);
+      // Paid once.
+      expect((await walletOf(c)).balance).toBe('48800');
+      expect((await h.get(`/v1/payment-orders/${order.json().id}`, c.token)).json().status).toBe('paid');
+    }
+  });
+
+  it('still replays a store checkout refused for an unverified buyer (the store wrote before paying)', async () => {
+    const { saleId, startsAt } = await newStoreSale(h);
+    const c = await newCustomer(h, { verify: false, funds: 2_000_000n });
+    const registered = await h.post(`/v1/store/sales/${saleId}/registrations`, {}, { key: c.token });
+    expect(registered.statusCode, registered.body).toBe(201);
+    h.clock.set(new Date(startsAt + 1));
+    const won = await storeAttempt(h, c, saleId);
+    expect(won.statusCode, won.body).toBe(201);
+    const placed = await orderOfAttempt(h, c, saleId, won.json().attempt_id);
+    const key = randomUUID();
+    const pay = (idempotencyKey = key) =>
+      h.post(`/v1/store/orders/${placed.id}/pay`, { method: 'balance' }, { key: c.token, idempotencyKey });
+    const refused = await pay();
+    expect(refused.statusCode, refused.body).toBe(403);
+    expect(refused.json().code).toBe('IDENTITY_NOT_VERIFIED');
+    expect(await keyRows(key)).toBe(1);
+    await verify(c, 'III');
+    const retried = await pay();
+    expect(retried.statusCode).toBe(403);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(retried.body).toBe(refused.body);
+    // The order was given back: a new key pays it.
+    const paid = await pay(randomUUID());
+    expect(paid.statusCode, paid.body).toBe(200);
+    expect(paid.json().status).toBe('paid');
   });
 });

@@ -229,14 +229,18 @@ export class PaymentOrders {
       source: 'order' as const,
       orderId: order.id,
     };
-    return this.payments.start(payment, async (tx, paymentId) => {
-      const refusal = orderRefusal(await lockOrder(tx, order.id), this.clock.now());
-      if (refusal) throw refusal;
-      await tx.query(
-        `UPDATE merchants_payment_orders SET status = 'pending', payment_id = $2, updated_at = $3 WHERE id = $1`,
-        [order.id, paymentId, this.clock.now()],
-      );
-    });
+    return this.payments.start(
+      payment,
+      async (tx, paymentId) => {
+        const refusal = orderRefusal(await lockOrder(tx, order.id), this.clock.now());
+        if (refusal) throw refusal;
+        await tx.query(
+          `UPDATE merchants_payment_orders SET status = 'pending', payment_id = $2, updated_at = $3 WHERE id = $1`,
+          [order.id, paymentId, this.clock.now()],
+        );
+      },
+      { unverifiedPayerBeforeAnyEffect: command.unverifiedPayerBeforeAnyEffect },
+    );
   }
 }
 

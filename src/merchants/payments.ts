@@ -201,7 +201,16 @@ export class PaymentService {
     return row.status === 'pending' ? this.#collect(row) : paymentFromRow(row);
   }
 
-  async start(command: StartPaymentCommand, claim: PaymentClaim): Promise<Payment> {
+  /**
+   * With `unverifiedPayerBeforeAnyEffect`, the caller vouches it has written nothing for this
+   * payment, so an unverified payer's refusal (judged here before any write) is marked
+   * `beforeAnyEffect`. Not by default: store checkout has claimed its order by the time it pays.
+   */
+  async start(
+    command: StartPaymentCommand,
+    claim: PaymentClaim,
+    options: { unverifiedPayerBeforeAnyEffect?: boolean | undefined } = {},
+  ): Promise<Payment> {
     requireIds({ id: command.id, merchantId: command.merchantId, userId: command.userId });
     if (command.amount <= 0n) throw new MilletError('AMOUNT_INVALID', 'amount must be positive');
     const handler = this.methods.get(command.method);
@@ -210,7 +219,14 @@ export class PaymentService {
     if (replayed) return replayed;
     const payer = await this.users.getUser(command.userId);
     if (payer.kycStatus !== 'verified' || payer.accountClass === null)
-      throw new MilletError('IDENTITY_NOT_VERIFIED', 'Verify your identity before making payments');
+      throw new MilletError(
+        'IDENTITY_NOT_VERIFIED',
+        'Verify your identity before making payments',
+        undefined,
+        {
+          beforeAnyEffect: options.unverifiedPayerBeforeAnyEffect === true,
+        },
+      );
     // Refunds return money to the wallet, whatever the method: the payer needs one.
     await this.wallet.getWallet(command.userId);
     const accountClass = payer.accountClass;

@@ -180,6 +180,13 @@ export interface PayOrderCommand {
   method: string;
   /** Method-specific fields, such as `cardToken` for `bank_card`. */
   details?: Record<string, string> | undefined;
+  /**
+   * The caller has written nothing for this payment (the payment route), so a payer not yet
+   * verified is refused `beforeAnyEffect`: the api forgets the Idempotency-Key and a retry under it
+   * pays once the payer is verified. Left unset by a caller that wrote before paying (store
+   * checkout claims its order first), whose refusal is stored and replayed as before.
+   */
+  unverifiedPayerBeforeAnyEffect?: boolean | undefined;
 }
 
 export interface ScanPayCommand {

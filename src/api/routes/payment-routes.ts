@@ -105,7 +105,9 @@ export const paymentRoutes: FastifyPluginAsyncZod<{ merchants: Merchants }> = as
         if (!result.ok && result.error !== undefined) throw result.error;
       }
       if (!(await deferred.claim())) return reply;
-      const payment = await merchants.payOrder(command);
+      // Nothing is written for this payment before the payer's identity is judged: a refusal for it
+      // forgets the key, so the same request pays once the payer is verified.
+      const payment = await merchants.payOrder({ ...command, unverifiedPayerBeforeAnyEffect: true });
       return reply.code(201).send(paymentJson(payment));
     },
   );
